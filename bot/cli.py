@@ -1,0 +1,148 @@
+"""`videobot run | console | demo`: the command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from bot import __version__
+from bot.commands import CommandError, VideoArgs, validate_video
+from bot.config import Config, ConfigError, load_config
+from bot.render import ModelMissing, Renderer
+from bot.tiny_pipeline import TINY_MODEL_ID
+
+log = logging.getLogger("videobot")
+
+
+def _config_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config", type=Path, default=None,
+        help="settings file (default: $VIDEOBOT_CONFIG or ./config.toml)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="videobot", description="Text-to-video chat bot.")
+    parser.add_argument("--version", action="version", version=f"videobot {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run every enabled platform and the render worker")
+    _config_arg(run)
+
+    console = sub.add_parser("console", help="chat with the bot in this terminal (no tokens needed)")
+    _config_arg(console)
+    console.add_argument("--tiny", action="store_true", help="use the tiny random model")
+
+    demo = sub.add_parser("demo", help="render one clip to a file, no chat involved")
+    _config_arg(demo)
+    demo.add_argument("prompt", help="what the clip shows")
+    demo.add_argument("--out", type=Path, default=Path("clip.mp4"), help="MP4 to write")
+    demo.add_argument("--seed", type=int, default=None)
+    demo.add_argument("--neg", default=None, help="negative prompt")
+    demo.add_argument("--frames", type=int, default=None)
+    demo.add_argument("--steps", type=int, default=None)
+    demo.add_argument("--guidance", type=float, default=None)
+    demo.add_argument("--tiny", action="store_true", help="use the tiny random model")
+    return parser
+
+
+def _pick_model(config: Config, force_tiny: bool, out: object = sys.stderr) -> str:
+    """The configured model if it loads, else the tiny one, saying which (demo, console)."""
+    if force_tiny or config.model_source == TINY_MODEL_ID:
+        print("Using the tiny random model: clips show noise, not your prompt.", file=out)  # type: ignore[arg-type]
+        return TINY_MODEL_ID
+    try:
+        Renderer(config.model_source, device=config.model.device).load()
+    except ModelMissing as missing:
+        print(f"{missing}\nFalling back to the tiny random model for now.", file=out)  # type: ignore[arg-type]
+        return TINY_MODEL_ID
+    print(f"Using the model {config.model_source}.", file=out)  # type: ignore[arg-type]
+    return config.model_source
+
+
+def _demo(config: Config, args: argparse.Namespace) -> int:
+    from bot import encode
+
+    video_args = VideoArgs(args.prompt, args.seed, args.neg, args.frames, args.steps, args.guidance)
+    try:
+        params = validate_video(video_args, config.video)
+    except CommandError as error:
+        from bot import messages
+
+        print(messages.text(error.key, "en", **error.values), file=sys.stderr)
+        return 2
+    source = _pick_model(config, args.tiny)
+    renderer = Renderer(source, device=config.model.device, cpu_offload=config.model.cpu_offload)
+    started = time.monotonic()
+
+    def on_step(step: int, total: int) -> None:
+        print(f"\rstep {step}/{total}", end="", file=sys.stderr, flush=True)
+
+    frames = renderer.render(params, on_step)
+    print(file=sys.stderr)
+    metadata = encode.provenance(
+        model=source, seed=params.seed, steps=params.steps, frames=params.frames,
+        guidance=params.guidance, prompt=params.prompt, negative=params.negative,
+        version=__version__, prompt_hash_only=config.video.hash_prompt_in_metadata,
+    )
+    clip = encode.encode_mp4(frames, args.out, fps=params.fps, metadata=metadata, crf=config.video.crf)
+    print(
+        f"Wrote {clip.path}: {clip.frames} frames {clip.width}x{clip.height} @ {clip.fps} fps, "
+        f"{clip.size_bytes} bytes, seed {params.seed}, model {source}, "
+        f"{time.monotonic() - started:.1f} s"
+    )
+    return 0
+
+
+async def _console(config: Config, tiny: bool) -> None:
+    from bot.app import build_service, running_worker
+    from bot.console_adapter import run_console
+
+    service = build_service(config, model_source=_pick_model(config, tiny))
+    async with running_worker(service):
+        await run_console(service)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    os.environ.setdefault("PTB_TIMEDELTA", "true")
+    try:
+        config = load_config(args.config)
+    except ConfigError as error:
+        print(f"videobot: {error}", file=sys.stderr)
+        return 2
+    try:
+        if args.command == "demo":
+            return _demo(config, args)
+        if args.command == "console":
+            asyncio.run(_console(config, args.tiny))
+            return 0
+        from bot.app import enabled_platforms, run_bot
+
+        if not enabled_platforms(config):
+            print(
+                f"videobot: no platform is enabled in {config.source}; set [telegram] enabled = true "
+                "or [discord] enabled = true (with TELEGRAM_TOKEN / DISCORD_TOKEN in the "
+                "environment), or try `videobot console`.",
+                file=sys.stderr,
+            )
+            return 2
+        asyncio.run(run_bot(config))
+        return 0
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

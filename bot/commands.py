@@ -1,0 +1,173 @@
+"""Command arguments → typed, validated requests, or one plain sentence saying what is wrong.
+
+Text platforms (Telegram, the console) give us a raw string; Discord gives typed options.
+Both end in `validate_video`, so the limits are checked in one place.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from bot.config import VideoConfig
+from bot.models import RenderParams
+
+MAX_SEED = 2**32 - 1
+
+
+class CommandError(Exception):
+    """Bad user input: `key` and `values` name a message in `bot.messages`."""
+
+    def __init__(self, key: str, **values: object) -> None:
+        super().__init__(key)
+        self.key = key
+        self.values = values
+
+
+@dataclass(frozen=True)
+class VideoArgs:
+    """What the user typed, before limits and defaults are applied."""
+
+    prompt: str
+    seed: int | None = None
+    negative: str | None = None
+    frames: int | None = None
+    steps: int | None = None
+    guidance: float | None = None
+
+
+OPTIONS = {
+    "--seed": "seed",
+    "--neg": "negative",
+    "--negative": "negative",
+    "--frames": "frames",
+    "--steps": "steps",
+    "--guidance": "guidance",
+}
+_OPTION_TOKEN = re.compile(r"^(--?[A-Za-z][\w-]*|—[A-Za-z][\w-]*)(?:=(.*))?$", re.DOTALL)
+
+
+def clean_text(value: str) -> str:
+    """Drop control and format characters, collapse whitespace, trim."""
+    kept = "".join(
+        " " if ch.isspace() else ch
+        for ch in value
+        if ch.isspace() or unicodedata.category(ch)[0] != "C"
+    )
+    return " ".join(kept.split())
+
+
+@dataclass
+class _Parsed:
+    words: list[str] = field(default_factory=list)
+    options: dict[str, list[str]] = field(default_factory=dict)
+
+
+def parse_video_text(text: str) -> VideoArgs:
+    """Parse `a cat surfing --seed 5 --neg blurry, dark --frames 16`.
+
+    The prompt is every word before the first option; an option's value runs to the
+    next option, so `--neg` can hold several words.  `--opt=value` works too, and an
+    em dash typed by a phone keyboard ("—seed") is read as "--seed".
+    """
+    parsed = _Parsed()
+    current: list[str] = parsed.words
+    for token in text.split():
+        match = _OPTION_TOKEN.match(token)
+        if match and not _looks_negative_number(token):
+            name = "--" + match.group(1).lstrip("-—")
+            if name not in OPTIONS:
+                raise CommandError("unknown_option", option=match.group(1))
+            field_name = OPTIONS[name]
+            if field_name in parsed.options:
+                raise CommandError("repeated_option", option=name)
+            current = parsed.options[field_name] = []
+            if match.group(2):
+                current.append(match.group(2))
+            continue
+        current.append(token)
+
+    values: dict[str, object] = {}
+    for field_name, words in parsed.options.items():
+        option = "--neg" if field_name == "negative" else f"--{field_name}"
+        raw = " ".join(words)
+        if not raw:
+            raise CommandError("missing_value", option=option)
+        if field_name == "negative":
+            values[field_name] = raw
+        elif field_name == "guidance":
+            values[field_name] = _number(raw, option)
+        else:
+            if len(words) > 1:
+                raise CommandError("not_integer", option=option, value=raw)
+            values[field_name] = _integer(raw, option)
+    return VideoArgs(prompt=" ".join(parsed.words), **values)  # type: ignore[arg-type]
+
+
+def _looks_negative_number(token: str) -> bool:
+    return bool(re.fullmatch(r"-\d+(\.\d+)?", token))
+
+
+def _integer(raw: str, option: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise CommandError("not_integer", option=option, value=raw) from None
+
+
+def _number(raw: str, option: str) -> float:
+    try:
+        value = float(raw.replace(",", "."))
+    except ValueError:
+        raise CommandError("not_number", option=option, value=raw) from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise CommandError("not_number", option=option, value=raw)
+    return value
+
+
+def _in_range(value: float, low: float, high: float, option: str) -> None:
+    if not low <= value <= high:
+        raise CommandError("out_of_range", option=option, low=low, high=high, value=value)
+
+
+def validate_video(args: VideoArgs, limits: VideoConfig, rng: random.Random | None = None) -> RenderParams:
+    """Apply limits and defaults; a missing seed is drawn here so it can be shown later."""
+    prompt = clean_text(args.prompt)
+    if not prompt:
+        raise CommandError("prompt_empty")
+    if len(prompt) > limits.max_prompt_chars:
+        raise CommandError("prompt_too_long", length=len(prompt), limit=limits.max_prompt_chars)
+    negative = clean_text(args.negative if args.negative is not None else limits.default_negative)
+    if len(negative) > limits.max_prompt_chars:
+        raise CommandError("prompt_too_long", length=len(negative), limit=limits.max_prompt_chars)
+    frames = limits.default_frames if args.frames is None else args.frames
+    steps = limits.default_steps if args.steps is None else args.steps
+    guidance = limits.default_guidance if args.guidance is None else args.guidance
+    _in_range(frames, limits.min_frames, limits.max_frames, "--frames")
+    _in_range(steps, limits.min_steps, limits.max_steps, "--steps")
+    _in_range(guidance, limits.min_guidance, limits.max_guidance, "--guidance")
+    seed = args.seed
+    if seed is None:
+        seed = (rng or random.SystemRandom()).randint(0, MAX_SEED)
+    _in_range(seed, 0, MAX_SEED, "--seed")
+    return RenderParams(
+        prompt=prompt,
+        negative=negative,
+        seed=seed,
+        frames=frames,
+        steps=steps,
+        guidance=round(float(guidance), 2),
+        width=limits.width,
+        height=limits.height,
+        fps=limits.fps,
+    )
+
+
+def parse_job_id(raw: str) -> int:
+    """`12` or `#12` → 12; anything else is a plain-words error."""
+    value = raw.strip().lstrip("#")
+    if not value.isdigit() or int(value) <= 0:
+        raise CommandError("bad_job_id", value=raw.strip())
+    return int(value)

@@ -1,0 +1,245 @@
+"""Settings: `config.toml` read into frozen dataclasses, secrets from the environment.
+
+Every default and limit lives here, once.  A wrong key, type or value raises
+`ConfigError` whose message is one line naming the key and the file; the command line
+prints it and exits, so the owner never sees a traceback for a typo.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+import typing
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DEFAULT_MODEL_ID = "damo-vilab/text-to-video-ms-1.7b"
+CONFIG_ENV = "VIDEOBOT_CONFIG"
+
+
+class ConfigError(Exception):
+    """A setting is wrong; the message is one line meant for the bot's owner."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    id: str = DEFAULT_MODEL_ID
+    path: str = ""
+    device: str = "auto"
+    cpu_offload: bool = False
+
+
+@dataclass(frozen=True)
+class VideoConfig:
+    width: int = 256
+    height: int = 256
+    fps: int = 8
+    default_frames: int = 16
+    min_frames: int = 8
+    max_frames: int = 32
+    default_steps: int = 25
+    min_steps: int = 1
+    max_steps: int = 50
+    default_guidance: float = 9.0
+    min_guidance: float = 1.0
+    max_guidance: float = 20.0
+    max_prompt_chars: int = 300
+    default_negative: str = ""
+    forced_negative: str = ""
+    crf: int = 23
+    hash_prompt_in_metadata: bool = False
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    dir: str = "./data"
+    keep_clips_hours: int = 72
+    keep_jobs_days: int = 30
+
+
+@dataclass(frozen=True)
+class QueueConfig:
+    max_attempts: int = 3
+    progress_interval_s: float = 3.0
+    group_progress_interval_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class QuotaConfig:
+    daily: int = 20
+    reset_hour: int = 0
+    timezone: str = "UTC"
+    max_queued: int = 3
+
+
+@dataclass(frozen=True)
+class AdminConfig:
+    owners: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TelegramConfig:
+    enabled: bool = False
+    base_url: str = "https://api.telegram.org/bot"
+    base_file_url: str = "https://api.telegram.org/file/bot"
+    max_upload_mb: int = 50
+    webhook_url: str = ""
+    webhook_listen: str = "0.0.0.0"
+    webhook_port: int = 8443
+    poll_timeout_s: int = 30
+    max_retries: int = 3
+
+
+@dataclass(frozen=True)
+class DiscordConfig:
+    enabled: bool = False
+    api_base_url: str = "https://discord.com/api/v10"
+    gateway_url: str = "wss://gateway.discord.gg/"
+    test_guild_id: int = 0
+    max_upload_mb: int = 10
+
+
+@dataclass(frozen=True)
+class Secrets:
+    telegram_token: str = ""
+    discord_token: str = ""
+
+
+@dataclass(frozen=True)
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    video: VideoConfig = field(default_factory=VideoConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    queue: QueueConfig = field(default_factory=QueueConfig)
+    quota: QuotaConfig = field(default_factory=QuotaConfig)
+    admin: AdminConfig = field(default_factory=AdminConfig)
+    telegram: TelegramConfig = field(default_factory=TelegramConfig)
+    discord: DiscordConfig = field(default_factory=DiscordConfig)
+    secrets: Secrets = field(default_factory=Secrets)
+    source: str = "<defaults>"
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.storage.dir)
+
+    @property
+    def model_source(self) -> str:
+        """What `from_pretrained` is given: a local folder if set, else the hub id."""
+        return self.model.path or self.model.id
+
+
+T = TypeVar("T")
+
+
+def _convert(value: Any, kind: Any, key: str, source: str) -> Any:
+    origin = typing.get_origin(kind)
+    if origin is tuple:
+        (item_kind, _ellipsis) = typing.get_args(kind)
+        if not isinstance(value, list):
+            raise ConfigError(f"{source}: {key} must be a list")
+        return tuple(_convert(item, item_kind, key, source) for item in value)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if (kind in (int, float) and isinstance(value, bool)) or not isinstance(value, kind):
+        raise ConfigError(
+            f"{source}: {key} must be {kind.__name__}, got {type(value).__name__} {value!r}"
+        )
+    return value
+
+
+def _section(cls: type[T], raw: Any, name: str, source: str) -> T:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: [{name}] must be a table")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    for key in raw:
+        if key not in known:
+            raise ConfigError(
+                f"{source}: unknown key {key!r} in [{name}] (known: {', '.join(sorted(known))})"
+            )
+    values = {key: _convert(raw[key], hints[key], f"[{name}] {key}", source) for key in raw}
+    return cls(**values)
+
+
+def _check(config: Config) -> None:
+    """Cross-field rules: ranges that would make the bot misbehave later."""
+    src, v = config.source, config.video
+
+    def need(ok: bool, key: str, rule: str) -> None:
+        if not ok:
+            raise ConfigError(f"{src}: {key} {rule}")
+
+    for side in ("width", "height"):
+        size = getattr(v, side)
+        need(size >= 16 and size % 8 == 0, f"[video] {side}", "must be a multiple of 8, at least 16")
+    need(1 <= v.fps <= 60, "[video] fps", "must be between 1 and 60")
+    need(1 <= v.min_frames <= v.default_frames <= v.max_frames, "[video] frames",
+         "need 1 <= min_frames <= default_frames <= max_frames")
+    need(1 <= v.min_steps <= v.default_steps <= v.max_steps, "[video] steps",
+         "need 1 <= min_steps <= default_steps <= max_steps")
+    need(0 < v.min_guidance <= v.default_guidance <= v.max_guidance, "[video] guidance",
+         "need 0 < min_guidance <= default_guidance <= max_guidance")
+    need(v.max_prompt_chars >= 1, "[video] max_prompt_chars", "must be at least 1")
+    need(0 <= v.crf <= 51, "[video] crf", "must be between 0 and 51")
+    need(config.queue.max_attempts >= 1, "[queue] max_attempts", "must be at least 1")
+    need(config.queue.progress_interval_s >= 0, "[queue] progress_interval_s", "must be >= 0")
+    need(config.quota.daily >= 0, "[quota] daily", "must be >= 0")
+    need(0 <= config.quota.reset_hour <= 23, "[quota] reset_hour", "must be between 0 and 23")
+    need(config.quota.max_queued >= 1, "[quota] max_queued", "must be at least 1")
+    try:
+        ZoneInfo(config.quota.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        need(False, "[quota] timezone", f"{config.quota.timezone!r} is not a known time zone")
+    for owner in config.admin.owners:
+        need(owner.partition(":")[0] in ("telegram", "discord", "console"),
+             "[admin] owners", f"entry {owner!r} must look like telegram:<id> or discord:<id>")
+    need(config.telegram.max_upload_mb >= 1, "[telegram] max_upload_mb", "must be at least 1")
+    need(config.discord.max_upload_mb >= 1, "[discord] max_upload_mb", "must be at least 1")
+    if config.telegram.enabled:
+        need(bool(config.secrets.telegram_token), "[telegram] enabled",
+             "is true but the TELEGRAM_TOKEN environment variable is empty")
+    if config.discord.enabled:
+        need(bool(config.secrets.discord_token), "[discord] enabled",
+             "is true but the DISCORD_TOKEN environment variable is empty")
+
+
+def parse_config(raw: dict[str, Any], source: str, env: typing.Mapping[str, str]) -> Config:
+    """Build a checked `Config` from already-parsed TOML."""
+    sections: dict[str, Any] = {}
+    hints = typing.get_type_hints(Config)
+    for name, section in raw.items():
+        kind = hints.get(name)
+        if name in ("secrets", "source") or kind is None or not is_dataclass(kind):
+            known = [f.name for f in fields(Config) if f.name not in ("secrets", "source")]
+            raise ConfigError(f"{source}: unknown section [{name}] (known: {', '.join(known)})")
+        sections[name] = _section(kind, section, name, source)  # type: ignore[arg-type]
+    secrets = Secrets(
+        telegram_token=env.get("TELEGRAM_TOKEN", "").strip(),
+        discord_token=env.get("DISCORD_TOKEN", "").strip(),
+    )
+    config = Config(**sections, secrets=secrets, source=source)
+    _check(config)
+    return config
+
+
+def default_config_path(env: typing.Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    return Path(env.get(CONFIG_ENV) or "config.toml")
+
+
+def load_config(path: Path | None = None, env: typing.Mapping[str, str] | None = None) -> Config:
+    """Read `path` (default: $VIDEOBOT_CONFIG or ./config.toml); missing file → defaults."""
+    env = os.environ if env is None else env
+    path = path or default_config_path(env)
+    if not path.exists():
+        if path == default_config_path(env) and CONFIG_ENV not in env:
+            return parse_config({}, "<defaults>", env)
+        raise ConfigError(f"{path}: no such config file")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML ({error})") from None
+    return parse_config(raw, str(path), env)
+

@@ -1,0 +1,109 @@
+"""Which job runs next, and waking the worker when there is one.
+
+SQLite holds the queue; this module only decides the order and wakes the single render
+worker.  The order is decided when the worker takes a job, not at insert time: lowest
+priority class first, then the user served least recently, then the oldest job (the
+round-robin InvokeAI uses), so one user with five jobs never blocks someone with one.
+Queue positions shown to users come from the same function.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from bot.models import Job, JobStatus
+from bot.store import Store
+
+
+def fair_order(queued: Iterable[Job], last_served: dict[str, float]) -> list[Job]:
+    """Queued jobs in the order the worker will take them."""
+    per_user: dict[str, list[Job]] = {}
+    for job in sorted(queued, key=lambda j: j.id):
+        per_user.setdefault(job.user.key, []).append(job)
+    served = {user: last_served.get(user, 0.0) for user in per_user}
+    order: list[Job] = []
+    turn = max([0.0, *served.values()])
+    while per_user:
+        user = min(
+            per_user, key=lambda u: (per_user[u][0].priority, served[u], per_user[u][0].id)
+        )
+        order.append(per_user[user].pop(0))
+        if not per_user[user]:
+            del per_user[user]
+        turn += 1.0
+        served[user] = turn
+    return order
+
+
+@dataclass
+class Recovery:
+    """What start-up found: jobs put back in line, given up on, or waiting for delivery."""
+
+    requeued: list[Job] = field(default_factory=list)
+    failed: list[Job] = field(default_factory=list)
+    to_deliver: list[Job] = field(default_factory=list)
+
+
+class JobQueue:
+    """Fair dispatch over the jobs table, with an event to wake the worker."""
+
+    def __init__(self, store: Store, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.clock = clock
+        self._changed = asyncio.Event()
+
+    def notify(self) -> None:
+        """Something was queued (or the worker should look again)."""
+        self._changed.set()
+
+    def ordered(self) -> list[Job]:
+        return fair_order(self.store.jobs_with_status(JobStatus.QUEUED), self.store.last_served())
+
+    def position(self, job_id: int) -> int | None:
+        """1-based place in line, or None if the job is not waiting."""
+        for place, job in enumerate(self.ordered(), start=1):
+            if job.id == job_id:
+                return place
+        return None
+
+    def try_claim(self) -> Job | None:
+        for job in self.ordered():
+            claimed = self.store.claim(job.id, self.clock())
+            if claimed is not None:
+                return claimed
+        return None
+
+    async def next_job(self) -> Job:
+        """Wait until a job is queued and claim it (status → running, attempts + 1)."""
+        while True:
+            self._changed.clear()
+            job = self.try_claim()
+            if job is not None:
+                return job
+            await self._changed.wait()
+
+    async def wait_for_change(self, timeout: float) -> None:
+        """Sleep until `notify()` or `timeout`, whichever comes first."""
+        self._changed.clear()
+        try:
+            await asyncio.wait_for(self._changed.wait(), timeout)
+        except TimeoutError:
+            pass
+
+    def recover(self, max_attempts: int) -> Recovery:
+        """After a restart: interrupted renders go back in line, or fail after too many tries."""
+        found = Recovery()
+        for job in self.store.jobs_with_status(JobStatus.RUNNING, JobStatus.ENCODING):
+            if job.attempts >= max_attempts:
+                self.store.set_status(job.id, JobStatus.FAILED, error="interrupted too often")
+                found.failed.append(job)
+            else:
+                self.store.set_status(job.id, JobStatus.QUEUED, started_at=None)
+                found.requeued.append(job)
+        found.to_deliver = self.store.jobs_with_status(JobStatus.DELIVERING)
+        if found.requeued:
+            self.notify()
+        return found

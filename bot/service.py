@@ -1,0 +1,621 @@
+"""The core: every command and the render worker, written once for every platform.
+
+Adapters turn platform events into calls here (`video`, `cancel`, `queue`, `quota`,
+`info`, `help`, `button`) and implement `Outbox` so the core can answer.  Message refs
+are opaque strings the adapter made; the core stores them and hands them back, which is
+how a reply reaches the right message after a restart.  The core never imports
+discord or telegram.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import random
+import threading
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, ParamSpec, Protocol, TypeVar
+from zoneinfo import ZoneInfo
+
+from bot import __version__, messages
+from bot.commands import CommandError, VideoArgs, parse_job_id, parse_video_text, validate_video
+from bot.config import Config
+from bot.encode import TooLarge, encode_mp4, fit_to_size, provenance
+from bot.jobqueue import JobQueue
+from bot.models import ACTIVE_STATUSES, Button, ChatRef, Clip, Job, JobStatus, Request, UserRef
+from bot.render import ModelMissing, OutOfMemory, RenderCancelled, Renderer
+from bot.store import QuotaCharge, QuotaExceeded, Store
+
+log = logging.getLogger(__name__)
+
+BUTTON_ACTIONS = ("reroll", "variation", "info", "delete")
+DELIVERY_TRIES = 3
+REDELIVER_EVERY_S = 30.0
+MODEL_RETRY_S = 60.0
+
+
+class Outbox(Protocol):
+    """What an adapter does for the core.  Refs are the adapter's own message ids."""
+
+    def upload_limit(self, chat: ChatRef) -> int: ...
+
+    async def send_text(
+        self, chat: ChatRef, text: str, *, reply_to: str | None = None, private: bool = False,
+        user: UserRef | None = None,
+    ) -> str | None: ...
+
+    async def edit_text(self, chat: ChatRef, message: str, text: str) -> None: ...
+
+    async def send_video(
+        self, chat: ChatRef, clip: Clip, *, caption: str, buttons: Sequence[Button],
+        reply_to: str | None, user: UserRef, status_message: str | None,
+    ) -> str: ...
+
+    async def delete(self, chat: ChatRef, message: str) -> None: ...
+
+    async def show_activity(self, chat: ChatRef) -> None: ...
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def answers_errors(
+    method: Callable[..., Awaitable[R]],
+) -> Callable[..., Awaitable[R | None]]:
+    """Turn bad input into its sentence and surprises into an apology, never a traceback."""
+
+    @functools.wraps(method)
+    async def wrapper(self: VideoService, req: Request, *args: Any, **kwargs: Any) -> R | None:
+        try:
+            return await method(self, req, *args, **kwargs)
+        except CommandError as error:
+            await self.reply(req, messages.text(error.key, req.user.locale, **error.values), private=True)
+        except Exception:
+            log.exception("command %s from %s failed", method.__name__, req.user.key)
+            await self.reply(req, messages.text("internal_error", req.user.locale), private=True)
+        return None
+
+    return wrapper
+
+
+@dataclass
+class _Running:
+    job: Job
+    cancel: threading.Event
+    step: int = 0
+
+
+class VideoService:
+    """Platform-neutral bot: admission, quota, queue, render, encode, delivery."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        renderer: Renderer,
+        *,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.renderer = renderer
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.queue = JobQueue(store, clock)
+        self.outboxes: dict[str, Outbox] = {}
+        self.clips_dir = config.data_dir / "clips"
+        self.running: _Running | None = None
+        self.model_error: str | None = None
+        self._stopping = False
+        self._progress = _ProgressThrottle(self)
+        self._delivering: set[int] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.job_finished = asyncio.Event()
+
+    def add_outbox(self, platform: str, outbox: Outbox) -> None:
+        self.outboxes[platform] = outbox
+
+    def is_admin(self, req: Request) -> bool:
+        return req.is_admin or req.user.key in self.config.admin.owners
+
+    async def reply(self, req: Request, text: str, *, private: bool = False) -> str | None:
+        return await self.outboxes[req.chat.platform].send_text(
+            req.chat, text, reply_to=req.reply_to, private=private, user=req.user
+        )
+
+    # commands -----------------------------------------------------------------------
+
+    @answers_errors
+    async def video_text(self, req: Request, argument: str) -> Job | None:
+        """`/video` from a text platform: parse, then as `video`."""
+        return await self._submit(req, parse_video_text(argument))
+
+    @answers_errors
+    async def video(self, req: Request, args: VideoArgs, parent_id: int | None = None) -> Job | None:
+        return await self._submit(req, args, parent_id)
+
+    async def _submit(self, req: Request, args: VideoArgs, parent_id: int | None = None) -> Job | None:
+        params = validate_video(args, self.config.video, self.rng)
+        forced = self.config.video.forced_negative
+        if forced:
+            params = replace(params, negative=", ".join(p for p in (params.negative, forced) if p))
+        job = Job(
+            id=0,
+            user=req.user,
+            chat=req.chat,
+            params=params,
+            model=self.renderer.source,
+            created_at=self.clock(),
+            reply_to=req.reply_to,
+            parent_id=parent_id,
+        )
+        try:
+            self.store.insert_job(job, self._charge_for(req.user))
+        except QuotaExceeded as over:
+            await self.reply(req, self._over_quota_text(req.user, over), private=True)
+            return None
+        self.queue.notify()
+        ack = await self.reply(req, self._queued_text(job))
+        if ack is not None:
+            self.store.update_job(job.id, status_message=ack)
+            job.status_message = ack
+        return job
+
+    def _charge_for(self, user: UserRef) -> QuotaCharge:
+        q = self.config.quota
+        return QuotaCharge(user.key, self.quota_day(), q.daily, q.max_queued)
+
+    def quota_day(self) -> str:
+        """The quota day: the local date, shifted so it turns over at `reset_hour`."""
+        q = self.config.quota
+        local = datetime.fromtimestamp(self.clock(), ZoneInfo(q.timezone))
+        return (local - timedelta(hours=q.reset_hour)).date().isoformat()
+
+    def seconds_until_reset(self) -> float:
+        q = self.config.quota
+        now = datetime.fromtimestamp(self.clock(), ZoneInfo(q.timezone))
+        reset = now.replace(hour=q.reset_hour, minute=0, second=0, microsecond=0)
+        if reset <= now:
+            reset = (reset + timedelta(days=1)).replace(hour=q.reset_hour)
+        return (reset - now).total_seconds()
+
+    def _over_quota_text(self, user: UserRef, over: QuotaExceeded) -> str:
+        if over.limit == "daily":
+            wait = messages.duration(self.seconds_until_reset())
+            return messages.text("quota_daily", user.locale, limit=over.allowed, wait=wait)
+        return messages.text("quota_queued", user.locale, queued=over.used, limit=over.allowed)
+
+    def _queued_text(self, job: Job) -> str:
+        locale = job.user.locale
+        position = self.queue.position(job.id) or 1
+        if not self.renderer.loaded and self.model_error:
+            return messages.text("waiting_for_model", locale, position=position)
+        eta = self.eta_seconds(job.id)
+        if eta is None:
+            return messages.text("queued_no_eta", locale, position=position)
+        return messages.text("queued", locale, position=position, eta=messages.duration(eta))
+
+    @answers_errors
+    async def cancel(self, req: Request, job_ref: str | None = None) -> None:
+        if job_ref:
+            job = self._find_job(job_ref)
+        else:
+            mine = [
+                j for j in self.store.user_jobs(req.user, 50)
+                if j.status in (JobStatus.QUEUED, JobStatus.RUNNING)
+            ]
+            if not mine:
+                raise CommandError("cancel_nothing")
+            job = mine[0]
+        if job.user.key != req.user.key and not self.is_admin(req):
+            raise CommandError("cancel_not_owner", job=job.id)
+        if self.running and self.running.job.id == job.id:
+            self.running.cancel.set()
+        elif not self._finish(job.id, JobStatus.CANCELLED, only_from=(JobStatus.QUEUED,)):
+            raise CommandError("cancel_finished", job=job.id)
+        else:
+            self.store.refund(job.id)
+            await self._edit_status(job, messages.text("cancelled", job.user.locale, job=job.id))
+        await self.reply(req, messages.text("cancelled", req.user.locale, job=job.id), private=True)
+
+    def _find_job(self, job_ref: str | int) -> Job:
+        job_id = job_ref if isinstance(job_ref, int) else parse_job_id(job_ref)
+        job = self.store.get_job(job_id)
+        if job is None:
+            raise CommandError("job_not_found", job=job_id)
+        return job
+
+    @answers_errors
+    async def queue_status(self, req: Request) -> None:
+        locale = req.user.locale
+        ordered = self.queue.ordered()
+        lines = [messages.text("queue_status", locale, waiting=len(ordered), running=int(self.running is not None))]
+        if self.running and self.running.job.user.key == req.user.key:
+            lines.append(messages.text("queue_yours_running", locale, job=self.running.job.id))
+        for place, job in enumerate(ordered, start=1):
+            if job.user.key == req.user.key:
+                eta = self.eta_seconds(job.id)
+                lines.append(
+                    messages.text(
+                        "queue_yours", locale, job=job.id, position=place,
+                        eta=messages.duration(eta) if eta is not None else "?",
+                    )
+                )
+        if len(lines) == 1:
+            lines.append(messages.text("queue_none_yours", locale))
+        await self.reply(req, "\n".join(lines), private=True)
+
+    @answers_errors
+    async def quota(self, req: Request) -> None:
+        q = self.config.quota
+        used = self.store.used_today(req.user.key, self.quota_day())
+        queued = sum(1 for j in self.store.user_jobs(req.user, 50) if j.status == JobStatus.QUEUED)
+        await self.reply(
+            req,
+            messages.text(
+                "quota_status", req.user.locale, left=max(q.daily - used, 0), limit=q.daily,
+                wait=messages.duration(self.seconds_until_reset()), queued=queued,
+                max_queued=q.max_queued,
+            ),
+            private=True,
+        )
+
+    @answers_errors
+    async def info(self, req: Request, job_ref: str | int | None = None) -> None:
+        if job_ref:
+            job = self._find_job(job_ref)
+        else:
+            recent = self.store.user_jobs(req.user, 1)
+            if not recent:
+                raise CommandError("info_none")
+            job = recent[0]
+        await self.reply(req, self.info_text(job, req.user.locale), private=True)
+
+    def info_text(self, job: Job, locale: str) -> str:
+        p = job.params
+        return messages.text(
+            "info", locale, job=job.id, status=job.status, prompt=p.prompt, negative=p.negative or "—",
+            seed=p.seed, frames=p.frames, steps=p.steps, guidance=p.guidance, width=p.width,
+            height=p.height, fps=p.fps, model=job.model, version=__version__,
+        )
+
+    @answers_errors
+    async def help(self, req: Request) -> None:
+        v, q = self.config.video, self.config.quota
+        await self.reply(
+            req,
+            messages.text(
+                "help", req.user.locale, min_frames=v.min_frames, max_frames=v.max_frames,
+                min_steps=v.min_steps, max_steps=v.max_steps, min_guidance=v.min_guidance,
+                max_guidance=v.max_guidance, daily=q.daily, max_queued=q.max_queued,
+                max_prompt_chars=v.max_prompt_chars, model=self.renderer.source,
+            ),
+            private=True,
+        )
+
+    @answers_errors
+    async def button(self, req: Request, action: str, job_id: int) -> None:
+        """A press on 🔁 🎲 ℹ 🗑 under a result; anyone may press, rules apply per action."""
+        job = self._find_job(job_id)
+        if action == "info":
+            await self.reply(req, self.info_text(job, req.user.locale), private=True)
+        elif action == "delete":
+            if job.user.key != req.user.key and not self.is_admin(req):
+                raise CommandError("delete_refused")
+            if job.result_message:
+                await self.outboxes[job.chat.platform].delete(job.chat, job.result_message)
+            await self.reply(req, messages.text("deleted", req.user.locale), private=True)
+        elif action in ("reroll", "variation"):
+            p = job.params
+            args = VideoArgs(prompt=p.prompt, negative=p.negative, frames=p.frames, steps=p.steps)
+            if action == "variation":
+                v = self.config.video
+                jitter = self.rng.uniform(-1.5, 1.5)
+                guidance = min(max(p.guidance + jitter, v.min_guidance), v.max_guidance)
+                args = replace(args, seed=p.seed, guidance=round(guidance, 2))
+            else:
+                args = replace(args, guidance=p.guidance)
+            await self._submit(req, args, parent_id=job.id)
+        else:
+            raise CommandError("unknown_command")
+
+    def clip_settings(self, job_id: int) -> VideoArgs | None:
+        """The settings of an earlier clip, for `/video` sent as a reply to it."""
+        job = self.store.get_job(job_id)
+        if job is None:
+            return None
+        p = job.params
+        return VideoArgs(p.prompt, p.seed, p.negative, p.frames, p.steps, p.guidance)
+
+    def job_for_message(self, platform: str, message_ref: str) -> Job | None:
+        return self.store.job_by_result_message(platform, message_ref)
+
+    # ETA ----------------------------------------------------------------------------------
+
+    def _timing_key(self, job: Job) -> str:
+        p = job.params
+        return f"{job.model}:{p.width}x{p.height}"
+
+    def eta_seconds(self, job_id: int) -> float | None:
+        """Seconds until `job_id` is done: measured seconds per step·frame × work ahead."""
+        ordered = self.queue.ordered()
+        ahead: list[tuple[Job, int]] = []
+        if self.running:
+            ahead.append((self.running.job, self.running.step))
+        for job in ordered:
+            ahead.append((job, 0))
+            if job.id == job_id:
+                break
+        else:
+            return None
+        total = 0.0
+        for job, done_steps in ahead:
+            unit = self.store.timing(self._timing_key(job))
+            if unit is None:
+                return None
+            total += unit * job.params.frames * max(job.params.steps - done_steps, 0)
+        return total
+
+    # the worker -----------------------------------------------------------------------------
+
+    async def recover(self) -> None:
+        """Start-up: requeue interrupted renders, fail tired ones, deliver finished clips."""
+        found = self.queue.recover(self.config.queue.max_attempts)
+        for job in found.failed:
+            self.store.refund(job.id)
+            await self._tell(
+                job, messages.text("failed_attempts", job.user.locale, job=job.id, attempts=job.attempts)
+            )
+        for job in found.to_deliver:
+            self._spawn(self._deliver(job))
+        if found.requeued or found.to_deliver or found.failed:
+            log.info(
+                "recovered: %d requeued, %d to deliver, %d failed",
+                len(found.requeued), len(found.to_deliver), len(found.failed),
+            )
+
+    async def run_worker(self) -> None:
+        """The single GPU worker: load the model, then render jobs one at a time, forever."""
+        housekeeping = self._spawn(self._housekeeping_loop())
+        try:
+            while not self._stopping:
+                if not self.renderer.loaded and not await self._load_model():
+                    continue
+                job = await self.queue.next_job()
+                if self._stopping:
+                    self.store.requeue(job.id)
+                    break
+                await self._run(job)
+        finally:
+            housekeeping.cancel()
+
+    async def _load_model(self) -> bool:
+        try:
+            await asyncio.to_thread(self.renderer.load)
+        except ModelMissing as missing:
+            if self.model_error != str(missing):
+                log.error("%s", missing)
+            self.model_error = str(missing)
+            await self.queue.wait_for_change(MODEL_RETRY_S)
+            return False
+        self.model_error = None
+        return True
+
+    def stop(self) -> None:
+        """Ask the worker to stop: the running render ends after its current step."""
+        self._stopping = True
+        if self.running:
+            self.running.cancel.set()
+        self.queue.notify()
+
+    async def _run(self, job: Job) -> None:
+        running = self.running = _Running(job, threading.Event())
+        loop = asyncio.get_running_loop()
+        started = time.monotonic()
+
+        def on_step(step: int, total: int) -> None:
+            running.step = step
+            loop.call_soon_threadsafe(self._progress.rendering, job, step, total)
+
+        try:
+            frames = await asyncio.to_thread(self.renderer.render, job.params, on_step, running.cancel.is_set)
+            self.store.record_timing(
+                self._timing_key(job), (time.monotonic() - started) / (job.params.steps * job.params.frames)
+            )
+            self.store.set_status(job.id, JobStatus.ENCODING)
+            await self._progress.stage(job, "encoding")
+            clip = await asyncio.to_thread(self._encode, job, frames)
+        except RenderCancelled:
+            if self._stopping:
+                self.store.requeue(job.id)
+            else:
+                self._finish(job.id, JobStatus.CANCELLED)
+                self.store.refund(job.id)
+                await self._edit_status(job, messages.text("cancelled", job.user.locale, job=job.id))
+            return
+        except ModelMissing as missing:
+            self.model_error = str(missing)
+            self.store.requeue(job.id)
+            return
+        except OutOfMemory:
+            log.warning("job %d ran out of memory", job.id)
+            await self._fail(job, "failed_oom")
+            return
+        except Exception:
+            log.exception("job %d failed", job.id)
+            await self._fail(job, "failed_internal")
+            return
+        finally:
+            self.running = None
+        self.store.set_status(job.id, JobStatus.DELIVERING, clip_path=clip.path)
+        job.clip_path = clip.path
+        await self._deliver(job)
+
+    def _encode(self, job: Job, frames: Any) -> Clip:
+        p = job.params
+        metadata = provenance(
+            model=job.model, seed=p.seed, steps=p.steps, frames=p.frames, guidance=p.guidance,
+            prompt=p.prompt, negative=p.negative, version=__version__,
+            prompt_hash_only=self.config.video.hash_prompt_in_metadata,
+        )
+        path = self.clips_dir / f"{job.id}.mp4"
+        return encode_mp4(frames, path, fps=p.fps, metadata=metadata, crf=self.config.video.crf)
+
+    def _finish(self, job_id: int, status: JobStatus, **kwargs: Any) -> bool:
+        changed = self.store.set_status(job_id, status, **kwargs)
+        if changed:
+            self.job_finished.set()
+        return changed
+
+    async def _fail(self, job: Job, key: str) -> None:
+        self._finish(job.id, JobStatus.FAILED, error=key)
+        self.store.refund(job.id)
+        await self._tell(job, messages.text(key, job.user.locale, job=job.id))
+
+    async def _deliver(self, job: Job) -> None:
+        """Send a finished clip; on failure it stays `delivering` and is retried later."""
+        if job.id in self._delivering:
+            return
+        self._delivering.add(job.id)
+        try:
+            await self._deliver_once(job)
+        finally:
+            self._delivering.discard(job.id)
+            self._progress.forget(job.id)
+
+    async def _deliver_once(self, job: Job) -> None:
+        outbox = self.outboxes.get(job.chat.platform)
+        if outbox is None:
+            return
+        if not job.clip_path or not Path(job.clip_path).exists():
+            log.warning("job %d lost its clip file; rendering it again", job.id)
+            self.store.set_status(job.id, JobStatus.QUEUED, clip_path=None)
+            self.queue.notify()
+            return
+        await self._progress.stage(job, "delivering")
+        try:
+            clip = await asyncio.to_thread(fit_to_size, Path(job.clip_path), outbox.upload_limit(job.chat))
+        except TooLarge:
+            await self._fail(job, "failed_too_big")
+            return
+        caption = messages.text(
+            "caption", job.user.locale, prompt=job.params.prompt, seed=job.params.seed,
+            frames=job.params.frames, steps=job.params.steps, job=job.id,
+        )
+        buttons = [
+            Button(action, job.id, messages.text(f"button_{action}", job.user.locale))
+            for action in BUTTON_ACTIONS
+        ]
+        for attempt in range(DELIVERY_TRIES):
+            try:
+                await outbox.show_activity(job.chat)
+                sent = await outbox.send_video(
+                    job.chat, clip, caption=caption, buttons=buttons, reply_to=job.reply_to,
+                    user=job.user, status_message=job.status_message,
+                )
+                break
+            except Exception:
+                log.warning("delivering job %d failed (try %d)", job.id, attempt + 1, exc_info=True)
+                await asyncio.sleep(0.5 * 2**attempt)
+        else:
+            return
+        self._finish(job.id, JobStatus.DONE, result_message=sent, only_from=(JobStatus.DELIVERING,))
+        await self._edit_status(job, messages.text("done_status", job.user.locale, job=job.id))
+
+    async def _housekeeping_loop(self) -> None:
+        """Retry deliveries that failed and delete clips kept longer than configured."""
+        while True:
+            await asyncio.sleep(REDELIVER_EVERY_S)
+            for job in self.store.jobs_with_status(JobStatus.DELIVERING):
+                await self._deliver(job)
+            keep_s = self.config.storage.keep_clips_hours * 3600
+            for job in self.store.expired_clips(self.clock() - keep_s):
+                if job.clip_path:
+                    for path in Path(job.clip_path).parent.glob(f"{job.id}.*mp4"):
+                        path.unlink(missing_ok=True)
+                self.store.update_job(job.id, clip_path=None)
+
+    async def _edit_status(self, job: Job, text: str) -> None:
+        outbox = self.outboxes.get(job.chat.platform)
+        if outbox is None or not job.status_message:
+            return
+        try:
+            await outbox.edit_text(job.chat, job.status_message, text)
+        except Exception:
+            log.info("could not edit status message of job %d", job.id, exc_info=True)
+
+    async def _tell(self, job: Job, text: str) -> None:
+        """Tell a job's owner something, in the chat it came from, whatever happens."""
+        outbox = self.outboxes.get(job.chat.platform)
+        if outbox is None:
+            return
+        try:
+            if job.status_message:
+                await outbox.edit_text(job.chat, job.status_message, text)
+            else:
+                await outbox.send_text(job.chat, text, reply_to=job.reply_to, user=job.user)
+        except Exception:
+            log.warning("could not tell the owner of job %d", job.id, exc_info=True)
+
+    def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def drain(self) -> None:
+        """Wait for background sends (progress edits, deliveries) to finish."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+class _ProgressThrottle:
+    """Status-message edits at most once per interval per job; unchanged text is skipped."""
+
+    def __init__(self, service: VideoService) -> None:
+        self.service = service
+        self.last_sent: dict[int, tuple[float, str]] = {}
+        self.in_flight: set[int] = set()
+
+    def interval(self, job: Job) -> float:
+        q = self.service.config.queue
+        return q.group_progress_interval_s if job.chat.is_group else q.progress_interval_s
+
+    def rendering(self, job: Job, step: int, total: int) -> None:
+        text = messages.text(
+            "rendering", job.user.locale, bar=messages.progress_bar(step, total), step=step, total=total
+        )
+        if self._due(job, text):
+            self.service._spawn(self._send(job, text))
+
+    async def stage(self, job: Job, stage: str) -> None:
+        text = messages.text(stage, job.user.locale)
+        if self._due(job, text):
+            await self._send(job, text)
+
+    def _due(self, job: Job, text: str) -> bool:
+        if not job.status_message or job.id in self.in_flight:
+            return False
+        when, last_text = self.last_sent.get(job.id, (float("-inf"), ""))
+        return text != last_text and time.monotonic() - when >= self.interval(job)
+
+    async def _send(self, job: Job, text: str) -> None:
+        self.in_flight.add(job.id)
+        self.last_sent[job.id] = (time.monotonic(), text)
+        try:
+            await self.service._edit_status(job, text)
+        finally:
+            self.in_flight.discard(job.id)
+
+    def forget(self, job_id: int) -> None:
+        self.last_sent.pop(job_id, None)
+
+
+__all__ = ["VideoService", "Outbox", "answers_errors"]

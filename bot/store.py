@@ -1,0 +1,342 @@
+"""SQLite: the single source of truth for jobs, quota use and timings.  All SQL lives here.
+
+One connection, WAL mode, autocommit with explicit `BEGIN IMMEDIATE` where several
+statements must stand or fall together (the quota charge and the job insert).  The
+schema is created with sqlite-utils so adding a column later is one line.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from bot.models import ChatRef, Job, JobStatus, RenderParams, UserRef
+
+DB_FILE = "videobot.sqlite3"
+
+
+class QuotaExceeded(Exception):
+    """The user hit a limit; `limit` is "daily" or "queued"."""
+
+    def __init__(self, limit: str, used: int, allowed: int) -> None:
+        super().__init__(limit)
+        self.limit = limit
+        self.used = used
+        self.allowed = allowed
+
+
+@dataclass(frozen=True)
+class QuotaCharge:
+    """Where a job's quota was charged, so a refund undoes exactly that."""
+
+    user_key: str
+    day: str
+    daily_limit: int
+    max_queued: int
+
+
+_JOB_COLUMNS: dict[str, Any] = {
+    "id": int,
+    "platform": str,
+    "user_id": str,
+    "user_name": str,
+    "locale": str,
+    "chat_id": str,
+    "chat_is_group": int,
+    "reply_to": str,
+    "status": str,
+    "attempts": int,
+    "priority": int,
+    "model": str,
+    "prompt": str,
+    "negative": str,
+    "seed": int,
+    "frames": int,
+    "steps": int,
+    "guidance": float,
+    "width": int,
+    "height": int,
+    "fps": int,
+    "parent_id": int,
+    "created_at": float,
+    "started_at": float,
+    "finished_at": float,
+    "status_message": str,
+    "result_message": str,
+    "clip_path": str,
+    "error": str,
+    "quota_day": str,
+    "refunded": int,
+}
+
+
+class Store:
+    """Jobs, quota use and measured timings in one SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.conn = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+        self.conn.row_factory = sqlite3.Row
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        self.conn.execute("PRAGMA busy_timeout=30000")
+        self._create_schema()
+
+    def _create_schema(self) -> None:
+        db = sqlite_utils.Database(self.conn)
+        db["jobs"].create(
+            _JOB_COLUMNS,
+            pk="id",
+            not_null={"platform", "user_id", "chat_id", "status", "prompt"},
+            defaults={"attempts": 0, "priority": 0, "refunded": 0},
+            if_not_exists=True,
+        )
+        db["jobs"].create_index(["status", "priority", "id"], if_not_exists=True)
+        db["jobs"].create_index(["platform", "user_id", "id"], if_not_exists=True)
+        db["usage"].create(
+            {"user_key": str, "day": str, "used": int}, pk=("user_key", "day"), if_not_exists=True
+        )
+        db["users"].create(
+            {"user_key": str, "last_served_at": float}, pk="user_key", if_not_exists=True
+        )
+        db["timings"].create({"key": str, "value": float}, pk="key", if_not_exists=True)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """`BEGIN IMMEDIATE`: take the write lock first, so checks and writes agree."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    # jobs -------------------------------------------------------------------------
+
+    def insert_job(self, job: Job, charge: QuotaCharge | None) -> Job:
+        """Charge the quota and store the job in one transaction; raises `QuotaExceeded`."""
+        with self.transaction() as conn:
+            if charge is not None:
+                self._charge(conn, charge)
+            row = _job_to_row(job)
+            row.pop("id")
+            row["quota_day"] = charge.day if charge else None
+            names = ", ".join(row)
+            marks = ", ".join(f":{name}" for name in row)
+            cursor = conn.execute(f"INSERT INTO jobs ({names}) VALUES ({marks})", row)
+            job.id = int(cursor.lastrowid or 0)
+        return job
+
+    def _charge(self, conn: sqlite3.Connection, charge: QuotaCharge) -> None:
+        platform, _, user_id = charge.user_key.partition(":")
+        waiting = conn.execute(
+            "SELECT count(*) FROM jobs WHERE platform = ? AND user_id = ? AND status = 'queued'",
+            (platform, user_id),
+        ).fetchone()[0]
+        if waiting >= charge.max_queued:
+            raise QuotaExceeded("queued", waiting, charge.max_queued)
+        conn.execute(
+            "INSERT INTO usage (user_key, day, used) VALUES (?, ?, 0) ON CONFLICT DO NOTHING",
+            (charge.user_key, charge.day),
+        )
+        charged = conn.execute(
+            "UPDATE usage SET used = used + 1 WHERE user_key = ? AND day = ? AND used < ?",
+            (charge.user_key, charge.day, charge.daily_limit),
+        ).rowcount
+        if not charged:
+            raise QuotaExceeded("daily", charge.daily_limit, charge.daily_limit)
+
+    def refund(self, job_id: int) -> bool:
+        """Give back the quota a job used, once; True if something was refunded."""
+        with self.transaction() as conn:
+            row = conn.execute(
+                "UPDATE jobs SET refunded = 1 WHERE id = ? AND refunded = 0 AND quota_day IS NOT NULL"
+                " RETURNING platform, user_id, quota_day",
+                (job_id,),
+            ).fetchone()
+            if row is None:
+                return False
+            conn.execute(
+                "UPDATE usage SET used = max(used - 1, 0) WHERE user_key = ? AND day = ?",
+                (f"{row['platform']}:{row['user_id']}", row["quota_day"]),
+            )
+        return True
+
+    def used_today(self, user_key: str, day: str) -> int:
+        row = self.conn.execute(
+            "SELECT used FROM usage WHERE user_key = ? AND day = ?", (user_key, day)
+        ).fetchone()
+        return int(row["used"]) if row else 0
+
+    def get_job(self, job_id: int) -> Job | None:
+        row = self.conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return _row_to_job(row) if row else None
+
+    def jobs_with_status(self, *statuses: JobStatus) -> list[Job]:
+        marks = ", ".join("?" for _ in statuses)
+        rows = self.conn.execute(
+            f"SELECT * FROM jobs WHERE status IN ({marks}) ORDER BY id", [str(s) for s in statuses]
+        ).fetchall()
+        return [_row_to_job(row) for row in rows]
+
+    def user_jobs(self, user: UserRef, limit: int = 10) -> list[Job]:
+        rows = self.conn.execute(
+            "SELECT * FROM jobs WHERE platform = ? AND user_id = ? ORDER BY id DESC LIMIT ?",
+            (user.platform, user.id, limit),
+        ).fetchall()
+        return [_row_to_job(row) for row in rows]
+
+    def job_by_result_message(self, platform: str, message: str) -> Job | None:
+        row = self.conn.execute(
+            "SELECT * FROM jobs WHERE platform = ? AND result_message = ? ORDER BY id DESC LIMIT 1",
+            (platform, message),
+        ).fetchone()
+        return _row_to_job(row) if row else None
+
+    def last_served(self) -> dict[str, float]:
+        rows = self.conn.execute("SELECT user_key, last_served_at FROM users").fetchall()
+        return {row["user_key"]: row["last_served_at"] or 0.0 for row in rows}
+
+    def claim(self, job_id: int, now: float) -> Job | None:
+        """Move a queued job to running (one more attempt) and note when its user was served."""
+        with self.transaction() as conn:
+            row = conn.execute(
+                "UPDATE jobs SET status = 'running', started_at = ?, attempts = attempts + 1"
+                " WHERE id = ? AND status = 'queued' RETURNING *",
+                (now, job_id),
+            ).fetchone()
+            if row is None:
+                return None
+            conn.execute(
+                "INSERT INTO users (user_key, last_served_at) VALUES (?, ?)"
+                " ON CONFLICT (user_key) DO UPDATE SET last_served_at = excluded.last_served_at",
+                (f"{row['platform']}:{row['user_id']}", now),
+            )
+        return _row_to_job(row)
+
+    def set_status(
+        self, job_id: int, status: JobStatus, *, only_from: tuple[JobStatus, ...] = (), **extra: Any
+    ) -> bool:
+        """Set a job's status (and columns in `extra`); with `only_from`, only from those."""
+        values: dict[str, Any] = {"status": str(status), **extra, "id": job_id}
+        if status.finished:
+            values.setdefault("finished_at", time.time())
+        sets = ", ".join(f"{name} = :{name}" for name in values if name != "id")
+        where = "id = :id"
+        if only_from:
+            where += " AND status IN (" + ", ".join(f"'{s}'" for s in only_from) + ")"
+        return self.conn.execute(f"UPDATE jobs SET {sets} WHERE {where}", values).rowcount > 0
+
+    def update_job(self, job_id: int, **columns: Any) -> None:
+        sets = ", ".join(f"{name} = :{name}" for name in columns)
+        self.conn.execute(f"UPDATE jobs SET {sets} WHERE id = :id", {**columns, "id": job_id})
+
+    def requeue(self, job_id: int) -> None:
+        """Put a job back in line without counting the attempt (our shutdown, not its fault)."""
+        self.conn.execute(
+            "UPDATE jobs SET status = 'queued', attempts = max(attempts - 1, 0), started_at = NULL"
+            " WHERE id = ?",
+            (job_id,),
+        )
+
+    def expired_clips(self, older_than: float) -> list[Job]:
+        rows = self.conn.execute(
+            "SELECT * FROM jobs WHERE clip_path IS NOT NULL AND status IN ('done', 'failed', 'cancelled')"
+            " AND finished_at < ?",
+            (older_than,),
+        ).fetchall()
+        return [_row_to_job(row) for row in rows]
+
+    # timings ------------------------------------------------------------------------
+
+    def timing(self, key: str) -> float | None:
+        row = self.conn.execute("SELECT value FROM timings WHERE key = ?", (key,)).fetchone()
+        return float(row["value"]) if row else None
+
+    def record_timing(self, key: str, value: float, weight: float = 0.3) -> float:
+        """Blend a new measurement into the stored moving average and return it."""
+        row = self.conn.execute(
+            "INSERT INTO timings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE"
+            " SET value = value * (1 - ?) + excluded.value * ? RETURNING value",
+            (key, value, weight, weight),
+        ).fetchone()
+        return float(row["value"])
+
+
+def _job_to_row(job: Job) -> dict[str, Any]:
+    p = job.params
+    return {
+        "id": job.id,
+        "platform": job.user.platform,
+        "user_id": job.user.id,
+        "user_name": job.user.name,
+        "locale": job.user.locale,
+        "chat_id": job.chat.id,
+        "chat_is_group": int(job.chat.is_group),
+        "reply_to": job.reply_to,
+        "status": str(job.status),
+        "attempts": job.attempts,
+        "priority": job.priority,
+        "model": job.model,
+        "prompt": p.prompt,
+        "negative": p.negative,
+        "seed": p.seed,
+        "frames": p.frames,
+        "steps": p.steps,
+        "guidance": p.guidance,
+        "width": p.width,
+        "height": p.height,
+        "fps": p.fps,
+        "parent_id": job.parent_id,
+        "created_at": job.created_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+        "status_message": job.status_message,
+        "result_message": job.result_message,
+        "clip_path": job.clip_path,
+        "error": job.error,
+    }
+
+
+def _row_to_job(row: sqlite3.Row) -> Job:
+    return Job(
+        id=row["id"],
+        user=UserRef(row["platform"], row["user_id"], row["user_name"] or "", row["locale"] or "en"),
+        chat=ChatRef(row["platform"], row["chat_id"], bool(row["chat_is_group"])),
+        params=RenderParams(
+            prompt=row["prompt"],
+            negative=row["negative"] or "",
+            seed=row["seed"],
+            frames=row["frames"],
+            steps=row["steps"],
+            guidance=row["guidance"],
+            width=row["width"],
+            height=row["height"],
+            fps=row["fps"],
+        ),
+        model=row["model"] or "",
+        status=JobStatus(row["status"]),
+        attempts=row["attempts"],
+        priority=row["priority"],
+        created_at=row["created_at"] or 0.0,
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        reply_to=row["reply_to"],
+        status_message=row["status_message"],
+        result_message=row["result_message"],
+        clip_path=row["clip_path"],
+        error=row["error"],
+        parent_id=row["parent_id"],
+    )
