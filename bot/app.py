@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
 
 from bot.config import Config
 from bot.render import Renderer
@@ -15,7 +16,7 @@ from bot.store import DB_FILE, Store
 
 log = logging.getLogger(__name__)
 
-PlatformRunner = Callable[[VideoService, asyncio.Event], Awaitable[None]]
+PlatformRunner = Callable[[VideoService, asyncio.Event], Coroutine[Any, Any, None]]
 
 
 def build_service(config: Config, *, model_source: str | None = None) -> VideoService:
@@ -80,8 +81,7 @@ async def run_bot(config: Config) -> None:
     platforms_stop = asyncio.Event()
     async with running_worker(service) as worker:
         tasks = [
-            asyncio.create_task(run(service, platforms_stop), name=name)
-            for name, run in platforms.items()
+            asyncio.create_task(run(service, platforms_stop), name=name) for name, run in platforms.items()
         ]
         log.info("videobot running: %s", ", ".join(platforms))
         waiter = asyncio.create_task(stop.wait())

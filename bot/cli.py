@@ -9,6 +9,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TextIO
 
 from bot import __version__
 from bot.commands import CommandError, VideoArgs, validate_video
@@ -21,7 +22,9 @@ log = logging.getLogger("videobot")
 
 def _config_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--config", type=Path, default=None,
+        "--config",
+        type=Path,
+        default=None,
         help="settings file (default: $VIDEOBOT_CONFIG or ./config.toml)",
     )
 
@@ -52,17 +55,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _pick_model(config: Config, force_tiny: bool, out: object = sys.stderr) -> str:
+def _pick_model(config: Config, force_tiny: bool, out: TextIO = sys.stderr) -> str:
     """The configured model if it loads, else the tiny one, saying which (demo, console)."""
     if force_tiny or config.model_source == TINY_MODEL_ID:
-        print("Using the tiny random model: clips show noise, not your prompt.", file=out)  # type: ignore[arg-type]
+        print("Using the tiny random model: clips show noise, not your prompt.", file=out)
         return TINY_MODEL_ID
     try:
         Renderer(config.model_source, device=config.model.device).load()
     except ModelMissing as missing:
-        print(f"{missing}\nFalling back to the tiny random model for now.", file=out)  # type: ignore[arg-type]
+        print(f"{missing}\nFalling back to the tiny random model for now.", file=out)
         return TINY_MODEL_ID
-    print(f"Using the model {config.model_source}.", file=out)  # type: ignore[arg-type]
+    print(f"Using the model {config.model_source}.", file=out)
     return config.model_source
 
 
@@ -87,9 +90,15 @@ def _demo(config: Config, args: argparse.Namespace) -> int:
     frames = renderer.render(params, on_step)
     print(file=sys.stderr)
     metadata = encode.provenance(
-        model=source, seed=params.seed, steps=params.steps, frames=params.frames,
-        guidance=params.guidance, prompt=params.prompt, negative=params.negative,
-        version=__version__, prompt_hash_only=config.video.hash_prompt_in_metadata,
+        model=source,
+        seed=params.seed,
+        steps=params.steps,
+        frames=params.frames,
+        guidance=params.guidance,
+        prompt=params.prompt,
+        negative=params.negative,
+        version=__version__,
+        prompt_hash_only=config.video.hash_prompt_in_metadata,
     )
     clip = encode.encode_mp4(frames, args.out, fps=params.fps, metadata=metadata, crf=config.video.crf)
     print(

@@ -15,6 +15,7 @@ from bot.config import VideoConfig
 from bot.models import RenderParams
 
 MAX_SEED = 2**32 - 1
+MAX_JOB_ID = 2**63 - 1  # SQLite's largest integer
 
 
 class CommandError(Exception):
@@ -52,9 +53,7 @@ _OPTION_TOKEN = re.compile(r"^(--?[A-Za-z][\w-]*|—[A-Za-z][\w-]*)(?:=(.*))?$",
 def clean_text(value: str) -> str:
     """Drop control and format characters, collapse whitespace, trim."""
     kept = "".join(
-        " " if ch.isspace() else ch
-        for ch in value
-        if ch.isspace() or unicodedata.category(ch)[0] != "C"
+        " " if ch.isspace() else ch for ch in value if ch.isspace() or unicodedata.category(ch)[0] != "C"
     )
     return " ".join(kept.split())
 
@@ -77,7 +76,7 @@ def parse_video_text(text: str) -> VideoArgs:
     for token in text.split():
         match = _OPTION_TOKEN.match(token)
         if match and not _looks_negative_number(token):
-            name = "--" + match.group(1).lstrip("-—")
+            name = "--" + match.group(1).lstrip("-—").lower()
             if name not in OPTIONS:
                 raise CommandError("unknown_option", option=match.group(1))
             field_name = OPTIONS[name]
@@ -168,6 +167,7 @@ def validate_video(args: VideoArgs, limits: VideoConfig, rng: random.Random | No
 def parse_job_id(raw: str) -> int:
     """`12` or `#12` → 12; anything else is a plain-words error."""
     value = raw.strip().lstrip("#")
-    if not value.isdigit() or int(value) <= 0:
+    # isdigit() alone accepts "²" and other digits int() refuses; ids are ASCII.
+    if not (value.isascii() and value.isdigit()) or not 0 < int(value) <= MAX_JOB_ID:
         raise CommandError("bad_job_id", value=raw.strip())
     return int(value)

@@ -143,9 +143,7 @@ def _convert(value: Any, kind: Any, key: str, source: str) -> Any:
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if (kind in (int, float) and isinstance(value, bool)) or not isinstance(value, kind):
-        raise ConfigError(
-            f"{source}: {key} must be {kind.__name__}, got {type(value).__name__} {value!r}"
-        )
+        raise ConfigError(f"{source}: {key} must be {kind.__name__}, got {type(value).__name__} {value!r}")
     return value
 
 
@@ -175,12 +173,21 @@ def _check(config: Config) -> None:
         size = getattr(v, side)
         need(size >= 16 and size % 8 == 0, f"[video] {side}", "must be a multiple of 8, at least 16")
     need(1 <= v.fps <= 60, "[video] fps", "must be between 1 and 60")
-    need(1 <= v.min_frames <= v.default_frames <= v.max_frames, "[video] frames",
-         "need 1 <= min_frames <= default_frames <= max_frames")
-    need(1 <= v.min_steps <= v.default_steps <= v.max_steps, "[video] steps",
-         "need 1 <= min_steps <= default_steps <= max_steps")
-    need(0 < v.min_guidance <= v.default_guidance <= v.max_guidance, "[video] guidance",
-         "need 0 < min_guidance <= default_guidance <= max_guidance")
+    need(
+        1 <= v.min_frames <= v.default_frames <= v.max_frames,
+        "[video] frames",
+        "need 1 <= min_frames <= default_frames <= max_frames",
+    )
+    need(
+        1 <= v.min_steps <= v.default_steps <= v.max_steps,
+        "[video] steps",
+        "need 1 <= min_steps <= default_steps <= max_steps",
+    )
+    need(
+        0 < v.min_guidance <= v.default_guidance <= v.max_guidance,
+        "[video] guidance",
+        "need 0 < min_guidance <= default_guidance <= max_guidance",
+    )
     need(v.max_prompt_chars >= 1, "[video] max_prompt_chars", "must be at least 1")
     need(0 <= v.crf <= 51, "[video] crf", "must be between 0 and 51")
     need(config.queue.max_attempts >= 1, "[queue] max_attempts", "must be at least 1")
@@ -193,16 +200,27 @@ def _check(config: Config) -> None:
     except (ZoneInfoNotFoundError, ValueError):
         need(False, "[quota] timezone", f"{config.quota.timezone!r} is not a known time zone")
     for owner in config.admin.owners:
-        need(owner.partition(":")[0] in ("telegram", "discord", "console"),
-             "[admin] owners", f"entry {owner!r} must look like telegram:<id> or discord:<id>")
+        platform, _, user_id = owner.partition(":")
+        need(
+            (platform in ("telegram", "discord") and user_id.isascii() and user_id.isdigit())
+            or (platform == "console" and bool(user_id)),
+            "[admin] owners",
+            f"entry {owner!r} must look like telegram:<id> or discord:<id>",
+        )
     need(config.telegram.max_upload_mb >= 1, "[telegram] max_upload_mb", "must be at least 1")
     need(config.discord.max_upload_mb >= 1, "[discord] max_upload_mb", "must be at least 1")
     if config.telegram.enabled:
-        need(bool(config.secrets.telegram_token), "[telegram] enabled",
-             "is true but the TELEGRAM_TOKEN environment variable is empty")
+        need(
+            bool(config.secrets.telegram_token),
+            "[telegram] enabled",
+            "is true but the TELEGRAM_TOKEN environment variable is empty",
+        )
     if config.discord.enabled:
-        need(bool(config.secrets.discord_token), "[discord] enabled",
-             "is true but the DISCORD_TOKEN environment variable is empty")
+        need(
+            bool(config.secrets.discord_token),
+            "[discord] enabled",
+            "is true but the DISCORD_TOKEN environment variable is empty",
+        )
 
 
 def parse_config(raw: dict[str, Any], source: str, env: typing.Mapping[str, str]) -> Config:
@@ -242,4 +260,3 @@ def load_config(path: Path | None = None, env: typing.Mapping[str, str] | None =
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML ({error})") from None
     return parse_config(raw, str(path), env)
-

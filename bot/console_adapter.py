@@ -38,7 +38,12 @@ class ConsoleOutbox:
         return 2**40
 
     async def send_text(
-        self, chat: ChatRef, text: str, *, reply_to: str | None = None, private: bool = False,
+        self,
+        chat: ChatRef,
+        text: str,
+        *,
+        reply_to: str | None = None,
+        private: bool = False,
         user: UserRef | None = None,
     ) -> str | None:
         self._print(text)
@@ -48,8 +53,15 @@ class ConsoleOutbox:
         self._print(f"  {text}")
 
     async def send_video(
-        self, chat: ChatRef, clip: Clip, *, caption: str, buttons: Sequence[Button],
-        reply_to: str | None, user: UserRef, status_message: str | None,
+        self,
+        chat: ChatRef,
+        clip: Clip,
+        *,
+        caption: str,
+        buttons: Sequence[Button],
+        reply_to: str | None,
+        user: UserRef,
+        status_message: str | None,
     ) -> str:
         self._print(f"🎞 clip ready: {clip.path}\n{caption}")
         return str(next(self._ids))
@@ -113,7 +125,9 @@ def _has_unfinished_jobs(service: VideoService, user: UserRef) -> bool:
     )
 
 
-async def run_console(service: VideoService, stdin: TextIO | None = None, stdout: TextIO | None = None) -> None:
+async def run_console(
+    service: VideoService, stdin: TextIO | None = None, stdout: TextIO | None = None
+) -> None:
     """Read commands until /quit; at end of input, wait for this user's jobs, then return."""
     out = stdout or sys.stdout
     service.add_outbox(PLATFORM, ConsoleOutbox(out))

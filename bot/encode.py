@@ -109,15 +109,21 @@ def fit_to_size(path: Path, max_bytes: int) -> Clip:
 
 
 def provenance(
-    *, model: str, seed: int, steps: int, frames: int, guidance: float, prompt: str,
-    negative: str, version: str, prompt_hash_only: bool = False,
+    *,
+    model: str,
+    seed: int,
+    steps: int,
+    frames: int,
+    guidance: float,
+    prompt: str,
+    negative: str,
+    version: str,
+    prompt_hash_only: bool = False,
 ) -> dict[str, str]:
     """The metadata every clip carries, so anyone can tell it is AI-made and how."""
     import hashlib
 
-    shown_prompt = (
-        "sha256:" + hashlib.sha256(prompt.encode()).hexdigest() if prompt_hash_only else prompt
-    )
+    shown_prompt = "sha256:" + hashlib.sha256(prompt.encode()).hexdigest() if prompt_hash_only else prompt
     return {
         "comment": AI_LABEL,
         "description": f"{AI_LABEL} {version} with {model}; seed {seed}, {steps} steps",

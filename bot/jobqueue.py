@@ -10,6 +10,7 @@ Queue positions shown to users come from the same function.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -27,15 +28,17 @@ def fair_order(queued: Iterable[Job], last_served: dict[str, float]) -> list[Job
     order: list[Job] = []
     turn = max([0.0, *served.values()])
     while per_user:
-        user = min(
-            per_user, key=lambda u: (per_user[u][0].priority, served[u], per_user[u][0].id)
-        )
+        user = min(per_user, key=lambda u: (per_user[u][0].priority, served[u], per_user[u][0].id))
         order.append(per_user[user].pop(0))
         if not per_user[user]:
             del per_user[user]
         turn += 1.0
         served[user] = turn
     return order
+
+
+class QueueClosed(Exception):
+    """`close()` was called: the worker should stop waiting for jobs."""
 
 
 @dataclass
@@ -54,6 +57,12 @@ class JobQueue:
         self.store = store
         self.clock = clock
         self._changed = asyncio.Event()
+        self.closed = False
+
+    def close(self) -> None:
+        """Wake and end every `next_job()` wait (shutdown); queued rows stay queued."""
+        self.closed = True
+        self._changed.set()
 
     def notify(self) -> None:
         """Something was queued (or the worker should look again)."""
@@ -77,8 +86,14 @@ class JobQueue:
         return None
 
     async def next_job(self) -> Job:
-        """Wait until a job is queued and claim it (status → running, attempts + 1)."""
+        """Wait until a job is queued and claim it (status → running, attempts + 1).
+
+        Raises `QueueClosed` once `close()` has been called, so a worker waiting on an
+        empty queue can shut down at once.
+        """
         while True:
+            if self.closed:
+                raise QueueClosed()
             self._changed.clear()
             job = self.try_claim()
             if job is not None:
@@ -86,12 +101,12 @@ class JobQueue:
             await self._changed.wait()
 
     async def wait_for_change(self, timeout: float) -> None:
-        """Sleep until `notify()` or `timeout`, whichever comes first."""
+        """Sleep until `notify()`, `close()` or `timeout`, whichever comes first."""
+        if self.closed:
+            return
         self._changed.clear()
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._changed.wait(), timeout)
-        except TimeoutError:
-            pass
 
     def recover(self, max_attempts: int) -> Recovery:
         """After a restart: interrupted renders go back in line, or fail after too many tries."""

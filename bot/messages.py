@@ -47,16 +47,12 @@ MESSAGES: dict[str, dict[str, str]] = {
         "it": "❌ Il video #{job} non è riuscito dopo {attempts} tentativi; quota restituita.",
     },
     "failed_oom": {
-        "en": "❌ The GPU ran out of memory for video #{job}; try fewer frames. "
-        "Your quota was refunded.",
-        "it": "❌ Memoria GPU esaurita per il video #{job}; prova con meno fotogrammi. "
-        "Quota restituita.",
+        "en": "❌ The GPU ran out of memory for video #{job}; try fewer frames. Your quota was refunded.",
+        "it": "❌ Memoria GPU esaurita per il video #{job}; prova con meno fotogrammi. Quota restituita.",
     },
     "failed_too_big": {
-        "en": "❌ Video #{job} is too large to send here even after shrinking; "
-        "try fewer frames.",
-        "it": "❌ Il video #{job} è troppo grande da inviare qui anche ridotto; "
-        "prova con meno fotogrammi.",
+        "en": "❌ Video #{job} is too large to send here even after shrinking; try fewer frames.",
+        "it": "❌ Il video #{job} è troppo grande da inviare qui anche ridotto; prova con meno fotogrammi.",
     },
     # commands
     "cancelled": {"en": "🛑 Cancelled video #{job}.", "it": "🛑 Video #{job} annullato."},
@@ -172,8 +168,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "it": "Limite giornaliero di {limit} video raggiunto; si azzera tra {wait}.",
     },
     "quota_queued": {
-        "en": "You already have {queued} videos waiting (at most {limit}); "
-        "wait for one to finish.",
+        "en": "You already have {queued} videos waiting (at most {limit}); wait for one to finish.",
         "it": "Hai già {queued} video in attesa (al massimo {limit}); aspetta che uno finisca.",
     },
     "unknown_command": {
@@ -190,10 +185,16 @@ MESSAGES: dict[str, dict[str, str]] = {
     "button_delete": {"en": "🗑 Delete", "it": "🗑 Elimina"},
 }
 
-UNITS = {
-    "en": {"s": "s", "min": "min", "h": "h"},
-    "it": {"s": "s", "min": "min", "h": "h"},
+# The command menu platforms show (Telegram's setMyCommands, Discord's descriptions).
+COMMANDS: dict[str, dict[str, str]] = {
+    "video": {"en": "Make a short video from a text prompt", "it": "Crea un breve video da un testo"},
+    "cancel": {"en": "Cancel your waiting or running video", "it": "Annulla il tuo video in coda"},
+    "queue": {"en": "Queue length, your place and ETA", "it": "Coda, la tua posizione e il tempo"},
+    "quota": {"en": "How many clips you have left today", "it": "Quanti video ti restano oggi"},
+    "info": {"en": "Seed, settings and model of a clip", "it": "Seed, impostazioni e modello di un video"},
+    "help": {"en": "What I do and the limits in force", "it": "Cosa faccio e i limiti in vigore"},
 }
+LOCALES = ("en", "it")
 
 
 def normalise_locale(code: str | None) -> str:

@@ -14,11 +14,13 @@ import inspect
 import logging
 import os
 import threading
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from bot.config import DEFAULT_MODEL_ID
 from bot.models import RenderParams
 from bot.tiny_pipeline import TINY_MODEL_ID
 
@@ -39,14 +41,30 @@ class OutOfMemory(Exception):
     """The GPU (or host) ran out of memory for these settings."""
 
 
+def _looks_like_hub_id(source: str) -> bool:
+    """`owner/name` (one slash, no leading dot or slash) is how the hub names models."""
+    return source.count("/") == 1 and not source.startswith((".", "/", "~"))
+
+
 def missing_weights_message(source: str, reason: str) -> str:
-    return (
-        f"The video model {source!r} could not be loaded ({reason}). "
-        f"Download it once with `huggingface-cli download {source}` on a machine with "
-        "internet access (the default model is about 7 GB with fp16 weights), or set "
-        "[model] path in config.toml to a folder that holds it; "
+    """One paragraph for the owner: what failed and the exact fix."""
+    fallback = (
         '[model] id = "tiny" runs a tiny random model for trying the bot. '
         "Jobs wait in the queue until the model loads."
+    )
+    if not _looks_like_hub_id(source):
+        return (
+            f"The video model folder {source!r} could not be loaded ({reason}). "
+            "Set [model] path in config.toml to a folder that holds a diffusers pipeline "
+            "(model_index.json and its sub-folders), for example one made with "
+            f"`hf download {DEFAULT_MODEL_ID} --local-dir <folder>`; {fallback}"
+        )
+    return (
+        f"The video model {source!r} could not be loaded ({reason}). "
+        f"Download it once with `hf download {source}` (older huggingface_hub: "
+        f"`huggingface-cli download {source}`) on a machine with internet access "
+        "(the default model is about 7 GB with fp16 weights), or set [model] path in "
+        f"config.toml to a folder that holds it; {fallback}"
     )
 
 
@@ -78,6 +96,7 @@ class Renderer:
         import torch
 
         _silence_diffusers()
+        pipe: Any
         if self.is_tiny:
             from bot.tiny_pipeline import build_tiny_pipeline
 
@@ -90,13 +109,17 @@ class Renderer:
             if device == "auto":
                 device = "cuda" if torch.cuda.is_available() else "cpu"
             dtype = torch.float16 if device.startswith("cuda") else torch.float32
-            if self.source.startswith((".", "/", "~")) and not os.path.isdir(
-                os.path.expanduser(self.source)
-            ):
+            folder = os.path.expanduser(self.source)
+            if not _looks_like_hub_id(self.source) and not os.path.isdir(folder):
                 raise ModelMissing(missing_weights_message(self.source, "no such folder"))
             try:
-                pipe = TextToVideoSDPipeline.from_pretrained(self.source, torch_dtype=dtype)
-            except (OSError, ValueError, EnvironmentError) as error:
+                with warnings.catch_warnings():
+                    # diffusers >= 0.35 renamed torch_dtype to dtype; older ones only know the former.
+                    warnings.simplefilter("ignore", FutureWarning)
+                    pipe = TextToVideoSDPipeline.from_pretrained(
+                        folder if os.path.isdir(folder) else self.source, torch_dtype=dtype
+                    )
+            except (OSError, ValueError) as error:
                 reason = str(error).splitlines()[0] if str(error) else type(error).__name__
                 raise ModelMissing(missing_weights_message(self.source, reason)) from error
         pipe.set_progress_bar_config(disable=True)

@@ -26,8 +26,8 @@ from bot import __version__, messages
 from bot.commands import CommandError, VideoArgs, parse_job_id, parse_video_text, validate_video
 from bot.config import Config
 from bot.encode import TooLarge, encode_mp4, fit_to_size, provenance
-from bot.jobqueue import JobQueue
-from bot.models import ACTIVE_STATUSES, Button, ChatRef, Clip, Job, JobStatus, Request, UserRef
+from bot.jobqueue import JobQueue, QueueClosed
+from bot.models import Button, ChatRef, Clip, Job, JobStatus, Request, UserRef
 from bot.render import ModelMissing, OutOfMemory, RenderCancelled, Renderer
 from bot.store import QuotaCharge, QuotaExceeded, Store
 
@@ -45,15 +45,27 @@ class Outbox(Protocol):
     def upload_limit(self, chat: ChatRef) -> int: ...
 
     async def send_text(
-        self, chat: ChatRef, text: str, *, reply_to: str | None = None, private: bool = False,
+        self,
+        chat: ChatRef,
+        text: str,
+        *,
+        reply_to: str | None = None,
+        private: bool = False,
         user: UserRef | None = None,
     ) -> str | None: ...
 
     async def edit_text(self, chat: ChatRef, message: str, text: str) -> None: ...
 
     async def send_video(
-        self, chat: ChatRef, clip: Clip, *, caption: str, buttons: Sequence[Button],
-        reply_to: str | None, user: UserRef, status_message: str | None,
+        self,
+        chat: ChatRef,
+        clip: Clip,
+        *,
+        caption: str,
+        buttons: Sequence[Button],
+        reply_to: str | None,
+        user: UserRef,
+        status_message: str | None,
     ) -> str: ...
 
     async def delete(self, chat: ChatRef, message: str) -> None: ...
@@ -133,9 +145,24 @@ class VideoService:
     # commands -----------------------------------------------------------------------
 
     @answers_errors
-    async def video_text(self, req: Request, argument: str) -> Job | None:
-        """`/video` from a text platform: parse, then as `video`."""
-        return await self._submit(req, parse_video_text(argument))
+    async def video_text(self, req: Request, argument: str, based_on: Job | None = None) -> Job | None:
+        """`/video` from a text platform: parse, then as `video`.
+
+        With `based_on` (a `/video` sent as a reply to a clip) the clip's settings fill
+        whatever the user did not type, its prompt included.
+        """
+        args = parse_video_text(argument)
+        if based_on is not None:
+            p = based_on.params
+            args = VideoArgs(
+                prompt=args.prompt or p.prompt,
+                seed=p.seed if args.seed is None else args.seed,
+                negative=p.negative if args.negative is None else args.negative,
+                frames=p.frames if args.frames is None else args.frames,
+                steps=p.steps if args.steps is None else args.steps,
+                guidance=p.guidance if args.guidance is None else args.guidance,
+            )
+        return await self._submit(req, args, parent_id=based_on.id if based_on else None)
 
     @answers_errors
     async def video(self, req: Request, args: VideoArgs, parent_id: int | None = None) -> Job | None:
@@ -208,7 +235,8 @@ class VideoService:
             job = self._find_job(job_ref)
         else:
             mine = [
-                j for j in self.store.user_jobs(req.user, 50)
+                j
+                for j in self.store.user_jobs(req.user, 50)
                 if j.status in (JobStatus.QUEUED, JobStatus.RUNNING)
             ]
             if not mine:
@@ -236,7 +264,9 @@ class VideoService:
     async def queue_status(self, req: Request) -> None:
         locale = req.user.locale
         ordered = self.queue.ordered()
-        lines = [messages.text("queue_status", locale, waiting=len(ordered), running=int(self.running is not None))]
+        lines = [
+            messages.text("queue_status", locale, waiting=len(ordered), running=int(self.running is not None))
+        ]
         if self.running and self.running.job.user.key == req.user.key:
             lines.append(messages.text("queue_yours_running", locale, job=self.running.job.id))
         for place, job in enumerate(ordered, start=1):
@@ -244,7 +274,10 @@ class VideoService:
                 eta = self.eta_seconds(job.id)
                 lines.append(
                     messages.text(
-                        "queue_yours", locale, job=job.id, position=place,
+                        "queue_yours",
+                        locale,
+                        job=job.id,
+                        position=place,
                         eta=messages.duration(eta) if eta is not None else "?",
                     )
                 )
@@ -260,8 +293,12 @@ class VideoService:
         await self.reply(
             req,
             messages.text(
-                "quota_status", req.user.locale, left=max(q.daily - used, 0), limit=q.daily,
-                wait=messages.duration(self.seconds_until_reset()), queued=queued,
+                "quota_status",
+                req.user.locale,
+                left=max(q.daily - used, 0),
+                limit=q.daily,
+                wait=messages.duration(self.seconds_until_reset()),
+                queued=queued,
                 max_queued=q.max_queued,
             ),
             private=True,
@@ -281,9 +318,21 @@ class VideoService:
     def info_text(self, job: Job, locale: str) -> str:
         p = job.params
         return messages.text(
-            "info", locale, job=job.id, status=job.status, prompt=p.prompt, negative=p.negative or "—",
-            seed=p.seed, frames=p.frames, steps=p.steps, guidance=p.guidance, width=p.width,
-            height=p.height, fps=p.fps, model=job.model, version=__version__,
+            "info",
+            locale,
+            job=job.id,
+            status=job.status,
+            prompt=p.prompt,
+            negative=p.negative or "—",
+            seed=p.seed,
+            frames=p.frames,
+            steps=p.steps,
+            guidance=p.guidance,
+            width=p.width,
+            height=p.height,
+            fps=p.fps,
+            model=job.model,
+            version=__version__,
         )
 
     @answers_errors
@@ -292,10 +341,18 @@ class VideoService:
         await self.reply(
             req,
             messages.text(
-                "help", req.user.locale, min_frames=v.min_frames, max_frames=v.max_frames,
-                min_steps=v.min_steps, max_steps=v.max_steps, min_guidance=v.min_guidance,
-                max_guidance=v.max_guidance, daily=q.daily, max_queued=q.max_queued,
-                max_prompt_chars=v.max_prompt_chars, model=self.renderer.source,
+                "help",
+                req.user.locale,
+                min_frames=v.min_frames,
+                max_frames=v.max_frames,
+                min_steps=v.min_steps,
+                max_steps=v.max_steps,
+                min_guidance=v.min_guidance,
+                max_guidance=v.max_guidance,
+                daily=q.daily,
+                max_queued=q.max_queued,
+                max_prompt_chars=v.max_prompt_chars,
+                model=self.renderer.source,
             ),
             private=True,
         )
@@ -326,16 +383,9 @@ class VideoService:
         else:
             raise CommandError("unknown_command")
 
-    def clip_settings(self, job_id: int) -> VideoArgs | None:
-        """The settings of an earlier clip, for `/video` sent as a reply to it."""
-        job = self.store.get_job(job_id)
-        if job is None:
-            return None
-        p = job.params
-        return VideoArgs(p.prompt, p.seed, p.negative, p.frames, p.steps, p.guidance)
-
-    def job_for_message(self, platform: str, message_ref: str) -> Job | None:
-        return self.store.job_by_result_message(platform, message_ref)
+    def job_for_message(self, chat: ChatRef, message_ref: str) -> Job | None:
+        """The job whose clip is the message `message_ref` in `chat`, if any."""
+        return self.store.job_by_result_message(chat.platform, chat.id, message_ref)
 
     # ETA ----------------------------------------------------------------------------------
 
@@ -378,7 +428,9 @@ class VideoService:
         if found.requeued or found.to_deliver or found.failed:
             log.info(
                 "recovered: %d requeued, %d to deliver, %d failed",
-                len(found.requeued), len(found.to_deliver), len(found.failed),
+                len(found.requeued),
+                len(found.to_deliver),
+                len(found.failed),
             )
 
     async def run_worker(self) -> None:
@@ -388,9 +440,9 @@ class VideoService:
             while not self._stopping:
                 if not self.renderer.loaded and not await self._load_model():
                     continue
-                job = await self.queue.next_job()
-                if self._stopping:
-                    self.store.requeue(job.id)
+                try:
+                    job = await self.queue.next_job()
+                except QueueClosed:
                     break
                 await self._run(job)
         finally:
@@ -413,7 +465,7 @@ class VideoService:
         self._stopping = True
         if self.running:
             self.running.cancel.set()
-        self.queue.notify()
+        self.queue.close()
 
     async def _run(self, job: Job) -> None:
         running = self.running = _Running(job, threading.Event())
@@ -461,8 +513,14 @@ class VideoService:
     def _encode(self, job: Job, frames: Any) -> Clip:
         p = job.params
         metadata = provenance(
-            model=job.model, seed=p.seed, steps=p.steps, frames=p.frames, guidance=p.guidance,
-            prompt=p.prompt, negative=p.negative, version=__version__,
+            model=job.model,
+            seed=p.seed,
+            steps=p.steps,
+            frames=p.frames,
+            guidance=p.guidance,
+            prompt=p.prompt,
+            negative=p.negative,
+            version=__version__,
             prompt_hash_only=self.config.video.hash_prompt_in_metadata,
         )
         path = self.clips_dir / f"{job.id}.mp4"
@@ -506,8 +564,13 @@ class VideoService:
             await self._fail(job, "failed_too_big")
             return
         caption = messages.text(
-            "caption", job.user.locale, prompt=job.params.prompt, seed=job.params.seed,
-            frames=job.params.frames, steps=job.params.steps, job=job.id,
+            "caption",
+            job.user.locale,
+            prompt=job.params.prompt,
+            seed=job.params.seed,
+            frames=job.params.frames,
+            steps=job.params.steps,
+            job=job.id,
         )
         buttons = [
             Button(action, job.id, messages.text(f"button_{action}", job.user.locale))
@@ -517,8 +580,13 @@ class VideoService:
             try:
                 await outbox.show_activity(job.chat)
                 sent = await outbox.send_video(
-                    job.chat, clip, caption=caption, buttons=buttons, reply_to=job.reply_to,
-                    user=job.user, status_message=job.status_message,
+                    job.chat,
+                    clip,
+                    caption=caption,
+                    buttons=buttons,
+                    reply_to=job.reply_to,
+                    user=job.user,
+                    status_message=job.status_message,
                 )
                 break
             except Exception:
@@ -542,12 +610,20 @@ class VideoService:
                         path.unlink(missing_ok=True)
                 self.store.update_job(job.id, clip_path=None)
 
+    def status_message_of(self, job: Job) -> str | None:
+        """The job's status message; the worker may claim a job before its ack is stored."""
+        if job.status_message is None:
+            stored = self.store.get_job(job.id)
+            job.status_message = stored.status_message if stored else None
+        return job.status_message
+
     async def _edit_status(self, job: Job, text: str) -> None:
         outbox = self.outboxes.get(job.chat.platform)
-        if outbox is None or not job.status_message:
+        status_message = self.status_message_of(job)
+        if outbox is None or status_message is None:
             return
         try:
-            await outbox.edit_text(job.chat, job.status_message, text)
+            await outbox.edit_text(job.chat, status_message, text)
         except Exception:
             log.info("could not edit status message of job %d", job.id, exc_info=True)
 
@@ -556,9 +632,10 @@ class VideoService:
         outbox = self.outboxes.get(job.chat.platform)
         if outbox is None:
             return
+        status_message = self.status_message_of(job)
         try:
-            if job.status_message:
-                await outbox.edit_text(job.chat, job.status_message, text)
+            if status_message is not None:
+                await outbox.edit_text(job.chat, status_message, text)
             else:
                 await outbox.send_text(job.chat, text, reply_to=job.reply_to, user=job.user)
         except Exception:
@@ -601,7 +678,7 @@ class _ProgressThrottle:
             await self._send(job, text)
 
     def _due(self, job: Job, text: str) -> bool:
-        if not job.status_message or job.id in self.in_flight:
+        if job.id in self.in_flight or not self.service.status_message_of(job):
             return False
         when, last_text = self.last_sent.get(job.id, (float("-inf"), ""))
         return text != last_text and time.monotonic() - when >= self.interval(job)
@@ -618,4 +695,4 @@ class _ProgressThrottle:
         self.last_sent.pop(job_id, None)
 
 
-__all__ = ["VideoService", "Outbox", "answers_errors"]
+__all__ = ["Outbox", "VideoService", "answers_errors"]

@@ -92,22 +92,19 @@ class Store:
 
     def _create_schema(self) -> None:
         db = sqlite_utils.Database(self.conn)
-        db["jobs"].create(
+        jobs, usage, users, timings = (db.table(name) for name in ("jobs", "usage", "users", "timings"))
+        jobs.create(
             _JOB_COLUMNS,
             pk="id",
             not_null={"platform", "user_id", "chat_id", "status", "prompt"},
             defaults={"attempts": 0, "priority": 0, "refunded": 0},
             if_not_exists=True,
         )
-        db["jobs"].create_index(["status", "priority", "id"], if_not_exists=True)
-        db["jobs"].create_index(["platform", "user_id", "id"], if_not_exists=True)
-        db["usage"].create(
-            {"user_key": str, "day": str, "used": int}, pk=("user_key", "day"), if_not_exists=True
-        )
-        db["users"].create(
-            {"user_key": str, "last_served_at": float}, pk="user_key", if_not_exists=True
-        )
-        db["timings"].create({"key": str, "value": float}, pk="key", if_not_exists=True)
+        jobs.create_index(["status", "priority", "id"], if_not_exists=True)
+        jobs.create_index(["platform", "user_id", "id"], if_not_exists=True)
+        usage.create({"user_key": str, "day": str, "used": int}, pk=("user_key", "day"), if_not_exists=True)
+        users.create({"user_key": str, "last_served_at": float}, pk="user_key", if_not_exists=True)
+        timings.create({"key": str, "value": float}, pk="key", if_not_exists=True)
 
     def close(self) -> None:
         self.conn.close()
@@ -198,10 +195,11 @@ class Store:
         ).fetchall()
         return [_row_to_job(row) for row in rows]
 
-    def job_by_result_message(self, platform: str, message: str) -> Job | None:
+    def job_by_result_message(self, platform: str, chat_id: str, message: str) -> Job | None:
         row = self.conn.execute(
-            "SELECT * FROM jobs WHERE platform = ? AND result_message = ? ORDER BY id DESC LIMIT 1",
-            (platform, message),
+            "SELECT * FROM jobs WHERE platform = ? AND chat_id = ? AND result_message = ?"
+            " ORDER BY id DESC LIMIT 1",
+            (platform, chat_id, message),
         ).fetchone()
         return _row_to_job(row) if row else None
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
-from diffusers import AutoencoderKL, DDIMScheduler, TextToVideoSDPipeline, UNet3DConditionModel
-from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+if TYPE_CHECKING:  # torch, diffusers and transformers take seconds to import: only when building
+    from diffusers import TextToVideoSDPipeline
+    from transformers import CLIPTokenizer
 
 TINY_MODEL_ID = "tiny"
 
@@ -35,6 +35,8 @@ def _byte_symbols() -> list[str]:
 
 
 def _byte_level_tokenizer() -> CLIPTokenizer:
+    from transformers import CLIPTokenizer
+
     symbols = _byte_symbols()
     vocab = symbols + [s + "</w>" for s in symbols] + ["<|startoftext|>", "<|endoftext|>"]
     with tempfile.TemporaryDirectory() as folder:
@@ -47,6 +49,10 @@ def _byte_level_tokenizer() -> CLIPTokenizer:
 
 def build_tiny_pipeline(seed: int = 0, width: int = 8) -> TextToVideoSDPipeline:
     """Build the tiny pipeline; `width` scales the UNet's channels (and its speed)."""
+    import torch
+    from diffusers import AutoencoderKL, DDIMScheduler, TextToVideoSDPipeline, UNet3DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
     torch.manual_seed(seed)
     unet = UNet3DConditionModel(
         block_out_channels=(width, width * 2),
