@@ -42,6 +42,14 @@ def build_parser() -> argparse.ArgumentParser:
     _config_arg(console)
     console.add_argument("--tiny", action="store_true", help="use the tiny random model")
 
+    admin = sub.add_parser(
+        "admin",
+        help="admin tools from the server's shell (quota, ban, unban, queue, purge, audit)",
+        description="Same as /admin in a chat, e.g. `videobot admin ban telegram:42 spam`.",
+    )
+    _config_arg(admin)
+    admin.add_argument("words", nargs=argparse.REMAINDER, help="quota show|set|reset <user> [n], …")
+
     demo = sub.add_parser("demo", help="render one clip to a file, no chat involved")
     _config_arg(demo)
     demo.add_argument("prompt", help="what the clip shows")
@@ -109,6 +117,26 @@ def _demo(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def _admin(config: Config, words: list[str]) -> int:
+    """`videobot admin …`: the owner's way in when locked out of chat; audited as the shell user."""
+    import getpass
+
+    from bot import messages
+    from bot.admin import AdminTools
+    from bot.store import DB_FILE, Store
+
+    store = Store(config.data_dir / DB_FILE)
+    try:
+        result = AdminTools(store, config).run(f"shell:{getpass.getuser()}", None, " ".join(words))
+    except CommandError as error:
+        print(messages.text(error.key, "en", **error.values), file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+    print(result.text)
+    return 0
+
+
 async def _console(config: Config, tiny: bool) -> None:
     from bot.app import build_service, running_worker
     from bot.console_adapter import run_console
@@ -134,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "demo":
             return _demo(config, args)
+        if args.command == "admin":
+            return _admin(config, args.words)
         if args.command == "console":
             asyncio.run(_console(config, args.tiny))
             return 0

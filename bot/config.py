@@ -8,6 +8,7 @@ prints it and exits, so the owner never sees a traceback for a typo.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 import typing
 from dataclasses import dataclass, field, fields, is_dataclass
@@ -72,11 +73,23 @@ class QuotaConfig:
     reset_hour: int = 0
     timezone: str = "UTC"
     max_queued: int = 3
+    per_minute: float = 2.0
+    burst: int = 3
 
 
 @dataclass(frozen=True)
 class AdminConfig:
     owners: tuple[str, ...] = ()
+    admin_roles: tuple[str, ...] = ()
+    priority_roles: tuple[str, ...] = ()
+    admins_first: bool = True
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    blocked_words: tuple[str, ...] = ()
+    blocked_patterns: tuple[str, ...] = ()
+    protected_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -115,6 +128,7 @@ class Config:
     queue: QueueConfig = field(default_factory=QueueConfig)
     quota: QuotaConfig = field(default_factory=QuotaConfig)
     admin: AdminConfig = field(default_factory=AdminConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     discord: DiscordConfig = field(default_factory=DiscordConfig)
     secrets: Secrets = field(default_factory=Secrets)
@@ -195,6 +209,13 @@ def _check(config: Config) -> None:
     need(config.quota.daily >= 0, "[quota] daily", "must be >= 0")
     need(0 <= config.quota.reset_hour <= 23, "[quota] reset_hour", "must be between 0 and 23")
     need(config.quota.max_queued >= 1, "[quota] max_queued", "must be at least 1")
+    need(config.quota.per_minute > 0, "[quota] per_minute", "must be above 0")
+    need(config.quota.burst >= 1, "[quota] burst", "must be at least 1")
+    for pattern in config.policy.blocked_patterns:
+        try:
+            re.compile(pattern)
+        except re.error as error:
+            need(False, "[policy] blocked_patterns", f"entry {pattern!r} is not a valid regex ({error})")
     try:
         ZoneInfo(config.quota.timezone)
     except (ZoneInfoNotFoundError, ValueError):

@@ -171,6 +171,91 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "You already have {queued} videos waiting (at most {limit}); wait for one to finish.",
         "it": "Hai già {queued} video in attesa (al massimo {limit}); aspetta che uno finisca.",
     },
+    "quota_rate": {
+        "en": "Slow down: at most {limit} videos in a row; the next one in {wait}.",
+        "it": "Piano: al massimo {limit} video di fila; il prossimo tra {wait}.",
+    },
+    "banned": {
+        "en": "You can't use this bot: an admin banned you ({reason}).",
+        "it": "Non puoi usare questo bot: un admin ti ha bloccato ({reason}).",
+    },
+    "disabled_here": {
+        "en": "The admins have switched videos off in this chat.",
+        "it": "Gli admin hanno disattivato i video in questa chat.",
+    },
+    "policy_blocked": {
+        "en": "That prompt isn't allowed here (it contains “{matched}”); nothing was charged.",
+        "it": "Questo prompt non è permesso (contiene “{matched}”); nulla è stato addebitato.",
+    },
+    "policy_person": {
+        "en": "I don't make videos of real people such as {matched}; nothing was charged.",
+        "it": "Non creo video di persone reali come {matched}; nulla è stato addebitato.",
+    },
+    # admin tools
+    "admin_only": {
+        "en": "Only admins of this chat can use /admin.",
+        "it": "Solo gli admin di questa chat possono usare /admin.",
+    },
+    "admin_usage": {
+        "en": "Use /admin quota show|set|reset <user> [n], ban|unban <user> [reason], queue, "
+        "purge [user], settings [key value], or audit [n]. Name users by reply, mention, "
+        "or as telegram:<id> / discord:<id>.",
+        "it": "Usa /admin quota show|set|reset <utente> [n], ban|unban <utente> [motivo], queue, "
+        "purge [utente], settings [chiave valore] o audit [n]. Indica gli utenti rispondendo, "
+        "menzionandoli o come telegram:<id> / discord:<id>.",
+    },
+    "admin_need_user": {
+        "en": "Say which user: reply to their message, mention them, "
+        "or write telegram:<id> / discord:<id>.",
+        "it": "Indica l'utente: rispondi a un suo messaggio, menzionalo "
+        "o scrivi telegram:<id> / discord:<id>.",
+    },
+    "admin_quota_show": {
+        "en": "🎟 {user}: {used} of {limit} clips used today, {queued} waiting; resets in {wait}.",
+        "it": "🎟 {user}: {used} video su {limit} usati oggi, {queued} in attesa; si azzera tra {wait}.",
+    },
+    "admin_is_banned": {"en": "⛔ banned: {reason}", "it": "⛔ bloccato: {reason}"},
+    "admin_quota_set": {
+        "en": "✅ Daily quota of {user} set to {value}.",
+        "it": "✅ Quota giornaliera di {user} impostata a {value}.",
+    },
+    "admin_quota_reset": {
+        "en": "✅ Today's usage of {user} reset.",
+        "it": "✅ Utilizzo di oggi di {user} azzerato.",
+    },
+    "admin_banned": {
+        "en": "⛔ {user} is banned ({reason}); their waiting jobs were cancelled.",
+        "it": "⛔ {user} è bloccato ({reason}); i suoi lavori in attesa sono stati annullati.",
+    },
+    "admin_cannot_ban": {
+        "en": "{user} can't be banned (yourself or a bot owner).",
+        "it": "{user} non può essere bloccato (sei tu o un proprietario del bot).",
+    },
+    "admin_unbanned": {"en": "✅ {user} is no longer banned.", "it": "✅ {user} non è più bloccato."},
+    "admin_not_banned": {"en": "{user} is not banned.", "it": "{user} non è bloccato."},
+    "admin_purged": {
+        "en": "🧹 Cancelled {count} waiting jobs; their quota was refunded.",
+        "it": "🧹 Annullati {count} lavori in attesa; la quota è stata restituita.",
+    },
+    "purged_notice": {
+        "en": "🛑 An admin cancelled video #{job}; your quota was refunded.",
+        "it": "🛑 Un admin ha annullato il video #{job}; la quota ti è stata restituita.",
+    },
+    "admin_settings": {
+        "en": "⚙ This chat: max_frames {max_frames}, max_steps {max_steps}, daily {daily}, "
+        "challenges {challenges}, enabled {enabled}.",
+        "it": "⚙ Questa chat: max_frames {max_frames}, max_steps {max_steps}, daily {daily}, "
+        "challenges {challenges}, enabled {enabled}.",
+    },
+    "admin_settings_usage": {
+        "en": "Use /admin settings <key> <value> with key one of {keys}.",
+        "it": "Usa /admin settings <chiave> <valore> con chiave tra {keys}.",
+    },
+    "admin_settings_need_chat": {
+        "en": "Settings belong to a chat: run this in the chat itself.",
+        "it": "Le impostazioni sono per chat: usa il comando nella chat stessa.",
+    },
+    "admin_on_off": {"en": "{setting} takes on or off.", "it": "{setting} accetta on oppure off."},
     "unknown_command": {
         "en": "I don't know that command; /help lists what I can do.",
         "it": "Non conosco questo comando; /help elenca cosa so fare.",

@@ -45,6 +45,10 @@ class ChatRef:
     id: str
     is_group: bool = False
 
+    @property
+    def key(self) -> str:
+        return f"{self.platform}:{self.id}"
+
 
 @dataclass(frozen=True)
 class RenderParams:
@@ -67,6 +71,7 @@ class Request:
     chat: ChatRef
     reply_to: str | None = None
     is_admin: bool = False
+    roles: tuple[str, ...] = ()
 
 
 @dataclass

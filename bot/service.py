@@ -17,19 +17,20 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, ParamSpec, Protocol, TypeVar
-from zoneinfo import ZoneInfo
 
 from bot import __version__, messages
+from bot.admin import AdminTools
 from bot.commands import CommandError, VideoArgs, parse_job_id, parse_video_text, validate_video
 from bot.config import Config
 from bot.encode import TooLarge, encode_mp4, fit_to_size, provenance
 from bot.jobqueue import JobQueue, QueueClosed
 from bot.models import Button, ChatRef, Clip, Job, JobStatus, Request, UserRef
+from bot.moderation import PromptPolicy
+from bot.quota import charge_for, daily_limit, quota_day, seconds_until_reset
 from bot.render import ModelMissing, OutOfMemory, RenderCancelled, Renderer
-from bot.store import QuotaCharge, QuotaExceeded, Store
+from bot.store import QuotaExceeded, Store
 
 log = logging.getLogger(__name__)
 
@@ -130,12 +131,32 @@ class VideoService:
         self._delivering: set[int] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self.job_finished = asyncio.Event()
+        self.policy = PromptPolicy(
+            config.policy.blocked_words, config.policy.blocked_patterns, config.policy.protected_names
+        )
+        self.admin_tools = AdminTools(store, config, clock)
 
     def add_outbox(self, platform: str, outbox: Outbox) -> None:
         self.outboxes[platform] = outbox
 
     def is_admin(self, req: Request) -> bool:
-        return req.is_admin or req.user.key in self.config.admin.owners
+        """Platform admins (the adapter asks), admin roles, and the owners from config."""
+        a = self.config.admin
+        return req.is_admin or req.user.key in a.owners or bool(set(req.roles) & set(a.admin_roles))
+
+    @answers_errors
+    async def admin(self, req: Request, argument: str, mentioned: UserRef | None = None) -> None:
+        """`/admin …`: refused to non-admins in plain words; everything else in `AdminTools`."""
+        if not self.is_admin(req):
+            raise CommandError("admin_only")
+        result = self.admin_tools.run(
+            req.user.key, req.chat.key, argument, mentioned.key if mentioned else None, req.user.locale
+        )
+        await self.reply(req, result.text, private=True)
+        for job in result.cancelled:
+            await self._tell(job, messages.text("purged_notice", job.user.locale, job=job.id))
+        if result.cancelled:
+            self.job_finished.set()
 
     async def reply(self, req: Request, text: str, *, private: bool = False) -> str | None:
         return await self.outboxes[req.chat.platform].send_text(
@@ -169,7 +190,39 @@ class VideoService:
         return await self._submit(req, args, parent_id)
 
     async def _submit(self, req: Request, args: VideoArgs, parent_id: int | None = None) -> Job | None:
-        params = validate_video(args, self.config.video, self.rng)
+        """Admission: chat switch, ban, limits, policy, then quota and insert in one transaction."""
+        is_admin = self.is_admin(req)
+        chat_settings = self.store.chat_settings(req.chat.key)
+        if not chat_settings.enabled and not is_admin:
+            raise CommandError("disabled_here")
+        ban_reason = self.store.ban_reason(req.user.key)
+        if ban_reason is not None:
+            raise CommandError("banned", reason=ban_reason or "—")
+        limits = self.config.video
+        if chat_settings.max_frames:
+            limits = replace(
+                limits,
+                max_frames=chat_settings.max_frames,
+                default_frames=min(limits.default_frames, chat_settings.max_frames),
+            )
+        if chat_settings.max_steps:
+            limits = replace(
+                limits,
+                max_steps=chat_settings.max_steps,
+                default_steps=min(limits.default_steps, chat_settings.max_steps),
+            )
+        params = validate_video(args, limits, self.rng)
+        refusal = self.policy.check(params.prompt)  # a negative prompt names what to avoid
+        if refusal is not None:
+            self.store.audit(
+                self.clock(),
+                req.chat.key,
+                req.user.key,
+                "refused prompt",
+                refusal.kind,
+                f"{refusal.matched}: {params.prompt[:200]}",
+            )
+            raise CommandError(f"policy_{refusal.kind}", matched=refusal.matched)
         forced = self.config.video.forced_negative
         if forced:
             params = replace(params, negative=", ".join(p for p in (params.negative, forced) if p))
@@ -182,9 +235,12 @@ class VideoService:
             created_at=self.clock(),
             reply_to=req.reply_to,
             parent_id=parent_id,
+            priority=self._priority(req, is_admin),
         )
         try:
-            self.store.insert_job(job, self._charge_for(req.user))
+            self.store.insert_job(
+                job, charge_for(self.store, self.config.quota, req.user.key, req.chat.key, self.clock())
+            )
         except QuotaExceeded as over:
             await self.reply(req, self._over_quota_text(req.user, over), private=True)
             return None
@@ -195,28 +251,26 @@ class VideoService:
             job.status_message = ack
         return job
 
-    def _charge_for(self, user: UserRef) -> QuotaCharge:
-        q = self.config.quota
-        return QuotaCharge(user.key, self.quota_day(), q.daily, q.max_queued)
+    def _priority(self, req: Request, is_admin: bool) -> int:
+        """0 goes first: admins (if configured) and members of priority roles."""
+        a = self.config.admin
+        if (is_admin and a.admins_first) or set(req.roles) & set(a.priority_roles):
+            return 0
+        return 1
 
     def quota_day(self) -> str:
-        """The quota day: the local date, shifted so it turns over at `reset_hour`."""
-        q = self.config.quota
-        local = datetime.fromtimestamp(self.clock(), ZoneInfo(q.timezone))
-        return (local - timedelta(hours=q.reset_hour)).date().isoformat()
+        return quota_day(self.clock(), self.config.quota)
 
     def seconds_until_reset(self) -> float:
-        q = self.config.quota
-        now = datetime.fromtimestamp(self.clock(), ZoneInfo(q.timezone))
-        reset = now.replace(hour=q.reset_hour, minute=0, second=0, microsecond=0)
-        if reset <= now:
-            reset = (reset + timedelta(days=1)).replace(hour=q.reset_hour)
-        return (reset - now).total_seconds()
+        return seconds_until_reset(self.clock(), self.config.quota)
 
     def _over_quota_text(self, user: UserRef, over: QuotaExceeded) -> str:
         if over.limit == "daily":
             wait = messages.duration(self.seconds_until_reset())
             return messages.text("quota_daily", user.locale, limit=over.allowed, wait=wait)
+        if over.limit == "rate":
+            wait = messages.duration(over.retry_after)
+            return messages.text("quota_rate", user.locale, limit=over.allowed, wait=wait)
         return messages.text("quota_queued", user.locale, queued=over.used, limit=over.allowed)
 
     def _queued_text(self, job: Job) -> str:
@@ -289,14 +343,15 @@ class VideoService:
     async def quota(self, req: Request) -> None:
         q = self.config.quota
         used = self.store.used_today(req.user.key, self.quota_day())
+        limit = daily_limit(self.store, q, req.user.key, req.chat.key)
         queued = sum(1 for j in self.store.user_jobs(req.user, 50) if j.status == JobStatus.QUEUED)
         await self.reply(
             req,
             messages.text(
                 "quota_status",
                 req.user.locale,
-                left=max(q.daily - used, 0),
-                limit=q.daily,
+                left=max(limit - used, 0),
+                limit=limit,
                 wait=messages.duration(self.seconds_until_reset()),
                 queued=queued,
                 max_queued=q.max_queued,

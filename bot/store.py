@@ -23,23 +23,53 @@ DB_FILE = "videobot.sqlite3"
 
 
 class QuotaExceeded(Exception):
-    """The user hit a limit; `limit` is "daily" or "queued"."""
+    """The user hit a limit: "rate", "daily" or "queued"; `retry_after` for "rate"."""
 
-    def __init__(self, limit: str, used: int, allowed: int) -> None:
+    def __init__(self, limit: str, used: int, allowed: int, retry_after: float = 0.0) -> None:
         super().__init__(limit)
         self.limit = limit
         self.used = used
         self.allowed = allowed
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
 class QuotaCharge:
-    """Where a job's quota was charged, so a refund undoes exactly that."""
+    """What admitting one job costs a user, and where, so a refund undoes exactly that.
+
+    The rate limit is GCRA: one request every `60 / per_minute` seconds on average,
+    with up to `burst` at once.  Its whole state is one "theoretical arrival time".
+    """
 
     user_key: str
     day: str
     daily_limit: int
     max_queued: int
+    per_minute: float = 60.0
+    burst: int = 1_000_000
+    now: float = 0.0
+
+
+@dataclass(frozen=True)
+class ChatSettings:
+    """Per-chat limits admins set; None means "the config's value"."""
+
+    max_frames: int | None = None
+    max_steps: int | None = None
+    daily: int | None = None
+    challenges: bool = True
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    at: float
+    chat: str
+    actor: str
+    action: str
+    target: str
+    detail: str
 
 
 _JOB_COLUMNS: dict[str, Any] = {
@@ -105,6 +135,28 @@ class Store:
         usage.create({"user_key": str, "day": str, "used": int}, pk=("user_key", "day"), if_not_exists=True)
         users.create({"user_key": str, "last_served_at": float}, pk="user_key", if_not_exists=True)
         timings.create({"key": str, "value": float}, pk="key", if_not_exists=True)
+        db.table("rate").create({"user_key": str, "tat": float}, pk="user_key", if_not_exists=True)
+        db.table("user_limits").create({"user_key": str, "daily": int}, pk="user_key", if_not_exists=True)
+        db.table("chat_settings").create(
+            {
+                "chat_key": str,
+                "max_frames": int,
+                "max_steps": int,
+                "daily": int,
+                "challenges": int,
+                "enabled": int,
+            },
+            pk="chat_key",
+            if_not_exists=True,
+        )
+        db.table("bans").create(
+            {"user_key": str, "reason": str, "by_user": str, "at": float}, pk="user_key", if_not_exists=True
+        )
+        db.table("audit_log").create(
+            {"id": int, "at": float, "chat": str, "actor": str, "action": str, "target": str, "detail": str},
+            pk="id",
+            if_not_exists=True,
+        )
 
     def close(self) -> None:
         self.conn.close()
@@ -144,6 +196,17 @@ class Store:
         ).fetchone()[0]
         if waiting >= charge.max_queued:
             raise QuotaExceeded("queued", waiting, charge.max_queued)
+        interval = 60.0 / charge.per_minute
+        tolerance = interval * (charge.burst - 1)
+        admitted = conn.execute(
+            "INSERT INTO rate (user_key, tat) VALUES (:user, :now + :interval)"
+            " ON CONFLICT (user_key) DO UPDATE SET tat = max(tat, :now) + :interval"
+            " WHERE max(tat, :now) - :now <= :tolerance RETURNING tat",
+            {"user": charge.user_key, "now": charge.now, "interval": interval, "tolerance": tolerance},
+        ).fetchone()
+        if admitted is None:
+            tat = conn.execute("SELECT tat FROM rate WHERE user_key = ?", (charge.user_key,)).fetchone()[0]
+            raise QuotaExceeded("rate", charge.burst, charge.burst, retry_after=tat - tolerance - charge.now)
         conn.execute(
             "INSERT INTO usage (user_key, day, used) VALUES (?, ?, 0) ON CONFLICT DO NOTHING",
             (charge.user_key, charge.day),
@@ -254,6 +317,106 @@ class Store:
             "SELECT * FROM jobs WHERE clip_path IS NOT NULL AND status IN ('done', 'failed', 'cancelled')"
             " AND finished_at < ?",
             (older_than,),
+        ).fetchall()
+        return [_row_to_job(row) for row in rows]
+
+    # limits, bans, audit ---------------------------------------------------------------
+
+    def user_daily_limit(self, user_key: str) -> int | None:
+        row = self.conn.execute("SELECT daily FROM user_limits WHERE user_key = ?", (user_key,)).fetchone()
+        return None if row is None else int(row["daily"])
+
+    def set_user_daily_limit(self, user_key: str, daily: int | None) -> None:
+        if daily is None:
+            self.conn.execute("DELETE FROM user_limits WHERE user_key = ?", (user_key,))
+        else:
+            self.conn.execute(
+                "INSERT INTO user_limits (user_key, daily) VALUES (?, ?)"
+                " ON CONFLICT (user_key) DO UPDATE SET daily = excluded.daily",
+                (user_key, daily),
+            )
+
+    def reset_usage(self, user_key: str, day: str) -> None:
+        """Forget today's clips and the rate-limit debt: a fresh start for this user."""
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM usage WHERE user_key = ? AND day = ?", (user_key, day))
+            conn.execute("DELETE FROM rate WHERE user_key = ?", (user_key,))
+
+    def chat_settings(self, chat_key: str) -> ChatSettings:
+        row = self.conn.execute("SELECT * FROM chat_settings WHERE chat_key = ?", (chat_key,)).fetchone()
+        if row is None:
+            return ChatSettings()
+        return ChatSettings(
+            max_frames=row["max_frames"],
+            max_steps=row["max_steps"],
+            daily=row["daily"],
+            challenges=bool(row["challenges"]),
+            enabled=bool(row["enabled"]),
+        )
+
+    def save_chat_settings(self, chat_key: str, settings: ChatSettings) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO chat_settings"
+            " (chat_key, max_frames, max_steps, daily, challenges, enabled) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                chat_key,
+                settings.max_frames,
+                settings.max_steps,
+                settings.daily,
+                int(settings.challenges),
+                int(settings.enabled),
+            ),
+        )
+
+    def ban(self, user_key: str, reason: str, by_user: str, at: float) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO bans (user_key, reason, by_user, at) VALUES (?, ?, ?, ?)",
+            (user_key, reason, by_user, at),
+        )
+
+    def unban(self, user_key: str) -> bool:
+        return self.conn.execute("DELETE FROM bans WHERE user_key = ?", (user_key,)).rowcount > 0
+
+    def ban_reason(self, user_key: str) -> str | None:
+        """None if not banned, else the reason given (possibly empty)."""
+        row = self.conn.execute("SELECT reason FROM bans WHERE user_key = ?", (user_key,)).fetchone()
+        return None if row is None else str(row["reason"] or "")
+
+    def audit(
+        self, at: float, chat: str, actor: str, action: str, target: str = "", detail: str = ""
+    ) -> None:
+        self.conn.execute(
+            "INSERT INTO audit_log (at, chat, actor, action, target, detail) VALUES (?, ?, ?, ?, ?, ?)",
+            (at, chat, actor, action, target, detail),
+        )
+
+    def audit_entries(self, limit: int, chat: str | None = None) -> list[AuditEntry]:
+        query = "SELECT * FROM audit_log"
+        args: list[Any] = []
+        if chat is not None:
+            query += " WHERE chat = ?"
+            args.append(chat)
+        rows = self.conn.execute(query + " ORDER BY id DESC LIMIT ?", [*args, limit]).fetchall()
+        return [
+            AuditEntry(
+                r["id"],
+                r["at"],
+                r["chat"] or "",
+                r["actor"],
+                r["action"],
+                r["target"] or "",
+                r["detail"] or "",
+            )
+            for r in rows
+        ]
+
+    def queued_jobs_of(self, user_key: str | None) -> list[Job]:
+        if user_key is None:
+            return self.jobs_with_status(JobStatus.QUEUED)
+        platform, _, user_id = user_key.partition(":")
+        rows = self.conn.execute(
+            "SELECT * FROM jobs WHERE status = 'queued' AND platform = ? AND user_id = ? ORDER BY id",
+            (platform, user_id),
         ).fetchall()
         return [_row_to_job(row) for row in rows]
 

@@ -27,7 +27,7 @@ from telegram import (
     ReplyParameters,
     Update,
 )
-from telegram.constants import ChatAction, ChatMemberStatus, ChatType
+from telegram.constants import ChatAction, ChatMemberStatus, ChatType, MessageEntityType
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import (
     AIORateLimiter,
@@ -158,6 +158,7 @@ class TelegramAdapter:
         self._admins: dict[tuple[int, int], tuple[float, bool]] = {}
         service.add_outbox(PLATFORM, self.outbox)
         only_new = filters.UpdateType.MESSAGE  # an edited /video must not render twice
+        self.known_commands: set[str] = set()
         for name, handler in (
             ("video", self.on_video),
             ("cancel", self.on_cancel),
@@ -166,7 +167,9 @@ class TelegramAdapter:
             ("info", self.on_info),
             ("help", self.on_help),
             ("start", self.on_help),
+            ("admin", self.on_admin),
         ):
+            self.known_commands.add(name)
             application.add_handler(CommandHandler(name, handler, filters=only_new, block=False))
         application.add_handler(
             CallbackQueryHandler(self.on_button, pattern=rf"^{CALLBACK_PREFIX}:", block=False)
@@ -263,12 +266,25 @@ class TelegramAdapter:
     async def on_help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self.service.help(await self._request(update))
 
+    async def on_admin(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """`/admin …`; the user it is about may be named by replying to them or a text mention."""
+        message = update.effective_message
+        assert message is not None
+        mentioned = None
+        target = message.reply_to_message.from_user if message.reply_to_message else None
+        for entity in message.entities:
+            if entity.type == MessageEntityType.TEXT_MENTION and entity.user is not None:
+                target = entity.user
+        if target is not None and not target.is_bot:
+            mentioned = UserRef(PLATFORM, str(target.id), target.full_name)
+        await self.service.admin(await self._request(update), self._argument(message), mentioned)
+
     async def on_unknown(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
         if message is None or not message.text:
             return
         command = message.text.split()[0].split("@")[0].lstrip("/").lower()
-        if command in messages.COMMANDS or command == "start":
+        if command in self.known_commands:
             return
         req = await self._request(update)
         await self.service.reply(req, messages.text("unknown_command", req.user.locale))

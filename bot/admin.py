@@ -1,0 +1,227 @@
+"""Admin tools: quotas, bans, the queue, per-chat settings and the audit log.
+
+One implementation for every door: `/admin …` in a chat (through `VideoService.admin`)
+and `videobot admin …` on the server's shell.  Every change is written to the audit log
+with who did it, where and when.  Users are named `telegram:<id>` / `discord:<id>`;
+adapters turn a mention or a reply into that form.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from bot import messages
+from bot.commands import CommandError
+from bot.config import Config
+from bot.models import Job, JobStatus
+from bot.quota import daily_limit, quota_day, seconds_until_reset
+from bot.store import ChatSettings, Store
+
+USER_REF = re.compile(r"^(telegram|discord|console):[\w.-]+$")
+SETTINGS = ("max_frames", "max_steps", "daily", "challenges", "enabled")
+AUDIT_MAX = 50
+
+
+@dataclass(frozen=True)
+class AdminResult:
+    """What to answer, and the queued jobs an action cancelled (their owners are told)."""
+
+    text: str
+    cancelled: tuple[Job, ...] = ()
+
+
+class AdminTools:
+    def __init__(self, store: Store, config: Config, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.config = config
+        self.clock = clock
+
+    def run(
+        self, actor: str, chat: str | None, argument: str, mentioned: str | None = None, locale: str = "en"
+    ) -> AdminResult:
+        """Run `/admin <argument>`; `chat` None means everywhere (the shell)."""
+        words = argument.split()
+        if not words:
+            raise CommandError("admin_usage")
+        command, rest = words[0].lower(), words[1:]
+        if command == "quota":
+            if not rest or rest[0] not in ("show", "set", "reset"):
+                raise CommandError("admin_usage")
+            action, rest = rest[0], rest[1:]
+            user, rest = _take_user(rest, mentioned)
+            if action == "show":
+                return AdminResult(self.quota_show(user, chat, locale))
+            if action == "reset":
+                return AdminResult(self.quota_reset(actor, chat, user, locale))
+            if len(rest) != 1:
+                raise CommandError("admin_usage")
+            return AdminResult(self.quota_set(actor, chat, user, rest[0], locale))
+        if command == "ban":
+            user, rest = _take_user(rest, mentioned)
+            return self.ban(actor, chat, user, " ".join(rest), locale)
+        if command == "unban":
+            user, _ = _take_user(rest, mentioned)
+            return AdminResult(self.unban(actor, chat, user, locale))
+        if command == "queue":
+            return AdminResult(self.queue_listing(chat))
+        if command == "purge":
+            target = _take_user(rest, mentioned)[0] if rest or mentioned else None
+            return self.purge(actor, chat, target, locale)
+        if command == "settings":
+            return AdminResult(self.settings(actor, chat, rest, locale))
+        if command == "audit":
+            count = 10
+            if rest:
+                if not rest[0].isdigit() or not 1 <= int(rest[0]) <= AUDIT_MAX:
+                    raise CommandError("out_of_range", option="n", low=1, high=AUDIT_MAX, value=rest[0])
+                count = int(rest[0])
+            return AdminResult(self.audit(chat, count))
+        raise CommandError("admin_usage")
+
+    def _audit(self, actor: str, chat: str | None, action: str, target: str = "", detail: str = "") -> None:
+        self.store.audit(self.clock(), chat or "shell", actor, action, target, detail)
+
+    def quota_show(self, user: str, chat: str | None, locale: str) -> str:
+        q = self.config.quota
+        now = self.clock()
+        used = self.store.used_today(user, quota_day(now, q))
+        limit = daily_limit(self.store, q, user, chat)
+        banned = self.store.ban_reason(user)
+        return messages.text(
+            "admin_quota_show",
+            locale,
+            user=user,
+            used=used,
+            limit=limit,
+            wait=messages.duration(seconds_until_reset(now, q)),
+            queued=len(self.store.queued_jobs_of(user)),
+        ) + ("" if banned is None else "\n" + messages.text("admin_is_banned", locale, reason=banned or "—"))
+
+    def quota_set(self, actor: str, chat: str | None, user: str, value: str, locale: str) -> str:
+        if value.lower() == "default":
+            self.store.set_user_daily_limit(user, None)
+        elif value.isdigit() and int(value) <= 10_000:
+            self.store.set_user_daily_limit(user, int(value))
+        else:
+            raise CommandError("out_of_range", option="quota", low=0, high=10_000, value=value)
+        self._audit(actor, chat, "quota set", user, value)
+        return messages.text("admin_quota_set", locale, user=user, value=value)
+
+    def quota_reset(self, actor: str, chat: str | None, user: str, locale: str) -> str:
+        self.store.reset_usage(user, quota_day(self.clock(), self.config.quota))
+        self._audit(actor, chat, "quota reset", user)
+        return messages.text("admin_quota_reset", locale, user=user)
+
+    def ban(self, actor: str, chat: str | None, user: str, reason: str, locale: str) -> AdminResult:
+        if user == actor or user in self.config.admin.owners:
+            raise CommandError("admin_cannot_ban", user=user)
+        self.store.ban(user, reason, actor, self.clock())
+        cancelled = self._cancel_queued(user)
+        self._audit(actor, chat, "ban", user, reason)
+        return AdminResult(messages.text("admin_banned", locale, user=user, reason=reason or "—"), cancelled)
+
+    def unban(self, actor: str, chat: str | None, user: str, locale: str) -> str:
+        if not self.store.unban(user):
+            raise CommandError("admin_not_banned", user=user)
+        self._audit(actor, chat, "unban", user)
+        return messages.text("admin_unbanned", locale, user=user)
+
+    def queue_listing(self, chat: str | None) -> str:
+        jobs = self.store.jobs_with_status(JobStatus.RUNNING, JobStatus.ENCODING, JobStatus.DELIVERING)
+        from bot.jobqueue import fair_order
+
+        jobs += fair_order(self.store.jobs_with_status(JobStatus.QUEUED), self.store.last_served())
+        if not jobs:
+            return "📋 —"
+        lines = [
+            f"#{job.id} {job.status} {job.user.key} ({job.user.name or '?'}): {job.params.prompt[:60]}"
+            for job in jobs[:30]
+        ]
+        if len(jobs) > 30:
+            lines.append(f"… +{len(jobs) - 30}")
+        return "\n".join(lines)
+
+    def _cancel_queued(self, user: str | None) -> tuple[Job, ...]:
+        cancelled = []
+        for job in self.store.queued_jobs_of(user):
+            if self.store.set_status(
+                job.id, JobStatus.CANCELLED, only_from=(JobStatus.QUEUED,), error="purged"
+            ):
+                self.store.refund(job.id)
+                cancelled.append(job)
+        return tuple(cancelled)
+
+    def purge(self, actor: str, chat: str | None, user: str | None, locale: str) -> AdminResult:
+        cancelled = self._cancel_queued(user)
+        self._audit(actor, chat, "purge", user or "*", f"{len(cancelled)} jobs")
+        return AdminResult(messages.text("admin_purged", locale, count=len(cancelled)), cancelled)
+
+    def settings(self, actor: str, chat: str | None, words: list[str], locale: str) -> str:
+        if chat is None:
+            raise CommandError("admin_settings_need_chat")
+        current = self.store.chat_settings(chat)
+        if words:
+            if len(words) != 2 or words[0] not in SETTINGS:
+                raise CommandError("admin_settings_usage", keys=", ".join(SETTINGS))
+            current = self._changed(current, words[0], words[1])
+            self.store.save_chat_settings(chat, current)
+            self._audit(actor, chat, "settings", words[0], words[1])
+        v, q = self.config.video, self.config.quota
+        return messages.text(
+            "admin_settings",
+            locale,
+            max_frames=current.max_frames or v.max_frames,
+            max_steps=current.max_steps or v.max_steps,
+            daily=current.daily if current.daily is not None else q.daily,
+            challenges="on" if current.challenges else "off",
+            enabled="on" if current.enabled else "off",
+        )
+
+    def _changed(self, current: ChatSettings, key: str, value: str) -> ChatSettings:
+        """`current` with one setting changed; chat limits may only tighten the config's."""
+        if key in ("challenges", "enabled"):
+            if value.lower() not in ("on", "off"):
+                raise CommandError("admin_on_off", setting=key)
+            switched = value.lower() == "on"
+            if key == "challenges":
+                return replace(current, challenges=switched)
+            return replace(current, enabled=switched)
+        v = self.config.video
+        low, high = {
+            "max_frames": (v.min_frames, v.max_frames),
+            "max_steps": (v.min_steps, v.max_steps),
+            "daily": (0, 10_000),
+        }[key]
+        number: int | None = None
+        if value.lower() != "default":
+            if not value.isdigit() or not low <= int(value) <= high:
+                raise CommandError("out_of_range", option=key, low=low, high=high, value=value)
+            number = int(value)
+        if key == "max_frames":
+            return replace(current, max_frames=number)
+        if key == "max_steps":
+            return replace(current, max_steps=number)
+        return replace(current, daily=number)
+
+    def audit(self, chat: str | None, count: int) -> str:
+        entries = self.store.audit_entries(count, chat)
+        if not entries:
+            return "📜 —"
+        return "\n".join(
+            f"{datetime.fromtimestamp(e.at, UTC):%Y-%m-%d %H:%M} {e.actor} {e.action} {e.target} "
+            f"{e.detail}".rstrip()
+            for e in entries
+        )
+
+
+def _take_user(words: list[str], mentioned: str | None) -> tuple[str, list[str]]:
+    """The user an admin command is about: `telegram:<id>` typed, or the mention/reply."""
+    if words and USER_REF.match(words[0]):
+        return words[0], words[1:]
+    if mentioned:
+        return mentioned, words
+    raise CommandError("admin_need_user")
