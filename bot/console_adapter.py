@@ -72,6 +72,12 @@ class ConsoleOutbox:
     async def show_activity(self, chat: ChatRef) -> None:
         return None
 
+    async def edit_buttons(self, chat: ChatRef, message: str, buttons: Sequence[Button]) -> None:
+        self._print("  " + " ".join(f"[{b.label}]" for b in buttons))
+
+    async def open_thread(self, chat: ChatRef, message: str, name: str) -> ChatRef | None:
+        return None
+
 
 def console_user() -> UserRef:
     try:
@@ -114,6 +120,12 @@ async def dispatch(service: VideoService, req: Request, line: str) -> bool:
         await service.info(req, argument or None)
     elif command in ("/help", "/start"):
         await service.help(req)
+    elif command == "/challenge":
+        await service.challenge(req, argument)
+    elif command == "/leaderboard":
+        await service.leaderboard(req)
+    elif command == "/admin":
+        await service.admin(req, argument)
     elif command:
         await service.reply(req, messages.text("unknown_command", req.user.locale))
     return True

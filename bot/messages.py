@@ -205,8 +205,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "menzionandoli o come telegram:<id> / discord:<id>.",
     },
     "admin_need_user": {
-        "en": "Say which user: reply to their message, mention them, "
-        "or write telegram:<id> / discord:<id>.",
+        "en": "Say which user: reply to their message, mention them, or write telegram:<id> / discord:<id>.",
         "it": "Indica l'utente: rispondi a un suo messaggio, menzionalo "
         "o scrivi telegram:<id> / discord:<id>.",
     },
@@ -256,6 +255,106 @@ MESSAGES: dict[str, dict[str, str]] = {
         "it": "Le impostazioni sono per chat: usa il comando nella chat stessa.",
     },
     "admin_on_off": {"en": "{setting} takes on or off.", "it": "{setting} accetta on oppure off."},
+    # challenges
+    "challenge_usage": {
+        "en": "Use /challenge start <theme> [duration like 2h] [entries per person] [required words] "
+        "[--free], /challenge enter <prompt>, /challenge status, /challenge end or /challenge cancel.",
+        "it": "Usa /challenge start <tema> [durata es. 2h] [voci a persona] [parole obbligatorie] "
+        "[--free], /challenge enter <prompt>, /challenge status, /challenge end o /challenge cancel.",
+    },
+    "challenge_admin_only": {
+        "en": "Only admins of this chat can start or end a challenge.",
+        "it": "Solo gli admin di questa chat possono avviare o chiudere una sfida.",
+    },
+    "challenge_disabled": {
+        "en": "The admins have switched challenges off in this chat.",
+        "it": "Gli admin hanno disattivato le sfide in questa chat.",
+    },
+    "challenge_already_open": {
+        "en": "This chat already has a challenge running; end it first with /challenge end.",
+        "it": "In questa chat c'è già una sfida in corso; chiudila prima con /challenge end.",
+    },
+    "challenge_bad_duration": {
+        "en": "“{value}” is not a duration I accept; use 1m to 30d, like 90m, 2h or 1d12h.",
+        "it": "“{value}” non è una durata valida; usa da 1m a 30d, ad esempio 90m, 2h o 1d12h.",
+    },
+    "challenge_none": {
+        "en": "There is no challenge running in this chat.",
+        "it": "Non c'è nessuna sfida in corso in questa chat.",
+    },
+    "challenge_announce": {
+        "en": "🏁 New challenge: “{theme}”\n{rules}\nVoting closes in {left}. "
+        "Enter with /challenge enter <prompt>; vote with 👍 under the entries.",
+        "it": "🏁 Nuova sfida: “{theme}”\n{rules}\nLe votazioni chiudono tra {left}. "
+        "Partecipa con /challenge enter <prompt>; vota con 👍 sotto le voci.",
+    },
+    "challenge_rules": {
+        "en": "Up to {entries} entries each; no voting for yourself.",
+        "it": "Fino a {entries} voci a testa; non puoi votare te stesso.",
+    },
+    "challenge_rules_words": {
+        "en": "Prompts must contain: {words}.",
+        "it": "I prompt devono contenere: {words}.",
+    },
+    "challenge_rules_quota": {
+        "en": "Entries count against your daily quota.",
+        "it": "Le voci contano nella tua quota giornaliera.",
+    },
+    "challenge_missing_words": {
+        "en": "This challenge needs these words in the prompt: {words}.",
+        "it": "Questa sfida richiede queste parole nel prompt: {words}.",
+    },
+    "challenge_too_many": {
+        "en": "You already entered {limit} times, the most this challenge allows.",
+        "it": "Hai già partecipato {limit} volte, il massimo per questa sfida.",
+    },
+    "challenge_entry": {
+        "en": "🏁 {name}'s entry for “{theme}”: {prompt}\nseed {seed} · #{job}\n🤖 AI-generated",
+        "it": "🏁 Voce di {name} per “{theme}”: {prompt}\nseed {seed} · #{job}\n🤖 Generato con IA",
+    },
+    "challenge_status": {
+        "en": "🏁 “{theme}” · {entries} entries · voting closes in {left}",
+        "it": "🏁 “{theme}” · {entries} voci · le votazioni chiudono tra {left}",
+    },
+    "challenge_voting_closed": {
+        "en": "Voting for this challenge is closed.",
+        "it": "Le votazioni per questa sfida sono chiuse.",
+    },
+    "challenge_self_vote": {
+        "en": "You can't vote for your own entry.",
+        "it": "Non puoi votare la tua voce.",
+    },
+    "vote_counted": {
+        "en": "👍 Vote counted ({votes} in all).",
+        "it": "👍 Voto registrato ({votes} in tutto).",
+    },
+    "vote_removed": {"en": "Vote taken back ({votes} left).", "it": "Voto ritirato (ne restano {votes})."},
+    "button_vote": {"en": "👍 {votes}", "it": "👍 {votes}"},
+    "challenge_winner": {
+        "en": "🏆 “{theme}” is over! The winner is {names} with {votes} votes (entry #{job}).",
+        "it": "🏆 “{theme}” è finita! Vince {names} con {votes} voti (voce #{job}).",
+    },
+    "challenge_winners": {
+        "en": "🏆 “{theme}” is over! A tie at {votes} votes: {names} share the win.",
+        "it": "🏆 “{theme}” è finita! Pareggio a {votes} voti: vincono {names}.",
+    },
+    "challenge_no_winner": {
+        "en": "🏁 “{theme}” is over, with no votes cast: no winner this time.",
+        "it": "🏁 “{theme}” è finita senza voti: nessun vincitore questa volta.",
+    },
+    "challenge_cancelled": {
+        "en": "🛑 The challenge “{theme}” was cancelled; no winner.",
+        "it": "🛑 La sfida “{theme}” è stata annullata; nessun vincitore.",
+    },
+    "leaderboard_empty": {
+        "en": "No challenge has finished in this chat yet.",
+        "it": "In questa chat non è ancora finita nessuna sfida.",
+    },
+    "leaderboard_title": {"en": "🏆 Leaderboard", "it": "🏆 Classifica"},
+    "leaderboard_row": {
+        "en": "{place}. {name} · {wins} wins · {votes} votes",
+        "it": "{place}. {name} · {wins} vittorie · {votes} voti",
+    },
     "unknown_command": {
         "en": "I don't know that command; /help lists what I can do.",
         "it": "Non conosco questo comando; /help elenca cosa so fare.",
@@ -278,6 +377,11 @@ COMMANDS: dict[str, dict[str, str]] = {
     "quota": {"en": "How many clips you have left today", "it": "Quanti video ti restano oggi"},
     "info": {"en": "Seed, settings and model of a clip", "it": "Seed, impostazioni e modello di un video"},
     "help": {"en": "What I do and the limits in force", "it": "Cosa faccio e i limiti in vigore"},
+    "challenge": {
+        "en": "Prompt challenges: start, enter, status, end",
+        "it": "Sfide: start, enter, status, end",
+    },
+    "leaderboard": {"en": "Challenge winners in this chat", "it": "Vincitori delle sfide in questa chat"},
 }
 LOCALES = ("en", "it")
 

@@ -93,6 +93,7 @@ class Job:
     error: str | None = None
     parent_id: int | None = None
     priority: int = 0
+    challenge_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -128,3 +129,44 @@ class Progress:
     step: int = 0
     total_steps: int = 0
     extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """A prompt challenge in one chat: a theme, entries rendered by the bot, votes."""
+
+    id: int
+    chat: ChatRef
+    theme: str
+    created_by: str
+    started_at: float
+    deadline: float
+    max_entries_per_user: int
+    required_words: tuple[str, ...]
+    free_entries: bool
+    status: str = "open"
+    announcement: str | None = None
+    entries_chat: ChatRef | None = None
+
+    @property
+    def where_entries_go(self) -> ChatRef:
+        return self.entries_chat or self.chat
+
+
+@dataclass(frozen=True)
+class Standing:
+    """One entry's place in a challenge."""
+
+    job_id: int
+    user: UserRef
+    votes: int
+    result_message: str | None
+    chat: ChatRef
+
+
+@dataclass(frozen=True)
+class LeaderboardRow:
+    user_key: str
+    name: str
+    wins: int
+    votes: int

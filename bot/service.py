@@ -22,11 +22,12 @@ from typing import Any, ParamSpec, Protocol, TypeVar
 
 from bot import __version__, messages
 from bot.admin import AdminTools
+from bot.challenges import Challenges
 from bot.commands import CommandError, VideoArgs, parse_job_id, parse_video_text, validate_video
 from bot.config import Config
 from bot.encode import TooLarge, encode_mp4, fit_to_size, provenance
 from bot.jobqueue import JobQueue, QueueClosed
-from bot.models import Button, ChatRef, Clip, Job, JobStatus, Request, UserRef
+from bot.models import Button, Challenge, ChatRef, Clip, Job, JobStatus, Request, UserRef
 from bot.moderation import PromptPolicy
 from bot.quota import charge_for, daily_limit, quota_day, seconds_until_reset
 from bot.render import ModelMissing, OutOfMemory, RenderCancelled, Renderer
@@ -72,6 +73,12 @@ class Outbox(Protocol):
     async def delete(self, chat: ChatRef, message: str) -> None: ...
 
     async def show_activity(self, chat: ChatRef) -> None: ...
+
+    async def edit_buttons(self, chat: ChatRef, message: str, buttons: Sequence[Button]) -> None: ...
+
+    async def open_thread(self, chat: ChatRef, message: str, name: str) -> ChatRef | None:
+        """A thread for a challenge's entries under `message`, where the platform has them."""
+        ...
 
 
 P = ParamSpec("P")
@@ -135,6 +142,7 @@ class VideoService:
             config.policy.blocked_words, config.policy.blocked_patterns, config.policy.protected_names
         )
         self.admin_tools = AdminTools(store, config, clock)
+        self.challenges = Challenges(self)
 
     def add_outbox(self, platform: str, outbox: Outbox) -> None:
         self.outboxes[platform] = outbox
@@ -143,6 +151,15 @@ class VideoService:
         """Platform admins (the adapter asks), admin roles, and the owners from config."""
         a = self.config.admin
         return req.is_admin or req.user.key in a.owners or bool(set(req.roles) & set(a.admin_roles))
+
+    @answers_errors
+    async def challenge(self, req: Request, argument: str) -> None:
+        """`/challenge start|enter|status|end|cancel …`."""
+        await self.challenges.command(req, argument)
+
+    @answers_errors
+    async def leaderboard(self, req: Request) -> None:
+        await self.challenges.leaderboard(req)
 
     @answers_errors
     async def admin(self, req: Request, argument: str, mentioned: UserRef | None = None) -> None:
@@ -190,7 +207,21 @@ class VideoService:
         return await self._submit(req, args, parent_id)
 
     async def _submit(self, req: Request, args: VideoArgs, parent_id: int | None = None) -> Job | None:
-        """Admission: chat switch, ban, limits, policy, then quota and insert in one transaction."""
+        return await self.submit(req, args, parent_id=parent_id)
+
+    async def submit(
+        self,
+        req: Request,
+        args: VideoArgs,
+        *,
+        parent_id: int | None = None,
+        challenge: Challenge | None = None,
+    ) -> Job | None:
+        """Admission: chat switch, ban, limits, policy, then quota and insert in one transaction.
+
+        A challenge entry goes where the challenge's entries go (a thread, or a reply to
+        the announcement) and is free of quota if the admin said so.
+        """
         is_admin = self.is_admin(req)
         chat_settings = self.store.chat_settings(req.chat.key)
         if not chat_settings.enabled and not is_admin:
@@ -229,18 +260,19 @@ class VideoService:
         job = Job(
             id=0,
             user=req.user,
-            chat=req.chat,
+            chat=challenge.where_entries_go if challenge else req.chat,
             params=params,
             model=self.renderer.source,
             created_at=self.clock(),
-            reply_to=req.reply_to,
+            reply_to=self.challenges.entry_reply_to(challenge) if challenge else req.reply_to,
             parent_id=parent_id,
             priority=self._priority(req, is_admin),
+            challenge_id=challenge.id if challenge else None,
         )
+        free = challenge is not None and challenge.free_entries
+        charge = charge_for(self.store, self.config.quota, req.user.key, req.chat.key, self.clock())
         try:
-            self.store.insert_job(
-                job, charge_for(self.store, self.config.quota, req.user.key, req.chat.key, self.clock())
-            )
+            self.store.insert_job(job, None if free else charge)
         except QuotaExceeded as over:
             await self.reply(req, self._over_quota_text(req.user, over), private=True)
             return None
@@ -424,6 +456,8 @@ class VideoService:
             if job.result_message:
                 await self.outboxes[job.chat.platform].delete(job.chat, job.result_message)
             await self.reply(req, messages.text("deleted", req.user.locale), private=True)
+        elif action == "vote":
+            await self.challenges.vote(req, job)
         elif action in ("reroll", "variation"):
             p = job.params
             args = VideoArgs(prompt=p.prompt, negative=p.negative, frames=p.frames, steps=p.steps)
@@ -479,7 +513,8 @@ class VideoService:
                 job, messages.text("failed_attempts", job.user.locale, job=job.id, attempts=job.attempts)
             )
         for job in found.to_deliver:
-            self._spawn(self._deliver(job))
+            self.spawn(self._deliver(job))
+        await self.challenges.rearm()
         if found.requeued or found.to_deliver or found.failed:
             log.info(
                 "recovered: %d requeued, %d to deliver, %d failed",
@@ -490,7 +525,7 @@ class VideoService:
 
     async def run_worker(self) -> None:
         """The single GPU worker: load the model, then render jobs one at a time, forever."""
-        housekeeping = self._spawn(self._housekeeping_loop())
+        housekeeping = self.spawn(self._housekeeping_loop())
         try:
             while not self._stopping:
                 if not self.renderer.loaded and not await self._load_model():
@@ -518,6 +553,7 @@ class VideoService:
     def stop(self) -> None:
         """Ask the worker to stop: the running render ends after its current step."""
         self._stopping = True
+        self.challenges.disarm()
         if self.running:
             self.running.cancel.set()
         self.queue.close()
@@ -618,19 +654,24 @@ class VideoService:
         except TooLarge:
             await self._fail(job, "failed_too_big")
             return
-        caption = messages.text(
-            "caption",
-            job.user.locale,
-            prompt=job.params.prompt,
-            seed=job.params.seed,
-            frames=job.params.frames,
-            steps=job.params.steps,
-            job=job.id,
-        )
-        buttons = [
-            Button(action, job.id, messages.text(f"button_{action}", job.user.locale))
-            for action in BUTTON_ACTIONS
-        ]
+        challenge = self.store.get_challenge(job.challenge_id) if job.challenge_id else None
+        if challenge is not None:
+            caption = self.challenges.entry_caption(job, challenge)
+            buttons = self.challenges.entry_buttons(job)
+        else:
+            caption = messages.text(
+                "caption",
+                job.user.locale,
+                prompt=job.params.prompt,
+                seed=job.params.seed,
+                frames=job.params.frames,
+                steps=job.params.steps,
+                job=job.id,
+            )
+            buttons = [
+                Button(action, job.id, messages.text(f"button_{action}", job.user.locale))
+                for action in BUTTON_ACTIONS
+            ]
         for attempt in range(DELIVERY_TRIES):
             try:
                 await outbox.show_activity(job.chat)
@@ -696,7 +737,7 @@ class VideoService:
         except Exception:
             log.warning("could not tell the owner of job %d", job.id, exc_info=True)
 
-    def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
+    def spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -725,7 +766,7 @@ class _ProgressThrottle:
             "rendering", job.user.locale, bar=messages.progress_bar(step, total), step=step, total=total
         )
         if self._due(job, text):
-            self.service._spawn(self._send(job, text))
+            self.service.spawn(self._send(job, text))
 
     async def stage(self, job: Job, stage: str) -> None:
         text = messages.text(stage, job.user.locale)

@@ -11,13 +11,13 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
-from bot.models import ChatRef, Job, JobStatus, RenderParams, UserRef
+from bot.models import Challenge, ChatRef, Job, JobStatus, LeaderboardRow, RenderParams, Standing, UserRef
 
 DB_FILE = "videobot.sqlite3"
 
@@ -104,6 +104,7 @@ _JOB_COLUMNS: dict[str, Any] = {
     "error": str,
     "quota_day": str,
     "refunded": int,
+    "challenge_id": int,
 }
 
 
@@ -130,6 +131,9 @@ class Store:
             defaults={"attempts": 0, "priority": 0, "refunded": 0},
             if_not_exists=True,
         )
+        for name, kind in _JOB_COLUMNS.items():  # columns added since the file was made
+            if name not in jobs.columns_dict:
+                jobs.add_column(name, kind)
         jobs.create_index(["status", "priority", "id"], if_not_exists=True)
         jobs.create_index(["platform", "user_id", "id"], if_not_exists=True)
         usage.create({"user_key": str, "day": str, "used": int}, pk=("user_key", "day"), if_not_exists=True)
@@ -151,6 +155,43 @@ class Store:
         )
         db.table("bans").create(
             {"user_key": str, "reason": str, "by_user": str, "at": float}, pk="user_key", if_not_exists=True
+        )
+        db.table("challenges").create(
+            {
+                "id": int,
+                "platform": str,
+                "chat_id": str,
+                "chat_is_group": int,
+                "theme": str,
+                "created_by": str,
+                "started_at": float,
+                "deadline": float,
+                "max_entries_per_user": int,
+                "required_words": str,
+                "free_entries": int,
+                "status": str,
+                "announcement": str,
+                "entries_chat_id": str,
+            },
+            pk="id",
+            if_not_exists=True,
+        )
+        db.table("votes").create(
+            {"job_id": int, "voter": str, "challenge_id": int, "at": float},
+            pk=("job_id", "voter"),
+            if_not_exists=True,
+        )
+        db.table("challenge_results").create(
+            {
+                "challenge_id": int,
+                "user_key": str,
+                "user_name": str,
+                "chat_key": str,
+                "votes": int,
+                "winner": int,
+            },
+            pk=("challenge_id", "user_key"),
+            if_not_exists=True,
         )
         db.table("audit_log").create(
             {"id": int, "at": float, "chat": str, "actor": str, "action": str, "target": str, "detail": str},
@@ -420,6 +461,142 @@ class Store:
         ).fetchall()
         return [_row_to_job(row) for row in rows]
 
+    # challenges -------------------------------------------------------------------------
+
+    def create_challenge(self, challenge: Challenge) -> Challenge:
+        """Insert an open challenge unless the chat already has one (then raise ValueError)."""
+        with self.transaction() as conn:
+            busy = conn.execute(
+                "SELECT id FROM challenges WHERE platform = ? AND chat_id = ? AND status = 'open'",
+                (challenge.chat.platform, challenge.chat.id),
+            ).fetchone()
+            if busy is not None:
+                raise ValueError(f"challenge {busy['id']} is still open")
+            cursor = conn.execute(
+                "INSERT INTO challenges (platform, chat_id, chat_is_group, theme, created_by, started_at,"
+                " deadline, max_entries_per_user, required_words, free_entries, status)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open')",
+                (
+                    challenge.chat.platform,
+                    challenge.chat.id,
+                    int(challenge.chat.is_group),
+                    challenge.theme,
+                    challenge.created_by,
+                    challenge.started_at,
+                    challenge.deadline,
+                    challenge.max_entries_per_user,
+                    "\n".join(challenge.required_words),
+                    int(challenge.free_entries),
+                ),
+            )
+        return replace(challenge, id=int(cursor.lastrowid or 0))
+
+    def update_challenge(self, challenge_id: int, **columns: Any) -> None:
+        sets = ", ".join(f"{name} = :{name}" for name in columns)
+        self.conn.execute(f"UPDATE challenges SET {sets} WHERE id = :id", {**columns, "id": challenge_id})
+
+    def get_challenge(self, challenge_id: int) -> Challenge | None:
+        row = self.conn.execute("SELECT * FROM challenges WHERE id = ?", (challenge_id,)).fetchone()
+        return _row_to_challenge(row) if row else None
+
+    def open_challenge(self, chat: ChatRef) -> Challenge | None:
+        row = self.conn.execute(
+            "SELECT * FROM challenges WHERE status = 'open' AND platform = ?"
+            " AND (chat_id = ? OR entries_chat_id = ?)",
+            (chat.platform, chat.id, chat.id),
+        ).fetchone()
+        return _row_to_challenge(row) if row else None
+
+    def open_challenges(self) -> list[Challenge]:
+        rows = self.conn.execute(
+            "SELECT * FROM challenges WHERE status = 'open' ORDER BY deadline"
+        ).fetchall()
+        return [_row_to_challenge(row) for row in rows]
+
+    def entries_of(self, challenge_id: int, user_key: str | None = None) -> list[Job]:
+        """Entries that still count: not failed, not cancelled."""
+        query = "SELECT * FROM jobs WHERE challenge_id = ? AND status NOT IN ('failed', 'cancelled')"
+        args: list[Any] = [challenge_id]
+        if user_key is not None:
+            platform, _, user_id = user_key.partition(":")
+            query += " AND platform = ? AND user_id = ?"
+            args += [platform, user_id]
+        return [_row_to_job(row) for row in self.conn.execute(query + " ORDER BY id", args).fetchall()]
+
+    def toggle_vote(self, challenge_id: int, job_id: int, voter: str, at: float) -> tuple[bool, int]:
+        """Add the vote, or take it back if already given; returns (voted now, entry's votes)."""
+        with self.transaction() as conn:
+            removed = conn.execute(
+                "DELETE FROM votes WHERE job_id = ? AND voter = ?", (job_id, voter)
+            ).rowcount
+            if not removed:
+                conn.execute(
+                    "INSERT INTO votes (job_id, voter, challenge_id, at) VALUES (?, ?, ?, ?)",
+                    (job_id, voter, challenge_id, at),
+                )
+            count = conn.execute("SELECT count(*) FROM votes WHERE job_id = ?", (job_id,)).fetchone()[0]
+        return not removed, int(count)
+
+    def vote_count(self, job_id: int) -> int:
+        return int(self.conn.execute("SELECT count(*) FROM votes WHERE job_id = ?", (job_id,)).fetchone()[0])
+
+    def standings(self, challenge_id: int) -> list[Standing]:
+        """Delivered entries, most votes first (ties: earlier entry first)."""
+        rows = self.conn.execute(
+            "SELECT jobs.*, (SELECT count(*) FROM votes WHERE votes.job_id = jobs.id) AS vote_count"
+            " FROM jobs WHERE challenge_id = ? AND status = 'done' ORDER BY vote_count DESC, id",
+            (challenge_id,),
+        ).fetchall()
+        return [
+            Standing(
+                row["id"],
+                _row_to_job(row).user,
+                row["vote_count"],
+                row["result_message"],
+                _row_to_job(row).chat,
+            )
+            for row in rows
+        ]
+
+    def close_challenge(
+        self,
+        challenge_id: int,
+        status: str,
+        winners: list[Standing],
+        standings: list[Standing],
+        chat_key: str,
+    ) -> bool:
+        """Close once (open → closed/cancelled) and record results; False if already closed."""
+        with self.transaction() as conn:
+            closed = conn.execute(
+                "UPDATE challenges SET status = ? WHERE id = ? AND status = 'open'", (status, challenge_id)
+            ).rowcount
+            if not closed:
+                return False
+            if status == "closed":
+                totals: dict[str, tuple[str, int]] = {}
+                for standing in standings:
+                    name, votes = totals.get(standing.user.key, (standing.user.name, 0))
+                    totals[standing.user.key] = (name, votes + standing.votes)
+                winner_keys = {w.user.key for w in winners}
+                for user_key, (name, votes) in totals.items():
+                    conn.execute(
+                        "INSERT OR REPLACE INTO challenge_results"
+                        " (challenge_id, user_key, user_name, chat_key, votes, winner)"
+                        " VALUES (?, ?, ?, ?, ?, ?)",
+                        (challenge_id, user_key, name, chat_key, votes, int(user_key in winner_keys)),
+                    )
+        return True
+
+    def leaderboard(self, chat_key: str, limit: int = 10) -> list[LeaderboardRow]:
+        rows = self.conn.execute(
+            "SELECT user_key, max(user_name) AS name, sum(winner) AS wins, sum(votes) AS votes"
+            " FROM challenge_results WHERE chat_key = ? GROUP BY user_key"
+            " ORDER BY wins DESC, votes DESC, user_key LIMIT ?",
+            (chat_key, limit),
+        ).fetchall()
+        return [LeaderboardRow(r["user_key"], r["name"] or "", int(r["wins"]), int(r["votes"])) for r in rows]
+
     # timings ------------------------------------------------------------------------
 
     def timing(self, key: str) -> float | None:
@@ -468,6 +645,7 @@ def _job_to_row(job: Job) -> dict[str, Any]:
         "result_message": job.result_message,
         "clip_path": job.clip_path,
         "error": job.error,
+        "challenge_id": job.challenge_id,
     }
 
 
@@ -500,4 +678,24 @@ def _row_to_job(row: sqlite3.Row) -> Job:
         clip_path=row["clip_path"],
         error=row["error"],
         parent_id=row["parent_id"],
+        challenge_id=row["challenge_id"],
+    )
+
+
+def _row_to_challenge(row: sqlite3.Row) -> Challenge:
+    chat = ChatRef(row["platform"], row["chat_id"], bool(row["chat_is_group"]))
+    entries_chat = ChatRef(row["platform"], row["entries_chat_id"], True) if row["entries_chat_id"] else None
+    return Challenge(
+        id=row["id"],
+        chat=chat,
+        theme=row["theme"],
+        created_by=row["created_by"],
+        started_at=row["started_at"],
+        deadline=row["deadline"],
+        max_entries_per_user=row["max_entries_per_user"],
+        required_words=tuple(w for w in (row["required_words"] or "").split("\n") if w),
+        free_entries=bool(row["free_entries"]),
+        status=row["status"],
+        announcement=row["announcement"],
+        entries_chat=entries_chat,
     )

@@ -59,6 +59,12 @@ def callback_data(button: Button) -> str:
     return f"{CALLBACK_PREFIX}:{button.action}:{button.job_id}"
 
 
+def _keyboard(buttons: Sequence[Button]) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(b.label, callback_data=callback_data(b)) for b in buttons]]
+    )
+
+
 def _message_id(ref: str | None) -> int | None:
     """The Telegram message a ref points at ("17" or "cb:<query id>:17")."""
     if not ref:
@@ -121,9 +127,7 @@ class TelegramOutbox:
         user: UserRef,
         status_message: str | None,
     ) -> str:
-        keyboard = InlineKeyboardMarkup(
-            [[InlineKeyboardButton(b.label, callback_data=callback_data(b)) for b in buttons]]
-        )
+        keyboard = _keyboard(buttons)
         sent = await self.bot.send_video(
             int(chat.id),
             video=Path(clip.path).read_bytes(),
@@ -140,6 +144,18 @@ class TelegramOutbox:
 
     async def delete(self, chat: ChatRef, message: str) -> None:
         await self.bot.delete_message(int(chat.id), int(message))
+
+    async def edit_buttons(self, chat: ChatRef, message: str, buttons: Sequence[Button]) -> None:
+        try:
+            await self.bot.edit_message_reply_markup(
+                int(chat.id), int(message), reply_markup=_keyboard(buttons)
+            )
+        except BadRequest as error:
+            if "not modified" not in str(error).lower():
+                raise
+
+    async def open_thread(self, chat: ChatRef, message: str, name: str) -> ChatRef | None:
+        return None  # entries are replies to the announcement instead
 
     async def show_activity(self, chat: ChatRef) -> None:
         try:
@@ -168,6 +184,8 @@ class TelegramAdapter:
             ("help", self.on_help),
             ("start", self.on_help),
             ("admin", self.on_admin),
+            ("challenge", self.on_challenge),
+            ("leaderboard", self.on_leaderboard),
         ):
             self.known_commands.add(name)
             application.add_handler(CommandHandler(name, handler, filters=only_new, block=False))
@@ -265,6 +283,13 @@ class TelegramAdapter:
 
     async def on_help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self.service.help(await self._request(update))
+
+    async def on_challenge(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        assert update.effective_message is not None
+        await self.service.challenge(await self._request(update), self._argument(update.effective_message))
+
+    async def on_leaderboard(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.service.leaderboard(await self._request(update))
 
     async def on_admin(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """`/admin …`; the user it is about may be named by replying to them or a text mention."""

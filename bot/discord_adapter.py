@@ -1,0 +1,615 @@
+"""Discord: slash commands and result buttons, translated into calls on the core.
+
+The core answers through `DiscordOutbox`, naming messages by refs this module makes.
+The core stores them in SQLite, so a ref must still work after a restart, without the
+live discord.py objects:
+
+- ``ix:<interaction id>:<born>:<token>``: where a command came from (`Request.reply_to`);
+- ``wh:<message id | @original>:<born>:<token>``: a message sent through an interaction's
+  webhook, editable with the token alone while it lives (15 minutes from `born`);
+- ``ch:<channel id>:<message id>``: a channel message, editable and deletable for ever.
+
+`born` is our own clock's reading when the interaction arrived, so tests can age tokens
+without waiting.
+"""
+
+# No `from __future__ import annotations`: the /video options are annotated with
+# `app_commands.Range[...]` built from the config at run time, and discord.py reads them
+# as objects (string annotations would be resolved in module globals, where they are not).
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Self, cast
+
+import discord
+import yarl
+from discord import app_commands
+from discord.app_commands import Range
+
+from bot import __version__, messages
+from bot.commands import MAX_SEED, VideoArgs
+from bot.config import DiscordConfig
+from bot.encode import AI_LABEL
+from bot.models import Button, ChatRef, Clip, Job, JobStatus, Request, UserRef
+from bot.service import VideoService
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "discord"
+MIB = 1024 * 1024
+TOKEN_TTL_S = 15 * 60
+# An upload can take a while: past this age a result goes to the channel instead.
+FOLLOWUP_WINDOW_S = TOKEN_TTL_S - 60
+EDIT_WINDOW_S = TOKEN_TTL_S - 10
+# Discord wants an answer within 3 s; the core normally answers at once, but some commands
+# edit or delete a message first, and a 429 there could eat the whole budget.
+DEFER_AFTER_S = 2.0
+RECENT_JOBS = 10
+NO_MENTIONS = discord.AllowedMentions.none()
+# discord.py types webhook message ids as int, but only formats them into the route, and
+# Discord's alias for an interaction's first response is this word.
+ORIGINAL = "@original"
+
+JobChoices = list[app_commands.Choice[int]]
+BUTTON_STYLES = {"delete": discord.ButtonStyle.danger, "vote": discord.ButtonStyle.success}
+
+
+def point_at(config: DiscordConfig) -> None:
+    """Send discord.py's REST and gateway traffic where the config says (a proxy, a test server).
+
+    discord.py has no option for this; these class attributes decide, and REST proxies such as
+    nirn-proxy are used the same way.  Webhooks and interaction callbacks follow `Route.BASE`.
+    """
+    discord.http.Route.BASE = config.api_base_url.rstrip("/")
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(config.gateway_url)
+
+
+# refs -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OriginRef:
+    """The interaction a command came in on."""
+
+    interaction_id: int
+    born: float
+    token: str
+
+    def __str__(self) -> str:
+        return f"ix:{self.interaction_id}:{self.born:.3f}:{self.token}"
+
+
+@dataclass(frozen=True)
+class HookRef:
+    """A message sent through an interaction's webhook."""
+
+    message: str  # a message id, or ORIGINAL
+    born: float
+    token: str
+
+    def __str__(self) -> str:
+        return f"wh:{self.message}:{self.born:.3f}:{self.token}"
+
+
+@dataclass(frozen=True)
+class ChannelRef:
+    """A plain channel message."""
+
+    channel_id: int
+    message_id: int
+
+    def __str__(self) -> str:
+        return f"ch:{self.channel_id}:{self.message_id}"
+
+
+def parse_ref(ref: str | None) -> OriginRef | HookRef | ChannelRef | None:
+    """Read a ref made here; anything else (another adapter's, a corrupt one) is None."""
+    kind, _, rest = (ref or "").partition(":")
+    try:
+        if kind == "ix":
+            interaction_id, born, token = rest.split(":", 2)
+            return OriginRef(int(interaction_id), float(born), token)
+        if kind == "wh":
+            message, born, token = rest.split(":", 2)
+            return HookRef(message, float(born), token)
+        if kind == "ch":
+            channel_id, message_id = rest.split(":")
+            return ChannelRef(int(channel_id), int(message_id))
+    except ValueError:
+        pass
+    return None
+
+
+# the client ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Live:
+    """An interaction whose handler is still running: its first answer is the callback."""
+
+    interaction: discord.Interaction[Any]
+    origin: OriginRef
+    private: bool  # answer everything ephemerally (button presses)
+    defer_private: bool  # how a slow answer is deferred: as the expected answer will be
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # the deferral timer vs the answer
+    deferred: bool = False
+    original_filled: bool = False
+
+
+class _Tree(app_commands.CommandTree["VideoBotClient"]):
+    async def on_error(
+        self, interaction: discord.Interaction["VideoBotClient"], error: app_commands.AppCommandError
+    ) -> None:
+        """The core answers its own errors; this is for ours: log, and never leave the user hanging."""
+        log.error("Discord command failed", exc_info=error)
+        if not interaction.response.is_done():
+            locale = messages.normalise_locale(str(interaction.locale))
+            with contextlib.suppress(discord.HTTPException):
+                await interaction.response.send_message(
+                    messages.text("internal_error", locale), ephemeral=True
+                )
+
+
+class _CommandMenu(app_commands.Translator):
+    """Command descriptions in every language `messages.COMMANDS` speaks (Discord shows the user's)."""
+
+    async def translate(
+        self,
+        string: app_commands.locale_str,
+        locale: discord.Locale,
+        context: app_commands.TranslationContextTypes,
+    ) -> str | None:
+        if context.location is not app_commands.TranslationContextLocation.command_description:
+            return None
+        return messages.COMMANDS.get(context.data.name, {}).get(locale.value)
+
+
+class VideoBotClient(discord.Client):
+    """The Discord side of the bot: commands, buttons and the outbox, over one `VideoService`.
+
+    `clock` dates interaction tokens (tests age them without waiting); other options go to
+    `discord.Client` (tests pass a short `guild_ready_timeout`).
+    """
+
+    def __init__(
+        self,
+        service: VideoService,
+        *,
+        clock: Callable[[], float] = time.time,
+        defer_after_s: float = DEFER_AFTER_S,
+        **options: Any,
+    ) -> None:
+        options.setdefault("intents", discord.Intents(guilds=True))
+        options.setdefault("allowed_mentions", NO_MENTIONS)
+        super().__init__(**options)
+        self.service = service
+        self.clock = clock
+        self.defer_after_s = defer_after_s
+        self.tree = _Tree(self)
+        self.outbox = DiscordOutbox(self)
+        self.live: dict[int, _Live] = {}
+        service.add_outbox(PLATFORM, self.outbox)
+
+    async def setup_hook(self) -> None:
+        """Register the persistent buttons and sync the commands (to the test guild if set)."""
+        self.add_dynamic_items(ResultButton)
+        await self.tree.set_translator(_CommandMenu())
+        guild_id = self.service.config.discord.test_guild_id
+        guild = discord.Object(guild_id) if guild_id else None
+        for command in build_commands(self):
+            self.tree.add_command(command, guild=guild)
+        synced = await self.tree.sync(guild=guild)
+        where = f"to guild {guild_id}" if guild else "globally"
+        log.info("synced %d Discord commands %s", len(synced), where)
+
+    async def on_ready(self) -> None:
+        log.info("Discord connected as %s", self.user)
+
+    def request(self, interaction: discord.Interaction[Any], origin: OriginRef) -> Request:
+        """Who asked and where.  Admin: Manage Server in this guild (the core adds owners and roles).
+
+        Roles are given by name and by id, so `[admin] admin_roles` may name either.
+        """
+        user = interaction.user
+        permissions = interaction.permissions
+        manages = interaction.guild_id is not None and (permissions.manage_guild or permissions.administrator)
+        roles: tuple[str, ...] = ()
+        if isinstance(user, discord.Member):
+            held = [role for role in user.roles if not role.is_default()]
+            roles = tuple(role.name for role in held) + tuple(str(role.id) for role in held)
+        return Request(
+            user=UserRef(
+                PLATFORM, str(user.id), user.display_name, messages.normalise_locale(str(interaction.locale))
+            ),
+            chat=ChatRef(PLATFORM, str(interaction.channel_id), is_group=interaction.guild_id is not None),
+            reply_to=str(origin),
+            is_admin=manages,
+            roles=roles,
+        )
+
+    @contextlib.asynccontextmanager
+    async def serving(
+        self, interaction: discord.Interaction[Any], *, private: bool = False, public_answer: bool = False
+    ) -> AsyncIterator[Request]:
+        """The `Request` for an interaction, answerable through the outbox while the handler runs.
+
+        `private`: every answer is ephemeral (button presses).  `public_answer`: the answer we
+        expect is public (the /video ack), which decides how a slow answer is deferred.
+        """
+        if interaction.channel_id is not None:
+            self.outbox.upload_limits[str(interaction.channel_id)] = interaction.filesize_limit
+        origin = OriginRef(interaction.id, self.clock(), interaction.token)
+        live = _Live(interaction, origin, private, defer_private=private or not public_answer)
+        self.live[interaction.id] = live
+        timer = asyncio.create_task(self._defer_when_slow(live))
+        try:
+            yield self.request(interaction, origin)
+        finally:
+            timer.cancel()
+            del self.live[interaction.id]
+
+    async def _defer_when_slow(self, live: _Live) -> None:
+        await asyncio.sleep(self.defer_after_s)
+        async with live.lock:
+            if not live.interaction.response.is_done():
+                await live.interaction.response.defer(ephemeral=live.defer_private, thinking=True)
+                live.deferred = True
+
+    def token_fresh(self, born: float, window: float = EDIT_WINDOW_S) -> bool:
+        return self.clock() - born < window
+
+    def webhook(self, token: str) -> discord.Webhook:
+        """The webhook of the interaction with `token`: it needs only the app id, so it survives restarts."""
+        assert self.application_id is not None, "used before login"
+        return discord.Webhook.partial(self.application_id, token, client=self)
+
+
+# the outbox -------------------------------------------------------------------------------
+
+
+class DiscordOutbox:
+    """The core's `Outbox`: interaction answers and follow-ups while a token lives, channel messages after."""
+
+    def __init__(self, client: VideoBotClient) -> None:
+        self.client = client
+        self.default_limit = client.service.config.discord.max_upload_mb * MIB
+        self.upload_limits: dict[str, int] = {}  # channel id -> last attachment limit Discord told us
+
+    def upload_limit(self, chat: ChatRef) -> int:
+        return self.upload_limits.get(chat.id, self.default_limit)
+
+    async def send_text(
+        self,
+        chat: ChatRef,
+        text: str,
+        *,
+        reply_to: str | None = None,
+        private: bool = False,
+        user: UserRef | None = None,
+    ) -> str | None:
+        origin = parse_ref(reply_to)
+        if isinstance(origin, OriginRef):
+            live = self.client.live.get(origin.interaction_id)
+            if live is not None:
+                private = private or live.private
+                answered = await self._answer_live(live, text, private)
+                if answered is not None:
+                    return answered
+            if self.client.token_fresh(origin.born):
+                webhook = self.client.webhook(origin.token)
+                message = await webhook.send(text, ephemeral=private, wait=True, allowed_mentions=NO_MENTIONS)
+                return str(HookRef(str(message.id), origin.born, origin.token))
+        # No interaction to answer (or its token expired): say it in the channel, to the person.
+        content = f"<@{user.id}> {text}" if user else text
+        sent = await self._channel(chat).send(content, allowed_mentions=_only(user))
+        return str(ChannelRef(sent.channel.id, sent.id))
+
+    async def _answer_live(self, live: _Live, text: str, private: bool) -> str | None:
+        """The interaction's first answer, in its callback or in place of the deferral; else None."""
+        original = str(HookRef(ORIGINAL, live.origin.born, live.origin.token))
+        async with live.lock:
+            response = live.interaction.response
+            if not response.is_done():
+                await response.send_message(text, ephemeral=private, allowed_mentions=NO_MENTIONS)
+                live.original_filled = True
+                return original
+            if live.deferred and not live.original_filled:
+                live.original_filled = True
+                if private == live.defer_private:
+                    await live.interaction.edit_original_response(content=text)
+                    return original
+                # The "thinking…" message has the wrong visibility for this answer.
+                await live.interaction.delete_original_response()
+        return None
+
+    async def edit_text(self, chat: ChatRef, message: str, text: str) -> None:
+        ref = parse_ref(message)
+        if isinstance(ref, HookRef):
+            if not self.client.token_fresh(ref.born):
+                log.debug("not editing %s: its interaction token has expired", ref.message)
+                return
+            webhook = self.client.webhook(ref.token)
+            await webhook.edit_message(_message_id(ref.message), content=text, allowed_mentions=NO_MENTIONS)
+        elif isinstance(ref, ChannelRef):
+            await self._channel_of(ref.channel_id).get_partial_message(ref.message_id).edit(content=text)
+
+    async def send_video(
+        self,
+        chat: ChatRef,
+        clip: Clip,
+        *,
+        caption: str,
+        buttons: Sequence[Button],
+        reply_to: str | None,
+        user: UserRef,
+        status_message: str | None,
+    ) -> str:
+        """Post a clip as a follow-up while the token lives, else in the channel mentioning its owner.
+
+        Raises on failure: the core retries, and keeps the clip for later if it still fails.
+        """
+        job = self.client.service.store.get_job(buttons[0].job_id) if buttons else None
+        embed = result_embed(caption, job)
+        view = result_view(buttons)
+        filename = f"videobot-{job.id if job else 'clip'}.mp4"
+        for ref in (parse_ref(reply_to), parse_ref(status_message)):
+            if isinstance(ref, OriginRef | HookRef) and self.client.token_fresh(ref.born, FOLLOWUP_WINDOW_S):
+                try:
+                    webhook = self.client.webhook(ref.token)
+                    sent = await webhook.send(
+                        embed=embed, view=view, file=discord.File(clip.path, filename), wait=True
+                    )
+                except discord.NotFound:
+                    log.info("Discord forgot the interaction; posting the clip in the channel instead")
+                    break
+                return str(ChannelRef(sent.channel.id, sent.id))
+        mention = f"<@{user.id}>"
+        content = messages.text("caption_late", user.locale, mention=mention, caption="").strip()
+        message = await self._channel(chat).send(
+            content,
+            embed=embed,
+            view=view,
+            file=discord.File(clip.path, filename),
+            allowed_mentions=_only(user),
+        )
+        return str(ChannelRef(message.channel.id, message.id))
+
+    async def delete(self, chat: ChatRef, message: str) -> None:
+        ref = parse_ref(message)
+        try:
+            if isinstance(ref, ChannelRef):
+                await self._channel_of(ref.channel_id).get_partial_message(ref.message_id).delete()
+            elif isinstance(ref, HookRef):
+                if self.client.token_fresh(ref.born):
+                    webhook = self.client.webhook(ref.token)
+                    await webhook.delete_message(_message_id(ref.message))
+                elif ref.message.isdigit():
+                    await self._channel(chat).get_partial_message(int(ref.message)).delete()
+        except discord.NotFound:
+            pass  # already gone: what the caller wanted
+
+    async def edit_buttons(self, chat: ChatRef, message: str, buttons: Sequence[Button]) -> None:
+        """New buttons (a vote count) under a message; the text and the clip stay."""
+        ref = parse_ref(message)
+        if isinstance(ref, ChannelRef):
+            await self._channel_of(ref.channel_id).get_partial_message(ref.message_id).edit(
+                view=result_view(buttons)
+            )
+        elif isinstance(ref, HookRef) and self.client.token_fresh(ref.born):
+            webhook = self.client.webhook(ref.token)
+            await webhook.edit_message(_message_id(ref.message), view=result_view(buttons))
+
+    async def open_thread(self, chat: ChatRef, message: str, name: str) -> ChatRef | None:
+        """A public thread started on `message`; None where Discord has none (DMs, lost messages)."""
+        ref = parse_ref(message)
+        try:
+            if isinstance(ref, HookRef) and self.client.token_fresh(ref.born):
+                found = await self.client.webhook(ref.token).fetch_message(_message_id(ref.message))
+                ref = ChannelRef(found.channel.id, found.id)
+            if not isinstance(ref, ChannelRef):
+                return None
+            channel_id = ref.channel_id
+            channel = self.client.get_channel(channel_id) or await self.client.fetch_channel(channel_id)
+            if not isinstance(channel, discord.TextChannel):
+                return None
+            thread = await channel.get_partial_message(ref.message_id).create_thread(name=name[:100])
+        except discord.HTTPException:
+            log.info("could not open a thread on %s", message, exc_info=True)
+            return None
+        return ChatRef(PLATFORM, str(thread.id), is_group=True)
+
+    async def show_activity(self, chat: ChatRef) -> None:
+        """Nothing: the status message already says "sending", and typing would spend rate limit."""
+        return None
+
+    def _channel(self, chat: ChatRef) -> discord.PartialMessageable:
+        return self._channel_of(int(chat.id))
+
+    def _channel_of(self, channel_id: int) -> discord.PartialMessageable:
+        return self.client.get_partial_messageable(channel_id)
+
+
+def _only(user: UserRef | None) -> discord.AllowedMentions:
+    """Ping the person a message is for, and nobody else (prompts can contain mentions)."""
+    if user is None:
+        return NO_MENTIONS
+    return discord.AllowedMentions(everyone=False, roles=False, users=[discord.Object(int(user.id))])
+
+
+def _message_id(message: str) -> int:
+    return cast(int, message) if message == ORIGINAL else int(message)
+
+
+def result_embed(caption: str, job: Job | None) -> discord.Embed:
+    """The card under a clip: the core's caption (prompt, seed, steps, AI label) plus the model."""
+    embed = discord.Embed(description=caption[:4096], colour=discord.Colour.blurple())
+    if job is not None:
+        embed.add_field(name="model", value=job.model[:1024] or "?")
+    embed.set_footer(text=f"{AI_LABEL} {__version__}")
+    return embed
+
+
+def result_view(buttons: Sequence[Button]) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    for button in buttons:
+        view.add_item(ResultButton(button.action, button.job_id, button.label))
+    return view
+
+
+# buttons ---------------------------------------------------------------------------------
+
+
+class ResultButton(
+    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
+    template=r"videobot:(?P<action>[a-z]+):(?P<job>[0-9]+)",
+):
+    """🔁 🎲 ℹ 🗑 👍 under a clip.  The custom id carries action and job, so presses work after a restart.
+
+    Any action is passed on: the core knows which exist (and answers the rest politely).
+    """
+
+    def __init__(self, action: str, job_id: int, label: str) -> None:
+        style = BUTTON_STYLES.get(action, discord.ButtonStyle.secondary)
+        super().__init__(discord.ui.Button(label=label, style=style, custom_id=f"videobot:{action}:{job_id}"))
+        self.action = action
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> Self:
+        label = getattr(item, "label", None) or match["action"]
+        return cls(match["action"], int(match["job"]), label)
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        client = cast(VideoBotClient, interaction.client)
+        async with client.serving(interaction, private=True) as req:
+            await client.service.button(req, self.action, self.job_id)
+
+
+# commands --------------------------------------------------------------------------------
+
+
+def build_commands(client: VideoBotClient) -> list[app_commands.Command[Any, ..., None]]:
+    """The slash commands, with option ranges from the config so Discord itself checks them too.
+
+    The core checks them again (and explains in the user's language): Discord's own check
+    only covers clients that respect the declared ranges.
+    """
+    service = client.service
+    v = service.config.video
+
+    @app_commands.command(name="video", description=_menu("video"))
+    @app_commands.describe(
+        prompt="What the video shows",
+        seed=f"Random seed, 0–{MAX_SEED}; the same seed and settings give the same clip",
+        negative="What to keep out of the video",
+        frames=f"Number of frames, {v.min_frames}–{v.max_frames} (default {v.default_frames})",
+        steps=f"Denoising steps, {v.min_steps}–{v.max_steps} (default {v.default_steps})",
+        guidance=f"How closely to follow the prompt, {v.min_guidance}–{v.max_guidance} "
+        f"(default {v.default_guidance})",
+    )
+    async def video(
+        interaction: discord.Interaction[Any],
+        prompt: Range[str, 1, v.max_prompt_chars],
+        seed: Range[int, 0, MAX_SEED] | None = None,
+        negative: Range[str, None, v.max_prompt_chars] | None = None,
+        frames: Range[int, v.min_frames, v.max_frames] | None = None,
+        steps: Range[int, v.min_steps, v.max_steps] | None = None,
+        guidance: Range[float, v.min_guidance, v.max_guidance] | None = None,
+    ) -> None:
+        async with client.serving(interaction, public_answer=True) as req:
+            await service.video(req, VideoArgs(prompt, seed, negative, frames, steps, guidance))
+
+    @app_commands.command(name="cancel", description=_menu("cancel"))
+    @app_commands.describe(job="Which video (default: your latest unfinished one)")
+    async def cancel(interaction: discord.Interaction[Any], job: Range[int, 1] | None = None) -> None:
+        async with client.serving(interaction) as req:
+            await service.cancel(req, str(job) if job is not None else None)
+
+    @app_commands.command(name="queue", description=_menu("queue"))
+    async def queue(interaction: discord.Interaction[Any]) -> None:
+        async with client.serving(interaction) as req:
+            await service.queue_status(req)
+
+    @app_commands.command(name="quota", description=_menu("quota"))
+    async def quota(interaction: discord.Interaction[Any]) -> None:
+        async with client.serving(interaction) as req:
+            await service.quota(req)
+
+    @app_commands.command(name="info", description=_menu("info"))
+    @app_commands.describe(job="Which video (default: your latest)")
+    async def info(interaction: discord.Interaction[Any], job: Range[int, 1] | None = None) -> None:
+        async with client.serving(interaction) as req:
+            await service.info(req, job)
+
+    @app_commands.command(name="help", description=_menu("help"))
+    async def help_(interaction: discord.Interaction[Any]) -> None:
+        async with client.serving(interaction) as req:
+            await service.help(req)
+
+    def jobs_of(interaction: discord.Interaction[Any]) -> list[Job]:
+        return service.store.user_jobs(UserRef(PLATFORM, str(interaction.user.id)), RECENT_JOBS)
+
+    async def recent_jobs(interaction: discord.Interaction[Any], current: str) -> JobChoices:
+        return _job_choices(jobs_of(interaction), current)
+
+    async def unfinished_jobs(interaction: discord.Interaction[Any], current: str) -> JobChoices:
+        waiting = (JobStatus.QUEUED, JobStatus.RUNNING)
+        return _job_choices([j for j in jobs_of(interaction) if j.status in waiting], current)
+
+    info.autocomplete("job")(recent_jobs)
+    cancel.autocomplete("job")(unfinished_jobs)
+    return [video, cancel, queue, quota, info, help_]
+
+
+def _menu(command: str) -> str:
+    return messages.COMMANDS[command][messages.DEFAULT_LOCALE]
+
+
+def _job_choices(jobs: Sequence[Job], current: object) -> JobChoices:
+    """Autocomplete entries like "#12 a cat surfing", filtered by what the user typed so far."""
+    typed = str(current or "").strip().lstrip("#").lower()
+    return [
+        app_commands.Choice(name=f"#{job.id} {job.params.prompt}"[:100], value=job.id)
+        for job in jobs
+        if not typed or str(job.id).startswith(typed) or typed in job.params.prompt.lower()
+    ][:25]
+
+
+# entry point -----------------------------------------------------------------------------
+
+
+async def run_discord(service: VideoService, stop: asyncio.Event) -> None:
+    """`videobot run`'s Discord side: log in, stay connected (discord.py reconnects), close on `stop`."""
+    point_at(service.config.discord)
+    client = VideoBotClient(service)
+    async with client:
+        await client.login(service.config.secrets.discord_token)
+        connection = asyncio.create_task(client.connect(reconnect=True), name="discord-gateway")
+        stopping = asyncio.create_task(stop.wait(), name="discord-stop")
+        try:
+            await asyncio.wait({connection, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            await client.close()
+            if not connection.done():
+                with contextlib.suppress(asyncio.CancelledError):
+                    await connection
+        connection.result()  # a gateway that gave up (bad token, intents) stops the bot with its reason
+
+
+__all__ = [
+    "DiscordOutbox",
+    "ResultButton",
+    "VideoBotClient",
+    "build_commands",
+    "parse_ref",
+    "point_at",
+    "run_discord",
+]
