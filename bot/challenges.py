@@ -324,9 +324,11 @@ class Challenges:
 
     # deadlines ----------------------------------------------------------------------------
 
-    async def rearm(self) -> None:
-        """Start-up: close what expired while we were away, set timers for the rest."""
+    async def rearm(self, platform: str) -> None:
+        """A platform is up: close what expired while we were away, set timers for the rest."""
         for challenge in self.store.open_challenges():
+            if challenge.chat.platform != platform:
+                continue
             if challenge.deadline <= self.service.clock():
                 await self.close(challenge.id)
             else:

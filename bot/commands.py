@@ -47,7 +47,7 @@ OPTIONS = {
     "--steps": "steps",
     "--guidance": "guidance",
 }
-_OPTION_TOKEN = re.compile(r"^(--?[A-Za-z][\w-]*|—[A-Za-z][\w-]*)(?:=(.*))?$", re.DOTALL)
+_OPTION_TOKEN = re.compile(r"^(--?[A-Za-z][\w-]*|[—–][A-Za-z][\w-]*)(?:=(.*))?$", re.DOTALL)
 
 
 def clean_text(value: str) -> str:
@@ -69,14 +69,14 @@ def parse_video_text(text: str) -> VideoArgs:
 
     The prompt is every word before the first option; an option's value runs to the
     next option, so `--neg` can hold several words.  `--opt=value` works too, and an
-    em dash typed by a phone keyboard ("—seed") is read as "--seed".
+    em or en dash typed by a phone keyboard ("—seed", "–Seed") is read as "--seed".
     """
     parsed = _Parsed()
     current: list[str] = parsed.words
     for token in text.split():
         match = _OPTION_TOKEN.match(token)
         if match and not _looks_negative_number(token):
-            name = "--" + match.group(1).lstrip("-—").lower()
+            name = "--" + match.group(1).lstrip("-—–").lower()
             if name not in OPTIONS:
                 raise CommandError("unknown_option", option=match.group(1))
             field_name = OPTIONS[name]

@@ -143,6 +143,7 @@ async def run_console(
     """Read commands until /quit; at end of input, wait for this user's jobs, then return."""
     out = stdout or sys.stdout
     service.add_outbox(PLATFORM, ConsoleOutbox(out))
+    await service.platform_ready(PLATFORM)
     user = console_user()
     print(PROMPT_HINT, file=out, flush=True)
     lines = await _read_lines(stdin or sys.stdin)

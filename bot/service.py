@@ -138,6 +138,7 @@ class VideoService:
         self._delivering: set[int] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self.job_finished = asyncio.Event()
+        self._untold_failures: list[Job] = []
         self.policy = PromptPolicy(
             config.policy.blocked_words, config.policy.blocked_patterns, config.policy.protected_names
         )
@@ -505,16 +506,14 @@ class VideoService:
     # the worker -----------------------------------------------------------------------------
 
     async def recover(self) -> None:
-        """Start-up: requeue interrupted renders, fail tired ones, deliver finished clips."""
+        """Start-up, before any platform is up: requeue interrupted renders, fail tired ones.
+
+        Telling users and delivering finished clips waits for `platform_ready`.
+        """
         found = self.queue.recover(self.config.queue.max_attempts)
         for job in found.failed:
             self.store.refund(job.id)
-            await self._tell(
-                job, messages.text("failed_attempts", job.user.locale, job=job.id, attempts=job.attempts)
-            )
-        for job in found.to_deliver:
-            self.spawn(self._deliver(job))
-        await self.challenges.rearm()
+        self._untold_failures.extend(found.failed)
         if found.requeued or found.to_deliver or found.failed:
             log.info(
                 "recovered: %d requeued, %d to deliver, %d failed",
@@ -522,6 +521,18 @@ class VideoService:
                 len(found.to_deliver),
                 len(found.failed),
             )
+
+    async def platform_ready(self, platform: str) -> None:
+        """An adapter is connected: catch up on what was promised to its users while down."""
+        for job in [j for j in self._untold_failures if j.chat.platform == platform]:
+            self._untold_failures.remove(job)
+            await self._tell(
+                job, messages.text("failed_attempts", job.user.locale, job=job.id, attempts=job.attempts)
+            )
+        for job in self.store.jobs_with_status(JobStatus.DELIVERING):
+            if job.chat.platform == platform:
+                self.spawn(self._deliver(job))
+        await self.challenges.rearm(platform)
 
     async def run_worker(self) -> None:
         """The single GPU worker: load the model, then render jobs one at a time, forever."""

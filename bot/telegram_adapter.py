@@ -390,6 +390,7 @@ async def run_telegram(service: VideoService, stop: asyncio.Event) -> None:
                 allowed_updates=Update.ALL_TYPES,
             )
         log.info("telegram: connected as @%s", application.bot.username)
+        await service.platform_ready(PLATFORM)
         await stop.wait()
         if runner is not None:
             await runner.cleanup()

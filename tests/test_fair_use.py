@@ -208,7 +208,7 @@ async def test_the_quota_is_one_ledger_across_chats(make_bot: Callable[..., Bot]
     await bot.service.video_text(bot.req(TG_ANN, TG_GROUP), "a cat")
     await bot.service.video_text(bot.req(TG_ANN, private), "a dog")
     await bot.service.video_text(bot.req(TG_ANN, private), "a cow")
-    assert bot.last_text.startswith("Daily limit of 2 clips reached; resets in 12 h 0 min")
+    assert bot.last_text.startswith("Daily limit of 2 clips reached; resets in 12 h.")
 
 
 @pytest.mark.asyncio

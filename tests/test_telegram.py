@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import os
 import signal
@@ -55,6 +56,7 @@ async def fake() -> AsyncIterator[FakeTelegram]:
         yield server
 
 
+@contextlib.asynccontextmanager
 async def start_bot(
     fake: FakeTelegram, make_config: Callable[..., Config], **sections: dict[str, Any]
 ) -> AsyncIterator[Bot]:
@@ -76,7 +78,7 @@ async def start_bot(
 
 @pytest_asyncio.fixture
 async def bot(fake: FakeTelegram, make_config: Callable[..., Config]) -> AsyncIterator[Bot]:
-    async for running in start_bot(fake, make_config):
+    async with start_bot(fake, make_config) as running:
         yield running
 
 
@@ -287,7 +289,7 @@ async def test_webhook_mode_receives_updates_over_aiohttp(
 ) -> None:
     url = f"http://127.0.0.1:{unused_tcp_port}"
     telegram = {"webhook_url": url, "webhook_listen": "127.0.0.1", "webhook_port": unused_tcp_port}
-    async for running in start_bot(fake, make_config, telegram=telegram):
+    async with start_bot(fake, make_config, telegram=telegram) as running:
         hook = await fake.wait_for_call("setWebhook")
         assert hook.params["url"] == url + WEBHOOK_PATH
         secret = hook.params["secret_token"]
