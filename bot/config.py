@@ -58,6 +58,7 @@ class StorageConfig:
     dir: str = "./data"
     keep_clips_hours: int = 72
     keep_jobs_days: int = 30
+    keep_audit_days: int = 180
 
 
 @dataclass(frozen=True)
@@ -204,6 +205,8 @@ def _check(config: Config) -> None:
     )
     need(v.max_prompt_chars >= 1, "[video] max_prompt_chars", "must be at least 1")
     need(0 <= v.crf <= 51, "[video] crf", "must be between 0 and 51")
+    for key in ("keep_clips_hours", "keep_jobs_days", "keep_audit_days"):
+        need(getattr(config.storage, key) >= 1, f"[storage] {key}", "must be at least 1")
     need(config.queue.max_attempts >= 1, "[queue] max_attempts", "must be at least 1")
     need(config.queue.progress_interval_s >= 0, "[queue] progress_interval_s", "must be >= 0")
     need(config.quota.daily >= 0, "[quota] daily", "must be >= 0")

@@ -397,8 +397,10 @@ class DiscordOutbox:
         """New buttons (a vote count) under a message; the text and the clip stay."""
         ref = parse_ref(message)
         if isinstance(ref, ChannelRef):
-            await self._channel_of(ref.channel_id).get_partial_message(ref.message_id).edit(
-                view=result_view(buttons)
+            await (
+                self._channel_of(ref.channel_id)
+                .get_partial_message(ref.message_id)
+                .edit(view=result_view(buttons))
             )
         elif isinstance(ref, HookRef) and self.client.token_fresh(ref.born):
             webhook = self.client.webhook(ref.token)

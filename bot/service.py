@@ -511,6 +511,7 @@ class VideoService:
         Telling users and delivering finished clips waits for `platform_ready`.
         """
         found = self.queue.recover(self.config.queue.max_attempts)
+        self.forget_old_data()
         for job in found.failed:
             self.store.refund(job.id)
         self._untold_failures.extend(found.failed)
@@ -705,17 +706,25 @@ class VideoService:
         await self._edit_status(job, messages.text("done_status", job.user.locale, job=job.id))
 
     async def _housekeeping_loop(self) -> None:
-        """Retry deliveries that failed and delete clips kept longer than configured."""
         while True:
             await asyncio.sleep(REDELIVER_EVERY_S)
             for job in self.store.jobs_with_status(JobStatus.DELIVERING):
                 await self._deliver(job)
-            keep_s = self.config.storage.keep_clips_hours * 3600
-            for job in self.store.expired_clips(self.clock() - keep_s):
-                if job.clip_path:
-                    for path in Path(job.clip_path).parent.glob(f"{job.id}.*mp4"):
-                        path.unlink(missing_ok=True)
-                self.store.update_job(job.id, clip_path=None)
+            self.forget_old_data()
+
+    def forget_old_data(self) -> None:
+        """Keep clips, prompts and audit entries only as long as the config promises."""
+        storage, now = self.config.storage, self.clock()
+        for job in self.store.expired_clips(now - storage.keep_clips_hours * 3600):
+            if job.clip_path:
+                clip = Path(job.clip_path)
+                for path in [clip, *clip.parent.glob(f"{clip.stem}.fit-*.mp4")]:
+                    path.unlink(missing_ok=True)
+            self.store.update_job(job.id, clip_path=None)
+        self.store.forget_before(
+            jobs_before=now - storage.keep_jobs_days * 86400,
+            audit_before=now - storage.keep_audit_days * 86400,
+        )
 
     def status_message_of(self, job: Job) -> str | None:
         """The job's status message; the worker may claim a job before its ack is stored."""

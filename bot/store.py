@@ -597,6 +597,21 @@ class Store:
         ).fetchall()
         return [LeaderboardRow(r["user_key"], r["name"] or "", int(r["wins"]), int(r["votes"])) for r in rows]
 
+    def forget_before(self, *, jobs_before: float, audit_before: float) -> None:
+        """Delete finished jobs (prompts, user ids) and audit entries older than the cutoffs."""
+        with self.transaction() as conn:
+            conn.execute(
+                "DELETE FROM votes WHERE job_id IN (SELECT id FROM jobs WHERE finished_at < ?"
+                " AND status IN ('done', 'failed', 'cancelled') AND clip_path IS NULL)",
+                (jobs_before,),
+            )
+            conn.execute(
+                "DELETE FROM jobs WHERE finished_at < ? AND status IN ('done', 'failed', 'cancelled')"
+                " AND clip_path IS NULL",
+                (jobs_before,),
+            )
+            conn.execute("DELETE FROM audit_log WHERE at < ?", (audit_before,))
+
     # timings ------------------------------------------------------------------------
 
     def timing(self, key: str) -> float | None:

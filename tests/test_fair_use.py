@@ -419,3 +419,27 @@ async def test_the_forced_negative_prompt_is_appended_to_every_job(make_bot: Cal
     assert plain and mine
     assert plain.params.negative == "nsfw, gore"
     assert mine.params.negative == "blurry, nsfw, gore"
+
+
+@pytest.mark.asyncio
+async def test_old_prompts_clips_and_audit_entries_are_forgotten_on_schedule(
+    make_bot: Callable[..., Bot], tmp_path: Path
+) -> None:
+    bot = make_bot(storage={"keep_clips_hours": 1, "keep_jobs_days": 2, "keep_audit_days": 3})
+    job = await bot.service.video_text(bot.req(TG_ANN, TG_GROUP), "an old prompt")
+    assert job is not None
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"mp4")
+    bot.service.store.set_status(job.id, JobStatus.DONE, clip_path=str(clip), finished_at=bot.clock.now)
+    await bot.service.admin(bot.req(DC_CAT, DC_CHANNEL, admin=True), "ban discord:44")
+
+    bot.clock.now += 2 * 3600
+    bot.service.forget_old_data()
+    assert not clip.exists() and bot.service.store.get_job(job.id) is not None
+    bot.clock.now += 2 * 86400
+    bot.service.forget_old_data()
+    assert bot.service.store.get_job(job.id) is None
+    assert len(bot.service.store.audit_entries(10)) == 1
+    bot.clock.now += 86400
+    bot.service.forget_old_data()
+    assert bot.service.store.audit_entries(10) == []
