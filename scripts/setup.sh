@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Create .venv and install videobot with its test tools.
+# torch goes first, pinned to one release: pip's own index gives the CUDA build on Linux
+# GPU machines and the CPU build elsewhere; the package itself never pins a build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3.11 -m venv .venv 2>/dev/null || python3 -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet "torch==${VIDEOBOT_TORCH_VERSION:-2.13.0}"
+.venv/bin/python -m pip install --quiet -e ".[test]"
