@@ -193,6 +193,7 @@ class VideoBotClient(discord.Client):
         self.tree = _Tree(self)
         self.outbox = DiscordOutbox(self)
         self.live: dict[int, _Live] = {}
+        self._caught_up = False  # READY comes again after a lost session; catching up is once
         service.add_outbox(PLATFORM, self.outbox)
 
     async def setup_hook(self) -> None:
@@ -208,7 +209,11 @@ class VideoBotClient(discord.Client):
         log.info("synced %d Discord commands %s", len(synced), where)
 
     async def on_ready(self) -> None:
+        """Connected: the first time, let the core deliver what waited for us (clips, failure notices)."""
         log.info("Discord connected as %s", self.user)
+        if not self._caught_up:
+            self._caught_up = True
+            await self.service.platform_ready(PLATFORM)
 
     def request(self, interaction: discord.Interaction[Any], origin: OriginRef) -> Request:
         """Who asked and where.  Admin: Manage Server in this guild (the core adds owners and roles).

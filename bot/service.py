@@ -23,7 +23,7 @@ from typing import Any, ParamSpec, Protocol, TypeVar
 from bot import __version__, messages
 from bot.admin import AdminTools
 from bot.challenges import Challenges
-from bot.commands import CommandError, VideoArgs, parse_job_id, parse_video_text, validate_video
+from bot.commands import CommandError, VideoArgs, clean_text, parse_job_id, parse_video_text, validate_video
 from bot.config import Config
 from bot.encode import TooLarge, encode_mp4, fit_to_size, provenance
 from bot.jobqueue import JobQueue, QueueClosed
@@ -56,7 +56,9 @@ class Outbox(Protocol):
         user: UserRef | None = None,
     ) -> str | None: ...
 
-    async def edit_text(self, chat: ChatRef, message: str, text: str) -> None: ...
+    async def edit_text(self, chat: ChatRef, message: str, text: str) -> bool | None:
+        """Edit a message; False when it can no longer be edited (a Discord token past 15 min)."""
+        ...
 
     async def send_video(
         self,
@@ -255,8 +257,9 @@ class VideoService:
                 f"{refusal.matched}: {params.prompt[:200]}",
             )
             raise CommandError(f"policy_{refusal.kind}", matched=refusal.matched)
-        forced = self.config.video.forced_negative
-        if forced:
+        forced = clean_text(self.config.video.forced_negative)
+        # a reroll/variation/reply copies a negative that already ends with it: add it once
+        if forced and not params.negative.endswith(forced):
             params = replace(params, negative=", ".join(p for p in (params.negative, forced) if p))
         job = Job(
             id=0,
@@ -324,7 +327,7 @@ class VideoService:
             mine = [
                 j
                 for j in self.store.user_jobs(req.user, 50)
-                if j.status in (JobStatus.QUEUED, JobStatus.RUNNING)
+                if j.status in (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.ENCODING)
             ]
             if not mine:
                 raise CommandError("cancel_nothing")
@@ -587,6 +590,8 @@ class VideoService:
             self.store.set_status(job.id, JobStatus.ENCODING)
             await self._progress.stage(job, "encoding")
             clip = await asyncio.to_thread(self._encode, job, frames)
+            if running.cancel.is_set() and not self._stopping:
+                raise RenderCancelled()  # cancelled while encoding: the user was told so
         except RenderCancelled:
             if self._stopping:
                 self.store.requeue(job.id)
@@ -750,9 +755,7 @@ class VideoService:
             return
         status_message = self.status_message_of(job)
         try:
-            if status_message is not None:
-                await outbox.edit_text(job.chat, status_message, text)
-            else:
+            if status_message is None or await outbox.edit_text(job.chat, status_message, text) is False:
                 await outbox.send_text(job.chat, text, reply_to=job.reply_to, user=job.user)
         except Exception:
             log.warning("could not tell the owner of job %d", job.id, exc_info=True)
@@ -786,11 +789,13 @@ class _ProgressThrottle:
             "rendering", job.user.locale, bar=messages.progress_bar(step, total), step=step, total=total
         )
         if self._due(job, text):
+            self._claim(job, text)
             self.service.spawn(self._send(job, text))
 
     async def stage(self, job: Job, stage: str) -> None:
         text = messages.text(stage, job.user.locale)
         if self._due(job, text):
+            self._claim(job, text)
             await self._send(job, text)
 
     def _due(self, job: Job, text: str) -> bool:
@@ -799,9 +804,12 @@ class _ProgressThrottle:
         when, last_text = self.last_sent.get(job.id, (float("-inf"), ""))
         return text != last_text and time.monotonic() - when >= self.interval(job)
 
-    async def _send(self, job: Job, text: str) -> None:
+    def _claim(self, job: Job, text: str) -> None:
+        """Take the interval's slot before any await: a burst of steps must not spawn an edit each."""
         self.in_flight.add(job.id)
         self.last_sent[job.id] = (time.monotonic(), text)
+
+    async def _send(self, job: Job, text: str) -> None:
         try:
             await self.service._edit_status(job, text)
         finally:

@@ -14,6 +14,8 @@ from bot.config import Config, parse_config
 
 os.environ.setdefault("PTB_TIMEDELTA", "true")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Spinning OpenMP threads on shared cores turn 0.1 s tiny renders into seconds.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 TINY_SETTINGS: dict[str, Any] = {
     "model": {"id": "tiny"},

@@ -168,7 +168,7 @@ async def test_edit_with_same_content_is_not_modified(fake: FakeTelegram) -> Non
         message = await bot.send_message(GROUP, "10%")
         edited = await bot.edit_message_text("20%", GROUP, message.message_id)
         assert isinstance(edited, type(message)) and edited.text == "20%"
-        with pytest.raises(BadRequest, match="(?i)message is not modified"):
+        with pytest.raises(BadRequest, match=r"(?i)message is not modified"):
             await bot.edit_message_text("20%", GROUP, message.message_id)
         assert await bot.delete_message(GROUP, message.message_id)
     assert (GROUP, message.message_id) not in fake.messages

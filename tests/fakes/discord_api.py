@@ -151,6 +151,7 @@ class FakeDiscord:
     ) -> None:
         self.app_id, self.bot_user_id, self.bot_name, self.token = app_id, bot_user_id, bot_name, token
         self.guild_id, self.channel_id = 555, 777
+        self.attachment_size_limit = ATTACHMENT_SIZE_LIMIT  # what interactions report (boosted guilds: more)
         self.port = 0
         self.rest_calls: list[RestCall] = []
         self.identify_count = 0
@@ -163,6 +164,8 @@ class FakeDiscord:
         self.attachment_data: dict[int, bytes] = {}
         self.interactions: dict[str, Interaction] = {}  # by token
         self.channels: dict[int, dict[str, Any]] = {}
+        self.roles: dict[int, dict[str, Any]] = {}  # besides @everyone; sent in GUILD_CREATE
+        self.member_roles: dict[int, list[int]] = {}  # user id -> role ids
         self.add_channel(self.channel_id, name="general")
         self._ids = itertools.count((int(time.time() * 1000) - _DISCORD_EPOCH_MS) << 22)
         self._cond = asyncio.Condition()
@@ -250,7 +253,8 @@ class FakeDiscord:
                 "global_name": f"User {user_id}", "public_flags": 0}
 
     def member(self, user_id: int, permissions: int = 0) -> dict[str, Any]:
-        return {"user": self.user(user_id), "roles": [], "joined_at": "2024-01-01T00:00:00+00:00",
+        roles = [str(r) for r in self.member_roles.get(user_id, [])]
+        return {"user": self.user(user_id), "roles": roles, "joined_at": "2024-01-01T00:00:00+00:00",
                 "deaf": False, "mute": False, "flags": 0, "pending": False, "nick": None,
                 "permissions": str(permissions)}
 
@@ -261,6 +265,16 @@ class FakeDiscord:
                    "rate_limit_per_user": 0, "flags": 0}
         self.channels[channel_id] = channel
         return channel
+
+    def add_role(self, name: str, *, members: tuple[int, ...] = ()) -> int:
+        """A guild role held by `members`; clients learn of it when they IDENTIFY (add it before)."""
+        role_id = self.next_id()
+        self.roles[role_id] = {"id": str(role_id), "name": name, "permissions": "0", "color": 0,
+                               "position": len(self.roles) + 1, "hoist": False, "managed": False,
+                               "mentionable": False, "flags": 0}
+        for user_id in members:
+            self.member_roles.setdefault(user_id, []).append(role_id)
+        return role_id
 
     def add_message(self, *, content: str = "", components: list[dict[str, Any]] | None = None,
                     channel_id: int | None = None, **extra: Any) -> dict[str, Any]:
@@ -366,7 +380,7 @@ class FakeDiscord:
         token = f"itoken-{iid}"
         payload: dict[str, Any] = {
             "id": str(iid), "application_id": str(self.app_id), "type": type_, "token": token, "version": 1,
-            "attachment_size_limit": ATTACHMENT_SIZE_LIMIT, "data": data, "locale": locale,
+            "attachment_size_limit": self.attachment_size_limit, "data": data, "locale": locale,
             "channel_id": str(channel_id), "app_permissions": str(_ALL_PERMISSIONS), "entitlements": [],
         }
         if guild_id is not None:
@@ -438,7 +452,8 @@ class FakeDiscord:
         everyone = {"id": gid, "name": "@everyone", "permissions": "1071698660929", "position": 0, "color": 0,
                     "hoist": False, "managed": False, "mentionable": False, "flags": 0}
         return {"id": gid, "name": "Fake Guild", "owner_id": "1", "unavailable": False, "large": False,
-                "member_count": 2, "joined_at": "2024-01-01T00:00:00+00:00", "features": [], "roles": [everyone],
+                "member_count": 2, "joined_at": "2024-01-01T00:00:00+00:00", "features": [],
+                "roles": [everyone, *self.roles.values()],
                 "emojis": [], "stickers": [], "channels": channels, "threads": [], "voice_states": [],
                 "presences": [], "stage_instances": [], "guild_scheduled_events": [], "soundboard_sounds": [],
                 "members": [self.member(self.bot_user_id)], "preferred_locale": "en-US"}

@@ -1,0 +1,187 @@
+"""config.toml: the example loads, and every mistake is one line naming the key and the file."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.config import Config, ConfigError, load_config, parse_config
+from tests.conftest import tiny_settings, to_toml
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE = REPO / "config.toml"
+VIDEOBOT = Path(sys.executable).with_name("videobot")
+
+
+def write(tmp_path: Path, text: str, name: str = "config.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def config_error(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> str:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as error:
+        load_config(path, env=env or {})
+    message = str(error.value)
+    assert "\n" not in message, f"the owner should see one line, got {message!r}"
+    assert str(path) in message, f"{message!r} should name the file"
+    return message
+
+
+def test_the_example_config_in_the_repo_loads_and_matches_the_defaults() -> None:
+    config = load_config(EXAMPLE, env={})
+
+    assert config.source == str(EXAMPLE)
+    assert config.model.id == "damo-vilab/text-to-video-ms-1.7b"
+    assert config.model_source == config.model.id
+    # "a missing key takes the default shown here": the file and the code must agree
+    defaults = parse_config({}, str(EXAMPLE), {})
+    assert config == defaults
+
+
+def test_no_config_file_means_the_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    config = load_config(env={})
+    assert config == Config()
+
+
+def test_an_explicit_config_file_that_does_not_exist_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such config file"):
+        load_config(tmp_path / "missing.toml", env={})
+
+
+def test_the_config_env_variable_picks_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path, '[model]\nid = "tiny"\n', "elsewhere.toml")
+    monkeypatch.chdir(tmp_path)
+    assert load_config(env={"VIDEOBOT_CONFIG": str(path)}).model.id == "tiny"
+
+
+def test_tokens_come_from_the_environment_not_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "[telegram]\nenabled = true\n")
+    config = load_config(path, env={"TELEGRAM_TOKEN": " 123:abc \n"})
+    assert config.secrets.telegram_token == "123:abc"
+
+
+def test_a_test_config_round_trips_through_toml(tmp_path: Path) -> None:
+    settings = tiny_settings(tmp_path / "data", quota={"daily": 2}, admin={"owners": ["telegram:42"]})
+    config = load_config(write(tmp_path, to_toml(settings)), env={})
+    assert (config.quota.daily, config.admin.owners, config.video.width) == (2, ("telegram:42",), 64)
+    assert config.data_dir == tmp_path / "data"
+
+
+def test_integers_are_accepted_where_a_float_is_expected(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "[video]\ndefault_guidance = 9\n"), env={})
+    assert config.video.default_guidance == 9.0
+    assert isinstance(config.video.default_guidance, float)
+
+
+MISTAKES: list[tuple[str, str, list[str]]] = [
+    # (file contents, what it is, words the one line must contain)
+    ("[vdeo]\nwidth = 256\n", "unknown section", ["[vdeo]", "video"]),
+    ("[video]\nwidht = 256\n", "unknown key", ["'widht'", "[video]", "width"]),
+    ("title = 'bot'\n", "top-level key", ["[title]"]),
+    ("video = 3\n", "section that is not a table", ["[video]", "table"]),
+    ('[video]\nwidth = "256"\n', "string for int", ["[video] width", "int", "'256'"]),
+    ("[video]\nwidth = true\n", "bool for int", ["[video] width", "int", "bool"]),
+    ("[video]\nwidth = 256.0\n", "float for int", ["[video] width", "int"]),
+    ('[video]\ndefault_guidance = "high"\n', "string for float", ["[video] default_guidance", "float"]),
+    ("[video]\ndefault_guidance = true\n", "bool for float", ["[video] default_guidance", "float"]),
+    ('[telegram]\nenabled = "yes"\n', "string for bool", ["[telegram] enabled", "bool"]),
+    ('[admin]\nowners = "telegram:1"\n', "string for list", ["[admin] owners", "list"]),
+    ("[admin]\nowners = [1, 2]\n", "numbers in a list of names", ["[admin] owners", "str"]),
+    ("[video]\nwidth = 250\n", "width not a multiple of 8", ["[video] width", "multiple of 8"]),
+    ("[video]\nheight = 8\n", "height too small", ["[video] height", "at least 16"]),
+    ("[video]\nmin_frames = 20\nmax_frames = 10\n", "min > max frames", ["[video] frames", "max_frames"]),
+    ("[video]\ndefault_steps = 99\n", "default steps above max", ["[video] steps", "default_steps"]),
+    ("[video]\nmin_guidance = 0.0\n", "zero guidance", ["[video] guidance", "min_guidance"]),
+    ("[video]\nfps = 0\n", "fps zero", ["[video] fps"]),
+    ("[video]\ncrf = 60\n", "crf out of range", ["[video] crf", "51"]),
+    ("[quota]\ntimezone = \"Mars/Olympus\"\n", "bad timezone", ["[quota] timezone", "Mars/Olympus"]),
+    ("[quota]\nreset_hour = 24\n", "bad reset hour", ["[quota] reset_hour", "23"]),
+    ("[quota]\nmax_queued = 0\n", "no queue slots", ["[quota] max_queued"]),
+    ("[quota]\ndaily = -1\n", "negative daily quota", ["[quota] daily"]),
+    ("[queue]\nmax_attempts = 0\n", "no attempts", ["[queue] max_attempts"]),
+    ('[admin]\nowners = ["alice"]\n', "owner without platform", ["[admin] owners", "'alice'"]),
+    ('[admin]\nowners = ["telegram:"]\n', "owner without id", ["[admin] owners", "'telegram:'"]),
+    ('[admin]\nowners = ["slack:42"]\n', "owner on unknown platform", ["[admin] owners", "'slack:42'"]),
+    ('[admin]\nowners = ["telegram:@bob"]\n', "telegram owner by name", ["[admin] owners", "@bob"]),
+    ("[telegram]\nmax_upload_mb = 0\n", "no upload room", ["[telegram] max_upload_mb"]),
+    ("[video\nwidth = 256\n", "broken TOML", ["not valid TOML", "line 1"]),
+]
+
+
+@pytest.mark.parametrize(("text", "what", "words"), MISTAKES, ids=[m[1] for m in MISTAKES])
+def test_a_mistake_in_the_config_is_one_line_naming_the_key(
+    tmp_path: Path, text: str, what: str, words: list[str]
+) -> None:
+    message = config_error(tmp_path, text)
+    for word in words:
+        assert word in message, f"{what}: {message!r} should mention {word!r}"
+
+
+@pytest.mark.parametrize(
+    ("platform", "variable"), [("telegram", "TELEGRAM_TOKEN"), ("discord", "DISCORD_TOKEN")]
+)
+def test_an_enabled_platform_without_its_token_names_the_env_variable(
+    tmp_path: Path, platform: str, variable: str
+) -> None:
+    message = config_error(tmp_path, f"[{platform}]\nenabled = true\n", env={variable: "   "})
+    assert f"[{platform}] enabled" in message
+    assert variable in message
+
+
+def test_an_enabled_platform_with_its_token_loads(tmp_path: Path) -> None:
+    path = write(tmp_path, "[discord]\nenabled = true\n")
+    assert load_config(path, env={"DISCORD_TOKEN": "abc"}).discord.enabled
+
+
+def test_valid_owner_entries_load(tmp_path: Path) -> None:
+    path = write(tmp_path, '[admin]\nowners = ["telegram:42", "discord:1234567890", "console:alice"]\n')
+    assert load_config(path, env={}).admin.owners == ("telegram:42", "discord:1234567890", "console:alice")
+
+
+def run_cli(*args: str, cwd: Path, env: dict[str, Any] | None = None) -> subprocess.CompletedProcess[str]:
+    child_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
+    child_env.pop("VIDEOBOT_CONFIG", None)
+    return subprocess.run(
+        [str(VIDEOBOT), *args], cwd=cwd, env=child_env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_videobot_run_with_a_bad_config_prints_one_line_and_exits_2(tmp_path: Path) -> None:
+    write(tmp_path, "[video]\nwidth = 250\n", "bad.toml")
+
+    result = run_cli("run", "--config", "bad.toml", cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines == ["videobot: bad.toml: [video] width must be a multiple of 8, at least 16"]
+    assert result.stdout == ""
+
+
+def test_videobot_run_with_a_type_error_in_the_config_names_the_key(tmp_path: Path) -> None:
+    write(tmp_path, '[quota]\ndaily = "lots"\n', "bad.toml")
+
+    result = run_cli("run", "--config", "bad.toml", cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "[quota] daily" in result.stderr and "bad.toml" in result.stderr
+
+
+def test_videobot_run_with_no_platform_enabled_says_how_to_enable_one(tmp_path: Path) -> None:
+    write(tmp_path, to_toml(tiny_settings(tmp_path / "data")), "ok.toml")
+
+    result = run_cli("run", "--config", "ok.toml", cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "TELEGRAM_TOKEN" in result.stderr and "videobot console" in result.stderr

@@ -1,0 +1,583 @@
+"""The Discord adapter, driven through the real discord.py against the loopback fake Discord.
+
+Each test is a user's story: someone types `/video`, watches the progress, presses buttons,
+and the bot restarts, loses its gateway, meets a 429 or a token that expired meanwhile.
+The model is the tiny offline one; a gate in the renderer holds a render mid-way when a
+story needs something to happen during it (no sleeps).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import av
+import discord
+import pytest
+import pytest_asyncio
+
+from bot import app as bot_app
+from bot.config import Config
+from bot.discord_adapter import (
+    ChannelRef,
+    HookRef,
+    OriginRef,
+    VideoBotClient,
+    parse_ref,
+    point_at,
+)
+from bot.models import Button, ChatRef, Job, JobStatus, RenderParams, UserRef
+from bot.render import Renderer, StepCallback
+from bot.service import VideoService
+from bot.store import DB_FILE, Store
+from bot.tiny_pipeline import TINY_MODEL_ID
+from tests.conftest import tiny_settings, to_toml
+from tests.fakes.discord_api import EPHEMERAL, FakeDiscord, RestCall
+
+pytestmark = pytest.mark.asyncio
+
+OWNER, STRANGER, MODERATOR, ROLE_MODERATOR, CONFIG_OWNER = 111, 222, 333, 444, 999
+MANAGE_GUILD = 0x20
+FIFTEEN_MINUTES = 15 * 60
+
+
+class FakeClock:
+    """Wall-clock time that only moves when a test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class GatedRenderer(Renderer):
+    """The tiny model, with a gate that can hold a render after its first step."""
+
+    def __init__(self, pipe: Any) -> None:
+        super().__init__(TINY_MODEL_ID, device="cpu")
+        self.pipe = pipe
+        self.hold = threading.Event()
+        self.paused = threading.Event()
+        self.release = threading.Event()
+
+    def render(
+        self, params: RenderParams, on_step: StepCallback | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> Any:
+        def step(done: int, total: int) -> None:
+            if on_step is not None:
+                on_step(done, total)
+            if done == 1 and self.hold.is_set():
+                self.paused.set()
+                self.release.wait(30)
+
+        return super().render(params, step, should_stop)
+
+    async def wait_paused(self) -> None:
+        assert await asyncio.to_thread(self.paused.wait, 30), "no render reached the gate"
+
+    def open(self) -> None:
+        self.hold.clear()
+        self.release.set()
+
+
+class _Bot(VideoBotClient):
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        return None  # discord.py sleeps 5 s before every re-IDENTIFY
+
+
+class World:
+    """The fake Discord plus one bot process (service, worker, client); `restart` swaps the process."""
+
+    def __init__(self, fake: FakeDiscord, config: Config, pipe: Any, clock: FakeClock) -> None:
+        self.fake, self.config, self.pipe, self.clock = fake, config, pipe, clock
+        self.stack = contextlib.AsyncExitStack()
+
+    async def start(self, **bot_options: Any) -> None:
+        self.renderer = GatedRenderer(self.pipe)
+        self.service = VideoService(self.config, Store(self.config.data_dir / DB_FILE), self.renderer)
+        self.stack = contextlib.AsyncExitStack()
+        self.bot = _Bot(self.service, clock=self.clock, guild_ready_timeout=0.05, **bot_options)
+        connection = asyncio.create_task(self.bot.start(self.fake.token))
+
+        async def close_bot() -> None:
+            await self.bot.close()
+            await connection
+
+        # Exit runs backwards: the worker stops (and its last sends go out) before the bot closes.
+        self.stack.push_async_callback(close_bot)
+        await self.stack.enter_async_context(bot_app.running_worker(self.service))
+        ready = asyncio.ensure_future(self.bot.wait_until_ready())
+        done, _ = await asyncio.wait({connection, ready}, timeout=10, return_when=asyncio.FIRST_COMPLETED)
+        if connection in done:
+            ready.cancel()
+            connection.result()
+        assert ready in done, "bot not ready within 10 s"
+
+    async def stop(self) -> None:
+        self.renderer.open()
+        await self.stack.aclose()
+
+    async def restart(self, **bot_options: Any) -> None:
+        await self.stop()
+        await self.start(**bot_options)
+
+    def job(self, job_id: int) -> Job:
+        job = self.service.store.get_job(job_id)
+        assert job is not None
+        return job
+
+    async def until(self, check: Callable[[], bool], timeout: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not check():
+            assert time.monotonic() < deadline, "condition not met in time"
+            await asyncio.sleep(0.01)
+
+
+@pytest.fixture(scope="session")
+def tiny_pipe() -> Any:
+    renderer = Renderer(TINY_MODEL_ID, device="cpu")
+    renderer.load()
+    return renderer.pipe
+
+
+@pytest_asyncio.fixture
+async def fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeDiscord]:
+    # point_at() changes discord.py's class attributes; monkeypatch puts them back afterwards.
+    monkeypatch.setattr(discord.http.Route, "BASE", discord.http.Route.BASE)
+    monkeypatch.setattr(
+        discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY", discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+    )
+    async with FakeDiscord() as fake:
+        yield fake
+    assert fake.handler_errors == []
+
+
+@pytest.fixture
+def discord_config(fake: FakeDiscord, make_config: Callable[..., Config]) -> Callable[..., Config]:
+    """`discord_config(discord={...}, admin={...})`: the tiny config, pointed at the fake."""
+
+    def make(discord: dict[str, Any] | None = None, admin: dict[str, Any] | None = None) -> Config:
+        return make_config(
+            discord={"api_base_url": fake.api_base_url, "gateway_url": fake.gateway_url, **(discord or {})},
+            admin={"owners": [f"discord:{CONFIG_OWNER}"], **(admin or {})},
+        )
+
+    return make
+
+
+@pytest_asyncio.fixture
+async def make_world(
+    fake: FakeDiscord, discord_config: Callable[..., Config], tiny_pipe: Any
+) -> AsyncIterator[Callable[..., Awaitable[World]]]:
+    """`await make_world(discord={...}, admin={...}, **bot_options)`: a started bot, stopped afterwards."""
+    worlds: list[World] = []
+
+    async def make(
+        discord: dict[str, Any] | None = None, admin: dict[str, Any] | None = None, **bot_options: Any
+    ) -> World:
+        config = discord_config(discord, admin)
+        point_at(config.discord)
+        world = World(fake, config, tiny_pipe, FakeClock())
+        worlds.append(world)
+        await world.start(**bot_options)
+        return world
+
+    try:
+        yield make
+    finally:
+        for world in worlds:
+            await world.stop()
+
+
+@pytest_asyncio.fixture
+async def world(make_world: Callable[..., Awaitable[World]]) -> World:
+    return await make_world()
+
+
+def decode(data: bytes) -> int:
+    """How many frames an MP4 holds, decoded with PyAV."""
+    with av.open(io.BytesIO(data), mode="r") as container:
+        return len(list(container.decode(video=0)))
+
+
+def custom_ids(message: dict[str, Any]) -> list[str]:
+    return [button["custom_id"] for row in message["components"] for button in row["components"]]
+
+
+async def deliver(world: World, prompt: str = "a cat surfing", **options: Any) -> tuple[int, dict[str, Any]]:
+    """Run `/video` as the owner to the end: the job id and the result message as Discord holds it."""
+    interaction = world.fake.slash("video", {"prompt": prompt, **options}, user_id=OWNER)
+    await interaction.callback()
+    followup = await interaction.followup(timeout=30)
+    message = world.fake.messages[int(followup.response["id"])]
+    job_id = int(custom_ids(message)[0].rsplit(":", 1)[1])
+    await world.until(lambda: world.job(job_id).status == JobStatus.DONE)
+    return job_id, message
+
+
+def ephemeral_text(call: RestCall) -> str:
+    assert call.json["type"] == 4 and call.json["data"]["flags"] == EPHEMERAL, call.json
+    return str(call.json["data"]["content"])
+
+
+# stories ---------------------------------------------------------------------------------
+
+
+async def test_commands_are_synced_to_the_test_guild_with_discords_own_limits(
+    fake: FakeDiscord, make_world: Callable[..., Awaitable[World]]
+) -> None:
+    world = await make_world(discord={"test_guild_id": 555})
+    config = world.config
+    assert "global" not in fake.synced_commands
+    commands = {c["name"]: c for c in fake.synced_commands["555"]}
+    assert sorted(commands) == ["cancel", "help", "info", "queue", "quota", "video"]
+    video = {o["name"]: o for o in commands["video"]["options"]}
+    assert [name for name, o in video.items() if o.get("required")] == ["prompt"]
+    assert video["prompt"]["type"] == 3 and video["prompt"]["max_length"] == config.video.max_prompt_chars
+
+    def declared(name: str) -> tuple[int, float, float]:
+        return video[name]["type"], video[name]["min_value"], video[name]["max_value"]
+
+    assert declared("frames") == (4, 2, 16)
+    assert declared("steps") == (4, 1, 400)
+    assert declared("guidance") == (10, 1.0, 20.0)
+    assert video["seed"]["min_value"] == 0 and "2–16" in video["frames"]["description"]
+    assert commands["info"]["options"][0]["autocomplete"] is True
+    assert commands["video"]["description_localizations"]["it"].startswith("Crea")
+
+
+async def test_commands_are_synced_globally_without_a_test_guild(world: World) -> None:
+    assert sorted(c["name"] for c in world.fake.synced_commands["global"]) == [
+        "cancel", "help", "info", "queue", "quota", "video",
+    ]
+
+
+async def test_video_is_answered_at_once_then_shows_progress_then_the_clip(world: World) -> None:
+    fake = world.fake
+    sent_at = time.monotonic()
+    interaction = fake.slash("video", {"prompt": "a cat surfing", "seed": 7, "frames": 4}, user_id=OWNER)
+    ack = await interaction.callback(timeout=3)
+    assert time.monotonic() - sent_at < 3
+    assert ack.json["type"] == 4 and not ack.json["data"].get("flags")
+    assert ack.json["data"]["content"].startswith("⏳ Queued #1")
+
+    progress = await interaction.edit_original(timeout=30)
+    assert progress.json["content"].startswith(("🎬 Rendering", "📦", "📤"))
+
+    followup = await interaction.followup(timeout=30)
+    assert followup.filenames == {"files[0]": "videobot-1.mp4"}
+    assert decode(followup.files["files[0]"]) == 4
+    (embed,) = followup.json["embeds"]
+    card = embed["description"] + embed["footer"]["text"] + str(embed["fields"])
+    for shown in ("a cat surfing", "seed 7", "3 steps", "tiny", "AI-generated"):
+        assert shown in card
+    message = fake.messages[int(followup.response["id"])]
+    assert custom_ids(message) == [f"videobot:{a}:1" for a in ("reroll", "variation", "info", "delete")]
+
+    await fake.wait_for_rest(
+        "PATCH", f"/{interaction.token}/messages/@original", lambda c: c.json["content"].startswith("✅ Done")
+    )
+    job = world.job(1)
+    assert job.status == JobStatus.DONE and job.result_message == f"ch:777:{followup.response['id']}"
+    assert job.status_message == str(HookRef("@original", world.clock.now, interaction.token))
+
+
+async def test_out_of_range_frames_get_an_ephemeral_sentence_and_no_job(world: World) -> None:
+    interaction = world.fake.slash("video", {"prompt": "a cat", "frames": 999}, user_id=OWNER)
+    text = ephemeral_text(await interaction.callback())
+    assert text == "--frames must be between 2 and 16; you gave 999."
+    assert world.service.store.user_jobs(UserRef("discord", str(OWNER))) == []
+
+
+async def test_errors_and_status_are_ephemeral_and_in_the_users_language(world: World) -> None:
+    interaction = world.fake.slash("video", {"prompt": "   "}, locale="it")
+    assert ephemeral_text(await interaction.callback()).startswith("Descrivi il video")
+    queue = ephemeral_text(await world.fake.slash("queue").callback())
+    assert queue.startswith("📋 0 waiting")
+    quota = ephemeral_text(await world.fake.slash("quota").callback())
+    assert quota.startswith("🎟 20 of 20 clips left today")
+    help_text = ephemeral_text(await world.fake.slash("help").callback())
+    assert "--frames 2-16" in help_text
+
+
+async def test_reroll_by_anyone_makes_a_new_clip_and_delete_is_for_the_owner(world: World) -> None:
+    fake = world.fake
+    job_id, message = await deliver(world)
+
+    reroll = fake.click(f"videobot:reroll:{job_id}", message, user_id=STRANGER)
+    assert ephemeral_text(await reroll.callback()).startswith("⏳ Queued")
+    followup = await reroll.followup(timeout=30)
+    assert decode(followup.files["files[0]"]) == world.config.video.default_frames
+    rerolled = world.job(job_id + 1)
+    assert rerolled.parent_id == job_id and rerolled.user.id == str(STRANGER)
+    assert rerolled.params.prompt == "a cat surfing"
+
+    refused = fake.click(f"videobot:delete:{job_id}", message, user_id=STRANGER)
+    assert ephemeral_text(await refused.callback()).startswith("Only the person who asked")
+    assert int(message["id"]) in fake.messages
+
+    deleted = fake.click(f"videobot:delete:{job_id}", message, user_id=OWNER)
+    assert ephemeral_text(await deleted.callback()) == "🗑 Deleted."
+    assert fake.deleted_message_ids == [int(message["id"])]
+
+
+async def test_admins_by_manage_server_config_or_role_may_delete_any_clip(
+    fake: FakeDiscord, make_world: Callable[..., Awaitable[World]]
+) -> None:
+    fake.add_role("Moderators", members=(ROLE_MODERATOR,))
+    world = await make_world(admin={"admin_roles": ["Moderators"]})
+    clips = [await deliver(world, prompt) for prompt in ("a red fox", "a blue whale", "a green frog")]
+
+    for (job_id, message), admin, permissions in zip(
+        clips, (MODERATOR, CONFIG_OWNER, ROLE_MODERATOR), (MANAGE_GUILD, 0, 0), strict=True
+    ):
+        press = fake.click(f"videobot:delete:{job_id}", message, user_id=admin, permissions=permissions)
+        assert ephemeral_text(await press.callback()) == "🗑 Deleted."
+    assert fake.deleted_message_ids == [int(message["id"]) for _, message in clips]
+
+
+async def test_buttons_keep_working_after_a_restart(world: World) -> None:
+    fake = world.fake
+    job_id, message = await deliver(world)
+    await world.restart()
+
+    info = fake.click(f"videobot:info:{job_id}", message, user_id=STRANGER)
+    assert ephemeral_text(await info.callback()).startswith(f"ℹ Video #{job_id}")
+    reroll = fake.click(f"videobot:reroll:{job_id}", message, user_id=OWNER)
+    await reroll.callback()
+    await reroll.followup(timeout=30)
+    assert world.job(job_id + 1).parent_id == job_id
+
+    refused = fake.click(f"videobot:delete:{job_id}", message, user_id=STRANGER)
+    assert ephemeral_text(await refused.callback()).startswith("Only the person who asked")
+    deleted = fake.click(f"videobot:delete:{job_id}", message, user_id=OWNER)
+    assert ephemeral_text(await deleted.callback()) == "🗑 Deleted."
+    assert fake.deleted_message_ids == [int(message["id"])]
+
+
+async def test_a_clip_left_unsent_by_the_last_process_is_sent_after_a_restart(world: World) -> None:
+    fake = world.fake
+    interaction = fake.slash("video", {"prompt": "a night train"}, user_id=OWNER)
+    await interaction.callback()
+    await interaction.followup(timeout=30)
+    await world.until(lambda: world.job(1).status == JobStatus.DONE)
+    # The state a crash between "rendered" and "sent" leaves behind: a clip on disk, a row in delivering.
+    world.service.store.set_status(1, JobStatus.DELIVERING)
+    await world.restart()
+
+    resent = await interaction.followup(timeout=10)  # at once, not at the core's 30 s retry
+    assert decode(resent.files["files[0]"]) == world.config.video.default_frames
+    await world.until(lambda: world.job(1).status == JobStatus.DONE)
+    assert world.job(1).result_message == f"ch:777:{resent.response['id']}"
+
+
+async def test_clip_finishing_after_the_token_expired_is_posted_in_the_channel(world: World) -> None:
+    fake = world.fake
+    world.renderer.hold.set()
+    interaction = fake.slash("video", {"prompt": "a slow sunrise"}, user_id=OWNER)
+    await interaction.callback()
+    await world.renderer.wait_paused()
+    world.clock.advance(FIFTEEN_MINUTES)
+    world.renderer.open()
+
+    posted = await fake.wait_for_rest("POST", "/channels/777/messages", timeout=30)
+    assert posted.json["content"] == f"<@{OWNER}> your clip is ready."
+    assert [int(u) for u in posted.json["allowed_mentions"]["users"]] == [OWNER]
+    assert decode(posted.files["files[0]"]) == world.config.video.default_frames
+    assert "a slow sunrise" in posted.json["embeds"][0]["description"]
+    await world.until(lambda: world.job(1).status == JobStatus.DONE)
+    assert world.job(1).result_message == f"ch:777:{posted.response['id']}"
+    # The expired token is not used for anything any more.
+    hook = f"/webhooks/{fake.app_id}/{interaction.token}"
+    assert not [c for c in fake.rest_calls if c.path.startswith(hook) and c.json and "Done" in str(c.json)]
+
+
+async def test_429_on_the_clip_upload_is_retried_and_delivered_once(world: World) -> None:
+    fake = world.fake
+    interaction = fake.slash("video", {"prompt": "rain on a window"}, user_id=OWNER)
+    hook = f"/webhooks/{fake.app_id}/{interaction.token}"
+    fake.inject_429("POST", hook, retry_after=0.05)
+    await interaction.callback()
+    followup = await interaction.followup(timeout=30)
+    posts = [c for c in fake.rest_calls if c.method == "POST" and c.path == hook]
+    assert [c.status for c in posts] == [429, 200]
+    assert posts[0].files == posts[1].files
+    assert len([m for m in fake.messages.values() if m["attachments"]]) == 1
+    await world.until(lambda: world.job(1).status == JobStatus.DONE)
+    assert world.job(1).result_message == f"ch:777:{followup.response['id']}"
+
+
+async def test_gateway_drop_mid_render_loses_no_job(world: World) -> None:
+    fake = world.fake
+    world.renderer.hold.set()
+    first = fake.slash("video", {"prompt": "a lighthouse"}, user_id=OWNER)
+    await first.callback()
+    await world.renderer.wait_paused()
+
+    await fake.drop_gateway(invalidate_session=True)
+    second = fake.slash("video", {"prompt": "a harbour"}, user_id=STRANGER)  # sent while disconnected
+    await fake.wait_until_ready()
+    await second.callback()
+    world.renderer.open()
+
+    for interaction in (first, second):
+        followup = await interaction.followup(timeout=30)
+        assert decode(followup.files["files[0]"]) == world.config.video.default_frames
+    await world.until(lambda: world.job(2).status == JobStatus.DONE)
+    assert fake.identify_count == 2
+    assert len([m for m in fake.messages.values() if m["attachments"]]) == 2
+
+
+async def test_a_slow_answer_is_deferred_in_time_then_filled_in(
+    fake: FakeDiscord, make_world: Callable[..., Awaitable[World]]
+) -> None:
+    world = await make_world(defer_after_s=0.05)
+    world.renderer.hold.set()
+    await fake.slash("video", {"prompt": "first"}, user_id=OWNER).callback()
+    await world.renderer.wait_paused()
+    queued = fake.slash("video", {"prompt": "second"}, user_id=OWNER)
+    await queued.callback()
+    # Cancelling edits the job's status message first; Discord makes that edit wait.
+    fake.inject_429("PATCH", f"/{queued.token}/messages/@original", retry_after=0.5)
+    cancel = fake.slash("cancel", {"job": 2}, user_id=OWNER)
+    deferred = await cancel.callback()
+    assert deferred.json == {"type": 5, "data": {"flags": EPHEMERAL}}
+    answer = await cancel.edit_original(timeout=10)
+    assert answer.json["content"] == "🛑 Cancelled video #2."
+    assert world.job(2).status == JobStatus.CANCELLED
+
+
+async def test_info_autocompletes_the_users_recent_jobs(world: World) -> None:
+    fake = world.fake
+    world.renderer.hold.set()
+    for prompt in ("a cat surfing", "a dog skiing"):
+        await fake.slash("video", {"prompt": prompt}, user_id=OWNER).callback()
+
+    everything = await fake.autocomplete("info", {"job": ""}, focused="job", user_id=OWNER).callback()
+    assert everything.json["data"]["choices"] == [
+        {"name": "#2 a dog skiing", "value": 2}, {"name": "#1 a cat surfing", "value": 1},
+    ]
+    dogs = await fake.autocomplete("info", {"job": "dog"}, focused="job", user_id=OWNER).callback()
+    assert [c["value"] for c in dogs.json["data"]["choices"]] == [2]
+    nothing = await fake.autocomplete("info", {"job": ""}, focused="job", user_id=STRANGER).callback()
+    assert nothing.json["data"]["choices"] == []
+    cancellable = await fake.autocomplete("cancel", {"job": "#"}, focused="job", user_id=OWNER).callback()
+    assert [c["value"] for c in cancellable.json["data"]["choices"]] == [2, 1]  # queued, running
+
+    info = ephemeral_text(await fake.slash("info", {"job": 1}, user_id=STRANGER).callback())
+    assert info.startswith("ℹ Video #1") and "a cat surfing" in info
+
+
+async def test_clip_over_the_guilds_attachment_limit_is_shrunk_to_fit(world: World) -> None:
+    fake = world.fake
+    fake.attachment_size_limit = 12_000
+    interaction = fake.slash("video", {"prompt": "a busy market", "frames": 16}, user_id=OWNER)
+    await interaction.callback()
+    followup = await interaction.followup(timeout=30)
+    assert world.service.outboxes["discord"].upload_limit(ChatRef("discord", "777")) == 12_000
+    clip = followup.files["files[0]"]
+    assert len(clip) <= 12_000 and decode(clip) == 16
+
+
+async def test_core_can_relabel_buttons_and_open_threads_for_challenges(world: World) -> None:
+    fake = world.fake
+    interaction = fake.slash("video", {"prompt": "a kite"}, user_id=OWNER)
+    await interaction.callback()
+    followup = await interaction.followup(timeout=30)
+    await world.until(lambda: world.job(1).status == JobStatus.DONE)
+    job, outbox, chat = world.job(1), world.bot.outbox, ChatRef("discord", "777", is_group=True)
+    assert job.result_message is not None and job.status_message is not None
+
+    await outbox.edit_buttons(chat, job.result_message, [Button("vote", 1, "👍 3"), Button("info", 1, "ℹ")])
+    message = fake.messages[int(followup.response["id"])]
+    assert custom_ids(message) == ["videobot:vote:1", "videobot:info:1"]
+    assert message["attachments"] and message["embeds"]
+    vote = fake.click("videobot:vote:1", message, user_id=STRANGER)
+    assert ephemeral_text(await vote.callback()) == "Voting for this challenge is closed."
+
+    on_result = await outbox.open_thread(chat, job.result_message, "kites")
+    on_status = await outbox.open_thread(chat, job.status_message, "more kites")  # the /video answer
+    assert on_result is not None and on_status is not None
+    assert fake.channels[int(on_result.id)]["name"] == "kites"
+    assert int(on_status.id) == interaction.original_message_id  # a thread shares its starter's id
+    assert await outbox.open_thread(chat, "ch:777:1", "gone") is None
+
+
+async def test_refs_survive_a_round_trip_through_text() -> None:
+    for ref in (
+        OriginRef(12, 1_700_000_000.5, "tok:en"),
+        HookRef("@original", 1.0, "abc"),
+        HookRef("345", 2.0, "abc"),
+        ChannelRef(777, 888),
+    ):
+        assert parse_ref(str(ref)) == ref
+    assert parse_ref("42") is None and parse_ref("ch:x:1") is None and parse_ref(None) is None
+
+
+# the shipped entry point -------------------------------------------------------------------
+
+
+@pytest.fixture
+def child_env() -> dict[str, str]:
+    env = {**os.environ, "DISCORD_TOKEN": "TEST", "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+    env.pop("VIDEOBOT_CONFIG", None)
+    return env
+
+
+async def test_videobot_run_serves_discord_from_the_config_file(
+    fake: FakeDiscord, tmp_path: Path, child_env: dict[str, str]
+) -> None:
+    settings = tiny_settings(
+        tmp_path / "data",
+        discord={"enabled": True, "api_base_url": fake.api_base_url, "gateway_url": fake.gateway_url,
+                 "test_guild_id": 555},
+    )
+    config_file = tmp_path / "config.toml"
+    config_file.write_text(to_toml(settings), encoding="utf-8")
+    videobot = Path(sys.executable).with_name("videobot")
+    command = [str(videobot)] if videobot.exists() else [sys.executable, "-m", "bot"]
+    log_file = (tmp_path / "videobot.log").open("w")
+    child = subprocess.Popen(
+        [*command, "run", "--config", str(config_file)], cwd=tmp_path, env=child_env,
+        stdout=log_file, stderr=subprocess.STDOUT,
+    )
+    try:
+        await fake.wait_until_ready(timeout=60)
+        assert sorted(c["name"] for c in fake.synced_commands["555"]) == [
+            "cancel", "help", "info", "queue", "quota", "video",
+        ]
+        interaction = fake.slash("video", {"prompt": "a paper boat", "frames": 6, "seed": 3}, user_id=OWNER)
+        ack = await interaction.callback(timeout=30)
+        assert ack.json["data"]["content"].startswith("⏳ Queued #1")
+        followup = await interaction.followup(timeout=60)
+        assert decode(followup.files["files[0]"]) == 6
+        await fake.wait_for_rest(
+            "PATCH", f"/{interaction.token}/messages/@original",
+            lambda c: c.json["content"].startswith("✅ Done"), timeout=30,
+        )
+    finally:
+        child.send_signal(signal.SIGTERM)
+        try:
+            code = await asyncio.to_thread(child.wait, 30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            raise
+        finally:
+            log_file.close()
+            print((tmp_path / "videobot.log").read_text())  # pytest shows it when the test fails
+    assert code == 0

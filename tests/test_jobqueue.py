@@ -1,0 +1,240 @@
+"""Who goes next: round-robin between people, priority first, and what a restart finds."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.jobqueue import JobQueue, QueueClosed, fair_order
+from bot.models import ChatRef, Job, JobStatus, RenderParams, UserRef
+from bot.store import Store
+
+CHAT = ChatRef("test", "group", is_group=True)
+
+
+class Clock:
+    """A clock that moves one second each time it is read."""
+
+    def __init__(self, start: float = 1_000.0) -> None:
+        self._ticks = itertools.count(start)
+
+    def __call__(self) -> float:
+        return float(next(self._ticks))
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    db = Store(tmp_path / "jobs.sqlite3")
+    yield db
+    db.close()
+
+
+@pytest.fixture
+def queue(store: Store) -> JobQueue:
+    return JobQueue(store, clock=Clock())
+
+
+def add(store: Store, who: str, *, priority: int = 0, prompt: str = "a cat") -> Job:
+    params = RenderParams(prompt, "", 1, 8, 3, 9.0, 64, 64, 8)
+    job = Job(id=0, user=UserRef("test", who), chat=CHAT, params=params, model="tiny", priority=priority)
+    return store.insert_job(job, None)
+
+
+def owners(jobs: list[Job]) -> str:
+    return "".join(job.user.id for job in jobs)
+
+
+def claim_all(queue: JobQueue) -> list[Job]:
+    claimed = []
+    while (job := queue.try_claim()) is not None:
+        claimed.append(job)
+    return claimed
+
+
+def test_one_busy_user_does_not_block_the_others(store: Store, queue: JobQueue) -> None:
+    for who in "AAAAA" + "B" + "CC":
+        add(store, who)
+
+    assert owners(queue.ordered()) == "ABCACAAA"
+    assert owners(claim_all(queue)) == "ABCACAAA"
+
+
+def test_each_users_own_jobs_keep_their_order(store: Store, queue: JobQueue) -> None:
+    first, second = add(store, "A"), add(store, "A")
+    add(store, "B")
+
+    a_jobs = [job.id for job in claim_all(queue) if job.user.id == "A"]
+
+    assert a_jobs == [first.id, second.id]
+
+
+def test_a_higher_priority_class_goes_first_whoever_was_served(store: Store, queue: JobQueue) -> None:
+    add(store, "A")
+    add(store, "B")
+    urgent = add(store, "C", priority=-1)
+
+    order = queue.ordered()
+
+    assert order[0].id == urgent.id
+    assert owners(order) == "CAB"
+
+
+def test_a_lower_priority_class_waits_for_everyone_else(store: Store, queue: JobQueue) -> None:
+    background = add(store, "A", priority=5)
+    add(store, "B")
+    add(store, "B")
+    assert queue.ordered()[-1].id == background.id
+
+
+def test_the_user_served_least_recently_goes_first(store: Store, queue: JobQueue) -> None:
+    add(store, "A")
+    add(store, "B")
+    # B was served long ago, A just now: B's job, though newer, goes first
+    recent = fair_order(store.jobs_with_status(JobStatus.QUEUED), {"test:A": 500.0, "test:B": 100.0})
+    assert owners(recent) == "BA"
+    # someone never served goes before both
+    add(store, "C")
+    never = fair_order(store.jobs_with_status(JobStatus.QUEUED), {"test:A": 500.0, "test:B": 100.0})
+    assert owners(never) == "CBA"
+
+
+def test_serving_a_user_sends_them_to_the_back(store: Store, queue: JobQueue) -> None:
+    add(store, "A")
+    add(store, "A")
+    add(store, "B")
+    assert queue.try_claim().user.id == "A"  # type: ignore[union-attr]
+    add(store, "C")  # arrives later but was never served: goes before A's second job
+
+    assert owners(queue.ordered()) == "BCA"
+
+
+def test_queue_positions_agree_with_the_order_jobs_are_claimed(store: Store, queue: JobQueue) -> None:
+    jobs = [add(store, who) for who in "AABACBBCA"]
+    positions = {job.id: queue.position(job.id) for job in jobs}
+
+    claimed = claim_all(queue)
+
+    assert sorted(positions.values()) == list(range(1, len(jobs) + 1))
+    assert [job.id for job in claimed] == sorted(positions, key=lambda job_id: positions[job_id])
+
+
+def test_positions_move_up_as_jobs_are_taken(store: Store, queue: JobQueue) -> None:
+    add(store, "A")
+    mine = add(store, "B")
+    assert queue.position(mine.id) == 2
+    queue.try_claim()
+    assert queue.position(mine.id) == 1
+    queue.try_claim()
+    assert queue.position(mine.id) is None, "a running job is no longer in line"
+
+
+def test_claiming_counts_an_attempt_and_marks_the_job_running(store: Store, queue: JobQueue) -> None:
+    job = add(store, "A")
+
+    claimed = queue.try_claim()
+
+    assert claimed is not None and claimed.id == job.id
+    row = store.get_job(job.id)
+    assert row is not None and row.status == JobStatus.RUNNING and row.attempts == 1
+    assert row.started_at is not None
+    assert queue.try_claim() is None, "a job is claimed once"
+
+
+def test_cancelled_and_finished_jobs_are_not_in_line(store: Store, queue: JobQueue) -> None:
+    gone = add(store, "A")
+    waiting = add(store, "B")
+    store.set_status(gone.id, JobStatus.CANCELLED)
+
+    assert [job.id for job in queue.ordered()] == [waiting.id]
+
+
+@pytest.mark.asyncio
+async def test_the_worker_wakes_when_a_job_is_queued(store: Store, queue: JobQueue) -> None:
+    waiter = asyncio.create_task(queue.next_job())
+    await asyncio.sleep(0)
+    assert not waiter.done()
+
+    job = add(store, "A")
+    queue.notify()
+
+    claimed = await asyncio.wait_for(waiter, 5)
+    assert claimed.id == job.id and claimed.status == JobStatus.RUNNING
+
+
+@pytest.mark.asyncio
+async def test_closing_the_queue_ends_a_worker_waiting_on_an_empty_queue(queue: JobQueue) -> None:
+    waiter = asyncio.create_task(queue.next_job())
+    await asyncio.sleep(0)
+
+    queue.close()
+
+    with pytest.raises(QueueClosed):
+        await asyncio.wait_for(waiter, 5)
+
+
+def interrupted(store: Store, who: str, status: JobStatus, attempts: int) -> Job:
+    job = add(store, who)
+    store.update_job(job.id, status=str(status), attempts=attempts, started_at=5.0)
+    return job
+
+
+def test_after_a_restart_interrupted_renders_go_back_in_line_with_their_attempts(
+    store: Store, queue: JobQueue
+) -> None:
+    rendering = interrupted(store, "A", JobStatus.RUNNING, attempts=1)
+    encoding = interrupted(store, "B", JobStatus.ENCODING, attempts=2)
+    waiting = add(store, "C")
+
+    found = queue.recover(max_attempts=3)
+
+    assert {job.id for job in found.requeued} == {rendering.id, encoding.id}
+    assert found.failed == [] and found.to_deliver == []
+    for job, attempts in ((rendering, 1), (encoding, 2)):
+        row = store.get_job(job.id)
+        assert row is not None
+        assert (row.status, row.attempts, row.started_at) == (JobStatus.QUEUED, attempts, None)
+    assert {job.id for job in queue.ordered()} == {rendering.id, encoding.id, waiting.id}
+    assert queue.try_claim() is not None
+    assert store.get_job(rendering.id).attempts == 2  # type: ignore[union-attr]
+
+
+def test_a_job_interrupted_max_attempts_times_fails(store: Store, queue: JobQueue) -> None:
+    tired = interrupted(store, "A", JobStatus.RUNNING, attempts=3)
+    fresh = interrupted(store, "B", JobStatus.RUNNING, attempts=2)
+
+    found = queue.recover(max_attempts=3)
+
+    assert [job.id for job in found.failed] == [tired.id]
+    assert [job.id for job in found.requeued] == [fresh.id]
+    row = store.get_job(tired.id)
+    assert row is not None and row.status == JobStatus.FAILED and row.finished_at is not None
+    assert [job.id for job in queue.ordered()] == [fresh.id]
+
+
+def test_clips_that_were_being_delivered_are_listed_for_delivery(store: Store, queue: JobQueue) -> None:
+    sending = add(store, "A")
+    store.set_status(sending.id, JobStatus.DELIVERING, clip_path="/clips/1.mp4")
+    done = add(store, "B")
+    store.set_status(done.id, JobStatus.DONE)
+
+    found = queue.recover(max_attempts=3)
+
+    assert [job.id for job in found.to_deliver] == [sending.id]
+    assert found.to_deliver[0].clip_path == "/clips/1.mp4"
+    assert store.get_job(sending.id).status == JobStatus.DELIVERING  # type: ignore[union-attr]
+    assert store.get_job(done.id).status == JobStatus.DONE  # type: ignore[union-attr]
+    assert queue.ordered() == []
+
+
+@pytest.mark.asyncio
+async def test_recovered_jobs_wake_the_worker(store: Store, queue: JobQueue) -> None:
+    job = interrupted(store, "A", JobStatus.RUNNING, attempts=1)
+    queue.recover(max_attempts=3)
+
+    claimed = await asyncio.wait_for(queue.next_job(), 5)
+
+    assert claimed.id == job.id and claimed.attempts == 2

@@ -1,0 +1,851 @@
+"""The core, as people in a chat live it: queue, progress, delivery, cancel, quota, buttons,
+and what happens when the model, the GPU or the platform lets them down."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import pytest_asyncio
+
+from bot import messages
+from bot.config import Config
+from bot.encode import read_clip
+from bot.jobqueue import QueueClosed
+from bot.models import ChatRef, Job, JobStatus, RenderParams, Request, UserRef
+from bot.render import OutOfMemory, Renderer
+from bot.service import VideoService
+from bot.store import DB_FILE, Store
+from tests.outbox import RecordingOutbox
+
+PLATFORM = "telegram"
+CHAT = ChatRef(PLATFORM, "-100500")
+GROUP = ChatRef(PLATFORM, "-100600", is_group=True)
+ALICE = UserRef(PLATFORM, "1", "Alice")
+BOB = UserRef(PLATFORM, "2", "Bob")
+CAROL = UserRef(PLATFORM, "3", "Carol")  # an owner in configs that say so
+LONG = 400  # steps: a render long enough to act on while it runs (the tests stop it early)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread() -> Iterator[None]:
+    """Other processes share this machine's few cores, and torch's spinning OpenMP threads
+    then turn a 0.1 s tiny render into seconds; one thread keeps these tests fast and steady."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+async def eventually(check: Callable[[], Any], *, timeout: float = 10.0, what: str = "condition") -> Any:
+    """Poll `check` until it returns something truthy, failing after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+class Bot:
+    """One VideoService with a recording outbox, and helpers to talk to it."""
+
+    def __init__(self, config: Config, renderer: Renderer, outbox: RecordingOutbox,
+                 clock: Callable[[], float] | None) -> None:
+        self.config = config
+        self.store = Store(config.data_dir / DB_FILE)
+        extra: dict[str, Any] = {"clock": clock} if clock else {}
+        self.service = VideoService(config, self.store, renderer, rng=random.Random(1234), **extra)
+        self.outbox = outbox
+        self.service.add_outbox(PLATFORM, outbox)
+        self.worker: asyncio.Task[None] | None = None
+
+    async def start_worker(self) -> None:
+        """As the app starts up: recover, start the worker, then the platform says it is up."""
+        await self.service.recover()
+        self.worker = asyncio.create_task(self.service.run_worker())
+        await asyncio.sleep(0)  # let it reach its first wait
+        await self.service.platform_ready(PLATFORM)
+
+    def req(self, user: UserRef = ALICE, *, chat: ChatRef = CHAT, admin: bool = False) -> Request:
+        return Request(user, chat, reply_to=f"cmd-{user.id}", is_admin=admin)
+
+    async def video(self, text: str, user: UserRef = ALICE, *, chat: ChatRef = CHAT) -> Job:
+        job = await self.service.video_text(self.req(user, chat=chat), text)
+        assert job is not None, f"/video {text} was refused: {self.outbox.texts[-1:]}"
+        return job
+
+    def job(self, job_id: int) -> Job:
+        job = self.store.get_job(job_id)
+        assert job is not None
+        return job
+
+    async def until_status(self, job_id: int, *statuses: JobStatus, timeout: float = 15.0) -> Job:
+        await eventually(lambda: self.job(job_id).status in statuses, timeout=timeout,
+                         what=f"job {job_id} to be {'/'.join(statuses)}")
+        return self.job(job_id)
+
+    def used_today(self, user: UserRef = ALICE) -> int:
+        return self.store.used_today(user.key, self.service.quota_day())
+
+    async def close(self) -> None:
+        self.service.stop()
+        self.service.queue.close()  # the worker may be waiting on an empty queue
+        if self.worker is not None:
+            with contextlib.suppress(QueueClosed, asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(self.worker, 15)
+        await self.service.drain()
+        self.store.close()
+
+
+MakeBot = Callable[..., Awaitable[Bot]]
+MakeConfig = Callable[..., Config]
+
+
+@pytest_asyncio.fixture
+async def make_bot(make_config: MakeConfig) -> AsyncIterator[MakeBot]:
+    bots: list[Bot] = []
+
+    async def make(
+        *, config: Config | None = None, renderer: Renderer | None = None,
+        outbox: RecordingOutbox | None = None, worker: bool = True,
+        clock: Callable[[], float] | None = None,
+    ) -> Bot:
+        if renderer is None:
+            renderer = Renderer("tiny")
+            renderer.load()  # loaded before the worker starts, so it parks on the empty queue
+        bot = Bot(config or make_config(), renderer, outbox or RecordingOutbox(), clock)
+        bots.append(bot)
+        if worker:
+            await bot.start_worker()
+        return bot
+
+    yield make
+    for bot in bots:
+        await bot.close()
+
+
+class FailingRenderer(Renderer):
+    """A renderer whose GPU throws `error` on every clip."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__("tiny")
+        self.error = error
+
+    def load(self) -> None:
+        self.pipe = object()
+
+    def render(self, params: RenderParams, on_step: Any = None, should_stop: Any = None) -> np.ndarray:
+        raise self.error
+
+
+class BurstRenderer(Renderer):
+    """A very fast model on a busy event loop: every step's report arrives in one burst."""
+
+    loop: asyncio.AbstractEventLoop
+
+    def load(self) -> None:
+        self.pipe = object()
+
+    def render(self, params: RenderParams, on_step: Any = None, should_stop: Any = None) -> np.ndarray:
+        reported = threading.Event()
+        self.loop.call_soon_threadsafe(reported.wait)  # the loop is busy until all steps are in
+        for step in range(1, params.steps + 1):
+            on_step(step, params.steps)
+        reported.set()
+        return np.zeros((params.frames, params.height, params.width, 3), dtype=np.uint8)
+
+
+class CountingRenderer(Renderer):
+    """Counts load attempts (each failing while the weights are missing)."""
+
+    loads = 0
+
+    def load(self) -> None:
+        self.loads += 1
+        super().load()
+
+
+# the happy path ------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_a_video_request_is_queued_shows_progress_and_is_delivered_once(make_bot: MakeBot) -> None:
+    bot = await make_bot()
+
+    job = await bot.video("a cat surfing --seed 7")
+    video = await bot.outbox.wait_for_video()
+    done = await bot.outbox.wait_for_text("Done", kind="edit")
+
+    ack = bot.outbox.records[0]
+    assert ack.kind == "text" and ack.text.startswith("⏳ Queued #1")
+    assert ack.reply_to == "cmd-1" and not ack.private
+    edits = [r for r in bot.outbox.records if r.kind == "edit"]
+    assert all(r.ref == ack.ref for r in edits), "progress edits the queued message"
+    kinds = [r.text.split()[1] for r in edits]
+    assert kinds == ["Rendering", "Rendering", "Rendering", "Encoding", "Sending", "Done:"]
+    assert [r.text.split()[-2] for r in edits[:3]] == ["1/3", "2/3", "3/3"]
+    order = bot.outbox.records
+    assert order.index(ack) < order.index(edits[0]) < order.index(video) < order.index(done)
+
+    assert len(bot.outbox.videos) == 1
+    assert video.text == f"a cat surfing\nseed 7 · 8 frames · 3 steps · #{job.id}\n🤖 AI-generated"
+    assert [(b.action, b.job_id) for b in video.buttons] == [
+        ("reroll", job.id), ("variation", job.id), ("info", job.id), ("delete", job.id)
+    ]
+    assert [b.label for b in video.buttons] == ["🔁 Reroll", "🎲 Variation", "ℹ Info", "🗑 Delete"]
+    assert video.reply_to == "cmd-1" and video.status_message == ack.ref and video.user == ALICE
+
+    row = bot.job(job.id)
+    assert (row.status, row.attempts, row.result_message) == (JobStatus.DONE, 1, video.ref)
+    assert video.clip is not None and row.clip_path == video.clip.path
+    frames, fps, tags = read_clip(Path(video.clip.path))
+    assert frames.shape == (8, 64, 64, 3) and fps == 8
+    assert tags["videobot_seed"] == "7" and tags["videobot_prompt"] == "a cat surfing"
+    assert bot.used_today() == 1
+
+
+@pytest.mark.asyncio
+async def test_the_queued_reply_is_sent_only_after_the_job_row_is_committed(
+    make_bot: MakeBot, make_config: MakeConfig
+) -> None:
+    config = make_config()
+    seen: list[int] = []
+
+    def check_committed(chat: ChatRef, text: str) -> None:
+        if text.startswith("⏳"):
+            # a second connection only sees committed rows
+            with contextlib.closing(sqlite3.connect(config.data_dir / DB_FILE)) as other:
+                seen.append(other.execute("SELECT count(*) FROM jobs WHERE prompt = 'a cat'").fetchone()[0])
+
+    bot = await make_bot(config=config, outbox=RecordingOutbox(on_send_text=check_committed), worker=False)
+    await bot.video("a cat")
+
+    assert seen == [1]
+
+
+@pytest.mark.asyncio
+async def test_progress_reaches_the_queued_message_even_when_the_platform_answers_slowly(
+    make_bot: MakeBot,
+) -> None:
+    """Real platforms take a moment to answer; the idle worker must not race the ack."""
+    bot = await make_bot(outbox=RecordingOutbox(network_yields=5))
+
+    job = await bot.video("a cat")
+    video = await bot.outbox.wait_for_video()
+    await bot.until_status(job.id, JobStatus.DONE)
+
+    ack = bot.outbox.records[0]
+    assert video.status_message == ack.ref, "the upload should know which message to replace"
+    assert any("Rendering" in text for text in bot.outbox.edits), "no progress was shown"
+    await bot.outbox.wait_for_text("Done", kind="edit", timeout=2)
+
+
+# cancel --------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_the_owner_cancels_a_waiting_video_and_gets_the_quota_back(make_bot: MakeBot) -> None:
+    bot = await make_bot(worker=False)
+    job = await bot.video("a cat")
+    assert bot.used_today() == 1
+
+    await bot.service.cancel(bot.req(ALICE), str(job.id))
+
+    assert bot.job(job.id).status == JobStatus.CANCELLED
+    assert bot.used_today() == 0
+    assert f"🛑 Cancelled video #{job.id}." in bot.outbox.texts
+    assert f"🛑 Cancelled video #{job.id}." in bot.outbox.edits, "the queued message says so too"
+    assert bot.service.queue.ordered() == []
+
+
+@pytest.mark.asyncio
+async def test_cancel_without_a_number_cancels_my_latest_waiting_video(make_bot: MakeBot) -> None:
+    bot = await make_bot(worker=False)
+    first = await bot.video("a cat")
+    second = await bot.video("a dog")
+
+    await bot.service.cancel(bot.req(ALICE))
+
+    assert bot.job(second.id).status == JobStatus.CANCELLED
+    assert bot.job(first.id).status == JobStatus.QUEUED
+
+
+@pytest.mark.asyncio
+async def test_cancel_with_nothing_waiting_says_so(make_bot: MakeBot) -> None:
+    bot = await make_bot(worker=False)
+    await bot.service.cancel(bot.req(BOB))
+    assert bot.outbox.texts == ["You have no video waiting or rendering."]
+    assert bot.outbox.records[0].private
+
+
+@pytest.mark.asyncio
+async def test_the_owner_cancels_a_rendering_video_and_it_stops_between_steps(make_bot: MakeBot) -> None:
+    bot = await make_bot()
+    job = await bot.video(f"a slow cat --steps {LONG}")
+    await bot.outbox.wait_for_text("Rendering", kind="edit")
+
+    await bot.service.cancel(bot.req(ALICE), f"#{job.id}")
+    row = await bot.until_status(job.id, JobStatus.CANCELLED)
+
+    steps = [int(t.split()[-2].split("/")[0]) for t in bot.outbox.edits if "Rendering" in t]
+    assert max(steps) < LONG, "the render stopped early"
+    assert row.finished_at is not None
+    assert bot.outbox.videos == []
+    assert bot.used_today() == 0
+    await bot.outbox.wait_for_text(f"Cancelled video #{job.id}", kind="edit")
+
+    # the worker carries on with the next job
+    nxt = await bot.video("a quick cat")
+    await bot.until_status(nxt.id, JobStatus.DONE)
+
+
+@pytest.mark.asyncio
+async def test_a_cancel_that_arrives_while_the_clip_is_encoding_sends_no_clip(make_bot: MakeBot) -> None:
+    """The user was told "Cancelled", so no clip may follow (and the quota comes back)."""
+    bots: list[Bot] = []
+
+    async def cancel_during_encoding(chat: ChatRef, message: str, text: str) -> None:
+        if "Encoding" in text:
+            (job,) = bots[0].store.user_jobs(ALICE)
+            await bots[0].service.cancel(bots[0].req(ALICE), str(job.id))
+
+    bots.append(await make_bot(outbox=RecordingOutbox(on_edit=cancel_during_encoding)))
+    bot = bots[0]
+
+    job = await bot.video("a cat")
+    row = await bot.until_status(job.id, JobStatus.CANCELLED, JobStatus.DONE, JobStatus.FAILED)
+
+    assert f"🛑 Cancelled video #{job.id}." in bot.outbox.texts
+    assert bot.outbox.videos == [], "a clip was sent after the user was told it was cancelled"
+    assert row.status == JobStatus.CANCELLED
+    assert bot.used_today() == 0
+
+
+@pytest.mark.asyncio
+async def test_a_stranger_cannot_cancel_someone_elses_video(make_bot: MakeBot) -> None:
+    bot = await make_bot(worker=False)
+    job = await bot.video("a cat")
+
+    await bot.service.cancel(bot.req(BOB), str(job.id))
+
+    assert bot.job(job.id).status == JobStatus.QUEUED
+    refusal = bot.outbox.records[-1]
+    assert refusal.text == f"Only the person who asked for video #{job.id} (or an admin) can cancel it."
+    assert refusal.private and refusal.user == BOB
+    assert bot.used_today() == 1
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("how", ["chat admin", "configured owner"])
+async def test_an_admin_may_cancel_anyones_video(
+    make_bot: MakeBot, make_config: MakeConfig, how: str
+) -> None:
+    config = make_config(admin={"owners": [CAROL.key]})
+    bot = await make_bot(config=config, worker=False)
+    job = await bot.video("a cat")
+
+    admin = bot.req(BOB, admin=True) if how == "chat admin" else bot.req(CAROL)
+    await bot.service.cancel(admin, str(job.id))
+
+    assert bot.job(job.id).status == JobStatus.CANCELLED
+    assert bot.used_today(ALICE) == 0
+
+
+@pytest.mark.asyncio
+async def test_cancelling_a_finished_video_says_it_has_finished(make_bot: MakeBot) -> None:
+    bot = await make_bot()
+    job = await bot.video("a cat")
+    await bot.until_status(job.id, JobStatus.DONE)
+
+    await bot.service.cancel(bot.req(ALICE), str(job.id))
+
+    assert bot.outbox.texts[-1] == f"Video #{job.id} has already finished."
+    assert bot.job(job.id).status == JobStatus.DONE
+
+
+@pytest.mark.asyncio
+async def test_cancel_with_a_bad_or_unknown_number_gets_a_sentence(make_bot: MakeBot) -> None:
+    bot = await make_bot(worker=False)
+    await bot.service.cancel(bot.req(ALICE), "abc")
+    await bot.service.cancel(bot.req(ALICE), "999")
+    assert bot.outbox.texts == [
+        "“abc” is not a video number; use the number shown with the clip, like 12.",
+        "There is no video #999.",
+    ]
+
+
+# quota ---------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_over_quota_user_is_told_when_the_next_slot_frees(
+    make_bot: MakeBot, make_config: MakeConfig
+) -> None:
+    evening = datetime(2024, 5, 1, 21, 47, tzinfo=UTC).timestamp()
+    config = make_config(quota={"daily": 2, "max_queued": 5})
+    bot = await make_bot(config=config, worker=False, clock=lambda: evening)
+    await bot.video("one")
+    await bot.video("two")
+
+    refused = await bot.service.video_text(bot.req(ALICE), "three")
+
+    assert refused is None
+    assert bot.outbox.texts[-1] == "Daily limit of 2 clips reached; resets in 2 h 13 min."
+    assert bot.outbox.records[-1].private
+    assert len(bot.store.user_jobs(ALICE)) == 2, "nothing was queued"
+    assert bot.used_today() == 2
+    # someone else still has their own quota
+    assert await bot.service.video_text(bot.req(BOB), "bob's turn") is not None
+
+
+@pytest.mark.asyncio
+async def test_the_quota_resets_at_the_configured_hour_in_the_configured_zone(
+    make_bot: MakeBot, make_config: MakeConfig
+) -> None:
+    now = [datetime(2024, 1, 10, 5, 30, tzinfo=UTC).timestamp()]  # 06:30 in Rome
+    config = make_config(quota={"daily": 1, "reset_hour": 7, "timezone": "Europe/Rome"})
+    bot = await make_bot(config=config, worker=False, clock=lambda: now[0])
+    await bot.video("before the reset")
+
+    await bot.service.video_text(bot.req(ALICE), "still before")
+    assert bot.outbox.texts[-1] == "Daily limit of 1 clips reached; resets in 30 min."
+
+    now[0] += 31 * 60
+    assert await bot.service.video_text(bot.req(ALICE), "after the reset") is not None
+
+
+@pytest.mark.asyncio
+async def test_the_quota_command_shows_whats_left(make_bot: MakeBot, make_config: MakeConfig) -> None:
+    evening = datetime(2024, 5, 1, 21, 47, tzinfo=UTC).timestamp()
+    bot = await make_bot(config=make_config(quota={"daily": 5}), worker=False, clock=lambda: evening)
+    await bot.video("one")
+
+    await bot.service.quota(bot.req(ALICE))
+
+    assert bot.outbox.texts[-1] == (
+        "🎟 4 of 5 clips left today; resets in 2 h 13 min. 1 of 3 queue slots in use."
+    )
+
+
+@pytest.mark.asyncio
+async def test_a_cancelled_video_gives_the_quota_back(make_bot: MakeBot, make_config: MakeConfig) -> None:
+    bot = await make_bot(config=make_config(quota={"daily": 1}), worker=False)
+    job = await bot.video("one")
+    await bot.service.cancel(bot.req(ALICE), str(job.id))
+
+    assert await bot.service.video_text(bot.req(ALICE), "another") is not None
+
+
+@pytest.mark.asyncio
+async def test_a_failed_render_gives_the_quota_back(make_bot: MakeBot, make_config: MakeConfig) -> None:
+    bot = await make_bot(config=make_config(quota={"daily": 1}), renderer=FailingRenderer(RuntimeError("x")))
+    job = await bot.video("one")
+    await bot.until_status(job.id, JobStatus.FAILED)
+
+    assert bot.used_today() == 0
+    assert await bot.service.video_text(bot.req(ALICE), "another") is not None
+
+
+@pytest.mark.asyncio
+async def test_too_many_waiting_videos_are_refused_without_using_quota(
+    make_bot: MakeBot, make_config: MakeConfig
+) -> None:
+    bot = await make_bot(config=make_config(quota={"max_queued": 2}), worker=False)
+    await bot.video("one")
+    await bot.video("two")
+
+    assert await bot.service.video_text(bot.req(ALICE), "three") is None
+
+    assert bot.outbox.texts[-1] == "You already have 2 videos waiting (at most 2); wait for one to finish."
+    assert bot.used_today() == 2
+    assert await bot.service.video_text(bot.req(BOB), "bob's") is not None
+
+
+# ETA, queue, info, help -----------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_the_eta_appears_once_a_clip_has_been_timed(make_bot: MakeBot) -> None:
+    bot = await make_bot()
+    key = "tiny:64x64"
+    assert bot.store.timing(key) is None
+
+    started = time.monotonic()
+    first = await bot.video("a cat")
+    await bot.until_status(first.id, JobStatus.DONE)
+    elapsed = time.monotonic() - started
+
+    assert bot.outbox.texts[0] == "⏳ Queued #1 · ETA after the first clip is timed"
+    per_step_frame = bot.store.timing(key)
+    assert per_step_frame is not None and 0 < per_step_frame * 8 * 3 <= elapsed
+
+    await bot.video("a dog")
+    expected = messages.duration(per_step_frame * 8 * 3)
+    assert bot.outbox.texts[-1] == f"⏳ Queued #1 · ETA ~{expected}"
+
+
+@pytest.mark.asyncio
+async def test_the_eta_is_measured_time_per_step_times_the_work_ahead(make_bot: MakeBot) -> None:
+    bot = await make_bot(worker=False)
+    bot.store.record_timing("tiny:64x64", 0.25)  # a clip was timed at 0.25 s per step per frame
+
+    await bot.video("a cat --frames 8 --steps 3")  # 6 s of work
+    await bot.video("a dog --frames 16 --steps 10", user=BOB)  # 40 s more
+    await bot.video("a slow one --frames 16 --steps 45", user=CAROL)  # 180 s more
+
+    assert bot.outbox.texts == [
+        "⏳ Queued #1 · ETA ~6 s",
+        "⏳ Queued #2 · ETA ~46 s",
+        "⏳ Queued #3 · ETA ~4 min",
+    ]
+
+    bot.store.record_timing("tiny:64x64", 2.25, weight=1.0)  # a slower GPU: ETAs follow
+    await bot.video("another cat --frames 8 --steps 3")
+    assert bot.outbox.texts[-1] == "⏳ Queued #4 · ETA ~35 min"  # 928 step·frames × 2.25 s
+
+
+@pytest.mark.asyncio
+async def test_the_queue_command_shows_my_place_in_line(make_bot: MakeBot) -> None:
+    bot = await make_bot(worker=False)
+    bot.store.record_timing("tiny:64x64", 0.25)
+    mine = await bot.video("a cat")
+    await bot.video("a dog", user=BOB)
+    later = await bot.video("a cow")
+
+    await bot.service.queue_status(bot.req(ALICE))
+
+    assert bot.outbox.texts[-1] == (
+        f"📋 3 waiting, 0 rendering.\nYour video #{mine.id}: #1 in line · ETA ~6 s\n"
+        f"Your video #{later.id}: #3 in line · ETA ~18 s"
+    )
+    await bot.service.queue_status(bot.req(CAROL))
+    assert bot.outbox.texts[-1] == "📋 3 waiting, 0 rendering.\nYou have nothing queued."
+
+
+@pytest.mark.asyncio
+async def test_info_shows_the_settings_model_and_provenance(make_bot: MakeBot) -> None:
+    bot = await make_bot(worker=False)
+    job = await bot.video("a cat surfing --seed 42 --neg blurry --frames 12 --steps 5 --guidance 7.5")
+
+    await bot.service.info(bot.req(BOB), str(job.id))
+    await bot.service.info(bot.req(ALICE))  # no number: my latest
+
+    expected = (
+        f"ℹ Video #{job.id} · queued\nprompt: a cat surfing\nnegative: blurry\n"
+        "seed 42 · 12 frames · 5 steps · guidance 7.5 · 64×64 @ 8 fps\nmodel: tiny\n"
+        "AI-generated by videobot "
+    )
+    assert bot.outbox.texts[-2].startswith(expected)
+    assert bot.outbox.texts[-1].startswith(expected)
+
+
+@pytest.mark.asyncio
+async def test_info_for_someone_with_no_videos_suggests_one(make_bot: MakeBot) -> None:
+    bot = await make_bot(worker=False)
+    await bot.service.info(bot.req(BOB))
+    assert bot.outbox.texts == ["You have no videos yet; try /video a cat surfing."]
+
+
+@pytest.mark.asyncio
+async def test_help_lists_the_commands_and_the_limits_in_force(
+    make_bot: MakeBot, make_config: MakeConfig
+) -> None:
+    bot = await make_bot(config=make_config(quota={"daily": 7, "max_queued": 2}), worker=False)
+
+    await bot.service.help(bot.req(ALICE))
+
+    text = bot.outbox.texts[-1]
+    for part in ("/video <prompt>", "--frames 2-16", "--steps 1-400", "--guidance 1.0-20.0", "/cancel",
+                 "7 clips a day", "2 waiting at once", "300 characters", "tiny"):
+        assert part in text, part
+
+
+@pytest.mark.asyncio
+async def test_help_is_in_italian_for_an_italian_user(make_bot: MakeBot) -> None:
+    bot = await make_bot(worker=False)
+    await bot.service.help(bot.req(UserRef(PLATFORM, "9", "Gio", "it")))
+    assert "Trasformo un testo" in bot.outbox.texts[-1]
+
+
+# buttons -------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_reroll_makes_a_new_clip_with_a_new_seed(make_bot: MakeBot) -> None:
+    bot = await make_bot(worker=False)
+    job = await bot.video("a cat surfing --seed 5 --neg dark --frames 6 --steps 4 --guidance 8")
+
+    await bot.service.button(bot.req(BOB), "reroll", job.id)
+
+    (reroll,) = bot.store.user_jobs(BOB)
+    assert reroll.parent_id == job.id
+    assert reroll.params.seed != 5
+    assert reroll.params.prompt == "a cat surfing"
+    assert (reroll.params.negative, reroll.params.frames, reroll.params.steps, reroll.params.guidance) == (
+        "dark", 6, 4, 8.0
+    )
+    assert bot.outbox.texts[-1].startswith("⏳ Queued #2")
+
+
+@pytest.mark.asyncio
+async def test_variation_keeps_the_seed_and_nudges_the_guidance(make_bot: MakeBot) -> None:
+    bot = await make_bot(worker=False)
+    job = await bot.video("a cat surfing --seed 5 --guidance 8")
+
+    await bot.service.button(bot.req(ALICE), "variation", job.id)
+
+    variation = bot.store.user_jobs(ALICE)[0]
+    assert variation.id != job.id and variation.parent_id == job.id
+    assert variation.params.seed == 5
+    assert abs(variation.params.guidance - 8.0) <= 1.5
+    assert 1.0 <= variation.params.guidance <= 20.0
+
+
+@pytest.mark.asyncio
+async def test_reroll_does_not_pile_up_the_forced_negative_prompt(
+    make_bot: MakeBot, make_config: MakeConfig
+) -> None:
+    bot = await make_bot(config=make_config(video={"forced_negative": "nsfw"}), worker=False)
+    job = await bot.video("a cat --neg blurry")
+    assert bot.job(job.id).params.negative == "blurry, nsfw"
+
+    await bot.service.button(bot.req(ALICE), "reroll", job.id)
+
+    reroll = bot.store.user_jobs(ALICE)[0]
+    assert reroll.params.negative == "blurry, nsfw"
+
+
+@pytest.mark.asyncio
+async def test_the_info_button_answers_privately(make_bot: MakeBot) -> None:
+    bot = await make_bot(worker=False)
+    job = await bot.video("a cat --seed 9")
+    await bot.service.button(bot.req(BOB), "info", job.id)
+    info = bot.outbox.records[-1]
+    assert info.private and info.user == BOB and "seed 9" in info.text
+
+
+@pytest.mark.asyncio
+async def test_only_the_requester_or_an_admin_may_delete_a_clip(make_bot: MakeBot) -> None:
+    bot = await make_bot()
+    job = await bot.video("a cat")
+    video = await bot.outbox.wait_for_video()
+    await bot.until_status(job.id, JobStatus.DONE)
+
+    await bot.service.button(bot.req(BOB), "delete", job.id)
+    assert bot.outbox.of_kind("delete") == []
+    assert bot.outbox.texts[-1] == "Only the person who asked for this clip (or an admin) can delete it."
+
+    await bot.service.button(bot.req(ALICE), "delete", job.id)
+    (deleted,) = bot.outbox.of_kind("delete")
+    assert (deleted.chat, deleted.ref) == (CHAT, video.ref)
+    assert bot.outbox.texts[-1] == "🗑 Deleted."
+
+    await bot.service.button(bot.req(BOB, admin=True), "delete", job.id)
+    assert len(bot.outbox.of_kind("delete")) == 2
+
+
+@pytest.mark.asyncio
+async def test_an_unknown_button_gets_a_sentence_not_an_error(make_bot: MakeBot) -> None:
+    bot = await make_bot(worker=False)
+    job = await bot.video("a cat")
+    await bot.service.button(bot.req(ALICE), "explode", job.id)
+    assert bot.outbox.texts[-1] == "I don't know that command; /help lists what I can do."
+
+
+# when things go wrong ---------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_a_render_crash_apologises_refunds_and_shows_no_traceback(make_bot: MakeBot) -> None:
+    crash = RuntimeError("CUDA error: an illegal memory access\nTraceback (most recent call last)")
+    bot = await make_bot(renderer=FailingRenderer(crash))
+
+    job = await bot.video("a cat")
+    await bot.outbox.wait_for_text("Something went wrong")
+
+    assert bot.outbox.edits[-1] == f"❌ Something went wrong with video #{job.id}; your quota was refunded."
+    said = bot.outbox.everything_said()
+    assert "Traceback" not in said and "CUDA" not in said and "illegal" not in said
+    row = bot.job(job.id)
+    assert row.status == JobStatus.FAILED and row.error == "failed_internal"
+    assert bot.used_today() == 0
+    assert bot.outbox.videos == []
+
+
+@pytest.mark.asyncio
+async def test_running_out_of_gpu_memory_suggests_fewer_frames(make_bot: MakeBot) -> None:
+    bot = await make_bot(renderer=FailingRenderer(OutOfMemory("CUDA out of memory. Tried to allocate 2 GiB")))
+
+    job = await bot.video("a cat --frames 16")
+    await bot.outbox.wait_for_text("out of memory")
+
+    assert bot.outbox.edits[-1] == (
+        f"❌ The GPU ran out of memory for video #{job.id}; try fewer frames. Your quota was refunded."
+    )
+    assert "GiB" not in bot.outbox.everything_said()
+    assert bot.used_today() == 0
+
+
+@pytest.mark.asyncio
+async def test_without_the_model_jobs_wait_in_line_and_run_once_it_loads(
+    make_bot: MakeBot, tmp_path: Path
+) -> None:
+    renderer = CountingRenderer(str(tmp_path / "weights-not-downloaded"))
+    bot = await make_bot(renderer=renderer)
+    await eventually(lambda: bot.service.model_error, what="the model load to fail")
+    assert "weights-not-downloaded" in (bot.service.model_error or "")
+
+    job = await bot.video("a cat")
+    assert bot.outbox.texts[-1] == "⏳ Queued #1 · the video model is not loaded yet; your job waits"
+    tries = renderer.loads
+    await eventually(lambda: renderer.loads > tries, what="another load attempt after the new job")
+
+    row = bot.job(job.id)
+    assert (row.status, row.attempts) == (JobStatus.QUEUED, 0)
+    assert bot.outbox.videos == [] and "wrong" not in bot.outbox.everything_said()
+    assert bot.used_today() == 1
+
+    # the owner fixes the setting; the next retry loads the model and the job runs
+    renderer.source = "tiny"
+    bot.service.queue.notify()
+    await bot.outbox.wait_for_video()
+    assert bot.job(job.id).status == JobStatus.DONE
+
+
+@pytest.mark.asyncio
+async def test_stopping_the_bot_mid_render_puts_the_job_back_without_counting_the_try(
+    make_bot: MakeBot,
+) -> None:
+    bot = await make_bot()
+    job = await bot.video(f"a slow cat --steps {LONG}")
+    await bot.outbox.wait_for_text("Rendering", kind="edit")
+    assert bot.job(job.id).attempts == 1
+
+    bot.service.stop()
+    assert bot.worker is not None
+    await asyncio.wait_for(bot.worker, 10)
+
+    row = bot.job(job.id)
+    assert (row.status, row.attempts, row.started_at) == (JobStatus.QUEUED, 0, None)
+    assert bot.used_today() == 1, "the job will still run: its quota stays charged"
+    assert bot.outbox.videos == []
+    assert not any("Cancelled" in text for text in bot.outbox.edits), "the user's job was not cancelled"
+
+
+@pytest.mark.asyncio
+async def test_stopping_an_idle_bot_ends_the_worker_promptly(make_bot: MakeBot) -> None:
+    bot = await make_bot()
+    assert bot.worker is not None
+
+    bot.service.stop()
+
+    done, _ = await asyncio.wait({bot.worker}, timeout=3)
+    assert done, "service.stop() should end a worker waiting on an empty queue"
+
+
+@pytest.mark.asyncio
+async def test_a_clip_whose_upload_fails_twice_is_delivered_exactly_once(make_bot: MakeBot) -> None:
+    bot = await make_bot(outbox=RecordingOutbox(fail_videos=2))
+
+    job = await bot.video("a cat")
+    await bot.until_status(job.id, JobStatus.DONE)
+
+    assert bot.outbox.video_attempts == 3
+    assert len(bot.outbox.videos) == 1
+    assert bot.job(job.id).result_message == bot.outbox.videos[0].ref
+
+
+@pytest.mark.asyncio
+async def test_a_clip_too_big_for_the_platform_is_shrunk_before_upload(make_bot: MakeBot) -> None:
+    bot = await make_bot(outbox=RecordingOutbox(upload_limit=12_000))
+
+    job = await bot.video("a cat --frames 16 --seed 1")  # about 20 kB as encoded
+    video = await bot.outbox.wait_for_video()
+
+    assert video.clip is not None and video.clip.size_bytes <= 12_000
+    assert Path(bot.job(job.id).clip_path or "").stat().st_size > 12_000, "the original is kept"
+    frames, _, _ = read_clip(Path(video.clip.path))
+    assert len(frames) == 16
+
+
+@pytest.mark.asyncio
+async def test_a_clip_that_cannot_fit_the_platform_says_try_fewer_frames(make_bot: MakeBot) -> None:
+    bot = await make_bot(outbox=RecordingOutbox(upload_limit=300))
+
+    job = await bot.video("a cat")
+    await bot.outbox.wait_for_text("too large")
+
+    assert bot.job(job.id).status == JobStatus.FAILED
+    assert bot.outbox.videos == []
+
+
+@pytest.mark.asyncio
+async def test_group_progress_edits_respect_the_interval_even_when_steps_come_in_a_burst(
+    make_bot: MakeBot, make_config: MakeConfig
+) -> None:
+    config = make_config(queue={"group_progress_interval_s": 60.0})
+    renderer = BurstRenderer("tiny")
+    renderer.loop = asyncio.get_running_loop()
+    renderer.load()
+    bot = await make_bot(config=config, renderer=renderer)
+
+    job = await bot.video("a cat --steps 50", chat=GROUP)
+    await bot.until_status(job.id, JobStatus.DONE)
+
+    rendering = [text for text in bot.outbox.edits if "Rendering" in text]
+    assert len(rendering) <= 1, f"{len(rendering)} progress edits in one 60 s interval"
+
+
+# restart -------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_a_clip_interrupted_while_sending_is_sent_after_a_restart(
+    make_bot: MakeBot, make_config: MakeConfig
+) -> None:
+    config = make_config()
+    first = await make_bot(config=config)
+    job = await first.video("a cat")
+    await first.until_status(job.id, JobStatus.DONE)
+    clip_path = first.job(job.id).clip_path
+    # as if the process died between encoding and the upload
+    first.store.update_job(job.id, status="delivering", result_message=None)
+
+    again = await make_bot(config=config)
+
+    video = await again.outbox.wait_for_video()
+    assert video.clip is not None and video.clip.path == clip_path
+    row = await again.until_status(job.id, JobStatus.DONE)
+    assert row.attempts == 1, "the render was not repeated"
+    assert len(again.outbox.videos) == 1
+
+
+@pytest.mark.asyncio
+async def test_a_job_interrupted_too_often_fails_with_a_message_and_a_refund(
+    make_bot: MakeBot, make_config: MakeConfig
+) -> None:
+    config = make_config()
+    first = await make_bot(config=config, worker=False)
+    job = await first.video("a cat")
+    first.store.update_job(job.id, status="running", attempts=3)
+
+    again = await make_bot(config=config)
+
+    await again.outbox.wait_for_text("failed after 3 tries")
+    assert again.job(job.id).status == JobStatus.FAILED
+    assert again.used_today() == 0
