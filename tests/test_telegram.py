@@ -358,3 +358,23 @@ async def test_videobot_run_survives_sigkill_mid_render_and_delivers_once(
     assert second.returncode == 0, stderr.decode()[-2000:]
     assert len(fake.videos) == 1
     assert video.params["reply_parameters"]["message_id"] == command
+
+
+@pytest.mark.asyncio
+async def test_admin_commands_follow_telegrams_chat_administrators(bot: Bot) -> None:
+    fake = bot.fake
+    fake.admins[GROUP] = {ADA}
+    bob_message = fake.send_message(GROUP, BOB, "hello", first_name="Bob")
+    refused = fake.send_message(GROUP, BOB, "/admin ban telegram:11", first_name="Bob")
+    answer = await fake.wait_for_call("sendMessage", replying_to(refused))
+    assert answer.params["text"] == "Only admins of this chat can use /admin."
+
+    ban = fake.send_message(GROUP, ADA, "/admin ban spamming", first_name="Ada", reply_to_message_id=bob_message)
+    answer = await fake.wait_for_call("sendMessage", replying_to(ban))
+    assert answer.params["text"].startswith(f"⛔ telegram:{BOB} is banned (spamming)")
+    (entry,) = bot.service.store.audit_entries(5)
+    assert (entry.actor, entry.action, entry.target) == (f"telegram:{ADA}", "ban", f"telegram:{BOB}")
+
+    attempt = fake.send_message(GROUP, BOB, "/video a cat", first_name="Bob")
+    answer = await fake.wait_for_call("sendMessage", replying_to(attempt))
+    assert answer.params["text"] == "You can't use this bot: an admin banned you (spamming)."
