@@ -97,17 +97,7 @@ def _demo(config: Config, args: argparse.Namespace) -> int:
 
     frames = renderer.render(params, on_step)
     print(file=sys.stderr)
-    metadata = encode.provenance(
-        model=source,
-        seed=params.seed,
-        steps=params.steps,
-        frames=params.frames,
-        guidance=params.guidance,
-        prompt=params.prompt,
-        negative=params.negative,
-        version=__version__,
-        prompt_hash_only=config.video.hash_prompt_in_metadata,
-    )
+    metadata = encode.provenance_for(params, source, prompt_hash_only=config.video.hash_prompt_in_metadata)
     clip = encode.encode_mp4(frames, args.out, fps=params.fps, metadata=metadata, crf=config.video.crf)
     print(
         f"Wrote {clip.path}: {clip.frames} frames {clip.width}x{clip.height} @ {clip.fps} fps, "

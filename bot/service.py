@@ -25,7 +25,7 @@ from bot.admin import AdminTools
 from bot.challenges import Challenges
 from bot.commands import CommandError, VideoArgs, clean_text, parse_job_id, parse_video_text, validate_video
 from bot.config import Config
-from bot.encode import TooLarge, encode_mp4, fit_to_size, provenance
+from bot.encode import TooLarge, encode_mp4, fit_to_size, provenance_for
 from bot.jobqueue import JobQueue, QueueClosed
 from bot.models import Button, Challenge, ChatRef, Clip, Job, JobStatus, Request, UserRef
 from bot.moderation import PromptPolicy
@@ -620,17 +620,7 @@ class VideoService:
 
     def _encode(self, job: Job, frames: Any) -> Clip:
         p = job.params
-        metadata = provenance(
-            model=job.model,
-            seed=p.seed,
-            steps=p.steps,
-            frames=p.frames,
-            guidance=p.guidance,
-            prompt=p.prompt,
-            negative=p.negative,
-            version=__version__,
-            prompt_hash_only=self.config.video.hash_prompt_in_metadata,
-        )
+        metadata = provenance_for(p, job.model, prompt_hash_only=self.config.video.hash_prompt_in_metadata)
         path = self.clips_dir / f"{job.id}.mp4"
         return encode_mp4(frames, path, fps=p.fps, metadata=metadata, crf=self.config.video.crf)
 
