@@ -8,7 +8,6 @@ prints it and exits, so the owner never sees a traceback for a typo.
 from __future__ import annotations
 
 import os
-import re
 import tomllib
 import typing
 from dataclasses import dataclass, field, fields, is_dataclass
@@ -214,11 +213,13 @@ def _check(config: Config) -> None:
     need(config.quota.max_queued >= 1, "[quota] max_queued", "must be at least 1")
     need(config.quota.per_minute > 0, "[quota] per_minute", "must be above 0")
     need(config.quota.burst >= 1, "[quota] burst", "must be at least 1")
-    for pattern in config.policy.blocked_patterns:
-        try:
-            re.compile(pattern)
-        except re.error as error:
-            need(False, "[policy] blocked_patterns", f"entry {pattern!r} is not a valid regex ({error})")
+    from bot.moderation import PromptPolicy
+
+    p = config.policy
+    try:
+        PromptPolicy(p.blocked_words, p.blocked_patterns, p.protected_names)
+    except ValueError as error:
+        need(False, "[policy]", str(error))
     try:
         ZoneInfo(config.quota.timezone)
     except (ZoneInfoNotFoundError, ValueError):
