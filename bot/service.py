@@ -203,13 +203,10 @@ class VideoService:
                 steps=p.steps if args.steps is None else args.steps,
                 guidance=p.guidance if args.guidance is None else args.guidance,
             )
-        return await self._submit(req, args, parent_id=based_on.id if based_on else None)
+        return await self.submit(req, args, parent_id=based_on.id if based_on else None)
 
     @answers_errors
     async def video(self, req: Request, args: VideoArgs, parent_id: int | None = None) -> Job | None:
-        return await self._submit(req, args, parent_id)
-
-    async def _submit(self, req: Request, args: VideoArgs, parent_id: int | None = None) -> Job | None:
         return await self.submit(req, args, parent_id=parent_id)
 
     async def submit(
@@ -472,7 +469,7 @@ class VideoService:
                 args = replace(args, seed=p.seed, guidance=round(guidance, 2))
             else:
                 args = replace(args, guidance=p.guidance)
-            await self._submit(req, args, parent_id=job.id)
+            await self.submit(req, args, parent_id=job.id)
         else:
             raise CommandError("unknown_command")
 
