@@ -8,6 +8,8 @@ live discord.py objects:
 - ``wh:<message id | @original>:<born>:<token>``: a message sent through an interaction's
   webhook, editable with the token alone while it lives (15 minutes from `born`);
 - ``ch:<channel id>:<message id>``: a channel message, editable and deletable for ever.
+  A challenge announcement is named this way although it is the command's answer: it is
+  replied to and threaded long after the token has expired.
 
 `born` is our own clock's reading when the interaction arrived, so tests can age tokens
 without waiting.
@@ -24,14 +26,15 @@ import re
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Self, cast
+from typing import Any, Literal, Self, cast
 
 import discord
 import yarl
 from discord import app_commands
 from discord.app_commands import Range
 
-from bot import __version__, messages
+from bot import __version__, challenges, messages
+from bot.admin import AUDIT_MAX, SETTINGS
 from bot.commands import MAX_SEED, VideoArgs
 from bot.config import DiscordConfig
 from bot.encode import AI_LABEL
@@ -56,7 +59,15 @@ NO_MENTIONS = discord.AllowedMentions.none()
 ORIGINAL = "@original"
 
 JobChoices = list[app_commands.Choice[int]]
+AnyCommand = app_commands.Command[Any, ..., None] | app_commands.Group
 BUTTON_STYLES = {"delete": discord.ButtonStyle.danger, "vote": discord.ButtonStyle.success}
+# A challenge thread archives after this long without messages (the longest Discord allows);
+# posting an entry or the result into it wakes it up again.
+THREAD_ARCHIVE_MINUTES: Literal[10080] = 10080
+# How an admin command names a user in a text option: "<@123>" (a mention typed there) or a
+# bare Discord id; "telegram:<id>" and "discord:<id>" go to the core as typed.
+MENTION = re.compile(r"<@!?(\d+)>|(\d{15,21})")
+QUOTES = "\"“”'"
 
 
 def point_at(config: DiscordConfig) -> None:
@@ -136,6 +147,7 @@ class _Live:
     origin: OriginRef
     private: bool  # answer everything ephemerally (button presses)
     defer_private: bool  # how a slow answer is deferred: as the expected answer will be
+    lasting: bool = False  # name a public answer by its channel message (challenge announcements)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # the deferral timer vs the answer
     deferred: bool = False
     original_filled: bool = False
@@ -156,7 +168,10 @@ class _Tree(app_commands.CommandTree["VideoBotClient"]):
 
 
 class _CommandMenu(app_commands.Translator):
-    """Command descriptions in every language `messages.COMMANDS` speaks (Discord shows the user's)."""
+    """Top-level command descriptions in every language `messages.COMMANDS` speaks (Discord shows the user's).
+
+    Subcommands are left alone: `/challenge cancel` is not `/cancel`, `/admin quota` not `/quota`.
+    """
 
     async def translate(
         self,
@@ -164,9 +179,12 @@ class _CommandMenu(app_commands.Translator):
         locale: discord.Locale,
         context: app_commands.TranslationContextTypes,
     ) -> str | None:
-        if context.location is not app_commands.TranslationContextLocation.command_description:
+        where = app_commands.TranslationContextLocation
+        if context.location not in (where.command_description, where.group_description):
             return None
-        return messages.COMMANDS.get(context.data.name, {}).get(locale.value)
+        if getattr(context.data, "parent", None) is not None:
+            return None
+        return _menu_texts(context.data.name).get(locale.value)
 
 
 class VideoBotClient(discord.Client):
@@ -215,10 +233,13 @@ class VideoBotClient(discord.Client):
             self._caught_up = True
             await self.service.platform_ready(PLATFORM)
 
-    def request(self, interaction: discord.Interaction[Any], origin: OriginRef) -> Request:
-        """Who asked and where.  Admin: Manage Server in this guild (the core adds owners and roles).
+    def request(
+        self, interaction: discord.Interaction[Any], origin: OriginRef, chat_id: int | None = None
+    ) -> Request:
+        """Who asked and where (`chat_id`: instead of the interaction's channel).
 
-        Roles are given by name and by id, so `[admin] admin_roles` may name either.
+        Admin: Manage Server in this guild (the core adds owners and roles).  Roles are given
+        by name and by id, so `[admin] admin_roles` may name either.
         """
         user = interaction.user
         permissions = interaction.permissions
@@ -231,7 +252,9 @@ class VideoBotClient(discord.Client):
             user=UserRef(
                 PLATFORM, str(user.id), user.display_name, messages.normalise_locale(str(interaction.locale))
             ),
-            chat=ChatRef(PLATFORM, str(interaction.channel_id), is_group=interaction.guild_id is not None),
+            chat=ChatRef(
+                PLATFORM, str(chat_id or interaction.channel_id), is_group=interaction.guild_id is not None
+            ),
             reply_to=str(origin),
             is_admin=manages,
             roles=roles,
@@ -239,21 +262,35 @@ class VideoBotClient(discord.Client):
 
     @contextlib.asynccontextmanager
     async def serving(
-        self, interaction: discord.Interaction[Any], *, private: bool = False, public_answer: bool = False
+        self,
+        interaction: discord.Interaction[Any],
+        *,
+        private: bool = False,
+        public_answer: bool = False,
+        lasting: bool = False,
+        chat_id: int | None = None,
     ) -> AsyncIterator[Request]:
         """The `Request` for an interaction, answerable through the outbox while the handler runs.
 
         `private`: every answer is ephemeral (button presses).  `public_answer`: the answer we
         expect is public (the /video ack), which decides how a slow answer is deferred.
+        `lasting`: a public answer is named by its channel message (`ch:`), not by the token.
+        `chat_id`: the chat the core sees, instead of the interaction's channel.
+
+        A handler the core answered nowhere here (its news went to the channel) gets a short
+        "Done": Discord shows an error for an interaction left without an answer.
         """
         if interaction.channel_id is not None:
             self.outbox.upload_limits[str(interaction.channel_id)] = interaction.filesize_limit
         origin = OriginRef(interaction.id, self.clock(), interaction.token)
-        live = _Live(interaction, origin, private, defer_private=private or not public_answer)
+        defer_private = private or not public_answer
+        live = _Live(interaction, origin, private, defer_private, lasting)
         self.live[interaction.id] = live
         timer = asyncio.create_task(self._defer_when_slow(live))
         try:
-            yield self.request(interaction, origin)
+            yield self.request(interaction, origin, chat_id)
+            locale = messages.normalise_locale(str(interaction.locale))
+            await self.outbox.answer_if_silent(live, messages.text("command_done", locale))
         finally:
             timer.cancel()
             del self.live[interaction.id]
@@ -308,40 +345,62 @@ class DiscordOutbox:
             if self.client.token_fresh(origin.born):
                 webhook = self.client.webhook(origin.token)
                 message = await webhook.send(text, ephemeral=private, wait=True, allowed_mentions=NO_MENTIONS)
+                if live is not None and live.lasting and not private:
+                    return str(ChannelRef(message.channel.id, message.id))
                 return str(HookRef(str(message.id), origin.born, origin.token))
-        # No interaction to answer (or its token expired): say it in the channel, to the person.
+        # No interaction to answer (or its token expired): say it in the channel, to the person,
+        # as a reply where the ref names a message in that channel (a winning clip, an announcement).
         content = f"<@{user.id}> {text}" if user else text
-        sent = await self._channel(chat).send(content, allowed_mentions=_only(user))
+        sent = await self._channel(chat).send(
+            content, allowed_mentions=_only(user), reference=_reply_in(chat, origin)
+        )
         return str(ChannelRef(sent.channel.id, sent.id))
 
     async def _answer_live(self, live: _Live, text: str, private: bool) -> str | None:
         """The interaction's first answer, in its callback or in place of the deferral; else None."""
         original = str(HookRef(ORIGINAL, live.origin.born, live.origin.token))
+        lasting = live.lasting and not private
         async with live.lock:
             response = live.interaction.response
             if not response.is_done():
-                await response.send_message(text, ephemeral=private, allowed_mentions=NO_MENTIONS)
+                answer = await response.send_message(text, ephemeral=private, allowed_mentions=NO_MENTIONS)
                 live.original_filled = True
+                if lasting:
+                    message_id = answer.message_id or (await live.interaction.original_response()).id
+                    return str(ChannelRef(_channel_id(live.interaction), message_id))
                 return original
             if live.deferred and not live.original_filled:
                 live.original_filled = True
                 if private == live.defer_private:
-                    await live.interaction.edit_original_response(content=text)
-                    return original
+                    message = await live.interaction.edit_original_response(content=text)
+                    return str(ChannelRef(message.channel.id, message.id)) if lasting else original
                 # The "thinking…" message has the wrong visibility for this answer.
                 await live.interaction.delete_original_response()
         return None
 
-    async def edit_text(self, chat: ChatRef, message: str, text: str) -> None:
+    async def answer_if_silent(self, live: _Live, text: str) -> None:
+        """Answer an interaction nothing answered yet (ephemerally, or in place of its deferral)."""
+        async with live.lock:
+            if not live.interaction.response.is_done():
+                await live.interaction.response.send_message(text, ephemeral=True)
+            elif live.deferred and not live.original_filled:
+                await live.interaction.edit_original_response(content=text)
+            live.original_filled = True
+
+    async def edit_text(self, chat: ChatRef, message: str, text: str) -> bool:
+        """Edit a message; False where that is no longer possible (its interaction token expired)."""
         ref = parse_ref(message)
         if isinstance(ref, HookRef):
             if not self.client.token_fresh(ref.born):
                 log.debug("not editing %s: its interaction token has expired", ref.message)
-                return
+                return False
             webhook = self.client.webhook(ref.token)
             await webhook.edit_message(_message_id(ref.message), content=text, allowed_mentions=NO_MENTIONS)
-        elif isinstance(ref, ChannelRef):
+            return True
+        if isinstance(ref, ChannelRef):
             await self._channel_of(ref.channel_id).get_partial_message(ref.message_id).edit(content=text)
+            return True
+        return False
 
     async def send_video(
         self,
@@ -356,13 +415,16 @@ class DiscordOutbox:
     ) -> str:
         """Post a clip as a follow-up while the token lives, else in the channel mentioning its owner.
 
+        A challenge entry always goes to `chat` itself (the challenge's thread, or a reply to
+        its announcement): the interaction's webhook would post where `/challenge enter` was typed.
         Raises on failure: the core retries, and keeps the clip for later if it still fails.
         """
         job = self.client.service.store.get_job(buttons[0].job_id) if buttons else None
         embed = result_embed(caption, job)
         view = result_view(buttons)
         filename = f"videobot-{job.id if job else 'clip'}.mp4"
-        for ref in (parse_ref(reply_to), parse_ref(status_message)):
+        entry = job is not None and job.challenge_id is not None
+        for ref in () if entry else (parse_ref(reply_to), parse_ref(status_message)):
             if isinstance(ref, OriginRef | HookRef) and self.client.token_fresh(ref.born, FOLLOWUP_WINDOW_S):
                 try:
                     webhook = self.client.webhook(ref.token)
@@ -381,6 +443,7 @@ class DiscordOutbox:
             view=view,
             file=discord.File(clip.path, filename),
             allowed_mentions=_only(user),
+            reference=_reply_in(chat, parse_ref(reply_to)),
         )
         return str(ChannelRef(message.channel.id, message.id))
 
@@ -424,8 +487,10 @@ class DiscordOutbox:
             channel = self.client.get_channel(channel_id) or await self.client.fetch_channel(channel_id)
             if not isinstance(channel, discord.TextChannel):
                 return None
-            thread = await channel.get_partial_message(ref.message_id).create_thread(name=name[:100])
-        except discord.HTTPException:
+            thread = await channel.get_partial_message(ref.message_id).create_thread(
+                name=name[:100] or "challenge", auto_archive_duration=THREAD_ARCHIVE_MINUTES
+            )
+        except discord.HTTPException:  # Forbidden too: no Create Public Threads here
             log.info("could not open a thread on %s", message, exc_info=True)
             return None
         return ChatRef(PLATFORM, str(thread.id), is_group=True)
@@ -450,6 +515,25 @@ def _only(user: UserRef | None) -> discord.AllowedMentions:
 
 def _message_id(message: str) -> int:
     return cast(int, message) if message == ORIGINAL else int(message)
+
+
+def _channel_id(interaction: discord.Interaction[Any]) -> int:
+    assert interaction.channel_id is not None, "interactions with an answer come from a channel"
+    return interaction.channel_id
+
+
+def _reply_in(chat: ChatRef, ref: OriginRef | HookRef | ChannelRef | None) -> Any:
+    """`send(reference=…)`: a reply to `ref` where it names a message in `chat`, else None.
+
+    Discord replies only within a channel.  A message deleted meanwhile (a removed clip)
+    makes it a plain message, not an error.  (Typed Any: `send` takes None, but its
+    overloads do not say so.)
+    """
+    if not isinstance(ref, ChannelRef) or str(ref.channel_id) != chat.id:
+        return None
+    return discord.MessageReference(
+        message_id=ref.message_id, channel_id=ref.channel_id, fail_if_not_exists=False
+    )
 
 
 def result_embed(caption: str, job: Job | None) -> discord.Embed:
@@ -502,7 +586,7 @@ class ResultButton(
 # commands --------------------------------------------------------------------------------
 
 
-def build_commands(client: VideoBotClient) -> list[app_commands.Command[Any, ..., None]]:
+def build_commands(client: VideoBotClient) -> list[AnyCommand]:
     """The slash commands, with option ranges from the config so Discord itself checks them too.
 
     The core checks them again (and explains in the user's language): Discord's own check
@@ -572,11 +656,237 @@ def build_commands(client: VideoBotClient) -> list[app_commands.Command[Any, ...
 
     info.autocomplete("job")(recent_jobs)
     cancel.autocomplete("job")(unfinished_jobs)
-    return [video, cancel, queue, quota, info, help_]
+    return [video, cancel, queue, quota, info, help_, *challenge_commands(client), admin_commands(client)]
+
+
+def challenge_commands(client: VideoBotClient) -> list[AnyCommand]:
+    """`/challenge start|enter|status|end|cancel` and `/leaderboard`, in the core's text grammar.
+
+    Who may start, end or cancel is the core's call (Discord permissions cannot tell
+    subcommands apart); so is where entries go (the challenge's thread, when it has one).
+    """
+    service = client.service
+    v = service.config.video
+    group = app_commands.Group(name="challenge", description=_menu("challenge"))
+
+    @group.command(name="start", description="Start a prompt challenge in this channel (admins)")
+    @app_commands.describe(
+        theme="What the entries should show",
+        duration="How long voting stays open, like 2h, 30m or 1d12h (default 24h)",
+        max_entries=f"Entries per person (default {challenges.DEFAULT_MAX_ENTRIES})",
+        required_words="Words every entry's prompt must contain, separated by spaces or commas",
+        free="Entries don't count against the daily quota",
+    )
+    async def start(
+        interaction: discord.Interaction[Any],
+        theme: Range[str, 1, challenges.MAX_THEME_CHARS],
+        duration: Range[str, 1, 20] | None = None,
+        max_entries: Range[int, 1, challenges.MAX_ENTRIES] | None = None,
+        required_words: Range[str, 1, 200] | None = None,
+        free: bool = False,
+    ) -> None:
+        argument = challenge_start_text(theme, duration, max_entries, required_words, free)
+        async with client.serving(interaction, public_answer=True, lasting=True) as req:
+            await service.challenge(req, f"start {argument}")
+
+    @group.command(name="enter", description="Enter the running challenge with a prompt")
+    @app_commands.describe(
+        prompt="What your entry shows",
+        seed=f"Random seed, 0–{MAX_SEED}",
+        frames=f"Number of frames, {v.min_frames}–{v.max_frames} (default {v.default_frames})",
+        steps=f"Denoising steps, {v.min_steps}–{v.max_steps} (default {v.default_steps})",
+    )
+    async def enter(
+        interaction: discord.Interaction[Any],
+        prompt: Range[str, 1, v.max_prompt_chars],
+        seed: Range[int, 0, MAX_SEED] | None = None,
+        frames: Range[int, v.min_frames, v.max_frames] | None = None,
+        steps: Range[int, v.min_steps, v.max_steps] | None = None,
+    ) -> None:
+        options = {"--seed": seed, "--frames": frames, "--steps": steps}
+        flags = [f"{name} {value}" for name, value in options.items() if value is not None]
+        async with client.serving(interaction, public_answer=True) as req:
+            await service.challenge(req, " ".join(["enter", prompt, *flags]))
+
+    @group.command(name="status", description="Theme, entries, votes so far and time left")
+    async def status(interaction: discord.Interaction[Any]) -> None:
+        async with client.serving(interaction) as req:
+            await service.challenge(req, "status")
+
+    @group.command(name="end", description="Close voting now and announce the winner (admins)")
+    async def end(interaction: discord.Interaction[Any]) -> None:
+        async with client.serving(interaction) as req:
+            await service.challenge(req, "end")
+
+    @group.command(name="cancel", description="Call the challenge off, with no winner (admins)")
+    async def cancel(interaction: discord.Interaction[Any]) -> None:
+        async with client.serving(interaction, public_answer=True) as req:
+            await service.challenge(req, "cancel")
+
+    @app_commands.command(name="leaderboard", description=_menu("leaderboard"))
+    async def leaderboard(interaction: discord.Interaction[Any]) -> None:
+        # A challenge's thread belongs to its channel: the board there is the channel's.
+        channel = interaction.channel
+        parent = channel.parent_id if isinstance(channel, discord.Thread) else None
+        async with client.serving(interaction, public_answer=True, chat_id=parent) as req:
+            await service.leaderboard(req)
+
+    return [group, leaderboard]
+
+
+def challenge_start_text(
+    theme: str, duration: str | None, max_entries: int | None, required_words: str | None, free: bool
+) -> str:
+    """`/challenge start`'s options in the core's grammar: `"<theme>" <duration> <entries> [words] [--free]`.
+
+    Every position is filled and the theme quoted, so a theme such as "the 90s" is not read
+    as a duration, and required words are not read as the theme.  The core strips quotes at
+    word edges inside a quoted theme, so they are dropped here first.
+    """
+    words = [word.strip(QUOTES) for word in theme.split()]
+    parts = [
+        '"' + " ".join(word for word in words if word) + '"',
+        "".join((duration or "").split()) or f"{int(challenges.DEFAULT_DURATION_S)}s",
+        str(max_entries or challenges.DEFAULT_MAX_ENTRIES),
+    ]
+    if required_words and required_words.strip():
+        parts.append(required_words.strip())
+    if free:
+        parts.append("--free")
+    return " ".join(parts)
+
+
+def admin_commands(client: VideoBotClient) -> app_commands.Group:
+    """`/admin …`, translated to the core's text grammar; the core refuses non-admins.
+
+    Discord shows the group only to members with Manage Server (server admins can grant
+    it to a role under Server Settings → Integrations), but that is advice to the client:
+    the core checks every call.  A user is named by the `user` option (a member picker) or
+    by `who`: `discord:<id>`, `telegram:<id>`, a mention or a Discord id.
+    """
+    service = client.service
+    group = app_commands.Group(
+        name="admin", description=_menu("admin"), default_permissions=discord.Permissions(manage_guild=True)
+    )
+    quota = app_commands.Group(name="quota", description="A user's daily clips", parent=group)
+    user_help = "The user, picked from this server"
+    who_help = "Or: telegram:<id>, discord:<id>, a mention or a Discord user id"
+
+    async def run(
+        interaction: discord.Interaction[Any],
+        head: str,
+        user: discord.Member | discord.User | None = None,
+        who: str | None = None,
+        *tail: str | None,
+    ) -> None:
+        target, mentioned = _target(user, who)
+        argument = " ".join(word for word in (head, target, *tail) if word)
+        async with client.serving(interaction) as req:
+            await service.admin(req, argument, mentioned)
+
+    @quota.command(name="show", description="A user's clips used and left today")
+    @app_commands.describe(user=user_help, who=who_help)
+    async def quota_show(
+        interaction: discord.Interaction[Any],
+        user: discord.Member | discord.User | None = None,
+        who: str | None = None,
+    ) -> None:
+        await run(interaction, "quota show", user, who)
+
+    @quota.command(name="set", description="A user's own daily limit")
+    @app_commands.describe(limit="Clips per day (0–10000), or 'default'", user=user_help, who=who_help)
+    async def quota_set(
+        interaction: discord.Interaction[Any],
+        limit: Range[str, 1, 10],
+        user: discord.Member | discord.User | None = None,
+        who: str | None = None,
+    ) -> None:
+        await run(interaction, "quota set", user, who, limit)
+
+    @quota.command(name="reset", description="Give a user today's clips back")
+    @app_commands.describe(user=user_help, who=who_help)
+    async def quota_reset(
+        interaction: discord.Interaction[Any],
+        user: discord.Member | discord.User | None = None,
+        who: str | None = None,
+    ) -> None:
+        await run(interaction, "quota reset", user, who)
+
+    @group.command(name="ban", description="Stop a user from using the bot; their waiting jobs are cancelled")
+    @app_commands.describe(user=user_help, who=who_help, reason="Why (shown to them)")
+    async def ban(
+        interaction: discord.Interaction[Any],
+        user: discord.Member | discord.User | None = None,
+        who: str | None = None,
+        reason: Range[str, 1, 200] | None = None,
+    ) -> None:
+        await run(interaction, "ban", user, who, reason)
+
+    @group.command(name="unban", description="Let a banned user back in")
+    @app_commands.describe(user=user_help, who=who_help)
+    async def unban(
+        interaction: discord.Interaction[Any],
+        user: discord.Member | discord.User | None = None,
+        who: str | None = None,
+    ) -> None:
+        await run(interaction, "unban", user, who)
+
+    @group.command(name="queue", description="Every job running and waiting, with its owner")
+    async def queue(interaction: discord.Interaction[Any]) -> None:
+        await run(interaction, "queue")
+
+    @group.command(name="purge", description="Cancel waiting jobs: one user's, or everyone's")
+    @app_commands.describe(user="Only this user's (default: everyone's)", who=who_help)
+    async def purge(
+        interaction: discord.Interaction[Any],
+        user: discord.Member | discord.User | None = None,
+        who: str | None = None,
+    ) -> None:
+        await run(interaction, "purge", user, who)
+
+    @group.command(name="settings", description="This channel's limits and switches; no options shows them")
+    @app_commands.describe(
+        key="What to change", value="A number or 'default' for limits; on or off for challenges and enabled"
+    )
+    @app_commands.choices(key=[app_commands.Choice(name=key, value=key) for key in SETTINGS])
+    async def settings(
+        interaction: discord.Interaction[Any],
+        key: app_commands.Choice[str] | None = None,
+        value: Range[str, 1, 10] | None = None,
+    ) -> None:
+        await run(interaction, "settings", None, None, key.value if key else None, value)
+
+    @group.command(name="audit", description="The latest admin actions in this channel")
+    @app_commands.describe(n=f"How many, 1–{AUDIT_MAX} (default 10)")
+    async def audit(interaction: discord.Interaction[Any], n: Range[int, 1, AUDIT_MAX] | None = None) -> None:
+        await run(interaction, "audit", None, None, str(n) if n is not None else None)
+
+    return group
+
+
+def _target(user: discord.Member | discord.User | None, who: str | None) -> tuple[str | None, UserRef | None]:
+    """Whom an admin command is about, as the core names users, and the picked user if any.
+
+    `who` wins when both are given; a `who` that names nobody is passed on unchanged (the
+    core answers that it needs a user) rather than falling back on the picked user.
+    """
+    if who and who.strip():
+        typed = "".join(who.split())
+        mention = MENTION.fullmatch(typed)
+        return (f"{PLATFORM}:{mention[1] or mention[2]}" if mention else typed), None
+    if user is not None:
+        picked = UserRef(PLATFORM, str(user.id), user.display_name)
+        return picked.key, picked
+    return None, None
+
+
+def _menu_texts(command: str) -> dict[str, str]:
+    """A command's description by language: `messages.COMMANDS`, or `menu_<command>` for Discord-only ones."""
+    return messages.COMMANDS.get(command) or messages.MESSAGES.get(f"menu_{command}", {})
 
 
 def _menu(command: str) -> str:
-    return messages.COMMANDS[command][messages.DEFAULT_LOCALE]
+    return _menu_texts(command)[messages.DEFAULT_LOCALE]
 
 
 def _job_choices(jobs: Sequence[Job], current: object) -> JobChoices:

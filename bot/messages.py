@@ -367,6 +367,13 @@ MESSAGES: dict[str, dict[str, str]] = {
     "button_variation": {"en": "🎲 Variation", "it": "🎲 Variante"},
     "button_info": {"en": "ℹ Info", "it": "ℹ Info"},
     "button_delete": {"en": "🗑 Delete", "it": "🗑 Elimina"},
+    # Discord only: every interaction needs an answer, even when the real one went to the channel
+    "command_done": {"en": "✅ Done.", "it": "✅ Fatto."},
+    # command menu entries not in COMMANDS (which Telegram shows to everyone)
+    "menu_admin": {
+        "en": "Admin tools: quotas, bans, queue, chat settings, audit log",
+        "it": "Strumenti admin: quote, blocchi, coda, impostazioni, registro",
+    },
 }
 
 # The command menu platforms show (Telegram's setMyCommands, Discord's descriptions).

@@ -223,7 +223,9 @@ class VideoService:
         the announcement) and is free of quota if the admin said so.
         """
         is_admin = self.is_admin(req)
-        chat_settings = self.store.chat_settings(req.chat.key)
+        # An entry sent from the challenge's thread obeys the challenge chat's settings and quota.
+        home = challenge.chat if challenge else req.chat
+        chat_settings = self.store.chat_settings(home.key)
         if not chat_settings.enabled and not is_admin:
             raise CommandError("disabled_here")
         ban_reason = self.store.ban_reason(req.user.key)
@@ -271,7 +273,7 @@ class VideoService:
             challenge_id=challenge.id if challenge else None,
         )
         free = challenge is not None and challenge.free_entries
-        charge = charge_for(self.store, self.config.quota, req.user.key, req.chat.key, self.clock())
+        charge = charge_for(self.store, self.config.quota, req.user.key, home.key, self.clock())
         try:
             self.store.insert_job(job, None if free else charge)
         except QuotaExceeded as over:

@@ -48,6 +48,7 @@ pytestmark = pytest.mark.asyncio
 
 OWNER, STRANGER, MODERATOR, ROLE_MODERATOR, CONFIG_OWNER = 111, 222, 333, 444, 999
 MANAGE_GUILD = 0x20
+COMMAND_NAMES = ["admin", "cancel", "challenge", "help", "info", "leaderboard", "queue", "quota", "video"]
 FIFTEEN_MINUTES = 15 * 60
 
 
@@ -101,15 +102,22 @@ class _Bot(VideoBotClient):
 
 
 class World:
-    """The fake Discord plus one bot process (service, worker, client); `restart` swaps the process."""
+    """The fake Discord plus one bot process (service, worker, client); `restart` swaps the process.
 
-    def __init__(self, fake: FakeDiscord, config: Config, pipe: Any, clock: FakeClock) -> None:
+    `clock` dates interaction tokens; with `core_clock` the core reads it too (challenge deadlines).
+    """
+
+    def __init__(
+        self, fake: FakeDiscord, config: Config, pipe: Any, clock: FakeClock, *, core_clock: bool = False
+    ) -> None:
         self.fake, self.config, self.pipe, self.clock = fake, config, pipe, clock
+        self.core_clock: Callable[[], float] = clock if core_clock else time.time
         self.stack = contextlib.AsyncExitStack()
 
     async def start(self, **bot_options: Any) -> None:
         self.renderer = GatedRenderer(self.pipe)
-        self.service = VideoService(self.config, Store(self.config.data_dir / DB_FILE), self.renderer)
+        store = Store(self.config.data_dir / DB_FILE)
+        self.service = VideoService(self.config, store, self.renderer, clock=self.core_clock)
         self.stack = contextlib.AsyncExitStack()
         self.bot = _Bot(self.service, clock=self.clock, guild_ready_timeout=0.05, **bot_options)
         connection = asyncio.create_task(self.bot.start(self.fake.token))
@@ -184,15 +192,19 @@ def discord_config(fake: FakeDiscord, make_config: Callable[..., Config]) -> Cal
 async def make_world(
     fake: FakeDiscord, discord_config: Callable[..., Config], tiny_pipe: Any
 ) -> AsyncIterator[Callable[..., Awaitable[World]]]:
-    """`await make_world(discord={...}, admin={...}, **bot_options)`: a started bot, stopped afterwards."""
+    """`await make_world(discord={...}, admin={...}, core_clock=False, **bot_options)`: a started bot,
+    stopped afterwards."""
     worlds: list[World] = []
 
     async def make(
-        discord: dict[str, Any] | None = None, admin: dict[str, Any] | None = None, **bot_options: Any
+        discord: dict[str, Any] | None = None,
+        admin: dict[str, Any] | None = None,
+        core_clock: bool = False,
+        **bot_options: Any,
     ) -> World:
         config = discord_config(discord, admin)
         point_at(config.discord)
-        world = World(fake, config, tiny_pipe, FakeClock())
+        world = World(fake, config, tiny_pipe, FakeClock(), core_clock=core_clock)
         worlds.append(world)
         await world.start(**bot_options)
         return world
@@ -245,7 +257,7 @@ async def test_commands_are_synced_to_the_test_guild_with_discords_own_limits(
     config = world.config
     assert "global" not in fake.synced_commands
     commands = {c["name"]: c for c in fake.synced_commands["555"]}
-    assert sorted(commands) == ["cancel", "help", "info", "queue", "quota", "video"]
+    assert sorted(commands) == COMMAND_NAMES
     video = {o["name"]: o for o in commands["video"]["options"]}
     assert [name for name, o in video.items() if o.get("required")] == ["prompt"]
     assert video["prompt"]["type"] == 3 and video["prompt"]["max_length"] == config.video.max_prompt_chars
@@ -262,9 +274,7 @@ async def test_commands_are_synced_to_the_test_guild_with_discords_own_limits(
 
 
 async def test_commands_are_synced_globally_without_a_test_guild(world: World) -> None:
-    assert sorted(c["name"] for c in world.fake.synced_commands["global"]) == [
-        "cancel", "help", "info", "queue", "quota", "video",
-    ]
+    assert sorted(c["name"] for c in world.fake.synced_commands["global"]) == COMMAND_NAMES
 
 
 async def test_video_is_answered_at_once_then_shows_progress_then_the_clip(world: World) -> None:
@@ -518,6 +528,154 @@ async def test_core_can_relabel_buttons_and_open_threads_for_challenges(world: W
     assert await outbox.open_thread(chat, "ch:777:1", "gone") is None
 
 
+# /admin ------------------------------------------------------------------------------------
+
+ADMIN_ONLY = "Only admins of this chat can use /admin."
+# Every /admin subcommand, with options that would change something if an admin sent them.
+ADMIN_CASES = [
+    pytest.param("quota show", {"who": f"discord:{STRANGER}"}, id="quota show"),
+    pytest.param("quota set", {"limit": "5", "who": f"discord:{STRANGER}"}, id="quota set"),
+    pytest.param("quota reset", {"user": FakeDiscord.user_option(STRANGER)}, id="quota reset"),
+    pytest.param("ban", {"user": FakeDiscord.user_option(STRANGER), "reason": "spam"}, id="ban"),
+    pytest.param("unban", {"who": f"<@{OWNER}>"}, id="unban"),
+    pytest.param("queue", {}, id="queue"),
+    pytest.param("purge", {}, id="purge everyone"),
+    pytest.param("purge", {"user": FakeDiscord.user_option(STRANGER)}, id="purge user"),
+    pytest.param("settings", {}, id="settings show"),
+    pytest.param("settings", {"key": "enabled", "value": "off"}, id="settings change"),
+    pytest.param("audit", {"n": 5}, id="audit"),
+]
+
+
+def admin(
+    fake: FakeDiscord, subcommand: str, options: dict[str, Any] | None = None, *, user_id: int = MODERATOR,
+    permissions: int = 0, **where: Any,
+) -> Any:
+    return fake.slash("admin", options or {}, subcommand=subcommand, user_id=user_id, permissions=permissions,
+                      **where)
+
+
+async def admin_says(
+    fake: FakeDiscord, subcommand: str, options: dict[str, Any] | None = None, **who: Any
+) -> str:
+    """Run `/admin <subcommand>` and return its (ephemeral) answer."""
+    return ephemeral_text(await admin(fake, subcommand, options, **who).callback())
+
+
+async def test_admin_is_a_manage_server_group_with_typed_options(
+    fake: FakeDiscord, make_world: Callable[..., Awaitable[World]]
+) -> None:
+    await make_world(discord={"test_guild_id": 555})
+    commands = {c["name"]: c for c in fake.synced_commands["555"]}
+    group = commands["admin"]
+    assert int(group["default_member_permissions"]) == MANAGE_GUILD
+    assert group["description_localizations"]["it"].startswith("Strumenti admin")
+    subcommands = {o["name"]: o for o in group["options"]}
+    assert sorted(subcommands) == ["audit", "ban", "purge", "queue", "quota", "settings", "unban"]
+    quota = {o["name"]: o for o in subcommands["quota"]["options"]}
+    assert subcommands["quota"]["type"] == 2 and sorted(quota) == ["reset", "set", "show"]
+    ban = {o["name"]: o for o in subcommands["ban"]["options"]}
+    assert (ban["user"]["type"], ban["who"]["type"], ban["reason"]["type"]) == (6, 3, 3)
+    settings = {o["name"]: o for o in subcommands["settings"]["options"]}
+    assert [c["value"] for c in settings["key"]["choices"]] == [
+        "max_frames", "max_steps", "daily", "challenges", "enabled",
+    ]
+    assert {o["name"]: o for o in subcommands["audit"]["options"]}["n"]["max_value"] == 50
+    # Subcommands are not taken for the top-level commands of the same name.
+    challenge = {o["name"]: o for o in commands["challenge"]["options"]}
+    assert commands["challenge"]["description_localizations"]["it"].startswith("Sfide")
+    assert challenge["cancel"]["description_localizations"] == {}
+    assert commands["leaderboard"]["description_localizations"]["it"].startswith("Vincitori")
+
+
+@pytest.mark.parametrize(("subcommand", "options"), ADMIN_CASES)
+async def test_every_admin_command_refuses_non_admins_in_plain_words(
+    world: World, subcommand: str, options: dict[str, Any]
+) -> None:
+    fake, store = world.fake, world.service.store
+    world.renderer.hold.set()
+    await fake.slash("video", {"prompt": "a cat"}, user_id=STRANGER).callback()
+    await world.renderer.wait_paused()
+    await fake.slash("video", {"prompt": "a dog"}, user_id=STRANGER).callback()
+    store.ban(f"discord:{OWNER}", "earlier", "discord:1", 0.0)  # an unban would have something to undo
+
+    assert await admin_says(fake, subcommand, options, user_id=STRANGER) == ADMIN_ONLY
+    assert store.audit_entries(50) == []
+    assert store.ban_reason(f"discord:{STRANGER}") is None and store.ban_reason(f"discord:{OWNER}") == "earlier"
+    assert store.user_daily_limit(f"discord:{STRANGER}") is None
+    assert store.chat_settings("discord:777").enabled
+    assert world.job(2).status == JobStatus.QUEUED
+
+
+async def test_admins_by_manage_server_role_or_owner_config_run_admin_commands_with_an_audit_trail(
+    fake: FakeDiscord, make_world: Callable[..., Awaitable[World]]
+) -> None:
+    fake.add_role("Moderators", members=(ROLE_MODERATOR,))
+    world = await make_world(admin={"admin_roles": ["Moderators"]})
+    store = world.service.store
+    stranger = f"discord:{STRANGER}"
+
+    # Manage Server; the member picker names the user, even where the reason looks like a user.
+    banned = await admin_says(
+        fake, "ban", {"user": fake.user_option(STRANGER), "reason": "discord:1 said so"}, permissions=MANAGE_GUILD
+    )
+    assert banned == f"⛔ {stranger} is banned (discord:1 said so); their waiting jobs were cancelled."
+    assert store.ban_reason(stranger) == "discord:1 said so" and store.ban_reason("discord:1") is None
+    refused = ephemeral_text(await fake.slash("video", {"prompt": "a cat"}, user_id=STRANGER).callback())
+    assert refused == "You can't use this bot: an admin banned you (discord:1 said so)."
+
+    # An owner from the config, with no Discord permission; `who` takes a mention typed as text.
+    unbanned = await admin_says(fake, "unban", {"who": f"<@{STRANGER}>"}, user_id=CONFIG_OWNER)
+    assert unbanned == f"✅ {stranger} is no longer banned."
+    # A member of a configured role; `who` names a user of another platform.
+    quota_set = await admin_says(fake, "quota set", {"who": "telegram:42", "limit": "5"}, user_id=ROLE_MODERATOR)
+    assert quota_set == "✅ Daily quota of telegram:42 set to 5."
+    shown = await admin_says(fake, "quota show", {"who": "telegram:42"}, user_id=ROLE_MODERATOR)
+    assert shown.startswith("🎟 telegram:42: 0 of 5 clips used today")
+    assert (await admin_says(fake, "quota reset", {"user": fake.user_option(STRANGER)}, user_id=CONFIG_OWNER)
+            == f"✅ Today's usage of {stranger} reset.")
+    assert await admin_says(fake, "quota show", {"who": "bob"}, user_id=CONFIG_OWNER) == (
+        "Say which user: reply to their message, mention them, or write telegram:<id> / discord:<id>."
+    )
+
+    settings = await admin_says(fake, "settings", {"key": "max_frames", "value": "8"}, permissions=MANAGE_GUILD)
+    assert settings.startswith("⚙ This chat: max_frames 8,")
+    too_long = ephemeral_text(await fake.slash("video", {"prompt": "a cat", "frames": 12}).callback())
+    assert too_long == "--frames must be between 2 and 8; you gave 12."
+
+    audit = [(e.actor, e.action, e.target, e.detail) for e in store.audit_entries(50)]
+    assert audit == [
+        (f"discord:{MODERATOR}", "settings", "max_frames", "8"),
+        (f"discord:{CONFIG_OWNER}", "quota reset", stranger, ""),
+        (f"discord:{ROLE_MODERATOR}", "quota set", "telegram:42", "5"),
+        (f"discord:{CONFIG_OWNER}", "unban", stranger, ""),
+        (f"discord:{MODERATOR}", "ban", stranger, "discord:1 said so"),
+    ]
+    listed = await admin_says(fake, "audit", {"n": 2}, user_id=CONFIG_OWNER)
+    assert listed.splitlines()[0].endswith(f"discord:{MODERATOR} settings max_frames 8")
+    assert len(listed.splitlines()) == 2
+
+
+async def test_admin_queue_and_purge_tell_the_owners_of_cancelled_jobs(world: World) -> None:
+    fake = world.fake
+    world.renderer.hold.set()
+    await fake.slash("video", {"prompt": "a slow lighthouse"}, user_id=STRANGER).callback()
+    await world.renderer.wait_paused()
+    waiting = fake.slash("video", {"prompt": "a waiting harbour"}, user_id=STRANGER)
+    await waiting.callback()
+
+    listing = await admin_says(fake, "queue", permissions=MANAGE_GUILD)
+    assert listing.splitlines() == [
+        f"#1 running discord:{STRANGER} (User {STRANGER}): a slow lighthouse",
+        f"#2 queued discord:{STRANGER} (User {STRANGER}): a waiting harbour",
+    ]
+    purged = await admin_says(fake, "purge", {"user": fake.user_option(STRANGER)}, permissions=MANAGE_GUILD)
+    assert purged == "🧹 Cancelled 1 waiting jobs; their quota was refunded."
+    notice = await waiting.edit_original()
+    assert notice.json["content"] == "🛑 An admin cancelled video #2; your quota was refunded."
+    assert world.job(2).status == JobStatus.CANCELLED
+
+
 async def test_refs_survive_a_round_trip_through_text() -> None:
     for ref in (
         OriginRef(12, 1_700_000_000.5, "tok:en"),
@@ -558,9 +716,7 @@ async def test_videobot_run_serves_discord_from_the_config_file(
     )
     try:
         await fake.wait_until_ready(timeout=60)
-        assert sorted(c["name"] for c in fake.synced_commands["555"]) == [
-            "cancel", "help", "info", "queue", "quota", "video",
-        ]
+        assert sorted(c["name"] for c in fake.synced_commands["555"]) == COMMAND_NAMES
         interaction = fake.slash("video", {"prompt": "a paper boat", "frames": 6, "seed": 3}, user_id=OWNER)
         ack = await interaction.callback(timeout=30)
         assert ack.json["data"]["content"].startswith("⏳ Queued #1")

@@ -337,6 +337,11 @@ class FakeDiscord:
     def slash(self, name: str, options: dict[str, Any] | None = None, *, user_id: int = 111,
               guild_id: int | None = 555, channel_id: int = 777, locale: str = "en-US", permissions: int = 0,
               subcommand: str | None = None) -> Interaction:
+        """A slash command; `subcommand` is "start" or, inside a sub-group, "quota show".
+
+        An option given as `user_option(id)` arrives as a user option, with the user (and, in a
+        guild, the member) in ``resolved`` as Discord sends them.
+        """
         data = self._command_data(name, options or {}, guild_id, subcommand)
         return self._dispatch_interaction(2, data, user_id, guild_id, channel_id, locale, permissions)
 
@@ -354,18 +359,35 @@ class FakeDiscord:
         data = {"custom_id": custom_id, "component_type": 2}
         return self._dispatch_interaction(3, data, user_id, guild_id, channel_id, locale, permissions, message)
 
+    @staticmethod
+    def user_option(user_id: int) -> dict[str, Any]:
+        """A slash command option of type USER naming `user_id`."""
+        return {"type": 6, "value": str(user_id)}
+
     def _command_data(self, name: str, options: dict[str, Any], guild_id: int | None, subcommand: str | None,
                       focused: str | None = None) -> dict[str, Any]:
         opts: list[dict[str, Any]] = []
+        resolved: dict[str, dict[str, Any]] = {}
         for key, value in options.items():
             opt = dict(value) if isinstance(value, dict) else {"type": _option_type(value), "value": value}
             opt["name"] = key
             if key == focused:
                 opt["focused"] = True
+            if opt["type"] == 6:
+                user_id = int(opt["value"])
+                resolved.setdefault("users", {})[str(user_id)] = self.user(user_id)
+                if guild_id is not None:  # members come without their user, which is in users
+                    member = {k: v for k, v in self.member(user_id).items() if k != "user"}
+                    resolved.setdefault("members", {})[str(user_id)] = member
             opts.append(opt)
-        if subcommand is not None:
-            opts = [{"type": 1, "name": subcommand, "options": opts}]
+        if subcommand is not None:  # "quota show": a subcommand inside a sub-group
+            *groups, leaf = subcommand.split()
+            opts = [{"type": 1, "name": leaf, "options": opts}]
+            for group in reversed(groups):
+                opts = [{"type": 2, "name": group, "options": opts}]
         data: dict[str, Any] = {"name": name, "type": 1, "options": opts}
+        if resolved:
+            data["resolved"] = resolved
         scope = str(guild_id) if guild_id and str(guild_id) in self.synced_commands else "global"
         known = {c["name"]: c for c in self.synced_commands.get(scope, [])}
         data["id"] = known[name]["id"] if name in known else str(self.next_id())
@@ -511,7 +533,7 @@ class FakeDiscord:
                 status, body = await self._route(call, request.headers.get("Authorization"))
         except _HTTPError as exc:
             status, body = exc.status, exc.body
-        except Exception as exc:  # noqa: BLE001 - a bug in the fake: fail fast (a 500 makes discord.py retry)
+        except Exception as exc:  # a bug in the fake: fail fast (a 500 makes discord.py retry)
             self.handler_errors.append(exc)
             status, body = 400, {"message": f"fake discord crashed: {exc!r}", "code": 0}
         call.status, call.response = status, copy.deepcopy(body)  # a snapshot: stored messages change later
@@ -720,9 +742,29 @@ class FakeDiscord:
 
     async def _create_message(self, call: RestCall, m: re.Match[str]) -> tuple[int, Any]:
         channel = self._channel(int(m["cid"]))
-        message = self._store_message(int(m["cid"]), call.json or {}, call)
+        payload = dict(call.json or {})
+        reference = payload.pop("message_reference", None)
+        replied = self._replied(int(m["cid"]), reference) if reference else None
+        message = self._store_message(int(m["cid"]), payload, call, type_=19 if replied else 0)
+        if replied is not None:
+            message["message_reference"] = {"type": 0, "message_id": replied["id"], "channel_id": m["cid"],
+                                            "guild_id": channel.get("guild_id")}
+            message["referenced_message"] = copy.deepcopy(replied)
         channel["last_message_id"] = message["id"]
         return 200, message
+
+    def _replied(self, channel_id: int, reference: dict[str, Any]) -> dict[str, Any] | None:
+        """The message a reply quotes; Discord replies only within a channel, to a message that exists.
+
+        With ``fail_if_not_exists: false`` a missing one makes a plain message instead.
+        """
+        replied = self.messages.get(int(reference["message_id"]))
+        elsewhere = reference.get("channel_id") is not None and str(reference["channel_id"]) != str(channel_id)
+        if replied is not None and replied["channel_id"] == str(channel_id) and not elsewhere:
+            return replied
+        if reference.get("fail_if_not_exists", True):
+            raise _HTTPError(400, "Invalid Form Body: Unknown message", 50035)
+        return None
 
     def _channel_message(self, m: re.Match[str]) -> dict[str, Any]:
         message = self._message(int(m["mid"]))
