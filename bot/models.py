@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 class JobStatus(enum.StrEnum):
@@ -18,9 +18,6 @@ class JobStatus(enum.StrEnum):
     @property
     def finished(self) -> bool:
         return self in (JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED)
-
-
-ACTIVE_STATUSES = (JobStatus.RUNNING, JobStatus.ENCODING, JobStatus.DELIVERING)
 
 
 @dataclass(frozen=True)
@@ -119,16 +116,6 @@ class Clip:
     @property
     def duration_s(self) -> float:
         return self.frames / self.fps
-
-
-@dataclass
-class Progress:
-    """What a status message shows while a job runs."""
-
-    stage: JobStatus
-    step: int = 0
-    total_steps: int = 0
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
