@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,23 @@ os.environ.setdefault("PTB_TIMEDELTA", "true")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # Spinning OpenMP threads on shared cores turn 0.1 s tiny renders into seconds.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+POLL_EVERY_S = 0.01
+
+
+async def eventually(check: Callable[[], Any], *, timeout: float = 10.0, what: str = "condition") -> Any:
+    """Poll `check` until it returns something truthy, failing after `timeout` seconds.
+
+    For state with no event to await (SQLite rows another task writes)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(POLL_EVERY_S)
+
 
 TINY_SETTINGS: dict[str, Any] = {
     "model": {"id": "tiny"},

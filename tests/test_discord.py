@@ -41,7 +41,7 @@ from bot.render import Renderer, StepCallback
 from bot.service import VideoService
 from bot.store import DB_FILE, Store
 from bot.tiny_pipeline import TINY_MODEL_ID
-from tests.conftest import tiny_settings, to_toml
+from tests.conftest import eventually, tiny_settings, to_toml
 from tests.fakes.discord_api import EPHEMERAL, FakeDiscord, RestCall
 
 pytestmark = pytest.mark.asyncio
@@ -150,10 +150,7 @@ class World:
         return job
 
     async def until(self, check: Callable[[], bool], timeout: float = 15.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not check():
-            assert time.monotonic() < deadline, "condition not met in time"
-            await asyncio.sleep(0.01)
+        await eventually(check, timeout=timeout)
 
 
 @pytest.fixture(scope="session")

@@ -26,6 +26,7 @@ from bot.models import ChatRef, Job, JobStatus, RenderParams, Request, UserRef
 from bot.render import OutOfMemory, Renderer
 from bot.service import VideoService
 from bot.store import DB_FILE, Store
+from tests.conftest import eventually
 from tests.outbox import RecordingOutbox
 
 PLATFORM = "telegram"
@@ -47,18 +48,6 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-async def eventually(check: Callable[[], Any], *, timeout: float = 10.0, what: str = "condition") -> Any:
-    """Poll `check` until it returns something truthy, failing after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 class Bot:

@@ -25,7 +25,7 @@ from bot.config import Config
 from bot.models import JobStatus
 from bot.service import VideoService
 from bot.telegram_adapter import WEBHOOK_PATH, run_telegram
-from tests.conftest import tiny_settings, to_toml
+from tests.conftest import eventually, tiny_settings, to_toml
 from tests.fakes.telegram_api import ApiCall, FakeTelegram
 
 GROUP = -1001
@@ -94,11 +94,7 @@ def replying_to(message_id: int) -> Callable[[ApiCall], bool]:
 
 
 async def poll(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met in time")
-        await asyncio.sleep(0.01)
+    await eventually(condition, timeout=timeout)
 
 
 @pytest.mark.asyncio
