@@ -374,3 +374,17 @@ async def test_admin_commands_follow_telegrams_chat_administrators(bot: Bot) -> 
     attempt = fake.send_message(GROUP, BOB, "/video a cat", first_name="Bob")
     answer = await fake.wait_for_call("sendMessage", replying_to(attempt))
     assert answer.params["text"] == "You can't use this bot: an admin banned you (spamming)."
+
+
+@pytest.mark.asyncio
+async def test_a_clip_over_the_upload_limit_is_re_encoded_to_fit(bot: Bot) -> None:
+    fake = bot.fake
+    outbox = bot.service.outboxes["telegram"]
+    fake.max_upload_bytes = outbox.upload_limit_bytes = 9_000  # type: ignore[attr-defined]
+    fake.send_message(GROUP, ANN, "/video a very detailed storm --seed 8")
+    video = await fake.wait_for_call("sendVideo", timeout=30)
+    job = await eventually(lambda: bot.service.store.jobs_with_status(JobStatus.DONE), what="delivery")
+    original = Path(job[0].clip_path).stat().st_size
+    assert original > 9_000
+    assert len(video.files["video"]) <= 9_000
+    assert decode(video.files["video"])[0] == 8
