@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
@@ -72,8 +73,12 @@ def stop_on_signals(stop: asyncio.Event) -> None:
             loop.add_signal_handler(sig, stop.set)
 
 
-async def run_bot(config: Config) -> None:
-    """`videobot run`: every enabled platform plus the worker, until SIGINT/SIGTERM."""
+async def run_bot(config: Config) -> int:
+    """`videobot run`: every enabled platform plus the worker, until SIGINT/SIGTERM.
+
+    Returns the exit status: 0 when stopped by a signal, 1 when a platform or the worker
+    stopped on its own (a rejected token, say), after saying why in one line.
+    """
     platforms = enabled_platforms(config)
     service = build_service(config)
     stop = asyncio.Event()
@@ -86,9 +91,11 @@ async def run_bot(config: Config) -> None:
         log.info("videobot running: %s", ", ".join(platforms))
         waiter = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([waiter, worker, *tasks], return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            if task is not waiter and task.exception() is not None:
-                log.error("%s stopped: %s", task.get_name(), task.exception())
+        status = 0
+        for task in done - {waiter}:
+            status = 1
+            error = task.exception()
+            print(f"videobot: {task.get_name()} stopped: {error or 'ended unexpectedly'}", file=sys.stderr)
         # The worker stops first (the running job goes back to the queue), then the chats.
         service.stop()
         with contextlib.suppress(Exception):
@@ -97,3 +104,4 @@ async def run_bot(config: Config) -> None:
         platforms_stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
         waiter.cancel()
+    return status

@@ -167,8 +167,7 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 2
-        asyncio.run(run_bot(config))
-        return 0
+        return asyncio.run(run_bot(config))
     except KeyboardInterrupt:
         return 130
 
