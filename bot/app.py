@@ -94,8 +94,8 @@ async def run_bot(config: Config) -> int:
         status = 0
         for task in done - {waiter}:
             status = 1
-            error = task.exception()
-            print(f"videobot: {task.get_name()} stopped: {error or 'ended unexpectedly'}", file=sys.stderr)
+            why = _redacted(str(task.exception() or "ended unexpectedly"), config)
+            print(f"videobot: {task.get_name()} stopped: {why}", file=sys.stderr)
         # The worker stops first (the running job goes back to the queue), then the chats.
         service.stop()
         with contextlib.suppress(Exception):
@@ -105,3 +105,14 @@ async def run_bot(config: Config) -> int:
         await asyncio.gather(*tasks, return_exceptions=True)
         waiter.cancel()
     return status
+
+
+def _redacted(text: str, config: Config) -> str:
+    """Tokens never reach logs, even inside a library's error message."""
+    for name, secret in (
+        ("TELEGRAM_TOKEN", config.secrets.telegram_token),
+        ("DISCORD_TOKEN", config.secrets.discord_token),
+    ):
+        if secret:
+            text = text.replace(secret, f"${name}")
+    return text

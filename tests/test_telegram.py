@@ -365,7 +365,9 @@ async def test_admin_commands_follow_telegrams_chat_administrators(bot: Bot) -> 
     answer = await fake.wait_for_call("sendMessage", replying_to(refused))
     assert answer.params["text"] == "Only admins of this chat can use /admin."
 
-    ban = fake.send_message(GROUP, ADA, "/admin ban spamming", first_name="Ada", reply_to_message_id=bob_message)
+    ban = fake.send_message(
+        GROUP, ADA, "/admin ban spamming", first_name="Ada", reply_to_message_id=bob_message
+    )
     answer = await fake.wait_for_call("sendMessage", replying_to(ban))
     assert answer.params["text"].startswith(f"⛔ telegram:{BOB} is banned (spamming)")
     (entry,) = bot.service.store.audit_entries(5)
@@ -388,3 +390,27 @@ async def test_a_clip_over_the_upload_limit_is_re_encoded_to_fit(bot: Bot) -> No
     assert original > 9_000
     assert len(video.files["video"]) <= 9_000
     assert decode(video.files["video"])[0] == 8
+
+
+@pytest.mark.asyncio
+async def test_a_rejected_token_stops_videobot_run_with_one_line(fake: FakeTelegram, tmp_path: Path) -> None:
+    settings = tiny_settings(tmp_path / "data", telegram=telegram_settings(fake))
+    (tmp_path / "config.toml").write_text(to_toml(settings))
+    env = {**os.environ, "TELEGRAM_TOKEN": "999:WRONG", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        "--config",
+        str(tmp_path / "config.toml"),
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    _, stderr = await asyncio.wait_for(child.communicate(), timeout=120)
+    assert child.returncode == 1
+    problem = [line for line in stderr.decode().splitlines() if line.startswith("videobot:")]
+    assert problem == ["videobot: telegram stopped: The token `$TELEGRAM_TOKEN` was rejected by the server."]
+    assert "Traceback" not in stderr.decode() and "WRONG" not in stderr.decode()
