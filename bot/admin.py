@@ -41,9 +41,23 @@ class AdminTools:
         self.clock = clock
 
     def run(
-        self, actor: str, chat: str | None, argument: str, mentioned: str | None = None, locale: str = "en"
+        self,
+        actor: str,
+        chat: str | None,
+        argument: str,
+        mentioned: str | None = None,
+        locale: str = "en",
+        *,
+        everywhere: bool = False,
     ) -> AdminResult:
-        """Run `/admin <argument>`; `chat` None means everywhere (the shell)."""
+        """Run `/admin <argument>` in `chat` (None: the shell).
+
+        A chat's admins act on that chat only: its queue, its bans, its settings.  Bot
+        owners (`everywhere`, and the shell) act on every chat, and alone may change a
+        person's quota, which is one ledger across all chats.
+        """
+        everywhere = everywhere or chat is None
+        scope = "*" if everywhere or chat is None else chat
         words = argument.split()
         if not words:
             raise CommandError("admin_usage")
@@ -55,6 +69,8 @@ class AdminTools:
             user, rest = _take_user(rest, mentioned)
             if action == "show":
                 return AdminResult(self.quota_show(user, chat, locale))
+            if not everywhere:
+                raise CommandError("admin_owner_only")
             if action == "reset":
                 return AdminResult(self.quota_reset(actor, chat, user, locale))
             if len(rest) != 1:
@@ -62,21 +78,21 @@ class AdminTools:
             return AdminResult(self.quota_set(actor, chat, user, rest[0], locale))
         if command == "ban":
             user, rest = _take_user(rest, mentioned)
-            return self.ban(actor, chat, user, " ".join(rest), locale)
+            return self.ban(actor, chat, scope, user, " ".join(rest), locale)
         if command == "unban":
             user, _ = _take_user(rest, mentioned)
-            return AdminResult(self.unban(actor, chat, user, locale))
+            return AdminResult(self.unban(actor, chat, scope, user, locale))
         if command == "queue":
-            return AdminResult(self.queue_listing(chat))
+            return AdminResult(self.queue_listing(None if everywhere else chat))
         if command == "purge":
             target = _take_user(rest, mentioned)[0] if rest or mentioned else None
-            return self.purge(actor, chat, target, locale)
+            return self.purge(actor, chat, None if everywhere else chat, target, locale)
         if command == "settings":
             return AdminResult(self.settings(actor, chat, rest, locale))
         if command == "audit":
             count = 10
             if rest:
-                if not rest[0].isdigit() or not 1 <= int(rest[0]) <= AUDIT_MAX:
+                if not _is_number(rest[0]) or not 1 <= int(rest[0]) <= AUDIT_MAX:
                     raise CommandError("out_of_range", option="n", low=1, high=AUDIT_MAX, value=rest[0])
                 count = int(rest[0])
             return AdminResult(self.audit(chat, count))
@@ -90,7 +106,7 @@ class AdminTools:
         now = self.clock()
         used = self.store.used_today(user, quota_day(now, q))
         limit = daily_limit(self.store, q, user, chat)
-        banned = self.store.ban_reason(user)
+        banned = self.store.ban_reason(user, chat)
         return messages.text(
             "admin_quota_show",
             locale,
@@ -104,7 +120,7 @@ class AdminTools:
     def quota_set(self, actor: str, chat: str | None, user: str, value: str, locale: str) -> str:
         if value.lower() == "default":
             self.store.set_user_daily_limit(user, None)
-        elif value.isdigit() and int(value) <= 10_000:
+        elif _is_number(value) and int(value) <= 10_000:
             self.store.set_user_daily_limit(user, int(value))
         else:
             raise CommandError("out_of_range", option="quota", low=0, high=10_000, value=value)
@@ -116,25 +132,29 @@ class AdminTools:
         self._audit(actor, chat, "quota reset", user)
         return messages.text("admin_quota_reset", locale, user=user)
 
-    def ban(self, actor: str, chat: str | None, user: str, reason: str, locale: str) -> AdminResult:
+    def ban(
+        self, actor: str, chat: str | None, scope: str, user: str, reason: str, locale: str
+    ) -> AdminResult:
         if user == actor or user in self.config.admin.owners:
             raise CommandError("admin_cannot_ban", user=user)
-        self.store.ban(user, reason, actor, self.clock())
-        cancelled = self._cancel_queued(user)
+        self.store.ban(user, scope, reason, actor, self.clock())
+        cancelled = self._cancel_queued(user, None if scope == "*" else scope)
         self._audit(actor, chat, "ban", user, reason)
         return AdminResult(messages.text("admin_banned", locale, user=user, reason=reason or "—"), cancelled)
 
-    def unban(self, actor: str, chat: str | None, user: str, locale: str) -> str:
-        if not self.store.unban(user):
+    def unban(self, actor: str, chat: str | None, scope: str, user: str, locale: str) -> str:
+        if not self.store.unban(user, scope):
             raise CommandError("admin_not_banned", user=user)
         self._audit(actor, chat, "unban", user)
         return messages.text("admin_unbanned", locale, user=user)
 
     def queue_listing(self, chat: str | None) -> str:
-        jobs = self.store.jobs_with_status(JobStatus.RUNNING, JobStatus.ENCODING, JobStatus.DELIVERING)
+        """Waiting and running jobs, in dispatch order; only this chat's unless `chat` is None."""
         from bot.jobqueue import fair_order
 
+        jobs = self.store.jobs_with_status(JobStatus.RUNNING, JobStatus.ENCODING, JobStatus.DELIVERING)
         jobs += fair_order(self.store.jobs_with_status(JobStatus.QUEUED), self.store.last_served())
+        jobs = [job for job in jobs if chat is None or job.chat.key == chat]
         if not jobs:
             return "📋 —"
         lines = [
@@ -145,9 +165,9 @@ class AdminTools:
             lines.append(f"… +{len(jobs) - 30}")
         return "\n".join(lines)
 
-    def _cancel_queued(self, user: str | None) -> tuple[Job, ...]:
+    def _cancel_queued(self, user: str | None, chat: str | None) -> tuple[Job, ...]:
         cancelled = []
-        for job in self.store.queued_jobs_of(user):
+        for job in self.store.queued_jobs_of(user, chat):
             if self.store.set_status(
                 job.id, JobStatus.CANCELLED, only_from=(JobStatus.QUEUED,), error="purged"
             ):
@@ -155,8 +175,10 @@ class AdminTools:
                 cancelled.append(job)
         return tuple(cancelled)
 
-    def purge(self, actor: str, chat: str | None, user: str | None, locale: str) -> AdminResult:
-        cancelled = self._cancel_queued(user)
+    def purge(
+        self, actor: str, chat: str | None, where: str | None, user: str | None, locale: str
+    ) -> AdminResult:
+        cancelled = self._cancel_queued(user, where)
         self._audit(actor, chat, "purge", user or "*", f"{len(cancelled)} jobs")
         return AdminResult(messages.text("admin_purged", locale, count=len(cancelled)), cancelled)
 
@@ -194,11 +216,11 @@ class AdminTools:
         low, high = {
             "max_frames": (v.min_frames, v.max_frames),
             "max_steps": (v.min_steps, v.max_steps),
-            "daily": (0, 10_000),
+            "daily": (0, self.config.quota.daily),
         }[key]
         number: int | None = None
         if value.lower() != "default":
-            if not value.isdigit() or not low <= int(value) <= high:
+            if not _is_number(value) or not low <= int(value) <= high:
                 raise CommandError("out_of_range", option=key, low=low, high=high, value=value)
             number = int(value)
         if key == "max_frames":
@@ -216,6 +238,11 @@ class AdminTools:
             f"{e.detail}".rstrip()
             for e in entries
         )
+
+
+def _is_number(text: str) -> bool:
+    """Plain ASCII digits: `"²".isdigit()` is true, but int() refuses it."""
+    return text.isascii() and text.isdigit()
 
 
 def _take_user(words: list[str], mentioned: str | None) -> tuple[str, list[str]]:

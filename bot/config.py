@@ -82,7 +82,7 @@ class AdminConfig:
     owners: tuple[str, ...] = ()
     admin_roles: tuple[str, ...] = ()
     priority_roles: tuple[str, ...] = ()
-    admins_first: bool = True
+    owners_first: bool = True
 
 
 @dataclass(frozen=True)

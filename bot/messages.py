@@ -204,6 +204,12 @@ MESSAGES: dict[str, dict[str, str]] = {
         "purge [utente], settings [chiave valore] o audit [n]. Indica gli utenti rispondendo, "
         "menzionandoli o come telegram:<id> / discord:<id>.",
     },
+    "admin_owner_only": {
+        "en": "Only the bot's owners can change a person's quota: it counts across every chat. "
+        "Use /admin settings daily <n> to limit this chat.",
+        "it": "Solo i proprietari del bot possono cambiare la quota di una persona: vale in tutte "
+        "le chat. Usa /admin settings daily <n> per limitare questa chat.",
+    },
     "admin_need_user": {
         "en": "Say which user: reply to their message, mention them, or write telegram:<id> / discord:<id>.",
         "it": "Indica l'utente: rispondi a un suo messaggio, menzionalo "

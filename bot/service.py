@@ -150,10 +150,18 @@ class VideoService:
     def add_outbox(self, platform: str, outbox: Outbox) -> None:
         self.outboxes[platform] = outbox
 
+    def is_owner(self, req: Request) -> bool:
+        """The bot's owners from config: admins in every chat."""
+        return req.user.key in self.config.admin.owners
+
     def is_admin(self, req: Request) -> bool:
-        """Platform admins (the adapter asks), admin roles, and the owners from config."""
+        """An admin of the chat `req` comes from: platform admins, admin roles, owners."""
         a = self.config.admin
-        return req.is_admin or req.user.key in a.owners or bool(set(req.roles) & set(a.admin_roles))
+        return req.is_admin or self.is_owner(req) or bool(set(req.roles) & set(a.admin_roles))
+
+    def may_moderate(self, req: Request, job: Job) -> bool:
+        """Owners anywhere; a chat's admins only for jobs in their chat."""
+        return self.is_owner(req) or (self.is_admin(req) and job.chat.key == req.chat.key)
 
     @answers_errors
     async def challenge(self, req: Request, argument: str) -> None:
@@ -170,7 +178,12 @@ class VideoService:
         if not self.is_admin(req):
             raise CommandError("admin_only")
         result = self.admin_tools.run(
-            req.user.key, req.chat.key, argument, mentioned.key if mentioned else None, req.user.locale
+            req.user.key,
+            req.chat.key,
+            argument,
+            mentioned.key if mentioned else None,
+            req.user.locale,
+            everywhere=self.is_owner(req),
         )
         await self.reply(req, result.text, private=True)
         for job in result.cancelled:
@@ -228,7 +241,7 @@ class VideoService:
         chat_settings = self.store.chat_settings(home.key)
         if not chat_settings.enabled and not is_admin:
             raise CommandError("disabled_here")
-        ban_reason = self.store.ban_reason(req.user.key)
+        ban_reason = self.store.ban_reason(req.user.key, home.key)
         if ban_reason is not None:
             raise CommandError("banned", reason=ban_reason or "—")
         limits = self.config.video
@@ -269,7 +282,7 @@ class VideoService:
             created_at=self.clock(),
             reply_to=self.challenges.entry_reply_to(challenge) if challenge else req.reply_to,
             parent_id=parent_id,
-            priority=self._priority(req, is_admin),
+            priority=self._priority(req),
             challenge_id=challenge.id if challenge else None,
         )
         free = challenge is not None and challenge.free_entries
@@ -286,10 +299,13 @@ class VideoService:
             job.status_message = ack
         return job
 
-    def _priority(self, req: Request, is_admin: bool) -> int:
-        """0 goes first: admins (if configured) and members of priority roles."""
+    def _priority(self, req: Request) -> int:
+        """0 goes first: owners (if configured) and members of priority roles.
+
+        Not a chat's admins: anyone can make a chat of their own and jump the shared queue.
+        """
         a = self.config.admin
-        if (is_admin and a.admins_first) or set(req.roles) & set(a.priority_roles):
+        if (self.is_owner(req) and a.owners_first) or set(req.roles) & set(a.priority_roles):
             return 0
         return 1
 
@@ -331,7 +347,7 @@ class VideoService:
             if not mine:
                 raise CommandError("cancel_nothing")
             job = mine[0]
-        if job.user.key != req.user.key and not self.is_admin(req):
+        if job.user.key != req.user.key and not self.may_moderate(req, job):
             raise CommandError("cancel_not_owner", job=job.id)
         if self.running and self.running.job.id == job.id:
             self.running.cancel.set()
@@ -454,7 +470,7 @@ class VideoService:
         if action == "info":
             await self.reply(req, self.info_text(job, req.user.locale), private=True)
         elif action == "delete":
-            if job.user.key != req.user.key and not self.is_admin(req):
+            if job.user.key != req.user.key and not self.may_moderate(req, job):
                 raise CommandError("delete_refused")
             if job.result_message:
                 await self.outboxes[job.chat.platform].delete(job.chat, job.result_message)

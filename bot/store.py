@@ -154,7 +154,9 @@ class Store:
             if_not_exists=True,
         )
         db.table("bans").create(
-            {"user_key": str, "reason": str, "by_user": str, "at": float}, pk="user_key", if_not_exists=True
+            {"user_key": str, "scope": str, "reason": str, "by_user": str, "at": float},
+            pk=("user_key", "scope"),
+            if_not_exists=True,
         )
         db.table("challenges").create(
             {
@@ -409,18 +411,26 @@ class Store:
             ),
         )
 
-    def ban(self, user_key: str, reason: str, by_user: str, at: float) -> None:
+    def ban(self, user_key: str, scope: str, reason: str, by_user: str, at: float) -> None:
+        """Ban in one chat (`scope` = its key) or everywhere (`scope` = "*")."""
         self.conn.execute(
-            "INSERT OR REPLACE INTO bans (user_key, reason, by_user, at) VALUES (?, ?, ?, ?)",
-            (user_key, reason, by_user, at),
+            "INSERT OR REPLACE INTO bans (user_key, scope, reason, by_user, at) VALUES (?, ?, ?, ?, ?)",
+            (user_key, scope, reason, by_user, at),
         )
 
-    def unban(self, user_key: str) -> bool:
-        return self.conn.execute("DELETE FROM bans WHERE user_key = ?", (user_key,)).rowcount > 0
+    def unban(self, user_key: str, scope: str) -> bool:
+        """Lift a ban in one chat; `scope` "*" lifts every ban the user has."""
+        deleted = self.conn.execute(
+            "DELETE FROM bans WHERE user_key = ? AND (scope = ? OR ? = '*')", (user_key, scope, scope)
+        )
+        return deleted.rowcount > 0
 
-    def ban_reason(self, user_key: str) -> str | None:
-        """None if not banned, else the reason given (possibly empty)."""
-        row = self.conn.execute("SELECT reason FROM bans WHERE user_key = ?", (user_key,)).fetchone()
+    def ban_reason(self, user_key: str, chat_key: str | None = None) -> str | None:
+        """None if not banned here (or everywhere), else the reason given (possibly empty)."""
+        row = self.conn.execute(
+            "SELECT reason FROM bans WHERE user_key = ? AND scope IN ('*', ?) ORDER BY scope = '*' DESC",
+            (user_key, chat_key or "*"),
+        ).fetchone()
         return None if row is None else str(row["reason"] or "")
 
     def audit(
@@ -451,15 +461,14 @@ class Store:
             for r in rows
         ]
 
-    def queued_jobs_of(self, user_key: str | None) -> list[Job]:
-        if user_key is None:
-            return self.jobs_with_status(JobStatus.QUEUED)
-        platform, _, user_id = user_key.partition(":")
-        rows = self.conn.execute(
-            "SELECT * FROM jobs WHERE status = 'queued' AND platform = ? AND user_id = ? ORDER BY id",
-            (platform, user_id),
-        ).fetchall()
-        return [_row_to_job(row) for row in rows]
+    def queued_jobs_of(self, user_key: str | None, chat_key: str | None = None) -> list[Job]:
+        """Queued jobs, of one user and/or in one chat (None: any)."""
+        return [
+            job
+            for job in self.jobs_with_status(JobStatus.QUEUED)
+            if (user_key is None or job.user.key == user_key)
+            and (chat_key is None or job.chat.key == chat_key)
+        ]
 
     # challenges -------------------------------------------------------------------------
 

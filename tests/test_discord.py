@@ -76,7 +76,9 @@ class GatedRenderer(Renderer):
         self.release = threading.Event()
 
     def render(
-        self, params: RenderParams, on_step: StepCallback | None = None,
+        self,
+        params: RenderParams,
+        on_step: StepCallback | None = None,
         should_stop: Callable[[], bool] | None = None,
     ) -> Any:
         def step(done: int, total: int) -> None:
@@ -477,7 +479,8 @@ async def test_info_autocompletes_the_users_recent_jobs(world: World) -> None:
 
     everything = await fake.autocomplete("info", {"job": ""}, focused="job", user_id=OWNER).callback()
     assert everything.json["data"]["choices"] == [
-        {"name": "#2 a dog skiing", "value": 2}, {"name": "#1 a cat surfing", "value": 1},
+        {"name": "#2 a dog skiing", "value": 2},
+        {"name": "#1 a cat surfing", "value": 1},
     ]
     dogs = await fake.autocomplete("info", {"job": "dog"}, focused="job", user_id=OWNER).callback()
     assert [c["value"] for c in dogs.json["data"]["choices"]] == [2]
@@ -545,11 +548,17 @@ ADMIN_CASES = [
 
 
 def admin(
-    fake: FakeDiscord, subcommand: str, options: dict[str, Any] | None = None, *, user_id: int = MODERATOR,
-    permissions: int = 0, **where: Any,
+    fake: FakeDiscord,
+    subcommand: str,
+    options: dict[str, Any] | None = None,
+    *,
+    user_id: int = MODERATOR,
+    permissions: int = 0,
+    **where: Any,
 ) -> Any:
-    return fake.slash("admin", options or {}, subcommand=subcommand, user_id=user_id, permissions=permissions,
-                      **where)
+    return fake.slash(
+        "admin", options or {}, subcommand=subcommand, user_id=user_id, permissions=permissions, **where
+    )
 
 
 async def admin_says(
@@ -575,7 +584,11 @@ async def test_admin_is_a_manage_server_group_with_typed_options(
     assert (ban["user"]["type"], ban["who"]["type"], ban["reason"]["type"]) == (6, 3, 3)
     settings = {o["name"]: o for o in subcommands["settings"]["options"]}
     assert [c["value"] for c in settings["key"]["choices"]] == [
-        "max_frames", "max_steps", "daily", "challenges", "enabled",
+        "max_frames",
+        "max_steps",
+        "daily",
+        "challenges",
+        "enabled",
     ]
     assert {o["name"]: o for o in subcommands["audit"]["options"]}["n"]["max_value"] == 50
     # Subcommands are not taken for the top-level commands of the same name.
@@ -594,11 +607,13 @@ async def test_every_admin_command_refuses_non_admins_in_plain_words(
     await fake.slash("video", {"prompt": "a cat"}, user_id=STRANGER).callback()
     await world.renderer.wait_paused()
     await fake.slash("video", {"prompt": "a dog"}, user_id=STRANGER).callback()
-    store.ban(f"discord:{OWNER}", "earlier", "discord:1", 0.0)  # an unban would have something to undo
+    store.ban(f"discord:{OWNER}", "*", "earlier", "discord:1", 0.0)  # an unban would have something to undo
 
     assert await admin_says(fake, subcommand, options, user_id=STRANGER) == ADMIN_ONLY
     assert store.audit_entries(50) == []
-    assert store.ban_reason(f"discord:{STRANGER}") is None and store.ban_reason(f"discord:{OWNER}") == "earlier"
+    assert (
+        store.ban_reason(f"discord:{STRANGER}") is None and store.ban_reason(f"discord:{OWNER}") == "earlier"
+    )
     assert store.user_daily_limit(f"discord:{STRANGER}") is None
     assert store.chat_settings("discord:777").enabled
     assert world.job(2).status == JobStatus.QUEUED
@@ -614,28 +629,44 @@ async def test_admins_by_manage_server_role_or_owner_config_run_admin_commands_w
 
     # Manage Server; the member picker names the user, even where the reason looks like a user.
     banned = await admin_says(
-        fake, "ban", {"user": fake.user_option(STRANGER), "reason": "discord:1 said so"}, permissions=MANAGE_GUILD
+        fake,
+        "ban",
+        {"user": fake.user_option(STRANGER), "reason": "discord:1 said so"},
+        permissions=MANAGE_GUILD,
     )
     assert banned == f"⛔ {stranger} is banned (discord:1 said so); their waiting jobs were cancelled."
-    assert store.ban_reason(stranger) == "discord:1 said so" and store.ban_reason("discord:1") is None
+    # A chat's admin bans in that chat only.
+    assert store.ban_reason(stranger, "discord:777") == "discord:1 said so"
+    assert store.ban_reason(stranger) is None and store.ban_reason("discord:1", "discord:777") is None
     refused = ephemeral_text(await fake.slash("video", {"prompt": "a cat"}, user_id=STRANGER).callback())
     assert refused == "You can't use this bot: an admin banned you (discord:1 said so)."
 
     # An owner from the config, with no Discord permission; `who` takes a mention typed as text.
     unbanned = await admin_says(fake, "unban", {"who": f"<@{STRANGER}>"}, user_id=CONFIG_OWNER)
     assert unbanned == f"✅ {stranger} is no longer banned."
-    # A member of a configured role; `who` names a user of another platform.
-    quota_set = await admin_says(fake, "quota set", {"who": "telegram:42", "limit": "5"}, user_id=ROLE_MODERATOR)
+    # A member of a configured role is a chat admin: a person's quota is for owners only.
+    refused_quota = await admin_says(
+        fake, "quota set", {"who": "telegram:42", "limit": "5"}, user_id=ROLE_MODERATOR
+    )
+    assert refused_quota.startswith("Only the bot's owners can change a person's quota")
+    # `who` names a user of another platform.
+    quota_set = await admin_says(
+        fake, "quota set", {"who": "telegram:42", "limit": "5"}, user_id=CONFIG_OWNER
+    )
     assert quota_set == "✅ Daily quota of telegram:42 set to 5."
     shown = await admin_says(fake, "quota show", {"who": "telegram:42"}, user_id=ROLE_MODERATOR)
     assert shown.startswith("🎟 telegram:42: 0 of 5 clips used today")
-    assert (await admin_says(fake, "quota reset", {"user": fake.user_option(STRANGER)}, user_id=CONFIG_OWNER)
-            == f"✅ Today's usage of {stranger} reset.")
+    assert (
+        await admin_says(fake, "quota reset", {"user": fake.user_option(STRANGER)}, user_id=CONFIG_OWNER)
+        == f"✅ Today's usage of {stranger} reset."
+    )
     assert await admin_says(fake, "quota show", {"who": "bob"}, user_id=CONFIG_OWNER) == (
         "Say which user: reply to their message, mention them, or write telegram:<id> / discord:<id>."
     )
 
-    settings = await admin_says(fake, "settings", {"key": "max_frames", "value": "8"}, permissions=MANAGE_GUILD)
+    settings = await admin_says(
+        fake, "settings", {"key": "max_frames", "value": "8"}, permissions=MANAGE_GUILD
+    )
     assert settings.startswith("⚙ This chat: max_frames 8,")
     too_long = ephemeral_text(await fake.slash("video", {"prompt": "a cat", "frames": 12}).callback())
     assert too_long == "--frames must be between 2 and 8; you gave 12."
@@ -644,7 +675,7 @@ async def test_admins_by_manage_server_role_or_owner_config_run_admin_commands_w
     assert audit == [
         (f"discord:{MODERATOR}", "settings", "max_frames", "8"),
         (f"discord:{CONFIG_OWNER}", "quota reset", stranger, ""),
-        (f"discord:{ROLE_MODERATOR}", "quota set", "telegram:42", "5"),
+        (f"discord:{CONFIG_OWNER}", "quota set", "telegram:42", "5"),
         (f"discord:{CONFIG_OWNER}", "unban", stranger, ""),
         (f"discord:{MODERATOR}", "ban", stranger, "discord:1 said so"),
     ]
@@ -699,8 +730,12 @@ async def test_videobot_run_serves_discord_from_the_config_file(
 ) -> None:
     settings = tiny_settings(
         tmp_path / "data",
-        discord={"enabled": True, "api_base_url": fake.api_base_url, "gateway_url": fake.gateway_url,
-                 "test_guild_id": 555},
+        discord={
+            "enabled": True,
+            "api_base_url": fake.api_base_url,
+            "gateway_url": fake.gateway_url,
+            "test_guild_id": 555,
+        },
     )
     config_file = tmp_path / "config.toml"
     config_file.write_text(to_toml(settings), encoding="utf-8")
@@ -708,8 +743,11 @@ async def test_videobot_run_serves_discord_from_the_config_file(
     command = [str(videobot)] if videobot.exists() else [sys.executable, "-m", "bot"]
     log_file = (tmp_path / "videobot.log").open("w")
     child = subprocess.Popen(
-        [*command, "run", "--config", str(config_file)], cwd=tmp_path, env=child_env,
-        stdout=log_file, stderr=subprocess.STDOUT,
+        [*command, "run", "--config", str(config_file)],
+        cwd=tmp_path,
+        env=child_env,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
     )
     try:
         await fake.wait_until_ready(timeout=60)
@@ -720,8 +758,10 @@ async def test_videobot_run_serves_discord_from_the_config_file(
         followup = await interaction.followup(timeout=60)
         assert decode(followup.files["files[0]"]) == 6
         await fake.wait_for_rest(
-            "PATCH", f"/{interaction.token}/messages/@original",
-            lambda c: c.json["content"].startswith("✅ Done"), timeout=30,
+            "PATCH",
+            f"/{interaction.token}/messages/@original",
+            lambda c: c.json["content"].startswith("✅ Done"),
+            timeout=30,
         )
     finally:
         child.send_signal(signal.SIGTERM)

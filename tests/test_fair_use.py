@@ -212,14 +212,17 @@ async def test_the_quota_is_one_ledger_across_chats(make_bot: Callable[..., Bot]
 
 
 @pytest.mark.asyncio
-async def test_admins_and_priority_roles_go_first_in_the_queue(make_bot: Callable[..., Bot]) -> None:
-    bot = make_bot(admin={"priority_roles": ["Patron"]})
+async def test_owners_and_priority_roles_go_first_but_not_any_chats_admins(
+    make_bot: Callable[..., Bot],
+) -> None:
+    bot = make_bot(admin={"priority_roles": ["Patron"], "owners": [TG_ANN.key]})
     plain = await bot.service.video_text(bot.req(TG_BOB, TG_GROUP), "first come")
-    admin = await bot.service.video_text(bot.req(TG_ANN, TG_GROUP, admin=True), "admin")
+    chat_admin = await bot.service.video_text(bot.req(DC_DAN, DC_CHANNEL, admin=True), "own server's admin")
+    owner = await bot.service.video_text(bot.req(TG_ANN, TG_GROUP), "owner")
     patron = await bot.service.video_text(bot.req(DC_CAT, DC_CHANNEL, roles=("Patron",)), "patron")
-    assert plain and admin and patron
+    assert plain and chat_admin and owner and patron
     order = [job.id for job in bot.service.queue.ordered()]
-    assert order == [admin.id, patron.id, plain.id]
+    assert order == [owner.id, patron.id, plain.id, chat_admin.id]
 
 
 @pytest.mark.asyncio
@@ -281,22 +284,27 @@ async def test_platform_admins_admin_roles_and_owners_may_use_admin_commands(
 ) -> None:
     bot = make_bot(admin={"owners": [TG_BOB.key, DC_DAN.key], "admin_roles": ["Mods"]})
     req = bot.req(admin_user, chat, admin=how == "platform", roles=("Mods",) if how == "role" else ())
-    await bot.service.admin(req, "quota set telegram:11 5")
-    assert bot.last_text == "✅ Daily quota of telegram:11 set to 5."
+    await bot.service.admin(req, "ban telegram:77 flooding")
+    assert bot.last_text.startswith("⛔ telegram:77 is banned (flooding)")
     (entry,) = bot.service.store.audit_entries(10)
     assert (entry.actor, entry.action, entry.target, entry.detail) == (
         admin_user.key,
-        "quota set",
-        "telegram:11",
-        "5",
+        "ban",
+        "telegram:77",
+        "flooding",
     )
     assert entry.chat == chat.key
+    await bot.service.admin(req, "quota set telegram:11 5")
+    if how == "owner":
+        assert bot.last_text == "✅ Daily quota of telegram:11 set to 5."
+    else:
+        assert bot.last_text.startswith("Only the bot's owners can change a person's quota")
 
 
 @pytest.mark.asyncio
 async def test_admin_quota_set_show_and_reset(make_bot: Callable[..., Bot]) -> None:
-    bot = make_bot(quota={"daily": 1})
-    admin = bot.req(DC_CAT, TG_GROUP, admin=True)
+    bot = make_bot(quota={"daily": 1}, admin={"owners": [DC_CAT.key]})
+    admin = bot.req(DC_CAT, TG_GROUP)
     await bot.service.video_text(bot.req(TG_ANN, TG_GROUP), "one")
     await bot.service.video_text(bot.req(TG_ANN, TG_GROUP), "two")
     assert bot.last_text.startswith("Daily limit of 1 clips reached")
@@ -317,27 +325,54 @@ async def test_admin_purge_cancels_waiting_jobs_refunds_and_tells_the_owners(
     make_bot: Callable[..., Bot],
 ) -> None:
     bot = make_bot()
-    admin = bot.req(DC_CAT, DC_CHANNEL, admin=True)
+    admin = bot.req(TG_ANN, TG_GROUP, admin=True)
+    other_chat = ChatRef("telegram", "-300", is_group=True)
     ann = await bot.service.video_text(bot.req(TG_ANN, TG_GROUP), "ann's")
     bob = await bot.service.video_text(bot.req(TG_BOB, TG_GROUP), "bob's")
-    assert ann and bob
+    elsewhere = await bot.service.video_text(bot.req(TG_ANN, other_chat), "ann's elsewhere")
+    assert ann and bob and elsewhere
     await bot.service.admin(admin, "purge telegram:11")
     assert bot.last_text.startswith("🧹 Cancelled 1 waiting jobs")
     assert bot.service.store.get_job(ann.id).status == JobStatus.CANCELLED  # type: ignore[union-attr]
     assert bot.service.store.get_job(bob.id).status == JobStatus.QUEUED  # type: ignore[union-attr]
-    assert bot.service.store.used_today(TG_ANN.key, bot.service.quota_day()) == 0
+    # Refunded: only the job in the other chat still counts.
+    assert bot.service.store.used_today(TG_ANN.key, bot.service.quota_day()) == 1
     notice = bot.outbox.of_kind("edit")[-1]
     assert notice.ref == ann.status_message and "An admin cancelled video" in notice.text
     await bot.service.admin(admin, "purge")
-    assert bot.service.store.jobs_with_status(JobStatus.QUEUED) == []
+    # A chat's admin purges that chat only.
+    assert [job.id for job in bot.service.store.jobs_with_status(JobStatus.QUEUED)] == [elsewhere.id]
 
 
 @pytest.mark.asyncio
-async def test_admin_queue_lists_jobs_with_owners(make_bot: Callable[..., Bot]) -> None:
-    bot = make_bot()
+async def test_admin_queue_lists_this_chats_jobs_and_owners_see_all(make_bot: Callable[..., Bot]) -> None:
+    bot = make_bot(admin={"owners": [DC_DAN.key]})
     await bot.service.video_text(bot.req(TG_ANN, TG_GROUP), "a lighthouse at dusk")
-    await bot.service.admin(bot.req(DC_CAT, DC_CHANNEL, admin=True), "queue")
+    await bot.service.video_text(bot.req(DC_CAT, DC_CHANNEL), "a private thought")
+    await bot.service.admin(bot.req(TG_BOB, TG_GROUP, admin=True), "queue")
     assert "telegram:11 (Ann): a lighthouse at dusk" in bot.last_text
+    assert "private thought" not in bot.last_text
+    await bot.service.admin(bot.req(DC_DAN, DC_CHANNEL), "queue")
+    assert "lighthouse" in bot.last_text and "private thought" in bot.last_text
+
+
+@pytest.mark.asyncio
+async def test_a_chats_admin_bans_cancels_and_deletes_only_in_that_chat(make_bot: Callable[..., Bot]) -> None:
+    """Anyone can make a group of their own; its admin must not reach into other chats."""
+    bot = make_bot()
+    own_group = ChatRef("telegram", "-999", is_group=True)
+    squatter = bot.req(TG_BOB, own_group, admin=True)
+    job = await bot.service.video_text(bot.req(TG_ANN, TG_GROUP), "in the real group")
+    assert job is not None
+    await bot.service.admin(squatter, "ban telegram:11 mine now")
+    assert await bot.service.video_text(bot.req(TG_ANN, TG_GROUP), "still welcome here") is not None
+    assert bot.service.store.get_job(job.id).status == JobStatus.QUEUED  # type: ignore[union-attr]
+    await bot.service.cancel(squatter, str(job.id))
+    assert bot.last_text == f"Only the person who asked for video #{job.id} (or an admin) can cancel it."
+    await bot.service.admin(squatter, "settings daily 500")
+    assert bot.last_text == "daily must be between 0 and 20; you gave 500."
+    await bot.service.video_text(bot.req(TG_ANN, own_group), "in the squatter's group")
+    assert bot.last_text == "You can't use this bot: an admin banned you (mine now)."
 
 
 @pytest.mark.asyncio
