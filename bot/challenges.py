@@ -69,10 +69,10 @@ def parse_start(argument: str) -> StartArgs:
         theme_words, rest = words[: quote_end + 1], words[quote_end + 1 :]
         theme_words = [w.strip("\"“”'") for w in theme_words]
     else:
-        for index, word in enumerate(words):
-            if parse_duration(word) is not None:
-                theme_words, rest = words[:index], words[index:]
-                break
+        # The last duration-looking word ends the theme, so "the 90s 2h" is "the 90s" for 2 h.
+        durations = [i for i, word in enumerate(words) if parse_duration(word) is not None]
+        if durations and durations[-1] > 0:
+            theme_words, rest = words[: durations[-1]], words[durations[-1] :]
         else:
             theme_words = words
     theme = clean_text(" ".join(theme_words))
@@ -89,7 +89,7 @@ def parse_start(argument: str) -> StartArgs:
     if not MIN_DURATION_S <= duration <= MAX_DURATION_S:
         raise CommandError("challenge_bad_duration", value=messages.duration(duration))
     max_entries = DEFAULT_MAX_ENTRIES
-    if rest and rest[0].isdigit():
+    if rest and rest[0].isascii() and rest[0].isdigit():
         max_entries, rest = int(rest[0]), rest[1:]
         if not 1 <= max_entries <= MAX_ENTRIES:
             raise CommandError(

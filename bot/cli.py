@@ -147,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     os.environ.setdefault("PTB_TIMEDELTA", "true")
     try:
-        config = load_config(args.config)
+        # The shell's admin tools, the console and the demo need no chat tokens.
+        config = load_config(args.config, require_tokens=args.command == "run")
     except ConfigError as error:
         print(f"videobot: {error}", file=sys.stderr)
         return 2

@@ -8,6 +8,7 @@ prints it and exits, so the owner never sees a traceback for a typo.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 import typing
 from dataclasses import dataclass, field, fields, is_dataclass
@@ -175,7 +176,7 @@ def _section(cls: type[T], raw: Any, name: str, source: str) -> T:
     return cls(**values)
 
 
-def _check(config: Config) -> None:
+def _check(config: Config, require_tokens: bool) -> None:
     """Cross-field rules: ranges that would make the bot misbehave later."""
     src, v = config.source, config.video
 
@@ -232,15 +233,23 @@ def _check(config: Config) -> None:
             "[admin] owners",
             f"entry {owner!r} must look like telegram:<id> or discord:<id>",
         )
+    need(
+        re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", config.model.device) is not None,
+        "[model] device",
+        f"{config.model.device!r} is not one of auto, cpu, mps, cuda, cuda:<n>",
+    )
+    need(1 <= config.telegram.webhook_port <= 65535, "[telegram] webhook_port", "must be a TCP port")
+    need(1 <= config.telegram.poll_timeout_s <= 600, "[telegram] poll_timeout_s", "must be 1 to 600")
+    need(0 <= config.telegram.max_retries <= 10, "[telegram] max_retries", "must be 0 to 10")
     need(config.telegram.max_upload_mb >= 1, "[telegram] max_upload_mb", "must be at least 1")
     need(config.discord.max_upload_mb >= 1, "[discord] max_upload_mb", "must be at least 1")
-    if config.telegram.enabled:
+    if config.telegram.enabled and require_tokens:
         need(
             bool(config.secrets.telegram_token),
             "[telegram] enabled",
             "is true but the TELEGRAM_TOKEN environment variable is empty",
         )
-    if config.discord.enabled:
+    if config.discord.enabled and require_tokens:
         need(
             bool(config.secrets.discord_token),
             "[discord] enabled",
@@ -248,8 +257,10 @@ def _check(config: Config) -> None:
         )
 
 
-def parse_config(raw: dict[str, Any], source: str, env: typing.Mapping[str, str]) -> Config:
-    """Build a checked `Config` from already-parsed TOML."""
+def parse_config(
+    raw: dict[str, Any], source: str, env: typing.Mapping[str, str], *, require_tokens: bool = True
+) -> Config:
+    """Build a checked `Config` from already-parsed TOML; tokens are needed only to serve chats."""
     sections: dict[str, Any] = {}
     hints = typing.get_type_hints(Config)
     for name, section in raw.items():
@@ -263,7 +274,7 @@ def parse_config(raw: dict[str, Any], source: str, env: typing.Mapping[str, str]
         discord_token=env.get("DISCORD_TOKEN", "").strip(),
     )
     config = Config(**sections, secrets=secrets, source=source)
-    _check(config)
+    _check(config, require_tokens)
     return config
 
 
@@ -272,16 +283,18 @@ def default_config_path(env: typing.Mapping[str, str] | None = None) -> Path:
     return Path(env.get(CONFIG_ENV) or "config.toml")
 
 
-def load_config(path: Path | None = None, env: typing.Mapping[str, str] | None = None) -> Config:
+def load_config(
+    path: Path | None = None, env: typing.Mapping[str, str] | None = None, *, require_tokens: bool = True
+) -> Config:
     """Read `path` (default: $VIDEOBOT_CONFIG or ./config.toml); missing file → defaults."""
     env = os.environ if env is None else env
     path = path or default_config_path(env)
     if not path.exists():
         if path == default_config_path(env) and CONFIG_ENV not in env:
-            return parse_config({}, "<defaults>", env)
+            return parse_config({}, "<defaults>", env, require_tokens=require_tokens)
         raise ConfigError(f"{path}: no such config file")
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML ({error})") from None
-    return parse_config(raw, str(path), env)
+    return parse_config(raw, str(path), env, require_tokens=require_tokens)

@@ -293,11 +293,21 @@ class VideoService:
             await self.reply(req, self._over_quota_text(req.user, over), private=True)
             return None
         self.queue.notify()
-        ack = await self.reply(req, self._queued_text(job))
+        ack = await self._acknowledge(req, job)
         if ack is not None:
             self.store.update_job(job.id, status_message=ack)
             job.status_message = ack
         return job
+
+    async def _acknowledge(self, req: Request, job: Job) -> str | None:
+        """Say "queued"; the job is committed, so a failed ack must not look like a refusal."""
+        for attempt in range(DELIVERY_TRIES):
+            try:
+                return await self.reply(req, self._queued_text(job))
+            except Exception:
+                log.warning("queued reply for job %d failed (try %d)", job.id, attempt + 1, exc_info=True)
+                await asyncio.sleep(0.5 * 2**attempt)
+        return None  # the clip still comes, as a reply to the command
 
     def _priority(self, req: Request) -> int:
         """0 goes first: owners (if configured) and members of priority roles.
@@ -571,10 +581,15 @@ class VideoService:
     async def _load_model(self) -> bool:
         try:
             await asyncio.to_thread(self.renderer.load)
-        except ModelMissing as missing:
-            if self.model_error != str(missing):
-                log.error("%s", missing)
-            self.model_error = str(missing)
+        except Exception as error:
+            problem = (
+                str(error)
+                if isinstance(error, ModelMissing)
+                else f"the video model failed to load: {error!r}"
+            )
+            if self.model_error != problem:
+                log.error("%s", problem, exc_info=not isinstance(error, ModelMissing))
+            self.model_error = problem
             await self.queue.wait_for_change(MODEL_RETRY_S)
             return False
         self.model_error = None
@@ -604,6 +619,7 @@ class VideoService:
             )
             self.store.set_status(job.id, JobStatus.ENCODING)
             await self._progress.stage(job, "encoding")
+            await self._show_activity(job)
             clip = await asyncio.to_thread(self._encode, job, frames)
             if running.cancel.is_set() and not self._stopping:
                 raise RenderCancelled()  # cancelled while encoding: the user was told so
@@ -631,7 +647,7 @@ class VideoService:
             self.running = None
         self.store.set_status(job.id, JobStatus.DELIVERING, clip_path=clip.path)
         job.clip_path = clip.path
-        await self._deliver(job)
+        self.spawn(self._deliver(job))  # uploads must not keep the GPU idle
 
     def _encode(self, job: Job, frames: Any) -> Clip:
         p = job.params
@@ -644,6 +660,14 @@ class VideoService:
         if changed:
             self.job_finished.set()
         return changed
+
+    async def _show_activity(self, job: Job) -> None:
+        outbox = self.outboxes.get(job.chat.platform)
+        if outbox is not None:
+            try:
+                await outbox.show_activity(job.chat)
+            except Exception:
+                log.debug("activity indicator failed", exc_info=True)
 
     async def _fail(self, job: Job, key: str) -> None:
         self._finish(job.id, JobStatus.FAILED, error=key)
@@ -675,6 +699,10 @@ class VideoService:
             clip = await asyncio.to_thread(fit_to_size, Path(job.clip_path), outbox.upload_limit(job.chat))
         except TooLarge:
             await self._fail(job, "failed_too_big")
+            return
+        except Exception:
+            log.exception("job %d: its clip could not be prepared for sending", job.id)
+            await self._fail(job, "failed_internal")
             return
         challenge = self.store.get_challenge(job.challenge_id) if job.challenge_id else None
         if challenge is not None:
@@ -718,9 +746,12 @@ class VideoService:
     async def _housekeeping_loop(self) -> None:
         while True:
             await asyncio.sleep(REDELIVER_EVERY_S)
-            for job in self.store.jobs_with_status(JobStatus.DELIVERING):
-                await self._deliver(job)
-            self.forget_old_data()
+            try:
+                for job in self.store.jobs_with_status(JobStatus.DELIVERING):
+                    await self._deliver(job)
+                self.forget_old_data()
+            except Exception:
+                log.exception("housekeeping failed; trying again in %s s", REDELIVER_EVERY_S)
 
     def forget_old_data(self) -> None:
         """Keep clips, prompts and audit entries only as long as the config promises."""
@@ -760,8 +791,15 @@ class VideoService:
             return
         status_message = self.status_message_of(job)
         try:
-            if status_message is None or await outbox.edit_text(job.chat, status_message, text) is False:
-                await outbox.send_text(job.chat, text, reply_to=job.reply_to, user=job.user)
+            if (
+                status_message is not None
+                and await outbox.edit_text(job.chat, status_message, text) is not False
+            ):
+                return
+        except Exception:
+            log.info("could not edit the status of job %d; sending a message instead", job.id, exc_info=True)
+        try:
+            await outbox.send_text(job.chat, text, reply_to=job.reply_to, user=job.user)
         except Exception:
             log.warning("could not tell the owner of job %d", job.id, exc_info=True)
 

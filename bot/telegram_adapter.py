@@ -12,6 +12,8 @@ Message refs handed to the core are message ids as strings; a button press is
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
 import time
 from collections.abc import Sequence
@@ -52,6 +54,7 @@ CALLBACK_PREFIX = "v"
 ALERT_MAX_CHARS = 200
 ADMIN_CACHE_S = 60.0
 WEBHOOK_PATH = "/telegram"
+UPLOAD_TIMEOUT_S = 300.0
 
 
 def callback_data(button: Button) -> str:
@@ -137,6 +140,9 @@ class TelegramOutbox:
             height=clip.height,
             duration=max(1, round(clip.duration_s)),
             supports_streaming=True,
+            # Long: a timed-out upload may still have arrived, and the core would send it again.
+            read_timeout=UPLOAD_TIMEOUT_S,
+            write_timeout=UPLOAD_TIMEOUT_S,
             reply_markup=keyboard,
             reply_parameters=_reply(reply_to),
         )
@@ -350,10 +356,15 @@ def build_application(config: Config) -> Application:  # type: ignore[type-arg]
     )
 
 
+def webhook_secret(token: str) -> str:
+    """The header Telegram echoes on each webhook call: derived from, never part of, the token."""
+    return hmac.new(token.encode(), b"videobot webhook", hashlib.sha256).hexdigest()
+
+
 async def _serve_webhook(application: Application, config: Config) -> web.AppRunner:  # type: ignore[type-arg]
     """Webhook mode: aiohttp receives updates and feeds PTB's update queue."""
     tg = config.telegram
-    secret = config.secrets.telegram_token.split(":")[-1][:32] or "videobot"
+    secret = webhook_secret(config.secrets.telegram_token)
 
     async def receive(request: web.Request) -> web.Response:
         if request.headers.get("X-Telegram-Bot-Api-Secret-Token") != secret:

@@ -59,6 +59,8 @@ def vote_label(call: ApiCall) -> str:
         ("space cats 1d12h 3 neon, moon", "space cats", 129600, 3, ("neon", "moon")),
         ('"the 90s" 30m 2', "the 90s", 1800, 2, ()),
         ("just a theme", "just a theme", 86400, 1, ()),
+        ("the 90s 2h", "the 90s", 7200, 1, ()),
+        ("robots in 3d 2h 2", "robots in 3d", 7200, 2, ()),
     ],
 )
 def test_start_arguments_are_parsed(

@@ -102,7 +102,7 @@ MISTAKES: list[tuple[str, str, list[str]]] = [
     ("[video]\nmin_guidance = 0.0\n", "zero guidance", ["[video] guidance", "min_guidance"]),
     ("[video]\nfps = 0\n", "fps zero", ["[video] fps"]),
     ("[video]\ncrf = 60\n", "crf out of range", ["[video] crf", "51"]),
-    ("[quota]\ntimezone = \"Mars/Olympus\"\n", "bad timezone", ["[quota] timezone", "Mars/Olympus"]),
+    ('[quota]\ntimezone = "Mars/Olympus"\n', "bad timezone", ["[quota] timezone", "Mars/Olympus"]),
     ("[quota]\nreset_hour = 24\n", "bad reset hour", ["[quota] reset_hour", "23"]),
     ("[quota]\nmax_queued = 0\n", "no queue slots", ["[quota] max_queued"]),
     ("[quota]\ndaily = -1\n", "negative daily quota", ["[quota] daily"]),
@@ -185,3 +185,15 @@ def test_videobot_run_with_no_platform_enabled_says_how_to_enable_one(tmp_path: 
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "TELEGRAM_TOKEN" in result.stderr and "videobot console" in result.stderr
+
+
+def test_an_unknown_device_is_refused_in_one_line(tmp_path: Path) -> None:
+    message = config_error(tmp_path, '[model]\ndevice = "gpu"\n')
+    assert "[model] device" in message and "'gpu'" in message
+
+
+def test_the_shell_tools_need_no_chat_token(tmp_path: Path) -> None:
+    write(tmp_path, to_toml(tiny_settings(tmp_path / "data", telegram={"enabled": True})), "ok.toml")
+    result = run_cli("admin", "--config", "ok.toml", "audit", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "TELEGRAM_TOKEN" not in result.stderr
