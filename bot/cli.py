@@ -14,7 +14,7 @@ from typing import TextIO
 from bot import __version__
 from bot.commands import CommandError, VideoArgs, validate_video
 from bot.config import Config, ConfigError, load_config
-from bot.render import ModelMissing, Renderer
+from bot.render import ModelMissing, Renderer, check_weights_on_disk
 from bot.tiny_pipeline import TINY_MODEL_ID
 
 log = logging.getLogger("videobot")
@@ -64,12 +64,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _pick_model(config: Config, force_tiny: bool, out: TextIO = sys.stderr) -> str:
-    """The configured model if it loads, else the tiny one, saying which (demo, console)."""
+    """The configured model if its weights are on disk, else the tiny one, saying which.
+
+    For demo and console only: they never start a multi-gigabyte download by surprise.
+    """
     if force_tiny or config.model_source == TINY_MODEL_ID:
         print("Using the tiny random model: clips show noise, not your prompt.", file=out)
         return TINY_MODEL_ID
     try:
-        Renderer(config.model_source, device=config.model.device).load()
+        check_weights_on_disk(config.model_source)
     except ModelMissing as missing:
         print(f"{missing}\nFalling back to the tiny random model for now.", file=out)
         return TINY_MODEL_ID

@@ -16,6 +16,7 @@ import os
 import threading
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -44,6 +45,22 @@ class OutOfMemory(Exception):
 def _looks_like_hub_id(source: str) -> bool:
     """`owner/name` (one slash, no leading dot or slash) is how the hub names models."""
     return source.count("/") == 1 and not source.startswith((".", "/", "~"))
+
+
+def check_weights_on_disk(source: str) -> None:
+    """Raise `ModelMissing` unless the weights are already on this machine (no download)."""
+    if source == TINY_MODEL_ID:
+        return
+    if not _looks_like_hub_id(source):
+        if not (Path(source).expanduser() / "model_index.json").is_file():
+            raise ModelMissing(missing_weights_message(source, "no model_index.json there"))
+        return
+    from huggingface_hub import snapshot_download
+
+    try:
+        snapshot_download(source, local_files_only=True)
+    except Exception as error:
+        raise ModelMissing(missing_weights_message(source, "not in the Hugging Face cache")) from error
 
 
 def missing_weights_message(source: str, reason: str) -> str:

@@ -762,9 +762,12 @@ class VideoService:
                 for path in [clip, *clip.parent.glob(f"{clip.stem}.fit-*.mp4")]:
                     path.unlink(missing_ok=True)
             self.store.update_job(job.id, clip_path=None)
+        jobs_before = now - storage.keep_jobs_days * 86400
         self.store.forget_before(
-            jobs_before=now - storage.keep_jobs_days * 86400,
+            jobs_before=jobs_before,
             audit_before=now - storage.keep_audit_days * 86400,
+            day_before=quota_day(jobs_before, self.config.quota),
+            now=now,
         )
 
     def status_message_of(self, job: Job) -> str | None:

@@ -606,9 +606,12 @@ class Store:
         ).fetchall()
         return [LeaderboardRow(r["user_key"], r["name"] or "", int(r["wins"]), int(r["votes"])) for r in rows]
 
-    def forget_before(self, *, jobs_before: float, audit_before: float) -> None:
-        """Delete finished jobs (prompts, user ids) and audit entries older than the cutoffs."""
+    def forget_before(self, *, jobs_before: float, audit_before: float, day_before: str, now: float) -> None:
+        """Delete finished jobs (prompts, user ids), usage and audit entries older than the cutoffs."""
         with self.transaction() as conn:
+            conn.execute("DELETE FROM usage WHERE day < ?", (day_before,))
+            conn.execute("DELETE FROM rate WHERE tat < ?", (now,))
+            conn.execute("DELETE FROM users WHERE last_served_at < ?", (jobs_before,))
             conn.execute(
                 "DELETE FROM votes WHERE job_id IN (SELECT id FROM jobs WHERE finished_at < ?"
                 " AND status IN ('done', 'failed', 'cancelled') AND clip_path IS NULL)",
