@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from bot import messages
 from bot.commands import CommandError, VideoArgs, clean_text, parse_video_text
-from bot.models import Button, Challenge, Job, Request, Standing
+from bot.models import Button, Challenge, Job, JobStatus, Request, Standing
 
 if TYPE_CHECKING:
     from bot.service import VideoService
@@ -361,6 +361,9 @@ class Challenges:
         if not self.store.close_challenge(challenge_id, status, winners, standings, challenge.chat.key):
             return
         if cancelled:
+            for job in self.store.entries_of(challenge_id):
+                if self.store.set_status(job.id, JobStatus.CANCELLED, only_from=(JobStatus.QUEUED,)):
+                    self.store.refund(job.id)
             return
         await self._announce_winners(challenge, winners)
 
