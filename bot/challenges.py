@@ -30,6 +30,7 @@ DEFAULT_MAX_ENTRIES = 1
 MAX_ENTRIES = 10
 MAX_THEME_CHARS = 200
 VOTE_LABEL_EVERY_S = 3.0
+CHECK_EVERY_S = 60.0
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m(?:in)?)?(?:(\d+)s)?$", re.IGNORECASE)
 
 
@@ -335,11 +336,17 @@ class Challenges:
                 self._arm(challenge.id, challenge.deadline)
 
     def _arm(self, challenge_id: int, deadline: float) -> None:
-        loop = asyncio.get_running_loop()
-        delay = max(0.0, deadline - self.service.clock())
-        self._timers[challenge_id] = loop.call_later(
-            delay, lambda: self.service.spawn(self.close(challenge_id))
+        """Wake at the deadline, or sooner to look at the clock again (it may jump: suspend, NTP)."""
+        delay = min(max(0.0, deadline - self.service.clock()), CHECK_EVERY_S)
+        self._timers[challenge_id] = asyncio.get_running_loop().call_later(
+            delay, self._tick, challenge_id, deadline
         )
+
+    def _tick(self, challenge_id: int, deadline: float) -> None:
+        if self.service.clock() >= deadline:
+            self.service.spawn(self.close(challenge_id))
+        else:
+            self._arm(challenge_id, deadline)
 
     def disarm(self) -> None:
         for timer in self._timers.values():

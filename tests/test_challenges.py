@@ -179,9 +179,11 @@ async def test_a_full_challenge_with_a_restart_in_the_middle(
 async def test_the_deadline_timer_closes_voting_and_ties_share_the_win(
     fake: FakeTelegram, make_config: Callable[..., Config], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(challenges, "MIN_DURATION_S", 1)
+    clock = Clock()
+    monkeypatch.setattr("bot.app.VideoService", _with_clock(clock))
+    monkeypatch.setattr(challenges, "CHECK_EVERY_S", 0.05)
     async with start_bot(fake, make_config) as bot:
-        fake.send_message(GROUP, ADA, "/challenge start tiny worlds 10s 1", first_name="Ada")
+        fake.send_message(GROUP, ADA, "/challenge start tiny worlds 1h 1", first_name="Ada")
         await fake.wait_for_call("sendMessage", text_call("New challenge"))
         ben_clip = await entry(bot, BEN, "a tiny forest", "Ben")
         cal_clip = await entry(bot, CAL, "a tiny city", "Cal")
@@ -193,7 +195,9 @@ async def test_the_deadline_timer_closes_voting_and_ties_share_the_win(
             assert job is not None
             fake.press_button(GROUP, voter, clip.result["message_id"], f"v:vote:{job.id}")
             await fake.wait_for_call("answerCallbackQuery", lambda c: "text" in c.params)
-        result = await fake.wait_for_call("sendMessage", text_call("is over"), timeout=30)
+        assert not any("is over" in c.params["text"] for c in fake.calls_of("sendMessage"))
+        clock.offset += 3600  # the running timer sees the deadline pass; no restart involved
+        result = await fake.wait_for_call("sendMessage", text_call("is over"))
         assert result.params["text"] == "🏆 “tiny worlds” is over! A tie at 1 votes: Ben, Cal share the win."
 
 
