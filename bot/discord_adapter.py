@@ -38,7 +38,7 @@ from bot.admin import AUDIT_MAX, SETTINGS
 from bot.commands import MAX_SEED, VideoArgs
 from bot.config import DiscordConfig
 from bot.encode import AI_LABEL
-from bot.models import Button, ChatRef, Clip, Job, JobStatus, Request, UserRef
+from bot.models import Button, ChatRef, Clip, Job, JobStatus, Request, Undeliverable, UserRef
 from bot.service import VideoService
 
 log = logging.getLogger(__name__)
@@ -437,14 +437,17 @@ class DiscordOutbox:
                 return str(ChannelRef(sent.channel.id, sent.id))
         mention = f"<@{user.id}>"
         content = messages.text("caption_late", user.locale, mention=mention, caption="").strip()
-        message = await self._channel(chat).send(
-            content,
-            embed=embed,
-            view=view,
-            file=discord.File(clip.path, filename),
-            allowed_mentions=_only(user),
-            reference=_reply_in(chat, parse_ref(reply_to)),
-        )
+        try:
+            message = await self._channel(chat).send(
+                content,
+                embed=embed,
+                view=view,
+                file=discord.File(clip.path, filename),
+                allowed_mentions=_only(user),
+                reference=_reply_in(chat, parse_ref(reply_to)),
+            )
+        except (discord.Forbidden, discord.NotFound) as error:
+            raise Undeliverable(str(error)) from error
         return str(ChannelRef(message.channel.id, message.id))
 
     async def delete(self, chat: ChatRef, message: str) -> None:

@@ -93,6 +93,10 @@ class Job:
     challenge_id: int | None = None
 
 
+class Undeliverable(Exception):
+    """The platform says this chat can never receive the message (bot removed, chat gone)."""
+
+
 @dataclass(frozen=True)
 class Button:
     """A button under a result; adapters encode (action, job_id) in callback data."""

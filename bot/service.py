@@ -27,7 +27,7 @@ from bot.commands import CommandError, VideoArgs, clean_text, parse_job_id, pars
 from bot.config import Config
 from bot.encode import TooLarge, encode_mp4, fit_to_size, provenance_for
 from bot.jobqueue import JobQueue, QueueClosed
-from bot.models import Button, Challenge, ChatRef, Clip, Job, JobStatus, Request, UserRef
+from bot.models import Button, Challenge, ChatRef, Clip, Job, JobStatus, Request, Undeliverable, UserRef
 from bot.moderation import PromptPolicy
 from bot.quota import charge_for, daily_limit, quota_day, seconds_until_reset
 from bot.render import ModelMissing, OutOfMemory, RenderCancelled, Renderer
@@ -735,6 +735,11 @@ class VideoService:
                     status_message=job.status_message,
                 )
                 break
+            except Undeliverable as gone:
+                log.warning("job %d can never reach its chat (%s); giving up", job.id, gone)
+                self._finish(job.id, JobStatus.FAILED, error="undeliverable")
+                self.store.refund(job.id)
+                return
             except Exception:
                 log.warning("delivering job %d failed (try %d)", job.id, attempt + 1, exc_info=True)
                 await asyncio.sleep(0.5 * 2**attempt)

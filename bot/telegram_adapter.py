@@ -30,7 +30,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatAction, ChatMemberStatus, ChatType, MessageEntityType
-from telegram.error import BadRequest, TelegramError
+from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -44,7 +44,7 @@ from telegram.ext import (
 
 from bot import messages
 from bot.config import Config
-from bot.models import Button, ChatRef, Clip, Request, UserRef
+from bot.models import Button, ChatRef, Clip, Request, Undeliverable, UserRef
 from bot.service import VideoService
 
 log = logging.getLogger(__name__)
@@ -131,7 +131,20 @@ class TelegramOutbox:
         status_message: str | None,
     ) -> str:
         keyboard = _keyboard(buttons)
-        sent = await self.bot.send_video(
+        try:
+            sent = await self._send_video(chat, clip, caption, keyboard, reply_to)
+        except Forbidden as error:
+            raise Undeliverable(str(error)) from error
+        except BadRequest as error:
+            if "chat not found" in str(error).lower():
+                raise Undeliverable(str(error)) from error
+            raise
+        return str(sent.message_id)
+
+    async def _send_video(
+        self, chat: ChatRef, clip: Clip, caption: str, keyboard: InlineKeyboardMarkup, reply_to: str | None
+    ) -> Message:
+        return await self.bot.send_video(
             int(chat.id),
             video=Path(clip.path).read_bytes(),
             filename=Path(clip.path).name,
@@ -146,7 +159,6 @@ class TelegramOutbox:
             reply_markup=keyboard,
             reply_parameters=_reply(reply_to),
         )
-        return str(sent.message_id)
 
     async def delete(self, chat: ChatRef, message: str) -> None:
         await self.bot.delete_message(int(chat.id), int(message))

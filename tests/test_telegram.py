@@ -414,3 +414,14 @@ async def test_a_rejected_token_stops_videobot_run_with_one_line(fake: FakeTeleg
     problem = [line for line in stderr.decode().splitlines() if line.startswith("videobot:")]
     assert problem == ["videobot: telegram stopped: The token `$TELEGRAM_TOKEN` was rejected by the server."]
     assert "Traceback" not in stderr.decode() and "WRONG" not in stderr.decode()
+
+
+@pytest.mark.asyncio
+async def test_a_chat_the_bot_was_removed_from_fails_the_job_once_and_refunds(bot: Bot) -> None:
+    fake = bot.fake
+    fake.inject_fault("sendVideo", 403, description="Forbidden: bot was kicked from the group chat", times=5)
+    fake.send_message(GROUP, ANN, "/video a lost cause")
+    failed = await eventually(lambda: bot.service.store.jobs_with_status(JobStatus.FAILED), what="failure")
+    assert failed[0].error == "undeliverable"
+    assert len(fake.videos) == 1  # no retry can help: not tried again
+    assert bot.service.store.used_today(f"telegram:{ANN}", bot.service.quota_day()) == 0
