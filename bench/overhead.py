@@ -29,10 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot import __version__
 from bot.config import QuotaConfig, parse_config
+from bot.core.service import VideoService
+from bot.core.types import Button, ChatRef, Clip, Request, UserRef
 from bot.encode import encode_mp4, provenance
-from bot.models import Button, ChatRef, Clip, Request, UserRef
 from bot.render import Renderer
-from bot.service import VideoService
 from bot.store import DB_FILE, Store
 
 PROMPT = "a cat surfing a wave at sunset"
@@ -97,8 +97,8 @@ def main() -> None:
     import numpy as np
     import torch
 
+    from bot.pipelines.tiny import build_tiny_pipeline
     from bot.render import _silence_diffusers
-    from bot.tiny_pipeline import build_tiny_pipeline
 
     torch.set_num_threads(args.threads)
     _silence_diffusers()

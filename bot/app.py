@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 from bot.config import Config
+from bot.core.service import VideoService
 from bot.render import Renderer
-from bot.service import VideoService
 from bot.store import DB_FILE, Store
 
 log = logging.getLogger(__name__)

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import TextIO
 
 from bot import __version__
-from bot.commands import CommandError, VideoArgs, validate_video
 from bot.config import Config, ConfigError, load_config
+from bot.core.parsing import CommandError, VideoArgs, validate_video
+from bot.pipelines.tiny import TINY_MODEL_ID
 from bot.render import ModelMissing, Renderer, check_weights_on_disk
-from bot.tiny_pipeline import TINY_MODEL_ID
 
 log = logging.getLogger("videobot")
 
@@ -87,7 +87,7 @@ def _demo(config: Config, args: argparse.Namespace) -> int:
     try:
         params = validate_video(video_args, config.video)
     except CommandError as error:
-        from bot import messages
+        from bot.core import messages
 
         print(messages.text(error.key, "en", **error.values), file=sys.stderr)
         return 2
@@ -114,8 +114,8 @@ def _admin(config: Config, words: list[str]) -> int:
     """`videobot admin …`: the owner's way in when locked out of chat; audited as the shell user."""
     import getpass
 
-    from bot import messages
-    from bot.admin import AdminTools
+    from bot.core import messages
+    from bot.core.admin import AdminTools
     from bot.store import DB_FILE, Store
 
     store = Store(config.data_dir / DB_FILE)

@@ -15,9 +15,9 @@ import threading
 from collections.abc import Sequence
 from typing import TextIO
 
-from bot import messages
-from bot.models import Button, ChatRef, Clip, JobStatus, Request, UserRef
-from bot.service import VideoService
+from bot.core import messages
+from bot.core.service import VideoService
+from bot.core.types import Button, ChatRef, Clip, JobStatus, Request, UserRef
 
 PLATFORM = "console"
 CHAT = ChatRef(PLATFORM, "terminal")

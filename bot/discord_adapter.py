@@ -33,13 +33,14 @@ import yarl
 from discord import app_commands
 from discord.app_commands import Range
 
-from bot import __version__, challenges, messages
-from bot.admin import AUDIT_MAX, SETTINGS
-from bot.commands import MAX_SEED, VideoArgs
+from bot import __version__
 from bot.config import DiscordConfig
+from bot.core import challenges, messages
+from bot.core.admin import AUDIT_MAX, SETTINGS
+from bot.core.parsing import MAX_SEED, VideoArgs
+from bot.core.service import VideoService
+from bot.core.types import Button, ChatRef, Clip, Job, JobStatus, Request, Undeliverable, UserRef
 from bot.encode import AI_LABEL
-from bot.models import Button, ChatRef, Clip, Job, JobStatus, Request, Undeliverable, UserRef
-from bot.service import VideoService
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 
 from bot.config import DEFAULT_MODEL_ID
-from bot.models import RenderParams
-from bot.tiny_pipeline import TINY_MODEL_ID
+from bot.core.types import RenderParams
+from bot.pipelines.tiny import TINY_MODEL_ID
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ class Renderer:
         _silence_diffusers()
         pipe: Any
         if self.is_tiny:
-            from bot.tiny_pipeline import build_tiny_pipeline
+            from bot.pipelines.tiny import build_tiny_pipeline
 
             pipe = build_tiny_pipeline()
             device = "cpu"

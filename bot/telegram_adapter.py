@@ -42,10 +42,10 @@ from telegram.ext import (
     filters,
 )
 
-from bot import messages
 from bot.config import Config
-from bot.models import Button, ChatRef, Clip, Request, Undeliverable, UserRef
-from bot.service import VideoService
+from bot.core import messages
+from bot.core.service import VideoService
+from bot.core.types import Button, ChatRef, Clip, Request, Undeliverable, UserRef
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-from bot.models import Button, ChatRef, Clip, UserRef
+from bot.core.types import Button, ChatRef, Clip, UserRef
 
 
 @dataclass

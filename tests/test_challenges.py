@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from bot import challenges
-from bot.challenges import parse_duration, parse_start
-from bot.commands import CommandError
 from bot.config import Config
-from bot.models import JobStatus
+from bot.core import challenges
+from bot.core.challenges import parse_duration, parse_start
+from bot.core.parsing import CommandError
+from bot.core.types import JobStatus
 from tests.fakes.telegram_api import ApiCall, FakeTelegram
 from tests.test_telegram import BOT_NAME, Bot, poll, replying_to, start_bot
 
@@ -228,13 +228,13 @@ async def test_admins_end_or_cancel_early_and_quota_counts_unless_free(
 
 
 def _group_chat() -> Any:
-    from bot.models import ChatRef
+    from bot.core.types import ChatRef
 
     return ChatRef("telegram", str(GROUP), True)
 
 
 def _with_clock(clock: Clock) -> Any:
-    from bot.service import VideoService
+    from bot.core.service import VideoService
 
     def build(*args: Any, **kwargs: Any) -> VideoService:
         return VideoService(*args, **{**kwargs, "clock": clock})

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from bot import messages
-from bot.commands import (
+from bot.config import Config, VideoConfig
+from bot.core import messages
+from bot.core.parsing import (
     MAX_SEED,
     CommandError,
     VideoArgs,
@@ -18,8 +19,7 @@ from bot.commands import (
     parse_video_text,
     validate_video,
 )
-from bot.config import Config, VideoConfig
-from bot.models import RenderParams
+from bot.core.types import RenderParams
 
 
 @pytest.fixture

@@ -28,6 +28,8 @@ import pytest_asyncio
 
 from bot import app as bot_app
 from bot.config import Config
+from bot.core.service import VideoService
+from bot.core.types import Button, ChatRef, Job, JobStatus, RenderParams, UserRef
 from bot.discord_adapter import (
     ChannelRef,
     HookRef,
@@ -36,11 +38,9 @@ from bot.discord_adapter import (
     parse_ref,
     point_at,
 )
-from bot.models import Button, ChatRef, Job, JobStatus, RenderParams, UserRef
+from bot.pipelines.tiny import TINY_MODEL_ID
 from bot.render import Renderer, StepCallback
-from bot.service import VideoService
 from bot.store import DB_FILE, Store
-from bot.tiny_pipeline import TINY_MODEL_ID
 from tests.conftest import eventually, tiny_settings, to_toml
 from tests.fakes.discord_api import EPHEMERAL, FakeDiscord, RestCall
 

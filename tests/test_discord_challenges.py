@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from bot import challenges
-from bot.challenges import DEFAULT_DURATION_S, parse_start
+from bot.core import challenges
+from bot.core.challenges import DEFAULT_DURATION_S, parse_start
+from bot.core.types import Challenge, ChatRef, JobStatus
 from bot.discord_adapter import challenge_start_text
-from bot.models import Challenge, ChatRef, JobStatus
 from tests import test_discord as discord_world
 from tests.fakes.discord_api import FakeDiscord, Interaction, RestCall
 from tests.test_discord import (

@@ -14,10 +14,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.config import Config, QuotaConfig
-from bot.models import ChatRef, Job, JobStatus, RenderParams, Request, UserRef
-from bot.quota import quota_day, seconds_until_reset
+from bot.core.quota import quota_day, seconds_until_reset
+from bot.core.service import VideoService
+from bot.core.types import ChatRef, Job, JobStatus, RenderParams, Request, UserRef
 from bot.render import Renderer
-from bot.service import VideoService
 from bot.store import DB_FILE, QuotaCharge, QuotaExceeded, Store
 from tests.outbox import RecordingOutbox
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.jobqueue import JobQueue, QueueClosed, fair_order
-from bot.models import ChatRef, Job, JobStatus, RenderParams, UserRef
+from bot.core.queue import JobQueue, QueueClosed, fair_order
+from bot.core.types import ChatRef, Job, JobStatus, RenderParams, UserRef
 from bot.store import Store
 
 CHAT = ChatRef("test", "group", is_group=True)

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.models import RenderParams
+from bot.core.types import RenderParams
+from bot.pipelines.tiny import build_tiny_pipeline
 from bot.render import ModelMissing, RenderCancelled, Renderer
-from bot.tiny_pipeline import build_tiny_pipeline
 
 
 def params(seed: int = 7, *, frames: int = 8, steps: int = 3, prompt: str = "a cat surfing") -> RenderParams:

@@ -18,13 +18,13 @@ import numpy as np
 import pytest
 import pytest_asyncio
 
-from bot import messages
 from bot.config import Config
+from bot.core import messages
+from bot.core.queue import QueueClosed
+from bot.core.service import VideoService
+from bot.core.types import ChatRef, Job, JobStatus, RenderParams, Request, UserRef
 from bot.encode import read_clip
-from bot.jobqueue import QueueClosed
-from bot.models import ChatRef, Job, JobStatus, RenderParams, Request, UserRef
 from bot.render import OutOfMemory, Renderer
-from bot.service import VideoService
 from bot.store import DB_FILE, Store
 from tests.conftest import eventually
 from tests.outbox import RecordingOutbox

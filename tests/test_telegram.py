@@ -22,8 +22,8 @@ import pytest_asyncio
 
 from bot.app import build_service, running_worker
 from bot.config import Config
-from bot.models import JobStatus
-from bot.service import VideoService
+from bot.core.service import VideoService
+from bot.core.types import JobStatus
 from bot.telegram_adapter import WEBHOOK_PATH, run_telegram
 from tests.conftest import eventually, tiny_settings, to_toml
 from tests.fakes.telegram_api import ApiCall, FakeTelegram

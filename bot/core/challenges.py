@@ -14,12 +14,12 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bot import messages
-from bot.commands import CommandError, VideoArgs, clean_text, parse_video_text
-from bot.models import Button, Challenge, Job, JobStatus, Request, Standing
+from bot.core import messages
+from bot.core.parsing import CommandError, VideoArgs, clean_text, parse_video_text
+from bot.core.types import Button, Challenge, Job, JobStatus, Request, Standing
 
 if TYPE_CHECKING:
-    from bot.service import VideoService
+    from bot.core.service import VideoService
 
 log = logging.getLogger(__name__)
 

@@ -14,11 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from bot import messages
-from bot.commands import CommandError
 from bot.config import Config
-from bot.models import Job, JobStatus
-from bot.quota import daily_limit, quota_day, seconds_until_reset
+from bot.core import messages
+from bot.core.parsing import CommandError
+from bot.core.quota import daily_limit, quota_day, seconds_until_reset
+from bot.core.types import Job, JobStatus
 from bot.store import ChatSettings, Store
 
 USER_REF = re.compile(r"^(telegram|discord|console):[\w.-]+$")
@@ -150,7 +150,7 @@ class AdminTools:
 
     def queue_listing(self, chat: str | None) -> str:
         """Waiting and running jobs, in dispatch order; only this chat's unless `chat` is None."""
-        from bot.jobqueue import fair_order
+        from bot.core.queue import fair_order
 
         jobs = self.store.jobs_with_status(JobStatus.RUNNING, JobStatus.ENCODING, JobStatus.DELIVERING)
         jobs += fair_order(self.store.jobs_with_status(JobStatus.QUEUED), self.store.last_served())

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from bot.models import Job, JobStatus
+from bot.core.types import Job, JobStatus
 from bot.store import Store
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlite_utils
 
-from bot.models import Challenge, ChatRef, Job, JobStatus, LeaderboardRow, RenderParams, Standing, UserRef
+from bot.core.types import Challenge, ChatRef, Job, JobStatus, LeaderboardRow, RenderParams, Standing, UserRef
 
 DB_FILE = "videobot.sqlite3"
 

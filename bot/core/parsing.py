@@ -12,14 +12,14 @@ import unicodedata
 from dataclasses import dataclass, field
 
 from bot.config import VideoConfig
-from bot.models import RenderParams
+from bot.core.types import RenderParams
 
 MAX_SEED = 2**32 - 1
 MAX_JOB_ID = 2**63 - 1  # SQLite's largest integer
 
 
 class CommandError(Exception):
-    """Bad user input: `key` and `values` name a message in `bot.messages`."""
+    """Bad user input: `key` and `values` name a message in `bot.core.messages`."""
 
     def __init__(self, key: str, **values: object) -> None:
         super().__init__(key)

@@ -20,16 +20,24 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ParamSpec, Protocol, TypeVar
 
-from bot import __version__, messages
-from bot.admin import AdminTools
-from bot.challenges import Challenges
-from bot.commands import CommandError, VideoArgs, clean_text, parse_job_id, parse_video_text, validate_video
+from bot import __version__
 from bot.config import Config
+from bot.core import messages
+from bot.core.admin import AdminTools
+from bot.core.challenges import Challenges
+from bot.core.moderation import PromptPolicy
+from bot.core.parsing import (
+    CommandError,
+    VideoArgs,
+    clean_text,
+    parse_job_id,
+    parse_video_text,
+    validate_video,
+)
+from bot.core.queue import JobQueue, QueueClosed
+from bot.core.quota import charge_for, daily_limit, quota_day, seconds_until_reset
+from bot.core.types import Button, Challenge, ChatRef, Clip, Job, JobStatus, Request, Undeliverable, UserRef
 from bot.encode import TooLarge, encode_mp4, fit_to_size, provenance_for
-from bot.jobqueue import JobQueue, QueueClosed
-from bot.models import Button, Challenge, ChatRef, Clip, Job, JobStatus, Request, Undeliverable, UserRef
-from bot.moderation import PromptPolicy
-from bot.quota import charge_for, daily_limit, quota_day, seconds_until_reset
 from bot.render import ModelMissing, OutOfMemory, RenderCancelled, Renderer
 from bot.store import QuotaExceeded, Store
 
