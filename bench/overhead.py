@@ -28,12 +28,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot import __version__
+from bot.app import build_service
 from bot.config import QuotaConfig, parse_config
-from bot.core.service import VideoService
-from bot.core.types import Button, ChatRef, Clip, Request, UserRef
+from bot.core.types import Button, ChatRef, Clip, Delivery, Request, UserRef
 from bot.encode import encode_mp4, provenance
 from bot.render import Renderer
-from bot.store import DB_FILE, Store
 
 PROMPT = "a cat surfing a wave at sunset"
 USER = UserRef("bench", "1", "bench")
@@ -61,16 +60,21 @@ class MemoryOutbox:
     async def edit_text(self, chat: ChatRef, message: str, text: str) -> None:
         self.edits += 1
 
-    async def send_video(self, chat: ChatRef, clip: Clip, *, caption: str, buttons: Sequence[Button],
-                         reply_to: str | None, user: UserRef, status_message: str | None) -> str:
+    async def send_video(self, delivery: Delivery) -> str:
         self._n += 1
-        self.delivered.put_nowait(clip)
+        self.delivered.put_nowait(delivery.clip)
         return f"v{self._n}"
 
     async def delete(self, chat: ChatRef, message: str) -> None:
         return None
 
     async def show_activity(self, chat: ChatRef) -> None:
+        return None
+
+    async def edit_buttons(self, chat: ChatRef, message: str, buttons: Sequence[Button]) -> None:
+        return None
+
+    async def open_thread(self, chat: ChatRef, message: str, name: str) -> ChatRef | None:
         return None
 
 
@@ -146,8 +150,7 @@ def main() -> None:
     async def through_the_bot() -> tuple[list[float], list[float], dict[str, Any]]:
         renderer = Renderer("tiny")
         renderer.pipe = pipe  # the very same pipeline object
-        store = Store(data / DB_FILE)
-        service = VideoService(config, store, renderer)
+        service = build_service(config, renderer=renderer)
         outbox = MemoryOutbox()
         service.add_outbox(CHAT.platform, outbox)
         await service.recover()
@@ -180,7 +183,7 @@ def main() -> None:
         service.stop()
         await asyncio.wait_for(worker, 60)
         await service.drain()
-        store.close()
+        service.store.close()
         return bare_times, bot_times, {"worker_threads": worker_threads, "edits": outbox.edits}
 
     bare_times, bot_times, seen = asyncio.run(through_the_bot())

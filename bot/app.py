@@ -1,17 +1,23 @@
-"""Wiring: config → store, renderer, service, and the platforms that are switched on."""
+"""Wiring, and the only place for it: config → store, render backend, core, and the
+platforms that are switched on (each adapter's outbox registered with the core here)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import random
 import signal
 import sys
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Any
+from typing import Any, TextIO
 
 from bot.config import Config
+from bot.core.ports import Clock
 from bot.core.service import VideoService
+from bot.dispatch.local import LocalBackend
+from bot.encode import fit_to_size
 from bot.render import Renderer
 from bot.store import DB_FILE, Store
 
@@ -20,28 +26,65 @@ log = logging.getLogger(__name__)
 PlatformRunner = Callable[[VideoService, asyncio.Event], Coroutine[Any, Any, None]]
 
 
-def build_service(config: Config, *, model_source: str | None = None) -> VideoService:
-    store = Store(config.data_dir / DB_FILE)
-    renderer = Renderer(
+def build_service(
+    config: Config,
+    *,
+    model_source: str | None = None,
+    renderer: Renderer | None = None,
+    clock: Clock = time.time,
+    rng: random.Random | None = None,
+) -> VideoService:
+    """The core over SQLite and the in-process render backend."""
+    store = Store(config.data_dir / DB_FILE, clock)
+    renderer = renderer or Renderer(
         model_source or config.model_source,
         device=config.model.device,
         cpu_offload=config.model.cpu_offload,
     )
-    return VideoService(config, store, renderer)
+    backend = LocalBackend(
+        renderer, config.data_dir / "clips", config.video, model_retry_s=config.queue.model_retry_s
+    )
+    return VideoService(config, store, backend, model=renderer.source, fit=fit_to_size, clock=clock, rng=rng)
 
 
 def enabled_platforms(config: Config) -> dict[str, PlatformRunner]:
     """The adapters switched on in config; imported lazily so each stays optional."""
     runners: dict[str, PlatformRunner] = {}
     if config.telegram.enabled:
-        from bot.telegram_adapter import run_telegram
-
         runners["telegram"] = run_telegram
     if config.discord.enabled:
-        from bot.discord_adapter import run_discord
-
         runners["discord"] = run_discord
     return runners
+
+
+async def run_telegram(service: VideoService, stop: asyncio.Event) -> None:
+    """The Telegram side until `stop` is set: long polling, or a webhook if configured."""
+    from bot import telegram_adapter
+
+    bot = telegram_adapter.TelegramBot(service, service.config)
+    service.add_outbox(telegram_adapter.PLATFORM, bot.outbox)
+    await bot.run(stop)
+
+
+async def run_discord(service: VideoService, stop: asyncio.Event) -> None:
+    """The Discord side until `stop` is set (discord.py reconnects by itself)."""
+    from bot import discord_adapter
+
+    discord_adapter.point_at(service.config.discord)
+    client = discord_adapter.VideoBotClient(service)
+    service.add_outbox(discord_adapter.PLATFORM, client.outbox)
+    await discord_adapter.run_client(client, service.config.secrets.discord_token, stop)
+
+
+async def run_console(
+    service: VideoService, stdin: TextIO | None = None, stdout: TextIO | None = None
+) -> None:
+    """The terminal as a chat, until /quit or the end of input."""
+    from bot import console_adapter
+
+    outbox = console_adapter.ConsoleOutbox(stdout or sys.stdout)
+    service.add_outbox(console_adapter.PLATFORM, outbox)
+    await console_adapter.run_console(service, outbox, stdin)
 
 
 @contextlib.asynccontextmanager

@@ -116,11 +116,16 @@ def _admin(config: Config, words: list[str]) -> int:
 
     from bot.core import messages
     from bot.core.admin import AdminTools
+    from bot.core.endings import Endings, RunningJobs
+    from bot.core.notify import Notifier
     from bot.store import DB_FILE, Store
 
     store = Store(config.data_dir / DB_FILE)
+    # No chat is connected here and nothing renders: jobs are cancelled and refunded in the database.
+    endings = Endings(store, Notifier(store), RunningJobs(lambda job_id: None))
+    tools = AdminTools(store, config, endings)
     try:
-        result = AdminTools(store, config).run(f"shell:{getpass.getuser()}", None, " ".join(words))
+        result = asyncio.run(tools.run(f"shell:{getpass.getuser()}", None, " ".join(words)))
     except CommandError as error:
         print(messages.text(error.key, "en", **error.values), file=sys.stderr)
         return 2
@@ -131,8 +136,7 @@ def _admin(config: Config, words: list[str]) -> int:
 
 
 async def _console(config: Config, tiny: bool) -> None:
-    from bot.app import build_service, running_worker
-    from bot.console_adapter import run_console
+    from bot.app import build_service, run_console, running_worker
 
     service = build_service(config, model_source=_pick_model(config, tiny))
     async with running_worker(service):

@@ -66,6 +66,21 @@ class QueueConfig:
     max_attempts: int = 3
     progress_interval_s: float = 3.0
     group_progress_interval_s: float = 10.0
+    delivery_tries: int = 3  # uploads tried at once before the clip waits for the next round
+    redeliver_every_s: float = 30.0  # how often clips that could not be sent are tried again
+    model_retry_s: float = 60.0  # how often a model that failed to load is tried again
+
+
+@dataclass(frozen=True)
+class ChallengeConfig:
+    default_duration_s: int = 24 * 3600
+    min_duration_s: int = 60
+    max_duration_s: int = 30 * 24 * 3600
+    default_max_entries: int = 1
+    max_entries: int = 10
+    max_theme_chars: int = 200
+    vote_label_interval_s: float = 3.0  # vote-count button edits, at most one per entry this often
+    check_every_s: float = 60.0  # deadlines re-check the clock this often (it may jump)
 
 
 @dataclass(frozen=True)
@@ -104,6 +119,7 @@ class TelegramConfig:
     webhook_port: int = 8443
     poll_timeout_s: int = 30
     max_retries: int = 3
+    admin_cache_s: float = 60.0  # how long "is this user a chat admin" is remembered
 
 
 @dataclass(frozen=True)
@@ -128,6 +144,7 @@ class Config:
     storage: StorageConfig = field(default_factory=StorageConfig)
     queue: QueueConfig = field(default_factory=QueueConfig)
     quota: QuotaConfig = field(default_factory=QuotaConfig)
+    challenges: ChallengeConfig = field(default_factory=ChallengeConfig)
     admin: AdminConfig = field(default_factory=AdminConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
@@ -209,6 +226,23 @@ def _check(config: Config, require_tokens: bool) -> None:
         need(getattr(config.storage, key) >= 1, f"[storage] {key}", "must be at least 1")
     need(config.queue.max_attempts >= 1, "[queue] max_attempts", "must be at least 1")
     need(config.queue.progress_interval_s >= 0, "[queue] progress_interval_s", "must be >= 0")
+    need(config.queue.delivery_tries >= 1, "[queue] delivery_tries", "must be at least 1")
+    for key in ("redeliver_every_s", "model_retry_s"):
+        need(getattr(config.queue, key) > 0, f"[queue] {key}", "must be above 0")
+    c = config.challenges
+    need(
+        1 <= c.min_duration_s <= c.default_duration_s <= c.max_duration_s,
+        "[challenges] durations",
+        "need 1 <= min_duration_s <= default_duration_s <= max_duration_s",
+    )
+    need(
+        1 <= c.default_max_entries <= c.max_entries,
+        "[challenges] entries",
+        "need 1 <= default_max_entries <= max_entries",
+    )
+    need(c.max_theme_chars >= 1, "[challenges] max_theme_chars", "must be at least 1")
+    for key in ("vote_label_interval_s", "check_every_s"):
+        need(getattr(c, key) > 0, f"[challenges] {key}", "must be above 0")
     need(config.quota.daily >= 0, "[quota] daily", "must be >= 0")
     need(0 <= config.quota.reset_hour <= 23, "[quota] reset_hour", "must be between 0 and 23")
     need(config.quota.max_queued >= 1, "[quota] max_queued", "must be at least 1")

@@ -15,13 +15,17 @@ import threading
 from collections.abc import Sequence
 from typing import TextIO
 
-from bot.core import messages
+from bot.core import menu, messages
 from bot.core.service import VideoService
-from bot.core.types import Button, ChatRef, Clip, JobStatus, Request, UserRef
+from bot.core.types import Button, ChatRef, Delivery, Request, UserRef
 
 PLATFORM = "console"
 CHAT = ChatRef(PLATFORM, "terminal")
-PROMPT_HINT = "Type /video <prompt> (or /help, /queue, /cancel, /quota, /info, /quit)."
+PROMPT_HINT = (
+    "Type /video <prompt> (or "
+    + ", ".join(f"/{c.name}" for c in menu.COMMANDS if c.name != "video")
+    + ", /quit)."
+)
 
 
 class ConsoleOutbox:
@@ -52,18 +56,8 @@ class ConsoleOutbox:
     async def edit_text(self, chat: ChatRef, message: str, text: str) -> None:
         self._print(f"  {text}")
 
-    async def send_video(
-        self,
-        chat: ChatRef,
-        clip: Clip,
-        *,
-        caption: str,
-        buttons: Sequence[Button],
-        reply_to: str | None,
-        user: UserRef,
-        status_message: str | None,
-    ) -> str:
-        self._print(f"🎞 clip ready: {clip.path}\n{caption}")
+    async def send_video(self, delivery: Delivery) -> str:
+        self._print(f"🎞 clip ready: {delivery.clip.path}\n{delivery.caption}")
         return str(next(self._ids))
 
     async def delete(self, chat: ChatRef, message: str) -> None:
@@ -132,20 +126,14 @@ async def dispatch(service: VideoService, req: Request, line: str) -> bool:
 
 
 def _has_unfinished_jobs(service: VideoService, user: UserRef) -> bool:
-    return any(not job.status.finished for job in service.store.user_jobs(user, 50)) or any(
-        job.status == JobStatus.DELIVERING for job in service.store.jobs_with_status(JobStatus.DELIVERING)
-    )
+    return any(not job.status.finished for job in service.recent_jobs(user, 50))
 
 
-async def run_console(
-    service: VideoService, stdin: TextIO | None = None, stdout: TextIO | None = None
-) -> None:
+async def run_console(service: VideoService, outbox: ConsoleOutbox, stdin: TextIO | None = None) -> None:
     """Read commands until /quit; at end of input, wait for this user's jobs, then return."""
-    out = stdout or sys.stdout
-    service.add_outbox(PLATFORM, ConsoleOutbox(out))
     await service.platform_ready(PLATFORM)
     user = console_user()
-    print(PROMPT_HINT, file=out, flush=True)
+    print(PROMPT_HINT, file=outbox.out, flush=True)
     lines = await _read_lines(stdin or sys.stdin)
     while True:
         line = await lines.get()

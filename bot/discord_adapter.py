@@ -35,11 +35,12 @@ from discord.app_commands import Range
 
 from bot import __version__
 from bot.config import DiscordConfig
-from bot.core import challenges, messages
+from bot.core import menu, messages
 from bot.core.admin import AUDIT_MAX, SETTINGS
+from bot.core.challenges import StartArgs
 from bot.core.parsing import MAX_SEED, VideoArgs
 from bot.core.service import VideoService
-from bot.core.types import Button, ChatRef, Clip, Job, JobStatus, Request, Undeliverable, UserRef
+from bot.core.types import Button, ChatRef, Delivery, Job, JobStatus, Request, Undeliverable, UserRef
 from bot.encode import AI_LABEL
 
 log = logging.getLogger(__name__)
@@ -169,7 +170,7 @@ class _Tree(app_commands.CommandTree["VideoBotClient"]):
 
 
 class _CommandMenu(app_commands.Translator):
-    """Top-level command descriptions in every language `messages.COMMANDS` speaks (Discord shows the user's).
+    """Top-level command descriptions in every language `menu.COMMANDS` speaks (Discord shows the user's).
 
     Subcommands are left alone: `/challenge cancel` is not `/cancel`, `/admin quota` not `/quota`.
     """
@@ -213,7 +214,6 @@ class VideoBotClient(discord.Client):
         self.outbox = DiscordOutbox(self)
         self.live: dict[int, _Live] = {}
         self._caught_up = False  # READY comes again after a lost session; catching up is once
-        service.add_outbox(PLATFORM, self.outbox)
 
     async def setup_hook(self) -> None:
         """Register the persistent buttons and sync the commands (to the test guild if set)."""
@@ -403,29 +403,19 @@ class DiscordOutbox:
             return True
         return False
 
-    async def send_video(
-        self,
-        chat: ChatRef,
-        clip: Clip,
-        *,
-        caption: str,
-        buttons: Sequence[Button],
-        reply_to: str | None,
-        user: UserRef,
-        status_message: str | None,
-    ) -> str:
+    async def send_video(self, delivery: Delivery) -> str:
         """Post a clip as a follow-up while the token lives, else in the channel mentioning its owner.
 
         A challenge entry always goes to `chat` itself (the challenge's thread, or a reply to
         its announcement): the interaction's webhook would post where `/challenge enter` was typed.
         Raises on failure: the core retries, and keeps the clip for later if it still fails.
         """
-        job = self.client.service.store.get_job(buttons[0].job_id) if buttons else None
-        embed = result_embed(caption, job)
-        view = result_view(buttons)
-        filename = f"videobot-{job.id if job else 'clip'}.mp4"
-        entry = job is not None and job.challenge_id is not None
-        for ref in () if entry else (parse_ref(reply_to), parse_ref(status_message)):
+        job, clip, chat, user = delivery.job, delivery.clip, delivery.chat, delivery.user
+        embed = result_embed(delivery.caption, job)
+        view = result_view(delivery.buttons)
+        filename = f"videobot-{job.id}.mp4"
+        entry = delivery.is_challenge_entry
+        for ref in () if entry else (parse_ref(delivery.reply_to), parse_ref(delivery.status_message)):
             if isinstance(ref, OriginRef | HookRef) and self.client.token_fresh(ref.born, FOLLOWUP_WINDOW_S):
                 try:
                     webhook = self.client.webhook(ref.token)
@@ -445,7 +435,7 @@ class DiscordOutbox:
                 view=view,
                 file=discord.File(clip.path, filename),
                 allowed_mentions=_only(user),
-                reference=_reply_in(chat, parse_ref(reply_to)),
+                reference=_reply_in(chat, parse_ref(delivery.reply_to)),
             )
         except (discord.Forbidden, discord.NotFound) as error:
             raise Undeliverable(str(error)) from error
@@ -540,11 +530,10 @@ def _reply_in(chat: ChatRef, ref: OriginRef | HookRef | ChannelRef | None) -> An
     )
 
 
-def result_embed(caption: str, job: Job | None) -> discord.Embed:
+def result_embed(caption: str, job: Job) -> discord.Embed:
     """The card under a clip: the core's caption (prompt, seed, steps, AI label) plus the model."""
     embed = discord.Embed(description=caption[:4096], colour=discord.Colour.blurple())
-    if job is not None:
-        embed.add_field(name="model", value=job.model[:1024] or "?")
+    embed.add_field(name="model", value=job.model[:1024] or "?")
     embed.set_footer(text=f"{AI_LABEL} {__version__}")
     return embed
 
@@ -649,7 +638,7 @@ def build_commands(client: VideoBotClient) -> list[AnyCommand]:
             await service.help(req)
 
     def jobs_of(interaction: discord.Interaction[Any]) -> list[Job]:
-        return service.store.user_jobs(UserRef(PLATFORM, str(interaction.user.id)), RECENT_JOBS)
+        return service.recent_jobs(UserRef(PLATFORM, str(interaction.user.id)), RECENT_JOBS)
 
     async def recent_jobs(interaction: discord.Interaction[Any], current: str) -> JobChoices:
         return _job_choices(jobs_of(interaction), current)
@@ -664,34 +653,40 @@ def build_commands(client: VideoBotClient) -> list[AnyCommand]:
 
 
 def challenge_commands(client: VideoBotClient) -> list[AnyCommand]:
-    """`/challenge start|enter|status|end|cancel` and `/leaderboard`, in the core's text grammar.
+    """`/challenge start|enter|status|end|cancel` and `/leaderboard`, passed to the core typed.
 
     Who may start, end or cancel is the core's call (Discord permissions cannot tell
     subcommands apart); so is where entries go (the challenge's thread, when it has one).
     """
     service = client.service
-    v = service.config.video
+    v, c = service.config.video, service.config.challenges
     group = app_commands.Group(name="challenge", description=_menu("challenge"))
 
     @group.command(name="start", description="Start a prompt challenge in this channel (admins)")
     @app_commands.describe(
         theme="What the entries should show",
         duration="How long voting stays open, like 2h, 30m or 1d12h (default 24h)",
-        max_entries=f"Entries per person (default {challenges.DEFAULT_MAX_ENTRIES})",
+        max_entries=f"Entries per person (default {c.default_max_entries})",
         required_words="Words every entry's prompt must contain, separated by spaces or commas",
         free="Entries don't count against the daily quota",
     )
     async def start(
         interaction: discord.Interaction[Any],
-        theme: Range[str, 1, challenges.MAX_THEME_CHARS],
+        theme: Range[str, 1, c.max_theme_chars],
         duration: Range[str, 1, 20] | None = None,
-        max_entries: Range[int, 1, challenges.MAX_ENTRIES] | None = None,
+        max_entries: Range[int, 1, c.max_entries] | None = None,
         required_words: Range[str, 1, 200] | None = None,
         free: bool = False,
     ) -> None:
-        argument = challenge_start_text(theme, duration, max_entries, required_words, free)
+        args = StartArgs(
+            theme,
+            max_entries_per_user=max_entries,
+            required_words=(required_words,) if required_words else (),
+            free_entries=free,
+            duration_text=duration,
+        )
         async with client.serving(interaction, public_answer=True, lasting=True) as req:
-            await service.challenge(req, f"start {argument}")
+            await service.challenge_start(req, args)
 
     @group.command(name="enter", description="Enter the running challenge with a prompt")
     @app_commands.describe(
@@ -707,25 +702,23 @@ def challenge_commands(client: VideoBotClient) -> list[AnyCommand]:
         frames: Range[int, v.min_frames, v.max_frames] | None = None,
         steps: Range[int, v.min_steps, v.max_steps] | None = None,
     ) -> None:
-        options = {"--seed": seed, "--frames": frames, "--steps": steps}
-        flags = [f"{name} {value}" for name, value in options.items() if value is not None]
         async with client.serving(interaction, public_answer=True) as req:
-            await service.challenge(req, " ".join(["enter", prompt, *flags]))
+            await service.challenge_enter(req, VideoArgs(prompt, seed=seed, frames=frames, steps=steps))
 
     @group.command(name="status", description="Theme, entries, votes so far and time left")
     async def status(interaction: discord.Interaction[Any]) -> None:
         async with client.serving(interaction) as req:
-            await service.challenge(req, "status")
+            await service.challenge_status(req)
 
     @group.command(name="end", description="Close voting now and announce the winner (admins)")
     async def end(interaction: discord.Interaction[Any]) -> None:
         async with client.serving(interaction) as req:
-            await service.challenge(req, "end")
+            await service.challenge_stop(req, cancel=False)
 
     @group.command(name="cancel", description="Call the challenge off, with no winner (admins)")
     async def cancel(interaction: discord.Interaction[Any]) -> None:
         async with client.serving(interaction, public_answer=True) as req:
-            await service.challenge(req, "cancel")
+            await service.challenge_stop(req, cancel=True)
 
     @app_commands.command(name="leaderboard", description=_menu("leaderboard"))
     async def leaderboard(interaction: discord.Interaction[Any]) -> None:
@@ -736,28 +729,6 @@ def challenge_commands(client: VideoBotClient) -> list[AnyCommand]:
             await service.leaderboard(req)
 
     return [group, leaderboard]
-
-
-def challenge_start_text(
-    theme: str, duration: str | None, max_entries: int | None, required_words: str | None, free: bool
-) -> str:
-    """`/challenge start`'s options in the core's grammar: `"<theme>" <duration> <entries> [words] [--free]`.
-
-    Every position is filled and the theme quoted, so a theme such as "the 90s" is not read
-    as a duration, and required words are not read as the theme.  The core strips quotes at
-    word edges inside a quoted theme, so they are dropped here first.
-    """
-    words = [word.strip(QUOTES) for word in theme.split()]
-    parts = [
-        '"' + " ".join(word for word in words if word) + '"',
-        "".join((duration or "").split()) or f"{int(challenges.DEFAULT_DURATION_S)}s",
-        str(max_entries or challenges.DEFAULT_MAX_ENTRIES),
-    ]
-    if required_words and required_words.strip():
-        parts.append(required_words.strip())
-    if free:
-        parts.append("--free")
-    return " ".join(parts)
 
 
 def admin_commands(client: VideoBotClient) -> app_commands.Group:
@@ -885,8 +856,9 @@ def _target(user: discord.Member | discord.User | None, who: str | None) -> tupl
 
 
 def _menu_texts(command: str) -> dict[str, str]:
-    """A command's description by language: `messages.COMMANDS`, or `menu_<command>` for Discord-only ones."""
-    return messages.COMMANDS.get(command) or messages.MESSAGES.get(f"menu_{command}", {})
+    """A command's description by language, from the core's one list of commands."""
+    spec = menu.BY_NAME.get(command)
+    return spec.description if spec else {}
 
 
 def _menu(command: str) -> str:
@@ -906,12 +878,10 @@ def _job_choices(jobs: Sequence[Job], current: object) -> JobChoices:
 # entry point -----------------------------------------------------------------------------
 
 
-async def run_discord(service: VideoService, stop: asyncio.Event) -> None:
-    """`videobot run`'s Discord side: log in, stay connected (discord.py reconnects), close on `stop`."""
-    point_at(service.config.discord)
-    client = VideoBotClient(service)
+async def run_client(client: VideoBotClient, token: str, stop: asyncio.Event) -> None:
+    """Log in, stay connected (discord.py reconnects), close on `stop`."""
     async with client:
-        await client.login(service.config.secrets.discord_token)
+        await client.login(token)
         connection = asyncio.create_task(client.connect(reconnect=True), name="discord-gateway")
         stopping = asyncio.create_task(stop.wait(), name="discord-stop")
         try:
@@ -932,5 +902,5 @@ __all__ = [
     "build_commands",
     "parse_ref",
     "point_at",
-    "run_discord",
+    "run_client",
 ]

@@ -43,16 +43,15 @@ from telegram.ext import (
 )
 
 from bot.config import Config
-from bot.core import messages
+from bot.core import menu, messages
 from bot.core.service import VideoService
-from bot.core.types import Button, ChatRef, Clip, Request, Undeliverable, UserRef
+from bot.core.types import Button, ChatRef, Delivery, Request, Undeliverable, UserRef
 
 log = logging.getLogger(__name__)
 
 PLATFORM = "telegram"
 CALLBACK_PREFIX = "v"
 ALERT_MAX_CHARS = 200
-ADMIN_CACHE_S = 60.0
 WEBHOOK_PATH = "/telegram"
 UPLOAD_TIMEOUT_S = 300.0
 
@@ -119,20 +118,9 @@ class TelegramOutbox:
             if "not modified" not in str(error).lower():
                 raise
 
-    async def send_video(
-        self,
-        chat: ChatRef,
-        clip: Clip,
-        *,
-        caption: str,
-        buttons: Sequence[Button],
-        reply_to: str | None,
-        user: UserRef,
-        status_message: str | None,
-    ) -> str:
-        keyboard = _keyboard(buttons)
+    async def send_video(self, delivery: Delivery) -> str:
         try:
-            sent = await self._send_video(chat, clip, caption, keyboard, reply_to)
+            sent = await self._send_video(delivery)
         except Forbidden as error:
             raise Undeliverable(str(error)) from error
         except BadRequest as error:
@@ -141,14 +129,13 @@ class TelegramOutbox:
             raise
         return str(sent.message_id)
 
-    async def _send_video(
-        self, chat: ChatRef, clip: Clip, caption: str, keyboard: InlineKeyboardMarkup, reply_to: str | None
-    ) -> Message:
+    async def _send_video(self, delivery: Delivery) -> Message:
+        clip = delivery.clip
         return await self.bot.send_video(
-            int(chat.id),
+            int(delivery.chat.id),
             video=Path(clip.path).read_bytes(),
             filename=Path(clip.path).name,
-            caption=caption,
+            caption=delivery.caption,
             width=clip.width,
             height=clip.height,
             duration=max(1, round(clip.duration_s)),
@@ -156,8 +143,8 @@ class TelegramOutbox:
             # Long: a timed-out upload may still have arrived, and the core would send it again.
             read_timeout=UPLOAD_TIMEOUT_S,
             write_timeout=UPLOAD_TIMEOUT_S,
-            reply_markup=keyboard,
-            reply_parameters=_reply(reply_to),
+            reply_markup=_keyboard(delivery.buttons),
+            reply_parameters=_reply(delivery.reply_to),
         )
 
     async def delete(self, chat: ChatRef, message: str) -> None:
@@ -185,27 +172,28 @@ class TelegramOutbox:
 class TelegramAdapter:
     """Handlers that turn Telegram updates into core calls."""
 
-    def __init__(self, service: VideoService, application: Application) -> None:  # type: ignore[type-arg]
+    def __init__(self, service: VideoService, application: Application, outbox: TelegramOutbox) -> None:  # type: ignore[type-arg]
         self.service = service
         self.application = application
-        self.outbox = TelegramOutbox(application, service.config.telegram.max_upload_mb * 1_000_000)
+        self.outbox = outbox
+        self.admin_cache_s = service.config.telegram.admin_cache_s
         self._admins: dict[tuple[int, int], tuple[float, bool]] = {}
-        service.add_outbox(PLATFORM, self.outbox)
         only_new = filters.UpdateType.MESSAGE  # an edited /video must not render twice
-        self.known_commands: set[str] = set()
-        for name, handler in (
-            ("video", self.on_video),
-            ("cancel", self.on_cancel),
-            ("queue", self.on_queue),
-            ("quota", self.on_quota),
-            ("info", self.on_info),
-            ("help", self.on_help),
-            ("start", self.on_help),
-            ("admin", self.on_admin),
-            ("challenge", self.on_challenge),
-            ("leaderboard", self.on_leaderboard),
-        ):
-            self.known_commands.add(name)
+        handlers = {
+            "video": self.on_video,
+            "cancel": self.on_cancel,
+            "queue": self.on_queue,
+            "quota": self.on_quota,
+            "info": self.on_info,
+            "help": self.on_help,
+            "admin": self.on_admin,
+            "challenge": self.on_challenge,
+            "leaderboard": self.on_leaderboard,
+        }
+        assert set(handlers) == set(menu.BY_NAME), "every command in the menu has a handler"
+        handlers.update({alias: handlers[name] for alias, name in menu.ALIASES.items()})
+        self.known_commands = set(handlers)
+        for name, handler in handlers.items():
             application.add_handler(CommandHandler(name, handler, filters=only_new, block=False))
         application.add_handler(
             CallbackQueryHandler(self.on_button, pattern=rf"^{CALLBACK_PREFIX}:", block=False)
@@ -221,9 +209,7 @@ class TelegramAdapter:
     async def register_commands(self) -> None:
         """The command menu, in each language we speak (setMyCommands)."""
         for locale in messages.LOCALES:
-            commands = [
-                BotCommand(name, texts.get(locale, texts["en"])) for name, texts in messages.COMMANDS.items()
-            ]
+            commands = [BotCommand(c.name, c.describe(locale)) for c in menu.everyone_menu()]
             await self.application.bot.set_my_commands(
                 commands, language_code=None if locale == messages.DEFAULT_LOCALE else locale
             )
@@ -246,7 +232,7 @@ class TelegramAdapter:
     async def _is_chat_admin(self, chat_id: int, user_id: int) -> bool:
         """Asked from Telegram, cached briefly: admins change rarely, presses come in bursts."""
         cached = self._admins.get((chat_id, user_id))
-        if cached and time.monotonic() - cached[0] < ADMIN_CACHE_S:
+        if cached and time.monotonic() - cached[0] < self.admin_cache_s:
             return cached[1]
         try:
             member = await self.application.bot.get_chat_member(chat_id, user_id)
@@ -395,28 +381,36 @@ async def _serve_webhook(application: Application, config: Config) -> web.AppRun
     return runner
 
 
-async def run_telegram(service: VideoService, stop: asyncio.Event) -> None:
-    """Run the Telegram side until `stop` is set: long polling, or a webhook if configured."""
-    config = service.config
-    application = build_application(config)
-    adapter = TelegramAdapter(service, application)
-    async with application:
-        await adapter.register_commands()
-        await application.start()
-        runner = None
-        if config.telegram.webhook_url:
-            runner = await _serve_webhook(application, config)
-        else:
-            assert application.updater is not None
-            await application.updater.start_polling(
-                timeout=timedelta(seconds=config.telegram.poll_timeout_s),
-                allowed_updates=Update.ALL_TYPES,
-            )
-        log.info("telegram: connected as @%s", application.bot.username)
-        await service.platform_ready(PLATFORM)
-        await stop.wait()
-        if runner is not None:
-            await runner.cleanup()
-        elif application.updater is not None:
-            await application.updater.stop()
-        await application.stop()
+class TelegramBot:
+    """The Telegram side of one bot: PTB's application, the handlers and the outbox."""
+
+    def __init__(self, service: VideoService, config: Config) -> None:
+        self.config = config
+        self.application = build_application(config)
+        self.outbox = TelegramOutbox(self.application, config.telegram.max_upload_mb * 1_000_000)
+        self.adapter = TelegramAdapter(service, self.application, self.outbox)
+        self.service = service
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until `stop` is set: long polling, or a webhook if configured."""
+        application, config = self.application, self.config
+        async with application:
+            await self.adapter.register_commands()
+            await application.start()
+            runner = None
+            if config.telegram.webhook_url:
+                runner = await _serve_webhook(application, config)
+            else:
+                assert application.updater is not None
+                await application.updater.start_polling(
+                    timeout=timedelta(seconds=config.telegram.poll_timeout_s),
+                    allowed_updates=Update.ALL_TYPES,
+                )
+            log.info("telegram: connected as @%s", application.bot.username)
+            await self.service.platform_ready(PLATFORM)
+            await stop.wait()
+            if runner is not None:
+                await runner.cleanup()
+            elif application.updater is not None:
+                await application.updater.stop()
+            await application.stop()

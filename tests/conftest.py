@@ -49,6 +49,8 @@ TINY_SETTINGS: dict[str, Any] = {
         "max_steps": 400,
     },
     "queue": {"progress_interval_s": 0.0, "group_progress_interval_s": 0.0},
+    # Vote-count edits are throttled to one per entry every few seconds; tests need not wait that long.
+    "challenges": {"vote_label_interval_s": 0.05},
     # Generous: tests about the rate limit set their own.
     "quota": {"per_minute": 1000.0, "burst": 1000},
 }

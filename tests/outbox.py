@@ -13,14 +13,14 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-from bot.core.types import Button, ChatRef, Clip, UserRef
+from bot.core.types import Button, ChatRef, Clip, Delivery, UserRef
 
 
 @dataclass
 class Sent:
     """One thing the core asked the platform to do."""
 
-    kind: str  # "text", "edit", "video", "delete"
+    kind: str  # "text", "edit", "video", "delete", "buttons", "thread"
     chat: ChatRef
     text: str = ""
     ref: str | None = None  # the message it created, or the one it edited/deleted
@@ -84,18 +84,15 @@ class RecordingOutbox:
         await self._network()
         self._record(Sent("edit", chat, text, message))
 
-    async def send_video(
-        self, chat: ChatRef, clip: Clip, *, caption: str, buttons: Sequence[Button],
-        reply_to: str | None, user: UserRef, status_message: str | None,
-    ) -> str:
+    async def send_video(self, delivery: Delivery) -> str:
         await self._network()
         self.video_attempts += 1
         if self.video_attempts <= self.fail_videos:
             raise DeliveryFailed(f"upload {self.video_attempts} failed")
         ref = f"v{next(self._ids)}"
         self._record(
-            Sent("video", chat, caption, ref, reply_to=reply_to, user=user, clip=clip,
-                 buttons=list(buttons), status_message=status_message)
+            Sent("video", delivery.chat, delivery.caption, ref, reply_to=delivery.reply_to, user=delivery.user,
+                 clip=delivery.clip, buttons=list(delivery.buttons), status_message=delivery.status_message)
         )
         return ref
 
@@ -105,6 +102,15 @@ class RecordingOutbox:
 
     async def show_activity(self, chat: ChatRef) -> None:
         await self._network()
+
+    async def edit_buttons(self, chat: ChatRef, message: str, buttons: Sequence[Button]) -> None:
+        await self._network()
+        self._record(Sent("buttons", chat, " ".join(b.label for b in buttons), message, buttons=list(buttons)))
+
+    async def open_thread(self, chat: ChatRef, message: str, name: str) -> ChatRef | None:
+        await self._network()
+        self._record(Sent("thread", chat, name, message))
+        return None
 
     # for tests ------------------------------------------------------------------------
 

@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from bot.config import Config
-from bot.core import challenges
-from bot.core.challenges import parse_duration, parse_start
+from bot.config import ChallengeConfig, Config
+from bot.core.challenges import check_start, parse_duration, parse_start
 from bot.core.parsing import CommandError
 from bot.core.types import JobStatus
 from tests.fakes.telegram_api import ApiCall, FakeTelegram
@@ -66,7 +65,7 @@ def vote_label(call: ApiCall) -> str:
 def test_start_arguments_are_parsed(
     argument: str, theme: str, duration: float, entries: int, words: tuple[str, ...]
 ) -> None:
-    parsed = parse_start(argument)
+    parsed = check_start(parse_start(argument), ChallengeConfig())
     assert (parsed.theme, parsed.duration_s, parsed.max_entries_per_user, parsed.required_words) == (
         theme,
         duration,
@@ -81,7 +80,7 @@ def test_start_arguments_are_parsed(
 )
 def test_bad_start_arguments_name_the_problem(argument: str, key: str) -> None:
     with pytest.raises(CommandError) as error:
-        parse_start(argument)
+        check_start(parse_start(argument), ChallengeConfig())
     assert error.value.key == key
 
 
@@ -91,12 +90,11 @@ def test_durations() -> None:
 
 @pytest.mark.asyncio
 async def test_a_full_challenge_with_a_restart_in_the_middle(
-    fake: FakeTelegram, make_config: Callable[..., Config], monkeypatch: pytest.MonkeyPatch
+    fake: FakeTelegram, make_config: Callable[..., Config]
 ) -> None:
     clock = Clock()
-    monkeypatch.setattr("bot.app.VideoService", _with_clock(clock))
 
-    async with start_bot(fake, make_config) as bot:
+    async with start_bot(fake, make_config, clock) as bot:
         start = fake.send_message(
             GROUP, ADA, "/challenge start robots at the beach 1h 2 robot --free", first_name="Ada"
         )
@@ -121,8 +119,8 @@ async def test_a_full_challenge_with_a_restart_in_the_middle(
         assert vote_label(ben_clip) == "👍 0"
         cal_clip = await entry(bot, CAL, "a robot surfing at dawn", "Cal")
         assert "Cal's entry for “robots at the beach”" in cal_clip.params["caption"]
-        await poll(lambda: len(bot.service.store.jobs_with_status(JobStatus.DONE)) == 2)
-        ben_job, cal_job = (j.id for j in bot.service.store.jobs_with_status(JobStatus.DONE))
+        await poll(lambda: len(bot.service.store.jobs.with_status(JobStatus.DONE)) == 2)
+        ben_job, cal_job = (j.id for j in bot.service.store.jobs.with_status(JobStatus.DONE))
 
         fake.press_button(GROUP, BEN, ben_clip.result["message_id"], f"v:vote:{ben_job}", first_name="Ben")
         self_vote = await fake.wait_for_call("answerCallbackQuery", lambda c: "text" in c.params)
@@ -153,7 +151,7 @@ async def test_a_full_challenge_with_a_restart_in_the_middle(
 
     # The bot is down while the deadline passes; it closes the challenge when it is back.
     clock.offset += 3601
-    async with start_bot(fake, make_config) as bot:
+    async with start_bot(fake, make_config, clock) as bot:
         winner = await fake.wait_for_call("sendMessage", text_call("is over"))
         assert (
             winner.params["text"]
@@ -171,18 +169,16 @@ async def test_a_full_challenge_with_a_restart_in_the_middle(
         board = fake.send_message(GROUP, DEE, "/leaderboard")
         answer = await fake.wait_for_call("sendMessage", replying_to(board))
         assert answer.params["text"] == "🏆 Leaderboard\n1. Ben · 1 wins · 2 votes\n2. Cal · 0 wins · 1 votes"
-        assert bot.service.store.used_today(f"telegram:{BEN}", bot.service.quota_day()) == 0
+        assert bot.service.store.quota.used_today(f"telegram:{BEN}", bot.service.quota_day()) == 0
     assert len([c for c in fake.calls_of("sendMessage") if "is over" in c.params["text"]]) == 1
 
 
 @pytest.mark.asyncio
 async def test_the_deadline_timer_closes_voting_and_ties_share_the_win(
-    fake: FakeTelegram, make_config: Callable[..., Config], monkeypatch: pytest.MonkeyPatch
+    fake: FakeTelegram, make_config: Callable[..., Config]
 ) -> None:
     clock = Clock()
-    monkeypatch.setattr("bot.app.VideoService", _with_clock(clock))
-    monkeypatch.setattr(challenges, "CHECK_EVERY_S", 0.05)
-    async with start_bot(fake, make_config) as bot:
+    async with start_bot(fake, make_config, clock, challenges={"check_every_s": 0.05}) as bot:
         fake.send_message(GROUP, ADA, "/challenge start tiny worlds 1h 1", first_name="Ada")
         await fake.wait_for_call("sendMessage", text_call("New challenge"))
         ben_clip = await entry(bot, BEN, "a tiny forest", "Ben")
@@ -209,7 +205,7 @@ async def test_admins_end_or_cancel_early_and_quota_counts_unless_free(
         fake.send_message(GROUP, ADA, "/challenge start sunsets 2h", first_name="Ada")
         await fake.wait_for_call("sendMessage", text_call("New challenge"))
         await entry(bot, BEN, "a sunset over the sea", "Ben")
-        assert bot.service.store.used_today(f"telegram:{BEN}", bot.service.quota_day()) == 1
+        assert bot.service.store.quota.used_today(f"telegram:{BEN}", bot.service.quota_day()) == 1
         stranger = fake.send_message(GROUP, BEN, "/challenge end")
         answer = await fake.wait_for_call("sendMessage", replying_to(stranger))
         assert answer.params["text"] == "Only admins of this chat can start or end a challenge."
@@ -222,21 +218,12 @@ async def test_admins_end_or_cancel_early_and_quota_counts_unless_free(
         fake.send_message(GROUP, ADA, "/challenge end")
         ended = await fake.wait_for_call("sendMessage", text_call("is over"))
         assert ended.params["text"] == "🏁 “moons” is over, with no votes cast: no winner this time."
-        audit = [e.action for e in bot.service.store.audit_entries(10)]
+        audit = [e.action for e in bot.service.store.audit.entries(10)]
         assert audit[:4] == ["challenge end", "challenge start", "challenge cancel", "challenge start"]
-        await poll(lambda: bot.service.store.open_challenges() == [])
+        await poll(lambda: bot.service.store.challenges.all_open() == [])
 
 
 def _group_chat() -> Any:
     from bot.core.types import ChatRef
 
     return ChatRef("telegram", str(GROUP), True)
-
-
-def _with_clock(clock: Clock) -> Any:
-    from bot.core.service import VideoService
-
-    def build(*args: Any, **kwargs: Any) -> VideoService:
-        return VideoService(*args, **{**kwargs, "clock": clock})
-
-    return build

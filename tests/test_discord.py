@@ -27,8 +27,8 @@ import pytest
 import pytest_asyncio
 
 from bot import app as bot_app
+from bot.app import build_service
 from bot.config import Config
-from bot.core.service import VideoService
 from bot.core.types import Button, ChatRef, Job, JobStatus, RenderParams, UserRef
 from bot.discord_adapter import (
     ChannelRef,
@@ -40,7 +40,6 @@ from bot.discord_adapter import (
 )
 from bot.pipelines.tiny import TINY_MODEL_ID
 from bot.render import Renderer, StepCallback
-from bot.store import DB_FILE, Store
 from tests.conftest import eventually, tiny_settings, to_toml
 from tests.fakes.discord_api import EPHEMERAL, FakeDiscord, RestCall
 
@@ -118,10 +117,10 @@ class World:
 
     async def start(self, **bot_options: Any) -> None:
         self.renderer = GatedRenderer(self.pipe)
-        store = Store(self.config.data_dir / DB_FILE)
-        self.service = VideoService(self.config, store, self.renderer, clock=self.core_clock)
+        self.service = build_service(self.config, renderer=self.renderer, clock=self.core_clock)
         self.stack = contextlib.AsyncExitStack()
         self.bot = _Bot(self.service, clock=self.clock, guild_ready_timeout=0.05, **bot_options)
+        self.service.add_outbox("discord", self.bot.outbox)
         connection = asyncio.create_task(self.bot.start(self.fake.token))
 
         async def close_bot() -> None:
@@ -147,7 +146,7 @@ class World:
         await self.start(**bot_options)
 
     def job(self, job_id: int) -> Job:
-        job = self.service.store.get_job(job_id)
+        job = self.service.store.jobs.get(job_id)
         assert job is not None
         return job
 
@@ -310,7 +309,7 @@ async def test_out_of_range_frames_get_an_ephemeral_sentence_and_no_job(world: W
     interaction = world.fake.slash("video", {"prompt": "a cat", "frames": 999}, user_id=OWNER)
     text = ephemeral_text(await interaction.callback())
     assert text == "--frames must be between 2 and 16; you gave 999."
-    assert world.service.store.user_jobs(UserRef("discord", str(OWNER))) == []
+    assert world.service.store.jobs.of_user(UserRef("discord", str(OWNER))) == []
 
 
 async def test_errors_and_status_are_ephemeral_and_in_the_users_language(world: World) -> None:
@@ -386,7 +385,7 @@ async def test_a_clip_left_unsent_by_the_last_process_is_sent_after_a_restart(wo
     await interaction.followup(timeout=30)
     await world.until(lambda: world.job(1).status == JobStatus.DONE)
     # The state a crash between "rendered" and "sent" leaves behind: a clip on disk, a row in delivering.
-    world.service.store.set_status(1, JobStatus.DELIVERING)
+    world.service.store.jobs.set_status(1, JobStatus.DELIVERING)
     await world.restart()
 
     resent = await interaction.followup(timeout=10)  # at once, not at the core's 30 s retry
@@ -499,7 +498,7 @@ async def test_clip_over_the_guilds_attachment_limit_is_shrunk_to_fit(world: Wor
     interaction = fake.slash("video", {"prompt": "a busy market", "frames": 16}, user_id=OWNER)
     await interaction.callback()
     followup = await interaction.followup(timeout=30)
-    assert world.service.outboxes["discord"].upload_limit(ChatRef("discord", "777")) == 12_000
+    assert world.bot.outbox.upload_limit(ChatRef("discord", "777")) == 12_000
     clip = followup.files["files[0]"]
     assert len(clip) <= 12_000 and decode(clip) == 16
 
@@ -607,15 +606,15 @@ async def test_every_admin_command_refuses_non_admins_in_plain_words(
     await fake.slash("video", {"prompt": "a cat"}, user_id=STRANGER).callback()
     await world.renderer.wait_paused()
     await fake.slash("video", {"prompt": "a dog"}, user_id=STRANGER).callback()
-    store.ban(f"discord:{OWNER}", "*", "earlier", "discord:1", 0.0)  # an unban would have something to undo
+    store.bans.add(f"discord:{OWNER}", "*", "earlier", "discord:1", 0.0)  # an unban would have something to undo
 
     assert await admin_says(fake, subcommand, options, user_id=STRANGER) == ADMIN_ONLY
-    assert store.audit_entries(50) == []
+    assert store.audit.entries(50) == []
     assert (
-        store.ban_reason(f"discord:{STRANGER}") is None and store.ban_reason(f"discord:{OWNER}") == "earlier"
+        store.bans.reason(f"discord:{STRANGER}") is None and store.bans.reason(f"discord:{OWNER}") == "earlier"
     )
-    assert store.user_daily_limit(f"discord:{STRANGER}") is None
-    assert store.chat_settings("discord:777").enabled
+    assert store.quota.user_daily_limit(f"discord:{STRANGER}") is None
+    assert store.chats.get("discord:777").enabled
     assert world.job(2).status == JobStatus.QUEUED
 
 
@@ -636,8 +635,8 @@ async def test_admins_by_manage_server_role_or_owner_config_run_admin_commands_w
     )
     assert banned == f"⛔ {stranger} is banned (discord:1 said so); their waiting jobs were cancelled."
     # A chat's admin bans in that chat only.
-    assert store.ban_reason(stranger, "discord:777") == "discord:1 said so"
-    assert store.ban_reason(stranger) is None and store.ban_reason("discord:1", "discord:777") is None
+    assert store.bans.reason(stranger, "discord:777") == "discord:1 said so"
+    assert store.bans.reason(stranger) is None and store.bans.reason("discord:1", "discord:777") is None
     refused = ephemeral_text(await fake.slash("video", {"prompt": "a cat"}, user_id=STRANGER).callback())
     assert refused == "You can't use this bot: an admin banned you (discord:1 said so)."
 
@@ -671,7 +670,7 @@ async def test_admins_by_manage_server_role_or_owner_config_run_admin_commands_w
     too_long = ephemeral_text(await fake.slash("video", {"prompt": "a cat", "frames": 12}).callback())
     assert too_long == "--frames must be between 2 and 8; you gave 12."
 
-    audit = [(e.actor, e.action, e.target, e.detail) for e in store.audit_entries(50)]
+    audit = [(e.actor, e.action, e.target, e.detail) for e in store.audit.entries(50)]
     assert audit == [
         (f"discord:{MODERATOR}", "settings", "max_frames", "8"),
         (f"discord:{CONFIG_OWNER}", "quota reset", stranger, ""),

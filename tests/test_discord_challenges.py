@@ -13,10 +13,8 @@ from typing import Any
 
 import pytest
 
-from bot.core import challenges
-from bot.core.challenges import DEFAULT_DURATION_S, parse_start
+from bot.config import ChallengeConfig
 from bot.core.types import Challenge, ChatRef, JobStatus
-from bot.discord_adapter import challenge_start_text
 from tests import test_discord as discord_world
 from tests.fakes.discord_api import FakeDiscord, Interaction, RestCall
 from tests.test_discord import (
@@ -40,12 +38,6 @@ tiny_pipe = discord_world.tiny_pipe
 BEN, CAL, DEE = 501, 502, 503  # Discord calls them "User 501" and so on
 CHANNEL = 777
 ADMIN_ONLY = "Only admins of this chat can start or end a challenge."
-
-
-@pytest.fixture(autouse=True)
-def quick_vote_labels(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Vote-count edits are throttled to one per entry every few seconds; tests need not wait that long."""
-    monkeypatch.setattr(challenges, "VOTE_LABEL_EVERY_S", 0.05)
 
 
 def challenge(fake: FakeDiscord, subcommand: str, options: dict[str, Any] | None = None, *,
@@ -92,7 +84,7 @@ async def recorded(world: World) -> Challenge:
     """The channel's open challenge, once its announcement (and thread, if any) is stored."""
 
     def announced() -> Challenge | None:
-        running = world.service.store.open_challenge(ChatRef("discord", str(CHANNEL), True))
+        running = world.service.store.challenges.open_in(ChatRef("discord", str(CHANNEL), True))
         return running if running is not None and running.announcement else None
 
     await world.until(lambda: announced() is not None)
@@ -196,7 +188,7 @@ async def test_a_full_challenge_in_a_thread_with_a_restart_in_the_middle(
     for channel_id in (CHANNEL, thread):  # the thread's board is its channel's
         answer = await fake.slash("leaderboard", user_id=DEE, channel_id=channel_id).callback()
         assert answer.json["data"]["content"] == board and not answer.json["data"].get("flags")
-    assert world.service.store.used_today(f"discord:{BEN}", world.service.quota_day()) == 0  # free entries
+    assert world.service.store.quota.used_today(f"discord:{BEN}", world.service.quota_day()) == 0  # free entries
 
     await world.restart()
     await fake.slash("leaderboard", user_id=DEE).callback()
@@ -222,7 +214,7 @@ async def test_without_thread_permission_entries_reply_to_the_announcement_and_e
     assert replied_to(ben_post) == announcement
     ben_clip = fake.messages[int(ben_post.response["id"])]
     assert ben_clip["message_reference"]["message_id"] == str(announcement)
-    assert store.used_today(f"discord:{BEN}", world.service.quota_day()) == 1  # not free
+    assert store.quota.used_today(f"discord:{BEN}", world.service.quota_day()) == 1  # not free
     await world.until(lambda: world.job(job_of(ben_clip)).status == JobStatus.DONE)
     assert await vote(fake, ben_clip, CAL, CHANNEL) == "👍 Vote counted (1 in all)."
 
@@ -237,7 +229,7 @@ async def test_without_thread_permission_entries_reply_to_the_announcement_and_e
     )
     assert replied_to(winner) == int(ben_clip["id"])
     assert len([c for c in fake.rest_calls if c.method == "POST" and is_over(c)]) == 1
-    audit = [e.action for e in store.audit_entries(10)]
+    audit = [e.action for e in store.audit.entries(10)]
     assert audit[:2] == ["challenge end", "challenge start"]
 
 
@@ -287,6 +279,9 @@ async def test_entries_sent_from_the_thread_obey_the_channels_settings(
         assert ephemeral_text(await entry.callback()) == "--frames must be between 2 and 4; you gave 8."
 
 
+DEFAULT_DURATION_S = ChallengeConfig().default_duration_s
+
+
 @pytest.mark.parametrize(
     ("options", "theme", "duration", "entries", "words", "free"),
     [
@@ -294,16 +289,22 @@ async def test_entries_sent_from_the_thread_obey_the_channels_settings(
         ({"theme": "the 90s", "max_entries": 3}, "the 90s", DEFAULT_DURATION_S, 3, (), False),
         ({"theme": "space cats", "duration": "1d 12h", "required_words": "2024, neon moon", "free": True},
          "space cats", 129600, 1, ("2024", "neon", "moon"), True),
-        ({"theme": "\"quoted\" it's 5m tall", "duration": "30m"}, "quoted it's 5m tall", 1800, 1, (), False),
+        ({"theme": "\"quoted\" it's 5m tall", "duration": "30m"}, "\"quoted\" it's 5m tall", 1800, 1, (), False),
     ],
 )
-async def test_start_options_reach_the_core_grammar_intact(
-    options: dict[str, Any], theme: str, duration: float, entries: int, words: tuple[str, ...], free: bool
+async def test_start_options_reach_the_core_typed_and_intact(
+    make_world: Callable[..., Awaitable[World]], options: dict[str, Any], theme: str, duration: float,
+    entries: int, words: tuple[str, ...], free: bool,
 ) -> None:
-    text = challenge_start_text(
-        options["theme"], options.get("duration"), options.get("max_entries"), options.get("required_words"),
-        options.get("free", False),
-    )
-    parsed = parse_start(text)
-    assert (parsed.theme, parsed.duration_s, parsed.max_entries_per_user, parsed.required_words,
-            parsed.free_entries) == (theme, duration, entries, words, free)
+    world = await make_world()
+    await start(world.fake, **options)
+    running = await recorded(world)
+    assert (running.theme, running.deadline - running.started_at, running.max_entries_per_user,
+            running.required_words, running.free_entries) == (theme, duration, entries, words, free)
+
+
+async def test_a_bad_duration_option_is_answered_in_words(make_world: Callable[..., Awaitable[World]]) -> None:
+    world = await make_world()
+    interaction = challenge(world.fake, "start", {"theme": "robots", "duration": "soonish"}, user_id=MODERATOR,
+                            permissions=MANAGE_GUILD)
+    assert "soonish" in ephemeral_text(await interaction.callback())

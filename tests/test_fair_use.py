@@ -13,12 +13,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.app import build_service
 from bot.config import Config, QuotaConfig
 from bot.core.quota import quota_day, seconds_until_reset
 from bot.core.service import VideoService
-from bot.core.types import ChatRef, Job, JobStatus, RenderParams, Request, UserRef
+from bot.core.types import ChatRef, Job, JobStatus, QuotaCharge, QuotaExceeded, RenderParams, Request, UserRef
 from bot.render import Renderer
-from bot.store import DB_FILE, QuotaCharge, QuotaExceeded, Store
+from bot.store import DB_FILE, Store
 from tests.outbox import RecordingOutbox
 
 T0 = datetime(2026, 3, 7, 12, 0, tzinfo=ZoneInfo("UTC")).timestamp()
@@ -65,7 +66,7 @@ def make_bot(make_config: Callable[..., Config]) -> Iterator[Callable[..., Bot]]
     def make(**sections: dict[str, Any]) -> Bot:
         config = make_config(**sections)
         clock = Clock()
-        service = VideoService(config, Store(config.data_dir / DB_FILE), Renderer("tiny"), clock=clock)
+        service = build_service(config, renderer=Renderer("tiny"), clock=clock)
         outbox = RecordingOutbox()
         service.add_outbox("telegram", outbox)
         service.add_outbox("discord", outbox)
@@ -114,26 +115,26 @@ def test_gcra_allows_a_burst_then_one_per_interval(tmp_path: Path) -> None:
     store = Store(tmp_path / DB_FILE)
     charge = QuotaCharge("telegram:1", "d", daily_limit=100, max_queued=100, per_minute=2, burst=3, now=T0)
     for _ in range(3):
-        store.insert_job(_job(), charge)
+        store.jobs.insert(_job(), charge)
     with pytest.raises(QuotaExceeded) as refused:
-        store.insert_job(_job(), charge)
+        store.jobs.insert(_job(), charge)
     assert refused.value.limit == "rate" and refused.value.retry_after == pytest.approx(30)
     with pytest.raises(QuotaExceeded):
-        store.insert_job(_job(), QuotaCharge(**{**charge.__dict__, "now": T0 + 29}))
-    store.insert_job(_job(), QuotaCharge(**{**charge.__dict__, "now": T0 + 30}))
-    assert store.used_today("telegram:1", "d") == 4
+        store.jobs.insert(_job(), QuotaCharge(**{**charge.__dict__, "now": T0 + 29}))
+    store.jobs.insert(_job(), QuotaCharge(**{**charge.__dict__, "now": T0 + 30}))
+    assert store.quota.used_today("telegram:1", "d") == 4
 
 
 def test_a_refused_request_charges_nothing(tmp_path: Path) -> None:
     store = Store(tmp_path / DB_FILE)
     charge = QuotaCharge("telegram:1", "d", daily_limit=1, max_queued=100, per_minute=1, burst=1, now=T0)
-    store.insert_job(_job(), charge)
+    store.jobs.insert(_job(), charge)
     later = QuotaCharge(**{**charge.__dict__, "now": T0 + 3600})
     with pytest.raises(QuotaExceeded) as refused:
-        store.insert_job(_job(), later)
+        store.jobs.insert(_job(), later)
     assert refused.value.limit == "daily"
-    assert store.used_today("telegram:1", "d") == 1
-    assert len(store.jobs_with_status(JobStatus.QUEUED)) == 1
+    assert store.quota.used_today("telegram:1", "d") == 1
+    assert len(store.jobs.with_status(JobStatus.QUEUED)) == 1
 
 
 def _hammer(db: str, charge: QuotaCharge, tries: int, results: Any) -> None:
@@ -141,7 +142,7 @@ def _hammer(db: str, charge: QuotaCharge, tries: int, results: Any) -> None:
     admitted = 0
     for _ in range(tries):
         try:
-            store.insert_job(_job(charge.user_key), charge)
+            store.jobs.insert(_job(charge.user_key), charge)
             admitted += 1
         except QuotaExceeded:
             pass
@@ -183,8 +184,8 @@ def test_eight_processes_hammering_one_user_never_exceed_the_limit(
     expected = {"daily": 10, "burst": 6, "queued": 4}[limit]
     assert admitted == expected
     store = Store(db)
-    assert len(store.jobs_with_status(JobStatus.QUEUED)) == expected
-    assert store.used_today("telegram:7", "d") == expected
+    assert len(store.jobs.with_status(JobStatus.QUEUED)) == expected
+    assert store.quota.used_today("telegram:7", "d") == expected
 
 
 # admission through the core --------------------------------------------------------------
@@ -231,7 +232,7 @@ async def test_banned_users_are_told_and_nothing_is_queued(make_bot: Callable[..
     await bot.service.admin(bot.req(TG_ANN, TG_GROUP, admin=True), "ban telegram:22 spamming")
     await bot.service.video_text(bot.req(TG_BOB, TG_GROUP), "a cat")
     assert bot.last_text == "You can't use this bot: an admin banned you (spamming)."
-    assert bot.service.store.jobs_with_status(JobStatus.QUEUED) == []
+    assert bot.service.store.jobs.with_status(JobStatus.QUEUED) == []
     await bot.service.admin(bot.req(TG_ANN, TG_GROUP, admin=True), "unban telegram:22")
     assert await bot.service.video_text(bot.req(TG_BOB, TG_GROUP), "a cat") is not None
 
@@ -264,8 +265,8 @@ async def test_every_admin_command_refuses_non_admins_in_plain_words(
     await bot.service.admin(bot.req(user, chat), command)
     assert bot.last_text == "Only admins of this chat can use /admin."
     assert bot.outbox.records[-1].private
-    assert bot.service.store.audit_entries(10) == []
-    assert len(bot.service.store.jobs_with_status(JobStatus.QUEUED)) == 1
+    assert bot.service.store.audit.entries(10) == []
+    assert len(bot.service.store.jobs.with_status(JobStatus.QUEUED)) == 1
 
 
 @pytest.mark.asyncio
@@ -286,7 +287,7 @@ async def test_platform_admins_admin_roles_and_owners_may_use_admin_commands(
     req = bot.req(admin_user, chat, admin=how == "platform", roles=("Mods",) if how == "role" else ())
     await bot.service.admin(req, "ban telegram:77 flooding")
     assert bot.last_text.startswith("⛔ telegram:77 is banned (flooding)")
-    (entry,) = bot.service.store.audit_entries(10)
+    (entry,) = bot.service.store.audit.entries(10)
     assert (entry.actor, entry.action, entry.target, entry.detail) == (
         admin_user.key,
         "ban",
@@ -333,15 +334,15 @@ async def test_admin_purge_cancels_waiting_jobs_refunds_and_tells_the_owners(
     assert ann and bob and elsewhere
     await bot.service.admin(admin, "purge telegram:11")
     assert bot.last_text.startswith("🧹 Cancelled 1 waiting jobs")
-    assert bot.service.store.get_job(ann.id).status == JobStatus.CANCELLED  # type: ignore[union-attr]
-    assert bot.service.store.get_job(bob.id).status == JobStatus.QUEUED  # type: ignore[union-attr]
+    assert bot.service.store.jobs.get(ann.id).status == JobStatus.CANCELLED  # type: ignore[union-attr]
+    assert bot.service.store.jobs.get(bob.id).status == JobStatus.QUEUED  # type: ignore[union-attr]
     # Refunded: only the job in the other chat still counts.
-    assert bot.service.store.used_today(TG_ANN.key, bot.service.quota_day()) == 1
+    assert bot.service.store.quota.used_today(TG_ANN.key, bot.service.quota_day()) == 1
     notice = bot.outbox.of_kind("edit")[-1]
     assert notice.ref == ann.status_message and "An admin cancelled video" in notice.text
     await bot.service.admin(admin, "purge")
     # A chat's admin purges that chat only.
-    assert [job.id for job in bot.service.store.jobs_with_status(JobStatus.QUEUED)] == [elsewhere.id]
+    assert [job.id for job in bot.service.store.jobs.with_status(JobStatus.QUEUED)] == [elsewhere.id]
 
 
 @pytest.mark.asyncio
@@ -366,7 +367,7 @@ async def test_a_chats_admin_bans_cancels_and_deletes_only_in_that_chat(make_bot
     assert job is not None
     await bot.service.admin(squatter, "ban telegram:11 mine now")
     assert await bot.service.video_text(bot.req(TG_ANN, TG_GROUP), "still welcome here") is not None
-    assert bot.service.store.get_job(job.id).status == JobStatus.QUEUED  # type: ignore[union-attr]
+    assert bot.service.store.jobs.get(job.id).status == JobStatus.QUEUED  # type: ignore[union-attr]
     await bot.service.cancel(squatter, str(job.id))
     assert bot.last_text == f"Only the person who asked for video #{job.id} (or an admin) can cancel it."
     await bot.service.admin(squatter, "settings daily 500")
@@ -395,7 +396,7 @@ async def test_chat_settings_tighten_limits_and_can_switch_the_bot_off(make_bot:
     await bot.service.admin(admin, "settings daily 1")
     await bot.service.admin(admin, "settings colour blue")
     assert bot.last_text.startswith("Use /admin settings <key> <value>")
-    actions = [(e.action, e.target, e.detail) for e in bot.service.store.audit_entries(10)]
+    actions = [(e.action, e.target, e.detail) for e in bot.service.store.audit.entries(10)]
     assert actions[:3] == [
         ("settings", "daily", "1"),
         ("settings", "enabled", "off"),
@@ -421,7 +422,7 @@ async def test_an_owner_cannot_be_banned(make_bot: Callable[..., Bot]) -> None:
     bot = make_bot(admin={"owners": ["telegram:11"]})
     await bot.service.admin(bot.req(TG_BOB, TG_GROUP, admin=True), "ban telegram:11")
     assert bot.last_text.startswith("telegram:11 can't be banned")
-    assert bot.service.store.ban_reason("telegram:11") is None
+    assert bot.service.store.bans.reason("telegram:11") is None
 
 
 # prompt policy ----------------------------------------------------------------------------
@@ -439,10 +440,10 @@ async def test_refused_prompts_cost_no_quota_and_are_logged_for_admins(make_bot:
     assert bot.last_text == "I don't make videos of real people such as Emmanuel Macron; nothing was charged."
     await bot.service.video_text(bot.req(TG_BOB, TG_GROUP), "macron's speech")
     assert "real people" in bot.last_text
-    assert bot.service.store.used_today(TG_BOB.key, bot.service.quota_day()) == 0
+    assert bot.service.store.quota.used_today(TG_BOB.key, bot.service.quota_day()) == 0
     # Naming what to avoid in the negative prompt is what it is for: not refused.
     assert await bot.service.video_text(bot.req(TG_BOB, TG_GROUP), "a peaceful meadow --neg gore") is not None
-    refusals = [e for e in bot.service.store.audit_entries(10) if e.action == "refused prompt"]
+    refusals = [e for e in bot.service.store.audit.entries(10) if e.action == "refused prompt"]
     assert len(refusals) == 3 and refusals[-1].actor == TG_BOB.key and "a g0re fest" in refusals[-1].detail
 
 
@@ -465,16 +466,16 @@ async def test_old_prompts_clips_and_audit_entries_are_forgotten_on_schedule(
     assert job is not None
     clip = tmp_path / "clip.mp4"
     clip.write_bytes(b"mp4")
-    bot.service.store.set_status(job.id, JobStatus.DONE, clip_path=str(clip), finished_at=bot.clock.now)
+    bot.service.store.jobs.set_status(job.id, JobStatus.DONE, clip_path=str(clip), finished_at=bot.clock.now)
     await bot.service.admin(bot.req(DC_CAT, DC_CHANNEL, admin=True), "ban discord:44")
 
     bot.clock.now += 2 * 3600
     bot.service.forget_old_data()
-    assert not clip.exists() and bot.service.store.get_job(job.id) is not None
+    assert not clip.exists() and bot.service.store.jobs.get(job.id) is not None
     bot.clock.now += 2 * 86400
     bot.service.forget_old_data()
-    assert bot.service.store.get_job(job.id) is None
-    assert len(bot.service.store.audit_entries(10)) == 1
+    assert bot.service.store.jobs.get(job.id) is None
+    assert len(bot.service.store.audit.entries(10)) == 1
     bot.clock.now += 86400
     bot.service.forget_old_data()
-    assert bot.service.store.audit_entries(10) == []
+    assert bot.service.store.audit.entries(10) == []

@@ -28,20 +28,20 @@ class Clock:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
-    db = Store(tmp_path / "jobs.sqlite3")
+    db = Store(tmp_path / "jobs.sqlite3", clock=Clock())
     yield db
     db.close()
 
 
 @pytest.fixture
 def queue(store: Store) -> JobQueue:
-    return JobQueue(store, clock=Clock())
+    return JobQueue(store)
 
 
 def add(store: Store, who: str, *, priority: int = 0, prompt: str = "a cat") -> Job:
     params = RenderParams(prompt, "", 1, 8, 3, 9.0, 64, 64, 8)
     job = Job(id=0, user=UserRef("test", who), chat=CHAT, params=params, model="tiny", priority=priority)
-    return store.insert_job(job, None)
+    return store.jobs.insert(job, None)
 
 
 def owners(jobs: list[Job]) -> str:
@@ -94,11 +94,11 @@ def test_the_user_served_least_recently_goes_first(store: Store, queue: JobQueue
     add(store, "A")
     add(store, "B")
     # B was served long ago, A just now: B's job, though newer, goes first
-    recent = fair_order(store.jobs_with_status(JobStatus.QUEUED), {"test:A": 500.0, "test:B": 100.0})
+    recent = fair_order(store.jobs.with_status(JobStatus.QUEUED), {"test:A": 500.0, "test:B": 100.0})
     assert owners(recent) == "BA"
     # someone never served goes before both
     add(store, "C")
-    never = fair_order(store.jobs_with_status(JobStatus.QUEUED), {"test:A": 500.0, "test:B": 100.0})
+    never = fair_order(store.jobs.with_status(JobStatus.QUEUED), {"test:A": 500.0, "test:B": 100.0})
     assert owners(never) == "CBA"
 
 
@@ -138,7 +138,7 @@ def test_claiming_counts_an_attempt_and_marks_the_job_running(store: Store, queu
     claimed = queue.try_claim()
 
     assert claimed is not None and claimed.id == job.id
-    row = store.get_job(job.id)
+    row = store.jobs.get(job.id)
     assert row is not None and row.status == JobStatus.RUNNING and row.attempts == 1
     assert row.started_at is not None
     assert queue.try_claim() is None, "a job is claimed once"
@@ -147,7 +147,7 @@ def test_claiming_counts_an_attempt_and_marks_the_job_running(store: Store, queu
 def test_cancelled_and_finished_jobs_are_not_in_line(store: Store, queue: JobQueue) -> None:
     gone = add(store, "A")
     waiting = add(store, "B")
-    store.set_status(gone.id, JobStatus.CANCELLED)
+    store.jobs.set_status(gone.id, JobStatus.CANCELLED)
 
     assert [job.id for job in queue.ordered()] == [waiting.id]
 
@@ -178,7 +178,7 @@ async def test_closing_the_queue_ends_a_worker_waiting_on_an_empty_queue(queue: 
 
 def interrupted(store: Store, who: str, status: JobStatus, attempts: int) -> Job:
     job = add(store, who)
-    store.update_job(job.id, status=str(status), attempts=attempts, started_at=5.0)
+    store.jobs.update(job.id, status=str(status), attempts=attempts, started_at=5.0)
     return job
 
 
@@ -194,12 +194,12 @@ def test_after_a_restart_interrupted_renders_go_back_in_line_with_their_attempts
     assert {job.id for job in found.requeued} == {rendering.id, encoding.id}
     assert found.failed == [] and found.to_deliver == []
     for job, attempts in ((rendering, 1), (encoding, 2)):
-        row = store.get_job(job.id)
+        row = store.jobs.get(job.id)
         assert row is not None
         assert (row.status, row.attempts, row.started_at) == (JobStatus.QUEUED, attempts, None)
     assert {job.id for job in queue.ordered()} == {rendering.id, encoding.id, waiting.id}
     assert queue.try_claim() is not None
-    assert store.get_job(rendering.id).attempts == 2  # type: ignore[union-attr]
+    assert store.jobs.get(rendering.id).attempts == 2  # type: ignore[union-attr]
 
 
 def test_a_job_interrupted_max_attempts_times_fails(store: Store, queue: JobQueue) -> None:
@@ -210,23 +210,23 @@ def test_a_job_interrupted_max_attempts_times_fails(store: Store, queue: JobQueu
 
     assert [job.id for job in found.failed] == [tired.id]
     assert [job.id for job in found.requeued] == [fresh.id]
-    row = store.get_job(tired.id)
+    row = store.jobs.get(tired.id)
     assert row is not None and row.status == JobStatus.FAILED and row.finished_at is not None
     assert [job.id for job in queue.ordered()] == [fresh.id]
 
 
 def test_clips_that_were_being_delivered_are_listed_for_delivery(store: Store, queue: JobQueue) -> None:
     sending = add(store, "A")
-    store.set_status(sending.id, JobStatus.DELIVERING, clip_path="/clips/1.mp4")
+    store.jobs.set_status(sending.id, JobStatus.DELIVERING, clip_path="/clips/1.mp4")
     done = add(store, "B")
-    store.set_status(done.id, JobStatus.DONE)
+    store.jobs.set_status(done.id, JobStatus.DONE)
 
     found = queue.recover(max_attempts=3)
 
     assert [job.id for job in found.to_deliver] == [sending.id]
     assert found.to_deliver[0].clip_path == "/clips/1.mp4"
-    assert store.get_job(sending.id).status == JobStatus.DELIVERING  # type: ignore[union-attr]
-    assert store.get_job(done.id).status == JobStatus.DONE  # type: ignore[union-attr]
+    assert store.jobs.get(sending.id).status == JobStatus.DELIVERING  # type: ignore[union-attr]
+    assert store.jobs.get(done.id).status == JobStatus.DONE  # type: ignore[union-attr]
     assert queue.ordered() == []
 
 

@@ -18,14 +18,14 @@ import numpy as np
 import pytest
 import pytest_asyncio
 
+from bot.app import build_service
 from bot.config import Config
 from bot.core import messages
 from bot.core.queue import QueueClosed
-from bot.core.service import VideoService
 from bot.core.types import ChatRef, Job, JobStatus, RenderParams, Request, UserRef
 from bot.encode import read_clip
 from bot.render import OutOfMemory, Renderer
-from bot.store import DB_FILE, Store
+from bot.store import DB_FILE
 from tests.conftest import eventually
 from tests.outbox import RecordingOutbox
 
@@ -56,9 +56,9 @@ class Bot:
     def __init__(self, config: Config, renderer: Renderer, outbox: RecordingOutbox,
                  clock: Callable[[], float] | None) -> None:
         self.config = config
-        self.store = Store(config.data_dir / DB_FILE)
         extra: dict[str, Any] = {"clock": clock} if clock else {}
-        self.service = VideoService(config, self.store, renderer, rng=random.Random(1234), **extra)
+        self.service = build_service(config, renderer=renderer, rng=random.Random(1234), **extra)
+        self.store = self.service.store
         self.outbox = outbox
         self.service.add_outbox(PLATFORM, outbox)
         self.worker: asyncio.Task[None] | None = None
@@ -79,7 +79,7 @@ class Bot:
         return job
 
     def job(self, job_id: int) -> Job:
-        job = self.store.get_job(job_id)
+        job = self.store.jobs.get(job_id)
         assert job is not None
         return job
 
@@ -89,7 +89,7 @@ class Bot:
         return self.job(job_id)
 
     def used_today(self, user: UserRef = ALICE) -> int:
-        return self.store.used_today(user.key, self.service.quota_day())
+        return self.store.quota.used_today(user.key, self.service.quota_day())
 
     async def close(self) -> None:
         self.service.stop()
@@ -310,7 +310,7 @@ async def test_a_cancel_that_arrives_while_the_clip_is_encoding_sends_no_clip(ma
 
     async def cancel_during_encoding(chat: ChatRef, message: str, text: str) -> None:
         if "Encoding" in text:
-            (job,) = bots[0].store.user_jobs(ALICE)
+            (job,) = bots[0].store.jobs.of_user(ALICE)
             await bots[0].service.cancel(bots[0].req(ALICE), str(job.id))
 
     bots.append(await make_bot(outbox=RecordingOutbox(on_edit=cancel_during_encoding)))
@@ -396,7 +396,7 @@ async def test_over_quota_user_is_told_when_the_next_slot_frees(
     assert refused is None
     assert bot.outbox.texts[-1] == "Daily limit of 2 clips reached; resets in 2 h 13 min."
     assert bot.outbox.records[-1].private
-    assert len(bot.store.user_jobs(ALICE)) == 2, "nothing was queued"
+    assert len(bot.store.jobs.of_user(ALICE)) == 2, "nothing was queued"
     assert bot.used_today() == 2
     # someone else still has their own quota
     assert await bot.service.video_text(bot.req(BOB), "bob's turn") is not None
@@ -472,7 +472,7 @@ async def test_too_many_waiting_videos_are_refused_without_using_quota(
 async def test_the_eta_appears_once_a_clip_has_been_timed(make_bot: MakeBot) -> None:
     bot = await make_bot()
     key = "tiny:64x64"
-    assert bot.store.timing(key) is None
+    assert bot.store.timings.get(key) is None
 
     started = time.monotonic()
     first = await bot.video("a cat")
@@ -480,7 +480,7 @@ async def test_the_eta_appears_once_a_clip_has_been_timed(make_bot: MakeBot) -> 
     elapsed = time.monotonic() - started
 
     assert bot.outbox.texts[0] == "⏳ Queued #1 · ETA after the first clip is timed"
-    per_step_frame = bot.store.timing(key)
+    per_step_frame = bot.store.timings.get(key)
     assert per_step_frame is not None and 0 < per_step_frame * 8 * 3 <= elapsed
 
     await bot.video("a dog")
@@ -491,7 +491,7 @@ async def test_the_eta_appears_once_a_clip_has_been_timed(make_bot: MakeBot) -> 
 @pytest.mark.asyncio
 async def test_the_eta_is_measured_time_per_step_times_the_work_ahead(make_bot: MakeBot) -> None:
     bot = await make_bot(worker=False)
-    bot.store.record_timing("tiny:64x64", 0.25)  # a clip was timed at 0.25 s per step per frame
+    bot.store.timings.record("tiny:64x64", 0.25)  # a clip was timed at 0.25 s per step per frame
 
     await bot.video("a cat --frames 8 --steps 3")  # 6 s of work
     await bot.video("a dog --frames 16 --steps 10", user=BOB)  # 40 s more
@@ -503,7 +503,7 @@ async def test_the_eta_is_measured_time_per_step_times_the_work_ahead(make_bot: 
         "⏳ Queued #3 · ETA ~4 min",
     ]
 
-    bot.store.record_timing("tiny:64x64", 2.25, weight=1.0)  # a slower GPU: ETAs follow
+    bot.store.timings.record("tiny:64x64", 2.25, weight=1.0)  # a slower GPU: ETAs follow
     await bot.video("another cat --frames 8 --steps 3")
     assert bot.outbox.texts[-1] == "⏳ Queued #4 · ETA ~35 min"  # 928 step·frames × 2.25 s
 
@@ -511,7 +511,7 @@ async def test_the_eta_is_measured_time_per_step_times_the_work_ahead(make_bot: 
 @pytest.mark.asyncio
 async def test_the_queue_command_shows_my_place_in_line(make_bot: MakeBot) -> None:
     bot = await make_bot(worker=False)
-    bot.store.record_timing("tiny:64x64", 0.25)
+    bot.store.timings.record("tiny:64x64", 0.25)
     mine = await bot.video("a cat")
     await bot.video("a dog", user=BOB)
     later = await bot.video("a cow")
@@ -581,7 +581,7 @@ async def test_reroll_makes_a_new_clip_with_a_new_seed(make_bot: MakeBot) -> Non
 
     await bot.service.button(bot.req(BOB), "reroll", job.id)
 
-    (reroll,) = bot.store.user_jobs(BOB)
+    (reroll,) = bot.store.jobs.of_user(BOB)
     assert reroll.parent_id == job.id
     assert reroll.params.seed != 5
     assert reroll.params.prompt == "a cat surfing"
@@ -598,7 +598,7 @@ async def test_variation_keeps_the_seed_and_nudges_the_guidance(make_bot: MakeBo
 
     await bot.service.button(bot.req(ALICE), "variation", job.id)
 
-    variation = bot.store.user_jobs(ALICE)[0]
+    variation = bot.store.jobs.of_user(ALICE)[0]
     assert variation.id != job.id and variation.parent_id == job.id
     assert variation.params.seed == 5
     assert abs(variation.params.guidance - 8.0) <= 1.5
@@ -615,7 +615,7 @@ async def test_reroll_does_not_pile_up_the_forced_negative_prompt(
 
     await bot.service.button(bot.req(ALICE), "reroll", job.id)
 
-    reroll = bot.store.user_jobs(ALICE)[0]
+    reroll = bot.store.jobs.of_user(ALICE)[0]
     assert reroll.params.negative == "blurry, nsfw"
 
 
@@ -711,7 +711,7 @@ async def test_without_the_model_jobs_wait_in_line_and_run_once_it_loads(
 
     # the owner fixes the setting; the next retry loads the model and the job runs
     renderer.source = "tiny"
-    bot.service.queue.notify()
+    bot.service.runner.wake()
     await bot.outbox.wait_for_video()
     assert bot.job(job.id).status == JobStatus.DONE
 
@@ -813,7 +813,7 @@ async def test_a_clip_interrupted_while_sending_is_sent_after_a_restart(
     await first.until_status(job.id, JobStatus.DONE)
     clip_path = first.job(job.id).clip_path
     # as if the process died between encoding and the upload
-    first.store.update_job(job.id, status="delivering", result_message=None)
+    first.store.jobs.update(job.id, status="delivering", result_message=None)
 
     again = await make_bot(config=config)
 
@@ -831,7 +831,7 @@ async def test_a_job_interrupted_too_often_fails_with_a_message_and_a_refund(
     config = make_config()
     first = await make_bot(config=config, worker=False)
     job = await first.video("a cat")
-    first.store.update_job(job.id, status="running", attempts=3)
+    first.store.jobs.update(job.id, status="running", attempts=3)
 
     again = await make_bot(config=config)
 

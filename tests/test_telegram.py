@@ -20,11 +20,11 @@ import av
 import pytest
 import pytest_asyncio
 
-from bot.app import build_service, running_worker
+from bot.app import build_service, run_telegram, running_worker
 from bot.config import Config
 from bot.core.service import VideoService
 from bot.core.types import JobStatus
-from bot.telegram_adapter import WEBHOOK_PATH, run_telegram
+from bot.telegram_adapter import WEBHOOK_PATH
 from tests.conftest import eventually, tiny_settings, to_toml
 from tests.fakes.telegram_api import ApiCall, FakeTelegram
 
@@ -58,11 +58,14 @@ async def fake() -> AsyncIterator[FakeTelegram]:
 
 @contextlib.asynccontextmanager
 async def start_bot(
-    fake: FakeTelegram, make_config: Callable[..., Config], **sections: dict[str, Any]
+    fake: FakeTelegram,
+    make_config: Callable[..., Config],
+    clock: Callable[[], float] = time.time,
+    **sections: dict[str, Any],
 ) -> AsyncIterator[Bot]:
     telegram = {**telegram_settings(fake), **sections.pop("telegram", {})}
     config = make_config(env={"TELEGRAM_TOKEN": fake.token}, telegram=telegram, **sections)
-    service = build_service(config)
+    service = build_service(config, clock=clock)
     stop = asyncio.Event()
     async with running_worker(service):
         task = asyncio.create_task(run_telegram(service, stop))
@@ -158,7 +161,7 @@ async def test_bad_input_gets_one_plain_sentence_as_a_reply(bot: Bot, typed: str
     answer = await bot.fake.wait_for_call("sendMessage", replying_to(command))
     assert sentence in answer.params["text"]
     assert "Traceback" not in answer.params["text"]
-    assert bot.service.store.jobs_with_status(JobStatus.QUEUED) == []
+    assert bot.service.store.jobs.with_status(JobStatus.QUEUED) == []
 
 
 @pytest.mark.asyncio
@@ -174,13 +177,13 @@ async def test_buttons_reroll_for_anyone_delete_only_for_owner_or_admin(bot: Bot
     fake.send_message(GROUP, ANN, "/video a red fox --seed 9")
     first = await fake.wait_for_call("sendVideo")
     clip_id = first.result["message_id"]
-    await poll(lambda: bot.service.store.jobs_with_status(JobStatus.DONE) != [])
-    job_id = bot.service.store.jobs_with_status(JobStatus.DONE)[0].id
+    await poll(lambda: bot.service.store.jobs.with_status(JobStatus.DONE) != [])
+    job_id = bot.service.store.jobs.with_status(JobStatus.DONE)[0].id
 
     fake.press_button(GROUP, BOB, clip_id, f"v:reroll:{job_id}", first_name="Bob")
     second = await fake.wait_for_call("sendVideo")
-    await poll(lambda: len(bot.service.store.jobs_with_status(JobStatus.DONE)) == 2)
-    reroll = next(j for j in bot.service.store.jobs_with_status(JobStatus.DONE) if j.id != job_id)
+    await poll(lambda: len(bot.service.store.jobs.with_status(JobStatus.DONE)) == 2)
+    reroll = next(j for j in bot.service.store.jobs.with_status(JobStatus.DONE) if j.id != job_id)
     assert reroll.parent_id == job_id and reroll.user.id == str(BOB)
     assert reroll.params.prompt == "a red fox" and reroll.params.seed != 9
     assert f"seed {reroll.params.seed} " in second.params["caption"]
@@ -207,8 +210,8 @@ async def test_info_button_and_reply_to_a_clip_reuse_its_settings(bot: Bot) -> N
     fake.send_message(GROUP, ANN, "/video a blue whale --seed 42 --frames 4")
     first = await fake.wait_for_call("sendVideo")
     clip_id = first.result["message_id"]
-    await poll(lambda: bot.service.store.jobs_with_status(JobStatus.DONE) != [])
-    job = bot.service.store.jobs_with_status(JobStatus.DONE)[0]
+    await poll(lambda: bot.service.store.jobs.with_status(JobStatus.DONE) != [])
+    job = bot.service.store.jobs.with_status(JobStatus.DONE)[0]
 
     fake.press_button(GROUP, BOB, clip_id, f"v:info:{job.id}")
     info = await fake.wait_for_call("answerCallbackQuery", lambda c: "text" in c.params)
@@ -230,8 +233,8 @@ async def test_edited_command_does_not_start_a_second_render(bot: Bot) -> None:
     probe = fake.send_message(GROUP, ANN, "/quota")
     await fake.wait_for_call("sendMessage", replying_to(probe))
     await fake.wait_for_call("sendVideo")
-    await poll(lambda: bot.service.store.jobs_with_status(JobStatus.DONE) != [])
-    assert len(bot.service.store.user_jobs(bot.service.store.jobs_with_status(JobStatus.DONE)[0].user)) == 1
+    await poll(lambda: bot.service.store.jobs.with_status(JobStatus.DONE) != [])
+    assert len(bot.service.store.jobs.of_user(bot.service.store.jobs.with_status(JobStatus.DONE)[0].user)) == 1
 
 
 @pytest.mark.asyncio
@@ -242,11 +245,11 @@ async def test_long_render_does_not_block_other_users(bot: Bot) -> None:
     probe = fake.send_message(GROUP, BOB, "/queue", first_name="Bob")
     answer = await fake.wait_for_call("sendMessage", replying_to(probe))
     assert "1 rendering" in answer.params["text"]
-    assert bot.service.running is not None
+    assert len(bot.service.running) == 1
 
     cancel = fake.send_message(GROUP, ANN, "/cancel")
     await fake.wait_for_call("sendMessage", replying_to(cancel))
-    await poll(lambda: bot.service.store.jobs_with_status(JobStatus.CANCELLED) != [])
+    await poll(lambda: bot.service.store.jobs.with_status(JobStatus.CANCELLED) != [])
     assert fake.videos == []
 
 
@@ -255,7 +258,7 @@ async def test_429_storm_on_upload_is_retried_and_delivered_once(bot: Bot) -> No
     fake = bot.fake
     fake.inject_fault("sendVideo", 429, retry_after=1, times=2)
     fake.send_message(GROUP, ANN, "/video stormy sea")
-    await poll(lambda: bot.service.store.jobs_with_status(JobStatus.DONE) != [], timeout=20)
+    await poll(lambda: bot.service.store.jobs.with_status(JobStatus.DONE) != [], timeout=20)
     delivered = [c for c in fake.videos if c.status == 200]
     assert len(delivered) == 1
     assert len([c for c in fake.videos if c.status == 429]) == 2
@@ -266,7 +269,7 @@ async def test_server_errors_on_upload_are_retried_by_the_core(bot: Bot) -> None
     fake = bot.fake
     fake.inject_fault("sendVideo", 500, times=1)
     fake.send_message(GROUP, ANN, "/video flaky network")
-    await poll(lambda: bot.service.store.jobs_with_status(JobStatus.DONE) != [], timeout=20)
+    await poll(lambda: bot.service.store.jobs.with_status(JobStatus.DONE) != [], timeout=20)
     assert len([c for c in fake.videos if c.status == 200]) == 1
 
 
@@ -309,7 +312,7 @@ async def test_webhook_mode_receives_updates_over_aiohttp(
             assert accepted.status == 200
         answer = await fake.wait_for_call("sendMessage", replying_to(5))
         assert "/video <prompt>" in answer.params["text"]
-        assert running.service.store.jobs_with_status(JobStatus.QUEUED) == []
+        assert running.service.store.jobs.with_status(JobStatus.QUEUED) == []
 
 
 @pytest.mark.asyncio
@@ -370,7 +373,7 @@ async def test_admin_commands_follow_telegrams_chat_administrators(bot: Bot) -> 
     )
     answer = await fake.wait_for_call("sendMessage", replying_to(ban))
     assert answer.params["text"].startswith(f"⛔ telegram:{BOB} is banned (spamming)")
-    (entry,) = bot.service.store.audit_entries(5)
+    (entry,) = bot.service.store.audit.entries(5)
     assert (entry.actor, entry.action, entry.target) == (f"telegram:{ADA}", "ban", f"telegram:{BOB}")
 
     attempt = fake.send_message(GROUP, BOB, "/video a cat", first_name="Bob")
@@ -381,11 +384,11 @@ async def test_admin_commands_follow_telegrams_chat_administrators(bot: Bot) -> 
 @pytest.mark.asyncio
 async def test_a_clip_over_the_upload_limit_is_re_encoded_to_fit(bot: Bot) -> None:
     fake = bot.fake
-    outbox = bot.service.outboxes["telegram"]
+    outbox = bot.service.notifier.outboxes["telegram"]
     fake.max_upload_bytes = outbox.upload_limit_bytes = 9_000  # type: ignore[attr-defined]
     fake.send_message(GROUP, ANN, "/video a very detailed storm --seed 8")
     video = await fake.wait_for_call("sendVideo", timeout=30)
-    job = await eventually(lambda: bot.service.store.jobs_with_status(JobStatus.DONE), what="delivery")
+    job = await eventually(lambda: bot.service.store.jobs.with_status(JobStatus.DONE), what="delivery")
     original = Path(job[0].clip_path).stat().st_size
     assert original > 9_000
     assert len(video.files["video"]) <= 9_000
@@ -421,7 +424,7 @@ async def test_a_chat_the_bot_was_removed_from_fails_the_job_once_and_refunds(bo
     fake = bot.fake
     fake.inject_fault("sendVideo", 403, description="Forbidden: bot was kicked from the group chat", times=5)
     fake.send_message(GROUP, ANN, "/video a lost cause")
-    failed = await eventually(lambda: bot.service.store.jobs_with_status(JobStatus.FAILED), what="failure")
+    failed = await eventually(lambda: bot.service.store.jobs.with_status(JobStatus.FAILED), what="failure")
     assert failed[0].error == "undeliverable"
     assert len(fake.videos) == 1  # no retry can help: not tried again
-    assert bot.service.store.used_today(f"telegram:{ANN}", bot.service.quota_day()) == 0
+    assert bot.service.store.quota.used_today(f"telegram:{ANN}", bot.service.quota_day()) == 0

@@ -16,10 +16,12 @@ from datetime import UTC, datetime
 
 from bot.config import Config
 from bot.core import messages
+from bot.core.endings import Endings
 from bot.core.parsing import CommandError
+from bot.core.queue import fair_order
 from bot.core.quota import daily_limit, quota_day, seconds_until_reset
-from bot.core.types import Job, JobStatus
-from bot.store import ChatSettings, Store
+from bot.core.types import ChatSettings, Job, JobStatus
+from bot.store import EVERYWHERE, Store
 
 USER_REF = re.compile(r"^(telegram|discord|console):[\w.-]+$")
 SETTINGS = ("max_frames", "max_steps", "daily", "challenges", "enabled")
@@ -35,12 +37,15 @@ class AdminResult:
 
 
 class AdminTools:
-    def __init__(self, store: Store, config: Config, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, store: Store, config: Config, endings: Endings, clock: Callable[[], float] = time.time
+    ) -> None:
         self.store = store
         self.config = config
+        self.endings = endings
         self.clock = clock
 
-    def run(
+    async def run(
         self,
         actor: str,
         chat: str | None,
@@ -57,7 +62,7 @@ class AdminTools:
         person's quota, which is one ledger across all chats.
         """
         everywhere = everywhere or chat is None
-        scope = "*" if everywhere or chat is None else chat
+        scope = EVERYWHERE if everywhere or chat is None else chat
         words = argument.split()
         if not words:
             raise CommandError("admin_usage")
@@ -78,7 +83,7 @@ class AdminTools:
             return AdminResult(self.quota_set(actor, chat, user, rest[0], locale))
         if command == "ban":
             user, rest = _take_user(rest, mentioned)
-            return self.ban(actor, chat, scope, user, " ".join(rest), locale)
+            return await self.ban(actor, chat, scope, user, " ".join(rest), locale)
         if command == "unban":
             user, _ = _take_user(rest, mentioned)
             return AdminResult(self.unban(actor, chat, scope, user, locale))
@@ -86,7 +91,7 @@ class AdminTools:
             return AdminResult(self.queue_listing(None if everywhere else chat))
         if command == "purge":
             target = _take_user(rest, mentioned)[0] if rest or mentioned else None
-            return self.purge(actor, chat, None if everywhere else chat, target, locale)
+            return await self.purge(actor, chat, None if everywhere else chat, target, locale)
         if command == "settings":
             return AdminResult(self.settings(actor, chat, rest, locale))
         if command == "audit":
@@ -99,14 +104,14 @@ class AdminTools:
         raise CommandError("admin_usage")
 
     def _audit(self, actor: str, chat: str | None, action: str, target: str = "", detail: str = "") -> None:
-        self.store.audit(self.clock(), chat or "shell", actor, action, target, detail)
+        self.store.audit.add(self.clock(), chat or "shell", actor, action, target, detail)
 
     def quota_show(self, user: str, chat: str | None, locale: str) -> str:
         q = self.config.quota
         now = self.clock()
-        used = self.store.used_today(user, quota_day(now, q))
+        used = self.store.quota.used_today(user, quota_day(now, q))
         limit = daily_limit(self.store, q, user, chat)
-        banned = self.store.ban_reason(user, chat)
+        banned = self.store.bans.reason(user, chat)
         return messages.text(
             "admin_quota_show",
             locale,
@@ -114,46 +119,44 @@ class AdminTools:
             used=used,
             limit=limit,
             wait=messages.duration(seconds_until_reset(now, q)),
-            queued=len(self.store.queued_jobs_of(user)),
+            queued=len(self.store.jobs.queued_of(user)),
         ) + ("" if banned is None else "\n" + messages.text("admin_is_banned", locale, reason=banned or "—"))
 
     def quota_set(self, actor: str, chat: str | None, user: str, value: str, locale: str) -> str:
         if value.lower() == "default":
-            self.store.set_user_daily_limit(user, None)
+            self.store.quota.set_user_daily_limit(user, None)
         elif _is_number(value) and int(value) <= 10_000:
-            self.store.set_user_daily_limit(user, int(value))
+            self.store.quota.set_user_daily_limit(user, int(value))
         else:
             raise CommandError("out_of_range", option="quota", low=0, high=10_000, value=value)
         self._audit(actor, chat, "quota set", user, value)
         return messages.text("admin_quota_set", locale, user=user, value=value)
 
     def quota_reset(self, actor: str, chat: str | None, user: str, locale: str) -> str:
-        self.store.reset_usage(user, quota_day(self.clock(), self.config.quota))
+        self.store.quota.reset(user, quota_day(self.clock(), self.config.quota))
         self._audit(actor, chat, "quota reset", user)
         return messages.text("admin_quota_reset", locale, user=user)
 
-    def ban(
+    async def ban(
         self, actor: str, chat: str | None, scope: str, user: str, reason: str, locale: str
     ) -> AdminResult:
         if user == actor or user in self.config.admin.owners:
             raise CommandError("admin_cannot_ban", user=user)
-        self.store.ban(user, scope, reason, actor, self.clock())
-        cancelled = self._cancel_queued(user, None if scope == "*" else scope)
+        self.store.bans.add(user, scope, reason, actor, self.clock())
+        cancelled = await self._cancel_queued(user, None if scope == EVERYWHERE else scope)
         self._audit(actor, chat, "ban", user, reason)
         return AdminResult(messages.text("admin_banned", locale, user=user, reason=reason or "—"), cancelled)
 
     def unban(self, actor: str, chat: str | None, scope: str, user: str, locale: str) -> str:
-        if not self.store.unban(user, scope):
+        if not self.store.bans.remove(user, scope):
             raise CommandError("admin_not_banned", user=user)
         self._audit(actor, chat, "unban", user)
         return messages.text("admin_unbanned", locale, user=user)
 
     def queue_listing(self, chat: str | None) -> str:
         """Waiting and running jobs, in dispatch order; only this chat's unless `chat` is None."""
-        from bot.core.queue import fair_order
-
-        jobs = self.store.jobs_with_status(JobStatus.RUNNING, JobStatus.ENCODING, JobStatus.DELIVERING)
-        jobs += fair_order(self.store.jobs_with_status(JobStatus.QUEUED), self.store.last_served())
+        jobs = self.store.jobs.with_status(JobStatus.RUNNING, JobStatus.ENCODING, JobStatus.DELIVERING)
+        jobs += fair_order(self.store.jobs.with_status(JobStatus.QUEUED), self.store.jobs.last_served())
         jobs = [job for job in jobs if chat is None or job.chat.key == chat]
         if not jobs:
             return "📋 —"
@@ -165,32 +168,26 @@ class AdminTools:
             lines.append(f"… +{len(jobs) - 30}")
         return "\n".join(lines)
 
-    def _cancel_queued(self, user: str | None, chat: str | None) -> tuple[Job, ...]:
-        cancelled = []
-        for job in self.store.queued_jobs_of(user, chat):
-            if self.store.set_status(
-                job.id, JobStatus.CANCELLED, only_from=(JobStatus.QUEUED,), error="purged"
-            ):
-                self.store.refund(job.id)
-                cancelled.append(job)
-        return tuple(cancelled)
+    async def _cancel_queued(self, user: str | None, chat: str | None) -> tuple[Job, ...]:
+        waiting = self.store.jobs.queued_of(user, chat)
+        return tuple(await self.endings.cancel_all(waiting, "purged_notice", error="purged"))
 
-    def purge(
+    async def purge(
         self, actor: str, chat: str | None, where: str | None, user: str | None, locale: str
     ) -> AdminResult:
-        cancelled = self._cancel_queued(user, where)
+        cancelled = await self._cancel_queued(user, where)
         self._audit(actor, chat, "purge", user or "*", f"{len(cancelled)} jobs")
         return AdminResult(messages.text("admin_purged", locale, count=len(cancelled)), cancelled)
 
     def settings(self, actor: str, chat: str | None, words: list[str], locale: str) -> str:
         if chat is None:
             raise CommandError("admin_settings_need_chat")
-        current = self.store.chat_settings(chat)
+        current = self.store.chats.get(chat)
         if words:
             if len(words) != 2 or words[0] not in SETTINGS:
                 raise CommandError("admin_settings_usage", keys=", ".join(SETTINGS))
             current = self._changed(current, words[0], words[1])
-            self.store.save_chat_settings(chat, current)
+            self.store.chats.save(chat, current)
             self._audit(actor, chat, "settings", words[0], words[1])
         v, q = self.config.video, self.config.quota
         return messages.text(
@@ -230,7 +227,7 @@ class AdminTools:
         return replace(current, daily=number)
 
     def audit(self, chat: str | None, count: int) -> str:
-        entries = self.store.audit_entries(count, chat)
+        entries = self.store.audit.entries(count, chat)
         if not entries:
             return "📜 —"
         return "\n".join(

@@ -12,35 +12,37 @@ import logging
 import re
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from bot.core import messages
+from bot.config import ChallengeConfig, Config
+from bot.core import messages, roles
+from bot.core.admission import Admission
+from bot.core.captions import entry_buttons
+from bot.core.endings import Endings
+from bot.core.notify import Notifier
 from bot.core.parsing import CommandError, VideoArgs, clean_text, parse_video_text
-from bot.core.types import Button, Challenge, Job, JobStatus, Request, Standing
-
-if TYPE_CHECKING:
-    from bot.core.service import VideoService
+from bot.core.ports import Clock
+from bot.core.tasks import Tasks
+from bot.core.types import Challenge, ChallengeStatus, Job, Request, Standing
+from bot.store import Store
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DURATION_S = 24 * 3600
-MAX_DURATION_S = 30 * 24 * 3600
-MIN_DURATION_S = 60
-DEFAULT_MAX_ENTRIES = 1
-MAX_ENTRIES = 10
-MAX_THEME_CHARS = 200
-VOTE_LABEL_EVERY_S = 3.0
-CHECK_EVERY_S = 60.0
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m(?:in)?)?(?:(\d+)s)?$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
 class StartArgs:
+    """`/challenge start`, typed: Discord's options fill it directly, text is parsed into it.
+
+    None means the config's default; `check_start` applies defaults and limits.
+    """
+
     theme: str
-    duration_s: float = DEFAULT_DURATION_S
-    max_entries_per_user: int = DEFAULT_MAX_ENTRIES
+    duration_s: float | None = None
+    max_entries_per_user: int | None = None
     required_words: tuple[str, ...] = ()
     free_entries: bool = False
+    duration_text: str | None = None  # "2h" as typed in an option, read when `duration_s` is None
 
 
 def parse_duration(token: str) -> float | None:
@@ -76,28 +78,43 @@ def parse_start(argument: str) -> StartArgs:
             theme_words, rest = words[: durations[-1]], words[durations[-1] :]
         else:
             theme_words = words
-    theme = clean_text(" ".join(theme_words))
-    if not theme:
-        raise CommandError("challenge_usage")
-    if len(theme) > MAX_THEME_CHARS:
-        raise CommandError("prompt_too_long", length=len(theme), limit=MAX_THEME_CHARS)
-    duration = float(DEFAULT_DURATION_S)
+    duration: float | None = None
     if rest:
-        parsed = parse_duration(rest[0])
-        if parsed is None:
+        duration = parse_duration(rest[0])
+        if duration is None:
             raise CommandError("challenge_bad_duration", value=rest[0])
-        duration, rest = parsed, rest[1:]
-    if not MIN_DURATION_S <= duration <= MAX_DURATION_S:
-        raise CommandError("challenge_bad_duration", value=messages.duration(duration))
-    max_entries = DEFAULT_MAX_ENTRIES
+        rest = rest[1:]
+    max_entries: int | None = None
     if rest and rest[0].isascii() and rest[0].isdigit():
         max_entries, rest = int(rest[0]), rest[1:]
-        if not 1 <= max_entries <= MAX_ENTRIES:
-            raise CommandError(
-                "out_of_range", option="max_entries_per_user", low=1, high=MAX_ENTRIES, value=max_entries
-            )
-    required = tuple(w.lower() for w in re.split(r"[,\s]+", " ".join(rest)) if w)
-    return StartArgs(theme, duration, max_entries, required, free)
+    required = tuple(re.split(r"[,\s]+", " ".join(rest)))
+    return StartArgs(" ".join(theme_words), duration, max_entries, required, free)
+
+
+def check_start(args: StartArgs, limits: ChallengeConfig) -> StartArgs:
+    """Defaults filled in and every limit checked, however the arguments arrived."""
+    theme = clean_text(args.theme)
+    if not theme:
+        raise CommandError("challenge_usage")
+    if len(theme) > limits.max_theme_chars:
+        raise CommandError("prompt_too_long", length=len(theme), limit=limits.max_theme_chars)
+    duration_s = args.duration_s
+    if duration_s is None and args.duration_text and args.duration_text.strip():
+        duration_s = parse_duration("".join(args.duration_text.split()))
+        if duration_s is None:
+            raise CommandError("challenge_bad_duration", value=args.duration_text.strip())
+    duration = float(limits.default_duration_s if duration_s is None else duration_s)
+    if not limits.min_duration_s <= duration <= limits.max_duration_s:
+        raise CommandError("challenge_bad_duration", value=messages.duration(duration))
+    max_entries = (
+        limits.default_max_entries if args.max_entries_per_user is None else args.max_entries_per_user
+    )
+    if not 1 <= max_entries <= limits.max_entries:
+        raise CommandError(
+            "out_of_range", option="max_entries_per_user", low=1, high=limits.max_entries, value=max_entries
+        )
+    required = tuple(w.lower() for word in args.required_words for w in re.split(r"[,\s]+", word) if w)
+    return StartArgs(theme, duration, max_entries, required, args.free_entries)
 
 
 def missing_words(prompt: str, required: tuple[str, ...]) -> list[str]:
@@ -106,11 +123,26 @@ def missing_words(prompt: str, required: tuple[str, ...]) -> list[str]:
 
 
 class Challenges:
-    """Challenge commands, votes and the deadline timers, on top of the core."""
+    """Challenge commands, votes and the deadline timers, on top of admission and endings."""
 
-    def __init__(self, service: VideoService) -> None:
-        self.service = service
-        self.store = service.store
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        notifier: Notifier,
+        admission: Admission,
+        endings: Endings,
+        tasks: Tasks,
+        clock: Clock,
+    ) -> None:
+        self.config = config
+        self.limits = config.challenges
+        self.store = store
+        self.notifier = notifier
+        self.admission = admission
+        self.endings = endings
+        self.tasks = tasks
+        self.clock = clock
         self._timers: dict[int, asyncio.TimerHandle] = {}
         self._label_due: dict[int, float] = {}
         self._label_pending: set[int] = set()
@@ -118,12 +150,13 @@ class Challenges:
     # commands ------------------------------------------------------------------------
 
     async def command(self, req: Request, argument: str) -> None:
+        """`/challenge start|enter|status|end|cancel …` as typed on a text platform."""
         sub, _, rest = argument.strip().partition(" ")
         sub = sub.lower()
         if sub == "start":
-            await self.start(req, rest)
+            await self.start(req, parse_start(rest))
         elif sub == "enter":
-            await self.enter(req, rest)
+            await self.enter(req, parse_video_text(rest))
         elif sub == "status":
             await self.status(req)
         elif sub in ("end", "cancel"):
@@ -131,44 +164,43 @@ class Challenges:
         else:
             raise CommandError("challenge_usage")
 
-    async def start(self, req: Request, argument: str) -> None:
-        if not self.service.is_admin(req):
+    def _is_admin(self, req: Request) -> bool:
+        return roles.is_admin(req, self.config.admin)
+
+    async def start(self, req: Request, args: StartArgs) -> None:
+        if not self._is_admin(req):
             raise CommandError("challenge_admin_only")
-        if not self.store.chat_settings(req.chat.key).challenges:
+        if not self.store.chats.get(req.chat.key).challenges:
             raise CommandError("challenge_disabled")
-        args = parse_start(argument)
-        now = self.service.clock()
+        args = check_start(args, self.limits)
+        duration = float(args.duration_s or 0)
+        now = self.clock()
         try:
-            challenge = self.store.create_challenge(
+            challenge = self.store.challenges.create(
                 Challenge(
                     0,
                     req.chat,
                     args.theme,
                     req.user.key,
                     now,
-                    now + args.duration_s,
-                    args.max_entries_per_user,
+                    now + duration,
+                    args.max_entries_per_user or 1,
                     args.required_words,
                     args.free_entries,
                 )
             )
         except ValueError:
             raise CommandError("challenge_already_open") from None
-        self.store.audit(
-            now,
-            req.chat.key,
-            req.user.key,
-            "challenge start",
-            args.theme,
-            f"{messages.duration(args.duration_s)}",
+        self.store.audit.add(
+            now, req.chat.key, req.user.key, "challenge start", args.theme, messages.duration(duration)
         )
-        outbox = self.service.outboxes[req.chat.platform]
+        outbox = self.notifier.outboxes[req.chat.platform]
         announcement = await outbox.send_text(
             req.chat, self._announcement(challenge, req.user.locale), reply_to=req.reply_to, user=req.user
         )
         if announcement is not None:
             thread = await outbox.open_thread(req.chat, announcement, args.theme[:90])
-            self.store.update_challenge(
+            self.store.challenges.update(
                 challenge.id, announcement=announcement, entries_chat_id=thread.id if thread else None
             )
         self._arm(challenge.id, challenge.deadline)
@@ -186,65 +218,59 @@ class Challenges:
             locale,
             theme=challenge.theme,
             rules=rules,
-            left=messages.duration(challenge.deadline - self.service.clock()),
+            left=messages.duration(challenge.deadline - self.clock()),
         )
 
     def _open(self, req: Request) -> Challenge:
-        challenge = self.store.open_challenge(req.chat)
+        challenge = self.store.challenges.open_in(req.chat)
         if challenge is None:
             raise CommandError("challenge_none")
         return challenge
 
-    async def enter(self, req: Request, argument: str) -> None:
+    async def enter(self, req: Request, args: VideoArgs) -> Job | None:
         challenge = self._open(req)
-        if self.service.clock() >= challenge.deadline:
+        if self.clock() >= challenge.deadline:
             raise CommandError("challenge_voting_closed")
-        args: VideoArgs = parse_video_text(argument)
         missing = missing_words(clean_text(args.prompt), challenge.required_words)
         if missing:
             raise CommandError("challenge_missing_words", words=", ".join(missing))
-        entered = self.store.entries_of(challenge.id, req.user.key)
+        entered = self.store.jobs.of_challenge(challenge.id, req.user.key)
         if len(entered) >= challenge.max_entries_per_user:
             raise CommandError("challenge_too_many", limit=challenge.max_entries_per_user)
-        await self.service.submit(req, args, challenge=challenge)
+        return await self.admission.submit(req, args, challenge=challenge)
 
     async def status(self, req: Request) -> None:
         challenge = self._open(req)
         locale = req.user.locale
-        standings = self.store.standings(challenge.id)
+        standings = self.store.challenges.standings(challenge.id)
         lines = [
             messages.text(
                 "challenge_status",
                 locale,
                 theme=challenge.theme,
-                entries=len(self.store.entries_of(challenge.id)),
-                left=messages.duration(max(challenge.deadline - self.service.clock(), 0)),
+                entries=len(self.store.jobs.of_challenge(challenge.id)),
+                left=messages.duration(max(challenge.deadline - self.clock(), 0)),
             )
         ]
         for place, standing in enumerate(standings[:5], start=1):
             name = standing.user.name or standing.user.key
             lines.append(f"{place}. {name} · #{standing.job_id} · 👍 {standing.votes}")
-        await self.service.reply(req, "\n".join(lines), private=True)
+        await self.notifier.reply(req, "\n".join(lines), private=True)
 
     async def stop(self, req: Request, *, cancel: bool) -> None:
-        if not self.service.is_admin(req):
+        if not self._is_admin(req):
             raise CommandError("challenge_admin_only")
         challenge = self._open(req)
-        self.store.audit(
-            self.service.clock(),
-            req.chat.key,
-            req.user.key,
-            "challenge cancel" if cancel else "challenge end",
-            challenge.theme,
-        )
+        action = "challenge cancel" if cancel else "challenge end"
+        self.store.audit.add(self.clock(), req.chat.key, req.user.key, action, challenge.theme)
         await self.close(challenge.id, cancelled=cancel)
         if cancel:
-            await self.service.reply(
+            await self.notifier.reply(
                 req, messages.text("challenge_cancelled", req.user.locale, theme=challenge.theme)
             )
 
     async def leaderboard(self, req: Request) -> None:
-        rows = self.store.leaderboard(req.chat.key)
+        rows = self.store.challenges.leaderboard(req.chat.key)
         if not rows:
             raise CommandError("leaderboard_empty")
         lines = [messages.text("leaderboard_title", req.user.locale)]
@@ -259,41 +285,23 @@ class Challenges:
                     votes=row.votes,
                 )
             )
-        await self.service.reply(req, "\n".join(lines))
+        await self.notifier.reply(req, "\n".join(lines))
 
-    # entries and votes -----------------------------------------------------------------
-
-    def entry_reply_to(self, challenge: Challenge) -> str | None:
-        """Without a thread, entries are posted as replies to the announcement."""
-        return challenge.announcement if challenge.entries_chat is None else None
-
-    def entry_buttons(self, job: Job) -> list[Button]:
-        votes = self.store.vote_count(job.id)
-        return [
-            Button("vote", job.id, messages.text("button_vote", job.user.locale, votes=votes)),
-            Button("info", job.id, messages.text("button_info", job.user.locale)),
-        ]
-
-    def entry_caption(self, job: Job, challenge: Challenge) -> str:
-        return messages.text(
-            "challenge_entry",
-            job.user.locale,
-            name=job.user.name or job.user.key,
-            theme=challenge.theme,
-            prompt=job.params.prompt,
-            seed=job.params.seed,
-            job=job.id,
-        )
+    # votes ------------------------------------------------------------------------------
 
     async def vote(self, req: Request, job: Job) -> None:
-        challenge = self.store.get_challenge(job.challenge_id or 0)
+        challenge = self.store.challenges.get(job.challenge_id or 0)
         locale = req.user.locale
-        if challenge is None or challenge.status != "open" or self.service.clock() >= challenge.deadline:
+        if (
+            challenge is None
+            or challenge.status != ChallengeStatus.OPEN
+            or self.clock() >= challenge.deadline
+        ):
             raise CommandError("challenge_voting_closed")
         if job.user.key == req.user.key:
             raise CommandError("challenge_self_vote")
-        voted, count = self.store.toggle_vote(challenge.id, job.id, req.user.key, self.service.clock())
-        await self.service.reply(
+        voted, count = self.store.challenges.toggle_vote(challenge.id, job.id, req.user.key, self.clock())
+        await self.notifier.reply(
             req, messages.text("vote_counted" if voted else "vote_removed", locale, votes=count), private=True
         )
         self._refresh_label(job)
@@ -304,7 +312,7 @@ class Challenges:
             return
         self._label_pending.add(job.id)
         delay = max(0.0, self._label_due.get(job.id, 0.0) - time.monotonic())
-        self.service.spawn(self._edit_label(job, delay))
+        self.tasks.spawn(self._edit_label(job, delay))
 
     async def _edit_label(self, job: Job, delay: float) -> None:
         try:
@@ -312,14 +320,14 @@ class Challenges:
                 await asyncio.sleep(delay)
         finally:
             self._label_pending.discard(job.id)
-        self._label_due[job.id] = time.monotonic() + VOTE_LABEL_EVERY_S
-        fresh = self.store.get_job(job.id)
-        if fresh is None or not fresh.result_message:
+        self._label_due[job.id] = time.monotonic() + self.limits.vote_label_interval_s
+        fresh = self.store.jobs.get(job.id)
+        outbox = self.notifier.outbox(job.chat.platform)
+        if fresh is None or not fresh.result_message or outbox is None:
             return
         try:
-            await self.service.outboxes[job.chat.platform].edit_buttons(
-                fresh.chat, fresh.result_message, self.entry_buttons(fresh)
-            )
+            buttons = entry_buttons(fresh, self.store.challenges.vote_count(fresh.id))
+            await outbox.edit_buttons(fresh.chat, fresh.result_message, buttons)
         except Exception:
             log.info("could not update the vote count of entry %d", job.id, exc_info=True)
 
@@ -327,24 +335,24 @@ class Challenges:
 
     async def rearm(self, platform: str) -> None:
         """A platform is up: close what expired while we were away, set timers for the rest."""
-        for challenge in self.store.open_challenges():
+        for challenge in self.store.challenges.all_open():
             if challenge.chat.platform != platform:
                 continue
-            if challenge.deadline <= self.service.clock():
+            if challenge.deadline <= self.clock():
                 await self.close(challenge.id)
             else:
                 self._arm(challenge.id, challenge.deadline)
 
     def _arm(self, challenge_id: int, deadline: float) -> None:
         """Wake at the deadline, or sooner to look at the clock again (it may jump: suspend, NTP)."""
-        delay = min(max(0.0, deadline - self.service.clock()), CHECK_EVERY_S)
+        delay = min(max(0.0, deadline - self.clock()), self.limits.check_every_s)
         self._timers[challenge_id] = asyncio.get_running_loop().call_later(
             delay, self._tick, challenge_id, deadline
         )
 
     def _tick(self, challenge_id: int, deadline: float) -> None:
-        if self.service.clock() >= deadline:
-            self.service.spawn(self.close(challenge_id))
+        if self.clock() >= deadline:
+            self.tasks.spawn(self.close(challenge_id))
         else:
             self._arm(challenge_id, deadline)
 
@@ -354,28 +362,31 @@ class Challenges:
         self._timers.clear()
 
     async def close(self, challenge_id: int, *, cancelled: bool = False) -> None:
-        """Close voting once and announce the winner(s); ties share the win."""
+        """Close voting once and announce the winner(s); ties share the win.
+
+        Cancelled: no winner, and entries still waiting are cancelled, refunded and their
+        owners told, through the same path as every other cancel.
+        """
         timer = self._timers.pop(challenge_id, None)
         if timer is not None:
             timer.cancel()
-        challenge = self.store.get_challenge(challenge_id)
+        challenge = self.store.challenges.get(challenge_id)
         if challenge is None:
             return
-        standings = self.store.standings(challenge_id)
+        standings = self.store.challenges.standings(challenge_id)
         top = standings[0].votes if standings else 0
         winners = [s for s in standings if s.votes == top and top > 0]
-        status = "cancelled" if cancelled else "closed"
-        if not self.store.close_challenge(challenge_id, status, winners, standings, challenge.chat.key):
+        status = ChallengeStatus.CANCELLED if cancelled else ChallengeStatus.CLOSED
+        if not self.store.challenges.close(challenge_id, status, winners, standings, challenge.chat.key):
             return
         if cancelled:
-            for job in self.store.entries_of(challenge_id):
-                if self.store.set_status(job.id, JobStatus.CANCELLED, only_from=(JobStatus.QUEUED,)):
-                    self.store.refund(job.id)
+            waiting = [j for j in self.store.jobs.of_challenge(challenge_id) if not j.status.finished]
+            await self.endings.cancel_all(waiting, "challenge_entry_cancelled", error="challenge cancelled")
             return
         await self._announce_winners(challenge, winners)
 
     async def _announce_winners(self, challenge: Challenge, winners: list[Standing]) -> None:
-        outbox = self.service.outboxes.get(challenge.chat.platform)
+        outbox = self.notifier.outbox(challenge.chat.platform)
         if outbox is None:
             return
         locale = "en"

@@ -117,14 +117,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "🎬 I turn text into a short AI-generated video.\n"
         "/video <prompt> [--seed N] [--neg TEXT] [--frames {min_frames}-{max_frames}] "
         "[--steps {min_steps}-{max_steps}] [--guidance {min_guidance}-{max_guidance}]\n"
-        "/queue · /cancel [id] · /quota · /info [id] · /help\n"
+        "{commands}\n"
         "Limits: {daily} clips a day, {max_queued} waiting at once, "
         "prompts up to {max_prompt_chars} characters.\n"
         "Clips are made by {model} (licence: non-commercial use).",
         "it": "🎬 Trasformo un testo in un breve video generato con IA.\n"
         "/video <prompt> [--seed N] [--neg TESTO] [--frames {min_frames}-{max_frames}] "
         "[--steps {min_steps}-{max_steps}] [--guidance {min_guidance}-{max_guidance}]\n"
-        "/queue · /cancel [id] · /quota · /info [id] · /help\n"
+        "{commands}\n"
         "Limiti: {daily} video al giorno, {max_queued} in attesa alla volta, "
         "prompt fino a {max_prompt_chars} caratteri.\n"
         "I video sono creati da {model} (licenza: solo uso non commerciale).",
@@ -348,6 +348,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "🏁 “{theme}” is over, with no votes cast: no winner this time.",
         "it": "🏁 “{theme}” è finita senza voti: nessun vincitore questa volta.",
     },
+    "challenge_entry_cancelled": {
+        "en": "🛑 The challenge was called off, so entry #{job} will not be made; your quota was refunded.",
+        "it": "🛑 La sfida è stata annullata: l'opera #{job} non verrà creata; quota restituita.",
+    },
     "challenge_cancelled": {
         "en": "🛑 The challenge “{theme}” was cancelled; no winner.",
         "it": "🛑 La sfida “{theme}” è stata annullata; nessun vincitore.",
@@ -375,27 +379,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "button_delete": {"en": "🗑 Delete", "it": "🗑 Elimina"},
     # Discord only: every interaction needs an answer, even when the real one went to the channel
     "command_done": {"en": "✅ Done.", "it": "✅ Fatto."},
-    # command menu entries not in COMMANDS (which Telegram shows to everyone)
-    "menu_admin": {
-        "en": "Admin tools: quotas, bans, queue, chat settings, audit log",
-        "it": "Strumenti admin: quote, blocchi, coda, impostazioni, registro",
-    },
 }
 
-# The command menu platforms show (Telegram's setMyCommands, Discord's descriptions).
-COMMANDS: dict[str, dict[str, str]] = {
-    "video": {"en": "Make a short video from a text prompt", "it": "Crea un breve video da un testo"},
-    "cancel": {"en": "Cancel your waiting or running video", "it": "Annulla il tuo video in coda"},
-    "queue": {"en": "Queue length, your place and ETA", "it": "Coda, la tua posizione e il tempo"},
-    "quota": {"en": "How many clips you have left today", "it": "Quanti video ti restano oggi"},
-    "info": {"en": "Seed, settings and model of a clip", "it": "Seed, impostazioni e modello di un video"},
-    "help": {"en": "What I do and the limits in force", "it": "Cosa faccio e i limiti in vigore"},
-    "challenge": {
-        "en": "Prompt challenges: start, enter, status, end",
-        "it": "Sfide: start, enter, status, end",
-    },
-    "leaderboard": {"en": "Challenge winners in this chat", "it": "Vincitori delle sfide in questa chat"},
-}
 LOCALES = ("en", "it")
 
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from bot.core.types import Job, JobStatus
@@ -53,9 +52,8 @@ class Recovery:
 class JobQueue:
     """Fair dispatch over the jobs table, with an event to wake the worker."""
 
-    def __init__(self, store: Store, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
-        self.clock = clock
         self._changed = asyncio.Event()
         self.closed = False
 
@@ -69,7 +67,7 @@ class JobQueue:
         self._changed.set()
 
     def ordered(self) -> list[Job]:
-        return fair_order(self.store.jobs_with_status(JobStatus.QUEUED), self.store.last_served())
+        return fair_order(self.store.jobs.with_status(JobStatus.QUEUED), self.store.jobs.last_served())
 
     def position(self, job_id: int) -> int | None:
         """1-based place in line, or None if the job is not waiting."""
@@ -80,7 +78,7 @@ class JobQueue:
 
     def try_claim(self) -> Job | None:
         for job in self.ordered():
-            claimed = self.store.claim(job.id, self.clock())
+            claimed = self.store.jobs.claim(job.id)
             if claimed is not None:
                 return claimed
         return None
@@ -111,14 +109,14 @@ class JobQueue:
     def recover(self, max_attempts: int) -> Recovery:
         """After a restart: interrupted renders go back in line, or fail after too many tries."""
         found = Recovery()
-        for job in self.store.jobs_with_status(JobStatus.RUNNING, JobStatus.ENCODING):
+        for job in self.store.jobs.with_status(JobStatus.RUNNING, JobStatus.ENCODING):
             if job.attempts >= max_attempts:
-                self.store.set_status(job.id, JobStatus.FAILED, error="interrupted too often")
+                self.store.jobs.set_status(job.id, JobStatus.FAILED, error="interrupted too often")
                 found.failed.append(job)
             else:
-                self.store.set_status(job.id, JobStatus.QUEUED, started_at=None)
+                self.store.jobs.set_status(job.id, JobStatus.QUEUED, started_at=None)
                 found.requeued.append(job)
-        found.to_deliver = self.store.jobs_with_status(JobStatus.DELIVERING)
+        found.to_deliver = self.store.jobs.with_status(JobStatus.DELIVERING)
         if found.requeued:
             self.notify()
         return found

@@ -11,7 +11,8 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.config import QuotaConfig
-from bot.store import QuotaCharge, Store
+from bot.core.types import QuotaCharge
+from bot.store import Store
 
 
 def quota_day(now: float, quota: QuotaConfig) -> str:
@@ -33,11 +34,11 @@ def seconds_until_reset(now: float, quota: QuotaConfig) -> float:
 
 def daily_limit(store: Store, quota: QuotaConfig, user_key: str, chat_key: str | None) -> int:
     """A user's own limit if an admin set one, else the chat's, else the config's."""
-    personal = store.user_daily_limit(user_key)
+    personal = store.quota.user_daily_limit(user_key)
     if personal is not None:
         return personal
     if chat_key is not None:
-        chat = store.chat_settings(chat_key).daily
+        chat = store.chats.get(chat_key).daily
         if chat is not None:
             return chat
     return quota.daily

@@ -97,11 +97,28 @@ class Undeliverable(Exception):
     """The platform says this chat can never receive the message (bot removed, chat gone)."""
 
 
+class ClipTooLarge(Exception):
+    """No re-encode makes the clip fit the platform's upload limit."""
+
+
+class ButtonAction(enum.StrEnum):
+    """What a button under a clip does; adapters put the value in their callback data."""
+
+    REROLL = "reroll"
+    VARIATION = "variation"
+    INFO = "info"
+    DELETE = "delete"
+    VOTE = "vote"
+
+
+RESULT_ACTIONS = (ButtonAction.REROLL, ButtonAction.VARIATION, ButtonAction.INFO, ButtonAction.DELETE)
+
+
 @dataclass(frozen=True)
 class Button:
     """A button under a result; adapters encode (action, job_id) in callback data."""
 
-    action: str
+    action: ButtonAction
     job_id: int
     label: str
 
@@ -123,6 +140,42 @@ class Clip:
 
 
 @dataclass(frozen=True)
+class Delivery:
+    """Everything an adapter needs to post one finished clip, in one value."""
+
+    job: Job
+    clip: Clip
+    caption: str
+    buttons: tuple[Button, ...]
+
+    @property
+    def chat(self) -> ChatRef:
+        return self.job.chat
+
+    @property
+    def user(self) -> UserRef:
+        return self.job.user
+
+    @property
+    def reply_to(self) -> str | None:
+        return self.job.reply_to
+
+    @property
+    def status_message(self) -> str | None:
+        return self.job.status_message
+
+    @property
+    def is_challenge_entry(self) -> bool:
+        return self.job.challenge_id is not None
+
+
+class ChallengeStatus(enum.StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True)
 class Challenge:
     """A prompt challenge in one chat: a theme, entries rendered by the bot, votes."""
 
@@ -135,7 +188,7 @@ class Challenge:
     max_entries_per_user: int
     required_words: tuple[str, ...]
     free_entries: bool
-    status: str = "open"
+    status: ChallengeStatus = ChallengeStatus.OPEN
     announcement: str | None = None
     entries_chat: ChatRef | None = None
 
@@ -161,3 +214,53 @@ class LeaderboardRow:
     name: str
     wins: int
     votes: int
+
+
+class QuotaExceeded(Exception):
+    """The user hit a limit: "rate", "daily" or "queued"; `retry_after` for "rate"."""
+
+    def __init__(self, limit: str, used: int, allowed: int, retry_after: float = 0.0) -> None:
+        super().__init__(limit)
+        self.limit = limit
+        self.used = used
+        self.allowed = allowed
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class QuotaCharge:
+    """What admitting one job costs a user, and where, so a refund undoes exactly that.
+
+    The rate limit is GCRA: one request every `60 / per_minute` seconds on average,
+    with up to `burst` at once.  Its whole state is one "theoretical arrival time".
+    """
+
+    user_key: str
+    day: str
+    daily_limit: int
+    max_queued: int
+    per_minute: float = 60.0
+    burst: int = 1_000_000
+    now: float = 0.0
+
+
+@dataclass(frozen=True)
+class ChatSettings:
+    """Per-chat limits admins set; None means "the config's value"."""
+
+    max_frames: int | None = None
+    max_steps: int | None = None
+    daily: int | None = None
+    challenges: bool = True
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    at: float
+    chat: str
+    actor: str
+    action: str
+    target: str
+    detail: str

@@ -1,0 +1,168 @@
+"""Admission: may this person have this clip here, now?  Then charge and store it at once.
+
+The chat's switch, bans, the chat's limits, the prompt policy, then the quota charge and
+the job insert in one transaction.  A job is a row before anyone hears "queued".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import replace
+
+from bot.config import Config, VideoConfig
+from bot.core import messages, roles
+from bot.core.eta import Eta
+from bot.core.moderation import PromptPolicy
+from bot.core.notify import Notifier
+from bot.core.parsing import CommandError, VideoArgs, clean_text, validate_video
+from bot.core.ports import Clock, RenderBackend
+from bot.core.queue import JobQueue
+from bot.core.quota import charge_for, seconds_until_reset
+from bot.core.types import Challenge, ChatSettings, Job, QuotaExceeded, Request, UserRef
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+
+def chat_limits(limits: VideoConfig, settings: ChatSettings) -> VideoConfig:
+    """The config's limits, tightened by what a chat's admins set."""
+    if settings.max_frames:
+        limits = replace(
+            limits,
+            max_frames=settings.max_frames,
+            default_frames=min(limits.default_frames, settings.max_frames),
+        )
+    if settings.max_steps:
+        limits = replace(
+            limits, max_steps=settings.max_steps, default_steps=min(limits.default_steps, settings.max_steps)
+        )
+    return limits
+
+
+class Admission:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        notifier: Notifier,
+        queue: JobQueue,
+        eta: Eta,
+        backend: RenderBackend,
+        wake: Callable[[], None],
+        clock: Clock,
+        rng: random.Random,
+        model: str,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.notifier = notifier
+        self.queue = queue
+        self.eta = eta
+        self.backend = backend
+        self.wake = wake
+        self.clock = clock
+        self.rng = rng
+        self.model = model
+        self.policy = PromptPolicy(
+            config.policy.blocked_words, config.policy.blocked_patterns, config.policy.protected_names
+        )
+
+    async def submit(
+        self,
+        req: Request,
+        args: VideoArgs,
+        *,
+        parent_id: int | None = None,
+        challenge: Challenge | None = None,
+    ) -> Job | None:
+        """Queue a clip for `req`, or raise `CommandError` saying why not; None when over quota.
+
+        A challenge entry goes where the challenge's entries go (a thread, or a reply to
+        the announcement), obeys the challenge chat's settings, and is free of quota if
+        the admin said so.
+        """
+        home = challenge.chat if challenge else req.chat
+        chat_settings = self.store.chats.get(home.key)
+        if not chat_settings.enabled and not roles.is_admin(req, self.config.admin):
+            raise CommandError("disabled_here")
+        ban_reason = self.store.bans.reason(req.user.key, home.key)
+        if ban_reason is not None:
+            raise CommandError("banned", reason=ban_reason or "—")
+        params = validate_video(args, chat_limits(self.config.video, chat_settings), self.rng)
+        refusal = self.policy.check(params.prompt)  # a negative prompt names what to avoid
+        if refusal is not None:
+            self.store.audit.add(
+                self.clock(),
+                req.chat.key,
+                req.user.key,
+                "refused prompt",
+                refusal.kind,
+                f"{refusal.matched}: {params.prompt[:200]}",
+            )
+            raise CommandError(f"policy_{refusal.kind}", matched=refusal.matched)
+        forced = clean_text(self.config.video.forced_negative)
+        # a reroll/variation/reply copies a negative that already ends with it: add it once
+        if forced and not params.negative.endswith(forced):
+            params = replace(params, negative=", ".join(p for p in (params.negative, forced) if p))
+        job = Job(
+            id=0,
+            user=req.user,
+            chat=challenge.where_entries_go if challenge else req.chat,
+            params=params,
+            model=self.model,
+            created_at=self.clock(),
+            reply_to=_entry_reply_to(challenge) if challenge else req.reply_to,
+            parent_id=parent_id,
+            priority=roles.priority(req, self.config.admin),
+            challenge_id=challenge.id if challenge else None,
+        )
+        free = challenge is not None and challenge.free_entries
+        charge = charge_for(self.store, self.config.quota, req.user.key, home.key, self.clock())
+        try:
+            self.store.jobs.insert(job, None if free else charge)
+        except QuotaExceeded as over:
+            await self.notifier.reply(req, self.over_quota_text(req.user, over), private=True)
+            return None
+        self.wake()
+        ack = await self._acknowledge(req, job)
+        if ack is not None:
+            self.store.jobs.update(job.id, status_message=ack)
+            job.status_message = ack
+        return job
+
+    async def _acknowledge(self, req: Request, job: Job) -> str | None:
+        """Say "queued"; the job is committed, so a failed ack must not look like a refusal."""
+        for attempt in range(self.config.queue.delivery_tries):
+            try:
+                return await self.notifier.reply(req, self.queued_text(job))
+            except Exception:
+                log.warning("queued reply for job %d failed (try %d)", job.id, attempt + 1, exc_info=True)
+                await asyncio.sleep(0.5 * 2**attempt)
+        return None  # the clip still comes, as a reply to the command
+
+    def over_quota_text(self, user: UserRef, over: QuotaExceeded) -> str:
+        if over.limit == "daily":
+            wait = messages.duration(seconds_until_reset(self.clock(), self.config.quota))
+            return messages.text("quota_daily", user.locale, limit=over.allowed, wait=wait)
+        if over.limit == "rate":
+            wait = messages.duration(over.retry_after)
+            return messages.text("quota_rate", user.locale, limit=over.allowed, wait=wait)
+        return messages.text("quota_queued", user.locale, queued=over.used, limit=over.allowed)
+
+    def queued_text(self, job: Job) -> str:
+        locale = job.user.locale
+        position = self.queue.position(job.id) or 1
+        if not self.backend.loaded and self.backend.problem:
+            return messages.text("waiting_for_model", locale, position=position)
+        eta = self.eta.seconds(job.id)
+        if eta is None:
+            return messages.text("queued_no_eta", locale, position=position)
+        return messages.text("queued", locale, position=position, eta=messages.duration(eta))
+
+
+def _entry_reply_to(challenge: Challenge) -> str | None:
+    """Without a thread, entries are posted as replies to the announcement."""
+    return challenge.announcement if challenge.entries_chat is None else None

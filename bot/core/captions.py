@@ -1,0 +1,39 @@
+"""What a delivered clip says under it: its caption and its buttons."""
+
+from __future__ import annotations
+
+from bot.core import messages
+from bot.core.types import RESULT_ACTIONS, Button, ButtonAction, Challenge, Job
+
+
+def result_caption(job: Job) -> str:
+    p = job.params
+    return messages.text(
+        "caption", job.user.locale, prompt=p.prompt, seed=p.seed, frames=p.frames, steps=p.steps, job=job.id
+    )
+
+
+def result_buttons(job: Job) -> tuple[Button, ...]:
+    return tuple(
+        Button(action, job.id, messages.text(f"button_{action}", job.user.locale))
+        for action in RESULT_ACTIONS
+    )
+
+
+def entry_caption(job: Job, challenge: Challenge) -> str:
+    return messages.text(
+        "challenge_entry",
+        job.user.locale,
+        name=job.user.name or job.user.key,
+        theme=challenge.theme,
+        prompt=job.params.prompt,
+        seed=job.params.seed,
+        job=job.id,
+    )
+
+
+def entry_buttons(job: Job, votes: int) -> tuple[Button, ...]:
+    return (
+        Button(ButtonAction.VOTE, job.id, messages.text("button_vote", job.user.locale, votes=votes)),
+        Button(ButtonAction.INFO, job.id, messages.text("button_info", job.user.locale)),
+    )

@@ -1,0 +1,218 @@
+"""Everyday commands: /cancel, /queue, /quota, /info, /help, and the buttons under a clip."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+
+from bot import __version__
+from bot.config import Config
+from bot.core import messages, roles
+from bot.core.admission import Admission
+from bot.core.endings import Endings, RunningJobs
+from bot.core.eta import Eta
+from bot.core.menu import command_list
+from bot.core.notify import Notifier
+from bot.core.parsing import CommandError, VideoArgs, parse_job_id
+from bot.core.ports import Clock
+from bot.core.queue import JobQueue
+from bot.core.quota import daily_limit, quota_day, seconds_until_reset
+from bot.core.types import ButtonAction, ChatRef, Job, JobStatus, Request, UserRef
+from bot.store import Store
+
+RECENT = 50  # how far back "your latest job" looks
+
+
+class Commands:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        notifier: Notifier,
+        admission: Admission,
+        endings: Endings,
+        running: RunningJobs,
+        queue: JobQueue,
+        eta: Eta,
+        clock: Clock,
+        rng: random.Random,
+        model: str,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.notifier = notifier
+        self.admission = admission
+        self.endings = endings
+        self.running = running
+        self.queue = queue
+        self.eta = eta
+        self.clock = clock
+        self.rng = rng
+        self.model = model
+
+    def find_job(self, job_ref: str | int) -> Job:
+        job_id = job_ref if isinstance(job_ref, int) else parse_job_id(job_ref)
+        job = self.store.jobs.get(job_id)
+        if job is None:
+            raise CommandError("job_not_found", job=job_id)
+        return job
+
+    def recent_jobs(self, user: UserRef, limit: int = 10) -> list[Job]:
+        return self.store.jobs.of_user(user, limit)
+
+    def job_for_message(self, chat: ChatRef, message_ref: str) -> Job | None:
+        """The job whose clip is the message `message_ref` in `chat`, if any."""
+        return self.store.jobs.by_result_message(chat.platform, chat.id, message_ref)
+
+    async def video_text(self, req: Request, args: VideoArgs, based_on: Job | None = None) -> Job | None:
+        """With `based_on` (a `/video` sent as a reply to a clip) the clip's settings fill
+        whatever the user did not type, its prompt included."""
+        if based_on is not None:
+            p = based_on.params
+            args = VideoArgs(
+                prompt=args.prompt or p.prompt,
+                seed=p.seed if args.seed is None else args.seed,
+                negative=p.negative if args.negative is None else args.negative,
+                frames=p.frames if args.frames is None else args.frames,
+                steps=p.steps if args.steps is None else args.steps,
+                guidance=p.guidance if args.guidance is None else args.guidance,
+            )
+        return await self.admission.submit(req, args, parent_id=based_on.id if based_on else None)
+
+    async def cancel(self, req: Request, job_ref: str | None = None) -> None:
+        if job_ref:
+            job = self.find_job(job_ref)
+        else:
+            waiting = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.ENCODING)
+            mine = [j for j in self.store.jobs.of_user(req.user, RECENT) if j.status in waiting]
+            if not mine:
+                raise CommandError("cancel_nothing")
+            job = mine[0]
+        own = job.user.key == req.user.key
+        if not own and not roles.may_moderate(req, job, self.config.admin):
+            raise CommandError("cancel_not_owner", job=job.id)
+        if not await self.endings.cancel(job, "cancelled", tell_owner=not own):
+            raise CommandError("cancel_finished", job=job.id)
+        await self.notifier.reply(req, messages.text("cancelled", req.user.locale, job=job.id), private=True)
+
+    async def queue_status(self, req: Request) -> None:
+        locale = req.user.locale
+        ordered = self.queue.ordered()
+        lines = [messages.text("queue_status", locale, waiting=len(ordered), running=len(self.running))]
+        for job in self.running.of_user(req.user.key):
+            lines.append(messages.text("queue_yours_running", locale, job=job.id))
+        for place, job in enumerate(ordered, start=1):
+            if job.user.key == req.user.key:
+                eta = self.eta.seconds(job.id)
+                lines.append(
+                    messages.text(
+                        "queue_yours",
+                        locale,
+                        job=job.id,
+                        position=place,
+                        eta=messages.duration(eta) if eta is not None else "?",
+                    )
+                )
+        if len(lines) == 1:
+            lines.append(messages.text("queue_none_yours", locale))
+        await self.notifier.reply(req, "\n".join(lines), private=True)
+
+    async def quota(self, req: Request) -> None:
+        q = self.config.quota
+        now = self.clock()
+        used = self.store.quota.used_today(req.user.key, quota_day(now, q))
+        limit = daily_limit(self.store, q, req.user.key, req.chat.key)
+        queued = sum(1 for j in self.store.jobs.of_user(req.user, RECENT) if j.status == JobStatus.QUEUED)
+        text = messages.text(
+            "quota_status",
+            req.user.locale,
+            left=max(limit - used, 0),
+            limit=limit,
+            wait=messages.duration(seconds_until_reset(now, q)),
+            queued=queued,
+            max_queued=q.max_queued,
+        )
+        await self.notifier.reply(req, text, private=True)
+
+    async def info(self, req: Request, job_ref: str | int | None = None) -> None:
+        if job_ref:
+            job = self.find_job(job_ref)
+        else:
+            recent = self.store.jobs.of_user(req.user, 1)
+            if not recent:
+                raise CommandError("info_none")
+            job = recent[0]
+        await self.notifier.reply(req, info_text(job, req.user.locale), private=True)
+
+    async def help(self, req: Request) -> None:
+        v, q = self.config.video, self.config.quota
+        text = messages.text(
+            "help",
+            req.user.locale,
+            min_frames=v.min_frames,
+            max_frames=v.max_frames,
+            min_steps=v.min_steps,
+            max_steps=v.max_steps,
+            min_guidance=v.min_guidance,
+            max_guidance=v.max_guidance,
+            daily=q.daily,
+            max_queued=q.max_queued,
+            max_prompt_chars=v.max_prompt_chars,
+            model=self.model,
+            commands=command_list(),
+        )
+        await self.notifier.reply(req, text, private=True)
+
+    async def button(self, req: Request, action: str, job_id: int) -> Job | None:
+        """A press on 🔁 🎲 ℹ 🗑 under a result; anyone may press, rules apply per action.
+
+        Returns the job to vote on for a 👍 press (votes belong to challenges)."""
+        job = self.find_job(job_id)
+        try:
+            pressed = ButtonAction(action)
+        except ValueError:
+            raise CommandError("unknown_command") from None
+        if pressed == ButtonAction.INFO:
+            await self.notifier.reply(req, info_text(job, req.user.locale), private=True)
+        elif pressed == ButtonAction.DELETE:
+            if job.user.key != req.user.key and not roles.may_moderate(req, job, self.config.admin):
+                raise CommandError("delete_refused")
+            outbox = self.notifier.outbox(job.chat.platform)
+            if job.result_message and outbox is not None:
+                await outbox.delete(job.chat, job.result_message)
+            await self.notifier.reply(req, messages.text("deleted", req.user.locale), private=True)
+        elif pressed == ButtonAction.VOTE:
+            return job
+        else:
+            p = job.params
+            args = VideoArgs(prompt=p.prompt, negative=p.negative, frames=p.frames, steps=p.steps)
+            if pressed == ButtonAction.VARIATION:
+                v = self.config.video
+                jitter = self.rng.uniform(-1.5, 1.5)
+                guidance = min(max(p.guidance + jitter, v.min_guidance), v.max_guidance)
+                args = replace(args, seed=p.seed, guidance=round(guidance, 2))
+            else:
+                args = replace(args, guidance=p.guidance)
+            await self.admission.submit(req, args, parent_id=job.id)
+        return None
+
+
+def info_text(job: Job, locale: str) -> str:
+    p = job.params
+    return messages.text(
+        "info",
+        locale,
+        job=job.id,
+        status=job.status,
+        prompt=p.prompt,
+        negative=p.negative or "—",
+        seed=p.seed,
+        frames=p.frames,
+        steps=p.steps,
+        guidance=p.guidance,
+        width=p.width,
+        height=p.height,
+        fps=p.fps,
+        model=job.model,
+        version=__version__,
+    )

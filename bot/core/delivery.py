@@ -1,0 +1,116 @@
+"""Sending finished clips: fit to the platform's upload limit, post with buttons, mark done.
+
+Subscribes to `Rendered`.  A send that keeps failing leaves the job `delivering`, and the
+housekeeping round tries again; a chat that can never be reached fails the job, refunded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from bot.config import QueueConfig
+from bot.core import messages
+from bot.core.captions import entry_buttons, entry_caption, result_buttons, result_caption
+from bot.core.endings import Endings
+from bot.core.notify import Notifier
+from bot.core.ports import Rendered, RenderEvent
+from bot.core.progress import ProgressBoard
+from bot.core.queue import JobQueue
+from bot.core.tasks import Tasks
+from bot.core.types import Clip, ClipTooLarge, Delivery, Job, JobStatus, Undeliverable
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+
+# How a clip is made to fit an upload limit (`bot.encode.fit_to_size`); raises `ClipTooLarge`.
+Fitter = Callable[[Path, int], Clip]
+
+
+class Deliveries:
+    def __init__(
+        self,
+        config: QueueConfig,
+        store: Store,
+        notifier: Notifier,
+        endings: Endings,
+        progress: ProgressBoard,
+        queue: JobQueue,
+        tasks: Tasks,
+        fit: Fitter,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.notifier = notifier
+        self.endings = endings
+        self.progress = progress
+        self.queue = queue
+        self.tasks = tasks
+        self.fit = fit
+        self._delivering: set[int] = set()
+
+    def on_event(self, event: RenderEvent) -> None:
+        if isinstance(event, Rendered):
+            job = self.store.jobs.get(event.job_id)
+            if job is not None and job.status == JobStatus.DELIVERING:
+                self.tasks.spawn(self.deliver(job))  # uploads must not keep the GPU idle
+
+    async def deliver(self, job: Job) -> None:
+        """Send a finished clip; on failure it stays `delivering` and is retried later."""
+        if job.id in self._delivering:
+            return
+        self._delivering.add(job.id)
+        try:
+            await self._deliver_once(job)
+        finally:
+            self._delivering.discard(job.id)
+            self.progress.forget(job.id)
+
+    async def _deliver_once(self, job: Job) -> None:
+        outbox = self.notifier.outbox(job.chat.platform)
+        if outbox is None:
+            return
+        if not job.clip_path or not Path(job.clip_path).exists():
+            log.warning("job %d lost its clip file; rendering it again", job.id)
+            self.store.jobs.set_status(job.id, JobStatus.QUEUED, clip_path=None)
+            self.queue.notify()
+            return
+        await self.progress.stage(job, "delivering")
+        try:
+            clip = await asyncio.to_thread(self.fit, Path(job.clip_path), outbox.upload_limit(job.chat))
+        except ClipTooLarge:
+            await self.endings.fail(job, "failed_too_big")
+            return
+        except Exception:
+            log.exception("job %d: its clip could not be prepared for sending", job.id)
+            await self.endings.fail(job, "failed_internal")
+            return
+        delivery = self._delivery(job, clip)
+        for attempt in range(self.config.delivery_tries):
+            try:
+                await outbox.show_activity(job.chat)
+                sent = await outbox.send_video(delivery)
+                break
+            except Undeliverable as gone:
+                log.warning("job %d can never reach its chat (%s); giving up", job.id, gone)
+                self.endings.finish(job.id, JobStatus.FAILED, error="undeliverable")
+                self.store.quota.refund(job.id)
+                return
+            except Exception:
+                log.warning("delivering job %d failed (try %d)", job.id, attempt + 1, exc_info=True)
+                await asyncio.sleep(0.5 * 2**attempt)
+        else:
+            return
+        self.endings.finish(job.id, JobStatus.DONE, result_message=sent, only_from=(JobStatus.DELIVERING,))
+        await self.notifier.edit_status(job, messages.text("done_status", job.user.locale, job=job.id))
+
+    def _delivery(self, job: Job, clip: Clip) -> Delivery:
+        self.notifier.status_message_of(job)
+        challenge = self.store.challenges.get(job.challenge_id) if job.challenge_id else None
+        if challenge is not None:
+            votes = self.store.challenges.vote_count(job.id)
+            return Delivery(job, clip, entry_caption(job, challenge), entry_buttons(job, votes))
+        return Delivery(job, clip, result_caption(job), result_buttons(job))

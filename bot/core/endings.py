@@ -1,0 +1,99 @@
+"""How a job ends: done, failed or cancelled, each with its refund and its word to the owner.
+
+One path for every door: `/cancel`, `/admin purge`, bans, a cancelled challenge, and the
+render backend's own reports all end jobs here, so each refunds once and tells the owner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.core import messages
+from bot.core.notify import Notifier
+from bot.core.types import Job, JobStatus
+from bot.store import Store
+
+
+@dataclass
+class RunningJob:
+    job: Job
+    step: int = 0
+    cancel_notice: str | None = None  # set when someone asked to cancel it: what to tell its owner
+    tell_owner: bool = True
+
+
+@dataclass
+class RunningJobs:
+    """Jobs handed to the render backend and not yet reported back: none, one or many."""
+
+    cancel_in_backend: Callable[[int], None]
+    jobs: dict[int, RunningJob] = field(default_factory=dict)
+
+    def get(self, job_id: int) -> RunningJob | None:
+        return self.jobs.get(job_id)
+
+    def of_user(self, user_key: str) -> list[Job]:
+        return [r.job for r in self.jobs.values() if r.job.user.key == user_key]
+
+    def __len__(self) -> int:
+        return len(self.jobs)
+
+
+class Endings:
+    def __init__(self, store: Store, notifier: Notifier, running: RunningJobs) -> None:
+        self.store = store
+        self.notifier = notifier
+        self.running = running
+        self.job_finished = asyncio.Event()  # set whenever a job reaches done, failed or cancelled
+
+    def finish(self, job_id: int, status: JobStatus, **columns: Any) -> bool:
+        changed = self.store.jobs.set_status(job_id, status, **columns)
+        if changed:
+            self.job_finished.set()
+        return changed
+
+    async def fail(self, job: Job, key: str, **values: Any) -> None:
+        """Failed for the bot's reasons: refunded, and the owner told in words (`key`)."""
+        self.finish(job.id, JobStatus.FAILED, error=key)
+        self.store.quota.refund(job.id)
+        await self.notifier.tell(job, messages.text(key, job.user.locale, job=job.id, **values))
+
+    async def cancel(
+        self, job: Job, notice: str, *, tell_owner: bool = True, error: str | None = None
+    ) -> bool:
+        """Cancel a waiting or rendering job, refund it and tell its owner `notice` (a message key).
+
+        A job in the backend is asked to stop; its `Cancelled` report finishes it (`cancelled`).
+        `tell_owner=False` only edits its status message: the owner asked, and hears the answer.
+        False if the job had already finished.
+        """
+        running = self.running.get(job.id)
+        if running is not None:
+            running.cancel_notice, running.tell_owner = notice, tell_owner
+            self.running.cancel_in_backend(job.id)
+            return True
+        if not self.finish(job.id, JobStatus.CANCELLED, only_from=(JobStatus.QUEUED,), error=error):
+            return False
+        self.store.quota.refund(job.id)
+        await self._say(job, notice, tell_owner)
+        return True
+
+    async def cancel_all(self, jobs: Iterable[Job], notice: str, *, error: str | None = None) -> list[Job]:
+        return [job for job in jobs if await self.cancel(job, notice, error=error)]
+
+    async def cancelled(self, running: RunningJob) -> None:
+        """The backend stopped a job someone cancelled."""
+        job = running.job
+        self.finish(job.id, JobStatus.CANCELLED)
+        self.store.quota.refund(job.id)
+        await self._say(job, running.cancel_notice or "cancelled", running.tell_owner)
+
+    async def _say(self, job: Job, notice: str, tell_owner: bool) -> None:
+        text = messages.text(notice, job.user.locale, job=job.id)
+        if tell_owner:
+            await self.notifier.tell(job, text)
+        else:
+            await self.notifier.edit_status(job, text)

@@ -1,0 +1,59 @@
+"""When will a job be done: measured seconds per step·frame for its shape × the work ahead.
+
+Timings come from the backend's reports (`Started` → `Encoding`), blended into a moving
+average per model and size, and stored so ETAs survive restarts.
+"""
+
+from __future__ import annotations
+
+import time
+
+from bot.core.endings import RunningJobs
+from bot.core.ports import Cancelled, Encoding, Failed, RenderEvent, Started
+from bot.core.queue import JobQueue
+from bot.core.types import Job
+from bot.store import Store
+
+
+def timing_key(job: Job) -> str:
+    p = job.params
+    return f"{job.model}:{p.width}x{p.height}"
+
+
+class Eta:
+    def __init__(self, store: Store, queue: JobQueue, running: RunningJobs) -> None:
+        self.store = store
+        self.queue = queue
+        self.running = running
+        self._started: dict[int, float] = {}
+
+    def on_event(self, event: RenderEvent) -> None:
+        if isinstance(event, Started):
+            self._started[event.job_id] = time.monotonic()
+        elif isinstance(event, Encoding):
+            started = self._started.pop(event.job_id, None)
+            running = self.running.get(event.job_id)
+            if started is not None and running is not None:
+                p = running.job.params
+                self.store.timings.record(
+                    timing_key(running.job), (time.monotonic() - started) / (p.steps * p.frames)
+                )
+        elif isinstance(event, Cancelled | Failed):
+            self._started.pop(event.job_id, None)
+
+    def seconds(self, job_id: int) -> float | None:
+        """Seconds until `job_id` is done, or None when it is not waiting or nothing was measured yet."""
+        ahead: list[tuple[Job, int]] = [(r.job, r.step) for r in self.running.jobs.values()]
+        for job in self.queue.ordered():
+            ahead.append((job, 0))
+            if job.id == job_id:
+                break
+        else:
+            return None
+        total = 0.0
+        for job, done_steps in ahead:
+            unit = self.store.timings.get(timing_key(job))
+            if unit is None:
+                return None
+            total += unit * job.params.frames * max(job.params.steps - done_steps, 0)
+        return total

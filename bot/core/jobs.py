@@ -1,0 +1,112 @@
+"""Running jobs: hand queued jobs to the render backend in fair order, and move each job
+through its states as the backend reports (`queued → running → encoding → delivering`,
+or failed / cancelled / back in line).
+
+The backend decides how many jobs it takes at once (`free_slots`); nothing here assumes
+a single running job.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from bot.core.endings import Endings, RunningJob, RunningJobs
+from bot.core.ports import (
+    Cancelled,
+    Encoding,
+    Failed,
+    FailureKind,
+    Progress,
+    RenderBackend,
+    Rendered,
+    RenderEvent,
+    RenderJob,
+)
+from bot.core.queue import JobQueue, QueueClosed
+from bot.core.tasks import Tasks
+from bot.core.types import JobStatus
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+FAILURE_MESSAGES = {
+    FailureKind.OUT_OF_MEMORY: "failed_oom",
+    FailureKind.TOO_BIG: "failed_too_big",
+    FailureKind.INTERNAL: "failed_internal",
+}
+
+
+class JobRunner:
+    def __init__(
+        self,
+        store: Store,
+        queue: JobQueue,
+        backend: RenderBackend,
+        running: RunningJobs,
+        endings: Endings,
+        tasks: Tasks,
+    ) -> None:
+        self.store = store
+        self.queue = queue
+        self.backend = backend
+        self.running = running
+        self.endings = endings
+        self.tasks = tasks
+        self.stopping = False
+
+    def wake(self) -> None:
+        """A job was queued: look at the queue, and let the backend retry a failed model load."""
+        self.queue.notify()
+        self.backend.poke()
+
+    async def dispatch(self) -> None:
+        """Forever: wait for a free backend slot, claim the next job fairly, hand it over."""
+        while not self.stopping:
+            await self.backend.wait_for_slot()
+            if self.stopping:
+                break
+            try:
+                job = await self.queue.next_job()
+            except QueueClosed:
+                break
+            if self.stopping:
+                self.store.jobs.requeue(job.id)
+                break
+            self.running.jobs[job.id] = RunningJob(job)
+            self.backend.submit(RenderJob(job.id, job.model, job.params))
+
+    def stop(self) -> None:
+        """No more dispatching; the backend stops running jobs after their current step."""
+        self.stopping = True
+        self.queue.close()
+        self.backend.stop()
+
+    def on_event(self, event: RenderEvent) -> None:
+        """The job's state follows what the backend reports."""
+        running = self.running.get(event.job_id)
+        if running is None:
+            log.warning("render report for a job not handed out: %r", event)
+            return
+        job = running.job
+        if isinstance(event, Progress):
+            running.step = event.step
+        elif isinstance(event, Encoding):
+            self.store.jobs.set_status(job.id, JobStatus.ENCODING)
+            job.status = JobStatus.ENCODING
+        elif isinstance(event, Rendered):
+            del self.running.jobs[job.id]
+            self.store.jobs.set_status(job.id, JobStatus.DELIVERING, clip_path=event.clip.path)
+        elif isinstance(event, Cancelled):
+            del self.running.jobs[job.id]
+            if running.cancel_notice is None:  # nobody asked: the backend is stopping
+                self.store.jobs.requeue(job.id)
+            else:
+                self.tasks.spawn(self.endings.cancelled(running))
+        elif isinstance(event, Failed):
+            del self.running.jobs[job.id]
+            if event.kind == FailureKind.MODEL_MISSING:
+                self.store.jobs.requeue(job.id)  # it waits for the model, like the rest of the queue
+                self.queue.notify()
+            else:
+                log.warning("job %d failed: %s %s", job.id, event.kind, event.detail)
+                self.tasks.spawn(self.endings.fail(job, FAILURE_MESSAGES[event.kind]))

@@ -1,0 +1,75 @@
+"""Progress on a job's status message: rendering bars, "encoding", "sending".
+
+Edits at most once per interval per job (longer in groups, whose Telegram budget is about
+20 calls a minute), never the same text twice, and never two at once for one job.
+"""
+
+from __future__ import annotations
+
+import time
+
+from bot.config import QueueConfig
+from bot.core import messages
+from bot.core.endings import RunningJobs
+from bot.core.notify import Notifier
+from bot.core.ports import Encoding, Progress, RenderEvent
+from bot.core.tasks import Tasks
+from bot.core.types import Job
+
+
+class ProgressBoard:
+    def __init__(self, config: QueueConfig, notifier: Notifier, running: RunningJobs, tasks: Tasks) -> None:
+        self.config = config
+        self.notifier = notifier
+        self.running = running
+        self.tasks = tasks
+        self.last_sent: dict[int, tuple[float, str]] = {}
+        self.in_flight: set[int] = set()
+
+    def on_event(self, event: RenderEvent) -> None:
+        running = self.running.get(event.job_id)
+        if running is None:
+            return
+        if isinstance(event, Progress):
+            self.rendering(running.job, event.step, event.total)
+        elif isinstance(event, Encoding):
+            self.tasks.spawn(self.stage(running.job, "encoding"))
+            self.tasks.spawn(self.notifier.show_activity(running.job))
+
+    def interval(self, job: Job) -> float:
+        q = self.config
+        return q.group_progress_interval_s if job.chat.is_group else q.progress_interval_s
+
+    def rendering(self, job: Job, step: int, total: int) -> None:
+        text = messages.text(
+            "rendering", job.user.locale, bar=messages.progress_bar(step, total), step=step, total=total
+        )
+        if self._due(job, text):
+            self._claim(job, text)
+            self.tasks.spawn(self._send(job, text))
+
+    async def stage(self, job: Job, stage: str) -> None:
+        text = messages.text(stage, job.user.locale)
+        if self._due(job, text):
+            self._claim(job, text)
+            await self._send(job, text)
+
+    def _due(self, job: Job, text: str) -> bool:
+        if job.id in self.in_flight or not self.notifier.status_message_of(job):
+            return False
+        when, last_text = self.last_sent.get(job.id, (float("-inf"), ""))
+        return text != last_text and time.monotonic() - when >= self.interval(job)
+
+    def _claim(self, job: Job, text: str) -> None:
+        """Take the interval's slot before any await: a burst of steps must not spawn an edit each."""
+        self.in_flight.add(job.id)
+        self.last_sent[job.id] = (time.monotonic(), text)
+
+    async def _send(self, job: Job, text: str) -> None:
+        try:
+            await self.notifier.edit_status(job, text)
+        finally:
+            self.in_flight.discard(job.id)
+
+    def forget(self, job_id: int) -> None:
+        self.last_sent.pop(job_id, None)

@@ -1,0 +1,23 @@
+"""Background work the core starts (edits, deliveries) and can wait for at shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import Any
+
+
+class Tasks:
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def drain(self) -> None:
+        """Wait for everything spawned so far, and what that spawns in turn."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)

@@ -1,0 +1,162 @@
+"""The embedded render backend: one in-process worker that owns the GPU.
+
+It loads the model at start-up (retrying while the weights are missing), takes one job
+at a time, renders it in a worker thread so the event loop keeps answering chats,
+encodes the MP4, and reports each step through the core's event sink.  Progress crosses
+from the render thread with `call_soon_threadsafe`; cancelling sets the thread's stop
+flag, checked by the pipeline's per-step callback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+from bot.config import VideoConfig
+from bot.core.ports import (
+    Cancelled,
+    Encoding,
+    EventSink,
+    Failed,
+    FailureKind,
+    Progress,
+    Rendered,
+    RenderJob,
+    Started,
+)
+from bot.core.types import Clip
+from bot.encode import encode_mp4, provenance_for
+from bot.render import ModelMissing, OutOfMemory, RenderCancelled, Renderer
+
+log = logging.getLogger(__name__)
+
+
+class LocalBackend:
+    """`RenderBackend` on this machine: one job at a time on one pipeline."""
+
+    def __init__(
+        self, renderer: Renderer, clips_dir: Path, video: VideoConfig, *, model_retry_s: float
+    ) -> None:
+        self.renderer = renderer
+        self.clips_dir = clips_dir
+        self.video = video
+        self.model_retry_s = model_retry_s
+        self._problem: str | None = None
+        self._pending: asyncio.Queue[RenderJob | None] = asyncio.Queue()
+        self._cancels: dict[int, threading.Event] = {}
+        self._slot_changed = asyncio.Event()
+        self._poked = asyncio.Event()
+        self._stopping = False
+
+    @property
+    def problem(self) -> str | None:
+        return self._problem
+
+    @property
+    def loaded(self) -> bool:
+        return self.renderer.loaded
+
+    def free_slots(self) -> int:
+        if self._stopping or not self.renderer.loaded or self._cancels:
+            return 0
+        return 1
+
+    async def wait_for_slot(self) -> None:
+        while not self.free_slots() and not self._stopping:
+            self._slot_changed.clear()
+            await self._slot_changed.wait()
+
+    def submit(self, job: RenderJob) -> None:
+        self._cancels[job.job_id] = threading.Event()
+        self._pending.put_nowait(job)
+
+    def cancel(self, job_id: int) -> None:
+        stop = self._cancels.get(job_id)
+        if stop is not None:
+            stop.set()
+
+    def poke(self) -> None:
+        self._poked.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        for stop in self._cancels.values():
+            stop.set()
+        self._pending.put_nowait(None)
+        self._slot_changed.set()
+        self._poked.set()
+
+    async def run(self, sink: EventSink) -> None:
+        while not self._stopping:
+            if not self.renderer.loaded and not await self._load():
+                continue
+            job = await self._pending.get()
+            if job is None:
+                break
+            try:
+                await self._render(job, sink)
+            finally:
+                self._cancels.pop(job.job_id, None)
+                self._slot_changed.set()
+        while not self._pending.empty():  # handed over but never started: back in line
+            job = self._pending.get_nowait()
+            if job is not None:
+                self._cancels.pop(job.job_id, None)
+                sink(Cancelled(job.job_id))
+
+    async def _load(self) -> bool:
+        try:
+            await asyncio.to_thread(self.renderer.load)
+        except Exception as error:
+            problem = (
+                str(error)
+                if isinstance(error, ModelMissing)
+                else f"the video model failed to load: {error!r}"
+            )
+            if self._problem != problem:
+                log.error("%s", problem, exc_info=not isinstance(error, ModelMissing))
+            self._problem = problem
+            self._poked.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._poked.wait(), self.model_retry_s)
+            return False
+        self._problem = None
+        self._slot_changed.set()
+        return True
+
+    async def _render(self, job: RenderJob, sink: EventSink) -> None:
+        stop = self._cancels[job.job_id]
+        loop = asyncio.get_running_loop()
+
+        def on_step(step: int, total: int) -> None:
+            loop.call_soon_threadsafe(sink, Progress(job.job_id, step, total))
+
+        sink(Started(job.job_id))
+        try:
+            frames = await asyncio.to_thread(self.renderer.render, job.params, on_step, stop.is_set)
+            sink(Encoding(job.job_id))
+            clip = await asyncio.to_thread(self._encode, job, frames)
+            if stop.is_set():
+                raise RenderCancelled()  # cancelled while encoding: the user was told so
+        except RenderCancelled:
+            sink(Cancelled(job.job_id))
+        except ModelMissing as missing:
+            self._problem = str(missing)
+            sink(Failed(job.job_id, FailureKind.MODEL_MISSING, str(missing)))
+        except OutOfMemory as error:
+            sink(Failed(job.job_id, FailureKind.OUT_OF_MEMORY, str(error)))
+        except Exception as error:
+            log.exception("job %d failed", job.job_id)
+            sink(Failed(job.job_id, FailureKind.INTERNAL, repr(error)))
+        else:
+            sink(Rendered(job.job_id, clip))
+
+    def _encode(self, job: RenderJob, frames: Any) -> Clip:
+        p = job.params
+        metadata = provenance_for(p, job.model, prompt_hash_only=self.video.hash_prompt_in_metadata)
+        path = self.clips_dir / f"{job.job_id}.mp4"
+        return encode_mp4(frames, path, fps=p.fps, metadata=metadata, crf=self.video.crf)

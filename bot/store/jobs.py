@@ -1,0 +1,163 @@
+"""The jobs table: insert with the quota charge, claim, status changes, look-ups."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from bot.core.types import Job, JobStatus, QuotaCharge, UserRef
+from bot.store.db import Database
+from bot.store.quota import QuotaLedger
+from bot.store.rows import job_to_row, row_to_job
+
+FINISHED = tuple(str(s) for s in JobStatus if s.finished)
+_FINISHED_SQL = "(" + ", ".join(f"'{s}'" for s in FINISHED) + ")"
+
+
+class JobTable:
+    def __init__(self, db: Database, ledger: QuotaLedger, clock: Callable[[], float]) -> None:
+        self.db = db
+        self.ledger = ledger
+        self.clock = clock
+
+    def insert(self, job: Job, charge: QuotaCharge | None) -> Job:
+        """Charge the quota and store the job in one transaction; raises `QuotaExceeded`."""
+        with self.db.transaction() as conn:
+            if charge is not None:
+                self.ledger.charge(conn, charge)
+            row = job_to_row(job)
+            row.pop("id")
+            row["quota_day"] = charge.day if charge else None
+            names = ", ".join(row)
+            marks = ", ".join(f":{name}" for name in row)
+            cursor = conn.execute(f"INSERT INTO jobs ({names}) VALUES ({marks})", row)
+            job.id = int(cursor.lastrowid or 0)
+        return job
+
+    def get(self, job_id: int) -> Job | None:
+        row = self.db.conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return row_to_job(row) if row else None
+
+    def with_status(self, *statuses: JobStatus) -> list[Job]:
+        marks = ", ".join("?" for _ in statuses)
+        rows = self.db.conn.execute(
+            f"SELECT * FROM jobs WHERE status IN ({marks}) ORDER BY id", [str(s) for s in statuses]
+        ).fetchall()
+        return [row_to_job(row) for row in rows]
+
+    def of_user(self, user: UserRef, limit: int = 10) -> list[Job]:
+        rows = self.db.conn.execute(
+            "SELECT * FROM jobs WHERE platform = ? AND user_id = ? ORDER BY id DESC LIMIT ?",
+            (user.platform, user.id, limit),
+        ).fetchall()
+        return [row_to_job(row) for row in rows]
+
+    def queued_of(self, user_key: str | None, chat_key: str | None = None) -> list[Job]:
+        """Queued jobs, of one user and/or in one chat (None: any)."""
+        return [
+            job
+            for job in self.with_status(JobStatus.QUEUED)
+            if (user_key is None or job.user.key == user_key)
+            and (chat_key is None or job.chat.key == chat_key)
+        ]
+
+    def by_result_message(self, platform: str, chat_id: str, message: str) -> Job | None:
+        row = self.db.conn.execute(
+            "SELECT * FROM jobs WHERE platform = ? AND chat_id = ? AND result_message = ?"
+            " ORDER BY id DESC LIMIT 1",
+            (platform, chat_id, message),
+        ).fetchone()
+        return row_to_job(row) if row else None
+
+    def of_challenge(self, challenge_id: int, user_key: str | None = None) -> list[Job]:
+        """A challenge's entries that still count: not failed, not cancelled."""
+        query = "SELECT * FROM jobs WHERE challenge_id = ? AND status NOT IN (?, ?)"
+        args: list[Any] = [challenge_id, str(JobStatus.FAILED), str(JobStatus.CANCELLED)]
+        if user_key is not None:
+            platform, _, user_id = user_key.partition(":")
+            query += " AND platform = ? AND user_id = ?"
+            args += [platform, user_id]
+        return [row_to_job(row) for row in self.db.conn.execute(query + " ORDER BY id", args).fetchall()]
+
+    def last_served(self) -> dict[str, float]:
+        rows = self.db.conn.execute("SELECT user_key, last_served_at FROM users").fetchall()
+        return {row["user_key"]: row["last_served_at"] or 0.0 for row in rows}
+
+    def claim(self, job_id: int) -> Job | None:
+        """Move a queued job to running (one more attempt) and note when its user was served."""
+        now = self.clock()
+        with self.db.transaction() as conn:
+            row = conn.execute(
+                "UPDATE jobs SET status = ?, started_at = ?, attempts = attempts + 1"
+                " WHERE id = ? AND status = ? RETURNING *",
+                (str(JobStatus.RUNNING), now, job_id, str(JobStatus.QUEUED)),
+            ).fetchone()
+            if row is None:
+                return None
+            conn.execute(
+                "INSERT INTO users (user_key, last_served_at) VALUES (?, ?)"
+                " ON CONFLICT (user_key) DO UPDATE SET last_served_at = excluded.last_served_at",
+                (f"{row['platform']}:{row['user_id']}", now),
+            )
+        return row_to_job(row)
+
+    def set_status(
+        self, job_id: int, status: JobStatus, *, only_from: tuple[JobStatus, ...] = (), **extra: Any
+    ) -> bool:
+        """Set a job's status (and columns in `extra`); with `only_from`, only from those."""
+        values: dict[str, Any] = {"status": str(status), **extra, "id": job_id}
+        if status.finished:
+            values.setdefault("finished_at", self.clock())
+        sets = ", ".join(f"{name} = :{name}" for name in values if name != "id")
+        where = "id = :id"
+        if only_from:
+            where += " AND status IN (" + ", ".join(f":from{i}" for i in range(len(only_from))) + ")"
+            values.update({f"from{i}": str(s) for i, s in enumerate(only_from)})
+        return self.db.conn.execute(f"UPDATE jobs SET {sets} WHERE {where}", values).rowcount > 0
+
+    def update(self, job_id: int, **columns: Any) -> None:
+        sets = ", ".join(f"{name} = :{name}" for name in columns)
+        self.db.conn.execute(f"UPDATE jobs SET {sets} WHERE id = :id", {**columns, "id": job_id})
+
+    def requeue(self, job_id: int) -> None:
+        """Put a job back in line without counting the attempt (our shutdown, not its fault)."""
+        self.db.conn.execute(
+            "UPDATE jobs SET status = ?, attempts = max(attempts - 1, 0), started_at = NULL WHERE id = ?",
+            (str(JobStatus.QUEUED), job_id),
+        )
+
+    def expired_clips(self, older_than: float) -> list[Job]:
+        rows = self.db.conn.execute(
+            f"SELECT * FROM jobs WHERE clip_path IS NOT NULL AND status IN {_FINISHED_SQL}"
+            " AND finished_at < ?",
+            (older_than,),
+        ).fetchall()
+        return [row_to_job(row) for row in rows]
+
+    def forget_finished(self, before: float) -> None:
+        """Delete finished jobs (prompts, user ids) and their votes, once their clips are gone."""
+        with self.db.transaction() as conn:
+            old = f"finished_at < ? AND status IN {_FINISHED_SQL} AND clip_path IS NULL"
+            conn.execute(f"DELETE FROM votes WHERE job_id IN (SELECT id FROM jobs WHERE {old})", (before,))
+            conn.execute(f"DELETE FROM jobs WHERE {old}", (before,))
+            conn.execute("DELETE FROM users WHERE last_served_at < ?", (before,))
+
+
+class Timings:
+    """Measured seconds per step·frame for each render shape: the ETA's raw material."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def get(self, key: str) -> float | None:
+        row = self.db.conn.execute("SELECT value FROM timings WHERE key = ?", (key,)).fetchone()
+        return float(row["value"]) if row else None
+
+    def record(self, key: str, value: float, weight: float = 0.3) -> float:
+        """Blend a new measurement into the stored moving average and return it."""
+        row = self.db.conn.execute(
+            "INSERT INTO timings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE"
+            " SET value = value * (1 - ?) + excluded.value * ? RETURNING value",
+            (key, value, weight, weight),
+        ).fetchone()
+        return float(row["value"])
