@@ -51,8 +51,15 @@ class MemoryOutbox:
     def upload_limit(self, chat: ChatRef) -> int:
         return 2**40
 
-    async def send_text(self, chat: ChatRef, text: str, *, reply_to: str | None = None,
-                        private: bool = False, user: UserRef | None = None) -> str | None:
+    async def send_text(
+        self,
+        chat: ChatRef,
+        text: str,
+        *,
+        reply_to: str | None = None,
+        private: bool = False,
+        user: UserRef | None = None,
+    ) -> str | None:
         self._n += 1
         self.last_text = text
         return f"m{self._n}"
@@ -83,16 +90,24 @@ def parse_args() -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--reps", type=int, default=7, help="measured runs per path (median reported)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch intra-op threads for both paths (1 is steadiest on a shared CPU)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch intra-op threads for both paths (1 is steadiest on a shared CPU)",
+    )
     parser.add_argument("--unet-width", type=int, default=16, help="tiny UNet channel width")
     parser.add_argument("--size", type=int, default=128, help="width = height in pixels")
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--guidance", type=float, default=9.0)
     parser.add_argument("--seed", type=int, default=1234)
-    parser.add_argument("--progress-interval", type=float, default=3.0,
-                        help="the bot's progress-edit interval (config default 3.0 s)")
+    parser.add_argument(
+        "--progress-interval",
+        type=float,
+        default=3.0,
+        help="the bot's progress-edit interval (config default 3.0 s)",
+    )
     return parser.parse_args()
 
 
@@ -114,9 +129,15 @@ def main() -> None:
     settings: dict[str, Any] = {
         "model": {"id": "tiny"},
         "video": {
-            "width": args.size, "height": args.size, "fps": 8,
-            "min_frames": 1, "default_frames": args.frames, "max_frames": max(args.frames, 16),
-            "min_steps": 1, "default_steps": args.steps, "max_steps": max(args.steps, 50),
+            "width": args.size,
+            "height": args.size,
+            "fps": 8,
+            "min_frames": 1,
+            "default_frames": args.frames,
+            "max_frames": max(args.frames, 16),
+            "min_steps": 1,
+            "default_steps": args.steps,
+            "max_steps": max(args.steps, 50),
         },
         "storage": {"dir": str(data)},
         "queue": {"progress_interval_s": args.progress_interval},
@@ -132,17 +153,28 @@ def main() -> None:
         """The model and the encoder, nothing else."""
         started = time.perf_counter()
         output = pipe(
-            prompt=PROMPT, negative_prompt=None, num_frames=args.frames,
-            num_inference_steps=args.steps, guidance_scale=args.guidance, height=args.size,
-            width=args.size, generator=torch.Generator(device="cpu").manual_seed(args.seed),
+            prompt=PROMPT,
+            negative_prompt=None,
+            num_frames=args.frames,
+            num_inference_steps=args.steps,
+            guidance_scale=args.guidance,
+            height=args.size,
+            width=args.size,
+            generator=torch.Generator(device="cpu").manual_seed(args.seed),
             output_type="np",
         )
         frames = np.asarray(output.frames)
         frames = frames[0] if frames.ndim == 5 else frames
         frames = (np.clip(frames, 0.0, 1.0) * 255).round().astype(np.uint8)
         metadata = provenance(
-            model="tiny", seed=args.seed, steps=args.steps, frames=args.frames,
-            guidance=args.guidance, prompt=PROMPT, negative="", version=__version__,
+            model="tiny",
+            seed=args.seed,
+            steps=args.steps,
+            frames=args.frames,
+            guidance=args.guidance,
+            prompt=PROMPT,
+            negative="",
+            version=__version__,
         )
         encode_mp4(frames, data / f"bare-{run}.mp4", fps=8, metadata=metadata, crf=crf)
         return time.perf_counter() - started
@@ -199,10 +231,14 @@ def main() -> None:
     print()
     print("| path | median s | min s | max s |")
     print("|---|---:|---:|---:|")
-    print(f"| bare `pipe(...)` + `encode_mp4` | {bare_median:.3f} | {min(bare_times):.3f} | "
-          f"{max(bare_times):.3f} |")
-    print(f"| whole bot (`video_text` → delivered) | {bot_median:.3f} | {min(bot_times):.3f} | "
-          f"{max(bot_times):.3f} |")
+    print(
+        f"| bare `pipe(...)` + `encode_mp4` | {bare_median:.3f} | {min(bare_times):.3f} | "
+        f"{max(bare_times):.3f} |"
+    )
+    print(
+        f"| whole bot (`video_text` → delivered) | {bot_median:.3f} | {min(bot_times):.3f} | "
+        f"{max(bot_times):.3f} |"
+    )
     print(f"| **ratio bot / bare** | **{ratio:.3f}** | | |")
     print()
     print(f"target ≤ 1.05: {'met' if ratio <= 1.05 else 'NOT met'}")

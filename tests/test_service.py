@@ -838,3 +838,33 @@ async def test_a_job_interrupted_too_often_fails_with_a_message_and_a_refund(
     await again.outbox.wait_for_text("failed after 3 tries")
     assert again.job(job.id).status == JobStatus.FAILED
     assert again.used_today() == 0
+
+
+# challenges end their waiting entries like every other cancel ---------------------------------
+
+
+@pytest.mark.asyncio
+async def test_cancelling_a_challenge_cancels_its_waiting_entries_refunds_and_tells_their_owners(
+    make_bot: MakeBot,
+) -> None:
+    bot = await make_bot(worker=False)  # nothing renders: the entries stay in line
+    admin = bot.req(CAROL, chat=GROUP, admin=True)
+    await bot.service.challenge(admin, "start robots 2h")
+    await bot.service.challenge(bot.req(ALICE, chat=GROUP), "enter a robot dancing")
+    await bot.service.challenge(bot.req(BOB, chat=GROUP), "enter a robot sleeping")
+    entries = bot.store.jobs.with_status(JobStatus.QUEUED)
+    assert [job.user.key for job in entries] == [ALICE.key, BOB.key]
+    assert bot.used_today(ALICE) == bot.used_today(BOB) == 1
+
+    await bot.service.challenge(admin, "cancel")
+
+    for entry in entries:
+        row = bot.job(entry.id)
+        assert row.status == JobStatus.CANCELLED and row.status_message is not None
+        # its "⏳ Queued" message now says what happened, instead of waiting for ever
+        notice = await bot.outbox.wait_for(
+            lambda r, ref=row.status_message: r.kind == "edit" and r.ref == ref, what="the entry's status"
+        )
+        assert f"entry #{entry.id} will not be made" in notice.text and "refunded" in notice.text
+    assert bot.used_today(ALICE) == bot.used_today(BOB) == 0
+    assert bot.store.quota.refund(entries[0].id) is False  # refunded exactly once
