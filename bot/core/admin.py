@@ -8,6 +8,7 @@ adapters turn a mention or a reply into that form.
 
 from __future__ import annotations
 
+import enum
 import re
 import time
 from collections.abc import Callable
@@ -26,6 +27,30 @@ from bot.store import EVERYWHERE, Store
 USER_REF = re.compile(r"^(telegram|discord|console):[\w.-]+$")
 SETTINGS = ("max_frames", "max_steps", "daily", "challenges", "enabled")
 AUDIT_MAX = 50
+
+
+class AdminAction(enum.StrEnum):
+    QUOTA_SHOW = "quota show"
+    QUOTA_SET = "quota set"
+    QUOTA_RESET = "quota reset"
+    BAN = "ban"
+    UNBAN = "unban"
+    QUEUE = "queue"
+    PURGE = "purge"
+    SETTINGS = "settings"
+    AUDIT = "audit"
+
+
+@dataclass(frozen=True)
+class AdminCommand:
+    """One admin command, typed: Discord's options fill it directly, text is parsed into it."""
+
+    action: AdminAction
+    user: str | None = None  # "telegram:<id>"; purge without one means everyone's
+    value: str | None = None  # quota set's limit, or a setting's new value
+    setting: str | None = None  # which chat setting
+    reason: str = ""
+    count: int | None = None  # how many audit entries
 
 
 @dataclass(frozen=True)
@@ -55,7 +80,21 @@ class AdminTools:
         *,
         everywhere: bool = False,
     ) -> AdminResult:
-        """Run `/admin <argument>` in `chat` (None: the shell).
+        """Run `/admin <argument>` as typed (a chat's text, or the shell's words)."""
+        return await self.execute(
+            actor, chat, parse_admin(argument, mentioned), locale, everywhere=everywhere
+        )
+
+    async def execute(
+        self,
+        actor: str,
+        chat: str | None,
+        command: AdminCommand,
+        locale: str = "en",
+        *,
+        everywhere: bool = False,
+    ) -> AdminResult:
+        """Run one admin command in `chat` (None: the shell).
 
         A chat's admins act on that chat only: its queue, its bans, its settings.  Bot
         owners (`everywhere`, and the shell) act on every chat, and alone may change a
@@ -63,45 +102,33 @@ class AdminTools:
         """
         everywhere = everywhere or chat is None
         scope = EVERYWHERE if everywhere or chat is None else chat
-        words = argument.split()
-        if not words:
-            raise CommandError("admin_usage")
-        command, rest = words[0].lower(), words[1:]
-        if command == "quota":
-            if not rest or rest[0] not in ("show", "set", "reset"):
-                raise CommandError("admin_usage")
-            action, rest = rest[0], rest[1:]
-            user, rest = _take_user(rest, mentioned)
-            if action == "show":
-                return AdminResult(self.quota_show(user, chat, locale))
-            if not everywhere:
-                raise CommandError("admin_owner_only")
-            if action == "reset":
-                return AdminResult(self.quota_reset(actor, chat, user, locale))
-            if len(rest) != 1:
-                raise CommandError("admin_usage")
-            return AdminResult(self.quota_set(actor, chat, user, rest[0], locale))
-        if command == "ban":
-            user, rest = _take_user(rest, mentioned)
-            return await self.ban(actor, chat, scope, user, " ".join(rest), locale)
-        if command == "unban":
-            user, _ = _take_user(rest, mentioned)
-            return AdminResult(self.unban(actor, chat, scope, user, locale))
-        if command == "queue":
+        action = command.action
+        if action == AdminAction.QUEUE:
             return AdminResult(self.queue_listing(None if everywhere else chat))
-        if command == "purge":
-            target = _take_user(rest, mentioned)[0] if rest or mentioned else None
-            return await self.purge(actor, chat, None if everywhere else chat, target, locale)
-        if command == "settings":
-            return AdminResult(self.settings(actor, chat, rest, locale))
-        if command == "audit":
-            count = 10
-            if rest:
-                if not _is_number(rest[0]) or not 1 <= int(rest[0]) <= AUDIT_MAX:
-                    raise CommandError("out_of_range", option="n", low=1, high=AUDIT_MAX, value=rest[0])
-                count = int(rest[0])
+        if action == AdminAction.SETTINGS:
+            return AdminResult(self.settings(actor, chat, command.setting, command.value, locale))
+        if action == AdminAction.AUDIT:
+            count = 10 if command.count is None else command.count
+            if not 1 <= count <= AUDIT_MAX:
+                raise CommandError("out_of_range", option="n", low=1, high=AUDIT_MAX, value=count)
             return AdminResult(self.audit(chat, count))
-        raise CommandError("admin_usage")
+        if action == AdminAction.PURGE:
+            target = _checked_user(command.user) if command.user else None
+            return await self.purge(actor, chat, None if everywhere else chat, target, locale)
+        user = _checked_user(command.user)
+        if action == AdminAction.QUOTA_SHOW:
+            return AdminResult(self.quota_show(user, chat, locale))
+        if action == AdminAction.BAN:
+            return await self.ban(actor, chat, scope, user, command.reason, locale)
+        if action == AdminAction.UNBAN:
+            return AdminResult(self.unban(actor, chat, scope, user, locale))
+        if not everywhere:
+            raise CommandError("admin_owner_only")
+        if action == AdminAction.QUOTA_RESET:
+            return AdminResult(self.quota_reset(actor, chat, user, locale))
+        if command.value is None:
+            raise CommandError("admin_usage")
+        return AdminResult(self.quota_set(actor, chat, user, command.value, locale))
 
     def _audit(self, actor: str, chat: str | None, action: str, target: str = "", detail: str = "") -> None:
         self.store.audit.add(self.clock(), chat or "shell", actor, action, target, detail)
@@ -179,16 +206,17 @@ class AdminTools:
         self._audit(actor, chat, "purge", user or "*", f"{len(cancelled)} jobs")
         return AdminResult(messages.text("admin_purged", locale, count=len(cancelled)), cancelled)
 
-    def settings(self, actor: str, chat: str | None, words: list[str], locale: str) -> str:
+    def settings(self, actor: str, chat: str | None, key: str | None, value: str | None, locale: str) -> str:
+        """Show this chat's settings, or change one (`key` and `value` together)."""
         if chat is None:
             raise CommandError("admin_settings_need_chat")
         current = self.store.chats.get(chat)
-        if words:
-            if len(words) != 2 or words[0] not in SETTINGS:
+        if key is not None or value is not None:
+            if key not in SETTINGS or value is None:
                 raise CommandError("admin_settings_usage", keys=", ".join(SETTINGS))
-            current = self._changed(current, words[0], words[1])
+            current = self._changed(current, key, value)
             self.store.chats.save(chat, current)
-            self._audit(actor, chat, "settings", words[0], words[1])
+            self._audit(actor, chat, "settings", key, value)
         v, q = self.config.video, self.config.quota
         return messages.text(
             "admin_settings",
@@ -242,10 +270,51 @@ def _is_number(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
 
-def _take_user(words: list[str], mentioned: str | None) -> tuple[str, list[str]]:
+def _checked_user(user: str | None) -> str:
+    if user is None or not USER_REF.match(user):
+        raise CommandError("admin_need_user")
+    return user
+
+
+def _take_user(words: list[str], mentioned: str | None) -> tuple[str | None, list[str]]:
     """The user an admin command is about: `telegram:<id>` typed, or the mention/reply."""
     if words and USER_REF.match(words[0]):
         return words[0], words[1:]
-    if mentioned:
-        return mentioned, words
-    raise CommandError("admin_need_user")
+    return mentioned, words
+
+
+def parse_admin(argument: str, mentioned: str | None = None) -> AdminCommand:
+    """The text grammar: `quota show|set|reset <user> [n]`, `ban <user> [reason]`, `unban <user>`,
+    `queue`, `purge [user]`, `settings [key value]`, `audit [n]`.  The user may instead be
+    `mentioned` (a reply or a mention the adapter resolved)."""
+    words = argument.split()
+    if not words:
+        raise CommandError("admin_usage")
+    head, rest = words[0].lower(), words[1:]
+    if head == "quota":
+        if not rest or rest[0] not in ("show", "set", "reset"):
+            raise CommandError("admin_usage")
+        action = AdminAction(f"quota {rest[0]}")
+        user, rest = _take_user(rest[1:], mentioned)
+        return AdminCommand(action, user, value=rest[0] if len(rest) == 1 else None)
+    if head in ("ban", "unban"):
+        user, rest = _take_user(rest, mentioned)
+        return AdminCommand(AdminAction(head), user, reason=" ".join(rest))
+    if head == "purge":
+        user = _take_user(rest, mentioned)[0] if rest or mentioned else None
+        if rest and user is None:
+            raise CommandError("admin_need_user")
+        return AdminCommand(AdminAction.PURGE, user)
+    if head == "queue":
+        return AdminCommand(AdminAction.QUEUE)
+    if head == "settings":
+        if rest and len(rest) != 2:
+            raise CommandError("admin_settings_usage", keys=", ".join(SETTINGS))
+        return AdminCommand(
+            AdminAction.SETTINGS, setting=rest[0] if rest else None, value=rest[1] if rest else None
+        )
+    if head == "audit":
+        if rest and not _is_number(rest[0]):
+            raise CommandError("out_of_range", option="n", low=1, high=AUDIT_MAX, value=rest[0])
+        return AdminCommand(AdminAction.AUDIT, count=int(rest[0]) if rest else None)
+    raise CommandError("admin_usage")

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from bot.config import Config
 from bot.core import messages, roles
-from bot.core.admin import AdminTools
+from bot.core.admin import AdminCommand, AdminTools, parse_admin
 from bot.core.admission import Admission
 from bot.core.challenges import Challenges, StartArgs
 from bot.core.commands import Commands
@@ -203,16 +203,23 @@ class VideoService:
 
     @answers_errors
     async def admin(self, req: Request, argument: str, mentioned: UserRef | None = None) -> None:
-        """`/admin …`: refused to non-admins in plain words; everything else in `AdminTools`."""
+        """`/admin …` as typed; the user it is about may be `mentioned` (a reply, a mention)."""
+        if not roles.is_admin(req, self.config.admin):
+            raise CommandError("admin_only")  # before parsing: strangers learn nothing of the grammar
+        await self._admin(req, parse_admin(argument, mentioned.key if mentioned else None))
+
+    @answers_errors
+    async def admin_command(self, req: Request, command: AdminCommand) -> None:
+        """`/admin …` with typed options (Discord)."""
+        await self._admin(req, command)
+
+    async def _admin(self, req: Request, command: AdminCommand) -> None:
+        """Refused to non-admins in plain words; everything else in `AdminTools`."""
         if not roles.is_admin(req, self.config.admin):
             raise CommandError("admin_only")
-        result = await self.admin_tools.run(
-            req.user.key,
-            req.chat.key,
-            argument,
-            mentioned.key if mentioned else None,
-            req.user.locale,
-            everywhere=roles.is_owner(req, self.config.admin),
+        everywhere = roles.is_owner(req, self.config.admin)
+        result = await self.admin_tools.execute(
+            req.user.key, req.chat.key, command, req.user.locale, everywhere=everywhere
         )
         await self.reply(req, result.text, private=True)
 
