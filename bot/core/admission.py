@@ -10,7 +10,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from bot.config import Config, VideoConfig
 from bot.core import messages, roles
@@ -42,33 +42,22 @@ def chat_limits(limits: VideoConfig, settings: ChatSettings) -> VideoConfig:
     return limits
 
 
+@dataclass(eq=False)
 class Admission:
-    def __init__(
-        self,
-        config: Config,
-        store: Store,
-        notifier: Notifier,
-        queue: JobQueue,
-        eta: Eta,
-        backend: RenderBackend,
-        wake: Callable[[], None],
-        clock: Clock,
-        rng: random.Random,
-        model: str,
-    ) -> None:
-        self.config = config
-        self.store = store
-        self.notifier = notifier
-        self.queue = queue
-        self.eta = eta
-        self.backend = backend
-        self.wake = wake
-        self.clock = clock
-        self.rng = rng
-        self.model = model
-        self.policy = PromptPolicy(
-            config.policy.blocked_words, config.policy.blocked_patterns, config.policy.protected_names
-        )
+    config: Config
+    store: Store
+    notifier: Notifier
+    queue: JobQueue
+    eta: Eta
+    backend: RenderBackend
+    wake: Callable[[], None]
+    clock: Clock
+    rng: random.Random
+    model: str
+
+    def __post_init__(self) -> None:
+        p = self.config.policy
+        self.policy = PromptPolicy(p.blocked_words, p.blocked_patterns, p.protected_names)
 
     async def submit(
         self,

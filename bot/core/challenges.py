@@ -122,27 +122,20 @@ def missing_words(prompt: str, required: tuple[str, ...]) -> list[str]:
     return [word for word in required if word not in present]
 
 
+@dataclass(eq=False)
 class Challenges:
     """Challenge commands, votes and the deadline timers, on top of admission and endings."""
 
-    def __init__(
-        self,
-        config: Config,
-        store: Store,
-        notifier: Notifier,
-        admission: Admission,
-        endings: Endings,
-        tasks: Tasks,
-        clock: Clock,
-    ) -> None:
-        self.config = config
-        self.limits = config.challenges
-        self.store = store
-        self.notifier = notifier
-        self.admission = admission
-        self.endings = endings
-        self.tasks = tasks
-        self.clock = clock
+    config: Config
+    store: Store
+    notifier: Notifier
+    admission: Admission
+    endings: Endings
+    tasks: Tasks
+    clock: Clock
+
+    def __post_init__(self) -> None:
+        self.limits = self.config.challenges
         self._timers: dict[int, asyncio.TimerHandle] = {}
         self._label_due: dict[int, float] = {}
         self._label_pending: set[int] = set()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from bot import __version__
 from bot.config import Config
@@ -23,32 +23,19 @@ from bot.store import Store
 RECENT = 50  # how far back "your latest job" looks
 
 
+@dataclass(eq=False)
 class Commands:
-    def __init__(
-        self,
-        config: Config,
-        store: Store,
-        notifier: Notifier,
-        admission: Admission,
-        endings: Endings,
-        running: RunningJobs,
-        queue: JobQueue,
-        eta: Eta,
-        clock: Clock,
-        rng: random.Random,
-        model: str,
-    ) -> None:
-        self.config = config
-        self.store = store
-        self.notifier = notifier
-        self.admission = admission
-        self.endings = endings
-        self.running = running
-        self.queue = queue
-        self.eta = eta
-        self.clock = clock
-        self.rng = rng
-        self.model = model
+    config: Config
+    store: Store
+    notifier: Notifier
+    admission: Admission
+    endings: Endings
+    running: RunningJobs
+    queue: JobQueue
+    eta: Eta
+    clock: Clock
+    rng: random.Random
+    model: str
 
     def find_job(self, job_ref: str | int) -> Job:
         job_id = job_ref if isinstance(job_ref, int) else parse_job_id(job_ref)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from bot.config import QueueConfig
@@ -30,26 +31,18 @@ log = logging.getLogger(__name__)
 Fitter = Callable[[Path, int], Clip]
 
 
+@dataclass(eq=False)
 class Deliveries:
-    def __init__(
-        self,
-        config: QueueConfig,
-        store: Store,
-        notifier: Notifier,
-        endings: Endings,
-        progress: ProgressBoard,
-        queue: JobQueue,
-        tasks: Tasks,
-        fit: Fitter,
-    ) -> None:
-        self.config = config
-        self.store = store
-        self.notifier = notifier
-        self.endings = endings
-        self.progress = progress
-        self.queue = queue
-        self.tasks = tasks
-        self.fit = fit
+    config: QueueConfig
+    store: Store
+    notifier: Notifier
+    endings: Endings
+    progress: ProgressBoard
+    queue: JobQueue
+    tasks: Tasks
+    fit: Fitter
+
+    def __post_init__(self) -> None:
         self._delivering: set[int] = set()
 
     def on_event(self, event: RenderEvent) -> None:

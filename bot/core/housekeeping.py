@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from bot.config import Config
@@ -23,28 +24,19 @@ from bot.store import Store
 log = logging.getLogger(__name__)
 
 
+@dataclass(eq=False)
 class Housekeeping:
-    def __init__(
-        self,
-        config: Config,
-        store: Store,
-        queue: JobQueue,
-        notifier: Notifier,
-        endings: Endings,
-        deliveries: Deliveries,
-        tasks: Tasks,
-        clock: Clock,
-        rearm_challenges: Callable[[str], Awaitable[None]],
-    ) -> None:
-        self.config = config
-        self.store = store
-        self.queue = queue
-        self.notifier = notifier
-        self.endings = endings
-        self.deliveries = deliveries
-        self.tasks = tasks
-        self.clock = clock
-        self.rearm_challenges = rearm_challenges
+    config: Config
+    store: Store
+    queue: JobQueue
+    notifier: Notifier
+    endings: Endings
+    deliveries: Deliveries
+    tasks: Tasks
+    clock: Clock
+    rearm_challenges: Callable[[str], Awaitable[None]]
+
+    def __post_init__(self) -> None:
         self._untold_failures: list[Job] = []
 
     async def recover(self) -> None:
