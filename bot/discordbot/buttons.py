@@ -1,0 +1,39 @@
+"""The persistent buttons under a clip (🔁 🎲 ℹ 🗑 👍), pressed into calls on the core."""
+
+import re
+from typing import TYPE_CHECKING, Any, Self, cast
+
+import discord
+
+if TYPE_CHECKING:
+    from bot.discordbot.client import VideoBotClient
+
+BUTTON_STYLES = {"delete": discord.ButtonStyle.danger, "vote": discord.ButtonStyle.success}
+
+
+class ResultButton(
+    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
+    template=r"videobot:(?P<action>[a-z]+):(?P<job>[0-9]+)",
+):
+    """🔁 🎲 ℹ 🗑 👍 under a clip.  The custom id carries action and job, so presses work after a restart.
+
+    Any action is passed on: the core knows which exist (and answers the rest politely).
+    """
+
+    def __init__(self, action: str, job_id: int, label: str) -> None:
+        style = BUTTON_STYLES.get(action, discord.ButtonStyle.secondary)
+        super().__init__(discord.ui.Button(label=label, style=style, custom_id=f"videobot:{action}:{job_id}"))
+        self.action = action
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> Self:
+        label = getattr(item, "label", None) or match["action"]
+        return cls(match["action"], int(match["job"]), label)
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        client = cast("VideoBotClient", interaction.client)
+        async with client.serving(interaction, private=True) as req:
+            await client.service.button(req, self.action, self.job_id)
