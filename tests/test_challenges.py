@@ -2,46 +2,37 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import Callable
 
 import pytest
-import pytest_asyncio
 
-from bot.config import ChallengeConfig, Config
+from bot.config import ChallengeConfig
 from bot.core.challenges import check_start, parse_duration, parse_start
 from bot.core.parsing import CommandError
-from bot.core.types import JobStatus
+from bot.core.types import ChatRef, JobStatus
 from tests.fakes.telegram_api import ApiCall, FakeTelegram
-from tests.test_telegram import BOT_NAME, Bot, poll, replying_to, start_bot
+from tests.harness.clock import ManualClock
+from tests.harness.config import MakeConfig
+from tests.harness.polling import eventually
+from tests.harness.telegram import TelegramBot, replying_to, start_bot
 
 GROUP = -1002
+GROUP_CHAT = ChatRef("telegram", str(GROUP), True)
 ADA, BEN, CAL, DEE = 41, 42, 43, 44
 
 
-class Clock:
-    """Wall time plus an offset the test moves forward: deadlines pass without waiting."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
-
-
-@pytest_asyncio.fixture
-async def fake() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram(bot_username=BOT_NAME) as server:
-        server.admins[GROUP] = {ADA}
-        yield server
+@pytest.fixture
+def fake(telegram_fake: FakeTelegram) -> FakeTelegram:
+    """The fake Telegram, where Ada is the group's admin."""
+    telegram_fake.admins[GROUP] = {ADA}
+    return telegram_fake
 
 
 def text_call(fragment: str) -> Callable[[ApiCall], bool]:
     return lambda call: fragment in str(call.params.get("text", ""))
 
 
-async def entry(bot: Bot, user: int, prompt: str, name: str) -> ApiCall:
+async def entry(bot: TelegramBot, user: int, prompt: str, name: str) -> ApiCall:
     """Enter and wait for the entry's clip."""
     bot.fake.send_message(GROUP, user, f"/challenge enter {prompt}", first_name=name)
     return await bot.fake.wait_for_call("sendVideo", lambda c: prompt in c.params["caption"], timeout=20)
@@ -90,9 +81,9 @@ def test_durations() -> None:
 
 @pytest.mark.asyncio
 async def test_a_full_challenge_with_a_restart_in_the_middle(
-    fake: FakeTelegram, make_config: Callable[..., Config]
+    fake: FakeTelegram, make_config: MakeConfig
 ) -> None:
-    clock = Clock()
+    clock = ManualClock(start=None)  # wall time, moved on by hand: deadlines pass without waiting
 
     async with start_bot(fake, make_config, clock) as bot:
         start = fake.send_message(
@@ -119,7 +110,7 @@ async def test_a_full_challenge_with_a_restart_in_the_middle(
         assert vote_label(ben_clip) == "👍 0"
         cal_clip = await entry(bot, CAL, "a robot surfing at dawn", "Cal")
         assert "Cal's entry for “robots at the beach”" in cal_clip.params["caption"]
-        await poll(lambda: len(bot.service.store.jobs.with_status(JobStatus.DONE)) == 2)
+        await eventually(lambda: len(bot.service.store.jobs.with_status(JobStatus.DONE)) == 2)
         ben_job, cal_job = (j.id for j in bot.service.store.jobs.with_status(JobStatus.DONE))
 
         fake.press_button(GROUP, BEN, ben_clip.result["message_id"], f"v:vote:{ben_job}", first_name="Ben")
@@ -150,7 +141,7 @@ async def test_a_full_challenge_with_a_restart_in_the_middle(
     assert fake.calls_of("sendMessage")[-1].params["text"] != "🏆"
 
     # The bot is down while the deadline passes; it closes the challenge when it is back.
-    clock.offset += 3601
+    clock.advance(3601)
     async with start_bot(fake, make_config, clock) as bot:
         winner = await fake.wait_for_call("sendMessage", text_call("is over"))
         assert (
@@ -175,9 +166,9 @@ async def test_a_full_challenge_with_a_restart_in_the_middle(
 
 @pytest.mark.asyncio
 async def test_the_deadline_timer_closes_voting_and_ties_share_the_win(
-    fake: FakeTelegram, make_config: Callable[..., Config]
+    fake: FakeTelegram, make_config: MakeConfig
 ) -> None:
-    clock = Clock()
+    clock = ManualClock(start=None)  # wall time, moved on by hand: deadlines pass without waiting
     async with start_bot(fake, make_config, clock, challenges={"check_every_s": 0.05}) as bot:
         fake.send_message(GROUP, ADA, "/challenge start tiny worlds 1h 1", first_name="Ada")
         await fake.wait_for_call("sendMessage", text_call("New challenge"))
@@ -187,19 +178,19 @@ async def test_the_deadline_timer_closes_voting_and_ties_share_the_win(
         answer = await fake.wait_for_call("sendMessage", replying_to(too_many))
         assert answer.params["text"] == "You already entered 1 times, the most this challenge allows."
         for clip, voter in ((ben_clip, CAL), (cal_clip, BEN)):
-            job = bot.service.job_for_message(_group_chat(), str(clip.result["message_id"]))
+            job = bot.service.job_for_message(GROUP_CHAT, str(clip.result["message_id"]))
             assert job is not None
             fake.press_button(GROUP, voter, clip.result["message_id"], f"v:vote:{job.id}")
             await fake.wait_for_call("answerCallbackQuery", lambda c: "text" in c.params)
         assert not any("is over" in c.params["text"] for c in fake.calls_of("sendMessage"))
-        clock.offset += 3600  # the running timer sees the deadline pass; no restart involved
+        clock.advance(3600)  # the running timer sees the deadline pass; no restart involved
         result = await fake.wait_for_call("sendMessage", text_call("is over"))
         assert result.params["text"] == "🏆 “tiny worlds” is over! A tie at 1 votes: Ben, Cal share the win."
 
 
 @pytest.mark.asyncio
 async def test_admins_end_or_cancel_early_and_quota_counts_unless_free(
-    fake: FakeTelegram, make_config: Callable[..., Config]
+    fake: FakeTelegram, make_config: MakeConfig
 ) -> None:
     async with start_bot(fake, make_config) as bot:
         fake.send_message(GROUP, ADA, "/challenge start sunsets 2h", first_name="Ada")
@@ -220,10 +211,4 @@ async def test_admins_end_or_cancel_early_and_quota_counts_unless_free(
         assert ended.params["text"] == "🏁 “moons” is over, with no votes cast: no winner this time."
         audit = [e.action for e in bot.service.store.audit.entries(10)]
         assert audit[:4] == ["challenge end", "challenge start", "challenge cancel", "challenge start"]
-        await poll(lambda: bot.service.store.challenges.all_open() == [])
-
-
-def _group_chat() -> Any:
-    from bot.core.types import ChatRef
-
-    return ChatRef("telegram", str(GROUP), True)
+        await eventually(lambda: bot.service.store.challenges.all_open() == [])

@@ -108,8 +108,15 @@ def test_every_option_is_read(limits: VideoConfig) -> None:
     params = submit("a cat surfing --seed 5 --neg blurry --frames 12 --steps 7 --guidance 6.5", limits)
 
     assert params == RenderParams(
-        prompt="a cat surfing", negative="blurry", seed=5, frames=12, steps=7, guidance=6.5,
-        width=64, height=64, fps=8,
+        prompt="a cat surfing",
+        negative="blurry",
+        seed=5,
+        frames=12,
+        steps=7,
+        guidance=6.5,
+        width=64,
+        height=64,
+        fps=8,
     )
 
 
@@ -198,4 +205,4 @@ def test_anything_else_is_not_a_job_number(typed: str) -> None:
     with pytest.raises(CommandError) as error:
         parse_job_id(typed)
     assert error.value.key == "bad_job_id"
-    assert "is not a video number" in messages.text("bad_job_id", **error.value.values)
+    assert "is not a video number" in messages.text("bad_job_id", "en", **error.value.values)

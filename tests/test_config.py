@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bot.config import Config, ConfigError, load_config, parse_config
-from tests.conftest import tiny_settings, to_toml
+from tests.harness.config import tiny_settings, to_toml
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "config.toml"

@@ -9,224 +9,44 @@ story needs something to happen during it (no sleeps).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import io
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import av
-import discord
 import pytest
-import pytest_asyncio
 
-from bot import app as bot_app
-from bot.app import build_service
-from bot.config import Config
-from bot.core.types import Button, ChatRef, Job, JobStatus, RenderParams, UserRef
-from bot.discord_adapter import (
-    ChannelRef,
-    HookRef,
-    OriginRef,
-    VideoBotClient,
-    parse_ref,
-    point_at,
+from bot.core.types import Button, ButtonAction, ChatRef, JobStatus, UserRef
+from bot.discord_adapter import ChannelRef, HookRef, OriginRef, parse_ref
+from tests.fakes.discord_api import EPHEMERAL, FakeDiscord
+from tests.harness.config import tiny_settings, to_toml
+from tests.harness.discord import (
+    CONFIG_OWNER,
+    MANAGE_GUILD,
+    MODERATOR,
+    OWNER,
+    ROLE_MODERATOR,
+    STRANGER,
+    MakeWorld,
+    World,
+    custom_ids,
+    ephemeral_text,
 )
-from bot.pipelines.tiny import TINY_MODEL_ID
-from bot.render import Renderer, StepCallback
-from tests.conftest import eventually, tiny_settings, to_toml
-from tests.fakes.discord_api import EPHEMERAL, FakeDiscord, RestCall
+from tests.harness.media import decode
 
 pytestmark = pytest.mark.asyncio
 
-OWNER, STRANGER, MODERATOR, ROLE_MODERATOR, CONFIG_OWNER = 111, 222, 333, 444, 999
-MANAGE_GUILD = 0x20
 COMMAND_NAMES = ["admin", "cancel", "challenge", "help", "info", "leaderboard", "queue", "quota", "video"]
 FIFTEEN_MINUTES = 15 * 60
 
 
-class FakeClock:
-    """Wall-clock time that only moves when a test says so."""
-
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-class GatedRenderer(Renderer):
-    """The tiny model, with a gate that can hold a render after its first step."""
-
-    def __init__(self, pipe: Any) -> None:
-        super().__init__(TINY_MODEL_ID, device="cpu")
-        self.pipe = pipe
-        self.hold = threading.Event()
-        self.paused = threading.Event()
-        self.release = threading.Event()
-
-    def render(
-        self,
-        params: RenderParams,
-        on_step: StepCallback | None = None,
-        should_stop: Callable[[], bool] | None = None,
-    ) -> Any:
-        def step(done: int, total: int) -> None:
-            if on_step is not None:
-                on_step(done, total)
-            if done == 1 and self.hold.is_set():
-                self.paused.set()
-                self.release.wait(30)
-
-        return super().render(params, step, should_stop)
-
-    async def wait_paused(self) -> None:
-        assert await asyncio.to_thread(self.paused.wait, 30), "no render reached the gate"
-
-    def open(self) -> None:
-        self.hold.clear()
-        self.release.set()
-
-
-class _Bot(VideoBotClient):
-    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
-        return None  # discord.py sleeps 5 s before every re-IDENTIFY
-
-
-class World:
-    """The fake Discord plus one bot process (service, worker, client); `restart` swaps the process.
-
-    `clock` dates interaction tokens; with `core_clock` the core reads it too (challenge deadlines).
-    """
-
-    def __init__(
-        self, fake: FakeDiscord, config: Config, pipe: Any, clock: FakeClock, *, core_clock: bool = False
-    ) -> None:
-        self.fake, self.config, self.pipe, self.clock = fake, config, pipe, clock
-        self.core_clock: Callable[[], float] = clock if core_clock else time.time
-        self.stack = contextlib.AsyncExitStack()
-
-    async def start(self, **bot_options: Any) -> None:
-        self.renderer = GatedRenderer(self.pipe)
-        self.service = build_service(self.config, renderer=self.renderer, clock=self.core_clock)
-        self.stack = contextlib.AsyncExitStack()
-        self.bot = _Bot(self.service, clock=self.clock, guild_ready_timeout=0.05, **bot_options)
-        self.service.add_outbox("discord", self.bot.outbox)
-        connection = asyncio.create_task(self.bot.start(self.fake.token))
-
-        async def close_bot() -> None:
-            await self.bot.close()
-            await connection
-
-        # Exit runs backwards: the worker stops (and its last sends go out) before the bot closes.
-        self.stack.push_async_callback(close_bot)
-        await self.stack.enter_async_context(bot_app.running_worker(self.service))
-        ready = asyncio.ensure_future(self.bot.wait_until_ready())
-        done, _ = await asyncio.wait({connection, ready}, timeout=10, return_when=asyncio.FIRST_COMPLETED)
-        if connection in done:
-            ready.cancel()
-            connection.result()
-        assert ready in done, "bot not ready within 10 s"
-
-    async def stop(self) -> None:
-        self.renderer.open()
-        await self.stack.aclose()
-
-    async def restart(self, **bot_options: Any) -> None:
-        await self.stop()
-        await self.start(**bot_options)
-
-    def job(self, job_id: int) -> Job:
-        job = self.service.store.jobs.get(job_id)
-        assert job is not None
-        return job
-
-    async def until(self, check: Callable[[], bool], timeout: float = 15.0) -> None:
-        await eventually(check, timeout=timeout)
-
-
-@pytest.fixture(scope="session")
-def tiny_pipe() -> Any:
-    renderer = Renderer(TINY_MODEL_ID, device="cpu")
-    renderer.load()
-    return renderer.pipe
-
-
-@pytest_asyncio.fixture
-async def fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeDiscord]:
-    # point_at() changes discord.py's class attributes; monkeypatch puts them back afterwards.
-    monkeypatch.setattr(discord.http.Route, "BASE", discord.http.Route.BASE)
-    monkeypatch.setattr(
-        discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY", discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
-    )
-    async with FakeDiscord() as fake:
-        yield fake
-    assert fake.handler_errors == []
-
-
 @pytest.fixture
-def discord_config(fake: FakeDiscord, make_config: Callable[..., Config]) -> Callable[..., Config]:
-    """`discord_config(discord={...}, admin={...})`: the tiny config, pointed at the fake."""
-
-    def make(discord: dict[str, Any] | None = None, admin: dict[str, Any] | None = None) -> Config:
-        return make_config(
-            discord={"api_base_url": fake.api_base_url, "gateway_url": fake.gateway_url, **(discord or {})},
-            admin={"owners": [f"discord:{CONFIG_OWNER}"], **(admin or {})},
-        )
-
-    return make
-
-
-@pytest_asyncio.fixture
-async def make_world(
-    fake: FakeDiscord, discord_config: Callable[..., Config], tiny_pipe: Any
-) -> AsyncIterator[Callable[..., Awaitable[World]]]:
-    """`await make_world(discord={...}, admin={...}, core_clock=False, **bot_options)`: a started bot,
-    stopped afterwards."""
-    worlds: list[World] = []
-
-    async def make(
-        discord: dict[str, Any] | None = None,
-        admin: dict[str, Any] | None = None,
-        core_clock: bool = False,
-        **bot_options: Any,
-    ) -> World:
-        config = discord_config(discord, admin)
-        point_at(config.discord)
-        world = World(fake, config, tiny_pipe, FakeClock(), core_clock=core_clock)
-        worlds.append(world)
-        await world.start(**bot_options)
-        return world
-
-    try:
-        yield make
-    finally:
-        for world in worlds:
-            await world.stop()
-
-
-@pytest_asyncio.fixture
-async def world(make_world: Callable[..., Awaitable[World]]) -> World:
-    return await make_world()
-
-
-def decode(data: bytes) -> int:
-    """How many frames an MP4 holds, decoded with PyAV."""
-    with av.open(io.BytesIO(data), mode="r") as container:
-        return len(list(container.decode(video=0)))
-
-
-def custom_ids(message: dict[str, Any]) -> list[str]:
-    return [button["custom_id"] for row in message["components"] for button in row["components"]]
+def fake(discord_fake: FakeDiscord) -> FakeDiscord:
+    """Every story here happens on the one fake Discord."""
+    return discord_fake
 
 
 async def deliver(world: World, prompt: str = "a cat surfing", **options: Any) -> tuple[int, dict[str, Any]]:
@@ -240,16 +60,11 @@ async def deliver(world: World, prompt: str = "a cat surfing", **options: Any) -
     return job_id, message
 
 
-def ephemeral_text(call: RestCall) -> str:
-    assert call.json["type"] == 4 and call.json["data"]["flags"] == EPHEMERAL, call.json
-    return str(call.json["data"]["content"])
-
-
 # stories ---------------------------------------------------------------------------------
 
 
 async def test_commands_are_synced_to_the_test_guild_with_discords_own_limits(
-    fake: FakeDiscord, make_world: Callable[..., Awaitable[World]]
+    fake: FakeDiscord, make_world: MakeWorld
 ) -> None:
     world = await make_world(discord={"test_guild_id": 555})
     config = world.config
@@ -289,7 +104,7 @@ async def test_video_is_answered_at_once_then_shows_progress_then_the_clip(world
 
     followup = await interaction.followup(timeout=30)
     assert followup.filenames == {"files[0]": "videobot-1.mp4"}
-    assert decode(followup.files["files[0]"]) == 4
+    assert decode(followup.files["files[0]"]).frames == 4
     (embed,) = followup.json["embeds"]
     card = embed["description"] + embed["footer"]["text"] + str(embed["fields"])
     for shown in ("a cat surfing", "seed 7", "3 steps", "tiny", "AI-generated"):
@@ -330,7 +145,7 @@ async def test_reroll_by_anyone_makes_a_new_clip_and_delete_is_for_the_owner(wor
     reroll = fake.click(f"videobot:reroll:{job_id}", message, user_id=STRANGER)
     assert ephemeral_text(await reroll.callback()).startswith("⏳ Queued")
     followup = await reroll.followup(timeout=30)
-    assert decode(followup.files["files[0]"]) == world.config.video.default_frames
+    assert decode(followup.files["files[0]"]).frames == world.config.video.default_frames
     rerolled = world.job(job_id + 1)
     assert rerolled.parent_id == job_id and rerolled.user.id == str(STRANGER)
     assert rerolled.params.prompt == "a cat surfing"
@@ -345,7 +160,7 @@ async def test_reroll_by_anyone_makes_a_new_clip_and_delete_is_for_the_owner(wor
 
 
 async def test_admins_by_manage_server_config_or_role_may_delete_any_clip(
-    fake: FakeDiscord, make_world: Callable[..., Awaitable[World]]
+    fake: FakeDiscord, make_world: MakeWorld
 ) -> None:
     fake.add_role("Moderators", members=(ROLE_MODERATOR,))
     world = await make_world(admin={"admin_roles": ["Moderators"]})
@@ -389,7 +204,7 @@ async def test_a_clip_left_unsent_by_the_last_process_is_sent_after_a_restart(wo
     await world.restart()
 
     resent = await interaction.followup(timeout=10)  # at once, not at the core's 30 s retry
-    assert decode(resent.files["files[0]"]) == world.config.video.default_frames
+    assert decode(resent.files["files[0]"]).frames == world.config.video.default_frames
     await world.until(lambda: world.job(1).status == JobStatus.DONE)
     assert world.job(1).result_message == f"ch:777:{resent.response['id']}"
 
@@ -406,7 +221,7 @@ async def test_clip_finishing_after_the_token_expired_is_posted_in_the_channel(w
     posted = await fake.wait_for_rest("POST", "/channels/777/messages", timeout=30)
     assert posted.json["content"] == f"<@{OWNER}> your clip is ready."
     assert [int(u) for u in posted.json["allowed_mentions"]["users"]] == [OWNER]
-    assert decode(posted.files["files[0]"]) == world.config.video.default_frames
+    assert decode(posted.files["files[0]"]).frames == world.config.video.default_frames
     assert "a slow sunrise" in posted.json["embeds"][0]["description"]
     await world.until(lambda: world.job(1).status == JobStatus.DONE)
     assert world.job(1).result_message == f"ch:777:{posted.response['id']}"
@@ -445,14 +260,14 @@ async def test_gateway_drop_mid_render_loses_no_job(world: World) -> None:
 
     for interaction in (first, second):
         followup = await interaction.followup(timeout=30)
-        assert decode(followup.files["files[0]"]) == world.config.video.default_frames
+        assert decode(followup.files["files[0]"]).frames == world.config.video.default_frames
     await world.until(lambda: world.job(2).status == JobStatus.DONE)
     assert fake.identify_count == 2
     assert len([m for m in fake.messages.values() if m["attachments"]]) == 2
 
 
 async def test_a_slow_answer_is_deferred_in_time_then_filled_in(
-    fake: FakeDiscord, make_world: Callable[..., Awaitable[World]]
+    fake: FakeDiscord, make_world: MakeWorld
 ) -> None:
     world = await make_world(defer_after_s=0.05)
     world.renderer.hold.set()
@@ -500,7 +315,7 @@ async def test_clip_over_the_guilds_attachment_limit_is_shrunk_to_fit(world: Wor
     followup = await interaction.followup(timeout=30)
     assert world.bot.outbox.upload_limit(ChatRef("discord", "777")) == 12_000
     clip = followup.files["files[0]"]
-    assert len(clip) <= 12_000 and decode(clip) == 16
+    assert len(clip) <= 12_000 and decode(clip).frames == 16
 
 
 async def test_core_can_relabel_buttons_and_open_threads_for_challenges(world: World) -> None:
@@ -512,7 +327,9 @@ async def test_core_can_relabel_buttons_and_open_threads_for_challenges(world: W
     job, outbox, chat = world.job(1), world.bot.outbox, ChatRef("discord", "777", is_group=True)
     assert job.result_message is not None and job.status_message is not None
 
-    await outbox.edit_buttons(chat, job.result_message, [Button("vote", 1, "👍 3"), Button("info", 1, "ℹ")])
+    await outbox.edit_buttons(
+        chat, job.result_message, [Button(ButtonAction.VOTE, 1, "👍 3"), Button(ButtonAction.INFO, 1, "ℹ")]
+    )
     message = fake.messages[int(followup.response["id"])]
     assert custom_ids(message) == ["videobot:vote:1", "videobot:info:1"]
     assert message["attachments"] and message["embeds"]
@@ -568,7 +385,7 @@ async def admin_says(
 
 
 async def test_admin_is_a_manage_server_group_with_typed_options(
-    fake: FakeDiscord, make_world: Callable[..., Awaitable[World]]
+    fake: FakeDiscord, make_world: MakeWorld
 ) -> None:
     await make_world(discord={"test_guild_id": 555})
     commands = {c["name"]: c for c in fake.synced_commands["555"]}
@@ -606,12 +423,15 @@ async def test_every_admin_command_refuses_non_admins_in_plain_words(
     await fake.slash("video", {"prompt": "a cat"}, user_id=STRANGER).callback()
     await world.renderer.wait_paused()
     await fake.slash("video", {"prompt": "a dog"}, user_id=STRANGER).callback()
-    store.bans.add(f"discord:{OWNER}", "*", "earlier", "discord:1", 0.0)  # an unban would have something to undo
+    store.bans.add(
+        f"discord:{OWNER}", "*", "earlier", "discord:1", 0.0
+    )  # an unban would have something to undo
 
     assert await admin_says(fake, subcommand, options, user_id=STRANGER) == ADMIN_ONLY
     assert store.audit.entries(50) == []
     assert (
-        store.bans.reason(f"discord:{STRANGER}") is None and store.bans.reason(f"discord:{OWNER}") == "earlier"
+        store.bans.reason(f"discord:{STRANGER}") is None
+        and store.bans.reason(f"discord:{OWNER}") == "earlier"
     )
     assert store.quota.user_daily_limit(f"discord:{STRANGER}") is None
     assert store.chats.get("discord:777").enabled
@@ -619,7 +439,7 @@ async def test_every_admin_command_refuses_non_admins_in_plain_words(
 
 
 async def test_admins_by_manage_server_role_or_owner_config_run_admin_commands_with_an_audit_trail(
-    fake: FakeDiscord, make_world: Callable[..., Awaitable[World]]
+    fake: FakeDiscord, make_world: MakeWorld
 ) -> None:
     fake.add_role("Moderators", members=(ROLE_MODERATOR,))
     world = await make_world(admin={"admin_roles": ["Moderators"]})
@@ -755,7 +575,7 @@ async def test_videobot_run_serves_discord_from_the_config_file(
         ack = await interaction.callback(timeout=30)
         assert ack.json["data"]["content"].startswith("⏳ Queued #1")
         followup = await interaction.followup(timeout=60)
-        assert decode(followup.files["files[0]"]) == 6
+        assert decode(followup.files["files[0]"]).frames == 6
         await fake.wait_for_rest(
             "PATCH",
             f"/{interaction.token}/messages/@original",

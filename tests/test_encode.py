@@ -33,8 +33,15 @@ def noise(frames: int = 8, side: int = 64, seed: int = 0) -> np.ndarray:
 
 def metadata(*, hash_prompt: bool = False) -> dict[str, str]:
     return provenance(
-        model="damo-vilab/text-to-video-ms-1.7b", seed=1234, steps=25, frames=8, guidance=9.0,
-        prompt=PROMPT, negative="blurry", version="9.9.9", prompt_hash_only=hash_prompt,
+        model="damo-vilab/text-to-video-ms-1.7b",
+        seed=1234,
+        steps=25,
+        frames=8,
+        guidance=9.0,
+        prompt=PROMPT,
+        negative="blurry",
+        version="9.9.9",
+        prompt_hash_only=hash_prompt,
     )
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import multiprocessing
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -13,41 +11,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.app import build_service
-from bot.config import Config, QuotaConfig
+from bot.config import QuotaConfig
 from bot.core.quota import quota_day, seconds_until_reset
-from bot.core.service import VideoService
-from bot.core.types import ChatRef, Job, JobStatus, QuotaCharge, QuotaExceeded, RenderParams, Request, UserRef
+from bot.core.types import ChatRef, Job, JobStatus, QuotaCharge, QuotaExceeded, RenderParams, UserRef
 from bot.render import Renderer
 from bot.store import DB_FILE, Store
-from tests.outbox import RecordingOutbox
+from tests.harness.clock import ManualClock
+from tests.harness.config import MakeConfig
+from tests.harness.core import CoreBot, MakeBot
 
 T0 = datetime(2026, 3, 7, 12, 0, tzinfo=ZoneInfo("UTC")).timestamp()
-
-
-class Clock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@dataclass
-class Bot:
-    service: VideoService
-    outbox: RecordingOutbox
-    clock: Clock
-
-    def req(
-        self, user: UserRef, chat: ChatRef, *, admin: bool = False, roles: tuple[str, ...] = ()
-    ) -> Request:
-        return Request(user, chat, reply_to="cmd", is_admin=admin, roles=roles)
-
-    @property
-    def last_text(self) -> str:
-        return self.outbox.texts[-1]
-
 
 TG_ANN = UserRef("telegram", "11", "Ann")
 TG_BOB = UserRef("telegram", "22", "Bob")
@@ -59,23 +32,17 @@ PLAIN_USERS = [(TG_BOB, TG_GROUP), (DC_DAN, DC_CHANNEL)]
 
 
 @pytest.fixture
-def make_bot(make_config: Callable[..., Config]) -> Iterator[Callable[..., Bot]]:
-    """A service with no worker: admission, quota and admin only."""
-    made: list[VideoService] = []
+def make_bot(make_bot: MakeBot, make_config: MakeConfig) -> MakeBot:
+    """Admission, quota and admin only: no worker, no model loaded, the clock stopped at T0.
 
-    def make(**sections: dict[str, Any]) -> Bot:
-        config = make_config(**sections)
-        clock = Clock()
-        service = build_service(config, renderer=Renderer("tiny"), clock=clock)
-        outbox = RecordingOutbox()
-        service.add_outbox("telegram", outbox)
-        service.add_outbox("discord", outbox)
-        made.append(service)
-        return Bot(service, outbox, clock)
+    `await make_bot(quota={...})`: the sections go to the config."""
 
-    yield make
-    for service in made:
-        service.store.close()
+    async def make(**sections: dict[str, Any]) -> CoreBot:
+        return await make_bot(
+            config=make_config(**sections), renderer=Renderer("tiny"), worker=False, clock=ManualClock(T0)
+        )
+
+    return make
 
 
 # quota arithmetic ---------------------------------------------------------------------
@@ -192,19 +159,19 @@ def test_eight_processes_hammering_one_user_never_exceed_the_limit(
 
 
 @pytest.mark.asyncio
-async def test_a_user_over_the_rate_limit_hears_when_to_try_again(make_bot: Callable[..., Bot]) -> None:
-    bot = make_bot(quota={"per_minute": 1.0, "burst": 2})
+async def test_a_user_over_the_rate_limit_hears_when_to_try_again(make_bot: MakeBot) -> None:
+    bot = await make_bot(quota={"per_minute": 1.0, "burst": 2})
     for _ in range(2):
         await bot.service.video_text(bot.req(TG_ANN, TG_GROUP), "a cat")
     await bot.service.video_text(bot.req(TG_ANN, TG_GROUP), "a cat")
     assert bot.last_text == "Slow down: at most 2 videos in a row; the next one in 1 min."
-    bot.clock.now += 60
+    bot.clock.advance(60)
     assert await bot.service.video_text(bot.req(TG_ANN, TG_GROUP), "a cat") is not None
 
 
 @pytest.mark.asyncio
-async def test_the_quota_is_one_ledger_across_chats(make_bot: Callable[..., Bot]) -> None:
-    bot = make_bot(quota={"daily": 2})
+async def test_the_quota_is_one_ledger_across_chats(make_bot: MakeBot) -> None:
+    bot = await make_bot(quota={"daily": 2})
     private = ChatRef("telegram", "11")
     await bot.service.video_text(bot.req(TG_ANN, TG_GROUP), "a cat")
     await bot.service.video_text(bot.req(TG_ANN, private), "a dog")
@@ -214,9 +181,9 @@ async def test_the_quota_is_one_ledger_across_chats(make_bot: Callable[..., Bot]
 
 @pytest.mark.asyncio
 async def test_owners_and_priority_roles_go_first_but_not_any_chats_admins(
-    make_bot: Callable[..., Bot],
+    make_bot: MakeBot,
 ) -> None:
-    bot = make_bot(admin={"priority_roles": ["Patron"], "owners": [TG_ANN.key]})
+    bot = await make_bot(admin={"priority_roles": ["Patron"], "owners": [TG_ANN.key]})
     plain = await bot.service.video_text(bot.req(TG_BOB, TG_GROUP), "first come")
     chat_admin = await bot.service.video_text(bot.req(DC_DAN, DC_CHANNEL, admin=True), "own server's admin")
     owner = await bot.service.video_text(bot.req(TG_ANN, TG_GROUP), "owner")
@@ -227,8 +194,8 @@ async def test_owners_and_priority_roles_go_first_but_not_any_chats_admins(
 
 
 @pytest.mark.asyncio
-async def test_banned_users_are_told_and_nothing_is_queued(make_bot: Callable[..., Bot]) -> None:
-    bot = make_bot()
+async def test_banned_users_are_told_and_nothing_is_queued(make_bot: MakeBot) -> None:
+    bot = await make_bot()
     await bot.service.admin(bot.req(TG_ANN, TG_GROUP, admin=True), "ban telegram:22 spamming")
     await bot.service.video_text(bot.req(TG_BOB, TG_GROUP), "a cat")
     assert bot.last_text == "You can't use this bot: an admin banned you (spamming)."
@@ -258,9 +225,9 @@ ADMIN_COMMANDS = [
 @pytest.mark.parametrize("command", ADMIN_COMMANDS)
 @pytest.mark.parametrize(("user", "chat"), PLAIN_USERS, ids=["telegram", "discord"])
 async def test_every_admin_command_refuses_non_admins_in_plain_words(
-    make_bot: Callable[..., Bot], command: str, user: UserRef, chat: ChatRef
+    make_bot: MakeBot, command: str, user: UserRef, chat: ChatRef
 ) -> None:
-    bot = make_bot()
+    bot = await make_bot()
     await bot.service.video_text(bot.req(TG_ANN, TG_GROUP), "a cat")
     await bot.service.admin(bot.req(user, chat), command)
     assert bot.last_text == "Only admins of this chat can use /admin."
@@ -281,9 +248,9 @@ async def test_every_admin_command_refuses_non_admins_in_plain_words(
     ],
 )
 async def test_platform_admins_admin_roles_and_owners_may_use_admin_commands(
-    make_bot: Callable[..., Bot], admin_user: UserRef, chat: ChatRef, how: str
+    make_bot: MakeBot, admin_user: UserRef, chat: ChatRef, how: str
 ) -> None:
-    bot = make_bot(admin={"owners": [TG_BOB.key, DC_DAN.key], "admin_roles": ["Mods"]})
+    bot = await make_bot(admin={"owners": [TG_BOB.key, DC_DAN.key], "admin_roles": ["Mods"]})
     req = bot.req(admin_user, chat, admin=how == "platform", roles=("Mods",) if how == "role" else ())
     await bot.service.admin(req, "ban telegram:77 flooding")
     assert bot.last_text.startswith("⛔ telegram:77 is banned (flooding)")
@@ -303,8 +270,8 @@ async def test_platform_admins_admin_roles_and_owners_may_use_admin_commands(
 
 
 @pytest.mark.asyncio
-async def test_admin_quota_set_show_and_reset(make_bot: Callable[..., Bot]) -> None:
-    bot = make_bot(quota={"daily": 1}, admin={"owners": [DC_CAT.key]})
+async def test_admin_quota_set_show_and_reset(make_bot: MakeBot) -> None:
+    bot = await make_bot(quota={"daily": 1}, admin={"owners": [DC_CAT.key]})
     admin = bot.req(DC_CAT, TG_GROUP)
     await bot.service.video_text(bot.req(TG_ANN, TG_GROUP), "one")
     await bot.service.video_text(bot.req(TG_ANN, TG_GROUP), "two")
@@ -323,9 +290,9 @@ async def test_admin_quota_set_show_and_reset(make_bot: Callable[..., Bot]) -> N
 
 @pytest.mark.asyncio
 async def test_admin_purge_cancels_waiting_jobs_refunds_and_tells_the_owners(
-    make_bot: Callable[..., Bot],
+    make_bot: MakeBot,
 ) -> None:
-    bot = make_bot()
+    bot = await make_bot()
     admin = bot.req(TG_ANN, TG_GROUP, admin=True)
     other_chat = ChatRef("telegram", "-300", is_group=True)
     ann = await bot.service.video_text(bot.req(TG_ANN, TG_GROUP), "ann's")
@@ -334,8 +301,8 @@ async def test_admin_purge_cancels_waiting_jobs_refunds_and_tells_the_owners(
     assert ann and bob and elsewhere
     await bot.service.admin(admin, "purge telegram:11")
     assert bot.last_text.startswith("🧹 Cancelled 1 waiting jobs")
-    assert bot.service.store.jobs.get(ann.id).status == JobStatus.CANCELLED  # type: ignore[union-attr]
-    assert bot.service.store.jobs.get(bob.id).status == JobStatus.QUEUED  # type: ignore[union-attr]
+    assert bot.job(ann.id).status == JobStatus.CANCELLED
+    assert bot.job(bob.id).status == JobStatus.QUEUED
     # Refunded: only the job in the other chat still counts.
     assert bot.service.store.quota.used_today(TG_ANN.key, bot.service.quota_day()) == 1
     notice = bot.outbox.of_kind("edit")[-1]
@@ -346,8 +313,8 @@ async def test_admin_purge_cancels_waiting_jobs_refunds_and_tells_the_owners(
 
 
 @pytest.mark.asyncio
-async def test_admin_queue_lists_this_chats_jobs_and_owners_see_all(make_bot: Callable[..., Bot]) -> None:
-    bot = make_bot(admin={"owners": [DC_DAN.key]})
+async def test_admin_queue_lists_this_chats_jobs_and_owners_see_all(make_bot: MakeBot) -> None:
+    bot = await make_bot(admin={"owners": [DC_DAN.key]})
     await bot.service.video_text(bot.req(TG_ANN, TG_GROUP), "a lighthouse at dusk")
     await bot.service.video_text(bot.req(DC_CAT, DC_CHANNEL), "a private thought")
     await bot.service.admin(bot.req(TG_BOB, TG_GROUP, admin=True), "queue")
@@ -358,16 +325,16 @@ async def test_admin_queue_lists_this_chats_jobs_and_owners_see_all(make_bot: Ca
 
 
 @pytest.mark.asyncio
-async def test_a_chats_admin_bans_cancels_and_deletes_only_in_that_chat(make_bot: Callable[..., Bot]) -> None:
+async def test_a_chats_admin_bans_cancels_and_deletes_only_in_that_chat(make_bot: MakeBot) -> None:
     """Anyone can make a group of their own; its admin must not reach into other chats."""
-    bot = make_bot()
+    bot = await make_bot()
     own_group = ChatRef("telegram", "-999", is_group=True)
     squatter = bot.req(TG_BOB, own_group, admin=True)
     job = await bot.service.video_text(bot.req(TG_ANN, TG_GROUP), "in the real group")
     assert job is not None
     await bot.service.admin(squatter, "ban telegram:11 mine now")
     assert await bot.service.video_text(bot.req(TG_ANN, TG_GROUP), "still welcome here") is not None
-    assert bot.service.store.jobs.get(job.id).status == JobStatus.QUEUED  # type: ignore[union-attr]
+    assert bot.job(job.id).status == JobStatus.QUEUED
     await bot.service.cancel(squatter, str(job.id))
     assert bot.last_text == f"Only the person who asked for video #{job.id} (or an admin) can cancel it."
     await bot.service.admin(squatter, "settings daily 500")
@@ -377,8 +344,8 @@ async def test_a_chats_admin_bans_cancels_and_deletes_only_in_that_chat(make_bot
 
 
 @pytest.mark.asyncio
-async def test_chat_settings_tighten_limits_and_can_switch_the_bot_off(make_bot: Callable[..., Bot]) -> None:
-    bot = make_bot()
+async def test_chat_settings_tighten_limits_and_can_switch_the_bot_off(make_bot: MakeBot) -> None:
+    bot = await make_bot()
     admin = bot.req(TG_ANN, TG_GROUP, admin=True)
     await bot.service.admin(admin, "settings max_frames 4")
     assert "max_frames 4" in bot.last_text
@@ -405,8 +372,8 @@ async def test_chat_settings_tighten_limits_and_can_switch_the_bot_off(make_bot:
 
 
 @pytest.mark.asyncio
-async def test_admin_audit_shows_who_did_what_in_this_chat(make_bot: Callable[..., Bot]) -> None:
-    bot = make_bot()
+async def test_admin_audit_shows_who_did_what_in_this_chat(make_bot: MakeBot) -> None:
+    bot = await make_bot()
     admin = bot.req(TG_ANN, TG_GROUP, admin=True)
     await bot.service.admin(admin, "ban telegram:22 flooding")
     await bot.service.admin(bot.req(DC_CAT, DC_CHANNEL, admin=True), "ban discord:44")
@@ -418,8 +385,8 @@ async def test_admin_audit_shows_who_did_what_in_this_chat(make_bot: Callable[..
 
 
 @pytest.mark.asyncio
-async def test_an_owner_cannot_be_banned(make_bot: Callable[..., Bot]) -> None:
-    bot = make_bot(admin={"owners": ["telegram:11"]})
+async def test_an_owner_cannot_be_banned(make_bot: MakeBot) -> None:
+    bot = await make_bot(admin={"owners": ["telegram:11"]})
     await bot.service.admin(bot.req(TG_BOB, TG_GROUP, admin=True), "ban telegram:11")
     assert bot.last_text.startswith("telegram:11 can't be banned")
     assert bot.service.store.bans.reason("telegram:11") is None
@@ -429,8 +396,8 @@ async def test_an_owner_cannot_be_banned(make_bot: Callable[..., Bot]) -> None:
 
 
 @pytest.mark.asyncio
-async def test_refused_prompts_cost_no_quota_and_are_logged_for_admins(make_bot: Callable[..., Bot]) -> None:
-    bot = make_bot(
+async def test_refused_prompts_cost_no_quota_and_are_logged_for_admins(make_bot: MakeBot) -> None:
+    bot = await make_bot(
         quota={"daily": 1},
         policy={"blocked_words": ["gore"], "protected_names": ["Emmanuel Macron|Macron"]},
     )
@@ -448,8 +415,8 @@ async def test_refused_prompts_cost_no_quota_and_are_logged_for_admins(make_bot:
 
 
 @pytest.mark.asyncio
-async def test_the_forced_negative_prompt_is_appended_to_every_job(make_bot: Callable[..., Bot]) -> None:
-    bot = make_bot(video={"forced_negative": "nsfw, gore"})
+async def test_the_forced_negative_prompt_is_appended_to_every_job(make_bot: MakeBot) -> None:
+    bot = await make_bot(video={"forced_negative": "nsfw, gore"})
     plain = await bot.service.video_text(bot.req(TG_BOB, TG_GROUP), "a cat")
     mine = await bot.service.video_text(bot.req(TG_BOB, TG_GROUP), "a dog --neg blurry")
     assert plain and mine
@@ -459,9 +426,9 @@ async def test_the_forced_negative_prompt_is_appended_to_every_job(make_bot: Cal
 
 @pytest.mark.asyncio
 async def test_old_prompts_clips_and_audit_entries_are_forgotten_on_schedule(
-    make_bot: Callable[..., Bot], tmp_path: Path
+    make_bot: MakeBot, tmp_path: Path
 ) -> None:
-    bot = make_bot(storage={"keep_clips_hours": 1, "keep_jobs_days": 2, "keep_audit_days": 3})
+    bot = await make_bot(storage={"keep_clips_hours": 1, "keep_jobs_days": 2, "keep_audit_days": 3})
     job = await bot.service.video_text(bot.req(TG_ANN, TG_GROUP), "an old prompt")
     assert job is not None
     clip = tmp_path / "clip.mp4"
@@ -469,13 +436,13 @@ async def test_old_prompts_clips_and_audit_entries_are_forgotten_on_schedule(
     bot.service.store.jobs.set_status(job.id, JobStatus.DONE, clip_path=str(clip), finished_at=bot.clock.now)
     await bot.service.admin(bot.req(DC_CAT, DC_CHANNEL, admin=True), "ban discord:44")
 
-    bot.clock.now += 2 * 3600
+    bot.clock.advance(2 * 3600)
     bot.service.forget_old_data()
     assert not clip.exists() and bot.service.store.jobs.get(job.id) is not None
-    bot.clock.now += 2 * 86400
+    bot.clock.advance(2 * 86400)
     bot.service.forget_old_data()
     assert bot.service.store.jobs.get(job.id) is None
     assert len(bot.service.store.audit.entries(10)) == 1
-    bot.clock.now += 86400
+    bot.clock.advance(86400)
     bot.service.forget_old_data()
     assert bot.service.store.audit.entries(10) == []

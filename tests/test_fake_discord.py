@@ -24,7 +24,9 @@ VIDEO = bytes(range(256)) * 64
 
 class DeleteButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"del:(?P<id>[0-9]+)"):
     def __init__(self, job_id: int) -> None:
-        super().__init__(discord.ui.Button(label="Delete", style=discord.ButtonStyle.danger, custom_id=f"del:{job_id}"))
+        super().__init__(
+            discord.ui.Button(label="Delete", style=discord.ButtonStyle.danger, custom_id=f"del:{job_id}")
+        )
         self.job_id = job_id
 
     @classmethod
@@ -76,7 +78,9 @@ class FakeBot(commands.Bot):
         @self.tree.command(name="render", description="Defer, send a file, edit the original")
         async def render(interaction: discord.Interaction[Any], prompt: str) -> None:
             await interaction.response.defer(thinking=True)
-            await interaction.followup.send(f"video for {prompt}", file=discord.File(io.BytesIO(VIDEO), "video.mp4"))
+            await interaction.followup.send(
+                f"video for {prompt}", file=discord.File(io.BytesIO(VIDEO), "video.mp4")
+            )
             await interaction.edit_original_response(content="done")
 
         @self.tree.command(name="job", description="A message with a persistent button")
@@ -96,7 +100,9 @@ class FakeBot(commands.Bot):
             await started.send("inside")
             await interaction.followup.send(f"thread {started.id}", ephemeral=True)
 
-        async def pick_choices(interaction: discord.Interaction[Any], current: str) -> list[app_commands.Choice[str]]:
+        async def pick_choices(
+            interaction: discord.Interaction[Any], current: str
+        ) -> list[app_commands.Choice[str]]:
             return [app_commands.Choice(name=s, value=s) for s in ("alpha", "beta") if s.startswith(current)]
 
         @self.tree.command(name="pick", description="Autocomplete")
@@ -161,7 +167,15 @@ async def bot(fake: FakeDiscord) -> AsyncIterator[FakeBot]:
 async def test_login_sync_and_slash_command(fake: FakeDiscord, bot: FakeBot) -> None:
     assert fake.identify_count == 1
     assert bot.user is not None and bot.user.name == "videobot"
-    assert sorted(c["name"] for c in fake.synced_commands["global"]) == ["announce", "job", "pick", "ping", "render", "thread", "video"]
+    assert sorted(c["name"] for c in fake.synced_commands["global"]) == [
+        "announce",
+        "job",
+        "pick",
+        "ping",
+        "render",
+        "thread",
+        "video",
+    ]
     guild = bot.get_guild(555)
     assert guild is not None and guild.get_channel(777) is not None
 
@@ -227,7 +241,9 @@ async def test_injected_error_reaches_the_bot(fake: FakeDiscord, bot: FakeBot) -
     assert failed.status == 400
     await asyncio.wait_for(bot.error_seen.wait(), 10)
     (error,) = bot.errors
-    assert isinstance(error, app_commands.CommandInvokeError) and isinstance(error.original, discord.HTTPException)
+    assert isinstance(error, app_commands.CommandInvokeError) and isinstance(
+        error.original, discord.HTTPException
+    )
     bot.errors.clear()
     assert not interaction.responded
 

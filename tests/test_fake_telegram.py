@@ -56,9 +56,7 @@ async def app(fake: FakeTelegram) -> AsyncIterator[AppType]:
     async def hello(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         assert update.effective_message is not None
         keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("Again", callback_data="again")]])
-        await update.effective_message.reply_text(
-            "hi " + " ".join(context.args or []), reply_markup=keyboard
-        )
+        await update.effective_message.reply_text("hi " + " ".join(context.args or []), reply_markup=keyboard)
 
     async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         assert update.callback_query is not None
@@ -94,9 +92,7 @@ async def test_command_reply_is_recorded(fake: FakeTelegram, app: AppType) -> No
 
 
 @pytest.mark.asyncio
-async def test_command_addressed_to_bot_matches_in_group(
-    fake: FakeTelegram, app: AppType
-) -> None:
+async def test_command_addressed_to_bot_matches_in_group(fake: FakeTelegram, app: AppType) -> None:
     fake.send_message(GROUP, USER, "/hello@other_bot ignored")
     fake.send_message(GROUP, USER, "/hello@VideoBot_Test_Bot there")
     call = await fake.wait_for_call("sendMessage")
@@ -128,7 +124,12 @@ async def test_send_video_multipart_bytes_recorded(fake: FakeTelegram) -> None:
     async with build_app(fake).bot as bot:
         payload = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 10
         message = await bot.send_video(
-            GROUP, payload, width=640, height=360, duration=4, caption="a cat",
+            GROUP,
+            payload,
+            width=640,
+            height=360,
+            duration=4,
+            caption="a cat",
             filename="clip.mp4",
         )
         assert message.video is not None
@@ -192,9 +193,7 @@ async def test_chat_member_status_and_wrong_token(fake: FakeTelegram) -> None:
 @pytest.mark.asyncio
 async def test_wait_for_call_consumes_and_times_out(fake: FakeTelegram) -> None:
     async with build_app(fake).bot as bot:
-        waiter = asyncio.create_task(
-            fake.wait_for_call("sendMessage", lambda c: c.params["text"] == "two")
-        )
+        waiter = asyncio.create_task(fake.wait_for_call("sendMessage", lambda c: c.params["text"] == "two"))
         await bot.send_message(USER, "one")
         await bot.send_message(USER, "two")
         assert (await waiter).params["text"] == "two"
@@ -205,9 +204,7 @@ async def test_wait_for_call_consumes_and_times_out(fake: FakeTelegram) -> None:
 
 
 @pytest.mark.asyncio
-async def test_edited_command_fires_again_and_commands_round_trip(
-    fake: FakeTelegram, app: AppType
-) -> None:
+async def test_edited_command_fires_again_and_commands_round_trip(fake: FakeTelegram, app: AppType) -> None:
     msg_id = fake.send_message(USER, USER, "/hello one", chat_type="private")
     await fake.wait_for_call("sendMessage")
     fake.edit_message(USER, USER, msg_id, "/hello two")

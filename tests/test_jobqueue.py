@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,23 +11,14 @@ import pytest
 from bot.core.queue import JobQueue, QueueClosed, fair_order
 from bot.core.types import ChatRef, Job, JobStatus, RenderParams, UserRef
 from bot.store import Store
+from tests.harness.clock import ManualClock
 
 CHAT = ChatRef("test", "group", is_group=True)
 
 
-class Clock:
-    """A clock that moves one second each time it is read."""
-
-    def __init__(self, start: float = 1_000.0) -> None:
-        self._ticks = itertools.count(start)
-
-    def __call__(self) -> float:
-        return float(next(self._ticks))
-
-
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
-    db = Store(tmp_path / "jobs.sqlite3", clock=Clock())
+    db = Store(tmp_path / "jobs.sqlite3", clock=ManualClock(1_000.0, step=1.0))  # each row its own second
     yield db
     db.close()
 
@@ -42,6 +32,12 @@ def add(store: Store, who: str, *, priority: int = 0, prompt: str = "a cat") -> 
     params = RenderParams(prompt, "", 1, 8, 3, 9.0, 64, 64, 8)
     job = Job(id=0, user=UserRef("test", who), chat=CHAT, params=params, model="tiny", priority=priority)
     return store.jobs.insert(job, None)
+
+
+def stored(store: Store, job_id: int) -> Job:
+    job = store.jobs.get(job_id)
+    assert job is not None, f"no job #{job_id}"
+    return job
 
 
 def owners(jobs: list[Job]) -> str:
@@ -106,7 +102,8 @@ def test_serving_a_user_sends_them_to_the_back(store: Store, queue: JobQueue) ->
     add(store, "A")
     add(store, "A")
     add(store, "B")
-    assert queue.try_claim().user.id == "A"  # type: ignore[union-attr]
+    served = queue.try_claim()
+    assert served is not None and served.user.id == "A"
     add(store, "C")  # arrives later but was never served: goes before A's second job
 
     assert owners(queue.ordered()) == "BCA"
@@ -114,7 +111,11 @@ def test_serving_a_user_sends_them_to_the_back(store: Store, queue: JobQueue) ->
 
 def test_queue_positions_agree_with_the_order_jobs_are_claimed(store: Store, queue: JobQueue) -> None:
     jobs = [add(store, who) for who in "AABACBBCA"]
-    positions = {job.id: queue.position(job.id) for job in jobs}
+    positions: dict[int, int] = {}
+    for job in jobs:
+        position = queue.position(job.id)
+        assert position is not None, f"job #{job.id} is not in line"
+        positions[job.id] = position
 
     claimed = claim_all(queue)
 
@@ -199,7 +200,7 @@ def test_after_a_restart_interrupted_renders_go_back_in_line_with_their_attempts
         assert (row.status, row.attempts, row.started_at) == (JobStatus.QUEUED, attempts, None)
     assert {job.id for job in queue.ordered()} == {rendering.id, encoding.id, waiting.id}
     assert queue.try_claim() is not None
-    assert store.jobs.get(rendering.id).attempts == 2  # type: ignore[union-attr]
+    assert stored(store, rendering.id).attempts == 2
 
 
 def test_a_job_interrupted_max_attempts_times_fails(store: Store, queue: JobQueue) -> None:
@@ -225,8 +226,8 @@ def test_clips_that_were_being_delivered_are_listed_for_delivery(store: Store, q
 
     assert [job.id for job in found.to_deliver] == [sending.id]
     assert found.to_deliver[0].clip_path == "/clips/1.mp4"
-    assert store.jobs.get(sending.id).status == JobStatus.DELIVERING  # type: ignore[union-attr]
-    assert store.jobs.get(done.id).status == JobStatus.DONE  # type: ignore[union-attr]
+    assert stored(store, sending.id).status == JobStatus.DELIVERING
+    assert stored(store, done.id).status == JobStatus.DONE
     assert queue.ordered() == []
 
 

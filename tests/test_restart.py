@@ -9,9 +9,7 @@ from pathlib import Path
 
 from bot.encode import read_clip
 from bot.store import DB_FILE
-from tests.test_console import CLIP_READY, Child, children, write_config
-
-__all__ = ["children"]  # the fixture, shared with the console tests
+from tests.harness.console import CLIP_READY, Child, write_config
 
 STEPS = 300  # slow enough to be killed mid-render (the tiny model does ~30 steps a second)
 

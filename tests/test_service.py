@@ -5,36 +5,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-import pytest_asyncio
 
-from bot.app import build_service
-from bot.config import Config
 from bot.core import messages
-from bot.core.queue import QueueClosed
-from bot.core.types import ChatRef, Job, JobStatus, RenderParams, Request, UserRef
+from bot.core.types import ChatRef, JobStatus, RenderParams, UserRef
 from bot.encode import read_clip
 from bot.render import OutOfMemory, Renderer
 from bot.store import DB_FILE
-from tests.conftest import eventually
-from tests.outbox import RecordingOutbox
+from tests.harness.clock import ManualClock
+from tests.harness.config import MakeConfig
+from tests.harness.core import ALICE, BOB, CAROL, CHAT, GROUP, PLATFORM, CoreBot, MakeBot
+from tests.harness.outbox import RecordingOutbox
+from tests.harness.polling import eventually
 
-PLATFORM = "telegram"
-CHAT = ChatRef(PLATFORM, "-100500")
-GROUP = ChatRef(PLATFORM, "-100600", is_group=True)
-ALICE = UserRef(PLATFORM, "1", "Alice")
-BOB = UserRef(PLATFORM, "2", "Bob")
-CAROL = UserRef(PLATFORM, "3", "Carol")  # an owner in configs that say so
 LONG = 400  # steps: a render long enough to act on while it runs (the tests stop it early)
 
 
@@ -48,84 +40,6 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-class Bot:
-    """One VideoService with a recording outbox, and helpers to talk to it."""
-
-    def __init__(self, config: Config, renderer: Renderer, outbox: RecordingOutbox,
-                 clock: Callable[[], float] | None) -> None:
-        self.config = config
-        extra: dict[str, Any] = {"clock": clock} if clock else {}
-        self.service = build_service(config, renderer=renderer, rng=random.Random(1234), **extra)
-        self.store = self.service.store
-        self.outbox = outbox
-        self.service.add_outbox(PLATFORM, outbox)
-        self.worker: asyncio.Task[None] | None = None
-
-    async def start_worker(self) -> None:
-        """As the app starts up: recover, start the worker, then the platform says it is up."""
-        await self.service.recover()
-        self.worker = asyncio.create_task(self.service.run_worker())
-        await asyncio.sleep(0)  # let it reach its first wait
-        await self.service.platform_ready(PLATFORM)
-
-    def req(self, user: UserRef = ALICE, *, chat: ChatRef = CHAT, admin: bool = False) -> Request:
-        return Request(user, chat, reply_to=f"cmd-{user.id}", is_admin=admin)
-
-    async def video(self, text: str, user: UserRef = ALICE, *, chat: ChatRef = CHAT) -> Job:
-        job = await self.service.video_text(self.req(user, chat=chat), text)
-        assert job is not None, f"/video {text} was refused: {self.outbox.texts[-1:]}"
-        return job
-
-    def job(self, job_id: int) -> Job:
-        job = self.store.jobs.get(job_id)
-        assert job is not None
-        return job
-
-    async def until_status(self, job_id: int, *statuses: JobStatus, timeout: float = 15.0) -> Job:
-        await eventually(lambda: self.job(job_id).status in statuses, timeout=timeout,
-                         what=f"job {job_id} to be {'/'.join(statuses)}")
-        return self.job(job_id)
-
-    def used_today(self, user: UserRef = ALICE) -> int:
-        return self.store.quota.used_today(user.key, self.service.quota_day())
-
-    async def close(self) -> None:
-        self.service.stop()
-        self.service.queue.close()  # the worker may be waiting on an empty queue
-        if self.worker is not None:
-            with contextlib.suppress(QueueClosed, asyncio.CancelledError, TimeoutError):
-                await asyncio.wait_for(self.worker, 15)
-        await self.service.drain()
-        self.store.close()
-
-
-MakeBot = Callable[..., Awaitable[Bot]]
-MakeConfig = Callable[..., Config]
-
-
-@pytest_asyncio.fixture
-async def make_bot(make_config: MakeConfig) -> AsyncIterator[MakeBot]:
-    bots: list[Bot] = []
-
-    async def make(
-        *, config: Config | None = None, renderer: Renderer | None = None,
-        outbox: RecordingOutbox | None = None, worker: bool = True,
-        clock: Callable[[], float] | None = None,
-    ) -> Bot:
-        if renderer is None:
-            renderer = Renderer("tiny")
-            renderer.load()  # loaded before the worker starts, so it parks on the empty queue
-        bot = Bot(config or make_config(), renderer, outbox or RecordingOutbox(), clock)
-        bots.append(bot)
-        if worker:
-            await bot.start_worker()
-        return bot
-
-    yield make
-    for bot in bots:
-        await bot.close()
 
 
 class FailingRenderer(Renderer):
@@ -194,7 +108,10 @@ async def test_a_video_request_is_queued_shows_progress_and_is_delivered_once(ma
     assert len(bot.outbox.videos) == 1
     assert video.text == f"a cat surfing\nseed 7 · 8 frames · 3 steps · #{job.id}\n🤖 AI-generated"
     assert [(b.action, b.job_id) for b in video.buttons] == [
-        ("reroll", job.id), ("variation", job.id), ("info", job.id), ("delete", job.id)
+        ("reroll", job.id),
+        ("variation", job.id),
+        ("info", job.id),
+        ("delete", job.id),
     ]
     assert [b.label for b in video.buttons] == ["🔁 Reroll", "🎲 Variation", "ℹ Info", "🗑 Delete"]
     assert video.reply_to == "cmd-1" and video.status_message == ack.ref and video.user == ALICE
@@ -306,7 +223,7 @@ async def test_the_owner_cancels_a_rendering_video_and_it_stops_between_steps(ma
 @pytest.mark.asyncio
 async def test_a_cancel_that_arrives_while_the_clip_is_encoding_sends_no_clip(make_bot: MakeBot) -> None:
     """The user was told "Cancelled", so no clip may follow (and the quota comes back)."""
-    bots: list[Bot] = []
+    bots: list[CoreBot] = []
 
     async def cancel_during_encoding(chat: ChatRef, message: str, text: str) -> None:
         if "Encoding" in text:
@@ -387,7 +304,7 @@ async def test_over_quota_user_is_told_when_the_next_slot_frees(
 ) -> None:
     evening = datetime(2024, 5, 1, 21, 47, tzinfo=UTC).timestamp()
     config = make_config(quota={"daily": 2, "max_queued": 5})
-    bot = await make_bot(config=config, worker=False, clock=lambda: evening)
+    bot = await make_bot(config=config, worker=False, clock=ManualClock(evening))
     await bot.video("one")
     await bot.video("two")
 
@@ -406,22 +323,22 @@ async def test_over_quota_user_is_told_when_the_next_slot_frees(
 async def test_the_quota_resets_at_the_configured_hour_in_the_configured_zone(
     make_bot: MakeBot, make_config: MakeConfig
 ) -> None:
-    now = [datetime(2024, 1, 10, 5, 30, tzinfo=UTC).timestamp()]  # 06:30 in Rome
+    clock = ManualClock(datetime(2024, 1, 10, 5, 30, tzinfo=UTC).timestamp())  # 06:30 in Rome
     config = make_config(quota={"daily": 1, "reset_hour": 7, "timezone": "Europe/Rome"})
-    bot = await make_bot(config=config, worker=False, clock=lambda: now[0])
+    bot = await make_bot(config=config, worker=False, clock=clock)
     await bot.video("before the reset")
 
     await bot.service.video_text(bot.req(ALICE), "still before")
     assert bot.outbox.texts[-1] == "Daily limit of 1 clips reached; resets in 30 min."
 
-    now[0] += 31 * 60
+    clock.advance(31 * 60)
     assert await bot.service.video_text(bot.req(ALICE), "after the reset") is not None
 
 
 @pytest.mark.asyncio
 async def test_the_quota_command_shows_whats_left(make_bot: MakeBot, make_config: MakeConfig) -> None:
     evening = datetime(2024, 5, 1, 21, 47, tzinfo=UTC).timestamp()
-    bot = await make_bot(config=make_config(quota={"daily": 5}), worker=False, clock=lambda: evening)
+    bot = await make_bot(config=make_config(quota={"daily": 5}), worker=False, clock=ManualClock(evening))
     await bot.video("one")
 
     await bot.service.quota(bot.req(ALICE))
@@ -559,8 +476,17 @@ async def test_help_lists_the_commands_and_the_limits_in_force(
     await bot.service.help(bot.req(ALICE))
 
     text = bot.outbox.texts[-1]
-    for part in ("/video <prompt>", "--frames 2-16", "--steps 1-400", "--guidance 1.0-20.0", "/cancel",
-                 "7 clips a day", "2 waiting at once", "300 characters", "tiny"):
+    for part in (
+        "/video <prompt>",
+        "--frames 2-16",
+        "--steps 1-400",
+        "--guidance 1.0-20.0",
+        "/cancel",
+        "7 clips a day",
+        "2 waiting at once",
+        "300 characters",
+        "tiny",
+    ):
         assert part in text, part
 
 
@@ -586,7 +512,10 @@ async def test_reroll_makes_a_new_clip_with_a_new_seed(make_bot: MakeBot) -> Non
     assert reroll.params.seed != 5
     assert reroll.params.prompt == "a cat surfing"
     assert (reroll.params.negative, reroll.params.frames, reroll.params.steps, reroll.params.guidance) == (
-        "dark", 6, 4, 8.0
+        "dark",
+        6,
+        4,
+        8.0,
     )
     assert bot.outbox.texts[-1].startswith("⏳ Queued #2")
 
@@ -862,9 +791,7 @@ async def test_cancelling_a_challenge_cancels_its_waiting_entries_refunds_and_te
         row = bot.job(entry.id)
         assert row.status == JobStatus.CANCELLED and row.status_message is not None
         # its "⏳ Queued" message now says what happened, instead of waiting for ever
-        notice = await bot.outbox.wait_for(
-            lambda r, ref=row.status_message: r.kind == "edit" and r.ref == ref, what="the entry's status"
-        )
+        notice = await bot.outbox.wait_for_edit(row.status_message)
         assert f"entry #{entry.id} will not be made" in notice.text and "refunded" in notice.text
     assert bot.used_today(ALICE) == bot.used_today(BOB) == 0
     assert bot.store.quota.refund(entries[0].id) is False  # refunded exactly once

@@ -3,105 +3,44 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import io
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import aiohttp
-import av
 import pytest
 import pytest_asyncio
 
-from bot.app import build_service, run_telegram, running_worker
-from bot.config import Config
-from bot.core.service import VideoService
 from bot.core.types import JobStatus
-from bot.telegram_adapter import WEBHOOK_PATH
-from tests.conftest import eventually, tiny_settings, to_toml
-from tests.fakes.telegram_api import ApiCall, FakeTelegram
+from bot.telegram_adapter import WEBHOOK_PATH, TelegramOutbox
+from tests.fakes.telegram_api import FakeTelegram
+from tests.harness.config import MakeConfig, tiny_settings, to_toml
+from tests.harness.media import decode
+from tests.harness.polling import eventually
+from tests.harness.telegram import BOT_NAME, TelegramBot, replying_to, start_bot, telegram_settings
 
 GROUP = -1001
 ANN, BOB, ADA = 11, 22, 33
-BOT_NAME = "videobot_test_bot"
 
 
-@dataclass
-class Bot:
-    fake: FakeTelegram
-    service: VideoService
-    config: Config
-
-
-def telegram_settings(fake: FakeTelegram, **extra: Any) -> dict[str, Any]:
-    return {
-        "enabled": True,
-        "base_url": fake.base_url,
-        "base_file_url": fake.base_file_url,
-        "poll_timeout_s": 1,
-        **extra,
-    }
+@pytest.fixture
+def fake(telegram_fake: FakeTelegram) -> FakeTelegram:
+    """Every story here happens on the one fake Telegram."""
+    return telegram_fake
 
 
 @pytest_asyncio.fixture
-async def fake() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram(bot_username=BOT_NAME) as server:
-        yield server
-
-
-@contextlib.asynccontextmanager
-async def start_bot(
-    fake: FakeTelegram,
-    make_config: Callable[..., Config],
-    clock: Callable[[], float] = time.time,
-    **sections: dict[str, Any],
-) -> AsyncIterator[Bot]:
-    telegram = {**telegram_settings(fake), **sections.pop("telegram", {})}
-    config = make_config(env={"TELEGRAM_TOKEN": fake.token}, telegram=telegram, **sections)
-    service = build_service(config, clock=clock)
-    stop = asyncio.Event()
-    async with running_worker(service):
-        task = asyncio.create_task(run_telegram(service, stop))
-        try:
-            if not config.telegram.webhook_url:
-                await fake.wait_until_polling()
-            yield Bot(fake, service, config)
-        finally:
-            service.stop()
-            stop.set()
-            await task
-
-
-@pytest_asyncio.fixture
-async def bot(fake: FakeTelegram, make_config: Callable[..., Config]) -> AsyncIterator[Bot]:
+async def bot(fake: FakeTelegram, make_config: MakeConfig) -> AsyncIterator[TelegramBot]:
     async with start_bot(fake, make_config) as running:
         yield running
 
 
-def decode(data: bytes) -> tuple[int, int, int, dict[str, str]]:
-    with av.open(io.BytesIO(data)) as container:
-        stream = container.streams.video[0]
-        frames = sum(1 for _ in container.decode(stream))
-        return frames, stream.width, stream.height, dict(container.metadata)
-
-
-def replying_to(message_id: int) -> Callable[[ApiCall], bool]:
-    return lambda call: (call.params.get("reply_parameters") or {}).get("message_id") == message_id
-
-
-async def poll(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    await eventually(condition, timeout=timeout)
-
-
 @pytest.mark.asyncio
-async def test_group_video_is_queued_shows_progress_and_arrives_as_a_decodable_mp4(bot: Bot) -> None:
+async def test_group_video_is_queued_shows_progress_and_arrives_as_a_decodable_mp4(bot: TelegramBot) -> None:
     fake = bot.fake
     command = fake.send_message(GROUP, ANN, f"/video@{BOT_NAME} a cat surfing --seed 5", chat_type="group")
 
@@ -128,7 +67,7 @@ async def test_group_video_is_queued_shows_progress_and_arrives_as_a_decodable_m
 
 
 @pytest.mark.asyncio
-async def test_command_menu_is_registered_in_english_and_italian(bot: Bot) -> None:
+async def test_command_menu_is_registered_in_english_and_italian(bot: TelegramBot) -> None:
     calls = bot.fake.calls_of("setMyCommands")
     languages = {call.params.get("language_code") for call in calls}
     assert languages == {None, "it"}
@@ -156,7 +95,9 @@ async def test_command_menu_is_registered_in_english_and_italian(bot: Bot) -> No
         ("/info 999", "There is no video #999"),
     ],
 )
-async def test_bad_input_gets_one_plain_sentence_as_a_reply(bot: Bot, typed: str, sentence: str) -> None:
+async def test_bad_input_gets_one_plain_sentence_as_a_reply(
+    bot: TelegramBot, typed: str, sentence: str
+) -> None:
     command = bot.fake.send_message(ANN, ANN, typed, chat_type="private")
     answer = await bot.fake.wait_for_call("sendMessage", replying_to(command))
     assert sentence in answer.params["text"]
@@ -165,24 +106,24 @@ async def test_bad_input_gets_one_plain_sentence_as_a_reply(bot: Bot, typed: str
 
 
 @pytest.mark.asyncio
-async def test_italian_users_are_answered_in_italian(bot: Bot) -> None:
+async def test_italian_users_are_answered_in_italian(bot: TelegramBot) -> None:
     command = bot.fake.send_message(ANN, ANN, "/video", chat_type="private", language_code="it")
     answer = await bot.fake.wait_for_call("sendMessage", replying_to(command))
     assert answer.params["text"].startswith("Descrivi il video")
 
 
 @pytest.mark.asyncio
-async def test_buttons_reroll_for_anyone_delete_only_for_owner_or_admin(bot: Bot) -> None:
+async def test_buttons_reroll_for_anyone_delete_only_for_owner_or_admin(bot: TelegramBot) -> None:
     fake = bot.fake
     fake.send_message(GROUP, ANN, "/video a red fox --seed 9")
     first = await fake.wait_for_call("sendVideo")
     clip_id = first.result["message_id"]
-    await poll(lambda: bot.service.store.jobs.with_status(JobStatus.DONE) != [])
+    await eventually(lambda: bot.service.store.jobs.with_status(JobStatus.DONE) != [])
     job_id = bot.service.store.jobs.with_status(JobStatus.DONE)[0].id
 
     fake.press_button(GROUP, BOB, clip_id, f"v:reroll:{job_id}", first_name="Bob")
     second = await fake.wait_for_call("sendVideo")
-    await poll(lambda: len(bot.service.store.jobs.with_status(JobStatus.DONE)) == 2)
+    await eventually(lambda: len(bot.service.store.jobs.with_status(JobStatus.DONE)) == 2)
     reroll = next(j for j in bot.service.store.jobs.with_status(JobStatus.DONE) if j.id != job_id)
     assert reroll.parent_id == job_id and reroll.user.id == str(BOB)
     assert reroll.params.prompt == "a red fox" and reroll.params.seed != 9
@@ -205,12 +146,12 @@ async def test_buttons_reroll_for_anyone_delete_only_for_owner_or_admin(bot: Bot
 
 
 @pytest.mark.asyncio
-async def test_info_button_and_reply_to_a_clip_reuse_its_settings(bot: Bot) -> None:
+async def test_info_button_and_reply_to_a_clip_reuse_its_settings(bot: TelegramBot) -> None:
     fake = bot.fake
     fake.send_message(GROUP, ANN, "/video a blue whale --seed 42 --frames 4")
     first = await fake.wait_for_call("sendVideo")
     clip_id = first.result["message_id"]
-    await poll(lambda: bot.service.store.jobs.with_status(JobStatus.DONE) != [])
+    await eventually(lambda: bot.service.store.jobs.with_status(JobStatus.DONE) != [])
     job = bot.service.store.jobs.with_status(JobStatus.DONE)[0]
 
     fake.press_button(GROUP, BOB, clip_id, f"v:info:{job.id}")
@@ -221,11 +162,11 @@ async def test_info_button_and_reply_to_a_clip_reuse_its_settings(bot: Bot) -> N
     fake.send_message(GROUP, BOB, "/video a green whale", reply_to_message_id=clip_id)
     second = await fake.wait_for_call("sendVideo")
     assert "a green whale" in second.params["caption"] and "seed 42" in second.params["caption"]
-    assert decode(second.files["video"])[0] == 4
+    assert decode(second.files["video"]).frames == 4
 
 
 @pytest.mark.asyncio
-async def test_edited_command_does_not_start_a_second_render(bot: Bot) -> None:
+async def test_edited_command_does_not_start_a_second_render(bot: TelegramBot) -> None:
     fake = bot.fake
     command = fake.send_message(GROUP, ANN, "/video a slow river")
     await fake.wait_for_call("sendMessage", replying_to(command))
@@ -233,12 +174,14 @@ async def test_edited_command_does_not_start_a_second_render(bot: Bot) -> None:
     probe = fake.send_message(GROUP, ANN, "/quota")
     await fake.wait_for_call("sendMessage", replying_to(probe))
     await fake.wait_for_call("sendVideo")
-    await poll(lambda: bot.service.store.jobs.with_status(JobStatus.DONE) != [])
-    assert len(bot.service.store.jobs.of_user(bot.service.store.jobs.with_status(JobStatus.DONE)[0].user)) == 1
+    await eventually(lambda: bot.service.store.jobs.with_status(JobStatus.DONE) != [])
+    assert (
+        len(bot.service.store.jobs.of_user(bot.service.store.jobs.with_status(JobStatus.DONE)[0].user)) == 1
+    )
 
 
 @pytest.mark.asyncio
-async def test_long_render_does_not_block_other_users(bot: Bot) -> None:
+async def test_long_render_does_not_block_other_users(bot: TelegramBot) -> None:
     fake = bot.fake
     fake.send_message(GROUP, ANN, "/video a long one --steps 300")
     await fake.wait_for_call("editMessageText", lambda c: "Rendering" in c.params["text"])
@@ -249,32 +192,32 @@ async def test_long_render_does_not_block_other_users(bot: Bot) -> None:
 
     cancel = fake.send_message(GROUP, ANN, "/cancel")
     await fake.wait_for_call("sendMessage", replying_to(cancel))
-    await poll(lambda: bot.service.store.jobs.with_status(JobStatus.CANCELLED) != [])
+    await eventually(lambda: bot.service.store.jobs.with_status(JobStatus.CANCELLED) != [])
     assert fake.videos == []
 
 
 @pytest.mark.asyncio
-async def test_429_storm_on_upload_is_retried_and_delivered_once(bot: Bot) -> None:
+async def test_429_storm_on_upload_is_retried_and_delivered_once(bot: TelegramBot) -> None:
     fake = bot.fake
     fake.inject_fault("sendVideo", 429, retry_after=1, times=2)
     fake.send_message(GROUP, ANN, "/video stormy sea")
-    await poll(lambda: bot.service.store.jobs.with_status(JobStatus.DONE) != [], timeout=20)
+    await eventually(lambda: bot.service.store.jobs.with_status(JobStatus.DONE) != [], timeout=20)
     delivered = [c for c in fake.videos if c.status == 200]
     assert len(delivered) == 1
     assert len([c for c in fake.videos if c.status == 429]) == 2
 
 
 @pytest.mark.asyncio
-async def test_server_errors_on_upload_are_retried_by_the_core(bot: Bot) -> None:
+async def test_server_errors_on_upload_are_retried_by_the_core(bot: TelegramBot) -> None:
     fake = bot.fake
     fake.inject_fault("sendVideo", 500, times=1)
     fake.send_message(GROUP, ANN, "/video flaky network")
-    await poll(lambda: bot.service.store.jobs.with_status(JobStatus.DONE) != [], timeout=20)
+    await eventually(lambda: bot.service.store.jobs.with_status(JobStatus.DONE) != [], timeout=20)
     assert len([c for c in fake.videos if c.status == 200]) == 1
 
 
 @pytest.mark.asyncio
-async def test_polling_recovers_after_the_network_drops(bot: Bot) -> None:
+async def test_polling_recovers_after_the_network_drops(bot: TelegramBot) -> None:
     fake = bot.fake
     fake.fail_get_updates(2)
     command = fake.send_message(ANN, ANN, "/help", chat_type="private")
@@ -284,7 +227,7 @@ async def test_polling_recovers_after_the_network_drops(bot: Bot) -> None:
 
 @pytest.mark.asyncio
 async def test_webhook_mode_receives_updates_over_aiohttp(
-    fake: FakeTelegram, make_config: Callable[..., Config], unused_tcp_port: int
+    fake: FakeTelegram, make_config: MakeConfig, unused_tcp_port: int
 ) -> None:
     url = f"http://127.0.0.1:{unused_tcp_port}"
     telegram = {"webhook_url": url, "webhook_listen": "127.0.0.1", "webhook_port": unused_tcp_port}
@@ -347,7 +290,7 @@ async def test_videobot_run_survives_sigkill_mid_render_and_delivers_once(
     second = start()
     try:
         video = await fake.wait_for_call("sendVideo", timeout=120)
-        assert decode(video.files["video"])[3]["videobot_seed"] == "3"
+        assert decode(video.files["video"]).metadata["videobot_seed"] == "3"
         await fake.wait_for_call(
             "editMessageText", lambda c: c.params["text"].startswith("✅ Done"), timeout=30
         )
@@ -360,7 +303,7 @@ async def test_videobot_run_survives_sigkill_mid_render_and_delivers_once(
 
 
 @pytest.mark.asyncio
-async def test_admin_commands_follow_telegrams_chat_administrators(bot: Bot) -> None:
+async def test_admin_commands_follow_telegrams_chat_administrators(bot: TelegramBot) -> None:
     fake = bot.fake
     fake.admins[GROUP] = {ADA}
     bob_message = fake.send_message(GROUP, BOB, "hello", first_name="Bob")
@@ -382,17 +325,19 @@ async def test_admin_commands_follow_telegrams_chat_administrators(bot: Bot) -> 
 
 
 @pytest.mark.asyncio
-async def test_a_clip_over_the_upload_limit_is_re_encoded_to_fit(bot: Bot) -> None:
+async def test_a_clip_over_the_upload_limit_is_re_encoded_to_fit(bot: TelegramBot) -> None:
     fake = bot.fake
     outbox = bot.service.notifier.outboxes["telegram"]
-    fake.max_upload_bytes = outbox.upload_limit_bytes = 9_000  # type: ignore[attr-defined]
+    assert isinstance(outbox, TelegramOutbox)
+    fake.max_upload_bytes = outbox.upload_limit_bytes = 9_000
     fake.send_message(GROUP, ANN, "/video a very detailed storm --seed 8")
     video = await fake.wait_for_call("sendVideo", timeout=30)
-    job = await eventually(lambda: bot.service.store.jobs.with_status(JobStatus.DONE), what="delivery")
-    original = Path(job[0].clip_path).stat().st_size
+    (job,) = await eventually(lambda: bot.service.store.jobs.with_status(JobStatus.DONE), what="delivery")
+    assert job.clip_path is not None
+    original = Path(job.clip_path).stat().st_size
     assert original > 9_000
     assert len(video.files["video"]) <= 9_000
-    assert decode(video.files["video"])[0] == 8
+    assert decode(video.files["video"]).frames == 8
 
 
 @pytest.mark.asyncio
@@ -420,7 +365,7 @@ async def test_a_rejected_token_stops_videobot_run_with_one_line(fake: FakeTeleg
 
 
 @pytest.mark.asyncio
-async def test_a_chat_the_bot_was_removed_from_fails_the_job_once_and_refunds(bot: Bot) -> None:
+async def test_a_chat_the_bot_was_removed_from_fails_the_job_once_and_refunds(bot: TelegramBot) -> None:
     fake = bot.fake
     fake.inject_fault("sendVideo", 403, description="Forbidden: bot was kicked from the group chat", times=5)
     fake.send_message(GROUP, ANN, "/video a lost cause")

@@ -188,9 +188,21 @@ class FakeDiscord:
             ("GET", r"/applications/\d+(?:/guilds/(?P<guild>\d+))?/commands", self._get_commands),
             ("POST", r"/interactions/(?P<iid>\d+)/(?P<token>[^/]+)/callback", self._callback),
             ("POST", r"/webhooks/(?P<app>\d+)/(?P<token>[^/]+)", self._followup),
-            ("GET", r"/webhooks/(?P<app>\d+)/(?P<token>[^/]+)/messages/(?P<mid>@original|\d+)", self._get_hook_msg),
-            ("PATCH", r"/webhooks/(?P<app>\d+)/(?P<token>[^/]+)/messages/(?P<mid>@original|\d+)", self._edit_hook_msg),
-            ("DELETE", r"/webhooks/(?P<app>\d+)/(?P<token>[^/]+)/messages/(?P<mid>@original|\d+)", self._del_hook_msg),
+            (
+                "GET",
+                r"/webhooks/(?P<app>\d+)/(?P<token>[^/]+)/messages/(?P<mid>@original|\d+)",
+                self._get_hook_msg,
+            ),
+            (
+                "PATCH",
+                r"/webhooks/(?P<app>\d+)/(?P<token>[^/]+)/messages/(?P<mid>@original|\d+)",
+                self._edit_hook_msg,
+            ),
+            (
+                "DELETE",
+                r"/webhooks/(?P<app>\d+)/(?P<token>[^/]+)/messages/(?P<mid>@original|\d+)",
+                self._del_hook_msg,
+            ),
             ("GET", r"/channels/(?P<cid>\d+)", self._get_channel),
             ("POST", r"/channels/(?P<cid>\d+)/messages", self._create_message),
             ("GET", r"/channels/(?P<cid>\d+)/messages/(?P<mid>\d+)", self._get_message),
@@ -247,49 +259,108 @@ class FakeDiscord:
 
     def user(self, user_id: int) -> dict[str, Any]:
         if user_id == self.bot_user_id:
-            return {"id": str(user_id), "username": self.bot_name, "discriminator": "0", "avatar": None,
-                    "bot": True, "global_name": self.bot_name, "public_flags": 0}
-        return {"id": str(user_id), "username": f"user{user_id}", "discriminator": "0", "avatar": None,
-                "global_name": f"User {user_id}", "public_flags": 0}
+            return {
+                "id": str(user_id),
+                "username": self.bot_name,
+                "discriminator": "0",
+                "avatar": None,
+                "bot": True,
+                "global_name": self.bot_name,
+                "public_flags": 0,
+            }
+        return {
+            "id": str(user_id),
+            "username": f"user{user_id}",
+            "discriminator": "0",
+            "avatar": None,
+            "global_name": f"User {user_id}",
+            "public_flags": 0,
+        }
 
     def member(self, user_id: int, permissions: int = 0) -> dict[str, Any]:
         roles = [str(r) for r in self.member_roles.get(user_id, [])]
-        return {"user": self.user(user_id), "roles": roles, "joined_at": "2024-01-01T00:00:00+00:00",
-                "deaf": False, "mute": False, "flags": 0, "pending": False, "nick": None,
-                "permissions": str(permissions)}
+        return {
+            "user": self.user(user_id),
+            "roles": roles,
+            "joined_at": "2024-01-01T00:00:00+00:00",
+            "deaf": False,
+            "mute": False,
+            "flags": 0,
+            "pending": False,
+            "nick": None,
+            "permissions": str(permissions),
+        }
 
-    def add_channel(self, channel_id: int, *, name: str | None = None, guild_id: int | None = None) -> dict[str, Any]:
-        channel = {"id": str(channel_id), "type": 0, "guild_id": str(guild_id or self.guild_id),
-                   "name": name or f"channel-{channel_id}", "position": len(self.channels), "parent_id": None,
-                   "permission_overwrites": [], "nsfw": False, "topic": None, "last_message_id": None,
-                   "rate_limit_per_user": 0, "flags": 0}
+    def add_channel(
+        self, channel_id: int, *, name: str | None = None, guild_id: int | None = None
+    ) -> dict[str, Any]:
+        channel = {
+            "id": str(channel_id),
+            "type": 0,
+            "guild_id": str(guild_id or self.guild_id),
+            "name": name or f"channel-{channel_id}",
+            "position": len(self.channels),
+            "parent_id": None,
+            "permission_overwrites": [],
+            "nsfw": False,
+            "topic": None,
+            "last_message_id": None,
+            "rate_limit_per_user": 0,
+            "flags": 0,
+        }
         self.channels[channel_id] = channel
         return channel
 
     def add_role(self, name: str, *, members: tuple[int, ...] = ()) -> int:
         """A guild role held by `members`; clients learn of it when they IDENTIFY (add it before)."""
         role_id = self.next_id()
-        self.roles[role_id] = {"id": str(role_id), "name": name, "permissions": "0", "color": 0,
-                               "position": len(self.roles) + 1, "hoist": False, "managed": False,
-                               "mentionable": False, "flags": 0}
+        self.roles[role_id] = {
+            "id": str(role_id),
+            "name": name,
+            "permissions": "0",
+            "color": 0,
+            "position": len(self.roles) + 1,
+            "hoist": False,
+            "managed": False,
+            "mentionable": False,
+            "flags": 0,
+        }
         for user_id in members:
             self.member_roles.setdefault(user_id, []).append(role_id)
         return role_id
 
-    def add_message(self, *, content: str = "", components: list[dict[str, Any]] | None = None,
-                    channel_id: int | None = None, **extra: Any) -> dict[str, Any]:
+    def add_message(
+        self,
+        *,
+        content: str = "",
+        components: list[dict[str, Any]] | None = None,
+        channel_id: int | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
         """Store a bot message as if sent earlier (e.g. by a previous process) and return it."""
         payload = {"content": content, "components": components or [], **extra}
         return self._store_message(channel_id or self.channel_id, payload, RestCall("POST", "", None))
 
-    async def wait_for_rest(self, method: str, path_contains: str, predicate: Callable[[RestCall], bool] | None = None,
-                            timeout: float = 10.0, *, include_failed: bool = False) -> RestCall:
+    async def wait_for_rest(
+        self,
+        method: str,
+        path_contains: str,
+        predicate: Callable[[RestCall], bool] | None = None,
+        timeout: float = 10.0,
+        *,
+        include_failed: bool = False,
+    ) -> RestCall:
         """First matching call (past or future) not returned by an earlier wait_for_rest."""
 
         def find() -> int | None:
             for index, call in enumerate(self.rest_calls):
-                if (index not in self._consumed and call.method == method and path_contains in call.path
-                        and (include_failed or call.status < 400) and (predicate is None or predicate(call))):
+                if (
+                    index not in self._consumed
+                    and call.method == method
+                    and path_contains in call.path
+                    and (include_failed or call.status < 400)
+                    and (predicate is None or predicate(call))
+                ):
                     return index
             return None
 
@@ -299,7 +370,9 @@ class FakeDiscord:
                     await self._cond.wait_for(lambda: find() is not None)
             except TimeoutError:
                 seen = "\n  ".join(f"{c.status} {c.method} {c.path}" for c in self.rest_calls) or "(none)"
-                raise TimeoutError(f"no {method} *{path_contains}* within {timeout}s; seen:\n  {seen}") from None
+                raise TimeoutError(
+                    f"no {method} *{path_contains}* within {timeout}s; seen:\n  {seen}"
+                ) from None
             index = find()
             assert index is not None
             self._consumed.add(index)
@@ -312,11 +385,19 @@ class FakeDiscord:
                 async with asyncio.timeout(timeout):
                     await self._cond.wait_for(lambda: self._live is not None)
             except TimeoutError:
-                raise TimeoutError(f"no client session within {timeout}s "
-                                   f"(identifies: {self.identify_count}, resumes: {self.resume_count})") from None
+                raise TimeoutError(
+                    f"no client session within {timeout}s "
+                    f"(identifies: {self.identify_count}, resumes: {self.resume_count})"
+                ) from None
 
-    def inject_429(self, method: str, path_contains: str, retry_after: float = 0.05, times: int = 1,
-                   global_: bool = False) -> None:
+    def inject_429(
+        self,
+        method: str,
+        path_contains: str,
+        retry_after: float = 0.05,
+        times: int = 1,
+        global_: bool = False,
+    ) -> None:
         self._injections.append(_Injection(method, path_contains, times, 429, retry_after, global_))
 
     def inject_error(self, method: str, path_contains: str, status: int, times: int = 1) -> None:
@@ -334,9 +415,18 @@ class FakeDiscord:
 
     # ----------------------------------------------------------------- interactions
 
-    def slash(self, name: str, options: dict[str, Any] | None = None, *, user_id: int = 111,
-              guild_id: int | None = 555, channel_id: int = 777, locale: str = "en-US", permissions: int = 0,
-              subcommand: str | None = None) -> Interaction:
+    def slash(
+        self,
+        name: str,
+        options: dict[str, Any] | None = None,
+        *,
+        user_id: int = 111,
+        guild_id: int | None = 555,
+        channel_id: int = 777,
+        locale: str = "en-US",
+        permissions: int = 0,
+        subcommand: str | None = None,
+    ) -> Interaction:
         """A slash command; `subcommand` is "start" or, inside a sub-group, "quota show".
 
         An option given as `user_option(id)` arrives as a user option, with the user (and, in a
@@ -345,27 +435,56 @@ class FakeDiscord:
         data = self._command_data(name, options or {}, guild_id, subcommand)
         return self._dispatch_interaction(2, data, user_id, guild_id, channel_id, locale, permissions)
 
-    def autocomplete(self, name: str, options: dict[str, Any], focused: str, *, user_id: int = 111,
-                     guild_id: int | None = 555, channel_id: int = 777, locale: str = "en-US", permissions: int = 0,
-                     subcommand: str | None = None) -> Interaction:
+    def autocomplete(
+        self,
+        name: str,
+        options: dict[str, Any],
+        focused: str,
+        *,
+        user_id: int = 111,
+        guild_id: int | None = 555,
+        channel_id: int = 777,
+        locale: str = "en-US",
+        permissions: int = 0,
+        subcommand: str | None = None,
+    ) -> Interaction:
         data = self._command_data(name, options, guild_id, subcommand, focused=focused)
         return self._dispatch_interaction(4, data, user_id, guild_id, channel_id, locale, permissions)
 
-    def click(self, custom_id: str, message: dict[str, Any], *, user_id: int = 111, guild_id: int | None = 555,
-              channel_id: int = 777, permissions: int = 0, locale: str = "en-US") -> Interaction:
+    def click(
+        self,
+        custom_id: str,
+        message: dict[str, Any],
+        *,
+        user_id: int = 111,
+        guild_id: int | None = 555,
+        channel_id: int = 777,
+        permissions: int = 0,
+        locale: str = "en-US",
+    ) -> Interaction:
         if custom_id not in _custom_ids(message.get("components", [])):
-            raise ValueError(f"message {message.get('id')} has no component {custom_id!r}; discord.py would drop it")
+            raise ValueError(
+                f"message {message.get('id')} has no component {custom_id!r}; discord.py would drop it"
+            )
         self.messages.setdefault(int(message["id"]), message)
         data = {"custom_id": custom_id, "component_type": 2}
-        return self._dispatch_interaction(3, data, user_id, guild_id, channel_id, locale, permissions, message)
+        return self._dispatch_interaction(
+            3, data, user_id, guild_id, channel_id, locale, permissions, message
+        )
 
     @staticmethod
     def user_option(user_id: int) -> dict[str, Any]:
         """A slash command option of type USER naming `user_id`."""
         return {"type": 6, "value": str(user_id)}
 
-    def _command_data(self, name: str, options: dict[str, Any], guild_id: int | None, subcommand: str | None,
-                      focused: str | None = None) -> dict[str, Any]:
+    def _command_data(
+        self,
+        name: str,
+        options: dict[str, Any],
+        guild_id: int | None,
+        subcommand: str | None,
+        focused: str | None = None,
+    ) -> dict[str, Any]:
         opts: list[dict[str, Any]] = []
         resolved: dict[str, dict[str, Any]] = {}
         for key, value in options.items():
@@ -395,26 +514,56 @@ class FakeDiscord:
             data["guild_id"] = scope
         return data
 
-    def _dispatch_interaction(self, type_: int, data: dict[str, Any], user_id: int, guild_id: int | None,
-                              channel_id: int, locale: str, permissions: int,
-                              message: dict[str, Any] | None = None) -> Interaction:
+    def _dispatch_interaction(
+        self,
+        type_: int,
+        data: dict[str, Any],
+        user_id: int,
+        guild_id: int | None,
+        channel_id: int,
+        locale: str,
+        permissions: int,
+        message: dict[str, Any] | None = None,
+    ) -> Interaction:
         iid = self.next_id()
         token = f"itoken-{iid}"
         payload: dict[str, Any] = {
-            "id": str(iid), "application_id": str(self.app_id), "type": type_, "token": token, "version": 1,
-            "attachment_size_limit": self.attachment_size_limit, "data": data, "locale": locale,
-            "channel_id": str(channel_id), "app_permissions": str(_ALL_PERMISSIONS), "entitlements": [],
+            "id": str(iid),
+            "application_id": str(self.app_id),
+            "type": type_,
+            "token": token,
+            "version": 1,
+            "attachment_size_limit": self.attachment_size_limit,
+            "data": data,
+            "locale": locale,
+            "channel_id": str(channel_id),
+            "app_permissions": str(_ALL_PERMISSIONS),
+            "entitlements": [],
         }
         if guild_id is not None:
             channel = self.channels.get(channel_id) or self.add_channel(channel_id, guild_id=guild_id)
-            payload.update(guild_id=str(guild_id), guild_locale="en-US", channel=channel, context=0,
-                           guild={"id": str(guild_id), "locale": "en-US", "features": []},
-                           member=self.member(user_id, permissions),
-                           authorizing_integration_owners={"0": str(guild_id)})
+            payload.update(
+                guild_id=str(guild_id),
+                guild_locale="en-US",
+                channel=channel,
+                context=0,
+                guild={"id": str(guild_id), "locale": "en-US", "features": []},
+                member=self.member(user_id, permissions),
+                authorizing_integration_owners={"0": str(guild_id)},
+            )
         else:
-            payload.update(user=self.user(user_id), context=1, authorizing_integration_owners={"1": str(user_id)},
-                           channel={"id": str(channel_id), "type": 1, "flags": 0, "last_message_id": None,
-                                    "recipients": [self.user(user_id)]})
+            payload.update(
+                user=self.user(user_id),
+                context=1,
+                authorizing_integration_owners={"1": str(user_id)},
+                channel={
+                    "id": str(channel_id),
+                    "type": 1,
+                    "flags": 0,
+                    "last_message_id": None,
+                    "recipients": [self.user(user_id)],
+                },
+            )
         if message is not None:
             payload["message"] = message
         interaction = Interaction(iid, token, type_, payload, self)
@@ -451,12 +600,21 @@ class FakeDiscord:
             self.identify_count += 1
             self.identify_payloads.append(d)
             self._session_id, self._seq = f"session-{self.next_id()}", 0
-            await self._send_dispatch(conn, "READY", {
-                "v": 10, "user": self.user(self.bot_user_id), "session_id": self._session_id,
-                "resume_gateway_url": self.gateway_url, "application": {"id": str(self.app_id), "flags": 0},
-                "guilds": [{"id": str(self.guild_id), "unavailable": True}], "private_channels": [],
-                "relationships": [], "shard": [0, 1],
-            })
+            await self._send_dispatch(
+                conn,
+                "READY",
+                {
+                    "v": 10,
+                    "user": self.user(self.bot_user_id),
+                    "session_id": self._session_id,
+                    "resume_gateway_url": self.gateway_url,
+                    "application": {"id": str(self.app_id), "flags": 0},
+                    "guilds": [{"id": str(self.guild_id), "unavailable": True}],
+                    "private_channels": [],
+                    "relationships": [],
+                    "shard": [0, 1],
+                },
+            )
             await self._send_dispatch(conn, "GUILD_CREATE", self._guild_payload())
             await self._go_live(conn)
         elif op == 6:
@@ -469,16 +627,44 @@ class FakeDiscord:
 
     def _guild_payload(self) -> dict[str, Any]:
         gid = str(self.guild_id)
-        channels = [{k: v for k, v in c.items() if k != "guild_id"} for c in self.channels.values()
-                    if c["guild_id"] == gid and c["type"] == 0]
-        everyone = {"id": gid, "name": "@everyone", "permissions": "1071698660929", "position": 0, "color": 0,
-                    "hoist": False, "managed": False, "mentionable": False, "flags": 0}
-        return {"id": gid, "name": "Fake Guild", "owner_id": "1", "unavailable": False, "large": False,
-                "member_count": 2, "joined_at": "2024-01-01T00:00:00+00:00", "features": [],
-                "roles": [everyone, *self.roles.values()],
-                "emojis": [], "stickers": [], "channels": channels, "threads": [], "voice_states": [],
-                "presences": [], "stage_instances": [], "guild_scheduled_events": [], "soundboard_sounds": [],
-                "members": [self.member(self.bot_user_id)], "preferred_locale": "en-US"}
+        channels = [
+            {k: v for k, v in c.items() if k != "guild_id"}
+            for c in self.channels.values()
+            if c["guild_id"] == gid and c["type"] == 0
+        ]
+        everyone = {
+            "id": gid,
+            "name": "@everyone",
+            "permissions": "1071698660929",
+            "position": 0,
+            "color": 0,
+            "hoist": False,
+            "managed": False,
+            "mentionable": False,
+            "flags": 0,
+        }
+        return {
+            "id": gid,
+            "name": "Fake Guild",
+            "owner_id": "1",
+            "unavailable": False,
+            "large": False,
+            "member_count": 2,
+            "joined_at": "2024-01-01T00:00:00+00:00",
+            "features": [],
+            "roles": [everyone, *self.roles.values()],
+            "emojis": [],
+            "stickers": [],
+            "channels": channels,
+            "threads": [],
+            "voice_states": [],
+            "presences": [],
+            "stage_instances": [],
+            "guild_scheduled_events": [],
+            "soundboard_sounds": [],
+            "members": [self.member(self.bot_user_id)],
+            "preferred_locale": "en-US",
+        }
 
     async def _send_dispatch(self, conn: _Conn, event: str, data: dict[str, Any]) -> None:
         self._seq += 1
@@ -544,22 +730,30 @@ class FakeDiscord:
             return web.Response(status=status, headers=headers)
         # body=bytes: text= would make aiohttp send "application/json; charset=utf-8", which discord.py
         # does not take for JSON.
-        return web.Response(status=status, body=json.dumps(body).encode(), content_type="application/json",
-                            headers=headers)
+        return web.Response(
+            status=status, body=json.dumps(body).encode(), content_type="application/json", headers=headers
+        )
 
     async def _route(self, call: RestCall, authorization: str | None) -> tuple[int, Any]:
         for method, pattern, handler in self._routes:
             match = pattern.fullmatch(call.path)
             if match is None or method != call.method:
                 continue
-            if not call.path.startswith(("/webhooks/", "/interactions/")) and authorization != f"Bot {self.token}":
+            if (
+                not call.path.startswith(("/webhooks/", "/interactions/"))
+                and authorization != f"Bot {self.token}"
+            ):
                 raise _HTTPError(401, "401: Unauthorized")
             return await handler(call, match)
         raise _HTTPError(404, "404: Not Found")
 
     def _take_injection(self, call: RestCall) -> _Injection | None:
         for injection in self._injections:
-            if injection.method == call.method and injection.path_contains in call.path and injection.remaining > 0:
+            if (
+                injection.method == call.method
+                and injection.path_contains in call.path
+                and injection.remaining > 0
+            ):
                 injection.remaining -= 1
                 return injection
         return None
@@ -573,9 +767,16 @@ class FakeDiscord:
         if injection.global_:
             headers.update({"X-RateLimit-Global": "true", "X-RateLimit-Scope": "global"})
         else:
-            headers.update({"X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "0",
-                            "X-RateLimit-Reset": f"{time.time() + after:.3f}", "X-RateLimit-Reset-After": str(after),
-                            "X-RateLimit-Bucket": "fake-bucket", "X-RateLimit-Scope": "user"})
+            headers.update(
+                {
+                    "X-RateLimit-Limit": "5",
+                    "X-RateLimit-Remaining": "0",
+                    "X-RateLimit-Reset": f"{time.time() + after:.3f}",
+                    "X-RateLimit-Reset-After": str(after),
+                    "X-RateLimit-Bucket": "fake-bucket",
+                    "X-RateLimit-Scope": "user",
+                }
+            )
         body = {"message": "You are being rate limited.", "retry_after": after, "global": injection.global_}
         return 429, body, headers
 
@@ -597,8 +798,9 @@ class FakeDiscord:
             raise _HTTPError(404, "Unknown Message", 10008)
         return self.messages[message_id]
 
-    def _attachments(self, entries: list[dict[str, Any]], call: RestCall, channel_id: int,
-                     current: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _attachments(
+        self, entries: list[dict[str, Any]], call: RestCall, channel_id: int, current: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
         existing = {str(a["id"]): a for a in current}
         result = []
         for entry in entries:
@@ -609,9 +811,17 @@ class FakeDiscord:
             aid, filename = self.next_id(), entry.get("filename") or call.filenames[part]
             self.attachment_data[aid] = call.files[part]
             url = f"http://127.0.0.1:{self.port}/attachments/{aid}/{filename}"
-            result.append({"id": str(aid), "filename": filename, "size": len(call.files[part]), "url": url,
-                           "proxy_url": url, "content_type": mimetypes.guess_type(filename)[0]
-                           or "application/octet-stream", "channel_id": str(channel_id)})
+            result.append(
+                {
+                    "id": str(aid),
+                    "filename": filename,
+                    "size": len(call.files[part]),
+                    "url": url,
+                    "proxy_url": url,
+                    "content_type": mimetypes.guess_type(filename)[0] or "application/octet-stream",
+                    "channel_id": str(channel_id),
+                }
+            )
         return result
 
     def _apply(self, message: dict[str, Any], payload: dict[str, Any], call: RestCall) -> None:
@@ -625,17 +835,38 @@ class FakeDiscord:
             entries = [{"id": str(a["id"])} for a in message["attachments"]]
             entries += [{"id": int(p[6:-1]), "filename": n} for p, n in call.filenames.items()]
         if entries is not None:
-            message["attachments"] = self._attachments(entries, call, int(message["channel_id"]),
-                                                       message["attachments"])
+            message["attachments"] = self._attachments(
+                entries, call, int(message["channel_id"]), message["attachments"]
+            )
 
-    def _store_message(self, channel_id: int, payload: dict[str, Any], call: RestCall, *, type_: int = 0,
-                       interaction: Interaction | None = None, flags: int = 0) -> dict[str, Any]:
+    def _store_message(
+        self,
+        channel_id: int,
+        payload: dict[str, Any],
+        call: RestCall,
+        *,
+        type_: int = 0,
+        interaction: Interaction | None = None,
+        flags: int = 0,
+    ) -> dict[str, Any]:
         mid = self.next_id()
         message: dict[str, Any] = {
-            "id": str(mid), "channel_id": str(channel_id), "author": self.user(self.bot_user_id), "content": "",
-            "timestamp": _now(), "edited_timestamp": None, "tts": False, "mention_everyone": False,
-            "mentions": [], "mention_roles": [], "attachments": [], "embeds": [], "pinned": False, "type": type_,
-            "components": [], "flags": flags,
+            "id": str(mid),
+            "channel_id": str(channel_id),
+            "author": self.user(self.bot_user_id),
+            "content": "",
+            "timestamp": _now(),
+            "edited_timestamp": None,
+            "tts": False,
+            "mention_everyone": False,
+            "mentions": [],
+            "mention_roles": [],
+            "attachments": [],
+            "embeds": [],
+            "pinned": False,
+            "type": type_,
+            "components": [],
+            "flags": flags,
         }
         guild_id = self.channels.get(channel_id, {}).get("guild_id")
         if guild_id is not None:
@@ -652,9 +883,19 @@ class FakeDiscord:
         return 200, self.user(self.bot_user_id)
 
     async def _get_application(self, call: RestCall, m: re.Match[str]) -> tuple[int, Any]:
-        return 200, {"id": str(self.app_id), "name": self.bot_name, "description": "", "icon": None,
-                     "bot_public": True, "bot_require_code_grant": False, "owner": self.user(1),
-                     "verify_key": "00" * 32, "flags": 0, "team": None, "summary": ""}
+        return 200, {
+            "id": str(self.app_id),
+            "name": self.bot_name,
+            "description": "",
+            "icon": None,
+            "bot_public": True,
+            "bot_require_code_grant": False,
+            "owner": self.user(1),
+            "verify_key": "00" * 32,
+            "flags": 0,
+            "team": None,
+            "summary": "",
+        }
 
     async def _get_gateway(self, call: RestCall, m: re.Match[str]) -> tuple[int, Any]:
         limit = {"total": 1000, "remaining": 1000, "reset_after": 0, "max_concurrency": 1}
@@ -664,9 +905,16 @@ class FakeDiscord:
         scope = m["guild"] or "global"
         answered = []
         for command in call.json or []:
-            answer = {"type": 1, "options": [], "default_member_permissions": None, "nsfw": False,
-                      **command, "id": str(self.next_id()), "application_id": str(self.app_id),
-                      "version": str(self.next_id())}
+            answer = {
+                "type": 1,
+                "options": [],
+                "default_member_permissions": None,
+                "nsfw": False,
+                **command,
+                "id": str(self.next_id()),
+                "application_id": str(self.app_id),
+                "version": str(self.next_id()),
+            }
             if m["guild"]:
                 answer["guild_id"] = m["guild"]
             answered.append(answer)
@@ -694,13 +942,21 @@ class FakeDiscord:
         channel_id = int(interaction.payload["channel_id"])
         if kind in (4, 5):  # message / deferred ("thinking") message: a new original message
             flags = (data.get("flags") or 0) | (LOADING if kind == 5 else 0)
-            message = self._store_message(channel_id, {k: v for k, v in data.items() if k != "flags"}, call,
-                                          type_=20 if interaction.type == 2 else 0, interaction=interaction,
-                                          flags=flags)
+            message = self._store_message(
+                channel_id,
+                {k: v for k, v in data.items() if k != "flags"},
+                call,
+                type_=20 if interaction.type == 2 else 0,
+                interaction=interaction,
+                flags=flags,
+            )
             interaction.original_message_id = int(message["id"])
             resource["message"] = message
-            info.update(response_message_id=message["id"], response_message_loading=kind == 5,
-                        response_message_ephemeral=bool(flags & EPHEMERAL))
+            info.update(
+                response_message_id=message["id"],
+                response_message_loading=kind == 5,
+                response_message_ephemeral=bool(flags & EPHEMERAL),
+            )
         elif kind in (6, 7) and "message" in interaction.payload:  # (deferred) update of the clicked message
             interaction.original_message_id = int(interaction.payload["message"]["id"])
             if kind == 7:
@@ -722,8 +978,9 @@ class FakeDiscord:
         interaction = self._interaction(m["token"])
         if not interaction.responded:
             raise _HTTPError(404, "Unknown Webhook", 10015)
-        message = self._store_message(int(interaction.payload["channel_id"]), call.json or {}, call,
-                                      type_=0, interaction=interaction)
+        message = self._store_message(
+            int(interaction.payload["channel_id"]), call.json or {}, call, type_=0, interaction=interaction
+        )
         return (200, message) if call.query.get("wait") in ("1", "true", "True") else (204, None)
 
     async def _get_hook_msg(self, call: RestCall, m: re.Match[str]) -> tuple[int, Any]:
@@ -747,8 +1004,12 @@ class FakeDiscord:
         replied = self._replied(int(m["cid"]), reference) if reference else None
         message = self._store_message(int(m["cid"]), payload, call, type_=19 if replied else 0)
         if replied is not None:
-            message["message_reference"] = {"type": 0, "message_id": replied["id"], "channel_id": m["cid"],
-                                            "guild_id": channel.get("guild_id")}
+            message["message_reference"] = {
+                "type": 0,
+                "message_id": replied["id"],
+                "channel_id": m["cid"],
+                "guild_id": channel.get("guild_id"),
+            }
             message["referenced_message"] = copy.deepcopy(replied)
         channel["last_message_id"] = message["id"]
         return 200, message
@@ -759,7 +1020,9 @@ class FakeDiscord:
         With ``fail_if_not_exists: false`` a missing one makes a plain message instead.
         """
         replied = self.messages.get(int(reference["message_id"]))
-        elsewhere = reference.get("channel_id") is not None and str(reference["channel_id"]) != str(channel_id)
+        elsewhere = reference.get("channel_id") is not None and str(reference["channel_id"]) != str(
+            channel_id
+        )
         if replied is not None and replied["channel_id"] == str(channel_id) and not elsewhere:
             return replied
         if reference.get("fail_if_not_exists", True):
@@ -801,12 +1064,25 @@ class FakeDiscord:
             thread_id = self.next_id()
         archive = body.get("auto_archive_duration") or 1440
         thread = {
-            "id": str(thread_id), "type": body.get("type", 11), "guild_id": parent["guild_id"],
-            "parent_id": parent["id"], "owner_id": str(self.bot_user_id), "name": body.get("name", "thread"),
-            "last_message_id": None, "message_count": 0, "member_count": 1, "total_message_sent": 0,
-            "rate_limit_per_user": body.get("rate_limit_per_user") or 0, "flags": 0,
-            "thread_metadata": {"archived": False, "auto_archive_duration": archive, "archive_timestamp": _now(),
-                                "locked": False, "invitable": body.get("invitable", True)},
+            "id": str(thread_id),
+            "type": body.get("type", 11),
+            "guild_id": parent["guild_id"],
+            "parent_id": parent["id"],
+            "owner_id": str(self.bot_user_id),
+            "name": body.get("name", "thread"),
+            "last_message_id": None,
+            "message_count": 0,
+            "member_count": 1,
+            "total_message_sent": 0,
+            "rate_limit_per_user": body.get("rate_limit_per_user") or 0,
+            "flags": 0,
+            "thread_metadata": {
+                "archived": False,
+                "auto_archive_duration": archive,
+                "archive_timestamp": _now(),
+                "locked": False,
+                "invitable": body.get("invitable", True),
+            },
         }
         self.channels[thread_id] = thread
         return 201, thread

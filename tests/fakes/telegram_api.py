@@ -26,20 +26,39 @@ JSON = dict[str, Any]
 
 # Parameters that PTB always sends as raw strings, even when they look like JSON.
 _STRING_PARAMS = frozenset(
-    {"text", "caption", "parse_mode", "callback_query_id", "url", "action", "video",
-     "thumbnail", "language_code", "inline_message_id", "secret_token", "business_connection_id"}
+    {
+        "text",
+        "caption",
+        "parse_mode",
+        "callback_query_id",
+        "url",
+        "action",
+        "video",
+        "thumbnail",
+        "language_code",
+        "inline_message_id",
+        "secret_token",
+        "business_connection_id",
+    }
 )
 _NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply markup "
     "are exactly the same as a current content and reply markup of the message"
 )
-_ALWAYS_TRUE = frozenset(
-    {"deleteWebhook", "setWebhook", "sendChatAction", "answerCallbackQuery"}
-)
+_ALWAYS_TRUE = frozenset({"deleteWebhook", "setWebhook", "sendChatAction", "answerCallbackQuery"})
 _ADMIN_RIGHTS = (
-    "can_be_edited", "is_anonymous", "can_manage_chat", "can_delete_messages",
-    "can_manage_video_chats", "can_restrict_members", "can_promote_members", "can_change_info",
-    "can_invite_users", "can_post_stories", "can_edit_stories", "can_delete_stories",
+    "can_be_edited",
+    "is_anonymous",
+    "can_manage_chat",
+    "can_delete_messages",
+    "can_manage_video_chats",
+    "can_restrict_members",
+    "can_promote_members",
+    "can_change_info",
+    "can_invite_users",
+    "can_post_stories",
+    "can_edit_stories",
+    "can_delete_stories",
 )
 
 
@@ -100,7 +119,10 @@ class FakeTelegram:
     ) -> None:
         self.token = token
         self.bot_user: JSON = {
-            "id": bot_id, "is_bot": True, "first_name": "VideoBot", "username": bot_username,
+            "id": bot_id,
+            "is_bot": True,
+            "first_name": "VideoBot",
+            "username": bot_username,
         }
         self.port = 0
         self.calls: list[ApiCall] = []
@@ -158,7 +180,9 @@ class FakeTelegram:
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         await self.stop()
@@ -189,7 +213,9 @@ class FakeTelegram:
                 await event.wait()
 
     async def wait_for_call(
-        self, method: str, predicate: Callable[[ApiCall], bool] | None = None,
+        self,
+        method: str,
+        predicate: Callable[[ApiCall], bool] | None = None,
         timeout: float = 10.0,
     ) -> ApiCall:
         """Return the first call of ``method`` (past or future) matching ``predicate``.
@@ -201,8 +227,11 @@ class FakeTelegram:
             async with asyncio.timeout(timeout):
                 while True:
                     for index, call in enumerate(self.calls):
-                        if (call.method == method and index not in consumed
-                                and (predicate is None or predicate(call))):
+                        if (
+                            call.method == method
+                            and index not in consumed
+                            and (predicate is None or predicate(call))
+                        ):
                             consumed.add(index)
                             return call
                     event = asyncio.Event()
@@ -210,13 +239,16 @@ class FakeTelegram:
                     await event.wait()
         except TimeoutError:
             seen = ", ".join(c.method for c in self.calls if c.method != "getUpdates")
-            raise TimeoutError(
-                f"no matching {method} call within {timeout}s; calls seen: [{seen}]"
-            ) from None
+            raise TimeoutError(f"no matching {method} call within {timeout}s; calls seen: [{seen}]") from None
 
     # ------------------------------------------------------------------ faults
     def inject_fault(
-        self, method: str, status: int, *, retry_after: int | None = None, times: int = 1,
+        self,
+        method: str,
+        status: int,
+        *,
+        retry_after: int | None = None,
+        times: int = 1,
         description: str | None = None,
     ) -> None:
         """Make the next ``times`` calls of ``method`` fail with HTTP ``status``.
@@ -244,14 +276,23 @@ class FakeTelegram:
 
     # ------------------------------------------------------------------ user activity
     def send_message(
-        self, chat_id: int, user_id: int, text: str, *, chat_type: str = "group",
-        first_name: str = "Ann", username: str | None = None, language_code: str = "en",
+        self,
+        chat_id: int,
+        user_id: int,
+        text: str,
+        *,
+        chat_type: str = "group",
+        first_name: str = "Ann",
+        username: str | None = None,
+        language_code: str = "en",
         reply_to_message_id: int | None = None,
     ) -> int:
         """Queue a message from a user; returns its message_id."""
         chat = self._chat(chat_id, chat_type, first_name, username)
         message: JSON = {
-            "message_id": self._new_message_id(chat_id), "date": int(time.time()), "chat": chat,
+            "message_id": self._new_message_id(chat_id),
+            "date": int(time.time()),
+            "chat": chat,
             "from": self._user(user_id, first_name, username, language_code),
             **_text_fields(text),
         }
@@ -264,25 +305,43 @@ class FakeTelegram:
         return int(message["message_id"])
 
     def edit_message(
-        self, chat_id: int, user_id: int, message_id: int, new_text: str, *,
-        chat_type: str = "group", first_name: str = "Ann", username: str | None = None,
+        self,
+        chat_id: int,
+        user_id: int,
+        message_id: int,
+        new_text: str,
+        *,
+        chat_type: str = "group",
+        first_name: str = "Ann",
+        username: str | None = None,
         language_code: str = "en",
     ) -> None:
         """Queue an ``edited_message`` update for a user message."""
         old = self.user_messages.get((chat_id, message_id))
-        message: JSON = dict(old) if old else {
-            "message_id": message_id, "date": int(time.time()),
-            "chat": self._chat(chat_id, chat_type, first_name, username),
-            "from": self._user(user_id, first_name, username, language_code),
-        }
+        message: JSON = (
+            dict(old)
+            if old
+            else {
+                "message_id": message_id,
+                "date": int(time.time()),
+                "chat": self._chat(chat_id, chat_type, first_name, username),
+                "from": self._user(user_id, first_name, username, language_code),
+            }
+        )
         message.pop("entities", None)
         message.update(_text_fields(new_text), edit_date=int(time.time()))
         self.user_messages[(chat_id, message_id)] = message
         self._push_update({"edited_message": message})
 
     def press_button(
-        self, chat_id: int, user_id: int, message_id: int, data: str, *,
-        first_name: str = "Ann", language_code: str = "en",
+        self,
+        chat_id: int,
+        user_id: int,
+        message_id: int,
+        data: str,
+        *,
+        first_name: str = "Ann",
+        language_code: str = "en",
     ) -> str:
         """Queue a ``callback_query`` for an inline button; returns the query id."""
         query_id = str(self._next_callback_id)
@@ -290,12 +349,21 @@ class FakeTelegram:
         chat = self._chat(chat_id, "group", first_name, None)
         # Unknown messages are sent as InaccessibleMessage (date 0), as Telegram does.
         message = self.messages.get((chat_id, message_id)) or {
-            "message_id": message_id, "date": 0, "chat": chat,
+            "message_id": message_id,
+            "date": 0,
+            "chat": chat,
         }
-        self._push_update({"callback_query": {
-            "id": query_id, "from": self._user(user_id, first_name, None, language_code),
-            "chat_instance": f"ci{chat_id}", "data": data, "message": message,
-        }})
+        self._push_update(
+            {
+                "callback_query": {
+                    "id": query_id,
+                    "from": self._user(user_id, first_name, None, language_code),
+                    "chat_instance": f"ci{chat_id}",
+                    "data": data,
+                    "message": message,
+                }
+            }
+        )
         return query_id
 
     # ------------------------------------------------------------------ helpers
@@ -316,11 +384,13 @@ class FakeTelegram:
         """The chat a bot call targets; unseen ids are private if positive, else a group."""
         return self._chat(chat_id, "private" if chat_id > 0 else "group", "Ann", None)
 
-    def _user(
-        self, user_id: int, first_name: str, username: str | None, language_code: str
-    ) -> JSON:
-        user: JSON = {"id": user_id, "is_bot": False, "first_name": first_name,
-                      "language_code": language_code}
+    def _user(self, user_id: int, first_name: str, username: str | None, language_code: str) -> JSON:
+        user: JSON = {
+            "id": user_id,
+            "is_bot": False,
+            "first_name": first_name,
+            "language_code": language_code,
+        }
         if username:
             user["username"] = username
         self._users[user_id] = user
@@ -388,8 +458,12 @@ class FakeTelegram:
     # ------------------------------------------------------------------ Bot API methods
     # Each takes the call and returns its "result" or raises ApiError.
     async def _api_getMe(self, call: ApiCall) -> JSON:
-        return {**self.bot_user, "can_join_groups": True, "can_read_all_group_messages": False,
-                "supports_inline_queries": False}
+        return {
+            **self.bot_user,
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+        }
 
     async def _api_getUpdates(self, call: ApiCall) -> list[JSON]:
         offset = int(call.params.get("offset") or 0)
@@ -426,9 +500,12 @@ class FakeTelegram:
             raise ApiError(400, "Bad Request: there is no video in the request")
         n, self._next_file_id = self._next_file_id, self._next_file_id + 1
         video: JSON = {
-            "file_id": ref if data is None else f"video{n}", "file_unique_id": f"uv{n}",
-            "width": int(params.get("width") or 0), "height": int(params.get("height") or 0),
-            "duration": int(params.get("duration") or 0), "mime_type": "video/mp4",
+            "file_id": ref if data is None else f"video{n}",
+            "file_unique_id": f"uv{n}",
+            "width": int(params.get("width") or 0),
+            "height": int(params.get("height") or 0),
+            "duration": int(params.get("duration") or 0),
+            "mime_type": "video/mp4",
         }
         if data is not None:
             video["file_size"] = len(data)
@@ -471,16 +548,32 @@ class FakeTelegram:
         return {"status": "member", "user": user}
 
     async def _api_getChat(self, call: ApiCall) -> JSON:
-        gifts = dict.fromkeys(("unlimited_gifts", "limited_gifts", "unique_gifts",
-                               "premium_subscription", "gifts_from_channels"), False)
-        return {**self._chat_for_bot(int(call.params["chat_id"])), "accent_color_id": 0,
-                "max_reaction_count": 11, "accepted_gift_types": gifts}
+        gifts = dict.fromkeys(
+            (
+                "unlimited_gifts",
+                "limited_gifts",
+                "unique_gifts",
+                "premium_subscription",
+                "gifts_from_channels",
+            ),
+            False,
+        )
+        return {
+            **self._chat_for_bot(int(call.params["chat_id"])),
+            "accent_color_id": 0,
+            "max_reaction_count": 11,
+            "accepted_gift_types": gifts,
+        }
 
     # ------------------------------------------------------------------ message bookkeeping
     def _new_bot_message(self, params: JSON, **content: Any) -> JSON:
         chat_id = int(params["chat_id"])
-        message: JSON = {"message_id": self._new_message_id(chat_id), "date": int(time.time()),
-                         "chat": self._chat_for_bot(chat_id), "from": self.bot_user}
+        message: JSON = {
+            "message_id": self._new_message_id(chat_id),
+            "date": int(time.time()),
+            "chat": self._chat_for_bot(chat_id),
+            "from": self.bot_user,
+        }
         message.update({k: v for k, v in content.items() if v is not None})
         if params.get("reply_markup"):
             message["reply_markup"] = params["reply_markup"]
@@ -490,8 +583,7 @@ class FakeTelegram:
             replied = self._find_message(int(reply.get("chat_id", chat_id)), int(reply_id))
             if replied is not None:
                 message["reply_to_message"] = replied
-            elif not (reply.get("allow_sending_without_reply")
-                      or params.get("allow_sending_without_reply")):
+            elif not (reply.get("allow_sending_without_reply") or params.get("allow_sending_without_reply")):
                 raise ApiError(400, "Bad Request: message to be replied not found")
         self.messages[(chat_id, message["message_id"])] = message
         return message

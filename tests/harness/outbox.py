@@ -12,8 +12,12 @@ import itertools
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from bot.core.types import Button, ChatRef, Clip, Delivery, UserRef
+
+if TYPE_CHECKING:
+    from bot.core.ports import Outbox
 
 
 @dataclass
@@ -37,7 +41,7 @@ class DeliveryFailed(Exception):
 
 
 class RecordingOutbox:
-    """Implements `bot.service.Outbox` in memory and records every call in order."""
+    """Implements the whole `bot.core.ports.Outbox` in memory and records every call in order."""
 
     def __init__(
         self,
@@ -64,7 +68,12 @@ class RecordingOutbox:
         return self._upload_limit
 
     async def send_text(
-        self, chat: ChatRef, text: str, *, reply_to: str | None = None, private: bool = False,
+        self,
+        chat: ChatRef,
+        text: str,
+        *,
+        reply_to: str | None = None,
+        private: bool = False,
         user: UserRef | None = None,
     ) -> str | None:
         if self.on_send_text is not None:
@@ -91,8 +100,17 @@ class RecordingOutbox:
             raise DeliveryFailed(f"upload {self.video_attempts} failed")
         ref = f"v{next(self._ids)}"
         self._record(
-            Sent("video", delivery.chat, delivery.caption, ref, reply_to=delivery.reply_to, user=delivery.user,
-                 clip=delivery.clip, buttons=list(delivery.buttons), status_message=delivery.status_message)
+            Sent(
+                "video",
+                delivery.chat,
+                delivery.caption,
+                ref,
+                reply_to=delivery.reply_to,
+                user=delivery.user,
+                clip=delivery.clip,
+                buttons=list(delivery.buttons),
+                status_message=delivery.status_message,
+            )
         )
         return ref
 
@@ -105,7 +123,9 @@ class RecordingOutbox:
 
     async def edit_buttons(self, chat: ChatRef, message: str, buttons: Sequence[Button]) -> None:
         await self._network()
-        self._record(Sent("buttons", chat, " ".join(b.label for b in buttons), message, buttons=list(buttons)))
+        self._record(
+            Sent("buttons", chat, " ".join(b.label for b in buttons), message, buttons=list(buttons))
+        )
 
     async def open_thread(self, chat: ChatRef, message: str, name: str) -> ChatRef | None:
         await self._network()
@@ -160,8 +180,20 @@ class RecordingOutbox:
     async def wait_for_text(self, needle: str, *, kind: str | None = None, timeout: float = 10.0) -> Sent:
         return await self.wait_for(
             lambda r: needle in r.text and (kind is None or r.kind == kind),
-            timeout=timeout, what=f"{kind or 'anything'} containing {needle!r}",
+            timeout=timeout,
+            what=f"{kind or 'anything'} containing {needle!r}",
+        )
+
+    async def wait_for_edit(self, message: str, *, timeout: float = 10.0) -> Sent:
+        """The first edit of the message `message`."""
+        return await self.wait_for(
+            lambda r: r.kind == "edit" and r.ref == message, timeout=timeout, what=f"an edit of {message}"
         )
 
     async def wait_for_video(self, timeout: float = 10.0) -> Sent:
         return await self.wait_for(lambda r: r.kind == "video", timeout=timeout, what="a video")
+
+
+if TYPE_CHECKING:
+    # mypy checks here that the recording outbox still implements every method of the port.
+    _implements_the_port: type[Outbox] = RecordingOutbox

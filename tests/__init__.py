@@ -1,0 +1,1 @@
+"""The test suite: test modules, the harness they build on (`tests.harness`), the fakes (`tests.fakes`)."""

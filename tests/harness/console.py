@@ -1,0 +1,152 @@
+"""The console harness: `videobot` as a child process, fed through stdin, its output read as it comes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO
+
+import pytest
+
+from tests.harness.config import tiny_settings, to_toml
+
+VIDEOBOT = Path(sys.executable).with_name("videobot")
+CLIP_READY = re.compile(r"clip ready: (\S+\.mp4)")
+
+
+def child_env() -> dict[str, str]:
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONIOENCODING": "utf-8",
+        "PYTHONUNBUFFERED": "1",
+        # other processes share this machine's cores; spinning OpenMP threads would make
+        # a 0.1 s tiny render take seconds
+        "OMP_NUM_THREADS": "1",
+    }
+    env.pop("VIDEOBOT_CONFIG", None)
+    return env
+
+
+class Child:
+    """A `videobot` child process fed through a stdin pipe, its output collected as it comes."""
+
+    def __init__(self, *args: str, cwd: Path) -> None:
+        self.proc = subprocess.Popen(
+            [str(VIDEOBOT), *args],
+            cwd=cwd,
+            env=child_env(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            bufsize=1,
+        )
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        self.out: list[str] = []
+        self.err: list[str] = []
+        self._changed = threading.Condition()
+        self._readers = [
+            threading.Thread(target=self._pump, args=(self.proc.stdout, self.out), daemon=True),
+            threading.Thread(target=self._pump, args=(self.proc.stderr, self.err), daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    def _pump(self, stream: IO[str], into: list[str]) -> None:
+        for line in stream:
+            with self._changed:
+                into.append(line.rstrip("\n"))
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    @property
+    def stdout(self) -> str:
+        return "\n".join(self.out)
+
+    @property
+    def stderr(self) -> str:
+        return "\n".join(self.err)
+
+    def send(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def close_stdin(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+
+    def wait_for(self, check: Callable[[str], object] | str, *, timeout: float = 30.0) -> str:
+        """The first output line passing `check` (or containing it), waiting up to `timeout`."""
+        test = (lambda line: check in line) if isinstance(check, str) else check
+        deadline = time.monotonic() + timeout
+        seen = 0
+        with self._changed:
+            while True:
+                for line in self.out[seen:]:
+                    if test(line):
+                        return line
+                seen = len(self.out)
+                left = deadline - time.monotonic()
+                ended = self.proc.poll() is not None and not any(r.is_alive() for r in self._readers)
+                if left <= 0 or ended:
+                    raise AssertionError(
+                        f"no line matching {check!r} within {timeout} s; stdout:\n{self.stdout}\n"
+                        f"stderr:\n{self.stderr}"
+                    )
+                self._changed.wait(min(left, 0.5))
+
+    def wait(self, timeout: float = 30.0) -> int:
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(
+                f"videobot did not exit within {timeout} s; stdout:\n{self.stdout}\nstderr:\n{self.stderr}"
+            ) from None
+        for reader in self._readers:
+            reader.join(5)
+        return code
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+        for reader in self._readers:
+            reader.join(5)
+        if self.proc.stdin and not self.proc.stdin.closed:
+            with contextlib.suppress(BrokenPipeError):
+                self.proc.stdin.close()
+
+
+@pytest.fixture
+def children() -> Iterator[Callable[..., Child]]:
+    """`children(*args, cwd=...)` starts a `videobot` child; all are killed afterwards."""
+    started: list[Child] = []
+
+    def start(*args: str, cwd: Path) -> Child:
+        child = Child(*args, cwd=cwd)
+        started.append(child)
+        return child
+
+    yield start
+    for child in started:
+        child.kill()
+
+
+def write_config(folder: Path, **sections: dict[str, object]) -> Path:
+    """A tiny-model config.toml in `folder`, its data folder beside it."""
+    path = folder / "config.toml"
+    path.write_text(to_toml(tiny_settings(folder / "data", **sections)), encoding="utf-8")
+    return path

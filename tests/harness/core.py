@@ -1,0 +1,139 @@
+"""The core harness: one `VideoService` over the tiny model, speaking through a `RecordingOutbox`.
+
+No platform library is involved: `CoreBot` calls the service as an adapter would, and the
+outbox records what the core asked the platforms to do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest_asyncio
+
+from bot.app import build_service
+from bot.config import Config
+from bot.core.queue import QueueClosed
+from bot.core.types import ChatRef, Job, JobStatus, Request, UserRef
+from bot.render import Renderer
+from tests.harness.clock import ManualClock
+from tests.harness.config import MakeConfig
+from tests.harness.outbox import RecordingOutbox
+from tests.harness.polling import eventually
+
+PLATFORM = "telegram"
+# One outbox stands in for every platform, so a test may speak as a Discord user too.
+PLATFORMS = ("telegram", "discord")
+CHAT = ChatRef(PLATFORM, "-100500")
+GROUP = ChatRef(PLATFORM, "-100600", is_group=True)
+ALICE = UserRef(PLATFORM, "1", "Alice")
+BOB = UserRef(PLATFORM, "2", "Bob")
+CAROL = UserRef(PLATFORM, "3", "Carol")  # an owner in configs that say so
+
+
+class CoreBot:
+    """One VideoService with a recording outbox, and helpers to talk to it."""
+
+    def __init__(
+        self, config: Config, renderer: Renderer, outbox: RecordingOutbox, clock: ManualClock
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.service = build_service(config, renderer=renderer, rng=random.Random(1234), clock=clock)
+        self.store = self.service.store
+        self.outbox = outbox
+        for platform in PLATFORMS:
+            self.service.add_outbox(platform, outbox)
+        self.worker: asyncio.Task[None] | None = None
+
+    async def start_worker(self) -> None:
+        """As the app starts up: recover, start the worker, then the platforms say they are up."""
+        await self.service.recover()
+        self.worker = asyncio.create_task(self.service.run_worker())
+        await asyncio.sleep(0)  # let it reach its first wait
+        for platform in PLATFORMS:
+            await self.service.platform_ready(platform)
+
+    def req(
+        self,
+        user: UserRef = ALICE,
+        chat: ChatRef = CHAT,
+        *,
+        admin: bool = False,
+        roles: tuple[str, ...] = (),
+    ) -> Request:
+        return Request(user, chat, reply_to=f"cmd-{user.id}", is_admin=admin, roles=roles)
+
+    async def video(self, text: str, user: UserRef = ALICE, *, chat: ChatRef = CHAT) -> Job:
+        job = await self.service.video_text(self.req(user, chat), text)
+        assert job is not None, f"/video {text} was refused: {self.outbox.texts[-1:]}"
+        return job
+
+    @property
+    def last_text(self) -> str:
+        return self.outbox.texts[-1]
+
+    def job(self, job_id: int) -> Job:
+        job = self.store.jobs.get(job_id)
+        assert job is not None, f"no job #{job_id}"
+        return job
+
+    async def until_status(self, job_id: int, *statuses: JobStatus, timeout: float = 15.0) -> Job:
+        await eventually(
+            lambda: self.job(job_id).status in statuses,
+            timeout=timeout,
+            what=f"job {job_id} to be {'/'.join(statuses)}",
+        )
+        return self.job(job_id)
+
+    def used_today(self, user: UserRef = ALICE) -> int:
+        return self.store.quota.used_today(user.key, self.service.quota_day())
+
+    async def close(self) -> None:
+        self.service.stop()
+        self.service.queue.close()  # the worker may be waiting on an empty queue
+        if self.worker is not None:
+            with contextlib.suppress(QueueClosed, asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(self.worker, 15)
+        await self.service.drain()
+        self.store.close()
+
+
+MakeBot = Callable[..., Awaitable[CoreBot]]
+
+
+@pytest_asyncio.fixture
+async def make_bot(make_config: MakeConfig) -> AsyncIterator[MakeBot]:
+    """`await make_bot(config=, renderer=, outbox=, worker=True, clock=)`: a core, closed afterwards.
+
+    Without `renderer` the tiny model, loaded before the worker starts (so it parks on the
+    empty queue); without `clock` the wall clock, which the test may still `advance`."""
+    bots: list[CoreBot] = []
+
+    async def make(
+        *,
+        config: Config | None = None,
+        renderer: Renderer | None = None,
+        outbox: RecordingOutbox | None = None,
+        worker: bool = True,
+        clock: ManualClock | None = None,
+    ) -> CoreBot:
+        if renderer is None:
+            renderer = Renderer("tiny")
+            renderer.load()
+        bot = CoreBot(
+            config or make_config(),
+            renderer,
+            outbox or RecordingOutbox(),
+            clock if clock is not None else ManualClock(start=None),
+        )
+        bots.append(bot)
+        if worker:
+            await bot.start_worker()
+        return bot
+
+    yield make
+    for bot in bots:
+        await bot.close()

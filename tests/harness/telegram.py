@@ -1,0 +1,76 @@
+"""The Telegram harness: the real python-telegram-bot adapter against the loopback fake Bot API."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest_asyncio
+
+from bot.app import build_service, run_telegram, running_worker
+from bot.config import Config
+from bot.core.ports import Clock
+from bot.core.service import VideoService
+from tests.fakes.telegram_api import ApiCall, FakeTelegram
+from tests.harness.config import MakeConfig
+
+BOT_NAME = "videobot_test_bot"
+
+
+@dataclass
+class TelegramBot:
+    """A running bot process: its service, and the fake Telegram it talks to."""
+
+    fake: FakeTelegram
+    service: VideoService
+    config: Config
+
+
+def telegram_settings(fake: FakeTelegram, **extra: Any) -> dict[str, Any]:
+    """The `[telegram]` section that points the adapter at `fake`."""
+    return {
+        "enabled": True,
+        "base_url": fake.base_url,
+        "base_file_url": fake.base_file_url,
+        "poll_timeout_s": 1,
+        **extra,
+    }
+
+
+@pytest_asyncio.fixture
+async def telegram_fake() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram(bot_username=BOT_NAME) as server:
+        yield server
+
+
+@contextlib.asynccontextmanager
+async def start_bot(
+    fake: FakeTelegram,
+    make_config: MakeConfig,
+    clock: Clock = time.time,
+    **sections: dict[str, Any],
+) -> AsyncIterator[TelegramBot]:
+    """The service, its worker and the adapter, polling `fake` (or serving its webhook) until exit."""
+    telegram = {**telegram_settings(fake), **sections.pop("telegram", {})}
+    config = make_config(env={"TELEGRAM_TOKEN": fake.token}, telegram=telegram, **sections)
+    service = build_service(config, clock=clock)
+    stop = asyncio.Event()
+    async with running_worker(service):
+        task = asyncio.create_task(run_telegram(service, stop))
+        try:
+            if not config.telegram.webhook_url:
+                await fake.wait_until_polling()
+            yield TelegramBot(fake, service, config)
+        finally:
+            service.stop()
+            stop.set()
+            await task
+
+
+def replying_to(message_id: int) -> Callable[[ApiCall], bool]:
+    """Matches the bot's calls that answer the message `message_id`."""
+    return lambda call: (call.params.get("reply_parameters") or {}).get("message_id") == message_id
