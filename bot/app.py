@@ -40,6 +40,7 @@ def build_service(
         model_source or config.model_source,
         device=config.model.device,
         cpu_offload=config.model.cpu_offload,
+        cpu_threads=config.model.cpu_threads,
     )
     backend = LocalBackend(
         renderer, config.data_dir / "clips", config.video, model_retry_s=config.queue.model_retry_s

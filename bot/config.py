@@ -30,6 +30,7 @@ class ModelConfig:
     path: str = ""
     device: str = "auto"
     cpu_offload: bool = False
+    cpu_threads: int = 0  # torch threads for CPU renders; 0: every core but one (the chats')
 
 
 @dataclass(frozen=True)

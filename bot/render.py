@@ -88,10 +88,14 @@ def missing_weights_message(source: str, reason: str) -> str:
 class Renderer:
     """Owns one pipeline; loads it on demand and renders one clip at a time."""
 
-    def __init__(self, source: str, *, device: str = "auto", cpu_offload: bool = False) -> None:
+    def __init__(
+        self, source: str, *, device: str = "auto", cpu_offload: bool = False, cpu_threads: int = 0
+    ) -> None:
         self.source = source
         self.device = device
         self.cpu_offload = cpu_offload
+        self.cpu_threads = cpu_threads
+        self._render_threads = 0  # set at load for CPU renders
         self.pipe: Any = None
         self._lock = threading.Lock()
 
@@ -144,6 +148,9 @@ class Renderer:
             pipe.enable_model_cpu_offload()
         else:
             pipe.to(device)
+        if device == "cpu":
+            self._render_threads = cpu_render_threads(self.cpu_threads)
+            log.info("rendering on the CPU with %d torch threads", self._render_threads)
         log.info("loaded video model %s on %s", self.source, device)
         return pipe
 
@@ -173,6 +180,8 @@ class Renderer:
             "output_type": "np",
         }
         kwargs.update(self._step_hooks(params.steps, report, stop))
+        if self._render_threads:
+            torch.set_num_threads(self._render_threads)  # per thread: renders run in worker threads
         with self._lock:
             try:
                 output = self.pipe(**kwargs)
@@ -211,6 +220,17 @@ class Renderer:
                 raise RenderCancelled()
 
         return {"callback": legacy_callback, "callback_steps": 1}
+
+
+def cpu_render_threads(configured: int = 0) -> int:
+    """Torch threads for CPU renders: as configured, else every core but one.
+
+    The spare core is the event loop's: with all cores spinning in OpenMP, chats are
+    answered seconds late and Discord's gateway falls behind.
+    """
+    if configured > 0:
+        return configured
+    return max(1, (os.cpu_count() or 1) - 1)
 
 
 def _free_gpu() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +12,7 @@ import pytest
 
 from bot.core.types import RenderParams
 from bot.pipelines.tiny import build_tiny_pipeline
-from bot.render import ModelMissing, RenderCancelled, Renderer
+from bot.render import ModelMissing, RenderCancelled, Renderer, cpu_render_threads
 
 
 def params(seed: int = 7, *, frames: int = 8, steps: int = 3, prompt: str = "a cat surfing") -> RenderParams:
@@ -28,18 +27,6 @@ def params(seed: int = 7, *, frames: int = 8, steps: int = 3, prompt: str = "a c
         height=64,
         fps=8,
     )
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """Other processes share this machine's few cores, and torch's spinning OpenMP threads
-    then turn a 0.1 s tiny render into seconds; one thread keeps these tests fast and steady."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -147,3 +134,22 @@ def test_a_folder_without_a_pipeline_is_reported_as_missing_weights(tmp_path: Pa
         Renderer(str(empty)).load()
 
     assert str(empty) in str(missing.value)
+
+
+def test_cpu_renders_leave_a_core_for_the_chats() -> None:
+    import threading
+
+    import torch
+
+    assert cpu_render_threads(3) == 3
+    assert cpu_render_threads(0) == max(1, (os.cpu_count() or 1) - 1)
+    seen: list[int] = []
+    tiny = Renderer("tiny", cpu_threads=2)  # not the 1 thread the tests run with (OMP_NUM_THREADS)
+
+    def render_in_a_worker_thread() -> None:  # as the backend does
+        tiny.render(params(steps=1), lambda step, total: seen.append(torch.get_num_threads()))
+
+    worker = threading.Thread(target=render_in_a_worker_thread)
+    worker.start()
+    worker.join()
+    assert seen == [2]

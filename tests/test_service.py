@@ -8,7 +8,6 @@ import contextlib
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,18 +27,6 @@ from tests.harness.outbox import RecordingOutbox
 from tests.harness.polling import eventually
 
 LONG = 400  # steps: a render long enough to act on while it runs (the tests stop it early)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """Other processes share this machine's few cores, and torch's spinning OpenMP threads
-    then turn a 0.1 s tiny render into seconds; one thread keeps these tests fast and steady."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 class FailingRenderer(Renderer):
