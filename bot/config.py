@@ -65,6 +65,7 @@ class StorageConfig:
 @dataclass(frozen=True)
 class QueueConfig:
     max_attempts: int = 3
+    max_total: int = 500  # jobs waiting at once, everyone's together; past it "the queue is full"
     progress_interval_s: float = 3.0
     group_progress_interval_s: float = 10.0
     delivery_tries: int = 3  # uploads tried at once before the clip waits for the next round
@@ -116,7 +117,7 @@ class TelegramConfig:
     base_file_url: str = "https://api.telegram.org/file/bot"
     max_upload_mb: int = 50
     webhook_url: str = ""
-    webhook_listen: str = "0.0.0.0"
+    webhook_listen: str = "127.0.0.1"  # behind the owner's TLS proxy; "0.0.0.0" to face the internet
     webhook_port: int = 8443
     poll_timeout_s: int = 30
     max_retries: int = 3
@@ -227,6 +228,7 @@ def _check(config: Config, require_tokens: bool) -> None:
         need(getattr(config.storage, key) >= 1, f"[storage] {key}", "must be at least 1")
     need(config.queue.max_attempts >= 1, "[queue] max_attempts", "must be at least 1")
     need(config.queue.progress_interval_s >= 0, "[queue] progress_interval_s", "must be >= 0")
+    need(config.queue.max_total >= 1, "[queue] max_total", "must be at least 1")
     need(config.queue.delivery_tries >= 1, "[queue] delivery_tries", "must be at least 1")
     for key in ("redeliver_every_s", "model_retry_s"):
         need(getattr(config.queue, key) > 0, f"[queue] {key}", "must be above 0")
