@@ -108,10 +108,19 @@ class Admission:
             priority=roles.priority(req, self.config.admin),
             challenge_id=challenge.id if challenge else None,
         )
+        # A free entry skips the daily count only: the rate limit and the queue caps still hold.
         free = challenge is not None and challenge.free_entries
-        charge = charge_for(self.store, self.config.quota, req.user.key, home.key, self.clock())
+        charge = charge_for(
+            self.store,
+            self.config.quota,
+            req.user.key,
+            home.key,
+            self.clock(),
+            max_total=self.config.queue.max_total,
+            counts_daily=not free,
+        )
         try:
-            self.store.jobs.insert(job, None if free else charge)
+            self.store.jobs.insert(job, charge)
         except QuotaExceeded as over:
             await self.notifier.reply(req, self.over_quota_text(req.user, over), private=True)
             return None
@@ -139,6 +148,8 @@ class Admission:
         if over.limit == "rate":
             wait = messages.duration(over.retry_after)
             return messages.text("quota_rate", user.locale, limit=over.allowed, wait=wait)
+        if over.limit == "full":
+            return messages.text("queue_full", user.locale, waiting=over.used)
         return messages.text("quota_queued", user.locale, queued=over.used, limit=over.allowed)
 
     def queued_text(self, job: Job) -> str:

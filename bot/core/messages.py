@@ -167,6 +167,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Daily limit of {limit} clips reached; resets in {wait}.",
         "it": "Limite giornaliero di {limit} video raggiunto; si azzera tra {wait}.",
     },
+    "queue_full": {
+        "en": "⏳ The queue is full ({waiting} videos waiting); try again in a few minutes.",
+        "it": "⏳ La coda è piena ({waiting} video in attesa); riprova tra qualche minuto.",
+    },
     "quota_queued": {
         "en": "You already have {queued} videos waiting (at most {limit}); wait for one to finish.",
         "it": "Hai già {queued} video in attesa (al massimo {limit}); aspetta che uno finisca.",

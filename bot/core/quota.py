@@ -45,9 +45,18 @@ def daily_limit(store: Store, quota: QuotaConfig, user_key: str, chat_key: str |
 
 
 def charge_for(
-    store: Store, quota: QuotaConfig, user_key: str, chat_key: str | None, now: float
+    store: Store,
+    quota: QuotaConfig,
+    user_key: str,
+    chat_key: str | None,
+    now: float,
+    *,
+    max_total: int,
+    counts_daily: bool = True,
 ) -> QuotaCharge:
     return QuotaCharge(
+        max_total=max_total,
+        counts_daily=counts_daily,
         user_key=user_key,
         day=quota_day(now, quota),
         daily_limit=daily_limit(store, quota, user_key, chat_key),

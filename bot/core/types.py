@@ -217,7 +217,7 @@ class LeaderboardRow:
 
 
 class QuotaExceeded(Exception):
-    """The user hit a limit: "rate", "daily" or "queued"; `retry_after` for "rate"."""
+    """The user hit a limit: "rate", "daily", "queued" or "full" (everyone's queue); `retry_after` for "rate"."""
 
     def __init__(self, limit: str, used: int, allowed: int, retry_after: float = 0.0) -> None:
         super().__init__(limit)
@@ -242,6 +242,8 @@ class QuotaCharge:
     per_minute: float = 60.0
     burst: int = 1_000_000
     now: float = 0.0
+    max_total: int = 1_000_000  # everyone's waiting jobs together
+    counts_daily: bool = True  # False for a free challenge entry: every other limit still holds
 
 
 @dataclass(frozen=True)

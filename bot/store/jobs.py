@@ -27,7 +27,7 @@ class JobTable:
                 self.ledger.charge(conn, charge)
             row = job_to_row(job)
             row.pop("id")
-            row["quota_day"] = charge.day if charge else None
+            row["quota_day"] = charge.day if charge and charge.counts_daily else None
             names = ", ".join(row)
             marks = ", ".join(f":{name}" for name in row)
             cursor = conn.execute(f"INSERT INTO jobs ({names}) VALUES ({marks})", row)

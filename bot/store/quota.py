@@ -15,6 +15,11 @@ class QuotaLedger:
     def charge(self, conn: sqlite3.Connection, charge: QuotaCharge) -> None:
         """Inside the caller's transaction: check the caps and charge one clip, or raise."""
         platform, _, user_id = charge.user_key.partition(":")
+        total = conn.execute(
+            "SELECT count(*) FROM jobs WHERE status = ?", (str(JobStatus.QUEUED),)
+        ).fetchone()[0]
+        if total >= charge.max_total:
+            raise QuotaExceeded("full", total, charge.max_total)
         waiting = conn.execute(
             "SELECT count(*) FROM jobs WHERE platform = ? AND user_id = ? AND status = ?",
             (platform, user_id, str(JobStatus.QUEUED)),
@@ -32,6 +37,8 @@ class QuotaLedger:
         if admitted is None:
             tat = conn.execute("SELECT tat FROM rate WHERE user_key = ?", (charge.user_key,)).fetchone()[0]
             raise QuotaExceeded("rate", charge.burst, charge.burst, retry_after=tat - tolerance - charge.now)
+        if not charge.counts_daily:
+            return
         conn.execute(
             "INSERT INTO usage (user_key, day, used) VALUES (?, ?, 0) ON CONFLICT DO NOTHING",
             (charge.user_key, charge.day),
