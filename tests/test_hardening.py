@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.core.types import ChatRef, JobStatus, UserRef
+from bot.core.types import ChatRef, UserRef
 from bot.render import Renderer
 from tests.harness.clock import ManualClock
 from tests.harness.config import MakeConfig

@@ -217,7 +217,7 @@ class LeaderboardRow:
 
 
 class QuotaExceeded(Exception):
-    """The user hit a limit: "rate", "daily", "queued" or "full" (everyone's queue); `retry_after` for "rate"."""
+    """The user hit a limit: "rate", "daily", "queued" or "full" (everyone's); `retry_after` for "rate"."""
 
     def __init__(self, limit: str, used: int, allowed: int, retry_after: float = 0.0) -> None:
         super().__init__(limit)
