@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.core.types import ChatRef, UserRef
+from bot.core.types import ChatRef, JobStatus, UserRef
 from bot.render import Renderer
 from tests.harness.clock import ManualClock
 from tests.harness.config import MakeConfig
@@ -66,3 +66,40 @@ async def test_a_full_queue_says_so_with_its_length(make_bot: MakeBot, make_conf
     assert refused is None
     assert bot.last_text == "⏳ The queue is full (4 videos waiting); try again in a few minutes."
     assert bot.used_today(MALLORY) == 0
+
+
+# 2. other people's jobs ---------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_info_reroll_and_variation_of_a_job_are_for_its_chat_its_owner_and_the_bot_owners(
+    make_bot: MakeBot, make_config: MakeConfig
+) -> None:
+    bot = await idle_bot(make_bot, make_config)
+    secret = await bot.video("my secret prompt --seed 4242 --neg something private", VICTIM, chat=PRIVATE)
+    snoop = bot.req(MALLORY, OTHER_CHAT)
+
+    await bot.service.info(snoop, str(secret.id))
+    assert bot.last_text == f"There is no video #{secret.id} here."
+    for action in ("info", "reroll", "variation"):  # crafted button data, pressed elsewhere
+        await bot.service.button(snoop, action, secret.id)
+        assert bot.last_text == f"There is no video #{secret.id} here."
+    await bot.service.info(snoop, "999")
+    assert bot.last_text == "There is no video #999 here."  # the same words: nothing to tell them apart
+    assert "secret" not in bot.outbox.everything_said().replace("my secret prompt --seed", "")
+    assert [j.user.key for j in bot.store.jobs.with_status(JobStatus.QUEUED)] == [VICTIM.key]
+
+    await bot.service.info(bot.req(VICTIM, OTHER_CHAT), str(secret.id))  # its owner, anywhere
+    assert "my secret prompt" in bot.last_text
+    await bot.service.info(bot.req(OWNER, OTHER_CHAT), str(secret.id))  # the bot's owners
+    assert "my secret prompt" in bot.last_text
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("job_id", [10**24, 2**63])
+async def test_a_job_id_past_what_sqlite_holds_is_answered_in_words(
+    make_bot: MakeBot, make_config: MakeConfig, job_id: int
+) -> None:
+    bot = await idle_bot(make_bot, make_config)
+    await bot.service.button(bot.req(MALLORY), "info", job_id)
+    assert "is not a video number" in bot.last_text

@@ -278,7 +278,7 @@ async def test_cancel_with_a_bad_or_unknown_number_gets_a_sentence(make_bot: Mak
     await bot.service.cancel(bot.req(ALICE), "999")
     assert bot.outbox.texts == [
         "“abc” is not a video number; use the number shown with the clip, like 12.",
-        "There is no video #999.",
+        "There is no video #999 here.",
     ]
 
 

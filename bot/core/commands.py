@@ -13,7 +13,7 @@ from bot.core.endings import Endings, RunningJobs
 from bot.core.eta import Eta
 from bot.core.menu import command_list
 from bot.core.notify import Notifier
-from bot.core.parsing import CommandError, VideoArgs, parse_job_id
+from bot.core.parsing import MAX_JOB_ID, CommandError, VideoArgs, parse_job_id
 from bot.core.ports import Clock
 from bot.core.queue import JobQueue
 from bot.core.quota import daily_limit, quota_day, seconds_until_reset
@@ -37,10 +37,17 @@ class Commands:
     rng: random.Random
     model: str
 
-    def find_job(self, job_ref: str | int) -> Job:
+    def find_job(self, req: Request, job_ref: str | int) -> Job:
+        """The job `job_ref` names, if `req` may see it: ids are sequential, so a job is shown
+        only in its own chat, to its owner, and to the bot's owners; elsewhere it does not exist."""
         job_id = job_ref if isinstance(job_ref, int) else parse_job_id(job_ref)
+        if not 0 < job_id <= MAX_JOB_ID:
+            raise CommandError("bad_job_id", value=str(job_id)[:24])
         job = self.store.jobs.get(job_id)
         if job is None:
+            raise CommandError("job_not_found", job=job_id)
+        visible = job.chat.key == req.chat.key or job.user.key == req.user.key
+        if not visible and not roles.is_owner(req, self.config.admin):
             raise CommandError("job_not_found", job=job_id)
         return job
 
@@ -68,7 +75,7 @@ class Commands:
 
     async def cancel(self, req: Request, job_ref: str | None = None) -> None:
         if job_ref:
-            job = self.find_job(job_ref)
+            job = self.find_job(req, job_ref)
         else:
             waiting = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.ENCODING)
             mine = [j for j in self.store.jobs.of_user(req.user, RECENT) if j.status in waiting]
@@ -123,7 +130,7 @@ class Commands:
 
     async def info(self, req: Request, job_ref: str | int | None = None) -> None:
         if job_ref:
-            job = self.find_job(job_ref)
+            job = self.find_job(req, job_ref)
         else:
             recent = self.store.jobs.of_user(req.user, 1)
             if not recent:
@@ -154,7 +161,7 @@ class Commands:
         """A press on 🔁 🎲 ℹ 🗑 under a result; anyone may press, rules apply per action.
 
         Returns the job to vote on for a 👍 press (votes belong to challenges)."""
-        job = self.find_job(job_id)
+        job = self.find_job(req, job_id)
         try:
             pressed = ButtonAction(action)
         except ValueError:

@@ -68,7 +68,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Video #{job} has already finished.",
         "it": "Il video #{job} è già terminato.",
     },
-    "job_not_found": {"en": "There is no video #{job}.", "it": "Non esiste il video #{job}."},
+    # the same words whether the job does not exist or belongs to another chat: ids are sequential
+    "job_not_found": {"en": "There is no video #{job} here.", "it": "Qui non c'è nessun video #{job}."},
     "bad_job_id": {
         "en": "“{value}” is not a video number; use the number shown with the clip, like 12.",
         "it": "“{value}” non è un numero di video; usa il numero mostrato col video, es. 12.",
