@@ -239,3 +239,38 @@ async def test_recovered_jobs_wake_the_worker(store: Store, queue: JobQueue) -> 
     claimed = await asyncio.wait_for(queue.next_job(), 5)
 
     assert claimed.id == job.id and claimed.attempts == 2
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_sqlite_computes_the_same_fair_order_as_the_specification(
+    store: Store, queue: JobQueue, seed: int
+) -> None:
+    """Random queues: people with priority or not, some served before; claims in between."""
+    import random
+
+    rng = random.Random(seed)
+    people = {f"u{n}": rng.choice((0, 1, 1, 1)) for n in range(rng.randint(1, 12))}
+    for _ in range(rng.randint(1, 60)):
+        who = rng.choice(list(people))
+        add(store, who, priority=people[who])
+        if rng.random() < 0.2:
+            queue.try_claim()  # someone is served: their turn moves to the back
+    expected = fair_order(store.jobs.with_status(JobStatus.QUEUED), store.jobs.last_served())
+    assert [j.id for j in queue.ordered()] == [j.id for j in expected]
+    assert [queue.position(j.id) for j in expected] == list(range(1, len(expected) + 1))
+    assert [j.id for j in queue.ordered(3)] == [j.id for j in expected[:3]]
+    assert queue.waiting() == len(expected)
+
+
+def test_positions_of_a_long_queue_come_from_one_query_each(store: Store, queue: JobQueue) -> None:
+    """10,000 people waiting: a place in line is one SQL statement, not a walk over the queue."""
+    statements: list[str] = []
+    for n in range(10_000):
+        add(store, f"p{n}")
+    mine = add(store, "me")
+    store.db.conn.set_trace_callback(statements.append)
+    try:
+        assert queue.position(mine.id) == 10_001
+    finally:
+        store.db.conn.set_trace_callback(None)
+    assert len(statements) == 1

@@ -19,7 +19,6 @@ from bot.config import Config
 from bot.core import messages
 from bot.core.endings import Endings
 from bot.core.parsing import CommandError
-from bot.core.queue import fair_order
 from bot.core.quota import daily_limit, quota_day, seconds_until_reset
 from bot.core.types import ChatSettings, Job, JobStatus
 from bot.store import EVERYWHERE, Store
@@ -27,6 +26,7 @@ from bot.store import EVERYWHERE, Store
 USER_REF = re.compile(r"^(telegram|discord|console):[\w.-]+$")
 SETTINGS = ("max_frames", "max_steps", "daily", "challenges", "enabled")
 AUDIT_MAX = 50
+QUEUE_LINES = 30  # `/admin queue` lists this many, then "…and N more"
 
 
 class AdminAction(enum.StrEnum):
@@ -183,16 +183,17 @@ class AdminTools:
     def queue_listing(self, chat: str | None) -> str:
         """Waiting and running jobs, in dispatch order; only this chat's unless `chat` is None."""
         jobs = self.store.jobs.with_status(JobStatus.RUNNING, JobStatus.ENCODING, JobStatus.DELIVERING)
-        jobs += fair_order(self.store.jobs.with_status(JobStatus.QUEUED), self.store.jobs.last_served())
         jobs = [job for job in jobs if chat is None or job.chat.key == chat]
+        total = len(jobs) + self.store.jobs.waiting_count(chat)
+        jobs += self.store.jobs.fair_order(limit=QUEUE_LINES, chat_key=chat)
         if not jobs:
             return "📋 —"
         lines = [
             f"#{job.id} {job.status} {job.user.key} ({job.user.name or '?'}): {job.params.prompt[:60]}"
-            for job in jobs[:30]
+            for job in jobs[:QUEUE_LINES]
         ]
-        if len(jobs) > 30:
-            lines.append(f"… +{len(jobs) - 30}")
+        if total > len(lines):
+            lines.append(f"…and {total - len(lines)} more")
         return "\n".join(lines)
 
     async def _cancel_queued(self, user: str | None, chat: str | None) -> tuple[Job, ...]:

@@ -91,22 +91,15 @@ class Commands:
 
     async def queue_status(self, req: Request) -> None:
         locale = req.user.locale
-        ordered = self.queue.ordered()
-        lines = [messages.text("queue_status", locale, waiting=len(ordered), running=len(self.running))]
+        waiting = self.queue.waiting()
+        lines = [messages.text("queue_status", locale, waiting=waiting, running=len(self.running))]
         for job in self.running.of_user(req.user.key):
             lines.append(messages.text("queue_yours_running", locale, job=job.id))
-        for place, job in enumerate(ordered, start=1):
-            if job.user.key == req.user.key:
-                eta = self.eta.seconds(job.id)
-                lines.append(
-                    messages.text(
-                        "queue_yours",
-                        locale,
-                        job=job.id,
-                        position=place,
-                        eta=messages.duration(eta) if eta is not None else "?",
-                    )
-                )
+        places = {job.id: self.queue.position(job.id) for job in self.store.jobs.queued_of(req.user.key)}
+        for job_id, place in sorted(places.items(), key=lambda item: item[1] or 0):
+            eta = self.eta.seconds(job_id)
+            when = messages.duration(eta) if eta is not None else "?"
+            lines.append(messages.text("queue_yours", locale, job=job_id, position=place, eta=when))
         if len(lines) == 1:
             lines.append(messages.text("queue_none_yours", locale))
         await self.notifier.reply(req, "\n".join(lines), private=True)

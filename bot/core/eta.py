@@ -42,18 +42,23 @@ class Eta:
             self._started.pop(event.job_id, None)
 
     def seconds(self, job_id: int) -> float | None:
-        """Seconds until `job_id` is done, or None when it is not waiting or nothing was measured yet."""
-        ahead: list[tuple[Job, int]] = [(r.job, r.step) for r in self.running.jobs.values()]
-        for job in self.queue.ordered():
-            ahead.append((job, 0))
-            if job.id == job_id:
-                break
-        else:
+        """Seconds until `job_id` is done, or None when it is not waiting or a shape ahead of it
+        has not been timed yet: the running jobs' remaining steps plus the work up to it."""
+        waiting = self.store.jobs.work_until(job_id)
+        if waiting is None:
             return None
+        work: dict[str, int] = {}
+        for (model, width, height), step_frames in waiting.items():
+            key = f"{model}:{width}x{height}"
+            work[key] = work.get(key, 0) + step_frames
+        for running in self.running.jobs.values():
+            p = running.job.params
+            key = timing_key(running.job)
+            work[key] = work.get(key, 0) + p.frames * max(p.steps - running.step, 0)
         total = 0.0
-        for job, done_steps in ahead:
-            unit = self.store.timings.get(timing_key(job))
+        for key, step_frames in work.items():
+            unit = self.store.timings.get(key)
             if unit is None:
                 return None
-            total += unit * job.params.frames * max(job.params.steps - done_steps, 0)
+            total += unit * step_frames
         return total

@@ -19,7 +19,11 @@ from bot.store import Store
 
 
 def fair_order(queued: Iterable[Job], last_served: dict[str, float]) -> list[Job]:
-    """Queued jobs in the order the worker will take them."""
+    """Queued jobs in the order the worker will take them, spelled out one pick at a time.
+
+    The specification of the order: `Store.jobs.fair_order` computes the same in SQL (one
+    query, whatever the queue holds), and the tests check that the two agree.
+    """
     per_user: dict[str, list[Job]] = {}
     for job in sorted(queued, key=lambda j: j.id):
         per_user.setdefault(job.user.key, []).append(job)
@@ -66,19 +70,21 @@ class JobQueue:
         """Something was queued (or the worker should look again)."""
         self._changed.set()
 
-    def ordered(self) -> list[Job]:
-        return fair_order(self.store.jobs.with_status(JobStatus.QUEUED), self.store.jobs.last_served())
+    def ordered(self, limit: int = -1) -> list[Job]:
+        """Waiting jobs in the order the worker will take them (SQLite computes it)."""
+        return self.store.jobs.fair_order(limit)
+
+    def waiting(self) -> int:
+        return self.store.jobs.waiting_count()
 
     def position(self, job_id: int) -> int | None:
         """1-based place in line, or None if the job is not waiting."""
-        for place, job in enumerate(self.ordered(), start=1):
-            if job.id == job_id:
-                return place
-        return None
+        return self.store.jobs.place_in_line(job_id)
 
     def try_claim(self) -> Job | None:
-        for job in self.ordered():
-            claimed = self.store.jobs.claim(job.id)
+        """Claim the job at the head of the line; another process may take it first, then the next."""
+        while head := self.ordered(1):
+            claimed = self.store.jobs.claim(head[0].id)
             if claimed is not None:
                 return claimed
         return None

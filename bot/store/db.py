@@ -58,6 +58,7 @@ def create_schema(conn: sqlite3.Connection) -> None:
             jobs.add_column(name, kind)
     jobs.create_index(["status", "priority", "id"], if_not_exists=True)
     jobs.create_index(["platform", "user_id", "id"], if_not_exists=True)
+    jobs.create_index(["status", "platform", "user_id", "id"], if_not_exists=True)  # the fair order's windows
     db.table("usage").create(
         {"user_key": str, "day": str, "used": int}, pk=("user_key", "day"), if_not_exists=True
     )

@@ -14,6 +14,27 @@ FINISHED = tuple(str(s) for s in JobStatus if s.finished)
 _FINISHED_SQL = "(" + ", ".join(f"'{s}'" for s in FINISHED) + ")"
 
 
+# The queue in fair order, computed by SQLite in one pass (no per-user Python loop): lowest
+# priority class first; within a class, round-robin over users — everyone's first waiting
+# job, then everyone's second … (`turn`) — each round ordered by who was served least
+# recently, then by whose first waiting job is oldest.  `bot.core.queue.fair_order` is the
+# same order spelled out in Python; the tests hold the two together.
+_FAIR = f"""
+WITH waiting AS (
+    SELECT id, priority, platform, user_id, model, width, height, steps, frames,
+        ROW_NUMBER() OVER (PARTITION BY platform, user_id ORDER BY id) - 1 AS turn,
+        MIN(id) OVER (PARTITION BY platform, user_id) AS first_id
+    FROM jobs WHERE status = '{JobStatus.QUEUED}'
+), fair AS MATERIALIZED (
+    SELECT waiting.*, coalesce(users.last_served_at, 0) AS served
+    FROM waiting LEFT JOIN users ON users.user_key = waiting.platform || ':' || waiting.user_id
+)
+"""
+_FAIR_KEY = "priority, turn, served, first_id"
+_FAIR_KEY_OF_FAIR = "fair.priority, fair.turn, fair.served, fair.first_id"
+_FAIR_KEY_OF_ME = "me.priority, me.turn, me.served, me.first_id"
+
+
 class JobTable:
     def __init__(self, db: Database, ledger: QuotaLedger, clock: Callable[[], float]) -> None:
         self.db = db
@@ -53,13 +74,15 @@ class JobTable:
         return [row_to_job(row) for row in rows]
 
     def queued_of(self, user_key: str | None, chat_key: str | None = None) -> list[Job]:
-        """Queued jobs, of one user and/or in one chat (None: any)."""
-        return [
-            job
-            for job in self.with_status(JobStatus.QUEUED)
-            if (user_key is None or job.user.key == user_key)
-            and (chat_key is None or job.chat.key == chat_key)
-        ]
+        """Queued jobs, of one user and/or in one chat (None: any), oldest first."""
+        query, args = "SELECT * FROM jobs WHERE status = ?", [str(JobStatus.QUEUED)]
+        if user_key is not None:
+            platform, _, user_id = user_key.partition(":")
+            query, args = query + " AND platform = ? AND user_id = ?", [*args, platform, user_id]
+        if chat_key is not None:
+            platform, _, chat_id = chat_key.partition(":")
+            query, args = query + " AND platform = ? AND chat_id = ?", [*args, platform, chat_id]
+        return [row_to_job(row) for row in self.db.conn.execute(query + " ORDER BY id", args).fetchall()]
 
     def by_result_message(self, platform: str, chat_id: str, message: str) -> Job | None:
         row = self.db.conn.execute(
@@ -78,6 +101,50 @@ class JobTable:
             query += " AND platform = ? AND user_id = ?"
             args += [platform, user_id]
         return [row_to_job(row) for row in self.db.conn.execute(query + " ORDER BY id", args).fetchall()]
+
+    def fair_order(self, limit: int = -1, chat_key: str | None = None) -> list[Job]:
+        """Waiting jobs in the order they will run (at most `limit`; -1: all), optionally of one chat."""
+        where, args = "", []
+        if chat_key is not None:
+            platform, _, chat_id = chat_key.partition(":")
+            where, args = " WHERE jobs.platform = ? AND jobs.chat_id = ?", [platform, chat_id]
+        rows = self.db.conn.execute(
+            f"{_FAIR} SELECT jobs.* FROM fair JOIN jobs ON jobs.id = fair.id{where}"
+            f" ORDER BY {_FAIR_KEY_OF_FAIR} LIMIT ?",
+            [*args, limit],
+        )
+        return [row_to_job(row) for row in rows.fetchall()]
+
+    def waiting_count(self, chat_key: str | None = None) -> int:
+        query, args = "SELECT count(*) FROM jobs WHERE status = ?", [str(JobStatus.QUEUED)]
+        if chat_key is not None:
+            platform, _, chat_id = chat_key.partition(":")
+            query, args = query + " AND platform = ? AND chat_id = ?", [*args, platform, chat_id]
+        return int(self.db.conn.execute(query, args).fetchone()[0])
+
+    def place_in_line(self, job_id: int) -> int | None:
+        """1-based place of a waiting job in the fair order; None if it is not waiting."""
+        row = self.db.conn.execute(
+            f"{_FAIR}, me AS MATERIALIZED (SELECT {_FAIR_KEY} FROM fair WHERE id = ?)"
+            f" SELECT count(*) FROM fair, me WHERE ({_FAIR_KEY_OF_FAIR}) < ({_FAIR_KEY_OF_ME})"
+            " HAVING (SELECT count(*) FROM me) > 0",
+            (job_id,),
+        ).fetchone()
+        return None if row is None else int(row[0]) + 1
+
+    def work_until(self, job_id: int) -> dict[tuple[str, int, int], int] | None:
+        """Steps × frames waiting up to and including `job_id`, by render shape (model, width,
+        height): what its ETA is made of.  None if it is not waiting."""
+        rows = self.db.conn.execute(
+            f"{_FAIR}, me AS MATERIALIZED (SELECT {_FAIR_KEY} FROM fair WHERE id = ?)"
+            " SELECT fair.model, fair.width, fair.height, sum(fair.steps * fair.frames) FROM me, fair"
+            f" WHERE ({_FAIR_KEY_OF_FAIR}) <= ({_FAIR_KEY_OF_ME})"
+            " GROUP BY fair.model, fair.width, fair.height",
+            (job_id,),
+        ).fetchall()
+        if not rows:
+            return None
+        return {(row[0] or "", int(row[1]), int(row[2])): int(row[3]) for row in rows}
 
     def last_served(self) -> dict[str, float]:
         rows = self.db.conn.execute("SELECT user_key, last_served_at FROM users").fetchall()
