@@ -47,25 +47,29 @@ def encode_mp4(
     out_w, out_h = out_w - out_w % 2, out_h - out_h % 2
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".part")
-    with av.open(
-        str(partial), "w", format="mp4", options={"movflags": "+faststart+use_metadata_tags"}
-    ) as container:
-        for key, value in (metadata or {}).items():
-            container.metadata[key] = value
-        stream = container.add_stream("libx264", rate=Fraction(fps))
-        stream.width, stream.height, stream.pix_fmt = out_w, out_h, "yuv420p"
-        if bitrate:
-            stream.bit_rate = bitrate
-            stream.options = {"preset": "medium"}
-        else:
-            stream.options = {"crf": str(crf), "preset": "medium"}
-        for array in frames:
-            frame = av.VideoFrame.from_ndarray(array, format="rgb24")
-            if (out_w, out_h) != (width, height):
-                frame = frame.reformat(width=out_w, height=out_h, interpolation="AREA")
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode())
-    os.replace(partial, path)
+    try:
+        with av.open(
+            str(partial), "w", format="mp4", options={"movflags": "+faststart+use_metadata_tags"}
+        ) as container:
+            for key, value in (metadata or {}).items():
+                container.metadata[key] = value
+            stream = container.add_stream("libx264", rate=Fraction(fps))
+            stream.width, stream.height, stream.pix_fmt = out_w, out_h, "yuv420p"
+            if bitrate:
+                stream.bit_rate = bitrate
+                stream.options = {"preset": "medium"}
+            else:
+                stream.options = {"crf": str(crf), "preset": "medium"}
+            for array in frames:
+                frame = av.VideoFrame.from_ndarray(array, format="rgb24")
+                if (out_w, out_h) != (width, height):
+                    frame = frame.reformat(width=out_w, height=out_h, interpolation="AREA")
+                container.mux(stream.encode(frame))
+            container.mux(stream.encode())
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)  # a full disk or a crash leaves no half-written clip behind
+        raise
     return Clip(str(path), path.stat().st_size, out_w, out_h, len(frames), fps)
 
 

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
-from bot.core.types import ChatRef, JobStatus, UserRef
+from bot.core.types import ChatRef, ChatSettings, JobStatus, UserRef
 from bot.render import Renderer
+from bot.store import DB_FILE, Store
 from tests.harness.clock import ManualClock
 from tests.harness.config import MakeConfig
 from tests.harness.core import CoreBot, MakeBot
@@ -103,3 +110,39 @@ async def test_a_job_id_past_what_sqlite_holds_is_answered_in_words(
     bot = await idle_bot(make_bot, make_config)
     await bot.service.button(bot.req(MALLORY), "info", job_id)
     assert "is not a video number" in bot.last_text
+
+
+# 12. database files ---------------------------------------------------------------------------
+
+
+def test_a_file_that_is_not_a_database_stops_start_up_with_one_line(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / DB_FILE).write_bytes(b"this is not SQLite " * 100)
+    config = tmp_path / "config.toml"
+    config.write_text(f'[model]\nid = "tiny"\n[storage]\ndir = "{data}"\n')
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "admin", "--config", str(config), "audit"],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0 and "Traceback" not in done.stderr
+    assert str(data / DB_FILE) in done.stderr and "not a videobot database" in done.stderr
+
+
+def test_an_older_file_missing_columns_in_any_table_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / DB_FILE
+    with sqlite3.connect(path) as old:  # an early file: chat settings without "enabled", bans without "at"
+        old.execute("CREATE TABLE chat_settings (chat_key TEXT PRIMARY KEY, max_frames INTEGER)")
+        old.execute(
+            "CREATE TABLE bans (user_key TEXT, scope TEXT, reason TEXT, PRIMARY KEY (user_key, scope))"
+        )
+        old.execute("INSERT INTO chat_settings VALUES ('telegram:-1', 8)")
+    store = Store(path)
+    try:
+        assert store.chats.get("telegram:-1").max_frames == 8
+        store.chats.save("telegram:-1", ChatSettings(max_frames=8, enabled=False))
+        store.bans.add("telegram:5", "*", "spam", "telegram:9", 1.0)
+        assert not store.chats.get("telegram:-1").enabled and store.bans.reason("telegram:5") == "spam"
+    finally:
+        store.close()

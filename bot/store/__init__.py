@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bot.store.challenges import ChallengeTable
-from bot.store.db import Database
+from bot.store.db import Database, StoreError
 from bot.store.jobs import JobTable, Timings
 from bot.store.moderation import EVERYWHERE, AuditLog, Bans, ChatSettingsTable
 from bot.store.quota import QuotaLedger
@@ -45,4 +45,4 @@ class Store:
         self.audit.forget_before(audit_before)
 
 
-__all__ = ["DB_FILE", "EVERYWHERE", "Store"]
+__all__ = ["DB_FILE", "EVERYWHERE", "Store", "StoreError"]

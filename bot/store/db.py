@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlite_utils
@@ -17,16 +18,87 @@ import sqlite_utils
 from bot.store.rows import CHALLENGE_COLUMNS, JOB_COLUMNS
 
 
+class StoreError(Exception):
+    """The database file cannot be used; the message is one line for the owner."""
+
+
+@dataclass(frozen=True)
+class Table:
+    columns: dict[str, type]
+    pk: str | tuple[str, ...]
+    not_null: frozenset[str] = frozenset()
+    defaults: dict[str, object] = field(default_factory=dict)
+    indexes: tuple[tuple[str, ...], ...] = ()
+
+
+# Every table the bot keeps, in one place: created when missing, and columns added since
+# an older file was made are added at start-up (any table, not only jobs).
+TABLES: dict[str, Table] = {
+    "jobs": Table(
+        JOB_COLUMNS,
+        pk="id",
+        not_null=frozenset({"platform", "user_id", "chat_id", "status", "prompt"}),
+        defaults={"attempts": 0, "priority": 0, "refunded": 0},
+        indexes=(
+            ("status", "priority", "id"),
+            ("platform", "user_id", "id"),
+            ("status", "platform", "user_id", "id"),  # the fair order's windows
+        ),
+    ),
+    "usage": Table({"user_key": str, "day": str, "used": int}, pk=("user_key", "day")),
+    "users": Table({"user_key": str, "last_served_at": float}, pk="user_key"),
+    "timings": Table({"key": str, "value": float}, pk="key"),
+    "rate": Table({"user_key": str, "tat": float}, pk="user_key"),
+    "user_limits": Table({"user_key": str, "daily": int}, pk="user_key"),
+    "chat_settings": Table(
+        {
+            "chat_key": str,
+            "max_frames": int,
+            "max_steps": int,
+            "daily": int,
+            "challenges": int,
+            "enabled": int,
+        },
+        pk="chat_key",
+    ),
+    "bans": Table(
+        {"user_key": str, "scope": str, "reason": str, "by_user": str, "at": float}, pk=("user_key", "scope")
+    ),
+    "challenges": Table(CHALLENGE_COLUMNS, pk="id"),
+    "votes": Table({"job_id": int, "voter": str, "challenge_id": int, "at": float}, pk=("job_id", "voter")),
+    "challenge_results": Table(
+        {
+            "challenge_id": int,
+            "user_key": str,
+            "user_name": str,
+            "chat_key": str,
+            "votes": int,
+            "winner": int,
+        },
+        pk=("challenge_id", "user_key"),
+    ),
+    "audit_log": Table(
+        {"id": int, "at": float, "chat": str, "actor": str, "action": str, "target": str, "detail": str},
+        pk="id",
+    ),
+}
+
+
 class Database:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.conn = sqlite3.connect(path, isolation_level=None, timeout=30.0)
-        self.conn.row_factory = sqlite3.Row
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=NORMAL")
-        self.conn.execute("PRAGMA busy_timeout=30000")
-        create_schema(self.conn)
+        try:
+            self.conn = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+            self.conn.row_factory = sqlite3.Row
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            self.conn.execute("PRAGMA busy_timeout=30000")
+            create_schema(self.conn)
+        except sqlite3.DatabaseError as error:
+            raise StoreError(
+                f"{path}: not a videobot database ({error}); move it away or fix [storage] dir"
+            ) from None
 
     def close(self) -> None:
         self.conn.close()
@@ -45,64 +117,18 @@ class Database:
 
 def create_schema(conn: sqlite3.Connection) -> None:
     db = sqlite_utils.Database(conn)
-    jobs = db.table("jobs")
-    jobs.create(
-        JOB_COLUMNS,
-        pk="id",
-        not_null={"platform", "user_id", "chat_id", "status", "prompt"},
-        defaults={"attempts": 0, "priority": 0, "refunded": 0},
-        if_not_exists=True,
-    )
-    for name, kind in JOB_COLUMNS.items():  # columns added since the file was made
-        if name not in jobs.columns_dict:
-            jobs.add_column(name, kind)
-    jobs.create_index(["status", "priority", "id"], if_not_exists=True)
-    jobs.create_index(["platform", "user_id", "id"], if_not_exists=True)
-    jobs.create_index(["status", "platform", "user_id", "id"], if_not_exists=True)  # the fair order's windows
-    db.table("usage").create(
-        {"user_key": str, "day": str, "used": int}, pk=("user_key", "day"), if_not_exists=True
-    )
-    db.table("users").create({"user_key": str, "last_served_at": float}, pk="user_key", if_not_exists=True)
-    db.table("timings").create({"key": str, "value": float}, pk="key", if_not_exists=True)
-    db.table("rate").create({"user_key": str, "tat": float}, pk="user_key", if_not_exists=True)
-    db.table("user_limits").create({"user_key": str, "daily": int}, pk="user_key", if_not_exists=True)
-    db.table("chat_settings").create(
-        {
-            "chat_key": str,
-            "max_frames": int,
-            "max_steps": int,
-            "daily": int,
-            "challenges": int,
-            "enabled": int,
-        },
-        pk="chat_key",
-        if_not_exists=True,
-    )
-    db.table("bans").create(
-        {"user_key": str, "scope": str, "reason": str, "by_user": str, "at": float},
-        pk=("user_key", "scope"),
-        if_not_exists=True,
-    )
-    db.table("challenges").create(CHALLENGE_COLUMNS, pk="id", if_not_exists=True)
-    db.table("votes").create(
-        {"job_id": int, "voter": str, "challenge_id": int, "at": float},
-        pk=("job_id", "voter"),
-        if_not_exists=True,
-    )
-    db.table("challenge_results").create(
-        {
-            "challenge_id": int,
-            "user_key": str,
-            "user_name": str,
-            "chat_key": str,
-            "votes": int,
-            "winner": int,
-        },
-        pk=("challenge_id", "user_key"),
-        if_not_exists=True,
-    )
-    db.table("audit_log").create(
-        {"id": int, "at": float, "chat": str, "actor": str, "action": str, "target": str, "detail": str},
-        pk="id",
-        if_not_exists=True,
-    )
+    for name, spec in TABLES.items():
+        table = db.table(name)
+        table.create(
+            spec.columns,
+            pk=spec.pk,
+            not_null=set(spec.not_null),
+            defaults=dict(spec.defaults),
+            if_not_exists=True,
+        )
+        present = table.columns_dict
+        for column, kind in spec.columns.items():  # added since the file was made
+            if column not in present:
+                table.add_column(column, kind, not_null_default=spec.defaults.get(column))
+        for index in spec.indexes:
+            table.create_index(list(index), if_not_exists=True)
