@@ -70,6 +70,7 @@ class QueueConfig:
     group_progress_interval_s: float = 10.0
     delivery_tries: int = 3  # uploads tried at once before the clip waits for the next round
     redeliver_every_s: float = 30.0  # how often clips that could not be sent are tried again
+    delivery_rounds: int = 10  # rounds (30 s, 1 min, 2 min … at most 1 h apart) before giving up
     model_retry_s: float = 60.0  # how often a model that failed to load is tried again
 
 
@@ -230,6 +231,7 @@ def _check(config: Config, require_tokens: bool) -> None:
     need(config.queue.progress_interval_s >= 0, "[queue] progress_interval_s", "must be >= 0")
     need(config.queue.max_total >= 1, "[queue] max_total", "must be at least 1")
     need(config.queue.delivery_tries >= 1, "[queue] delivery_tries", "must be at least 1")
+    need(config.queue.delivery_rounds >= 1, "[queue] delivery_rounds", "must be at least 1")
     for key in ("redeliver_every_s", "model_retry_s"):
         need(getattr(config.queue, key) > 0, f"[queue] {key}", "must be above 0")
     c = config.challenges

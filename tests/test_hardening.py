@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.types import ChatRef, ChatSettings, JobStatus, UserRef
+from bot.core.types import ChatRef, ChatSettings, Delivery, JobStatus, Undeliverable, UserRef
 from bot.render import Renderer
 from bot.store import DB_FILE, Store
 from tests.harness.clock import ManualClock
 from tests.harness.config import MakeConfig
 from tests.harness.core import CoreBot, MakeBot
+from tests.harness.outbox import RecordingOutbox
 
 GROUP = ChatRef("telegram", "-100700", is_group=True)
 OTHER_CHAT = ChatRef("telegram", "-100800", is_group=True)
@@ -146,3 +147,57 @@ def test_an_older_file_missing_columns_in_any_table_is_migrated(tmp_path: Path) 
         assert not store.chats.get("telegram:-1").enabled and store.bans.reason("telegram:5") == "spam"
     finally:
         store.close()
+
+
+# 8. deliveries that keep failing ------------------------------------------------------------
+
+
+class GoneOutbox(RecordingOutbox):
+    """The platform answers for good: the bot was removed, it may not send videos here."""
+
+    async def send_video(self, delivery: Delivery) -> str:
+        self.video_attempts += 1
+        raise Undeliverable("Forbidden: not enough rights to send videos")
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("outbox", [RecordingOutbox(fail_videos=10**6), GoneOutbox()], ids=["flaky", "gone"])
+async def test_a_clip_that_cannot_be_sent_is_given_up_refunded_told_and_deleted(
+    make_bot: MakeBot, make_config: MakeConfig, outbox: RecordingOutbox
+) -> None:
+    config = make_config(queue={"delivery_tries": 1, "redeliver_every_s": 0.01, "delivery_rounds": 3})
+    bot = await make_bot(config=config, outbox=outbox)
+    job = await bot.video("a cat")
+    failed = await bot.until_status(job.id, JobStatus.FAILED)
+    assert failed.error == "failed_undeliverable" and failed.clip_path is None
+    told = await outbox.wait_for_text(f"could not send video #{job.id}")
+    assert "refunded" in told.text
+    assert bot.used_today() == 0
+    assert not list((config.data_dir / "clips").glob(f"{job.id}.*"))
+    # a passing failure is tried in rounds (3 here), a final answer only once
+    assert outbox.video_attempts == (1 if isinstance(outbox, GoneOutbox) else 3)
+
+
+# 14. the shell's admin tools ----------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_jobs_the_shell_cancels_are_told_to_their_owners_by_the_running_bot(
+    make_bot: MakeBot, make_config: MakeConfig, tmp_path: Path
+) -> None:
+    config = make_config(queue={"redeliver_every_s": 0.05})
+    bot = await make_bot(config=config, renderer=Renderer("tiny"), worker=False)
+    job = await bot.video("a cat", VICTIM)
+    toml = tmp_path / "shell.toml"
+    toml.write_text(f'[model]\nid = "tiny"\n[storage]\ndir = "{config.data_dir}"\n')
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "admin", "--config", str(toml), "purge", VICTIM.key],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert bot.job(job.id).status == JobStatus.CANCELLED
+    await bot.service.run_housekeeping_round()
+    notice = await bot.outbox.wait_for_text(f"An admin cancelled video #{job.id}")
+    assert notice.ref == bot.job(job.id).status_message  # on its "queued" message
+    await bot.service.run_housekeeping_round()
+    assert len([r for r in bot.outbox.records if "An admin cancelled" in r.text]) == 1  # once

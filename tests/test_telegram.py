@@ -370,6 +370,6 @@ async def test_a_chat_the_bot_was_removed_from_fails_the_job_once_and_refunds(bo
     fake.inject_fault("sendVideo", 403, description="Forbidden: bot was kicked from the group chat", times=5)
     fake.send_message(GROUP, ANN, "/video a lost cause")
     failed = await eventually(lambda: bot.service.store.jobs.with_status(JobStatus.FAILED), what="failure")
-    assert failed[0].error == "undeliverable"
+    assert failed[0].error == "failed_undeliverable"
     assert len(fake.videos) == 1  # no retry can help: not tried again
     assert bot.service.store.quota.used_today(f"telegram:{ANN}", bot.service.quota_day()) == 0

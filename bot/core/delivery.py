@@ -17,7 +17,7 @@ from bot.core import messages
 from bot.core.captions import entry_buttons, entry_caption, result_buttons, result_caption
 from bot.core.endings import Endings
 from bot.core.notify import Notifier
-from bot.core.ports import Rendered, RenderEvent
+from bot.core.ports import Clock, Rendered, RenderEvent
 from bot.core.progress import ProgressBoard
 from bot.core.queue import JobQueue
 from bot.core.tasks import Tasks
@@ -27,6 +27,7 @@ from bot.store import Store
 log = logging.getLogger(__name__)
 
 
+MAX_DELIVERY_WAIT_S = 3600.0
 # How a clip is made to fit an upload limit (`bot.encode.fit_to_size`); raises `ClipTooLarge`.
 Fitter = Callable[[Path, int], Clip]
 
@@ -41,6 +42,7 @@ class Deliveries:
     queue: JobQueue
     tasks: Tasks
     fit: Fitter
+    clock: Clock
 
     def __post_init__(self) -> None:
         self._delivering: set[int] = set()
@@ -89,16 +91,33 @@ class Deliveries:
                 break
             except Undeliverable as gone:
                 log.warning("job %d can never reach its chat (%s); giving up", job.id, gone)
-                self.endings.finish(job.id, JobStatus.FAILED, error="undeliverable")
-                self.store.quota.refund(job.id)
+                await self._give_up(job)
                 return
             except Exception:
                 log.warning("delivering job %d failed (try %d)", job.id, attempt + 1, exc_info=True)
                 await asyncio.sleep(0.5 * 2**attempt)
         else:
+            await self._round_failed(job)
             return
         self.endings.finish(job.id, JobStatus.DONE, result_message=sent, only_from=(JobStatus.DELIVERING,))
         await self.notifier.edit_status(job, messages.text("done_status", job.user.locale, job=job.id))
+
+    async def _round_failed(self, job: Job) -> None:
+        """A passing failure (a 5xx, a timeout): try again later, backing off, then give up."""
+        rounds = job.delivery_rounds + 1
+        if rounds >= self.config.delivery_rounds:
+            log.warning("job %d: %d sending rounds failed; giving up", job.id, rounds)
+            await self._give_up(job)
+            return
+        wait = min(self.config.redeliver_every_s * 2 ** (rounds - 1), MAX_DELIVERY_WAIT_S)
+        self.store.jobs.update(job.id, delivery_rounds=rounds, next_delivery_at=self.clock() + wait)
+
+    async def _give_up(self, job: Job) -> None:
+        """The clip cannot be sent: fail it (refunded, the owner told if that is possible), delete it."""
+        await self.endings.fail(job, "failed_undeliverable")
+        if job.clip_path:
+            remove_clip_files(job.clip_path)
+            self.store.jobs.update(job.id, clip_path=None)
 
     def _delivery(self, job: Job, clip: Clip) -> Delivery:
         self.notifier.status_message_of(job)
@@ -107,3 +126,10 @@ class Deliveries:
             votes = self.store.challenges.vote_count(job.id)
             return Delivery(job, clip, entry_caption(job, challenge), entry_buttons(job, votes))
         return Delivery(job, clip, result_caption(job), result_buttons(job))
+
+
+def remove_clip_files(clip_path: str) -> None:
+    """A clip and the smaller copies made to fit upload limits (`<id>.fit-<n>.mp4` beside it)."""
+    clip = Path(clip_path)
+    for path in [clip, *clip.parent.glob(f"{clip.stem}.fit-*.mp4")]:
+        path.unlink(missing_ok=True)

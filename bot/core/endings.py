@@ -55,11 +55,11 @@ class Endings:
             self.job_finished.set()
         return changed
 
-    async def fail(self, job: Job, key: str, **values: Any) -> None:
+    async def fail(self, job: Job, key: str) -> None:
         """Failed for the bot's reasons: refunded, and the owner told in words (`key`)."""
         self.finish(job.id, JobStatus.FAILED, error=key)
         self.store.quota.refund(job.id)
-        await self.notifier.tell(job, messages.text(key, job.user.locale, job=job.id, **values))
+        await self._say(job, key, tell_owner=True)
 
     async def cancel(
         self, job: Job, notice: str, *, tell_owner: bool = True, error: str | None = None
@@ -81,6 +81,13 @@ class Endings:
         await self._say(job, notice, tell_owner)
         return True
 
+    async def tell_pending(self, platform: str) -> None:
+        """Tell owners on `platform` what happened to their jobs while nobody could say so."""
+        for job in self.store.jobs.with_notice(platform):
+            if job.notice is not None:
+                self.store.jobs.update(job.id, notice=None)
+                await self.notifier.tell(job, notice_text(job, job.notice))
+
     async def cancel_all(self, jobs: Iterable[Job], notice: str, *, error: str | None = None) -> list[Job]:
         return [job for job in jobs if await self.cancel(job, notice, error=error)]
 
@@ -92,8 +99,18 @@ class Endings:
         await self._say(job, running.cancel_notice or "cancelled", running.tell_owner)
 
     async def _say(self, job: Job, notice: str, tell_owner: bool) -> None:
-        text = messages.text(notice, job.user.locale, job=job.id)
+        if self.notifier.outbox(job.chat.platform) is None:
+            # Not connected here (the shell's `videobot admin`, a platform still starting): the
+            # bot tells them once the platform is up (`tell_pending`).
+            self.store.jobs.update(job.id, notice=notice)
+            return
+        text = notice_text(job, notice)
         if tell_owner:
             await self.notifier.tell(job, text)
         else:
             await self.notifier.edit_status(job, text)
+
+
+def notice_text(job: Job, notice: str) -> str:
+    """A notice about `job` in its owner's language: every notice names the job, some its tries."""
+    return messages.text(notice, job.user.locale, job=job.id, attempts=job.attempts)

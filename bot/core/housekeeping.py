@@ -7,18 +7,16 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from bot.config import Config
-from bot.core import messages
-from bot.core.delivery import Deliveries
+from bot.core.delivery import Deliveries, remove_clip_files
 from bot.core.endings import Endings
 from bot.core.notify import Notifier
 from bot.core.ports import Clock
 from bot.core.queue import JobQueue
 from bot.core.quota import quota_day
 from bot.core.tasks import Tasks
-from bot.core.types import Job, JobStatus
+from bot.core.types import JobStatus
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -36,9 +34,6 @@ class Housekeeping:
     clock: Clock
     rearm_challenges: Callable[[str], Awaitable[None]]
 
-    def __post_init__(self) -> None:
-        self._untold_failures: list[Job] = []
-
     async def recover(self) -> None:
         """Start-up, before any platform is up: requeue interrupted renders, fail tired ones.
 
@@ -48,7 +43,7 @@ class Housekeeping:
         self.forget_old_data()
         for job in found.failed:
             self.store.quota.refund(job.id)
-        self._untold_failures.extend(found.failed)
+            self.store.jobs.update(job.id, notice="failed_attempts")  # told once its platform is up
         if found.requeued or found.to_deliver or found.failed:
             log.info(
                 "recovered: %d requeued, %d to deliver, %d failed",
@@ -59,11 +54,7 @@ class Housekeeping:
 
     async def platform_ready(self, platform: str) -> None:
         """An adapter is connected: catch up on what was promised to its users while down."""
-        for job in [j for j in self._untold_failures if j.chat.platform == platform]:
-            self._untold_failures.remove(job)
-            await self.notifier.tell(
-                job, messages.text("failed_attempts", job.user.locale, job=job.id, attempts=job.attempts)
-            )
+        await self.endings.tell_pending(platform)
         for job in self.store.jobs.with_status(JobStatus.DELIVERING):
             if job.chat.platform == platform:
                 self.tasks.spawn(self.deliveries.deliver(job))
@@ -75,20 +66,23 @@ class Housekeeping:
         while True:
             await asyncio.sleep(every)
             try:
-                for job in self.store.jobs.with_status(JobStatus.DELIVERING):
-                    await self.deliveries.deliver(job)
-                self.forget_old_data()
+                await self.round()
             except Exception:
                 log.exception("housekeeping failed; trying again in %s s", every)
+
+    async def round(self) -> None:
+        for job in self.store.jobs.due_for_delivery(self.clock()):
+            await self.deliveries.deliver(job)
+        for platform in list(self.notifier.outboxes):
+            await self.endings.tell_pending(platform)  # e.g. jobs `videobot admin` cancelled
+        self.forget_old_data()
 
     def forget_old_data(self) -> None:
         """Keep clips, prompts and audit entries only as long as the config promises."""
         storage, now = self.config.storage, self.clock()
         for job in self.store.jobs.expired_clips(now - storage.keep_clips_hours * 3600):
             if job.clip_path:
-                clip = Path(job.clip_path)
-                for path in [clip, *clip.parent.glob(f"{clip.stem}.fit-*.mp4")]:
-                    path.unlink(missing_ok=True)
+                remove_clip_files(job.clip_path)
             self.store.jobs.update(job.id, clip_path=None)
         jobs_before = now - storage.keep_jobs_days * 86400
         self.store.forget_before(

@@ -50,6 +50,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "❌ The GPU ran out of memory for video #{job}; try fewer frames. Your quota was refunded.",
         "it": "❌ Memoria GPU esaurita per il video #{job}; prova con meno fotogrammi. Quota restituita.",
     },
+    "failed_undeliverable": {
+        "en": "❌ I could not send video #{job} here, so I gave up; your quota was refunded.",
+        "it": "❌ Non sono riuscito a inviare qui il video #{job}, quindi ho rinunciato; quota restituita.",
+    },
     "failed_too_big": {
         "en": "❌ Video #{job} is too large to send here even after shrinking; try fewer frames.",
         "it": "❌ Il video #{job} è troppo grande da inviare qui anche ridotto; prova con meno fotogrammi.",

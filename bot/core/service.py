@@ -89,7 +89,15 @@ class VideoService:
         self.eta = Eta(store, self.queue, self.running)
         self.progress = ProgressBoard(config.queue, self.notifier, self.running, self.tasks)
         self.deliveries = Deliveries(
-            config.queue, store, self.notifier, self.endings, self.progress, self.queue, self.tasks, fit
+            config.queue,
+            store,
+            self.notifier,
+            self.endings,
+            self.progress,
+            self.queue,
+            self.tasks,
+            fit,
+            clock,
         )
         self.admission = Admission(
             config, store, self.notifier, self.queue, self.eta, backend, self.runner.wake, clock, rng, model
@@ -230,6 +238,10 @@ class VideoService:
 
     async def platform_ready(self, platform: str) -> None:
         await self.housekeeping.platform_ready(platform)
+
+    async def run_housekeeping_round(self) -> None:
+        """One round now: send what is due, tell what is pending, forget what is too old."""
+        await self.housekeeping.round()
 
     def forget_old_data(self) -> None:
         self.housekeeping.forget_old_data()

@@ -91,6 +91,9 @@ class Job:
     parent_id: int | None = None
     priority: int = 0
     challenge_id: int | None = None
+    notice: str | None = None  # a message key still to tell the owner (their platform was not connected)
+    delivery_rounds: int = 0  # sending rounds that failed for a passing reason
+    next_delivery_at: float | None = None  # when the next round may try
 
 
 class Undeliverable(Exception):

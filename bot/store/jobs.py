@@ -84,6 +84,21 @@ class JobTable:
             query, args = query + " AND platform = ? AND chat_id = ?", [*args, platform, chat_id]
         return [row_to_job(row) for row in self.db.conn.execute(query + " ORDER BY id", args).fetchall()]
 
+    def with_notice(self, platform: str) -> list[Job]:
+        rows = self.db.conn.execute(
+            "SELECT * FROM jobs WHERE notice IS NOT NULL AND platform = ? ORDER BY id", (platform,)
+        ).fetchall()
+        return [row_to_job(row) for row in rows]
+
+    def due_for_delivery(self, now: float) -> list[Job]:
+        """Finished clips still to send whose next round has come."""
+        rows = self.db.conn.execute(
+            "SELECT * FROM jobs WHERE status = ? AND (next_delivery_at IS NULL OR next_delivery_at <= ?)"
+            " ORDER BY id",
+            (str(JobStatus.DELIVERING), now),
+        ).fetchall()
+        return [row_to_job(row) for row in rows]
+
     def by_result_message(self, platform: str, chat_id: str, message: str) -> Job | None:
         row = self.db.conn.execute(
             "SELECT * FROM jobs WHERE platform = ? AND chat_id = ? AND result_message = ?"
