@@ -35,7 +35,7 @@ def build_service(
     rng: random.Random | None = None,
 ) -> VideoService:
     """The core over SQLite and the in-process render backend."""
-    store = Store(config.data_dir / DB_FILE, clock)
+    store = Store(config.data_dir / DB_FILE, clock, busy_timeout_ms=config.storage.busy_timeout_ms)
     renderer = renderer or Renderer(
         model_source or config.model_source,
         device=config.model.device,

@@ -60,6 +60,7 @@ class StorageConfig:
     keep_clips_hours: int = 72
     keep_jobs_days: int = 30
     keep_audit_days: int = 180
+    busy_timeout_ms: int = 50  # the bot waits this long for another process's lock, then retries later
 
 
 @dataclass(frozen=True)
@@ -225,6 +226,7 @@ def _check(config: Config, require_tokens: bool) -> None:
     )
     need(v.max_prompt_chars >= 1, "[video] max_prompt_chars", "must be at least 1")
     need(0 <= v.crf <= 51, "[video] crf", "must be between 0 and 51")
+    need(1 <= config.storage.busy_timeout_ms <= 60_000, "[storage] busy_timeout_ms", "must be 1 to 60000")
     for key in ("keep_clips_hours", "keep_jobs_days", "keep_audit_days"):
         need(getattr(config.storage, key) >= 1, f"[storage] {key}", "must be at least 1")
     need(config.queue.max_attempts >= 1, "[queue] max_attempts", "must be at least 1")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import subprocess
@@ -24,6 +25,7 @@ PRIVATE = ChatRef("telegram", "55")
 MALLORY = UserRef("telegram", "66", "Mallory")
 VICTIM = UserRef("telegram", "55", "Vic")
 OWNER = UserRef("telegram", "99", "Olga")
+BOB_ = UserRef("telegram", "77", "Bob")
 
 
 async def idle_bot(make_bot: MakeBot, make_config: MakeConfig, **sections: dict[str, object]) -> CoreBot:
@@ -201,3 +203,32 @@ async def test_jobs_the_shell_cancels_are_told_to_their_owners_by_the_running_bo
     assert notice.ref == bot.job(job.id).status_message  # on its "queued" message
     await bot.service.run_housekeeping_round()
     assert len([r for r in bot.outbox.records if "An admin cancelled" in r.text]) == 1  # once
+
+
+# 7. a locked database -----------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_a_long_lock_by_another_process_neither_freezes_the_bot_nor_loses_the_clip(
+    make_bot: MakeBot, make_config: MakeConfig
+) -> None:
+    config = make_config(queue={"redeliver_every_s": 0.05})
+    bot = await make_bot(config=config)
+    job = await bot.video("a cat --steps 40")
+    await bot.outbox.wait_for_text("Rendering")
+    other = sqlite3.connect(config.data_dir / DB_FILE, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock while the clip finishes
+    wakeups = 0
+    try:
+        for _ in range(100):  # about a second of holding it, the loop's pulse counted meanwhile
+            await asyncio.sleep(0.01)
+            wakeups += 1
+        await bot.service.queue_status(bot.req(BOB_))  # reads still work; the answer comes at once
+        assert "waiting" in bot.last_text
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert wakeups == 100
+    done = await bot.until_status(job.id, JobStatus.DONE, timeout=30)
+    assert done.result_message is not None
+    assert len(bot.outbox.videos) == 1  # delivered once, when the database took the writes

@@ -124,11 +124,15 @@ class Admission:
         except QuotaExceeded as over:
             await self.notifier.reply(req, self.over_quota_text(req.user, over), private=True)
             return None
-        self.wake()
-        ack = await self._acknowledge(req, job)
-        if ack is not None:
-            self.store.jobs.update(job.id, status_message=ack)
-            job.status_message = ack
+        # The job is stored and charged: from here on nothing may look like a refusal.
+        try:
+            self.wake()
+            ack = await self._acknowledge(req, job)
+            if ack is not None:
+                job.status_message = ack
+                self.store.jobs.update(job.id, status_message=ack)
+        except Exception:
+            log.exception("job %d is queued, but acknowledging it failed", job.id)
         return job
 
     async def _acknowledge(self, req: Request, job: Job) -> str | None:

@@ -17,6 +17,7 @@ from bot.core import messages
 from bot.core.captions import entry_buttons, entry_caption, result_buttons, result_caption
 from bot.core.endings import Endings
 from bot.core.notify import Notifier
+from bot.core.persist import until_written
 from bot.core.ports import Clock, Rendered, RenderEvent
 from bot.core.progress import ProgressBoard
 from bot.core.queue import JobQueue
@@ -99,7 +100,13 @@ class Deliveries:
         else:
             await self._round_failed(job)
             return
-        self.endings.finish(job.id, JobStatus.DONE, result_message=sent, only_from=(JobStatus.DELIVERING,))
+        # Sent: the `done` must land, or a later round would send the clip twice.
+        await until_written(
+            lambda: self.endings.finish(
+                job.id, JobStatus.DONE, result_message=sent, only_from=(JobStatus.DELIVERING,)
+            ),
+            f"job {job.id} delivered",
+        )
         await self.notifier.edit_status(job, messages.text("done_status", job.user.locale, job=job.id))
 
     async def _round_failed(self, job: Job) -> None:
@@ -110,7 +117,11 @@ class Deliveries:
             await self._give_up(job)
             return
         wait = min(self.config.redeliver_every_s * 2 ** (rounds - 1), MAX_DELIVERY_WAIT_S)
-        self.store.jobs.update(job.id, delivery_rounds=rounds, next_delivery_at=self.clock() + wait)
+        due = self.clock() + wait
+        await until_written(
+            lambda: self.store.jobs.update(job.id, delivery_rounds=rounds, next_delivery_at=due),
+            f"job {job.id}'s next sending round",
+        )
 
     async def _give_up(self, job: Job) -> None:
         """The clip cannot be sent: fail it (refunded, the owner told if that is possible), delete it."""

@@ -13,6 +13,7 @@ from typing import Any
 
 from bot.core import messages
 from bot.core.notify import Notifier
+from bot.core.persist import until_written
 from bot.core.types import Job, JobStatus
 from bot.store import Store
 
@@ -57,8 +58,8 @@ class Endings:
 
     async def fail(self, job: Job, key: str) -> None:
         """Failed for the bot's reasons: refunded, and the owner told in words (`key`)."""
-        self.finish(job.id, JobStatus.FAILED, error=key)
-        self.store.quota.refund(job.id)
+        await until_written(lambda: self.finish(job.id, JobStatus.FAILED, error=key), f"job {job.id} failing")
+        await until_written(lambda: self.store.quota.refund(job.id), f"job {job.id}'s refund")
         await self._say(job, key, tell_owner=True)
 
     async def cancel(
@@ -94,8 +95,8 @@ class Endings:
     async def cancelled(self, running: RunningJob) -> None:
         """The backend stopped a job someone cancelled."""
         job = running.job
-        self.finish(job.id, JobStatus.CANCELLED)
-        self.store.quota.refund(job.id)
+        await until_written(lambda: self.finish(job.id, JobStatus.CANCELLED), f"job {job.id}'s cancel")
+        await until_written(lambda: self.store.quota.refund(job.id), f"job {job.id}'s refund")
         await self._say(job, running.cancel_notice or "cancelled", running.tell_owner)
 
     async def _say(self, job: Job, notice: str, tell_owner: bool) -> None:

@@ -9,8 +9,11 @@ a single running job.
 from __future__ import annotations
 
 import logging
+import sqlite3
+from collections.abc import Callable
 
 from bot.core.endings import Endings, RunningJob, RunningJobs
+from bot.core.persist import is_transient, until_written
 from bot.core.ports import (
     Cancelled,
     Encoding,
@@ -24,11 +27,13 @@ from bot.core.ports import (
 )
 from bot.core.queue import JobQueue, QueueClosed
 from bot.core.tasks import Tasks
-from bot.core.types import JobStatus
+from bot.core.types import Job, JobStatus
 from bot.store import Store
 
 log = logging.getLogger(__name__)
 
+CLAIM_RETRY_S = 1.0
+_RUNNING = (JobStatus.RUNNING,)
 FAILURE_MESSAGES = {
     FailureKind.OUT_OF_MEMORY: "failed_oom",
     FailureKind.TOO_BIG: "failed_too_big",
@@ -69,6 +74,12 @@ class JobRunner:
                 job = await self.queue.next_job()
             except QueueClosed:
                 break
+            except sqlite3.OperationalError as error:
+                if not is_transient(error):
+                    raise
+                log.warning("could not claim the next job (%s); trying again shortly", error)
+                await self.queue.wait_for_change(CLAIM_RETRY_S)
+                continue
             if self.stopping:
                 self.store.jobs.requeue(job.id)
                 break
@@ -81,6 +92,15 @@ class JobRunner:
         self.queue.close()
         self.backend.stop()
 
+    def _write(self, write: Callable[[], object], job: Job) -> None:
+        """A job's new state: now, or — the database locked or full — as soon as it takes it."""
+        try:
+            write()
+        except sqlite3.OperationalError as error:
+            if not is_transient(error):
+                raise
+            self.tasks.spawn(until_written(write, f"the new state of job {job.id}"))
+
     def on_event(self, event: RenderEvent) -> None:
         """The job's state follows what the backend reports."""
         running = self.running.get(event.job_id)
@@ -91,21 +111,24 @@ class JobRunner:
         if isinstance(event, Progress):
             running.step = event.step
         elif isinstance(event, Encoding):
-            self.store.jobs.set_status(job.id, JobStatus.ENCODING)
+            self._write(
+                lambda: self.store.jobs.set_status(job.id, JobStatus.ENCODING, only_from=_RUNNING), job
+            )
             job.status = JobStatus.ENCODING
         elif isinstance(event, Rendered):
             del self.running.jobs[job.id]
-            self.store.jobs.set_status(job.id, JobStatus.DELIVERING, clip_path=event.clip.path)
+            clip = event.clip.path
+            self._write(lambda: self.store.jobs.set_status(job.id, JobStatus.DELIVERING, clip_path=clip), job)
         elif isinstance(event, Cancelled):
             del self.running.jobs[job.id]
             if running.cancel_notice is None:  # nobody asked: the backend is stopping
-                self.store.jobs.requeue(job.id)
+                self._write(lambda: self.store.jobs.requeue(job.id), job)
             else:
                 self.tasks.spawn(self.endings.cancelled(running))
         elif isinstance(event, Failed):
             del self.running.jobs[job.id]
             if event.kind == FailureKind.MODEL_MISSING:
-                self.store.jobs.requeue(job.id)  # it waits for the model, like the rest of the queue
+                self._write(lambda: self.store.jobs.requeue(job.id), job)  # it waits for the model too
                 self.queue.notify()
             else:
                 log.warning("job %d failed: %s %s", job.id, event.kind, event.detail)

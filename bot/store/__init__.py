@@ -23,8 +23,12 @@ DB_FILE = "videobot.sqlite3"
 class Store:
     """The bot's SQLite file, room by room.  `clock` dates every change (tests pass their own)."""
 
-    def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
-        self.db = Database(path)
+    def __init__(
+        self, path: Path, clock: Callable[[], float] = time.time, *, busy_timeout_ms: int = 30_000
+    ) -> None:
+        """`busy_timeout_ms`: how long a call waits for another process's lock.  The bot keeps it
+        short (its calls run on the event loop) and retries what matters (`bot.core.persist`)."""
+        self.db = Database(path, busy_timeout_ms)
         self.path = path
         self.clock = clock
         self.quota = QuotaLedger(self.db)

@@ -85,15 +85,15 @@ TABLES: dict[str, Table] = {
 
 
 class Database:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, busy_timeout_ms: int = 30_000) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         try:
-            self.conn = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+            self.conn = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout_ms / 1000)
             self.conn.row_factory = sqlite3.Row
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
-            self.conn.execute("PRAGMA busy_timeout=30000")
+            self.conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
             create_schema(self.conn)
         except sqlite3.DatabaseError as error:
             raise StoreError(
