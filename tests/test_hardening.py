@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.core import messages
 from bot.core.types import ChatRef, ChatSettings, Delivery, JobStatus, Undeliverable, UserRef
 from bot.render import Renderer
 from bot.store import DB_FILE, Store
@@ -232,3 +233,45 @@ async def test_a_long_lock_by_another_process_neither_freezes_the_bot_nor_loses_
     done = await bot.until_status(job.id, JobStatus.DONE, timeout=30)
     assert done.result_message is not None
     assert len(bot.outbox.videos) == 1  # delivered once, when the database took the writes
+
+
+# 9. replies within the platforms' limits ------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_an_error_echoes_the_input_cleaned_and_short(
+    make_bot: MakeBot, make_config: MakeConfig
+) -> None:
+    bot = await idle_bot(make_bot, make_config)
+    await bot.service.video_text(bot.req(MALLORY), "a cat --x" + "y" * 4000)
+    answer = bot.last_text
+    assert answer.startswith("Unknown option --xyyy") and len(answer) < 300
+    await bot.service.video_text(bot.req(MALLORY), "a cat --frames 1\u202e2\ud800")
+    assert "\u202e" not in bot.last_text and "\ud800" not in bot.last_text
+    assert "12" in bot.last_text
+
+
+@pytest.mark.asyncio
+async def test_long_admin_lists_fit_one_message_and_say_how_many_more(
+    make_bot: MakeBot, make_config: MakeConfig
+) -> None:
+    bot = await idle_bot(make_bot, make_config, quota={"max_queued": 100}, queue={"max_total": 1000})
+    for n in range(40):
+        await bot.video(
+            "a very long prompt about a lighthouse in a storm at night " * 3, UserRef("telegram", str(n))
+        )
+    owner = bot.req(OWNER, admin=True)
+    await bot.service.admin(owner, "queue")
+    assert len(bot.last_text) <= messages.LIST_BUDGET and bot.last_text.endswith("more")
+    assert f"…and {40 - (bot.last_text.count(chr(10)))} more" in bot.last_text
+    for n in range(60):
+        bot.store.audit.add(float(n), owner.chat.key, OWNER.key, "ban", f"telegram:{n}", "x" * 150)
+    await bot.service.admin(owner, "audit 50")
+    assert len(bot.last_text) <= messages.LIST_BUDGET and "more" in bot.last_text
+
+
+def test_texts_are_cut_where_telegram_counts_utf16_units() -> None:
+    emoji = "😀" * 3000  # two UTF-16 units each
+    cut = messages.fit(emoji, 4096, utf16=True)
+    assert messages.utf16_units(cut) <= 4096 and cut.endswith("…")
+    assert messages.fit("short", 4096, utf16=True) == "short"

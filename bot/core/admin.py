@@ -192,9 +192,7 @@ class AdminTools:
             f"#{job.id} {job.status} {job.user.key} ({job.user.name or '?'}): {job.params.prompt[:60]}"
             for job in jobs[:QUEUE_LINES]
         ]
-        if total > len(lines):
-            lines.append(f"…and {total - len(lines)} more")
-        return "\n".join(lines)
+        return messages.fit_lines(lines, total=total)
 
     async def _cancel_queued(self, user: str | None, chat: str | None) -> tuple[Job, ...]:
         waiting = self.store.jobs.queued_of(user, chat)
@@ -259,10 +257,12 @@ class AdminTools:
         entries = self.store.audit.entries(count, chat)
         if not entries:
             return "📜 —"
-        return "\n".join(
-            f"{datetime.fromtimestamp(e.at, UTC):%Y-%m-%d %H:%M} {e.actor} {e.action} {e.target} "
-            f"{e.detail}".rstrip()
-            for e in entries
+        return messages.fit_lines(
+            [
+                f"{datetime.fromtimestamp(e.at, UTC):%Y-%m-%d %H:%M} {e.actor} {e.action} {e.target} "
+                f"{e.detail[:200]}".rstrip()
+                for e in entries
+            ]
         )
 
 

@@ -6,6 +6,8 @@ code, "it-IT" → "it") and falls back to English for anything not translated.
 
 from __future__ import annotations
 
+import unicodedata
+
 DEFAULT_LOCALE = "en"
 
 MESSAGES: dict[str, dict[str, str]] = {
@@ -387,6 +389,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "button_info": {"en": "ℹ Info", "it": "ℹ Info"},
     "button_delete": {"en": "🗑 Delete", "it": "🗑 Elimina"},
     # Discord only: every interaction needs an answer, even when the real one went to the channel
+    "and_more": {"en": "…and {count} more", "it": "…e altri {count}"},
     "command_done": {"en": "✅ Done.", "it": "✅ Fatto."},
 }
 
@@ -404,6 +407,60 @@ def text(key: str, locale: str = DEFAULT_LOCALE, **values: object) -> str:
     variants = MESSAGES[key]
     template = variants.get(normalise_locale(locale)) or variants[DEFAULT_LOCALE]
     return template.format(**values)
+
+
+# Long answers (lists) are cut to this many characters: within Discord's 2,000 and, even if every
+# character took two UTF-16 units, within Telegram's 4,096.  Adapters still fit every text to
+# their platform's own limit (`fit`) as the last word.
+LIST_BUDGET = 1_900
+ECHO_MAX = 60  # characters of the user's own input repeated back in an error
+
+
+def utf16_units(text: str) -> int:
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def fit(text: str, limit: int, *, utf16: bool = False) -> str:
+    """`text` cut to `limit` characters (or UTF-16 units, as Telegram counts), ending in "…"."""
+    size = utf16_units if utf16 else len
+    if size(text) <= limit:
+        return text
+    low, high = 0, len(text)
+    while low < high:  # the longest prefix that fits with the ellipsis
+        middle = (low + high + 1) // 2
+        if size(text[:middle]) + 1 <= limit:
+            low = middle
+        else:
+            high = middle - 1
+    return text[:low].rstrip() + "…"
+
+
+def fit_lines(
+    lines: list[str], budget: int = LIST_BUDGET, locale: str = DEFAULT_LOCALE, *, total: int | None = None
+) -> str:
+    """As many whole lines as fit in `budget`, then "…and N more" (of `total` items in all)."""
+    total = len(lines) if total is None else total
+    tail_room = len(text("and_more", locale, count=total)) + 1
+    kept: list[str] = []
+    used = 0
+    for line in lines:
+        last = len(kept) + 1 == total
+        if used + len(line) + (0 if last else tail_room) > budget:
+            break
+        kept.append(line)
+        used += len(line) + 1
+    if total > len(kept):
+        kept.append(text("and_more", locale, count=total - len(kept)))
+    return "\n".join(kept)
+
+
+def echo(value: object) -> object:
+    """User input repeated back: control and direction characters dropped, shortened."""
+    if not isinstance(value, str):
+        return value
+    cleaned = "".join(ch for ch in value if unicodedata.category(ch)[0] != "C" or ch == " ")
+    cleaned = " ".join(cleaned.split())
+    return cleaned if len(cleaned) <= ECHO_MAX else cleaned[: ECHO_MAX - 1].rstrip() + "…"
 
 
 def duration(seconds: float) -> str:

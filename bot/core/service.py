@@ -51,7 +51,8 @@ def answers_errors(method: Callable[..., Awaitable[R]]) -> Callable[..., Awaitab
         try:
             return await method(self, req, *args, **kwargs)
         except CommandError as error:
-            await self.reply(req, messages.text(error.key, req.user.locale, **error.values), private=True)
+            values = {name: messages.echo(value) for name, value in error.values.items()}
+            await self.reply(req, messages.text(error.key, req.user.locale, **values), private=True)
         except Exception:
             log.exception("command %s from %s failed", method.__name__, req.user.key)
             await self.reply(req, messages.text("internal_error", req.user.locale), private=True)

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MIB = 1024 * 1024
+CONTENT_MAX = 2000  # characters in a message's content
+MENTION_ROOM = 30  # "<@snowflake> " put before a text sent to the channel
 NO_MENTIONS = discord.AllowedMentions.none()
 # A challenge thread archives after this long without messages (the longest Discord allows);
 # posting an entry or the result into it wakes it up again.
@@ -56,6 +58,7 @@ class DiscordOutbox:
         private: bool = False,
         user: UserRef | None = None,
     ) -> str | None:
+        text = messages.fit(text, CONTENT_MAX - MENTION_ROOM)  # Discord refuses longer content outright
         origin = parse_ref(reply_to)
         if isinstance(origin, OriginRef):
             live = self.client.live.get(origin.interaction_id)
@@ -111,6 +114,7 @@ class DiscordOutbox:
 
     async def edit_text(self, chat: ChatRef, message: str, text: str) -> bool:
         """Edit a message; False where that is no longer possible (its interaction token expired)."""
+        text = messages.fit(text, CONTENT_MAX)
         ref = parse_ref(message)
         if isinstance(ref, HookRef):
             if not self.client.token_fresh(ref.born):
