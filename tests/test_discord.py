@@ -162,8 +162,8 @@ async def test_reroll_by_anyone_makes_a_new_clip_and_delete_is_for_the_owner(wor
 async def test_admins_by_manage_server_config_or_role_may_delete_any_clip(
     fake: FakeDiscord, make_world: MakeWorld
 ) -> None:
-    fake.add_role("Moderators", members=(ROLE_MODERATOR,))
-    world = await make_world(admin={"admin_roles": ["Moderators"]})
+    moderators = fake.add_role("Moderators", members=(ROLE_MODERATOR,))
+    world = await make_world(admin={"admin_roles": [str(moderators)]})
     clips = [await deliver(world, prompt) for prompt in ("a red fox", "a blue whale", "a green frog")]
 
     for (job_id, message), admin, permissions in zip(
@@ -441,8 +441,8 @@ async def test_every_admin_command_refuses_non_admins_in_plain_words(
 async def test_admins_by_manage_server_role_or_owner_config_run_admin_commands_with_an_audit_trail(
     fake: FakeDiscord, make_world: MakeWorld
 ) -> None:
-    fake.add_role("Moderators", members=(ROLE_MODERATOR,))
-    world = await make_world(admin={"admin_roles": ["Moderators"]})
+    moderators = fake.add_role("Moderators", members=(ROLE_MODERATOR,))
+    world = await make_world(admin={"admin_roles": [str(moderators)]})
     store = world.service.store
     stranger = f"discord:{STRANGER}"
 
@@ -454,9 +454,12 @@ async def test_admins_by_manage_server_role_or_owner_config_run_admin_commands_w
         permissions=MANAGE_GUILD,
     )
     assert banned == f"⛔ {stranger} is banned (discord:1 said so); their waiting jobs were cancelled."
-    # A chat's admin bans in that chat only.
-    assert store.bans.reason(stranger, "discord:777") == "discord:1 said so"
-    assert store.bans.reason(stranger) is None and store.bans.reason("discord:1", "discord:777") is None
+    # A server's admin bans in that server only: every channel and thread of it.
+    assert store.bans.reason(stranger, "discord:server:555") == "discord:1 said so"
+    assert store.bans.reason(stranger, "discord:123", "discord:server:556") is None
+    assert (
+        store.bans.reason(stranger) is None and store.bans.reason("discord:1", "discord:server:555") is None
+    )
     refused = ephemeral_text(await fake.slash("video", {"prompt": "a cat"}, user_id=STRANGER).callback())
     assert refused == "You can't use this bot: an admin banned you (discord:1 said so)."
 
@@ -593,3 +596,14 @@ async def test_videobot_run_serves_discord_from_the_config_file(
             log_file.close()
             print((tmp_path / "videobot.log").read_text())  # pytest shows it when the test fails
     assert code == 0
+
+
+async def test_roles_count_by_id_never_by_name(fake: FakeDiscord, make_world: MakeWorld) -> None:
+    """Anyone can make a server with a role called "VIP": a name in the config gives nothing."""
+    fake.add_role("VIP", members=(ROLE_MODERATOR,))
+    world = await make_world(admin={"priority_roles": ["VIP"], "admin_roles": ["VIP"]})
+    answer = await fake.slash("admin", {}, subcommand="queue", user_id=ROLE_MODERATOR).callback()
+    assert ephemeral_text(answer) == "Only admins of this chat can use /admin."
+    await fake.slash("video", {"prompt": "a cat"}, user_id=ROLE_MODERATOR).callback()
+    (job,) = world.service.store.jobs.of_user(UserRef("discord", str(ROLE_MODERATOR)))
+    assert job.priority == 1  # the ordinary class: no jumping the queue by naming a role "VIP"

@@ -135,7 +135,7 @@ async def test_a_full_challenge_in_a_thread_with_a_restart_in_the_middle(
     thread = int(threaded.response["id"])
     running = await recorded(world)
     assert running.announcement == f"ch:{CHANNEL}:{announcement}"
-    assert running.entries_chat == ChatRef("discord", str(thread), True)
+    assert running.entries_chat == ChatRef("discord", str(thread), True, server="555")
 
     missing = challenge(fake, "enter", {"prompt": "a dog surfing"}, user_id=BEN)
     assert (

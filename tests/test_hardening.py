@@ -275,3 +275,32 @@ def test_texts_are_cut_where_telegram_counts_utf16_units() -> None:
     cut = messages.fit(emoji, 4096, utf16=True)
     assert messages.utf16_units(cut) <= 4096 and cut.endswith("…")
     assert messages.fit("short", 4096, utf16=True) == "short"
+
+
+# 4. a Discord server is one place ------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_a_servers_bans_switch_and_limits_cover_its_other_channels_and_threads(
+    make_bot: MakeBot, make_config: MakeConfig
+) -> None:
+    bot = await idle_bot(make_bot, make_config)
+    general = ChatRef("discord", "1001", is_group=True, server="42")
+    thread = ChatRef("discord", "1002", is_group=True, server="42")  # a thread in another channel
+    elsewhere = ChatRef("discord", "2001", is_group=True, server="77")
+    troll = UserRef("discord", "5", "Troll")
+    admin = bot.req(UserRef("discord", "6", "Mod"), general, admin=True)
+
+    await bot.service.admin(admin, "ban discord:5 spam")
+    await bot.service.video_text(bot.req(troll, thread), "a cat")
+    assert bot.last_text == "You can't use this bot: an admin banned you (spam)."
+    assert await bot.service.video_text(bot.req(troll, elsewhere), "a cat") is not None  # not their server
+
+    await bot.service.admin(admin, "settings max_frames 4")
+    await bot.service.video_text(bot.req(MALLORY, thread), "a cat --frames 8")
+    assert bot.last_text.startswith("--frames must be between")
+    await bot.service.admin(admin, "settings enabled off")
+    assert await bot.service.video_text(bot.req(MALLORY, thread), "a cat") is None
+    # and the other server's admin reaches none of it
+    await bot.service.admin(bot.req(UserRef("discord", "8"), elsewhere, admin=True), "unban discord:5")
+    assert "not banned" in bot.last_text

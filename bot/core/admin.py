@@ -183,7 +183,7 @@ class AdminTools:
     def queue_listing(self, chat: str | None) -> str:
         """Waiting and running jobs, in dispatch order; only this chat's unless `chat` is None."""
         jobs = self.store.jobs.with_status(JobStatus.RUNNING, JobStatus.ENCODING, JobStatus.DELIVERING)
-        jobs = [job for job in jobs if chat is None or job.chat.key == chat]
+        jobs = [job for job in jobs if chat is None or chat in (job.chat.key, job.chat.scope_key)]
         total = len(jobs) + self.store.jobs.waiting_count(chat)
         jobs += self.store.jobs.fair_order(limit=QUEUE_LINES, chat_key=chat)
         if not jobs:

@@ -74,10 +74,10 @@ class Admission:
         the admin said so.
         """
         home = challenge.chat if challenge else req.chat
-        chat_settings = self.store.chats.get(home.key)
+        chat_settings = self.store.chats.get(home.scope_key)  # a Discord server's, for all its channels
         if not chat_settings.enabled and not roles.is_admin(req, self.config.admin):
             raise CommandError("disabled_here")
-        ban_reason = self.store.bans.reason(req.user.key, home.key)
+        ban_reason = self.store.bans.reason(req.user.key, home.key, home.scope_key)
         if ban_reason is not None:
             raise CommandError("banned", reason=ban_reason or "—")
         params = validate_video(args, chat_limits(self.config.video, chat_settings), self.rng)
@@ -114,7 +114,7 @@ class Admission:
             self.store,
             self.config.quota,
             req.user.key,
-            home.key,
+            home.scope_key,
             self.clock(),
             max_total=self.config.queue.max_total,
             counts_daily=not free,

@@ -163,7 +163,7 @@ class Challenges:
     async def start(self, req: Request, args: StartArgs) -> None:
         if not self._is_admin(req):
             raise CommandError("challenge_admin_only")
-        if not self.store.chats.get(req.chat.key).challenges:
+        if not self.store.chats.get(req.chat.scope_key).challenges:
             raise CommandError("challenge_disabled")
         args = check_start(args, self.limits)
         duration = float(args.duration_s or 0)

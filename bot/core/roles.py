@@ -17,8 +17,8 @@ def is_admin(req: Request, admin: AdminConfig) -> bool:
 
 
 def may_moderate(req: Request, job: Job, admin: AdminConfig) -> bool:
-    """Owners anywhere; a chat's admins only for jobs in their chat."""
-    return is_owner(req, admin) or (is_admin(req, admin) and job.chat.key == req.chat.key)
+    """Owners anywhere; a chat's admins only for jobs in their chat (on Discord: their server)."""
+    return is_owner(req, admin) or (is_admin(req, admin) and job.chat.scope_key == req.chat.scope_key)
 
 
 def priority(req: Request, admin: AdminConfig) -> int:

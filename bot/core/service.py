@@ -227,8 +227,9 @@ class VideoService:
         if not roles.is_admin(req, self.config.admin):
             raise CommandError("admin_only")
         everywhere = roles.is_owner(req, self.config.admin)
+        # A chat's admins act on their chat; on Discord, on their whole server.
         result = await self.admin_tools.execute(
-            req.user.key, req.chat.key, command, req.user.locale, everywhere=everywhere
+            req.user.key, req.chat.scope_key, command, req.user.locale, everywhere=everywhere
         )
         await self.reply(req, result.text, private=True)
 

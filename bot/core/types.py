@@ -36,15 +36,25 @@ class UserRef:
 
 @dataclass(frozen=True)
 class ChatRef:
-    """Where messages go: a Telegram chat, a Discord channel, the console."""
+    """Where messages go: a Telegram chat, a Discord channel or thread, the console.
+
+    `server` is the Discord server (guild) a channel belongs to: its admins, bans and
+    settings cover every channel and thread in it (`scope_key`).
+    """
 
     platform: str
     id: str
     is_group: bool = False
+    server: str = ""
 
     @property
     def key(self) -> str:
         return f"{self.platform}:{self.id}"
+
+    @property
+    def scope_key(self) -> str:
+        """Where admins' settings and bans for this chat live: its server, or the chat itself."""
+        return f"{self.platform}:server:{self.server}" if self.server else self.key
 
 
 @dataclass(frozen=True)

@@ -138,7 +138,8 @@ class VideoBotClient(discord.Client):
         """Who asked and where (`chat_id`: instead of the interaction's channel).
 
         Admin: Manage Server in this guild (the core adds owners and roles).  Roles are given
-        by name and by id, so `[admin] admin_roles` may name either.
+        by id only: anyone can make a server with a role called "VIP".  The chat carries its
+        server, whose settings and bans cover all its channels and threads.
         """
         user = interaction.user
         permissions = interaction.permissions
@@ -146,13 +147,16 @@ class VideoBotClient(discord.Client):
         roles: tuple[str, ...] = ()
         if isinstance(user, discord.Member):
             held = [role for role in user.roles if not role.is_default()]
-            roles = tuple(role.name for role in held) + tuple(str(role.id) for role in held)
+            roles = tuple(str(role.id) for role in held)
         return Request(
             user=UserRef(
                 PLATFORM, str(user.id), user.display_name, messages.normalise_locale(str(interaction.locale))
             ),
             chat=ChatRef(
-                PLATFORM, str(chat_id or interaction.channel_id), is_group=interaction.guild_id is not None
+                PLATFORM,
+                str(chat_id or interaction.channel_id),
+                is_group=interaction.guild_id is not None,
+                server=str(interaction.guild_id or ""),
             ),
             reply_to=str(origin),
             is_admin=manages,

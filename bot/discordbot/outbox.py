@@ -212,7 +212,7 @@ class DiscordOutbox:
         except discord.HTTPException:  # Forbidden too: no Create Public Threads here
             log.info("could not open a thread on %s", message, exc_info=True)
             return None
-        return ChatRef(PLATFORM, str(thread.id), is_group=True)
+        return ChatRef(PLATFORM, str(thread.id), is_group=True, server=chat.server)
 
     async def show_activity(self, chat: ChatRef) -> None:
         """Nothing: the status message already says "sending", and typing would spend rate limit."""

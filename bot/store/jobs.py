@@ -35,6 +35,15 @@ _FAIR_KEY_OF_FAIR = "fair.priority, fair.turn, fair.served, fair.first_id"
 _FAIR_KEY_OF_ME = "me.priority, me.turn, me.served, me.first_id"
 
 
+def where_chat(chat_key: str, table: str = "jobs") -> tuple[str, list[str]]:
+    """SQL for "in this chat": a chat's key ("discord:777") or a server's ("discord:server:42")."""
+    platform, _, rest = chat_key.partition(":")
+    kind, _, server = rest.partition(":")
+    if kind == "server" and server:
+        return f"{table}.platform = ? AND {table}.chat_server = ?", [platform, server]
+    return f"{table}.platform = ? AND {table}.chat_id = ?", [platform, rest]
+
+
 class JobTable:
     def __init__(self, db: Database, ledger: QuotaLedger, clock: Callable[[], float]) -> None:
         self.db = db
@@ -75,13 +84,13 @@ class JobTable:
 
     def queued_of(self, user_key: str | None, chat_key: str | None = None) -> list[Job]:
         """Queued jobs, of one user and/or in one chat (None: any), oldest first."""
-        query, args = "SELECT * FROM jobs WHERE status = ?", [str(JobStatus.QUEUED)]
+        query, args = "SELECT * FROM jobs WHERE jobs.status = ?", [str(JobStatus.QUEUED)]
         if user_key is not None:
             platform, _, user_id = user_key.partition(":")
             query, args = query + " AND platform = ? AND user_id = ?", [*args, platform, user_id]
         if chat_key is not None:
-            platform, _, chat_id = chat_key.partition(":")
-            query, args = query + " AND platform = ? AND chat_id = ?", [*args, platform, chat_id]
+            condition, chat_args = where_chat(chat_key)
+            query, args = f"{query} AND {condition}", [*args, *chat_args]
         return [row_to_job(row) for row in self.db.conn.execute(query + " ORDER BY id", args).fetchall()]
 
     def with_notice(self, platform: str) -> list[Job]:
@@ -119,10 +128,10 @@ class JobTable:
 
     def fair_order(self, limit: int = -1, chat_key: str | None = None) -> list[Job]:
         """Waiting jobs in the order they will run (at most `limit`; -1: all), optionally of one chat."""
-        where, args = "", []
+        where, args = "", list[str]()
         if chat_key is not None:
-            platform, _, chat_id = chat_key.partition(":")
-            where, args = " WHERE jobs.platform = ? AND jobs.chat_id = ?", [platform, chat_id]
+            condition, args = where_chat(chat_key)
+            where = f" WHERE {condition}"
         rows = self.db.conn.execute(
             f"{_FAIR} SELECT jobs.* FROM fair JOIN jobs ON jobs.id = fair.id{where}"
             f" ORDER BY {_FAIR_KEY_OF_FAIR} LIMIT ?",
@@ -131,10 +140,10 @@ class JobTable:
         return [row_to_job(row) for row in rows.fetchall()]
 
     def waiting_count(self, chat_key: str | None = None) -> int:
-        query, args = "SELECT count(*) FROM jobs WHERE status = ?", [str(JobStatus.QUEUED)]
+        query, args = "SELECT count(*) FROM jobs WHERE jobs.status = ?", [str(JobStatus.QUEUED)]
         if chat_key is not None:
-            platform, _, chat_id = chat_key.partition(":")
-            query, args = query + " AND platform = ? AND chat_id = ?", [*args, platform, chat_id]
+            condition, chat_args = where_chat(chat_key)
+            query, args = f"{query} AND {condition}", [*args, *chat_args]
         return int(self.db.conn.execute(query, args).fetchone()[0])
 
     def place_in_line(self, job_id: int) -> int | None:

@@ -60,11 +60,14 @@ class Bans:
         )
         return deleted.rowcount > 0
 
-    def reason(self, user_key: str, chat_key: str | None = None) -> str | None:
-        """None if not banned here (or everywhere), else the reason given (possibly empty)."""
+    def reason(self, user_key: str, *scopes: str | None) -> str | None:
+        """None if not banned in any of `scopes` (a chat, its server) nor everywhere, else the
+        reason given (possibly empty)."""
+        where = [EVERYWHERE, *(scope for scope in scopes if scope)]
+        marks = ", ".join("?" for _ in where)
         row = self.db.conn.execute(
-            "SELECT reason FROM bans WHERE user_key = ? AND scope IN (?, ?) ORDER BY scope = ? DESC",
-            (user_key, EVERYWHERE, chat_key or EVERYWHERE, EVERYWHERE),
+            f"SELECT reason FROM bans WHERE user_key = ? AND scope IN ({marks}) ORDER BY scope = ? DESC",
+            (user_key, *where, EVERYWHERE),
         ).fetchone()
         return None if row is None else str(row["reason"] or "")
 

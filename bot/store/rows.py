@@ -22,6 +22,7 @@ _REF_COLUMNS: dict[str, type] = {
     "locale": str,
     "chat_id": str,
     "chat_is_group": int,
+    "chat_server": str,
 }
 _LEDGER_COLUMNS: dict[str, type] = {"quota_day": str, "refunded": int}
 _NESTED = ("user", "chat", "params")
@@ -62,6 +63,7 @@ def job_to_row(job: Job) -> dict[str, Any]:
         locale=job.user.locale,
         chat_id=job.chat.id,
         chat_is_group=int(job.chat.is_group),
+        chat_server=job.chat.server,
         status=str(job.status),
     )
     return row
@@ -77,7 +79,7 @@ def row_to_job(row: sqlite3.Row) -> Job:
     return Job(
         **values,
         user=UserRef(row["platform"], row["user_id"], row["user_name"] or "", row["locale"] or "en"),
-        chat=ChatRef(row["platform"], row["chat_id"], bool(row["chat_is_group"])),
+        chat=ChatRef(row["platform"], row["chat_id"], bool(row["chat_is_group"]), row["chat_server"] or ""),
         params=RenderParams(**params),
     )
 
@@ -87,6 +89,7 @@ CHALLENGE_COLUMNS: dict[str, type] = {
     "platform": str,
     "chat_id": str,
     "chat_is_group": int,
+    "chat_server": str,
     "theme": str,
     "created_by": str,
     "started_at": float,
@@ -106,6 +109,7 @@ def challenge_to_row(challenge: Challenge) -> dict[str, Any]:
         "platform": challenge.chat.platform,
         "chat_id": challenge.chat.id,
         "chat_is_group": int(challenge.chat.is_group),
+        "chat_server": challenge.chat.server,
         "theme": challenge.theme,
         "created_by": challenge.created_by,
         "started_at": challenge.started_at,
@@ -120,8 +124,11 @@ def challenge_to_row(challenge: Challenge) -> dict[str, Any]:
 
 
 def row_to_challenge(row: sqlite3.Row) -> Challenge:
-    chat = ChatRef(row["platform"], row["chat_id"], bool(row["chat_is_group"]))
-    entries_chat = ChatRef(row["platform"], row["entries_chat_id"], True) if row["entries_chat_id"] else None
+    server = row["chat_server"] or ""
+    chat = ChatRef(row["platform"], row["chat_id"], bool(row["chat_is_group"]), server)
+    entries_chat = (
+        ChatRef(row["platform"], row["entries_chat_id"], True, server) if row["entries_chat_id"] else None
+    )
     return Challenge(
         id=row["id"],
         chat=chat,
