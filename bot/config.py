@@ -71,6 +71,8 @@ class QueueConfig:
     group_progress_interval_s: float = 10.0
     delivery_tries: int = 3  # uploads tried at once before the clip waits for the next round
     redeliver_every_s: float = 30.0  # how often clips that could not be sent are tried again
+    busy_group_jobs: int = 3  # a group with this many unfinished jobs shares one board message
+    board_interval_s: float = 6.0  # a busy group's board is edited at most this often
     delivery_rounds: int = 10  # rounds (30 s, 1 min, 2 min … at most 1 h apart) before giving up
     model_retry_s: float = 60.0  # how often a model that failed to load is tried again
 
@@ -234,6 +236,8 @@ def _check(config: Config, require_tokens: bool) -> None:
     need(config.queue.max_total >= 1, "[queue] max_total", "must be at least 1")
     need(config.queue.delivery_tries >= 1, "[queue] delivery_tries", "must be at least 1")
     need(config.queue.delivery_rounds >= 1, "[queue] delivery_rounds", "must be at least 1")
+    need(config.queue.busy_group_jobs >= 1, "[queue] busy_group_jobs", "must be at least 1")
+    need(config.queue.board_interval_s >= 0, "[queue] board_interval_s", "must be >= 0")
     for key in ("redeliver_every_s", "model_retry_s"):
         need(getattr(config.queue, key) > 0, f"[queue] {key}", "must be above 0")
     c = config.challenges

@@ -8,17 +8,20 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
 from bot.core import messages
-from bot.core.types import ChatRef, ChatSettings, Delivery, JobStatus, Undeliverable, UserRef
+from bot.core.types import ChatRef, ChatSettings, Delivery, JobStatus, RenderParams, Undeliverable, UserRef
 from bot.render import Renderer
 from bot.store import DB_FILE, Store
 from tests.harness.clock import ManualClock
 from tests.harness.config import MakeConfig
 from tests.harness.core import CoreBot, MakeBot
 from tests.harness.outbox import RecordingOutbox
+from tests.harness.polling import eventually
 
 GROUP = ChatRef("telegram", "-100700", is_group=True)
 OTHER_CHAT = ChatRef("telegram", "-100800", is_group=True)
@@ -304,3 +307,41 @@ async def test_a_servers_bans_switch_and_limits_cover_its_other_channels_and_thr
     # and the other server's admin reaches none of it
     await bot.service.admin(bot.req(UserRef("discord", "8"), elsewhere, admin=True), "unban discord:5")
     assert "not banned" in bot.last_text
+
+
+# 17. a busy group is not throttled by the bot's own chatter ----------------------------------
+
+
+class InstantRenderer(Renderer):
+    """A stand-in GPU that renders at once: what is left to measure is the chat traffic."""
+
+    def load(self) -> None:
+        self.pipe = object()
+
+    def render(self, params: RenderParams, on_step: Any = None, should_stop: Any = None) -> np.ndarray:
+        for step in range(1, params.steps + 1):
+            if on_step is not None:
+                on_step(step, params.steps)
+        return np.zeros((params.frames, params.height, params.width, 3), dtype=np.uint8)
+
+
+@pytest.mark.asyncio
+async def test_a_burst_in_one_group_costs_about_two_group_calls_a_clip(
+    make_bot: MakeBot, make_config: MakeConfig
+) -> None:
+    config = make_config(queue={"board_interval_s": 0.2, "max_total": 100})
+    bot = await make_bot(config=config, renderer=InstantRenderer("tiny"))
+    people = [UserRef("telegram", str(300 + n), f"P{n}") for n in range(20)]
+    for person in people:
+        await bot.service.video_text(bot.req(person, GROUP), "a cat")
+    await eventually(lambda: len(bot.outbox.videos) == 20, timeout=60, what="all 20 clips")
+    board = await bot.outbox.wait_for_text("All 20 videos are done")
+    in_group = [r for r in bot.outbox.records if r.chat == GROUP]
+    assert len(in_group) <= 2 * 20, [r.kind for r in in_group]
+    assert sum(r.kind == "text" for r in in_group) <= 3 + 1  # acks before the group got busy, and the board
+    assert board.kind in ("edit", "text")
+    assert {r.kind for r in in_group} <= {"text", "edit", "video", "activity"}
+    # a quiet chat keeps its own progress: a message and edits per job
+    await bot.video("a dog", MALLORY, chat=PRIVATE)
+    await eventually(lambda: len(bot.outbox.videos) == 21, what="the private clip")
+    assert any(r.kind == "edit" and r.chat == PRIVATE for r in bot.outbox.records)

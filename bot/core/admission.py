@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 
 from bot.config import Config, VideoConfig
 from bot.core import messages, roles
+from bot.core.boards import GroupBoards
 from bot.core.eta import Eta
 from bot.core.moderation import PromptPolicy
 from bot.core.notify import Notifier
@@ -54,6 +55,7 @@ class Admission:
     clock: Clock
     rng: random.Random
     model: str
+    boards: GroupBoards
 
     def __post_init__(self) -> None:
         p = self.config.policy
@@ -127,6 +129,9 @@ class Admission:
         # The job is stored and charged: from here on nothing may look like a refusal.
         try:
             self.wake()
+            if self.boards.is_busy(job.chat):
+                self.boards.add(job)  # a busy group: the shared board shows it, no message of its own
+                return job
             ack = await self._acknowledge(req, job)
             if ack is not None:
                 job.status_message = ack

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bot.config import QueueConfig
 from bot.core import messages
+from bot.core.boards import GroupBoards
 from bot.core.captions import entry_buttons, entry_caption, result_buttons, result_caption
 from bot.core.endings import Endings
 from bot.core.notify import Notifier
@@ -44,6 +45,7 @@ class Deliveries:
     tasks: Tasks
     fit: Fitter
     clock: Clock
+    boards: GroupBoards
 
     def __post_init__(self) -> None:
         self._delivering: set[int] = set()
@@ -87,7 +89,8 @@ class Deliveries:
         delivery = self._delivery(job, clip)
         for attempt in range(self.config.delivery_tries):
             try:
-                await outbox.show_activity(job.chat)
+                if self.boards.quiet_here(job):  # in a busy group the board speaks for everyone
+                    await outbox.show_activity(job.chat)
                 sent = await outbox.send_video(delivery)
                 break
             except Undeliverable as gone:
@@ -107,7 +110,8 @@ class Deliveries:
             ),
             f"job {job.id} delivered",
         )
-        await self.notifier.edit_status(job, messages.text("done_status", job.user.locale, job=job.id))
+        if self.boards.quiet_here(job):
+            await self.notifier.edit_status(job, messages.text("done_status", job.user.locale, job=job.id))
 
     async def _round_failed(self, job: Job) -> None:
         """A passing failure (a 5xx, a timeout): try again later, backing off, then give up."""

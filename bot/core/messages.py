@@ -389,6 +389,17 @@ MESSAGES: dict[str, dict[str, str]] = {
     "button_info": {"en": "ℹ Info", "it": "ℹ Info"},
     "button_delete": {"en": "🗑 Delete", "it": "🗑 Elimina"},
     # Discord only: every interaction needs an answer, even when the real one went to the channel
+    "board_title": {
+        "en": "📋 {count} videos on their way in this chat:",
+        "it": "📋 {count} video in arrivo in questa chat:",
+    },
+    "board_waiting": {"en": "#{position} in line", "it": "#{position} in coda"},
+    "board_rendering": {"en": "rendering {percent}%", "it": "in creazione {percent}%"},
+    "board_sending": {"en": "sending", "it": "in invio"},
+    "board_all_done": {
+        "en": "✅ All {count} videos are done.",
+        "it": "✅ Tutti i {count} video sono pronti.",
+    },
     "and_more": {"en": "…and {count} more", "it": "…e altri {count}"},
     "command_done": {"en": "✅ Done.", "it": "✅ Fatto."},
 }

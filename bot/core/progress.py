@@ -10,6 +10,7 @@ import time
 
 from bot.config import QueueConfig
 from bot.core import messages
+from bot.core.boards import GroupBoards
 from bot.core.endings import RunningJobs
 from bot.core.notify import Notifier
 from bot.core.ports import Encoding, Progress, RenderEvent
@@ -18,7 +19,10 @@ from bot.core.types import Job
 
 
 class ProgressBoard:
-    def __init__(self, config: QueueConfig, notifier: Notifier, running: RunningJobs, tasks: Tasks) -> None:
+    def __init__(
+        self, config: QueueConfig, notifier: Notifier, running: RunningJobs, tasks: Tasks, boards: GroupBoards
+    ) -> None:
+        self.boards = boards
         self.config = config
         self.notifier = notifier
         self.running = running
@@ -32,7 +36,7 @@ class ProgressBoard:
             return
         if isinstance(event, Progress):
             self.rendering(running.job, event.step, event.total)
-        elif isinstance(event, Encoding):
+        elif isinstance(event, Encoding) and self.boards.quiet_here(running.job):
             self.tasks.spawn(self.stage(running.job, "encoding"))
             self.tasks.spawn(self.notifier.show_activity(running.job))
 
@@ -55,7 +59,11 @@ class ProgressBoard:
             await self._send(job, text)
 
     def _due(self, job: Job, text: str) -> bool:
-        if job.id in self.in_flight or not self.notifier.status_message_of(job):
+        if (
+            job.id in self.in_flight
+            or not self.boards.quiet_here(job)
+            or not self.notifier.status_message_of(job)
+        ):
             return False
         when, last_text = self.last_sent.get(job.id, (float("-inf"), ""))
         return text != last_text and time.monotonic() - when >= self.interval(job)

@@ -20,6 +20,7 @@ from bot.config import Config
 from bot.core import messages, roles
 from bot.core.admin import AdminCommand, AdminTools, parse_admin
 from bot.core.admission import Admission
+from bot.core.boards import GroupBoards
 from bot.core.challenges import Challenges, StartArgs
 from bot.core.commands import Commands
 from bot.core.delivery import Deliveries, Fitter
@@ -88,21 +89,16 @@ class VideoService:
         self.endings = Endings(store, self.notifier, self.running)
         self.runner = JobRunner(store, self.queue, backend, self.running, self.endings, self.tasks)
         self.eta = Eta(store, self.queue, self.running)
-        self.progress = ProgressBoard(config.queue, self.notifier, self.running, self.tasks)
+        self.boards = GroupBoards(config.queue, store, self.notifier, self.queue, self.running, self.tasks)
+        self.progress = ProgressBoard(config.queue, self.notifier, self.running, self.tasks, self.boards)
         self.deliveries = Deliveries(
-            config.queue,
-            store,
-            self.notifier,
-            self.endings,
-            self.progress,
-            self.queue,
-            self.tasks,
-            fit,
-            clock,
-        )
+            config.queue, store, self.notifier, self.endings, self.progress, self.queue, self.tasks, fit,
+            clock, self.boards,
+        )  # fmt: skip
         self.admission = Admission(
-            config, store, self.notifier, self.queue, self.eta, backend, self.runner.wake, clock, rng, model
-        )
+            config, store, self.notifier, self.queue, self.eta, backend, self.runner.wake, clock, rng, model,
+            self.boards,
+        )  # fmt: skip
         self.commands = Commands(
             config, store, self.notifier, self.admission, self.endings, self.running, self.queue, self.eta,
             clock, rng, model,
@@ -263,6 +259,7 @@ class VideoService:
     def stop(self) -> None:
         """Stop dispatching; running renders end after their current step and go back in line."""
         self.challenges.disarm()
+        self.boards.stop()
         self.runner.stop()
 
     async def drain(self) -> None:

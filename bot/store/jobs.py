@@ -93,6 +93,20 @@ class JobTable:
             query, args = f"{query} AND {condition}", [*args, *chat_args]
         return [row_to_job(row) for row in self.db.conn.execute(query + " ORDER BY id", args).fetchall()]
 
+    def unfinished_in(self, chat_key: str) -> list[Job]:
+        condition, args = where_chat(chat_key)
+        rows = self.db.conn.execute(
+            f"SELECT * FROM jobs WHERE {condition} AND status NOT IN {_FINISHED_SQL} ORDER BY id", args
+        ).fetchall()
+        return [row_to_job(row) for row in rows]
+
+    def unfinished_count(self, chat_key: str) -> int:
+        condition, args = where_chat(chat_key)
+        row = self.db.conn.execute(
+            f"SELECT count(*) FROM jobs WHERE {condition} AND status NOT IN {_FINISHED_SQL}", args
+        ).fetchone()
+        return int(row[0])
+
     def with_notice(self, platform: str) -> list[Job]:
         rows = self.db.conn.execute(
             "SELECT * FROM jobs WHERE notice IS NOT NULL AND platform = ? ORDER BY id", (platform,)

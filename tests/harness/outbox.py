@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 class Sent:
     """One thing the core asked the platform to do."""
 
-    kind: str  # "text", "edit", "video", "delete", "buttons", "thread"
+    kind: str  # "text", "edit", "video", "delete", "buttons", "thread", "activity"
     chat: ChatRef
     text: str = ""
     ref: str | None = None  # the message it created, or the one it edited/deleted
@@ -120,6 +120,7 @@ class RecordingOutbox:
 
     async def show_activity(self, chat: ChatRef) -> None:
         await self._network()
+        self._record(Sent("activity", chat))
 
     async def edit_buttons(self, chat: ChatRef, message: str, buttons: Sequence[Button]) -> None:
         await self._network()
