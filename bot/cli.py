@@ -16,6 +16,7 @@ from bot.config import Config, ConfigError, load_config
 from bot.core.parsing import CommandError, VideoArgs, validate_video
 from bot.pipelines.tiny import TINY_MODEL_ID
 from bot.render import ModelMissing, Renderer, check_weights_on_disk
+from bot.store import StoreError
 
 log = logging.getLogger("videobot")
 
@@ -159,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"videobot: {error}", file=sys.stderr)
         return 2
+    from bot.logs import redact_secrets
+
+    redact_secrets(config.secrets)  # libraries log URLs with the token in them, even at DEBUG
     try:
         if args.command == "demo":
             return _demo(config, args)
@@ -178,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 2
         return asyncio.run(run_bot(config))
+    except StoreError as error:
+        print(f"videobot: {error}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

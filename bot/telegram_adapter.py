@@ -5,8 +5,12 @@ Telegram's own shape: commands with entities (`/video@name`), replies quoting th
 command, inline keyboards, callback queries, chat administrators, upload limits, and
 the rule that one slow handler must never hold up the rest (`block=False`).
 
-Message refs handed to the core are message ids as strings; a button press is
-"cb:<callback query id>:<message id>" so a private answer can become a pop-up.
+Message refs handed to the core are message ids as strings ("t<topic>:<id>" for a message
+in a forum topic, so an answer stays in the topic even if the message is gone); a button
+press is "cb:<callback query id>:<message ref>" so a private answer can become a pop-up.
+
+Who is asking: a person, or, when someone posts as a channel or as the group itself
+(`sender_chat`), that chat: Telegram then names a shared bot account as the sender.
 """
 
 from __future__ import annotations
@@ -15,19 +19,25 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import re
 import time
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 from telegram import (
     BotCommand,
+    CallbackQuery,
+    Chat,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
     ReplyParameters,
     Update,
+    User,
 )
 from telegram.constants import ChatAction, ChatMemberStatus, ChatType, MessageEntityType
 from telegram.error import BadRequest, Forbidden, TelegramError
@@ -36,6 +46,7 @@ from telegram.ext import (
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
+    ChatMemberHandler,
     CommandHandler,
     ContextTypes,
     MessageHandler,
@@ -54,11 +65,26 @@ CALLBACK_PREFIX = "v"
 ALERT_MAX_CHARS = 200
 WEBHOOK_PATH = "/telegram"
 UPLOAD_TIMEOUT_S = 300.0
+ADMIN_CACHE_MAX = 4096
+ADMIN_STATUSES = frozenset({ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER})
+JOB_ID_MAX = 2**63 - 1  # SQLite's largest integer
+# What the handlers consume; chat_member must be asked for by name or Telegram never sends it.
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.CHAT_MEMBER]
+_CALLBACK = re.compile(rf"{CALLBACK_PREFIX}:([a-z_]{{1,32}}):([0-9]{{1,19}})")  # [0-9]: ASCII only
 
 
 def callback_data(button: Button) -> str:
     """`v:<action>:<job id>`: all a press needs, so buttons work after a restart."""
     return f"{CALLBACK_PREFIX}:{button.action}:{button.job_id}"
+
+
+def parse_callback(data: str | None) -> tuple[str, int] | None:
+    """(action, job id) from `v:<action>:<id>`, or None: anyone can send a press with any data."""
+    match = _CALLBACK.fullmatch(data or "")
+    if match is None:
+        return None
+    job_id = int(match[2])
+    return (match[1], job_id) if 1 <= job_id <= JOB_ID_MAX else None
 
 
 def _keyboard(buttons: Sequence[Button]) -> InlineKeyboardMarkup:
@@ -67,12 +93,35 @@ def _keyboard(buttons: Sequence[Button]) -> InlineKeyboardMarkup:
     )
 
 
+def _ref(message: Message) -> str:
+    """A message's ref: "17", or "t5:17" in forum topic 5, because only with the topic does an
+    answer stay there once 17 is deleted (a reply to a missing message goes to General)."""
+    if message.is_topic_message and message.message_thread_id:
+        return f"t{message.message_thread_id}:{message.message_id}"
+    return str(message.message_id)
+
+
 def _message_id(ref: str | None) -> int | None:
-    """The Telegram message a ref points at ("17" or "cb:<query id>:17")."""
+    """The Telegram message a ref points at ("17", "t5:17", "cb:<query id>:t5:17")."""
     if not ref:
         return None
     tail = ref.rsplit(":", 1)[-1]
-    return int(tail) if tail.isdigit() else None
+    return int(tail) if tail.isascii() and tail.isdigit() else None
+
+
+def _id(ref: str) -> int:
+    """The message id of a ref the core hands back (stored refs may be plain ids)."""
+    message_id = _message_id(ref)
+    if message_id is None:
+        raise ValueError(f"not a Telegram message ref: {ref!r}")
+    return message_id
+
+
+def _thread_id(ref: str | None) -> int | None:
+    """The forum topic a ref's message is in, if any."""
+    parts = (ref or "").split(":")
+    topic = parts[-2] if len(parts) >= 2 else ""
+    return int(topic[1:]) if topic[:1] == "t" and topic[1:].isascii() and topic[1:].isdigit() else None
 
 
 def _reply(ref: str | None) -> ReplyParameters | None:
@@ -80,6 +129,68 @@ def _reply(ref: str | None) -> ReplyParameters | None:
     if message_id is None:
         return None
     return ReplyParameters(message_id=message_id, allow_sending_without_reply=True)
+
+
+async def _send_reply(send: Callable[..., Awaitable[Message]], ref: str | None, **kwargs: Any) -> Message:
+    """`send(...)` as a reply to `ref`, in its forum topic; if the topic is gone (deleted, or the
+    group no longer has topics), where Telegram puts it without one."""
+    thread = _thread_id(ref)
+    try:
+        return await send(reply_parameters=_reply(ref), message_thread_id=thread, **kwargs)
+    except BadRequest as error:
+        if thread is None or "thread not found" not in str(error).lower():
+            raise
+        return await send(reply_parameters=_reply(ref), **kwargs)
+
+
+def _sender_ref(chat: Chat) -> UserRef:
+    """Someone posting as a channel, or an admin posting as the group: the chat is who asks."""
+    return UserRef(PLATFORM, str(chat.id), chat.effective_name or chat.username or "")
+
+
+def _user_ref(user: User) -> UserRef:
+    return UserRef(PLATFORM, str(user.id), user.full_name, messages.normalise_locale(user.language_code))
+
+
+def _replied(message: Message) -> Message | None:
+    """The message this one replies to, if it is a real one: in a forum topic every message
+    "replies" to the topic's creation, which names neither a user nor a clip."""
+    replied = message.reply_to_message
+    if replied is None or replied.forum_topic_created is not None:
+        return None
+    if message.is_topic_message and replied.message_id == message.message_thread_id:
+        return None
+    return replied
+
+
+class AdminCache:
+    """Whether a user administers a chat, as Telegram last said; bounded, oldest dropped first.
+
+    Filled by getChatMember answers (believed for `ttl_s`) and chat_member updates (at once).
+    """
+
+    def __init__(self, ttl_s: float, max_entries: int) -> None:
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self._entries: OrderedDict[tuple[int, int], tuple[float, bool]] = OrderedDict()
+
+    def get(self, chat_id: int, user_id: int) -> bool | None:
+        entry = self._entries.get((chat_id, user_id))
+        if entry is None or time.monotonic() - entry[0] >= self.ttl_s:
+            return None
+        return entry[1]
+
+    def put(self, chat_id: int, user_id: int, is_admin: bool, at: float) -> None:
+        """What Telegram said at `at`, unless something newer is known (an update beats an
+        answer to a question asked before it)."""
+        key = (chat_id, user_id)
+        known = self._entries.get(key)
+        if known is not None and known[0] > at:
+            return
+        self._entries[key] = (at, is_admin)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
 
 
 class TelegramOutbox:
@@ -108,12 +219,12 @@ class TelegramOutbox:
                 self.answered_queries.add(query_id)
                 await self.bot.answer_callback_query(query_id, text=text, show_alert=True)
                 return None
-        sent = await self.bot.send_message(int(chat.id), text, reply_parameters=_reply(reply_to))
-        return str(sent.message_id)
+        sent = await _send_reply(self.bot.send_message, reply_to, chat_id=int(chat.id), text=text)
+        return _ref(sent)
 
     async def edit_text(self, chat: ChatRef, message: str, text: str) -> None:
         try:
-            await self.bot.edit_message_text(text, chat_id=int(chat.id), message_id=int(message))
+            await self.bot.edit_message_text(text, chat_id=int(chat.id), message_id=_id(message))
         except BadRequest as error:
             if "not modified" not in str(error).lower():
                 raise
@@ -131,8 +242,10 @@ class TelegramOutbox:
 
     async def _send_video(self, delivery: Delivery) -> Message:
         clip = delivery.clip
-        return await self.bot.send_video(
-            int(delivery.chat.id),
+        return await _send_reply(
+            self.bot.send_video,
+            delivery.reply_to,
+            chat_id=int(delivery.chat.id),
             video=Path(clip.path).read_bytes(),
             filename=Path(clip.path).name,
             caption=delivery.caption,
@@ -144,16 +257,15 @@ class TelegramOutbox:
             read_timeout=UPLOAD_TIMEOUT_S,
             write_timeout=UPLOAD_TIMEOUT_S,
             reply_markup=_keyboard(delivery.buttons),
-            reply_parameters=_reply(delivery.reply_to),
         )
 
     async def delete(self, chat: ChatRef, message: str) -> None:
-        await self.bot.delete_message(int(chat.id), int(message))
+        await self.bot.delete_message(int(chat.id), _id(message))
 
     async def edit_buttons(self, chat: ChatRef, message: str, buttons: Sequence[Button]) -> None:
         try:
             await self.bot.edit_message_reply_markup(
-                int(chat.id), int(message), reply_markup=_keyboard(buttons)
+                int(chat.id), _id(message), reply_markup=_keyboard(buttons)
             )
         except BadRequest as error:
             if "not modified" not in str(error).lower():
@@ -176,8 +288,7 @@ class TelegramAdapter:
         self.service = service
         self.application = application
         self.outbox = outbox
-        self.admin_cache_s = service.config.telegram.admin_cache_s
-        self._admins: dict[tuple[int, int], tuple[float, bool]] = {}
+        self.admins = AdminCache(service.config.telegram.admin_cache_s, ADMIN_CACHE_MAX)
         only_new = filters.UpdateType.MESSAGE  # an edited /video must not render twice
         handlers = {
             "video": self.on_video,
@@ -195,9 +306,9 @@ class TelegramAdapter:
         self.known_commands = set(handlers)
         for name, handler in handlers.items():
             application.add_handler(CommandHandler(name, handler, filters=only_new, block=False))
-        application.add_handler(
-            CallbackQueryHandler(self.on_button, pattern=rf"^{CALLBACK_PREFIX}:", block=False)
-        )
+        # No pattern: a press with data we never sent must be answered too.
+        application.add_handler(CallbackQueryHandler(self.on_button, block=False))
+        application.add_handler(ChatMemberHandler(self.on_member, ChatMemberHandler.CHAT_MEMBER))
         application.add_handler(
             MessageHandler(
                 filters.COMMAND & filters.ChatType.PRIVATE & only_new, self.on_unknown, block=False
@@ -219,29 +330,40 @@ class TelegramAdapter:
         assert user is not None and chat is not None
         is_group = chat.type in (ChatType.GROUP, ChatType.SUPERGROUP)
         if reply_to is None and message is not None:
-            reply_to = str(message.message_id)
+            reply_to = _ref(message)
+        # Only a new message can come from a sender chat; a button press always names a person.
+        sender_chat = update.message.sender_chat if update.message is not None else None
+        if sender_chat is not None:
+            # Only admins may post as the group; a channel administers nothing here, whoever runs it.
+            who, is_admin = _sender_ref(sender_chat), is_group and sender_chat.id == chat.id
+        else:
+            who = _user_ref(user)
+            is_admin = await self._is_chat_admin(chat.id, user.id) if is_group else False
         return Request(
-            user=UserRef(
-                PLATFORM, str(user.id), user.full_name, messages.normalise_locale(user.language_code)
-            ),
-            chat=ChatRef(PLATFORM, str(chat.id), is_group),
-            reply_to=reply_to,
-            is_admin=await self._is_chat_admin(chat.id, user.id) if is_group else False,
+            user=who, chat=ChatRef(PLATFORM, str(chat.id), is_group), reply_to=reply_to, is_admin=is_admin
         )
 
     async def _is_chat_admin(self, chat_id: int, user_id: int) -> bool:
-        """Asked from Telegram, cached briefly: admins change rarely, presses come in bursts."""
-        cached = self._admins.get((chat_id, user_id))
-        if cached and time.monotonic() - cached[0] < self.admin_cache_s:
-            return cached[1]
+        """Asked from Telegram, cached: admins change rarely, commands and presses come in bursts."""
+        cached = self.admins.get(chat_id, user_id)
+        if cached is not None:
+            return cached
+        asked = time.monotonic()
         try:
             member = await self.application.bot.get_chat_member(chat_id, user_id)
-            is_admin = member.status in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
+            is_admin = member.status in ADMIN_STATUSES
         except TelegramError:
             log.warning("could not ask Telegram whether %s administers %s", user_id, chat_id)
             is_admin = False
-        self._admins[(chat_id, user_id)] = (time.monotonic(), is_admin)
+        self.admins.put(chat_id, user_id, is_admin, asked)
         return is_admin
+
+    async def on_member(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Promoted, demoted, left or banned: believed now, not when the cached answer expires."""
+        change = update.chat_member
+        assert change is not None
+        member = change.new_chat_member
+        self.admins.put(change.chat.id, member.user.id, member.status in ADMIN_STATUSES, time.monotonic())
 
     @staticmethod
     def _argument(message: Message) -> str:
@@ -257,7 +379,7 @@ class TelegramAdapter:
         assert message is not None
         req = await self._request(update)
         based_on = None
-        replied = message.reply_to_message
+        replied = _replied(message)
         if replied is not None and replied.video is not None:
             based_on = self.service.job_for_message(req.chat, str(replied.message_id))
         await self.service.video_text(req, self._argument(message), based_on=based_on)
@@ -279,7 +401,7 @@ class TelegramAdapter:
         assert message is not None
         req = await self._request(update)
         job_ref: str | int | None = self._argument(message) or None
-        replied = message.reply_to_message
+        replied = _replied(message)
         if job_ref is None and replied is not None and replied.video is not None:
             job = self.service.job_for_message(req.chat, str(replied.message_id))
             job_ref = job.id if job else None
@@ -300,12 +422,14 @@ class TelegramAdapter:
         message = update.effective_message
         assert message is not None
         mentioned = None
-        target = message.reply_to_message.from_user if message.reply_to_message else None
+        replied = _replied(message)
+        if replied is not None and replied.sender_chat is not None:
+            mentioned = _sender_ref(replied.sender_chat)
+        elif replied is not None and replied.from_user is not None and not replied.from_user.is_bot:
+            mentioned = _user_ref(replied.from_user)
         for entity in message.entities:
-            if entity.type == MessageEntityType.TEXT_MENTION and entity.user is not None:
-                target = entity.user
-        if target is not None and not target.is_bot:
-            mentioned = UserRef(PLATFORM, str(target.id), target.full_name)
+            if entity.type == MessageEntityType.TEXT_MENTION and entity.user and not entity.user.is_bot:
+                mentioned = _user_ref(entity.user)
         await self.service.admin(await self._request(update), self._argument(message), mentioned)
 
     async def on_unknown(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -319,13 +443,24 @@ class TelegramAdapter:
         await self.service.reply(req, messages.text("unknown_command", req.user.locale))
 
     async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A press; answered whatever happens, or the user's button spins on. Data we could not
+        have sent (anyone can craft it) gets a silent answer and no core call."""
         query = update.callback_query
-        assert query is not None and query.data is not None
-        message_id = query.message.message_id if query.message else 0
-        req = await self._request(update, reply_to=f"cb:{query.id}:{message_id}")
-        _, action, job_id = query.data.split(":", 2)
-        if job_id.isdigit():
-            await self.service.button(req, action, int(job_id))
+        assert query is not None
+        try:
+            pressed = parse_callback(query.data)
+            if pressed is None:
+                log.debug("ignored a button press with data %r", (query.data or "")[:64])
+                return
+            message = query.message
+            ref = _ref(message) if isinstance(message, Message) else str(message.message_id if message else 0)
+            req = await self._request(update, reply_to=f"cb:{query.id}:{ref}")
+            await self.service.button(req, *pressed)
+        finally:
+            await self._answer(query)
+
+    async def _answer(self, query: CallbackQuery) -> None:
+        """answerCallbackQuery, unless the core's reply already was the answer (a pop-up)."""
         if query.id not in self.outbox.answered_queries:
             self.outbox.answered_queries.add(query.id)
             try:
@@ -365,7 +500,9 @@ async def _serve_webhook(application: Application, config: Config) -> web.AppRun
     secret = webhook_secret(config.secrets.telegram_token)
 
     async def receive(request: web.Request) -> web.Response:
-        if request.headers.get("X-Telegram-Bot-Api-Secret-Token") != secret:
+        received = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
+        # Constant time: a plain comparison tells a prober how many leading characters are right.
+        if not hmac.compare_digest(received.encode("utf-8", "surrogateescape"), secret.encode()):
             return web.Response(status=403)
         update = Update.de_json(await request.json(), application.bot)
         await application.update_queue.put(update)
@@ -377,7 +514,7 @@ async def _serve_webhook(application: Application, config: Config) -> web.AppRun
     await runner.setup()
     await web.TCPSite(runner, tg.webhook_listen, tg.webhook_port).start()
     url = tg.webhook_url.rstrip("/") + WEBHOOK_PATH
-    await application.bot.set_webhook(url, secret_token=secret, allowed_updates=Update.ALL_TYPES)
+    await application.bot.set_webhook(url, secret_token=secret, allowed_updates=ALLOWED_UPDATES)
     return runner
 
 
@@ -404,7 +541,7 @@ class TelegramBot:
                 assert application.updater is not None
                 await application.updater.start_polling(
                     timeout=timedelta(seconds=config.telegram.poll_timeout_s),
-                    allowed_updates=Update.ALL_TYPES,
+                    allowed_updates=ALLOWED_UPDATES,
                 )
             log.info("telegram: connected as @%s", application.bot.username)
             await self.service.platform_ready(PLATFORM)

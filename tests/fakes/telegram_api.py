@@ -4,9 +4,16 @@ Start it (``async with FakeTelegram() as tg:``) and point python-telegram-bot at
 
     ApplicationBuilder().token(tg.token).base_url(tg.base_url).base_file_url(tg.base_file_url)
 
-Tests inject user activity (``send_message``, ``edit_message``, ``press_button``), which the
-bot receives through ``getUpdates`` long polling, and inspect what the bot did through
-``calls`` / ``wait_for_call`` / ``messages``. Faults (429, 5xx, ...) can be injected per method.
+Tests inject user activity (``send_message``, ``edit_message``, ``press_button``,
+``create_topic``, ``set_member_status``), which the bot receives through ``getUpdates`` long
+polling, and inspect what the bot did through ``calls`` / ``wait_for_call`` / ``messages``.
+Faults (429, 5xx, ...) can be injected per method.
+
+Modelled as Telegram does it: posts "as a channel" or "as the group" (``sender_chat``, with a
+shared bot account as ``from``); forum topics (each message in one "replies" to the topic's
+creation message; a bot's reply goes to the replied message's topic, or to General if that
+message is gone and no ``message_thread_id`` is given); ``chat_member`` updates, delivered only
+when ``allowed_updates`` names them.
 """
 
 from __future__ import annotations
@@ -45,7 +52,17 @@ _NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply markup "
     "are exactly the same as a current content and reply markup of the message"
 )
-_ALWAYS_TRUE = frozenset({"deleteWebhook", "setWebhook", "sendChatAction", "answerCallbackQuery"})
+_ALWAYS_TRUE = frozenset({"deleteWebhook", "sendChatAction", "answerCallbackQuery"})
+# Sent unless allowed_updates asks for them by name.
+_ONLY_ON_REQUEST = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
+# Who `from` is on a message sent on behalf of a chat, as Telegram sends it.
+CHANNEL_BOT: JSON = {"id": 136817688, "is_bot": True, "first_name": "Channel", "username": "Channel_Bot"}
+GROUP_ANONYMOUS_BOT: JSON = {
+    "id": 1087968824,
+    "is_bot": True,
+    "first_name": "Group",
+    "username": "GroupAnonymousBot",
+}
 _ADMIN_RIGHTS = (
     "can_be_edited",
     "is_anonymous",
@@ -131,6 +148,7 @@ class FakeTelegram:
         self.admins: dict[int, set[int]] = {}
         self.owners: dict[int, int] = {}  # chat_id -> user id reported as "creator"
         self.commands: dict[tuple[str, str], list[JSON]] = {}  # (scope json, lang) -> commands
+        self.allowed_updates: list[str] = []  # as the bot last set it; empty: Telegram's default
         self.max_upload_bytes = 50_000_000
         self._chats: dict[int, JSON] = {}
         self._users: dict[int, JSON] = {}
@@ -286,8 +304,15 @@ class FakeTelegram:
         username: str | None = None,
         language_code: str = "en",
         reply_to_message_id: int | None = None,
+        sender_chat: int | None = None,
+        topic: int | None = None,
     ) -> int:
-        """Queue a message from a user; returns its message_id."""
+        """Queue a message from a user; returns its message_id.
+
+        With ``sender_chat`` the user posts as that chat: as the group itself (an anonymous
+        admin) if it is ``chat_id``, else as a channel of that id. With ``topic`` the message
+        is in that forum topic (see ``create_topic``).
+        """
         chat = self._chat(chat_id, chat_type, first_name, username)
         message: JSON = {
             "message_id": self._new_message_id(chat_id),
@@ -296,6 +321,13 @@ class FakeTelegram:
             "from": self._user(user_id, first_name, username, language_code),
             **_text_fields(text),
         }
+        if sender_chat is not None:
+            anonymous = sender_chat == chat_id
+            message["from"] = GROUP_ANONYMOUS_BOT if anonymous else CHANNEL_BOT
+            message["sender_chat"] = chat if anonymous else self._chat(sender_chat, "channel", "", None)
+        if topic is not None:
+            message.update(message_thread_id=topic, is_topic_message=True)
+            message["reply_to_message"] = self._find_message(chat_id, topic)
         if reply_to_message_id is not None:
             replied = self._find_message(chat_id, reply_to_message_id)
             if replied is not None:
@@ -303,6 +335,56 @@ class FakeTelegram:
         self.user_messages[(chat_id, message["message_id"])] = message
         self._push_update({"message": message})
         return int(message["message_id"])
+
+    def create_topic(self, chat_id: int, user_id: int, name: str, *, first_name: str = "Ann") -> int:
+        """A user opens a forum topic in supergroup ``chat_id``; returns its id (message_thread_id).
+
+        The topic's id is the id of its creation service message, which every message in the
+        topic then carries as ``reply_to_message`` (unless it replies to another).
+        """
+        chat = self._chat(chat_id, "supergroup", first_name, None)
+        chat["is_forum"] = True
+        message: JSON = {
+            "message_id": self._new_message_id(chat_id),
+            "date": int(time.time()),
+            "chat": chat,
+            "from": self._user(user_id, first_name, None, "en"),
+            "forum_topic_created": {"name": name, "icon_color": 7322096},
+        }
+        message.update(message_thread_id=message["message_id"], is_topic_message=True)
+        self.user_messages[(chat_id, message["message_id"])] = message
+        self._push_update({"message": message})
+        return int(message["message_id"])
+
+    def disable_topics(self, chat_id: int) -> None:
+        """The group's owner turns topics off: sends naming a message_thread_id now fail."""
+        self._chats[chat_id]["is_forum"] = False
+
+    def forget_message(self, chat_id: int, message_id: int) -> None:
+        """The user deletes a message (an update already queued still carries it)."""
+        self.user_messages.pop((chat_id, message_id), None)
+        self.messages.pop((chat_id, message_id), None)
+
+    def set_member_status(self, chat_id: int, user_id: int, status: str, *, first_name: str = "Ann") -> None:
+        """Promote ("administrator"), demote ("member"), make owner ("creator"), or remove
+        ("left", "kicked") a user; queues the ``chat_member`` update Telegram sends admin bots."""
+        user = self._users.get(user_id) or self._user(user_id, first_name, None, "en")
+        old = self._member(chat_id, user_id)
+        self.admins.setdefault(chat_id, set()).discard(user_id)
+        if self.owners.get(chat_id) == user_id:
+            del self.owners[chat_id]
+        if status == "administrator":
+            self.admins[chat_id].add(user_id)
+        elif status == "creator":
+            self.owners[chat_id] = user_id
+        change: JSON = {
+            "chat": self._chat_for_bot(chat_id),
+            "from": user,
+            "date": int(time.time()),
+            "old_chat_member": old,
+            "new_chat_member": self._member(chat_id, user_id, status),
+        }
+        self._push_update({"chat_member": change})
 
     def edit_message(
         self,
@@ -468,8 +550,11 @@ class FakeTelegram:
     async def _api_getUpdates(self, call: ApiCall) -> list[JSON]:
         offset = int(call.params.get("offset") or 0)
         limit = int(call.params.get("limit") or 100)
+        if "allowed_updates" in call.params:
+            self.allowed_updates = list(call.params["allowed_updates"] or [])
         if offset:  # confirms (drops) every update below the offset, like Telegram
             self._updates = [u for u in self._updates if u["update_id"] >= offset]
+        self._updates = [u for u in self._updates if self._wanted(u)]
         deadline = asyncio.get_running_loop().time() + float(call.params.get("timeout") or 0)
         while not self._updates and not self._closing:
             remaining = deadline - asyncio.get_running_loop().time()
@@ -486,7 +571,18 @@ class FakeTelegram:
                 self._update_waiters.discard(event)
             if fault := self._take_fault("getUpdates"):
                 raise fault
+            self._updates = [u for u in self._updates if self._wanted(u)]
         return self._updates[:limit]
+
+    def _wanted(self, update: JSON) -> bool:
+        """Whether Telegram would send this update, given allowed_updates (others are dropped)."""
+        kind = next(key for key in update if key != "update_id")
+        return kind in self.allowed_updates if self.allowed_updates else kind not in _ONLY_ON_REQUEST
+
+    async def _api_setWebhook(self, call: ApiCall) -> bool:
+        if "allowed_updates" in call.params:
+            self.allowed_updates = list(call.params["allowed_updates"] or [])
+        return True
 
     async def _api_sendMessage(self, call: ApiCall) -> JSON:
         return self._new_bot_message(call.params, text=call.params["text"])
@@ -538,14 +634,25 @@ class FakeTelegram:
         return self.commands.get(self._commands_key(call.params), [])
 
     async def _api_getChatMember(self, call: ApiCall) -> JSON:
-        chat_id, user_id = int(call.params["chat_id"]), int(call.params["user_id"])
+        return self._member(int(call.params["chat_id"]), int(call.params["user_id"]))
+
+    def _member(self, chat_id: int, user_id: int, status: str | None = None) -> JSON:
+        """A ChatMember: with ``status``, that one; else what ``owners``/``admins`` say."""
         user = self._users.get(user_id) or {"id": user_id, "is_bot": False, "first_name": "User"}
-        if self.owners.get(chat_id) == user_id:
+        if status is None:
+            status = "member"
+            if self.owners.get(chat_id) == user_id:
+                status = "creator"
+            elif user_id in self.admins.get(chat_id, set()):
+                status = "administrator"
+        if status == "creator":
             return {"status": "creator", "user": user, "is_anonymous": False}
-        if user_id in self.admins.get(chat_id, set()):
+        if status == "administrator":
             rights = dict.fromkeys(_ADMIN_RIGHTS, False) | {"can_manage_chat": True}
             return {"status": "administrator", "user": user, **rights}
-        return {"status": "member", "user": user}
+        if status == "kicked":
+            return {"status": "kicked", "user": user, "until_date": 0}
+        return {"status": status, "user": user}
 
     async def _api_getChat(self, call: ApiCall) -> JSON:
         gifts = dict.fromkeys(
@@ -579,12 +686,19 @@ class FakeTelegram:
             message["reply_markup"] = params["reply_markup"]
         reply = params.get("reply_parameters") or {}
         reply_id = reply.get("message_id") or params.get("reply_to_message_id")
+        topic = params.get("message_thread_id")
+        if topic is not None and not message["chat"].get("is_forum"):
+            raise ApiError(400, "Bad Request: message thread not found")
         if reply_id:
             replied = self._find_message(int(reply.get("chat_id", chat_id)), int(reply_id))
             if replied is not None:
                 message["reply_to_message"] = replied
+                if topic is None and replied.get("is_topic_message"):
+                    topic = replied["message_thread_id"]  # a reply goes where its message is
             elif not (reply.get("allow_sending_without_reply") or params.get("allow_sending_without_reply")):
                 raise ApiError(400, "Bad Request: message to be replied not found")
+        if topic is not None:
+            message.update(message_thread_id=int(topic), is_topic_message=True)
         self.messages[(chat_id, message["message_id"])] = message
         return message
 

@@ -74,3 +74,8 @@ async def start_bot(
 def replying_to(message_id: int) -> Callable[[ApiCall], bool]:
     """Matches the bot's calls that answer the message `message_id`."""
     return lambda call: (call.params.get("reply_parameters") or {}).get("message_id") == message_id
+
+
+def in_topic(topic: int) -> Callable[[ApiCall], bool]:
+    """Matches the bot's messages that Telegram placed in forum topic `topic`."""
+    return lambda call: (call.result or {}).get("message_thread_id") == topic
