@@ -193,6 +193,24 @@ class AdminCache:
             self._entries.popitem(last=False)
 
 
+TEXT_MAX = 4096  # UTF-16 units in a message
+CAPTION_MAX = 1024  # ... and in a caption
+# Answers to sendVideo that no retry changes: the job fails at once (told, refunded, deleted).
+FINAL_ANSWERS = (
+    "chat not found",
+    "not enough rights",
+    "topic_closed",
+    "topic_deleted",
+    "caption is too long",
+    "request entity too large",
+    "have no rights to send",
+)
+
+
+def is_final(description: str) -> bool:
+    return any(answer in description.lower() for answer in FINAL_ANSWERS)
+
+
 class TelegramOutbox:
     """How the core speaks on Telegram."""
 
@@ -219,11 +237,13 @@ class TelegramOutbox:
                 self.answered_queries.add(query_id)
                 await self.bot.answer_callback_query(query_id, text=text, show_alert=True)
                 return None
+        text = messages.fit(text, TEXT_MAX, utf16=True)
         sent = await _send_reply(self.bot.send_message, reply_to, chat_id=int(chat.id), text=text)
         return _ref(sent)
 
     async def edit_text(self, chat: ChatRef, message: str, text: str) -> None:
         try:
+            text = messages.fit(text, TEXT_MAX, utf16=True)
             await self.bot.edit_message_text(text, chat_id=int(chat.id), message_id=_id(message))
         except BadRequest as error:
             if "not modified" not in str(error).lower():
@@ -235,7 +255,11 @@ class TelegramOutbox:
         except Forbidden as error:
             raise Undeliverable(str(error)) from error
         except BadRequest as error:
-            if "chat not found" in str(error).lower():
+            if is_final(str(error)):
+                raise Undeliverable(str(error)) from error
+            raise
+        except TelegramError as error:
+            if "413" in str(error) or "too large" in str(error).lower():
                 raise Undeliverable(str(error)) from error
             raise
         return str(sent.message_id)
@@ -248,7 +272,7 @@ class TelegramOutbox:
             chat_id=int(delivery.chat.id),
             video=Path(clip.path).read_bytes(),
             filename=Path(clip.path).name,
-            caption=delivery.caption,
+            caption=messages.fit(delivery.caption, CAPTION_MAX, utf16=True),
             width=clip.width,
             height=clip.height,
             duration=max(1, round(clip.duration_s)),

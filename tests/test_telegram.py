@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from bot.core.types import JobStatus
+from bot.core.types import ChatRef, JobStatus
 from bot.telegram_adapter import WEBHOOK_PATH, TelegramOutbox
 from tests.fakes.telegram_api import FakeTelegram
 from tests.harness.config import MakeConfig, tiny_settings, to_toml
@@ -373,3 +373,36 @@ async def test_a_chat_the_bot_was_removed_from_fails_the_job_once_and_refunds(bo
     assert failed[0].error == "failed_undeliverable"
     assert len(fake.videos) == 1  # no retry can help: not tried again
     assert bot.service.store.quota.used_today(f"telegram:{ANN}", bot.service.quota_day()) == 0
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("status", "description"),
+    [
+        (400, "Bad Request: not enough rights to send videos to the chat"),
+        (400, "Bad Request: TOPIC_CLOSED"),
+        (400, "Bad Request: message caption is too long"),
+        (413, "Request Entity Too Large"),
+    ],
+)
+async def test_answers_no_retry_can_change_end_the_job_at_once_and_tell_its_owner(
+    bot: TelegramBot, status: int, description: str
+) -> None:
+    fake = bot.fake
+    fake.inject_fault("sendVideo", status, description=description, times=50)
+    fake.send_message(GROUP, ANN, "/video a lost cause")
+    failed = await eventually(lambda: bot.service.store.jobs.with_status(JobStatus.FAILED), what="failure")
+    assert failed[0].error == "failed_undeliverable" and failed[0].clip_path is None
+    assert len(fake.videos) == 1  # tried once: no round of retries
+    told = await fake.wait_for_call("editMessageText", lambda c: "could not send video" in c.params["text"])
+    assert "refunded" in told.params["text"]
+    assert bot.service.store.quota.used_today(f"telegram:{ANN}", bot.service.quota_day()) == 0
+
+
+@pytest.mark.asyncio
+async def test_every_text_fits_telegrams_limit_in_utf16_units(bot: TelegramBot) -> None:
+    """Whatever the core says, the adapter has the last word: Telegram counts UTF-16 units."""
+    outbox = bot.service.notifier.outboxes["telegram"]
+    await outbox.send_text(ChatRef("telegram", str(GROUP), True), "😀" * 3000)  # 6,000 units
+    sent = bot.fake.calls_of("sendMessage")[-1].params["text"]
+    assert len(sent.encode("utf-16-le")) // 2 <= 4096 and sent.endswith("…")
