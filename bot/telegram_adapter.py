@@ -349,7 +349,11 @@ class TelegramAdapter:
                 commands, language_code=None if locale == messages.DEFAULT_LOCALE else locale
             )
 
-    async def _request(self, update: Update, reply_to: str | None = None) -> Request:
+    async def _request(
+        self, update: Update, reply_to: str | None = None, *, ask_admin: bool = True
+    ) -> Request:
+        """`ask_admin=False`: the command does not care whether its sender is an admin, so no
+        getChatMember call (it counts against the group's 20 calls a minute)."""
         message, user, chat = update.effective_message, update.effective_user, update.effective_chat
         assert user is not None and chat is not None
         is_group = chat.type in (ChatType.GROUP, ChatType.SUPERGROUP)
@@ -362,7 +366,7 @@ class TelegramAdapter:
             who, is_admin = _sender_ref(sender_chat), is_group and sender_chat.id == chat.id
         else:
             who = _user_ref(user)
-            is_admin = await self._is_chat_admin(chat.id, user.id) if is_group else False
+            is_admin = await self._is_chat_admin(chat.id, user.id) if is_group and ask_admin else False
         return Request(
             user=who, chat=ChatRef(PLATFORM, str(chat.id), is_group), reply_to=reply_to, is_admin=is_admin
         )
@@ -399,9 +403,11 @@ class TelegramAdapter:
 
     async def on_video(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """`/video <prompt> [options]`; as a reply to a clip, that clip's settings fill the gaps."""
-        message = update.effective_message
-        assert message is not None
-        req = await self._request(update)
+        message, chat = update.effective_message, update.effective_chat
+        assert message is not None and chat is not None
+        # Admins matter to /video only where the chat is switched off for everyone else.
+        ask_admin = not self.service.open_to_everyone(ChatRef(PLATFORM, str(chat.id), True))
+        req = await self._request(update, ask_admin=ask_admin)
         based_on = None
         replied = _replied(message)
         if replied is not None and replied.video is not None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from bot.config import QueueConfig
 from bot.core import messages
@@ -32,9 +32,9 @@ BOARD_LINES = 12
 @dataclass
 class Board:
     chat: ChatRef
-    job_ids: list[int] = field(default_factory=list)
     message: str | None = None
     last_text: str = ""
+    seen: int = 0  # videos it has shown
 
 
 @dataclass(eq=False)
@@ -72,13 +72,14 @@ class GroupBoards:
         """Show `job` on its group's board (made now if the group has none)."""
         board = self.boards.get(job.chat.key)
         if board is None:
-            board = self.boards[job.chat.key] = Board(job.chat)
-            board.job_ids = [j.id for j in self.store.jobs.unfinished_in(job.chat.key)]
+            board = self.boards[job.chat.key] = Board(
+                job.chat, seen=self.store.jobs.unfinished_count(job.chat.key)
+            )
             keeper = asyncio.ensure_future(self._keep(board))  # not in `tasks`: `drain` must not wait on it
             self._keepers.add(keeper)
             keeper.add_done_callback(self._keepers.discard)
-        if job.id not in board.job_ids:
-            board.job_ids.append(job.id)
+        else:
+            board.seen += 1
 
     async def _keep(self, board: Board) -> None:
         """Edit the board while its group is busy: at most every interval, only when it changed."""
@@ -104,16 +105,15 @@ class GroupBoards:
         board.last_text = text
 
     def _text(self, board: Board) -> tuple[str, bool]:
-        """The board's lines, and whether any job on it is unfinished."""
-        jobs = [job for job_id in board.job_ids if (job := self.store.jobs.get(job_id)) is not None]
-        board.job_ids = [job.id for job in jobs]
-        active = [job for job in jobs if not job.status.finished]
-        locale = jobs[0].user.locale if jobs else messages.DEFAULT_LOCALE
-        if not active:
-            return messages.text("board_all_done", locale, count=len(jobs)), False
-        lines = [self._line(job, locale) for job in active[:BOARD_LINES]]
-        title = messages.text("board_title", locale, count=len(active))
-        return title + "\n" + messages.fit_lines(lines, total=len(active)), True
+        """The board's lines (the oldest unfinished jobs first), and whether any is unfinished."""
+        count = self.store.jobs.unfinished_count(board.chat.key)
+        shown = self.store.jobs.unfinished_in(board.chat.key, limit=BOARD_LINES)
+        locale = shown[0].user.locale if shown else messages.DEFAULT_LOCALE
+        if not count:
+            return messages.text("board_all_done", locale, count=board.seen), False
+        lines = [self._line(job, locale) for job in shown]
+        title = messages.text("board_title", locale, count=count)
+        return title + "\n" + messages.fit_lines(lines, total=count), True
 
     def _line(self, job: Job, locale: str) -> str:
         name = job.user.name or job.user.key

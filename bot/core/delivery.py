@@ -129,10 +129,12 @@ class Deliveries:
 
     async def _give_up(self, job: Job) -> None:
         """The clip cannot be sent: fail it (refunded, the owner told if that is possible), delete it."""
-        await self.endings.fail(job, "failed_undeliverable")
         if job.clip_path:
             remove_clip_files(job.clip_path)
-            self.store.jobs.update(job.id, clip_path=None)
+            await until_written(
+                lambda: self.store.jobs.update(job.id, clip_path=None), f"job {job.id}'s clip"
+            )
+        await self.endings.fail(job, "failed_undeliverable")
 
     def _delivery(self, job: Job, clip: Clip) -> Delivery:
         self.notifier.status_message_of(job)

@@ -137,6 +137,10 @@ class VideoService:
     async def reply(self, req: Request, text: str, *, private: bool = False) -> str | None:
         return await self.notifier.reply(req, text, private=private)
 
+    def open_to_everyone(self, chat: ChatRef) -> bool:
+        """Whether `/video` here is for everyone (or, switched off, for the chat's admins only)."""
+        return self.store.chats.get(chat.scope_key).enabled
+
     def job_for_message(self, chat: ChatRef, message_ref: str) -> Job | None:
         return self.commands.job_for_message(chat, message_ref)
 

@@ -43,6 +43,7 @@ TABLES: dict[str, Table] = {
             ("status", "priority", "id"),
             ("platform", "user_id", "id"),
             ("status", "platform", "user_id", "id"),  # the fair order's windows
+            ("platform", "chat_id", "status"),  # a busy group's board
         ),
     ),
     "usage": Table({"user_key": str, "day": str, "used": int}, pk=("user_key", "day")),

@@ -93,10 +93,11 @@ class JobTable:
             query, args = f"{query} AND {condition}", [*args, *chat_args]
         return [row_to_job(row) for row in self.db.conn.execute(query + " ORDER BY id", args).fetchall()]
 
-    def unfinished_in(self, chat_key: str) -> list[Job]:
+    def unfinished_in(self, chat_key: str, limit: int = -1) -> list[Job]:
         condition, args = where_chat(chat_key)
         rows = self.db.conn.execute(
-            f"SELECT * FROM jobs WHERE {condition} AND status NOT IN {_FINISHED_SQL} ORDER BY id", args
+            f"SELECT * FROM jobs WHERE {condition} AND status NOT IN {_FINISHED_SQL} ORDER BY id LIMIT ?",
+            [*args, limit],
         ).fetchall()
         return [row_to_job(row) for row in rows]
 
