@@ -163,10 +163,10 @@ class Admission:
 
     def queued_text(self, job: Job) -> str:
         locale = job.user.locale
-        position = self.queue.position(job.id) or 1
+        place, eta = self.eta.estimate(job.id)
+        position = place or 1
         if not self.backend.loaded and self.backend.problem:
             return messages.text("waiting_for_model", locale, position=position)
-        eta = self.eta.seconds(job.id)
         if eta is None:
             return messages.text("queued_no_eta", locale, position=position)
         return messages.text("queued", locale, position=position, eta=messages.duration(eta))

@@ -95,9 +95,8 @@ class Commands:
         lines = [messages.text("queue_status", locale, waiting=waiting, running=len(self.running))]
         for job in self.running.of_user(req.user.key):
             lines.append(messages.text("queue_yours_running", locale, job=job.id))
-        places = {job.id: self.queue.position(job.id) for job in self.store.jobs.queued_of(req.user.key)}
-        for job_id, place in sorted(places.items(), key=lambda item: item[1] or 0):
-            eta = self.eta.seconds(job_id)
+        estimates = {job.id: self.eta.estimate(job.id) for job in self.store.jobs.queued_of(req.user.key)}
+        for job_id, (place, eta) in sorted(estimates.items(), key=lambda item: item[1][0] or 0):
             when = messages.duration(eta) if eta is not None else "?"
             lines.append(messages.text("queue_yours", locale, job=job_id, position=place, eta=when))
         if len(lines) == 1:

@@ -42,13 +42,17 @@ class Eta:
             self._started.pop(event.job_id, None)
 
     def seconds(self, job_id: int) -> float | None:
-        """Seconds until `job_id` is done, or None when it is not waiting or a shape ahead of it
-        has not been timed yet: the running jobs' remaining steps plus the work up to it."""
+        return self.estimate(job_id)[1]
+
+    def estimate(self, job_id: int) -> tuple[int | None, float | None]:
+        """A waiting job's place in line and the seconds until it is done (None: not waiting, or
+        a shape ahead of it not timed yet): the running jobs' remaining steps plus the work up to
+        it.  One query, however long the queue."""
         waiting = self.store.jobs.work_until(job_id)
         if waiting is None:
-            return None
+            return None, None
         work: dict[str, int] = {}
-        for (model, width, height), step_frames in waiting.items():
+        for (model, width, height), step_frames in waiting.step_frames.items():
             key = f"{model}:{width}x{height}"
             work[key] = work.get(key, 0) + step_frames
         for running in self.running.jobs.values():
@@ -59,6 +63,6 @@ class Eta:
         for key, step_frames in work.items():
             unit = self.store.timings.get(key)
             if unit is None:
-                return None
+                return waiting.place, None
             total += unit * step_frames
-        return total
+        return waiting.place, total

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from bot.core.types import Job, JobStatus, QuotaCharge, UserRef
@@ -33,6 +34,12 @@ WITH waiting AS (
 _FAIR_KEY = "priority, turn, served, first_id"
 _FAIR_KEY_OF_FAIR = "fair.priority, fair.turn, fair.served, fair.first_id"
 _FAIR_KEY_OF_ME = "me.priority, me.turn, me.served, me.first_id"
+
+
+@dataclass(frozen=True)
+class WorkAhead:
+    place: int  # 1-based place in line
+    step_frames: dict[tuple[str, int, int], int]  # steps × frames up to it, by (model, width, height)
 
 
 def where_chat(chat_key: str, table: str = "jobs") -> tuple[str, list[str]]:
@@ -171,19 +178,22 @@ class JobTable:
         ).fetchone()
         return None if row is None else int(row[0]) + 1
 
-    def work_until(self, job_id: int) -> dict[tuple[str, int, int], int] | None:
-        """Steps × frames waiting up to and including `job_id`, by render shape (model, width,
-        height): what its ETA is made of.  None if it is not waiting."""
+    def work_until(self, job_id: int) -> WorkAhead | None:
+        """A waiting job's place in line and the steps × frames up to and including it, by
+        render shape (model, width, height): its ETA's makings, in one query.  None if it is
+        not waiting."""
         rows = self.db.conn.execute(
             f"{_FAIR}, me AS MATERIALIZED (SELECT {_FAIR_KEY} FROM fair WHERE id = ?)"
-            " SELECT fair.model, fair.width, fair.height, sum(fair.steps * fair.frames) FROM me, fair"
+            " SELECT fair.model, fair.width, fair.height, sum(fair.steps * fair.frames), count(*)"
+            " FROM me, fair"
             f" WHERE ({_FAIR_KEY_OF_FAIR}) <= ({_FAIR_KEY_OF_ME})"
             " GROUP BY fair.model, fair.width, fair.height",
             (job_id,),
         ).fetchall()
         if not rows:
             return None
-        return {(row[0] or "", int(row[1]), int(row[2])): int(row[3]) for row in rows}
+        work = {(row[0] or "", int(row[1]), int(row[2])): int(row[3]) for row in rows}
+        return WorkAhead(place=sum(int(row[4]) for row in rows), step_frames=work)
 
     def last_served(self) -> dict[str, float]:
         rows = self.db.conn.execute("SELECT user_key, last_served_at FROM users").fetchall()
