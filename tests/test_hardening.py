@@ -345,3 +345,32 @@ async def test_a_burst_in_one_group_costs_about_two_group_calls_a_clip(
     await bot.video("a dog", MALLORY, chat=PRIVATE)
     await eventually(lambda: len(bot.outbox.videos) == 21, what="the private clip")
     assert any(r.kind == "edit" and r.chat == PRIVATE for r in bot.outbox.records)
+
+
+# 10. after the job is stored, nothing may look like a refusal ----------------------------------
+
+
+@pytest.mark.asyncio
+async def test_a_failure_after_the_job_is_stored_is_not_reported_as_nothing_charged(
+    make_bot: MakeBot, make_config: MakeConfig
+) -> None:
+    config = make_config()
+    others: list[sqlite3.Connection] = []
+
+    def lock_when_acknowledged(chat: ChatRef, text: str) -> None:
+        if text.startswith("⏳"):  # the job is in; now the ack's bookkeeping meets a locked file
+            others.append(sqlite3.connect(config.data_dir / DB_FILE, isolation_level=None))
+            others[0].execute("BEGIN IMMEDIATE")
+
+    outbox = RecordingOutbox(on_send_text=lock_when_acknowledged)
+    bot = await make_bot(config=config, renderer=Renderer("tiny"), worker=False, outbox=outbox)
+    try:
+        job = await bot.service.video_text(bot.req(MALLORY), "a cat")
+    finally:
+        for other in others:
+            other.execute("ROLLBACK")
+            other.close()
+    assert others, "the ack was sent, and the file locked after it"
+    assert job is not None and bot.job(job.id).status == JobStatus.QUEUED
+    assert "nothing was charged" not in bot.outbox.everything_said()
+    assert bot.used_today(MALLORY) == 1  # charged once; a retry is not needed
