@@ -126,6 +126,7 @@ class TelegramConfig:
     poll_timeout_s: int = 30
     max_retries: int = 3
     admin_cache_s: float = 60.0  # how long "is this user a chat admin" is remembered
+    admin_cache_max: int = 4096  # (chat, user) answers remembered at most; the oldest go first
 
 
 @dataclass(frozen=True)
@@ -286,6 +287,7 @@ def _check(config: Config, require_tokens: bool) -> None:
     need(1 <= config.telegram.webhook_port <= 65535, "[telegram] webhook_port", "must be a TCP port")
     need(1 <= config.telegram.poll_timeout_s <= 600, "[telegram] poll_timeout_s", "must be 1 to 600")
     need(0 <= config.telegram.max_retries <= 10, "[telegram] max_retries", "must be 0 to 10")
+    need(config.telegram.admin_cache_max >= 1, "[telegram] admin_cache_max", "must be at least 1")
     need(config.telegram.max_upload_mb >= 1, "[telegram] max_upload_mb", "must be at least 1")
     need(config.discord.max_upload_mb >= 1, "[discord] max_upload_mb", "must be at least 1")
     if config.telegram.enabled and require_tokens:

@@ -65,7 +65,6 @@ CALLBACK_PREFIX = "v"
 ALERT_MAX_CHARS = 200
 WEBHOOK_PATH = "/telegram"
 UPLOAD_TIMEOUT_S = 300.0
-ADMIN_CACHE_MAX = 4096
 ADMIN_STATUSES = frozenset({ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER})
 JOB_ID_MAX = 2**63 - 1  # SQLite's largest integer
 # What the handlers consume; chat_member must be asked for by name or Telegram never sends it.
@@ -312,7 +311,8 @@ class TelegramAdapter:
         self.service = service
         self.application = application
         self.outbox = outbox
-        self.admins = AdminCache(service.config.telegram.admin_cache_s, ADMIN_CACHE_MAX)
+        tg = service.config.telegram
+        self.admins = AdminCache(tg.admin_cache_s, tg.admin_cache_max)
         only_new = filters.UpdateType.MESSAGE  # an edited /video must not render twice
         handlers = {
             "video": self.on_video,

@@ -187,10 +187,9 @@ async def test_chat_administrators_are_asked_once_per_chat_and_user(bot: Telegra
 
 @pytest.mark.asyncio
 async def test_the_admin_cache_is_bounded_and_drops_the_oldest(
-    fake: FakeTelegram, make_config: MakeConfig, monkeypatch: pytest.MonkeyPatch
+    fake: FakeTelegram, make_config: MakeConfig
 ) -> None:
-    monkeypatch.setattr(telegram_adapter, "ADMIN_CACHE_MAX", 2, raising=False)
-    async with start_bot(fake, make_config, telegram={"admin_cache_s": 3600}) as bot:
+    async with start_bot(fake, make_config, telegram={"admin_cache_s": 3600, "admin_cache_max": 2}) as bot:
         for user in (ANN, BOB, CAL, ANN, CAL):
             await answer_to(bot, fake.send_message(GROUP, user, "/quota"))
     asked = [int(c.params["user_id"]) for c in member_asks(fake)]
