@@ -11,7 +11,6 @@ from bot.discordbot.buttons import ResultButton
 from bot.discordbot.client import DEFER_AFTER_S as DEFER_AFTER_S
 from bot.discordbot.client import VideoBotClient, point_at, run_client
 from bot.discordbot.client import _CommandMenu as _CommandMenu
-from bot.discordbot.client import _Live as _Live
 from bot.discordbot.client import _Tree as _Tree
 from bot.discordbot.commands import MENTION as MENTION
 from bot.discordbot.commands import RECENT_JOBS as RECENT_JOBS
@@ -22,6 +21,7 @@ from bot.discordbot.commands import _menu as _menu
 from bot.discordbot.commands import _menu_texts as _menu_texts
 from bot.discordbot.commands import _target as _target
 from bot.discordbot.commands import admin_commands, build_commands, challenge_commands
+from bot.discordbot.host import Live as Live
 from bot.discordbot.outbox import MIB as MIB
 from bot.discordbot.outbox import NO_MENTIONS as NO_MENTIONS
 from bot.discordbot.outbox import THREAD_ARCHIVE_MINUTES as THREAD_ARCHIVE_MINUTES

@@ -1,12 +1,11 @@
 """The persistent buttons under a clip (🔁 🎲 ℹ 🗑 👍), pressed into calls on the core."""
 
 import re
-from typing import TYPE_CHECKING, Any, Self, cast
+from typing import Any, Self, cast
 
 import discord
 
-if TYPE_CHECKING:
-    from bot.discordbot.client import VideoBotClient
+from bot.discordbot.host import Host
 
 BUTTON_STYLES = {"delete": discord.ButtonStyle.danger, "vote": discord.ButtonStyle.success}
 
@@ -34,6 +33,6 @@ class ResultButton(
         return cls(match["action"], int(match["job"]), label)
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        client = cast("VideoBotClient", interaction.client)
+        client = cast(Host, interaction.client)
         async with client.serving(interaction, private=True) as req:
             await client.service.button(req, self.action, self.job_id)

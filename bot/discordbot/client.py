@@ -5,7 +5,6 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import discord
@@ -18,6 +17,7 @@ from bot.core.service import VideoService
 from bot.core.types import ChatRef, Request, UserRef
 from bot.discordbot.buttons import ResultButton
 from bot.discordbot.commands import _menu_texts, build_commands
+from bot.discordbot.host import Live
 from bot.discordbot.outbox import NO_MENTIONS, DiscordOutbox
 from bot.discordbot.refs import EDIT_WINDOW_S, PLATFORM, OriginRef
 
@@ -37,20 +37,6 @@ def point_at(config: DiscordConfig) -> None:
     """
     discord.http.Route.BASE = config.api_base_url.rstrip("/")
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(config.gateway_url)
-
-
-@dataclass
-class _Live:
-    """An interaction whose handler is still running: its first answer is the callback."""
-
-    interaction: discord.Interaction[Any]
-    origin: OriginRef
-    private: bool  # answer everything ephemerally (button presses)
-    defer_private: bool  # how a slow answer is deferred: as the expected answer will be
-    lasting: bool = False  # name a public answer by its channel message (challenge announcements)
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # the deferral timer vs the answer
-    deferred: bool = False
-    original_filled: bool = False
 
 
 class _Tree(app_commands.CommandTree["VideoBotClient"]):
@@ -110,7 +96,7 @@ class VideoBotClient(discord.Client):
         self.defer_after_s = defer_after_s
         self.tree = _Tree(self)
         self.outbox = DiscordOutbox(self)
-        self.live: dict[int, _Live] = {}
+        self.live: dict[int, Live] = {}
         self._caught_up = False  # READY comes again after a lost session; catching up is once
 
     async def setup_hook(self) -> None:
@@ -187,7 +173,7 @@ class VideoBotClient(discord.Client):
             self.outbox.upload_limits[str(interaction.channel_id)] = interaction.filesize_limit
         origin = OriginRef(interaction.id, self.clock(), interaction.token)
         defer_private = private or not public_answer
-        live = _Live(interaction, origin, private, defer_private, lasting)
+        live = Live(interaction, origin, private, defer_private, lasting)
         self.live[interaction.id] = live
         timer = asyncio.create_task(self._defer_when_slow(live))
         try:
@@ -198,7 +184,7 @@ class VideoBotClient(discord.Client):
             timer.cancel()
             del self.live[interaction.id]
 
-    async def _defer_when_slow(self, live: _Live) -> None:
+    async def _defer_when_slow(self, live: Live) -> None:
         await asyncio.sleep(self.defer_after_s)
         async with live.lock:
             if not live.interaction.response.is_done():

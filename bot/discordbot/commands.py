@@ -6,7 +6,7 @@
 
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import discord
 from discord import app_commands
@@ -17,10 +17,8 @@ from bot.core.admin import AUDIT_MAX, SETTINGS, AdminAction, AdminCommand
 from bot.core.challenges import StartArgs
 from bot.core.parsing import MAX_SEED, VideoArgs
 from bot.core.types import Job, JobStatus, UserRef
+from bot.discordbot.host import Host
 from bot.discordbot.refs import PLATFORM
-
-if TYPE_CHECKING:
-    from bot.discordbot.client import VideoBotClient
 
 RECENT_JOBS = 10
 JobChoices = list[app_commands.Choice[int]]
@@ -30,7 +28,7 @@ AnyCommand = app_commands.Command[Any, ..., None] | app_commands.Group
 MENTION = re.compile(r"<@!?(\d+)>|(\d{15,21})")
 
 
-def build_commands(client: "VideoBotClient") -> list[AnyCommand]:
+def build_commands(client: Host) -> list[AnyCommand]:
     """The slash commands, with option ranges from the config so Discord itself checks them too.
 
     The core checks them again (and explains in the user's language): Discord's own check
@@ -103,7 +101,7 @@ def build_commands(client: "VideoBotClient") -> list[AnyCommand]:
     return [video, cancel, queue, quota, info, help_, *challenge_commands(client), admin_commands(client)]
 
 
-def challenge_commands(client: "VideoBotClient") -> list[AnyCommand]:
+def challenge_commands(client: Host) -> list[AnyCommand]:
     """`/challenge start|enter|status|end|cancel` and `/leaderboard`, passed to the core typed.
 
     Who may start, end or cancel is the core's call (Discord permissions cannot tell
@@ -182,7 +180,7 @@ def challenge_commands(client: "VideoBotClient") -> list[AnyCommand]:
     return [group, leaderboard]
 
 
-def admin_commands(client: "VideoBotClient") -> app_commands.Group:
+def admin_commands(client: Host) -> app_commands.Group:
     """`/admin …`, handed to the core as a typed `AdminCommand`; the core refuses non-admins.
 
     Discord shows the group only to members with Manage Server (server admins can grant

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import Any, Literal, cast
 
 import discord
 
@@ -12,6 +12,7 @@ from bot import __version__
 from bot.core import messages
 from bot.core.types import Button, ChatRef, Delivery, Job, Undeliverable, UserRef
 from bot.discordbot.buttons import ResultButton
+from bot.discordbot.host import Host, Live
 from bot.discordbot.refs import (
     FOLLOWUP_WINDOW_S,
     ORIGINAL,
@@ -22,9 +23,6 @@ from bot.discordbot.refs import (
     parse_ref,
 )
 from bot.encode import AI_LABEL
-
-if TYPE_CHECKING:
-    from bot.discordbot.client import VideoBotClient, _Live
 
 # One name for the whole adapter's log, as before it was split into modules.
 log = logging.getLogger(__name__)
@@ -41,7 +39,7 @@ THREAD_ARCHIVE_MINUTES: Literal[10080] = 10080
 class DiscordOutbox:
     """The core's `Outbox`: interaction answers and follow-ups while a token lives, channel messages after."""
 
-    def __init__(self, client: VideoBotClient) -> None:
+    def __init__(self, client: Host) -> None:
         self.client = client
         self.default_limit = client.service.config.discord.max_upload_mb * MIB
         self.upload_limits: dict[str, int] = {}  # channel id -> last attachment limit Discord told us
@@ -81,7 +79,7 @@ class DiscordOutbox:
         )
         return str(ChannelRef(sent.channel.id, sent.id))
 
-    async def _answer_live(self, live: _Live, text: str, private: bool) -> str | None:
+    async def _answer_live(self, live: Live, text: str, private: bool) -> str | None:
         """The interaction's first answer, in its callback or in place of the deferral; else None."""
         original = str(HookRef(ORIGINAL, live.origin.born, live.origin.token))
         lasting = live.lasting and not private
@@ -103,7 +101,7 @@ class DiscordOutbox:
                 await live.interaction.delete_original_response()
         return None
 
-    async def answer_if_silent(self, live: _Live, text: str) -> None:
+    async def answer_if_silent(self, live: Live, text: str) -> None:
         """Answer an interaction nothing answered yet (ephemerally, or in place of its deferral)."""
         async with live.lock:
             if not live.interaction.response.is_done():
