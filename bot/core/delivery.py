@@ -137,7 +137,7 @@ class Deliveries:
         await self.endings.fail(job, "failed_undeliverable")
 
     def _delivery(self, job: Job, clip: Clip) -> Delivery:
-        self.notifier.status_message_of(job)
+        self.notifier.status_message_of(job)  # the ack may have been stored after this job was read
         challenge = self.store.challenges.get(job.challenge_id) if job.challenge_id else None
         if challenge is not None:
             votes = self.store.challenges.vote_count(job.id)

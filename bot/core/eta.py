@@ -41,9 +41,6 @@ class Eta:
         elif isinstance(event, Cancelled | Failed):
             self._started.pop(event.job_id, None)
 
-    def seconds(self, job_id: int) -> float | None:
-        return self.estimate(job_id)[1]
-
     def estimate(self, job_id: int) -> tuple[int | None, float | None]:
         """A waiting job's place in line and the seconds until it is done (None: not waiting, or
         a shape ahead of it not timed yet): the running jobs' remaining steps plus the work up to

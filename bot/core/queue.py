@@ -79,7 +79,8 @@ class JobQueue:
 
     def position(self, job_id: int) -> int | None:
         """1-based place in line, or None if the job is not waiting."""
-        return self.store.jobs.place_in_line(job_id)
+        ahead = self.store.jobs.work_until(job_id)
+        return ahead.place if ahead else None
 
     def try_claim(self) -> Job | None:
         """Claim the job at the head of the line; another process may take it first, then the next."""

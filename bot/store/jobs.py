@@ -168,16 +168,6 @@ class JobTable:
             query, args = f"{query} AND {condition}", [*args, *chat_args]
         return int(self.db.conn.execute(query, args).fetchone()[0])
 
-    def place_in_line(self, job_id: int) -> int | None:
-        """1-based place of a waiting job in the fair order; None if it is not waiting."""
-        row = self.db.conn.execute(
-            f"{_FAIR}, me AS MATERIALIZED (SELECT {_FAIR_KEY} FROM fair WHERE id = ?)"
-            f" SELECT count(*) FROM fair, me WHERE ({_FAIR_KEY_OF_FAIR}) < ({_FAIR_KEY_OF_ME})"
-            " HAVING (SELECT count(*) FROM me) > 0",
-            (job_id,),
-        ).fetchone()
-        return None if row is None else int(row[0]) + 1
-
     def work_until(self, job_id: int) -> WorkAhead | None:
         """A waiting job's place in line and the steps × frames up to and including it, by
         render shape (model, width, height): its ETA's makings, in one query.  None if it is
