@@ -471,6 +471,28 @@ def verdict(ok: bool) -> str:
 # ----------------------------------------------------------------------------- scenarios
 
 
+async def arriving(start: float, users: int, spread: float, rng: random.Random) -> AsyncIterator[int]:
+    """Each user's number at their arrival time (random over `spread` seconds from `start`)."""
+    for i, offset in enumerate(arrivals(users, spread, rng)):
+        delay = start + offset - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        yield i
+
+
+def answered(run: AckRun, sent: dict[Any, float], first_reply: dict[Any, Any], end: float) -> list[Any]:
+    """Record each command's wait (or that it went unanswered by `end`); the replies that came."""
+    replies = []
+    for key, at in sent.items():
+        reply = first_reply.get(key)
+        if reply is None or reply[0] > end:
+            run.unanswered.append(end - at)
+        else:
+            run.latencies.append(reply[0] - at)
+            replies.append(reply)
+    return replies
+
+
 async def telegram_acks(
     args: argparse.Namespace, name: str, users: int, queued: int, target: float
 ) -> AckRun:
@@ -485,12 +507,7 @@ async def telegram_acks(
             await fake.wait_until_polling(timeout=120)
             fake.expected = users
             start = time.perf_counter()
-            for i, offset in enumerate(
-                arrivals(users, args.spread if not queued else args.spread_queued, rng)
-            ):
-                delay = start + offset - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
+            async for i in arriving(start, users, args.spread if not queued else args.spread_queued, rng):
                 uid = NEW_USERS_BASE + i
                 fake.command(
                     uid, uid, f"/video {PROMPT} --seed {i}", chat_type="private", first_name=f"User {i}"
@@ -500,13 +517,8 @@ async def telegram_acks(
             end = time.perf_counter()
             run.lag = await bot.lag(start, end)
         run.killed = bot.killed
-    for key, sent in fake.sent.items():
-        reply = fake.first_reply.get(key)
-        if reply is None or reply[0] > end:
-            run.unanswered.append(end - sent)
-        else:
-            run.latencies.append(reply[0] - sent)
-            run.not_queued += not reply[1].startswith("⏳")
+    for reply in answered(run, fake.sent, fake.first_reply, end):
+        run.not_queued += not reply[1].startswith("⏳")
     run.window_s = end - start
     run.methods = Counter(method for t, method, _ in fake.log if start <= t <= end)
     run.api_calls = sum(run.methods.values())
@@ -526,12 +538,7 @@ async def discord_acks(args: argparse.Namespace, name: str, users: int, queued: 
             fake.expected = users
             calls_before = len(fake.rest_calls)
             start = time.perf_counter()
-            for i, offset in enumerate(
-                arrivals(users, args.spread if not queued else args.spread_queued, rng)
-            ):
-                delay = start + offset - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
+            async for i in arriving(start, users, args.spread if not queued else args.spread_queued, rng):
                 fake.command(NEW_USERS_BASE + i, PROMPT, i)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(fake.all_answered.wait(), args.timeout)
@@ -539,13 +546,8 @@ async def discord_acks(args: argparse.Namespace, name: str, users: int, queued: 
             calls = fake.rest_calls[calls_before:]
             run.lag = await bot.lag(start, end)
         run.killed = bot.killed
-    for token, sent in fake.sent.items():
-        reply = fake.first_reply.get(token)
-        if reply is None or reply[0] > end:
-            run.unanswered.append(end - sent)
-        else:
-            run.latencies.append(reply[0] - sent)
-            run.deferred += reply[1] == 5
+    for reply in answered(run, fake.sent, fake.first_reply, end):
+        run.deferred += reply[1] == 5
     run.window_s = end - start
     run.methods = Counter(discord_kind(c) for c in calls)
     run.api_calls = len(calls)
