@@ -18,7 +18,7 @@ from bot.core.ports import Clock
 from bot.core.service import VideoService
 from bot.dispatch.local import LocalBackend
 from bot.encode import fit_to_size
-from bot.render import Renderer
+from bot.render import ModelPool, Renderer
 from bot.store import DB_FILE, Store
 
 log = logging.getLogger(__name__)
@@ -34,18 +34,29 @@ def build_service(
     clock: Clock = time.time,
     rng: random.Random | None = None,
 ) -> VideoService:
-    """The core over SQLite and the in-process render backend."""
+    """The core over SQLite and the in-process render backend.
+
+    `renderer` (tests, benchmarks) or `model_source` (the console's tiny fallback) stands
+    in for the default model; the other configured models get renderers of their own.
+    """
     store = Store(config.data_dir / DB_FILE, clock, busy_timeout_ms=config.storage.busy_timeout_ms)
-    renderer = renderer or Renderer(
-        model_source or config.model_source,
-        device=config.model.device,
-        cpu_offload=config.model.cpu_offload,
-        cpu_threads=config.model.cpu_threads,
-    )
+    default = config.default_model
+    renderers = {name: Renderer.for_model(settings) for name, settings in config.model_settings.items()}
+    if renderer is None and model_source is not None and model_source != config.model_source:
+        settings = config.model_settings[default]
+        renderer = Renderer(model_source, device=settings.device, cpu_threads=settings.cpu_threads)
+    if renderer is not None:
+        renderers[default] = renderer
+    pool = ModelPool(renderers, config.render.keep_loaded)
     backend = LocalBackend(
-        renderer, config.data_dir / "clips", config.video, model_retry_s=config.queue.model_retry_s
+        pool,
+        config.data_dir / "clips",
+        config.video,
+        model_retry_s=config.queue.model_retry_s,
+        config=config,
+        default_model=default,
     )
-    return VideoService(config, store, backend, model=renderer.source, fit=fit_to_size, clock=clock, rng=rng)
+    return VideoService(config, store, backend, model=default, fit=fit_to_size, clock=clock, rng=rng)
 
 
 def enabled_platforms(config: Config) -> dict[str, PlatformRunner]:

@@ -15,16 +15,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from bot.config import Config
+from bot.config import Config, VideoConfig
 from bot.core import messages
 from bot.core.endings import Endings
+from bot.core.models import Models, shown_name
 from bot.core.parsing import CommandError
 from bot.core.quota import daily_limit, quota_day, seconds_until_reset
 from bot.core.types import ChatSettings, Job, JobStatus
 from bot.store import EVERYWHERE, Store
 
 USER_REF = re.compile(r"^(telegram|discord|console):[\w.-]+$")
-SETTINGS = ("max_frames", "max_steps", "daily", "challenges", "enabled")
+SETTINGS = ("max_frames", "max_steps", "daily", "challenges", "enabled", "models")
 AUDIT_MAX = 50
 QUEUE_LINES = 30  # `/admin queue` lists this many, then "…and N more"
 
@@ -39,6 +40,7 @@ class AdminAction(enum.StrEnum):
     PURGE = "purge"
     SETTINGS = "settings"
     AUDIT = "audit"
+    MODEL = "model"
 
 
 @dataclass(frozen=True)
@@ -63,12 +65,18 @@ class AdminResult:
 
 class AdminTools:
     def __init__(
-        self, store: Store, config: Config, endings: Endings, clock: Callable[[], float] = time.time
+        self,
+        store: Store,
+        config: Config,
+        endings: Endings,
+        clock: Callable[[], float] = time.time,
+        models: Models | None = None,
     ) -> None:
         self.store = store
         self.config = config
         self.endings = endings
         self.clock = clock
+        self.models = models or Models(config, store)
 
     async def run(
         self,
@@ -115,6 +123,10 @@ class AdminTools:
         if action == AdminAction.PURGE:
             target = _checked_user(command.user) if command.user else None
             return await self.purge(actor, chat, None if everywhere else chat, target, locale)
+        if action == AdminAction.MODEL:
+            if not everywhere:
+                raise CommandError("admin_owner_only")
+            return AdminResult(self.switch_model(actor, chat, command.value, locale))
         user = _checked_user(command.user)
         if action == AdminAction.QUOTA_SHOW:
             return AdminResult(self.quota_show(user, chat, locale))
@@ -158,6 +170,14 @@ class AdminTools:
             raise CommandError("out_of_range", option="quota", low=0, high=10_000, value=value)
         self._audit(actor, chat, "quota set", user, value)
         return messages.text("admin_quota_set", locale, user=user, value=value)
+
+    def switch_model(self, actor: str, chat: str | None, name: str | None, locale: str) -> str:
+        """The owner's switch of the default model; jobs already queued keep theirs."""
+        if not name:
+            raise CommandError("admin_model_usage", known=", ".join(self.models.names()))
+        settings = self.models.switch(name)
+        self._audit(actor, chat, "model", settings.name)
+        return messages.text("admin_model_switched", locale, model=shown_name(settings), licence=settings.licence)
 
     def quota_reset(self, actor: str, chat: str | None, user: str, locale: str) -> str:
         self.store.quota.reset(user, quota_day(self.clock(), self.config.quota))
@@ -216,10 +236,11 @@ class AdminTools:
             current = self._changed(current, key, value)
             self.store.chats.save(chat, current)
             self._audit(actor, chat, "settings", key, value)
-        v, q = self.config.video, self.config.quota
+        v, q = self.config.model_settings[self.models.active].limits, self.config.quota
         return messages.text(
             "admin_settings",
             locale,
+            models=",".join(current.models) or "all",
             max_frames=current.max_frames or v.max_frames,
             max_steps=current.max_steps or v.max_steps,
             daily=current.daily if current.daily is not None else q.daily,
@@ -236,7 +257,9 @@ class AdminTools:
             if key == "challenges":
                 return replace(current, challenges=switched)
             return replace(current, enabled=switched)
-        v = self.config.video
+        if key == "models":
+            return replace(current, models=self.models.parse_list(value))
+        v = _widest(self.config)
         low, high = {
             "max_frames": (v.min_frames, v.max_frames),
             "max_steps": (v.min_steps, v.max_steps),
@@ -264,6 +287,18 @@ class AdminTools:
                 for e in entries
             ]
         )
+
+
+def _widest(config: Config) -> VideoConfig:
+    """The loosest frame and step limits over every model: what a chat's cap may tighten."""
+    every = [settings.limits for settings in config.model_settings.values()]
+    return replace(
+        every[0],
+        min_frames=min(v.min_frames for v in every),
+        max_frames=max(v.max_frames for v in every),
+        min_steps=min(v.min_steps for v in every),
+        max_steps=max(v.max_steps for v in every),
+    )
 
 
 def _is_number(text: str) -> bool:
@@ -308,6 +343,8 @@ def parse_admin(argument: str, mentioned: str | None = None) -> AdminCommand:
         return AdminCommand(AdminAction.PURGE, user)
     if head == "queue":
         return AdminCommand(AdminAction.QUEUE)
+    if head == "model":
+        return AdminCommand(AdminAction.MODEL, value=rest[0] if len(rest) == 1 else None)
     if head == "settings":
         if rest and len(rest) != 2:
             raise CommandError("admin_settings_usage", keys=", ".join(SETTINGS))

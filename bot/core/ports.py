@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from bot.core.types import Button, ChatRef, Clip, Delivery, RenderParams, UserRef
 
@@ -153,3 +153,20 @@ class RenderBackend(Protocol):
     def stop(self) -> None:
         """Stop taking jobs; running ones stop after their current step (each gets `Cancelled`)."""
         ...
+
+
+@dataclass(frozen=True)
+class ModelState:
+    """Which models a backend holds in memory, and which cannot load now (their jobs wait)."""
+
+    resident: frozenset[str] = frozenset()
+    unavailable: frozenset[str] = frozenset()
+
+
+@runtime_checkable
+class ModelAware(Protocol):
+    """A backend that renders several models says which are loaded, so the dispatcher can
+    group jobs by model instead of thrashing between loads.  Optional: without it, jobs go
+    in plain fair order."""
+
+    def model_state(self) -> ModelState: ...

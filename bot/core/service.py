@@ -29,6 +29,7 @@ from bot.core.eta import Eta
 from bot.core.events import RenderEvents
 from bot.core.housekeeping import Housekeeping
 from bot.core.jobs import JobRunner
+from bot.core.models import Models
 from bot.core.notify import Notifier
 from bot.core.parsing import CommandError, VideoArgs, parse_video_text
 from bot.core.ports import Clock, Outbox, RenderBackend
@@ -86,8 +87,12 @@ class VideoService:
         self.notifier = Notifier(store)
         self.queue = JobQueue(store)
         self.running = RunningJobs(backend.cancel)
+        self.models = Models(config, store)
         self.endings = Endings(store, self.notifier, self.running)
-        self.runner = JobRunner(store, self.queue, backend, self.running, self.endings, self.tasks)
+        self.runner = JobRunner(
+            store, self.queue, backend, self.running, self.endings, self.tasks,
+            clock=clock, max_model_wait_s=config.render.max_model_wait_s, recheck_s=config.queue.model_retry_s,
+        )  # fmt: skip
         self.eta = Eta(store, self.queue, self.running)
         self.boards = GroupBoards(config.queue, store, self.notifier, self.queue, self.running, self.tasks)
         self.progress = ProgressBoard(config.queue, self.notifier, self.running, self.tasks, self.boards)
@@ -96,17 +101,17 @@ class VideoService:
             clock, self.boards,
         )  # fmt: skip
         self.admission = Admission(
-            config, store, self.notifier, self.queue, self.eta, backend, self.runner.wake, clock, rng, model,
-            self.boards,
+            config, store, self.notifier, self.queue, self.eta, backend, self.runner.wake, clock, rng,
+            self.models, self.boards,
         )  # fmt: skip
         self.commands = Commands(
             config, store, self.notifier, self.admission, self.endings, self.running, self.queue, self.eta,
-            clock, rng, model,
+            clock, rng, self.models, backend,
         )  # fmt: skip
         self.challenges = Challenges(
             config, store, self.notifier, self.admission, self.endings, self.tasks, clock
         )
-        self.admin_tools = AdminTools(store, config, self.endings, clock)
+        self.admin_tools = AdminTools(store, config, self.endings, clock, self.models)
         self.housekeeping = Housekeeping(
             config, store, self.queue, self.notifier, self.endings, self.deliveries, self.tasks, clock,
             self.challenges.rearm,
@@ -174,6 +179,11 @@ class VideoService:
     @answers_errors
     async def info(self, req: Request, job_ref: str | int | None = None) -> None:
         await self.commands.info(req, job_ref)
+
+    @answers_errors
+    async def list_models(self, req: Request) -> None:
+        """`/models`: the models, their licences and defaults, which is loaded."""
+        await self.commands.list_models(req)
 
     @answers_errors
     async def help(self, req: Request) -> None:

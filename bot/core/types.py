@@ -268,6 +268,7 @@ class ChatSettings:
     daily: int | None = None
     challenges: bool = True
     enabled: bool = True
+    models: tuple[str, ...] = ()  # models `--model` may pick here; () means every configured one
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 from bot.store.challenges import ChallengeTable
 from bot.store.db import Database, StoreError
 from bot.store.jobs import JobTable, Timings
-from bot.store.moderation import EVERYWHERE, AuditLog, Bans, ChatSettingsTable
+from bot.store.moderation import EVERYWHERE, AuditLog, Bans, BotSettings, ChatSettingsTable
 from bot.store.quota import QuotaLedger
 
 DB_FILE = "videobot.sqlite3"
@@ -35,6 +35,7 @@ class Store:
         self.jobs = JobTable(self.db, self.quota, clock)
         self.timings = Timings(self.db)
         self.chats = ChatSettingsTable(self.db)
+        self.settings = BotSettings(self.db)
         self.bans = Bans(self.db)
         self.audit = AuditLog(self.db)
         self.challenges = ChallengeTable(self.db)

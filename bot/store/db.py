@@ -59,9 +59,11 @@ TABLES: dict[str, Table] = {
             "daily": int,
             "challenges": int,
             "enabled": int,
+            "models": str,  # comma-separated names `/video --model` may pick here; empty: every model
         },
         pk="chat_key",
     ),
+    "bot_settings": Table({"key": str, "value": str}, pk="key"),  # what owners switch at run time
     "bans": Table(
         {"user_key": str, "scope": str, "reason": str, "by_user": str, "at": float}, pk=("user_key", "scope")
     ),
