@@ -12,9 +12,9 @@ import os
 import re
 import tomllib
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -234,6 +234,20 @@ class Config:
         if name in TINY_PRESETS:
             return _resolve(name, ModelEntry(id=name), replace(self, video_keys_set=frozenset()))
         raise KeyError(name)
+
+    def widest_limits(self) -> VideoConfig:
+        """The loosest frame, step and guidance limits over every model: one range for a whole
+        command (Discord's declared options, a chat's caps); each model's own still applies."""
+        every = [settings.limits for settings in self.model_settings.values()]
+        return replace(
+            every[0],
+            min_frames=min(v.min_frames for v in every),
+            max_frames=max(v.max_frames for v in every),
+            min_steps=min(v.min_steps for v in every),
+            max_steps=max(v.max_steps for v in every),
+            min_guidance=min(v.min_guidance for v in every),
+            max_guidance=max(v.max_guidance for v in every),
+        )
 
     def model_for_job(self, stored: str) -> ModelSettings:
         """The model a stored job names: by name, or (rows from before names) by hub id or folder."""
@@ -473,7 +487,11 @@ def _check_model(config: Config, settings: ModelSettings, need: Callable[[bool, 
         size = getattr(v, side)
         need(size >= 16 and size % 8 == 0, label(side), "must be a multiple of 8, at least 16")
         fit = max(multiple, size - size % multiple)
-        need(size % multiple == 0, label(side), f"is {size}, but {name} needs sizes that are multiples of {multiple} (try {fit})")
+        need(
+            size % multiple == 0,
+            label(side),
+            f"is {size}, but {name} needs sizes that are multiples of {multiple} (try {fit})",
+        )
     need(1 <= v.fps <= 60, label("fps"), "must be between 1 and 60")
     frame_keys = ("min_frames", "default_frames", "max_frames")
     need(
@@ -485,7 +503,8 @@ def _check_model(config: Config, settings: ModelSettings, need: Callable[[bool, 
     need(
         rule.fits(v.default_frames),
         label("default_frames"),
-        f"is {v.default_frames}, but {name} takes {rule.describe()} frames: try {rule.nearest(v.default_frames)}",
+        f"is {v.default_frames}, but {name} takes {rule.describe()} frames: "
+        f"try {rule.nearest(v.default_frames)}",
     )
     need(
         not rule.most or v.max_frames <= rule.most,
@@ -519,17 +538,22 @@ def _model_tables(raw: dict[str, Any], source: str) -> tuple[tuple[str, ModelEnt
     legacy = raw.get("model", {})
     if isinstance(legacy, dict) and {"id", "path"} & set(legacy):
         raise ConfigError(
-            f"{source}: [model] id/path and [models.NAME] both name models; move [model] into [models.default]"
+            f"{source}: [model] id/path and [models.NAME] both name models; "
+            "move [model] into [models.default]"
         )
     entries = []
     for name, table in tables.items():
-        if not MODEL_NAME.match(name) or name in TINY_PRESETS and table.get("id", name) != name:
-            raise ConfigError(f"{source}: [models.{name}] is not a usable name (lowercase letters, digits, - and _)")
+        if not MODEL_NAME.match(name) or (name in TINY_PRESETS and table.get("id", name) != name):
+            raise ConfigError(
+                f"{source}: [models.{name}] is not a usable name (lowercase letters, digits, - and _)"
+            )
         entry = _section(ModelEntry, table, f"models.{name}", source)
         entries.append((name, entry))
     marked = [name for name, entry in entries if entry.default]
     if len(marked) > 1:
-        raise ConfigError(f"{source}: default = true is set for several models ({', '.join(marked)}); keep one")
+        raise ConfigError(
+            f"{source}: default = true is set for several models ({', '.join(marked)}); keep one"
+        )
     return tuple(entries)
 
 

@@ -32,7 +32,13 @@ import numpy as np
 
 from bot.config import DEFAULT_MODEL_ID, ModelSettings
 from bot.core.types import RenderParams
-from bot.pipelines.registry import CATALOGUE, TINY_PRESETS, family_of_class, preset_for_unknown, supported_classes
+from bot.pipelines.registry import (
+    CATALOGUE,
+    TINY_PRESETS,
+    family_of_class,
+    preset_for_unknown,
+    supported_classes,
+)
 from bot.pipelines.spec import Preset, StepHook
 from bot.pipelines.tiny import TINY_MODEL_ID
 
@@ -144,7 +150,9 @@ def pipeline_class_name(folder: Path) -> str:
         index = json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
         return str(index["_class_name"])
     except (OSError, ValueError, KeyError, TypeError) as error:
-        raise ModelLoadFailed(f"{folder / 'model_index.json'} is not a diffusers model index ({error})") from None
+        raise ModelLoadFailed(
+            f"{folder / 'model_index.json'} is not a diffusers model index ({error})"
+        ) from None
 
 
 def choose_variant(folder: Path, preferred: str | None) -> str | None:
@@ -309,7 +317,10 @@ class Renderer:
         else:
             folder = local_folder(self.source)
             pipe, self.preset = load_pipeline(
-                folder, self.preset, dtypes=component_dtypes(self.preset, device), expect_family=not self._guessed
+                folder,
+                self.preset,
+                dtypes=component_dtypes(self.preset, device),
+                expect_family=not self._guessed,
             )
         pipe.set_progress_bar_config(disable=True)
         if self.cpu_offload and device.startswith("cuda"):
@@ -378,16 +389,16 @@ class Renderer:
         """The family's hook; raising from it stops at once (no VAE decode of a cancelled clip)."""
         parameters = inspect.signature(self.pipe.__call__).parameters
         hook = self.preset.family.step_hook
-        if hook == StepHook.ON_STEP_END or "callback" not in parameters:
-            if "callback_on_step_end" in parameters:
+        wants_new = hook == StepHook.ON_STEP_END or "callback" not in parameters
+        if wants_new and "callback_on_step_end" in parameters:
 
-                def on_step_end(pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
-                    report(step + 1, steps)
-                    if stop():
-                        raise RenderCancelled()
-                    return {}
+            def on_step_end(pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
+                report(step + 1, steps)
+                if stop():
+                    raise RenderCancelled()
+                return {}
 
-                return {"callback_on_step_end": on_step_end}
+            return {"callback_on_step_end": on_step_end}
 
         def legacy_callback(step: int, timestep: Any, latents: Any) -> None:
             report(step + 1, steps)

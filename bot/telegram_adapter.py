@@ -321,6 +321,7 @@ class TelegramAdapter:
             "quota": self.on_quota,
             "info": self.on_info,
             "help": self.on_help,
+            "models": self.on_models,
             "admin": self.on_admin,
             "challenge": self.on_challenge,
             "leaderboard": self.on_leaderboard,
@@ -439,6 +440,9 @@ class TelegramAdapter:
 
     async def on_help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self.service.help(await self._request(update))
+
+    async def on_models(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.service.list_models(await self._request(update))
 
     async def on_challenge(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         assert update.effective_message is not None

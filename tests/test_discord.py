@@ -39,7 +39,9 @@ from tests.harness.media import decode
 
 pytestmark = pytest.mark.asyncio
 
-COMMAND_NAMES = ["admin", "cancel", "challenge", "help", "info", "leaderboard", "queue", "quota", "video"]
+COMMAND_NAMES = [
+    *("admin", "cancel", "challenge", "help", "info", "leaderboard", "models", "queue", "quota", "video"),
+]
 FIFTEEN_MINUTES = 15 * 60
 
 

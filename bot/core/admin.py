@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from bot.config import Config, VideoConfig
+from bot.config import Config
 from bot.core import messages
 from bot.core.endings import Endings
 from bot.core.models import Models, shown_name
@@ -177,7 +177,9 @@ class AdminTools:
             raise CommandError("admin_model_usage", known=", ".join(self.models.names()))
         settings = self.models.switch(name)
         self._audit(actor, chat, "model", settings.name)
-        return messages.text("admin_model_switched", locale, model=shown_name(settings), licence=settings.licence)
+        return messages.text(
+            "admin_model_switched", locale, model=shown_name(settings), licence=settings.licence
+        )
 
     def quota_reset(self, actor: str, chat: str | None, user: str, locale: str) -> str:
         self.store.quota.reset(user, quota_day(self.clock(), self.config.quota))
@@ -259,7 +261,7 @@ class AdminTools:
             return replace(current, enabled=switched)
         if key == "models":
             return replace(current, models=self.models.parse_list(value))
-        v = _widest(self.config)
+        v = self.config.widest_limits()
         low, high = {
             "max_frames": (v.min_frames, v.max_frames),
             "max_steps": (v.min_steps, v.max_steps),
@@ -287,18 +289,6 @@ class AdminTools:
                 for e in entries
             ]
         )
-
-
-def _widest(config: Config) -> VideoConfig:
-    """The loosest frame and step limits over every model: what a chat's cap may tighten."""
-    every = [settings.limits for settings in config.model_settings.values()]
-    return replace(
-        every[0],
-        min_frames=min(v.min_frames for v in every),
-        max_frames=max(v.max_frames for v in every),
-        min_steps=min(v.min_steps for v in every),
-        max_steps=max(v.max_steps for v in every),
-    )
 
 
 def _is_number(text: str) -> bool:

@@ -29,15 +29,21 @@ from bot.store import Store
 log = logging.getLogger(__name__)
 
 
-def chat_limits(limits: VideoConfig, settings: ChatSettings, model: ModelSettings | None = None) -> VideoConfig:
+def chat_limits(
+    limits: VideoConfig, settings: ChatSettings, model: ModelSettings | None = None
+) -> VideoConfig:
     """The model's limits, tightened by what a chat's admins set (the default still fits the model)."""
     if settings.max_frames:
         default = min(limits.default_frames, settings.max_frames)
         if model is not None:
-            default = max(model.preset.family.frames.below(default), min(limits.min_frames, settings.max_frames))
+            default = max(
+                model.preset.family.frames.below(default), min(limits.min_frames, settings.max_frames)
+            )
         limits = replace(
             limits,
-            max_frames=min(settings.max_frames, limits.max_frames) if model is not None else settings.max_frames,
+            max_frames=min(settings.max_frames, limits.max_frames)
+            if model is not None
+            else settings.max_frames,
             default_frames=default,
         )
     if settings.max_steps:

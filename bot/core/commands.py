@@ -199,7 +199,9 @@ class Commands:
         else:
             p = job.params
             model = self._still_configured(job.model)
-            args = VideoArgs(prompt=p.prompt, negative=p.negative, frames=p.frames, steps=p.steps, model=model)
+            args = VideoArgs(
+                prompt=p.prompt, negative=p.negative, frames=p.frames, steps=p.steps, model=model
+            )
             if pressed == ButtonAction.VARIATION:
                 v = self.models.settings(job.model).limits
                 jitter = self.rng.uniform(-1.5, 1.5)

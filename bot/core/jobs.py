@@ -17,10 +17,10 @@ from bot.core.persist import is_transient, until_written
 from bot.core.ports import (
     Cancelled,
     Clock,
-    ModelAware,
     Encoding,
     Failed,
     FailureKind,
+    ModelAware,
     Progress,
     RenderBackend,
     Rendered,

@@ -133,7 +133,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "[--steps {min_steps}-{max_steps}] [--guidance {min_guidance}-{max_guidance}]{model_option}\n"
         "{commands}\n"
         "Limiti: {daily} video al giorno, {max_queued} in attesa alla volta, "
-        "prompt fino a {max_prompt_chars} caratteri; {default_frames} fotogrammi durano {seconds} a {fps} fps.\n"
+        "prompt fino a {max_prompt_chars} caratteri; "
+        "{default_frames} fotogrammi durano {seconds} a {fps} fps.\n"
         "I video sono creati da {model} (licenza: {licence}).",
     },
     # argument errors: one sentence naming what was wrong and what is allowed
@@ -162,8 +163,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "it": "{option} deve essere un numero, non “{value}”.",
     },
     "frames_out_of_range": {
-        "en": "--frames must be between {low} and {high} ({low_s}–{high_s} s at {fps} fps); you gave {value}.",
-        "it": "--frames deve essere tra {low} e {high} ({low_s}–{high_s} s a {fps} fps); hai scritto {value}.",
+        "en": "--frames must be between {low} and {high} ({low_s}–{high_s} s at {fps} fps); "
+        "you gave {value}.",
+        "it": "--frames deve essere tra {low} e {high} ({low_s}–{high_s} s a {fps} fps); "
+        "hai scritto {value}.",
     },
     "frames_rule": {
         "en": "{model} takes {rule} frames ({examples}…): try {fix}.",
@@ -171,7 +174,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "size_rule": {
         "en": "{model} needs sizes that are multiples of {multiple}; ask the bot's owner to fix its size.",
-        "it": "{model} richiede dimensioni multiple di {multiple}; chiedi al proprietario del bot di correggerle.",
+        "it": "{model} richiede dimensioni multiple di {multiple}; "
+        "chiedi al proprietario del bot di correggerle.",
     },
     "model_unknown": {
         "en": "There is no model called “{model}” here; pick one of {known}.",
@@ -183,9 +187,11 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "models_header": {"en": "🎞 Video models (⭐ the default):", "it": "🎞 Modelli video (⭐ il predefinito):"},
     "models_line": {
-        "en": "• {name}{star} · licence {licence} · {width}×{height}, {frames} frames ({seconds} at {fps} fps; "
+        "en": "• {name}{star} · licence {licence} · {width}×{height}, "
+        "{frames} frames ({seconds} at {fps} fps; "
         "{rule}), {steps} steps, guidance {guidance}{state}",
-        "it": "• {name}{star} · licenza {licence} · {width}×{height}, {frames} fotogrammi ({seconds} a {fps} fps; "
+        "it": "• {name}{star} · licenza {licence} · {width}×{height}, "
+        "{frames} fotogrammi ({seconds} a {fps} fps; "
         "{rule}), {steps} passi, guidance {guidance}{state}",
     },
     "models_loaded": {"en": " · loaded", "it": " · caricato"},
@@ -196,7 +202,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "admin_model_switched": {
         "en": "🎞 New videos now use {model} (licence {licence}); queued ones keep the model they asked for.",
-        "it": "🎞 I nuovi video ora usano {model} (licenza {licence}); quelli in coda tengono il loro modello.",
+        "it": "🎞 I nuovi video ora usano {model} (licenza {licence}); "
+        "quelli in coda tengono il loro modello.",
     },
     "admin_model_usage": {
         "en": "Use /admin model <name> with one of {known}.",

@@ -66,10 +66,14 @@ class Models:
         """`wan,ms` → ("wan", "ms"), every name configured; `all`/`default` → () (every model)."""
         if value.strip().lower() in ("all", "default", "*"):
             return ()
-        names = tuple(dict.fromkeys(n.strip().lower() for n in value.replace(" ", ",").split(",") if n.strip()))
+        names = tuple(
+            dict.fromkeys(n.strip().lower() for n in value.replace(" ", ",").split(",") if n.strip())
+        )
         unknown = [n for n in names if n not in self.config.model_settings]
         if unknown or not names:
-            raise CommandError("model_unknown", model=", ".join(unknown) or value, known=", ".join(self.names()))
+            raise CommandError(
+                "model_unknown", model=", ".join(unknown) or value, known=", ".join(self.names())
+            )
         return names
 
 
@@ -89,7 +93,9 @@ def seconds(settings: ModelSettings, frames: int) -> str:
 def model_line(settings: ModelSettings, locale: str, *, active: bool, loaded: bool | None) -> str:
     """One `/models` line: name, licence, defaults (with seconds), whether it is loaded."""
     v = settings.limits
-    state = "" if loaded is None else messages.text("models_loaded" if loaded else "models_not_loaded", locale)
+    state = (
+        "" if loaded is None else messages.text("models_loaded" if loaded else "models_not_loaded", locale)
+    )
     return messages.text(
         "models_line",
         locale,

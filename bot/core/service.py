@@ -91,7 +91,8 @@ class VideoService:
         self.endings = Endings(store, self.notifier, self.running)
         self.runner = JobRunner(
             store, self.queue, backend, self.running, self.endings, self.tasks,
-            clock=clock, max_model_wait_s=config.render.max_model_wait_s, recheck_s=config.queue.model_retry_s,
+            clock=clock, max_model_wait_s=config.render.max_model_wait_s,
+            recheck_s=config.queue.model_retry_s,
         )  # fmt: skip
         self.eta = Eta(store, self.queue, self.running)
         self.boards = GroupBoards(config.queue, store, self.notifier, self.queue, self.running, self.tasks)

@@ -59,7 +59,11 @@ class LocalBackend:
         self.video = video
         self.model_retry_s = model_retry_s
         self.config = config
-        self.default_model = default_model if default_model in self.pool else self.pool.names()[0]
+        self.default_model: str = (
+            default_model
+            if default_model is not None and default_model in self.pool
+            else self.pool.names()[0]
+        )
         self._problem: str | None = None
         self._unavailable: dict[str, float] = {}  # model → when it may be tried again (monotonic)
         self._pending: asyncio.Queue[RenderJob | None] = asyncio.Queue()
@@ -159,7 +163,11 @@ class LocalBackend:
         return True
 
     def _note_problem(self, name: str, error: Exception) -> str:
-        problem = str(error) if isinstance(error, ModelUnavailable) else f"the video model failed to load: {error!r}"
+        problem = (
+            str(error)
+            if isinstance(error, ModelUnavailable)
+            else f"the video model failed to load: {error!r}"
+        )
         if self._problem != problem:
             log.error("model %s: %s", name, problem, exc_info=not isinstance(error, ModelUnavailable))
         self._problem = problem
@@ -202,7 +210,9 @@ class LocalBackend:
     def _encode(self, job: RenderJob, name: str, frames: Any) -> Clip:
         p = job.params
         renderer = self.pool.get(name)
-        settings = self.config.model_named(name) if self.config and name in self.config.model_settings else None
+        settings = (
+            self.config.model_named(name) if self.config and name in self.config.model_settings else None
+        )
         hub_id = settings.id if settings else renderer.source
         metadata = provenance_for(p, hub_id, prompt_hash_only=self.video.hash_prompt_in_metadata)
         metadata.update(model_provenance(name, hub_id, renderer.preset, p.fps))

@@ -63,7 +63,9 @@ class FrameRule:
 
     def examples(self, start: int, count: int = 3) -> tuple[int, ...]:
         first = self.above(start)
-        return tuple(first + i * self.step for i in range(count) if not self.most or first + i * self.step <= self.most)
+        return tuple(
+            first + i * self.step for i in range(count) if not self.most or first + i * self.step <= self.most
+        )
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ without downloading weights.  The tokenizers are made here (a byte-level CLIP BP
 from __future__ import annotations
 
 import json
+import string
 import tempfile
 from pathlib import Path
-import string
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # torch, diffusers and transformers take seconds to import: only when building
@@ -140,7 +140,12 @@ def _t5_encoder(tokenizer: T5Tokenizer, *, umt5: bool = False) -> Any:
 def build_tiny_wan(seed: int = 0) -> Any:
     """WanPipeline with ~20 000 weights: UMT5 encoder, Wan VAE (4× time, 8× space), one DiT block."""
     import torch
-    from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanPipeline, WanTransformer3DModel
+    from diffusers import (
+        AutoencoderKLWan,
+        FlowMatchEulerDiscreteScheduler,
+        WanPipeline,
+        WanTransformer3DModel,
+    )
 
     torch.manual_seed(seed)
     tokenizer = t5_tokenizer()
@@ -218,8 +223,8 @@ def build_tiny_ltx(seed: int = 0) -> Any:
         encoder_causal=True,
         decoder_causal=False,
     )
-    vae.use_framewise_encoding = False
-    vae.use_framewise_decoding = False
+    vae.use_framewise_encoding = False  # type: ignore[attr-defined]  # set in __init__, not declared
+    vae.use_framewise_decoding = False  # type: ignore[attr-defined]
     return LTXPipeline(
         scheduler=FlowMatchEulerDiscreteScheduler(),
         vae=vae,
