@@ -134,5 +134,5 @@ def test_videobot_demo_with_a_bad_option_says_what_is_allowed(tmp_path: Path) ->
         timeout=120,
     )
     assert result.returncode == 2
-    assert result.stderr.strip() == "--frames must be between 2 and 16; you gave 99."
+    assert result.stderr.strip() == "--frames must be between 2 and 16 (0.2–2.0 s at 8 fps); you gave 99."
     assert not (tmp_path / "clip.mp4").exists()
