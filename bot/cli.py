@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -103,7 +104,9 @@ class _StepPrinter:
         if out.isatty():
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, unit="step", desc="rendering", file=out, dynamic_ncols=True)
+            # A pty that reports 0 columns (ssh -t, script) would draw an empty bar.
+            width = shutil.get_terminal_size((80, 20)).columns
+            self.bar = tqdm(total=total, unit="step", desc="rendering", file=out, ncols=width)
 
     def __call__(self, step: int, total: int) -> None:
         if self.bar is not None:
