@@ -251,11 +251,13 @@ class Config:
 
     def model_for_job(self, stored: str) -> ModelSettings:
         """The model a stored job names: by name, or (rows from before names) by hub id or folder."""
-        if stored in self.model_settings or stored in TINY_PRESETS:
-            return self.model_named(stored)
+        if stored in self.model_settings:
+            return self.model_settings[stored]
         for settings in self.model_settings.values():
             if stored in (settings.id, settings.path):
                 return settings
+        if stored in TINY_PRESETS:
+            return self.model_named(stored)
         return self.model_settings[self.default_model]
 
 

@@ -282,11 +282,21 @@ def build_tiny_cogvideox(seed: int = 0) -> Any:
 
 
 def build_tiny(name: str, seed: int = 0) -> Any:
-    """The tiny pipeline called `name` (one of `TINY_MODEL_IDS`)."""
+    """The tiny pipeline called `name` (one of `TINY_MODEL_IDS`), in eval mode.
+
+    Models built from a config start in training mode, where T5's and the DiTs' dropout
+    would make every clip of a seed differ (`from_pretrained` switches to eval itself).
+    """
+    import torch
+
     builders = {
         "tiny": build_tiny_pipeline,
         "tiny-wan": build_tiny_wan,
         "tiny-ltx": build_tiny_ltx,
         "tiny-cogvideox": build_tiny_cogvideox,
     }
-    return builders[name](seed)
+    pipe = builders[name](seed)
+    for component in pipe.components.values():
+        if isinstance(component, torch.nn.Module):
+            component.eval()
+    return pipe
