@@ -46,6 +46,7 @@ class Deliveries:
     fit: Fitter
     clock: Clock
     boards: GroupBoards
+    model_label: Callable[[str], str] = str  # a job's model as users see it (its name and hub id)
 
     def __post_init__(self) -> None:
         self._delivering: set[int] = set()
@@ -141,8 +142,10 @@ class Deliveries:
         challenge = self.store.challenges.get(job.challenge_id) if job.challenge_id else None
         if challenge is not None:
             votes = self.store.challenges.vote_count(job.id)
-            return Delivery(job, clip, entry_caption(job, challenge), entry_buttons(job, votes))
-        return Delivery(job, clip, result_caption(job), result_buttons(job))
+            caption, buttons = entry_caption(job, challenge), entry_buttons(job, votes)
+        else:
+            caption, buttons = result_caption(job), result_buttons(job)
+        return Delivery(job, clip, caption, buttons, model=self.model_label(job.model))
 
 
 def remove_clip_files(clip_path: str) -> None:

@@ -54,6 +54,10 @@ class Models:
             raise CommandError("model_not_here", model=name, known=", ".join(allowed))
         return self.settings(name)
 
+    def label(self, stored: str) -> str:
+        """A job's model as users see it."""
+        return shown_name(self.settings(stored))
+
     def switch(self, name: str) -> ModelSettings:
         """Make `name` the default for new jobs (queued ones keep the model they asked for)."""
         key = name.strip().lower()

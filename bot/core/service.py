@@ -99,7 +99,7 @@ class VideoService:
         self.progress = ProgressBoard(config.queue, self.notifier, self.running, self.tasks, self.boards)
         self.deliveries = Deliveries(
             config.queue, store, self.notifier, self.endings, self.progress, self.queue, self.tasks, fit,
-            clock, self.boards,
+            clock, self.boards, self.models.label,
         )  # fmt: skip
         self.admission = Admission(
             config, store, self.notifier, self.queue, self.eta, backend, self.runner.wake, clock, rng,

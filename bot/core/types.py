@@ -160,6 +160,7 @@ class Delivery:
     clip: Clip
     caption: str
     buttons: tuple[Button, ...]
+    model: str = ""  # the model as users see it ("wan (Wan-AI/…)"); the job's name when empty
 
     @property
     def chat(self) -> ChatRef:

@@ -13,10 +13,10 @@ FAMILIES: dict[str, Family] = {
     family.name: family for family in (modelscope.FAMILY, wan.FAMILY, ltx.FAMILY, cogvideox.FAMILY)
 }
 
-_TINY_LICENCE = "none: random weights, for trying the bot and for tests"
+_TINY_LICENCE = "none (random weights)"  # for trying the bot and for tests: clips are noise
 
 
-def _tiny(name: str, family: Family, frames: int, most: int, tokens: int = 0) -> Preset:
+def _tiny(name: str, family: Family, frames: int, most: int, tokens: int = 0, guidance: float = 5.0) -> Preset:
     return Preset(
         id=name,
         family=family,
@@ -28,7 +28,7 @@ def _tiny(name: str, family: Family, frames: int, most: int, tokens: int = 0) ->
         frames=frames,
         max_frames=most,
         steps=4,
-        guidance=5.0,
+        guidance=guidance,
         dtypes=(("default", "float32"),),
         tiny=True,
         max_prompt_tokens=tokens,
@@ -37,7 +37,7 @@ def _tiny(name: str, family: Family, frames: int, most: int, tokens: int = 0) ->
 
 # Built in code (bot.pipelines.tiny): the same classes with a few thousand random weights.
 TINY_PRESETS: dict[str, Preset] = {
-    "tiny": _tiny("tiny", modelscope.FAMILY, 8, 16),
+    "tiny": _tiny("tiny", modelscope.FAMILY, 8, 16, guidance=9.0),  # ModelScope's own guidance
     "tiny-wan": _tiny("tiny-wan", wan.FAMILY, 9, 33, tokens=32),
     "tiny-ltx": _tiny("tiny-ltx", ltx.FAMILY, 9, 33, tokens=32),
     "tiny-cogvideox": _tiny("tiny-cogvideox", cogvideox.FAMILY, 9, 17, tokens=32),
