@@ -16,7 +16,9 @@ FAMILIES: dict[str, Family] = {
 _TINY_LICENCE = "none (random weights)"  # for trying the bot and for tests: clips are noise
 
 
-def _tiny(name: str, family: Family, frames: int, most: int, tokens: int = 0, guidance: float = 5.0) -> Preset:
+def _tiny(
+    name: str, family: Family, frames: int, most: int, *, tokens: int = 0, guidance: float = 5.0
+) -> Preset:
     return Preset(
         id=name,
         family=family,
