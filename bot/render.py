@@ -116,9 +116,7 @@ def check_weights_on_disk(source: str) -> None:
 def download_command(source: str, preset: Preset | None = None) -> str:
     """The `hf download` line that fetches only what loading needs (the fp16 files, not all)."""
     preset = preset or CATALOGUE.find(source)
-    include = preset.family.download_include if preset else ()
-    if preset is not None and preset.variant is None:
-        include = tuple(p for p in include if ".fp16." not in p)
+    include = preset.download_patterns if preset else ()
     patterns = " ".join(f'"{pattern}"' for pattern in include)
     return f"hf download {source}" + (f" --include {patterns}" if patterns else "")
 

@@ -6,7 +6,7 @@ The 2B was trained in float16, the 5B in bfloat16.  Both make 49 frames at 720×
 
 from __future__ import annotations
 
-from bot.pipelines.spec import Family, FrameRule, Preset, StepHook
+from bot.pipelines.spec import COMPONENT_FOLDERS, Family, FrameRule, Preset, StepHook
 
 FAMILY = Family(
     name="cogvideox",
@@ -16,7 +16,7 @@ FAMILY = Family(
     size_multiple=16,  # VAE 8× times patch 2
     max_prompt_tokens=226,
     step_hook=StepHook.ON_STEP_END,
-    download_include=("*.json", "*.txt", "*.model", "*.safetensors"),
+    download_include=COMPONENT_FOLDERS,
     takes_max_sequence_length=True,
 )
 

@@ -3,7 +3,7 @@ distilled checkpoints (a few steps, guidance 1)."""
 
 from __future__ import annotations
 
-from bot.pipelines.spec import Family, FrameRule, Preset, StepHook
+from bot.pipelines.spec import COMPONENT_FOLDERS, Family, FrameRule, Preset, StepHook
 
 FAMILY = Family(
     name="ltx",
@@ -13,7 +13,7 @@ FAMILY = Family(
     size_multiple=32,  # the VAE compresses space 32×
     max_prompt_tokens=128,
     step_hook=StepHook.ON_STEP_END,
-    download_include=("*.json", "*.txt", "*.model", "*.safetensors"),
+    download_include=COMPONENT_FOLDERS,
     takes_max_sequence_length=True,
     takes_frame_rate=True,
 )

@@ -45,7 +45,8 @@ ZEROSCOPE = Preset(
     steps=40,
     guidance=9.0,
     dtypes=(("default", "float16"),),
-    variant=None,  # one set of weights only
+    variant=None,  # one set of weights only (.bin), beside the original-format zs2_576w/ folder
+    download_include=("model_index.json", "scheduler/*", "text_encoder/*", "tokenizer/*", "unet/*", "vae/*"),
 )
 
 PRESETS = (MODELSCOPE, ZEROSCOPE)

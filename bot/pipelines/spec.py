@@ -12,6 +12,17 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+# What a T5-encoder pipeline loads, folder by folder: some repos (LTX-Video) also keep
+# multi-gigabyte single-file checkpoints at their root that diffusers never reads.
+COMPONENT_FOLDERS = (
+    "model_index.json",
+    "scheduler/*",
+    "text_encoder/*",
+    "tokenizer/*",
+    "transformer/*",
+    "vae/*",
+)
+
 
 class StepHook(enum.StrEnum):
     """How a pipeline reports a finished step (and how we stop it)."""
@@ -104,12 +115,17 @@ class Preset:
     aliases: tuple[str, ...] = ()  # other hub ids publishing the same weights
     tiny: bool = False  # built in code with random weights: no download
     size_multiple: int = 0  # 0: the family's
+    download_include: tuple[str, ...] = ()  # (): the family's
     max_prompt_tokens: int = 0  # 0: the family's
     notes: str = ""
 
     @property
     def size_rule(self) -> int:
         return self.size_multiple or self.family.size_multiple
+
+    @property
+    def download_patterns(self) -> tuple[str, ...]:
+        return self.download_include or self.family.download_include
 
     @property
     def prompt_tokens(self) -> int:

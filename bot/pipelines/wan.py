@@ -7,7 +7,7 @@ it apart for that).  Wan 2.2's TI2V-5B sets `expand_timesteps` in its model_inde
 
 from __future__ import annotations
 
-from bot.pipelines.spec import Family, FrameRule, Preset, StepHook
+from bot.pipelines.spec import COMPONENT_FOLDERS, Family, FrameRule, Preset, StepHook
 
 FAMILY = Family(
     name="wan",
@@ -17,7 +17,7 @@ FAMILY = Family(
     size_multiple=16,  # VAE 8× times patch 2
     max_prompt_tokens=512,
     step_hook=StepHook.ON_STEP_END,
-    download_include=("*.json", "*.txt", "*.model", "*.safetensors"),
+    download_include=COMPONENT_FOLDERS,
     takes_max_sequence_length=True,
 )
 
