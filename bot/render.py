@@ -285,6 +285,18 @@ class Renderer:
             if self.pipe is None:
                 self.pipe = self._load()
 
+    def check_available(self) -> None:
+        """Raise what loading would, for what can be told without reading weights (no folder, no
+        cache entry, an unsupported class): so a doomed switch never frees the model in memory."""
+        if self.loaded or self.is_tiny:
+            return
+        folder = local_folder(self.source)
+        class_name = pipeline_class_name(folder)
+        family = family_of_class(class_name)
+        if family is None or (family is not self.preset.family and not self._guessed):
+            # its message says which class, and what the family is configured as
+            load_pipeline(folder, self.preset, dtypes={}, expect_family=not self._guessed)
+
     def unload(self) -> None:
         """Free the pipeline's memory (GPU included) so another model fits."""
         with self._lock:
@@ -436,11 +448,16 @@ class ModelPool:
         with self._lock:
             renderer = self.renderers[name]
             if not renderer.loaded:
-                for other_name, other in self.renderers.items():
-                    if other is renderer or not other.loaded:
-                        continue
-                    if name in self.keep_loaded and other_name in self.keep_loaded:
-                        continue
+                to_free = [
+                    other
+                    for other_name, other in self.renderers.items()
+                    if other is not renderer
+                    and other.loaded
+                    and not (name in self.keep_loaded and other_name in self.keep_loaded)
+                ]
+                if to_free:
+                    renderer.check_available()
+                for other in to_free:
                     other.unload()
                 renderer.load()
             return renderer

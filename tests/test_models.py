@@ -409,3 +409,14 @@ def test_demo_draws_a_progress_bar_on_a_terminal() -> None:
     printer.close()
     assert "4/4" in screen.getvalue() and "step" in screen.getvalue() and "\n" in screen.getvalue()
     assert "step 1/4\n" not in screen.getvalue()
+
+
+def test_a_switch_to_a_model_that_cannot_load_keeps_the_loaded_one(tmp_path: Path) -> None:
+    loaded = Renderer("tiny")
+    pool = ModelPool({"ms": loaded, "gone": Renderer(str(tmp_path / "not-there"))})
+    pool.load("ms")
+
+    with pytest.raises(ModelMissing):
+        pool.load("gone")
+
+    assert pool.resident() == {"ms"}, "nothing was freed for a model whose weights are not there"
