@@ -139,9 +139,20 @@ class DiscordConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    enabled: bool = False
+    host: str = "127.0.0.1"  # behind the owner's TLS proxy; "0.0.0.0" to face the network
+    port: int = 8080
+    public_url: str = ""  # how people reach it ("https://videos.example.org"); links in chat replies
+    gallery_size: int = 24  # clips on the front page
+    admin_session_hours: float = 12.0  # how long an /admin login lasts
+
+
+@dataclass(frozen=True)
 class Secrets:
     telegram_token: str = ""
     discord_token: str = ""
+    admin_token: str = ""  # VIDEOBOT_ADMIN_TOKEN: the web side's /admin; empty = /admin is off
 
 
 @dataclass(frozen=True)
@@ -156,6 +167,7 @@ class Config:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     discord: DiscordConfig = field(default_factory=DiscordConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     secrets: Secrets = field(default_factory=Secrets)
     source: str = "<defaults>"
 
@@ -290,6 +302,16 @@ def _check(config: Config, require_tokens: bool) -> None:
     need(config.telegram.admin_cache_max >= 1, "[telegram] admin_cache_max", "must be at least 1")
     need(config.telegram.max_upload_mb >= 1, "[telegram] max_upload_mb", "must be at least 1")
     need(config.discord.max_upload_mb >= 1, "[discord] max_upload_mb", "must be at least 1")
+    w = config.web
+    need(1 <= w.port <= 65535, "[web] port", "must be a TCP port")
+    need(bool(w.host.strip()), "[web] host", "must not be empty")
+    need(
+        w.public_url == "" or re.fullmatch(r"https?://[^\s/]+(/\S*)?", w.public_url) is not None,
+        "[web] public_url",
+        f"{w.public_url!r} must start with http:// or https:// (or be empty)",
+    )
+    need(1 <= w.gallery_size <= 200, "[web] gallery_size", "must be 1 to 200")
+    need(w.admin_session_hours > 0, "[web] admin_session_hours", "must be above 0")
     if config.telegram.enabled and require_tokens:
         need(
             bool(config.secrets.telegram_token),
@@ -319,6 +341,7 @@ def parse_config(
     secrets = Secrets(
         telegram_token=env.get("TELEGRAM_TOKEN", "").strip(),
         discord_token=env.get("DISCORD_TOKEN", "").strip(),
+        admin_token=env.get("VIDEOBOT_ADMIN_TOKEN", "").strip(),
     )
     config = Config(**sections, secrets=secrets, source=source)
     _check(config, require_tokens)

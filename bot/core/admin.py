@@ -24,7 +24,8 @@ from bot.core.types import ChatSettings, Job, JobStatus
 from bot.store import EVERYWHERE, Store
 
 USER_REF = re.compile(r"^(telegram|discord|console):[\w.-]+$")
-SETTINGS = ("max_frames", "max_steps", "daily", "challenges", "enabled")
+SETTINGS = ("max_frames", "max_steps", "daily", "challenges", "enabled", "gallery")
+SWITCHES = ("challenges", "enabled", "gallery")
 AUDIT_MAX = 50
 QUEUE_LINES = 30  # `/admin queue` lists this many, then "…and N more"
 
@@ -194,6 +195,17 @@ class AdminTools:
         ]
         return messages.fit_lines(lines, total=total)
 
+    async def cancel_job(self, actor: str, chat: str | None, job_id: int, locale: str) -> AdminResult:
+        """Cancel one waiting or rendering job as `/cancel` does for an admin (refunded, its owner
+        told), and audit it; `chat` None acts everywhere (the web side's /admin, the shell)."""
+        job = self.store.jobs.get(job_id)
+        if job is None or (chat is not None and chat not in (job.chat.key, job.chat.scope_key)):
+            raise CommandError("job_not_found", job=job_id)
+        if not await self.endings.cancel(job, "cancelled"):
+            raise CommandError("cancel_finished", job=job_id)
+        self._audit(actor, chat, "cancel", job.user.key, f"#{job_id}")
+        return AdminResult(messages.text("cancelled", locale, job=job_id), (job,))
+
     async def _cancel_queued(self, user: str | None, chat: str | None) -> tuple[Job, ...]:
         waiting = self.store.jobs.queued_of(user, chat)
         return tuple(await self.endings.cancel_all(waiting, "purged_notice", error="purged"))
@@ -225,17 +237,15 @@ class AdminTools:
             daily=current.daily if current.daily is not None else q.daily,
             challenges="on" if current.challenges else "off",
             enabled="on" if current.enabled else "off",
+            gallery="on" if current.gallery else "off",
         )
 
     def _changed(self, current: ChatSettings, key: str, value: str) -> ChatSettings:
         """`current` with one setting changed; chat limits may only tighten the config's."""
-        if key in ("challenges", "enabled"):
+        if key in SWITCHES:
             if value.lower() not in ("on", "off"):
                 raise CommandError("admin_on_off", setting=key)
-            switched = value.lower() == "on"
-            if key == "challenges":
-                return replace(current, challenges=switched)
-            return replace(current, enabled=switched)
+            return replace(current, **{key: value.lower() == "on"})
         v = self.config.video
         low, high = {
             "max_frames": (v.min_frames, v.max_frames),

@@ -19,6 +19,7 @@ from bot.core.queue import JobQueue
 from bot.core.quota import daily_limit, quota_day, seconds_until_reset
 from bot.core.types import ButtonAction, ChatRef, Job, JobStatus, Request, UserRef
 from bot.store import Store
+from bot.store.public import JOB
 
 RECENT = 50  # how far back "your latest job" looks
 
@@ -166,6 +167,7 @@ class Commands:
             outbox = self.notifier.outbox(job.chat.platform)
             if job.result_message and outbox is not None:
                 await outbox.delete(job.chat, job.result_message)
+            self.store.public.hide(JOB, job.id)  # and off the web side's pages, for good
             await self.notifier.reply(req, messages.text("deleted", req.user.locale), private=True)
         elif pressed == ButtonAction.VOTE:
             return job

@@ -259,9 +259,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "admin_settings": {
         "en": "⚙ This chat: max_frames {max_frames}, max_steps {max_steps}, daily {daily}, "
-        "challenges {challenges}, enabled {enabled}.",
+        "challenges {challenges}, enabled {enabled}, gallery {gallery}.",
         "it": "⚙ Questa chat: max_frames {max_frames}, max_steps {max_steps}, daily {daily}, "
-        "challenges {challenges}, enabled {enabled}.",
+        "challenges {challenges}, enabled {enabled}, gallery {gallery}.",
     },
     "admin_settings_usage": {
         "en": "Use /admin settings <key> <value> with key one of {keys}.",
@@ -332,6 +332,14 @@ MESSAGES: dict[str, dict[str, str]] = {
     "challenge_status": {
         "en": "🏁 “{theme}” · {entries} entries · voting closes in {left}",
         "it": "🏁 “{theme}” · {entries} voci · le votazioni chiudono tra {left}",
+    },
+    "challenge_see_all": {
+        "en": "🌐 See all entries at {url}",
+        "it": "🌐 Tutte le voci su {url}",
+    },
+    "leaderboard_see_all": {
+        "en": "🌐 Also at {url}",
+        "it": "🌐 Anche su {url}",
     },
     "challenge_voting_closed": {
         "en": "Voting for this challenge is closed.",

@@ -30,6 +30,7 @@ from bot.core.events import RenderEvents
 from bot.core.housekeeping import Housekeeping
 from bot.core.jobs import JobRunner
 from bot.core.notify import Notifier
+from bot.core.observe import Tally
 from bot.core.parsing import CommandError, VideoArgs, parse_video_text
 from bot.core.ports import Clock, Outbox, RenderBackend
 from bot.core.progress import ProgressBoard
@@ -83,6 +84,8 @@ class VideoService:
         self.clock = clock
         rng = rng or random.Random()
         self.tasks = Tasks()
+        self.tally = Tally()  # counts for whoever listens (the web side's /metrics)
+        self.connected: set[str] = set()  # platforms that said they are up (`platform_ready`)
         self.notifier = Notifier(store)
         self.queue = JobQueue(store)
         self.running = RunningJobs(backend.cancel)
@@ -93,11 +96,11 @@ class VideoService:
         self.progress = ProgressBoard(config.queue, self.notifier, self.running, self.tasks, self.boards)
         self.deliveries = Deliveries(
             config.queue, store, self.notifier, self.endings, self.progress, self.queue, self.tasks, fit,
-            clock, self.boards,
+            clock, self.boards, self.tally,
         )  # fmt: skip
         self.admission = Admission(
             config, store, self.notifier, self.queue, self.eta, backend, self.runner.wake, clock, rng, model,
-            self.boards,
+            self.boards, self.tally,
         )  # fmt: skip
         self.commands = Commands(
             config, store, self.notifier, self.admission, self.endings, self.running, self.queue, self.eta,
@@ -239,6 +242,7 @@ class VideoService:
         await self.housekeeping.recover()
 
     async def platform_ready(self, platform: str) -> None:
+        self.connected.add(platform)
         await self.housekeeping.platform_ready(platform)
 
     async def run_housekeeping_round(self) -> None:

@@ -59,6 +59,7 @@ TABLES: dict[str, Table] = {
             "daily": int,
             "challenges": int,
             "enabled": int,
+            "gallery": int,
         },
         pk="chat_key",
     ),
@@ -77,6 +78,13 @@ TABLES: dict[str, Table] = {
             "winner": int,
         },
         pk=("challenge_id", "user_key"),
+    ),
+    # The web side's unguessable names for jobs, challenges and chats (`bot.store.public`).
+    "public_ids": Table(
+        {"kind": str, "target": str, "token": str, "hidden": int},
+        pk=("kind", "target"),
+        defaults={"hidden": 0},
+        indexes=(("token",),),
     ),
     "audit_log": Table(
         {"id": int, "at": float, "chat": str, "actor": str, "action": str, "target": str, "detail": str},

@@ -24,12 +24,14 @@ class ChatSettingsTable:
             daily=row["daily"],
             challenges=bool(row["challenges"]),
             enabled=bool(row["enabled"]),
+            gallery=bool(row["gallery"]),
         )
 
     def save(self, chat_key: str, settings: ChatSettings) -> None:
         self.db.conn.execute(
             "INSERT OR REPLACE INTO chat_settings"
-            " (chat_key, max_frames, max_steps, daily, challenges, enabled) VALUES (?, ?, ?, ?, ?, ?)",
+            " (chat_key, max_frames, max_steps, daily, challenges, enabled, gallery)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 chat_key,
                 settings.max_frames,
@@ -37,6 +39,7 @@ class ChatSettingsTable:
                 settings.daily,
                 int(settings.challenges),
                 int(settings.enabled),
+                int(settings.gallery),
             ),
         )
 
