@@ -195,11 +195,15 @@ class AdminTools:
         ]
         return messages.fit_lines(lines, total=total)
 
-    async def cancel_job(self, actor: str, chat: str | None, job_id: int, locale: str) -> AdminResult:
+    async def cancel_job(
+        self, actor: str, chat: str | None, job_id: int, locale: str = "en", *, everywhere: bool = False
+    ) -> AdminResult:
         """Cancel one waiting or rendering job as `/cancel` does for an admin (refunded, its owner
-        told), and audit it; `chat` None acts everywhere (the web side's /admin, the shell)."""
+        told), and audit it.  A chat's admins reach only its jobs; owners (`everywhere`: the web
+        side's /admin, the shell) any."""
         job = self.store.jobs.get(job_id)
-        if job is None or (chat is not None and chat not in (job.chat.key, job.chat.scope_key)):
+        mine = everywhere or chat is None or chat in (job.chat.key, job.chat.scope_key) if job else False
+        if job is None or not mine:
             raise CommandError("job_not_found", job=job_id)
         if not await self.endings.cancel(job, "cancelled"):
             raise CommandError("cancel_finished", job=job_id)

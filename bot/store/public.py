@@ -148,9 +148,7 @@ class PublicPages:
         ).fetchall()
         shown = [str(row["id"]) for row in rows if row["shown"]]
         tokens = self.tokens(JOB, shown)
-        return [
-            Entry(row_to_job(row), int(row["vote_count"]), tokens.get(str(row["id"]))) for row in rows
-        ]
+        return [Entry(row_to_job(row), int(row["vote_count"]), tokens.get(str(row["id"]))) for row in rows]
 
     def winners(self, challenge_id: int) -> list[Winner]:
         rows = self.db.conn.execute(
