@@ -2,7 +2,7 @@
 
 Pages (`pages.py`, `admin.py`), `/healthz`, `/metrics`, the stylesheet, and the Telegram
 webhook when that adapter asks for it (`serve_webhook`).  Every answer carries headers that
-keep the pages to themselves: no scripts, nothing from other sites, and no Referer, since
+keep the pages to themselves: no scripts, nothing from other sites, and no Referer sent to them, since
 the URLs hold the tokens that make clips unguessable.
 """
 
@@ -36,7 +36,7 @@ SECURITY_HEADERS = {
         " frame-ancestors 'none'; base-uri 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
 }
 
