@@ -1,7 +1,7 @@
 """The web side in a real headless Chromium (Debian's, driven by Playwright): the gallery, a clip
 that plays, a challenge page, and an admin who logs in and cancels a queued job by pressing its
-button.  Screenshots go to tests/artifacts/ (and, with VIDEOBOT_UPDATE_DOCS=1, to docs/ for the
-README)."""
+button.  Screenshots go to tests/artifacts/ (and, with VIDEOBOT_UPDATE_DOCS=1, the README's two
+to docs/)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "tests" / "artifacts"
 DOCS = REPO / "docs"
 TIMEOUT_MS = 15_000
+README_SHOTS = ("web-gallery.png", "web-challenge.png")
 
 pytestmark = [
     pytest.mark.asyncio,
@@ -48,7 +49,7 @@ async def browser() -> AsyncIterator[Any]:
 async def screenshot(page: Any, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / name), full_page=True)
-    if os.environ.get("VIDEOBOT_UPDATE_DOCS") == "1":
+    if name in README_SHOTS and os.environ.get("VIDEOBOT_UPDATE_DOCS") == "1":
         DOCS.mkdir(exist_ok=True)
         shutil.copyfile(ARTIFACTS / name, DOCS / name)
 
