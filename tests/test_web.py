@@ -6,7 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
+import signal
+import sqlite3
+import subprocess
+import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -19,11 +24,12 @@ from telegram.ext import AIORateLimiter
 
 from bot.app import build_service, run_telegram, running_worker, serving_web
 from bot.config import ConfigError
-from bot.core.types import ButtonAction, ChatRef, JobStatus
+from bot.core.types import ButtonAction, ChatRef, ChatSettings, JobStatus
+from bot.store import Store
 from bot.store.public import CHALLENGE, CHAT
 from bot.telegram_adapter import WEBHOOK_PATH
 from tests.fakes.telegram_api import FakeTelegram
-from tests.harness.config import MakeConfig
+from tests.harness.config import MakeConfig, tiny_settings, to_toml
 from tests.harness.core import ALICE, BOB, CAROL, GROUP, PLATFORM
 from tests.harness.core import CHAT as PRIVATE
 from tests.harness.media import decode
@@ -541,3 +547,78 @@ async def test_web_keys_have_safe_defaults_and_bad_values_are_one_line(make_conf
         make_config(web={"public_url": "videos.example.org"})
     with pytest.raises(ConfigError, match=r"\[web\] port"):
         make_config(web={"port": 70000})
+
+
+async def test_videobot_run_serves_the_web_side_and_stops_cleanly(
+    telegram_fake: FakeTelegram, tmp_path: Path, unused_tcp_port: int
+) -> None:
+    """The shipped entry point with `[web] enabled` beside Telegram: health, metrics, then SIGTERM."""
+    settings = tiny_settings(
+        tmp_path / "data",
+        web={"enabled": True, "port": unused_tcp_port},
+        telegram=telegram_settings(telegram_fake),
+    )
+    (tmp_path / "config.toml").write_text(to_toml(settings))
+    repo = Path(__file__).resolve().parent.parent
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(repo),
+        "HF_HUB_OFFLINE": "1",
+        "VIDEOBOT_ADMIN_TOKEN": ADMIN_TOKEN,
+        "TELEGRAM_TOKEN": telegram_fake.token,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "run", "--config", str(tmp_path / "config.toml")],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{unused_tcp_port}"
+    try:
+        async with aiohttp.ClientSession() as session:
+
+            async def healthy() -> dict[str, object] | None:
+                try:
+                    async with session.get(base + "/healthz") as response:
+                        return await response.json() if response.status == 200 else None
+                except aiohttp.ClientError:
+                    return None
+
+            body = None
+            deadline = time.monotonic() + 60
+            while body is None and time.monotonic() < deadline and process.poll() is None:
+                body = await healthy()
+                if body is None:
+                    await asyncio.sleep(0.2)
+            assert body is not None, "the web side never answered /healthz"
+            assert body["database"] and body["worker"] and body["model"] == "tiny"
+            await telegram_fake.wait_until_polling(timeout=30)
+            async with session.get(base + "/healthz") as response:
+                assert (await response.json())["platforms"] == ["telegram"]
+            async with session.get(base + "/metrics") as response:
+                assert "videobot_queue_depth 0.0" in await response.text()
+            async with session.get(base + "/admin") as response:
+                assert response.status == 401  # the token came from the environment
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr.decode()[-2000:]
+
+
+async def test_an_older_database_gains_the_gallery_switch_and_the_public_ids(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as old:
+        old.execute(
+            "CREATE TABLE chat_settings (chat_key TEXT PRIMARY KEY, max_frames INTEGER, max_steps INTEGER,"
+            " daily INTEGER, challenges INTEGER, enabled INTEGER)"
+        )
+        old.execute("INSERT INTO chat_settings VALUES ('telegram:-100600', NULL, NULL, NULL, 1, 1)")
+    store = Store(path)
+    try:
+        assert store.chats.get("telegram:-100600") == ChatSettings()  # gallery off, the rest kept
+        token = store.public.token(CHALLENGE, 1)
+        assert store.public.token(CHALLENGE, 1) == token  # minted once
+        assert store.public.target(CHALLENGE, token) == "1"
+    finally:
+        store.close()
