@@ -622,3 +622,16 @@ async def test_an_older_database_gains_the_gallery_switch_and_the_public_ids(tmp
         assert store.public.target(CHALLENGE, token) == "1"
     finally:
         store.close()
+
+
+async def test_after_ten_wrong_tokens_logins_pause_for_a_minute(make_web: MakeWeb) -> None:
+    site = await make_web()
+    for _ in range(10):
+        wrong = await site.client.post("/admin/login", data={"token": "guess"}, allow_redirects=False)
+        assert wrong.status == 403
+    paused = await site.client.post("/admin/login", data={"token": ADMIN_TOKEN}, allow_redirects=False)
+    assert paused.status == 429 and "Set-Cookie" not in paused.headers
+    assert "try again in" in await paused.text()
+    site.bot.clock.advance(61)
+    right = await site.client.post("/admin/login", data={"token": ADMIN_TOKEN}, allow_redirects=False)
+    assert right.status == 303

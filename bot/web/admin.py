@@ -88,8 +88,13 @@ async def login(request: web.Request) -> web.Response:
         return site.not_found("admin page (set VIDEOBOT_ADMIN_TOKEN to turn it on)")
     if not _same_origin(request, site):
         return site.page("login.html", status=403, error="That form did not come from this site.")
+    locked = site.auth.locked_for()
+    if locked > 0:
+        wait = messages.duration(locked)
+        return site.page("login.html", status=429, error=f"Too many wrong tokens; try again in {wait}.")
     form = await request.post()
     if not site.auth.token_matches(str(form.get("token", ""))):
+        site.auth.note_wrong()
         return site.page("login.html", status=403, error="That token is wrong.")
     found = web.HTTPSeeOther("/admin")
     found.set_cookie(

@@ -3,7 +3,8 @@
 The cookie is `<issued>.<nonce>.<mac>`, signed with a key derived from `VIDEOBOT_ADMIN_TOKEN`
 (changing the token ends every session); it is HttpOnly and SameSite=Strict.  Each form
 carries a CSRF token, a MAC of the session's nonce, so a page elsewhere cannot post one.
-Every comparison is constant-time.
+Every comparison is constant-time, and after ten wrong tokens in a minute no login is taken
+until that minute is over, so the token cannot be guessed at speed.
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections import deque
 from collections.abc import Callable
 
 COOKIE = "videobot_admin"
 NOTICE_COOKIE = "videobot_notice"
+WRONG_TRIES = 10  # wrong tokens within WRONG_WINDOW_S before every login waits out the window
+WRONG_WINDOW_S = 60.0
 
 
 def _digest(text: str) -> bytes:
@@ -28,6 +32,7 @@ class AdminAuth:
         self._key = hmac.new(token.encode(), b"videobot web session", hashlib.sha256).digest()
         self.session_s = session_s
         self.clock = clock
+        self._wrong: deque[float] = deque()
 
     @property
     def enabled(self) -> bool:
@@ -37,6 +42,18 @@ class AdminAuth:
     def token_matches(self, given: str) -> bool:
         # Digests first: equal lengths, so not even the token's length leaks.
         return self.enabled and hmac.compare_digest(_digest(given), self._token_digest)
+
+    def locked_for(self) -> float:
+        """Seconds until logins are taken again after too many wrong tokens (0: now)."""
+        now = self.clock()
+        while self._wrong and now - self._wrong[0] > WRONG_WINDOW_S:
+            self._wrong.popleft()
+        if len(self._wrong) < WRONG_TRIES:
+            return 0.0
+        return WRONG_WINDOW_S - (now - self._wrong[0])
+
+    def note_wrong(self) -> None:
+        self._wrong.append(self.clock())
 
     def _mac(self, text: str) -> str:
         return hmac.new(self._key, text.encode(), hashlib.sha256).hexdigest()
