@@ -405,6 +405,7 @@ async def test_admin_is_a_manage_server_group_with_typed_options(
         "daily",
         "challenges",
         "enabled",
+        "gallery",
     ]
     assert {o["name"]: o for o in subcommands["audit"]["options"]}["n"]["max_value"] == 50
     # Subcommands are not taken for the top-level commands of the same name.

@@ -5,7 +5,6 @@ runner.  Clips are real MP4s rendered by the tiny model through the whole bot.""
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import re
 import signal
@@ -17,6 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import aiohttp
+import discord
 import prometheus_client
 import pytest
 from telegram.error import RetryAfter
@@ -28,6 +28,7 @@ from bot.core.types import ButtonAction, ChatRef, ChatSettings, JobStatus
 from bot.store import Store
 from bot.store.public import CHALLENGE, CHAT
 from bot.telegram_adapter import WEBHOOK_PATH
+from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.telegram_api import FakeTelegram
 from tests.harness.config import MakeConfig, tiny_settings, to_toml
 from tests.harness.core import ALICE, BOB, CAROL, GROUP, PLATFORM
@@ -460,12 +461,20 @@ async def test_telegram_429_retries_are_counted_from_the_rate_limiter_itself(mak
     assert metric(scrape, "videobot_platform_api_retries_total", platform="telegram") == 1
 
 
-async def test_discord_429_log_lines_are_counted(make_web: MakeWeb) -> None:
-    """discord.py says so only in its log (`discord.http`), with this very format."""
+async def test_discord_429_retries_are_counted_from_discord_py_itself(
+    make_web: MakeWeb, discord_fake: FakeDiscord
+) -> None:
+    """discord.py retries a 429 by itself and says so only in its log (`discord.http`)."""
     site = await make_web(worker=False)
-    logging.getLogger("discord.http").warning(
-        "We are being rate limited. %s %s responded with 429. Retrying in %.2f seconds.", "POST", "/x", 0.1
-    )
+    discord.http.Route.BASE = discord_fake.api_base_url  # the fixture puts it back afterwards
+    http = discord.http.HTTPClient(asyncio.get_running_loop())
+    try:
+        await http.static_login(discord_fake.token)
+        discord_fake.inject_429("GET", "/users/@me", retry_after=0.05)
+        me = await http.request(discord.http.Route("GET", "/users/@me"))
+        assert me["id"]
+    finally:
+        await http.close()
     scrape = await (await site.client.get("/metrics")).text()
     assert metric(scrape, "videobot_platform_api_retries_total", platform="discord") == 1
 

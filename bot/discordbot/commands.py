@@ -264,7 +264,7 @@ def admin_commands(client: Host) -> app_commands.Group:
 
     @group.command(name="settings", description="This channel's limits and switches; no options shows them")
     @app_commands.describe(
-        key="What to change", value="A number or 'default' for limits; on or off for challenges and enabled"
+        key="What to change", value="A number or 'default' for limits; on or off for the switches"
     )
     @app_commands.choices(key=[app_commands.Choice(name=key, value=key) for key in SETTINGS])
     async def settings(
