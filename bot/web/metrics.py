@@ -30,7 +30,8 @@ LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 
 # Where each platform library says it was rate limited and will retry (logger, message start).
 RATE_LIMIT_LINES = {
-    "telegram.ext.AIORateLimiter": ("telegram", ("Rate limit hit. Retrying",)),
+    "bot.telegram_limits": ("telegram", ("telegram asked for a",)),  # our LaneRateLimiter
+    "telegram.ext.AIORateLimiter": ("telegram", ("Rate limit hit. Retrying",)),  # PTB's own
     "discord.http": ("discord", ("We are being rate limited.", "Global rate limit has been hit")),
 }
 
@@ -138,7 +139,7 @@ class Metrics:
             logger = logging.getLogger(name)
             logger.addHandler(self._rate_limits)
             if not logger.isEnabledFor(logging.INFO):
-                logger.setLevel(logging.INFO)  # Telegram's line is INFO
+                logger.setLevel(logging.INFO)  # the Telegram limiters' lines are INFO
 
     def detach(self) -> None:
         self.service.tally.unlisten(self.on_count)
