@@ -23,7 +23,7 @@ from telegram.error import RetryAfter
 
 from bot.app import build_service, run_telegram, running_worker, serving_web
 from bot.config import ConfigError
-from bot.core.types import ButtonAction, ChatRef, ChatSettings, JobStatus
+from bot.core.types import ButtonAction, ChatRef, ChatSettings, JobStatus, UserRef
 from bot.store import Store
 from bot.store.public import CHALLENGE, CHAT
 from bot.telegram_adapter import WEBHOOK_PATH
@@ -80,6 +80,21 @@ async def test_front_page_shows_only_clips_from_groups_that_turned_the_gallery_o
         for path in (f"/clip/{site.token(job)}", f"/clip/{site.token(job)}.mp4"):
             assert (await site.client.get(path)).status == 404, path
     assert "gallery on" in site.bot.outbox.everything_said()  # the admin was told the new setting
+
+
+async def test_on_discord_the_gallery_switch_covers_the_whole_server(make_web: MakeWeb) -> None:
+    site = await make_web()
+    general = ChatRef("discord", "777", is_group=True, server="42")
+    art = ChatRef("discord", "778", is_group=True, server="42")
+    elsewhere = ChatRef("discord", "900", is_group=True, server="43")
+    await site.publish(general)
+    dee = UserRef("discord", "5", "Dee")
+    in_art = await site.clip("a mural of whales", art, user=dee)
+    other_server = await site.clip("a quiet library", elsewhere, user=dee)
+    html = await (await site.client.get("/")).text()
+    assert "a mural of whales" in html and "a quiet library" not in html
+    assert (await site.client.get(f"/clip/{site.token(in_art)}")).status == 200
+    assert (await site.client.get(f"/clip/{site.token(other_server)}")).status == 404
 
 
 async def test_the_gallery_is_off_until_an_admin_turns_it_on_and_off_again_hides_everything(

@@ -11,7 +11,7 @@ from typing import Any
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.core.types import ChatRef, Job, JobStatus
+from bot.core.types import ChatRef, Job, JobStatus, UserRef
 from bot.store.public import JOB
 from bot.web import WebSide
 from tests.harness.config import MakeConfig
@@ -35,9 +35,11 @@ class WebBot:
         """`/admin settings gallery on` in `chat`, said by one of its admins."""
         await self.bot.service.admin(self.bot.req(ALICE, chat, admin=True), "settings gallery on")
 
-    async def clip(self, prompt: str, chat: ChatRef = GROUP, *, frames: int = 8) -> Job:
+    async def clip(
+        self, prompt: str, chat: ChatRef = GROUP, *, frames: int = 8, user: UserRef = ALICE
+    ) -> Job:
         """A clip rendered by the tiny model through the whole bot, delivered."""
-        job = await self.bot.video(f"{prompt} --frames {frames}", chat=chat)
+        job = await self.bot.video(f"{prompt} --frames {frames}", user, chat=chat)
         return await self.bot.until_status(job.id, JobStatus.DONE)
 
     def token(self, job: Job) -> str:
