@@ -69,7 +69,9 @@ async def _published_challenge(site: WebBot) -> str:
     for voter in (ALICE, CAROL):
         await site.bot.service.button(site.bot.req(voter, GROUP), ButtonAction.VOTE, bobs.id)
     await site.bot.service.challenge(admin, "end")
-    return site.bot.store.public.token(CHALLENGE, challenge.id)
+    token = site.bot.store.public.token(CHALLENGE, challenge.id)
+    assert token is not None
+    return token
 
 
 async def test_gallery_clip_challenge_and_admin_cancel_in_a_real_browser(

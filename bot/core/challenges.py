@@ -26,6 +26,8 @@ from bot.core.types import Challenge, ChallengeStatus, ChatRef, Job, Request, St
 from bot.store import Store
 from bot.store.public import CHALLENGE, CHAT
 
+WEB_PAGES = {CHALLENGE: "challenges", CHAT: "leaderboard"}  # the web side's path for each kind
+
 log = logging.getLogger(__name__)
 
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m(?:in)?)?(?:(\d+)s)?$", re.IGNORECASE)
@@ -262,8 +264,10 @@ class Challenges:
         base = self.config.web.public_url.rstrip("/")
         if not base or not self.store.public.is_published(chat):
             return None
-        path = {CHALLENGE: "challenges", CHAT: "leaderboard"}[kind]
-        return f"{base}/{path}/{self.store.public.token(kind, target)}"
+        token = self.store.public.token(kind, target)
+        if token is None:  # the database was locked: this reply goes without the link
+            return None
+        return f"{base}/{WEB_PAGES[kind]}/{token}"
 
     async def stop(self, req: Request, *, cancel: bool) -> None:
         if not self._is_admin(req):

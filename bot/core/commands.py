@@ -14,6 +14,7 @@ from bot.core.eta import Eta
 from bot.core.menu import command_list
 from bot.core.notify import Notifier
 from bot.core.parsing import MAX_JOB_ID, CommandError, VideoArgs, parse_job_id
+from bot.core.persist import until_written
 from bot.core.ports import Clock
 from bot.core.queue import JobQueue
 from bot.core.quota import daily_limit, quota_day, seconds_until_reset
@@ -167,7 +168,8 @@ class Commands:
             outbox = self.notifier.outbox(job.chat.platform)
             if job.result_message and outbox is not None:
                 await outbox.delete(job.chat, job.result_message)
-            self.store.public.hide(JOB, job.id)  # and off the web side's pages, for good
+            # and off the web side's pages, for good: a promise, so it waits out a locked database
+            await until_written(lambda: self.store.public.hide(JOB, job.id), f"hiding job {job.id}")
             await self.notifier.reply(req, messages.text("deleted", req.user.locale), private=True)
         elif pressed == ButtonAction.VOTE:
             return job

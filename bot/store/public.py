@@ -8,13 +8,16 @@ and only groups: a private chat never appears, whatever its settings say.
 
 from __future__ import annotations
 
+import logging
 import secrets
+import sqlite3
 from dataclasses import dataclass
-from typing import Any
 
 from bot.core.types import Challenge, ChatRef, Job, JobStatus
 from bot.store.db import Database
 from bot.store.rows import row_to_challenge, row_to_job
+
+log = logging.getLogger(__name__)
 
 TOKEN_BYTES = 16  # 128 random bits: 22 URL-safe characters
 JOB, CHALLENGE, CHAT = "job", "challenge", "chat"
@@ -71,7 +74,8 @@ class PublicPages:
     # tokens --------------------------------------------------------------------------------
 
     def tokens(self, kind: str, targets: list[str]) -> dict[str, str]:
-        """The token of each target, minting those that have none yet."""
+        """The token of each target, minting those that have none yet.  A page is no reason to
+        wait for a locked database: targets it could not mint for are left out this time."""
         if not targets:
             return {}
         marks = ", ".join("?" for _ in targets)
@@ -79,15 +83,19 @@ class PublicPages:
         found = {row["target"]: row["token"] for row in self.db.conn.execute(query, [kind, *targets])}
         missing = [target for target in targets if target not in found]
         if missing:
-            self.db.conn.executemany(
-                "INSERT OR IGNORE INTO public_ids (kind, target, token, hidden) VALUES (?, ?, ?, 0)",
-                [(kind, target, new_token()) for target in missing],
-            )
+            try:
+                self.db.conn.executemany(
+                    "INSERT OR IGNORE INTO public_ids (kind, target, token, hidden) VALUES (?, ?, ?, 0)",
+                    [(kind, target, new_token()) for target in missing],
+                )
+            except sqlite3.OperationalError as error:
+                log.warning("could not mint web ids (%s); those items wait for the next page", error)
             found = {row["target"]: row["token"] for row in self.db.conn.execute(query, [kind, *targets])}
         return found
 
-    def token(self, kind: str, target: str | int) -> str:
-        return self.tokens(kind, [str(target)])[str(target)]
+    def token(self, kind: str, target: str | int) -> str | None:
+        """`target`'s token, or None when the database could not mint one just now."""
+        return self.tokens(kind, [str(target)]).get(str(target))
 
     def target(self, kind: str, token: str) -> str | None:
         row = self.db.conn.execute(
@@ -119,7 +127,7 @@ class PublicPages:
         ).fetchall()
         jobs = [row_to_job(row) for row in rows]
         tokens = self.tokens(JOB, [str(job.id) for job in jobs])
-        return [(tokens[str(job.id)], job) for job in jobs]
+        return [(tokens[str(job.id)], job) for job in jobs if str(job.id) in tokens]
 
     def clip(self, token: str) -> Job | None:
         """The clip `token` names, if it is still shown (published, delivered, not deleted)."""
@@ -186,6 +194,6 @@ class PublicPages:
             "SELECT * FROM challenges WHERE platform = ? AND chat_id = ? ORDER BY id DESC LIMIT ?",
             (platform, chat_id, limit),
         ).fetchall()
-        found: list[Any] = [row_to_challenge(row) for row in rows]
+        found = [row_to_challenge(row) for row in rows]
         tokens = self.tokens(CHALLENGE, [str(c.id) for c in found])
-        return [(tokens[str(c.id)], c) for c in found]
+        return [(tokens[str(c.id)], c) for c in found if str(c.id) in tokens]

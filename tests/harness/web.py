@@ -43,7 +43,9 @@ class WebBot:
         return await self.bot.until_status(job.id, JobStatus.DONE)
 
     def token(self, job: Job) -> str:
-        return self.bot.store.public.token(JOB, job.id)
+        token = self.bot.store.public.token(JOB, job.id)
+        assert token is not None
+        return token
 
     async def log_in(self, token: str = ADMIN_TOKEN) -> str:
         """Log in to /admin; returns the page's CSRF token."""
