@@ -27,6 +27,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+
+class StartupError(Exception):
+    """Something the bot needs at start-up is not there; the message is one line for the owner."""
+
+
 PlatformRunner = Callable[[VideoService, asyncio.Event], Coroutine[Any, Any, None]]
 
 
@@ -124,7 +129,14 @@ async def serving_web(service: VideoService, worker: asyncio.Task[None]) -> Asyn
     from bot.web import WebSide
 
     web = WebSide(service, service.config, worker_alive=lambda: not worker.done())
-    await web.start()
+    try:
+        await web.start()
+    except OSError as error:
+        await web.stop()
+        w = service.config.web
+        raise StartupError(
+            f"{service.config.source}: [web] cannot listen on {w.host}:{w.port} ({error.strerror or error})"
+        ) from None
     try:
         yield web
     finally:

@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "console":
             asyncio.run(_console(config, args.tiny))
             return 0
-        from bot.app import enabled_platforms, run_bot
+        from bot.app import StartupError, enabled_platforms, run_bot
 
         if not enabled_platforms(config):
             print(
@@ -181,7 +181,11 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 2
-        return asyncio.run(run_bot(config))
+        try:
+            return asyncio.run(run_bot(config))
+        except StartupError as error:
+            print(f"videobot: {error}", file=sys.stderr)
+            return 2
     except StoreError as error:
         print(f"videobot: {error}", file=sys.stderr)
         return 2

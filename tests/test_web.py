@@ -8,6 +8,7 @@ import asyncio
 import os
 import re
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -21,7 +22,7 @@ import prometheus_client
 import pytest
 from telegram.error import RetryAfter
 
-from bot.app import build_service, run_telegram, running_worker, serving_web
+from bot.app import StartupError, build_service, run_telegram, running_worker, serving_web
 from bot.config import ConfigError
 from bot.core.types import ButtonAction, ChatRef, ChatSettings, JobStatus, UserRef
 from bot.store import Store
@@ -686,3 +687,20 @@ async def test_a_locked_database_costs_a_page_its_newest_clips_not_an_error(make
         other.execute("ROLLBACK")
         other.close()
     assert "a clip first shown during the lock" in await (await site.client.get("/")).text()
+
+
+async def test_a_web_port_in_use_stops_start_up_with_one_line(make_config: MakeConfig) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = make_config(web={"enabled": True, "port": port})
+        service = build_service(config)
+        try:
+            worker = asyncio.create_task(asyncio.sleep(0))
+            with pytest.raises(StartupError, match=rf"\[web\] cannot listen on 127.0.0.1:{port} \("):
+                async with serving_web(service, worker):
+                    pass
+            await worker
+        finally:
+            service.store.close()

@@ -63,7 +63,8 @@ async def clip_file(request: web.Request) -> web.StreamResponse:
     if job is None or not job.clip_path or not Path(job.clip_path).is_file():
         return site.not_found("clip")
     response = web.FileResponse(job.clip_path, headers={"Content-Type": "video/mp4"})
-    response.headers["Cache-Control"] = "public, max-age=3600"
+    # Revalidated each time (a 304 is cheap): a clip deleted or unpublished must not live on in caches.
+    response.headers["Cache-Control"] = "no-cache"
     return response
 
 
