@@ -17,8 +17,7 @@ from bot.core.admin import AdminAction, AdminCommand
 from bot.core.parsing import CommandError
 from bot.core.types import JobStatus
 from bot.web.auth import COOKIE, NOTICE_COOKIE
-from bot.web.pages import SITE
-from bot.web.site import Site
+from bot.web.site import SITE, Site
 
 ACTOR = "web:admin"
 WHERE = "web"

@@ -13,10 +13,9 @@ from pathlib import Path
 from aiohttp import web
 
 from bot.store.public import CHALLENGE, CHAT
-from bot.web.site import Site
+from bot.web.site import SITE, Site
 
 TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
-SITE = web.AppKey("site", Site)
 
 
 def _site(request: web.Request) -> Site:

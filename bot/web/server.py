@@ -23,8 +23,7 @@ from bot.core.service import VideoService
 from bot.web import admin, pages
 from bot.web.auth import AdminAuth
 from bot.web.metrics import Metrics
-from bot.web.pages import SITE
-from bot.web.site import Site, templates
+from bot.web.site import SITE, Site, templates
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +85,7 @@ class WebSide:
         self.metrics = Metrics(service)
         self.metrics.attach()
         auth = AdminAuth(config.secrets.admin_token, config.web.admin_session_hours * 3600, clock)
-        self.site = Site(service, config, auth, self.metrics, templates())
+        self.site = Site(service, config, auth, templates())
         self._webhooks: dict[str, WebHandler] = {}
         self._css = importlib.resources.files("bot.web").joinpath("static/style.css").read_bytes()
         self.app = self._build()

@@ -15,7 +15,6 @@ from bot.core import messages
 from bot.core.service import VideoService
 from bot.store import Store
 from bot.web.auth import AdminAuth
-from bot.web.metrics import Metrics
 
 HTML = "text/html"
 
@@ -49,7 +48,6 @@ class Site:
     service: VideoService
     config: Config
     auth: AdminAuth
-    metrics: Metrics
     env: jinja2.Environment
 
     @property
@@ -62,3 +60,6 @@ class Site:
 
     def not_found(self, what: str = "page") -> web.Response:
         return self.page("missing.html", status=404, what=what)
+
+
+SITE = web.AppKey("site", Site)  # where handlers find it: `request.app[SITE]`
