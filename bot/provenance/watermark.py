@@ -22,7 +22,10 @@ def burn_watermark(frames: np.ndarray, text: str, position: str = "bottom-right"
     if position not in POSITIONS:
         raise ValueError(f"watermark position {position!r} is not one of {', '.join(POSITIONS)}")
     height, width = frames.shape[1:3]
-    patch, alpha = _text_patch(text, max(MIN_TEXT_PX, round(min(height, width) * TEXT_SHARE)))
+    size = max(MIN_TEXT_PX, round(min(height, width) * TEXT_SHARE))
+    patch, alpha = _text_patch(text, size)
+    if patch.shape[1] > width * 0.9:  # a long text on a narrow clip: smaller letters, not cut ones
+        patch, alpha = _text_patch(text, max(6, int(size * width * 0.9 / patch.shape[1])))
     margin = max(2, patch.shape[0] // 4)
     patch_h, patch_w = min(patch.shape[0], height), min(patch.shape[1], width)
     patch, alpha = patch[:patch_h, :patch_w], alpha[:patch_h, :patch_w]
