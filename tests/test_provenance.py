@@ -21,7 +21,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from bot import __version__
 from bot.cli import main as videobot
 from bot.config import VideoConfig
-from bot.core.credentials import CredentialsState
+from bot.core.credentials import CredentialsState, Upload
 from bot.core.types import JobStatus, RenderParams
 from bot.encode import encode_clip, encode_mp4, fit_to_size, read_clip
 from bot.provenance import (
@@ -85,6 +85,13 @@ def manifest_of(path: Path) -> tuple[str, list[str], dict[str, Any]]:
 
 def assertion(manifest: dict[str, Any], label: str) -> dict[str, Any]:
     return next(a["data"] for a in manifest["assertions"] if a["label"] == label)
+
+
+def upload(data: bytes) -> Upload:
+    async def fetch() -> bytes:
+        return data
+
+    return Upload(len(data), fetch)
 
 
 def flip_a_byte_of_video_data(path: Path) -> None:
@@ -291,18 +298,25 @@ async def test_a_clip_sent_back_is_checked_the_same_way(make_bot: MakeBot, make_
     assert done.clip_path is not None
     clip = Path(done.clip_path).read_bytes()
 
-    await bot.service.verify(bot.req(ALICE), clip)
+    await bot.service.verify(bot.req(ALICE), upload(clip))
     assert (
         "· valid ·" in bot.last_text and "AI-generated (trained algorithmic media) with tiny" in bot.last_text
     )
     altered = bytearray(clip)
     altered[altered.find(b"mdat") + 100] ^= 0xFF
-    await bot.service.verify(bot.req(ALICE), bytes(altered))
+    await bot.service.verify(bot.req(ALICE), upload(bytes(altered)))
     assert "altered after signing" in bot.last_text
     await bot.service.verify(bot.req(ALICE), None)
     assert bot.last_text.startswith("Send /verify as a reply to a video")
-    await bot.service.verify(bot.req(ALICE), b"\0" * 1_000_001)
+    fetched: list[int] = []
+
+    async def never() -> bytes:
+        fetched.append(1)
+        return b""
+
+    await bot.service.verify(bot.req(ALICE), Upload(2_000_000, never))
     assert bot.last_text == "That file is too large to check; I check videos up to 1 MB."
+    assert fetched == [], "not downloaded at all"
 
 
 @pytest.mark.asyncio

@@ -6,7 +6,7 @@ so `/info` and a clip sent back to the bot are answered the same way on every pl
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -39,6 +39,14 @@ class CredentialsCheck:
 
 # Reads a clip's manifest from a file or from bytes sent to the bot; never raises.
 ClipChecker = Callable[[Path | bytes], CredentialsCheck]
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file someone sent the bot, fetched only once the core has seen its size."""
+
+    size: int  # as the platform declares it (0: not declared)
+    fetch: Callable[[], Awaitable[bytes]]
 
 
 def credentials_line(check: CredentialsCheck, locale: str) -> str:

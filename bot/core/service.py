@@ -23,7 +23,7 @@ from bot.core.admission import Admission
 from bot.core.boards import GroupBoards
 from bot.core.challenges import Challenges, StartArgs
 from bot.core.commands import Commands
-from bot.core.credentials import ClipChecker, credentials_report
+from bot.core.credentials import ClipChecker, Upload, credentials_report
 from bot.core.delivery import Deliveries, Fitter
 from bot.core.endings import Endings, RunningJobs
 from bot.core.eta import Eta
@@ -179,15 +179,18 @@ class VideoService:
         await self.commands.info(req, job_ref)
 
     @answers_errors
-    async def verify(self, req: Request, clip: bytes | None) -> None:
+    async def verify(self, req: Request, upload: Upload | None) -> None:
         """A clip sent back to the bot: who signed it, and whether it changed since."""
         limit = self.config.provenance.max_verify_mb
-        if clip is None:
+        if upload is None:
             raise CommandError("verify_how")
-        if len(clip) > limit * 1_000_000:
-            raise CommandError("verify_too_big", limit=limit)
         if self.check_clip is None:
             raise CommandError("verify_off")
+        if upload.size > limit * 1_000_000:
+            raise CommandError("verify_too_big", limit=limit)
+        clip = await upload.fetch()
+        if len(clip) > limit * 1_000_000:
+            raise CommandError("verify_too_big", limit=limit)
         check = await asyncio.to_thread(self.check_clip, clip)
         await self.reply(req, credentials_report(check, req.user.locale))
 
