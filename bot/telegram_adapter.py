@@ -68,6 +68,7 @@ WEBHOOK_PATH = "/telegram"
 UPLOAD_TIMEOUT_S = 300.0
 ADMIN_STATUSES = frozenset({ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER})
 JOB_ID_MAX = 2**63 - 1  # SQLite's largest integer
+VERIFY_CAPTION = re.compile(r"/verify(@\w+)?(\s|$)", re.IGNORECASE)  # a clip captioned "/verify"
 # What the handlers consume; chat_member must be asked for by name or Telegram never sends it.
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.CHAT_MEMBER]
 _CALLBACK = re.compile(rf"{CALLBACK_PREFIX}:([a-z_]{{1,32}}):([0-9]{{1,19}})")  # [0-9]: ASCII only
@@ -341,11 +342,10 @@ class TelegramAdapter:
             ),
             group=1,
         )
-        # A clip sent to the bot in private, or as a reply to one of its messages, is checked.
+        # A clip sent to the bot in private, as a reply to it, or captioned /verify, is checked.
         sent_clip = (filters.VIDEO | filters.Document.VIDEO) & only_new
-        application.add_handler(
-            MessageHandler(sent_clip & (filters.ChatType.PRIVATE | filters.REPLY), self.on_clip, block=False)
-        )
+        addressed = filters.ChatType.PRIVATE | filters.REPLY | filters.CaptionRegex(VERIFY_CAPTION)
+        application.add_handler(MessageHandler(sent_clip & addressed, self.on_clip, block=False))
         application.add_error_handler(self.on_error)
 
     async def register_commands(self) -> None:
@@ -453,13 +453,14 @@ class TelegramAdapter:
         await self.service.verify(await self._request(update, ask_admin=False), upload)
 
     async def on_clip(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """A video sent to the bot privately, or in reply to the bot: checked like `/verify`."""
+        """A video sent to the bot privately, in reply to it, or captioned /verify: checked."""
         message = update.effective_message
         assert message is not None
         replied = _replied(message)
         bot_id = self.application.bot.id
         to_the_bot = replied is not None and replied.from_user is not None and replied.from_user.id == bot_id
-        if message.chat.type == ChatType.PRIVATE or to_the_bot:
+        captioned = VERIFY_CAPTION.match(message.caption or "") is not None
+        if message.chat.type == ChatType.PRIVATE or to_the_bot or captioned:
             await self.service.verify(await self._request(update, ask_admin=False), self._upload(message))
 
     def _upload(self, message: Message) -> Upload | None:

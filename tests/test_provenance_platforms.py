@@ -46,6 +46,10 @@ async def test_telegram_verify_as_a_reply_to_a_clip_and_a_video_sent_to_the_bot(
         answer = await fake.wait_for_call("sendMessage", replying_to(alone))
         assert answer.params["text"].startswith("Send /verify as a reply to a video")
 
+        posted = fake.send_user_video(GROUP, ANN, sent.files["video"], caption="/verify")
+        answer = await fake.wait_for_call("sendMessage", replying_to(posted))
+        assert "· valid ·" in answer.params["text"]
+
         # a video posted in a group, not to the bot, is none of its business
         downloads = len(fake.calls_of("getFile"))
         fake.send_user_video(GROUP, ANN, sent.files["video"])
