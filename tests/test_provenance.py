@@ -420,3 +420,17 @@ def test_check_clip_reads_bytes_as_well_as_files(tmp_path: Path, identity: Signi
     from_bytes = check_clip(path.read_bytes())
     assert from_bytes == check_clip(path) and from_bytes.valid
     assert datetime.fromisoformat(from_bytes.signed_at).tzinfo is not None
+
+
+def test_a_model_loaded_from_a_folder_is_named_by_its_hub_id_not_its_path(make_config: MakeConfig) -> None:
+    config = make_config(model={"id": "damo-vilab/text-to-video-ms-1.7b", "path": "/home/owner/models/ms17"})
+    signer = ContentCredentials.from_config(config, "/home/owner/models/ms17")
+
+    record = signer.record(PARAMS, "/home/owner/models/ms17")
+
+    assert record.model == ModelInfo(
+        "damo-vilab/text-to-video-ms-1.7b",
+        "damo-vilab/text-to-video-ms-1.7b",
+        "CC-BY-NC-4.0 (non-commercial use only)",
+    )
+    assert signer.record(PARAMS, "tiny").model.name == "tiny", "the demo's fallback names itself"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from bot import __version__
@@ -87,7 +87,8 @@ class GenerationRecord:
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> GenerationRecord:
         """The record read back from a signed clip (to sign its re-encodes the same way)."""
-        values = dict(data)
+        known = {f.name for f in fields(cls)}
+        values = {key: value for key, value in data.items() if key in known}  # a newer bot's extras
         values["model"] = ModelInfo(**values["model"])
         values.setdefault("prompt", None)
         values.setdefault("negative", None)

@@ -51,10 +51,12 @@ class ContentCredentials:
         *,
         hash_prompt: bool = False,
         protected_names: bool = False,
+        aliases: frozenset[str] = frozenset(),
         problem: str | None = None,
     ) -> None:
         self.identity = identity
         self.model = model
+        self.aliases = aliases | {model.name}  # the job's model names that mean `model`
         self.hash_prompt = hash_prompt
         self.protected_names = protected_names
         self.problem = problem
@@ -63,16 +65,25 @@ class ContentCredentials:
     @classmethod
     def from_config(cls, config: Config, model_name: str) -> ContentCredentials:
         """The configured identity (or the bot's own, made on first start); a bad one is one log line."""
+        # A local folder ([model] path) is named by its hub id: the manifest tells no file paths.
         configured = model_name in (config.model.id, config.model.path)
-        model = ModelInfo.from_config(model_name, config.model.id if configured else model_name)
+        model = ModelInfo.from_config(config.model.id, config.model.id) if configured else None
+        model = model or ModelInfo.from_config(model_name, model_name)
+        aliases = frozenset({config.model.id, config.model.path} - {""}) if configured else frozenset()
         hash_prompt, protected = config.video.hash_prompt_in_metadata, bool(config.policy.protected_names)
+
+        def made(identity: SigningIdentity | None, problem: str | None = None) -> ContentCredentials:
+            return cls(
+                identity, model, hash_prompt=hash_prompt, protected_names=protected, aliases=aliases,
+                problem=problem,
+            )  # fmt: skip
+
         try:
-            identity = identity_from_config(config)
+            credentials = made(identity_from_config(config))
         except IdentityError as error:
             problem = f"Content Credentials are off, clips will be sent unsigned: {error}"
             log.error("%s", problem)
-            return cls(None, model, hash_prompt=hash_prompt, protected_names=protected, problem=problem)
-        credentials = cls(identity, model, hash_prompt=hash_prompt, protected_names=protected)
+            return made(None, problem)
         log.info("Content Credentials: clips are signed as %s", credentials.identity_words)
         return credentials
 
@@ -84,7 +95,7 @@ class ContentCredentials:
 
     def record(self, params: RenderParams, model_name: str | None = None) -> GenerationRecord:
         model = self.model
-        if model_name and model_name != model.name:  # not the configured model (the tiny fallback)
+        if model_name and model_name not in self.aliases:  # not the configured model (the tiny fallback)
             model = ModelInfo.from_config(model_name, model_name)
         return GenerationRecord.of(
             params, model, hash_prompt=self.hash_prompt, protected_names=self.protected_names
