@@ -19,6 +19,7 @@ from bot.core.ports import Clock
 from bot.core.service import VideoService
 from bot.dispatch.local import LocalBackend
 from bot.encode import fit_to_size
+from bot.provenance import ContentCredentials, check_clip
 from bot.render import Renderer
 from bot.store import DB_FILE, Store
 
@@ -43,7 +44,7 @@ def build_service(
     clock: Clock = time.time,
     rng: random.Random | None = None,
 ) -> VideoService:
-    """The core over SQLite and the in-process render backend."""
+    """The core over SQLite and the in-process render backend, signing every clip it makes."""
     store = Store(config.data_dir / DB_FILE, clock, busy_timeout_ms=config.storage.busy_timeout_ms)
     renderer = renderer or Renderer(
         model_source or config.model_source,
@@ -51,10 +52,18 @@ def build_service(
         cpu_offload=config.model.cpu_offload,
         cpu_threads=config.model.cpu_threads,
     )
+    credentials = ContentCredentials.from_config(config, renderer.source)
     backend = LocalBackend(
-        renderer, config.data_dir / "clips", config.video, model_retry_s=config.queue.model_retry_s
+        renderer,
+        config.data_dir / "clips",
+        config.video,
+        model_retry_s=config.queue.model_retry_s,
+        credentials=credentials,
     )
-    return VideoService(config, store, backend, model=renderer.source, fit=fit_to_size, clock=clock, rng=rng)
+    fit = functools.partial(fit_to_size, credentials=credentials)
+    return VideoService(
+        config, store, backend, model=renderer.source, fit=fit, clock=clock, rng=rng, check_clip=check_clip
+    )
 
 
 def enabled_platforms(config: Config, web: WebSide | None = None) -> dict[str, PlatformRunner]:

@@ -16,6 +16,7 @@ FORBIDDEN = {
     "diffusers",
     "transformers",
     "av",
+    "c2pa",
     "aiohttp",
     "prometheus_client",
 }

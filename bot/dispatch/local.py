@@ -29,7 +29,8 @@ from bot.core.ports import (
     Started,
 )
 from bot.core.types import Clip
-from bot.encode import encode_mp4, provenance_for
+from bot.encode import encode_clip
+from bot.provenance import ContentCredentials
 from bot.render import ModelMissing, OutOfMemory, RenderCancelled, Renderer
 
 log = logging.getLogger(__name__)
@@ -39,12 +40,19 @@ class LocalBackend:
     """`RenderBackend` on this machine: one job at a time on one pipeline."""
 
     def __init__(
-        self, renderer: Renderer, clips_dir: Path, video: VideoConfig, *, model_retry_s: float
+        self,
+        renderer: Renderer,
+        clips_dir: Path,
+        video: VideoConfig,
+        *,
+        model_retry_s: float,
+        credentials: ContentCredentials | None = None,
     ) -> None:
         self.renderer = renderer
         self.clips_dir = clips_dir
         self.video = video
         self.model_retry_s = model_retry_s
+        self.credentials = credentials
         self._problem: str | None = None
         self._pending: asyncio.Queue[RenderJob | None] = asyncio.Queue()
         self._cancels: dict[int, threading.Event] = {}
@@ -156,7 +164,6 @@ class LocalBackend:
             sink(Rendered(job.job_id, clip))
 
     def _encode(self, job: RenderJob, frames: Any) -> Clip:
-        p = job.params
-        metadata = provenance_for(p, job.model, prompt_hash_only=self.video.hash_prompt_in_metadata)
         path = self.clips_dir / f"{job.job_id}.mp4"
-        return encode_mp4(frames, path, fps=p.fps, metadata=metadata, crf=self.video.crf)
+        params, model = job.params, job.model
+        return encode_clip(frames, path, params, model=model, video=self.video, credentials=self.credentials)
