@@ -22,6 +22,7 @@ from prometheus_client.registry import Collector
 from bot.core.observe import DELIVERY_FAILED, QUOTA_REFUSED
 from bot.core.ports import Cancelled, Encoding, Failed, Progress, Rendered, RenderEvent, Started
 from bot.core.service import VideoService
+from bot.provenance.signing import CLIPS_SIGNED
 
 LAG_EVERY_S = 0.5
 RENDER_BUCKETS = (0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 1200)
@@ -126,6 +127,8 @@ class Metrics:
             registry=r,
         )  # fmt: skip
         r.register(_StoreCollector(service))
+        # Content Credentials keeps its count on prometheus-client's global registry; shown here too.
+        r.register(CLIPS_SIGNED)
         self._renders: dict[int, _Render] = {}
         self._rate_limits = _RateLimitLines(self)
 
