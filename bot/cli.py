@@ -1,4 +1,4 @@
-"""`videobot run | console | demo`: the command line."""
+"""`videobot run | console | demo | admin | verify`: the command line."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from bot import __version__
 from bot.config import Config, ConfigError, ModelSettings, load_config
 from bot.core.parsing import CommandError, VideoArgs, validate_video
 from bot.pipelines.registry import TINY_PRESETS
+from bot.provenance import ContentCredentials, ModelInfo
 from bot.render import ModelUnavailable, Renderer, check_weights_on_disk, model_provenance
 from bot.store import StoreError
 
@@ -69,6 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="a model from config.toml, or a built-in tiny one: tiny, tiny-wan, tiny-ltx, tiny-cogvideox",
     )
+
+    verify = sub.add_parser(
+        "verify",
+        help="check a clip's Content Credentials (C2PA): who signed it, when, with what model, intact?",
+        description="Exit status 0 when the clip carries an intact manifest, 1 otherwise.",
+    )
+    verify.add_argument("file", type=Path, help="the MP4 to check")
     return parser
 
 
@@ -150,15 +158,42 @@ def _demo(config: Config, args: argparse.Namespace) -> int:
         return 2
     finally:
         progress.close()
-    metadata = encode.provenance_for(params, source, prompt_hash_only=config.video.hash_prompt_in_metadata)
-    metadata.update(model_provenance(settings.name, source, renderer.preset, params.fps))
-    clip = encode.encode_mp4(frames, args.out, fps=params.fps, metadata=metadata, crf=config.video.crf)
+    credentials = ContentCredentials.from_config(config, source)
+    made_by = settings.name if source == settings.source else source  # the tiny fallback names itself
+    clip = encode.encode_clip(
+        frames,
+        args.out,
+        params,
+        model=source,
+        video=config.video,
+        credentials=credentials,
+        model_info=ModelInfo(made_by, source, renderer.preset.licence),
+        extra_metadata=model_provenance(made_by, source, renderer.preset, params.fps),
+    )
+    if credentials.counts.signed:
+        print(f"Signed with Content Credentials as {credentials.identity_words}.", file=sys.stderr)
+    else:
+        print("The clip is NOT signed (see the error above).", file=sys.stderr)
     print(
         f"Wrote {clip.path}: {clip.frames} frames {clip.width}x{clip.height} @ {clip.fps} fps, "
         f"{clip.size_bytes} bytes, seed {params.seed}, model {source}, "
         f"{time.monotonic() - started:.1f} s"
     )
     return 0
+
+
+def _verify(path: Path) -> int:
+    """`videobot verify FILE`: what the clip's manifest says; 0 only when it is intact."""
+    from bot.core.credentials import credentials_report
+    from bot.provenance import check_clip
+
+    if not path.is_file():
+        print(f"videobot: {path}: no such file", file=sys.stderr)
+        return 1
+    check = check_clip(path)
+    print(f"{path}: {check.state.value}")
+    print(credentials_report(check, "en"))
+    return 0 if check.valid else 1
 
 
 def _admin(config: Config, words: list[str]) -> int:
@@ -204,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     # httpx logs every request URL at INFO, and Telegram's URLs contain the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     os.environ.setdefault("PTB_TIMEDELTA", "true")
+    if args.command == "verify":  # needs no settings: anyone may check a clip anywhere
+        return _verify(args.file)
     try:
         # The shell's admin tools, the console and the demo need no chat tokens.
         config = load_config(args.config, require_tokens=args.command == "run")
@@ -221,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "console":
             asyncio.run(_console(config, args.tiny))
             return 0
-        from bot.app import enabled_platforms, run_bot
+        from bot.app import StartupError, enabled_platforms, run_bot
 
         if not enabled_platforms(config):
             print(
@@ -231,7 +268,11 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 2
-        return asyncio.run(run_bot(config))
+        try:
+            return asyncio.run(run_bot(config))
+        except StartupError as error:
+            print(f"videobot: {error}", file=sys.stderr)
+            return 2
     except StoreError as error:
         print(f"videobot: {error}", file=sys.stderr)
         return 2

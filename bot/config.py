@@ -25,6 +25,8 @@ DEFAULT_MODEL_ID = "damo-vilab/text-to-video-ms-1.7b"
 LEGACY_MODEL_NAME = "default"  # what a `[model]` table is called
 CONFIG_ENV = "VIDEOBOT_CONFIG"
 MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+WATERMARK_POSITIONS = ("top-left", "top-right", "bottom-left", "bottom-right")
+WATERMARK_MAX_CHARS = 24
 
 
 class ConfigError(Exception):
@@ -96,6 +98,8 @@ class VideoConfig:
     forced_negative: str = ""
     crf: int = 23
     hash_prompt_in_metadata: bool = False
+    watermark: str = ""  # a short visible mark burned into every frame ("AI"); "" = none
+    watermark_position: str = "bottom-right"
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,13 @@ class StorageConfig:
     keep_jobs_days: int = 30
     keep_audit_days: int = 180
     busy_timeout_ms: int = 50  # the bot waits this long for another process's lock, then retries later
+
+
+@dataclass(frozen=True)
+class ProvenanceConfig:
+    cert_chain: str = ""  # PEM chain (signing certificate first); "" = the bot's own, made at first start
+    private_key: str = ""  # its EC P-256 private key, PEM, unencrypted
+    max_verify_mb: int = 20  # largest clip people may send back to be checked (Telegram bots: 20 MB)
 
 
 @dataclass(frozen=True)
@@ -183,9 +194,20 @@ class DiscordConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    enabled: bool = False
+    host: str = "127.0.0.1"  # behind the owner's TLS proxy; "0.0.0.0" to face the network
+    port: int = 8080
+    public_url: str = ""  # how people reach it ("https://videos.example.org"); links in chat replies
+    gallery_size: int = 24  # clips on the front page
+    admin_session_hours: float = 12.0  # how long an /admin login lasts
+
+
+@dataclass(frozen=True)
 class Secrets:
     telegram_token: str = ""
     discord_token: str = ""
+    admin_token: str = ""  # VIDEOBOT_ADMIN_TOKEN: the web side's /admin; empty = /admin is off
 
 
 @dataclass(frozen=True)
@@ -196,6 +218,7 @@ class Config:
     video: VideoConfig = field(default_factory=VideoConfig)
     video_keys_set: frozenset[str] = frozenset()  # [video] keys the file sets (they override families)
     storage: StorageConfig = field(default_factory=StorageConfig)
+    provenance: ProvenanceConfig = field(default_factory=ProvenanceConfig)
     queue: QueueConfig = field(default_factory=QueueConfig)
     quota: QuotaConfig = field(default_factory=QuotaConfig)
     challenges: ChallengeConfig = field(default_factory=ChallengeConfig)
@@ -203,6 +226,7 @@ class Config:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     discord: DiscordConfig = field(default_factory=DiscordConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     secrets: Secrets = field(default_factory=Secrets)
     source: str = "<defaults>"
 
@@ -401,6 +425,22 @@ def _check(config: Config, require_tokens: bool) -> None:
     need(config.render.max_model_wait_s >= 0, "[render] max_model_wait_s", "must be >= 0")
     need(v.max_prompt_chars >= 1, "[video] max_prompt_chars", "must be at least 1")
     need(0 <= v.crf <= 51, "[video] crf", "must be between 0 and 51")
+    need(
+        len(v.watermark) <= WATERMARK_MAX_CHARS and v.watermark.isprintable(),
+        "[video] watermark",
+        f"must be printable text of at most {WATERMARK_MAX_CHARS} characters",
+    )
+    need(
+        v.watermark_position in WATERMARK_POSITIONS,
+        "[video] watermark_position",
+        f"must be one of {', '.join(WATERMARK_POSITIONS)}",
+    )
+    need(1 <= config.provenance.max_verify_mb <= 2000, "[provenance] max_verify_mb", "must be 1 to 2000")
+    need(
+        bool(config.provenance.cert_chain) == bool(config.provenance.private_key),
+        "[provenance] cert_chain",
+        "and private_key must be set together (or both left empty for the bot's own certificate)",
+    )
     need(1 <= config.storage.busy_timeout_ms <= 60_000, "[storage] busy_timeout_ms", "must be 1 to 60000")
     for key in ("keep_clips_hours", "keep_jobs_days", "keep_audit_days"):
         need(getattr(config.storage, key) >= 1, f"[storage] {key}", "must be at least 1")
@@ -457,6 +497,22 @@ def _check(config: Config, require_tokens: bool) -> None:
     need(config.telegram.admin_cache_max >= 1, "[telegram] admin_cache_max", "must be at least 1")
     need(config.telegram.max_upload_mb >= 1, "[telegram] max_upload_mb", "must be at least 1")
     need(config.discord.max_upload_mb >= 1, "[discord] max_upload_mb", "must be at least 1")
+    w = config.web
+    need(1 <= w.port <= 65535, "[web] port", "must be a TCP port")
+    need(bool(w.host.strip()), "[web] host", "must not be empty")
+    need(
+        w.public_url == "" or re.fullmatch(r"https?://[^\s/]+(/\S*)?", w.public_url) is not None,
+        "[web] public_url",
+        f"{w.public_url!r} must start with http:// or https:// (or be empty)",
+    )
+    need(1 <= w.gallery_size <= 200, "[web] gallery_size", "must be 1 to 200")
+    need(w.admin_session_hours > 0, "[web] admin_session_hours", "must be above 0")
+    token = config.secrets.admin_token
+    need(
+        not token or len(token) >= 16 or not require_tokens,
+        "VIDEOBOT_ADMIN_TOKEN",
+        "is too short to guard /admin: use at least 16 characters (or leave it empty to turn /admin off)",
+    )
     if config.telegram.enabled and require_tokens:
         need(
             bool(config.secrets.telegram_token),
@@ -577,6 +633,7 @@ def parse_config(
     secrets = Secrets(
         telegram_token=env.get("TELEGRAM_TOKEN", "").strip(),
         discord_token=env.get("DISCORD_TOKEN", "").strip(),
+        admin_token=env.get("VIDEOBOT_ADMIN_TOKEN", "").strip(),
     )
     config = Config(**sections, secrets=secrets, source=source)
     _check(config, require_tokens)

@@ -25,7 +25,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 from telegram import (
@@ -42,7 +42,6 @@ from telegram import (
 from telegram.constants import ChatAction, ChatMemberStatus, ChatType, MessageEntityType
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
@@ -55,8 +54,10 @@ from telegram.ext import (
 
 from bot.config import Config
 from bot.core import menu, messages
+from bot.core.credentials import Upload
 from bot.core.service import VideoService
 from bot.core.types import Button, ChatRef, Delivery, Request, Undeliverable, UserRef
+from bot.telegram_limits import LaneRateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ WEBHOOK_PATH = "/telegram"
 UPLOAD_TIMEOUT_S = 300.0
 ADMIN_STATUSES = frozenset({ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER})
 JOB_ID_MAX = 2**63 - 1  # SQLite's largest integer
+VERIFY_CAPTION = re.compile(r"/verify(@\w+)?(\s|$)", re.IGNORECASE)  # a clip captioned "/verify"
 # What the handlers consume; chat_member must be asked for by name or Telegram never sends it.
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.CHAT_MEMBER]
 _CALLBACK = re.compile(rf"{CALLBACK_PREFIX}:([a-z_]{{1,32}}):([0-9]{{1,19}})")  # [0-9]: ASCII only
@@ -320,6 +322,7 @@ class TelegramAdapter:
             "queue": self.on_queue,
             "quota": self.on_quota,
             "info": self.on_info,
+            "verify": self.on_verify,
             "help": self.on_help,
             "models": self.on_models,
             "admin": self.on_admin,
@@ -340,6 +343,10 @@ class TelegramAdapter:
             ),
             group=1,
         )
+        # A clip sent to the bot in private, as a reply to it, or captioned /verify, is checked.
+        sent_clip = (filters.VIDEO | filters.Document.VIDEO) & only_new
+        addressed = filters.ChatType.PRIVATE | filters.REPLY | filters.CaptionRegex(VERIFY_CAPTION)
+        application.add_handler(MessageHandler(sent_clip & addressed, self.on_clip, block=False))
         application.add_error_handler(self.on_error)
 
     async def register_commands(self) -> None:
@@ -438,6 +445,38 @@ class TelegramAdapter:
             job_ref = job.id if job else None
         await self.service.info(req, job_ref)
 
+    async def on_verify(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """`/verify` as a reply to a video: its Content Credentials."""
+        message = update.effective_message
+        assert message is not None
+        replied = _replied(message)
+        upload = self._upload(replied) if replied is not None else None
+        await self.service.verify(await self._request(update, ask_admin=False), upload)
+
+    async def on_clip(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A video sent to the bot privately, in reply to it, or captioned /verify: checked."""
+        message = update.effective_message
+        assert message is not None
+        replied = _replied(message)
+        bot_id = self.application.bot.id
+        to_the_bot = replied is not None and replied.from_user is not None and replied.from_user.id == bot_id
+        captioned = VERIFY_CAPTION.match(message.caption or "") is not None
+        if message.chat.type == ChatType.PRIVATE or to_the_bot or captioned:
+            await self.service.verify(await self._request(update, ask_admin=False), self._upload(message))
+
+    def _upload(self, message: Message) -> Upload | None:
+        """The video (or video file) in `message`, fetched through getFile only if the core wants it."""
+        media = message.video or message.document
+        if media is None:
+            return None
+        file_id = media.file_id
+
+        async def fetch() -> bytes:
+            file = await self.application.bot.get_file(file_id)
+            return bytes(await file.download_as_bytearray())
+
+        return Upload(media.file_size or 0, fetch)
+
     async def on_help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self.service.help(await self._request(update))
 
@@ -515,7 +554,7 @@ def build_application(config: Config) -> Application:  # type: ignore[type-arg]
         .token(config.secrets.telegram_token)
         .base_url(tg.base_url)
         .base_file_url(tg.base_file_url)
-        .rate_limiter(AIORateLimiter(max_retries=tg.max_retries))
+        .rate_limiter(LaneRateLimiter(max_retries=tg.max_retries))
         .concurrent_updates(True)
         .media_write_timeout(300)
         .get_updates_read_timeout(tg.poll_timeout_s + 10)
@@ -528,8 +567,20 @@ def webhook_secret(token: str) -> str:
     return hmac.new(token.encode(), b"videobot webhook", hashlib.sha256).hexdigest()
 
 
-async def _serve_webhook(application: Application, config: Config) -> web.AppRunner:  # type: ignore[type-arg]
-    """Webhook mode: aiohttp receives updates and feeds PTB's update queue."""
+class WebhookHost(Protocol):
+    """The web side's runner, when it is on: it serves the webhook instead of a runner of our own."""
+
+    def serve_webhook(
+        self, path: str, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> None: ...
+
+
+async def _serve_webhook(
+    application: Application,  # type: ignore[type-arg]
+    config: Config,
+    host: WebhookHost | None = None,
+) -> web.AppRunner | None:
+    """Webhook mode: aiohttp receives updates and feeds PTB's update queue (on `host`'s runner, if given)."""
     tg = config.telegram
     secret = webhook_secret(config.secrets.telegram_token)
 
@@ -542,11 +593,15 @@ async def _serve_webhook(application: Application, config: Config) -> web.AppRun
         await application.update_queue.put(update)
         return web.Response()
 
-    app = web.Application()
-    app.router.add_post(WEBHOOK_PATH, receive)
-    runner = web.AppRunner(app, handle_signals=False)
-    await runner.setup()
-    await web.TCPSite(runner, tg.webhook_listen, tg.webhook_port).start()
+    runner = None
+    if host is not None:
+        host.serve_webhook(WEBHOOK_PATH, receive)
+    else:
+        app = web.Application()
+        app.router.add_post(WEBHOOK_PATH, receive)
+        runner = web.AppRunner(app, handle_signals=False)
+        await runner.setup()
+        await web.TCPSite(runner, tg.webhook_listen, tg.webhook_port).start()
     url = tg.webhook_url.rstrip("/") + WEBHOOK_PATH
     await application.bot.set_webhook(url, secret_token=secret, allowed_updates=ALLOWED_UPDATES)
     return runner
@@ -555,8 +610,9 @@ async def _serve_webhook(application: Application, config: Config) -> web.AppRun
 class TelegramBot:
     """The Telegram side of one bot: PTB's application, the handlers and the outbox."""
 
-    def __init__(self, service: VideoService, config: Config) -> None:
+    def __init__(self, service: VideoService, config: Config, web_host: WebhookHost | None = None) -> None:
         self.config = config
+        self.web_host = web_host
         self.application = build_application(config)
         self.outbox = TelegramOutbox(self.application, config.telegram.max_upload_mb * 1_000_000)
         self.adapter = TelegramAdapter(service, self.application, self.outbox)
@@ -569,8 +625,9 @@ class TelegramBot:
             await self.adapter.register_commands()
             await application.start()
             runner = None
-            if config.telegram.webhook_url:
-                runner = await _serve_webhook(application, config)
+            webhook = bool(config.telegram.webhook_url)
+            if webhook:
+                runner = await _serve_webhook(application, config, self.web_host)
             else:
                 assert application.updater is not None
                 await application.updater.start_polling(
@@ -582,6 +639,6 @@ class TelegramBot:
             await stop.wait()
             if runner is not None:
                 await runner.cleanup()
-            elif application.updater is not None:
+            elif not webhook and application.updater is not None:
                 await application.updater.stop()
             await application.stop()

@@ -40,7 +40,17 @@ from tests.harness.media import decode
 pytestmark = pytest.mark.asyncio
 
 COMMAND_NAMES = [
-    *("admin", "cancel", "challenge", "help", "info", "leaderboard", "models", "queue", "quota", "video"),
+    "admin",
+    "cancel",
+    "challenge",
+    "help",
+    "info",
+    "leaderboard",
+    "models",
+    "queue",
+    "quota",
+    "verify",
+    "video",
 ]
 FIFTEEN_MINUTES = 15 * 60
 
@@ -407,6 +417,7 @@ async def test_admin_is_a_manage_server_group_with_typed_options(
         "daily",
         "challenges",
         "enabled",
+        "gallery",
         "models",
     ]
     assert {o["name"]: o for o in subcommands["audit"]["options"]}["n"]["max_value"] == 50

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from bot.config import Config
 from bot.core import messages
@@ -25,7 +26,8 @@ from bot.core.types import ChatSettings, Job, JobStatus
 from bot.store import EVERYWHERE, Store
 
 USER_REF = re.compile(r"^(telegram|discord|console):[\w.-]+$")
-SETTINGS = ("max_frames", "max_steps", "daily", "challenges", "enabled", "models")
+SETTINGS = ("max_frames", "max_steps", "daily", "challenges", "enabled", "gallery", "models")
+SWITCHES = ("challenges", "enabled", "gallery")
 AUDIT_MAX = 50
 QUEUE_LINES = 30  # `/admin queue` lists this many, then "…and N more"
 
@@ -216,6 +218,21 @@ class AdminTools:
         ]
         return messages.fit_lines(lines, total=total)
 
+    async def cancel_job(
+        self, actor: str, chat: str | None, job_id: int, locale: str = "en", *, everywhere: bool = False
+    ) -> AdminResult:
+        """Cancel one waiting or rendering job as `/cancel` does for an admin (refunded, its owner
+        told), and audit it.  A chat's admins reach only its jobs; owners (`everywhere`: the web
+        side's /admin, the shell) any."""
+        job = self.store.jobs.get(job_id)
+        mine = everywhere or chat is None or chat in (job.chat.key, job.chat.scope_key) if job else False
+        if job is None or not mine:
+            raise CommandError("job_not_found", job=job_id)
+        if not await self.endings.cancel(job, "cancelled"):
+            raise CommandError("cancel_finished", job=job_id)
+        self._audit(actor, chat, "cancel", job.user.key, f"#{job_id}")
+        return AdminResult(messages.text("cancelled", locale, job=job_id), (job,))
+
     async def _cancel_queued(self, user: str | None, chat: str | None) -> tuple[Job, ...]:
         waiting = self.store.jobs.queued_of(user, chat)
         return tuple(await self.endings.cancel_all(waiting, "purged_notice", error="purged"))
@@ -248,17 +265,16 @@ class AdminTools:
             daily=current.daily if current.daily is not None else q.daily,
             challenges="on" if current.challenges else "off",
             enabled="on" if current.enabled else "off",
+            gallery="on" if current.gallery else "off",
         )
 
     def _changed(self, current: ChatSettings, key: str, value: str) -> ChatSettings:
         """`current` with one setting changed; chat limits may only tighten the config's."""
-        if key in ("challenges", "enabled"):
+        if key in SWITCHES:
             if value.lower() not in ("on", "off"):
                 raise CommandError("admin_on_off", setting=key)
-            switched = value.lower() == "on"
-            if key == "challenges":
-                return replace(current, challenges=switched)
-            return replace(current, enabled=switched)
+            switched: dict[str, Any] = {key: value.lower() == "on"}
+            return replace(current, **switched)
         if key == "models":
             return replace(current, models=self.models.parse_list(value))
         v = self.config.widest_limits()

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from bot.config import Config, ModelSettings, VideoConfig
 from bot.core import messages, roles
@@ -19,6 +19,7 @@ from bot.core.eta import Eta
 from bot.core.models import Models
 from bot.core.moderation import PromptPolicy
 from bot.core.notify import Notifier
+from bot.core.observe import QUOTA_REFUSED, Tally
 from bot.core.parsing import CommandError, VideoArgs, clean_text, validate_video
 from bot.core.ports import Clock, RenderBackend
 from bot.core.queue import JobQueue
@@ -66,6 +67,7 @@ class Admission:
     rng: random.Random
     models: Models
     boards: GroupBoards
+    tally: Tally = field(default_factory=Tally)
 
     def __post_init__(self) -> None:
         p = self.config.policy
@@ -135,6 +137,7 @@ class Admission:
         try:
             self.store.jobs.insert(job, charge)
         except QuotaExceeded as over:
+            self.tally.count(QUOTA_REFUSED, limit=over.limit)
             await self.notifier.reply(req, self.over_quota_text(req.user, over), private=True)
             return None
         # The job is stored and charged: from here on nothing may look like a refusal.

@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from bot import __version__
 from bot.config import Config
 from bot.core import messages, roles
 from bot.core.admission import Admission
+from bot.core.credentials import ClipChecker, credentials_line
 from bot.core.endings import Endings, RunningJobs
 from bot.core.eta import Eta
 from bot.core.menu import command_list
 from bot.core.models import Models, model_line, seconds, shown_name
 from bot.core.notify import Notifier
 from bot.core.parsing import MAX_JOB_ID, CommandError, VideoArgs, parse_job_id
+from bot.core.persist import until_written
 from bot.core.ports import Clock, ModelAware, RenderBackend
 from bot.core.queue import JobQueue
 from bot.core.quota import daily_limit, quota_day, seconds_until_reset
 from bot.core.types import ButtonAction, ChatRef, Job, JobStatus, Request, UserRef
 from bot.store import Store
+from bot.store.public import JOB
 
 RECENT = 50  # how far back "your latest job" looks
 
@@ -38,6 +43,7 @@ class Commands:
     rng: random.Random
     models: Models
     backend: RenderBackend
+    check_clip: ClipChecker | None = None  # Content Credentials for /info
 
     def find_job(self, req: Request, job_ref: str | int) -> Job:
         """The job `job_ref` names, if `req` may see it: ids are sequential, so a job is shown
@@ -135,7 +141,15 @@ class Commands:
             if not recent:
                 raise CommandError("info_none")
             job = recent[0]
-        await self.notifier.reply(req, info_text(job, req.user.locale, self.models), private=True)
+        await self.notifier.reply(req, await self.info_text(job, req.user.locale), private=True)
+
+    async def info_text(self, job: Job, locale: str) -> str:
+        """`info_text` and, while the clip is on disk, what its Content Credentials say."""
+        text = info_text(job, locale, self.models)
+        if self.check_clip is None or not job.clip_path or not Path(job.clip_path).exists():
+            return text
+        check = await asyncio.to_thread(self.check_clip, Path(job.clip_path))
+        return f"{text}\n{credentials_line(check, locale)}"
 
     async def list_models(self, req: Request) -> None:
         """`/models`: each model with its licence and defaults, whether loaded, which is the default."""
@@ -185,7 +199,7 @@ class Commands:
             pressed = ButtonAction(action)
         except ValueError:
             raise CommandError("unknown_command") from None
-        if pressed == ButtonAction.INFO:
+        if pressed == ButtonAction.INFO:  # a Telegram alert holds 200 characters: no credentials line
             await self.notifier.reply(req, info_text(job, req.user.locale, self.models), private=True)
         elif pressed == ButtonAction.DELETE:
             if job.user.key != req.user.key and not roles.may_moderate(req, job, self.config.admin):
@@ -193,6 +207,8 @@ class Commands:
             outbox = self.notifier.outbox(job.chat.platform)
             if job.result_message and outbox is not None:
                 await outbox.delete(job.chat, job.result_message)
+            # and off the web side's pages, for good: a promise, so it waits out a locked database
+            await until_written(lambda: self.store.public.hide(JOB, job.id), f"hiding job {job.id}")
             await self.notifier.reply(req, messages.text("deleted", req.user.locale), private=True)
         elif pressed == ButtonAction.VOTE:
             return job

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.config import QueueConfig
@@ -18,6 +18,7 @@ from bot.core.boards import GroupBoards
 from bot.core.captions import entry_buttons, entry_caption, result_buttons, result_caption
 from bot.core.endings import Endings
 from bot.core.notify import Notifier
+from bot.core.observe import DELIVERY_FAILED, Tally
 from bot.core.persist import until_written
 from bot.core.ports import Clock, Rendered, RenderEvent
 from bot.core.progress import ProgressBoard
@@ -47,6 +48,7 @@ class Deliveries:
     clock: Clock
     boards: GroupBoards
     model_label: Callable[[str], str] = str  # a job's model as users see it (its name and hub id)
+    tally: Tally = field(default_factory=Tally)
 
     def __post_init__(self) -> None:
         self._delivering: set[int] = set()
@@ -81,10 +83,12 @@ class Deliveries:
         try:
             clip = await asyncio.to_thread(self.fit, Path(job.clip_path), outbox.upload_limit(job.chat))
         except ClipTooLarge:
+            self.tally.count(DELIVERY_FAILED, platform=job.chat.platform, kind="too_big")
             await self.endings.fail(job, "failed_too_big")
             return
         except Exception:
             log.exception("job %d: its clip could not be prepared for sending", job.id)
+            self.tally.count(DELIVERY_FAILED, platform=job.chat.platform, kind="unprepared")
             await self.endings.fail(job, "failed_internal")
             return
         delivery = self._delivery(job, clip)
@@ -95,11 +99,13 @@ class Deliveries:
                 sent = await outbox.send_video(delivery)
                 break
             except Undeliverable as gone:
+                self.tally.count(DELIVERY_FAILED, platform=job.chat.platform, kind="undeliverable")
                 log.warning("job %d can never reach its chat (%s); giving up", job.id, gone)
                 await self._give_up(job)
                 return
             except Exception:
                 log.warning("delivering job %d failed (try %d)", job.id, attempt + 1, exc_info=True)
+                self.tally.count(DELIVERY_FAILED, platform=job.chat.platform, kind="error")
                 await asyncio.sleep(0.5 * 2**attempt)
         else:
             await self._round_failed(job)

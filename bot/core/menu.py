@@ -48,6 +48,14 @@ COMMANDS: tuple[CommandSpec, ...] = (
         },
     ),
     CommandSpec(
+        "verify",
+        "",
+        {
+            "en": "Check a video's Content Credentials (reply to it)",
+            "it": "Controlla le Content Credentials di un video (rispondigli)",
+        },
+    ),
+    CommandSpec(
         "help", "", {"en": "What I do and the limits in force", "it": "Cosa faccio e i limiti in vigore"}
     ),
     CommandSpec(

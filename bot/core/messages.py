@@ -127,7 +127,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "{commands}\n"
         "Limits: {daily} clips a day, {max_queued} waiting at once, "
         "prompts up to {max_prompt_chars} characters; {default_frames} frames make {seconds} at {fps} fps.\n"
-        "Clips are made by {model} (licence: {licence}).",
+        "Clips are made by {model} (licence: {licence}).\n"
+        "I refuse prompts with blocked words or naming the real people on my protected list: "
+        "fake videos of real people can hurt them. Every clip is signed with Content Credentials "
+        "(C2PA) saying it is AI-generated; send /verify as a reply to a video to check one.",
         "it": "🎬 Trasformo un testo in un breve video generato con IA.\n"
         "/video <prompt> [--seed N] [--neg TESTO] [--frames {min_frames}-{max_frames}] "
         "[--steps {min_steps}-{max_steps}] [--guidance {min_guidance}-{max_guidance}]{model_option}\n"
@@ -135,7 +138,52 @@ MESSAGES: dict[str, dict[str, str]] = {
         "Limiti: {daily} video al giorno, {max_queued} in attesa alla volta, "
         "prompt fino a {max_prompt_chars} caratteri; "
         "{default_frames} fotogrammi durano {seconds} a {fps} fps.\n"
-        "I video sono creati da {model} (licenza: {licence}).",
+        "I video sono creati da {model} (licenza: {licence}).\n"
+        "Rifiuto i prompt con parole vietate o che nominano le persone reali della mia lista "
+        "protetta: i video falsi di persone reali possono far loro del male. Ogni video è firmato "
+        "con Content Credentials (C2PA) che dicono che è generato con IA; rispondi a un video con "
+        "/verify per controllarlo.",
+    },
+    # Content Credentials: /info's line, /verify's answer
+    "credentials_valid": {
+        "en": "🔏 Content Credentials: signed by {signer} · valid · {trust}",
+        "it": "🔏 Content Credentials: firmato da {signer} · valido · {trust}",
+    },
+    "credentials_altered": {
+        "en": "⚠️ Content Credentials: signed by {signer}, but the file was altered after signing · {trust}",
+        "it": "⚠️ Content Credentials: firmato da {signer}, ma il file è stato modificato dopo la firma "
+        "· {trust}",
+    },
+    "credentials_trusted": {"en": "trusted issuer", "it": "emittente affidabile"},
+    "credentials_untrusted": {
+        "en": "the bot's own certificate, not from a trusted issuer",
+        "it": "certificato del bot stesso, non di un emittente affidabile",
+    },
+    "credentials_missing": {
+        "en": "No Content Credentials in this file: nothing signed says who made it or how.",
+        "it": "Nessuna Content Credential in questo file: nulla di firmato dice chi l'ha fatto o come.",
+    },
+    "credentials_unreadable": {
+        "en": "I could not read that file as an MP4 video.",
+        "it": "Non riesco a leggere quel file come video MP4.",
+    },
+    "credentials_ai": {
+        "en": "AI-generated (trained algorithmic media) with {model}",
+        "it": "Generato con IA (trained algorithmic media) con {model}",
+    },
+    "credentials_when": {"en": "made {when}", "it": "creato {when}"},
+    "credentials_problems": {"en": "failed checks: {codes}", "it": "controlli falliti: {codes}"},
+    "verify_how": {
+        "en": "Send /verify as a reply to a video (or attach one) and I will check its Content Credentials.",
+        "it": "Rispondi a un video con /verify (o allegane uno) e ne controllo le Content Credentials.",
+    },
+    "verify_too_big": {
+        "en": "That file is too large to check; I check videos up to {limit} MB.",
+        "it": "Quel file è troppo grande; controllo video fino a {limit} MB.",
+    },
+    "verify_off": {
+        "en": "Checking Content Credentials is not available on this bot.",
+        "it": "Il controllo delle Content Credentials non è disponibile su questo bot.",
     },
     # argument errors: one sentence naming what was wrong and what is allowed
     "prompt_empty": {
@@ -307,9 +355,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "admin_settings": {
         "en": "⚙ This chat: max_frames {max_frames}, max_steps {max_steps}, daily {daily}, "
-        "challenges {challenges}, enabled {enabled}, models {models}.",
+        "challenges {challenges}, enabled {enabled}, gallery {gallery}, models {models}.",
         "it": "⚙ Questa chat: max_frames {max_frames}, max_steps {max_steps}, daily {daily}, "
-        "challenges {challenges}, enabled {enabled}, models {models}.",
+        "challenges {challenges}, enabled {enabled}, gallery {gallery}, models {models}.",
     },
     "admin_settings_usage": {
         "en": "Use /admin settings <key> <value> with key one of {keys}.",
@@ -380,6 +428,14 @@ MESSAGES: dict[str, dict[str, str]] = {
     "challenge_status": {
         "en": "🏁 “{theme}” · {entries} entries · voting closes in {left}",
         "it": "🏁 “{theme}” · {entries} voci · le votazioni chiudono tra {left}",
+    },
+    "challenge_see_all": {
+        "en": "🌐 See all entries at {url}",
+        "it": "🌐 Tutte le voci su {url}",
+    },
+    "leaderboard_see_all": {
+        "en": "🌐 Also at {url}",
+        "it": "🌐 Anche su {url}",
     },
     "challenge_voting_closed": {
         "en": "Voting for this challenge is closed.",

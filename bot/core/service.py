@@ -23,6 +23,7 @@ from bot.core.admission import Admission
 from bot.core.boards import GroupBoards
 from bot.core.challenges import Challenges, StartArgs
 from bot.core.commands import Commands
+from bot.core.credentials import ClipChecker, Upload, credentials_report
 from bot.core.delivery import Deliveries, Fitter
 from bot.core.endings import Endings, RunningJobs
 from bot.core.eta import Eta
@@ -31,6 +32,7 @@ from bot.core.housekeeping import Housekeeping
 from bot.core.jobs import JobRunner
 from bot.core.models import Models
 from bot.core.notify import Notifier
+from bot.core.observe import Tally
 from bot.core.parsing import CommandError, VideoArgs, parse_video_text
 from bot.core.ports import Clock, Outbox, RenderBackend
 from bot.core.progress import ProgressBoard
@@ -76,6 +78,7 @@ class VideoService:
         fit: Fitter,
         clock: Clock = time.time,
         rng: random.Random | None = None,
+        check_clip: ClipChecker | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -84,6 +87,8 @@ class VideoService:
         self.clock = clock
         rng = rng or random.Random()
         self.tasks = Tasks()
+        self.tally = Tally()  # counts for whoever listens (the web side's /metrics)
+        self.connected: set[str] = set()  # platforms that said they are up (`platform_ready`)
         self.notifier = Notifier(store)
         self.queue = JobQueue(store)
         self.running = RunningJobs(backend.cancel)
@@ -99,16 +104,17 @@ class VideoService:
         self.progress = ProgressBoard(config.queue, self.notifier, self.running, self.tasks, self.boards)
         self.deliveries = Deliveries(
             config.queue, store, self.notifier, self.endings, self.progress, self.queue, self.tasks, fit,
-            clock, self.boards, self.models.label,
+            clock, self.boards, tally=self.tally, model_label=self.models.label,
         )  # fmt: skip
         self.admission = Admission(
             config, store, self.notifier, self.queue, self.eta, backend, self.runner.wake, clock, rng,
-            self.models, self.boards,
+            self.models, self.boards, self.tally,
         )  # fmt: skip
         self.commands = Commands(
             config, store, self.notifier, self.admission, self.endings, self.running, self.queue, self.eta,
-            clock, rng, self.models, backend,
+            clock, rng, self.models, backend, check_clip,
         )  # fmt: skip
+        self.check_clip = check_clip
         self.challenges = Challenges(
             config, store, self.notifier, self.admission, self.endings, self.tasks, clock
         )
@@ -187,6 +193,22 @@ class VideoService:
         await self.commands.list_models(req)
 
     @answers_errors
+    async def verify(self, req: Request, upload: Upload | None) -> None:
+        """A clip sent back to the bot: who signed it, and whether it changed since."""
+        limit = self.config.provenance.max_verify_mb
+        if upload is None:
+            raise CommandError("verify_how")
+        if self.check_clip is None:
+            raise CommandError("verify_off")
+        if upload.size > limit * 1_000_000:
+            raise CommandError("verify_too_big", limit=limit)
+        clip = await upload.fetch()
+        if len(clip) > limit * 1_000_000:
+            raise CommandError("verify_too_big", limit=limit)
+        check = await asyncio.to_thread(self.check_clip, clip)
+        await self.reply(req, credentials_report(check, req.user.locale))
+
+    @answers_errors
     async def help(self, req: Request) -> None:
         await self.commands.help(req)
 
@@ -250,6 +272,7 @@ class VideoService:
         await self.housekeeping.recover()
 
     async def platform_ready(self, platform: str) -> None:
+        self.connected.add(platform)
         await self.housekeeping.platform_ready(platform)
 
     async def run_housekeeping_round(self) -> None:

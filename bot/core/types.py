@@ -269,6 +269,7 @@ class ChatSettings:
     daily: int | None = None
     challenges: bool = True
     enabled: bool = True
+    gallery: bool = False  # shown on the web side's public pages (groups only; off unless admins say)
     models: tuple[str, ...] = ()  # models `--model` may pick here; () means every configured one
 
 

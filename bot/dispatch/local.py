@@ -35,7 +35,8 @@ from bot.core.ports import (
     Started,
 )
 from bot.core.types import Clip
-from bot.encode import encode_mp4, provenance_for
+from bot.encode import encode_clip
+from bot.provenance import ContentCredentials, ModelInfo
 from bot.render import ModelPool, ModelUnavailable, OutOfMemory, RenderCancelled, Renderer, model_provenance
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ class LocalBackend:
         model_retry_s: float,
         config: Config | None = None,
         default_model: str | None = None,
+        credentials: ContentCredentials | None = None,
     ) -> None:
         self.pool = models if isinstance(models, ModelPool) else ModelPool({models.name: models})
         self.clips_dir = clips_dir
@@ -64,6 +66,7 @@ class LocalBackend:
             if default_model is not None and default_model in self.pool
             else self.pool.names()[0]
         )
+        self.credentials = credentials
         self._problem: str | None = None
         self._unavailable: dict[str, float] = {}  # model → when it may be tried again (monotonic)
         self._pending: asyncio.Queue[RenderJob | None] = asyncio.Queue()
@@ -208,13 +211,18 @@ class LocalBackend:
             sink(Rendered(job.job_id, clip))
 
     def _encode(self, job: RenderJob, name: str, frames: Any) -> Clip:
-        p = job.params
         renderer = self.pool.get(name)
-        settings = (
-            self.config.model_named(name) if self.config and name in self.config.model_settings else None
-        )
-        hub_id = settings.id if settings else renderer.source
-        metadata = provenance_for(p, hub_id, prompt_hash_only=self.video.hash_prompt_in_metadata)
-        metadata.update(model_provenance(name, hub_id, renderer.preset, p.fps))
+        settings = self.config.model_settings.get(name) if self.config else None
+        # A folder is named by its hub id (clips tell no file paths); a stand-in renderer by its own.
+        hub_id = settings.id if settings and renderer.source == settings.source else renderer.source
         path = self.clips_dir / f"{job.job_id}.mp4"
-        return encode_mp4(frames, path, fps=p.fps, metadata=metadata, crf=self.video.crf)
+        return encode_clip(
+            frames,
+            path,
+            job.params,
+            model=hub_id,
+            video=self.video,
+            credentials=self.credentials,
+            model_info=ModelInfo(name, hub_id, renderer.preset.licence),
+            extra_metadata=model_provenance(name, hub_id, renderer.preset, job.params.fps),
+        )

@@ -24,14 +24,15 @@ class ChatSettingsTable:
             daily=row["daily"],
             challenges=bool(row["challenges"]),
             enabled=bool(row["enabled"]),
+            gallery=bool(row["gallery"]),
             models=tuple(name for name in (row["models"] or "").split(",") if name),
         )
 
     def save(self, chat_key: str, settings: ChatSettings) -> None:
         self.db.conn.execute(
             "INSERT OR REPLACE INTO chat_settings"
-            " (chat_key, max_frames, max_steps, daily, challenges, enabled, models)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            " (chat_key, max_frames, max_steps, daily, challenges, enabled, gallery, models)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 chat_key,
                 settings.max_frames,
@@ -39,6 +40,7 @@ class ChatSettingsTable:
                 settings.daily,
                 int(settings.challenges),
                 int(settings.enabled),
+                int(settings.gallery),
                 ",".join(settings.models),
             ),
         )
