@@ -69,8 +69,10 @@ def build_service(
         credentials=credentials,
     )
     fit = functools.partial(fit_to_size, credentials=credentials)
+    # what the web side shows: a lone [model] by what really renders (the tiny stand-in says so)
+    shown = renderers[default].source if config.model_settings[default].legacy else default
     return VideoService(
-        config, store, backend, model=default, fit=fit, clock=clock, rng=rng, check_clip=check_clip
+        config, store, backend, model=shown, fit=fit, clock=clock, rng=rng, check_clip=check_clip
     )
 
 

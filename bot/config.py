@@ -242,8 +242,10 @@ class Config:
     @functools.cached_property
     def model_settings(self) -> dict[str, ModelSettings]:
         """Every configured model by name, in file order ([model] alone: one named "default")."""
-        entries = self.models or ((LEGACY_MODEL_NAME, _legacy_entry(self.model)),)
-        return {name: _resolve(name, entry, self) for name, entry in entries}
+        if not self.models:
+            legacy = replace(_resolve(LEGACY_MODEL_NAME, _legacy_entry(self.model), self), legacy=True)
+            return {LEGACY_MODEL_NAME: legacy}
+        return {name: _resolve(name, entry, self) for name, entry in self.models}
 
     @property
     def default_model(self) -> str:
@@ -297,6 +299,13 @@ class ModelSettings:
     device: str = "auto"
     cpu_offload: bool = False
     cpu_threads: int = 0
+    legacy: bool = False  # from a lone [model] table
+
+    @property
+    def key(self) -> str:
+        """What a job stores, metrics label and manifests name: the model's name, or for a lone
+        [model] its hub id (as before names existed; "default" would say nothing)."""
+        return self.id if self.legacy else self.name
 
     @property
     def source(self) -> str:

@@ -375,7 +375,7 @@ async def test_too_many_waiting_videos_are_refused_without_using_quota(
 @pytest.mark.asyncio
 async def test_the_eta_appears_once_a_clip_has_been_timed(make_bot: MakeBot) -> None:
     bot = await make_bot()
-    key = "default:64x64"  # the model's name in config ([model] alone: "default")
+    key = "tiny:64x64"  # jobs of a lone [model] name it by its id
     assert bot.store.timings.get(key) is None
 
     started = time.monotonic()
@@ -395,7 +395,7 @@ async def test_the_eta_appears_once_a_clip_has_been_timed(make_bot: MakeBot) -> 
 @pytest.mark.asyncio
 async def test_the_eta_is_measured_time_per_step_times_the_work_ahead(make_bot: MakeBot) -> None:
     bot = await make_bot(worker=False)
-    bot.store.timings.record("default:64x64", 0.25)  # a clip was timed at 0.25 s per step per frame
+    bot.store.timings.record("tiny:64x64", 0.25)  # a clip was timed at 0.25 s per step per frame
 
     await bot.video("a cat --frames 8 --steps 3")  # 6 s of work
     await bot.video("a dog --frames 16 --steps 10", user=BOB)  # 40 s more
@@ -407,7 +407,7 @@ async def test_the_eta_is_measured_time_per_step_times_the_work_ahead(make_bot: 
         "⏳ Queued #3 · ETA ~4 min",
     ]
 
-    bot.store.timings.record("default:64x64", 2.25, weight=1.0)  # a slower GPU: ETAs follow
+    bot.store.timings.record("tiny:64x64", 2.25, weight=1.0)  # a slower GPU: ETAs follow
     await bot.video("another cat --frames 8 --steps 3")
     assert bot.outbox.texts[-1] == "⏳ Queued #4 · ETA ~35 min"  # 928 step·frames × 2.25 s
 
@@ -415,7 +415,7 @@ async def test_the_eta_is_measured_time_per_step_times_the_work_ahead(make_bot: 
 @pytest.mark.asyncio
 async def test_the_queue_command_shows_my_place_in_line(make_bot: MakeBot) -> None:
     bot = await make_bot(worker=False)
-    bot.store.timings.record("default:64x64", 0.25)
+    bot.store.timings.record("tiny:64x64", 0.25)
     mine = await bot.video("a cat")
     await bot.video("a dog", user=BOB)
     later = await bot.video("a cow")

@@ -116,7 +116,7 @@ class Admission:
             user=req.user,
             chat=challenge.where_entries_go if challenge else req.chat,
             params=params,
-            model=model.name,
+            model=model.key,
             created_at=self.clock(),
             reply_to=_entry_reply_to(challenge) if challenge else req.reply_to,
             parent_id=parent_id,

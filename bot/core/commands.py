@@ -84,7 +84,7 @@ class Commands:
 
     def _still_configured(self, model: str) -> str | None:
         """A clip's model for its reroll, if the config still has it (else the default)."""
-        return model if model in self.models.names() else None
+        return self.models.name_of(model)
 
     async def cancel(self, req: Request, job_ref: str | None = None) -> None:
         if job_ref:

@@ -56,7 +56,9 @@ class JobRunner:
         clock: Clock | None = None,
         max_model_wait_s: float = 0.0,
         recheck_s: float = 60.0,
+        model_name: Callable[[str], str | None] | None = None,
     ) -> None:
+        self.model_name = model_name or (lambda stored: stored)
         self.clock = clock
         self.max_model_wait_s = max_model_wait_s
         self.recheck_s = recheck_s
@@ -105,13 +107,14 @@ class JobRunner:
         Jobs whose model cannot load now are skipped; None when that leaves nothing."""
         assert isinstance(self.backend, ModelAware)
         state = self.backend.model_state()
-        usable = [job for job in ordered if job.model not in state.unavailable]
+        names = {job.id: self.model_name(job.model) or job.model for job in ordered}
+        usable = [job for job in ordered if names[job.id] not in state.unavailable]
         if not usable:
             return None
         head = usable[0]
-        if not state.resident or head.model in state.resident:
+        if not state.resident or names[head.id] in state.resident:
             return head
-        same = next((job for job in usable if job.model in state.resident), None)
+        same = next((job for job in usable if names[job.id] in state.resident), None)
         if same is None or self.clock is None:
             return head
         return head if self.clock() - head.created_at >= self.max_model_wait_s else same

@@ -54,6 +54,13 @@ class Models:
             raise CommandError("model_not_here", model=name, known=", ".join(allowed))
         return self.settings(name)
 
+    def name_of(self, stored: str) -> str | None:
+        """The configured model a job's stored model means (its name, hub id or folder), if any."""
+        if stored in self.config.model_settings:
+            return stored
+        found = self.config.model_for_job(stored)
+        return found.name if stored in (found.id, found.path) else None
+
     def label(self, stored: str) -> str:
         """A job's model as users see it."""
         return shown_name(self.settings(stored))

@@ -97,7 +97,7 @@ class VideoService:
         self.runner = JobRunner(
             store, self.queue, backend, self.running, self.endings, self.tasks,
             clock=clock, max_model_wait_s=config.render.max_model_wait_s,
-            recheck_s=config.queue.model_retry_s,
+            recheck_s=config.queue.model_retry_s, model_name=self.models.name_of,
         )  # fmt: skip
         self.eta = Eta(store, self.queue, self.running)
         self.boards = GroupBoards(config.queue, store, self.notifier, self.queue, self.running, self.tasks)

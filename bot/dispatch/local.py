@@ -215,6 +215,7 @@ class LocalBackend:
         settings = self.config.model_settings.get(name) if self.config else None
         # A folder is named by its hub id (clips tell no file paths); a stand-in renderer by its own.
         hub_id = settings.id if settings and renderer.source == settings.source else renderer.source
+        label = hub_id if settings is None or settings.legacy else name
         path = self.clips_dir / f"{job.job_id}.mp4"
         return encode_clip(
             frames,
@@ -223,6 +224,6 @@ class LocalBackend:
             model=hub_id,
             video=self.video,
             credentials=self.credentials,
-            model_info=ModelInfo(name, hub_id, renderer.preset.licence),
-            extra_metadata=model_provenance(name, hub_id, renderer.preset, job.params.fps),
+            model_info=ModelInfo(label, hub_id, renderer.preset.licence),
+            extra_metadata=model_provenance(label, hub_id, renderer.preset, job.params.fps),
         )
