@@ -35,12 +35,18 @@ from bot.render import (
 )
 from tests.harness.clock import ManualClock
 from tests.harness.core import ALICE, BOB, CAROL, GROUP, MakeBot
+from tests.harness.polling import eventually
 
 REPO = Path(__file__).resolve().parent.parent
 FAMILIES = {"ms": "tiny", "wan": "tiny-wan", "ltx": "tiny-ltx", "cog": "tiny-cogvideox"}
 
 
-def models_config(tmp_path: Path, models: dict[str, dict[str, Any]] | None = None, **sections: Any) -> Config:
+def models_config(
+    tmp_path: Path,
+    models: dict[str, dict[str, Any]] | None = None,
+    env: dict[str, str] | None = None,
+    **sections: Any,
+) -> Config:
     """Four tiny models, one per family, `ms` the default; no [video] keys (families decide)."""
     tables = models or {name: {"id": tiny} for name, tiny in FAMILIES.items()}
     raw: dict[str, Any] = {
@@ -51,7 +57,7 @@ def models_config(tmp_path: Path, models: dict[str, dict[str, Any]] | None = Non
         "admin": {"owners": [CAROL.key]},
         **sections,
     }
-    return parse_config(raw, "test-models.toml", {})
+    return parse_config(raw, "test-models.toml", env or {})
 
 
 def read_mp4(path: str) -> tuple[int, float, dict[str, str]]:
@@ -257,8 +263,8 @@ def test_a_model_that_breaks_its_familys_rules_stops_start_up_in_one_line(
     [
         ("wan", 16, "wan takes 4k+1 frames (5, 9, 13…): try 17."),
         ("ltx", 16, "ltx takes 8k+1 frames (9, 17, 25…): try 17."),
-        ("cog", 8, "cog takes 4k+1 frames (5, 9, 13…): try 9."),
-        ("cog", 21, "--frames must be between 5 and 17 (0.6–2.1 s at 8 fps); you gave 21."),
+        ("cog", 13, "cog takes 8k+1 frames (9, 17…): try 9."),
+        ("cog", 21, "--frames must be between 9 and 17 (1.1–2.1 s at 8 fps); you gave 21."),
     ],
 )
 def test_each_models_frame_rule_is_refused_in_one_sentence_with_a_fix(
@@ -420,3 +426,84 @@ def test_a_switch_to_a_model_that_cannot_load_keeps_the_loaded_one(tmp_path: Pat
         pool.load("gone")
 
     assert pool.resident() == {"ms"}, "nothing was freed for a model whose weights are not there"
+
+
+# on Discord: a `model` option with choices from the config, /models, /admin model ------------
+
+
+@pytest.mark.asyncio
+async def test_discord_offers_the_configured_models_as_choices_and_renders_the_chosen_one(
+    discord_fake: Any, tiny_pipe: Any, tmp_path: Path
+) -> None:
+    from tests.harness.discord import CONFIG_OWNER, MANAGE_GUILD, World, ephemeral_text
+    from tests.harness.media import decode
+
+    config = models_config(
+        tmp_path,
+        discord={"api_base_url": discord_fake.api_base_url, "gateway_url": discord_fake.gateway_url},
+        admin={"owners": [f"discord:{CONFIG_OWNER}"]},
+    )
+    from bot.discord_adapter import point_at
+
+    point_at(config.discord)
+    world = World(discord_fake, config, tiny_pipe, ManualClock())
+    await world.start()
+    try:
+        (synced,) = discord_fake.synced_commands.values()
+        commands = {c["name"]: c for c in synced}
+        video = {o["name"]: o for o in commands["video"]["options"]}
+        assert [c["value"] for c in video["model"]["choices"]] == list(FAMILIES)
+        assert "models" in commands
+
+        interaction = discord_fake.slash("video", {"prompt": "a cat", "model": "ltx"})
+        await interaction.callback()
+        followup = await interaction.followup(timeout=30)
+        assert decode(followup.files["files[0]"]).frames == TINY_PRESETS["tiny-ltx"].frames
+        assert "ltx (tiny-ltx)" in str(followup.json["embeds"][0]["fields"])
+
+        listed = ephemeral_text(await discord_fake.slash("models").callback())
+        assert "• ltx (tiny-ltx) · licence none (random weights)" in listed and "· loaded" in listed
+
+        refused = discord_fake.slash("admin", {"name": "wan"}, subcommand="model", permissions=MANAGE_GUILD)
+        assert "owner" in ephemeral_text(await refused.callback()).lower()
+        switch = discord_fake.slash(
+            "admin", {"name": "wan"}, subcommand="model", user_id=CONFIG_OWNER, permissions=MANAGE_GUILD
+        )
+        assert ephemeral_text(await switch.callback()).startswith("🎞 New videos now use wan")
+    finally:
+        await world.stop()
+
+
+@pytest.mark.asyncio
+async def test_telegram_models_and_video_with_a_model(telegram_fake: Any, tmp_path: Path) -> None:
+    from tests.harness.telegram import replying_to, start_bot
+
+    def make(env: dict[str, str] | None = None, **sections: Any) -> Config:
+        return models_config(tmp_path, env=env, **sections)
+
+    async with start_bot(telegram_fake, make) as bot:
+        command = telegram_fake.send_message(11, 11, "/models", chat_type="private")
+        listed = await telegram_fake.wait_for_call("sendMessage", replying_to(command))
+        assert listed.params["text"].startswith("🎞 Video models (⭐ the default):")
+        assert "• wan (tiny-wan) · licence none (random weights)" in listed.params["text"]
+
+        telegram_fake.send_message(11, 11, "/video a cat --model cog --frames 17", chat_type="private")
+        sent = await telegram_fake.wait_for_call("sendVideo")
+        from tests.harness.media import decode
+
+        assert decode(sent.files["video"]).frames == 17
+        await eventually(
+            lambda: bot.service.store.jobs.with_status(JobStatus.DONE) != [], what="the job done"
+        )
+        assert bot.service.store.jobs.with_status(JobStatus.DONE)[0].model == "cog"
+
+
+@pytest.mark.parametrize("tiny", list(TINY_PRESETS))
+def test_every_frame_count_a_family_accepts_comes_back_whole(tiny: str) -> None:
+    """The frame rules are the pipelines' own: each count they accept is what the VAE decodes."""
+    preset, renderer = TINY_PRESETS[tiny], Renderer(tiny)
+    rule = preset.family.frames
+    counts = [n for n in range(max(rule.least, 2), preset.max_frames + 1) if rule.fits(n)]
+    assert counts
+    for frames in counts:
+        assert renderer.render(params(frames, steps=1)).shape[0] == frames

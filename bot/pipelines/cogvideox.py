@@ -1,7 +1,9 @@
 """CogVideoX: `CogVideoXPipeline` (an expert-transformer DiT with a T5 encoder).
 
-The 2B was trained in float16, the 5B in bfloat16.  Both make 49 frames at 720×480
-(4k+1 frames: the VAE compresses time 4×); fewer frames work, more do not.
+The 2B was trained in float16, the 5B in bfloat16.  Both make 49 frames at 720×480.
+The VAE compresses time 4×, but decodes latent frames in pairs after a first group of
+three, so only an odd latent count comes back whole: 8k+1 frames (9, 17 … 49).  Asked
+for 13 frames (4 latent frames), the 0.42.1 pipeline returns 16.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ FAMILY = Family(
     name="cogvideox",
     title="CogVideoX",
     pipeline_classes=("CogVideoXPipeline",),
-    frames=FrameRule(step=4, offset=1, least=5, most=49),
+    frames=FrameRule(step=8, offset=1, least=9, most=49),
     size_multiple=16,  # VAE 8× times patch 2
     max_prompt_tokens=226,
     step_hook=StepHook.ON_STEP_END,
