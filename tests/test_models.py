@@ -507,3 +507,29 @@ def test_every_frame_count_a_family_accepts_comes_back_whole(tiny: str) -> None:
     assert counts
     for frames in counts:
         assert renderer.render(params(frames, steps=1)).shape[0] == frames
+
+
+def test_a_hub_id_loads_from_the_hugging_face_cache_offline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The owner's `hf download --include "*.fp16.safetensors"`: a cache with the fp16 files only."""
+    import shutil
+
+    from huggingface_hub import constants
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--damo-vilab--text-to-video-ms-1.7b"
+    _save("tiny", tmp_path / "saved", variant="fp16")
+    shutil.copytree(tmp_path / "saved", repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+
+    settings = models_config(tmp_path, {"ms": {"id": MODELSCOPE.id}}).model_settings["ms"]
+    renderer = Renderer.for_model(settings)
+    renderer.load()
+
+    assert (
+        type(renderer.pipe).__name__ == "TextToVideoSDPipeline" and renderer.pipe.videobot_variant == "fp16"
+    )
+    assert renderer.render(params(8, steps=1)).shape == (8, 64, 64, 3)
