@@ -56,7 +56,11 @@ class Outbox(Protocol):
 
 @dataclass(frozen=True)
 class RenderJob:
-    """What a backend needs to render one clip: serialisable, no live objects."""
+    """What a backend needs to render one clip: serialisable, no live objects.
+
+    `model` is the configured model's key (its `[models.NAME]` name; a lone `[model]`'s hub
+    id, as rows from before names hold): `Config.model_for_job(model)` gives its settings.
+    """
 
     job_id: int
     model: str
