@@ -77,6 +77,20 @@ class ModelEntry:
 class RenderConfig:
     keep_loaded: tuple[str, ...] = ()  # models that stay in memory together; others are freed on a switch
     max_model_wait_s: float = 120.0  # a job waits at most this long for the loaded model's queue to drain
+    # Batching: jobs of one model and shape that fair order put next share one pipeline call.
+    max_batch: int = 0  # at most this many clips per call; 0 = auto: MAX_BATCH_CUDA on a GPU, 1 on the CPU
+    batch_wait_ms: int = 50  # a lone job waits at most this long for company before it renders alone
+    memory: str = "fast"  # fast | balanced (+ VAE slicing/tiling) | low (+ CPU offload, FP8 weights)
+    compile: bool = False  # torch.compile the denoiser (its repeated blocks for the DiT families)
+    cache: str = "off"  # off | first-block | pab: diffusers' step caching for Wan, LTX, CogVideoX
+    cache_threshold: float = 0.1  # first-block: how little the first block's output may change to reuse
+    warmup_steps: int = 2  # a render of this many steps right after loading; 0 = none
+
+
+MEMORY_MODES = ("fast", "balanced", "low")  # each lower one saves memory at some speed
+CACHE_MODES = ("off", "first-block", "pab")
+MAX_BATCH_CUDA = 4  # auto batch size on a GPU
+MAX_BATCH_LIMIT = 32
 
 
 @dataclass(frozen=True)
@@ -431,7 +445,14 @@ def _check(config: Config, require_tokens: bool) -> None:
         _check_model(config, settings, need)
     unknown = [name for name in config.render.keep_loaded if name not in config.model_settings]
     need(not unknown, "[render] keep_loaded", f"names no configured model: {', '.join(unknown)}")
-    need(config.render.max_model_wait_s >= 0, "[render] max_model_wait_s", "must be >= 0")
+    r = config.render
+    need(r.max_model_wait_s >= 0, "[render] max_model_wait_s", "must be >= 0")
+    need(0 <= r.max_batch <= MAX_BATCH_LIMIT, "[render] max_batch", f"must be 0 (auto) to {MAX_BATCH_LIMIT}")
+    need(0 <= r.batch_wait_ms <= 10_000, "[render] batch_wait_ms", "must be between 0 and 10000")
+    need(r.memory in MEMORY_MODES, "[render] memory", f"must be one of {', '.join(MEMORY_MODES)}")
+    need(r.cache in CACHE_MODES, "[render] cache", f"must be one of {', '.join(CACHE_MODES)}")
+    need(0 < r.cache_threshold < 1, "[render] cache_threshold", "must be between 0 and 1")
+    need(0 <= r.warmup_steps <= 50, "[render] warmup_steps", "must be between 0 and 50")
     need(v.max_prompt_chars >= 1, "[video] max_prompt_chars", "must be at least 1")
     need(0 <= v.crf <= 51, "[video] crf", "must be between 0 and 51")
     need(

@@ -24,13 +24,14 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bot.config import DEFAULT_MODEL_ID, ModelSettings
+from bot.config import DEFAULT_MODEL_ID, MAX_BATCH_CUDA, MEMORY_MODES, ModelSettings, RenderConfig
 from bot.core.types import RenderParams
 from bot.pipelines.registry import (
     CATALOGUE,
@@ -234,8 +235,34 @@ def _preset_for_source(source: str) -> tuple[Preset, bool]:
     return CATALOGUE.find(DEFAULT_MODEL_ID) or TINY_PRESETS[TINY_MODEL_ID], True
 
 
+BatchStep = Callable[[int, int, int], None]  # (index in the batch, step, total)
+
+DIT_FAMILIES = frozenset({"wan", "ltx", "cogvideox"})  # transformers with diffusers' cache hooks
+
+
+def batch_shape(params: RenderParams) -> tuple[int, int, int, int, float, int]:
+    """What must match for clips to share one pipeline call (prompts, negatives and seeds may differ)."""
+    return (params.frames, params.width, params.height, params.steps, params.guidance, params.fps)
+
+
+def lower_memory_mode(mode: str) -> str | None:
+    """The next mode that saves memory, or None from the lowest."""
+    index = MEMORY_MODES.index(mode)
+    return MEMORY_MODES[index + 1] if index + 1 < len(MEMORY_MODES) else None
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """CUDA's allocator error, the host's MemoryError, or a backend's "out of memory" RuntimeError."""
+    import torch
+
+    if isinstance(error, torch.OutOfMemoryError | MemoryError):
+        return True
+    return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
+
+
 class Renderer:
-    """Owns one model's pipeline; loads it on demand and renders one clip at a time."""
+    """Owns one model's pipeline; loads (and warms) it on demand and renders clips, one or a
+    batch per pipeline call, in the `[render]` memory mode (lowered once on out-of-memory)."""
 
     def __init__(
         self,
@@ -246,6 +273,7 @@ class Renderer:
         cpu_threads: int = 0,
         preset: Preset | None = None,
         name: str = "",
+        tuning: RenderConfig | None = None,
     ) -> None:
         self.source = source
         self.name = name or source
@@ -256,12 +284,16 @@ class Renderer:
         if preset is not None:
             self._guessed = False
         self.preset = preset or guessed
+        self.tuning = tuning or RenderConfig()
+        self.memory = self.tuning.memory  # the mode in use: lowered after an out-of-memory
+        self.load_s: float | None = None  # seconds the last load took, warm-up not included
+        self.warmup_s: float | None = None  # seconds the warm-up render took (compiling included)
         self._render_threads = 0  # set at load for CPU renders
         self.pipe: Any = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # the warm-up renders while loading holds it
 
     @classmethod
-    def for_model(cls, settings: ModelSettings) -> Renderer:
+    def for_model(cls, settings: ModelSettings, tuning: RenderConfig | None = None) -> Renderer:
         return cls(
             settings.source,
             device=settings.device,
@@ -269,6 +301,7 @@ class Renderer:
             cpu_threads=settings.cpu_threads,
             preset=settings.preset,
             name=settings.name,
+            tuning=tuning,
         )
 
     @property
@@ -279,11 +312,57 @@ class Renderer:
     def loaded(self) -> bool:
         return self.pipe is not None
 
+    def batch_limit(self) -> int:
+        """Clips per pipeline call: `[render] max_batch`, or auto (several on a GPU, one on the CPU,
+        where a batch costs about the sum of its clips and only delays the first)."""
+        if self.tuning.max_batch > 0:
+            return self.tuning.max_batch
+        return MAX_BATCH_CUDA if self._device().startswith("cuda") else 1
+
     def load(self) -> None:
-        """Load the pipeline (blocking); raises a `ModelUnavailable` saying why when it can't."""
+        """Load the pipeline (blocking) and warm it; raises a `ModelUnavailable` saying why when it can't."""
         with self._lock:
-            if self.pipe is None:
-                self.pipe = self._load()
+            if self.pipe is not None:
+                return
+            started = time.perf_counter()
+            pipe = self._load()
+            self.load_s = time.perf_counter() - started
+            self.pipe = pipe
+            self.warmup_s = self._warm_up() if self.tuning.warmup_steps else None
+        log.info(
+            "video model %s ready: loaded in %.1f s, warm-up %s (memory %s, compile %s, cache %s)",
+            self.name,
+            self.load_s,
+            "off" if self.warmup_s is None else f"{self.warmup_s:.1f} s",
+            self.memory,
+            "on" if self.tuning.compile else "off",
+            self.tuning.cache,
+        )
+
+    def _warm_up(self) -> float:
+        """A short render right after loading, so the first user does not pay for CUDA start-up,
+        kernel selection or compiling; the seconds it took."""
+        preset = self.preset
+        params = RenderParams(
+            prompt="warm-up",
+            negative="",
+            seed=0,
+            frames=preset.frames,
+            steps=self.tuning.warmup_steps,
+            guidance=preset.guidance,
+            width=preset.width,
+            height=preset.height,
+            fps=preset.fps,
+        )
+        started = time.perf_counter()
+        try:
+            self._call([params], lambda index, step, total: None, [lambda: False])
+        except Exception as error:  # a failed warm-up only costs the first user the wait
+            log.warning("warm-up render of %s failed: %s", self.name, _first_line(error))
+        seconds = time.perf_counter() - started
+        if self.tuning.compile:
+            log.info("compiled %s during its warm-up: %.1f s", self.name, seconds)
+        return seconds
 
     def check_available(self) -> None:
         """Raise what loading would, for what can be told without reading weights (no folder, no
@@ -333,13 +412,18 @@ class Renderer:
                 expect_family=not self._guessed,
             )
         pipe.set_progress_bar_config(disable=True)
-        if self.cpu_offload and device.startswith("cuda"):
+        offload = self.cpu_offload and device.startswith("cuda")
+        if offload:
             pipe.enable_model_cpu_offload()
         else:
             pipe.to(device)
         if device == "cpu":
             self._render_threads = cpu_render_threads(self.cpu_threads)
             log.info("rendering on the CPU with %d torch threads", self._render_threads)
+        apply_memory_mode(pipe, self.memory, device, offloaded=offload)
+        apply_step_cache(pipe, self.preset.family.name, self.tuning)
+        if self.tuning.compile:
+            compile_denoiser(pipe)
         log.info("loaded video model %s (%s) on %s", self.name, self.source, device)
         return pipe
 
@@ -350,50 +434,141 @@ class Renderer:
         should_stop: Callable[[], bool] | None = None,
     ) -> np.ndarray:
         """Render `params` → uint8 frames shaped (frames, height, width, 3)."""
+        report = on_step or (lambda step, total: None)
+        clip = self.render_batch([params], lambda index, step, total: report(step, total), [should_stop])[0]
+        if clip is None:
+            raise RenderCancelled()
+        return clip
+
+    def render_batch(
+        self,
+        batch: Sequence[RenderParams],
+        on_step: BatchStep | None = None,
+        should_stop: Sequence[Callable[[], bool] | None] = (),
+    ) -> list[np.ndarray | None]:
+        """Render clips of one `batch_shape` in one pipeline call, each as it would be alone for its
+        seed; None for a clip cancelled meanwhile (the others go on; all cancelled: RenderCancelled).
+
+        Out of memory: the batch is split in halves and each retried; a lone clip is retried once
+        in the next lower memory mode, then `OutOfMemory` says what to lower.
+        """
+        if not batch:
+            return []
+        if len({batch_shape(params) for params in batch}) != 1:
+            raise ValueError("a batch needs one shape (frames, size, steps, guidance, fps)")
+        self.load()
+        stops = [stop or (lambda: False) for stop in should_stop] or [lambda: False] * len(batch)
+        stops += [lambda: False] * (len(batch) - len(stops))
+        if all(stop() for stop in stops):
+            raise RenderCancelled()
+        report = on_step or (lambda index, step, total: None)
+        clips = self._render_split(list(range(len(batch))), batch, report, stops, lowered=False)
+        if all(clip is None for clip in clips):
+            raise RenderCancelled()
+        return clips
+
+    def _render_split(
+        self,
+        indices: list[int],
+        batch: Sequence[RenderParams],
+        report: BatchStep,
+        stops: Sequence[Callable[[], bool]],
+        *,
+        lowered: bool,
+    ) -> list[np.ndarray | None]:
+        live = [i for i in indices if not stops[i]()]
+        if not live:
+            return [None] * len(indices)
+        try:
+            clips = self._call(
+                [batch[i] for i in live],
+                lambda index, step, total: report(live[index], step, total),
+                [stops[i] for i in live],
+            )
+        except OutOfMemory as error:
+            if len(live) > 1:
+                half = len(live) // 2
+                log.warning("out of memory for a batch of %d; splitting it in two", len(live))
+                first = self._render_split(live[:half], batch, report, stops, lowered=lowered)
+                second = self._render_split(live[half:], batch, report, stops, lowered=lowered)
+                by_index = dict(zip(live, first + second, strict=True))
+            else:
+                lower = lower_memory_mode(self.memory)
+                if lowered or lower is None:
+                    raise OutOfMemory(out_of_memory_advice(self.memory, batch[live[0]])) from error
+                log.warning("out of memory in memory mode %s; trying %s", self.memory, lower)
+                self.lower_memory(lower)
+                by_index = dict(
+                    zip(live, self._render_split(live, batch, report, stops, lowered=True), strict=True)
+                )
+        else:
+            by_index = dict(zip(live, clips, strict=True))
+        return [None if stops[i]() else by_index.get(i) for i in indices]
+
+    def lower_memory(self, mode: str) -> None:
+        """Switch the loaded pipeline to `mode` (fast → balanced → low); it stays there."""
+        with self._lock:
+            if self.pipe is not None and MEMORY_MODES.index(mode) > MEMORY_MODES.index(self.memory):
+                device = self._device()
+                apply_memory_mode(
+                    self.pipe, mode, device, offloaded=self.cpu_offload and device.startswith("cuda")
+                )
+            self.memory = mode
+
+    def _call(
+        self,
+        batch: Sequence[RenderParams],
+        report: BatchStep,
+        stops: Sequence[Callable[[], bool]],
+    ) -> list[np.ndarray | None]:
+        """One pipeline call for `batch`: a list of prompts and negatives, one generator per seed."""
         import torch
 
-        self.load()
-        stop = should_stop or (lambda: False)
-        if stop():
-            raise RenderCancelled()
-        report = on_step or (lambda step, total: None)
+        first = batch[0]
         family = self.preset.family
+        one = len(batch) == 1
         kwargs: dict[str, Any] = {
-            "prompt": params.prompt,
-            "negative_prompt": params.negative or None,
-            "num_frames": params.frames,
-            "num_inference_steps": params.steps,
-            "guidance_scale": params.guidance,
-            "height": params.height,
-            "width": params.width,
-            "generator": torch.Generator(device="cpu").manual_seed(params.seed),
+            "prompt": first.prompt if one else [p.prompt for p in batch],
+            "negative_prompt": (first.negative or None) if one else [p.negative for p in batch],
+            "num_frames": first.frames,
+            "num_inference_steps": first.steps,
+            "guidance_scale": first.guidance,
+            "height": first.height,
+            "width": first.width,
+            "generator": [torch.Generator(device="cpu").manual_seed(p.seed) for p in batch],
             "output_type": "np",
         }
+        if one:
+            kwargs["generator"] = kwargs["generator"][0]
         if family.takes_max_sequence_length:
             kwargs["max_sequence_length"] = self.preset.prompt_tokens
         if family.takes_frame_rate:
-            kwargs["frame_rate"] = params.fps
+            kwargs["frame_rate"] = first.fps
         kwargs.update(dict(self.preset.extra_call))
-        kwargs.update(self._step_hooks(params.steps, report, stop))
+
+        def step_done(step: int, total: int) -> None:
+            for index, stop in enumerate(stops):
+                if not stop():
+                    report(index, step, total)
+
+        kwargs.update(self._step_hooks(first.steps, step_done, lambda: all(stop() for stop in stops)))
         if self._render_threads:
             torch.set_num_threads(self._render_threads)  # per thread: renders run in worker threads
         with self._lock:
             try:
                 output = self.pipe(**kwargs)
             except RenderCancelled:
-                raise
-            except (torch.cuda.OutOfMemoryError, MemoryError) as error:
+                return [None] * len(batch)
+            except Exception as error:
+                if not is_out_of_memory(error):
+                    raise
                 _free_gpu()
-                raise OutOfMemory(str(error)) from error
-            except RuntimeError as error:
-                if "out of memory" in str(error).lower():
-                    _free_gpu()
-                    raise OutOfMemory(str(error)) from error
-                raise
+                raise OutOfMemory(_first_line(error)) from error
         frames = np.asarray(output.frames)
-        if frames.ndim == 5:
-            frames = frames[0]
-        return (np.clip(frames, 0.0, 1.0) * 255).round().astype(np.uint8)
+        if frames.ndim == 4:  # one clip without its batch axis
+            frames = frames[None]
+        clips = (np.clip(frames, 0.0, 1.0) * 255).round().astype(np.uint8)
+        return [clips[index] for index in range(len(batch))]
 
     def _step_hooks(self, steps: int, report: StepCallback, stop: Callable[[], bool]) -> dict[str, Any]:
         """The family's hook; raising from it stops at once (no VAE decode of a cancelled clip)."""
@@ -416,6 +591,86 @@ class Renderer:
                 raise RenderCancelled()
 
         return {"callback": legacy_callback, "callback_steps": 1}
+
+
+def out_of_memory_advice(mode: str, params: RenderParams) -> str:
+    """For the owner's log (the user's message is messages.py's): what to lower, in order."""
+    return (
+        f"out of memory for {params.frames} frames at {params.width}x{params.height} even in memory "
+        f'mode {mode!r}: try fewer frames or a smaller size, or set [render] memory = "low" '
+        "and a smaller [render] max_batch"
+    )
+
+
+def _denoiser(pipe: Any) -> Any:
+    return getattr(pipe, "transformer", None) or getattr(pipe, "unet", None)
+
+
+def apply_memory_mode(pipe: Any, mode: str, device: str, *, offloaded: bool = False) -> None:
+    """fast: as loaded (the preset's half dtypes on a GPU, PyTorch SDPA attention, diffusers' default);
+    balanced: + VAE slicing and tiling (decode one clip, one tile at a time); low: + FP8 storage of
+    the denoiser's weights (computed in its own dtype) and, on a GPU, model CPU offload.
+    On the CPU, slicing and tiling apply as on a GPU, FP8 storage too; offload is moot there."""
+    import torch
+
+    if mode not in MEMORY_MODES:
+        raise ValueError(f"unknown memory mode {mode!r}")
+    if mode == "fast":
+        return
+    vae = getattr(pipe, "vae", None)
+    for switch in ("enable_slicing", "enable_tiling"):
+        if vae is not None and hasattr(vae, switch):
+            getattr(vae, switch)()
+    if mode != "low":
+        return
+    denoiser = _denoiser(pipe)
+    fp8 = getattr(torch, "float8_e4m3fn", None)
+    if denoiser is not None and fp8 is not None and hasattr(denoiser, "enable_layerwise_casting"):
+        try:
+            denoiser.enable_layerwise_casting(storage_dtype=fp8, compute_dtype=denoiser.dtype)
+        except Exception as error:  # an unusual layer type: keep its weights as they are
+            log.warning("FP8 weight storage does not apply here: %s", _first_line(error))
+    if device.startswith("cuda") and not offloaded:
+        pipe.enable_model_cpu_offload()
+
+
+def apply_step_cache(pipe: Any, family: str, tuning: RenderConfig) -> None:
+    """`[render] cache`: reuse a step's transformer output while it barely changes (DiT families)."""
+    if tuning.cache == "off":
+        return
+    transformer = getattr(pipe, "transformer", None)
+    if family not in DIT_FAMILIES or transformer is None or not hasattr(transformer, "enable_cache"):
+        log.warning("[render] cache = %r applies to Wan, LTX and CogVideoX only; %s renders uncached",
+                    tuning.cache, family)  # fmt: skip
+        return
+    from diffusers import FirstBlockCacheConfig, PyramidAttentionBroadcastConfig
+
+    config: Any
+    blocks = getattr(transformer, "transformer_blocks", None) or getattr(transformer, "blocks", ())
+    if tuning.cache == "first-block" and len(blocks) < 2:
+        log.warning("first-block cache needs a transformer of two blocks or more; rendering uncached")
+        return
+    if tuning.cache == "first-block":
+        config = FirstBlockCacheConfig(threshold=tuning.cache_threshold)
+    else:
+        config = PyramidAttentionBroadcastConfig(
+            spatial_attention_block_skip_range=2,
+            spatial_attention_timestep_skip_range=(100, 800),
+            current_timestep_callback=lambda: pipe.current_timestep,
+        )
+    transformer.enable_cache(config)
+
+
+def compile_denoiser(pipe: Any) -> None:
+    """`[render] compile`: torch.compile the denoiser, its repeated blocks alone where the model
+    names them (Wan, LTX: compiled once, reused by every block); compiling happens at the warm-up."""
+    denoiser = _denoiser(pipe)
+    if denoiser is None:
+        return
+    if getattr(denoiser, "_repeated_blocks", None):
+        denoiser.compile_repeated_blocks(fullgraph=True)
+    else:
+        denoiser.compile()
 
 
 class ModelPool:

@@ -137,7 +137,7 @@ def _t5_encoder(tokenizer: T5Tokenizer, *, umt5: bool = False) -> Any:
     return T5EncoderModel(T5Config(**sizes))
 
 
-def build_tiny_wan(seed: int = 0) -> Any:
+def build_tiny_wan(seed: int = 0, layers: int = 1) -> Any:
     """WanPipeline with ~20 000 weights: UMT5 encoder, Wan VAE (4× time, 8× space), one DiT block."""
     import torch
     from diffusers import (
@@ -167,7 +167,7 @@ def build_tiny_wan(seed: int = 0) -> Any:
         text_dim=16,
         freq_dim=16,
         ffn_dim=16,
-        num_layers=1,
+        num_layers=layers,
         cross_attn_norm=True,
         qk_norm="rms_norm_across_heads",
         rope_max_seq_len=32,
@@ -181,7 +181,7 @@ def build_tiny_wan(seed: int = 0) -> Any:
     )
 
 
-def build_tiny_ltx(seed: int = 0) -> Any:
+def build_tiny_ltx(seed: int = 0, layers: int = 1) -> Any:
     """LTXPipeline with ~100 000 weights: T5 encoder, LTX VAE (8× time and space), one DiT block."""
     import torch
     from diffusers import (
@@ -201,7 +201,7 @@ def build_tiny_ltx(seed: int = 0) -> Any:
         num_attention_heads=2,
         attention_head_dim=8,
         cross_attention_dim=16,
-        num_layers=1,
+        num_layers=layers,
         caption_channels=16,
     )
     vae = AutoencoderKLLTXVideo(
@@ -234,7 +234,7 @@ def build_tiny_ltx(seed: int = 0) -> Any:
     )
 
 
-def build_tiny_cogvideox(seed: int = 0) -> Any:
+def build_tiny_cogvideox(seed: int = 0, layers: int = 1) -> Any:
     """CogVideoXPipeline with ~75 000 weights: T5 encoder, CogVideoX VAE (4× time, 8× space)."""
     import torch
     from diffusers import (
@@ -253,7 +253,7 @@ def build_tiny_cogvideox(seed: int = 0) -> Any:
         out_channels=4,
         time_embed_dim=2,
         text_embed_dim=16,
-        num_layers=1,
+        num_layers=layers,
         sample_width=8,
         sample_height=8,
         sample_frames=9,
@@ -281,8 +281,9 @@ def build_tiny_cogvideox(seed: int = 0) -> Any:
     )
 
 
-def build_tiny(name: str, seed: int = 0) -> Any:
-    """The tiny pipeline called `name` (one of `TINY_MODEL_IDS`), in eval mode.
+def build_tiny(name: str, seed: int = 0, layers: int = 1) -> Any:
+    """The tiny pipeline called `name` (one of `TINY_MODEL_IDS`), in eval mode; `layers`: the DiT
+    families' transformer blocks (first-block caching needs two).
 
     Models built from a config start in training mode, where T5's and the DiTs' dropout
     would make every clip of a seed differ (`from_pretrained` switches to eval itself).
@@ -295,7 +296,7 @@ def build_tiny(name: str, seed: int = 0) -> Any:
         "tiny-ltx": build_tiny_ltx,
         "tiny-cogvideox": build_tiny_cogvideox,
     }
-    pipe = builders[name](seed)
+    pipe = builders[name](seed, layers=layers) if name != "tiny" else builders[name](seed)
     for component in pipe.components.values():
         if isinstance(component, torch.nn.Module):
             component.eval()
