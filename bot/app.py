@@ -51,10 +51,14 @@ def build_service(
     """
     store = Store(config.data_dir / DB_FILE, clock, busy_timeout_ms=config.storage.busy_timeout_ms)
     default = config.default_model
-    renderers = {name: Renderer.for_model(settings) for name, settings in config.model_settings.items()}
+    renderers = {
+        name: Renderer.for_model(settings, config.render) for name, settings in config.model_settings.items()
+    }
     if renderer is None and model_source is not None and model_source != config.model_source:
         settings = config.model_settings[default]
-        renderer = Renderer(model_source, device=settings.device, cpu_threads=settings.cpu_threads)
+        renderer = Renderer(
+            model_source, device=settings.device, cpu_threads=settings.cpu_threads, tuning=config.render
+        )
     if renderer is not None:
         renderers[default] = renderer
     pool = ModelPool(renderers, config.render.keep_loaded)

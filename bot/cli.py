@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
 import shutil
@@ -17,7 +18,7 @@ from bot.config import Config, ConfigError, ModelSettings, load_config
 from bot.core.parsing import CommandError, VideoArgs, validate_video
 from bot.pipelines.registry import TINY_PRESETS
 from bot.provenance import ContentCredentials, ModelInfo
-from bot.render import ModelUnavailable, Renderer, check_weights_on_disk, model_provenance
+from bot.render import ModelUnavailable, OutOfMemory, Renderer, check_weights_on_disk, model_provenance
 from bot.store import StoreError
 
 log = logging.getLogger("videobot")
@@ -144,16 +145,17 @@ def _demo(config: Config, args: argparse.Namespace) -> int:
         print(messages.text(error.key, "en", **error.values), file=sys.stderr)
         return 2
     source = _pick_model(config, args.tiny, name=settings.name)
+    tuning = dataclasses.replace(config.render, warmup_steps=0)  # one clip: warming first only costs
     renderer = (
-        Renderer.for_model(settings)
+        Renderer.for_model(settings, tuning)
         if source == settings.source
-        else Renderer(source, device=settings.device, cpu_threads=settings.cpu_threads)
+        else Renderer(source, device=settings.device, cpu_threads=settings.cpu_threads, tuning=tuning)
     )
     started = time.monotonic()
     progress = _StepPrinter(params.steps, sys.stderr)
     try:
         frames = renderer.render(params, progress)
-    except ModelUnavailable as error:
+    except (ModelUnavailable, OutOfMemory) as error:
         print(f"videobot: {error}", file=sys.stderr)
         return 2
     finally:

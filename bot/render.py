@@ -290,6 +290,7 @@ class Renderer:
         self.warmup_s: float | None = None  # seconds the warm-up render took (compiling included)
         self._render_threads = 0  # set at load for CPU renders
         self.pipe: Any = None
+        self._warming = False  # loaded, but the warm-up render is still running
         self._lock = threading.RLock()  # the warm-up renders while loading holds it
 
     @classmethod
@@ -310,7 +311,7 @@ class Renderer:
 
     @property
     def loaded(self) -> bool:
-        return self.pipe is not None
+        return self.pipe is not None and not self._warming
 
     def batch_limit(self) -> int:
         """Clips per pipeline call: `[render] max_batch`, or auto (several on a GPU, one on the CPU,
@@ -328,7 +329,11 @@ class Renderer:
             pipe = self._load()
             self.load_s = time.perf_counter() - started
             self.pipe = pipe
-            self.warmup_s = self._warm_up() if self.tuning.warmup_steps else None
+            self._warming = True
+            try:
+                self.warmup_s = self._warm_up() if self.tuning.warmup_steps else None
+            finally:
+                self._warming = False
         log.info(
             "video model %s ready: loaded in %.1f s, warm-up %s (memory %s, compile %s, cache %s)",
             self.name,
@@ -646,7 +651,7 @@ def apply_step_cache(pipe: Any, family: str, tuning: RenderConfig) -> None:
     from diffusers import FirstBlockCacheConfig, PyramidAttentionBroadcastConfig
 
     config: Any
-    blocks = getattr(transformer, "transformer_blocks", None) or getattr(transformer, "blocks", ())
+    blocks = getattr(transformer, "transformer_blocks", None) or getattr(transformer, "blocks", None) or ()
     if tuning.cache == "first-block" and len(blocks) < 2:
         log.warning("first-block cache needs a transformer of two blocks or more; rendering uncached")
         return

@@ -1,7 +1,9 @@
 """The embedded render backend: one in-process worker that owns the GPU.
 
-It loads the default model at start-up (retrying while the weights are missing), takes
-one job at a time, loads the job's model if another is resident (freeing the old one
+It loads the default model at start-up (retrying while the weights are missing) and warms
+it, takes a job (or a batch: jobs of one model and shape that fair order handed over back
+to back, up to the renderer's `batch_limit()`, a lone one waiting at most `[render]
+batch_wait_ms` for company), loads the job's model if another is resident (freeing the old one
 first, unless both are in `[render] keep_loaded`), renders it in a worker thread so the
 event loop keeps answering chats, encodes the MP4, and reports each step through the
 core's event sink.  Progress crosses from the render thread with `call_soon_threadsafe`;
@@ -37,7 +39,15 @@ from bot.core.ports import (
 from bot.core.types import Clip
 from bot.encode import encode_clip
 from bot.provenance import ContentCredentials, ModelInfo
-from bot.render import ModelPool, ModelUnavailable, OutOfMemory, RenderCancelled, Renderer, model_provenance
+from bot.render import (
+    ModelPool,
+    ModelUnavailable,
+    OutOfMemory,
+    RenderCancelled,
+    Renderer,
+    batch_shape,
+    model_provenance,
+)
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +82,10 @@ class LocalBackend:
         self._pending: asyncio.Queue[RenderJob | None] = asyncio.Queue()
         self._cancels: dict[int, threading.Event] = {}
         self._slot_changed = asyncio.Event()
+        self._arrived = asyncio.Event()
         self._poked = asyncio.Event()
         self._stopping = False
+        self._busy = False  # a batch is rendering: no more jobs until it is done
 
     @property
     def renderer(self) -> Renderer:
@@ -94,9 +106,21 @@ class LocalBackend:
         return ModelState(resident=self.pool.resident(), unavailable=waiting)
 
     def free_slots(self) -> int:
-        if self._stopping or not self.loaded or self._cancels:
+        """Room for a batch while none renders: the resident model's batch size less jobs held."""
+        if self._stopping or not self.loaded or self._busy:
             return 0
-        return 1
+        return max(0, self._batch_limit() - len(self._cancels))
+
+    def _batch_limit(self) -> int:
+        names = self.pool.resident() or {self.default_model}
+        return max(1, *(self.pool.get(name).batch_limit() for name in names))
+
+    def warmth(self) -> dict[str, dict[str, float | None]]:
+        """Each loaded model's load and warm-up seconds (for /healthz and the log)."""
+        return {
+            name: {"load_s": self.pool.get(name).load_s, "warmup_s": self.pool.get(name).warmup_s}
+            for name in sorted(self.pool.resident())
+        }
 
     async def wait_for_slot(self) -> None:
         while not self.free_slots() and not self._stopping:
@@ -106,6 +130,7 @@ class LocalBackend:
     def submit(self, job: RenderJob) -> None:
         self._cancels[job.job_id] = threading.Event()
         self._pending.put_nowait(job)
+        self._arrived.set()
 
     def cancel(self, job_id: int) -> None:
         stop = self._cancels.get(job_id)
@@ -135,22 +160,68 @@ class LocalBackend:
         return self.default_model
 
     async def run(self, sink: EventSink) -> None:
+        carry: RenderJob | None = None  # handed over after a batch closed: first of the next
         while not self._stopping:
             if not self.loaded and not await self._load_default():
                 continue
-            job = await self._pending.get()
+            job = carry or await self._pending.get()
             if job is None:
                 break
+            batch = [job]
+            carry = await self._gather(batch)
+            self._busy = True
             try:
-                await self._render(job, sink)
+                if len(batch) == 1:
+                    await self._render(job, sink)
+                else:
+                    await self._render_batch(batch, sink)
             finally:
-                self._cancels.pop(job.job_id, None)
+                for done in batch:
+                    self._cancels.pop(done.job_id, None)
+                self._busy = False
                 self._slot_changed.set()
+        left: list[RenderJob | None] = [carry]
         while not self._pending.empty():  # handed over but never started: back in line
-            job = self._pending.get_nowait()
+            left.append(self._pending.get_nowait())
+        for job in left:
             if job is not None:
                 self._cancels.pop(job.job_id, None)
                 sink(Cancelled(job.job_id))
+
+    def _fits(self, batch: list[RenderJob], job: RenderJob) -> bool:
+        first = batch[0]
+        return self.model_name(job.model) == self.model_name(first.model) and batch_shape(
+            job.params
+        ) == batch_shape(first.params)
+
+    async def _gather(self, batch: list[RenderJob]) -> RenderJob | None:
+        """Add the jobs handed over next while they fit `batch[0]` (model and shape), until the
+        batch is full or `batch_wait_ms` has passed; the first that does not fit is returned."""
+        name = self.model_name(batch[0].model)
+        renderer = self.pool.get(name)
+        limit = renderer.batch_limit() if renderer.loaded else 1
+        if limit <= 1:
+            return None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + renderer.tuning.batch_wait_ms / 1000
+        self._slot_changed.set()  # the dispatcher may hand over more now
+        while len(batch) < limit:
+            if self._pending.empty():
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                self._arrived.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._arrived.wait(), remaining)
+                continue
+            job = self._pending.get_nowait()
+            if job is None:  # stopping: render (cancel) what is here, then stop
+                self._pending.put_nowait(None)
+                break
+            if not self._fits(batch, job):
+                return job
+            batch.append(job)
+        return None
 
     async def _load_default(self) -> bool:
         try:
@@ -209,6 +280,56 @@ class LocalBackend:
             sink(Failed(job.job_id, FailureKind.INTERNAL, repr(error)))
         else:
             sink(Rendered(job.job_id, clip))
+
+    async def _render_batch(self, batch: list[RenderJob], sink: EventSink) -> None:
+        """One pipeline call for `batch`; each job gets its own progress, clip, cancel or failure."""
+        loop = asyncio.get_running_loop()
+        name = self.model_name(batch[0].model)
+        stops = [self._cancels[job.job_id] for job in batch]
+
+        def on_step(index: int, step: int, total: int) -> None:
+            loop.call_soon_threadsafe(sink, Progress(batch[index].job_id, step, total))
+
+        for job in batch:
+            sink(Started(job.job_id))
+
+        def fail_all(kind: FailureKind, detail: str) -> None:
+            for job in batch:
+                sink(Failed(job.job_id, kind, detail))
+
+        try:
+            renderer = await asyncio.to_thread(self.pool.load, name)
+            self._problem = None
+            clips = await asyncio.to_thread(
+                renderer.render_batch, [job.params for job in batch], on_step, [stop.is_set for stop in stops]
+            )
+        except RenderCancelled:
+            for job in batch:
+                sink(Cancelled(job.job_id))
+            return
+        except ModelUnavailable as missing:
+            fail_all(FailureKind.MODEL_MISSING, self._note_problem(name, missing))
+            return
+        except OutOfMemory as error:
+            log.warning("batch of %d: %s", len(batch), error)
+            fail_all(FailureKind.OUT_OF_MEMORY, str(error))
+            return
+        except Exception as error:
+            log.exception("batch of jobs %s failed", [job.job_id for job in batch])
+            fail_all(FailureKind.INTERNAL, repr(error))
+            return
+        for job, stop, frames in zip(batch, stops, clips, strict=True):
+            if frames is None or stop.is_set():
+                sink(Cancelled(job.job_id))
+                continue
+            sink(Encoding(job.job_id))
+            try:
+                clip = await asyncio.to_thread(self._encode, job, name, frames)
+            except Exception as error:
+                log.exception("job %d failed", job.job_id)
+                sink(Failed(job.job_id, FailureKind.INTERNAL, repr(error)))
+                continue
+            sink(Cancelled(job.job_id) if stop.is_set() else Rendered(job.job_id, clip))
 
     def _encode(self, job: RenderJob, name: str, frames: Any) -> Clip:
         renderer = self.pool.get(name)

@@ -290,13 +290,8 @@ def build_tiny(name: str, seed: int = 0, layers: int = 1) -> Any:
     """
     import torch
 
-    builders = {
-        "tiny": build_tiny_pipeline,
-        "tiny-wan": build_tiny_wan,
-        "tiny-ltx": build_tiny_ltx,
-        "tiny-cogvideox": build_tiny_cogvideox,
-    }
-    pipe = builders[name](seed, layers=layers) if name != "tiny" else builders[name](seed)
+    dits = {"tiny-wan": build_tiny_wan, "tiny-ltx": build_tiny_ltx, "tiny-cogvideox": build_tiny_cogvideox}
+    pipe: Any = build_tiny_pipeline(seed) if name == "tiny" else dits[name](seed, layers=layers)
     for component in pipe.components.values():
         if isinstance(component, torch.nn.Module):
             component.eval()
