@@ -14,11 +14,12 @@ import torch
 
 from bot.config import RenderConfig, VideoConfig
 from bot.core.ports import Cancelled, Failed, FailureKind, Progress, Rendered, RenderEvent, RenderJob
-from bot.core.types import RenderParams
+from bot.core.types import JobStatus, RenderParams, UserRef
 from bot.dispatch.local import LocalBackend
 from bot.pipelines.registry import TINY_PRESETS
 from bot.pipelines.tiny import build_tiny
 from bot.render import OutOfMemory, Renderer, apply_step_cache
+from tests.harness.core import ALICE, BOB, CAROL, PLATFORM, MakeBot
 from tests.harness.media import decode
 from tests.harness.polling import eventually
 
@@ -278,3 +279,41 @@ async def test_a_batch_out_of_memory_even_alone_fails_each_job_as_out_of_memory(
             end = run.ended(job_id)
             assert isinstance(end, Failed) and end.kind is FailureKind.OUT_OF_MEMORY
             assert "fewer frames" in end.detail and "Traceback" not in end.detail
+
+
+# ETA per shape (model, size, frames, batch) ------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_a_batch_through_the_bot_is_timed_under_its_batch_size_and_both_clips_are_done(
+    make_bot: MakeBot,
+) -> None:
+    renderer = Renderer("tiny", tuning=RenderConfig(max_batch=2, batch_wait_ms=5000, warmup_steps=0))
+    renderer.load()
+    bot = await make_bot(renderer=renderer)
+    sizes = batch_sizes(renderer)
+    first = await bot.video("a cat --steps 3")
+    second = await bot.video("a dog --steps 3", user=BOB)
+    await bot.until_status(first.id, JobStatus.DONE)
+    await bot.until_status(second.id, JobStatus.DONE)
+    assert sizes == [4, 4, 4], "the two users' clips shared each step's call"
+    assert bot.store.timings.get("tiny:64x64:8f:b2") is not None
+    assert bot.store.timings.get("tiny:64x64:8f:b1") is None
+
+
+@pytest.mark.asyncio
+async def test_waiting_jobs_are_costed_at_the_batch_size_timed_for_their_shape(make_bot: MakeBot) -> None:
+    bot = await make_bot(worker=False)
+    bot.store.timings.record("tiny:64x64:8f:b1", 3.0)  # one clip of 8 frames: 3 s a step
+    bot.store.timings.record("tiny:64x64:8f:b4", 4.0)  # four together: 4 s a step, 1 s a clip
+    bot.store.timings.record("tiny:64x64", 1.0)  # per step·frame, for frame counts not timed
+    jobs = [
+        await bot.video(f"clip {i} --frames 8 --steps 3", user=user)
+        for i, user in enumerate((ALICE, BOB, CAROL))
+    ]
+    assert bot.service.eta.estimate(jobs[0].id) == (1, 9.0), "alone: 3 steps at 3 s"
+    assert bot.service.eta.estimate(jobs[2].id) == (3, 27.0), "three wait: no batch of three timed, b1 it is"
+    fourth = await bot.video("clip 3 --frames 8 --steps 3", user=UserRef(PLATFORM, "4"))
+    assert bot.service.eta.estimate(fourth.id) == (4, 12.0), "four: one batch of 4, 3 steps at 4 s"
+    longer = await bot.video("clip 4 --frames 16 --steps 2", user=UserRef(PLATFORM, "5"))
+    assert bot.service.eta.estimate(longer.id) == (5, 12.0 + 32.0), "16 frames untimed: 2 steps × 16 × 1 s"

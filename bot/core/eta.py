@@ -1,23 +1,65 @@
-"""When will a job be done: measured seconds per step·frame for its shape × the work ahead.
+"""When will a job be done: measured seconds per step for its shape × the work ahead.
 
-Timings come from the backend's reports (`Started` → `Encoding`), blended into a moving
-average per model and size, and stored so ETAs survive restarts.
+Timings come from the backend's reports (`Started` → the first `Encoding`), blended into
+moving averages and stored so ETAs survive restarts.  Two keys per render:
+
+- `model:WxH:Ff:bB` — seconds per denoising step of a call rendering B clips of F frames
+  at W×H together (a batch: jobs of one shape the backend started at the same moment);
+- `model:WxH` — seconds per step·frame of one clip, the fallback for a frame count not timed yet.
+
+Waiting jobs of one shape are costed at the largest batch timed that is no bigger than
+their number (a backend batches them up to its own limit; fewer never share a call).
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from bot.core.endings import RunningJobs
 from bot.core.ports import Cancelled, Encoding, Failed, RenderEvent, Started
 from bot.core.queue import JobQueue
-from bot.core.types import Job
+from bot.core.types import Job, RenderParams
 from bot.store import Store
+
+BATCH_WINDOW_S = 0.05  # jobs of one shape started within this of each other render together
+
+Shape = tuple[str, int, int, int]  # model, width, height, frames
 
 
 def timing_key(job: Job) -> str:
+    """The per step·frame fallback key: model and size."""
     p = job.params
     return f"{job.model}:{p.width}x{p.height}"
+
+
+def shape_key(model: str, width: int, height: int, frames: int) -> str:
+    """The prefix of a shape's per-batch keys (`…:b1`, `…:b4`)."""
+    return f"{model}:{width}x{height}:{frames}f:b"
+
+
+def batch_key(job: Job, batch: int) -> str:
+    p = job.params
+    return f"{shape_key(job.model, p.width, p.height, p.frames)}{batch}"
+
+
+def _same_call(a: RenderParams, b: RenderParams) -> bool:
+    return (a.frames, a.width, a.height, a.steps, a.guidance) == (
+        b.frames,
+        b.width,
+        b.height,
+        b.steps,
+        b.guidance,
+    )
+
+
+@dataclass
+class _Group:
+    """Jobs started together: one pipeline call (a batch of one, mostly)."""
+
+    started: float
+    jobs: list[int]
+    timed: bool = False
 
 
 class Eta:
@@ -25,49 +67,86 @@ class Eta:
         self.store = store
         self.queue = queue
         self.running = running
-        self._started: dict[int, float] = {}
+        self._groups: dict[int, _Group] = {}
 
     def on_event(self, event: RenderEvent) -> None:
         if isinstance(event, Started):
-            self._started[event.job_id] = time.monotonic()
+            self._started(event.job_id, time.monotonic())
         elif isinstance(event, Encoding):
-            started = self._started.pop(event.job_id, None)
+            group = self._groups.pop(event.job_id, None)
             running = self.running.get(event.job_id)
-            if started is not None and running is not None:
+            if group is not None and running is not None and not group.timed:
+                group.timed = True  # the batch's denoising ends at its first clip's encoding
                 p = running.job.params
-                self.store.timings.record(
-                    timing_key(running.job), (time.monotonic() - started) / (p.steps * p.frames)
-                )
+                batch = len(group.jobs)
+                elapsed = time.monotonic() - group.started
+                self.store.timings.record(batch_key(running.job, batch), elapsed / p.steps)
+                self.store.timings.record(timing_key(running.job), elapsed / (p.steps * p.frames * batch))
         elif isinstance(event, Cancelled | Failed):
-            self._started.pop(event.job_id, None)
+            group = self._groups.pop(event.job_id, None)
+            if group is not None and not group.timed and event.job_id in group.jobs:
+                group.jobs.remove(event.job_id)  # a batch-mate failed before any clip was timed
+
+    def _started(self, job_id: int, now: float) -> None:
+        mine = self.running.get(job_id)
+        for other_id, group in self._groups.items():
+            other = self.running.get(other_id)
+            if (
+                mine is not None
+                and other is not None
+                and not group.timed
+                and now - group.started <= BATCH_WINDOW_S
+                and mine.job.model == other.job.model
+                and _same_call(mine.job.params, other.job.params)
+            ):
+                group.jobs.append(job_id)
+                self._groups[job_id] = group
+                return
+        self._groups[job_id] = _Group(now, [job_id])
 
     def estimate(self, job_id: int) -> tuple[int | None, float | None]:
         """A waiting job's place in line and the seconds until it is done (None: not waiting, or
         a shape ahead of it not timed yet): the running jobs' remaining steps plus the work up to
-        it.  One query, however long the queue."""
+        it."""
         waiting = self.store.jobs.work_until(job_id)
         if waiting is None:
             return None, None
-        return waiting.place, self._seconds(waiting.step_frames)
+        return waiting.place, self._seconds(waiting.step_frames, waiting.clips)
 
     def queue_clears_in(self) -> float | None:
         """Seconds until everything waiting and running is done (None: a shape not timed yet)."""
-        return self._seconds(self.store.jobs.work_waiting())
+        work = self.store.jobs.work_waiting()
+        return self._seconds(work.step_frames, work.clips)
 
-    def _seconds(self, waiting: dict[tuple[str, int, int], int]) -> float | None:
-        """The running jobs' remaining steps plus `waiting` (steps × frames by shape), in seconds."""
-        work: dict[str, int] = {}
-        for (model, width, height), step_frames in waiting.items():
-            key = f"{model}:{width}x{height}"
-            work[key] = work.get(key, 0) + step_frames
+    def _per_clip_step(self, shape: Shape, clips: int) -> float | None:
+        """Seconds a step costs each clip of `shape` when `clips` of them wait (None: not timed)."""
+        model, width, height, frames = shape
+        prefix = shape_key(model, width, height, frames)
+        timed = {int(key[len(prefix) :]): value for key, value in self.store.timings.starting(prefix).items()}
+        fitting = [batch for batch in timed if batch <= max(clips, 1)]
+        if fitting:
+            batch = max(fitting)
+            return timed[batch] / batch
+        fallback = self.store.timings.get(f"{model}:{width}x{height}")
+        return None if fallback is None else fallback * frames
+
+    def _seconds(self, step_frames: dict[Shape, int], clips: dict[Shape, int]) -> float | None:
+        """The running jobs' remaining steps plus the waiting work, in seconds."""
+        steps: dict[Shape, float] = {}
+        count: dict[Shape, int] = dict(clips)
+        for shape, work in step_frames.items():
+            steps[shape] = steps.get(shape, 0) + work / max(shape[3], 1)
+            count.setdefault(shape, 1)
+        running_batch: dict[Shape, int] = {}
         for running in self.running.jobs.values():
             p = running.job.params
-            key = timing_key(running.job)
-            work[key] = work.get(key, 0) + p.frames * max(p.steps - running.step, 0)
+            shape = (running.job.model, p.width, p.height, p.frames)
+            steps[shape] = steps.get(shape, 0) + max(p.steps - running.step, 0)
+            running_batch[shape] = running_batch.get(shape, 0) + 1
         total = 0.0
-        for key, step_frames in work.items():
-            unit = self.store.timings.get(key)
+        for shape, shape_steps in steps.items():
+            unit = self._per_clip_step(shape, max(count.get(shape, 0), running_batch.get(shape, 0), 1))
             if unit is None:
                 return None
-            total += unit * step_frames
+            total += unit * shape_steps
         return total

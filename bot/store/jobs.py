@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from bot.core.types import Job, JobStatus, QuotaCharge, UserRef
@@ -18,8 +18,9 @@ _FINISHED_SQL = "(" + ", ".join(f"'{s}'" for s in FINISHED) + ")"
 
 @dataclass(frozen=True)
 class WorkAhead:
-    place: int  # 1-based place in line
-    step_frames: dict[tuple[str, int, int], int]  # steps × frames up to it, by (model, width, height)
+    place: int  # 1-based place in line (everything waiting: how many wait)
+    step_frames: dict[tuple[str, int, int, int], int]  # steps × frames, by (model, width, height, frames)
+    clips: dict[tuple[str, int, int, int], int] = field(default_factory=dict)  # jobs, by the same shape
 
 
 def where_chat(chat_key: str, table: str = "jobs") -> tuple[str, list[str]]:
@@ -159,14 +160,14 @@ class JobTable:
         ).fetchall()
         return [row_to_job(row) for row in rows]
 
-    def work_waiting(self) -> dict[tuple[str, int, int], int]:
+    def work_waiting(self) -> WorkAhead:
         """Steps × frames of everything waiting, by render shape: when the queue would be clear."""
         rows = self.db.conn.execute(
-            "SELECT model, width, height, sum(steps * frames) FROM jobs WHERE status = ?"
-            " GROUP BY model, width, height",
+            "SELECT model, width, height, frames, sum(steps * frames), count(*) FROM jobs WHERE status = ?"
+            " GROUP BY model, width, height, frames",
             (str(JobStatus.QUEUED),),
         ).fetchall()
-        return {(row[0] or "", int(row[1]), int(row[2])): int(row[3]) for row in rows}
+        return _work(rows)
 
     def work_until(self, job_id: int) -> WorkAhead | None:
         """A waiting job's place in line and the steps × frames up to and including it, by
@@ -179,12 +180,11 @@ class JobTable:
         if key is None:
             return None
         rows = conn.execute(
-            "SELECT model, width, height, sum(steps * frames), count(*) FROM jobs"
-            f" WHERE status = ? AND ({FAIR_KEY}) <= (?, ?, ?, ?) GROUP BY model, width, height",
+            "SELECT model, width, height, frames, sum(steps * frames), count(*) FROM jobs"
+            f" WHERE status = ? AND ({FAIR_KEY}) <= (?, ?, ?, ?) GROUP BY model, width, height, frames",
             (str(JobStatus.QUEUED), *key),
         ).fetchall()
-        work = {(row[0] or "", int(row[1]), int(row[2])): int(row[3]) for row in rows}
-        return WorkAhead(place=sum(int(row[4]) for row in rows), step_frames=work)
+        return _work(rows)
 
     def last_served(self) -> dict[str, float]:
         rows = self.db.conn.execute("SELECT user_key, last_served_at FROM users").fetchall()
@@ -250,6 +250,16 @@ class JobTable:
             conn.execute("DELETE FROM users WHERE last_served_at < ?", (before,))
 
 
+def _work(rows: Iterable[Any]) -> WorkAhead:
+    """(model, width, height, frames, steps × frames, jobs) rows → their sums by shape."""
+    shapes = {(row[0] or "", int(row[1]), int(row[2]), int(row[3])): row for row in rows}
+    return WorkAhead(
+        place=sum(int(row[5]) for row in shapes.values()),
+        step_frames={shape: int(row[4]) for shape, row in shapes.items()},
+        clips={shape: int(row[5]) for shape, row in shapes.items()},
+    )
+
+
 class Timings:
     """Measured seconds per step·frame for each render shape: the ETA's raw material."""
 
@@ -259,6 +269,13 @@ class Timings:
     def get(self, key: str) -> float | None:
         row = self.db.conn.execute("SELECT value FROM timings WHERE key = ?", (key,)).fetchone()
         return float(row["value"]) if row else None
+
+    def starting(self, prefix: str) -> dict[str, float]:
+        """Every timing whose key starts with `prefix` (one shape's batch sizes)."""
+        rows = self.db.conn.execute(
+            "SELECT key, value FROM timings WHERE substr(key, 1, ?) = ?", (len(prefix), prefix)
+        ).fetchall()
+        return {str(row["key"]): float(row["value"]) for row in rows}
 
     def record(self, key: str, value: float, weight: float = 0.3) -> float:
         """Blend a new measurement into the stored moving average and return it."""
