@@ -400,22 +400,25 @@ class Renderer:
 
         return "cuda" if torch.cuda.is_available() else "cpu"
 
-    def _load(self) -> Any:
-        _silence_diffusers()
-        device = self._device()
-        pipe: Any
+    def _build(self, device: str) -> Any:
+        """The pipeline, not yet on its device: the tiny one built in code, else from disk."""
         if self.is_tiny:
             from bot.pipelines.tiny import build_tiny
 
-            pipe = build_tiny(self.source)
-        else:
-            folder = local_folder(self.source)
-            pipe, self.preset = load_pipeline(
-                folder,
-                self.preset,
-                dtypes=component_dtypes(self.preset, device),
-                expect_family=not self._guessed,
-            )
+            return build_tiny(self.source)
+        folder = local_folder(self.source)
+        pipe, self.preset = load_pipeline(
+            folder,
+            self.preset,
+            dtypes=component_dtypes(self.preset, device),
+            expect_family=not self._guessed,
+        )
+        return pipe
+
+    def _load(self) -> Any:
+        _silence_diffusers()
+        device = self._device()
+        pipe = self._build(device)
         pipe.set_progress_bar_config(disable=True)
         offload = self.cpu_offload and device.startswith("cuda")
         if offload:

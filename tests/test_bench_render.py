@@ -1,0 +1,49 @@
+"""bench/render.py's full-size configs: built on the meta device (no memory, no weights), they
+have the published parameter counts, and its arithmetic matches issue #13's figures."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import torch
+
+BENCH = Path(__file__).resolve().parent.parent / "bench" / "render.py"
+
+
+@pytest.fixture(scope="module")
+def bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_render", BENCH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_render"] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def billions(module: torch.nn.Module) -> float:
+    return round(sum(p.numel() for p in module.parameters()) / 1e9, 2)
+
+
+def test_the_arithmetic_is_the_issues(bench: ModuleType) -> None:
+    lines = bench.arithmetic()
+    assert "1.411 B parameters; 4.887 TFLOP a forward" in lines[0]
+    assert "9.77 TFLOP a step, 244 TFLOP for 25 steps" in lines[1] and "= 254 TFLOP a clip" in lines[1]
+    assert "0.32 s a clip" in lines[2]
+
+
+@pytest.mark.parametrize(
+    ("family", "expected"),
+    [
+        ("wan", {"transformer": 1.42, "vae": 0.13, "text_encoder": 5.68}),  # Wan 2.1 "1.3B", umt5-xxl
+        ("ltx", {"transformer": 1.92, "vae": 0.42, "text_encoder": 4.76}),  # LTX-Video 2B, t5-xxl
+    ],
+)
+def test_the_full_size_dit_configs_have_their_published_sizes(
+    bench: ModuleType, family: str, expected: dict[str, float]
+) -> None:
+    parts = bench.build_full(family, "meta", torch.bfloat16)
+    assert {name: billions(module) for name, module in parts.items()} == expected
