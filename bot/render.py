@@ -420,7 +420,7 @@ class Renderer:
         device = self._device()
         pipe = self._build(device)
         pipe.set_progress_bar_config(disable=True)
-        offload = self.cpu_offload and device.startswith("cuda")
+        offload = (self.cpu_offload or self.memory == "low") and device.startswith("cuda")
         if offload:
             pipe.enable_model_cpu_offload()
         else:

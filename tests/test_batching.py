@@ -12,13 +12,15 @@ import numpy as np
 import pytest
 import torch
 
-from bot.config import RenderConfig, VideoConfig
+from bot.app import build_service
+from bot.config import ConfigError, RenderConfig, VideoConfig, parse_config
 from bot.core.ports import Cancelled, Failed, FailureKind, Progress, Rendered, RenderEvent, RenderJob
 from bot.core.types import JobStatus, RenderParams, UserRef
 from bot.dispatch.local import LocalBackend
 from bot.pipelines.registry import TINY_PRESETS
 from bot.pipelines.tiny import build_tiny
 from bot.render import OutOfMemory, Renderer, apply_step_cache
+from tests.harness.config import MakeConfig
 from tests.harness.core import ALICE, BOB, CAROL, PLATFORM, MakeBot
 from tests.harness.media import decode
 from tests.harness.polling import eventually
@@ -317,3 +319,26 @@ async def test_waiting_jobs_are_costed_at_the_batch_size_timed_for_their_shape(m
     assert bot.service.eta.estimate(fourth.id) == (4, 12.0), "four: one batch of 4, 3 steps at 4 s"
     longer = await bot.video("clip 4 --frames 16 --steps 2", user=UserRef(PLATFORM, "5"))
     assert bot.service.eta.estimate(longer.id) == (5, 12.0 + 32.0), "16 frames untimed: 2 steps × 16 × 1 s"
+
+
+@pytest.mark.parametrize(
+    ("render", "message"),
+    [
+        ({"memory": "tiny"}, "[render] memory must be one of fast, balanced, low"),
+        ({"cache": "on"}, "[render] cache must be one of off, first-block, pab"),
+        ({"max_batch": 99}, "[render] max_batch must be 0 (auto) to 32"),
+        ({"cache_threshold": 0}, "[render] cache_threshold must be between 0 and 1"),
+    ],
+)
+def test_render_settings_out_of_range_are_named_in_one_line(render: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        parse_config({"model": {"id": "tiny"}, "render": render}, "config.toml", {})
+    assert str(error.value) == f"config.toml: {message}"
+
+
+def test_the_configured_render_settings_reach_every_models_renderer(make_config: MakeConfig) -> None:
+    config = make_config(render={"max_batch": 3, "memory": "balanced", "cache": "pab", "warmup_steps": 0})
+    service = build_service(config)
+    renderer = service.backend.renderer  # type: ignore[attr-defined]
+    assert renderer.batch_limit() == 3 and renderer.memory == "balanced" and renderer.tuning.cache == "pab"
+    service.store.close()
