@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, TextIO
 
 from bot.config import Config
-from bot.core.ports import Clock
+from bot.core.ports import Clock, RenderBackend
 from bot.core.service import VideoService
 from bot.dispatch.local import LocalBackend
 from bot.encode import fit_to_size
@@ -34,18 +34,26 @@ def build_service(
     clock: Clock = time.time,
     rng: random.Random | None = None,
 ) -> VideoService:
-    """The core over SQLite and the in-process render backend."""
+    """The core over SQLite and the render backend `[queue] backend` names."""
     store = Store(config.data_dir / DB_FILE, clock, busy_timeout_ms=config.storage.busy_timeout_ms)
-    renderer = renderer or Renderer(
-        model_source or config.model_source,
-        device=config.model.device,
-        cpu_offload=config.model.cpu_offload,
-        cpu_threads=config.model.cpu_threads,
-    )
-    backend = LocalBackend(
-        renderer, config.data_dir / "clips", config.video, model_retry_s=config.queue.model_retry_s
-    )
-    return VideoService(config, store, backend, model=renderer.source, fit=fit_to_size, clock=clock, rng=rng)
+    backend: RenderBackend
+    if config.queue.backend == "saq":
+        from bot.dispatch.saq_backend import SaqBackend
+
+        model = model_source or config.model_source
+        backend = SaqBackend(config, config.data_dir / "clips", model=model)
+    else:
+        renderer = renderer or Renderer(
+            model_source or config.model_source,
+            device=config.model.device,
+            cpu_offload=config.model.cpu_offload,
+            cpu_threads=config.model.cpu_threads,
+        )
+        model = renderer.source
+        backend = LocalBackend(
+            renderer, config.data_dir / "clips", config.video, model_retry_s=config.queue.model_retry_s
+        )
+    return VideoService(config, store, backend, model=model, fit=fit_to_size, clock=clock, rng=rng)
 
 
 def enabled_platforms(config: Config) -> dict[str, PlatformRunner]:
@@ -156,6 +164,7 @@ def _redacted(text: str, config: Config) -> str:
     for name, secret in (
         ("TELEGRAM_TOKEN", config.secrets.telegram_token),
         ("DISCORD_TOKEN", config.secrets.discord_token),
+        ("VIDEOBOT_WORKER_SECRET", config.secrets.worker_secret),
     ):
         if secret:
             text = text.replace(secret, f"${name}")

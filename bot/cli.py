@@ -51,6 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
     _config_arg(admin)
     admin.add_argument("words", nargs=argparse.REMAINDER, help="quota show|set|reset <user> [n], …")
 
+    worker = sub.add_parser(
+        "worker",
+        help="render jobs for a bot on this machine's GPU, through Redis ([queue] backend = \"saq\")",
+        description="Needs [queue] redis_url and VIDEOBOT_WORKER_SECRET (the bot's) in the environment.",
+    )
+    _config_arg(worker)
+
     demo = sub.add_parser("demo", help="render one clip to a file, no chat involved")
     _config_arg(demo)
     demo.add_argument("prompt", help="what the clip shows")
@@ -168,6 +175,10 @@ def main(argv: list[str] | None = None) -> int:
             return _demo(config, args)
         if args.command == "admin":
             return _admin(config, args.words)
+        if args.command == "worker":
+            from bot.dispatch.worker import run_worker
+
+            return asyncio.run(run_worker(config))
         if args.command == "console":
             asyncio.run(_console(config, args.tiny))
             return 0

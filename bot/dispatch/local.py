@@ -14,7 +14,6 @@ import contextlib
 import logging
 import threading
 from pathlib import Path
-from typing import Any
 
 from bot.config import VideoConfig
 from bot.core.ports import (
@@ -28,9 +27,8 @@ from bot.core.ports import (
     RenderJob,
     Started,
 )
-from bot.core.types import Clip
-from bot.encode import encode_mp4, provenance_for
-from bot.render import ModelMissing, OutOfMemory, RenderCancelled, Renderer
+from bot.dispatch.clips import failure_kind, render_clip
+from bot.render import ModelMissing, RenderCancelled, Renderer
 
 log = logging.getLogger(__name__)
 
@@ -135,28 +133,30 @@ class LocalBackend:
         def on_step(step: int, total: int) -> None:
             loop.call_soon_threadsafe(sink, Progress(job.job_id, step, total))
 
+        def on_encoding() -> None:
+            loop.call_soon_threadsafe(sink, Encoding(job.job_id))
+
         sink(Started(job.job_id))
         try:
-            frames = await asyncio.to_thread(self.renderer.render, job.params, on_step, stop.is_set)
-            sink(Encoding(job.job_id))
-            clip = await asyncio.to_thread(self._encode, job, frames)
-            if stop.is_set():
-                raise RenderCancelled()  # cancelled while encoding: the user was told so
+            clip = await asyncio.to_thread(
+                render_clip,
+                self.renderer,
+                job,
+                self.clips_dir / f"{job.job_id}.mp4",
+                crf=self.video.crf,
+                hash_prompt=self.video.hash_prompt_in_metadata,
+                on_step=on_step,
+                should_stop=stop.is_set,
+                on_encoding=on_encoding,
+            )
         except RenderCancelled:
             sink(Cancelled(job.job_id))
-        except ModelMissing as missing:
-            self._problem = str(missing)
-            sink(Failed(job.job_id, FailureKind.MODEL_MISSING, str(missing)))
-        except OutOfMemory as error:
-            sink(Failed(job.job_id, FailureKind.OUT_OF_MEMORY, str(error)))
         except Exception as error:
-            log.exception("job %d failed", job.job_id)
-            sink(Failed(job.job_id, FailureKind.INTERNAL, repr(error)))
+            kind = failure_kind(error)
+            if kind == FailureKind.MODEL_MISSING:
+                self._problem = str(error)
+            elif kind == FailureKind.INTERNAL:
+                log.exception("job %d failed", job.job_id)
+            sink(Failed(job.job_id, kind, str(error) if kind != FailureKind.INTERNAL else repr(error)))
         else:
             sink(Rendered(job.job_id, clip))
-
-    def _encode(self, job: RenderJob, frames: Any) -> Clip:
-        p = job.params
-        metadata = provenance_for(p, job.model, prompt_hash_only=self.video.hash_prompt_in_metadata)
-        path = self.clips_dir / f"{job.job_id}.mp4"
-        return encode_mp4(frames, path, fps=p.fps, metadata=metadata, crf=self.video.crf)
