@@ -87,10 +87,10 @@ def backend(bot: CoreBot) -> SaqBackend:
     return bot.service.backend
 
 
-async def saq_record(redis_url: str, job_id: int) -> Any:
-    queue = VideobotQueue.at(redis_url, queue_name("tiny"))
+async def saq_record(bot: CoreBot, job_id: int) -> Any:
+    queue = VideobotQueue.at(bot.config.queue.redis_url, queue_name("tiny"))
     try:
-        return await queue.job(job_key(job_id))
+        return await queue.job(job_key(job_id, backend(bot).run_id))
     finally:
         await queue.disconnect()
 
@@ -126,7 +126,7 @@ async def test_twenty_jobs_from_five_users_are_each_delivered_once_by_two_worker
     decoded = decode(Path(clip.path).read_bytes())
     assert (decoded.frames, decoded.width, decoded.height) == (8, 64, 64)
     assert "AI-generated" in decoded.metadata.get("comment", "")
-    workers = {(await saq_record(redis_server.url, job.id)).worker_id for job in jobs}
+    workers = {(await saq_record(saq_bot, job.id)).worker_id for job in jobs}
     assert len(workers) == 2, f"both workers rendered: {workers}"
     assert "⏳ Queued" in saq_bot.outbox.texts[0]
 
@@ -138,13 +138,13 @@ async def test_a_worker_killed_mid_render_hands_its_job_to_the_other_and_the_cli
     await until_workers(saq_bot, 2)
     job = await saq_bot.video(f"a long one {LONG}")
     await until_step(saq_bot, job.id)
-    record = await saq_record(redis_server.url, job.id)
+    record = await saq_record(saq_bot, job.id)
     victim = pool.by_pid(int(record.worker_id.rsplit("-", 1)[1]))
     victim.kill()
     pool.replace(victim)
     await saq_bot.until_status(job.id, JobStatus.DONE, timeout=40)
     assert delivered(saq_bot) == Counter({f"{job.id}.mp4": 1})
-    record = await saq_record(redis_server.url, job.id)
+    record = await saq_record(saq_bot, job.id)
     assert record.attempts == 2 and not record.worker_id.endswith(f"-{victim.pid}")
 
 
@@ -157,7 +157,7 @@ async def test_cancel_stops_a_job_rendering_on_a_worker_and_the_worker_takes_the
     await until_step(saq_bot, job.id)
     await saq_bot.service.cancel(saq_bot.req(), str(job.id))
     await saq_bot.until_status(job.id, JobStatus.CANCELLED, timeout=15)
-    record = await saq_record(redis_server.url, job.id)
+    record = await saq_record(saq_bot, job.id)
     assert record.status.value == "aborted"
     assert 0 < int(record.meta["step"]) < 150, "stopped mid-render, not at the end"
     assert saq_bot.used_today() == 0  # refunded
@@ -194,12 +194,12 @@ async def test_a_job_that_saq_runs_twice_is_still_delivered_once(
     await until_step(saq_bot, job.id, 1)
     queue = VideobotQueue.at(redis_server.url, queue_name("tiny"))
     try:  # what the race leaves behind: the same job in the queue while it runs
-        await queue.redis.rpush(queue._queued, queue.job_id(job_key(job.id)))  # type: ignore[misc]
+        await queue.redis.rpush(queue._queued, queue.job_id(job_key(job.id, backend(saq_bot).run_id)))  # type: ignore[misc]
     finally:
         await queue.disconnect()
     await saq_bot.until_status(job.id, JobStatus.DONE, timeout=30)
     await eventually(lambda: backend(saq_bot).inbox.received[job.id] == 2, timeout=20, what="2 uploads")
-    assert delivered(saq_bot) == Counter({f"{job.id}.mp4": 1})
+    assert delivered(saq_bot) == Counter({f"{job.id}.mp4": 1})  # the second upload was turned away
 
 
 @pytest.mark.asyncio
@@ -225,6 +225,27 @@ async def test_uploads_need_the_signature_and_a_job_the_bot_waits_for(saq_bot: C
         )
     assert (forged.status, unexpected.status) == (403, 409)
     assert not list(saq_bot.config.data_dir.glob("clips/*"))
+
+
+@pytest.mark.asyncio
+async def test_a_worker_started_before_the_bot_waits_for_it_then_renders(
+    make_bot: MakeBot, tmp_path: Path
+) -> None:
+    redis = RedisServer(tmp_path)
+    redis.start()
+    early = WorkerProcess(write_saq_config(tmp_path / "worker", redis.url))
+    try:
+        early.wait_for_line("waiting for the bot")
+        config = parse_config(
+            saq_settings(tmp_path / "data", redis.url), "t.toml", {"VIDEOBOT_WORKER_SECRET": SECRET}
+        )
+        bot = await make_bot(config=config, renderer=Renderer("tiny"))
+        job = await bot.video("first light")
+        await bot.until_status(job.id, JobStatus.DONE, timeout=40)
+        assert delivered(bot) == Counter({f"{job.id}.mp4": 1})
+    finally:
+        early.stop()
+        redis.kill()
 
 
 @pytest.mark.asyncio

@@ -30,9 +30,10 @@ def queue_name(model: str) -> str:
     return f"videobot:{model}"
 
 
-def job_key(job_id: int) -> str:
-    """The SAQ job key is the bot's job id: enqueueing it twice while it runs is a no-op."""
-    return f"job-{job_id}"
+def job_key(job_id: int, run: str) -> str:
+    """The SAQ job key: the bot's job id and the bot's run (ids restart with a fresh database,
+    and a job a crashed run left in Redis must not be taken for this run's)."""
+    return f"job-{job_id}-{run}"
 
 
 def clip_key(job_id: int) -> str:

@@ -21,8 +21,9 @@ import contextlib
 import logging
 import math
 import time
+import uuid
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
@@ -113,6 +114,8 @@ class Remote:
     cancel: bool = False
     abort_sent_at: float | None = None
     bad_clips: int = 0
+    touched: int = 0  # the record's last heartbeat (the worker's clock) ...
+    beat_seen_at: float = field(default_factory=time.monotonic)  # ... and when we saw it change
 
 
 class SaqBackend:
@@ -126,6 +129,7 @@ class SaqBackend:
         self.secret = config.secrets.worker_secret
         self.inbox = ClipInbox(clips_dir, self.secret, self._expects)
         self.upload_url = config.upload_url
+        self.run_id = uuid.uuid4().hex[:12]
         self._queue: VideobotQueue | None = None
         self._jobs: dict[int, Remote] = {}
         self._sink: EventSink | None = None
@@ -166,7 +170,7 @@ class SaqBackend:
             await self._slot_changed.wait()
 
     def submit(self, job: RenderJob) -> None:
-        self._jobs[job.job_id] = Remote(job, job_key(job.job_id))
+        self._jobs[job.job_id] = Remote(job, job_key(job.job_id, self.run_id))
         self._capacity -= 1  # held until the next look at Redis counts it
         self._wake.set()
 
@@ -311,6 +315,8 @@ class SaqBackend:
             log.warning("job %d vanished from Redis; handing it to the workers again", job_id)
             self._lost_record(remote)
             return
+        if record.touched != remote.touched:  # its worker's heartbeat, timed by our clock
+            remote.touched, remote.beat_seen_at = record.touched, time.monotonic()
         if record.attempts > remote.attempts:
             if remote.attempts:
                 log.warning(
@@ -341,9 +347,8 @@ class SaqBackend:
         elif status == Status.ABORTED and remote.cancel:
             self._drop(remote, Cancelled(job_id))
         elif status == Status.ABORTING and remote.cancel:
-            # Its worker confirms within a step; a dead worker never does.
-            since = remote.abort_sent_at or time.monotonic()
-            if time.monotonic() - since > self.q.heartbeat_s + 2 * self.q.poll_s:
+            # Its worker confirms after the current step; a dead worker never does (nor beats).
+            if time.monotonic() - remote.beat_seen_at > 2 * self.q.heartbeat_s + 1:
                 self._drop(remote, Cancelled(job_id))
         elif status in (Status.FAILED, Status.ABORTED):
             if remote.spent + record.attempts < self.config.queue.max_attempts:

@@ -46,7 +46,7 @@ class ClipInbox:
         self.clips_dir = clips_dir
         self.secret = secret
         self.expects = expects
-        self.received: Counter[int] = Counter()  # uploads per job, duplicates included
+        self.received: Counter[int] = Counter()  # signed uploads per job, refused duplicates included
         self._refused_signature = False
 
     def app(self) -> web.Application:
@@ -69,9 +69,9 @@ class ClipInbox:
                 )
                 self._refused_signature = True
             return web.Response(status=403, text="bad signature: VIDEOBOT_WORKER_SECRET differs")
+        self.received[job_id] += 1
         if not self.expects(job_id):
             return web.Response(status=409, text=f"job {job_id} is not waiting for a clip")
-        self.received[job_id] += 1
         self.clips_dir.mkdir(parents=True, exist_ok=True)
         final = self.clips_dir / clip_key(job_id)
         if final.exists():
