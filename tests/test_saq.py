@@ -23,10 +23,17 @@ from bot.core.types import JobStatus, UserRef
 from bot.dispatch.remote import SIGNATURE_HEADER, job_key, queue_name, upload_signature
 from bot.dispatch.saq_backend import SaqBackend, VideobotQueue
 from bot.render import Renderer
-from tests.harness.core import CHAT, PLATFORM, CoreBot, MakeBot
+from tests.harness.core import PLATFORM, CoreBot, MakeBot
 from tests.harness.media import decode
 from tests.harness.polling import eventually
-from tests.harness.saq import SECRET, RedisServer, WorkerProcess, redis_missing, saq_settings, write_saq_config
+from tests.harness.saq import (
+    SECRET,
+    RedisServer,
+    WorkerProcess,
+    redis_missing,
+    saq_settings,
+    write_saq_config,
+)
 
 pytestmark = pytest.mark.skipif(redis_missing() is not None, reason=redis_missing() or "")
 
@@ -71,7 +78,9 @@ def pool(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer) ->
 def saq_config(tmp_path: Path, redis_server: RedisServer) -> Config:
     redis_server.command("FLUSHALL")  # each test's bot numbers its jobs from 1
     return parse_config(
-        saq_settings(tmp_path / "data", redis_server.url, quota={"max_queued": 10}), "test-saq.toml", {"VIDEOBOT_WORKER_SECRET": SECRET}
+        saq_settings(tmp_path / "data", redis_server.url, quota={"max_queued": 10}),
+        "test-saq.toml",
+        {"VIDEOBOT_WORKER_SECRET": SECRET},
     )
 
 
