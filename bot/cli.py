@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser(
         "worker",
-        help="render jobs for a bot on this machine's GPU, through Redis ([queue] backend = \"saq\")",
+        help='render jobs for a bot on this machine\'s GPU, through Redis ([queue] backend = "saq")',
         description="Needs [queue] redis_url and VIDEOBOT_WORKER_SECRET (the bot's) in the environment.",
     )
     _config_arg(worker)

@@ -241,6 +241,8 @@ class SaqBackend:
         if self._redis_down is not None:
             log.warning("Redis at %s is reachable again: rendering resumes", safe_url(self.q.redis_url))
             self._redis_down = None
+        if not self._looked:
+            await self._abort_earlier_runs()
         for remote in list(self._jobs.values()):
             if remote.cancel and not remote.enqueued:
                 self._drop(remote, Cancelled(remote.job.job_id))
@@ -262,6 +264,16 @@ class SaqBackend:
         self._looked = True
         if self.free_slots():
             self._slot_changed.set()
+
+    async def _abort_earlier_runs(self) -> None:
+        """Jobs a crashed run of the bot left in Redis: nobody waits for them any more (this run
+        requeued them in SQLite and hands them out under its own keys)."""
+        queue = self._queue
+        assert queue is not None
+        async for record in queue.iter_jobs([Status.QUEUED, Status.ACTIVE]):
+            if not record.key.endswith(f"-{self.run_id}"):
+                log.info("stopping %s, left in Redis by an earlier run of the bot", record.key)
+                await queue.abort(record, "the bot restarted")
 
     def _lost_redis(self, error: BaseException) -> None:
         if self._redis_down is None:
