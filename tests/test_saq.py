@@ -268,15 +268,21 @@ async def test_a_worker_started_before_the_bot_waits_for_it_then_renders(
 
 
 @pytest.mark.asyncio
-async def test_without_workers_jobs_wait_and_the_bot_says_why(make_bot: MakeBot, tmp_path: Path) -> None:
+async def test_without_workers_jobs_wait_and_the_bot_says_why_and_drops_an_earlier_runs_jobs(make_bot: MakeBot, tmp_path: Path) -> None:
     redis = RedisServer(tmp_path)
     redis.start()
     try:
         config = parse_config(
             saq_settings(tmp_path / "data", redis.url), "t.toml", {"VIDEOBOT_WORKER_SECRET": SECRET}
         )
+        queue = VideobotQueue.at(redis.url, queue_name("tiny"))
+        left_behind = await queue.enqueue("render", key=job_key(1, "crashed-run"))  # a killed bot's job
+        assert left_behind is not None
         bot = await make_bot(config=config, renderer=Renderer("tiny"))
         await eventually(lambda: bot.service.model_error is not None, what="the missing workers noticed")
+        stale = await queue.job(left_behind.key)
+        await queue.disconnect()
+        assert stale is not None and stale.status.value == "aborted"
         assert "No `videobot worker`" in (bot.service.model_error or "")
         job = await bot.video("nobody renders this")
         assert "rendering is paused" in bot.last_text

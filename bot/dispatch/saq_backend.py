@@ -190,7 +190,7 @@ class SaqBackend:
 
     async def run(self, sink: EventSink) -> None:
         self._sink = sink
-        runner = web.AppRunner(self.inbox.app(), handle_signals=False, shutdown_timeout=2.0)
+        runner = web.AppRunner(self.inbox.app(), handle_signals=False, shutdown_timeout=2.0, access_log=None)
         await runner.setup()
         self._site = web.TCPSite(runner, self.q.upload_listen, self.q.upload_port)
         await self._site.start()

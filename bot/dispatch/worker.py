@@ -83,7 +83,7 @@ class RedisWatch:
                 log.warning("Redis at %s cannot be reached (%s); waiting for it", safe_url(self.url), error)
                 self.down = True
             await asyncio.sleep(self._backoff)
-            self._backoff = min(self._backoff * 2, 5.0)
+            self._backoff = min(self._backoff * 2, 2.0)
             return False
         if self.down:
             log.warning("Redis at %s is back; taking jobs again", safe_url(self.url))
