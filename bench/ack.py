@@ -21,7 +21,7 @@ one monotonic clock for both processes.
 3. Event-loop lag in the bot during each run: a task sleeping 10 ms in a loop, how late it wakes.
 4. A `--burst` of people in one Telegram group at once, with an instant stand-in render: the Bot
    API calls the fake got for that chat per clip delivered, and clips per minute.  The bot's own
-   python-telegram-bot rate limiter (AIORateLimiter) holds each group to Telegram's 20 calls a
+   rate limiter (`bot/telegram_limits.py`) holds each group to Telegram's 20 calls a
    minute; the "raw" run lifts that per-group limit in the bot process (nothing else changes),
    the "as shipped" run keeps it for `--limited-window` seconds.
 
@@ -151,16 +151,15 @@ class LagProbe:
 
 
 def _lift_group_limit() -> None:
-    """In this process only: python-telegram-bot's limiter without its per-group budget."""
-    from telegram.ext import AIORateLimiter
-
+    """In this process only: the bot's rate limiter without its per-group budget."""
     from bot import telegram_adapter
+    from bot.telegram_limits import LaneRateLimiter
 
-    class NoGroupLimit(AIORateLimiter):
+    class NoGroupLimit(LaneRateLimiter):
         def __init__(self, **options: Any) -> None:
-            super().__init__(group_max_rate=0, **options)
+            super().__init__(group_per_min=0, **options)
 
-    telegram_adapter.AIORateLimiter = NoGroupLimit  # type: ignore[assignment, misc]
+    telegram_adapter.LaneRateLimiter = NoGroupLimit  # type: ignore[misc]
 
 
 def _watchdog(
@@ -597,7 +596,7 @@ class GroupRun:
 async def group_burst(args: argparse.Namespace, *, limited: bool) -> GroupRun:
     """`--burst` people send /video in one group at once; instant renders."""
     run = GroupRun(
-        "as shipped (PTB group limiter on)" if limited else "raw (per-group limiter lifted)", args.burst
+        "as shipped (group limiter on)" if limited else "raw (per-group limiter lifted)", args.burst
     )
     run.limited = limited
     async with data_dir() as data, TimedTelegram(bot_username=BOT_NAME) as fake:

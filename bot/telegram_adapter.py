@@ -42,7 +42,6 @@ from telegram import (
 from telegram.constants import ChatAction, ChatMemberStatus, ChatType, MessageEntityType
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
@@ -57,6 +56,7 @@ from bot.config import Config
 from bot.core import menu, messages
 from bot.core.service import VideoService
 from bot.core.types import Button, ChatRef, Delivery, Request, Undeliverable, UserRef
+from bot.telegram_limits import LaneRateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -511,7 +511,7 @@ def build_application(config: Config) -> Application:  # type: ignore[type-arg]
         .token(config.secrets.telegram_token)
         .base_url(tg.base_url)
         .base_file_url(tg.base_file_url)
-        .rate_limiter(AIORateLimiter(max_retries=tg.max_retries))
+        .rate_limiter(LaneRateLimiter(max_retries=tg.max_retries))
         .concurrent_updates(True)
         .media_write_timeout(300)
         .get_updates_read_timeout(tg.poll_timeout_s + 10)

@@ -262,8 +262,11 @@ def test_sqlite_computes_the_same_fair_order_as_the_specification(
     assert queue.waiting() == len(expected)
 
 
-def test_positions_of_a_long_queue_come_from_one_query_each(store: Store, queue: JobQueue) -> None:
-    """10,000 people waiting: a place in line is one SQL statement, not a walk over the queue."""
+def test_places_in_a_long_queue_are_index_look_ups_not_passes_over_the_queue(
+    store: Store, queue: JobQueue
+) -> None:
+    """10,000 people waiting: the next job, a place in line and the work ahead are searches of
+    an index (SQLite's plan says SEARCH), never a scan of the jobs table or a window over it."""
     statements: list[str] = []
     for n in range(10_000):
         add(store, f"p{n}")
@@ -271,6 +274,35 @@ def test_positions_of_a_long_queue_come_from_one_query_each(store: Store, queue:
     store.db.conn.set_trace_callback(statements.append)
     try:
         assert queue.position(mine.id) == 10_001
+        assert queue.ordered(1)[0].user.id == "p0"
     finally:
         store.db.conn.set_trace_callback(None)
-    assert len(statements) == 1
+    assert 2 <= len(statements) <= 3
+    for statement in statements:
+        plan = [row[3] for row in store.db.conn.execute(f"EXPLAIN QUERY PLAN {statement}")]
+        assert all(step.startswith(("SEARCH", "USE TEMP B-TREE FOR GROUP BY")) for step in plan), plan
+
+
+def test_the_order_is_kept_by_whoever_writes_the_file(store: Store, tmp_path: Path) -> None:
+    """Another process (the shell's admin tools, an older bot) changing jobs with plain SQL
+    keeps the order's key right: it lives in the file's triggers, not in this process."""
+    first, second = add(store, "a"), add(store, "a")
+    other = add(store, "b")
+    elsewhere = Store(store.path, store.clock)
+    elsewhere.db.conn.execute("UPDATE jobs SET status = 'cancelled' WHERE id = ?", (first.id,))
+    elsewhere.db.close()
+    assert [j.id for j in JobQueue(store).ordered()] == [second.id, other.id]
+    expected = fair_order(store.jobs.with_status(JobStatus.QUEUED), store.jobs.last_served())
+    assert [j.id for j in expected] == [second.id, other.id]
+
+
+def test_an_older_file_gets_its_waiting_jobs_numbered_at_start(tmp_path: Path) -> None:
+    store = Store(tmp_path / "old.db")
+    jobs = [add(store, who) for who in ("a", "a", "b")]
+    conn = store.db.conn
+    for name in ("fair_on_insert", "fair_on_status", "fair_on_served", "fair_on_served_again"):
+        conn.execute(f"DROP TRIGGER {name}")
+    conn.execute("UPDATE jobs SET fair_turn = 0, fair_first = 0, fair_served = 0")
+    store.db.close()
+    reopened = Store(tmp_path / "old.db")
+    assert [j.id for j in JobQueue(reopened).ordered()] == [jobs[0].id, jobs[2].id, jobs[1].id]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import sqlite_utils
 
+from bot.store import fair
 from bot.store.rows import CHALLENGE_COLUMNS, JOB_COLUMNS
 
 
@@ -35,14 +36,15 @@ class Table:
 # an older file was made are added at start-up (any table, not only jobs).
 TABLES: dict[str, Table] = {
     "jobs": Table(
-        JOB_COLUMNS,
+        {**JOB_COLUMNS, **fair.COLUMNS},
         pk="id",
         not_null=frozenset({"platform", "user_id", "chat_id", "status", "prompt"}),
-        defaults={"attempts": 0, "priority": 0, "refunded": 0},
+        defaults={"attempts": 0, "priority": 0, "refunded": 0, **fair.DEFAULTS},
         indexes=(
             ("status", "priority", "id"),
             ("platform", "user_id", "id"),
-            ("status", "platform", "user_id", "id"),  # the fair order's windows
+            ("status", "platform", "user_id", "id"),  # renumbering one user's waiting jobs
+            fair.FAIR_INDEX,
             ("platform", "chat_id", "status"),  # a busy group's board
         ),
     ),
@@ -133,3 +135,4 @@ def create_schema(conn: sqlite3.Connection) -> None:
                 table.add_column(column, kind, not_null_default=spec.defaults.get(column))
         for index in spec.indexes:
             table.create_index(list(index), if_not_exists=True)
+    fair.install(conn)

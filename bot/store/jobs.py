@@ -8,32 +8,12 @@ from typing import Any
 
 from bot.core.types import Job, JobStatus, QuotaCharge, UserRef
 from bot.store.db import Database
+from bot.store.fair import KEY as FAIR_KEY
 from bot.store.quota import QuotaLedger
 from bot.store.rows import job_to_row, row_to_job
 
 FINISHED = tuple(str(s) for s in JobStatus if s.finished)
 _FINISHED_SQL = "(" + ", ".join(f"'{s}'" for s in FINISHED) + ")"
-
-
-# The queue in fair order, computed by SQLite in one pass (no per-user Python loop): lowest
-# priority class first; within a class, round-robin over users — everyone's first waiting
-# job, then everyone's second … (`turn`) — each round ordered by who was served least
-# recently, then by whose first waiting job is oldest.  `bot.core.queue.fair_order` is the
-# same order spelled out in Python; the tests hold the two together.
-_FAIR = f"""
-WITH waiting AS (
-    SELECT id, priority, platform, user_id, model, width, height, steps, frames,
-        ROW_NUMBER() OVER (PARTITION BY platform, user_id ORDER BY id) - 1 AS turn,
-        MIN(id) OVER (PARTITION BY platform, user_id) AS first_id
-    FROM jobs WHERE status = '{JobStatus.QUEUED}'
-), fair AS MATERIALIZED (
-    SELECT waiting.*, coalesce(users.last_served_at, 0) AS served
-    FROM waiting LEFT JOIN users ON users.user_key = waiting.platform || ':' || waiting.user_id
-)
-"""
-_FAIR_KEY = "priority, turn, served, first_id"
-_FAIR_KEY_OF_FAIR = "fair.priority, fair.turn, fair.served, fair.first_id"
-_FAIR_KEY_OF_ME = "me.priority, me.turn, me.served, me.first_id"
 
 
 @dataclass(frozen=True)
@@ -149,16 +129,13 @@ class JobTable:
         return [row_to_job(row) for row in self.db.conn.execute(query + " ORDER BY id", args).fetchall()]
 
     def fair_order(self, limit: int = -1, chat_key: str | None = None) -> list[Job]:
-        """Waiting jobs in the order they will run (at most `limit`; -1: all), optionally of one chat."""
-        where, args = "", list[str]()
+        """Waiting jobs in the order they will run (at most `limit`; -1: all), optionally of one chat
+        (`bot.store.fair` keeps the order's key in the rows)."""
+        query, args = "SELECT * FROM jobs WHERE status = ?", [str(JobStatus.QUEUED)]
         if chat_key is not None:
-            condition, args = where_chat(chat_key)
-            where = f" WHERE {condition}"
-        rows = self.db.conn.execute(
-            f"{_FAIR} SELECT jobs.* FROM fair JOIN jobs ON jobs.id = fair.id{where}"
-            f" ORDER BY {_FAIR_KEY_OF_FAIR} LIMIT ?",
-            [*args, limit],
-        )
+            condition, chat_args = where_chat(chat_key)
+            query, args = f"{query} AND {condition}", [*args, *chat_args]
+        rows = self.db.conn.execute(f"{query} ORDER BY {FAIR_KEY} LIMIT ?", [*args, limit])
         return [row_to_job(row) for row in rows.fetchall()]
 
     def waiting_count(self, chat_key: str | None = None) -> int:
@@ -170,18 +147,19 @@ class JobTable:
 
     def work_until(self, job_id: int) -> WorkAhead | None:
         """A waiting job's place in line and the steps × frames up to and including it, by
-        render shape (model, width, height): its ETA's makings, in one query.  None if it is
-        not waiting."""
-        rows = self.db.conn.execute(
-            f"{_FAIR}, me AS MATERIALIZED (SELECT {_FAIR_KEY} FROM fair WHERE id = ?)"
-            " SELECT fair.model, fair.width, fair.height, sum(fair.steps * fair.frames), count(*)"
-            " FROM me, fair"
-            f" WHERE ({_FAIR_KEY_OF_FAIR}) <= ({_FAIR_KEY_OF_ME})"
-            " GROUP BY fair.model, fair.width, fair.height",
-            (job_id,),
-        ).fetchall()
-        if not rows:
+        render shape (model, width, height): its ETA's makings.  None if it is not waiting.
+        One range of the fair-order index, not a pass over the queue."""
+        conn = self.db.conn
+        key = conn.execute(
+            f"SELECT {FAIR_KEY} FROM jobs WHERE id = ? AND status = ?", (job_id, str(JobStatus.QUEUED))
+        ).fetchone()
+        if key is None:
             return None
+        rows = conn.execute(
+            "SELECT model, width, height, sum(steps * frames), count(*) FROM jobs"
+            f" WHERE status = ? AND ({FAIR_KEY}) <= (?, ?, ?, ?) GROUP BY model, width, height",
+            (str(JobStatus.QUEUED), *key),
+        ).fetchall()
         work = {(row[0] or "", int(row[1]), int(row[2])): int(row[3]) for row in rows}
         return WorkAhead(place=sum(int(row[4]) for row in rows), step_frames=work)
 
