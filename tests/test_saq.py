@@ -268,7 +268,9 @@ async def test_a_worker_started_before_the_bot_waits_for_it_then_renders(
 
 
 @pytest.mark.asyncio
-async def test_without_workers_jobs_wait_and_the_bot_says_why_and_drops_an_earlier_runs_jobs(make_bot: MakeBot, tmp_path: Path) -> None:
+async def test_without_workers_jobs_wait_and_the_bot_says_why_and_drops_an_earlier_runs_jobs(
+    make_bot: MakeBot, tmp_path: Path
+) -> None:
     redis = RedisServer(tmp_path)
     redis.start()
     try:

@@ -73,7 +73,9 @@ class VideobotQueue(RedisQueue):
 
     @classmethod
     def at(cls, url: str, name: str) -> VideobotQueue:
-        return cls(aioredis.from_url(url), name=name)
+        # Timeouts: a Redis host that stops answering (not refusing) must not hang the bot's loop.
+        # The read timeout stays above the workers' 1 s blocking dequeue.
+        return cls(aioredis.from_url(url, socket_connect_timeout=5, socket_timeout=15), name=name)
 
     async def sweep(self, lock: int = 60, abort: float = 1.0) -> list[str]:
         return await super().sweep(lock, abort)
