@@ -23,6 +23,9 @@ SIGNATURE_HEADER = "X-Videobot-Signature"
 # The bot writes this Redis key (a check value derived from the secret, not the secret) so a
 # worker started with another secret finds out at once instead of rendering clips nobody takes.
 BOT_KEY = "videobot:bot"
+# SAQ's abort reason for a /cancel (its sweep aborts with "swept"): the worker stops its render
+# when it sees it, even if a progress write of its own raced the abort off the job's record.
+CANCEL_REASON = "cancelled"
 
 
 def queue_name(model: str) -> str:

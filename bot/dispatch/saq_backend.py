@@ -50,6 +50,7 @@ from bot.core.ports import (
 )
 from bot.dispatch.remote import (
     BOT_KEY,
+    CANCEL_REASON,
     RENDER_FUNCTION,
     RemoteJob,
     Uploaded,
@@ -65,6 +66,8 @@ log = logging.getLogger(__name__)
 
 RESULT_TTL_S = 24 * 3600  # finished SAQ records (a few hundred bytes each) kept this long
 REDIS_ERRORS = (RedisError, OSError)
+UPLOAD_RETRY_S = 5.0
+ABORT_TTL_S = 60  # how long a worker can still find out that its job was cancelled
 FINISHED = (Status.COMPLETE, Status.FAILED, Status.ABORTED)
 
 
@@ -79,6 +82,10 @@ class VideobotQueue(RedisQueue):
 
     async def sweep(self, lock: int = 60, abort: float = 1.0) -> list[str]:
         return await super().sweep(lock, abort)
+
+    async def abort_reason(self, job: SaqJob) -> str | None:
+        value = await cast(Awaitable[bytes | None], self.redis.get(job.abort_id))
+        return value.decode() if value is not None else None
 
     async def ping(self) -> None:
         await cast(Awaitable[Any], self.redis.ping())
@@ -137,19 +144,18 @@ class SaqBackend:
         self._sink: EventSink | None = None
         self._capacity = 0
         self._workers = 0
-        self._redis_down: str | None = None
+        self._paused: str | None = None  # why nothing renders now: Redis away, no upload port
         self._looked = False
         self._wake = asyncio.Event()
         self._slot_changed = asyncio.Event()
         self._stopping = False
-        self._site: web.TCPSite | None = None
 
     # the port ---------------------------------------------------------------------------
 
     @property
     def problem(self) -> str | None:
-        if self._redis_down is not None:
-            return self._redis_down
+        if self._paused is not None:
+            return self._paused
         if self._looked and not self._workers:
             return (
                 f"No `videobot worker` for the model {self.model} is connected to Redis at "
@@ -159,10 +165,10 @@ class SaqBackend:
 
     @property
     def loaded(self) -> bool:
-        return self._redis_down is None and self._workers > 0
+        return self._paused is None and self._workers > 0
 
     def free_slots(self) -> int:
-        if self._stopping or self._redis_down is not None:
+        if self._stopping or self._paused is not None:
             return 0
         return max(0, self._capacity)
 
@@ -194,12 +200,11 @@ class SaqBackend:
         self._sink = sink
         runner = web.AppRunner(self.inbox.app(), handle_signals=False, shutdown_timeout=2.0, access_log=None)
         await runner.setup()
-        self._site = web.TCPSite(runner, self.q.upload_listen, self.q.upload_port)
-        await self._site.start()
-        if not self.q.upload_url and self.q.upload_port == 0:
-            port = runner.addresses[0][1]
-            self.upload_url = f"http://{self.q.upload_listen}:{port}"
-        log.info("taking clips from workers at %s", self.upload_url)
+        try:
+            await self._listen(runner)
+        except BaseException:
+            await runner.cleanup()
+            raise
         self._queue = queue = VideobotQueue.at(self.q.redis_url, queue_name(self.model))
         await queue.connect()
         sweeper = asyncio.create_task(self._sweep_forever(), name="saq-sweep")
@@ -219,6 +224,29 @@ class SaqBackend:
                 await queue.disconnect()
             await runner.cleanup()
 
+    async def _listen(self, runner: web.AppRunner) -> None:
+        """Open the upload endpoint; while its port is taken, say so and try again."""
+        where = f"{self.q.upload_listen}:{self.q.upload_port}"
+        while not self._stopping:
+            try:
+                await web.TCPSite(runner, self.q.upload_listen, self.q.upload_port).start()
+            except OSError as error:
+                if self._paused is None:
+                    log.error("cannot take clips from workers on %s (%s); trying again", where, error)
+                self._paused = (
+                    f"Rendering is paused: the bot cannot listen for clips on {where} ({error}); "
+                    "set [queue] upload_listen / upload_port to a free address."
+                )
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), UPLOAD_RETRY_S)
+                continue
+            self._paused = None
+            if not self.q.upload_url and self.q.upload_port == 0:
+                self.upload_url = f"http://{self.q.upload_listen}:{runner.addresses[0][1]}"
+            log.info("taking clips from workers at %s", self.upload_url)
+            return
+
     # following the jobs -------------------------------------------------------------------
 
     def _emit(self, event: RenderEvent) -> None:
@@ -227,6 +255,7 @@ class SaqBackend:
 
     def _drop(self, remote: Remote, event: RenderEvent) -> None:
         """The job's last word: reported once, and no longer followed."""
+        self.inbox.accepted.pop(remote.job.job_id, None)
         if self._jobs.pop(remote.job.job_id, None) is not None:
             self._emit(event)
         self._slot_changed.set()
@@ -240,9 +269,9 @@ class SaqBackend:
         queue = self._queue
         assert queue is not None
         await queue.register_bot({"secret_check": secret_check(self.secret), "upload_url": self.upload_url})
-        if self._redis_down is not None:
+        if self._paused is not None:
             log.warning("Redis at %s is reachable again: rendering resumes", safe_url(self.q.redis_url))
-            self._redis_down = None
+            self._paused = None
         if not self._looked:
             await self._abort_earlier_runs()
         for remote in list(self._jobs.values()):
@@ -253,7 +282,7 @@ class SaqBackend:
             elif remote.cancel and remote.abort_sent_at is None:
                 record = await queue.job(remote.key)
                 if record is not None and record.status not in FINISHED:
-                    await queue.abort(record, "cancelled")
+                    await queue.abort(record, CANCEL_REASON, ttl=ABORT_TTL_S)
                 remote.abort_sent_at = time.monotonic()
         followed = [remote for remote in self._jobs.values() if remote.enqueued]
         if followed:
@@ -278,13 +307,13 @@ class SaqBackend:
                 await queue.abort(record, "the bot restarted")
 
     def _lost_redis(self, error: BaseException) -> None:
-        if self._redis_down is None:
+        if self._paused is None:
             log.warning(
                 "Redis at %s cannot be reached (%s): rendering is paused; jobs wait in the queue",
                 safe_url(self.q.redis_url),
                 error,
             )
-        self._redis_down = (
+        self._paused = (
             f"Rendering is paused: Redis at {safe_url(self.q.redis_url)} cannot be reached ({error}). "
             "Jobs wait in the queue and render once it is back."
         )
@@ -382,9 +411,14 @@ class SaqBackend:
             kind = FailureKind(result["failed"])
             self._drop(remote, Failed(job_id, kind, str(result.get("detail", ""))))
             return
-        uploaded = Uploaded.from_result(result)
+        if isinstance(result, dict) and result.get("cancelled") and remote.cancel:
+            self._drop(remote, Cancelled(job_id))
+            return
+        # A second run of the job (SAQ's sweep race) can overwrite the record without the result;
+        # what the inbox took from the first upload stands in for it.
+        uploaded = Uploaded.from_result(result) or self.inbox.accepted.get(job_id)
         if uploaded is None or uploaded.key != clip_key(job_id):
-            self._lost_record(remote)  # the worker was told the bot no longer wanted it
+            self._lost_record(remote)  # it was not uploaded (told it was no longer wanted): again
             return
         path = self.clips_dir / uploaded.key
         held = await asyncio.to_thread(file_digest, path) if path.exists() else None
@@ -407,7 +441,7 @@ class SaqBackend:
         lock = max(1, round(self.q.sweep_s))
         while True:
             await asyncio.sleep(self.q.sweep_s)
-            if self._queue is None or self._redis_down is not None:
+            if self._queue is None or self._paused is not None:
                 continue
             try:
                 await self._queue.sweep(lock)
@@ -417,7 +451,7 @@ class SaqBackend:
     async def _stop_remote_jobs(self) -> None:
         """Stopping: remote jobs are aborted (they stop after their step) and go back in line."""
         for remote in list(self._jobs.values()):
-            if remote.enqueued and self._queue is not None and self._redis_down is None:
+            if remote.enqueued and self._queue is not None and self._paused is None:
                 with contextlib.suppress(*REDIS_ERRORS, TimeoutError):
                     record = await asyncio.wait_for(self._queue.job(remote.key), 2)
                     if record is not None and record.status in (Status.QUEUED, Status.ACTIVE):

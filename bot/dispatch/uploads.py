@@ -47,6 +47,7 @@ class ClipInbox:
         self.secret = secret
         self.expects = expects
         self.received: Counter[int] = Counter()  # signed uploads per job, refused duplicates included
+        self.accepted: dict[int, Uploaded] = {}  # the clip each job's first upload left, as received
         self._refused_signature = False
 
     def app(self) -> web.Application:
@@ -97,4 +98,5 @@ class ClipInbox:
                 return web.json_response(file_digest(final).to_result())
         finally:
             partial.unlink(missing_ok=True)
-        return web.json_response(Uploaded(final.name, size, digest.hexdigest()).to_result())
+        uploaded = self.accepted[job_id] = Uploaded(final.name, size, digest.hexdigest())
+        return web.json_response(uploaded.to_result())

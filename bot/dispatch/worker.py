@@ -34,6 +34,7 @@ from bot.config import WORKER_SECRET_ENV, Config
 from bot.core.ports import FailureKind
 from bot.dispatch.clips import failure_kind, render_clip
 from bot.dispatch.remote import (
+    CANCEL_REASON,
     RENDER_FUNCTION,
     SIGNATURE_HEADER,
     RemoteJob,
@@ -49,6 +50,7 @@ from bot.render import ModelMissing, RenderCancelled, Renderer
 log = logging.getLogger(__name__)
 
 BOT_WAIT_LOG_S = 60.0
+PROGRESS_EVERY_S = 0.2
 
 
 class SecretMismatch(Exception):
@@ -147,7 +149,7 @@ class Renders:
             loop.call_soon_threadsafe(encoding)
 
         stop = threading.Event()
-        beat = asyncio.create_task(self._heartbeat(saq_job, state, changed))
+        beat = asyncio.create_task(self._heartbeat(saq_job, state, changed, stop))
         try:
             async with self.gpu:
                 with tempfile.TemporaryDirectory(prefix="videobot-worker-") as folder:
@@ -174,8 +176,9 @@ class Renders:
                             await rendering
                         log.info("job %d stopped after step %d", job.job_id, state["step"])
                         raise
-                    except RenderCancelled:
-                        raise asyncio.CancelledError() from None
+                    except RenderCancelled:  # the heartbeat saw the bot's cancel
+                        log.info("job %d cancelled after step %d", job.job_id, state["step"])
+                        return {"cancelled": True}
                     except Exception as error:
                         kind = failure_kind(error)
                         if kind == FailureKind.INTERNAL:
@@ -194,14 +197,22 @@ class Renders:
         finally:
             beat.cancel()
 
-    async def _heartbeat(self, saq_job: SaqJob, state: dict[str, Any], changed: asyncio.Event) -> None:
-        """Progress to Redis on every step, and at least three times a heartbeat period."""
-        every = max(saq_job.heartbeat / 3, 0.1) if saq_job.heartbeat else 5.0
+    async def _heartbeat(
+        self, saq_job: SaqJob, state: dict[str, Any], changed: asyncio.Event, stop: threading.Event
+    ) -> None:
+        """Progress to Redis as steps finish (at most every `PROGRESS_EVERY_S`, at least three
+        times a heartbeat period), and the bot's cancel from Redis to the render."""
+        every = max(saq_job.heartbeat / 3, PROGRESS_EVERY_S) if saq_job.heartbeat else 5.0
+        queue = saq_job.get_queue()
+        assert isinstance(queue, VideobotQueue)
         while True:
             changed.clear()
             total = max(int(state["total"]), 1)
             with contextlib.suppress(*REDIS_ERRORS):
                 await saq_job.update(progress=min(state["step"] / total, 1.0), meta=dict(state))
+                if await queue.abort_reason(saq_job) == CANCEL_REASON:
+                    stop.set()
+            await asyncio.sleep(PROGRESS_EVERY_S)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), every)
 
