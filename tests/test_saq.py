@@ -19,11 +19,12 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from bot.config import Config, parse_config
+from bot.config import Config, ConfigError, parse_config
 from bot.core.types import JobStatus, UserRef
 from bot.dispatch.remote import SIGNATURE_HEADER, job_key, queue_name, upload_signature
 from bot.dispatch.saq_backend import SaqBackend, VideobotQueue
 from bot.render import Renderer
+from tests.harness.config import MakeConfig
 from tests.harness.core import PLATFORM, CoreBot, MakeBot
 from tests.harness.media import decode
 from tests.harness.polling import eventually
@@ -313,3 +314,13 @@ async def test_a_taken_upload_port_pauses_rendering_and_says_which_setting_to_ch
         assert "upload_port" in (bot.service.model_error or "")
         await bot.video("waits")
         assert "rendering is paused" in bot.last_text
+
+
+def test_without_the_secret_neither_the_worker_nor_the_bot_starts_and_each_says_why(
+    tmp_path: Path, make_config: MakeConfig
+) -> None:
+    worker = WorkerProcess(write_saq_config(tmp_path, "redis://127.0.0.1:1/0"), secret="")
+    assert worker.exit_code() == 2
+    assert "VIDEOBOT_WORKER_SECRET is not set" in worker.log and len(worker.lines) == 1, worker.log
+    with pytest.raises(ConfigError, match="VIDEOBOT_WORKER_SECRET"):
+        make_config(queue={"backend": "saq"}, telegram={"enabled": True}, env={"TELEGRAM_TOKEN": "1:x"})
