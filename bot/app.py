@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import signal
@@ -18,6 +19,7 @@ from bot.core.ports import Clock, RenderBackend
 from bot.core.service import VideoService
 from bot.dispatch.local import LocalBackend
 from bot.encode import fit_to_size
+from bot.provenance import ContentCredentials, check_clip
 from bot.render import Renderer
 from bot.store import DB_FILE, Store
 
@@ -34,14 +36,15 @@ def build_service(
     clock: Clock = time.time,
     rng: random.Random | None = None,
 ) -> VideoService:
-    """The core over SQLite and the render backend `[queue] backend` names."""
+    """The core over SQLite and the render backend `[queue] backend` names, signing every clip."""
     store = Store(config.data_dir / DB_FILE, clock, busy_timeout_ms=config.storage.busy_timeout_ms)
     backend: RenderBackend
     if config.queue.backend == "saq":
         from bot.dispatch.saq_backend import SaqBackend
 
         model = model_source or config.model_source
-        backend = SaqBackend(config, config.data_dir / "clips", model=model)
+        credentials = ContentCredentials.from_config(config, model)
+        backend = SaqBackend(config, config.data_dir / "clips", model=model, credentials=credentials)
     else:
         renderer = renderer or Renderer(
             model_source or config.model_source,
@@ -50,10 +53,18 @@ def build_service(
             cpu_threads=config.model.cpu_threads,
         )
         model = renderer.source
+        credentials = ContentCredentials.from_config(config, model)
         backend = LocalBackend(
-            renderer, config.data_dir / "clips", config.video, model_retry_s=config.queue.model_retry_s
+            renderer,
+            config.data_dir / "clips",
+            config.video,
+            model_retry_s=config.queue.model_retry_s,
+            credentials=credentials,
         )
-    return VideoService(config, store, backend, model=model, fit=fit_to_size, clock=clock, rng=rng)
+    fit = functools.partial(fit_to_size, credentials=credentials)
+    return VideoService(
+        config, store, backend, model=model, fit=fit, clock=clock, rng=rng, check_clip=check_clip
+    )
 
 
 def enabled_platforms(config: Config) -> dict[str, PlatformRunner]:

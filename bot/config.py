@@ -18,6 +18,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_MODEL_ID = "damo-vilab/text-to-video-ms-1.7b"
 CONFIG_ENV = "VIDEOBOT_CONFIG"
+WATERMARK_POSITIONS = ("top-left", "top-right", "bottom-left", "bottom-right")
+WATERMARK_MAX_CHARS = 24
 
 
 class ConfigError(Exception):
@@ -52,6 +54,8 @@ class VideoConfig:
     forced_negative: str = ""
     crf: int = 23
     hash_prompt_in_metadata: bool = False
+    watermark: str = ""  # a short visible mark burned into every frame ("AI"); "" = none
+    watermark_position: str = "bottom-right"
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,13 @@ class StorageConfig:
     keep_jobs_days: int = 30
     keep_audit_days: int = 180
     busy_timeout_ms: int = 50  # the bot waits this long for another process's lock, then retries later
+
+
+@dataclass(frozen=True)
+class ProvenanceConfig:
+    cert_chain: str = ""  # PEM chain (signing certificate first); "" = the bot's own, made at first start
+    private_key: str = ""  # its EC P-256 private key, PEM, unencrypted
+    max_verify_mb: int = 20  # largest clip people may send back to be checked (Telegram bots: 20 MB)
 
 
 @dataclass(frozen=True)
@@ -172,6 +183,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     video: VideoConfig = field(default_factory=VideoConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
+    provenance: ProvenanceConfig = field(default_factory=ProvenanceConfig)
     queue: QueueConfig = field(default_factory=QueueConfig)
     quota: QuotaConfig = field(default_factory=QuotaConfig)
     challenges: ChallengeConfig = field(default_factory=ChallengeConfig)
@@ -263,6 +275,22 @@ def _check(config: Config, require_tokens: bool) -> None:
     )
     need(v.max_prompt_chars >= 1, "[video] max_prompt_chars", "must be at least 1")
     need(0 <= v.crf <= 51, "[video] crf", "must be between 0 and 51")
+    need(
+        len(v.watermark) <= WATERMARK_MAX_CHARS and v.watermark.isprintable(),
+        "[video] watermark",
+        f"must be printable text of at most {WATERMARK_MAX_CHARS} characters",
+    )
+    need(
+        v.watermark_position in WATERMARK_POSITIONS,
+        "[video] watermark_position",
+        f"must be one of {', '.join(WATERMARK_POSITIONS)}",
+    )
+    need(1 <= config.provenance.max_verify_mb <= 2000, "[provenance] max_verify_mb", "must be 1 to 2000")
+    need(
+        bool(config.provenance.cert_chain) == bool(config.provenance.private_key),
+        "[provenance] cert_chain",
+        "and private_key must be set together (or both left empty for the bot's own certificate)",
+    )
     need(1 <= config.storage.busy_timeout_ms <= 60_000, "[storage] busy_timeout_ms", "must be 1 to 60000")
     for key in ("keep_clips_hours", "keep_jobs_days", "keep_audit_days"):
         need(getattr(config.storage, key) >= 1, f"[storage] {key}", "must be at least 1")

@@ -54,6 +54,7 @@ from telegram.ext import (
 
 from bot.config import Config
 from bot.core import menu, messages
+from bot.core.credentials import Upload
 from bot.core.service import VideoService
 from bot.core.types import Button, ChatRef, Delivery, Request, Undeliverable, UserRef
 from bot.telegram_limits import LaneRateLimiter
@@ -67,6 +68,7 @@ WEBHOOK_PATH = "/telegram"
 UPLOAD_TIMEOUT_S = 300.0
 ADMIN_STATUSES = frozenset({ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER})
 JOB_ID_MAX = 2**63 - 1  # SQLite's largest integer
+VERIFY_CAPTION = re.compile(r"/verify(@\w+)?(\s|$)", re.IGNORECASE)  # a clip captioned "/verify"
 # What the handlers consume; chat_member must be asked for by name or Telegram never sends it.
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.CHAT_MEMBER]
 _CALLBACK = re.compile(rf"{CALLBACK_PREFIX}:([a-z_]{{1,32}}):([0-9]{{1,19}})")  # [0-9]: ASCII only
@@ -320,6 +322,7 @@ class TelegramAdapter:
             "queue": self.on_queue,
             "quota": self.on_quota,
             "info": self.on_info,
+            "verify": self.on_verify,
             "help": self.on_help,
             "admin": self.on_admin,
             "challenge": self.on_challenge,
@@ -339,6 +342,10 @@ class TelegramAdapter:
             ),
             group=1,
         )
+        # A clip sent to the bot in private, as a reply to it, or captioned /verify, is checked.
+        sent_clip = (filters.VIDEO | filters.Document.VIDEO) & only_new
+        addressed = filters.ChatType.PRIVATE | filters.REPLY | filters.CaptionRegex(VERIFY_CAPTION)
+        application.add_handler(MessageHandler(sent_clip & addressed, self.on_clip, block=False))
         application.add_error_handler(self.on_error)
 
     async def register_commands(self) -> None:
@@ -436,6 +443,38 @@ class TelegramAdapter:
             job = self.service.job_for_message(req.chat, str(replied.message_id))
             job_ref = job.id if job else None
         await self.service.info(req, job_ref)
+
+    async def on_verify(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """`/verify` as a reply to a video: its Content Credentials."""
+        message = update.effective_message
+        assert message is not None
+        replied = _replied(message)
+        upload = self._upload(replied) if replied is not None else None
+        await self.service.verify(await self._request(update, ask_admin=False), upload)
+
+    async def on_clip(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A video sent to the bot privately, in reply to it, or captioned /verify: checked."""
+        message = update.effective_message
+        assert message is not None
+        replied = _replied(message)
+        bot_id = self.application.bot.id
+        to_the_bot = replied is not None and replied.from_user is not None and replied.from_user.id == bot_id
+        captioned = VERIFY_CAPTION.match(message.caption or "") is not None
+        if message.chat.type == ChatType.PRIVATE or to_the_bot or captioned:
+            await self.service.verify(await self._request(update, ask_admin=False), self._upload(message))
+
+    def _upload(self, message: Message) -> Upload | None:
+        """The video (or video file) in `message`, fetched through getFile only if the core wants it."""
+        media = message.video or message.document
+        if media is None:
+            return None
+        file_id = media.file_id
+
+        async def fetch() -> bytes:
+            file = await self.application.bot.get_file(file_id)
+            return bytes(await file.download_as_bytearray())
+
+        return Upload(media.file_size or 0, fetch)
 
     async def on_help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self.service.help(await self._request(update))

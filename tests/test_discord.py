@@ -39,7 +39,18 @@ from tests.harness.media import decode
 
 pytestmark = pytest.mark.asyncio
 
-COMMAND_NAMES = ["admin", "cancel", "challenge", "help", "info", "leaderboard", "queue", "quota", "video"]
+COMMAND_NAMES = [
+    "admin",
+    "cancel",
+    "challenge",
+    "help",
+    "info",
+    "leaderboard",
+    "queue",
+    "quota",
+    "verify",
+    "video",
+]
 FIFTEEN_MINUTES = 15 * 60
 
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-FORBIDDEN = {"discord", "telegram", "torch", "saq", "diffusers", "transformers", "av"}
+FORBIDDEN = {"discord", "telegram", "torch", "saq", "diffusers", "transformers", "av", "c2pa"}
 CORE = Path(__file__).resolve().parent.parent / "bot" / "core"
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from bot import __version__
 from bot.config import Config
 from bot.core import messages, roles
 from bot.core.admission import Admission
+from bot.core.credentials import ClipChecker, credentials_line
 from bot.core.endings import Endings, RunningJobs
 from bot.core.eta import Eta
 from bot.core.menu import command_list
@@ -36,6 +39,7 @@ class Commands:
     clock: Clock
     rng: random.Random
     model: str
+    check_clip: ClipChecker | None = None  # Content Credentials for /info
 
     def find_job(self, req: Request, job_ref: str | int) -> Job:
         """The job `job_ref` names, if `req` may see it: ids are sequential, so a job is shown
@@ -128,7 +132,15 @@ class Commands:
             if not recent:
                 raise CommandError("info_none")
             job = recent[0]
-        await self.notifier.reply(req, info_text(job, req.user.locale), private=True)
+        await self.notifier.reply(req, await self.info_text(job, req.user.locale), private=True)
+
+    async def info_text(self, job: Job, locale: str) -> str:
+        """`info_text` and, while the clip is on disk, what its Content Credentials say."""
+        text = info_text(job, locale)
+        if self.check_clip is None or not job.clip_path or not Path(job.clip_path).exists():
+            return text
+        check = await asyncio.to_thread(self.check_clip, Path(job.clip_path))
+        return f"{text}\n{credentials_line(check, locale)}"
 
     async def help(self, req: Request) -> None:
         v, q = self.config.video, self.config.quota
@@ -158,7 +170,7 @@ class Commands:
             pressed = ButtonAction(action)
         except ValueError:
             raise CommandError("unknown_command") from None
-        if pressed == ButtonAction.INFO:
+        if pressed == ButtonAction.INFO:  # a Telegram alert holds 200 characters: no credentials line
             await self.notifier.reply(req, info_text(job, req.user.locale), private=True)
         elif pressed == ButtonAction.DELETE:
             if job.user.key != req.user.key and not roles.may_moderate(req, job, self.config.admin):

@@ -40,6 +40,14 @@ COMMANDS: tuple[CommandSpec, ...] = (
         {"en": "Seed, settings and model of a clip", "it": "Seed, impostazioni e modello di un video"},
     ),
     CommandSpec(
+        "verify",
+        "",
+        {
+            "en": "Check a video's Content Credentials (reply to it)",
+            "it": "Controlla le Content Credentials di un video (rispondigli)",
+        },
+    ),
+    CommandSpec(
         "help", "", {"en": "What I do and the limits in force", "it": "Cosa faccio e i limiti in vigore"}
     ),
     CommandSpec(

@@ -129,14 +129,62 @@ MESSAGES: dict[str, dict[str, str]] = {
         "{commands}\n"
         "Limits: {daily} clips a day, {max_queued} waiting at once, "
         "prompts up to {max_prompt_chars} characters.\n"
-        "Clips are made by {model} (licence: non-commercial use).",
+        "Clips are made by {model} (licence: non-commercial use).\n"
+        "I refuse prompts with blocked words or naming the real people on my protected list: "
+        "fake videos of real people can hurt them. Every clip is signed with Content Credentials "
+        "(C2PA) saying it is AI-generated; send /verify as a reply to a video to check one.",
         "it": "🎬 Trasformo un testo in un breve video generato con IA.\n"
         "/video <prompt> [--seed N] [--neg TESTO] [--frames {min_frames}-{max_frames}] "
         "[--steps {min_steps}-{max_steps}] [--guidance {min_guidance}-{max_guidance}]\n"
         "{commands}\n"
         "Limiti: {daily} video al giorno, {max_queued} in attesa alla volta, "
         "prompt fino a {max_prompt_chars} caratteri.\n"
-        "I video sono creati da {model} (licenza: solo uso non commerciale).",
+        "I video sono creati da {model} (licenza: solo uso non commerciale).\n"
+        "Rifiuto i prompt con parole vietate o che nominano le persone reali della mia lista "
+        "protetta: i video falsi di persone reali possono far loro del male. Ogni video è firmato "
+        "con Content Credentials (C2PA) che dicono che è generato con IA; rispondi a un video con "
+        "/verify per controllarlo.",
+    },
+    # Content Credentials: /info's line, /verify's answer
+    "credentials_valid": {
+        "en": "🔏 Content Credentials: signed by {signer} · valid · {trust}",
+        "it": "🔏 Content Credentials: firmato da {signer} · valido · {trust}",
+    },
+    "credentials_altered": {
+        "en": "⚠️ Content Credentials: signed by {signer}, but the file was altered after signing · {trust}",
+        "it": "⚠️ Content Credentials: firmato da {signer}, ma il file è stato modificato dopo la firma "
+        "· {trust}",
+    },
+    "credentials_trusted": {"en": "trusted issuer", "it": "emittente affidabile"},
+    "credentials_untrusted": {
+        "en": "the bot's own certificate, not from a trusted issuer",
+        "it": "certificato del bot stesso, non di un emittente affidabile",
+    },
+    "credentials_missing": {
+        "en": "No Content Credentials in this file: nothing signed says who made it or how.",
+        "it": "Nessuna Content Credential in questo file: nulla di firmato dice chi l'ha fatto o come.",
+    },
+    "credentials_unreadable": {
+        "en": "I could not read that file as an MP4 video.",
+        "it": "Non riesco a leggere quel file come video MP4.",
+    },
+    "credentials_ai": {
+        "en": "AI-generated (trained algorithmic media) with {model}",
+        "it": "Generato con IA (trained algorithmic media) con {model}",
+    },
+    "credentials_when": {"en": "made {when}", "it": "creato {when}"},
+    "credentials_problems": {"en": "failed checks: {codes}", "it": "controlli falliti: {codes}"},
+    "verify_how": {
+        "en": "Send /verify as a reply to a video (or attach one) and I will check its Content Credentials.",
+        "it": "Rispondi a un video con /verify (o allegane uno) e ne controllo le Content Credentials.",
+    },
+    "verify_too_big": {
+        "en": "That file is too large to check; I check videos up to {limit} MB.",
+        "it": "Quel file è troppo grande; controllo video fino a {limit} MB.",
+    },
+    "verify_off": {
+        "en": "Checking Content Credentials is not available on this bot.",
+        "it": "Il controllo delle Content Credentials non è disponibile su questo bot.",
     },
     # argument errors: one sentence naming what was wrong and what is allowed
     "prompt_empty": {

@@ -23,6 +23,7 @@ from bot.core.admission import Admission
 from bot.core.boards import GroupBoards
 from bot.core.challenges import Challenges, StartArgs
 from bot.core.commands import Commands
+from bot.core.credentials import ClipChecker, Upload, credentials_report
 from bot.core.delivery import Deliveries, Fitter
 from bot.core.endings import Endings, RunningJobs
 from bot.core.eta import Eta
@@ -75,6 +76,7 @@ class VideoService:
         fit: Fitter,
         clock: Clock = time.time,
         rng: random.Random | None = None,
+        check_clip: ClipChecker | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -101,8 +103,9 @@ class VideoService:
         )  # fmt: skip
         self.commands = Commands(
             config, store, self.notifier, self.admission, self.endings, self.running, self.queue, self.eta,
-            clock, rng, model,
+            clock, rng, model, check_clip,
         )  # fmt: skip
+        self.check_clip = check_clip
         self.challenges = Challenges(
             config, store, self.notifier, self.admission, self.endings, self.tasks, clock
         )
@@ -174,6 +177,22 @@ class VideoService:
     @answers_errors
     async def info(self, req: Request, job_ref: str | int | None = None) -> None:
         await self.commands.info(req, job_ref)
+
+    @answers_errors
+    async def verify(self, req: Request, upload: Upload | None) -> None:
+        """A clip sent back to the bot: who signed it, and whether it changed since."""
+        limit = self.config.provenance.max_verify_mb
+        if upload is None:
+            raise CommandError("verify_how")
+        if self.check_clip is None:
+            raise CommandError("verify_off")
+        if upload.size > limit * 1_000_000:
+            raise CommandError("verify_too_big", limit=limit)
+        clip = await upload.fetch()
+        if len(clip) > limit * 1_000_000:
+            raise CommandError("verify_too_big", limit=limit)
+        check = await asyncio.to_thread(self.check_clip, clip)
+        await self.reply(req, credentials_report(check, req.user.locale))
 
     @answers_errors
     async def help(self, req: Request) -> None:

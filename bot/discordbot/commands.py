@@ -15,6 +15,7 @@ from discord.app_commands import Range
 from bot.core import menu, messages
 from bot.core.admin import AUDIT_MAX, SETTINGS, AdminAction, AdminCommand
 from bot.core.challenges import StartArgs
+from bot.core.credentials import Upload
 from bot.core.parsing import MAX_SEED, VideoArgs
 from bot.core.types import Job, JobStatus, UserRef
 from bot.discordbot.host import Host
@@ -81,6 +82,12 @@ def build_commands(client: Host) -> list[AnyCommand]:
         async with client.serving(interaction) as req:
             await service.info(req, job)
 
+    @app_commands.command(name="verify", description=_menu("verify"))
+    @app_commands.describe(clip="The video to check (an MP4)")
+    async def verify(interaction: discord.Interaction[Any], clip: discord.Attachment) -> None:
+        async with client.serving(interaction, public_answer=True) as req:
+            await service.verify(req, Upload(clip.size, clip.read))
+
     @app_commands.command(name="help", description=_menu("help"))
     async def help_(interaction: discord.Interaction[Any]) -> None:
         async with client.serving(interaction) as req:
@@ -98,7 +105,9 @@ def build_commands(client: Host) -> list[AnyCommand]:
 
     info.autocomplete("job")(recent_jobs)
     cancel.autocomplete("job")(unfinished_jobs)
-    return [video, cancel, queue, quota, info, help_, *challenge_commands(client), admin_commands(client)]
+    return [
+        video, cancel, queue, quota, info, verify, help_, *challenge_commands(client), admin_commands(client)
+    ]  # fmt: skip
 
 
 def challenge_commands(client: Host) -> list[AnyCommand]:

@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from bot.config import VideoConfig
 from bot.core.ports import FailureKind, RenderJob
 from bot.core.types import Clip
-from bot.encode import encode_mp4, provenance_for
+from bot.encode import encode_clip
+from bot.provenance import ContentCredentials
 from bot.render import ModelMissing, OutOfMemory, RenderCancelled, Renderer, StepCallback
 
 
@@ -21,18 +23,17 @@ def render_clip(
     job: RenderJob,
     path: Path,
     *,
-    crf: int,
-    hash_prompt: bool,
+    video: VideoConfig,
+    credentials: ContentCredentials | None,
     on_step: StepCallback,
     should_stop: Callable[[], bool],
     on_encoding: Callable[[], None],
 ) -> Clip:
-    """Frames from `renderer`, then the MP4 at `path` with its provenance metadata."""
-    p = job.params
-    frames = renderer.render(p, on_step, should_stop)
+    """Frames from `renderer`, then the MP4 at `path` as `bot.encode` makes every clip (mark,
+    tags, and signed when `credentials` are given)."""
+    frames = renderer.render(job.params, on_step, should_stop)
     on_encoding()
-    metadata = provenance_for(p, job.model, prompt_hash_only=hash_prompt)
-    clip = encode_mp4(frames, path, fps=p.fps, metadata=metadata, crf=crf)
+    clip = encode_clip(frames, path, job.params, model=job.model, video=video, credentials=credentials)
     if should_stop():
         raise RenderCancelled()  # cancelled while encoding: the user was told so
     return clip

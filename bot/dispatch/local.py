@@ -28,6 +28,7 @@ from bot.core.ports import (
     Started,
 )
 from bot.dispatch.clips import failure_kind, render_clip
+from bot.provenance import ContentCredentials
 from bot.render import ModelMissing, RenderCancelled, Renderer
 
 log = logging.getLogger(__name__)
@@ -37,12 +38,19 @@ class LocalBackend:
     """`RenderBackend` on this machine: one job at a time on one pipeline."""
 
     def __init__(
-        self, renderer: Renderer, clips_dir: Path, video: VideoConfig, *, model_retry_s: float
+        self,
+        renderer: Renderer,
+        clips_dir: Path,
+        video: VideoConfig,
+        *,
+        model_retry_s: float,
+        credentials: ContentCredentials | None = None,
     ) -> None:
         self.renderer = renderer
         self.clips_dir = clips_dir
         self.video = video
         self.model_retry_s = model_retry_s
+        self.credentials = credentials
         self._problem: str | None = None
         self._pending: asyncio.Queue[RenderJob | None] = asyncio.Queue()
         self._cancels: dict[int, threading.Event] = {}
@@ -143,8 +151,8 @@ class LocalBackend:
                 self.renderer,
                 job,
                 self.clips_dir / f"{job.job_id}.mp4",
-                crf=self.video.crf,
-                hash_prompt=self.video.hash_prompt_in_metadata,
+                video=self.video,
+                credentials=self.credentials,
                 on_step=on_step,
                 should_stop=stop.is_set,
                 on_encoding=on_encoding,

@@ -15,6 +15,7 @@ import hmac
 from dataclasses import dataclass
 from typing import Any
 
+from bot.config import VideoConfig
 from bot.core.ports import RenderJob
 from bot.core.types import RenderParams
 
@@ -63,12 +64,15 @@ def secret_check(secret: str) -> str:
 
 @dataclass(frozen=True)
 class RemoteJob:
-    """A render job as it travels through Redis (the SAQ job's kwargs)."""
+    """A render job as it travels through Redis (the SAQ job's kwargs).
+
+    The bot's `[video]` settings go with it (quality, watermark, prompt hashing), so a clip
+    looks the same whichever machine made it; the worker's own `[video]` does not matter.
+    """
 
     job: RenderJob
     upload_url: str  # the bot's endpoint: PUT {upload_url}/clips/{job_id}
-    crf: int
-    hash_prompt: bool
+    video: VideoConfig
 
     def to_kwargs(self) -> dict[str, Any]:
         return {
@@ -76,15 +80,16 @@ class RemoteJob:
             "model": self.job.model,
             "params": dataclasses.asdict(self.job.params),
             "upload_url": self.upload_url,
-            "crf": self.crf,
-            "hash_prompt": self.hash_prompt,
+            "video": dataclasses.asdict(self.video),
         }
 
     @classmethod
     def from_kwargs(cls, kwargs: dict[str, Any]) -> RemoteJob:
         params = RenderParams(**kwargs["params"])
         job = RenderJob(int(kwargs["job_id"]), str(kwargs["model"]), params)
-        return cls(job, str(kwargs["upload_url"]), int(kwargs["crf"]), bool(kwargs["hash_prompt"]))
+        known = {f.name for f in dataclasses.fields(VideoConfig)}  # a newer bot may send more
+        video = VideoConfig(**{k: v for k, v in kwargs.get("video", {}).items() if k in known})
+        return cls(job, str(kwargs["upload_url"]), video)
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,7 @@ from bot.core.ports import (
     RenderJob,
     Started,
 )
+from bot.core.types import Clip
 from bot.dispatch.remote import (
     BOT_KEY,
     CANCEL_REASON,
@@ -61,6 +62,7 @@ from bot.dispatch.remote import (
 )
 from bot.dispatch.uploads import ClipInbox, file_digest
 from bot.encode import probe_clip
+from bot.provenance import ContentCredentials
 
 log = logging.getLogger(__name__)
 
@@ -130,12 +132,15 @@ class Remote:
 class SaqBackend:
     """`RenderBackend` over SAQ: the bot side of `videobot worker`."""
 
-    def __init__(self, config: Config, clips_dir: Path, *, model: str) -> None:
+    def __init__(
+        self, config: Config, clips_dir: Path, *, model: str, credentials: ContentCredentials | None = None
+    ) -> None:
         self.config = config
         self.q = config.queue
         self.clips_dir = clips_dir
         self.model = model
         self.secret = config.secrets.worker_secret
+        self.credentials = credentials  # clips are signed here, after the upload checks out
         self.inbox = ClipInbox(clips_dir, self.secret, self._expects)
         self.upload_url = config.upload_url
         self.run_id = uuid.uuid4().hex[:12]
@@ -337,9 +342,7 @@ class SaqBackend:
             return
         job = SaqJob(
             function=RENDER_FUNCTION,
-            kwargs=RemoteJob(
-                remote.job, self.upload_url, self.config.video.crf, self.config.video.hash_prompt_in_metadata
-            ).to_kwargs(),
+            kwargs=RemoteJob(remote.job, self.upload_url, self.config.video).to_kwargs(),
             key=remote.key,
             timeout=self.q.job_timeout_s,
             heartbeat=math.ceil(self.q.heartbeat_s),
@@ -431,10 +434,16 @@ class SaqBackend:
             else:
                 self._lost_record(remote)
             return
-        clip = await asyncio.to_thread(probe_clip, path)
+        clip = await asyncio.to_thread(self._sign, path, remote.job)
         if remote.started and not remote.encoding:
             self._emit(Encoding(job_id))
         self._drop(remote, Rendered(job_id, clip))
+
+    def _sign(self, path: Path, job: RenderJob) -> Clip:
+        """Content Credentials go on at the bot: workers need no signing key (blocking)."""
+        if self.credentials is not None:
+            self.credentials.sign(path, self.credentials.record(job.params, job.model))
+        return probe_clip(path)
 
     async def _sweep_forever(self) -> None:
         """Lost jobs (a worker killed mid-render) back in SAQ's queue, even with every worker gone."""

@@ -160,8 +160,8 @@ class Renders:
                             renderer,
                             job,
                             path,
-                            crf=remote.crf,
-                            hash_prompt=remote.hash_prompt,
+                            video=remote.video,
+                            credentials=None,  # the bot signs what it receives
                             on_step=on_step,
                             should_stop=stop.is_set,
                             on_encoding=on_encoding,

@@ -477,6 +477,17 @@ class FakeDiscord:
         """A slash command option of type USER naming `user_id`."""
         return {"type": 6, "value": str(user_id)}
 
+    def attachment_option(self, data: bytes, filename: str) -> dict[str, Any]:
+        """A slash command option of type ATTACHMENT: `data`, downloadable as Discord's CDN serves it."""
+        aid = self.next_id()
+        self.attachment_data[aid] = data
+        url = f"http://127.0.0.1:{self.port}/attachments/{aid}/{filename}"
+        attachment = {
+            "id": str(aid), "filename": filename, "size": len(data), "url": url, "proxy_url": url,
+            "content_type": mimetypes.guess_type(filename)[0] or "application/octet-stream",
+        }  # fmt: skip
+        return {"type": 11, "value": str(aid), "attachment": attachment}
+
     def _command_data(
         self,
         name: str,
@@ -492,6 +503,8 @@ class FakeDiscord:
             opt["name"] = key
             if key == focused:
                 opt["focused"] = True
+            if opt["type"] == 11:
+                resolved.setdefault("attachments", {})[str(opt["value"])] = opt.pop("attachment")
             if opt["type"] == 6:
                 user_id = int(opt["value"])
                 resolved.setdefault("users", {})[str(user_id)] = self.user(user_id)

@@ -157,6 +157,7 @@ class FakeTelegram:
         self._next_update_id = 1
         self._next_callback_id = 1
         self._next_file_id = 1
+        self.files: dict[str, bytes] = {}  # file_id -> bytes, for getFile and its download URL
         self._faults: dict[str, list[ApiError]] = {}  # method -> errors for its next calls
         self._consumed: dict[str, set[int]] = {}  # method -> indexes in calls already returned
         self._update_waiters: set[asyncio.Event] = set()
@@ -178,6 +179,7 @@ class FakeTelegram:
         """Bind to a free loopback port and start serving."""
         app = web.Application(client_max_size=3 * 1024**3)
         app.router.add_post("/bot{token}/{method}", self._handle)
+        app.router.add_get("/file/bot{token}/{file_id}", self._download)
         self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=2)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -328,6 +330,42 @@ class FakeTelegram:
         if topic is not None:
             message.update(message_thread_id=topic, is_topic_message=True)
             message["reply_to_message"] = self._find_message(chat_id, topic)
+        if reply_to_message_id is not None:
+            replied = self._find_message(chat_id, reply_to_message_id)
+            if replied is not None:
+                message["reply_to_message"] = replied
+        self.user_messages[(chat_id, message["message_id"])] = message
+        self._push_update({"message": message})
+        return int(message["message_id"])
+
+    def send_user_video(
+        self,
+        chat_id: int,
+        user_id: int,
+        data: bytes,
+        *,
+        chat_type: str = "group",
+        caption: str | None = None,
+        reply_to_message_id: int | None = None,
+        first_name: str = "Ann",
+    ) -> int:
+        """Queue a video a user sends (its bytes downloadable through getFile); returns its message_id."""
+        file_id = f"user-video{self._next_file_id}"
+        self._next_file_id += 1
+        self.files[file_id] = data
+        chat = self._chat(chat_id, chat_type, first_name, None)
+        message: JSON = {
+            "message_id": self._new_message_id(chat_id),
+            "date": int(time.time()),
+            "chat": chat,
+            "from": self._user(user_id, first_name, None, "en"),
+            "video": {
+                "file_id": file_id, "file_unique_id": f"u{file_id}", "width": 64, "height": 64,
+                "duration": 1, "mime_type": "video/mp4", "file_size": len(data),
+            },
+        }  # fmt: skip
+        if caption is not None:
+            message["caption"] = caption
         if reply_to_message_id is not None:
             replied = self._find_message(chat_id, reply_to_message_id)
             if replied is not None:
@@ -605,7 +643,23 @@ class FakeTelegram:
         }
         if data is not None:
             video["file_size"] = len(data)
+            self.files[video["file_id"]] = data
         return self._new_bot_message(params, video=video, caption=params.get("caption"))
+
+    async def _api_getFile(self, call: ApiCall) -> JSON:
+        file_id = str(call.params["file_id"])
+        if file_id not in self.files:
+            raise ApiError(400, "Bad Request: invalid file_id")
+        size = len(self.files[file_id])
+        if size > 20_000_000:  # what Telegram lets bots download
+            raise ApiError(400, "Bad Request: file is too big")
+        return {"file_id": file_id, "file_unique_id": f"u{file_id}", "file_size": size, "file_path": file_id}
+
+    async def _download(self, request: web.Request) -> web.Response:
+        data = self.files.get(request.match_info["file_id"])
+        if request.match_info["token"] != self.token or data is None:
+            raise web.HTTPNotFound()
+        return web.Response(body=data, content_type="application/octet-stream")
 
     async def _api_editMessageText(self, call: ApiCall) -> JSON | bool:
         return self._edit(call.params, "text", call.params["text"])

@@ -1,0 +1,126 @@
+"""What a clip's C2PA manifest says: made by a trained model, which one, how, from what prompt."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from bot import __version__
+from bot.core.types import RenderParams
+
+TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+GENERATION_LABEL = "org.videobot.generation"
+SOFTWARE = "videobot"
+MIME = "video/mp4"
+# Until the model registry carries licences, the ones we know.
+KNOWN_LICENCES = {
+    "damo-vilab/text-to-video-ms-1.7b": "CC-BY-NC-4.0 (non-commercial use only)",
+    "tiny": "none: tiny random weights for tests",
+}
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """The model a clip names; built today from the job's model and `[model] id`."""
+
+    name: str
+    hub_id: str
+    licence: str
+
+    @classmethod
+    def from_config(cls, name: str, hub_id: str) -> ModelInfo:
+        licence = KNOWN_LICENCES.get(hub_id) or KNOWN_LICENCES.get(name) or "unknown"
+        return cls(name=name, hub_id=hub_id, licence=licence)
+
+
+@dataclass(frozen=True)
+class GenerationRecord:
+    """Everything the signed manifest states about one clip (the custom assertion's data)."""
+
+    model: ModelInfo
+    seed: int
+    steps: int
+    frames: int
+    guidance: float
+    width: int
+    height: int
+    fps: int
+    prompt: str | None  # None when only the hash is kept
+    prompt_sha256: str
+    negative: str | None
+    prompt_policy: str
+    created: str  # ISO 8601, UTC
+    software_version: str = __version__
+
+    @classmethod
+    def of(
+        cls,
+        params: RenderParams,
+        model: ModelInfo,
+        *,
+        hash_prompt: bool,
+        protected_names: bool,
+        now: datetime.datetime | None = None,
+    ) -> GenerationRecord:
+        created = (now or datetime.datetime.now(datetime.UTC)).isoformat(timespec="seconds")
+        return cls(
+            model=model,
+            seed=params.seed,
+            steps=params.steps,
+            frames=params.frames,
+            guidance=params.guidance,
+            width=params.width,
+            height=params.height,
+            fps=params.fps,
+            prompt=None if hash_prompt else params.prompt,
+            prompt_sha256=hashlib.sha256(params.prompt.encode()).hexdigest(),
+            negative=None if hash_prompt else params.negative,
+            prompt_policy=f"protected names {'on' if protected_names else 'off'}",
+            created=created,
+        )
+
+    def as_data(self) -> dict[str, Any]:
+        return {key: value for key, value in asdict(self).items() if value is not None}
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> GenerationRecord:
+        """The record read back from a signed clip (to sign its re-encodes the same way)."""
+        known = {f.name for f in fields(cls)}
+        values = {key: value for key, value in data.items() if key in known}  # a newer bot's extras
+        values["model"] = ModelInfo(**values["model"])
+        values.setdefault("prompt", None)
+        values.setdefault("negative", None)
+        return cls(**values)
+
+
+def manifest_definition(record: GenerationRecord, *, transcoded: str | None = None) -> dict[str, Any]:
+    """The manifest JSON c2pa's `Builder` takes; `transcoded` notes a re-encode made to fit a limit."""
+    agent = {"name": SOFTWARE, "version": record.software_version}
+    created: dict[str, Any] = {
+        "action": "c2pa.created",
+        "when": record.created,
+        "digitalSourceType": TRAINED_ALGORITHMIC_MEDIA,
+        "softwareAgent": agent,
+        "parameters": {
+            "model": record.model.name,
+            "model_hub_id": record.model.hub_id,
+            "model_licence": record.model.licence,
+            "seed": record.seed,
+            "prompt_policy": record.prompt_policy,
+        },
+    }
+    actions: list[dict[str, Any]] = [created]
+    if transcoded:
+        why = {"why": transcoded}
+        actions.append({"action": "c2pa.transcoded", "softwareAgent": agent, "parameters": why})
+    return {
+        "claim_generator_info": [agent],
+        "title": f"AI-generated video by {SOFTWARE}",
+        "format": MIME,
+        "assertions": [
+            {"label": "c2pa.actions", "data": {"actions": actions}},
+            {"label": GENERATION_LABEL, "data": record.as_data()},
+        ],
+    }

@@ -1,0 +1,85 @@
+"""Reading a clip's Content Credentials back: who signed it, when, what it says, and whether
+the file is still the one that was signed."""
+
+from __future__ import annotations
+
+import io
+import logging
+from pathlib import Path
+from typing import Any
+
+import c2pa
+
+from bot.core.credentials import CredentialsCheck, CredentialsState
+from bot.provenance.manifest import GENERATION_LABEL, MIME, TRAINED_ALGORITHMIC_MEDIA, GenerationRecord
+
+log = logging.getLogger(__name__)
+
+UNTRUSTED = "signingCredential.untrusted"  # a private CA: expected, not a sign of tampering
+
+
+def check_clip(source: Path | bytes) -> CredentialsCheck:
+    """What a clip's manifest says, for a file on disk or bytes someone sent; never raises."""
+    try:
+        manifest, state, failures = _read(source)
+    except c2pa.C2paError.ManifestNotFound:
+        return CredentialsCheck(CredentialsState.MISSING)
+    except (c2pa.C2paError, OSError, ValueError) as error:
+        log.info("could not read Content Credentials: %s", error)
+        return CredentialsCheck(CredentialsState.UNREADABLE)
+    if manifest is None:
+        return CredentialsCheck(CredentialsState.MISSING)
+    problems = tuple(code for code in failures if code != UNTRUSTED)
+    intact = state in ("Valid", "Trusted") and not problems
+    signature = manifest.get("signature_info") or {}
+    created = _created_action(manifest)
+    generation = _assertion(manifest, GENERATION_LABEL) or {}
+    model = (created.get("parameters") or {}).get("model") or (generation.get("model") or {}).get("name", "")
+    return CredentialsCheck(
+        CredentialsState.VALID if intact else CredentialsState.ALTERED,
+        signer=str(signature.get("common_name", "")),
+        issuer=str(signature.get("issuer", "")),
+        signed_at=str(signature.get("time") or created.get("when") or ""),
+        model=str(model),
+        ai_generated=created.get("digitalSourceType") == TRAINED_ALGORITHMIC_MEDIA,
+        trusted=state == "Trusted",
+        problems=problems,
+    )
+
+
+def read_record(path: Path) -> GenerationRecord | None:
+    """The generation record signed into `path`, if it carries an intact one."""
+    try:
+        manifest, state, failures = _read(path)
+        data = _assertion(manifest, GENERATION_LABEL) if manifest else None
+        if data is None or state not in ("Valid", "Trusted") or set(failures) - {UNTRUSTED}:
+            return None
+        return GenerationRecord.from_data(data)
+    except (c2pa.C2paError, OSError, TypeError, KeyError, ValueError):
+        return None
+
+
+def _read(source: Path | bytes) -> tuple[dict[str, Any] | None, str, list[str]]:
+    stream = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")  # noqa: SIM115
+    with stream, c2pa.Reader(MIME, stream) as reader:
+        manifest = reader.get_active_manifest()
+        state = reader.get_validation_state() or ""
+        results = reader.get_validation_results() or {}
+    failures = [item.get("code", "") for item in (results.get("activeManifest") or {}).get("failure", [])]
+    return manifest, state, failures
+
+
+def _assertion(manifest: dict[str, Any], label: str) -> dict[str, Any] | None:
+    for assertion in manifest.get("assertions", []):
+        if assertion.get("label") == label:
+            data = assertion.get("data")
+            return data if isinstance(data, dict) else None
+    return None
+
+
+def _created_action(manifest: dict[str, Any]) -> dict[str, Any]:
+    for label in ("c2pa.actions.v2", "c2pa.actions"):
+        for action in (_assertion(manifest, label) or {}).get("actions", []):
+            if action.get("action") == "c2pa.created":
+                return dict(action)
+    return {}
