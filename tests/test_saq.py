@@ -23,6 +23,7 @@ from bot.config import Config, ConfigError, parse_config
 from bot.core.types import JobStatus, UserRef
 from bot.dispatch.remote import SIGNATURE_HEADER, job_key, queue_name, upload_signature
 from bot.dispatch.saq_backend import SaqBackend, VideobotQueue
+from bot.provenance import check_clip
 from bot.render import Renderer
 from tests.harness.config import MakeConfig
 from tests.harness.core import PLATFORM, CoreBot, MakeBot
@@ -137,6 +138,8 @@ async def test_twenty_jobs_from_five_users_are_each_delivered_once_by_two_worker
     decoded = decode(Path(clip.path).read_bytes())
     assert (decoded.frames, decoded.width, decoded.height) == (8, 64, 64)
     assert "AI-generated" in decoded.metadata.get("comment", "")
+    credentials = check_clip(Path(clip.path))  # signed by the bot: workers hold no key
+    assert credentials.valid and credentials.ai_generated
     workers = {(await saq_record(saq_bot, job.id)).worker_id for job in jobs}
     assert len(workers) == 2, f"both workers rendered: {workers}"
     assert "⏳ Queued" in saq_bot.outbox.texts[0]
