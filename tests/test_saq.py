@@ -223,7 +223,6 @@ async def test_a_job_that_saq_runs_twice_is_still_delivered_once(
         await queue.disconnect()
     assert (await saq_record(saq_bot, job.id)).attempts >= 2  # a second worker did take it
     assert delivered(saq_bot) == Counter({f"{job.id}.mp4": 1})
-    assert backend(saq_bot).inbox.received[job.id] in (1, 2)  # a second upload is turned away
     assert [p.name for p in saq_bot.config.data_dir.glob("clips/*")] == [f"{job.id}.mp4"]
 
 

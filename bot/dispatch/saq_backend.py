@@ -85,9 +85,16 @@ class VideobotQueue(RedisQueue):
     async def sweep(self, lock: int = 60, abort: float = 1.0) -> list[str]:
         return await super().sweep(lock, abort)
 
-    async def abort_reason(self, job: SaqJob) -> str | None:
-        value = await cast(Awaitable[bytes | None], self.redis.get(job.abort_id))
-        return value.decode() if value is not None else None
+    async def why_stop(self, job: SaqJob) -> str | None:
+        """Why a running job should stop now: the bot cancelled it, or another run of it (SAQ's
+        sweep race) already finished it; None to carry on."""
+        record, reason = await cast(Awaitable[list[bytes | None]], self.redis.mget(job.id, job.abort_id))
+        if reason is not None and reason.decode() == CANCEL_REASON:
+            return "cancelled"
+        stored = self.deserialize(record) if record is not None else None
+        if stored is not None and stored.status == Status.COMPLETE:
+            return "finished by another run"
+        return None
 
     async def ping(self) -> None:
         await cast(Awaitable[Any], self.redis.ping())
@@ -373,6 +380,14 @@ class SaqBackend:
                 )
             remote.attempts = record.attempts
         status = record.status
+        silent = time.monotonic() - remote.beat_seen_at
+        if status == Status.ACTIVE and silent > 3 * self.q.heartbeat_s + self.q.sweep_s + 5:
+            # SAQ's sweep sees only its "active" list; a record Redis lost track of (a restart
+            # mid-job) would wait forever.
+            log.warning("job %d: no word from its worker for %.0f s; handing it out again", job_id, silent)
+            await self._queue_or_fail().abort(record, "lost", ttl=1)
+            self._lost_record(remote)
+            return
         if status == Status.ACTIVE:
             sent = remote.abort_sent_at
             if remote.cancel and sent is not None and time.monotonic() - sent > 1 + 2 * self.q.poll_s:
@@ -403,6 +418,10 @@ class SaqBackend:
                 last_line = (record.error or "").strip().splitlines()[-1:]
                 detail = f"{status.value}: {' '.join(last_line)}"
                 self._drop(remote, Failed(job_id, FailureKind.INTERNAL, detail))
+
+    def _queue_or_fail(self) -> VideobotQueue:
+        assert self._queue is not None
+        return self._queue
 
     def _lost_record(self, remote: Remote) -> None:
         """Look for the job's record again next round: take it up, or enqueue it anew."""

@@ -34,7 +34,6 @@ from bot.config import WORKER_SECRET_ENV, Config
 from bot.core.ports import FailureKind
 from bot.dispatch.clips import failure_kind, render_clip
 from bot.dispatch.remote import (
-    CANCEL_REASON,
     RENDER_FUNCTION,
     SIGNATURE_HEADER,
     RemoteJob,
@@ -176,8 +175,8 @@ class Renders:
                             await rendering
                         log.info("job %d stopped after step %d", job.job_id, state["step"])
                         raise
-                    except RenderCancelled:  # the heartbeat saw the bot's cancel
-                        log.info("job %d cancelled after step %d", job.job_id, state["step"])
+                    except RenderCancelled:  # the heartbeat saw the bot's cancel (or another run end)
+                        log.info("job %d stopped after step %d", job.job_id, state["step"])
                         return {"cancelled": True}
                     except Exception as error:
                         kind = failure_kind(error)
@@ -196,6 +195,7 @@ class Renders:
             return uploaded.to_result()
         finally:
             beat.cancel()
+            await asyncio.wait([beat])  # its last write lands before SAQ records the end
 
     async def _heartbeat(
         self, saq_job: SaqJob, state: dict[str, Any], changed: asyncio.Event, stop: threading.Event
@@ -210,7 +210,8 @@ class Renders:
             total = max(int(state["total"]), 1)
             with contextlib.suppress(*REDIS_ERRORS):
                 await saq_job.update(progress=min(state["step"] / total, 1.0), meta=dict(state))
-                if await queue.abort_reason(saq_job) == CANCEL_REASON:
+                if not stop.is_set() and (why := await queue.why_stop(saq_job)):
+                    log.info("stopping %s: %s", saq_job.key, why)
                     stop.set()
             await asyncio.sleep(PROGRESS_EVERY_S)
             with contextlib.suppress(TimeoutError):

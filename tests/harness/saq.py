@@ -98,7 +98,7 @@ def saq_settings(data_dir: Path, redis_url: str, **sections: dict[str, Any]) -> 
     queue = {
         "backend": "saq",
         "redis_url": redis_url,
-        "heartbeat_s": 2.0,  # 1 s would sweep live jobs whenever the shared cores are busy
+        "heartbeat_s": 3.0,  # shorter sweeps live jobs (each a wasted attempt) when the shared cores are busy
         "sweep_s": 1.0,
         "poll_s": 0.1,
         "upload_port": 0,
