@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bot.app import build_service
 from bot.config import parse_config
 from bot.core.types import ChatRef, JobStatus, Request, UserRef
+from bot.dispatch.saq_backend import SaqBackend
 from tests.harness.outbox import RecordingOutbox
 from tests.harness.saq import (
     SECRET,
@@ -72,7 +73,7 @@ async def run_once(folder: Path, redis: RedisServer, workers: int, jobs: int, st
     try:
         backend = service.backend
         deadline = time.monotonic() + 120
-        while getattr(backend, "_workers", 0) < workers:
+        while isinstance(backend, SaqBackend) and backend.workers() < workers:
             if time.monotonic() > deadline:
                 raise RuntimeError("the workers did not come up")
             await asyncio.sleep(0.05)

@@ -12,18 +12,26 @@ import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from bot.config import Config
-from bot.core.ports import Clock, RenderBackend
+from bot.core.ports import Clock
 from bot.core.service import VideoService
 from bot.dispatch.local import LocalBackend
 from bot.encode import fit_to_size
 from bot.provenance import ContentCredentials, check_clip
-from bot.render import Renderer
+from bot.render import ModelPool, Renderer
 from bot.store import DB_FILE, Store
 
+if TYPE_CHECKING:
+    from bot.web import WebSide
+
 log = logging.getLogger(__name__)
+
+
+class StartupError(Exception):
+    """Something the bot needs at start-up is not there; the message is one line for the owner."""
+
 
 PlatformRunner = Callable[[VideoService, asyncio.Event], Coroutine[Any, Any, None]]
 
@@ -36,52 +44,64 @@ def build_service(
     clock: Clock = time.time,
     rng: random.Random | None = None,
 ) -> VideoService:
-    """The core over SQLite and the render backend `[queue] backend` names, signing every clip."""
+    """The core over SQLite and the in-process render backend, signing every clip it makes.
+
+    `renderer` (tests, benchmarks) or `model_source` (the console's tiny fallback) stands
+    in for the default model; the other configured models get renderers of their own.
+    """
     store = Store(config.data_dir / DB_FILE, clock, busy_timeout_ms=config.storage.busy_timeout_ms)
-    backend: RenderBackend
-    if config.queue.backend == "saq":
+    default = config.default_model
+    if config.queue.backend == "saq":  # renders on `videobot worker` processes, through Redis
         from bot.dispatch.saq_backend import SaqBackend
 
-        model = model_source or config.model_source
-        credentials = ContentCredentials.from_config(config, model)
-        backend = SaqBackend(config, config.data_dir / "clips", model=model, credentials=credentials)
-    else:
-        renderer = renderer or Renderer(
-            model_source or config.model_source,
-            device=config.model.device,
-            cpu_offload=config.model.cpu_offload,
-            cpu_threads=config.model.cpu_threads,
+        credentials = ContentCredentials.from_config(config, model_source or config.model_source)
+        remote = SaqBackend(config, config.data_dir / "clips", credentials=credentials)
+        fit = functools.partial(fit_to_size, credentials=credentials)
+        shown = (model_source or config.model_source) if config.model_settings[default].legacy else default
+        return VideoService(
+            config, store, remote, model=shown, fit=fit, clock=clock, rng=rng, check_clip=check_clip
         )
-        model = renderer.source
-        credentials = ContentCredentials.from_config(config, model)
-        backend = LocalBackend(
-            renderer,
-            config.data_dir / "clips",
-            config.video,
-            model_retry_s=config.queue.model_retry_s,
-            credentials=credentials,
-        )
+    renderers = {name: Renderer.for_model(settings) for name, settings in config.model_settings.items()}
+    if renderer is None and model_source is not None and model_source != config.model_source:
+        settings = config.model_settings[default]
+        renderer = Renderer(model_source, device=settings.device, cpu_threads=settings.cpu_threads)
+    if renderer is not None:
+        renderers[default] = renderer
+    pool = ModelPool(renderers, config.render.keep_loaded)
+    credentials = ContentCredentials.from_config(config, renderers[default].source)
+    backend = LocalBackend(
+        pool,
+        config.data_dir / "clips",
+        config.video,
+        model_retry_s=config.queue.model_retry_s,
+        config=config,
+        default_model=default,
+        credentials=credentials,
+    )
     fit = functools.partial(fit_to_size, credentials=credentials)
+    # what the web side shows: a lone [model] by what really renders (the tiny stand-in says so)
+    shown = renderers[default].source if config.model_settings[default].legacy else default
     return VideoService(
-        config, store, backend, model=model, fit=fit, clock=clock, rng=rng, check_clip=check_clip
+        config, store, backend, model=shown, fit=fit, clock=clock, rng=rng, check_clip=check_clip
     )
 
 
-def enabled_platforms(config: Config) -> dict[str, PlatformRunner]:
-    """The adapters switched on in config; imported lazily so each stays optional."""
+def enabled_platforms(config: Config, web: WebSide | None = None) -> dict[str, PlatformRunner]:
+    """The adapters switched on in config; imported lazily so each stays optional.  With the web
+    side on, Telegram's webhook (if any) is served by its runner."""
     runners: dict[str, PlatformRunner] = {}
     if config.telegram.enabled:
-        runners["telegram"] = run_telegram
+        runners["telegram"] = functools.partial(run_telegram, web=web)
     if config.discord.enabled:
         runners["discord"] = run_discord
     return runners
 
 
-async def run_telegram(service: VideoService, stop: asyncio.Event) -> None:
+async def run_telegram(service: VideoService, stop: asyncio.Event, web: WebSide | None = None) -> None:
     """The Telegram side until `stop` is set: long polling, or a webhook if configured."""
     from bot import telegram_adapter
 
-    bot = telegram_adapter.TelegramBot(service, service.config)
+    bot = telegram_adapter.TelegramBot(service, service.config, web)
     service.add_outbox(telegram_adapter.PLATFORM, bot.outbox)
     await bot.run(stop)
 
@@ -129,6 +149,29 @@ async def running_worker(service: VideoService) -> AsyncIterator[asyncio.Task[No
         service.store.close()
 
 
+@contextlib.asynccontextmanager
+async def serving_web(service: VideoService, worker: asyncio.Task[None]) -> AsyncIterator[WebSide | None]:
+    """The web side while the bot runs, if `[web] enabled`; it reports the worker's health."""
+    if not service.config.web.enabled:
+        yield None
+        return
+    from bot.web import WebSide
+
+    web = WebSide(service, service.config, worker_alive=lambda: not worker.done())
+    try:
+        await web.start()
+    except OSError as error:
+        await web.stop()
+        w = service.config.web
+        raise StartupError(
+            f"{service.config.source}: [web] cannot listen on {w.host}:{w.port} ({error.strerror or error})"
+        ) from None
+    try:
+        yield web
+    finally:
+        await web.stop()
+
+
 def stop_on_signals(stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -142,12 +185,12 @@ async def run_bot(config: Config) -> int:
     Returns the exit status: 0 when stopped by a signal, 1 when a platform or the worker
     stopped on its own (a rejected token, say), after saying why in one line.
     """
-    platforms = enabled_platforms(config)
     service = build_service(config)
     stop = asyncio.Event()
     stop_on_signals(stop)
     platforms_stop = asyncio.Event()
-    async with running_worker(service) as worker:
+    async with running_worker(service) as worker, serving_web(service, worker) as web:
+        platforms = enabled_platforms(config, web)
         tasks = [
             asyncio.create_task(run(service, platforms_stop), name=name) for name, run in platforms.items()
         ]

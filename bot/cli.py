@@ -6,17 +6,18 @@ import argparse
 import asyncio
 import logging
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from bot import __version__
-from bot.config import Config, ConfigError, load_config
+from bot.config import Config, ConfigError, ModelSettings, load_config
 from bot.core.parsing import CommandError, VideoArgs, validate_video
-from bot.pipelines.tiny import TINY_MODEL_ID
-from bot.provenance import ContentCredentials
-from bot.render import ModelMissing, Renderer, check_weights_on_disk
+from bot.pipelines.registry import TINY_PRESETS
+from bot.provenance import ContentCredentials, ModelInfo
+from bot.render import ModelUnavailable, Renderer, check_weights_on_disk, model_provenance
 from bot.store import StoreError
 
 log = logging.getLogger("videobot")
@@ -68,7 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--frames", type=int, default=None)
     demo.add_argument("--steps", type=int, default=None)
     demo.add_argument("--guidance", type=float, default=None)
-    demo.add_argument("--tiny", action="store_true", help="use the tiny random model")
+    demo.add_argument(
+        "--tiny", action="store_true", help="render with the tiny random build of the model's family"
+    )
+    demo.add_argument(
+        "--model",
+        default=None,
+        help="a model from config.toml, or a built-in tiny one: tiny, tiny-wan, tiny-ltx, tiny-cogvideox",
+    )
 
     verify = sub.add_parser(
         "verify",
@@ -79,46 +87,95 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _pick_model(config: Config, force_tiny: bool, out: TextIO = sys.stderr) -> str:
-    """The configured model if its weights are on disk, else the tiny one, saying which.
+def _tiny_of(settings: ModelSettings) -> str:
+    """The built-in tiny model of the same family as `settings` (same pipeline class)."""
+    return next(name for name, preset in TINY_PRESETS.items() if preset.family is settings.preset.family)
+
+
+def _pick_model(config: Config, force_tiny: bool, out: TextIO = sys.stderr, name: str | None = None) -> str:
+    """The model's weights if they are on disk, else the tiny build of its family, saying which.
 
     For demo and console only: they never start a multi-gigabyte download by surprise.
     """
-    if force_tiny or config.model_source == TINY_MODEL_ID:
+    settings = config.model_named(name or config.default_model)
+    if force_tiny or settings.preset.tiny:
         print("Using the tiny random model: clips show noise, not your prompt.", file=out)
-        return TINY_MODEL_ID
+        return settings.source if settings.preset.tiny else _tiny_of(settings)
     try:
-        check_weights_on_disk(config.model_source)
-    except ModelMissing as missing:
+        check_weights_on_disk(settings.source)
+    except ModelUnavailable as missing:
         print(f"{missing}\nFalling back to the tiny random model for now.", file=out)
-        return TINY_MODEL_ID
-    print(f"Using the model {config.model_source}.", file=out)
-    return config.model_source
+        return _tiny_of(settings)
+    print(f"Using the model {settings.source}.", file=out)
+    return settings.source
+
+
+class _StepPrinter:
+    """Progress for `demo`: a tqdm bar (steps, rate, time left) on a terminal, plain lines otherwise."""
+
+    def __init__(self, total: int, out: TextIO) -> None:
+        self.out = out
+        self.bar: Any = None
+        if out.isatty():
+            from tqdm import tqdm
+
+            # A pty that reports 0 columns (ssh -t, script) would draw an empty bar.
+            width = shutil.get_terminal_size((80, 20)).columns
+            self.bar = tqdm(total=total, unit="step", desc="rendering", file=out, ncols=width)
+
+    def __call__(self, step: int, total: int) -> None:
+        if self.bar is not None:
+            self.bar.update(step - self.bar.n)
+        else:
+            print(f"step {step}/{total}", file=self.out, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _demo(config: Config, args: argparse.Namespace) -> int:
     from bot import encode
+    from bot.core import messages
 
+    try:
+        settings = config.model_named(args.model or config.default_model)
+    except KeyError:
+        known = ", ".join([*config.model_settings, *TINY_PRESETS])
+        print(f"videobot: there is no model called {args.model!r}; pick one of {known}", file=sys.stderr)
+        return 2
     video_args = VideoArgs(args.prompt, args.seed, args.neg, args.frames, args.steps, args.guidance)
     try:
-        params = validate_video(video_args, config.video)
+        params = validate_video(video_args, settings.limits, model=settings)
     except CommandError as error:
-        from bot.core import messages
-
         print(messages.text(error.key, "en", **error.values), file=sys.stderr)
         return 2
-    source = _pick_model(config, args.tiny)
-    renderer = Renderer(source, device=config.model.device, cpu_offload=config.model.cpu_offload)
+    source = _pick_model(config, args.tiny, name=settings.name)
+    renderer = (
+        Renderer.for_model(settings)
+        if source == settings.source
+        else Renderer(source, device=settings.device, cpu_threads=settings.cpu_threads)
+    )
     started = time.monotonic()
-
-    def on_step(step: int, total: int) -> None:
-        print(f"\rstep {step}/{total}", end="", file=sys.stderr, flush=True)
-
-    frames = renderer.render(params, on_step)
-    print(file=sys.stderr)
+    progress = _StepPrinter(params.steps, sys.stderr)
+    try:
+        frames = renderer.render(params, progress)
+    except ModelUnavailable as error:
+        print(f"videobot: {error}", file=sys.stderr)
+        return 2
+    finally:
+        progress.close()
     credentials = ContentCredentials.from_config(config, source)
+    made_by = settings.name if source == settings.source else source  # the tiny fallback names itself
     clip = encode.encode_clip(
-        frames, args.out, params, model=source, video=config.video, credentials=credentials
+        frames,
+        args.out,
+        params,
+        model=source,
+        video=config.video,
+        credentials=credentials,
+        model_info=ModelInfo(made_by, source, renderer.preset.licence),
+        extra_metadata=model_provenance(made_by, source, renderer.preset, params.fps),
     )
     if credentials.counts.signed:
         print(f"Signed with Content Credentials as {credentials.identity_words}.", file=sys.stderr)
@@ -212,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "console":
             asyncio.run(_console(config, args.tiny))
             return 0
-        from bot.app import enabled_platforms, run_bot
+        from bot.app import StartupError, enabled_platforms, run_bot
 
         if not enabled_platforms(config):
             print(
@@ -222,7 +279,11 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 2
-        return asyncio.run(run_bot(config))
+        try:
+            return asyncio.run(run_bot(config))
+        except StartupError as error:
+            print(f"videobot: {error}", file=sys.stderr)
+            return 2
     except StoreError as error:
         print(f"videobot: {error}", file=sys.stderr)
         return 2

@@ -7,17 +7,24 @@ prints it and exits, so the owner never sees a traceback for a typo.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import tomllib
 import typing
-from dataclasses import dataclass, field, fields, is_dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.pipelines.registry import CATALOGUE, FAMILIES, TINY_PRESETS, preset_for_unknown
+from bot.pipelines.spec import Preset
+
 DEFAULT_MODEL_ID = "damo-vilab/text-to-video-ms-1.7b"
+LEGACY_MODEL_NAME = "default"  # what a `[model]` table is called
 CONFIG_ENV = "VIDEOBOT_CONFIG"
+MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 WATERMARK_POSITIONS = ("top-left", "top-right", "bottom-left", "bottom-right")
 WATERMARK_MAX_CHARS = 24
 
@@ -33,6 +40,43 @@ class ModelConfig:
     device: str = "auto"
     cpu_offload: bool = False
     cpu_threads: int = 0  # torch threads for CPU renders; 0: every core but one (the chats')
+
+
+# The [video] keys a model's family sets its own defaults for; one set in [video] applies to every model.
+MODEL_SHAPE_KEYS = ("width", "height", "fps", "default_frames", "min_frames", "max_frames",
+                    "default_steps", "default_guidance", "min_guidance")  # fmt: skip
+MODEL_LIMIT_KEYS = (*MODEL_SHAPE_KEYS, "min_steps", "max_steps", "max_guidance")
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One `[models.NAME]` table as written; 0 means "the family's (or [video]'s) value"."""
+
+    id: str = ""
+    path: str = ""
+    family: str = ""  # for a hub id videobot does not know: modelscope, wan, ltx or cogvideox
+    default: bool = False
+    device: str = "auto"
+    cpu_offload: bool = False
+    cpu_threads: int = 0
+    width: int = 0
+    height: int = 0
+    fps: int = 0
+    default_frames: int = 0
+    min_frames: int = 0
+    max_frames: int = 0
+    default_steps: int = 0
+    min_steps: int = 0
+    max_steps: int = 0
+    default_guidance: float = 0.0
+    min_guidance: float = 0.0
+    max_guidance: float = 0.0
+
+
+@dataclass(frozen=True)
+class RenderConfig:
+    keep_loaded: tuple[str, ...] = ()  # models that stay in memory together; others are freed on a switch
+    max_model_wait_s: float = 120.0  # a job waits at most this long for the loaded model's queue to drain
 
 
 @dataclass(frozen=True)
@@ -161,10 +205,20 @@ class DiscordConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    enabled: bool = False
+    host: str = "127.0.0.1"  # behind the owner's TLS proxy; "0.0.0.0" to face the network
+    port: int = 8080
+    public_url: str = ""  # how people reach it ("https://videos.example.org"); links in chat replies
+    gallery_size: int = 24  # clips on the front page
+    admin_session_hours: float = 12.0  # how long an /admin login lasts
+
+
+@dataclass(frozen=True)
 class WorkerConfig:
     """`videobot worker`: one job at a time on this machine's GPU."""
 
-    models: tuple[str, ...] = ()  # models it may load; empty: the one in [model]
+    models: tuple[str, ...] = ()  # model names it may load; empty: the default model
     name: str = ""  # how it appears in logs and in Redis; empty: host name and process id
 
 
@@ -176,12 +230,16 @@ class Secrets:
     telegram_token: str = ""
     discord_token: str = ""
     worker_secret: str = ""  # VIDEOBOT_WORKER_SECRET: signs clip uploads between workers and the bot
+    admin_token: str = ""  # VIDEOBOT_ADMIN_TOKEN: the web side's /admin; empty = /admin is off
 
 
 @dataclass(frozen=True)
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
+    models: tuple[tuple[str, ModelEntry], ...] = ()  # [models.NAME] tables, in file order
+    render: RenderConfig = field(default_factory=RenderConfig)
     video: VideoConfig = field(default_factory=VideoConfig)
+    video_keys_set: frozenset[str] = frozenset()  # [video] keys the file sets (they override families)
     storage: StorageConfig = field(default_factory=StorageConfig)
     provenance: ProvenanceConfig = field(default_factory=ProvenanceConfig)
     queue: QueueConfig = field(default_factory=QueueConfig)
@@ -191,6 +249,7 @@ class Config:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     discord: DiscordConfig = field(default_factory=DiscordConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     worker: WorkerConfig = field(default_factory=WorkerConfig)
     secrets: Secrets = field(default_factory=Secrets)
     source: str = "<defaults>"
@@ -200,19 +259,167 @@ class Config:
         return Path(self.storage.dir)
 
     @property
-    def model_source(self) -> str:
-        """What `from_pretrained` is given: a local folder if set, else the hub id."""
-        return self.model.path or self.model.id
-
-    @property
     def worker_models(self) -> tuple[str, ...]:
-        return self.worker.models or (self.model_source,)
+        return self.worker.models or (self.default_model,)
 
     @property
     def upload_url(self) -> str:
         """Where workers PUT finished clips (the bot's endpoint)."""
         q = self.queue
         return (q.upload_url or f"http://{q.upload_listen}:{q.upload_port}").rstrip("/")
+
+    @property
+    def model_source(self) -> str:
+        """The default model's weights: a local folder if set, else the hub id."""
+        return self.model_settings[self.default_model].source
+
+    @functools.cached_property
+    def model_settings(self) -> dict[str, ModelSettings]:
+        """Every configured model by name, in file order ([model] alone: one named "default")."""
+        if not self.models:
+            legacy = replace(_resolve(LEGACY_MODEL_NAME, _legacy_entry(self.model), self), legacy=True)
+            return {LEGACY_MODEL_NAME: legacy}
+        return {name: _resolve(name, entry, self) for name, entry in self.models}
+
+    @property
+    def default_model(self) -> str:
+        """The model `/video` uses unless told otherwise: the one marked default, else the first."""
+        marked = [name for name, entry in self.models if entry.default]
+        return marked[0] if marked else next(iter(self.model_settings))
+
+    def model_named(self, name: str) -> ModelSettings:
+        """A configured model, or a built-in tiny one (`tiny`, `tiny-wan` …) by its own name."""
+        if name in self.model_settings:
+            return self.model_settings[name]
+        if name in TINY_PRESETS:
+            return _resolve(name, ModelEntry(id=name), replace(self, video_keys_set=frozenset()))
+        raise KeyError(name)
+
+    def widest_limits(self) -> VideoConfig:
+        """The loosest frame, step and guidance limits over every model: one range for a whole
+        command (Discord's declared options, a chat's caps); each model's own still applies."""
+        every = [settings.limits for settings in self.model_settings.values()]
+        return replace(
+            every[0],
+            min_frames=min(v.min_frames for v in every),
+            max_frames=max(v.max_frames for v in every),
+            min_steps=min(v.min_steps for v in every),
+            max_steps=max(v.max_steps for v in every),
+            min_guidance=min(v.min_guidance for v in every),
+            max_guidance=max(v.max_guidance for v in every),
+        )
+
+    def model_for_job(self, stored: str) -> ModelSettings:
+        """The model a stored job names: by name, or (rows from before names) by hub id or folder."""
+        if stored in self.model_settings:
+            return self.model_settings[stored]
+        for settings in self.model_settings.values():
+            if stored in (settings.id, settings.path):
+                return settings
+        if stored in TINY_PRESETS:
+            return self.model_named(stored)
+        return self.model_settings[self.default_model]
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """One model as the bot uses it: its preset (family rules, licence) and its limits."""
+
+    name: str
+    id: str
+    path: str
+    preset: Preset
+    limits: VideoConfig
+    device: str = "auto"
+    cpu_offload: bool = False
+    cpu_threads: int = 0
+    legacy: bool = False  # from a lone [model] table
+
+    @property
+    def key(self) -> str:
+        """What a job stores, metrics label and manifests name: the model's name, or for a lone
+        [model] its hub id (as before names existed; "default" would say nothing)."""
+        return self.id if self.legacy else self.name
+
+    @property
+    def source(self) -> str:
+        """What loading is given: a local folder if set, else the hub id (or a tiny name)."""
+        return self.path or self.id
+
+    @property
+    def licence(self) -> str:
+        return self.preset.licence
+
+    @property
+    def family(self) -> str:
+        return self.preset.family.name
+
+    def seconds(self, frames: int) -> float:
+        return frames / self.limits.fps
+
+
+def _legacy_entry(model: ModelConfig) -> ModelEntry:
+    return ModelEntry(
+        id=model.id,
+        path=model.path,
+        device=model.device,
+        cpu_offload=model.cpu_offload,
+        cpu_threads=model.cpu_threads,
+    )
+
+
+def _preset_for(name: str, entry: ModelEntry, source: str) -> Preset:
+    where = f"[models.{name}]" if name != LEGACY_MODEL_NAME else "[model]"
+    if entry.family and entry.family not in FAMILIES:
+        raise ConfigError(f"{source}: {where} family {entry.family!r} is not one of {', '.join(FAMILIES)}")
+    known = CATALOGUE.find(entry.id) if entry.id else None
+    if known is not None and (not entry.family or entry.family == known.family.name):
+        return known
+    if entry.family:
+        return preset_for_unknown(entry.id or entry.path, FAMILIES[entry.family])
+    if not entry.id and not entry.path:
+        raise ConfigError(f"{source}: {where} needs id (a hub id) or path (a folder)")
+    raise ConfigError(
+        f"{source}: {where} {entry.id or entry.path!r} is not a model videobot knows; "
+        f"add family = one of {', '.join(FAMILIES)}"
+    )
+
+
+def _resolve(name: str, entry: ModelEntry, config: Config) -> ModelSettings:
+    """Family defaults, then the [video] keys the file set, then this model's own keys."""
+    preset = _preset_for(name, entry, config.source)
+    video = config.video
+    own: dict[str, Any] = {
+        "width": preset.width,
+        "height": preset.height,
+        "fps": preset.fps,
+        "default_frames": preset.frames,
+        "min_frames": preset.family.frames.least if preset.family.frames.step > 1 else video.min_frames,
+        "max_frames": preset.max_frames,
+        "default_steps": preset.steps,
+        "default_guidance": preset.guidance,
+        "min_guidance": min(preset.min_guidance, preset.guidance),
+    }
+    if preset.tiny and preset.family.frames.any:
+        own["min_frames"] = 2
+    for key in MODEL_SHAPE_KEYS:
+        if key in config.video_keys_set:
+            own[key] = getattr(video, key)
+    for key in MODEL_LIMIT_KEYS:
+        value = getattr(entry, key)
+        if value:
+            own[key] = value
+    limits = replace(video, **own)
+    return ModelSettings(
+        name=name,
+        id=entry.id or entry.path,
+        path=entry.path,
+        preset=preset,
+        limits=limits,
+        device=entry.device,
+        cpu_offload=entry.cpu_offload,
+        cpu_threads=entry.cpu_threads,
+    )
 
 
 T = TypeVar("T")
@@ -254,25 +461,11 @@ def _check(config: Config, require_tokens: bool) -> None:
         if not ok:
             raise ConfigError(f"{src}: {key} {rule}")
 
-    for side in ("width", "height"):
-        size = getattr(v, side)
-        need(size >= 16 and size % 8 == 0, f"[video] {side}", "must be a multiple of 8, at least 16")
-    need(1 <= v.fps <= 60, "[video] fps", "must be between 1 and 60")
-    need(
-        1 <= v.min_frames <= v.default_frames <= v.max_frames,
-        "[video] frames",
-        "need 1 <= min_frames <= default_frames <= max_frames",
-    )
-    need(
-        1 <= v.min_steps <= v.default_steps <= v.max_steps,
-        "[video] steps",
-        "need 1 <= min_steps <= default_steps <= max_steps",
-    )
-    need(
-        0 < v.min_guidance <= v.default_guidance <= v.max_guidance,
-        "[video] guidance",
-        "need 0 < min_guidance <= default_guidance <= max_guidance",
-    )
+    for settings in config.model_settings.values():
+        _check_model(config, settings, need)
+    unknown = [name for name in config.render.keep_loaded if name not in config.model_settings]
+    need(not unknown, "[render] keep_loaded", f"names no configured model: {', '.join(unknown)}")
+    need(config.render.max_model_wait_s >= 0, "[render] max_model_wait_s", "must be >= 0")
     need(v.max_prompt_chars >= 1, "[video] max_prompt_chars", "must be at least 1")
     need(0 <= v.crf <= 51, "[video] crf", "must be between 0 and 51")
     need(
@@ -361,17 +554,28 @@ def _check(config: Config, require_tokens: bool) -> None:
             "[admin] owners",
             f"entry {owner!r} must look like telegram:<id> or discord:<id>",
         )
-    need(
-        re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", config.model.device) is not None,
-        "[model] device",
-        f"{config.model.device!r} is not one of auto, cpu, mps, cuda, cuda:<n>",
-    )
     need(1 <= config.telegram.webhook_port <= 65535, "[telegram] webhook_port", "must be a TCP port")
     need(1 <= config.telegram.poll_timeout_s <= 600, "[telegram] poll_timeout_s", "must be 1 to 600")
     need(0 <= config.telegram.max_retries <= 10, "[telegram] max_retries", "must be 0 to 10")
     need(config.telegram.admin_cache_max >= 1, "[telegram] admin_cache_max", "must be at least 1")
     need(config.telegram.max_upload_mb >= 1, "[telegram] max_upload_mb", "must be at least 1")
     need(config.discord.max_upload_mb >= 1, "[discord] max_upload_mb", "must be at least 1")
+    w = config.web
+    need(1 <= w.port <= 65535, "[web] port", "must be a TCP port")
+    need(bool(w.host.strip()), "[web] host", "must not be empty")
+    need(
+        w.public_url == "" or re.fullmatch(r"https?://[^\s/]+(/\S*)?", w.public_url) is not None,
+        "[web] public_url",
+        f"{w.public_url!r} must start with http:// or https:// (or be empty)",
+    )
+    need(1 <= w.gallery_size <= 200, "[web] gallery_size", "must be 1 to 200")
+    need(w.admin_session_hours > 0, "[web] admin_session_hours", "must be above 0")
+    token = config.secrets.admin_token
+    need(
+        not token or len(token) >= 16 or not require_tokens,
+        "VIDEOBOT_ADMIN_TOKEN",
+        "is too short to guard /admin: use at least 16 characters (or leave it empty to turn /admin off)",
+    )
     if config.telegram.enabled and require_tokens:
         need(
             bool(config.secrets.telegram_token),
@@ -386,21 +590,113 @@ def _check(config: Config, require_tokens: bool) -> None:
         )
 
 
+def _check_model(config: Config, settings: ModelSettings, need: Callable[[bool, str, str], None]) -> None:
+    """A model's limits make sense and obey its family's frame and size rules."""
+    name, v, preset = settings.name, settings.limits, settings.preset
+    entry = dict(config.models).get(name)
+    where = f"[models.{name}]" if entry is not None else "[model]"
+
+    def label(*keys: str, shown: str = "") -> str:
+        """Name the table the owner wrote the offending key in: this model's, or [video]."""
+        mine = entry is not None and any(getattr(entry, key) for key in keys)
+        table = where if mine or not set(keys) & config.video_keys_set else "[video]"
+        return f"{table} {shown or keys[0]}"
+
+    need(MODEL_NAME.match(name) is not None, where, "names a model with lowercase letters, digits, - and _")
+    multiple = preset.size_rule
+    for side in ("width", "height"):
+        size = getattr(v, side)
+        need(size >= 16 and size % 8 == 0, label(side), "must be a multiple of 8, at least 16")
+        fit = max(multiple, size - size % multiple)
+        need(
+            size % multiple == 0,
+            label(side),
+            f"is {size}, but {name} needs sizes that are multiples of {multiple} (try {fit})",
+        )
+    need(1 <= v.fps <= 60, label("fps"), "must be between 1 and 60")
+    frame_keys = ("min_frames", "default_frames", "max_frames")
+    need(
+        1 <= v.min_frames <= v.default_frames <= v.max_frames,
+        label(*frame_keys, shown="frames"),
+        "need 1 <= min_frames <= default_frames <= max_frames",
+    )
+    rule = preset.family.frames
+    need(
+        rule.fits(v.default_frames),
+        label("default_frames"),
+        f"is {v.default_frames}, but {name} takes {rule.describe()} frames: "
+        f"try {rule.nearest(v.default_frames)}",
+    )
+    need(
+        not rule.most or v.max_frames <= rule.most,
+        label("max_frames"),
+        f"is {v.max_frames}, but {name} makes at most {rule.most} frames",
+    )
+    need(
+        1 <= v.min_steps <= v.default_steps <= v.max_steps,
+        label("min_steps", "default_steps", "max_steps", shown="steps"),
+        "need 1 <= min_steps <= default_steps <= max_steps",
+    )
+    need(
+        0 < v.min_guidance <= v.default_guidance <= v.max_guidance,
+        label("min_guidance", "default_guidance", "max_guidance", shown="guidance"),
+        "need 0 < min_guidance <= default_guidance <= max_guidance",
+    )
+    need(
+        re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", settings.device) is not None,
+        f"{where} device",
+        f"{settings.device!r} is not one of auto, cpu, mps, cuda, cuda:<n>",
+    )
+
+
+def _model_tables(raw: dict[str, Any], source: str) -> tuple[tuple[str, ModelEntry], ...]:
+    """`[models.NAME]` tables → entries; `[model]` may then hold only device settings."""
+    tables = raw.pop("models", None)
+    if tables is None:
+        return ()
+    if not isinstance(tables, dict) or not tables:
+        raise ConfigError(f"{source}: [models] must hold tables like [models.ms]")
+    legacy = raw.get("model", {})
+    if isinstance(legacy, dict) and {"id", "path"} & set(legacy):
+        raise ConfigError(
+            f"{source}: [model] id/path and [models.NAME] both name models; "
+            "move [model] into [models.default]"
+        )
+    entries = []
+    for name, table in tables.items():
+        if not MODEL_NAME.match(name) or (name in TINY_PRESETS and table.get("id", name) != name):
+            raise ConfigError(
+                f"{source}: [models.{name}] is not a usable name (lowercase letters, digits, - and _)"
+            )
+        entry = _section(ModelEntry, table, f"models.{name}", source)
+        entries.append((name, entry))
+    marked = [name for name, entry in entries if entry.default]
+    if len(marked) > 1:
+        raise ConfigError(
+            f"{source}: default = true is set for several models ({', '.join(marked)}); keep one"
+        )
+    return tuple(entries)
+
+
 def parse_config(
     raw: dict[str, Any], source: str, env: typing.Mapping[str, str], *, require_tokens: bool = True
 ) -> Config:
     """Build a checked `Config` from already-parsed TOML; tokens are needed only to serve chats."""
-    sections: dict[str, Any] = {}
+    raw = dict(raw)
+    sections: dict[str, Any] = {"models": _model_tables(raw, source)}
+    if isinstance(raw.get("video"), dict):
+        sections["video_keys_set"] = frozenset(raw["video"]) & frozenset(MODEL_LIMIT_KEYS)
     hints = typing.get_type_hints(Config)
     for name, section in raw.items():
         kind = hints.get(name)
         if name in ("secrets", "source") or kind is None or not is_dataclass(kind):
-            known = [f.name for f in fields(Config) if f.name not in ("secrets", "source")]
+            known = [f.name for f in fields(Config) if f.name not in ("secrets", "source", "video_keys_set")]
             raise ConfigError(f"{source}: unknown section [{name}] (known: {', '.join(known)})")
         sections[name] = _section(kind, section, name, source)  # type: ignore[arg-type]
     secrets = Secrets(
         telegram_token=env.get("TELEGRAM_TOKEN", "").strip(),
         discord_token=env.get("DISCORD_TOKEN", "").strip(),
+        admin_token=env.get("VIDEOBOT_ADMIN_TOKEN", "").strip(),
         worker_secret=env.get(WORKER_SECRET_ENV, "").strip(),
     )
     config = Config(**sections, secrets=secrets, source=source)

@@ -112,6 +112,8 @@ async def dispatch(service: VideoService, req: Request, line: str) -> bool:
         await service.quota(req)
     elif command == "/info":
         await service.info(req, argument or None)
+    elif command == "/models":
+        await service.list_models(req)
     elif command in ("/help", "/start"):
         await service.help(req)
     elif command == "/challenge":

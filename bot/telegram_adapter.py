@@ -25,7 +25,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 from telegram import (
@@ -324,6 +324,7 @@ class TelegramAdapter:
             "info": self.on_info,
             "verify": self.on_verify,
             "help": self.on_help,
+            "models": self.on_models,
             "admin": self.on_admin,
             "challenge": self.on_challenge,
             "leaderboard": self.on_leaderboard,
@@ -479,6 +480,9 @@ class TelegramAdapter:
     async def on_help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self.service.help(await self._request(update))
 
+    async def on_models(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.service.list_models(await self._request(update))
+
     async def on_challenge(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         assert update.effective_message is not None
         await self.service.challenge(await self._request(update), self._argument(update.effective_message))
@@ -563,8 +567,20 @@ def webhook_secret(token: str) -> str:
     return hmac.new(token.encode(), b"videobot webhook", hashlib.sha256).hexdigest()
 
 
-async def _serve_webhook(application: Application, config: Config) -> web.AppRunner:  # type: ignore[type-arg]
-    """Webhook mode: aiohttp receives updates and feeds PTB's update queue."""
+class WebhookHost(Protocol):
+    """The web side's runner, when it is on: it serves the webhook instead of a runner of our own."""
+
+    def serve_webhook(
+        self, path: str, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> None: ...
+
+
+async def _serve_webhook(
+    application: Application,  # type: ignore[type-arg]
+    config: Config,
+    host: WebhookHost | None = None,
+) -> web.AppRunner | None:
+    """Webhook mode: aiohttp receives updates and feeds PTB's update queue (on `host`'s runner, if given)."""
     tg = config.telegram
     secret = webhook_secret(config.secrets.telegram_token)
 
@@ -577,11 +593,15 @@ async def _serve_webhook(application: Application, config: Config) -> web.AppRun
         await application.update_queue.put(update)
         return web.Response()
 
-    app = web.Application()
-    app.router.add_post(WEBHOOK_PATH, receive)
-    runner = web.AppRunner(app, handle_signals=False)
-    await runner.setup()
-    await web.TCPSite(runner, tg.webhook_listen, tg.webhook_port).start()
+    runner = None
+    if host is not None:
+        host.serve_webhook(WEBHOOK_PATH, receive)
+    else:
+        app = web.Application()
+        app.router.add_post(WEBHOOK_PATH, receive)
+        runner = web.AppRunner(app, handle_signals=False)
+        await runner.setup()
+        await web.TCPSite(runner, tg.webhook_listen, tg.webhook_port).start()
     url = tg.webhook_url.rstrip("/") + WEBHOOK_PATH
     await application.bot.set_webhook(url, secret_token=secret, allowed_updates=ALLOWED_UPDATES)
     return runner
@@ -590,8 +610,9 @@ async def _serve_webhook(application: Application, config: Config) -> web.AppRun
 class TelegramBot:
     """The Telegram side of one bot: PTB's application, the handlers and the outbox."""
 
-    def __init__(self, service: VideoService, config: Config) -> None:
+    def __init__(self, service: VideoService, config: Config, web_host: WebhookHost | None = None) -> None:
         self.config = config
+        self.web_host = web_host
         self.application = build_application(config)
         self.outbox = TelegramOutbox(self.application, config.telegram.max_upload_mb * 1_000_000)
         self.adapter = TelegramAdapter(service, self.application, self.outbox)
@@ -604,8 +625,9 @@ class TelegramBot:
             await self.adapter.register_commands()
             await application.start()
             runner = None
-            if config.telegram.webhook_url:
-                runner = await _serve_webhook(application, config)
+            webhook = bool(config.telegram.webhook_url)
+            if webhook:
+                runner = await _serve_webhook(application, config, self.web_host)
             else:
                 assert application.updater is not None
                 await application.updater.start_polling(
@@ -617,6 +639,6 @@ class TelegramBot:
             await stop.wait()
             if runner is not None:
                 await runner.cleanup()
-            elif application.updater is not None:
+            elif not webhook and application.updater is not None:
                 await application.updater.stop()
             await application.stop()

@@ -17,4 +17,5 @@ pytest_plugins = [
     "tests.harness.telegram",
     "tests.harness.discord",
     "tests.harness.console",
+    "tests.harness.web",
 ]

@@ -58,8 +58,8 @@ BAD_INPUT = [
     ("a cat --guidance strong", "not_number", ["--guidance", "strong"]),
     ("a cat --guidance nan", "not_number", ["--guidance", "nan"]),
     ("a cat --guidance inf", "not_number", ["--guidance", "inf"]),
-    ("a cat --frames 1", "out_of_range", ["--frames", "between 2 and 16", "1"]),
-    ("a cat --frames 17", "out_of_range", ["--frames", "between 2 and 16", "17"]),
+    ("a cat --frames 1", "frames_out_of_range", ["--frames", "between 2 and 16", "0.2–2.0 s at 8 fps", "1"]),
+    ("a cat --frames 17", "frames_out_of_range", ["--frames", "between 2 and 16", "17"]),
     ("a cat --steps 0", "out_of_range", ["--steps", "between 1 and 400", "0"]),
     ("a cat --steps 401", "out_of_range", ["--steps", "between 1 and 400", "401"]),
     ("a cat --guidance 0.5", "out_of_range", ["--guidance", "between 1.0 and 20.0", "0.5"]),
@@ -179,8 +179,8 @@ def test_guidance_is_rounded_to_two_decimals(limits: VideoConfig) -> None:
 def test_discord_typed_options_go_through_the_same_limits(limits: VideoConfig) -> None:
     with pytest.raises(CommandError) as error:
         validate_video(VideoArgs("a cat", frames=99), limits)
-    assert error.value.key == "out_of_range"
-    assert error.value.values["option"] == "--frames"
+    assert error.value.key == "frames_out_of_range"
+    assert error.value.values["high"] == 16
 
 
 def test_default_and_forced_limits_come_from_the_config(make_config: Callable[..., Config]) -> None:

@@ -46,6 +46,7 @@ COMMAND_NAMES = [
     "help",
     "info",
     "leaderboard",
+    "models",
     "queue",
     "quota",
     "verify",
@@ -134,7 +135,7 @@ async def test_video_is_answered_at_once_then_shows_progress_then_the_clip(world
 async def test_out_of_range_frames_get_an_ephemeral_sentence_and_no_job(world: World) -> None:
     interaction = world.fake.slash("video", {"prompt": "a cat", "frames": 999}, user_id=OWNER)
     text = ephemeral_text(await interaction.callback())
-    assert text == "--frames must be between 2 and 16; you gave 999."
+    assert text == "--frames must be between 2 and 16 (0.2–2.0 s at 8 fps); you gave 999."
     assert world.service.store.jobs.of_user(UserRef("discord", str(OWNER))) == []
 
 
@@ -404,7 +405,7 @@ async def test_admin_is_a_manage_server_group_with_typed_options(
     assert int(group["default_member_permissions"]) == MANAGE_GUILD
     assert group["description_localizations"]["it"].startswith("Strumenti admin")
     subcommands = {o["name"]: o for o in group["options"]}
-    assert sorted(subcommands) == ["audit", "ban", "purge", "queue", "quota", "settings", "unban"]
+    assert sorted(subcommands) == ["audit", "ban", "model", "purge", "queue", "quota", "settings", "unban"]
     quota = {o["name"]: o for o in subcommands["quota"]["options"]}
     assert subcommands["quota"]["type"] == 2 and sorted(quota) == ["reset", "set", "show"]
     ban = {o["name"]: o for o in subcommands["ban"]["options"]}
@@ -416,6 +417,8 @@ async def test_admin_is_a_manage_server_group_with_typed_options(
         "daily",
         "challenges",
         "enabled",
+        "gallery",
+        "models",
     ]
     assert {o["name"]: o for o in subcommands["audit"]["options"]}["n"]["max_value"] == 50
     # Subcommands are not taken for the top-level commands of the same name.
@@ -502,7 +505,7 @@ async def test_admins_by_manage_server_role_or_owner_config_run_admin_commands_w
     )
     assert settings.startswith("⚙ This chat: max_frames 8,")
     too_long = ephemeral_text(await fake.slash("video", {"prompt": "a cat", "frames": 12}).callback())
-    assert too_long == "--frames must be between 2 and 8; you gave 12."
+    assert too_long == "--frames must be between 2 and 8 (0.2–1.0 s at 8 fps); you gave 12."
 
     audit = [(e.actor, e.action, e.target, e.detail) for e in store.audit.entries(50)]
     assert audit == [
@@ -554,6 +557,7 @@ async def test_refs_survive_a_round_trip_through_text() -> None:
 @pytest.fixture
 def child_env() -> dict[str, str]:
     env = {**os.environ, "DISCORD_TOKEN": "TEST", "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)  # this checkout, not the venv's install
     env.pop("VIDEOBOT_CONFIG", None)
     return env
 

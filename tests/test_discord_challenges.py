@@ -317,7 +317,10 @@ async def test_entries_sent_from_the_thread_obey_the_channels_settings(
     await recorded(world)
     for channel_id in (CHANNEL, thread):
         entry = challenge(fake, "enter", {"prompt": "a cat", "frames": 8}, user_id=BEN, channel_id=channel_id)
-        assert ephemeral_text(await entry.callback()) == "--frames must be between 2 and 4; you gave 8."
+        assert (
+            ephemeral_text(await entry.callback())
+            == "--frames must be between 2 and 4 (0.2–0.5 s at 8 fps); you gave 8."
+        )
 
 
 DEFAULT_DURATION_S = ChallengeConfig().default_duration_s

@@ -8,7 +8,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-FORBIDDEN = {"discord", "telegram", "torch", "saq", "diffusers", "transformers", "av", "c2pa"}
+FORBIDDEN = {
+    "discord",
+    "telegram",
+    "torch",
+    "saq",
+    "diffusers",
+    "transformers",
+    "av",
+    "c2pa",
+    "aiohttp",
+    "prometheus_client",
+}
 CORE = Path(__file__).resolve().parent.parent / "bot" / "core"
 
 

@@ -100,7 +100,7 @@ def backend(bot: CoreBot) -> SaqBackend:
 
 
 async def saq_record(bot: CoreBot, job_id: int) -> Any:
-    queue = VideobotQueue.at(bot.config.queue.redis_url, queue_name("tiny"))
+    queue = VideobotQueue.at(bot.config.queue.redis_url, queue_name(bot.config.default_model))
     try:
         return await queue.job(job_key(job_id, backend(bot).run_id))
     finally:
@@ -108,7 +108,7 @@ async def saq_record(bot: CoreBot, job_id: int) -> Any:
 
 
 async def until_workers(bot: CoreBot, count: int, timeout: float = 60.0) -> None:
-    await eventually(lambda: backend(bot)._workers >= count, timeout=timeout, what=f"{count} workers")
+    await eventually(lambda: backend(bot).workers() >= count, timeout=timeout, what=f"{count} workers")
 
 
 def delivered(bot: CoreBot) -> Counter[str]:
@@ -207,7 +207,7 @@ async def test_a_job_that_saq_runs_twice_is_still_delivered_once(
     await until_workers(saq_bot, 2)
     job = await saq_bot.video("twice --steps 30")
     await until_step(saq_bot, job.id, 1)
-    queue = VideobotQueue.at(redis_server.url, queue_name("tiny"))
+    queue = VideobotQueue.at(redis_server.url, queue_name(saq_bot.config.default_model))
     try:  # what the race leaves behind: the same job queued again while a worker runs it
         await queue.redis.rpush(queue._queued, queue.job_id(job_key(job.id, backend(saq_bot).run_id)))  # type: ignore[misc]
         await saq_bot.until_status(job.id, JobStatus.DONE, timeout=30)
@@ -282,7 +282,7 @@ async def test_without_workers_jobs_wait_and_the_bot_says_why_and_drops_an_earli
         config = parse_config(
             saq_settings(tmp_path / "data", redis.url), "t.toml", {"VIDEOBOT_WORKER_SECRET": SECRET}
         )
-        queue = VideobotQueue.at(redis.url, queue_name("tiny"))
+        queue = VideobotQueue.at(redis.url, queue_name(config.default_model))
         left_behind = await queue.enqueue("render", key=job_key(1, "crashed-run"))  # a killed bot's job
         assert left_behind is not None
         bot = await make_bot(config=config, renderer=Renderer("tiny"))

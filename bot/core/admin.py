@@ -14,17 +14,20 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from bot.config import Config
 from bot.core import messages
 from bot.core.endings import Endings
+from bot.core.models import Models, shown_name
 from bot.core.parsing import CommandError
 from bot.core.quota import daily_limit, quota_day, seconds_until_reset
 from bot.core.types import ChatSettings, Job, JobStatus
 from bot.store import EVERYWHERE, Store
 
 USER_REF = re.compile(r"^(telegram|discord|console):[\w.-]+$")
-SETTINGS = ("max_frames", "max_steps", "daily", "challenges", "enabled")
+SETTINGS = ("max_frames", "max_steps", "daily", "challenges", "enabled", "gallery", "models")
+SWITCHES = ("challenges", "enabled", "gallery")
 AUDIT_MAX = 50
 QUEUE_LINES = 30  # `/admin queue` lists this many, then "…and N more"
 
@@ -39,6 +42,7 @@ class AdminAction(enum.StrEnum):
     PURGE = "purge"
     SETTINGS = "settings"
     AUDIT = "audit"
+    MODEL = "model"
 
 
 @dataclass(frozen=True)
@@ -63,12 +67,18 @@ class AdminResult:
 
 class AdminTools:
     def __init__(
-        self, store: Store, config: Config, endings: Endings, clock: Callable[[], float] = time.time
+        self,
+        store: Store,
+        config: Config,
+        endings: Endings,
+        clock: Callable[[], float] = time.time,
+        models: Models | None = None,
     ) -> None:
         self.store = store
         self.config = config
         self.endings = endings
         self.clock = clock
+        self.models = models or Models(config, store)
 
     async def run(
         self,
@@ -115,6 +125,10 @@ class AdminTools:
         if action == AdminAction.PURGE:
             target = _checked_user(command.user) if command.user else None
             return await self.purge(actor, chat, None if everywhere else chat, target, locale)
+        if action == AdminAction.MODEL:
+            if not everywhere:
+                raise CommandError("admin_owner_only")
+            return AdminResult(self.switch_model(actor, chat, command.value, locale))
         user = _checked_user(command.user)
         if action == AdminAction.QUOTA_SHOW:
             return AdminResult(self.quota_show(user, chat, locale))
@@ -159,6 +173,16 @@ class AdminTools:
         self._audit(actor, chat, "quota set", user, value)
         return messages.text("admin_quota_set", locale, user=user, value=value)
 
+    def switch_model(self, actor: str, chat: str | None, name: str | None, locale: str) -> str:
+        """The owner's switch of the default model; jobs already queued keep theirs."""
+        if not name:
+            raise CommandError("admin_model_usage", known=", ".join(self.models.names()))
+        settings = self.models.switch(name)
+        self._audit(actor, chat, "model", settings.name)
+        return messages.text(
+            "admin_model_switched", locale, model=shown_name(settings), licence=settings.licence
+        )
+
     def quota_reset(self, actor: str, chat: str | None, user: str, locale: str) -> str:
         self.store.quota.reset(user, quota_day(self.clock(), self.config.quota))
         self._audit(actor, chat, "quota reset", user)
@@ -194,6 +218,21 @@ class AdminTools:
         ]
         return messages.fit_lines(lines, total=total)
 
+    async def cancel_job(
+        self, actor: str, chat: str | None, job_id: int, locale: str = "en", *, everywhere: bool = False
+    ) -> AdminResult:
+        """Cancel one waiting or rendering job as `/cancel` does for an admin (refunded, its owner
+        told), and audit it.  A chat's admins reach only its jobs; owners (`everywhere`: the web
+        side's /admin, the shell) any."""
+        job = self.store.jobs.get(job_id)
+        mine = everywhere or chat is None or chat in (job.chat.key, job.chat.scope_key) if job else False
+        if job is None or not mine:
+            raise CommandError("job_not_found", job=job_id)
+        if not await self.endings.cancel(job, "cancelled"):
+            raise CommandError("cancel_finished", job=job_id)
+        self._audit(actor, chat, "cancel", job.user.key, f"#{job_id}")
+        return AdminResult(messages.text("cancelled", locale, job=job_id), (job,))
+
     async def _cancel_queued(self, user: str | None, chat: str | None) -> tuple[Job, ...]:
         waiting = self.store.jobs.queued_of(user, chat)
         return tuple(await self.endings.cancel_all(waiting, "purged_notice", error="purged"))
@@ -216,27 +255,29 @@ class AdminTools:
             current = self._changed(current, key, value)
             self.store.chats.save(chat, current)
             self._audit(actor, chat, "settings", key, value)
-        v, q = self.config.video, self.config.quota
+        v, q = self.config.model_settings[self.models.active].limits, self.config.quota
         return messages.text(
             "admin_settings",
             locale,
+            models=",".join(current.models) or "all",
             max_frames=current.max_frames or v.max_frames,
             max_steps=current.max_steps or v.max_steps,
             daily=current.daily if current.daily is not None else q.daily,
             challenges="on" if current.challenges else "off",
             enabled="on" if current.enabled else "off",
+            gallery="on" if current.gallery else "off",
         )
 
     def _changed(self, current: ChatSettings, key: str, value: str) -> ChatSettings:
         """`current` with one setting changed; chat limits may only tighten the config's."""
-        if key in ("challenges", "enabled"):
+        if key in SWITCHES:
             if value.lower() not in ("on", "off"):
                 raise CommandError("admin_on_off", setting=key)
-            switched = value.lower() == "on"
-            if key == "challenges":
-                return replace(current, challenges=switched)
-            return replace(current, enabled=switched)
-        v = self.config.video
+            switched: dict[str, Any] = {key: value.lower() == "on"}
+            return replace(current, **switched)
+        if key == "models":
+            return replace(current, models=self.models.parse_list(value))
+        v = self.config.widest_limits()
         low, high = {
             "max_frames": (v.min_frames, v.max_frames),
             "max_steps": (v.min_steps, v.max_steps),
@@ -308,6 +349,8 @@ def parse_admin(argument: str, mentioned: str | None = None) -> AdminCommand:
         return AdminCommand(AdminAction.PURGE, user)
     if head == "queue":
         return AdminCommand(AdminAction.QUEUE)
+    if head == "model":
+        return AdminCommand(AdminAction.MODEL, value=rest[0] if len(rest) == 1 else None)
     if head == "settings":
         if rest and len(rest) != 2:
             raise CommandError("admin_settings_usage", keys=", ".join(SETTINGS))

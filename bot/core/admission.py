@@ -10,14 +10,16 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
-from bot.config import Config, VideoConfig
+from bot.config import Config, ModelSettings, VideoConfig
 from bot.core import messages, roles
 from bot.core.boards import GroupBoards
 from bot.core.eta import Eta
+from bot.core.models import Models
 from bot.core.moderation import PromptPolicy
 from bot.core.notify import Notifier
+from bot.core.observe import QUOTA_REFUSED, Tally
 from bot.core.parsing import CommandError, VideoArgs, clean_text, validate_video
 from bot.core.ports import Clock, RenderBackend
 from bot.core.queue import JobQueue
@@ -28,13 +30,22 @@ from bot.store import Store
 log = logging.getLogger(__name__)
 
 
-def chat_limits(limits: VideoConfig, settings: ChatSettings) -> VideoConfig:
-    """The config's limits, tightened by what a chat's admins set."""
+def chat_limits(
+    limits: VideoConfig, settings: ChatSettings, model: ModelSettings | None = None
+) -> VideoConfig:
+    """The model's limits, tightened by what a chat's admins set (the default still fits the model)."""
     if settings.max_frames:
+        default = min(limits.default_frames, settings.max_frames)
+        if model is not None:
+            default = max(
+                model.preset.family.frames.below(default), min(limits.min_frames, settings.max_frames)
+            )
         limits = replace(
             limits,
-            max_frames=settings.max_frames,
-            default_frames=min(limits.default_frames, settings.max_frames),
+            max_frames=min(settings.max_frames, limits.max_frames)
+            if model is not None
+            else settings.max_frames,
+            default_frames=default,
         )
     if settings.max_steps:
         limits = replace(
@@ -54,8 +65,9 @@ class Admission:
     wake: Callable[[], None]
     clock: Clock
     rng: random.Random
-    model: str
+    models: Models
     boards: GroupBoards
+    tally: Tally = field(default_factory=Tally)
 
     def __post_init__(self) -> None:
         p = self.config.policy
@@ -82,7 +94,8 @@ class Admission:
         ban_reason = self.store.bans.reason(req.user.key, home.key, home.scope_key)
         if ban_reason is not None:
             raise CommandError("banned", reason=ban_reason or "—")
-        params = validate_video(args, chat_limits(self.config.video, chat_settings), self.rng)
+        model = self.models.pick(args.model, chat_settings)
+        params = validate_video(args, chat_limits(model.limits, chat_settings, model), self.rng, model)
         refusal = self.policy.check(params.prompt)  # a negative prompt names what to avoid
         if refusal is not None:
             self.store.audit.add(
@@ -103,7 +116,7 @@ class Admission:
             user=req.user,
             chat=challenge.where_entries_go if challenge else req.chat,
             params=params,
-            model=self.model,
+            model=model.key,
             created_at=self.clock(),
             reply_to=_entry_reply_to(challenge) if challenge else req.reply_to,
             parent_id=parent_id,
@@ -124,6 +137,7 @@ class Admission:
         try:
             self.store.jobs.insert(job, charge)
         except QuotaExceeded as over:
+            self.tally.count(QUOTA_REFUSED, limit=over.limit)
             await self.notifier.reply(req, self.over_quota_text(req.user, over), private=True)
             return None
         # The job is stored and charged: from here on nothing may look like a refusal.

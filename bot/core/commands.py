@@ -15,13 +15,16 @@ from bot.core.credentials import ClipChecker, credentials_line
 from bot.core.endings import Endings, RunningJobs
 from bot.core.eta import Eta
 from bot.core.menu import command_list
+from bot.core.models import Models, model_line, seconds, shown_name
 from bot.core.notify import Notifier
 from bot.core.parsing import MAX_JOB_ID, CommandError, VideoArgs, parse_job_id
-from bot.core.ports import Clock
+from bot.core.persist import until_written
+from bot.core.ports import Clock, ModelAware, RenderBackend
 from bot.core.queue import JobQueue
 from bot.core.quota import daily_limit, quota_day, seconds_until_reset
 from bot.core.types import ButtonAction, ChatRef, Job, JobStatus, Request, UserRef
 from bot.store import Store
+from bot.store.public import JOB
 
 RECENT = 50  # how far back "your latest job" looks
 
@@ -38,7 +41,8 @@ class Commands:
     eta: Eta
     clock: Clock
     rng: random.Random
-    model: str
+    models: Models
+    backend: RenderBackend
     check_clip: ClipChecker | None = None  # Content Credentials for /info
 
     def find_job(self, req: Request, job_ref: str | int) -> Job:
@@ -74,8 +78,13 @@ class Commands:
                 frames=p.frames if args.frames is None else args.frames,
                 steps=p.steps if args.steps is None else args.steps,
                 guidance=p.guidance if args.guidance is None else args.guidance,
+                model=args.model or self._still_configured(based_on.model),
             )
         return await self.admission.submit(req, args, parent_id=based_on.id if based_on else None)
+
+    def _still_configured(self, model: str) -> str | None:
+        """A clip's model for its reroll, if the config still has it (else the default)."""
+        return self.models.name_of(model)
 
     async def cancel(self, req: Request, job_ref: str | None = None) -> None:
         if job_ref:
@@ -136,14 +145,29 @@ class Commands:
 
     async def info_text(self, job: Job, locale: str) -> str:
         """`info_text` and, while the clip is on disk, what its Content Credentials say."""
-        text = info_text(job, locale)
+        text = info_text(job, locale, self.models)
         if self.check_clip is None or not job.clip_path or not Path(job.clip_path).exists():
             return text
         check = await asyncio.to_thread(self.check_clip, Path(job.clip_path))
         return f"{text}\n{credentials_line(check, locale)}"
 
+    async def list_models(self, req: Request) -> None:
+        """`/models`: each model with its licence and defaults, whether loaded, which is the default."""
+        locale = req.user.locale
+        resident = self.backend.model_state().resident if isinstance(self.backend, ModelAware) else None
+        allowed = self.models.allowed(self.store.chats.get(req.chat.scope_key))
+        active = self.models.active
+        lines = [messages.text("models_header", locale)]
+        for name in allowed:
+            loaded = None if resident is None else name in resident
+            lines.append(model_line(self.models.settings(name), locale, active=name == active, loaded=loaded))
+        if len(allowed) > 1:
+            lines.append(messages.text("models_pick", locale))
+        await self.notifier.reply(req, messages.fit_lines(lines), private=True)
+
     async def help(self, req: Request) -> None:
-        v, q = self.config.video, self.config.quota
+        model = self.models.pick(None, self.store.chats.get(req.chat.scope_key))
+        v, q = model.limits, self.config.quota
         text = messages.text(
             "help",
             req.user.locale,
@@ -156,7 +180,12 @@ class Commands:
             daily=q.daily,
             max_queued=q.max_queued,
             max_prompt_chars=v.max_prompt_chars,
-            model=self.model,
+            default_frames=v.default_frames,
+            seconds=seconds(model, v.default_frames),
+            fps=v.fps,
+            model=shown_name(model),
+            licence=model.licence,
+            model_option=" [--model NAME]" if len(self.models.names()) > 1 else "",
             commands=command_list(),
         )
         await self.notifier.reply(req, text, private=True)
@@ -171,21 +200,26 @@ class Commands:
         except ValueError:
             raise CommandError("unknown_command") from None
         if pressed == ButtonAction.INFO:  # a Telegram alert holds 200 characters: no credentials line
-            await self.notifier.reply(req, info_text(job, req.user.locale), private=True)
+            await self.notifier.reply(req, info_text(job, req.user.locale, self.models), private=True)
         elif pressed == ButtonAction.DELETE:
             if job.user.key != req.user.key and not roles.may_moderate(req, job, self.config.admin):
                 raise CommandError("delete_refused")
             outbox = self.notifier.outbox(job.chat.platform)
             if job.result_message and outbox is not None:
                 await outbox.delete(job.chat, job.result_message)
+            # and off the web side's pages, for good: a promise, so it waits out a locked database
+            await until_written(lambda: self.store.public.hide(JOB, job.id), f"hiding job {job.id}")
             await self.notifier.reply(req, messages.text("deleted", req.user.locale), private=True)
         elif pressed == ButtonAction.VOTE:
             return job
         else:
             p = job.params
-            args = VideoArgs(prompt=p.prompt, negative=p.negative, frames=p.frames, steps=p.steps)
+            model = self._still_configured(job.model)
+            args = VideoArgs(
+                prompt=p.prompt, negative=p.negative, frames=p.frames, steps=p.steps, model=model
+            )
             if pressed == ButtonAction.VARIATION:
-                v = self.config.video
+                v = self.models.settings(job.model).limits
                 jitter = self.rng.uniform(-1.5, 1.5)
                 guidance = min(max(p.guidance + jitter, v.min_guidance), v.max_guidance)
                 args = replace(args, seed=p.seed, guidance=round(guidance, 2))
@@ -195,8 +229,10 @@ class Commands:
         return None
 
 
-def info_text(job: Job, locale: str) -> str:
+def info_text(job: Job, locale: str, models: Models) -> str:
     p = job.params
+    settings = models.settings(job.model)
+    known = job.model in (settings.name, settings.id, settings.path)
     return messages.text(
         "info",
         locale,
@@ -211,6 +247,6 @@ def info_text(job: Job, locale: str) -> str:
         width=p.width,
         height=p.height,
         fps=p.fps,
-        model=job.model,
+        model=f"{shown_name(settings)} · licence {settings.licence}" if known else job.model,
         version=__version__,
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.config import QueueConfig
@@ -18,6 +18,7 @@ from bot.core.boards import GroupBoards
 from bot.core.captions import entry_buttons, entry_caption, result_buttons, result_caption
 from bot.core.endings import Endings
 from bot.core.notify import Notifier
+from bot.core.observe import DELIVERY_FAILED, Tally
 from bot.core.persist import until_written
 from bot.core.ports import Clock, Rendered, RenderEvent
 from bot.core.progress import ProgressBoard
@@ -46,6 +47,8 @@ class Deliveries:
     fit: Fitter
     clock: Clock
     boards: GroupBoards
+    model_label: Callable[[str], str] = str  # a job's model as users see it (its name and hub id)
+    tally: Tally = field(default_factory=Tally)
 
     def __post_init__(self) -> None:
         self._delivering: set[int] = set()
@@ -80,10 +83,12 @@ class Deliveries:
         try:
             clip = await asyncio.to_thread(self.fit, Path(job.clip_path), outbox.upload_limit(job.chat))
         except ClipTooLarge:
+            self.tally.count(DELIVERY_FAILED, platform=job.chat.platform, kind="too_big")
             await self.endings.fail(job, "failed_too_big")
             return
         except Exception:
             log.exception("job %d: its clip could not be prepared for sending", job.id)
+            self.tally.count(DELIVERY_FAILED, platform=job.chat.platform, kind="unprepared")
             await self.endings.fail(job, "failed_internal")
             return
         delivery = self._delivery(job, clip)
@@ -94,11 +99,13 @@ class Deliveries:
                 sent = await outbox.send_video(delivery)
                 break
             except Undeliverable as gone:
+                self.tally.count(DELIVERY_FAILED, platform=job.chat.platform, kind="undeliverable")
                 log.warning("job %d can never reach its chat (%s); giving up", job.id, gone)
                 await self._give_up(job)
                 return
             except Exception:
                 log.warning("delivering job %d failed (try %d)", job.id, attempt + 1, exc_info=True)
+                self.tally.count(DELIVERY_FAILED, platform=job.chat.platform, kind="error")
                 await asyncio.sleep(0.5 * 2**attempt)
         else:
             await self._round_failed(job)
@@ -141,8 +148,10 @@ class Deliveries:
         challenge = self.store.challenges.get(job.challenge_id) if job.challenge_id else None
         if challenge is not None:
             votes = self.store.challenges.vote_count(job.id)
-            return Delivery(job, clip, entry_caption(job, challenge), entry_buttons(job, votes))
-        return Delivery(job, clip, result_caption(job), result_buttons(job))
+            caption, buttons = entry_caption(job, challenge), entry_buttons(job, votes)
+        else:
+            caption, buttons = result_caption(job), result_buttons(job)
+        return Delivery(job, clip, caption, buttons, model=self.model_label(job.model))
 
 
 def remove_clip_files(clip_path: str) -> None:

@@ -48,8 +48,16 @@ class Eta:
         waiting = self.store.jobs.work_until(job_id)
         if waiting is None:
             return None, None
+        return waiting.place, self._seconds(waiting.step_frames)
+
+    def queue_clears_in(self) -> float | None:
+        """Seconds until everything waiting and running is done (None: a shape not timed yet)."""
+        return self._seconds(self.store.jobs.work_waiting())
+
+    def _seconds(self, waiting: dict[tuple[str, int, int], int]) -> float | None:
+        """The running jobs' remaining steps plus `waiting` (steps × frames by shape), in seconds."""
         work: dict[str, int] = {}
-        for (model, width, height), step_frames in waiting.step_frames.items():
+        for (model, width, height), step_frames in waiting.items():
             key = f"{model}:{width}x{height}"
             work[key] = work.get(key, 0) + step_frames
         for running in self.running.jobs.values():
@@ -60,6 +68,6 @@ class Eta:
         for key, step_frames in work.items():
             unit = self.store.timings.get(key)
             if unit is None:
-                return waiting.place, None
+                return None
             total += unit * step_frames
-        return waiting.place, total
+        return total

@@ -16,9 +16,11 @@ from bot.core.endings import Endings, RunningJob, RunningJobs
 from bot.core.persist import is_transient, until_written
 from bot.core.ports import (
     Cancelled,
+    Clock,
     Encoding,
     Failed,
     FailureKind,
+    ModelAware,
     Progress,
     RenderBackend,
     Rendered,
@@ -50,7 +52,16 @@ class JobRunner:
         running: RunningJobs,
         endings: Endings,
         tasks: Tasks,
+        *,
+        clock: Clock | None = None,
+        max_model_wait_s: float = 0.0,
+        recheck_s: float = 60.0,
+        model_name: Callable[[str], str | None] | None = None,
     ) -> None:
+        self.model_name = model_name or (lambda stored: stored)
+        self.clock = clock
+        self.max_model_wait_s = max_model_wait_s
+        self.recheck_s = recheck_s
         self.store = store
         self.queue = queue
         self.backend = backend
@@ -71,7 +82,10 @@ class JobRunner:
             if self.stopping:
                 break
             try:
-                job = await self.queue.next_job()
+                if isinstance(self.backend, ModelAware):
+                    job = await self.queue.next_job(self.pick, recheck_s=self.recheck_s)
+                else:
+                    job = await self.queue.next_job()
             except QueueClosed:
                 break
             except sqlite3.OperationalError as error:
@@ -85,6 +99,25 @@ class JobRunner:
                 break
             self.running.jobs[job.id] = RunningJob(job)
             self.backend.submit(RenderJob(job.id, job.model, job.params))
+
+    def pick(self, ordered: list[Job]) -> Job | None:
+        """The job to run next, from the queue in fair order: the head, unless the model in memory
+        has jobs waiting too and the head has waited less than `max_model_wait_s` (so the GPU does
+        not reload between every clip, and nobody waits forever behind another model's queue).
+        Jobs whose model cannot load now are skipped; None when that leaves nothing."""
+        assert isinstance(self.backend, ModelAware)
+        state = self.backend.model_state()
+        names = {job.id: self.model_name(job.model) or job.model for job in ordered}
+        usable = [job for job in ordered if names[job.id] not in state.unavailable]
+        if not usable:
+            return None
+        head = usable[0]
+        if not state.resident or names[head.id] in state.resident:
+            return head
+        same = next((job for job in usable if names[job.id] in state.resident), None)
+        if same is None or self.clock is None:
+            return head
+        return head if self.clock() - head.created_at >= self.max_model_wait_s else same
 
     def stop(self) -> None:
         """No more dispatching; the backend stops running jobs after their current step."""

@@ -40,6 +40,14 @@ COMMANDS: tuple[CommandSpec, ...] = (
         {"en": "Seed, settings and model of a clip", "it": "Seed, impostazioni e modello di un video"},
     ),
     CommandSpec(
+        "models",
+        "",
+        {
+            "en": "The video models, their licences and defaults",
+            "it": "I modelli video, licenze e impostazioni",
+        },
+    ),
+    CommandSpec(
         "verify",
         "",
         {

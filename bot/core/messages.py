@@ -125,21 +125,22 @@ MESSAGES: dict[str, dict[str, str]] = {
     "help": {
         "en": "🎬 I turn text into a short AI-generated video.\n"
         "/video <prompt> [--seed N] [--neg TEXT] [--frames {min_frames}-{max_frames}] "
-        "[--steps {min_steps}-{max_steps}] [--guidance {min_guidance}-{max_guidance}]\n"
+        "[--steps {min_steps}-{max_steps}] [--guidance {min_guidance}-{max_guidance}]{model_option}\n"
         "{commands}\n"
         "Limits: {daily} clips a day, {max_queued} waiting at once, "
-        "prompts up to {max_prompt_chars} characters.\n"
-        "Clips are made by {model} (licence: non-commercial use).\n"
+        "prompts up to {max_prompt_chars} characters; {default_frames} frames make {seconds} at {fps} fps.\n"
+        "Clips are made by {model} (licence: {licence}).\n"
         "I refuse prompts with blocked words or naming the real people on my protected list: "
         "fake videos of real people can hurt them. Every clip is signed with Content Credentials "
         "(C2PA) saying it is AI-generated; send /verify as a reply to a video to check one.",
         "it": "🎬 Trasformo un testo in un breve video generato con IA.\n"
         "/video <prompt> [--seed N] [--neg TESTO] [--frames {min_frames}-{max_frames}] "
-        "[--steps {min_steps}-{max_steps}] [--guidance {min_guidance}-{max_guidance}]\n"
+        "[--steps {min_steps}-{max_steps}] [--guidance {min_guidance}-{max_guidance}]{model_option}\n"
         "{commands}\n"
         "Limiti: {daily} video al giorno, {max_queued} in attesa alla volta, "
-        "prompt fino a {max_prompt_chars} caratteri.\n"
-        "I video sono creati da {model} (licenza: solo uso non commerciale).\n"
+        "prompt fino a {max_prompt_chars} caratteri; "
+        "{default_frames} fotogrammi durano {seconds} a {fps} fps.\n"
+        "I video sono creati da {model} (licenza: {licence}).\n"
         "Rifiuto i prompt con parole vietate o che nominano le persone reali della mia lista "
         "protetta: i video falsi di persone reali possono far loro del male. Ogni video è firmato "
         "con Content Credentials (C2PA) che dicono che è generato con IA; rispondi a un video con "
@@ -196,8 +197,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "it": "Il prompt è di {length} caratteri; il limite è {limit}.",
     },
     "unknown_option": {
-        "en": "Unknown option {option}; use --seed, --neg, --frames, --steps or --guidance.",
-        "it": "Opzione sconosciuta {option}; usa --seed, --neg, --frames, --steps o --guidance.",
+        "en": "Unknown option {option}; use --seed, --neg, --frames, --steps, --guidance or --model.",
+        "it": "Opzione sconosciuta {option}; usa --seed, --neg, --frames, --steps, --guidance o --model.",
     },
     "missing_value": {
         "en": "Option {option} needs a value after it.",
@@ -210,6 +211,53 @@ MESSAGES: dict[str, dict[str, str]] = {
     "not_number": {
         "en": "{option} must be a number, not “{value}”.",
         "it": "{option} deve essere un numero, non “{value}”.",
+    },
+    "frames_out_of_range": {
+        "en": "--frames must be between {low} and {high} ({low_s}–{high_s} s at {fps} fps); "
+        "you gave {value}.",
+        "it": "--frames deve essere tra {low} e {high} ({low_s}–{high_s} s a {fps} fps); "
+        "hai scritto {value}.",
+    },
+    "frames_rule": {
+        "en": "{model} takes {rule} frames ({examples}…): try {fix}.",
+        "it": "{model} accetta {rule} fotogrammi ({examples}…): prova {fix}.",
+    },
+    "size_rule": {
+        "en": "{model} needs sizes that are multiples of {multiple}; ask the bot's owner to fix its size.",
+        "it": "{model} richiede dimensioni multiple di {multiple}; "
+        "chiedi al proprietario del bot di correggerle.",
+    },
+    "model_unknown": {
+        "en": "There is no model called “{model}” here; pick one of {known}.",
+        "it": "Non c'è nessun modello chiamato “{model}” qui; scegli tra {known}.",
+    },
+    "model_not_here": {
+        "en": "The model {model} is not switched on in this chat; pick one of {known}.",
+        "it": "Il modello {model} non è attivo in questa chat; scegli tra {known}.",
+    },
+    "models_header": {"en": "🎞 Video models (⭐ the default):", "it": "🎞 Modelli video (⭐ il predefinito):"},
+    "models_line": {
+        "en": "• {name}{star} · licence {licence} · {width}×{height}, "
+        "{frames} frames ({seconds} at {fps} fps; "
+        "{rule}), {steps} steps, guidance {guidance}{state}",
+        "it": "• {name}{star} · licenza {licence} · {width}×{height}, "
+        "{frames} fotogrammi ({seconds} a {fps} fps; "
+        "{rule}), {steps} passi, guidance {guidance}{state}",
+    },
+    "models_loaded": {"en": " · loaded", "it": " · caricato"},
+    "models_not_loaded": {"en": " · not loaded", "it": " · non caricato"},
+    "models_pick": {
+        "en": "Pick one with /video <prompt> --model NAME.",
+        "it": "Sceglilo con /video <prompt> --model NOME.",
+    },
+    "admin_model_switched": {
+        "en": "🎞 New videos now use {model} (licence {licence}); queued ones keep the model they asked for.",
+        "it": "🎞 I nuovi video ora usano {model} (licenza {licence}); "
+        "quelli in coda tengono il loro modello.",
+    },
+    "admin_model_usage": {
+        "en": "Use /admin model <name> with one of {known}.",
+        "it": "Usa /admin model <nome> con uno tra {known}.",
     },
     "out_of_range": {
         "en": "{option} must be between {low} and {high}; you gave {value}.",
@@ -259,10 +307,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "admin_usage": {
         "en": "Use /admin quota show|set|reset <user> [n], ban|unban <user> [reason], queue, "
-        "purge [user], settings [key value], or audit [n]. Name users by reply, mention, "
+        "purge [user], settings [key value], audit [n], or model <name>. Name users by reply, mention, "
         "or as telegram:<id> / discord:<id>.",
         "it": "Usa /admin quota show|set|reset <utente> [n], ban|unban <utente> [motivo], queue, "
-        "purge [utente], settings [chiave valore] o audit [n]. Indica gli utenti rispondendo, "
+        "purge [utente], settings [chiave valore], audit [n] o model <nome>. Indica gli utenti rispondendo, "
         "menzionandoli o come telegram:<id> / discord:<id>.",
     },
     "admin_owner_only": {
@@ -309,9 +357,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "admin_settings": {
         "en": "⚙ This chat: max_frames {max_frames}, max_steps {max_steps}, daily {daily}, "
-        "challenges {challenges}, enabled {enabled}.",
+        "challenges {challenges}, enabled {enabled}, gallery {gallery}, models {models}.",
         "it": "⚙ Questa chat: max_frames {max_frames}, max_steps {max_steps}, daily {daily}, "
-        "challenges {challenges}, enabled {enabled}.",
+        "challenges {challenges}, enabled {enabled}, gallery {gallery}, models {models}.",
     },
     "admin_settings_usage": {
         "en": "Use /admin settings <key> <value> with key one of {keys}.",
@@ -382,6 +430,14 @@ MESSAGES: dict[str, dict[str, str]] = {
     "challenge_status": {
         "en": "🏁 “{theme}” · {entries} entries · voting closes in {left}",
         "it": "🏁 “{theme}” · {entries} voci · le votazioni chiudono tra {left}",
+    },
+    "challenge_see_all": {
+        "en": "🌐 See all entries at {url}",
+        "it": "🌐 Tutte le voci su {url}",
+    },
+    "leaderboard_see_all": {
+        "en": "🌐 Also at {url}",
+        "it": "🌐 Anche su {url}",
     },
     "challenge_voting_closed": {
         "en": "Voting for this challenge is closed.",

@@ -11,7 +11,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-from bot.config import VideoConfig
+from bot.config import ModelSettings, VideoConfig
 from bot.core.types import RenderParams
 
 MAX_SEED = 2**32 - 1
@@ -37,6 +37,7 @@ class VideoArgs:
     frames: int | None = None
     steps: int | None = None
     guidance: float | None = None
+    model: str | None = None
 
 
 OPTIONS = {
@@ -46,6 +47,7 @@ OPTIONS = {
     "--frames": "frames",
     "--steps": "steps",
     "--guidance": "guidance",
+    "--model": "model",
 }
 _OPTION_TOKEN = re.compile(r"^(--?[A-Za-z][\w-]*|[—–][A-Za-z][\w-]*)(?:=(.*))?$", re.DOTALL)
 
@@ -96,6 +98,10 @@ def parse_video_text(text: str) -> VideoArgs:
             raise CommandError("missing_value", option=option)
         if field_name == "negative":
             values[field_name] = raw
+        elif field_name == "model":
+            if len(words) > 1:
+                raise CommandError("model_unknown", model=raw, known="/models")
+            values[field_name] = raw.lower()
         elif field_name == "guidance":
             values[field_name] = _number(raw, option)
         else:
@@ -131,8 +137,14 @@ def _in_range(value: float, low: float, high: float, option: str) -> None:
         raise CommandError("out_of_range", option=option, low=low, high=high, value=value)
 
 
-def validate_video(args: VideoArgs, limits: VideoConfig, rng: random.Random | None = None) -> RenderParams:
-    """Apply limits and defaults; a missing seed is drawn here so it can be shown later."""
+def validate_video(
+    args: VideoArgs,
+    limits: VideoConfig,
+    rng: random.Random | None = None,
+    model: ModelSettings | None = None,
+) -> RenderParams:
+    """Apply limits and defaults, and the model's frame and size rules; a missing seed is drawn
+    here so it can be shown later.  `limits` are the model's (tightened by the chat's)."""
     prompt = clean_text(args.prompt)
     if not prompt:
         raise CommandError("prompt_empty")
@@ -144,7 +156,19 @@ def validate_video(args: VideoArgs, limits: VideoConfig, rng: random.Random | No
     frames = limits.default_frames if args.frames is None else args.frames
     steps = limits.default_steps if args.steps is None else args.steps
     guidance = limits.default_guidance if args.guidance is None else args.guidance
-    _in_range(frames, limits.min_frames, limits.max_frames, "--frames")
+    if not limits.min_frames <= frames <= limits.max_frames:
+        fps = limits.fps
+        raise CommandError(
+            "frames_out_of_range",
+            low=limits.min_frames,
+            high=limits.max_frames,
+            value=frames,
+            low_s=f"{limits.min_frames / fps:.1f}",
+            high_s=f"{limits.max_frames / fps:.1f}",
+            fps=fps,
+        )
+    if model is not None:
+        _check_model_rules(model, frames, limits)
     _in_range(steps, limits.min_steps, limits.max_steps, "--steps")
     _in_range(guidance, limits.min_guidance, limits.max_guidance, "--guidance")
     seed = args.seed
@@ -162,6 +186,25 @@ def validate_video(args: VideoArgs, limits: VideoConfig, rng: random.Random | No
         height=limits.height,
         fps=limits.fps,
     )
+
+
+def _check_model_rules(model: ModelSettings, frames: int, limits: VideoConfig) -> None:
+    """Wan takes 4k+1 frames, LTX 8k+1 and sizes in multiples of 32 …: one sentence and a fix."""
+    rule = model.preset.family.frames
+    if not rule.fits(frames):
+        fixes = [n for n in (rule.nearest(frames), rule.below(frames), rule.above(frames))]
+        fix = next((n for n in fixes if limits.min_frames <= n <= limits.max_frames and rule.fits(n)), None)
+        examples = [n for n in rule.examples(limits.min_frames, 4) if n <= limits.max_frames][:3]
+        raise CommandError(
+            "frames_rule",
+            model=model.name,
+            rule=rule.describe(),
+            examples=", ".join(str(n) for n in examples),
+            fix=fix if fix is not None else limits.default_frames,
+        )
+    multiple = model.preset.size_rule
+    if limits.width % multiple or limits.height % multiple:
+        raise CommandError("size_rule", model=model.name, multiple=multiple)
 
 
 def parse_job_id(raw: str) -> int:

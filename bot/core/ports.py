@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from bot.core.types import Button, ChatRef, Clip, Delivery, RenderParams, UserRef
 
@@ -56,7 +56,11 @@ class Outbox(Protocol):
 
 @dataclass(frozen=True)
 class RenderJob:
-    """What a backend needs to render one clip: serialisable, no live objects."""
+    """What a backend needs to render one clip: serialisable, no live objects.
+
+    `model` is the configured model's key (its `[models.NAME]` name; a lone `[model]`'s hub
+    id, as rows from before names hold): `Config.model_for_job(model)` gives its settings.
+    """
 
     job_id: int
     model: str
@@ -153,3 +157,20 @@ class RenderBackend(Protocol):
     def stop(self) -> None:
         """Stop taking jobs; running ones stop after their current step (each gets `Cancelled`)."""
         ...
+
+
+@dataclass(frozen=True)
+class ModelState:
+    """Which models a backend holds in memory, and which cannot load now (their jobs wait)."""
+
+    resident: frozenset[str] = frozenset()
+    unavailable: frozenset[str] = frozenset()
+
+
+@runtime_checkable
+class ModelAware(Protocol):
+    """A backend that renders several models says which are loaded, so the dispatcher can
+    group jobs by model instead of thrashing between loads.  Optional: without it, jobs go
+    in plain fair order."""
+
+    def model_state(self) -> ModelState: ...

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from bot.core.types import Job, JobStatus
@@ -38,6 +38,10 @@ def fair_order(queued: Iterable[Job], last_served: dict[str, float]) -> list[Job
         turn += 1.0
         served[user] = turn
     return order
+
+
+Picker = Callable[[list[Job]], Job | None]
+PICK_WINDOW = 200  # how far down the line the dispatcher looks for a job of the model in memory
 
 
 class QueueClosed(Exception):
@@ -82,27 +86,36 @@ class JobQueue:
         ahead = self.store.jobs.work_until(job_id)
         return ahead.place if ahead else None
 
-    def try_claim(self) -> Job | None:
-        """Claim the job at the head of the line; another process may take it first, then the next."""
-        while head := self.ordered(1):
-            claimed = self.store.jobs.claim(head[0].id)
+    def try_claim(self, pick: Picker | None = None) -> Job | None:
+        """Claim the job at the head of the line (or the one `pick` chooses from the line in
+        order); another process may take it first, then the next."""
+        while True:
+            line = self.ordered(PICK_WINDOW if pick else 1)
+            chosen = (pick(line) if pick else line[0]) if line else None
+            if chosen is None:
+                return None
+            claimed = self.store.jobs.claim(chosen.id)
             if claimed is not None:
                 return claimed
-        return None
 
-    async def next_job(self) -> Job:
+    async def next_job(self, pick: Picker | None = None, *, recheck_s: float | None = None) -> Job:
         """Wait until a job is queued and claim it (status → running, attempts + 1).
 
-        Raises `QueueClosed` once `close()` has been called, so a worker waiting on an
-        empty queue can shut down at once.
+        With `pick`, jobs it passes over (their model cannot load now) are looked at again
+        every `recheck_s`.  Raises `QueueClosed` once `close()` has been called, so a worker
+        waiting on an empty queue can shut down at once.
         """
         while True:
             if self.closed:
                 raise QueueClosed()
             self._changed.clear()
-            job = self.try_claim()
+            job = self.try_claim(pick)
             if job is not None:
                 return job
+            if pick is not None and recheck_s is not None and self.waiting():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), recheck_s)
+                continue
             await self._changed.wait()
 
     async def wait_for_change(self, timeout: float) -> None:

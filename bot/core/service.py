@@ -30,7 +30,9 @@ from bot.core.eta import Eta
 from bot.core.events import RenderEvents
 from bot.core.housekeeping import Housekeeping
 from bot.core.jobs import JobRunner
+from bot.core.models import Models
 from bot.core.notify import Notifier
+from bot.core.observe import Tally
 from bot.core.parsing import CommandError, VideoArgs, parse_video_text
 from bot.core.ports import Clock, Outbox, RenderBackend
 from bot.core.progress import ProgressBoard
@@ -85,31 +87,38 @@ class VideoService:
         self.clock = clock
         rng = rng or random.Random()
         self.tasks = Tasks()
+        self.tally = Tally()  # counts for whoever listens (the web side's /metrics)
+        self.connected: set[str] = set()  # platforms that said they are up (`platform_ready`)
         self.notifier = Notifier(store)
         self.queue = JobQueue(store)
         self.running = RunningJobs(backend.cancel)
+        self.models = Models(config, store)
         self.endings = Endings(store, self.notifier, self.running)
-        self.runner = JobRunner(store, self.queue, backend, self.running, self.endings, self.tasks)
+        self.runner = JobRunner(
+            store, self.queue, backend, self.running, self.endings, self.tasks,
+            clock=clock, max_model_wait_s=config.render.max_model_wait_s,
+            recheck_s=config.queue.model_retry_s, model_name=self.models.name_of,
+        )  # fmt: skip
         self.eta = Eta(store, self.queue, self.running)
         self.boards = GroupBoards(config.queue, store, self.notifier, self.queue, self.running, self.tasks)
         self.progress = ProgressBoard(config.queue, self.notifier, self.running, self.tasks, self.boards)
         self.deliveries = Deliveries(
             config.queue, store, self.notifier, self.endings, self.progress, self.queue, self.tasks, fit,
-            clock, self.boards,
+            clock, self.boards, tally=self.tally, model_label=self.models.label,
         )  # fmt: skip
         self.admission = Admission(
-            config, store, self.notifier, self.queue, self.eta, backend, self.runner.wake, clock, rng, model,
-            self.boards,
+            config, store, self.notifier, self.queue, self.eta, backend, self.runner.wake, clock, rng,
+            self.models, self.boards, self.tally,
         )  # fmt: skip
         self.commands = Commands(
             config, store, self.notifier, self.admission, self.endings, self.running, self.queue, self.eta,
-            clock, rng, model, check_clip,
+            clock, rng, self.models, backend, check_clip,
         )  # fmt: skip
         self.check_clip = check_clip
         self.challenges = Challenges(
             config, store, self.notifier, self.admission, self.endings, self.tasks, clock
         )
-        self.admin_tools = AdminTools(store, config, self.endings, clock)
+        self.admin_tools = AdminTools(store, config, self.endings, clock, self.models)
         self.housekeeping = Housekeeping(
             config, store, self.queue, self.notifier, self.endings, self.deliveries, self.tasks, clock,
             self.challenges.rearm,
@@ -177,6 +186,11 @@ class VideoService:
     @answers_errors
     async def info(self, req: Request, job_ref: str | int | None = None) -> None:
         await self.commands.info(req, job_ref)
+
+    @answers_errors
+    async def list_models(self, req: Request) -> None:
+        """`/models`: the models, their licences and defaults, which is loaded."""
+        await self.commands.list_models(req)
 
     @answers_errors
     async def verify(self, req: Request, upload: Upload | None) -> None:
@@ -258,6 +272,7 @@ class VideoService:
         await self.housekeeping.recover()
 
     async def platform_ready(self, platform: str) -> None:
+        self.connected.add(platform)
         await self.housekeeping.platform_ready(platform)
 
     async def run_housekeeping_round(self) -> None:

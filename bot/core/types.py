@@ -160,6 +160,7 @@ class Delivery:
     clip: Clip
     caption: str
     buttons: tuple[Button, ...]
+    model: str = ""  # the model as users see it ("wan (Wan-AI/…)"); the job's name when empty
 
     @property
     def chat(self) -> ChatRef:
@@ -268,6 +269,8 @@ class ChatSettings:
     daily: int | None = None
     challenges: bool = True
     enabled: bool = True
+    gallery: bool = False  # shown on the web side's public pages (groups only; off unless admins say)
+    models: tuple[str, ...] = ()  # models `--model` may pick here; () means every configured one
 
 
 @dataclass(frozen=True)

@@ -36,10 +36,15 @@ def build_commands(client: Host) -> list[AnyCommand]:
     only covers clients that respect the declared ranges.
     """
     service = client.service
-    v = service.config.video
+    v = service.config.widest_limits()
+    model_choices = [app_commands.Choice(name=name, value=name) for name in service.config.model_settings][
+        :25
+    ]
 
     @app_commands.command(name="video", description=_menu("video"))
+    @app_commands.choices(model=model_choices)
     @app_commands.describe(
+        model="Which video model (see /models); default: the bot's default",
         prompt="What the video shows",
         seed=f"Random seed, 0–{MAX_SEED}; the same seed and settings give the same clip",
         negative="What to keep out of the video",
@@ -56,9 +61,11 @@ def build_commands(client: Host) -> list[AnyCommand]:
         frames: Range[int, v.min_frames, v.max_frames] | None = None,
         steps: Range[int, v.min_steps, v.max_steps] | None = None,
         guidance: Range[float, v.min_guidance, v.max_guidance] | None = None,
+        model: app_commands.Choice[str] | None = None,
     ) -> None:
         async with client.serving(interaction, public_answer=True) as req:
-            await service.video(req, VideoArgs(prompt, seed, negative, frames, steps, guidance))
+            args = VideoArgs(prompt, seed, negative, frames, steps, guidance, model.value if model else None)
+            await service.video(req, args)
 
     @app_commands.command(name="cancel", description=_menu("cancel"))
     @app_commands.describe(job="Which video (default: your latest unfinished one)")
@@ -81,6 +88,11 @@ def build_commands(client: Host) -> list[AnyCommand]:
     async def info(interaction: discord.Interaction[Any], job: Range[int, 1] | None = None) -> None:
         async with client.serving(interaction) as req:
             await service.info(req, job)
+
+    @app_commands.command(name="models", description=_menu("models"))
+    async def models(interaction: discord.Interaction[Any]) -> None:
+        async with client.serving(interaction) as req:
+            await service.list_models(req)
 
     @app_commands.command(name="verify", description=_menu("verify"))
     @app_commands.describe(clip="The video to check (an MP4)")
@@ -106,7 +118,8 @@ def build_commands(client: Host) -> list[AnyCommand]:
     info.autocomplete("job")(recent_jobs)
     cancel.autocomplete("job")(unfinished_jobs)
     return [
-        video, cancel, queue, quota, info, verify, help_, *challenge_commands(client), admin_commands(client)
+        video, cancel, queue, quota, info, verify, models, help_, *challenge_commands(client),
+        admin_commands(client),
     ]  # fmt: skip
 
 
@@ -117,7 +130,7 @@ def challenge_commands(client: Host) -> list[AnyCommand]:
     subcommands apart); so is where entries go (the challenge's thread, when it has one).
     """
     service = client.service
-    v, c = service.config.video, service.config.challenges
+    v, c = service.config.widest_limits(), service.config.challenges
     group = app_commands.Group(name="challenge", description=_menu("challenge"))
 
     @group.command(name="start", description="Start a prompt challenge in this channel (admins)")
@@ -273,16 +286,25 @@ def admin_commands(client: Host) -> app_commands.Group:
 
     @group.command(name="settings", description="This channel's limits and switches; no options shows them")
     @app_commands.describe(
-        key="What to change", value="A number or 'default' for limits; on or off for challenges and enabled"
+        key="What to change",
+        value="A number or 'default' for limits; on or off for the switches; models: wan,ms or all",
     )
     @app_commands.choices(key=[app_commands.Choice(name=key, value=key) for key in SETTINGS])
     async def settings(
         interaction: discord.Interaction[Any],
         key: app_commands.Choice[str] | None = None,
-        value: Range[str, 1, 10] | None = None,
+        value: Range[str, 1, 100] | None = None,
     ) -> None:
         setting = AdminCommand(AdminAction.SETTINGS, setting=key.value if key else None, value=value)
         await run(interaction, setting)
+
+    @group.command(name="model", description="Switch the default video model for new videos (bot owners)")
+    @app_commands.describe(name="The model new videos use; queued ones keep theirs")
+    @app_commands.choices(
+        name=[app_commands.Choice(name=n, value=n) for n in client.service.config.model_settings][:25]
+    )
+    async def model(interaction: discord.Interaction[Any], name: app_commands.Choice[str]) -> None:
+        await run(interaction, AdminCommand(AdminAction.MODEL, value=name.value))
 
     @group.command(name="audit", description="The latest admin actions in this channel")
     @app_commands.describe(n=f"How many, 1–{AUDIT_MAX} (default 10)")

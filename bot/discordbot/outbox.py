@@ -134,7 +134,7 @@ class DiscordOutbox:
         Raises on failure: the core retries, and keeps the clip for later if it still fails.
         """
         job, clip, chat, user = delivery.job, delivery.clip, delivery.chat, delivery.user
-        embed = result_embed(delivery.caption, job)
+        embed = result_embed(delivery.caption, job, delivery.model)
         view = result_view(delivery.buttons)
         filename = f"videobot-{job.id}.mp4"
         entry = delivery.is_challenge_entry
@@ -253,10 +253,10 @@ def _reply_in(chat: ChatRef, ref: OriginRef | HookRef | ChannelRef | None) -> An
     )
 
 
-def result_embed(caption: str, job: Job) -> discord.Embed:
+def result_embed(caption: str, job: Job, model: str = "") -> discord.Embed:
     """The card under a clip: the core's caption (prompt, seed, steps, AI label) plus the model."""
     embed = discord.Embed(description=caption[:4096], colour=discord.Colour.blurple())
-    embed.add_field(name="model", value=job.model[:1024] or "?")
+    embed.add_field(name="model", value=(model or job.model)[:1024] or "?")
     embed.set_footer(text=f"{AI_LABEL} {__version__}")
     return embed
 

@@ -1,10 +1,14 @@
 """The embedded render backend: one in-process worker that owns the GPU.
 
-It loads the model at start-up (retrying while the weights are missing), takes one job
-at a time, renders it in a worker thread so the event loop keeps answering chats,
-encodes the MP4, and reports each step through the core's event sink.  Progress crosses
-from the render thread with `call_soon_threadsafe`; cancelling sets the thread's stop
-flag, checked by the pipeline's per-step callback.
+It loads the default model at start-up (retrying while the weights are missing), takes
+one job at a time, loads the job's model if another is resident (freeing the old one
+first, unless both are in `[render] keep_loaded`), renders it in a worker thread so the
+event loop keeps answering chats, encodes the MP4, and reports each step through the
+core's event sink.  Progress crosses from the render thread with `call_soon_threadsafe`;
+cancelling sets the thread's stop flag, checked by the pipeline's per-step hook.
+
+A model that fails to load is set aside for `model_retry_s` (or until a new job pokes
+the backend); its jobs go back in line and the dispatcher skips them meanwhile.
 """
 
 from __future__ import annotations
@@ -13,45 +17,58 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from pathlib import Path
+from typing import Any
 
-from bot.config import VideoConfig
+from bot.config import Config, VideoConfig
 from bot.core.ports import (
     Cancelled,
     Encoding,
     EventSink,
     Failed,
     FailureKind,
+    ModelState,
     Progress,
     Rendered,
     RenderJob,
     Started,
 )
-from bot.dispatch.clips import failure_kind, render_clip
-from bot.provenance import ContentCredentials
-from bot.render import ModelMissing, RenderCancelled, Renderer
+from bot.core.types import Clip
+from bot.encode import encode_clip
+from bot.provenance import ContentCredentials, ModelInfo
+from bot.render import ModelPool, ModelUnavailable, OutOfMemory, RenderCancelled, Renderer, model_provenance
 
 log = logging.getLogger(__name__)
 
 
 class LocalBackend:
-    """`RenderBackend` on this machine: one job at a time on one pipeline."""
+    """`RenderBackend` on this machine: one job at a time, one model (or a few) in memory."""
 
     def __init__(
         self,
-        renderer: Renderer,
+        models: ModelPool | Renderer,
         clips_dir: Path,
         video: VideoConfig,
         *,
         model_retry_s: float,
+        config: Config | None = None,
+        default_model: str | None = None,
         credentials: ContentCredentials | None = None,
     ) -> None:
-        self.renderer = renderer
+        self.pool = models if isinstance(models, ModelPool) else ModelPool({models.name: models})
         self.clips_dir = clips_dir
         self.video = video
         self.model_retry_s = model_retry_s
+        self.config = config
+        self.default_model: str = (
+            default_model
+            if default_model is not None and default_model in self.pool
+            else self.pool.names()[0]
+        )
         self.credentials = credentials
         self._problem: str | None = None
+        self._unavailable: dict[str, float] = {}  # model → when it may be tried again (monotonic)
         self._pending: asyncio.Queue[RenderJob | None] = asyncio.Queue()
         self._cancels: dict[int, threading.Event] = {}
         self._slot_changed = asyncio.Event()
@@ -59,15 +76,25 @@ class LocalBackend:
         self._stopping = False
 
     @property
+    def renderer(self) -> Renderer:
+        """The default model's renderer."""
+        return self.pool.get(self.default_model)
+
+    @property
     def problem(self) -> str | None:
         return self._problem
 
     @property
     def loaded(self) -> bool:
-        return self.renderer.loaded
+        return bool(self.pool.resident())
+
+    def model_state(self) -> ModelState:
+        now = time.monotonic()
+        waiting = frozenset(name for name, until in self._unavailable.items() if until > now)
+        return ModelState(resident=self.pool.resident(), unavailable=waiting)
 
     def free_slots(self) -> int:
-        if self._stopping or not self.renderer.loaded or self._cancels:
+        if self._stopping or not self.loaded or self._cancels:
             return 0
         return 1
 
@@ -86,6 +113,7 @@ class LocalBackend:
             stop.set()
 
     def poke(self) -> None:
+        self._unavailable.clear()  # a job arrived: models that failed may be tried again now
         self._poked.set()
 
     def stop(self) -> None:
@@ -96,9 +124,19 @@ class LocalBackend:
         self._slot_changed.set()
         self._poked.set()
 
+    def model_name(self, stored: str) -> str:
+        """The pool's name for the model a job names (rows from before names hold a hub id)."""
+        if stored in self.pool:
+            return stored
+        if self.config is not None:
+            name = self.config.model_for_job(stored).name
+            if name in self.pool:
+                return name
+        return self.default_model
+
     async def run(self, sink: EventSink) -> None:
         while not self._stopping:
-            if not self.renderer.loaded and not await self._load():
+            if not self.loaded and not await self._load_default():
                 continue
             job = await self._pending.get()
             if job is None:
@@ -114,18 +152,11 @@ class LocalBackend:
                 self._cancels.pop(job.job_id, None)
                 sink(Cancelled(job.job_id))
 
-    async def _load(self) -> bool:
+    async def _load_default(self) -> bool:
         try:
-            await asyncio.to_thread(self.renderer.load)
+            await asyncio.to_thread(self.pool.load, self.default_model)
         except Exception as error:
-            problem = (
-                str(error)
-                if isinstance(error, ModelMissing)
-                else f"the video model failed to load: {error!r}"
-            )
-            if self._problem != problem:
-                log.error("%s", problem, exc_info=not isinstance(error, ModelMissing))
-            self._problem = problem
+            self._note_problem(self.default_model, error)
             self._poked.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._poked.wait(), self.model_retry_s)
@@ -134,37 +165,65 @@ class LocalBackend:
         self._slot_changed.set()
         return True
 
+    def _note_problem(self, name: str, error: Exception) -> str:
+        problem = (
+            str(error)
+            if isinstance(error, ModelUnavailable)
+            else f"the video model failed to load: {error!r}"
+        )
+        if self._problem != problem:
+            log.error("model %s: %s", name, problem, exc_info=not isinstance(error, ModelUnavailable))
+        self._problem = problem
+        self._unavailable[name] = time.monotonic() + self.model_retry_s
+        return problem
+
     async def _render(self, job: RenderJob, sink: EventSink) -> None:
         stop = self._cancels[job.job_id]
         loop = asyncio.get_running_loop()
+        name = self.model_name(job.model)
 
         def on_step(step: int, total: int) -> None:
             loop.call_soon_threadsafe(sink, Progress(job.job_id, step, total))
 
-        def on_encoding() -> None:
-            loop.call_soon_threadsafe(sink, Encoding(job.job_id))
-
         sink(Started(job.job_id))
         try:
-            clip = await asyncio.to_thread(
-                render_clip,
-                self.renderer,
-                job,
-                self.clips_dir / f"{job.job_id}.mp4",
-                video=self.video,
-                credentials=self.credentials,
-                on_step=on_step,
-                should_stop=stop.is_set,
-                on_encoding=on_encoding,
-            )
+            try:
+                renderer = await asyncio.to_thread(self.pool.load, name)
+            except Exception as error:
+                sink(Failed(job.job_id, FailureKind.MODEL_MISSING, self._note_problem(name, error)))
+                return
+            self._problem = None
+            frames = await asyncio.to_thread(renderer.render, job.params, on_step, stop.is_set)
+            sink(Encoding(job.job_id))
+            clip = await asyncio.to_thread(self._encode, job, name, frames)
+            if stop.is_set():
+                raise RenderCancelled()  # cancelled while encoding: the user was told so
         except RenderCancelled:
             sink(Cancelled(job.job_id))
+        except ModelUnavailable as missing:
+            sink(Failed(job.job_id, FailureKind.MODEL_MISSING, self._note_problem(name, missing)))
+        except OutOfMemory as error:
+            sink(Failed(job.job_id, FailureKind.OUT_OF_MEMORY, str(error)))
         except Exception as error:
-            kind = failure_kind(error)
-            if kind == FailureKind.MODEL_MISSING:
-                self._problem = str(error)
-            elif kind == FailureKind.INTERNAL:
-                log.exception("job %d failed", job.job_id)
-            sink(Failed(job.job_id, kind, str(error) if kind != FailureKind.INTERNAL else repr(error)))
+            log.exception("job %d failed", job.job_id)
+            sink(Failed(job.job_id, FailureKind.INTERNAL, repr(error)))
         else:
             sink(Rendered(job.job_id, clip))
+
+    def _encode(self, job: RenderJob, name: str, frames: Any) -> Clip:
+        renderer = self.pool.get(name)
+        settings = self.config.model_settings.get(name) if self.config else None
+        # A folder is named by its hub id (clips tell no file paths); a stand-in renderer by its own.
+        hub_id = settings.id if settings and renderer.source == settings.source else renderer.source
+        label = hub_id if settings is None or settings.legacy else name
+        path = self.clips_dir / f"{job.job_id}.mp4"
+        return encode_clip(
+            frames,
+            path,
+            job.params,
+            model=hub_id,
+            video=self.video,
+            credentials=self.credentials,
+            model_info=ModelInfo(label, hub_id, renderer.preset.licence),
+            extra_metadata=model_provenance(label, hub_id, renderer.preset, job.params.fps),
+        )

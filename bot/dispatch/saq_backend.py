@@ -23,7 +23,7 @@ import math
 import time
 import uuid
 from collections.abc import Awaitable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
@@ -42,6 +42,7 @@ from bot.core.ports import (
     EventSink,
     Failed,
     FailureKind,
+    ModelState,
     Progress,
     Rendered,
     RenderEvent,
@@ -123,6 +124,7 @@ class Remote:
 
     job: RenderJob
     key: str
+    model: str  # the configured name: which SAQ queue it goes to
     enqueued: bool = False
     started: bool = False
     encoding: bool = False
@@ -140,22 +142,23 @@ class SaqBackend:
     """`RenderBackend` over SAQ: the bot side of `videobot worker`."""
 
     def __init__(
-        self, config: Config, clips_dir: Path, *, model: str, credentials: ContentCredentials | None = None
+        self, config: Config, clips_dir: Path, *, credentials: ContentCredentials | None = None
     ) -> None:
         self.config = config
         self.q = config.queue
         self.clips_dir = clips_dir
-        self.model = model
+        self.models = list(config.model_settings)  # one SAQ queue each
+        self.default_model = config.default_model
         self.secret = config.secrets.worker_secret
         self.credentials = credentials  # clips are signed here, after the upload checks out
         self.inbox = ClipInbox(clips_dir, self.secret, self._expects)
         self.upload_url = config.upload_url
         self.run_id = uuid.uuid4().hex[:12]
-        self._queue: VideobotQueue | None = None
+        self._queues: dict[str, VideobotQueue] = {}
         self._jobs: dict[int, Remote] = {}
         self._sink: EventSink | None = None
-        self._capacity = 0
-        self._workers = 0
+        self._capacity: dict[str, int] = dict.fromkeys(self.models, 0)  # idle workers less their backlog
+        self._workers: dict[str, int] = dict.fromkeys(self.models, 0)
         self._paused: str | None = None  # why nothing renders now: Redis away, no upload port
         self._looked = False
         self._wake = asyncio.Event()
@@ -168,21 +171,37 @@ class SaqBackend:
     def problem(self) -> str | None:
         if self._paused is not None:
             return self._paused
-        if self._looked and not self._workers:
+        if self._looked and not self.workers():
             return (
-                f"No `videobot worker` for the model {self.model} is connected to Redis at "
+                f"No `videobot worker` is connected to Redis at "
                 f"{safe_url(self.q.redis_url)}; jobs wait in the queue until one is."
             )
         return None
 
     @property
     def loaded(self) -> bool:
-        return self._paused is None and self._workers > 0
+        return self._paused is None and self.workers() > 0
+
+    def workers(self) -> int:
+        """Live workers, all models together (a worker of two models counts twice)."""
+        return sum(self._workers.values())
 
     def free_slots(self) -> int:
         if self._stopping or self._paused is not None:
             return 0
-        return max(0, self._capacity)
+        return sum(max(0, idle) for idle in self._capacity.values())
+
+    def model_state(self) -> ModelState:
+        """Models with an idle worker are "resident"; the others' jobs wait in SQLite."""
+        resident = frozenset(name for name, idle in self._capacity.items() if idle > 0)
+        return ModelState(resident=resident, unavailable=frozenset(self.models) - resident)
+
+    def model_name(self, stored: str) -> str:
+        """The configured name for the model a job names (rows from before names hold a hub id)."""
+        if stored in self._capacity:
+            return stored
+        name = self.config.model_for_job(stored).name
+        return name if name in self._capacity else self.default_model
 
     async def wait_for_slot(self) -> None:
         while not self.free_slots() and not self._stopping:
@@ -190,8 +209,9 @@ class SaqBackend:
             await self._slot_changed.wait()
 
     def submit(self, job: RenderJob) -> None:
-        self._jobs[job.job_id] = Remote(job, job_key(job.job_id, self.run_id))
-        self._capacity -= 1  # held until the next look at Redis counts it
+        model = self.model_name(job.model)
+        self._jobs[job.job_id] = Remote(job, job_key(job.job_id, self.run_id), model)
+        self._capacity[model] -= 1  # held until the next look at Redis counts it
         self._wake.set()
 
     def cancel(self, job_id: int) -> None:
@@ -217,8 +237,9 @@ class SaqBackend:
         except BaseException:
             await runner.cleanup()
             raise
-        self._queue = queue = VideobotQueue.at(self.q.redis_url, queue_name(self.model))
-        await queue.connect()
+        self._queues = {name: VideobotQueue.at(self.q.redis_url, queue_name(name)) for name in self.models}
+        for queue in self._queues.values():
+            await queue.connect()
         sweeper = asyncio.create_task(self._sweep_forever(), name="saq-sweep")
         try:
             while not self._stopping:
@@ -232,8 +253,9 @@ class SaqBackend:
         finally:
             sweeper.cancel()
             await self._stop_remote_jobs()
-            with contextlib.suppress(Exception):
-                await queue.disconnect()
+            for queue in self._queues.values():
+                with contextlib.suppress(Exception):
+                    await queue.disconnect()
             await runner.cleanup()
 
     async def _listen(self, runner: web.AppRunner) -> None:
@@ -278,9 +300,8 @@ class SaqBackend:
 
     async def _look(self) -> None:
         """One round: enqueue, abort, read every job's record, count idle workers."""
-        queue = self._queue
-        assert queue is not None
-        await queue.register_bot({"secret_check": secret_check(self.secret), "upload_url": self.upload_url})
+        first = self._queues[self.models[0]]
+        await first.register_bot({"secret_check": secret_check(self.secret), "upload_url": self.upload_url})
         if self._paused is not None:
             log.warning("Redis at %s is reachable again: rendering resumes", safe_url(self.q.redis_url))
             self._paused = None
@@ -292,18 +313,20 @@ class SaqBackend:
             elif not remote.enqueued:
                 await self._enqueue(remote)
             elif remote.cancel and remote.abort_sent_at is None:
+                queue = self._queues[remote.model]
                 record = await queue.job(remote.key)
                 if record is not None and record.status not in FINISHED:
                     await queue.abort(record, CANCEL_REASON, ttl=ABORT_TTL_S)
                 remote.abort_sent_at = time.monotonic()
-        followed = [remote for remote in self._jobs.values() if remote.enqueued]
-        if followed:
-            for remote, record in zip(followed, await queue.jobs(r.key for r in followed), strict=True):
-                await self._follow(remote, record)
-        info = await queue.info()
-        self._workers = len(info["workers"])
-        self._capacity = self._workers - info["active"] - info["queued"]
-        self._capacity -= sum(1 for remote in self._jobs.values() if not remote.enqueued)
+        for name, queue in self._queues.items():
+            followed = [remote for remote in self._jobs.values() if remote.enqueued and remote.model == name]
+            if followed:
+                for remote, record in zip(followed, await queue.jobs(r.key for r in followed), strict=True):
+                    await self._follow(remote, record)
+            info = await queue.info()
+            waiting = sum(1 for r in self._jobs.values() if not r.enqueued and r.model == name)
+            self._workers[name] = len(info["workers"])
+            self._capacity[name] = len(info["workers"]) - info["active"] - info["queued"] - waiting
         self._looked = True
         if self.free_slots():
             self._slot_changed.set()
@@ -311,12 +334,11 @@ class SaqBackend:
     async def _abort_earlier_runs(self) -> None:
         """Jobs a crashed run of the bot left in Redis: nobody waits for them any more (this run
         requeued them in SQLite and hands them out under its own keys)."""
-        queue = self._queue
-        assert queue is not None
-        async for record in queue.iter_jobs([Status.QUEUED, Status.ACTIVE]):
-            if not record.key.endswith(f"-{self.run_id}"):
-                log.info("stopping %s, left in Redis by an earlier run of the bot", record.key)
-                await queue.abort(record, "the bot restarted")
+        for queue in self._queues.values():
+            async for record in queue.iter_jobs([Status.QUEUED, Status.ACTIVE]):
+                if not record.key.endswith(f"-{self.run_id}"):
+                    log.info("stopping %s, left in Redis by an earlier run of the bot", record.key)
+                    await queue.abort(record, "the bot restarted")
 
     def _lost_redis(self, error: BaseException) -> None:
         if self._paused is None:
@@ -329,12 +351,12 @@ class SaqBackend:
             f"Rendering is paused: Redis at {safe_url(self.q.redis_url)} cannot be reached ({error}). "
             "Jobs wait in the queue and render once it is back."
         )
-        self._workers = self._capacity = 0
+        self._workers = dict.fromkeys(self.models, 0)
+        self._capacity = dict.fromkeys(self.models, 0)
 
     async def _enqueue(self, remote: Remote) -> None:
         """Hand a job to SAQ, or take up the record already there (same key: same job)."""
-        queue = self._queue
-        assert queue is not None
+        queue = self._queues[remote.model]
         existing = await queue.job(remote.key)
         if existing is not None and existing.status in (Status.QUEUED, Status.ACTIVE):
             remote.enqueued = True  # SAQ retried it, or it survived a bot restart: follow it
@@ -349,7 +371,9 @@ class SaqBackend:
             return
         job = SaqJob(
             function=RENDER_FUNCTION,
-            kwargs=RemoteJob(remote.job, self.upload_url, self.config.video).to_kwargs(),
+            kwargs=RemoteJob(
+                replace(remote.job, model=remote.model), self.upload_url, self.config.video
+            ).to_kwargs(),
             key=remote.key,
             timeout=self.q.job_timeout_s,
             heartbeat=math.ceil(self.q.heartbeat_s),
@@ -385,7 +409,7 @@ class SaqBackend:
             # SAQ's sweep sees only its "active" list; a record Redis lost track of (a restart
             # mid-job) would wait forever.
             log.warning("job %d: no word from its worker for %.0f s; handing it out again", job_id, silent)
-            await self._queue_or_fail().abort(record, "lost", ttl=1)
+            await self._queues[remote.model].abort(record, "lost", ttl=1)
             self._lost_record(remote)
             return
         if status == Status.ACTIVE:
@@ -418,10 +442,6 @@ class SaqBackend:
                 last_line = (record.error or "").strip().splitlines()[-1:]
                 detail = f"{status.value}: {' '.join(last_line)}"
                 self._drop(remote, Failed(job_id, FailureKind.INTERNAL, detail))
-
-    def _queue_or_fail(self) -> VideobotQueue:
-        assert self._queue is not None
-        return self._queue
 
     def _lost_record(self, remote: Remote) -> None:
         """Look for the job's record again next round: take it up, or enqueue it anew."""
@@ -469,19 +489,19 @@ class SaqBackend:
         lock = max(1, round(self.q.sweep_s))
         while True:
             await asyncio.sleep(self.q.sweep_s)
-            if self._queue is None or self._paused is not None:
+            if self._paused is not None:
                 continue
-            try:
-                await self._queue.sweep(lock)
-            except REDIS_ERRORS:
-                continue
+            for queue in list(self._queues.values()):
+                with contextlib.suppress(*REDIS_ERRORS):
+                    await queue.sweep(lock)
 
     async def _stop_remote_jobs(self) -> None:
         """Stopping: remote jobs are aborted (they stop after their step) and go back in line."""
         for remote in list(self._jobs.values()):
-            if remote.enqueued and self._queue is not None and self._paused is None:
+            queue = self._queues.get(remote.model)
+            if remote.enqueued and queue is not None and self._paused is None:
                 with contextlib.suppress(*REDIS_ERRORS, TimeoutError):
-                    record = await asyncio.wait_for(self._queue.job(remote.key), 2)
+                    record = await asyncio.wait_for(queue.job(remote.key), 2)
                     if record is not None and record.status in (Status.QUEUED, Status.ACTIVE):
-                        await asyncio.wait_for(self._queue.abort(record, "the bot is stopping"), 2)
+                        await asyncio.wait_for(queue.abort(record, "the bot is stopping"), 2)
             self._drop(remote, Cancelled(remote.job.job_id))

@@ -18,10 +18,10 @@ import contextlib
 import hashlib
 import logging
 import os
+import shutil
 import signal
 import socket
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -31,20 +31,19 @@ from saq.job import Job as SaqJob
 from saq.worker import Worker
 
 from bot.config import WORKER_SECRET_ENV, Config
-from bot.core.ports import FailureKind
-from bot.dispatch.clips import failure_kind, render_clip
+from bot.core.ports import Cancelled, Encoding, Failed, FailureKind, Progress, Rendered, RenderEvent
+from bot.dispatch.local import LocalBackend
 from bot.dispatch.remote import (
     RENDER_FUNCTION,
     SIGNATURE_HEADER,
     RemoteJob,
     Uploaded,
-    clip_key,
     queue_name,
     secret_check,
     upload_signature,
 )
 from bot.dispatch.saq_backend import REDIS_ERRORS, VideobotQueue, safe_url
-from bot.render import ModelMissing, RenderCancelled, Renderer
+from bot.render import ModelPool, Renderer
 
 log = logging.getLogger(__name__)
 
@@ -112,107 +111,126 @@ class VideobotWorker(Worker[Any]):
 
 
 class Renders:
-    """The job function and what it needs: the loaded models, the GPU lock, the secret."""
+    """The job function around the bot's own in-process backend (`LocalBackend`: model pool,
+    render thread, step hook, encoder), which it drives one job at a time."""
 
-    def __init__(self, renderers: dict[str, Renderer], secret: str, config: Config) -> None:
-        self.renderers = renderers
+    def __init__(self, config: Config, secret: str, clips_dir: Path) -> None:
+        names = config.worker_models
+        renderers = {name: Renderer.for_model(config.model_named(name)) for name in names}
+        self.backend = LocalBackend(
+            ModelPool(renderers, config.render.keep_loaded),
+            clips_dir,
+            config.video,
+            model_retry_s=config.queue.model_retry_s,
+            config=config,
+            default_model=names[0],
+            credentials=None,  # the bot signs what it receives: no key on this machine
+        )
         self.secret = secret
         self.upload_timeout_s = config.queue.upload_timeout_s
         self.gpu = asyncio.Lock()  # one job at a time, whichever model's queue it came from
         self.session: aiohttp.ClientSession | None = None
+        self._events: dict[int, asyncio.Queue[RenderEvent]] = {}
+        self._running: asyncio.Task[None] | None = None
+
+    async def start(self) -> str | None:
+        """Load the first model; why it cannot be loaded, or None."""
+        self._running = asyncio.create_task(self.backend.run(self._on_event), name="render")
+        while not self.backend.loaded and self.backend.problem is None:
+            await asyncio.sleep(0.05)
+        return None if self.backend.loaded else self.backend.problem
+
+    def _on_event(self, event: RenderEvent) -> None:
+        events = self._events.get(event.job_id)
+        if events is not None:
+            events.put_nowait(event)
 
     async def render(self, ctx: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         """SAQ's job function: render, encode, upload; the result names the clip the bot holds."""
         saq_job: SaqJob = ctx["job"]
         remote = RemoteJob.from_kwargs(kwargs)
         job = remote.job
-        renderer = self.renderers.get(job.model)
-        if renderer is None:
+        if job.model not in self.backend.pool:
             return {"failed": FailureKind.MODEL_MISSING.value, "detail": f"this worker has no {job.model}"}
         state: dict[str, Any] = {"step": 0, "total": job.params.steps, "phase": "rendering"}
         changed = asyncio.Event()
-        loop = asyncio.get_running_loop()
-
-        def report(step: int, total: int) -> None:
-            state.update(step=step, total=total)
-            changed.set()
-
-        def on_step(step: int, total: int) -> None:
-            loop.call_soon_threadsafe(report, step, total)
-
-        def encoding() -> None:
-            state["phase"] = "encoding"
-            changed.set()
-
-        def on_encoding() -> None:
-            loop.call_soon_threadsafe(encoding)
-
-        stop = threading.Event()
-        beat = asyncio.create_task(self._heartbeat(saq_job, state, changed, stop))
+        events: asyncio.Queue[RenderEvent] = asyncio.Queue()
+        beat = asyncio.create_task(self._heartbeat(saq_job, state, changed, job.job_id))
         try:
             async with self.gpu:
-                with tempfile.TemporaryDirectory(prefix="videobot-worker-") as folder:
-                    path = Path(folder) / clip_key(job.job_id)
-                    rendering = asyncio.ensure_future(
-                        asyncio.to_thread(
-                            render_clip,
-                            renderer,
-                            job,
-                            path,
-                            video=remote.video,
-                            credentials=None,  # the bot signs what it receives
-                            on_step=on_step,
-                            should_stop=stop.is_set,
-                            on_encoding=on_encoding,
-                        )
-                    )
-                    try:
-                        await asyncio.shield(rendering)
-                    except asyncio.CancelledError:
-                        # SAQ's abort (a /cancel) or timeout: the thread stops after this step.
-                        stop.set()
-                        with contextlib.suppress(Exception):
-                            await rendering
-                        log.info("job %d stopped after step %d", job.job_id, state["step"])
-                        raise
-                    except RenderCancelled:  # the heartbeat saw the bot's cancel (or another run end)
-                        log.info("job %d stopped after step %d", job.job_id, state["step"])
-                        return {"cancelled": True}
-                    except Exception as error:
-                        kind = failure_kind(error)
-                        if kind == FailureKind.INTERNAL:
-                            raise  # SAQ retries it, up to the bot's [queue] max_attempts
-                        log.warning("job %d failed: %s", job.job_id, error)
-                        return {"failed": kind.value, "detail": str(error)}
-                    state["phase"] = "uploading"
-                    changed.set()
-                    try:
-                        uploaded = await self._upload(remote, path)
-                    except NotWanted:
-                        log.info("job %d: the bot no longer wants this clip", job.job_id)
-                        return {"dropped": True}
+                self._events[job.job_id] = events
+                self.backend.video = remote.video  # the bot's [video] for this clip
+                await self.backend.wait_for_slot()
+                self.backend.submit(job)
+                try:
+                    end = await self._follow(events, state, changed)
+                except asyncio.CancelledError:
+                    # SAQ's abort (a /cancel) or timeout: the render stops after its current step.
+                    self.backend.cancel(job.job_id)
+                    await asyncio.shield(self._until_end(events))
+                    log.info("job %d stopped after step %d", job.job_id, state["step"])
+                    raise
+                if isinstance(end, Cancelled):  # the heartbeat saw the bot's cancel (or another run end)
+                    log.info("job %d stopped after step %d", job.job_id, state["step"])
+                    return {"cancelled": True}
+                if isinstance(end, Failed):
+                    if end.kind == FailureKind.INTERNAL:
+                        raise RuntimeError(end.detail)  # SAQ retries it, up to the bot's max_attempts
+                    log.warning("job %d failed: %s", job.job_id, end.detail)
+                    return {"failed": end.kind.value, "detail": end.detail}
+                path = Path(end.clip.path)
+                state["phase"] = "uploading"
+                changed.set()
+                try:
+                    uploaded = await self._upload(remote, path)
+                except NotWanted:
+                    log.info("job %d: the bot no longer wants this clip", job.job_id)
+                    return {"dropped": True}
+                finally:
+                    path.unlink(missing_ok=True)
             log.info("job %d rendered and delivered to the bot (%d bytes)", job.job_id, uploaded.size)
             return uploaded.to_result()
         finally:
+            self._events.pop(job.job_id, None)
             beat.cancel()
             await asyncio.wait([beat])  # its last write lands before SAQ records the end
 
+    async def _follow(
+        self, events: asyncio.Queue[RenderEvent], state: dict[str, Any], changed: asyncio.Event
+    ) -> Rendered | Failed | Cancelled:
+        """The backend's reports into `state` (what the heartbeat writes), until the job's end."""
+        while True:
+            event = await events.get()
+            if isinstance(event, Progress):
+                state.update(step=event.step, total=event.total)
+            elif isinstance(event, Encoding):
+                state["phase"] = "encoding"
+            elif isinstance(event, Rendered | Failed | Cancelled):
+                return event
+            changed.set()
+
+    async def _until_end(self, events: asyncio.Queue[RenderEvent]) -> None:
+        while not isinstance(await events.get(), Rendered | Failed | Cancelled):
+            pass
+
     async def _heartbeat(
-        self, saq_job: SaqJob, state: dict[str, Any], changed: asyncio.Event, stop: threading.Event
+        self, saq_job: SaqJob, state: dict[str, Any], changed: asyncio.Event, job_id: int
     ) -> None:
         """Progress to Redis as steps finish (at most every `PROGRESS_EVERY_S`, at least three
         times a heartbeat period), and the bot's cancel from Redis to the render."""
         every = max(saq_job.heartbeat / 3, PROGRESS_EVERY_S) if saq_job.heartbeat else 5.0
         queue = saq_job.get_queue()
         assert isinstance(queue, VideobotQueue)
+        stopping = False
         while True:
             changed.clear()
             total = max(int(state["total"]), 1)
             with contextlib.suppress(*REDIS_ERRORS):
                 await saq_job.update(progress=min(state["step"] / total, 1.0), meta=dict(state))
-                if not stop.is_set() and (why := await queue.why_stop(saq_job)):
+                if not stopping and (why := await queue.why_stop(saq_job)):
                     log.info("stopping %s: %s", saq_job.key, why)
-                    stop.set()
+                    stopping = True
+                    self.backend.cancel(job_id)
             await asyncio.sleep(PROGRESS_EVERY_S)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), every)
@@ -252,6 +270,9 @@ class Renders:
             pause = min(pause * 2, 10.0)
 
     async def close(self) -> None:
+        self.backend.stop()
+        if self._running is not None:
+            await asyncio.wait([self._running], timeout=30)
         if self.session is not None:
             await self.session.close()
 
@@ -309,22 +330,13 @@ async def run_worker(config: Config) -> int:
             WORKER_SECRET_ENV,
         )
         return 2
-    renderers = {
-        model: Renderer(
-            model,
-            device=config.model.device,
-            cpu_offload=config.model.cpu_offload,
-            cpu_threads=config.model.cpu_threads,
-        )
-        for model in queues
-    }
-    for renderer in renderers.values():
-        try:
-            await asyncio.to_thread(renderer.load)
-        except ModelMissing as missing:
-            log.error("%s", missing)
-            return 2
-    renders = Renders(renderers, secret, config)
+    clips = Path(tempfile.mkdtemp(prefix="videobot-worker-"))
+    renders = Renders(config, secret, clips)
+    problem = await renders.start()
+    if problem is not None:
+        log.error("%s", problem)
+        await renders.close()
+        return 2
     heartbeat = max(1, round(config.queue.heartbeat_s / 2))
     workers = [
         VideobotWorker(
@@ -351,6 +363,7 @@ async def run_worker(config: Config) -> int:
             await worker.stop()
         await asyncio.gather(*tasks, return_exceptions=True)
         await renders.close()
+        shutil.rmtree(clips, ignore_errors=True)
         for queue in queues.values():
             with contextlib.suppress(Exception):
                 await queue.disconnect()

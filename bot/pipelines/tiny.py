@@ -1,24 +1,29 @@
-"""A tiny, randomly initialised ModelScope text-to-video pipeline built offline.
+"""Tiny, randomly initialised pipelines of every family, built offline.
 
-Same classes as `damo-vilab/text-to-video-ms-1.7b` (UNet3DConditionModel, AutoencoderKL,
-CLIPTextModel, CLIPTokenizer, DDIMScheduler), sized so a clip renders on a CPU in well
-under a second.  Tests, CI and the offline demo use it, so the production code path runs
-without downloading weights.  The tokenizer is byte-level and made here: the hub's tiny
-test tokenizer is unreachable offline.
+`tiny` has the classes of `damo-vilab/text-to-video-ms-1.7b` (UNet3DConditionModel,
+AutoencoderKL, CLIPTextModel, CLIPTokenizer, DDIMScheduler); `tiny-wan`, `tiny-ltx` and
+`tiny-cogvideox` those of WanPipeline, LTXPipeline and CogVideoXPipeline.  Each is sized
+(a few thousand to ~100 000 weights) so a clip renders on one CPU thread in well under a
+second.  Tests, CI and the offline demo use them, so the production code path runs
+without downloading weights.  The tokenizers are made here (a byte-level CLIP BPE, a
+~120-piece T5 Unigram): the hub's tiny test tokenizers are unreachable offline.
 """
 
 from __future__ import annotations
 
 import json
+import string
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # torch, diffusers and transformers take seconds to import: only when building
     from diffusers import TextToVideoSDPipeline
-    from transformers import CLIPTokenizer
+    from transformers import CLIPTokenizer, T5Tokenizer
 
 TINY_MODEL_ID = "tiny"
+TINY_MODEL_IDS = ("tiny", "tiny-wan", "tiny-ltx", "tiny-cogvideox")
+TINY_TEXT_TOKENS = 32  # the tiny T5 families' prompt length (CogVideoX's transformer is built for it)
 
 
 def _byte_symbols() -> list[str]:
@@ -100,3 +105,198 @@ def build_tiny_pipeline(seed: int = 0, width: int = 8) -> TextToVideoSDPipeline:
     return TextToVideoSDPipeline(
         vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler
     )
+
+
+def t5_tokenizer() -> T5Tokenizer:
+    """A Unigram T5 tokenizer from a ~120-piece vocabulary: letters, digits, punctuation."""
+    from transformers import T5Tokenizer
+
+    pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -1.0)]
+    pieces += [(ch, -2.0) for ch in string.ascii_letters + string.digits + string.punctuation]
+    pieces += [("\u2581" + ch, -1.5) for ch in string.ascii_lowercase]
+    return T5Tokenizer(vocab=pieces, extra_ids=0)
+
+
+def _t5_encoder(tokenizer: T5Tokenizer, *, umt5: bool = False) -> Any:
+    from transformers import T5Config, T5EncoderModel, UMT5Config, UMT5EncoderModel
+
+    sizes: dict[str, Any] = {
+        "vocab_size": len(tokenizer),
+        "d_model": 16,
+        "d_kv": 4,
+        "d_ff": 32,
+        "num_layers": 1,
+        "num_heads": 2,
+        "relative_attention_num_buckets": 8,
+        "pad_token_id": tokenizer.pad_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        "decoder_start_token_id": tokenizer.pad_token_id,
+    }
+    if umt5:
+        return UMT5EncoderModel(UMT5Config(**sizes))
+    return T5EncoderModel(T5Config(**sizes))
+
+
+def build_tiny_wan(seed: int = 0) -> Any:
+    """WanPipeline with ~20 000 weights: UMT5 encoder, Wan VAE (4× time, 8× space), one DiT block."""
+    import torch
+    from diffusers import (
+        AutoencoderKLWan,
+        FlowMatchEulerDiscreteScheduler,
+        WanPipeline,
+        WanTransformer3DModel,
+    )
+
+    torch.manual_seed(seed)
+    tokenizer = t5_tokenizer()
+    vae = AutoencoderKLWan(
+        base_dim=3,
+        z_dim=4,
+        dim_mult=[1, 1, 1, 1],
+        num_res_blocks=1,
+        temperal_downsample=[False, True, True],
+        latents_mean=[0.0] * 4,
+        latents_std=[1.0] * 4,
+    )
+    transformer = WanTransformer3DModel(
+        patch_size=(1, 2, 2),
+        num_attention_heads=2,
+        attention_head_dim=8,
+        in_channels=4,
+        out_channels=4,
+        text_dim=16,
+        freq_dim=16,
+        ffn_dim=16,
+        num_layers=1,
+        cross_attn_norm=True,
+        qk_norm="rms_norm_across_heads",
+        rope_max_seq_len=32,
+    )
+    return WanPipeline(
+        tokenizer=tokenizer,
+        text_encoder=_t5_encoder(tokenizer, umt5=True),
+        vae=vae,
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
+        transformer=transformer,
+    )
+
+
+def build_tiny_ltx(seed: int = 0) -> Any:
+    """LTXPipeline with ~100 000 weights: T5 encoder, LTX VAE (8× time and space), one DiT block."""
+    import torch
+    from diffusers import (
+        AutoencoderKLLTXVideo,
+        FlowMatchEulerDiscreteScheduler,
+        LTXPipeline,
+        LTXVideoTransformer3DModel,
+    )
+
+    torch.manual_seed(seed)
+    tokenizer = t5_tokenizer()
+    transformer = LTXVideoTransformer3DModel(
+        in_channels=8,
+        out_channels=8,
+        patch_size=1,
+        patch_size_t=1,
+        num_attention_heads=2,
+        attention_head_dim=8,
+        cross_attention_dim=16,
+        num_layers=1,
+        caption_channels=16,
+    )
+    vae = AutoencoderKLLTXVideo(
+        in_channels=3,
+        out_channels=3,
+        latent_channels=8,
+        block_out_channels=(8, 8, 8, 8),
+        decoder_block_out_channels=(8, 8, 8, 8),
+        layers_per_block=(1, 1, 1, 1, 1),
+        decoder_layers_per_block=(1, 1, 1, 1, 1),
+        spatio_temporal_scaling=(True, True, True, False),
+        decoder_spatio_temporal_scaling=(True, True, True, False),
+        decoder_inject_noise=(False,) * 5,
+        upsample_residual=(False,) * 4,
+        upsample_factor=(1,) * 4,
+        timestep_conditioning=False,
+        patch_size=1,
+        patch_size_t=1,
+        encoder_causal=True,
+        decoder_causal=False,
+    )
+    vae.use_framewise_encoding = False  # type: ignore[attr-defined]  # set in __init__, not declared
+    vae.use_framewise_decoding = False  # type: ignore[attr-defined]
+    return LTXPipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(),
+        vae=vae,
+        text_encoder=_t5_encoder(tokenizer),
+        tokenizer=tokenizer,
+        transformer=transformer,
+    )
+
+
+def build_tiny_cogvideox(seed: int = 0) -> Any:
+    """CogVideoXPipeline with ~75 000 weights: T5 encoder, CogVideoX VAE (4× time, 8× space)."""
+    import torch
+    from diffusers import (
+        AutoencoderKLCogVideoX,
+        CogVideoXDDIMScheduler,
+        CogVideoXPipeline,
+        CogVideoXTransformer3DModel,
+    )
+
+    torch.manual_seed(seed)
+    tokenizer = t5_tokenizer()
+    transformer = CogVideoXTransformer3DModel(
+        num_attention_heads=2,
+        attention_head_dim=8,
+        in_channels=4,
+        out_channels=4,
+        time_embed_dim=2,
+        text_embed_dim=16,
+        num_layers=1,
+        sample_width=8,
+        sample_height=8,
+        sample_frames=9,
+        patch_size=2,
+        temporal_compression_ratio=4,
+        max_text_seq_length=TINY_TEXT_TOKENS,
+    )
+    vae = AutoencoderKLCogVideoX(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("CogVideoXDownBlock3D",) * 4,
+        up_block_types=("CogVideoXUpBlock3D",) * 4,
+        block_out_channels=(8, 8, 8, 8),
+        latent_channels=4,
+        layers_per_block=1,
+        norm_num_groups=2,
+        temporal_compression_ratio=4,
+    )
+    return CogVideoXPipeline(
+        tokenizer=tokenizer,
+        text_encoder=_t5_encoder(tokenizer),
+        vae=vae,
+        transformer=transformer,
+        scheduler=CogVideoXDDIMScheduler(),
+    )
+
+
+def build_tiny(name: str, seed: int = 0) -> Any:
+    """The tiny pipeline called `name` (one of `TINY_MODEL_IDS`), in eval mode.
+
+    Models built from a config start in training mode, where T5's and the DiTs' dropout
+    would make every clip of a seed differ (`from_pretrained` switches to eval itself).
+    """
+    import torch
+
+    builders = {
+        "tiny": build_tiny_pipeline,
+        "tiny-wan": build_tiny_wan,
+        "tiny-ltx": build_tiny_ltx,
+        "tiny-cogvideox": build_tiny_cogvideox,
+    }
+    pipe = builders[name](seed)
+    for component in pipe.components.values():
+        if isinstance(component, torch.nn.Module):
+            component.eval()
+    return pipe

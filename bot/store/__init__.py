@@ -14,7 +14,8 @@ from pathlib import Path
 from bot.store.challenges import ChallengeTable
 from bot.store.db import Database, StoreError
 from bot.store.jobs import JobTable, Timings
-from bot.store.moderation import EVERYWHERE, AuditLog, Bans, ChatSettingsTable
+from bot.store.moderation import EVERYWHERE, AuditLog, Bans, BotSettings, ChatSettingsTable
+from bot.store.public import PublicPages
 from bot.store.quota import QuotaLedger
 
 DB_FILE = "videobot.sqlite3"
@@ -35,9 +36,11 @@ class Store:
         self.jobs = JobTable(self.db, self.quota, clock)
         self.timings = Timings(self.db)
         self.chats = ChatSettingsTable(self.db)
+        self.settings = BotSettings(self.db)
         self.bans = Bans(self.db)
         self.audit = AuditLog(self.db)
         self.challenges = ChallengeTable(self.db)
+        self.public = PublicPages(self.db)
 
     def close(self) -> None:
         self.db.close()
@@ -47,6 +50,7 @@ class Store:
         self.quota.forget_before(day_before, now)
         self.jobs.forget_finished(jobs_before)
         self.audit.forget_before(audit_before)
+        self.public.forget_orphans()
 
 
 __all__ = ["DB_FILE", "EVERYWHERE", "Store", "StoreError"]

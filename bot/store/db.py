@@ -61,9 +61,12 @@ TABLES: dict[str, Table] = {
             "daily": int,
             "challenges": int,
             "enabled": int,
+            "models": str,  # comma-separated names `/video --model` may pick here; empty: every model
+            "gallery": int,
         },
         pk="chat_key",
     ),
+    "bot_settings": Table({"key": str, "value": str}, pk="key"),  # what owners switch at run time
     "bans": Table(
         {"user_key": str, "scope": str, "reason": str, "by_user": str, "at": float}, pk=("user_key", "scope")
     ),
@@ -79,6 +82,13 @@ TABLES: dict[str, Table] = {
             "winner": int,
         },
         pk=("challenge_id", "user_key"),
+    ),
+    # The web side's unguessable names for jobs, challenges and chats (`bot.store.public`).
+    "public_ids": Table(
+        {"kind": str, "target": str, "token": str, "hidden": int},
+        pk=("kind", "target"),
+        defaults={"hidden": 0},
+        indexes=(("token",),),
     ),
     "audit_log": Table(
         {"id": int, "at": float, "chat": str, "actor": str, "action": str, "target": str, "detail": str},

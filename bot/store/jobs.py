@@ -145,6 +145,29 @@ class JobTable:
             query, args = f"{query} AND {condition}", [*args, *chat_args]
         return int(self.db.conn.execute(query, args).fetchone()[0])
 
+    def counts(self) -> dict[tuple[str, str], int]:
+        """How many jobs the table holds, by (status, model): the metrics' jobs gauge."""
+        rows = self.db.conn.execute(
+            "SELECT status, coalesce(model, '') AS model, count(*) AS n FROM jobs GROUP BY status, model"
+        ).fetchall()
+        return {(row["status"], row["model"]): int(row["n"]) for row in rows}
+
+    def recent_failed(self, limit: int = 20) -> list[Job]:
+        rows = self.db.conn.execute(
+            "SELECT * FROM jobs WHERE status = ? ORDER BY finished_at DESC, id DESC LIMIT ?",
+            (str(JobStatus.FAILED), limit),
+        ).fetchall()
+        return [row_to_job(row) for row in rows]
+
+    def work_waiting(self) -> dict[tuple[str, int, int], int]:
+        """Steps × frames of everything waiting, by render shape: when the queue would be clear."""
+        rows = self.db.conn.execute(
+            "SELECT model, width, height, sum(steps * frames) FROM jobs WHERE status = ?"
+            " GROUP BY model, width, height",
+            (str(JobStatus.QUEUED),),
+        ).fetchall()
+        return {(row[0] or "", int(row[1]), int(row[2])): int(row[3]) for row in rows}
+
     def work_until(self, job_id: int) -> WorkAhead | None:
         """A waiting job's place in line and the steps × frames up to and including it, by
         render shape (model, width, height): its ETA's makings.  None if it is not waiting.

@@ -24,12 +24,15 @@ class ChatSettingsTable:
             daily=row["daily"],
             challenges=bool(row["challenges"]),
             enabled=bool(row["enabled"]),
+            gallery=bool(row["gallery"]),
+            models=tuple(name for name in (row["models"] or "").split(",") if name),
         )
 
     def save(self, chat_key: str, settings: ChatSettings) -> None:
         self.db.conn.execute(
             "INSERT OR REPLACE INTO chat_settings"
-            " (chat_key, max_frames, max_steps, daily, challenges, enabled) VALUES (?, ?, ?, ?, ?, ?)",
+            " (chat_key, max_frames, max_steps, daily, challenges, enabled, gallery, models)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 chat_key,
                 settings.max_frames,
@@ -37,8 +40,24 @@ class ChatSettingsTable:
                 settings.daily,
                 int(settings.challenges),
                 int(settings.enabled),
+                int(settings.gallery),
+                ",".join(settings.models),
             ),
         )
+
+
+class BotSettings:
+    """Switches owners flip at run time (the active model), kept across restarts."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def get(self, key: str) -> str | None:
+        row = self.db.conn.execute("SELECT value FROM bot_settings WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row["value"])
+
+    def set(self, key: str, value: str) -> None:
+        self.db.conn.execute("INSERT OR REPLACE INTO bot_settings (key, value) VALUES (?, ?)", (key, value))
 
 
 class Bans:

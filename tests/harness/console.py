@@ -31,6 +31,9 @@ def child_env() -> dict[str, str]:
         # other processes share this machine's cores; spinning OpenMP threads would make
         # a 0.1 s tiny render take seconds
         "OMP_NUM_THREADS": "1",
+        # the `videobot` script imports `bot` from the venv's editable install (the main
+        # checkout); this checkout's code comes first
+        "PYTHONPATH": str(Path(__file__).resolve().parent.parent.parent),
     }
     env.pop("VIDEOBOT_CONFIG", None)
     return env

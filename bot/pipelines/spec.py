@@ -1,0 +1,156 @@
+"""What videobot knows about a video model: plain data, no torch.
+
+A `Family` is one diffusers pipeline layout (its classes, frame and size rules, prompt
+length, how its per-step hook works, which files to download).  A `Preset` is one
+published checkpoint of a family: its hub id, licence, dtypes, weight variant and
+defaults.  The config turns a `[models.NAME]` entry into a preset plus the owner's
+overrides; the core validates requests against it; `bot.render` loads it.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+# What a T5-encoder pipeline loads, folder by folder: some repos (LTX-Video) also keep
+# multi-gigabyte single-file checkpoints at their root that diffusers never reads.
+COMPONENT_FOLDERS = (
+    "model_index.json",
+    "scheduler/*",
+    "text_encoder/*",
+    "tokenizer/*",
+    "transformer/*",
+    "vae/*",
+)
+
+
+class StepHook(enum.StrEnum):
+    """How a pipeline reports a finished step (and how we stop it)."""
+
+    LEGACY = "callback"  # callback(step, timestep, latents) with callback_steps=1
+    ON_STEP_END = "callback_on_step_end"  # callback_on_step_end(pipe, step, timestep, tensors)
+
+
+@dataclass(frozen=True)
+class FrameRule:
+    """Frame counts a family accepts: `step * k + offset`, at least `least`, at most `most`."""
+
+    step: int = 1
+    offset: int = 0
+    least: int = 1
+    most: int = 0  # 0: no family limit (the config's max_frames still applies)
+
+    def fits(self, frames: int) -> bool:
+        if frames < self.least or (self.most and frames > self.most):
+            return False
+        return (frames - self.offset) % self.step == 0
+
+    def below(self, frames: int) -> int:
+        """The largest count that fits and is at most `frames` (or the smallest that fits)."""
+        if self.most:
+            frames = min(frames, self.most)
+        fitted = frames - (frames - self.offset) % self.step
+        while fitted < self.least:
+            fitted += self.step
+        return fitted
+
+    def above(self, frames: int) -> int:
+        fitted = self.below(frames)
+        return fitted if fitted >= frames else fitted + self.step
+
+    def nearest(self, frames: int) -> int:
+        low, high = self.below(frames), self.above(frames)
+        if self.most and high > self.most:
+            return low
+        return low if frames - low <= high - frames else high
+
+    @property
+    def any(self) -> bool:
+        return self.step == 1
+
+    def describe(self) -> str:
+        """`4k+1` for Wan's rule."""
+        return f"{self.step}k+{self.offset}" if self.offset else f"multiples of {self.step}"
+
+    def examples(self, start: int, count: int = 3) -> tuple[int, ...]:
+        first = self.above(start)
+        return tuple(
+            first + i * self.step for i in range(count) if not self.most or first + i * self.step <= self.most
+        )
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str  # what messages call it: "wan"
+    title: str
+    pipeline_classes: tuple[str, ...]  # `_class_name` values in model_index.json this family renders
+    frames: FrameRule
+    size_multiple: int  # width and height must be multiples of this
+    max_prompt_tokens: int  # the text encoder's sequence length (max_sequence_length where the call takes it)
+    step_hook: StepHook
+    download_include: tuple[str, ...]  # `hf download --include` patterns for what loading needs
+    takes_max_sequence_length: bool = False
+    takes_frame_rate: bool = False  # LTX conditions on the frame rate
+
+
+@dataclass(frozen=True)
+class Preset:
+    """One checkpoint; `dtypes` is for CUDA (the CPU always uses float32)."""
+
+    id: str
+    family: Family
+    licence: str
+    licence_url: str
+    width: int
+    height: int
+    fps: int
+    frames: int  # default
+    max_frames: int
+    steps: int
+    guidance: float
+    dtypes: tuple[tuple[str, str], ...] = (("default", "float16"),)
+    variant: str | None = None  # weight variant to prefer ("fp16"); the plain files when absent
+    min_guidance: float = 1.0
+    extra_call: tuple[tuple[str, float], ...] = ()  # further pipeline arguments (LTX's decode timestep)
+    aliases: tuple[str, ...] = ()  # other hub ids publishing the same weights
+    tiny: bool = False  # built in code with random weights: no download
+    size_multiple: int = 0  # 0: the family's
+    download_include: tuple[str, ...] = ()  # (): the family's
+    max_prompt_tokens: int = 0  # 0: the family's
+    notes: str = ""
+
+    @property
+    def size_rule(self) -> int:
+        return self.size_multiple or self.family.size_multiple
+
+    @property
+    def download_patterns(self) -> tuple[str, ...]:
+        return self.download_include or self.family.download_include
+
+    @property
+    def prompt_tokens(self) -> int:
+        return self.max_prompt_tokens or self.family.max_prompt_tokens
+
+    @property
+    def dtype_map(self) -> dict[str, str]:
+        return dict(self.dtypes)
+
+    @property
+    def commercial_use(self) -> bool:
+        return "NC" not in self.licence.upper().split("-")
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """Every preset, found by hub id or alias."""
+
+    presets: tuple[Preset, ...]
+    by_id: dict[str, Preset] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for preset in self.presets:
+            for name in (preset.id, *preset.aliases):
+                self.by_id[name.lower()] = preset
+
+    def find(self, hub_id: str) -> Preset | None:
+        return self.by_id.get(hub_id.lower())

@@ -1,0 +1,58 @@
+"""Wan 2.1 / 2.2 text-to-video: `WanPipeline` (a flow-matching DiT with a UMT5 encoder).
+
+The transformer runs in bfloat16 but the VAE wants float32 (the diffusers examples load
+it apart for that).  Wan 2.2's TI2V-5B sets `expand_timesteps` in its model_index.json
+(a per-token timestep) and has a 16× VAE: sizes become multiples of 32.
+"""
+
+from __future__ import annotations
+
+from bot.pipelines.spec import COMPONENT_FOLDERS, Family, FrameRule, Preset, StepHook
+
+FAMILY = Family(
+    name="wan",
+    title="Wan",
+    pipeline_classes=("WanPipeline",),
+    frames=FrameRule(step=4, offset=1, least=5),  # the VAE compresses time 4×, plus the first frame
+    size_multiple=16,  # VAE 8× times patch 2
+    max_prompt_tokens=512,
+    step_hook=StepHook.ON_STEP_END,
+    download_include=COMPONENT_FOLDERS,
+    takes_max_sequence_length=True,
+)
+
+_DTYPES = (("default", "bfloat16"), ("vae", "float32"))
+
+WAN21_1_3B = Preset(
+    id="Wan-AI/Wan2.1-T2V-1.3B-Diffusers",
+    family=FAMILY,
+    licence="Apache-2.0",
+    licence_url="https://huggingface.co/Wan-AI/Wan2.1-T2V-1.3B-Diffusers",
+    width=832,
+    height=480,
+    fps=16,
+    frames=33,  # the card's 81 frames (5 s) take minutes on a consumer GPU
+    max_frames=81,
+    steps=50,
+    guidance=5.0,
+    dtypes=_DTYPES,
+)
+
+WAN22_TI2V_5B = Preset(
+    id="Wan-AI/Wan2.2-TI2V-5B-Diffusers",
+    family=FAMILY,
+    licence="Apache-2.0",
+    licence_url="https://huggingface.co/Wan-AI/Wan2.2-TI2V-5B-Diffusers",
+    width=1280,
+    height=704,
+    fps=24,
+    frames=49,
+    max_frames=121,
+    steps=50,
+    guidance=5.0,
+    dtypes=_DTYPES,
+    size_multiple=32,
+    notes="expand_timesteps (from its model_index.json); 16x VAE, so sizes are multiples of 32",
+)
+
+PRESETS = (WAN21_1_3B, WAN22_TI2V_5B)

@@ -1,0 +1,174 @@
+"""The web side: one aiohttp app in the bot's own process and event loop.
+
+Pages (`pages.py`, `admin.py`), `/healthz`, `/metrics`, the stylesheet, and the Telegram
+webhook when that adapter asks for it (`serve_webhook`).  Every answer carries headers that
+keep the pages to themselves: no scripts, nothing from other sites, and no Referer sent to them, since
+the URLs hold the tokens that make clips unguessable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.resources
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from bot.config import Config
+from bot.core.service import VideoService
+from bot.web import admin, pages
+from bot.web.auth import AdminAuth
+from bot.web.metrics import Metrics
+from bot.web.site import SITE, Site, templates
+
+log = logging.getLogger(__name__)
+
+WebHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; media-src 'self'; img-src 'self'; form-action 'self';"
+        " frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+}
+
+
+def _secure(request: web.Request, headers: MutableMapping[str, str]) -> None:
+    headers.update(SECURITY_HEADERS)
+    if request.path.startswith("/admin"):
+        headers["Cache-Control"] = "no-store"
+
+
+@web.middleware
+async def _headers(request: web.Request, handler: WebHandler) -> web.StreamResponse:
+    try:
+        response = await handler(request)
+    except web.HTTPException as http:  # redirects and errors are answers too
+        _secure(request, http.headers)
+        raise
+    _secure(request, response.headers)
+    return response
+
+
+@web.middleware
+async def _no_tracebacks(request: web.Request, handler: WebHandler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("web: %s %s failed", request.method, request.path)
+        return web.Response(status=500, text="Something went wrong on our side; it has been logged.")
+
+
+class WebSide:
+    """`await start()` serves on `[web] host:port`; `app` alone is enough for tests."""
+
+    def __init__(
+        self,
+        service: VideoService,
+        config: Config,
+        *,
+        worker_alive: Callable[[], bool] = lambda: True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.service = service
+        self.config = config
+        self.worker_alive = worker_alive
+        self.metrics = Metrics(service)
+        self.metrics.attach()
+        auth = AdminAuth(config.secrets.admin_token, config.web.admin_session_hours * 3600, clock)
+        self.site = Site(service, config, auth, templates())
+        self._webhooks: dict[str, WebHandler] = {}
+        self._css = importlib.resources.files("bot.web").joinpath("static/style.css").read_bytes()
+        self.app = self._build()
+        self.runner: web.AppRunner | None = None
+
+    def _build(self) -> web.Application:
+        app = web.Application(middlewares=[_headers, _no_tracebacks], client_max_size=1024**2)
+        app[SITE] = self.site
+        pages.add_routes(app)
+        admin.add_routes(app)
+        app.router.add_get("/healthz", self.healthz)
+        app.router.add_get("/metrics", self.scrape)
+        app.router.add_get("/static/style.css", self.stylesheet)
+        app.router.add_post("/telegram", self.webhook)  # the adapter's WEBHOOK_PATH, when it asks
+        app.cleanup_ctx.append(self._loop_lag)
+        return app
+
+    async def _loop_lag(self, app: web.Application) -> AsyncIterator[None]:
+        watcher = asyncio.create_task(self.metrics.watch_loop_lag(), name="web-loop-lag")
+        yield
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+
+    # the Telegram adapter's way in ---------------------------------------------------------
+
+    def serve_webhook(self, path: str, handler: WebHandler) -> None:
+        """Serve a platform's webhook at `path` ("/telegram") on this runner."""
+        self._webhooks[path] = handler
+
+    async def webhook(self, request: web.Request) -> web.StreamResponse:
+        handler = self._webhooks.get(request.path)
+        if handler is None:
+            return web.Response(status=404, text="no webhook here")
+        return await handler(request)
+
+    # health and metrics ----------------------------------------------------------------------
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        """200 only when the database answers and the render worker runs."""
+        service = self.service
+        try:
+            service.store.db.conn.execute("SELECT 1").fetchone()
+            waiting: int | None = service.store.jobs.waiting_count()
+            database = True
+        except Exception:
+            log.warning("healthz: the database does not answer", exc_info=True)
+            database, waiting = False, None
+        worker = self.worker_alive()
+        body = {
+            "ok": database and worker,
+            "database": database,
+            "worker": worker,
+            "model": service.model,
+            "model_loaded": service.backend.loaded,
+            "model_problem": service.backend.problem,
+            "platforms": sorted(service.connected),
+            "queue": waiting,
+            "rendering": len(service.running),
+        }
+        return web.json_response(body, status=200 if body["ok"] else 503)
+
+    async def scrape(self, request: web.Request) -> web.Response:
+        response = web.Response(body=self.metrics.scrape())
+        response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+        return response
+
+    async def stylesheet(self, request: web.Request) -> web.Response:
+        response = web.Response(body=self._css, content_type="text/css")
+        response.headers["Cache-Control"] = "public, max-age=86400"
+        return response
+
+    # lifecycle ---------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        web_config = self.config.web
+        self.runner = web.AppRunner(self.app, handle_signals=False, shutdown_timeout=2.0)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, web_config.host, web_config.port).start()
+        log.info("web: serving on http://%s:%d", web_config.host, web_config.port)
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
+        self.metrics.detach()

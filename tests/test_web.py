@@ -1,0 +1,708 @@
+"""The web side through aiohttp's test client: every route, the gallery's privacy rules, range
+requests, the admin login and its buttons, health, metrics, and the Telegram webhook on the same
+runner.  Clips are real MP4s rendered by the tiny model through the whole bot."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import aiohttp
+import discord
+import prometheus_client
+import pytest
+from telegram.error import RetryAfter
+
+from bot.app import StartupError, build_service, run_telegram, running_worker, serving_web
+from bot.config import ConfigError
+from bot.core.types import ButtonAction, ChatRef, ChatSettings, JobStatus, UserRef
+from bot.store import Store
+from bot.store.public import CHALLENGE, CHAT
+from bot.telegram_adapter import WEBHOOK_PATH
+from bot.telegram_limits import LaneRateLimiter
+from tests.fakes.discord_api import FakeDiscord
+from tests.fakes.telegram_api import FakeTelegram
+from tests.harness.config import MakeConfig, tiny_settings, to_toml
+from tests.harness.core import ALICE, BOB, CAROL, GROUP, PLATFORM
+from tests.harness.core import CHAT as PRIVATE
+from tests.harness.media import decode
+from tests.harness.outbox import RecordingOutbox
+from tests.harness.polling import eventually
+from tests.harness.telegram import telegram_settings
+from tests.harness.web import ADMIN_TOKEN, MakeWeb, WebBot
+
+pytestmark = pytest.mark.asyncio
+
+OTHER_GROUP = ChatRef(PLATFORM, "-100700", is_group=True)
+UNKNOWN = "A" * 22
+PUBLIC_URL = "https://videos.example.org"
+
+
+def metric(scrape: str, name: str, **labels: str) -> float:
+    """One sample's value from a Prometheus text scrape (0 when absent)."""
+    for line in scrape.splitlines():
+        if line.startswith("#") or not line.startswith(name):
+            continue
+        series, _, value = line.rpartition(" ")
+        sample, _, label_text = series.partition("{")
+        found = dict(re.findall(r'(\w+)="([^"]*)"', label_text))
+        if sample == name and all(found.get(k) == v for k, v in labels.items()):
+            return float(value)
+    return 0.0
+
+
+# the gallery and its privacy ------------------------------------------------------------------
+
+
+async def test_front_page_shows_only_clips_from_groups_that_turned_the_gallery_on(make_web: MakeWeb) -> None:
+    site = await make_web()
+    await site.publish(GROUP)
+    await site.publish(PRIVATE)  # an admin tries it in a private chat: it never shows
+    shown = await site.clip("a lighthouse in a storm", GROUP)
+    hidden = await site.clip("a secret garden party", OTHER_GROUP)  # gallery never turned on
+    private = await site.clip("my own private sketch", PRIVATE)
+
+    page = await site.client.get("/")
+    html = await page.text()
+    assert page.status == 200 and page.content_type == "text/html"
+    assert "a lighthouse in a storm" in html and "AI-generated" in html
+    assert f"seed {shown.params.seed}" in html and "tiny" in html
+    assert "a secret garden party" not in html and "my own private sketch" not in html
+    for job in (hidden, private):
+        for path in (f"/clip/{site.token(job)}", f"/clip/{site.token(job)}.mp4"):
+            assert (await site.client.get(path)).status == 404, path
+    assert "gallery on" in site.bot.outbox.everything_said()  # the admin was told the new setting
+
+
+async def test_on_discord_the_gallery_switch_covers_the_whole_server(make_web: MakeWeb) -> None:
+    site = await make_web()
+    general = ChatRef("discord", "777", is_group=True, server="42")
+    art = ChatRef("discord", "778", is_group=True, server="42")
+    elsewhere = ChatRef("discord", "900", is_group=True, server="43")
+    await site.publish(general)
+    dee = UserRef("discord", "5", "Dee")
+    in_art = await site.clip("a mural of whales", art, user=dee)
+    other_server = await site.clip("a quiet library", elsewhere, user=dee)
+    html = await (await site.client.get("/")).text()
+    assert "a mural of whales" in html and "a quiet library" not in html
+    assert (await site.client.get(f"/clip/{site.token(in_art)}")).status == 200
+    assert (await site.client.get(f"/clip/{site.token(other_server)}")).status == 404
+
+
+async def test_the_gallery_is_off_until_an_admin_turns_it_on_and_off_again_hides_everything(
+    make_web: MakeWeb,
+) -> None:
+    site = await make_web()
+    job = await site.clip("a paper boat on a river", GROUP)
+    clip_page = f"/clip/{site.token(job)}"
+    assert (await site.client.get(clip_page)).status == 404
+    assert "a paper boat" not in await (await site.client.get("/")).text()
+    await site.publish(GROUP)
+    assert (await site.client.get(clip_page)).status == 200
+    await site.bot.service.admin(site.bot.req(ALICE, GROUP, admin=True), "settings gallery off")
+    assert (await site.client.get(clip_page)).status == 404
+    assert "a paper boat" not in await (await site.client.get("/")).text()
+
+
+async def test_a_clip_its_owner_deleted_in_chat_leaves_the_web_side(make_web: MakeWeb) -> None:
+    site = await make_web()
+    await site.publish(GROUP)
+    job = await site.clip("a fox in the snow", GROUP)
+    path = f"/clip/{site.token(job)}"
+    assert (await site.client.get(path)).status == 200
+    await site.bot.service.button(site.bot.req(ALICE, GROUP), ButtonAction.DELETE, job.id)
+    assert (await site.client.get(path)).status == 404
+    assert (await site.client.get(path + ".mp4")).status == 404
+    assert "a fox in the snow" not in await (await site.client.get("/")).text()
+
+
+async def test_front_page_shows_the_queue_and_the_model(make_web: MakeWeb) -> None:
+    site = await make_web(worker=False)
+    for n in range(3):
+        await site.bot.video(f"waiting clip {n}", chat=GROUP)
+    html = await (await site.client.get("/")).text()
+    assert re.search(r'id="waiting">3<', html)
+    assert "model <strong>tiny</strong>" in html
+
+
+# one clip: the page and the file ------------------------------------------------------------
+
+
+async def test_clip_page_plays_inline_and_the_file_answers_range_requests(make_web: MakeWeb) -> None:
+    site = await make_web()
+    await site.publish(GROUP)
+    job = await site.clip("a hot air balloon over hills --seed 7", GROUP, frames=16)
+    token = site.token(job)
+    assert token != str(job.id) and len(token) >= 22  # random, not the sequential id
+
+    page = await site.client.get(f"/clip/{token}")
+    html = await page.text()
+    assert page.status == 200
+    assert f'<video id="clip" src="/clip/{token}.mp4"' in html and "AI-generated" in html
+    assert "seed</dt><dd>7<" in html
+    assert page.headers["Referrer-Policy"] == "same-origin"  # the token must not leak to other sites
+
+    whole = await site.client.get(f"/clip/{token}.mp4")
+    data = await whole.read()
+    assert whole.status == 200 and whole.headers["Content-Type"] == "video/mp4"
+    assert whole.headers["Accept-Ranges"] == "bytes"
+    assert data == Path(job.clip_path or "").read_bytes()
+    assert decode(data).frames == 16
+
+    part = await site.client.get(f"/clip/{token}.mp4", headers={"Range": "bytes=100-299"})
+    assert part.status == 206
+    assert part.headers["Content-Range"] == f"bytes 100-299/{len(data)}"
+    assert part.headers["Content-Type"] == "video/mp4"
+    assert await part.read() == data[100:300]
+
+    tail = await site.client.get(f"/clip/{token}.mp4", headers={"Range": "bytes=-50"})
+    assert tail.status == 206 and await tail.read() == data[-50:]
+
+
+async def test_unknown_ids_and_sequential_ids_are_404(make_web: MakeWeb) -> None:
+    site = await make_web()
+    await site.publish(GROUP)
+    job = await site.clip("a clip that exists", GROUP)
+    for path in (
+        f"/clip/{UNKNOWN}",
+        f"/clip/{UNKNOWN}.mp4",
+        f"/clip/{job.id}",
+        f"/clip/{job.id}.mp4",
+        f"/challenges/{UNKNOWN}",
+        "/challenges/1",
+        f"/leaderboard/{UNKNOWN}",
+        "/clip/..%2F..%2Fetc%2Fpasswd",
+    ):
+        response = await site.client.get(path)
+        assert response.status == 404, path
+        assert "<script" not in await response.text()
+
+
+async def test_an_expired_clip_is_404(make_web: MakeWeb) -> None:
+    site = await make_web()
+    await site.publish(GROUP)
+    job = await site.clip("a clip that will expire", GROUP)
+    path = f"/clip/{site.token(job)}"
+    Path(job.clip_path or "").unlink()
+    assert (await site.client.get(path)).status == 404
+    assert (await site.client.get(path + ".mp4")).status == 404
+
+
+# challenges and leaderboards --------------------------------------------------------------
+
+
+async def _finished_challenge(site: WebBot, chat: ChatRef = GROUP) -> int:
+    """A challenge in `chat` with two rendered entries, Bob's voted for by Alice and Carol, closed."""
+    admin = site.bot.req(ALICE, chat, admin=True)
+    await site.bot.service.challenge(admin, "start neon cities 1h --free")
+    await site.bot.service.challenge(site.bot.req(ALICE, chat), "enter a neon city at night")
+    await site.bot.service.challenge(site.bot.req(BOB, chat), "enter neon rain on a city street")
+    challenge = site.bot.store.challenges.open_in(chat)
+    assert challenge is not None
+    entries = site.bot.store.jobs.of_challenge(challenge.id)
+    for entry in entries:
+        await site.bot.until_status(entry.id, JobStatus.DONE)
+    bobs = next(e for e in entries if e.user.key == BOB.key)
+    for voter in (ALICE, CAROL):
+        await site.bot.service.button(site.bot.req(voter, chat), ButtonAction.VOTE, bobs.id)
+    await site.bot.service.challenge(admin, "end")
+    return challenge.id
+
+
+async def test_challenge_page_shows_theme_entries_votes_and_winner(make_web: MakeWeb) -> None:
+    site = await make_web(web={"public_url": PUBLIC_URL})
+    await site.publish(GROUP)
+    challenge_id = await _finished_challenge(site)
+    token = site.bot.store.public.token(CHALLENGE, challenge_id)
+
+    page = await site.client.get(f"/challenges/{token}")
+    html = await page.text()
+    assert page.status == 200
+    assert "neon cities" in html
+    assert "neon rain on a city street" in html and "a neon city at night" in html
+    assert re.search(r"Winner:\s*<strong>Bob</strong> \(2 votes\)", html)
+    votes = re.findall(r'class="votes">(\d+)<', html)
+    assert votes == ["2", "0"]  # most votes first
+    assert html.count('<video src="/clip/') == 2
+
+    board = re.search(r'href="/leaderboard/([^"]+)"', html)
+    assert board is not None
+    leaderboard = await site.client.get(f"/leaderboard/{board[1]}")
+    rows = await leaderboard.text()
+    assert leaderboard.status == 200
+    assert re.search(r"<td>1</td><td>Bob</td><td>1</td><td>2</td>", rows)
+    assert f"/challenges/{token}" in rows
+
+
+async def test_chat_replies_link_to_the_challenge_page_when_public_url_is_set(make_web: MakeWeb) -> None:
+    site = await make_web(web={"public_url": PUBLIC_URL + "/"})
+    await site.publish(GROUP)
+    await site.bot.service.challenge(site.bot.req(ALICE, GROUP, admin=True), "start tiny robots 1h --free")
+    challenge = site.bot.store.challenges.open_in(GROUP)
+    assert challenge is not None
+    link = f"{PUBLIC_URL}/challenges/{site.bot.store.public.token(CHALLENGE, challenge.id)}"
+    assert f"See all entries at {link}" in site.bot.outbox.texts[-1]  # the announcement
+    await site.bot.service.challenge(site.bot.req(BOB, GROUP), "status")
+    assert f"See all entries at {link}" in site.bot.last_text
+    assert (await site.client.get(link.removeprefix(PUBLIC_URL))).status == 200
+
+
+async def test_unpublished_chats_get_no_links_and_no_challenge_pages(make_web: MakeWeb) -> None:
+    site = await make_web(web={"public_url": PUBLIC_URL})
+    challenge_id = await _finished_challenge(site, OTHER_GROUP)
+    assert PUBLIC_URL not in site.bot.outbox.everything_said()
+    await site.bot.service.leaderboard(site.bot.req(BOB, OTHER_GROUP))
+    assert "Bob" in site.bot.last_text and PUBLIC_URL not in site.bot.last_text
+    token = site.bot.store.public.token(CHALLENGE, challenge_id)
+    assert (await site.client.get(f"/challenges/{token}")).status == 404
+    board = site.bot.store.public.token(CHAT, OTHER_GROUP.key)
+    assert (await site.client.get(f"/leaderboard/{board}")).status == 404
+
+
+# /admin -----------------------------------------------------------------------------------------
+
+
+async def test_admin_is_off_without_a_token_in_the_environment(make_web: MakeWeb) -> None:
+    site = await make_web(admin_token=None)
+    page = await site.client.get("/admin")
+    assert page.status == 404 and "VIDEOBOT_ADMIN_TOKEN" in await page.text()
+    login = await site.client.post("/admin/login", data={"token": ""}, allow_redirects=False)
+    assert login.status == 404 and "Set-Cookie" not in login.headers
+
+
+async def test_admin_asks_for_the_token_refuses_a_wrong_one_and_takes_the_right_one(
+    make_web: MakeWeb,
+) -> None:
+    site = await make_web(worker=False)
+    await site.bot.video("a job in the queue", BOB, chat=GROUP)
+
+    missing = await site.client.get("/admin")
+    assert missing.status == 401 and 'name="token"' in await missing.text()
+    assert "a job in the queue" not in await missing.text()
+
+    wrong = await site.client.post("/admin/login", data={"token": ADMIN_TOKEN + "x"}, allow_redirects=False)
+    assert wrong.status == 403 and "wrong" in await wrong.text()
+    assert "Set-Cookie" not in wrong.headers
+    assert (await site.client.get("/admin")).status == 401
+
+    right = await site.client.post("/admin/login", data={"token": ADMIN_TOKEN}, allow_redirects=False)
+    assert right.status == 303 and right.headers["Location"] == "/admin"
+    cookie = right.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/admin" in cookie
+    assert ADMIN_TOKEN not in cookie
+    page = await site.client.get("/admin")
+    html = await page.text()
+    assert page.status == 200 and page.headers["Cache-Control"] == "no-store"
+    assert "a job in the queue" in html and BOB.key in html
+
+
+async def test_a_forged_or_expired_admin_cookie_is_refused(make_web: MakeWeb) -> None:
+    site = await make_web()
+    await site.log_in()
+    jar = site.client.session.cookie_jar
+    good = next(c for c in jar if c.key == "videobot_admin").value
+    jar.clear()
+
+    async def status_with(cookie: str) -> int:
+        return (await site.client.get("/admin", headers={"Cookie": f"videobot_admin={cookie}"})).status
+
+    issued, nonce, mac = good.split(".")
+    for forged in (f"{issued}.{nonce}.{'0' * len(mac)}", f"{int(issued) + 9999}.{nonce}.{mac}", "x", ""):
+        assert await status_with(forged) == 401, forged
+    assert await status_with(good) == 200
+    site.bot.clock.advance(13 * 3600)  # past [web] admin_session_hours
+    assert await status_with(good) == 401
+
+
+async def test_admin_cancels_a_queued_job_through_the_core_refunded_told_and_audited(
+    make_web: MakeWeb,
+) -> None:
+    site = await make_web(worker=False)
+    job = await site.bot.video("cancel me please", BOB, chat=GROUP)
+    assert site.bot.used_today(BOB) == 1
+    csrf = await site.log_in()
+
+    no_token = await site.client.post("/admin/cancel", data={"job": str(job.id)}, allow_redirects=False)
+    assert no_token.status == 403
+    elsewhere = await site.client.post(
+        "/admin/cancel",
+        data={"job": str(job.id), "csrf": csrf},
+        headers={"Origin": "https://evil.example"},
+        allow_redirects=False,
+    )
+    assert elsewhere.status == 403
+    assert site.bot.job(job.id).status == JobStatus.QUEUED
+
+    done = await site.client.post(
+        "/admin/cancel", data={"job": str(job.id), "csrf": csrf}, allow_redirects=False
+    )
+    assert done.status == 303
+    assert site.bot.job(job.id).status == JobStatus.CANCELLED
+    assert site.bot.used_today(BOB) == 0  # refunded
+    await site.bot.outbox.wait_for_text(f"Cancelled video #{job.id}")  # the owner is told
+    entry = site.bot.store.audit.entries(1)[0]
+    assert (entry.actor, entry.chat, entry.action, entry.target) == ("web:admin", "web", "cancel", BOB.key)
+    page = await (await site.client.get("/admin")).text()
+    assert f"Cancelled video #{job.id}" in page  # the notice
+    assert f'id="job-{job.id}"' not in page
+
+    again = await site.client.post("/admin/cancel", data={"job": str(job.id), "csrf": csrf})
+    assert "already finished" in await again.text()
+
+
+async def test_admin_bans_a_user_everywhere_through_the_core(make_web: MakeWeb) -> None:
+    site = await make_web(worker=False)
+    job = await site.bot.video("spam spam spam", BOB, chat=GROUP)
+    csrf = await site.log_in()
+    banned = await site.client.post("/admin/ban", data={"user": BOB.key, "reason": "spam", "csrf": csrf})
+    page = await banned.text()  # the redirect back to /admin, with the core's answer as a notice
+    assert f"{BOB.key} is banned (spam)" in page
+    assert site.bot.store.bans.reason(BOB.key) == "spam"
+    assert site.bot.job(job.id).status == JobStatus.CANCELLED
+    audit = site.bot.store.audit.entries(1)[0]
+    assert (audit.actor, audit.action, audit.target, audit.detail) == ("web:admin", "ban", BOB.key, "spam")
+    assert re.search(r"<td>web:admin</td><td>ban</td>", page)
+
+    bad = await site.client.post("/admin/ban", data={"user": "not a user", "csrf": csrf})
+    notice = re.search(r'id="notice">([^<]+)<', await bad.text())
+    assert notice is not None and "telegram:&lt;id&gt;" in notice[1]
+
+
+async def test_admin_page_lists_recent_failures_with_their_kind(make_web: MakeWeb) -> None:
+    site = await make_web(worker=False)
+    job = await site.bot.video("this one fails", BOB, chat=GROUP)
+    await site.bot.service.endings.fail(job, "failed_oom")
+    await site.log_in()
+    html = await (await site.client.get("/admin")).text()
+    failures = html[html.index('id="failures"') :]
+    assert "failed_oom" in failures and "this one fails" in failures
+
+
+# health and metrics -----------------------------------------------------------------------------
+
+
+async def test_healthz_is_200_only_while_the_database_and_the_worker_answer(make_web: MakeWeb) -> None:
+    alive = {"worker": True}
+    site = await make_web(worker_alive=lambda: alive["worker"])
+    await site.bot.service.platform_ready("telegram")
+    ok = await site.client.get("/healthz")
+    body = await ok.json()
+    assert ok.status == 200
+    assert body["ok"] and body["database"] and body["worker"] and body["model_loaded"]
+    assert body["platforms"] == ["discord", "telegram"] and body["queue"] == 0
+
+    alive["worker"] = False
+    down = await site.client.get("/healthz")
+    assert down.status == 503 and (await down.json())["worker"] is False
+
+
+async def test_metrics_move_after_a_job_and_live_in_their_own_registry(make_web: MakeWeb) -> None:
+    site = await make_web(quota={"daily": 1}, outbox=RecordingOutbox(fail_videos=1))
+    before = await (await site.client.get("/metrics")).text()
+    assert metric(before, "videobot_renders_total", model="tiny", outcome="rendered") == 0
+
+    job = await site.clip("count me --steps 4", GROUP)
+    await site.bot.service.video_text(site.bot.req(ALICE, GROUP), "one too many")  # over the daily quota
+    response = await site.client.get("/metrics")
+    after = await response.text()
+    assert response.headers["Content-Type"].startswith("text/plain; version=")
+    assert metric(after, "videobot_renders_total", model="tiny", outcome="rendered") == 1
+    assert metric(after, "videobot_render_seconds_count", model="tiny") == 1
+    assert metric(after, "videobot_render_seconds_sum", model="tiny") > 0
+    assert metric(after, "videobot_render_step_seconds_count", model="tiny") == job.params.steps
+    assert metric(after, "videobot_jobs", status="done", model="tiny") == 1
+    assert metric(after, "videobot_queue_depth") == 0
+    assert metric(after, "videobot_quota_refusals_total", limit="daily") == 1
+    assert metric(after, "videobot_delivery_failures_total", platform="telegram", kind="error") == 1
+    assert metric(after, "videobot_model_loaded", model="tiny") == 1
+    assert metric(after, "videobot_clips_signed_total", outcome="signed") >= 1  # Content Credentials'
+    # prometheus-client's global registry knows none of ours
+    world = prometheus_client.generate_latest(prometheus_client.REGISTRY).decode()
+    assert not re.search(r"^videobot_(renders|jobs|queue|render_|delivery|quota)", world, re.MULTILINE)
+
+
+async def test_metrics_count_the_queue_from_the_database(make_web: MakeWeb) -> None:
+    site = await make_web(worker=False)
+    for n, user in enumerate((ALICE, ALICE, BOB, CAROL)):
+        await site.bot.video(f"waiting {n}", user, chat=GROUP)
+    scrape = await (await site.client.get("/metrics")).text()
+    assert metric(scrape, "videobot_queue_depth") == 4
+    assert metric(scrape, "videobot_jobs", status="queued", model="tiny") == 4
+
+
+async def test_event_loop_lag_is_measured(make_web: MakeWeb) -> None:
+    site = await make_web(worker=False)
+
+    async def lag_samples() -> float:
+        return metric(
+            await (await site.client.get("/metrics")).text(), "videobot_event_loop_lag_seconds_count"
+        )
+
+    samples = 0.0
+
+    async def measured() -> bool:
+        nonlocal samples
+        samples = await lag_samples()
+        return samples > 0
+
+    deadline = time.monotonic() + 5
+    while not await measured() and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    assert samples > 0
+
+
+async def test_telegram_429_retries_are_counted_from_the_bots_rate_limiter(make_web: MakeWeb) -> None:
+    """The limiter the Telegram adapter uses retries a 429 (RetryAfter) itself; /metrics counts it."""
+    site = await make_web(worker=False)
+    limiter = LaneRateLimiter(max_retries=2)
+    await limiter.initialize()
+    calls = 0
+
+    async def flaky(*args: object, **kwargs: object) -> bool:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RetryAfter(timedelta(seconds=0))
+        return True
+
+    try:
+        assert await limiter.process_request(flaky, (), {}, "sendMessage", {"chat_id": 5}, None) is True
+    finally:
+        await limiter.shutdown()
+    assert calls == 2
+    scrape = await (await site.client.get("/metrics")).text()
+    assert metric(scrape, "videobot_platform_api_retries_total", platform="telegram") == 1
+
+
+async def test_discord_429_retries_are_counted_from_discord_py_itself(
+    make_web: MakeWeb, discord_fake: FakeDiscord
+) -> None:
+    """discord.py retries a 429 by itself and says so only in its log (`discord.http`)."""
+    site = await make_web(worker=False)
+    discord.http.Route.BASE = discord_fake.api_base_url  # the fixture puts it back afterwards
+    http = discord.http.HTTPClient(asyncio.get_running_loop())
+    try:
+        await http.static_login(discord_fake.token)
+        discord_fake.inject_429("GET", "/users/@me", retry_after=0.05)
+        me = await http.request(discord.http.Route("GET", "/users/@me"))
+        assert me["id"]
+    finally:
+        await http.close()
+    scrape = await (await site.client.get("/metrics")).text()
+    assert metric(scrape, "videobot_platform_api_retries_total", platform="discord") == 1
+
+
+async def test_security_headers_and_the_stylesheet(make_web: MakeWeb) -> None:
+    site = await make_web()
+    css = await site.client.get("/static/style.css")
+    assert css.status == 200 and css.content_type == "text/css"
+    assert "http" not in await css.text()  # no fonts or anything else from elsewhere
+    page = await site.client.get("/")
+    csp = page.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in csp and "script-src" not in csp
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
+    html = await page.text()
+    assert "<script" not in html and "https://" not in html
+    assert 'name="viewport"' in html
+
+
+# the Telegram webhook on the same runner, and the config keys ------------------------------------
+
+
+async def test_telegram_webhook_is_served_by_the_web_runner(
+    telegram_fake: FakeTelegram, make_config: MakeConfig, unused_tcp_port: int
+) -> None:
+    url = f"http://127.0.0.1:{unused_tcp_port}"
+    config = make_config(
+        env={"TELEGRAM_TOKEN": telegram_fake.token},
+        telegram=telegram_settings(telegram_fake, webhook_url=url, webhook_port=1),
+        web={"enabled": True, "port": unused_tcp_port},
+    )
+    service = build_service(config)
+    stop = asyncio.Event()
+    async with running_worker(service) as worker, serving_web(service, worker) as web:
+        assert web is not None
+        task = asyncio.create_task(run_telegram(service, stop, web))
+        try:
+            hook = await telegram_fake.wait_for_call("setWebhook")
+            assert hook.params["url"] == url + WEBHOOK_PATH
+            update = {
+                "update_id": 1,
+                "message": {
+                    "message_id": 5,
+                    "date": int(time.time()),
+                    "text": "/help",
+                    "chat": {"id": 77, "type": "private"},
+                    "from": {"id": 77, "is_bot": False, "first_name": "Ann"},
+                    "entities": [{"type": "bot_command", "offset": 0, "length": 5}],
+                },
+            }
+            async with aiohttp.ClientSession() as session:
+                refused = await session.post(url + WEBHOOK_PATH, json=update)
+                assert refused.status == 403
+                accepted = await session.post(
+                    url + WEBHOOK_PATH,
+                    json=update,
+                    headers={"X-Telegram-Bot-Api-Secret-Token": hook.params["secret_token"]},
+                )
+                assert accepted.status == 200
+                health = await session.get(url + "/healthz")
+                assert health.status == 200
+            await telegram_fake.wait_for_call("sendMessage")
+            await eventually(lambda: "telegram" in service.connected, what="telegram to be ready")
+        finally:
+            service.stop()
+            stop.set()
+            await task
+
+
+async def test_web_keys_have_safe_defaults_and_bad_values_are_one_line(make_config: MakeConfig) -> None:
+    config = make_config()
+    assert (config.web.enabled, config.web.host, config.web.port, config.web.public_url) == (
+        False,
+        "127.0.0.1",
+        8080,
+        "",
+    )
+    token = "a long enough s3cret"
+    assert make_config(env={"VIDEOBOT_ADMIN_TOKEN": f" {token} "}).secrets.admin_token == token
+    with pytest.raises(ConfigError, match="VIDEOBOT_ADMIN_TOKEN is too short"):
+        make_config(env={"VIDEOBOT_ADMIN_TOKEN": "s3cret"})
+    with pytest.raises(ConfigError, match=r"\[web\] public_url"):
+        make_config(web={"public_url": "videos.example.org"})
+    with pytest.raises(ConfigError, match=r"\[web\] port"):
+        make_config(web={"port": 70000})
+
+
+async def test_videobot_run_serves_the_web_side_and_stops_cleanly(
+    telegram_fake: FakeTelegram, tmp_path: Path, unused_tcp_port: int
+) -> None:
+    """The shipped entry point with `[web] enabled` beside Telegram: health, metrics, then SIGTERM."""
+    settings = tiny_settings(
+        tmp_path / "data",
+        web={"enabled": True, "port": unused_tcp_port},
+        telegram=telegram_settings(telegram_fake),
+    )
+    (tmp_path / "config.toml").write_text(to_toml(settings))
+    repo = Path(__file__).resolve().parent.parent
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(repo),
+        "HF_HUB_OFFLINE": "1",
+        "VIDEOBOT_ADMIN_TOKEN": ADMIN_TOKEN,
+        "TELEGRAM_TOKEN": telegram_fake.token,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "run", "--config", str(tmp_path / "config.toml")],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{unused_tcp_port}"
+    try:
+        async with aiohttp.ClientSession() as session:
+
+            async def healthy() -> dict[str, object] | None:
+                try:
+                    async with session.get(base + "/healthz") as response:
+                        return await response.json() if response.status == 200 else None
+                except aiohttp.ClientError:
+                    return None
+
+            body = None
+            deadline = time.monotonic() + 60
+            while body is None and time.monotonic() < deadline and process.poll() is None:
+                body = await healthy()
+                if body is None:
+                    await asyncio.sleep(0.2)
+            assert body is not None, "the web side never answered /healthz"
+            assert body["database"] and body["worker"] and body["model"] == "tiny"
+            await telegram_fake.wait_until_polling(timeout=30)
+            async with session.get(base + "/healthz") as response:
+                assert (await response.json())["platforms"] == ["telegram"]
+            async with session.get(base + "/metrics") as response:
+                assert "videobot_queue_depth 0.0" in await response.text()
+            async with session.get(base + "/admin") as response:
+                assert response.status == 401  # the token came from the environment
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr.decode()[-2000:]
+
+
+async def test_an_older_database_gains_the_gallery_switch_and_the_public_ids(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as old:
+        old.execute(
+            "CREATE TABLE chat_settings (chat_key TEXT PRIMARY KEY, max_frames INTEGER, max_steps INTEGER,"
+            " daily INTEGER, challenges INTEGER, enabled INTEGER)"
+        )
+        old.execute("INSERT INTO chat_settings VALUES ('telegram:-100600', NULL, NULL, NULL, 1, 1)")
+    store = Store(path)
+    try:
+        assert store.chats.get("telegram:-100600") == ChatSettings()  # gallery off, the rest kept
+        token = store.public.token(CHALLENGE, 1)
+        assert token is not None and store.public.token(CHALLENGE, 1) == token  # minted once
+        assert store.public.target(CHALLENGE, token) == "1"
+    finally:
+        store.close()
+
+
+async def test_after_ten_wrong_tokens_logins_pause_for_a_minute(make_web: MakeWeb) -> None:
+    site = await make_web()
+    for _ in range(10):
+        wrong = await site.client.post("/admin/login", data={"token": "guess"}, allow_redirects=False)
+        assert wrong.status == 403
+    paused = await site.client.post("/admin/login", data={"token": ADMIN_TOKEN}, allow_redirects=False)
+    assert paused.status == 429 and "Set-Cookie" not in paused.headers
+    assert "try again in" in await paused.text()
+    site.bot.clock.advance(61)
+    right = await site.client.post("/admin/login", data={"token": ADMIN_TOKEN}, allow_redirects=False)
+    assert right.status == 303
+
+
+async def test_a_locked_database_costs_a_page_its_newest_clips_not_an_error(make_web: MakeWeb) -> None:
+    """Another process holding the write lock (a backup, the shell's admin tools)."""
+    site = await make_web()
+    await site.publish(GROUP)
+    await site.clip("a clip shown before the lock", GROUP)
+    assert "a clip shown before the lock" in await (await site.client.get("/")).text()
+    await site.clip("a clip first shown during the lock", GROUP)
+    other = sqlite3.connect(site.bot.store.path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        page = await site.client.get("/")
+        html = await page.text()
+        assert page.status == 200
+        assert "a clip shown before the lock" in html and "a clip first shown during the lock" not in html
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert "a clip first shown during the lock" in await (await site.client.get("/")).text()
+
+
+async def test_a_web_port_in_use_stops_start_up_with_one_line(make_config: MakeConfig) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = make_config(web={"enabled": True, "port": port})
+        service = build_service(config)
+        try:
+            worker = asyncio.create_task(asyncio.sleep(0))
+            with pytest.raises(StartupError, match=rf"\[web\] cannot listen on 127.0.0.1:{port} \("):
+                async with serving_web(service, worker):
+                    pass
+            await worker
+        finally:
+            service.store.close()
