@@ -331,7 +331,7 @@ async def test_a_clip_over_the_upload_limit_is_re_encoded_to_fit(bot: TelegramBo
     assert isinstance(outbox, TelegramOutbox)
     fake.max_upload_bytes = outbox.upload_limit_bytes = 9_000
     fake.send_message(GROUP, ANN, "/video a very detailed storm --seed 8")
-    video = await fake.wait_for_call("sendVideo", timeout=30)
+    video = await fake.wait_for_call("sendVideo", timeout=90)
     (job,) = await eventually(lambda: bot.service.store.jobs.with_status(JobStatus.DONE), what="delivery")
     assert job.clip_path is not None
     original = Path(job.clip_path).stat().st_size
