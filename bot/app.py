@@ -51,6 +51,16 @@ def build_service(
     """
     store = Store(config.data_dir / DB_FILE, clock, busy_timeout_ms=config.storage.busy_timeout_ms)
     default = config.default_model
+    if config.queue.backend == "saq":  # renders on `videobot worker` processes, through Redis
+        from bot.dispatch.saq_backend import SaqBackend
+
+        credentials = ContentCredentials.from_config(config, model_source or config.model_source)
+        remote = SaqBackend(config, config.data_dir / "clips", credentials=credentials)
+        fit = functools.partial(fit_to_size, credentials=credentials)
+        shown = (model_source or config.model_source) if config.model_settings[default].legacy else default
+        return VideoService(
+            config, store, remote, model=shown, fit=fit, clock=clock, rng=rng, check_clip=check_clip
+        )
     renderers = {
         name: Renderer.for_model(settings, config.render) for name, settings in config.model_settings.items()
     }
@@ -212,6 +222,7 @@ def _redacted(text: str, config: Config) -> str:
     for name, secret in (
         ("TELEGRAM_TOKEN", config.secrets.telegram_token),
         ("DISCORD_TOKEN", config.secrets.discord_token),
+        ("VIDEOBOT_WORKER_SECRET", config.secrets.worker_secret),
     ):
         if secret:
             text = text.replace(secret, f"${name}")

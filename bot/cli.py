@@ -54,6 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
     _config_arg(admin)
     admin.add_argument("words", nargs=argparse.REMAINDER, help="quota show|set|reset <user> [n], …")
 
+    worker = sub.add_parser(
+        "worker",
+        help='render jobs for a bot on this machine\'s GPU, through Redis ([queue] backend = "saq")',
+        description="Needs [queue] redis_url and VIDEOBOT_WORKER_SECRET (the bot's) in the environment.",
+    )
+    _config_arg(worker)
+
     demo = sub.add_parser("demo", help="render one clip to a file, no chat involved")
     _config_arg(demo)
     demo.add_argument("prompt", help="what the clip shows")
@@ -232,6 +239,14 @@ async def _console(config: Config, tiny: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # `videobot verify clip.mp4 | head -1`: the reader left, not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -257,6 +272,10 @@ def main(argv: list[str] | None = None) -> int:
             return _demo(config, args)
         if args.command == "admin":
             return _admin(config, args.words)
+        if args.command == "worker":
+            from bot.dispatch.worker import run_worker
+
+            return asyncio.run(run_worker(config))
         if args.command == "console":
             asyncio.run(_console(config, args.tiny))
             return 0

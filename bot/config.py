@@ -144,6 +144,17 @@ class QueueConfig:
     board_interval_s: float = 6.0  # a busy group's board is edited at most this often
     delivery_rounds: int = 10  # rounds (30 s, 1 min, 2 min … at most 1 h apart) before giving up
     model_retry_s: float = 60.0  # how often a model that failed to load is tried again
+    # Where jobs render: "local" (in this process) or "saq" (`videobot worker` processes through Redis).
+    backend: str = "local"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    heartbeat_s: float = 10.0  # a remote job silent this long counts as lost (its worker died)
+    sweep_s: float = 5.0  # how often lost jobs are looked for and retried on another worker
+    poll_s: float = 0.5  # how often the bot reads its remote jobs' progress from Redis
+    job_timeout_s: int = 3600  # a remote render running longer than this is stopped; 0: no limit
+    upload_listen: str = "127.0.0.1"  # where the bot takes clips from workers (HTTP PUT)
+    upload_port: int = 8765
+    upload_url: str = ""  # how workers reach that endpoint; empty: http://<upload_listen>:<upload_port>
+    upload_timeout_s: float = 300.0  # a worker retries an upload this long (the bot restarting)
 
 
 @dataclass(frozen=True)
@@ -218,9 +229,21 @@ class WebConfig:
 
 
 @dataclass(frozen=True)
+class WorkerConfig:
+    """`videobot worker`: one job at a time on this machine's GPU."""
+
+    models: tuple[str, ...] = ()  # model names it may load; empty: the default model
+    name: str = ""  # how it appears in logs and in Redis; empty: host name and process id
+
+
+WORKER_SECRET_ENV = "VIDEOBOT_WORKER_SECRET"
+
+
+@dataclass(frozen=True)
 class Secrets:
     telegram_token: str = ""
     discord_token: str = ""
+    worker_secret: str = ""  # VIDEOBOT_WORKER_SECRET: signs clip uploads between workers and the bot
     admin_token: str = ""  # VIDEOBOT_ADMIN_TOKEN: the web side's /admin; empty = /admin is off
 
 
@@ -241,12 +264,23 @@ class Config:
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     discord: DiscordConfig = field(default_factory=DiscordConfig)
     web: WebConfig = field(default_factory=WebConfig)
+    worker: WorkerConfig = field(default_factory=WorkerConfig)
     secrets: Secrets = field(default_factory=Secrets)
     source: str = "<defaults>"
 
     @property
     def data_dir(self) -> Path:
         return Path(self.storage.dir)
+
+    @property
+    def worker_models(self) -> tuple[str, ...]:
+        return self.worker.models or (self.default_model,)
+
+    @property
+    def upload_url(self) -> str:
+        """Where workers PUT finished clips (the bot's endpoint)."""
+        q = self.queue
+        return (q.upload_url or f"http://{q.upload_listen}:{q.upload_port}").rstrip("/")
 
     @property
     def model_source(self) -> str:
@@ -481,8 +515,28 @@ def _check(config: Config, require_tokens: bool) -> None:
     need(config.queue.delivery_rounds >= 1, "[queue] delivery_rounds", "must be at least 1")
     need(config.queue.busy_group_jobs >= 1, "[queue] busy_group_jobs", "must be at least 1")
     need(config.queue.board_interval_s >= 0, "[queue] board_interval_s", "must be >= 0")
-    for key in ("redeliver_every_s", "model_retry_s"):
+    for key in ("redeliver_every_s", "model_retry_s", "heartbeat_s", "sweep_s", "poll_s", "upload_timeout_s"):
         need(getattr(config.queue, key) > 0, f"[queue] {key}", "must be above 0")
+    q = config.queue
+    need(q.backend in ("local", "saq"), "[queue] backend", f'{q.backend!r} is not "local" or "saq"')
+    need(
+        q.redis_url.startswith(("redis://", "rediss://", "unix://")),
+        "[queue] redis_url",
+        f"{q.redis_url!r} must start with redis://, rediss:// or unix://",
+    )
+    need(0 <= q.upload_port <= 65535, "[queue] upload_port", "must be a TCP port (0: any free one)")
+    need(q.job_timeout_s >= 0, "[queue] job_timeout_s", "must be >= 0")
+    need(
+        not q.upload_url or q.upload_url.startswith(("http://", "https://")),
+        "[queue] upload_url",
+        "must start with http:// or https://",
+    )
+    if q.backend == "saq" and require_tokens:
+        need(
+            bool(config.secrets.worker_secret),
+            "[queue] backend",
+            f'is "saq" but the {WORKER_SECRET_ENV} environment variable is empty',
+        )
     c = config.challenges
     need(
         1 <= c.min_duration_s <= c.default_duration_s <= c.max_duration_s,
@@ -664,6 +718,7 @@ def parse_config(
         telegram_token=env.get("TELEGRAM_TOKEN", "").strip(),
         discord_token=env.get("DISCORD_TOKEN", "").strip(),
         admin_token=env.get("VIDEOBOT_ADMIN_TOKEN", "").strip(),
+        worker_secret=env.get(WORKER_SECRET_ENV, "").strip(),
     )
     config = Config(**sections, secrets=secrets, source=source)
     _check(config, require_tokens)

@@ -617,7 +617,10 @@ async def test_without_the_model_jobs_wait_in_line_and_run_once_it_loads(
     assert "weights-not-downloaded" in (bot.service.model_error or "")
 
     job = await bot.video("a cat")
-    assert bot.outbox.texts[-1] == "⏳ Queued #1 · the video model is not loaded yet; your job waits"
+    assert (
+        bot.outbox.texts[-1]
+        == "⏳ Queued #1 · rendering is paused (the video model is not ready yet); your job waits"
+    )
     tries = renderer.loads
     await eventually(lambda: renderer.loads > tries, what="another load attempt after the new job")
 

@@ -38,7 +38,7 @@ from tests.harness.media import decode
 from tests.harness.outbox import RecordingOutbox
 from tests.harness.polling import eventually
 from tests.harness.telegram import telegram_settings
-from tests.harness.web import ADMIN_TOKEN, MakeWeb, WebBot
+from tests.harness.web import ADMIN_TOKEN, MakeWeb, finished_challenge
 
 pytestmark = pytest.mark.asyncio
 
@@ -200,28 +200,12 @@ async def test_an_expired_clip_is_404(make_web: MakeWeb) -> None:
 # challenges and leaderboards --------------------------------------------------------------
 
 
-async def _finished_challenge(site: WebBot, chat: ChatRef = GROUP) -> int:
-    """A challenge in `chat` with two rendered entries, Bob's voted for by Alice and Carol, closed."""
-    admin = site.bot.req(ALICE, chat, admin=True)
-    await site.bot.service.challenge(admin, "start neon cities 1h --free")
-    await site.bot.service.challenge(site.bot.req(ALICE, chat), "enter a neon city at night")
-    await site.bot.service.challenge(site.bot.req(BOB, chat), "enter neon rain on a city street")
-    challenge = site.bot.store.challenges.open_in(chat)
-    assert challenge is not None
-    entries = site.bot.store.jobs.of_challenge(challenge.id)
-    for entry in entries:
-        await site.bot.until_status(entry.id, JobStatus.DONE)
-    bobs = next(e for e in entries if e.user.key == BOB.key)
-    for voter in (ALICE, CAROL):
-        await site.bot.service.button(site.bot.req(voter, chat), ButtonAction.VOTE, bobs.id)
-    await site.bot.service.challenge(admin, "end")
-    return challenge.id
-
-
 async def test_challenge_page_shows_theme_entries_votes_and_winner(make_web: MakeWeb) -> None:
     site = await make_web(web={"public_url": PUBLIC_URL})
     await site.publish(GROUP)
-    challenge_id = await _finished_challenge(site)
+    challenge_id = await finished_challenge(
+        site, entries=("a neon city at night", "neon rain on a city street")
+    )
     token = site.bot.store.public.token(CHALLENGE, challenge_id)
 
     page = await site.client.get(f"/challenges/{token}")
@@ -258,7 +242,9 @@ async def test_chat_replies_link_to_the_challenge_page_when_public_url_is_set(ma
 
 async def test_unpublished_chats_get_no_links_and_no_challenge_pages(make_web: MakeWeb) -> None:
     site = await make_web(web={"public_url": PUBLIC_URL})
-    challenge_id = await _finished_challenge(site, OTHER_GROUP)
+    challenge_id = await finished_challenge(
+        site, OTHER_GROUP, entries=("a neon city at night", "neon rain on a city street")
+    )
     assert PUBLIC_URL not in site.bot.outbox.everything_said()
     await site.bot.service.leaderboard(site.bot.req(BOB, OTHER_GROUP))
     assert "Bob" in site.bot.last_text and PUBLIC_URL not in site.bot.last_text

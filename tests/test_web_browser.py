@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from bot.core.types import ButtonAction, JobStatus
+from bot.core.types import JobStatus
 from bot.store.public import CHALLENGE
-from tests.harness.core import ALICE, BOB, CAROL, GROUP
-from tests.harness.web import ADMIN_TOKEN, MakeWeb, WebBot
+from tests.harness.core import BOB, GROUP
+from tests.harness.web import ADMIN_TOKEN, MakeWeb, WebBot, finished_challenge
 
 CHROMIUM = Path("/usr/bin/chromium")
 REPO = Path(__file__).resolve().parent.parent
@@ -56,20 +56,9 @@ async def screenshot(page: Any, name: str) -> None:
 
 async def _published_challenge(site: WebBot) -> str:
     """A closed challenge in the published group, with two rendered entries and a winner."""
-    admin = site.bot.req(ALICE, GROUP, admin=True)
-    await site.bot.service.challenge(admin, "start a city made of glass 1h --free")
-    await site.bot.service.challenge(site.bot.req(ALICE, GROUP), "enter a glass city at dawn --frames 16")
-    await site.bot.service.challenge(site.bot.req(BOB, GROUP), "enter glass towers in fog --frames 16")
-    challenge = site.bot.store.challenges.open_in(GROUP)
-    assert challenge is not None
-    entries = site.bot.store.jobs.of_challenge(challenge.id)
-    for entry in entries:
-        await site.bot.until_status(entry.id, JobStatus.DONE)
-    bobs = next(e for e in entries if e.user.key == BOB.key)
-    for voter in (ALICE, CAROL):
-        await site.bot.service.button(site.bot.req(voter, GROUP), ButtonAction.VOTE, bobs.id)
-    await site.bot.service.challenge(admin, "end")
-    token = site.bot.store.public.token(CHALLENGE, challenge.id)
+    entries = ("a glass city at dawn --frames 16", "glass towers in fog --frames 16")
+    challenge_id = await finished_challenge(site, theme="a city made of glass", entries=entries)
+    token = site.bot.store.public.token(CHALLENGE, challenge_id)
     assert token is not None
     return token
 

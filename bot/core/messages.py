@@ -27,8 +27,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "encoding": {"en": "📦 Encoding the clip…", "it": "📦 Codifica del video…"},
     "delivering": {"en": "📤 Sending the clip…", "it": "📤 Invio del video…"},
     "waiting_for_model": {
-        "en": "⏳ Queued #{position} · the video model is not loaded yet; your job waits",
-        "it": "⏳ In coda #{position} · il modello non è ancora caricato; il lavoro attende",
+        "en": "⏳ Queued #{position} · rendering is paused (the video model is not ready yet); "
+        "your job waits",
+        "it": "⏳ In coda #{position} · generazione in pausa (il modello non è ancora pronto); "
+        "il lavoro attende",
     },
     "done_status": {"en": "✅ Done: clip #{job} below.", "it": "✅ Fatto: video #{job} qui sotto."},
     "caption": {

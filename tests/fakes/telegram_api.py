@@ -330,6 +330,10 @@ class FakeTelegram:
         if topic is not None:
             message.update(message_thread_id=topic, is_topic_message=True)
             message["reply_to_message"] = self._find_message(chat_id, topic)
+        return self._post_from_user(chat_id, message, reply_to_message_id)
+
+    def _post_from_user(self, chat_id: int, message: JSON, reply_to_message_id: int | None) -> int:
+        """Deliver a user's message as an update (as a reply when it names one); its message_id."""
         if reply_to_message_id is not None:
             replied = self._find_message(chat_id, reply_to_message_id)
             if replied is not None:
@@ -366,13 +370,7 @@ class FakeTelegram:
         }  # fmt: skip
         if caption is not None:
             message["caption"] = caption
-        if reply_to_message_id is not None:
-            replied = self._find_message(chat_id, reply_to_message_id)
-            if replied is not None:
-                message["reply_to_message"] = replied
-        self.user_messages[(chat_id, message["message_id"])] = message
-        self._push_update({"message": message})
-        return int(message["message_id"])
+        return self._post_from_user(chat_id, message, reply_to_message_id)
 
     def create_topic(self, chat_id: int, user_id: int, name: str, *, first_name: str = "Ann") -> int:
         """A user opens a forum topic in supergroup ``chat_id``; returns its id (message_thread_id).

@@ -8,6 +8,7 @@
 - `core`: `CoreBot` and `make_bot`, the core with the recording outbox.
 - `telegram`, `discord`: the real adapters against the loopback fakes in `tests.fakes`.
 - `console`: `videobot` child processes fed through stdin.
+- `saq`: a real `redis-server` and `python -m bot worker` child processes (the SAQ backend).
 
 `tests/conftest.py` registers the fixtures as plugins, so test modules name them as parameters.
 """

@@ -11,11 +11,11 @@ from typing import Any
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.core.types import ChatRef, Job, JobStatus, UserRef
+from bot.core.types import ButtonAction, ChatRef, Job, JobStatus, UserRef
 from bot.store.public import JOB
 from bot.web import WebSide
 from tests.harness.config import MakeConfig
-from tests.harness.core import ALICE, GROUP, CoreBot, MakeBot
+from tests.harness.core import ALICE, BOB, CAROL, GROUP, CoreBot, MakeBot
 
 ADMIN_TOKEN = "correct horse battery staple"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -86,3 +86,24 @@ async def make_web(make_bot: MakeBot, make_config: MakeConfig) -> AsyncIterator[
     for web_bot in made:
         await web_bot.client.close()
         await web_bot.web.stop()
+
+
+async def finished_challenge(
+    site: WebBot, chat: ChatRef = GROUP, theme: str = "neon cities", entries: tuple[str, str] = ("a", "b")
+) -> int:
+    """A challenge in `chat` with Alice's and Bob's rendered entries, Bob's voted for by Alice
+    and Carol, closed; its id."""
+    admin = site.bot.req(ALICE, chat, admin=True)
+    await site.bot.service.challenge(admin, f"start {theme} 1h --free")
+    for who, prompt in zip((ALICE, BOB), entries, strict=True):
+        await site.bot.service.challenge(site.bot.req(who, chat), f"enter {prompt}")
+    challenge = site.bot.store.challenges.open_in(chat)
+    assert challenge is not None
+    jobs = site.bot.store.jobs.of_challenge(challenge.id)
+    for job in jobs:
+        await site.bot.until_status(job.id, JobStatus.DONE)
+    bobs = next(j for j in jobs if j.user.key == BOB.key)
+    for voter in (ALICE, CAROL):
+        await site.bot.service.button(site.bot.req(voter, chat), ButtonAction.VOTE, bobs.id)
+    await site.bot.service.challenge(admin, "end")
+    return challenge.id
