@@ -9,7 +9,7 @@ write (`pipe(prompt, num_frames=…, num_inference_steps=…)`, half precision o
 bot's `Renderer` in each memory mode, with torch.compile, at batch 1/2/4/8, and for the DiT
 families with step caching.  Same prompt, size, steps and seeds in every row.  Columns:
 seconds per clip, clips per minute, peak memory (`max_memory_allocated` on a GPU, the
-process's peak RSS on the CPU), achieved TFLOP/s (FLOPs counted with `FlopCounterMode` on
+peak RSS above the row's start on the CPU), achieved TFLOP/s (FLOPs counted with `FlopCounterMode` on
 the shapes the pipeline really used, replayed on the meta device) and speed against plain.
 
 On a GPU the full-size models are built from their published configs (below, each with its
@@ -297,24 +297,32 @@ def batch_of(params: RenderParams, size: int) -> list[RenderParams]:
 # memory ---------------------------------------------------------------------------------------
 
 
-def reset_peak(device: str) -> None:
+def _status_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    return 0
+
+
+def reset_peak(device: str) -> float:
+    """Start measuring a row's peak; returns the baseline it is measured from (MB)."""
     gc.collect()
     if device == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
-    else:
-        with contextlib.suppress(OSError):  # Linux: "5" resets the peak RSS (VmHWM)
-            Path("/proc/self/clear_refs").write_text("5")
+        return 0.0
+    with contextlib.suppress(OSError):  # Linux: "5" resets the peak RSS (VmHWM) to the current RSS
+        Path("/proc/self/clear_refs").write_text("5")
+    return _status_kb("VmRSS") / 1024
 
 
-def peak_mb(device: str) -> float:
+def peak_mb(device: str, baseline: float) -> float:
+    """GPU: `max_memory_allocated`. CPU: the peak RSS above the row's start (the process's own
+    baseline — torch, the interpreter, what the allocator kept from earlier rows — left out)."""
     if device == "cuda":
         torch.cuda.synchronize()
         return torch.cuda.max_memory_allocated() / 2**20
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    return _status_kb("VmHWM") / 1024 - baseline
 
 
 # FLOPs ----------------------------------------------------------------------------------------
@@ -435,12 +443,14 @@ def plain_row(case: Case, device: str, repeats: int, flops: int | None) -> Row:
         kwargs["max_sequence_length"] = case.preset.prompt_tokens
     kwargs.update(dict(case.preset.extra_call))
     pipe(PROMPT, negative_prompt=NEGATIVE, **kwargs)  # warm-up: what the bot does at start-up too
-    reset_peak(device)
+    baseline = reset_peak(device)
     started = time.perf_counter()
     for i in range(repeats):
         pipe(PROMPT, negative_prompt=NEGATIVE, generator=torch.Generator().manual_seed(p.seed + i), **kwargs)
     s_clip = _elapsed(started, device) / repeats
-    row = Row(case.family, "plain diffusers call", 1, s_clip, peak_mb(device), _tflops(flops, s_clip))
+    row = Row(
+        case.family, "plain diffusers call", 1, s_clip, peak_mb(device, baseline), _tflops(flops, s_clip)
+    )
     del pipe
     _free(device)
     return row
@@ -453,12 +463,12 @@ def bot_row(
     renderer.load()  # with its warm-up (compiling, when on)
     calls = max(1, clips // batch)
     renderer.render_batch(batch_of(case.params, batch))  # this batch size's first call (kernel choice)
-    reset_peak(device)
+    baseline = reset_peak(device)
     started = time.perf_counter()
     for _ in range(calls):
         renderer.render_batch(batch_of(case.params, batch))
     s_clip = _elapsed(started, device) / (calls * batch)
-    row = Row(case.family, label, batch, s_clip, peak_mb(device), _tflops(flops, s_clip))
+    row = Row(case.family, label, batch, s_clip, peak_mb(device, baseline), _tflops(flops, s_clip))
     renderer.unload()
     _free(device)
     return row
