@@ -342,3 +342,16 @@ def test_the_configured_render_settings_reach_every_models_renderer(make_config:
     renderer = service.backend.renderer  # type: ignore[attr-defined]
     assert renderer.batch_limit() == 3 and renderer.memory == "balanced" and renderer.tuning.cache == "pab"
     service.store.close()
+
+
+@pytest.mark.parametrize("name", ["tiny", "tiny-wan", "tiny-cogvideox"])
+def test_compile_wraps_the_repeated_blocks_of_a_dit_and_the_whole_denoiser_otherwise(name: str) -> None:
+    renderer = Renderer(name, tuning=RenderConfig(compile=True, warmup_steps=0))  # no render: no compiling
+    renderer.load()
+    module = denoiser(renderer)
+    blocks = getattr(module, "blocks", None) if name == "tiny-wan" else None
+    if blocks is not None:  # Wan names its repeated block: each is compiled, the model itself is not
+        assert all(block._compiled_call_impl is not None for block in blocks)
+        assert module._compiled_call_impl is None
+    else:
+        assert module._compiled_call_impl is not None
