@@ -345,8 +345,8 @@ class Renderer:
         )
 
     def _warm_up(self) -> float:
-        """A short render right after loading, so the first user does not pay for CUDA start-up,
-        kernel selection or compiling; the seconds it took."""
+        """A short render right after loading (and one of a full batch), so the first user does not
+        pay for CUDA start-up, kernel selection or compiling; the seconds it took."""
         preset = self.preset
         params = RenderParams(
             prompt="warm-up",
@@ -360,10 +360,13 @@ class Renderer:
             fps=preset.fps,
         )
         started = time.perf_counter()
-        try:
-            self._call([params], lambda index, step, total: None, [lambda: False])
-        except Exception as error:  # a failed warm-up only costs the first user the wait
-            log.warning("warm-up render of %s failed: %s", self.name, _first_line(error))
+        limit = self.batch_limit()
+        for size in (1, limit) if limit > 1 else (1,):  # a full batch too: its kernels (and graphs) differ
+            try:
+                self._call([params] * size, lambda index, step, total: None, [lambda: False] * size)
+            except Exception as error:  # a failed warm-up only costs the first user the wait
+                log.warning("warm-up render of %s (batch %d) failed: %s", self.name, size, _first_line(error))
+                break
         seconds = time.perf_counter() - started
         if self.tuning.compile:
             log.info("compiled %s during its warm-up: %.1f s", self.name, seconds)

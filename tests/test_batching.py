@@ -179,6 +179,27 @@ def test_loading_warms_the_model_and_says_how_long_it_took() -> None:
     assert cold.warmup_s is None
 
 
+class WatchedRenderer(Renderer):
+    """Records the denoiser's batch sizes from the moment the pipeline is built (the warm-up too)."""
+
+    sizes: list[int]
+
+    def _build(self, device: str) -> Any:
+        pipe = super()._build(device)
+        self.sizes = []
+        pipe.transformer.register_forward_pre_hook(
+            lambda module, args, kwargs: self.sizes.append(int(kwargs["hidden_states"].shape[0])),
+            with_kwargs=True,
+        )
+        return pipe
+
+
+def test_the_warm_up_renders_a_lone_clip_and_a_full_batch() -> None:
+    renderer = WatchedRenderer("tiny-ltx", tuning=RenderConfig(max_batch=3, warmup_steps=2))
+    renderer.load()
+    assert renderer.sizes == [2, 2, 6, 6], "two steps alone, two steps of three clips (guidance doubles)"
+
+
 # through the local backend ----------------------------------------------------------------------
 
 
