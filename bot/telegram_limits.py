@@ -26,6 +26,8 @@ from typing import Any
 from telegram.error import NetworkError, RetryAfter
 from telegram.ext import BaseRateLimiter
 
+from bot.core.tasks import wait_event
+
 log = logging.getLogger(__name__)
 
 ANSWER_RESERVE = 1 / 3  # of the overall burst, spent only on answers to people
@@ -191,8 +193,7 @@ class LaneRateLimiter(BaseRateLimiter[int]):
                 soonest = wait if soonest is None else min(soonest, wait)
             else:
                 self.changed.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.changed.wait(), soonest)
+                await wait_event(self.changed, soonest)
 
     async def process_request(
         self,

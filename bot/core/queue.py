@@ -10,10 +10,10 @@ Queue positions shown to users come from the same function.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from bot.core.tasks import wait_event
 from bot.core.types import Job, JobStatus
 from bot.store import Store
 
@@ -113,8 +113,7 @@ class JobQueue:
             if job is not None:
                 return job
             if pick is not None and recheck_s is not None and self.waiting():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), recheck_s)
+                await wait_event(self._changed, recheck_s)
                 continue
             await self._changed.wait()
 
@@ -123,8 +122,7 @@ class JobQueue:
         if self.closed:
             return
         self._changed.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), timeout)
+        await wait_event(self._changed, timeout)
 
     def recover(self, max_attempts: int) -> Recovery:
         """After a restart: interrupted renders go back in line, or fail after too many tries."""

@@ -21,3 +21,17 @@ class Tasks:
         """Wait for everything spawned so far, and what that spawns in turn."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+async def wait_event(event: asyncio.Event, timeout: float | None) -> bool:
+    """Wait for `event` at most `timeout` seconds; whether it was set.
+
+    Not `asyncio.wait_for(event.wait(), t)`: on Python 3.11 that swallows a cancel that lands
+    as the event is set, so a loop around it that is told to stop can run on forever (a SAQ
+    worker's heartbeat did, and its job never finished)."""
+    try:
+        async with asyncio.timeout(timeout):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True

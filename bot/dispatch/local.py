@@ -16,7 +16,6 @@ the backend); its jobs go back in line and the dispatcher skips them meanwhile.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 import time
@@ -36,6 +35,7 @@ from bot.core.ports import (
     RenderJob,
     Started,
 )
+from bot.core.tasks import wait_event
 from bot.core.types import Clip
 from bot.encode import encode_clip
 from bot.provenance import ContentCredentials, ModelInfo
@@ -229,8 +229,7 @@ class LocalBackend:
         except Exception as error:
             self._note_problem(self.default_model, error)
             self._poked.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._poked.wait(), self.model_retry_s)
+            await wait_event(self._poked, self.model_retry_s)
             return False
         self._problem = None
         self._slot_changed.set()

@@ -49,6 +49,7 @@ from bot.core.ports import (
     RenderJob,
     Started,
 )
+from bot.core.tasks import wait_event
 from bot.core.types import Clip
 from bot.dispatch.remote import (
     BOT_KEY,
@@ -248,8 +249,7 @@ class SaqBackend:
                 except REDIS_ERRORS as error:
                     self._lost_redis(error)
                 self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.q.poll_s)
+                await wait_event(self._wake, self.q.poll_s)
         finally:
             sweeper.cancel()
             await self._stop_remote_jobs()
@@ -272,8 +272,7 @@ class SaqBackend:
                     "set [queue] upload_listen / upload_port to a free address."
                 )
                 self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), UPLOAD_RETRY_S)
+                await wait_event(self._wake, UPLOAD_RETRY_S)
                 continue
             self._paused = None
             if not self.q.upload_url and self.q.upload_port == 0:

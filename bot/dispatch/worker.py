@@ -33,6 +33,7 @@ from saq.worker import Worker
 
 from bot.config import WORKER_SECRET_ENV, Config
 from bot.core.ports import Cancelled, Encoding, Failed, FailureKind, Progress, Rendered, RenderEvent
+from bot.core.tasks import wait_event
 from bot.dispatch.local import LocalBackend
 from bot.dispatch.remote import (
     RENDER_FUNCTION,
@@ -156,9 +157,9 @@ class Renders:
         if job.model not in self.backend.pool:
             return {"failed": FailureKind.MODEL_MISSING.value, "detail": f"this worker has no {job.model}"}
         state: dict[str, Any] = {"step": 0, "total": job.params.steps, "phase": "rendering"}
-        changed = asyncio.Event()
+        changed, ended = asyncio.Event(), asyncio.Event()
         events: asyncio.Queue[RenderEvent] = asyncio.Queue()
-        beat = asyncio.create_task(self._heartbeat(saq_job, state, changed, job.job_id))
+        beat = asyncio.create_task(self._heartbeat(saq_job, state, changed, ended, job.job_id))
         try:
             async with self.gpu:
                 self._events[job.job_id] = events
@@ -195,6 +196,11 @@ class Renders:
             return uploaded.to_result()
         finally:
             self._events.pop(job.job_id, None)
+            # Told by `ended`, not only cancelled: redis-py turns a cancel that lands mid-command
+            # into a connection error, which the heartbeat must survive, so a cancel alone can
+            # be lost and the job would never finish.
+            ended.set()
+            changed.set()
             beat.cancel()
             await asyncio.wait([beat])  # its last write lands before SAQ records the end
 
@@ -217,7 +223,12 @@ class Renders:
             pass
 
     async def _heartbeat(
-        self, saq_job: SaqJob, state: dict[str, Any], changed: asyncio.Event, job_id: int
+        self,
+        saq_job: SaqJob,
+        state: dict[str, Any],
+        changed: asyncio.Event,
+        ended: asyncio.Event,
+        job_id: int,
     ) -> None:
         """Progress to Redis as steps finish (at most every `PROGRESS_EVERY_S`, at least three
         times a heartbeat period), and the bot's cancel from Redis to the render."""
@@ -225,7 +236,7 @@ class Renders:
         queue = saq_job.get_queue()
         assert isinstance(queue, VideobotQueue)
         stopping = False
-        while True:
+        while not ended.is_set():
             changed.clear()
             total = max(int(state["total"]), 1)
             with contextlib.suppress(*REDIS_ERRORS):
@@ -234,9 +245,9 @@ class Renders:
                     log.info("stopping %s: %s", saq_job.key, why)
                     stopping = True
                     self.backend.cancel(job_id)
-            await asyncio.sleep(PROGRESS_EVERY_S)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), every)
+            if await wait_event(ended, PROGRESS_EVERY_S):
+                return
+            await wait_event(changed, every)
 
     async def _upload(self, remote: RemoteJob, path: Path) -> Uploaded:
         """PUT the clip to the bot, retrying while it cannot be reached (it may be restarting)."""
@@ -296,8 +307,7 @@ async def wait_for_bot(queue: VideobotQueue, watch: RedisWatch, secret: str, sto
                     safe_url(watch.url),
                 )
                 said = time.monotonic()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), 0.5)
+        await wait_event(stop, 0.5)
     return False
 
 
