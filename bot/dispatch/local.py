@@ -211,8 +211,7 @@ class LocalBackend:
                 if remaining <= 0:
                     break
                 self._arrived.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._arrived.wait(), remaining)
+                await wait_event(self._arrived, remaining)
                 continue
             job = self._pending.get_nowait()
             if job is None:  # stopping: render (cancel) what is here, then stop
