@@ -385,6 +385,8 @@ async def test_healthz_is_200_only_while_the_database_and_the_worker_answer(make
     assert ok.status == 200
     assert body["ok"] and body["database"] and body["worker"] and body["model_loaded"]
     assert body["platforms"] == ["discord", "telegram"] and body["queue"] == 0
+    (warm,) = body["warm"].values()  # the tiny model: loaded, then a warm-up render
+    assert warm["load_s"] > 0 and warm["warmup_s"] is not None
 
     alive["worker"] = False
     down = await site.client.get("/healthz")

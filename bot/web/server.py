@@ -145,6 +145,8 @@ class WebSide:
             "platforms": sorted(service.connected),
             "queue": waiting,
             "rendering": len(service.running),
+            # seconds each resident model took to load and to warm up (backends that load models)
+            "warm": getattr(service.backend, "warmth", dict)(),
         }
         return web.json_response(body, status=200 if body["ok"] else 503)
 
