@@ -14,6 +14,7 @@ import importlib.resources
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -135,7 +136,8 @@ class WebSide:
             log.warning("healthz: the database does not answer", exc_info=True)
             database, waiting = False, None
         worker = self.worker_alive()
-        body = {
+        warmth: Callable[[], dict[str, Any]] = getattr(service.backend, "warmth", dict)
+        body: dict[str, Any] = {
             "ok": database and worker,
             "database": database,
             "worker": worker,
@@ -146,7 +148,7 @@ class WebSide:
             "queue": waiting,
             "rendering": len(service.running),
             # seconds each resident model took to load and to warm up (backends that load models)
-            "warm": getattr(service.backend, "warmth", dict)(),
+            "warm": warmth(),
         }
         return web.json_response(body, status=200 if body["ok"] else 503)
 
