@@ -15,7 +15,10 @@ from pathlib import Path
 
 import sqlite_utils
 
-from bot.store import fair
+from bot.store.fair import COLUMNS as FAIR_COLUMNS
+from bot.store.fair import DEFAULTS as FAIR_DEFAULTS
+from bot.store.fair import FAIR_INDEX
+from bot.store.fair import install as install_fair_order
 from bot.store.rows import CHALLENGE_COLUMNS, JOB_COLUMNS
 
 
@@ -36,15 +39,15 @@ class Table:
 # an older file was made are added at start-up (any table, not only jobs).
 TABLES: dict[str, Table] = {
     "jobs": Table(
-        {**JOB_COLUMNS, **fair.COLUMNS},
+        {**JOB_COLUMNS, **FAIR_COLUMNS},
         pk="id",
         not_null=frozenset({"platform", "user_id", "chat_id", "status", "prompt"}),
-        defaults={"attempts": 0, "priority": 0, "refunded": 0, **fair.DEFAULTS},
+        defaults={"attempts": 0, "priority": 0, "refunded": 0, **FAIR_DEFAULTS},
         indexes=(
             ("status", "priority", "id"),
             ("platform", "user_id", "id"),
             ("status", "platform", "user_id", "id"),  # renumbering one user's waiting jobs
-            fair.FAIR_INDEX,
+            FAIR_INDEX,
             ("platform", "chat_id", "status"),  # a busy group's board
         ),
     ),
@@ -145,4 +148,4 @@ def create_schema(conn: sqlite3.Connection) -> None:
                 table.add_column(column, kind, not_null_default=spec.defaults.get(column))
         for index in spec.indexes:
             table.create_index(list(index), if_not_exists=True)
-    fair.install(conn)
+    install_fair_order(conn)

@@ -21,9 +21,10 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from bot.config import Config
 from bot.core.service import VideoService
-from bot.web import admin, pages
+from bot.web.admin import add_routes as add_admin_routes
 from bot.web.auth import AdminAuth
 from bot.web.metrics import Metrics
+from bot.web.pages import add_routes as add_page_routes
 from bot.web.site import SITE, Site, templates
 
 log = logging.getLogger(__name__)
@@ -95,8 +96,8 @@ class WebSide:
     def _build(self) -> web.Application:
         app = web.Application(middlewares=[_headers, _no_tracebacks], client_max_size=1024**2)
         app[SITE] = self.site
-        pages.add_routes(app)
-        admin.add_routes(app)
+        add_page_routes(app)
+        add_admin_routes(app)
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/metrics", self.scrape)
         app.router.add_get("/static/style.css", self.stylesheet)
