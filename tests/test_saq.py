@@ -28,7 +28,7 @@ from bot.render import Renderer
 from tests.harness.config import MakeConfig
 from tests.harness.core import PLATFORM, CoreBot, MakeBot
 from tests.harness.media import decode
-from tests.harness.polling import eventually
+from tests.harness.polling import eventually, eventually_async
 from tests.harness.saq import (
     SECRET,
     RedisServer,
@@ -215,10 +215,7 @@ async def test_a_job_that_saq_runs_twice_is_still_delivered_once(
         async def both_runs_over() -> bool:
             return not await queue.count("queued") and not await queue.count("active")
 
-        deadline = asyncio.get_running_loop().time() + 20
-        while not await both_runs_over():
-            assert asyncio.get_running_loop().time() < deadline, "the second run never ended"
-            await asyncio.sleep(0.05)
+        await eventually_async(both_runs_over, timeout=20, what="the second run to end", every=0.05)
     finally:
         await queue.disconnect()
     key = job_key(job.id, backend(saq_bot).run_id)

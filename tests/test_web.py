@@ -36,7 +36,7 @@ from tests.harness.core import ALICE, BOB, CAROL, GROUP, PLATFORM
 from tests.harness.core import CHAT as PRIVATE
 from tests.harness.media import decode
 from tests.harness.outbox import RecordingOutbox
-from tests.harness.polling import eventually
+from tests.harness.polling import eventually, eventually_async
 from tests.harness.telegram import telegram_settings
 from tests.harness.web import ADMIN_TOKEN, MakeWeb, finished_challenge
 
@@ -442,9 +442,7 @@ async def test_event_loop_lag_is_measured(make_web: MakeWeb) -> None:
         samples = await lag_samples()
         return samples > 0
 
-    deadline = time.monotonic() + 5
-    while not await measured() and time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
+    await eventually_async(measured, timeout=5, what="a loop-lag sample", every=0.1)
     assert samples > 0
 
 
@@ -607,13 +605,11 @@ async def test_videobot_run_serves_the_web_side_and_stops_cleanly(
                 except aiohttp.ClientError:
                     return None
 
-            body = None
-            deadline = time.monotonic() + 60
-            while body is None and time.monotonic() < deadline and process.poll() is None:
-                body = await healthy()
-                if body is None:
-                    await asyncio.sleep(0.2)
-            assert body is not None, "the web side never answered /healthz"
+            async def answered_or_exited() -> dict[str, object] | bool | None:
+                return await healthy() or process.poll() is not None
+
+            body = await eventually_async(answered_or_exited, timeout=60, what="/healthz", every=0.2)
+            assert isinstance(body, dict), "the web side never answered /healthz"
             assert body["database"] and body["worker"] and body["model"] == "tiny"
             await telegram_fake.wait_until_polling(timeout=30)
             async with session.get(base + "/healthz") as response:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -24,3 +24,33 @@ async def eventually(check: Callable[[], T], *, timeout: float = 10.0, what: str
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(POLL_EVERY_S)
+
+
+async def eventually_async(
+    check: Callable[[], Awaitable[T]],
+    *,
+    timeout: float = 10.0,
+    what: str = "condition",
+    every: float = POLL_EVERY_S,
+) -> T:
+    """`eventually` for a check that must await (an HTTP request, a Redis count)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(every)
+
+
+def eventually_blocking(check: Callable[[], T], *, timeout: float = 10.0, what: str = "condition") -> T:
+    """`eventually` outside an event loop (a fixture starting a server process)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(POLL_EVERY_S)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.harness.config import tiny_settings, to_toml
+from tests.harness.polling import eventually_blocking
 
 REPO = Path(__file__).resolve().parents[2]
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
@@ -68,11 +69,14 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        deadline = time.monotonic() + 10
-        while not _ping(self.port):
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                raise RuntimeError(f"redis-server did not start on port {self.port}")
-            time.sleep(0.02)
+        proc = self.proc
+        eventually_blocking(
+            lambda: _ping(self.port) or proc.poll() is not None,
+            timeout=10,
+            what=f"redis-server on port {self.port}",
+        )
+        if proc.poll() is not None:
+            raise RuntimeError(f"redis-server did not start on port {self.port}")
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
