@@ -20,6 +20,10 @@ from bot.store.fair import DEFAULTS as FAIR_DEFAULTS
 from bot.store.fair import FAIR_INDEX
 from bot.store.fair import install as install_fair_order
 from bot.store.rows import CHALLENGE_COLUMNS, JOB_COLUMNS
+from bot.store.totals import COLUMNS as TOTALS_COLUMNS
+from bot.store.totals import KEY as TOTALS_KEY
+from bot.store.totals import TABLE as TOTALS_TABLE
+from bot.store.totals import install as install_totals
 
 
 class StoreError(Exception):
@@ -51,6 +55,8 @@ TABLES: dict[str, Table] = {
             ("platform", "chat_id", "status"),  # a busy group's board
         ),
     ),
+    # How many jobs and how much work, by status and render shape (`bot.store.totals`).
+    TOTALS_TABLE: Table(TOTALS_COLUMNS, pk=TOTALS_KEY, defaults={"jobs": 0, "step_frames": 0}),
     "usage": Table({"user_key": str, "day": str, "used": int}, pk=("user_key", "day")),
     "users": Table({"user_key": str, "last_served_at": float}, pk="user_key"),
     "timings": Table({"key": str, "value": float}, pk="key"),
@@ -149,3 +155,4 @@ def create_schema(conn: sqlite3.Connection) -> None:
         for index in spec.indexes:
             table.create_index(list(index), if_not_exists=True)
     install_fair_order(conn)
+    install_totals(conn)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,6 +12,12 @@ from bot.store.db import Database
 from bot.store.fair import KEY as FAIR_KEY
 from bot.store.quota import QuotaLedger
 from bot.store.rows import job_to_row, row_to_job
+from bot.store.totals import TABLE as TOTALS
+from bot.store.totals import waiting_total
+
+# A waiting job's place is counted from the shorter end of the line: the jobs behind it when
+# at most this many (a new job, mostly), else the jobs ahead of it.
+BEHIND_PROBE = 512
 
 FINISHED = tuple(str(s) for s in JobStatus if s.finished)
 _FINISHED_SQL = "(" + ", ".join(f"'{s}'" for s in FINISHED) + ")"
@@ -140,16 +147,16 @@ class JobTable:
         return [row_to_job(row) for row in rows.fetchall()]
 
     def waiting_count(self, chat_key: str | None = None) -> int:
-        query, args = "SELECT count(*) FROM jobs WHERE jobs.status = ?", [str(JobStatus.QUEUED)]
-        if chat_key is not None:
-            condition, chat_args = where_chat(chat_key)
-            query, args = f"{query} AND {condition}", [*args, *chat_args]
-        return int(self.db.conn.execute(query, args).fetchone()[0])
+        if chat_key is None:
+            return waiting_total(self.db.conn)
+        condition, args = where_chat(chat_key)
+        query = f"SELECT count(*) FROM jobs WHERE jobs.status = ? AND {condition}"
+        return int(self.db.conn.execute(query, [str(JobStatus.QUEUED), *args]).fetchone()[0])
 
     def counts(self) -> dict[tuple[str, str], int]:
         """How many jobs the table holds, by (status, model): the metrics' jobs gauge."""
         rows = self.db.conn.execute(
-            "SELECT status, coalesce(model, '') AS model, count(*) AS n FROM jobs GROUP BY status, model"
+            f"SELECT status, model, sum(jobs) AS n FROM {TOTALS} GROUP BY status, model"
         ).fetchall()
         return {(row["status"], row["model"]): int(row["n"]) for row in rows}
 
@@ -162,27 +169,37 @@ class JobTable:
 
     def work_waiting(self) -> WorkAhead:
         """Steps × frames of everything waiting, by render shape: when the queue would be clear."""
-        rows = self.db.conn.execute(
-            "SELECT model, width, height, frames, sum(steps * frames), count(*) FROM jobs WHERE status = ?"
-            " GROUP BY model, width, height, frames",
-            (str(JobStatus.QUEUED),),
-        ).fetchall()
-        return _work(rows)
+        return _work(_waiting_work(self.db.conn))
 
     def work_until(self, job_id: int) -> WorkAhead | None:
         """A waiting job's place in line and the steps × frames up to and including it, by
-        render shape (model, width, height): its ETA's makings.  None if it is not waiting.
-        One range of the fair-order index, not a pass over the queue."""
+        render shape (model, width, height, frames): its ETA's makings.  None if it is not
+        waiting.  The waiting totals less the few jobs behind it (a new job's case), else a
+        range of the fair-order index up to it: never a pass over the whole queue for a job
+        near either end."""
         conn = self.db.conn
+        queued = str(JobStatus.QUEUED)
         key = conn.execute(
-            f"SELECT {FAIR_KEY} FROM jobs WHERE id = ? AND status = ?", (job_id, str(JobStatus.QUEUED))
+            f"SELECT {FAIR_KEY} FROM jobs WHERE id = ? AND status = ?", (job_id, queued)
         ).fetchone()
         if key is None:
             return None
+        behind = conn.execute(
+            "SELECT model, width, height, frames, steps FROM jobs"
+            f" WHERE status = ? AND ({FAIR_KEY}) > (?, ?, ?, ?) LIMIT ?",
+            (queued, *key, BEHIND_PROBE),
+        ).fetchall()
+        if len(behind) < BEHIND_PROBE:
+            ahead = {_shape(row): [int(row[4]), int(row[5])] for row in _waiting_work(conn)}
+            for row in behind:
+                shape = ahead[_shape(row)]
+                shape[0] -= int(row["steps"] or 0) * int(row["frames"] or 0)
+                shape[1] -= 1
+            return _work((*shape, *work) for shape, work in ahead.items() if work[1] > 0)
         rows = conn.execute(
             "SELECT model, width, height, frames, sum(steps * frames), count(*) FROM jobs"
             f" WHERE status = ? AND ({FAIR_KEY}) <= (?, ?, ?, ?) GROUP BY model, width, height, frames",
-            (str(JobStatus.QUEUED), *key),
+            (queued, *key),
         ).fetchall()
         return _work(rows)
 
@@ -250,9 +267,21 @@ class JobTable:
             conn.execute("DELETE FROM users WHERE last_served_at < ?", (before,))
 
 
+def _waiting_work(conn: sqlite3.Connection) -> list[Any]:
+    """(model, width, height, frames, steps × frames, jobs) of everything waiting, by shape."""
+    return conn.execute(
+        f"SELECT model, width, height, frames, step_frames, jobs FROM {TOTALS} WHERE status = ?",
+        (str(JobStatus.QUEUED),),
+    ).fetchall()
+
+
+def _shape(row: Any) -> tuple[str, int, int, int]:
+    return (row[0] or "", int(row[1] or 0), int(row[2] or 0), int(row[3] or 0))
+
+
 def _work(rows: Iterable[Any]) -> WorkAhead:
     """(model, width, height, frames, steps × frames, jobs) rows → their sums by shape."""
-    shapes = {(row[0] or "", int(row[1]), int(row[2]), int(row[3])): row for row in rows}
+    shapes = {_shape(row): row for row in rows}
     return WorkAhead(
         place=sum(int(row[5]) for row in shapes.values()),
         step_frames={shape: int(row[4]) for shape, row in shapes.items()},
@@ -272,8 +301,8 @@ class Timings:
 
     def starting(self, prefix: str) -> dict[str, float]:
         """Every timing whose key starts with `prefix` (one shape's batch sizes)."""
-        rows = self.db.conn.execute(
-            "SELECT key, value FROM timings WHERE substr(key, 1, ?) = ?", (len(prefix), prefix)
+        rows = self.db.conn.execute(  # a range of the key: a search, not a scan
+            "SELECT key, value FROM timings WHERE key >= ? AND key < ?", (prefix, prefix + "\U0010ffff")
         ).fetchall()
         return {str(row["key"]): float(row["value"]) for row in rows}
 

@@ -6,6 +6,7 @@ import sqlite3
 
 from bot.core.types import JobStatus, QuotaCharge, QuotaExceeded
 from bot.store.db import Database
+from bot.store.totals import waiting_total
 
 
 class QuotaLedger:
@@ -15,9 +16,7 @@ class QuotaLedger:
     def charge(self, conn: sqlite3.Connection, charge: QuotaCharge) -> None:
         """Inside the caller's transaction: check the caps and charge one clip, or raise."""
         platform, _, user_id = charge.user_key.partition(":")
-        total = conn.execute(
-            "SELECT count(*) FROM jobs WHERE status = ?", (str(JobStatus.QUEUED),)
-        ).fetchone()[0]
+        total = waiting_total(conn)
         if total >= charge.max_total:
             raise QuotaExceeded("full", total, charge.max_total)
         waiting = conn.execute(
