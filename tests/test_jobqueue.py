@@ -268,7 +268,9 @@ def test_sqlite_computes_the_same_fair_order_as_the_specification(
     for place, job in enumerate(expected, start=1):
         work = store.jobs.work_until(job.id)
         assert work is not None and work.place == place
-        assert sum(work.step_frames.values()) == sum(j.params.steps * j.params.frames for j in expected[:place])
+        assert sum(work.step_frames.values()) == sum(
+            j.params.steps * j.params.frames for j in expected[:place]
+        )
 
 
 def test_places_in_a_long_queue_are_index_look_ups_not_passes_over_the_queue(
