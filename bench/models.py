@@ -10,6 +10,7 @@ from __future__ import annotations
 import statistics
 import time
 
+import harness
 import torch
 
 from bot.config import parse_config
@@ -19,21 +20,28 @@ from bot.render import Renderer
 
 
 def main() -> None:
+    parser = harness.parser(__doc__)
+    parser.add_argument("--reps", type=int, help="renders per model (default 5; quick 1)")
+    args = harness.parse(parser, quick={"reps": (5, 1)})
     torch.set_num_threads(1)
     config = parse_config({}, "<defaults>", {})
-    print(f"{'model':<16} {'defaults':<22} {'median s':>9}")
-    for name in TINY_PRESETS:
+    names = list(TINY_PRESETS)[:1] if args.quick else list(TINY_PRESETS)
+    rows = []
+    for name in names:
         settings = config.model_named(name)
         params = validate_video(VideoArgs("a cat surfing", seed=1), settings.limits, model=settings)
         renderer = Renderer(name, cpu_threads=1)
         renderer.render(params)  # warm-up: first-call allocations
         times = []
-        for _ in range(5):
+        for _ in range(args.reps):
             started = time.perf_counter()
             renderer.render(params)
             times.append(time.perf_counter() - started)
         shape = f"{params.frames}×{params.width}²×{params.steps} steps"
-        print(f"{name:<16} {shape:<22} {statistics.median(times):>9.3f}")
+        rows.append([name, shape, statistics.median(times)])
+    report = harness.Report("models", args, f"tiny models on one CPU thread, median of {args.reps}")
+    report.table("Default clip per tiny model", ["model", "defaults", "median s"], rows)
+    report.finish()
 
 
 if __name__ == "__main__":

@@ -15,21 +15,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import os
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import harness
 
 from bot import __version__
 from bot.app import build_service
-from bot.config import QuotaConfig, parse_config
+from bot.config import parse_config
 from bot.core.types import Button, ChatRef, Clip, Delivery, Request, UserRef
 from bot.encode import encode_mp4, provenance
 from bot.render import Renderer
@@ -86,10 +84,10 @@ class MemoryOutbox:
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    parser = harness.parser(__doc__)
+    parser.add_argument(
+        "--reps", type=int, help="measured runs per path, median reported (default 7; quick 1)"
     )
-    parser.add_argument("--reps", type=int, default=7, help="measured runs per path (median reported)")
     parser.add_argument(
         "--threads",
         type=int,
@@ -97,9 +95,9 @@ def parse_args() -> argparse.Namespace:
         help="torch intra-op threads for both paths (1 is steadiest on a shared CPU)",
     )
     parser.add_argument("--unet-width", type=int, default=16, help="tiny UNet channel width")
-    parser.add_argument("--size", type=int, default=128, help="width = height in pixels")
-    parser.add_argument("--frames", type=int, default=8)
-    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--size", type=int, help="width = height in pixels (default 128; quick 64)")
+    parser.add_argument("--frames", type=int, help="default 8; quick 4")
+    parser.add_argument("--steps", type=int, help="default 8; quick 2")
     parser.add_argument("--guidance", type=float, default=9.0)
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument(
@@ -108,7 +106,8 @@ def parse_args() -> argparse.Namespace:
         default=3.0,
         help="the bot's progress-edit interval (config default 3.0 s)",
     )
-    return parser.parse_args()
+    quick = {"reps": (7, 1), "size": (128, 64), "frames": (8, 4), "steps": (8, 2)}
+    return harness.parse(parser, quick)
 
 
 def main() -> None:
@@ -126,26 +125,13 @@ def main() -> None:
     pipe.to("cpu")
 
     data = Path(tempfile.mkdtemp(prefix="videobot-bench-"))
-    settings: dict[str, Any] = {
-        "model": {"id": "tiny"},
-        "video": {
-            "width": args.size,
-            "height": args.size,
-            "fps": 8,
-            "min_frames": 1,
-            "default_frames": args.frames,
-            "max_frames": max(args.frames, 16),
-            "min_steps": 1,
-            "default_steps": args.steps,
-            "max_steps": max(args.steps, 50),
-        },
-        "storage": {"dir": str(data)},
-        "queue": {"progress_interval_s": args.progress_interval},
-        "quota": {"daily": 10_000, "max_queued": 100},
-    }
-    # the bench is one user sending many jobs: lift the per-minute rate limit where there is one
-    known = {f.name for f in dataclasses.fields(QuotaConfig)}
-    settings["quota"].update({k: v for k, v in {"per_minute": 1e6, "burst": 10_000}.items() if k in known})
+    settings = harness.bot_settings(
+        data,
+        frames=args.frames,
+        steps=args.steps,
+        size=args.size,
+        queue={"progress_interval_s": args.progress_interval},
+    )
     config = parse_config(settings, "<bench>", {})
     crf = config.video.crf
 
@@ -221,27 +207,26 @@ def main() -> None:
     bare_times, bot_times, seen = asyncio.run(through_the_bot())
     bare_median, bot_median = statistics.median(bare_times), statistics.median(bot_times)
     ratio = bot_median / bare_median
-    print(
+    report = harness.Report(
+        "overhead",
+        args,
         f"tiny ModelScope pipeline (UNet width {args.unet_width}), {args.size}x{args.size}, "
         f"{args.frames} frames, {args.steps} steps, guidance {args.guidance}, seed {args.seed}; "
         f"torch threads: main {torch.get_num_threads()}, bot worker {seen['worker_threads']}; "
         f"{os.cpu_count()} CPUs; {args.reps} runs per path after one warm-up each; "
-        f"bot progress interval {args.progress_interval} s ({seen['edits']} edits in all)"
+        f"bot progress interval {args.progress_interval} s ({seen['edits']} edits in all)",
     )
-    print()
-    print("| path | median s | min s | max s |")
-    print("|---|---:|---:|---:|")
-    print(
-        f"| bare `pipe(...)` + `encode_mp4` | {bare_median:.3f} | {min(bare_times):.3f} | "
-        f"{max(bare_times):.3f} |"
+    report.table(
+        "The bot's cost on top of the model (s)",
+        ["path", "median s", "min s", "max s"],
+        [
+            ["bare `pipe(...)` + `encode_mp4`", bare_median, min(bare_times), max(bare_times)],
+            ["whole bot (`video_text` → delivered)", bot_median, min(bot_times), max(bot_times)],
+            ["**ratio bot / bare**", ratio, None, None],
+        ],
+        [f"target ≤ 1.05: {harness.verdict(ratio <= 1.05)}"],
     )
-    print(
-        f"| whole bot (`video_text` → delivered) | {bot_median:.3f} | {min(bot_times):.3f} | "
-        f"{max(bot_times):.3f} |"
-    )
-    print(f"| **ratio bot / bare** | **{ratio:.3f}** | | |")
-    print()
-    print(f"target ≤ 1.05: {'met' if ratio <= 1.05 else 'NOT met'}")
+    report.finish()
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ core, and the bot (polling, encoding uploads, SQLite) and Redis share what is le
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import random
@@ -26,7 +25,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import harness
 
 from bot.app import build_service
 from bot.config import parse_config
@@ -106,13 +105,13 @@ async def run_once(folder: Path, redis: RedisServer, workers: int, jobs: int, st
 
 
 async def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    parser = harness.parser(__doc__)
+    parser.add_argument("--jobs", type=int, help="clips timed per run (default 18; quick 2)")
+    parser.add_argument(
+        "--steps", type=int, help="denoising steps per clip, 8 frames 64x64 (default 10; quick 2)"
     )
-    parser.add_argument("--jobs", type=int, default=18)
-    parser.add_argument("--steps", type=int, default=10, help="denoising steps per clip (8 frames, 64x64)")
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 3])
-    args = parser.parse_args(argv)
+    parser.add_argument("--workers", type=int, nargs="+", help="worker counts (default 1 2 3; quick 1)")
+    args = harness.parse(parser, {"jobs": (18, 2), "steps": (10, 2), "workers": ([1, 2, 3], [1])}, argv)
     if why := redis_missing():
         print(f"bench/scaleout.py: {why}", file=sys.stderr)
         return 2
@@ -126,14 +125,15 @@ async def main(argv: Sequence[str] | None = None) -> int:
         finally:
             redis.kill()
     base = args.jobs / results[args.workers[0]] * 60
-    print(
-        f"\nSAQ scale-out, tiny model, {args.jobs} jobs of 8 frames 64x64 x {args.steps} steps, "
-        f"{os.cpu_count()} CPU cores"
+    report = harness.Report(
+        "scaleout", args, f"SAQ workers, tiny model, {args.jobs} jobs of 8 frames 64x64 x {args.steps} steps"
     )
-    print(f"{'workers':>8} {'seconds':>8} {'jobs/min':>9} {'ratio':>6}")
-    for n, seconds in results.items():
-        rate = args.jobs / seconds * 60
-        print(f"{n:>8} {seconds:>8.1f} {rate:>9.1f} {rate / base:>6.2f}")
+    rows = [
+        [n, seconds, args.jobs / seconds * 60, args.jobs / seconds * 60 / base]
+        for n, seconds in results.items()
+    ]
+    report.table("Throughput by worker count", ["workers", "seconds", "jobs/min", "ratio"], rows)
+    report.finish()
     return 0
 
 

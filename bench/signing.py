@@ -9,16 +9,11 @@ made in a temporary folder.  The table shows medians.
 
 from __future__ import annotations
 
-import argparse
 import statistics
-import sys
-import tempfile
 import time
-from pathlib import Path
 
+import harness
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.config import VideoConfig
 from bot.core.types import RenderParams
@@ -37,35 +32,51 @@ def frames(n: int, height: int, width: int) -> np.ndarray:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=5)
-    parser.add_argument("--frames", type=int, default=16)
-    args = parser.parse_args()
-    folder = Path(tempfile.mkdtemp())
-    credentials = ContentCredentials(ensure_local_identity(folder), ModelInfo("tiny", "tiny", "none"))
-    print("| size | frames | encode ms | encode + sign ms | sign ms | manifest bytes | verify ms |")
-    print("|---|---|---|---|---|---|---|")
-    for width, height in ((256, 256), (832, 480)):
-        clip = frames(args.frames, height, width)
-        params = RenderParams("a cat surfing", "", 1, args.frames, 25, 9.0, width, height, 8)
-        plain, signed, checks, extra = [], [], [], []
-        for rep in range(args.reps):
-            started = time.perf_counter()
-            bare = encode_clip(clip, folder / f"bare{rep}.mp4", params, model="tiny", video=VideoConfig())
-            plain.append(time.perf_counter() - started)
-            started = time.perf_counter()
-            out = folder / f"signed{rep}.mp4"
-            made = encode_clip(clip, out, params, model="tiny", video=VideoConfig(), credentials=credentials)
-            signed.append(time.perf_counter() - started)
-            extra.append(made.size_bytes - bare.size_bytes)
-            started = time.perf_counter()
-            assert check_clip(out).valid
-            checks.append(time.perf_counter() - started)
-        ms = [statistics.median(values) * 1000 for values in (plain, signed, checks)]
-        print(
-            f"| {width}×{height} | {args.frames} | {ms[0]:.0f} | {ms[1]:.0f} | {ms[1] - ms[0]:.0f} | "
-            f"{statistics.median(extra):.0f} | {ms[2]:.1f} |"
-        )
+    parser = harness.parser(__doc__)
+    parser.add_argument("--reps", type=int, help="runs per size (default 5; quick 1)")
+    parser.add_argument("--frames", type=int, help="frames per clip (default 16; quick 4)")
+    args = harness.parse(parser, quick={"reps": (5, 1), "frames": (16, 4)})
+    sizes = ((256, 256),) if args.quick else ((256, 256), (832, 480))
+    report = harness.Report("signing", args, f"C2PA signing, {args.frames} frames, medians of {args.reps}")
+    rows = []
+    with harness.data_dir() as folder:
+        credentials = ContentCredentials(ensure_local_identity(folder), ModelInfo("tiny", "tiny", "none"))
+        for width, height in sizes:
+            clip = frames(args.frames, height, width)
+            params = RenderParams("a cat surfing", "", 1, args.frames, 25, 9.0, width, height, 8)
+            plain, signed, checks, extra = [], [], [], []
+            for rep in range(args.reps):
+                started = time.perf_counter()
+                bare = encode_clip(clip, folder / f"bare{rep}.mp4", params, model="tiny", video=VideoConfig())
+                plain.append(time.perf_counter() - started)
+                started = time.perf_counter()
+                out = folder / f"signed{rep}.mp4"
+                made = encode_clip(
+                    clip, out, params, model="tiny", video=VideoConfig(), credentials=credentials
+                )
+                signed.append(time.perf_counter() - started)
+                extra.append(made.size_bytes - bare.size_bytes)
+                started = time.perf_counter()
+                assert check_clip(out).valid
+                checks.append(time.perf_counter() - started)
+            encode, both, verify = (harness.ms(statistics.median(v)) for v in (plain, signed, checks))
+            rows.append(
+                [
+                    f"{width}×{height}",
+                    args.frames,
+                    encode,
+                    both,
+                    both - encode,
+                    statistics.median(extra),
+                    verify,
+                ]
+            )
+    report.table(
+        "Encoding with and without signing",
+        ["size", "frames", "encode ms", "encode + sign ms", "sign ms", "manifest bytes", "verify ms"],
+        rows,
+    )
+    report.finish()
 
 
 if __name__ == "__main__":

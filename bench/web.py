@@ -13,14 +13,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
+import harness
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import build_service
@@ -46,9 +42,12 @@ def fill(store: Store, waiting: int, done: int, groups: int) -> None:
 
 
 async def main(args: argparse.Namespace) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
+    report = harness.Report(
+        "web", args, f"{args.waiting} waiting, {args.done} done, {args.reps} fetches a page"
+    )
+    with harness.data_dir() as tmp:
         config = parse_config(
-            {"model": {"id": "tiny"}, "storage": {"dir": tmp}, "web": {"gallery_size": 24}},
+            {"model": {"id": "tiny"}, "storage": {"dir": str(tmp)}, "web": {"gallery_size": 24}},
             "bench",
             {"VIDEOBOT_ADMIN_TOKEN": TOKEN},
         )
@@ -56,13 +55,11 @@ async def main(args: argparse.Namespace) -> None:
         started = time.perf_counter()
         fill(service.store, args.waiting, args.done, args.groups)
         took = time.perf_counter() - started
-        print(f"filled {args.waiting} waiting + {args.done} done jobs in {took:.1f} s")
         web = WebSide(service, config)
         client: TestClient[Any, Any] = TestClient(TestServer(web.app))
         await client.start_server()
         await client.post("/admin/login", data={"token": TOKEN})
-        print(f"| route | median ms | p95 ms |  ({args.reps} fetches each)")
-        print("|---|---:|---:|")
+        rows = []
         for route in ("/", "/metrics", "/healthz", "/admin"):
             times = []
             for _ in range(args.reps):
@@ -70,19 +67,22 @@ async def main(args: argparse.Namespace) -> None:
                 response = await client.get(route)
                 await response.read()
                 assert response.status == 200, (route, response.status)
-                times.append((time.perf_counter() - t) * 1000)
-            times.sort()
-            p95 = times[min(len(times) - 1, int(len(times) * 0.95))]
-            print(f"| `{route}` | {statistics.median(times):.1f} | {p95:.1f} |")
+                times.append(harness.ms(time.perf_counter() - t))
+            rows.append([f"`{route}`", statistics.median(times), harness.percentile(times, 95)])
         await client.close()
         await web.stop()
         service.store.close()
+    report.table(
+        "Page times (ms)", ["route", "median ms", "p95 ms"], rows, [f"filled the database in {took:.1f} s"]
+    )
+    report.finish()
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--waiting", type=int, default=10_000)
-    parser.add_argument("--done", type=int, default=2_000)
+    parser = harness.parser(__doc__)
+    parser.add_argument("--waiting", type=int, help="jobs waiting (default 10000; quick 100)")
+    parser.add_argument("--done", type=int, help="finished clips (default 2000; quick 20)")
     parser.add_argument("--groups", type=int, default=20)
-    parser.add_argument("--reps", type=int, default=30)
-    asyncio.run(main(parser.parse_args()))
+    parser.add_argument("--reps", type=int, help="fetches per page (default 30; quick 2)")
+    quick = {"waiting": (10_000, 100), "done": (2_000, 20), "reps": (30, 2)}
+    asyncio.run(main(harness.parse(parser, quick)))
