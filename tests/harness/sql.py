@@ -64,13 +64,14 @@ def fill_queue(
     chat: ChatRef | None = None,
     created_at: float = 0.0,
 ) -> None:
-    """`count` people (`w<first>`, `w<first + 1>` …), one waiting job each, in one transaction:
-    a long queue in seconds (the fair order's and the totals' triggers run as for any insert)."""
+    """`count` people (user ids `first`, `first + 1` …, each in their own chat unless `chat`),
+    one waiting job each, in one transaction: a long queue in seconds (the fair order's and the
+    totals' triggers run as for any insert)."""
     params = params or RenderParams("a cat", "", 1, 8, 3, 9.0, 64, 64, 8)
     with store.db.transaction() as conn:
         for n in range(first, first + count):
-            user = UserRef(platform, f"w{n}", f"Waiting {n}")
-            job = Job(0, user, chat or ChatRef(platform, f"w{n}"), params, model, created_at=created_at)
+            user = UserRef(platform, str(n), f"Waiting {n}")
+            job = Job(0, user, chat or ChatRef(platform, str(n)), params, model, created_at=created_at)
             row = job_to_row(job)
             row.pop("id")
             conn.execute(

@@ -1,0 +1,62 @@
+"""Every benchmark's `--quick` run works, so none rots: each prints its tables and writes its
+JSON through `bench/harness.py`.  The figures of a smoke run mean nothing and are not checked,
+except SQLite's VM steps per ack, which do not depend on the machine."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.harness.saq import redis_missing
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+# bench/render.py has its own test (tests/test_bench_render.py) and output for now.
+SCRIPTS = ["ack", "models", "overhead", "queries", "scaleout", "signing", "web"]
+
+
+def run_quick(script: str, out: Path) -> dict[str, Any]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PTB_TIMEDELTA": "true"}
+    done = subprocess.run(
+        [sys.executable, str(BENCH / f"{script}.py"), "--quick", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        cwd=out,  # not the repository: each script finds its way in
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result: dict[str, Any] = json.loads((out / f"{script}.json").read_text())
+    for table in result["tables"]:
+        assert table["title"] in done.stdout  # the table was printed too
+    return result
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_each_benchmark_runs_quick_and_writes_its_tables(script: str, tmp_path: Path) -> None:
+    if script == "scaleout" and (why := redis_missing()):
+        pytest.skip(why)
+    result = run_quick(script, tmp_path)
+    assert result["bench"] == script and result["quick"] is True
+    assert result["tables"] and all(table["rows"] for table in result["tables"])
+    for table in result["tables"]:
+        assert all(len(row) == len(table["columns"]) for row in table["rows"]), table
+
+
+def test_the_quick_ack_run_answers_everyone(tmp_path: Path) -> None:
+    acks = run_quick("ack", tmp_path)["tables"][0]
+    answered = acks["columns"].index("answered")
+    assert all(row[answered].split("/")[0] == row[answered].split("/")[1] for row in acks["rows"]), acks
+
+
+def test_an_acks_store_work_does_not_grow_with_the_queue(tmp_path: Path) -> None:
+    """bench/queries.py --quick: 100 and 1,000 waiting, the same SQLite VM steps per ack."""
+    table = run_quick("queries", tmp_path)["tables"][0]
+    steps = table["columns"].index("VM steps (median)")
+    small, large = (row[steps] for row in table["rows"])
+    assert large <= small * 1.2 + 100, table["rows"]
