@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,26 +38,42 @@ def run_quick(script: str, out: Path) -> dict[str, Any]:
     return result
 
 
+Quick = Callable[[str], dict[str, Any]]
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory: pytest.TempPathFactory) -> Quick:
+    """`quick("ack")`: that script's --quick results, run once for this module's tests."""
+    results: dict[str, dict[str, Any]] = {}
+
+    def get(script: str) -> dict[str, Any]:
+        if script not in results:
+            results[script] = run_quick(script, tmp_path_factory.mktemp(script))
+        return results[script]
+
+    return get
+
+
 @pytest.mark.parametrize("script", SCRIPTS)
-def test_each_benchmark_runs_quick_and_writes_its_tables(script: str, tmp_path: Path) -> None:
+def test_each_benchmark_runs_quick_and_writes_its_tables(script: str, quick: Quick) -> None:
     if script == "scaleout" and (why := redis_missing()):
         pytest.skip(why)
-    result = run_quick(script, tmp_path)
+    result = quick(script)
     assert result["bench"] == script and result["quick"] is True
     assert result["tables"] and all(table["rows"] for table in result["tables"])
     for table in result["tables"]:
         assert all(len(row) == len(table["columns"]) for row in table["rows"]), table
 
 
-def test_the_quick_ack_run_answers_everyone(tmp_path: Path) -> None:
-    acks = run_quick("ack", tmp_path)["tables"][0]
+def test_the_quick_ack_run_answers_everyone(quick: Quick) -> None:
+    acks = quick("ack")["tables"][0]
     answered = acks["columns"].index("answered")
     assert all(row[answered].split("/")[0] == row[answered].split("/")[1] for row in acks["rows"]), acks
 
 
-def test_an_acks_store_work_does_not_grow_with_the_queue(tmp_path: Path) -> None:
+def test_an_acks_store_work_does_not_grow_with_the_queue(quick: Quick) -> None:
     """bench/queries.py --quick: 100 and 1,000 waiting, the same SQLite VM steps per ack."""
-    table = run_quick("queries", tmp_path)["tables"][0]
+    table = quick("queries")["tables"][0]
     steps = table["columns"].index("VM steps (median)")
     small, large = (row[steps] for row in table["rows"])
     assert large <= small * 1.2 + 100, table["rows"]
