@@ -101,3 +101,16 @@ def test_an_older_file_gets_its_totals_counted_at_start(tmp_path: Path) -> None:
     reopened = Store(tmp_path / "old.db")
     assert totals(reopened) == counted(reopened) and reopened.jobs.waiting_count() == 4
     reopened.close()
+
+
+def test_a_claim_reads_the_first_job_of_each_model_not_the_whole_window(tmp_path: Path) -> None:
+    """The dispatcher chooses by model: it is shown the head of each model's line within the
+    window, so a claim reads a few rows however long the queue."""
+    store = Store(tmp_path / "m.db")
+    fill_queue(store, 150)
+    fill_queue(store, 1, first=150, model="other")
+    fill_queue(store, 100, first=151)
+    heads = store.jobs.first_of_each_model(200)
+    assert [(job.user.id, job.model) for job in heads] == [("0", "tiny"), ("150", "other")]
+    assert [job.model for job in store.jobs.first_of_each_model(100)] == ["tiny"]
+    store.close()

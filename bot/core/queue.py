@@ -40,6 +40,9 @@ def fair_order(queued: Iterable[Job], last_served: dict[str, float]) -> list[Job
     return order
 
 
+# A picker chooses by model: it is shown the first waiting job of each model among the first
+# PICK_WINDOW in line, in line order (not every row of the window: a claim stays cheap however
+# long the queue).
 Picker = Callable[[list[Job]], Job | None]
 PICK_WINDOW = 200  # how far down the line the dispatcher looks for a job of the model in memory
 
@@ -90,7 +93,7 @@ class JobQueue:
         """Claim the job at the head of the line (or the one `pick` chooses from the line in
         order); another process may take it first, then the next."""
         while True:
-            line = self.ordered(PICK_WINDOW if pick else 1)
+            line = self.store.jobs.first_of_each_model(PICK_WINDOW) if pick else self.ordered(1)
             chosen = (pick(line) if pick else line[0]) if line else None
             if chosen is None:
                 return None

@@ -146,6 +146,20 @@ class JobTable:
         rows = self.db.conn.execute(f"{query} ORDER BY {FAIR_KEY} LIMIT ?", [*args, limit])
         return [row_to_job(row) for row in rows.fetchall()]
 
+    def first_of_each_model(self, window: int) -> list[Job]:
+        """The first waiting job of each model among the first `window` in line, in line order:
+        what a dispatcher choosing by model needs, without reading the whole window's rows (the
+        models come from the fair-order index)."""
+        rows = self.db.conn.execute(
+            f"SELECT id, model FROM jobs WHERE status = ? ORDER BY {FAIR_KEY} LIMIT ?",
+            (str(JobStatus.QUEUED), window),
+        ).fetchall()
+        firsts: dict[str, int] = {}
+        for row in rows:
+            firsts.setdefault(row["model"] or "", int(row["id"]))
+        jobs = [self.get(job_id) for job_id in firsts.values()]
+        return [job for job in jobs if job is not None]
+
     def waiting_count(self, chat_key: str | None = None) -> int:
         if chat_key is None:
             return waiting_total(self.db.conn)
@@ -191,8 +205,8 @@ class JobTable:
         ).fetchall()
         if len(behind) < BEHIND_PROBE:
             ahead = {_shape(row): [int(row[4]), int(row[5])] for row in _waiting_work(conn)}
-            for row in behind:
-                shape = ahead[_shape(row)]
+            for row in behind:  # (another process may write between these reads: no KeyError)
+                shape = ahead.setdefault(_shape(row), [0, 0])
                 shape[0] -= int(row["steps"] or 0) * int(row["frames"] or 0)
                 shape[1] -= 1
             return _work((*shape, *work) for shape, work in ahead.items() if work[1] > 0)
