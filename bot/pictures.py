@@ -117,7 +117,7 @@ class PictureInspector:
         return PictureFacts(picture, faces)
 
     def _credentials(self, data: bytes, mime: str) -> str:
-        """"videobot" for the bot's own intact credentials, "other" for anyone else's, "" for none."""
+        """ "videobot" for the bot's own intact credentials, "other" for anyone else's, "" for none."""
         if self.read_credentials is None:
             return ""
         check = self.read_credentials(data, mime)

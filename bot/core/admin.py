@@ -20,8 +20,8 @@ from bot.config import Config
 from bot.core import messages
 from bot.core.endings import Endings
 from bot.core.models import Models, shown_name
-from bot.core.pictures import FacePolicy
 from bot.core.parsing import CommandError
+from bot.core.pictures import FacePolicy
 from bot.core.quota import daily_limit, quota_day, seconds_until_reset
 from bot.core.types import ChatSettings, Job, JobStatus
 from bot.store import EVERYWHERE, Store

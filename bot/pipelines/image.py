@@ -73,7 +73,9 @@ def conditioning(pipe: Any, pictures: list[Image.Image]) -> dict[str, Any]:
 def fit_picture(picture: Image.Image, width: int, height: int) -> Image.Image:
     """Scale to cover `width`×`height` and crop the overflow evenly from both sides: the subject
     (assumed near the middle) stays centred and nothing is stretched."""
-    return ImageOps.fit(picture.convert("RGB"), (width, height), Image.Resampling.LANCZOS, centering=(0.5, 0.5))
+    return ImageOps.fit(
+        picture.convert("RGB"), (width, height), Image.Resampling.LANCZOS, centering=(0.5, 0.5)
+    )
 
 
 def load_picture(path: str | Path, width: int, height: int) -> Image.Image:

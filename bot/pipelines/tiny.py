@@ -186,7 +186,12 @@ def build_tiny_wan22(seed: int = 0, layers: int = 1) -> Any:
     latent frame kept clean) and its residual, patchified VAE compressing space 16×.  The same
     weights render text (`WanPipeline`) and pictures (`WanImageToVideoPipeline.from_pipe`)."""
     import torch
-    from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanPipeline, WanTransformer3DModel
+    from diffusers import (
+        AutoencoderKLWan,
+        FlowMatchEulerDiscreteScheduler,
+        WanPipeline,
+        WanTransformer3DModel,
+    )
 
     torch.manual_seed(seed)
     tokenizer = t5_tokenizer()

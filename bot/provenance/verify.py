@@ -20,8 +20,12 @@ UNTRUSTED = "signingCredential.untrusted"  # a private CA: expected, not a sign 
 
 def check_clip(source: Path | bytes) -> CredentialsCheck:
     """What a clip's manifest says, for a file on disk or bytes someone sent; never raises."""
+    return _check(source, MIME)
+
+
+def _check(source: Path | bytes, mime: str) -> CredentialsCheck:
     try:
-        manifest, state, failures = _read(source)
+        manifest, state, failures = _read(source, mime)
     except c2pa.C2paError.ManifestNotFound:
         return CredentialsCheck(CredentialsState.MISSING)
     except (c2pa.C2paError, OSError, ValueError) as error:
@@ -59,9 +63,20 @@ def read_record(path: Path) -> GenerationRecord | None:
         return None
 
 
-def _read(source: Path | bytes) -> tuple[dict[str, Any] | None, str, list[str]]:
+def check_picture(data: bytes, mime: str) -> CredentialsCheck | None:
+    """A picture's own Content Credentials (a still the bot signed, a camera's), or None without."""
+    check = _check(data, mime)
+    return None if check.state == CredentialsState.MISSING else check
+
+
+def picture_manifest(data: bytes, mime: str) -> bool:
+    """Whether a picture carries a manifest at all (kept as the clip's ingredient's own)."""
+    return check_picture(data, mime) is not None
+
+
+def _read(source: Path | bytes, mime: str = MIME) -> tuple[dict[str, Any] | None, str, list[str]]:
     stream = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")  # noqa: SIM115
-    with stream, c2pa.Reader(MIME, stream) as reader:
+    with stream, c2pa.Reader(mime, stream) as reader:
         manifest = reader.get_active_manifest()
         state = reader.get_validation_state() or ""
         results = reader.get_validation_results() or {}

@@ -1,0 +1,283 @@
+"""Animating a picture: through the core with tiny image-to-video models, every bad picture
+refused in one sentence at no charge, the real-person gate, and the picture kept with its job."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from bot.config import Config, parse_config
+from bot.core.types import ButtonAction, JobStatus
+from bot.faces import FaceDetector
+from bot.pictures import PictureInspector
+from bot.pipelines.image import fit_picture
+from tests.harness.core import ALICE, CAROL, CHAT, CoreBot, MakeBot
+from tests.harness.pictures import (
+    astronaut_jpeg,
+    coffee_jpeg,
+    encode,
+    gradient,
+    photo,
+    png_header_only,
+    upload,
+)
+
+MODELS = {"ms": {"id": "tiny"}, "ltx": {"id": "tiny-ltx"}, "wan22": {"id": "tiny-wan22"}}
+
+
+def pictures_config(tmp_path: Path, **sections: Any) -> Config:
+    raw: dict[str, Any] = {
+        "models": MODELS,
+        "storage": {"dir": str(tmp_path / "data")},
+        "queue": {"progress_interval_s": 0.0, "group_progress_interval_s": 0.0},
+        "quota": {"per_minute": 1000.0, "burst": 1000, "daily": 100, "max_queued": 10},
+        "admin": {"owners": [CAROL.key]},
+    }
+    for name, values in sections.items():
+        raw.setdefault(name, {}).update(values)
+    return parse_config(raw, "test-pictures.toml", {})
+
+
+async def animate(bot: CoreBot, data: bytes, text: str = "it moves --model ltx", user: Any = ALICE) -> Any:
+    return await bot.service.video_text(bot.req(user), text, picture=upload(data))
+
+
+def jobs_in_store(bot: CoreBot) -> int:
+    return int(bot.store.db.conn.execute("SELECT COUNT(*) FROM jobs").fetchone()[0])
+
+
+# the picture path through the core ------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("model", ["ltx", "wan22"])
+async def test_a_photo_is_animated_and_kept_with_its_job(
+    make_bot: MakeBot, tmp_path: Path, model: str
+) -> None:
+    bot = await make_bot(config=pictures_config(tmp_path))
+    data = coffee_jpeg()
+
+    job = await animate(bot, data, f"steam rises --model {model}")
+    sent = await bot.outbox.wait_for_video(timeout=60)
+
+    assert job is not None and sent.clip is not None
+    stored = bot.job(job.id).params.picture
+    assert stored is not None and stored.format == "jpeg" and stored.size_bytes == len(data)
+    assert Path(stored.path).read_bytes() == data  # the bot's own copy, byte for byte
+    assert bot.used_today() == 1
+    await bot.service.info(bot.req(), job.id)
+    assert "from a picture" in bot.last_text and stored.sha256 in bot.last_text
+
+
+@pytest.mark.asyncio
+async def test_the_same_model_renders_text_too(make_bot: MakeBot, tmp_path: Path) -> None:
+    bot = await make_bot(config=pictures_config(tmp_path))
+    job = await bot.video("waves --model wan22")
+    await bot.outbox.wait_for_video(timeout=60)
+    assert bot.job(job.id).params.picture is None
+
+
+@pytest.mark.asyncio
+async def test_reroll_and_variation_keep_the_picture(make_bot: MakeBot, tmp_path: Path) -> None:
+    bot = await make_bot(config=pictures_config(tmp_path))
+    job = await animate(bot, coffee_jpeg())
+    await bot.until_status(job.id, JobStatus.DONE, timeout=60)
+
+    await bot.service.button(bot.req(), ButtonAction.REROLL, job.id)
+    await bot.service.button(bot.req(), ButtonAction.VARIATION, job.id)
+
+    later = bot.store.jobs.of_user(ALICE, 3)
+    assert [j.parent_id for j in later[:2]] == [job.id, job.id]
+    assert all(j.params.picture == bot.job(job.id).params.picture for j in later)
+
+
+@pytest.mark.asyncio
+async def test_a_queued_picture_survives_a_restart(make_bot: MakeBot, tmp_path: Path) -> None:
+    config = pictures_config(tmp_path)
+    first = await make_bot(config=config, worker=False)
+    job = await animate(first, coffee_jpeg())
+    picture = first.job(job.id).params.picture
+    await first.close()
+
+    second = await make_bot(config=config)
+    await second.outbox.wait_for_video(timeout=60)
+    assert second.job(job.id).params.picture == picture
+
+
+@pytest.mark.asyncio
+async def test_retention_deletes_the_picture_with_the_last_clip_made_from_it(
+    make_bot: MakeBot, tmp_path: Path
+) -> None:
+    bot = await make_bot(config=pictures_config(tmp_path, storage={"keep_clips_hours": 1}))
+    job = await animate(bot, coffee_jpeg())
+    done = await bot.until_status(job.id, JobStatus.DONE, timeout=60)
+    picture = done.params.picture
+    assert picture is not None and Path(picture.path).exists()
+
+    bot.clock.advance(2 * 3600)
+    bot.service.housekeeping.forget_old_data()
+
+    assert not Path(picture.path).exists()
+
+
+# the model must take pictures -------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_a_picture_for_a_text_only_model_is_one_sentence_and_free(
+    make_bot: MakeBot, tmp_path: Path
+) -> None:
+    bot = await make_bot(config=pictures_config(tmp_path))
+    assert await animate(bot, coffee_jpeg(), "steam --model ms") is None
+    assert bot.last_text.startswith("ms makes clips from text only; pictures work with ltx, wan22")
+    assert bot.used_today() == 0 and jobs_in_store(bot) == 0
+
+
+@pytest.mark.asyncio
+async def test_models_says_which_models_animate_pictures(make_bot: MakeBot, tmp_path: Path) -> None:
+    bot = await make_bot(config=pictures_config(tmp_path))
+    await bot.service.list_models(bot.req())
+    lines = {line.split(" ")[1]: line for line in bot.last_text.splitlines() if line.startswith("•")}
+    assert "animates pictures" in lines["ltx"] and "animates pictures" in lines["wan22"]
+    assert "pictures" not in lines["ms"]
+
+
+# untrusted bytes ---------------------------------------------------------------------------------
+
+
+def _truncated() -> bytes:
+    whole = coffee_jpeg()
+    return whole[: len(whole) // 2]
+
+
+BAD_PICTURES = {
+    "empty": (b"", "empty (0 bytes)"),
+    "text": (b"just some text, not a picture at all" * 10, "not a JPEG, PNG or WebP"),
+    "gif": (encode(gradient(), "GIF"), "not a JPEG, PNG or WebP"),
+    "truncated": (_truncated(), "damaged or cut short"),
+    "bomb": (png_header_only(60_000, 60_000), "pixels a side"),
+    "strip": (encode(Image.new("RGB", (2000, 20)), "PNG"), "2000×20"),
+    "tiny": (encode(Image.new("RGB", (8, 8)), "PNG"), "8×8"),
+}
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", list(BAD_PICTURES))
+async def test_each_bad_picture_gets_its_sentence_charges_nothing_and_queues_nothing(
+    make_bot: MakeBot, tmp_path: Path, name: str
+) -> None:
+    bot = await make_bot(config=pictures_config(tmp_path))
+    data, words = BAD_PICTURES[name]
+    assert await animate(bot, data) is None
+    assert words in bot.last_text and "Nothing was charged" in bot.last_text
+    assert "Traceback" not in bot.last_text and len(bot.last_text.splitlines()) == 1
+    assert bot.used_today() == 0 and jobs_in_store(bot) == 0
+    job = await animate(bot, coffee_jpeg())  # and the bot is still there
+    assert job is not None
+
+
+@pytest.mark.asyncio
+async def test_a_picture_over_max_image_mb_is_refused_before_it_is_downloaded(
+    make_bot: MakeBot, tmp_path: Path
+) -> None:
+    bot = await make_bot(config=pictures_config(tmp_path, video={"max_image_mb": 1}))
+    fetched = []
+
+    async def fetch() -> bytes:
+        fetched.append(1)
+        return b""
+
+    from bot.core.credentials import Upload
+
+    assert await bot.service.video_text(bot.req(), "x --model ltx", picture=Upload(5_000_000, fetch)) is None
+    assert "over 1 MB" in bot.last_text and not fetched
+    assert bot.used_today() == 0
+
+
+def test_exif_orientation_is_applied_and_the_first_frame_of_an_animation_taken() -> None:
+    inspect = PictureInspector(20_000_000, lambda image: 0)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways: turn 90° to show
+    sideways = encode(gradient(96, 64), exif=exif)
+    assert (inspect(sideways).picture.width, inspect(sideways).picture.height) == (64, 96)
+
+    frames = [Image.new("RGB", (40, 30), colour) for colour in ("red", "blue")]
+    animated = io.BytesIO()
+    frames[0].save(animated, "WEBP", save_all=True, append_images=frames[1:], lossless=True)
+    facts = inspect(animated.getvalue())
+    assert facts.picture.format == "webp" and (facts.picture.width, facts.picture.height) == (40, 30)
+
+
+def test_a_picture_is_fitted_by_a_centred_crop_never_stretched() -> None:
+    wide = np.zeros((64, 128, 3), np.uint8)
+    wide[24:40, 56:72] = (255, 0, 0)  # a 16×16 red square in the middle
+    fitted = np.asarray(fit_picture(Image.fromarray(wide), 64, 64))
+    assert fitted.shape == (64, 64, 3)
+    red = np.argwhere(fitted[..., 0] > 200)
+    height, width = red.max(0) - red.min(0) + 1
+    assert abs(int(height) - int(width)) <= 1  # still square: cropped, not squeezed
+    assert abs(red.mean(0)[1] - 31.5) < 1.5 and abs(red.mean(0)[0] - 31.5) < 1.5  # still centred
+
+
+# the real-person gate --------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_a_real_photograph_of_a_face_is_refused_free_and_audited(
+    make_bot: MakeBot, tmp_path: Path
+) -> None:
+    bot = await make_bot(config=pictures_config(tmp_path))
+    assert await animate(bot, astronaut_jpeg()) is None
+    assert "real person's face" in bot.last_text and "nothing was charged" in bot.last_text
+    assert bot.used_today() == 0 and jobs_in_store(bot) == 0
+    entries = bot.store.audit.entries(5, CHAT.key)
+    assert entries[0].action == "refused picture" and entries[0].actor == ALICE.key
+
+
+@pytest.mark.asyncio
+async def test_owners_may_animate_faces_when_the_policy_says_owners(
+    make_bot: MakeBot, tmp_path: Path
+) -> None:
+    bot = await make_bot(config=pictures_config(tmp_path, policy={"faces": "owners"}))
+    assert await animate(bot, astronaut_jpeg()) is None
+    assert await animate(bot, astronaut_jpeg(), user=CAROL) is not None
+
+
+@pytest.mark.asyncio
+async def test_chat_admins_can_only_tighten_the_face_policy(make_bot: MakeBot, tmp_path: Path) -> None:
+    bot = await make_bot(config=pictures_config(tmp_path, policy={"faces": "allow"}))
+    assert await animate(bot, astronaut_jpeg()) is not None  # allowed by the config
+    await bot.service.admin(bot.req(admin=True), "settings faces refuse")
+    assert "faces refuse" in bot.last_text
+    assert await animate(bot, astronaut_jpeg()) is None
+    assert "real person's face" in bot.last_text
+
+    strict = await make_bot(config=pictures_config(tmp_path / "strict"))
+    await strict.service.admin(strict.req(admin=True), "settings faces allow")
+    assert "only make the face policy stricter" in strict.last_text
+
+
+FACES = {"astronaut": 1, "camera": 1}
+NO_FACES = ["coffee", "chelsea", "cat", "rocket", "coins", "moon", "horse", "clock", "brick", "text", "page"]
+
+
+@pytest.fixture(scope="module")
+def detector() -> FaceDetector:
+    return FaceDetector()
+
+
+@pytest.mark.parametrize("name", [*FACES, *NO_FACES])
+def test_the_detector_finds_real_faces_and_nothing_in_pictures_without_one(
+    detector: FaceDetector, name: str
+) -> None:
+    assert detector(photo(name)) == FACES.get(name, 0)
+
+
+def test_the_detector_is_not_fooled_by_a_huge_picture(detector: FaceDetector) -> None:
+    big = photo("astronaut").resize((4000, 4000))
+    assert detector(big) == 1
