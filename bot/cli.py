@@ -76,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--model",
         default=None,
-        help="a model from config.toml, or a built-in tiny one: tiny, tiny-wan, tiny-wan22, tiny-ltx, tiny-cogvideox",
+        help="a model from config.toml, or a built-in tiny one: "
+        "tiny, tiny-wan, tiny-wan22, tiny-ltx, tiny-cogvideox",
     )
 
     verify = sub.add_parser(
