@@ -299,7 +299,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     # pictures to animate: each refusal is one sentence and charges nothing
     "picture_text_only": {
         "en": "{model} makes clips from text only; pictures work with {models}. Nothing was charged.",
-        "it": "{model} crea video solo da testo; le immagini funzionano con {models}. Nulla è stato addebitato.",
+        "it": "{model} crea video solo da testo; le immagini funzionano con {models}. "
+        "Nulla è stato addebitato.",
     },
     "picture_nowhere": {
         "en": "No model here animates pictures; send the prompt alone. Nothing was charged.",
@@ -307,7 +308,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "picture_needed": {
         "en": "{model} animates pictures only: send a photo with the /video caption. Nothing was charged.",
-        "it": "{model} anima solo immagini: invia una foto con la didascalia /video. Nulla è stato addebitato.",
+        "it": "{model} anima solo immagini: invia una foto con la didascalia /video. "
+        "Nulla è stato addebitato.",
     },
     "picture_too_big": {
         "en": "That picture is over {limit} MB; send a smaller one. Nothing was charged.",
@@ -339,7 +341,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "picture_unavailable": {
         "en": "Pictures can't be checked right now, so I can't animate one. Nothing was charged.",
-        "it": "Ora non posso controllare le immagini, quindi non posso animarne una. Nulla è stato addebitato.",
+        "it": "Ora non posso controllare le immagini, quindi non posso animarne una. "
+        "Nulla è stato addebitato.",
     },
     "picture_download_failed": {
         "en": "I couldn't download that picture; send it again. Nothing was charged.",
