@@ -1,0 +1,97 @@
+"""Animating a picture from the chat, on the real platform libraries against the loopback fakes:
+Telegram (a captioned photo, an image file, `/video` as a reply to a photo) and Discord (the
+`image` option, and the Animate message command), with the clip's manifest naming the picture."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import c2pa
+import pytest
+
+from bot.config import Config, parse_config
+from tests.fakes.telegram_api import FakeTelegram
+from tests.harness.config import MakeConfig, tiny_settings
+from tests.harness.pictures import astronaut_jpeg, coffee_jpeg
+from tests.harness.telegram import BOT_NAME, replying_to, start_bot
+
+pytestmark = pytest.mark.asyncio
+
+GROUP = -1001
+ANN = 11
+# [models.ltx] id = "tiny-ltx": a picture model under a name of its own, beside a text-only default
+PICTURE_MODELS = {"default": {"id": "tiny"}, "ltx": {"id": "tiny-ltx"}}
+
+
+@pytest.fixture
+def picture_config(tmp_path: Path) -> MakeConfig:
+    """The tests' tiny settings, with the models above instead of a lone [model]."""
+
+    def make(env: dict[str, str] | None = None, **sections: dict[str, Any]) -> Config:
+        settings = tiny_settings(tmp_path / "data", **sections)
+        del settings["model"]
+        del settings["video"]  # each family's own sizes and frame counts
+        settings["models"] = PICTURE_MODELS
+        return parse_config(settings, "test-pictures.toml", env or {})
+
+    return make
+
+
+def manifest_of(clip: bytes) -> dict:
+    with c2pa.Reader("video/mp4", io.BytesIO(clip)) as reader:
+        import json
+
+        store = json.loads(reader.json())
+    return store["manifests"][store["active_manifest"]]
+
+
+async def test_telegram_animates_a_captioned_photo_an_image_file_and_a_reply_to_a_photo(
+    telegram_fake: FakeTelegram, picture_config: MakeConfig
+) -> None:
+    fake = telegram_fake
+    picture = coffee_jpeg()
+    async with start_bot(fake, picture_config):
+        fake.send_user_photo(GROUP, ANN, picture, caption=f"/video@{BOT_NAME} steam rises --model ltx")
+        sent = await fake.wait_for_call("sendVideo", timeout=60)
+        assert fake.calls_of("getFile")[-1].params["file_id"].endswith("-thumb") is False  # the largest size
+
+        fake.send_user_photo(GROUP, ANN, picture, caption="/video steam --model ltx", as_file=True)
+        await fake.wait_for_call("sendVideo", lambda call: call is not sent, timeout=60)
+
+        photo = fake.send_user_photo(GROUP, ANN, picture)
+        fake.send_message(GROUP, ANN, "/video it moves --model ltx", reply_to_message_id=photo)
+        await eventually_videos(fake, 3)
+
+        # someone else's bot, and a photo whose caption is no command: not ours
+        fake.send_user_photo(GROUP, ANN, picture, caption="/video@other_bot x --model ltx")
+        fake.send_user_photo(GROUP, ANN, picture, caption="a nice day")
+        await fake.wait_until_polling()
+        assert len(fake.videos) == 3
+
+
+async def eventually_videos(fake: FakeTelegram, count: int) -> None:
+    from tests.harness.polling import eventually_async
+
+    async def enough() -> bool:
+        return len(fake.videos) >= count
+
+    await eventually_async(enough, timeout=60, what=f"{count} clips")
+
+
+async def test_telegram_refuses_a_photo_of_a_real_person_for_free(
+    telegram_fake: FakeTelegram, picture_config: MakeConfig
+) -> None:
+    fake = telegram_fake
+    async with start_bot(fake, picture_config) as bot:
+        posted = fake.send_user_photo(GROUP, ANN, astronaut_jpeg(), caption="/video wave --model ltx")
+        answer = await fake.wait_for_call("sendMessage", replying_to(posted))
+        assert "real person's face" in answer.params["text"]
+        assert bot.service.store.quota.used_today(f"telegram:{ANN}", bot.service.quota_day()) == 0
+
+        posted = fake.send_user_photo(
+            GROUP, ANN, coffee_jpeg(), caption="/video steam"
+        )  # the default: text only
+        answer = await fake.wait_for_call("sendMessage", replying_to(posted))
+        assert answer.params["text"].startswith("default makes clips from text only; pictures work with ltx")
