@@ -43,15 +43,17 @@ def picture_gate(config: Config, credentials: ContentCredentials) -> PictureGate
     from bot.core.pictures import PictureGate
     from bot.faces import FaceDetector, FaceDetectorUnavailable
     from bot.pictures import PictureInspector
-    from bot.provenance.verify import check_picture
+    from bot.provenance.verify import check_picture, trust_anchors
 
     try:
         detector = FaceDetector()
     except FaceDetectorUnavailable as error:
         log.error("pictures are off: %s", error)
         return None
-    own = credentials.identity.subject if credentials.identity is not None else ""
-    inspect = PictureInspector(config.video.max_image_mb * 1_000_000, detector, check_picture, own)
+    identity = credentials.identity
+    anchors = trust_anchors(identity.chain_pem.decode()) if identity is not None else ""
+    read = functools.partial(check_picture, own_anchors=anchors) if anchors else None
+    inspect = PictureInspector(config.video.max_image_mb * 1_000_000, detector, read)
     return PictureGate(inspect, config.data_dir / "pictures")
 
 

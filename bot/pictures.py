@@ -36,7 +36,8 @@ FORMATS = {"JPEG": "jpeg", "PNG": "png", "WEBP": "webp"}  # Pillow's name → ou
 MB = 1_000_000  # decimal, as Telegram counts its 20 MB
 
 FaceCounter = Callable[[Image.Image], int]
-# Reads a picture's C2PA manifest (bytes, MIME) → its check; None when it carries none.
+# Reads a picture's C2PA manifest (bytes, MIME) → its check, `trusted` only when signed by the
+# bot's own chain; None when it carries none.
 PictureCredentials = Callable[[bytes, str], CredentialsCheck | None]
 
 
@@ -95,12 +96,10 @@ class PictureInspector:
         max_bytes: int,
         count_faces: FaceCounter,
         read_credentials: PictureCredentials | None = None,
-        own_signer: str = "",
     ) -> None:
         self.max_bytes = max_bytes
         self.count_faces = count_faces
         self.read_credentials = read_credentials
-        self.own_signer = own_signer  # the bot's certificate's common name
 
     def __call__(self, data: bytes) -> PictureFacts:
         image, kind = open_picture(data, self.max_bytes)
@@ -123,6 +122,6 @@ class PictureInspector:
         check = self.read_credentials(data, mime)
         if check is None:
             return ""
-        if check.valid and self.own_signer and check.signer == self.own_signer:
+        if check.valid and check.trusted:  # trusted: the bot's own chain is the only anchor
             return OWN_CREDENTIALS
         return "other"

@@ -281,3 +281,60 @@ def test_the_detector_finds_real_faces_and_nothing_in_pictures_without_one(
 def test_the_detector_is_not_fooled_by_a_huge_picture(detector: FaceDetector) -> None:
     big = photo("astronaut").resize((4000, 4000))
     assert detector(big) == 1
+
+
+# the bot's own credentialed stills ---------------------------------------------------------------
+
+
+def test_the_bots_own_signed_still_passes_the_face_gate_and_a_look_alike_does_not(tmp_path: Path) -> None:
+    from bot.provenance.identity import ensure_local_identity
+    from bot.provenance.signing import sign_still
+    from bot.provenance.verify import check_picture, trust_anchors
+
+    mine = ensure_local_identity(tmp_path / "mine")
+    # another bot's certificate: the same names (and c2pa says "valid" for it too), another key
+    theirs = ensure_local_identity(tmp_path / "theirs")
+    anchors = trust_anchors(mine.chain_pem.decode())
+    inspect = PictureInspector(
+        20_000_000, FaceDetector(), lambda data, mime: check_picture(data, mime, own_anchors=anchors)
+    )
+    face = encode(photo("astronaut"), "PNG")
+
+    own = inspect(sign_still(face, "image/png", mine))
+    assert own.picture.credentials == "videobot" and own.faces == 0
+
+    look_alike = inspect(sign_still(face, "image/png", theirs))
+    assert look_alike.picture.credentials == "other" and look_alike.faces == 1
+
+    plain = inspect(face)
+    assert plain.picture.credentials == "" and plain.faces == 1
+
+
+@pytest.mark.asyncio
+async def test_a_still_the_bot_signed_is_animated_and_its_manifest_kept_as_the_ingredients(
+    make_bot: MakeBot, tmp_path: Path
+) -> None:
+    import json
+
+    import c2pa
+
+    from bot.provenance.identity import ensure_local_identity
+    from bot.provenance.signing import sign_still
+    from bot.provenance.verify import check_clip
+
+    config = pictures_config(tmp_path)
+    bot = await make_bot(config=config)
+    still = sign_still(encode(photo("astronaut"), "PNG"), "image/png", ensure_local_identity(config.data_dir))
+
+    job = await animate(bot, still)
+    assert job is not None, bot.last_text
+    sent = await bot.outbox.wait_for_video(timeout=60)
+    assert sent.clip is not None
+
+    with c2pa.Reader("video/mp4", sent.clip.path) as reader:
+        store = json.loads(reader.json())
+    [ingredient] = store["manifests"][store["active_manifest"]]["ingredients"]
+    assert ingredient["relationship"] == "inputTo" and ingredient["format"] == "image/png"
+    assert ingredient.get("active_manifest") in store["manifests"]  # the still's own manifest, kept
+    check = check_clip(Path(sent.clip.path))
+    assert check.valid and check.from_picture and check.picture_had_credentials

@@ -4,6 +4,7 @@ Telegram (a captioned photo, an image file, `/video` as a reply to a photo) and 
 
 from __future__ import annotations
 
+import hashlib
 import io
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,19 @@ async def test_telegram_animates_a_captioned_photo_an_image_file_and_a_reply_to_
         fake.send_user_photo(GROUP, ANN, picture, caption=f"/video@{BOT_NAME} steam rises --model ltx")
         sent = await fake.wait_for_call("sendVideo", timeout=60)
         assert fake.calls_of("getFile")[-1].params["file_id"].endswith("-thumb") is False  # the largest size
+        manifest = manifest_of(sent.files["video"])
+        [ingredient] = manifest["ingredients"]
+        assert ingredient["relationship"] == "inputTo" and ingredient["format"] == "image/jpeg"
+        assert ingredient["description"] == f"sha256:{hashlib.sha256(picture).hexdigest()}"
+        actions = next(a for a in manifest["assertions"] if a["label"].startswith("c2pa.actions"))
+        created = actions["data"]["actions"][0]
+        assert created["action"] == "c2pa.created" and created["digitalSourceType"].endswith(
+            "trainedAlgorithmicMedia"
+        )
+
+        ask = fake.send_message(GROUP, ANN, "/verify", reply_to_message_id=sent.result["message_id"])
+        answer = await fake.wait_for_call("sendMessage", replying_to(ask))
+        assert "Made from a picture, which carried no Content Credentials" in answer.params["text"]
 
         fake.send_user_photo(GROUP, ANN, picture, caption="/video steam --model ltx", as_file=True)
         await fake.wait_for_call("sendVideo", lambda call: call is not sent, timeout=60)

@@ -151,6 +151,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "🔏 Content Credentials: signed by {signer} · valid · {trust}",
         "it": "🔏 Content Credentials: firmato da {signer} · valido · {trust}",
     },
+    "credentials_picture": {
+        "en": "🖼 Made from a picture, which carried no Content Credentials of its own.",
+        "it": "🖼 Creato da un'immagine, che non aveva Content Credentials proprie.",
+    },
+    "credentials_picture_signed": {
+        "en": "🖼 Made from a picture, which carried Content Credentials of its own (kept in the manifest).",
+        "it": "🖼 Creato da un'immagine, che aveva Content Credentials proprie (conservate nel manifest).",
+    },
     "credentials_altered": {
         "en": "⚠️ Content Credentials: signed by {signer}, but the file was altered after signing · {trust}",
         "it": "⚠️ Content Credentials: firmato da {signer}, ma il file è stato modificato dopo la firma "

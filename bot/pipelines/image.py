@@ -42,6 +42,13 @@ class CannotAnimate(Exception):
 
 def image_pipeline(pipe: Any) -> Any:
     """The pipeline that animates a picture, sharing every module with `pipe` (no second copy)."""
+    made = _image_pipeline(pipe)
+    if made is not pipe:
+        made.set_progress_bar_config(disable=True)
+    return made
+
+
+def _image_pipeline(pipe: Any) -> Any:
     name = type(pipe).__name__
     if name in IMAGE_CLASSES:
         return pipe
