@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,11 @@ import c2pa
 import pytest
 
 from bot.config import Config, parse_config
+from bot.core.types import JobStatus, UserRef
+from tests.fakes.discord_api import FakeDiscord, Interaction
 from tests.fakes.telegram_api import FakeTelegram
 from tests.harness.config import MakeConfig, tiny_settings
+from tests.harness.discord import MakeWorld
 from tests.harness.pictures import astronaut_jpeg, coffee_jpeg
 from tests.harness.telegram import BOT_NAME, replying_to, start_bot
 
@@ -109,3 +113,70 @@ async def test_telegram_refuses_a_photo_of_a_real_person_for_free(
         )  # the default: text only
         answer = await fake.wait_for_call("sendMessage", replying_to(posted))
         assert answer.params["text"].startswith("default makes clips from text only; pictures work with ltx")
+
+
+# Discord -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def discord_config(discord_fake: FakeDiscord, picture_config: MakeConfig) -> Callable[..., Config]:
+    """The Discord worlds of this module run the picture models (the default one gated as usual)."""
+
+    def make(discord: dict[str, Any] | None = None, admin: dict[str, Any] | None = None) -> Config:
+        return picture_config(
+            discord={
+                "api_base_url": discord_fake.api_base_url,
+                "gateway_url": discord_fake.gateway_url,
+                **(discord or {}),
+            },
+            admin={"owners": [], **(admin or {})},
+        )
+
+    return make
+
+
+async def public_text(interaction: Interaction) -> str:
+    call = await interaction.callback(timeout=30)
+    if call.json["type"] == 4:
+        return str(call.json["data"].get("content", ""))
+    return str((await interaction.edit_original(timeout=30)).json.get("content", ""))
+
+
+async def test_discord_animates_the_image_option_and_the_animate_message_command(
+    make_world: MakeWorld,
+) -> None:
+    world = await make_world()
+    fake = world.fake
+    picture = coffee_jpeg()
+    synced = {c["name"]: c for c in next(iter(fake.synced_commands.values()))}
+    assert synced["Animate"]["type"] == 3  # a message command
+    video_options = {o["name"]: o for o in synced["video"]["options"]}
+    assert video_options["image"]["type"] == 11 and not video_options["image"].get("required")
+    assert "ltx 🖼 pictures" in [c["name"] for c in video_options["model"]["choices"]]
+
+    asked = fake.slash(
+        "video",
+        {"prompt": "steam rises", "model": "ltx", "image": fake.attachment_option(picture, "coffee.jpg")},
+    )
+    assert (await public_text(asked)).startswith("⏳ Queued")
+    await world.until(
+        lambda: any(
+            j.status == JobStatus.DONE for j in world.service.store.jobs.of_user(UserRef("discord", "111"), 5)
+        ),
+        timeout=60,
+    )
+
+    posted = fake.user_message(picture, "coffee.jpg")
+    menu = fake.message_command("Animate", posted)
+    modal = (await menu.callback()).json
+    assert modal["type"] == 9
+    fields = [f["custom_id"] for row in modal["data"]["components"] for f in row["components"]]
+    filled = fake.submit_modal(modal["data"], {fields[0]: "steam rises", fields[1]: "--model ltx --seed 7"})
+    assert (await public_text(filled)).startswith("⏳ Queued")
+    jobs = world.service.store.jobs.of_user(UserRef("discord", "111"), 5)
+    assert jobs[0].params.seed == 7 and jobs[0].params.picture is not None
+    assert jobs[0].params.picture.sha256 == hashlib.sha256(picture).hexdigest()
+
+    no_picture = fake.message_command("Animate", fake.add_message(content="just words"))
+    call = await no_picture.callback()
+    assert "has no picture" in call.json["data"]["content"]

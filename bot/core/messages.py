@@ -341,6 +341,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "it": "L'immagine è {width}×{height}; servono {low}–{high} pixel per lato e al massimo "
         "{aspect}:1. Nulla è stato addebitato.",
     },
+    "animate_no_picture": {
+        "en": "That message has no picture (JPEG, PNG or WebP) to animate.",
+        "it": "Quel messaggio non ha un'immagine (JPEG, PNG o WebP) da animare.",
+    },
     "picture_face": {
         "en": "That picture shows a real person's face, and I don't animate photos of real people "
         "(deepfakes); nothing was charged.",
