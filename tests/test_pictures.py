@@ -338,3 +338,42 @@ async def test_a_still_the_bot_signed_is_animated_and_its_manifest_kept_as_the_i
     assert ingredient.get("active_manifest") in store["manifests"]  # the still's own manifest, kept
     check = check_clip(Path(sent.clip.path))
     assert check.valid and check.from_picture and check.picture_had_credentials
+
+
+# the console and the demo --------------------------------------------------------------------
+
+
+def test_videobot_demo_animates_an_image_and_refuses_a_face(tmp_path: Path) -> None:
+    import subprocess
+
+    from bot.provenance.verify import check_clip
+    from tests.harness.console import VIDEOBOT, child_env, write_config
+
+    write_config(tmp_path)
+    (tmp_path / "coffee.jpg").write_bytes(coffee_jpeg())
+    (tmp_path / "astronaut.jpg").write_bytes(astronaut_jpeg())
+
+    def demo(image: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(VIDEOBOT), "demo", "steam", "--model", "tiny-ltx", "--image", image, "--out", "x.mp4",
+             "--config", "config.toml"],
+            cwd=tmp_path, env=child_env(), capture_output=True, text=True, encoding="utf-8", timeout=180,
+        )  # fmt: skip
+
+    made = demo("coffee.jpg")
+    assert made.returncode == 0, made.stderr
+    check = check_clip(tmp_path / "x.mp4")
+    assert check.valid and check.from_picture and not check.picture_had_credentials
+
+    refused = demo("astronaut.jpg")
+    assert refused.returncode == 2 and "real person's face" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
+def test_the_console_takes_an_image_option(tmp_path: Path) -> None:
+    from bot.console_adapter import take_image
+
+    (tmp_path / "p.jpg").write_bytes(b"123")
+    rest, picture = take_image(f"steam rises --image {tmp_path / 'p.jpg'} --seed 5")
+    assert rest == "steam rises --seed 5" and picture is not None and picture.size == 3
+    assert take_image("no picture here") == ("no picture here", None)
