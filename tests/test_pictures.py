@@ -377,3 +377,54 @@ def test_the_console_takes_an_image_option(tmp_path: Path) -> None:
     rest, picture = take_image(f"steam rises --image {tmp_path / 'p.jpg'} --seed 5")
     assert rest == "steam rises --seed 5" and picture is not None and picture.size == 3
     assert take_image("no picture here") == ("no picture here", None)
+
+
+# the render path --------------------------------------------------------------------------------
+
+
+def _picture_params(tmp_path: Path, seed: int, colour: str, frames: int = 9) -> Any:
+    from bot.core.types import Picture, RenderParams
+
+    path = tmp_path / f"{colour}.png"
+    Image.new("RGB", (80, 48), colour).save(path)
+    picture = Picture("0" * 64, path.stat().st_size, "png", 80, 48, str(path))
+    return RenderParams("it moves", "", seed, frames, 2, 5.0, 64, 64, 8, picture=picture)
+
+
+@pytest.mark.parametrize("name", ["tiny-ltx", "tiny-wan22"])
+def test_the_image_pipeline_shares_the_loaded_modules_and_batches_pictures(tmp_path: Path, name: str) -> None:
+    from bot.config import RenderConfig
+    from bot.render import Renderer
+
+    renderer = Renderer(name, tuning=RenderConfig(warmup_steps=0))
+    red, blue = _picture_params(tmp_path, 1, "red"), _picture_params(tmp_path, 2, "blue")
+
+    alone = renderer.render(red)
+    together = renderer.render_batch([red, blue])
+
+    image_pipe = renderer._image_pipe
+    assert type(image_pipe).__name__.endswith("ImageToVideoPipeline")
+    for part in ("transformer", "vae", "text_encoder"):  # from_pipe: the same modules, no second copy
+        assert getattr(image_pipe, part) is getattr(renderer.pipe, part)
+    assert alone.shape == (9, 64, 64, 3) and all(c is not None and c.shape == alone.shape for c in together)
+    assert together[0] is not None and np.abs(together[0].astype(int) - alone.astype(int)).max() <= 2
+    assert not np.array_equal(together[0], together[1])  # each clip its own picture
+
+
+def test_presets_say_which_checkpoints_take_pictures() -> None:
+    from bot.pipelines.registry import CATALOGUE, TINY_PRESETS
+    from bot.pipelines.spec import Pictures
+
+    takes = {
+        "Wan-AI/Wan2.2-TI2V-5B-Diffusers": Pictures.ALSO,
+        "Lightricks/LTX-Video": Pictures.ALSO,
+        "THUDM/CogVideoX-5b-I2V": Pictures.ONLY,
+        "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers": Pictures.ONLY,
+        "Wan-AI/Wan2.1-T2V-1.3B-Diffusers": Pictures.NO,
+        "damo-vilab/text-to-video-ms-1.7b": Pictures.NO,
+    }
+    for hub_id, expected in takes.items():
+        preset = CATALOGUE.find(hub_id)
+        assert preset is not None and preset.pictures == expected, hub_id
+    assert TINY_PRESETS["tiny-ltx"].pictures == TINY_PRESETS["tiny-wan22"].pictures == Pictures.ALSO
+    assert TINY_PRESETS["tiny-wan22"].size_rule == 32
