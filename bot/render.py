@@ -18,6 +18,7 @@ variant where the checkpoint has one.  Each way it can fail has its own exceptio
 
 from __future__ import annotations
 
+import functools
 import gc
 import inspect
 import json
@@ -616,7 +617,7 @@ class Renderer:
             if stops[index]():
                 clips.append(None)
                 continue
-            one = self._call([params], lambda _, step, total, i=index: report(i, step, total), [stops[index]])
+            one = self._call([params], functools.partial(_report_as, report, index), [stops[index]])
             clips.append(one[0])
         return clips
 
@@ -643,6 +644,11 @@ class Renderer:
                 raise RenderCancelled()
 
         return {"callback": legacy_callback, "callback_steps": 1}
+
+
+def _report_as(report: BatchStep, index: int, _: int, step: int, total: int) -> None:
+    """A one-clip call's progress, reported as clip `index` of the batch it came from."""
+    report(index, step, total)
 
 
 def out_of_memory_advice(mode: str, params: RenderParams) -> str:

@@ -428,3 +428,21 @@ def test_presets_say_which_checkpoints_take_pictures() -> None:
         assert preset is not None and preset.pictures == expected, hub_id
     assert TINY_PRESETS["tiny-ltx"].pictures == TINY_PRESETS["tiny-wan22"].pictures == Pictures.ALSO
     assert TINY_PRESETS["tiny-wan22"].size_rule == 32
+
+
+@pytest.mark.asyncio
+async def test_the_picture_of_a_cancelled_job_is_deleted_once_old(make_bot: MakeBot, tmp_path: Path) -> None:
+    import os
+
+    bot = await make_bot(config=pictures_config(tmp_path, storage={"keep_clips_hours": 1}), worker=False)
+    job = await animate(bot, coffee_jpeg())
+    picture = bot.job(job.id).params.picture
+    assert picture is not None
+    await bot.service.cancel(bot.req(), str(job.id))
+    bot.service.housekeeping.forget_old_data()
+    assert Path(picture.path).exists()  # still fresh
+
+    old = bot.clock() - 2 * 3600
+    os.utime(picture.path, (old, old))
+    bot.service.housekeeping.forget_old_data()
+    assert not Path(picture.path).exists()

@@ -87,6 +87,19 @@ def forget_picture(picture: Picture, still_used: bool) -> None:
         Path(picture.path).unlink(missing_ok=True)
 
 
+def forget_unused_pictures(folder: Path, in_use: Callable[[str], bool], older_than: float) -> None:
+    """Delete kept pictures no job needs any more (named `<sha256>.<format>`); a fresh one is
+    spared, since its job may be a moment from being stored."""
+    if not folder.is_dir():
+        return
+    for path in folder.iterdir():
+        try:
+            if path.stat().st_mtime < older_than and not in_use(path.name.split(".", 1)[0]):
+                path.unlink(missing_ok=True)
+        except OSError:
+            continue
+
+
 def check_faces(facts: PictureFacts, policy: FacePolicy, is_owner: bool) -> None:
     """Refuse a picture of a real person's face unless the policy lets this person do it.
 
