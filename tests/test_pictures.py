@@ -446,3 +446,13 @@ async def test_the_picture_of_a_cancelled_job_is_deleted_once_old(make_bot: Make
     os.utime(picture.path, (old, old))
     bot.service.housekeeping.forget_old_data()
     assert not Path(picture.path).exists()
+
+
+def test_the_picture_settings_are_checked_at_start_up(tmp_path: Path) -> None:
+    from bot.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"\[policy\] faces must be one of refuse, owners, allow"):
+        pictures_config(tmp_path, policy={"faces": "sometimes"})
+    with pytest.raises(ConfigError, match=r"\[video\] max_image_mb must be between 1 and 200"):
+        pictures_config(tmp_path, video={"max_image_mb": 0})
+    assert pictures_config(tmp_path).policy.faces == "refuse"  # the default
