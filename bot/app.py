@@ -24,6 +24,7 @@ from bot.render import ModelPool, Renderer
 from bot.store import DB_FILE, Store
 
 if TYPE_CHECKING:
+    from bot.core.pictures import PictureGate
     from bot.web import WebSide
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,26 @@ class StartupError(Exception):
 
 
 PlatformRunner = Callable[[VideoService, asyncio.Event], Coroutine[Any, Any, None]]
+
+
+def picture_gate(config: Config, credentials: ContentCredentials) -> PictureGate | None:
+    """Pictures to animate are checked (format, bounds, faces, credentials) and kept under
+    `[storage] dir`/pictures; without the face detector pictures are refused, never let through."""
+    from bot.core.pictures import PictureGate
+    from bot.faces import FaceDetector, FaceDetectorUnavailable
+    from bot.pictures import PictureInspector
+    from bot.provenance.verify import check_picture, trust_anchors
+
+    try:
+        detector = FaceDetector()
+    except FaceDetectorUnavailable as error:
+        log.error("pictures are off: %s", error)
+        return None
+    identity = credentials.identity
+    anchors = trust_anchors(identity.chain_pem.decode()) if identity is not None else ""
+    read = functools.partial(check_picture, own_anchors=anchors) if anchors else None
+    inspect = PictureInspector(config.video.max_image_mb * 1_000_000, detector, read)
+    return PictureGate(inspect, config.data_dir / "pictures")
 
 
 def build_service(
@@ -59,8 +80,9 @@ def build_service(
         fit = functools.partial(fit_to_size, credentials=credentials)
         shown = (model_source or config.model_source) if config.model_settings[default].legacy else default
         return VideoService(
-            config, store, remote, model=shown, fit=fit, clock=clock, rng=rng, check_clip=check_clip
-        )
+            config, store, remote, model=shown, fit=fit, clock=clock, rng=rng, check_clip=check_clip,
+            pictures=picture_gate(config, credentials),
+        )  # fmt: skip
     renderers = {
         name: Renderer.for_model(settings, config.render) for name, settings in config.model_settings.items()
     }
@@ -86,8 +108,9 @@ def build_service(
     # what the web side shows: a lone [model] by what really renders (the tiny stand-in says so)
     shown = renderers[default].source if config.model_settings[default].legacy else default
     return VideoService(
-        config, store, backend, model=shown, fit=fit, clock=clock, rng=rng, check_clip=check_clip
-    )
+        config, store, backend, model=shown, fit=fit, clock=clock, rng=rng, check_clip=check_clip,
+        pictures=picture_gate(config, credentials),
+    )  # fmt: skip
 
 
 def enabled_platforms(config: Config, web: WebSide | None = None) -> dict[str, PlatformRunner]:

@@ -16,6 +16,7 @@ from typing import Any, TextIO
 from bot import __version__
 from bot.config import Config, ConfigError, ModelSettings, load_config
 from bot.core.parsing import CommandError, VideoArgs, validate_video
+from bot.core.types import Picture
 from bot.pipelines.registry import TINY_PRESETS
 from bot.provenance import ContentCredentials, ModelInfo
 from bot.render import ModelUnavailable, OutOfMemory, Renderer, check_weights_on_disk, model_provenance
@@ -70,13 +71,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--frames", type=int, default=None)
     demo.add_argument("--steps", type=int, default=None)
     demo.add_argument("--guidance", type=float, default=None)
+    demo.add_argument("--image", type=Path, default=None, help="a picture to animate (JPEG, PNG or WebP)")
     demo.add_argument(
         "--tiny", action="store_true", help="render with the tiny random build of the model's family"
     )
     demo.add_argument(
         "--model",
         default=None,
-        help="a model from config.toml, or a built-in tiny one: tiny, tiny-wan, tiny-ltx, tiny-cogvideox",
+        help="a model from config.toml, or a built-in tiny one: "
+        "tiny, tiny-wan, tiny-wan22, tiny-ltx, tiny-cogvideox",
     )
 
     verify = sub.add_parser(
@@ -151,6 +154,12 @@ def _demo(config: Config, args: argparse.Namespace) -> int:
     except CommandError as error:
         print(messages.text(error.key, "en", **error.values), file=sys.stderr)
         return 2
+    if args.image is not None:
+        try:
+            params = dataclasses.replace(params, picture=_demo_picture(config, settings, args.image))
+        except CommandError as error:
+            print(f"videobot: {messages.text(error.key, 'en', **error.values)}", file=sys.stderr)
+            return 2
     source = _pick_model(config, args.tiny, name=settings.name)
     tuning = dataclasses.replace(config.render, warmup_steps=0)  # one clip: warming first only costs
     renderer = (
@@ -228,6 +237,24 @@ def _admin(config: Config, words: list[str]) -> int:
         store.close()
     print(result.text)
     return 0
+
+
+def _demo_picture(config: Config, settings: ModelSettings, path: Path) -> Picture:
+    """The picture for `videobot demo --image`, checked as a chat's would be; the shell user is
+    an owner (as for `videobot admin`), so `[policy] faces = "owners"` lets them animate faces."""
+    from bot.core.pictures import FacePolicy, check_faces
+    from bot.faces import FaceDetector
+    from bot.pictures import PictureInspector
+
+    if not settings.preset.pictures.taken:
+        raise CommandError("picture_text_only", model=settings.name, models="a model marked 🖼 in /models")
+    try:
+        data = path.read_bytes()
+    except OSError:
+        raise CommandError("picture_download_failed") from None
+    facts = PictureInspector(config.video.max_image_mb * 1_000_000, FaceDetector())(data)
+    check_faces(facts, FacePolicy(config.policy.faces), is_owner=True)
+    return dataclasses.replace(facts.picture, path=str(path.resolve()))
 
 
 async def _console(config: Config, tiny: bool) -> None:

@@ -114,6 +114,16 @@ class VideoConfig:
     hash_prompt_in_metadata: bool = False
     watermark: str = ""  # a short visible mark burned into every frame ("AI"); "" = none
     watermark_position: str = "bottom-right"
+    max_image_mb: int = 20  # a picture to animate, at most (Telegram lets bots download 20 MB)
+
+
+# A picture's own bounds (beside [video] max_image_mb): Pillow's decompression-bomb limit is
+# set to MAX_PICTURE_PIXELS on purpose, and anything past these sides is refused unread.
+MAX_PICTURE_PIXELS = 40_000_000
+MAX_PICTURE_SIDE = 12_000
+MIN_PICTURE_SIDE = 16
+MAX_PICTURE_ASPECT = 8.0  # a 1×8 strip is still a picture; a 1×100 one is not
+MAX_IMAGE_MB_LIMIT = 200
 
 
 @dataclass(frozen=True)
@@ -192,6 +202,10 @@ class PolicyConfig:
     blocked_words: tuple[str, ...] = ()
     blocked_patterns: tuple[str, ...] = ()
     protected_names: tuple[str, ...] = ()
+    faces: str = "refuse"  # a picture showing a real person's face: "refuse" | "owners" | "allow"
+
+
+FACE_POLICIES = ("refuse", "owners", "allow")
 
 
 @dataclass(frozen=True)
@@ -488,6 +502,11 @@ def _check(config: Config, require_tokens: bool) -> None:
     need(0 < r.cache_threshold < 1, "[render] cache_threshold", "must be between 0 and 1")
     need(0 <= r.warmup_steps <= 50, "[render] warmup_steps", "must be between 0 and 50")
     need(v.max_prompt_chars >= 1, "[video] max_prompt_chars", "must be at least 1")
+    need(
+        1 <= v.max_image_mb <= MAX_IMAGE_MB_LIMIT,
+        "[video] max_image_mb",
+        f"must be between 1 and {MAX_IMAGE_MB_LIMIT}",
+    )
     need(0 <= v.crf <= 51, "[video] crf", "must be between 0 and 51")
     need(
         len(v.watermark) <= WATERMARK_MAX_CHARS and v.watermark.isprintable(),
@@ -559,6 +578,7 @@ def _check(config: Config, require_tokens: bool) -> None:
     from bot.core.moderation import PromptPolicy
 
     p = config.policy
+    need(p.faces in FACE_POLICIES, "[policy] faces", f"must be one of {', '.join(FACE_POLICIES)}")
     try:
         PromptPolicy(p.blocked_words, p.blocked_patterns, p.protected_names)
     except ValueError as error:

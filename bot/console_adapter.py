@@ -10,12 +10,15 @@ import asyncio
 import getpass
 import itertools
 import os
+import re
 import sys
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TextIO
 
 from bot.core import menu, messages
+from bot.core.credentials import Upload
 from bot.core.service import VideoService
 from bot.core.types import Button, ChatRef, Delivery, Request, UserRef
 
@@ -95,6 +98,24 @@ async def _read_lines(stream: TextIO) -> asyncio.Queue[str | None]:
     return lines
 
 
+IMAGE_OPTION = re.compile(r"(?:^|\s)--image(?:=|\s+)(\S+)")
+
+
+def take_image(argument: str) -> tuple[str, Upload | None]:
+    """`/video steam rises --image photo.jpg --seed 5`: the picture is a file on this machine."""
+    found = IMAGE_OPTION.search(argument)
+    if found is None:
+        return argument, None
+    path = Path(found.group(1)).expanduser()
+    rest = " ".join((argument[: found.start()] + " " + argument[found.end() :]).split())
+
+    async def fetch() -> bytes:
+        return await asyncio.to_thread(path.read_bytes)
+
+    size = path.stat().st_size if path.is_file() else 0
+    return rest, Upload(size, fetch)
+
+
 async def dispatch(service: VideoService, req: Request, line: str) -> bool:
     """Run one typed command; False when the user asked to quit."""
     command, _, argument = line.strip().partition(" ")
@@ -103,7 +124,8 @@ async def dispatch(service: VideoService, req: Request, line: str) -> bool:
     if command in ("/quit", "/exit"):
         return False
     if command == "/video":
-        await service.video_text(req, argument)
+        argument, picture = take_image(argument)
+        await service.video_text(req, argument, picture=picture)
     elif command == "/cancel":
         await service.cancel(req, argument or None)
     elif command == "/queue":

@@ -18,6 +18,7 @@ variant where the checkpoint has one.  Each way it can fail has its own exceptio
 
 from __future__ import annotations
 
+import functools
 import gc
 import inspect
 import json
@@ -240,9 +241,18 @@ BatchStep = Callable[[int, int, int], None]  # (index in the batch, step, total)
 DIT_FAMILIES = frozenset({"wan", "ltx", "cogvideox"})  # transformers with diffusers' cache hooks
 
 
-def batch_shape(params: RenderParams) -> tuple[int, int, int, int, float, int]:
-    """What must match for clips to share one pipeline call (prompts, negatives and seeds may differ)."""
-    return (params.frames, params.width, params.height, params.steps, params.guidance, params.fps)
+def batch_shape(params: RenderParams) -> tuple[int, int, int, int, float, int, bool]:
+    """What must match for clips to share one pipeline call (prompts, negatives and seeds may differ;
+    pictures too: each is fitted to the clip's size, so pictures of one shape batch together)."""
+    return (
+        params.frames,
+        params.width,
+        params.height,
+        params.steps,
+        params.guidance,
+        params.fps,
+        params.picture is not None,
+    )
 
 
 def lower_memory_mode(mode: str) -> str | None:
@@ -290,6 +300,7 @@ class Renderer:
         self.warmup_s: float | None = None  # seconds the warm-up render took (compiling included)
         self._render_threads = 0  # set at load for CPU renders
         self.pipe: Any = None
+        self._image_pipe: Any = None  # the picture-taking pipeline over `pipe`'s modules (from_pipe)
         self._warming = False  # loaded, but the warm-up render is still running
         self._lock = threading.RLock()  # the warm-up renders while loading holds it
 
@@ -390,6 +401,7 @@ class Renderer:
             if self.pipe is None:
                 return
             self.pipe = None
+            self._image_pipe = None
         gc.collect()
         _free_gpu()
         log.info("unloaded video model %s", self.name)
@@ -532,10 +544,23 @@ class Renderer:
         report: BatchStep,
         stops: Sequence[Callable[[], bool]],
     ) -> list[np.ndarray | None]:
-        """One pipeline call for `batch`: a list of prompts and negatives, one generator per seed."""
+        """One pipeline call for `batch`: a list of prompts and negatives, one generator per seed;
+        with pictures, the image-to-video pipeline over the same modules (`bot.pipelines.image`)."""
         import torch
 
         first = batch[0]
+        pipe = self.pipe
+        pictures: list[Any] = []
+        if first.picture is not None:
+            from bot.pipelines.image import conditioning, image_pipeline, load_picture, per_clip_pictures
+
+            with self._lock:
+                if self._image_pipe is None:
+                    self._image_pipe = image_pipeline(self.pipe)
+                pipe = self._image_pipe
+            if len(batch) > 1 and not per_clip_pictures(pipe):
+                return self._call_each(batch, report, stops)
+            pictures = [load_picture(p.picture.path, p.width, p.height) for p in batch if p.picture]
         family = self.preset.family
         one = len(batch) == 1
         kwargs: dict[str, Any] = {
@@ -556,18 +581,20 @@ class Renderer:
         if family.takes_frame_rate:
             kwargs["frame_rate"] = first.fps
         kwargs.update(dict(self.preset.extra_call))
+        if pictures:
+            kwargs.update(conditioning(pipe, pictures))
 
         def step_done(step: int, total: int) -> None:
             for index, stop in enumerate(stops):
                 if not stop():
                     report(index, step, total)
 
-        kwargs.update(self._step_hooks(first.steps, step_done, lambda: all(stop() for stop in stops)))
+        kwargs.update(self._step_hooks(first.steps, step_done, lambda: all(stop() for stop in stops), pipe))
         if self._render_threads:
             torch.set_num_threads(self._render_threads)  # per thread: renders run in worker threads
         with self._lock:
             try:
-                output = self.pipe(**kwargs)
+                output = pipe(**kwargs)
             except RenderCancelled:
                 return [None] * len(batch)
             except Exception as error:
@@ -581,9 +608,24 @@ class Renderer:
         clips = (np.clip(frames, 0.0, 1.0) * 255).round().astype(np.uint8)
         return [clips[index] for index in range(len(batch))]
 
-    def _step_hooks(self, steps: int, report: StepCallback, stop: Callable[[], bool]) -> dict[str, Any]:
+    def _call_each(
+        self, batch: Sequence[RenderParams], report: BatchStep, stops: Sequence[Callable[[], bool]]
+    ) -> list[np.ndarray | None]:
+        """A batch of pictures for a pipeline that takes one picture a call: one clip at a time."""
+        clips: list[np.ndarray | None] = []
+        for index, params in enumerate(batch):
+            if stops[index]():
+                clips.append(None)
+                continue
+            one = self._call([params], functools.partial(_report_as, report, index), [stops[index]])
+            clips.append(one[0])
+        return clips
+
+    def _step_hooks(
+        self, steps: int, report: StepCallback, stop: Callable[[], bool], pipe: Any = None
+    ) -> dict[str, Any]:
         """The family's hook; raising from it stops at once (no VAE decode of a cancelled clip)."""
-        parameters = inspect.signature(self.pipe.__call__).parameters
+        parameters = inspect.signature((pipe or self.pipe).__call__).parameters
         hook = self.preset.family.step_hook
         wants_new = hook == StepHook.ON_STEP_END or "callback" not in parameters
         if wants_new and "callback_on_step_end" in parameters:
@@ -602,6 +644,11 @@ class Renderer:
                 raise RenderCancelled()
 
         return {"callback": legacy_callback, "callback_steps": 1}
+
+
+def _report_as(report: BatchStep, index: int, _: int, step: int, total: int) -> None:
+    """A one-clip call's progress, reported as clip `index` of the batch it came from."""
+    report(index, step, total)
 
 
 def out_of_memory_advice(mode: str, params: RenderParams) -> str:

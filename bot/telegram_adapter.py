@@ -68,6 +68,8 @@ WEBHOOK_PATH = "/telegram"
 UPLOAD_TIMEOUT_S = 300.0
 ADMIN_STATUSES = frozenset({ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER})
 JOB_ID_MAX = 2**63 - 1  # SQLite's largest integer
+# A photo (or an image sent as a file) captioned "/video <prompt> [options]", or "/video@bot …"
+VIDEO_CAPTION = re.compile(r"/video(?:@(\w+))?(?:\s|$)", re.IGNORECASE)
 VERIFY_CAPTION = re.compile(r"/verify(@\w+)?(\s|$)", re.IGNORECASE)  # a clip captioned "/verify"
 # What the handlers consume; chat_member must be asked for by name or Telegram never sends it.
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.CHAT_MEMBER]
@@ -347,6 +349,9 @@ class TelegramAdapter:
         sent_clip = (filters.VIDEO | filters.Document.VIDEO) & only_new
         addressed = filters.ChatType.PRIVATE | filters.REPLY | filters.CaptionRegex(VERIFY_CAPTION)
         application.add_handler(MessageHandler(sent_clip & addressed, self.on_clip, block=False))
+        # CommandHandler never looks at captions: a captioned photo is a MessageHandler on purpose.
+        picture = (filters.PHOTO | filters.Document.IMAGE) & filters.CaptionRegex(VIDEO_CAPTION) & only_new
+        application.add_handler(MessageHandler(picture, self.on_picture, block=False))
         application.add_error_handler(self.on_error)
 
     async def register_commands(self) -> None:
@@ -420,7 +425,41 @@ class TelegramAdapter:
         replied = _replied(message)
         if replied is not None and replied.video is not None:
             based_on = self.service.job_for_message(req.chat, str(replied.message_id))
-        await self.service.video_text(req, self._argument(message), based_on=based_on)
+        picture = self._picture(replied) if replied is not None else None  # `/video …` replying to a photo
+        await self.service.video_text(req, self._argument(message), based_on=based_on, picture=picture)
+
+    async def on_picture(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A photo captioned `/video <prompt> [options]` (`/video@thisbot …` in groups): animate it."""
+        message, chat = update.effective_message, update.effective_chat
+        assert message is not None and chat is not None
+        caption = message.caption or ""
+        match = VIDEO_CAPTION.match(caption)
+        if match is None:
+            return
+        addressed_to = match.group(1)
+        if addressed_to and addressed_to.lower() != (self.application.bot.username or "").lower():
+            return  # `/video@other_bot`: not ours, as CommandHandler would skip it
+        ask_admin = not self.service.open_to_everyone(ChatRef(PLATFORM, str(chat.id), True))
+        req = await self._request(update, ask_admin=ask_admin)
+        argument = caption[match.end() :].strip()
+        await self.service.video_text(req, argument, picture=self._picture(message))
+
+    def _picture(self, message: Message) -> Upload | None:
+        """The photo (its largest size) or image file in `message`, fetched only if the core wants it."""
+        media: Any = None
+        if message.photo:
+            media = message.photo[-1]
+        elif message.document is not None and (message.document.mime_type or "").startswith("image/"):
+            media = message.document
+        if media is None:
+            return None
+        file_id = media.file_id
+
+        async def fetch() -> bytes:
+            file = await self.application.bot.get_file(file_id)
+            return bytes(await file.download_as_bytearray())
+
+        return Upload(media.file_size or 0, fetch)
 
     async def on_cancel(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         assert update.effective_message is not None

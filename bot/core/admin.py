@@ -21,12 +21,13 @@ from bot.core import messages
 from bot.core.endings import Endings
 from bot.core.models import Models, shown_name
 from bot.core.parsing import CommandError
+from bot.core.pictures import FacePolicy
 from bot.core.quota import daily_limit, quota_day, seconds_until_reset
 from bot.core.types import ChatSettings, Job, JobStatus
 from bot.store import EVERYWHERE, Store
 
 USER_REF = re.compile(r"^(telegram|discord|console):[\w.-]+$")
-SETTINGS = ("max_frames", "max_steps", "daily", "challenges", "enabled", "gallery", "models")
+SETTINGS = ("max_frames", "max_steps", "daily", "challenges", "enabled", "gallery", "models", "faces")
 SWITCHES = ("challenges", "enabled", "gallery")
 AUDIT_MAX = 50
 QUEUE_LINES = 30  # `/admin queue` lists this many, then "…and N more"
@@ -266,6 +267,7 @@ class AdminTools:
             challenges="on" if current.challenges else "off",
             enabled="on" if current.enabled else "off",
             gallery="on" if current.gallery else "off",
+            faces=FacePolicy(self.config.policy.faces).tightened(current.faces),
         )
 
     def _changed(self, current: ChatSettings, key: str, value: str) -> ChatSettings:
@@ -277,6 +279,8 @@ class AdminTools:
             return replace(current, **switched)
         if key == "models":
             return replace(current, models=self.models.parse_list(value))
+        if key == "faces":
+            return replace(current, faces=self._faces(value))
         v = self.config.widest_limits()
         low, high = {
             "max_frames": (v.min_frames, v.max_frames),
@@ -293,6 +297,19 @@ class AdminTools:
         if key == "max_steps":
             return replace(current, max_steps=number)
         return replace(current, daily=number)
+
+    def _faces(self, value: str) -> str | None:
+        """A chat's face policy: only as strict as the config's or stricter ("default" undoes it)."""
+        if value.lower() == "default":
+            return None
+        configured = FacePolicy(self.config.policy.faces)
+        try:
+            wanted = FacePolicy(value.lower())
+        except ValueError:
+            raise CommandError("admin_faces_usage", policy=configured) from None
+        if wanted.strictness < configured.strictness:
+            raise CommandError("admin_faces_looser", policy=configured)
+        return str(wanted)
 
     def audit(self, chat: str | None, count: int) -> str:
         entries = self.store.audit.entries(count, chat)

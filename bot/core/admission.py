@@ -15,16 +15,19 @@ from dataclasses import dataclass, field, replace
 from bot.config import Config, ModelSettings, VideoConfig
 from bot.core import messages, roles
 from bot.core.boards import GroupBoards
+from bot.core.credentials import Upload
 from bot.core.eta import Eta
 from bot.core.models import Models
 from bot.core.moderation import PromptPolicy
 from bot.core.notify import Notifier
 from bot.core.observe import QUOTA_REFUSED, Tally
 from bot.core.parsing import CommandError, VideoArgs, clean_text, validate_video
+from bot.core.pictures import FacePolicy, PictureGate, check_faces
 from bot.core.ports import Clock, RenderBackend
 from bot.core.queue import JobQueue
 from bot.core.quota import charge_for, seconds_until_reset
-from bot.core.types import Challenge, ChatSettings, Job, QuotaExceeded, Request, UserRef
+from bot.core.types import Challenge, ChatSettings, Job, Picture, QuotaExceeded, Request, UserRef
+from bot.pipelines.spec import Pictures
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -68,6 +71,7 @@ class Admission:
     models: Models
     boards: GroupBoards
     tally: Tally = field(default_factory=Tally)
+    pictures: PictureGate | None = None  # checks and keeps pictures to animate; None: pictures are off
 
     def __post_init__(self) -> None:
         p = self.config.policy
@@ -80,12 +84,14 @@ class Admission:
         *,
         parent_id: int | None = None,
         challenge: Challenge | None = None,
+        picture: Upload | Picture | None = None,
     ) -> Job | None:
         """Queue a clip for `req`, or raise `CommandError` saying why not; None when over quota.
 
         A challenge entry goes where the challenge's entries go (a thread, or a reply to
         the announcement), obeys the challenge chat's settings, and is free of quota if
-        the admin said so.
+        the admin said so.  `picture` is one sent now (an `Upload`, checked here before
+        anything is charged) or a job's own (a reroll keeps it).
         """
         home = challenge.chat if challenge else req.chat
         chat_settings = self.store.chats.get(home.scope_key)  # a Discord server's, for all its channels
@@ -107,6 +113,11 @@ class Admission:
                 f"{refusal.matched}: {params.prompt[:200]}",
             )
             raise CommandError(f"policy_{refusal.kind}", matched=refusal.matched)
+        self._check_model_takes(model, picture, chat_settings)
+        if isinstance(picture, Upload):
+            picture = await self._accept_picture(req, picture, chat_settings)
+        if picture is not None:
+            params = replace(params, picture=picture)
         forced = clean_text(self.config.video.forced_negative)
         # a reroll/variation/reply copies a negative that already ends with it: add it once
         if forced and not params.negative.endswith(forced):
@@ -153,6 +164,59 @@ class Admission:
         except Exception:
             log.exception("job %d is queued, but acknowledging it failed", job.id)
         return job
+
+    def _check_model_takes(
+        self, model: ModelSettings, picture: Upload | Picture | None, chat: ChatSettings
+    ) -> None:
+        """A picture for a model that takes none (or none for one that needs one): one sentence."""
+        takes = model.preset.pictures
+        if picture is None:
+            if takes == Pictures.ONLY:
+                raise CommandError("picture_needed", model=model.name)
+            return
+        if takes.taken:
+            return
+        able = [
+            name for name in self.models.allowed(chat) if self.models.settings(name).preset.pictures.taken
+        ]
+        if not able:
+            raise CommandError("picture_nowhere")
+        raise CommandError("picture_text_only", model=model.name, models=", ".join(able))
+
+    async def _accept_picture(self, req: Request, upload: Upload, chat: ChatSettings) -> Picture:
+        """Fetch, check and keep a picture someone sent; every refusal is one sentence, free."""
+        gate = self.pictures
+        if gate is None:
+            raise CommandError("picture_unavailable")
+        limit = self.config.video.max_image_mb
+        if upload.size > limit * 1_000_000:
+            raise CommandError("picture_too_big", limit=limit)
+        try:
+            data = await upload.fetch()
+        except Exception:
+            log.warning("downloading a picture from %s failed", req.user.key, exc_info=True)
+            raise CommandError("picture_download_failed") from None
+        try:
+            facts = await gate.inspect(data)
+        except CommandError:
+            raise
+        except Exception:
+            log.exception("checking a picture from %s failed", req.user.key)
+            raise CommandError("picture_unavailable") from None
+        policy = FacePolicy(self.config.policy.faces).tightened(chat.faces)
+        try:
+            check_faces(facts, policy, roles.is_owner(req, self.config.admin))
+        except CommandError:
+            self.store.audit.add(
+                self.clock(),
+                req.chat.key,
+                req.user.key,
+                "refused picture",
+                "face",
+                f"{facts.faces} face(s), policy {policy}, sha256 {facts.picture.sha256}",
+            )
+            raise
+        return await asyncio.to_thread(gate.keep, data, facts)
 
     async def _acknowledge(self, req: Request, job: Job) -> str | None:
         """Say "queued"; the job is committed, so a failed ack must not look like a refusal."""

@@ -11,7 +11,7 @@ from bot import __version__
 from bot.config import Config
 from bot.core import messages, roles
 from bot.core.admission import Admission
-from bot.core.credentials import ClipChecker, credentials_line
+from bot.core.credentials import ClipChecker, Upload, credentials_line
 from bot.core.endings import Endings, RunningJobs
 from bot.core.eta import Eta
 from bot.core.menu import command_list
@@ -22,7 +22,7 @@ from bot.core.persist import until_written
 from bot.core.ports import Clock, ModelAware, RenderBackend
 from bot.core.queue import JobQueue
 from bot.core.quota import daily_limit, quota_day, seconds_until_reset
-from bot.core.types import ButtonAction, ChatRef, Job, JobStatus, Request, UserRef
+from bot.core.types import ButtonAction, ChatRef, Job, JobStatus, Picture, Request, UserRef
 from bot.store import Store
 from bot.store.public import JOB
 
@@ -66,9 +66,15 @@ class Commands:
         """The job whose clip is the message `message_ref` in `chat`, if any."""
         return self.store.jobs.by_result_message(chat.platform, chat.id, message_ref)
 
-    async def video_text(self, req: Request, args: VideoArgs, based_on: Job | None = None) -> Job | None:
+    async def video_text(
+        self,
+        req: Request,
+        args: VideoArgs,
+        based_on: Job | None = None,
+        picture: Upload | Picture | None = None,
+    ) -> Job | None:
         """With `based_on` (a `/video` sent as a reply to a clip) the clip's settings fill
-        whatever the user did not type, its prompt included."""
+        whatever the user did not type, its prompt and its picture included."""
         if based_on is not None:
             p = based_on.params
             args = VideoArgs(
@@ -80,7 +86,10 @@ class Commands:
                 guidance=p.guidance if args.guidance is None else args.guidance,
                 model=args.model or self._still_configured(based_on.model),
             )
-        return await self.admission.submit(req, args, parent_id=based_on.id if based_on else None)
+            picture = picture or based_on.params.picture
+        return await self.admission.submit(
+            req, args, parent_id=based_on.id if based_on else None, picture=picture
+        )
 
     def _still_configured(self, model: str) -> str | None:
         """A clip's model for its reroll, if the config still has it (else the default)."""
@@ -225,11 +234,37 @@ class Commands:
                 args = replace(args, seed=p.seed, guidance=round(guidance, 2))
             else:
                 args = replace(args, guidance=p.guidance)
-            await self.admission.submit(req, args, parent_id=job.id)
+            await self.admission.submit(req, args, parent_id=job.id, picture=p.picture)  # keeps its picture
         return None
 
 
 def info_text(job: Job, locale: str, models: Models) -> str:
+    text = _info_body(job, locale, models)
+    picture = job.params.picture
+    return text if picture is None else f"{text}\n{picture_line(picture, locale)}"
+
+
+def picture_line(picture: Picture, locale: str) -> str:
+    """ "from a picture: jpeg, 512×512, 84 KB, SHA-256 …" for /info."""
+    size = (
+        f"{picture.size_bytes / 1000:.0f} KB"
+        if picture.size_bytes < 1_000_000
+        else (f"{picture.size_bytes / 1_000_000:.1f} MB")
+    )
+    credentials = messages.text("info_picture_credentials", locale) if picture.credentials else ""
+    return messages.text(
+        "info_picture",
+        locale,
+        format=picture.format.upper(),
+        width=picture.width,
+        height=picture.height,
+        size=size,
+        sha256=picture.sha256,
+        credentials=credentials,
+    )
+
+
+def _info_body(job: Job, locale: str, models: Models) -> str:
     p = job.params
     settings = models.settings(job.model)
     known = job.model in (settings.name, settings.id, settings.path)

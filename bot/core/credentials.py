@@ -31,6 +31,8 @@ class CredentialsCheck:
     ai_generated: bool = False  # the created action says trainedAlgorithmicMedia
     trusted: bool = False  # the certificate chains to an issuer on the reader's trust list
     problems: tuple[str, ...] = ()  # the validation codes that failed (untrusted excluded)
+    from_picture: bool = False  # the manifest names a picture as an input (an `inputTo` ingredient)
+    picture_had_credentials: bool = False  # … and that picture carried a manifest of its own
 
     @property
     def valid(self) -> bool:
@@ -66,6 +68,9 @@ def credentials_report(check: CredentialsCheck, locale: str) -> str:
     if check.state in (CredentialsState.VALID, CredentialsState.ALTERED):
         if check.ai_generated:
             lines.append(messages.text("credentials_ai", locale, model=check.model or "?"))
+        if check.from_picture:
+            key = "credentials_picture_signed" if check.picture_had_credentials else "credentials_picture"
+            lines.append(messages.text(key, locale))
         if check.signed_at:
             lines.append(messages.text("credentials_when", locale, when=check.signed_at))
         if check.problems:

@@ -12,6 +12,7 @@ from bot.config import Config
 from bot.core.delivery import Deliveries, remove_clip_files
 from bot.core.endings import Endings
 from bot.core.notify import Notifier
+from bot.core.pictures import forget_picture, forget_unused_pictures
 from bot.core.ports import Clock
 from bot.core.queue import JobQueue
 from bot.core.quota import quota_day
@@ -84,6 +85,15 @@ class Housekeeping:
             if job.clip_path:
                 remove_clip_files(job.clip_path)
             self.store.jobs.update(job.id, clip_path=None)
+            picture = job.params.picture
+            if picture is not None:  # the picture goes with the last clip made from it
+                forget_picture(picture, self.store.jobs.picture_in_use(picture.sha256))
+        # and pictures of jobs that ended without a clip (refused later, cancelled, failed)
+        forget_unused_pictures(
+            self.config.data_dir / "pictures",
+            self.store.jobs.picture_in_use,
+            older_than=now - storage.keep_clips_hours * 3600,
+        )
         jobs_before = now - storage.keep_jobs_days * 86400
         self.store.forget_before(
             jobs_before=jobs_before,

@@ -151,6 +151,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "🔏 Content Credentials: signed by {signer} · valid · {trust}",
         "it": "🔏 Content Credentials: firmato da {signer} · valido · {trust}",
     },
+    "credentials_picture": {
+        "en": "🖼 Made from a picture, which carried no Content Credentials of its own.",
+        "it": "🖼 Creato da un'immagine, che non aveva Content Credentials proprie.",
+    },
+    "credentials_picture_signed": {
+        "en": "🖼 Made from a picture, which carried Content Credentials of its own (kept in the manifest).",
+        "it": "🖼 Creato da un'immagine, che aveva Content Credentials proprie (conservate nel manifest).",
+    },
     "credentials_altered": {
         "en": "⚠️ Content Credentials: signed by {signer}, but the file was altered after signing · {trust}",
         "it": "⚠️ Content Credentials: firmato da {signer}, ma il file è stato modificato dopo la firma "
@@ -296,6 +304,72 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "That prompt isn't allowed here (it contains “{matched}”); nothing was charged.",
         "it": "Questo prompt non è permesso (contiene “{matched}”); nulla è stato addebitato.",
     },
+    # pictures to animate: each refusal is one sentence and charges nothing
+    "picture_text_only": {
+        "en": "{model} makes clips from text only; pictures work with {models}. Nothing was charged.",
+        "it": "{model} crea video solo da testo; le immagini funzionano con {models}. "
+        "Nulla è stato addebitato.",
+    },
+    "picture_nowhere": {
+        "en": "No model here animates pictures; send the prompt alone. Nothing was charged.",
+        "it": "Nessun modello qui anima immagini; invia solo il prompt. Nulla è stato addebitato.",
+    },
+    "picture_needed": {
+        "en": "{model} animates pictures only: send a photo with the /video caption. Nothing was charged.",
+        "it": "{model} anima solo immagini: invia una foto con la didascalia /video. "
+        "Nulla è stato addebitato.",
+    },
+    "picture_too_big": {
+        "en": "That picture is over {limit} MB; send a smaller one. Nothing was charged.",
+        "it": "L'immagine supera {limit} MB; inviane una più piccola. Nulla è stato addebitato.",
+    },
+    "picture_empty": {
+        "en": "That picture is empty (0 bytes). Nothing was charged.",
+        "it": "L'immagine è vuota (0 byte). Nulla è stato addebitato.",
+    },
+    "picture_not_image": {
+        "en": "That file is not a JPEG, PNG or WebP picture. Nothing was charged.",
+        "it": "Il file non è un'immagine JPEG, PNG o WebP. Nulla è stato addebitato.",
+    },
+    "picture_broken": {
+        "en": "That picture is damaged or cut short; send it again. Nothing was charged.",
+        "it": "L'immagine è danneggiata o incompleta; inviala di nuovo. Nulla è stato addebitato.",
+    },
+    "picture_dimensions": {
+        "en": "That picture is {width}×{height}; pictures must be {low}–{high} pixels a side and at most "
+        "{aspect}:1. Nothing was charged.",
+        "it": "L'immagine è {width}×{height}; servono {low}–{high} pixel per lato e al massimo "
+        "{aspect}:1. Nulla è stato addebitato.",
+    },
+    "animate_no_picture": {
+        "en": "That message has no picture (JPEG, PNG or WebP) to animate.",
+        "it": "Quel messaggio non ha un'immagine (JPEG, PNG o WebP) da animare.",
+    },
+    "picture_face": {
+        "en": "That picture shows a real person's face, and I don't animate photos of real people "
+        "(deepfakes); nothing was charged.",
+        "it": "L'immagine mostra il volto di una persona reale e non animo foto di persone reali "
+        "(deepfake); nulla è stato addebitato.",
+    },
+    "picture_unavailable": {
+        "en": "Pictures can't be checked right now, so I can't animate one. Nothing was charged.",
+        "it": "Ora non posso controllare le immagini, quindi non posso animarne una. "
+        "Nulla è stato addebitato.",
+    },
+    "picture_download_failed": {
+        "en": "I couldn't download that picture; send it again. Nothing was charged.",
+        "it": "Non sono riuscito a scaricare l'immagine; inviala di nuovo. Nulla è stato addebitato.",
+    },
+    "info_picture": {
+        "en": "from a picture: {format}, {width}×{height}, {size}, SHA-256 {sha256}{credentials}",
+        "it": "da un'immagine: {format}, {width}×{height}, {size}, SHA-256 {sha256}{credentials}",
+    },
+    "info_picture_credentials": {
+        "en": " · it carried Content Credentials",
+        "it": " · aveva Content Credentials",
+    },
+    "models_pictures": {"en": " · 🖼 animates pictures", "it": " · 🖼 anima immagini"},
+    "models_pictures_only": {"en": " · 🖼 pictures only", "it": " · 🖼 solo immagini"},
     "policy_person": {
         "en": "I don't make videos of real people such as {matched}; nothing was charged.",
         "it": "Non creo video di persone reali come {matched}; nulla è stato addebitato.",
@@ -357,9 +431,17 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "admin_settings": {
         "en": "⚙ This chat: max_frames {max_frames}, max_steps {max_steps}, daily {daily}, "
-        "challenges {challenges}, enabled {enabled}, gallery {gallery}, models {models}.",
+        "challenges {challenges}, enabled {enabled}, gallery {gallery}, models {models}, faces {faces}.",
         "it": "⚙ Questa chat: max_frames {max_frames}, max_steps {max_steps}, daily {daily}, "
-        "challenges {challenges}, enabled {enabled}, gallery {gallery}, models {models}.",
+        "challenges {challenges}, enabled {enabled}, gallery {gallery}, models {models}, faces {faces}.",
+    },
+    "admin_faces_usage": {
+        "en": "Use /admin settings faces refuse, owners or allow (the bot's setting is {policy}).",
+        "it": "Usa /admin settings faces refuse, owners o allow (l'impostazione del bot è {policy}).",
+    },
+    "admin_faces_looser": {
+        "en": "A chat can only make the face policy stricter than the bot's ({policy}).",
+        "it": "Una chat può solo rendere più severa la regola sui volti del bot ({policy}).",
     },
     "admin_settings_usage": {
         "en": "Use /admin settings <key> <value> with key one of {keys}.",

@@ -107,6 +107,11 @@ def model_line(settings: ModelSettings, locale: str, *, active: bool, loaded: bo
     state = (
         "" if loaded is None else messages.text("models_loaded" if loaded else "models_not_loaded", locale)
     )
+    takes = str(settings.preset.pictures)  # "no", "also", "only"
+    if takes != "no":
+        state = (
+            messages.text("models_pictures_only" if takes == "only" else "models_pictures", locale) + state
+        )
     return messages.text(
         "models_line",
         locale,

@@ -34,6 +34,7 @@ from bot.core.models import Models
 from bot.core.notify import Notifier
 from bot.core.observe import Tally
 from bot.core.parsing import CommandError, VideoArgs, parse_video_text
+from bot.core.pictures import PictureGate
 from bot.core.ports import Clock, Outbox, RenderBackend
 from bot.core.progress import ProgressBoard
 from bot.core.queue import JobQueue
@@ -79,6 +80,7 @@ class VideoService:
         clock: Clock = time.time,
         rng: random.Random | None = None,
         check_clip: ClipChecker | None = None,
+        pictures: PictureGate | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -108,7 +110,7 @@ class VideoService:
         )  # fmt: skip
         self.admission = Admission(
             config, store, self.notifier, self.queue, self.eta, backend, self.runner.wake, clock, rng,
-            self.models, self.boards, self.tally,
+            self.models, self.boards, self.tally, pictures,
         )  # fmt: skip
         self.commands = Commands(
             config, store, self.notifier, self.admission, self.endings, self.running, self.queue, self.eta,
@@ -163,13 +165,17 @@ class VideoService:
     # commands ------------------------------------------------------------------------------
 
     @answers_errors
-    async def video_text(self, req: Request, argument: str, based_on: Job | None = None) -> Job | None:
-        """`/video` from a text platform: parse, then as `video`."""
-        return await self.commands.video_text(req, parse_video_text(argument), based_on)
+    async def video_text(
+        self, req: Request, argument: str, based_on: Job | None = None, picture: Upload | None = None
+    ) -> Job | None:
+        """`/video` from a text platform: parse, then as `video`; `picture` is a photo to animate."""
+        return await self.commands.video_text(req, parse_video_text(argument), based_on, picture)
 
     @answers_errors
-    async def video(self, req: Request, args: VideoArgs, parent_id: int | None = None) -> Job | None:
-        return await self.admission.submit(req, args, parent_id=parent_id)
+    async def video(
+        self, req: Request, args: VideoArgs, parent_id: int | None = None, picture: Upload | None = None
+    ) -> Job | None:
+        return await self.admission.submit(req, args, parent_id=parent_id, picture=picture)
 
     @answers_errors
     async def cancel(self, req: Request, job_ref: str | None = None) -> None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass, fields
 
 
 class JobStatus(enum.StrEnum):
@@ -58,6 +59,39 @@ class ChatRef:
 
 
 @dataclass(frozen=True)
+class Picture:
+    """A picture a clip is made from, as the bot stored it (checked, never re-encoded).
+
+    `path` is the bot's own copy (under `[storage] dir`/pictures, named by its SHA-256): it lives
+    as long as a job that uses it keeps its clip.  `credentials` is "" (none), "videobot" (the
+    bot's own valid Content Credentials) or "other" (someone else's manifest).
+    """
+
+    sha256: str
+    size_bytes: int
+    format: str  # "jpeg", "png", "webp"
+    width: int  # upright (EXIF orientation applied)
+    height: int
+    path: str = ""
+    credentials: str = ""
+
+    @property
+    def mime(self) -> str:
+        return f"image/{self.format}"
+
+    def to_text(self) -> str:
+        """The one codec a picture is stored and sent with (a job row, a worker's job)."""
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_text(cls, text: str | None) -> Picture | None:
+        if not text:
+            return None
+        data = json.loads(text)
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
+
+@dataclass(frozen=True)
 class RenderParams:
     prompt: str
     negative: str
@@ -68,6 +102,7 @@ class RenderParams:
     width: int
     height: int
     fps: int
+    picture: Picture | None = None  # image-to-video: the first frame to animate
 
 
 @dataclass(frozen=True)
@@ -271,6 +306,7 @@ class ChatSettings:
     enabled: bool = True
     gallery: bool = False  # shown on the web side's public pages (groups only; off unless admins say)
     models: tuple[str, ...] = ()  # models `--model` may pick here; () means every configured one
+    faces: str | None = None  # admins' tighter `[policy] faces` here ("refuse", "owners"); None: the config's
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from bot.core import messages
 from bot.core.service import VideoService
 from bot.core.types import ChatRef, Request, UserRef
 from bot.discordbot.buttons import ResultButton
-from bot.discordbot.commands import _menu_texts, build_commands
+from bot.discordbot.commands import _menu_texts, animate_command, build_commands
 from bot.discordbot.host import Live
 from bot.discordbot.outbox import NO_MENTIONS, DiscordOutbox
 from bot.discordbot.refs import EDIT_WINDOW_S, PLATFORM, OriginRef
@@ -107,6 +107,7 @@ class VideoBotClient(discord.Client):
         guild = discord.Object(guild_id) if guild_id else None
         for command in build_commands(self):
             self.tree.add_command(command, guild=guild)
+        self.tree.add_command(animate_command(self), guild=guild)  # Apps → Animate on a picture
         synced = await self.tree.sync(guild=guild)
         where = f"to guild {guild_id}" if guild else "globally"
         log.info("synced %d Discord commands %s", len(synced), where)

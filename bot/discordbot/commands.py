@@ -37,9 +37,10 @@ def build_commands(client: Host) -> list[AnyCommand]:
     """
     service = client.service
     v = service.config.widest_limits()
-    model_choices = [app_commands.Choice(name=name, value=name) for name in service.config.model_settings][
-        :25
-    ]
+    model_choices = [
+        app_commands.Choice(name=f"{name} 🖼 pictures" if _takes_pictures(settings) else name, value=name)
+        for name, settings in service.config.model_settings.items()
+    ][:25]
 
     @app_commands.command(name="video", description=_menu("video"))
     @app_commands.choices(model=model_choices)
@@ -52,6 +53,7 @@ def build_commands(client: Host) -> list[AnyCommand]:
         steps=f"Denoising steps, {v.min_steps}–{v.max_steps} (default {v.default_steps})",
         guidance=f"How closely to follow the prompt, {v.min_guidance}–{v.max_guidance} "
         f"(default {v.default_guidance})",
+        image="A picture to animate (JPEG, PNG or WebP) with a model marked 🖼",
     )
     async def video(
         interaction: discord.Interaction[Any],
@@ -62,10 +64,11 @@ def build_commands(client: Host) -> list[AnyCommand]:
         steps: Range[int, v.min_steps, v.max_steps] | None = None,
         guidance: Range[float, v.min_guidance, v.max_guidance] | None = None,
         model: app_commands.Choice[str] | None = None,
+        image: discord.Attachment | None = None,
     ) -> None:
         async with client.serving(interaction, public_answer=True) as req:
             args = VideoArgs(prompt, seed, negative, frames, steps, guidance, model.value if model else None)
-            await service.video(req, args)
+            await service.video(req, args, picture=Upload(image.size, image.read) if image else None)
 
     @app_commands.command(name="cancel", description=_menu("cancel"))
     @app_commands.describe(job="Which video (default: your latest unfinished one)")
@@ -327,6 +330,52 @@ def _target(user: discord.Member | discord.User | None, who: str | None) -> str 
     if user is not None:
         return UserRef(PLATFORM, str(user.id)).key
     return None
+
+
+def _takes_pictures(settings: Any) -> bool:
+    return bool(settings.preset.pictures.taken)
+
+
+ANIMATE = "Animate"  # the message command's name, as people see it in the Apps menu
+
+
+class AnimateModal(discord.ui.Modal, title="Animate this picture"):
+    """The prompt (and options) for the picture of the message Animate was used on."""
+
+    prompt: discord.ui.TextInput[Any] = discord.ui.TextInput(
+        label="Prompt", placeholder="what happens in the clip", max_length=1000
+    )
+    options: discord.ui.TextInput[Any] = discord.ui.TextInput(
+        label="Options", placeholder="--seed 5 --model ltx --frames 33", required=False, max_length=300
+    )
+
+    def __init__(self, client: Host, picture: discord.Attachment) -> None:
+        super().__init__()
+        self.client = client
+        self.picture = picture
+
+    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
+        async with self.client.serving(interaction, public_answer=True) as req:
+            text = f"{self.prompt.value} {self.options.value or ''}".strip()
+            await self.client.service.video_text(
+                req, text, picture=Upload(self.picture.size, self.picture.read)
+            )
+
+
+def animate_command(client: Host) -> app_commands.ContextMenu:
+    """Apps → Animate on any message with a picture: a form for the prompt, then `/video`."""
+
+    async def animate(interaction: discord.Interaction[Any], message: discord.Message) -> None:
+        picture = next((a for a in message.attachments if (a.content_type or "").startswith("image/")), None)
+        if picture is None:
+            locale = messages.normalise_locale(str(interaction.locale))
+            await interaction.response.send_message(
+                messages.text("animate_no_picture", locale), ephemeral=True
+            )
+            return
+        await interaction.response.send_modal(AnimateModal(client, picture))
+
+    return app_commands.ContextMenu(name=ANIMATE, callback=animate)
 
 
 def _menu_texts(command: str) -> dict[str, str]:

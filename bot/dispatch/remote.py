@@ -17,7 +17,7 @@ from typing import Any
 
 from bot.config import VideoConfig
 from bot.core.ports import RenderJob
-from bot.core.types import RenderParams
+from bot.core.types import Picture, RenderParams
 
 RENDER_FUNCTION = "render"
 SIGNATURE_HEADER = "X-Videobot-Signature"
@@ -85,7 +85,10 @@ class RemoteJob:
 
     @classmethod
     def from_kwargs(cls, kwargs: dict[str, Any]) -> RemoteJob:
-        params = RenderParams(**kwargs["params"])
+        fields = dict(kwargs["params"])
+        # a picture travels as its record; the worker reads it from `path` (a shared [storage] dir)
+        picture = fields.pop("picture", None)
+        params = RenderParams(**fields, picture=Picture(**picture) if picture else None)
         job = RenderJob(int(kwargs["job_id"]), str(kwargs["model"]), params)
         known = {f.name for f in dataclasses.fields(VideoConfig)}  # a newer bot may send more
         video = VideoConfig(**{k: v for k, v in kwargs.get("video", {}).items() if k in known})

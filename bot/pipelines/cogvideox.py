@@ -8,12 +8,12 @@ for 13 frames (4 latent frames), the 0.42.1 pipeline returns 16.
 
 from __future__ import annotations
 
-from bot.pipelines.spec import COMPONENT_FOLDERS, Family, FrameRule, Preset, StepHook
+from bot.pipelines.spec import COMPONENT_FOLDERS, Family, FrameRule, Pictures, Preset, StepHook
 
 FAMILY = Family(
     name="cogvideox",
     title="CogVideoX",
-    pipeline_classes=("CogVideoXPipeline",),
+    pipeline_classes=("CogVideoXPipeline", "CogVideoXImageToVideoPipeline"),
     frames=FrameRule(step=8, offset=1, least=9, most=49),
     size_multiple=16,  # VAE 8× times patch 2
     max_prompt_tokens=226,
@@ -54,4 +54,21 @@ COGVIDEOX_5B = Preset(
     dtypes=(("default", "bfloat16"),),
 )
 
-PRESETS = (COGVIDEOX_2B, COGVIDEOX_5B)
+COGVIDEOX_5B_I2V = Preset(
+    id="THUDM/CogVideoX-5b-I2V",
+    aliases=("zai-org/CogVideoX-5b-I2V",),
+    family=FAMILY,
+    licence="CogVideoX License",
+    licence_url="https://huggingface.co/THUDM/CogVideoX-5b-I2V/blob/main/LICENSE",
+    width=720,
+    height=480,
+    fps=8,
+    frames=49,
+    max_frames=49,
+    steps=50,
+    guidance=6.0,
+    dtypes=(("default", "bfloat16"),),
+    pictures=Pictures.ONLY,  # its own checkpoint (a 32-channel transformer: noise plus the picture)
+)
+
+PRESETS = (COGVIDEOX_2B, COGVIDEOX_5B, COGVIDEOX_5B_I2V)

@@ -3,12 +3,12 @@ distilled checkpoints (a few steps, guidance 1)."""
 
 from __future__ import annotations
 
-from bot.pipelines.spec import COMPONENT_FOLDERS, Family, FrameRule, Preset, StepHook
+from bot.pipelines.spec import COMPONENT_FOLDERS, Family, FrameRule, Pictures, Preset, StepHook
 
 FAMILY = Family(
     name="ltx",
     title="LTX-Video",
-    pipeline_classes=("LTXPipeline", "LTXConditionPipeline"),
+    pipeline_classes=("LTXPipeline", "LTXConditionPipeline", "LTXImageToVideoPipeline"),
     frames=FrameRule(step=8, offset=1, least=9),  # the VAE compresses time 8×, plus the first frame
     size_multiple=32,  # the VAE compresses space 32×
     max_prompt_tokens=128,
@@ -34,6 +34,7 @@ LTX_VIDEO = Preset(
     guidance=3.0,
     dtypes=(("default", "bfloat16"),),
     extra_call=(("decode_timestep", 0.03), ("decode_noise_scale", 0.025)),
+    pictures=Pictures.ALSO,  # LTXImageToVideoPipeline over the same weights (from_pipe)
 )
 
 LTX_VIDEO_DISTILLED = Preset(
@@ -50,6 +51,7 @@ LTX_VIDEO_DISTILLED = Preset(
     guidance=1.0,  # distilled: no classifier-free guidance
     dtypes=(("default", "bfloat16"),),
     extra_call=(("decode_timestep", 0.05), ("decode_noise_scale", 0.025)),
+    pictures=Pictures.ALSO,  # LTXConditionPipeline: a condition at frame 0
 )
 
 PRESETS = (LTX_VIDEO, LTX_VIDEO_DISTILLED)

@@ -7,7 +7,7 @@ its model_index.json must then be one the family renders.
 from __future__ import annotations
 
 from bot.pipelines import cogvideox, ltx, modelscope, wan
-from bot.pipelines.spec import Catalogue, Family, Preset
+from bot.pipelines.spec import Catalogue, Family, Pictures, Preset
 
 FAMILIES: dict[str, Family] = {
     family.name: family for family in (modelscope.FAMILY, wan.FAMILY, ltx.FAMILY, cogvideox.FAMILY)
@@ -17,7 +17,15 @@ _TINY_LICENCE = "none (random weights)"  # for trying the bot and for tests: cli
 
 
 def _tiny(
-    name: str, family: Family, frames: int, most: int, *, tokens: int = 0, guidance: float = 5.0
+    name: str,
+    family: Family,
+    frames: int,
+    most: int,
+    *,
+    tokens: int = 0,
+    guidance: float = 5.0,
+    pictures: Pictures = Pictures.NO,
+    size_multiple: int = 0,
 ) -> Preset:
     return Preset(
         id=name,
@@ -34,6 +42,8 @@ def _tiny(
         dtypes=(("default", "float32"),),
         tiny=True,
         max_prompt_tokens=tokens,
+        pictures=pictures,
+        size_multiple=size_multiple,
     )
 
 
@@ -41,7 +51,9 @@ def _tiny(
 TINY_PRESETS: dict[str, Preset] = {
     "tiny": _tiny("tiny", modelscope.FAMILY, 8, 16, guidance=9.0),  # ModelScope's own guidance
     "tiny-wan": _tiny("tiny-wan", wan.FAMILY, 9, 33, tokens=32),
-    "tiny-ltx": _tiny("tiny-ltx", ltx.FAMILY, 9, 33, tokens=32),
+    "tiny-ltx": _tiny("tiny-ltx", ltx.FAMILY, 9, 33, tokens=32, pictures=Pictures.ALSO),
+    # Wan 2.2 TI2V-5B's shape: expand_timesteps, a 16× VAE (sizes in multiples of 32), text or picture
+    "tiny-wan22": _tiny("tiny-wan22", wan.FAMILY, 9, 33, tokens=32, pictures=Pictures.ALSO, size_multiple=32),
     "tiny-cogvideox": _tiny("tiny-cogvideox", cogvideox.FAMILY, 9, 17, tokens=32),
 }
 

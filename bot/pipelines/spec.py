@@ -31,6 +31,18 @@ class StepHook(enum.StrEnum):
     ON_STEP_END = "callback_on_step_end"  # callback_on_step_end(pipe, step, timestep, tensors)
 
 
+class Pictures(enum.StrEnum):
+    """Whether a checkpoint animates a picture (image-to-video) besides, or instead of, text."""
+
+    NO = "no"  # text only
+    ALSO = "also"  # text or a picture, one set of weights (Wan 2.2 TI2V-5B, LTX-Video)
+    ONLY = "only"  # an image-to-video checkpoint (CogVideoX-5b-I2V, Wan 2.1 I2V-14B)
+
+    @property
+    def taken(self) -> bool:
+        return self is not Pictures.NO
+
+
 @dataclass(frozen=True)
 class FrameRule:
     """Frame counts a family accepts: `step * k + offset`, at least `least`, at most `most`."""
@@ -117,6 +129,7 @@ class Preset:
     size_multiple: int = 0  # 0: the family's
     download_include: tuple[str, ...] = ()  # (): the family's
     max_prompt_tokens: int = 0  # 0: the family's
+    pictures: Pictures = Pictures.NO
     notes: str = ""
 
     @property

@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # torch, diffusers and transformers take seconds to import: o
     from transformers import CLIPTokenizer, T5Tokenizer
 
 TINY_MODEL_ID = "tiny"
-TINY_MODEL_IDS = ("tiny", "tiny-wan", "tiny-ltx", "tiny-cogvideox")
+TINY_MODEL_IDS = ("tiny", "tiny-wan", "tiny-wan22", "tiny-ltx", "tiny-cogvideox")
 TINY_TEXT_TOKENS = 32  # the tiny T5 families' prompt length (CogVideoX's transformer is built for it)
 
 
@@ -181,6 +181,59 @@ def build_tiny_wan(seed: int = 0, layers: int = 1) -> Any:
     )
 
 
+def build_tiny_wan22(seed: int = 0, layers: int = 1) -> Any:
+    """Wan 2.2 TI2V-5B's shape, tiny: `expand_timesteps` (a timestep per latent token, the picture's
+    latent frame kept clean) and its residual, patchified VAE compressing space 16×.  The same
+    weights render text (`WanPipeline`) and pictures (`WanImageToVideoPipeline.from_pipe`)."""
+    import torch
+    from diffusers import (
+        AutoencoderKLWan,
+        FlowMatchEulerDiscreteScheduler,
+        WanPipeline,
+        WanTransformer3DModel,
+    )
+
+    torch.manual_seed(seed)
+    tokenizer = t5_tokenizer()
+    vae = AutoencoderKLWan(
+        base_dim=4,
+        z_dim=4,
+        dim_mult=[1, 1, 1, 1],
+        num_res_blocks=1,
+        temperal_downsample=[False, True, True],
+        latents_mean=[0.0] * 4,
+        latents_std=[1.0] * 4,
+        is_residual=True,
+        in_channels=12,  # 3 colours × a 2×2 patch
+        out_channels=12,
+        patch_size=2,
+        scale_factor_spatial=16,
+        scale_factor_temporal=4,
+    )
+    transformer = WanTransformer3DModel(
+        patch_size=(1, 2, 2),
+        num_attention_heads=2,
+        attention_head_dim=8,
+        in_channels=4,
+        out_channels=4,
+        text_dim=16,
+        freq_dim=16,
+        ffn_dim=16,
+        num_layers=layers,
+        cross_attn_norm=True,
+        qk_norm="rms_norm_across_heads",
+        rope_max_seq_len=32,
+    )
+    return WanPipeline(
+        tokenizer=tokenizer,
+        text_encoder=_t5_encoder(tokenizer, umt5=True),
+        vae=vae,
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
+        transformer=transformer,
+        expand_timesteps=True,
+    )
+
+
 def build_tiny_ltx(seed: int = 0, layers: int = 1) -> Any:
     """LTXPipeline with ~100 000 weights: T5 encoder, LTX VAE (8× time and space), one DiT block."""
     import torch
@@ -290,7 +343,12 @@ def build_tiny(name: str, seed: int = 0, layers: int = 1) -> Any:
     """
     import torch
 
-    dits = {"tiny-wan": build_tiny_wan, "tiny-ltx": build_tiny_ltx, "tiny-cogvideox": build_tiny_cogvideox}
+    dits = {
+        "tiny-wan": build_tiny_wan,
+        "tiny-wan22": build_tiny_wan22,
+        "tiny-ltx": build_tiny_ltx,
+        "tiny-cogvideox": build_tiny_cogvideox,
+    }
     pipe: Any = build_tiny_pipeline(seed) if name == "tiny" else dits[name](seed, layers=layers)
     for component in pipe.components.values():
         if isinstance(component, torch.nn.Module):

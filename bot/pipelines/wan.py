@@ -7,12 +7,12 @@ it apart for that).  Wan 2.2's TI2V-5B sets `expand_timesteps` in its model_inde
 
 from __future__ import annotations
 
-from bot.pipelines.spec import COMPONENT_FOLDERS, Family, FrameRule, Preset, StepHook
+from bot.pipelines.spec import COMPONENT_FOLDERS, Family, FrameRule, Pictures, Preset, StepHook
 
 FAMILY = Family(
     name="wan",
     title="Wan",
-    pipeline_classes=("WanPipeline",),
+    pipeline_classes=("WanPipeline", "WanImageToVideoPipeline"),
     frames=FrameRule(step=4, offset=1, least=5),  # the VAE compresses time 4×, plus the first frame
     size_multiple=16,  # VAE 8× times patch 2
     max_prompt_tokens=512,
@@ -52,7 +52,25 @@ WAN22_TI2V_5B = Preset(
     guidance=5.0,
     dtypes=_DTYPES,
     size_multiple=32,
+    pictures=Pictures.ALSO,  # WanImageToVideoPipeline over the same weights (from_pipe)
     notes="expand_timesteps (from its model_index.json); 16x VAE, so sizes are multiples of 32",
 )
 
-PRESETS = (WAN21_1_3B, WAN22_TI2V_5B)
+WAN21_I2V_14B = Preset(
+    id="Wan-AI/Wan2.1-I2V-14B-480P-Diffusers",
+    family=FAMILY,
+    licence="Apache-2.0",
+    licence_url="https://huggingface.co/Wan-AI/Wan2.1-I2V-14B-480P-Diffusers",
+    width=832,
+    height=480,
+    fps=16,
+    frames=33,
+    max_frames=81,
+    steps=40,
+    guidance=5.0,
+    dtypes=(("default", "bfloat16"), ("vae", "float32"), ("image_encoder", "float32")),
+    pictures=Pictures.ONLY,  # its own checkpoint: a CLIP image encoder and a 36-channel DiT
+    download_include=(*COMPONENT_FOLDERS, "image_encoder/*", "image_processor/*"),
+)
+
+PRESETS = (WAN21_1_3B, WAN22_TI2V_5B, WAN21_I2V_14B)

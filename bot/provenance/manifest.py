@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from bot import __version__
-from bot.core.types import RenderParams
+from bot.core.types import Picture, RenderParams
 
 TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 GENERATION_LABEL = "org.videobot.generation"
@@ -53,6 +53,10 @@ class GenerationRecord:
     prompt_policy: str
     created: str  # ISO 8601, UTC
     software_version: str = __version__
+    # made from a picture: its sha256, format, size_bytes and whether it carried credentials
+    picture: dict[str, Any] | None = None
+    # where the picture is, to sign it in as the clip's ingredient; never stated in the manifest
+    picture_path: str | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def of(
@@ -79,10 +83,14 @@ class GenerationRecord:
             negative=None if hash_prompt else params.negative,
             prompt_policy=f"protected names {'on' if protected_names else 'off'}",
             created=created,
+            picture=_picture_facts(params.picture),
+            picture_path=params.picture.path if params.picture else None,
         )
 
     def as_data(self) -> dict[str, Any]:
-        return {key: value for key, value in asdict(self).items() if value is not None}
+        data = asdict(self)
+        data.pop("picture_path")
+        return {key: value for key, value in data.items() if value is not None}
 
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> GenerationRecord:
@@ -92,7 +100,36 @@ class GenerationRecord:
         values["model"] = ModelInfo(**values["model"])
         values.setdefault("prompt", None)
         values.setdefault("negative", None)
+        values.pop("picture_path", None)
         return cls(**values)
+
+
+def _picture_facts(picture: Picture | None) -> dict[str, Any] | None:
+    if picture is None:
+        return None
+    return {
+        "sha256": picture.sha256,
+        "format": picture.mime,
+        "size_bytes": picture.size_bytes,
+        "had_credentials": bool(picture.credentials),
+    }
+
+
+def ingredient_definition(record: GenerationRecord) -> dict[str, Any]:
+    """The picture a clip was made from, as its C2PA ingredient: an input to the generation.
+    c2pa hashes it and keeps its own manifest (a camera's, or the bot's) as the ingredient's."""
+    picture = record.picture or {}
+    kind = str(picture.get("format", "image/jpeg"))
+    return {
+        "title": f"picture.{kind.partition('/')[2] or 'jpg'}",
+        "format": kind,
+        "relationship": "inputTo",
+        "description": f"sha256:{picture.get('sha256', '')}",  # c2pa hashes it too (a hashed URI)
+        "metadata": {
+            "videobot:sha256": picture.get("sha256", ""),
+            "videobot:size_bytes": picture.get("size_bytes", 0),
+        },
+    }
 
 
 def manifest_definition(record: GenerationRecord, *, transcoded: str | None = None) -> dict[str, Any]:

@@ -20,8 +20,12 @@ UNTRUSTED = "signingCredential.untrusted"  # a private CA: expected, not a sign 
 
 def check_clip(source: Path | bytes) -> CredentialsCheck:
     """What a clip's manifest says, for a file on disk or bytes someone sent; never raises."""
+    return _check(source, MIME)
+
+
+def _check(source: Path | bytes, mime: str, anchors: str = "") -> CredentialsCheck:
     try:
-        manifest, state, failures = _read(source)
+        manifest, state, failures = _read(source, mime, anchors)
     except c2pa.C2paError.ManifestNotFound:
         return CredentialsCheck(CredentialsState.MISSING)
     except (c2pa.C2paError, OSError, ValueError) as error:
@@ -30,6 +34,7 @@ def check_clip(source: Path | bytes) -> CredentialsCheck:
     if manifest is None:
         return CredentialsCheck(CredentialsState.MISSING)
     problems = tuple(code for code in failures if code != UNTRUSTED)
+    inputs = [i for i in manifest.get("ingredients", []) if i.get("relationship") == "inputTo"]
     intact = state in ("Valid", "Trusted") and not problems
     signature = manifest.get("signature_info") or {}
     created = _created_action(manifest)
@@ -44,6 +49,8 @@ def check_clip(source: Path | bytes) -> CredentialsCheck:
         ai_generated=created.get("digitalSourceType") == TRAINED_ALGORITHMIC_MEDIA,
         trusted=state == "Trusted",
         problems=problems,
+        from_picture=bool(inputs),
+        picture_had_credentials=any(i.get("active_manifest") for i in inputs),
     )
 
 
@@ -59,9 +66,35 @@ def read_record(path: Path) -> GenerationRecord | None:
         return None
 
 
-def _read(source: Path | bytes) -> tuple[dict[str, Any] | None, str, list[str]]:
+def check_picture(data: bytes, mime: str, own_anchors: str = "") -> CredentialsCheck | None:
+    """A picture's own Content Credentials (a still the bot signed, a camera's), or None without.
+
+    With `own_anchors` (the bot's CA certificates, PEM) those are the reader's only trust
+    anchors: `trusted` then means "signed by this bot's own chain", which a look-alike
+    certificate (same names, same serial, another key) is not."""
+    check = _check(data, mime, own_anchors)
+    return None if check.state == CredentialsState.MISSING else check
+
+
+def trust_anchors(chain_pem: str) -> str:
+    """The CA certificates of a PEM chain (the signing certificate first), or itself if alone."""
+    end = "-----END CERTIFICATE-----"
+    certificates = [part.strip() + "\n" + end for part in chain_pem.split(end) if part.strip()]
+    return "\n".join(certificates[1:] or certificates)
+
+
+def _read(
+    source: Path | bytes, mime: str = MIME, anchors: str = ""
+) -> tuple[dict[str, Any] | None, str, list[str]]:
     stream = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")  # noqa: SIM115
-    with stream, c2pa.Reader(MIME, stream) as reader:
+    if anchors:
+        settings = c2pa.Settings.from_dict(
+            {"verify": {"verify_trust": True}, "trust": {"trust_anchors": anchors}}
+        )
+        reader = c2pa.Reader(mime, stream, context=c2pa.Context(settings=settings))
+    else:
+        reader = c2pa.Reader(mime, stream)
+    with stream, reader:
         manifest = reader.get_active_manifest()
         state = reader.get_validation_state() or ""
         results = reader.get_validation_results() or {}

@@ -72,6 +72,7 @@ TABLES: dict[str, Table] = {
             "enabled": int,
             "models": str,  # comma-separated names `/video --model` may pick here; empty: every model
             "gallery": int,
+            "faces": str,  # a tighter [policy] faces for this chat; NULL: the config's
         },
         pk="chat_key",
     ),

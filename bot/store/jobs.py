@@ -272,6 +272,15 @@ class JobTable:
         ).fetchall()
         return [row_to_job(row) for row in rows]
 
+    def picture_in_use(self, sha256: str) -> bool:
+        """Whether a job still needs this picture: waiting or running, or keeping its clip (a reroll)."""
+        row = self.db.conn.execute(
+            "SELECT 1 FROM jobs WHERE picture IS NOT NULL AND json_extract(picture, '$.sha256') = ?"
+            f" AND (clip_path IS NOT NULL OR status NOT IN {_FINISHED_SQL}) LIMIT 1",
+            (sha256,),
+        ).fetchone()
+        return row is not None
+
     def forget_finished(self, before: float) -> None:
         """Delete finished jobs (prompts, user ids) and their votes, once their clips are gone."""
         with self.db.transaction() as conn:

@@ -26,13 +26,14 @@ class ChatSettingsTable:
             enabled=bool(row["enabled"]),
             gallery=bool(row["gallery"]),
             models=tuple(name for name in (row["models"] or "").split(",") if name),
+            faces=row["faces"] or None,
         )
 
     def save(self, chat_key: str, settings: ChatSettings) -> None:
         self.db.conn.execute(
             "INSERT OR REPLACE INTO chat_settings"
-            " (chat_key, max_frames, max_steps, daily, challenges, enabled, gallery, models)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " (chat_key, max_frames, max_steps, daily, challenges, enabled, gallery, models, faces)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 chat_key,
                 settings.max_frames,
@@ -42,6 +43,7 @@ class ChatSettingsTable:
                 int(settings.enabled),
                 int(settings.gallery),
                 ",".join(settings.models),
+                settings.faces,
             ),
         )
 

@@ -12,7 +12,16 @@ import typing
 from dataclasses import asdict, fields
 from typing import Any
 
-from bot.core.types import Challenge, ChallengeStatus, ChatRef, Job, JobStatus, RenderParams, UserRef
+from bot.core.types import (
+    Challenge,
+    ChallengeStatus,
+    ChatRef,
+    Job,
+    JobStatus,
+    Picture,
+    RenderParams,
+    UserRef,
+)
 
 # Columns that are not fields of `Job`: who and where (flattened) and the quota ledger's.
 _REF_COLUMNS: dict[str, type] = {
@@ -56,6 +65,7 @@ def job_to_row(job: Job) -> dict[str, Any]:
     """A job as the jobs table holds it (without the ledger columns)."""
     row: dict[str, Any] = {f.name: getattr(job, f.name) for f in fields(Job) if f.name not in _NESTED}
     row.update(asdict(job.params))
+    row["picture"] = job.params.picture.to_text() if job.params.picture else None
     row.update(
         platform=job.user.platform,
         user_id=job.user.id,
@@ -76,6 +86,7 @@ def row_to_job(row: sqlite3.Row) -> Job:
     values["created_at"] = row["created_at"] or 0.0
     params = {f.name: row[f.name] for f in fields(RenderParams)}
     params["negative"] = params["negative"] or ""
+    params["picture"] = Picture.from_text(params["picture"])
     return Job(
         **values,
         user=UserRef(row["platform"], row["user_id"], row["user_name"] or "", row["locale"] or "en"),

@@ -474,6 +474,60 @@ class FakeDiscord:
             3, data, user_id, guild_id, channel_id, locale, permissions, message
         )
 
+    def message_command(
+        self,
+        name: str,
+        target: dict[str, Any],
+        *,
+        user_id: int = 111,
+        guild_id: int | None = 555,
+        channel_id: int = 777,
+        locale: str = "en-US",
+    ) -> Interaction:
+        """A message context-menu command (Apps → `name`) used on `target`, resolved as Discord sends it."""
+        scope = str(guild_id) if guild_id and str(guild_id) in self.synced_commands else "global"
+        known = {c["name"]: c for c in self.synced_commands.get(scope, [])}
+        data: dict[str, Any] = {
+            "id": known[name]["id"] if name in known else str(self.next_id()),
+            "name": name,
+            "type": 3,
+            "target_id": str(target["id"]),
+            "resolved": {"messages": {str(target["id"]): target}},
+        }
+        if scope != "global":
+            data["guild_id"] = scope
+        return self._dispatch_interaction(2, data, user_id, guild_id, channel_id, locale, 0)
+
+    def submit_modal(
+        self,
+        modal: dict[str, Any],
+        values: dict[str, str],
+        *,
+        user_id: int = 111,
+        guild_id: int | None = 555,
+        channel_id: int = 777,
+        locale: str = "en-US",
+    ) -> Interaction:
+        """A person filling in `modal` (the `data` of a type-9 callback): each text input's value."""
+        rows = []
+        for row in modal.get("components", []):
+            inputs = [
+                {"type": 4, "custom_id": field["custom_id"], "value": values.get(field["custom_id"], "")}
+                for field in row.get("components", [])
+            ]
+            rows.append({"type": 1, "components": inputs})
+        data = {"custom_id": modal["custom_id"], "components": rows}
+        return self._dispatch_interaction(5, data, user_id, guild_id, channel_id, locale, 0)
+
+    def user_message(
+        self, data: bytes, filename: str, *, user_id: int = 222, channel_id: int | None = None
+    ) -> dict[str, Any]:
+        """A message a person posted with one attachment (a picture), downloadable like Discord's CDN."""
+        attachment = self.attachment_option(data, filename)["attachment"]
+        message = self.add_message(channel_id=channel_id, attachments=[attachment])
+        message["author"] = self.user(user_id)
+        return message
+
     @staticmethod
     def user_option(user_id: int) -> dict[str, Any]:
         """A slash command option of type USER naming `user_id`."""
@@ -925,6 +979,7 @@ class FakeDiscord:
             answer = {
                 "type": 1,
                 "options": [],
+                "description": "",  # context-menu commands have none; Discord answers ""
                 "default_member_permissions": None,
                 "nsfw": False,
                 **command,

@@ -374,6 +374,51 @@ class FakeTelegram:
             message["caption"] = caption
         return self._post_from_user(chat_id, message, reply_to_message_id)
 
+    def send_user_photo(
+        self,
+        chat_id: int,
+        user_id: int,
+        data: bytes,
+        *,
+        caption: str | None = None,
+        as_file: bool = False,
+        chat_type: str = "group",
+        reply_to_message_id: int | None = None,
+        first_name: str = "Ann",
+        username: str | None = None,
+    ) -> int:
+        """Queue a photo a user sends, as Telegram does: `photo` as several sizes (the largest
+        last, each downloadable through getFile), or with `as_file` an image `document`; a
+        caption starting with `/command` gets its `caption_entities`.  Returns its message_id."""
+        file_id = f"user-photo{self._next_file_id}"
+        self._next_file_id += 1
+        self.files[file_id] = data
+        self.files[file_id + "-thumb"] = data[: len(data) // 8]  # a smaller size nobody should pick
+        message: JSON = {
+            "message_id": self._new_message_id(chat_id),
+            "date": int(time.time()),
+            "chat": self._chat(chat_id, chat_type, first_name, username),
+            "from": self._user(user_id, first_name, username, "en"),
+        }
+        if as_file:
+            message["document"] = {
+                "file_id": file_id, "file_unique_id": f"u{file_id}", "file_name": "picture.jpg",
+                "mime_type": "image/jpeg", "file_size": len(data),
+            }  # fmt: skip
+        else:
+            message["photo"] = [
+                {"file_id": file_id + "-thumb", "file_unique_id": f"t{file_id}", "width": 90, "height": 90,
+                 "file_size": len(data) // 8},
+                {"file_id": file_id, "file_unique_id": f"u{file_id}", "width": 512, "height": 512,
+                 "file_size": len(data)},
+            ]  # fmt: skip
+        if caption is not None:
+            fields = _text_fields(caption)
+            message["caption"] = fields["text"]
+            if "entities" in fields:
+                message["caption_entities"] = fields["entities"]
+        return self._post_from_user(chat_id, message, reply_to_message_id)
+
     def create_topic(self, chat_id: int, user_id: int, name: str, *, first_name: str = "Ann") -> int:
         """A user opens a forum topic in supergroup ``chat_id``; returns its id (message_thread_id).
 

@@ -1,0 +1,127 @@
+"""Checking a picture someone sent, before anything is charged or queued.
+
+Everything here treats the bytes as hostile: the size is checked before Pillow sees them;
+Pillow's decompression-bomb limit is set on purpose (and a warning becomes a refusal); the
+header's dimensions are checked before a pixel is decoded; only JPEG, PNG and WebP are
+opened (an animated one gives its first frame); the whole image is decoded once, so a
+truncated file fails here and not in a render.  Each refusal is a `CommandError` naming one
+plain sentence.  Then the face detector (`bot.faces`) and the picture's own Content
+Credentials (the bot's own stills pass the face gate) are looked at.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import warnings
+from collections.abc import Callable
+
+from PIL import Image, ImageOps
+
+from bot.config import (
+    MAX_PICTURE_ASPECT,
+    MAX_PICTURE_PIXELS,
+    MAX_PICTURE_SIDE,
+    MIN_PICTURE_SIDE,
+)
+from bot.core.credentials import CredentialsCheck
+from bot.core.parsing import CommandError
+from bot.core.pictures import OWN_CREDENTIALS, PictureFacts
+from bot.core.types import Picture
+
+log = logging.getLogger(__name__)
+
+FORMATS = {"JPEG": "jpeg", "PNG": "png", "WEBP": "webp"}  # Pillow's name → ours (and the MIME subtype)
+MB = 1_000_000  # decimal, as Telegram counts its 20 MB
+
+FaceCounter = Callable[[Image.Image], int]
+# Reads a picture's C2PA manifest (bytes, MIME) → its check, `trusted` only when signed by the
+# bot's own chain; None when it carries none.
+PictureCredentials = Callable[[bytes, str], CredentialsCheck | None]
+
+
+def open_picture(data: bytes, max_bytes: int) -> tuple[Image.Image, str]:
+    """The picture upright (EXIF orientation applied), its first frame decoded, and its format."""
+    if not data:
+        raise CommandError("picture_empty")
+    if len(data) > max_bytes:
+        raise CommandError("picture_too_big", limit=max_bytes // MB)
+    Image.MAX_IMAGE_PIXELS = MAX_PICTURE_PIXELS  # past it Pillow warns; past twice it raises
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            opened = Image.open(io.BytesIO(data), formats=tuple(FORMATS))
+            _check_dimensions(*opened.size)
+            opened.seek(0)  # an animated WebP or PNG: its first frame
+            opened.load()
+            upright = ImageOps.exif_transpose(opened)
+    except CommandError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise CommandError(
+            "picture_dimensions",
+            width="?",
+            height="?",
+            low=MIN_PICTURE_SIDE,
+            high=MAX_PICTURE_SIDE,
+            aspect=int(MAX_PICTURE_ASPECT),
+        ) from None
+    except Image.UnidentifiedImageError:
+        raise CommandError("picture_not_image") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as error:  # truncated, corrupt
+        log.info("a picture failed to decode: %s", error)
+        raise CommandError("picture_broken") from None
+    return upright, FORMATS[str(opened.format)]
+
+
+def _check_dimensions(width: int, height: int) -> None:
+    long, short = max(width, height), min(width, height)
+    if short < MIN_PICTURE_SIDE or long > MAX_PICTURE_SIDE or long / short > MAX_PICTURE_ASPECT:
+        raise CommandError(
+            "picture_dimensions",
+            width=width,
+            height=height,
+            low=MIN_PICTURE_SIDE,
+            high=MAX_PICTURE_SIDE,
+            aspect=int(MAX_PICTURE_ASPECT),
+        )
+
+
+class PictureInspector:
+    """The `PictureInspector` port: format and bounds, faces, and whose credentials it carries."""
+
+    def __init__(
+        self,
+        max_bytes: int,
+        count_faces: FaceCounter,
+        read_credentials: PictureCredentials | None = None,
+    ) -> None:
+        self.max_bytes = max_bytes
+        self.count_faces = count_faces
+        self.read_credentials = read_credentials
+
+    def __call__(self, data: bytes) -> PictureFacts:
+        image, kind = open_picture(data, self.max_bytes)
+        credentials = self._credentials(data, f"image/{kind}")
+        picture = Picture(
+            sha256=hashlib.sha256(data).hexdigest(),
+            size_bytes=len(data),
+            format=kind,
+            width=image.width,
+            height=image.height,
+            credentials=credentials,
+        )
+        faces = 0 if credentials == OWN_CREDENTIALS else self.count_faces(image)
+        return PictureFacts(picture, faces)
+
+    def _credentials(self, data: bytes, mime: str) -> str:
+        """ "videobot" for the bot's own intact credentials, "other" for anyone else's, "" for none."""
+        if self.read_credentials is None:
+            return ""
+        check = self.read_credentials(data, mime)
+        if check is None:
+            return ""
+        if check.valid and check.trusted:  # trusted: the bot's own chain is the only anchor
+            return OWN_CREDENTIALS
+        return "other"
