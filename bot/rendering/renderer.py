@@ -1,0 +1,399 @@
+"""`Renderer` owns one model's pipeline.  `render` is blocking and meant for a worker thread
+(`asyncio.to_thread`); it reports each finished denoising step through `on_step` and stops
+after the current step when `should_stop()` turns true, by raising from the pipeline's step
+hook: ModelScope's deprecated `TextToVideoSDPipeline` only has the legacy
+`callback(step, timestep, latents)`; Wan, LTX and CogVideoX have `callback_on_step_end`, whose
+`interrupt` flag would still run the VAE decode, so we raise there too.
+"""
+
+from __future__ import annotations
+
+import gc
+import inspect
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from bot.config import MAX_BATCH_CUDA, MEMORY_MODES, ModelSettings, RenderConfig
+from bot.core.types import RenderParams
+from bot.pipelines.registry import TINY_PRESETS, family_of_class
+from bot.pipelines.spec import Preset, StepHook
+from bot.rendering.errors import OutOfMemory, RenderCancelled, _first_line
+from bot.rendering.loading import (
+    _preset_for_source,
+    _silence_diffusers,
+    component_dtypes,
+    load_pipeline,
+    local_folder,
+    pipeline_class_name,
+)
+from bot.rendering.tuning import (
+    _free_gpu,
+    apply_memory_mode,
+    apply_step_cache,
+    compile_denoiser,
+    cpu_render_threads,
+    is_out_of_memory,
+    lower_memory_mode,
+    out_of_memory_advice,
+)
+
+log = logging.getLogger(__name__)
+
+StepCallback = Callable[[int, int], None]
+
+
+BatchStep = Callable[[int, int, int], None]  # (index in the batch, step, total)
+
+
+def batch_shape(params: RenderParams) -> tuple[int, int, int, int, float, int]:
+    """What must match for clips to share one pipeline call (prompts, negatives and seeds may differ)."""
+    return (params.frames, params.width, params.height, params.steps, params.guidance, params.fps)
+
+
+class Renderer:
+    """Owns one model's pipeline; loads (and warms) it on demand and renders clips, one or a
+    batch per pipeline call, in the `[render]` memory mode (lowered once on out-of-memory)."""
+
+    def __init__(
+        self,
+        source: str,
+        *,
+        device: str = "auto",
+        cpu_offload: bool = False,
+        cpu_threads: int = 0,
+        preset: Preset | None = None,
+        name: str = "",
+        tuning: RenderConfig | None = None,
+    ) -> None:
+        self.source = source
+        self.name = name or source
+        self.device = device
+        self.cpu_offload = cpu_offload
+        self.cpu_threads = cpu_threads
+        guessed, self._guessed = _preset_for_source(source)
+        if preset is not None:
+            self._guessed = False
+        self.preset = preset or guessed
+        self.tuning = tuning or RenderConfig()
+        self.memory = self.tuning.memory  # the mode in use: lowered after an out-of-memory
+        self.load_s: float | None = None  # seconds the last load took, warm-up not included
+        self.warmup_s: float | None = None  # seconds the warm-up render took (compiling included)
+        self._render_threads = 0  # set at load for CPU renders
+        self.pipe: Any = None
+        self._warming = False  # loaded, but the warm-up render is still running
+        self._lock = threading.RLock()  # the warm-up renders while loading holds it
+
+    @classmethod
+    def for_model(cls, settings: ModelSettings, tuning: RenderConfig | None = None) -> Renderer:
+        return cls(
+            settings.source,
+            device=settings.device,
+            cpu_offload=settings.cpu_offload,
+            cpu_threads=settings.cpu_threads,
+            preset=settings.preset,
+            name=settings.name,
+            tuning=tuning,
+        )
+
+    @property
+    def is_tiny(self) -> bool:
+        return self.source in TINY_PRESETS
+
+    @property
+    def loaded(self) -> bool:
+        return self.pipe is not None and not self._warming
+
+    def batch_limit(self) -> int:
+        """Clips per pipeline call: `[render] max_batch`, or auto (several on a GPU, one on the CPU,
+        where a batch costs about the sum of its clips and only delays the first)."""
+        if self.tuning.max_batch > 0:
+            return self.tuning.max_batch
+        return MAX_BATCH_CUDA if self._device().startswith("cuda") else 1
+
+    def load(self) -> None:
+        """Load the pipeline (blocking) and warm it; raises a `ModelUnavailable` saying why when it can't."""
+        with self._lock:
+            if self.pipe is not None:
+                return
+            started = time.perf_counter()
+            pipe = self._load()
+            self.load_s = time.perf_counter() - started
+            self.pipe = pipe
+            self._warming = True
+            try:
+                self.warmup_s = self._warm_up() if self.tuning.warmup_steps else None
+            finally:
+                self._warming = False
+        log.info(
+            "video model %s ready: loaded in %.1f s, warm-up %s (memory %s, compile %s, cache %s)",
+            self.name,
+            self.load_s,
+            "off" if self.warmup_s is None else f"{self.warmup_s:.1f} s",
+            self.memory,
+            "on" if self.tuning.compile else "off",
+            self.tuning.cache,
+        )
+
+    def _warm_up(self) -> float:
+        """A short render right after loading (and one of a full batch), so the first user does not
+        pay for CUDA start-up, kernel selection or compiling; the seconds it took."""
+        preset = self.preset
+        params = RenderParams(
+            prompt="warm-up",
+            negative="",
+            seed=0,
+            frames=preset.frames,
+            steps=self.tuning.warmup_steps,
+            guidance=preset.guidance,
+            width=preset.width,
+            height=preset.height,
+            fps=preset.fps,
+        )
+        started = time.perf_counter()
+        limit = self.batch_limit()
+        for size in (1, limit) if limit > 1 else (1,):  # a full batch too: its kernels (and graphs) differ
+            try:
+                self._call([params] * size, lambda index, step, total: None, [lambda: False] * size)
+            except Exception as error:  # a failed warm-up only costs the first user the wait
+                log.warning("warm-up render of %s (batch %d) failed: %s", self.name, size, _first_line(error))
+                break
+        seconds = time.perf_counter() - started
+        if self.tuning.compile:
+            log.info("compiled %s during its warm-up: %.1f s", self.name, seconds)
+        return seconds
+
+    def check_available(self) -> None:
+        """Raise what loading would, for what can be told without reading weights (no folder, no
+        cache entry, an unsupported class): so a doomed switch never frees the model in memory."""
+        if self.loaded or self.is_tiny:
+            return
+        folder = local_folder(self.source)
+        class_name = pipeline_class_name(folder)
+        family = family_of_class(class_name)
+        if family is None or (family is not self.preset.family and not self._guessed):
+            # its message says which class, and what the family is configured as
+            load_pipeline(folder, self.preset, dtypes={}, expect_family=not self._guessed)
+
+    def unload(self) -> None:
+        """Free the pipeline's memory (GPU included) so another model fits."""
+        with self._lock:
+            if self.pipe is None:
+                return
+            self.pipe = None
+        gc.collect()
+        _free_gpu()
+        log.info("unloaded video model %s", self.name)
+
+    def _device(self) -> str:
+        if self.is_tiny:
+            return "cpu"
+        if self.device != "auto":
+            return self.device
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+    def _build(self, device: str) -> Any:
+        """The pipeline, not yet on its device: the tiny one built in code, else from disk."""
+        if self.is_tiny:
+            from bot.pipelines.tiny import build_tiny
+
+            return build_tiny(self.source)
+        folder = local_folder(self.source)
+        pipe, self.preset = load_pipeline(
+            folder,
+            self.preset,
+            dtypes=component_dtypes(self.preset, device),
+            expect_family=not self._guessed,
+        )
+        return pipe
+
+    def _load(self) -> Any:
+        _silence_diffusers()
+        device = self._device()
+        pipe = self._build(device)
+        pipe.set_progress_bar_config(disable=True)
+        offload = (self.cpu_offload or self.memory == "low") and device.startswith("cuda")
+        if offload:
+            pipe.enable_model_cpu_offload()
+        else:
+            pipe.to(device)
+        if device == "cpu":
+            self._render_threads = cpu_render_threads(self.cpu_threads)
+            log.info("rendering on the CPU with %d torch threads", self._render_threads)
+        apply_memory_mode(pipe, self.memory, device, offloaded=offload)
+        apply_step_cache(pipe, self.preset.family.name, self.tuning)
+        if self.tuning.compile:
+            compile_denoiser(pipe)
+        log.info("loaded video model %s (%s) on %s", self.name, self.source, device)
+        return pipe
+
+    def render(
+        self,
+        params: RenderParams,
+        on_step: StepCallback | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> np.ndarray:
+        """Render `params` → uint8 frames shaped (frames, height, width, 3)."""
+        report = on_step or (lambda step, total: None)
+        clip = self.render_batch([params], lambda index, step, total: report(step, total), [should_stop])[0]
+        if clip is None:
+            raise RenderCancelled()
+        return clip
+
+    def render_batch(
+        self,
+        batch: Sequence[RenderParams],
+        on_step: BatchStep | None = None,
+        should_stop: Sequence[Callable[[], bool] | None] = (),
+    ) -> list[np.ndarray | None]:
+        """Render clips of one `batch_shape` in one pipeline call, each as it would be alone for its
+        seed; None for a clip cancelled meanwhile (the others go on; all cancelled: RenderCancelled).
+
+        Out of memory: the batch is split in halves and each retried; a lone clip is retried once
+        in the next lower memory mode, then `OutOfMemory` says what to lower.
+        """
+        if not batch:
+            return []
+        if len({batch_shape(params) for params in batch}) != 1:
+            raise ValueError("a batch needs one shape (frames, size, steps, guidance, fps)")
+        self.load()
+        stops = [stop or (lambda: False) for stop in should_stop] or [lambda: False] * len(batch)
+        stops += [lambda: False] * (len(batch) - len(stops))
+        if all(stop() for stop in stops):
+            raise RenderCancelled()
+        report = on_step or (lambda index, step, total: None)
+        clips = self._render_split(list(range(len(batch))), batch, report, stops, lowered=False)
+        if all(clip is None for clip in clips):
+            raise RenderCancelled()
+        return clips
+
+    def _render_split(
+        self,
+        indices: list[int],
+        batch: Sequence[RenderParams],
+        report: BatchStep,
+        stops: Sequence[Callable[[], bool]],
+        *,
+        lowered: bool,
+    ) -> list[np.ndarray | None]:
+        live = [i for i in indices if not stops[i]()]
+        if not live:
+            return [None] * len(indices)
+        try:
+            clips = self._call(
+                [batch[i] for i in live],
+                lambda index, step, total: report(live[index], step, total),
+                [stops[i] for i in live],
+            )
+        except OutOfMemory as error:
+            if len(live) > 1:
+                half = len(live) // 2
+                log.warning("out of memory for a batch of %d; splitting it in two", len(live))
+                first = self._render_split(live[:half], batch, report, stops, lowered=lowered)
+                second = self._render_split(live[half:], batch, report, stops, lowered=lowered)
+                by_index = dict(zip(live, first + second, strict=True))
+            else:
+                lower = lower_memory_mode(self.memory)
+                if lowered or lower is None:
+                    raise OutOfMemory(out_of_memory_advice(self.memory, batch[live[0]])) from error
+                log.warning("out of memory in memory mode %s; trying %s", self.memory, lower)
+                self.lower_memory(lower)
+                by_index = dict(
+                    zip(live, self._render_split(live, batch, report, stops, lowered=True), strict=True)
+                )
+        else:
+            by_index = dict(zip(live, clips, strict=True))
+        return [None if stops[i]() else by_index.get(i) for i in indices]
+
+    def lower_memory(self, mode: str) -> None:
+        """Switch the loaded pipeline to `mode` (fast → balanced → low); it stays there."""
+        with self._lock:
+            if self.pipe is not None and MEMORY_MODES.index(mode) > MEMORY_MODES.index(self.memory):
+                device = self._device()
+                apply_memory_mode(
+                    self.pipe, mode, device, offloaded=self.cpu_offload and device.startswith("cuda")
+                )
+            self.memory = mode
+
+    def _call(
+        self,
+        batch: Sequence[RenderParams],
+        report: BatchStep,
+        stops: Sequence[Callable[[], bool]],
+    ) -> list[np.ndarray | None]:
+        """One pipeline call for `batch`: a list of prompts and negatives, one generator per seed."""
+        import torch
+
+        first = batch[0]
+        family = self.preset.family
+        one = len(batch) == 1
+        kwargs: dict[str, Any] = {
+            "prompt": first.prompt if one else [p.prompt for p in batch],
+            "negative_prompt": (first.negative or None) if one else [p.negative for p in batch],
+            "num_frames": first.frames,
+            "num_inference_steps": first.steps,
+            "guidance_scale": first.guidance,
+            "height": first.height,
+            "width": first.width,
+            "generator": [torch.Generator(device="cpu").manual_seed(p.seed) for p in batch],
+            "output_type": "np",
+        }
+        if one:
+            kwargs["generator"] = kwargs["generator"][0]
+        if family.takes_max_sequence_length:
+            kwargs["max_sequence_length"] = self.preset.prompt_tokens
+        if family.takes_frame_rate:
+            kwargs["frame_rate"] = first.fps
+        kwargs.update(dict(self.preset.extra_call))
+
+        def step_done(step: int, total: int) -> None:
+            for index, stop in enumerate(stops):
+                if not stop():
+                    report(index, step, total)
+
+        kwargs.update(self._step_hooks(first.steps, step_done, lambda: all(stop() for stop in stops)))
+        if self._render_threads:
+            torch.set_num_threads(self._render_threads)  # per thread: renders run in worker threads
+        with self._lock:
+            try:
+                output = self.pipe(**kwargs)
+            except RenderCancelled:
+                return [None] * len(batch)
+            except Exception as error:
+                if not is_out_of_memory(error):
+                    raise
+                _free_gpu()
+                raise OutOfMemory(_first_line(error)) from error
+        frames = np.asarray(output.frames)
+        if frames.ndim == 4:  # one clip without its batch axis
+            frames = frames[None]
+        clips = (np.clip(frames, 0.0, 1.0) * 255).round().astype(np.uint8)
+        return [clips[index] for index in range(len(batch))]
+
+    def _step_hooks(self, steps: int, report: StepCallback, stop: Callable[[], bool]) -> dict[str, Any]:
+        """The family's hook; raising from it stops at once (no VAE decode of a cancelled clip)."""
+        parameters = inspect.signature(self.pipe.__call__).parameters
+        hook = self.preset.family.step_hook
+        wants_new = hook == StepHook.ON_STEP_END or "callback" not in parameters
+        if wants_new and "callback_on_step_end" in parameters:
+
+            def on_step_end(pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
+                report(step + 1, steps)
+                if stop():
+                    raise RenderCancelled()
+                return {}
+
+            return {"callback_on_step_end": on_step_end}
+
+        def legacy_callback(step: int, timestep: Any, latents: Any) -> None:
+            report(step + 1, steps)
+            if stop():
+                raise RenderCancelled()
+
+        return {"callback": legacy_callback, "callback_steps": 1}
