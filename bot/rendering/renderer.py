@@ -22,7 +22,7 @@ from bot.config import MAX_BATCH_CUDA, MEMORY_MODES, ModelSettings, RenderConfig
 from bot.core.types import RenderParams
 from bot.pipelines.registry import TINY_PRESETS, family_of_class
 from bot.pipelines.spec import Preset, StepHook
-from bot.rendering.errors import OutOfMemory, RenderCancelled, _first_line
+from bot.rendering.errors import ModelLoadFailed, OutOfMemory, RenderCancelled, _first_line
 from bot.rendering.loading import (
     _preset_for_source,
     _silence_diffusers,
@@ -40,6 +40,8 @@ from bot.rendering.tuning import (
     is_out_of_memory,
     lower_memory_mode,
     out_of_memory_advice,
+    release_memory,
+    reset_after_abort,
 )
 
 log = logging.getLogger(__name__)
@@ -84,6 +86,7 @@ class Renderer:
         self.load_s: float | None = None  # seconds the last load took, warm-up not included
         self.warmup_s: float | None = None  # seconds the warm-up render took (compiling included)
         self._render_threads = 0  # set at load for CPU renders
+        self.offloaded = False  # placed with model CPU offload (configured, `low`, or a load fallback)
         self.pipe: Any = None
         self._warming = False  # loaded, but the warm-up render is still running
         self._lock = threading.RLock()  # the warm-up renders while loading holds it
@@ -214,24 +217,70 @@ class Renderer:
         return pipe
 
     def _load(self) -> Any:
+        """Build the pipeline and place it: on the device in the configured memory mode; when that
+        runs out of memory, with model CPU offload (GPU), then in each lower mode, before giving up."""
         _silence_diffusers()
         device = self._device()
         pipe = self._build(device)
         pipe.set_progress_bar_config(disable=True)
-        offload = (self.cpu_offload or self.memory == "low") and device.startswith("cuda")
-        if offload:
-            pipe.enable_model_cpu_offload()
-        else:
-            pipe.to(device)
         if device == "cpu":
             self._render_threads = cpu_render_threads(self.cpu_threads)
             log.info("rendering on the CPU with %d torch threads", self._render_threads)
-        apply_memory_mode(pipe, self.memory, device, offloaded=offload)
+        gpu = device.startswith("cuda")
+        offload = (self.cpu_offload or self.memory == "low") and gpu
+        while True:
+            failure = ""
+            try:
+                self._place(pipe, device, offload=offload)
+                break
+            except Exception as error:
+                if not is_out_of_memory(error):
+                    raise
+                failure = _first_line(error)
+            release_memory()  # out of the except block: nothing of the failed placement is held
+            lower = self.next_memory_mode()
+            if gpu and not offload:
+                offload = True
+                log.warning(
+                    "%s does not fit on %s (%s); loading it with model CPU offload",
+                    self.name,
+                    device,
+                    failure,
+                )
+            elif lower is not None:
+                log.warning(
+                    "%s does not fit in memory mode %s (%s); trying %s",
+                    self.name,
+                    self.memory,
+                    failure,
+                    lower,
+                )
+                self.memory = lower
+            else:
+                raise ModelLoadFailed(
+                    f"{self.name} does not fit in memory even with memory mode {self.memory!r} and model CPU "
+                    f"offload ({failure}); free the GPU or use a smaller model"
+                )
         apply_step_cache(pipe, self.preset.family.name, self.tuning)
         if self.tuning.compile:
             compile_denoiser(pipe)
         log.info("loaded video model %s (%s) on %s", self.name, self.source, device)
         return pipe
+
+    def _place(self, pipe: Any, device: str, *, offload: bool) -> None:
+        """Put `pipe` on `device` (or offload it onto that device) in the current memory mode."""
+        if offload:
+            pipe.enable_model_cpu_offload(device=device)  # without a device, diffusers picks GPU 0
+        else:
+            pipe.to(device)
+        apply_memory_mode(pipe, self.memory, device, offloaded=offload)
+        self.offloaded = offload or (self.memory == "low" and device.startswith("cuda"))
+
+    def next_memory_mode(self) -> str | None:
+        """The next lower mode this model may fall back to; never `low` for a compiled model: its FP8
+        casting hooks break the compiled blocks (`[render]` refuses compile with memory = low)."""
+        lower = lower_memory_mode(self.memory)
+        return None if lower == "low" and self.tuning.compile else lower
 
     def render(
         self,
@@ -285,6 +334,8 @@ class Renderer:
         live = [i for i in indices if not stops[i]()]
         if not live:
             return [None] * len(indices)
+        clips: list[np.ndarray | None] = []
+        failure = ""
         try:
             clips = self._call(
                 [batch[i] for i in live],
@@ -292,23 +343,26 @@ class Renderer:
                 [stops[i] for i in live],
             )
         except OutOfMemory as error:
-            if len(live) > 1:
-                half = len(live) // 2
-                log.warning("out of memory for a batch of %d; splitting it in two", len(live))
-                first = self._render_split(live[:half], batch, report, stops, lowered=lowered)
-                second = self._render_split(live[half:], batch, report, stops, lowered=lowered)
-                by_index = dict(zip(live, first + second, strict=True))
-            else:
-                lower = lower_memory_mode(self.memory)
-                if lowered or lower is None:
-                    raise OutOfMemory(out_of_memory_advice(self.memory, batch[live[0]])) from error
-                log.warning("out of memory in memory mode %s; trying %s", self.memory, lower)
-                self.lower_memory(lower)
-                by_index = dict(
-                    zip(live, self._render_split(live, batch, report, stops, lowered=True), strict=True)
-                )
-        else:
+            failure = str(error)  # only its words: retrying in here would keep the failed call alive
+        if not failure:
             by_index = dict(zip(live, clips, strict=True))
+        elif len(live) > 1:
+            release_memory()
+            half = len(live) // 2
+            log.warning("out of memory for a batch of %d; splitting it in two", len(live))
+            first = self._render_split(live[:half], batch, report, stops, lowered=lowered)
+            second = self._render_split(live[half:], batch, report, stops, lowered=lowered)
+            by_index = dict(zip(live, first + second, strict=True))
+        else:
+            lower = self.next_memory_mode()
+            if lowered or lower is None:
+                raise OutOfMemory(f"{out_of_memory_advice(self.memory, batch[live[0]])} ({failure})")
+            log.warning("out of memory in memory mode %s; trying %s", self.memory, lower)
+            self.lower_memory(lower)
+            release_memory()
+            by_index = dict(
+                zip(live, self._render_split(live, batch, report, stops, lowered=True), strict=True)
+            )
         return [None if stops[i]() else by_index.get(i) for i in indices]
 
     def lower_memory(self, mode: str) -> None:
@@ -316,9 +370,8 @@ class Renderer:
         with self._lock:
             if self.pipe is not None and MEMORY_MODES.index(mode) > MEMORY_MODES.index(self.memory):
                 device = self._device()
-                apply_memory_mode(
-                    self.pipe, mode, device, offloaded=self.cpu_offload and device.startswith("cuda")
-                )
+                apply_memory_mode(self.pipe, mode, device, offloaded=self.offloaded)
+                self.offloaded = self.offloaded or (mode == "low" and device.startswith("cuda"))
             self.memory = mode
 
     def _call(
@@ -360,16 +413,24 @@ class Renderer:
         kwargs.update(self._step_hooks(first.steps, step_done, lambda: all(stop() for stop in stops)))
         if self._render_threads:
             torch.set_num_threads(self._render_threads)  # per thread: renders run in worker threads
+        failure = ""
         with self._lock:
+            finished = False
             try:
                 output = self.pipe(**kwargs)
+                finished = True
             except RenderCancelled:
                 return [None] * len(batch)
             except Exception as error:
                 if not is_out_of_memory(error):
                     raise
-                _free_gpu()
-                raise OutOfMemory(_first_line(error)) from error
+                failure = _first_line(error)
+            finally:
+                if not finished:  # diffusers resets its hooks only at the end of a call that finishes
+                    reset_after_abort(self.pipe)
+        if failure:  # out of the except block: its traceback (and the failed call's tensors) is gone
+            release_memory()
+            raise OutOfMemory(failure)
         frames = np.asarray(output.frames)
         if frames.ndim == 4:  # one clip without its batch axis
             frames = frames[None]

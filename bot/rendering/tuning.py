@@ -3,6 +3,7 @@ how an out-of-memory error is recognised and what to lower after it."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from typing import Any
@@ -48,7 +49,9 @@ def _denoiser(pipe: Any) -> Any:
 def apply_memory_mode(pipe: Any, mode: str, device: str, *, offloaded: bool = False) -> None:
     """fast: as loaded (the preset's half dtypes on a GPU, PyTorch SDPA attention, diffusers' default);
     balanced: + VAE slicing and tiling (decode one clip, one tile at a time); low: + FP8 storage of
-    the denoiser's weights (computed in its own dtype) and, on a GPU, model CPU offload.
+    the denoiser's weights (computed in its own dtype) and, on a GPU, model CPU offload onto
+    `device` (only the component at work is on the GPU).  The text encoder keeps its dtype: the
+    pipelines take their latents' or embeddings' dtype from it.
     On the CPU, slicing and tiling apply as on a GPU, FP8 storage too; offload is moot there."""
     import torch
 
@@ -62,15 +65,22 @@ def apply_memory_mode(pipe: Any, mode: str, device: str, *, offloaded: bool = Fa
             getattr(vae, switch)()
     if mode != "low":
         return
-    denoiser = _denoiser(pipe)
     fp8 = getattr(torch, "float8_e4m3fn", None)
-    if denoiser is not None and fp8 is not None and hasattr(denoiser, "enable_layerwise_casting"):
-        try:
-            denoiser.enable_layerwise_casting(storage_dtype=fp8, compute_dtype=denoiser.dtype)
-        except Exception as error:  # an unusual layer type: keep its weights as they are
-            log.warning("FP8 weight storage does not apply here: %s", _first_line(error))
+    if fp8 is not None:
+        _store_in_fp8(_denoiser(pipe), fp8)
     if device.startswith("cuda") and not offloaded:
-        pipe.enable_model_cpu_offload()
+        pipe.enable_model_cpu_offload(device=device)
+
+
+def _store_in_fp8(module: Any, fp8: Any) -> None:
+    """Keep a diffusers model's weights in FP8, cast up layer by layer as it runs (it knows which
+    layers to skip: norms, embeddings, its float32 ones)."""
+    if module is None or not hasattr(module, "enable_layerwise_casting"):
+        return
+    try:
+        module.enable_layerwise_casting(storage_dtype=fp8, compute_dtype=module.dtype)
+    except Exception as error:  # an unusual layer type: keep its weights as they are
+        log.warning("FP8 weight storage does not apply here: %s", _first_line(error))
 
 
 def apply_step_cache(pipe: Any, family: str, tuning: RenderConfig) -> None:
@@ -121,6 +131,23 @@ def cpu_render_threads(configured: int = 0) -> int:
     if configured > 0:
         return configured
     return max(1, (os.cpu_count() or 1) - 1)
+
+
+def release_memory() -> None:
+    """Collect what a failed call left (its tensors sit in reference cycles) and hand the allocator's
+    cached blocks back, so a retry starts from the resident weights alone."""
+    gc.collect()
+    _free_gpu()
+
+
+def reset_after_abort(pipe: Any) -> None:
+    """What diffusers does only at the end of a call that finishes (`maybe_free_model_hooks`): reset
+    the cache hooks' state (a cached residual of the aborted shape) and put offloaded models back
+    on the CPU.  Called after a cancel or an out-of-memory."""
+    try:
+        pipe.maybe_free_model_hooks()
+    except Exception as error:  # never hide the abort's own error behind this one
+        log.warning("could not reset the pipeline's hooks after an aborted call: %s", _first_line(error))
 
 
 def _free_gpu() -> None:
