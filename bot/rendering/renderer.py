@@ -18,7 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from bot.config import MAX_BATCH_CUDA, MEMORY_MODES, ModelSettings, RenderConfig
+from bot.config import (
+    MAX_BATCH_CUDA,
+    MEMORY_MODES,
+    ModelSettings,
+    RenderConfig,
+    VideoConfig,
+    refused_render_settings,
+)
 from bot.core.types import RenderParams
 from bot.pipelines.registry import TINY_PRESETS, family_of_class
 from bot.pipelines.spec import Preset, StepHook
@@ -71,6 +78,7 @@ class Renderer:
         preset: Preset | None = None,
         name: str = "",
         tuning: RenderConfig | None = None,
+        limits: VideoConfig | None = None,
     ) -> None:
         self.source = source
         self.name = name or source
@@ -82,6 +90,10 @@ class Renderer:
             self._guessed = False
         self.preset = preset or guessed
         self.tuning = tuning or RenderConfig()
+        refused = refused_render_settings(self.tuning, {self.preset.family.name})
+        if refused is not None:
+            raise ValueError(" ".join(refused))
+        self.limits = limits  # the owner's [models.X] shape, which the warm-up renders at
         self.memory = self.tuning.memory  # the mode in use: lowered after an out-of-memory
         self.load_s: float | None = None  # seconds the last load took, warm-up not included
         self.warmup_s: float | None = None  # seconds the warm-up render took (compiling included)
@@ -101,6 +113,7 @@ class Renderer:
             preset=settings.preset,
             name=settings.name,
             tuning=tuning,
+            limits=settings.limits,
         )
 
     @property
@@ -114,6 +127,8 @@ class Renderer:
     def batch_limit(self) -> int:
         """Clips per pipeline call: `[render] max_batch`, or auto (several on a GPU, one on the CPU,
         where a batch costs about the sum of its clips and only delays the first)."""
+        if self.tuning.cache == "first-block":
+            return 1  # one skip decision per call: a batch would make each clip depend on its mates
         if self.tuning.max_batch > 0:
             return self.tuning.max_batch
         return MAX_BATCH_CUDA if self._device().startswith("cuda") else 1
@@ -145,18 +160,7 @@ class Renderer:
     def _warm_up(self) -> float:
         """A short render right after loading (and one of a full batch), so the first user does not
         pay for CUDA start-up, kernel selection or compiling; the seconds it took."""
-        preset = self.preset
-        params = RenderParams(
-            prompt="warm-up",
-            negative="",
-            seed=0,
-            frames=preset.frames,
-            steps=self.tuning.warmup_steps,
-            guidance=preset.guidance,
-            width=preset.width,
-            height=preset.height,
-            fps=preset.fps,
-        )
+        params = self.warmup_params()
         started = time.perf_counter()
         limit = self.batch_limit()
         for size in (1, limit) if limit > 1 else (1,):  # a full batch too: its kernels (and graphs) differ
@@ -169,6 +173,22 @@ class Renderer:
         if self.tuning.compile:
             log.info("compiled %s during its warm-up: %.1f s", self.name, seconds)
         return seconds
+
+    def warmup_params(self) -> RenderParams:
+        """The warm-up's clip: the model's default shape as configured ([models.X] over the family's),
+        so with `compile` the first real job finds its graph compiled."""
+        preset, limits = self.preset, self.limits
+        return RenderParams(
+            prompt="warm-up",
+            negative="",
+            seed=0,
+            frames=limits.default_frames if limits else preset.frames,
+            steps=self.tuning.warmup_steps,
+            guidance=limits.default_guidance if limits else preset.guidance,
+            width=limits.width if limits else preset.width,
+            height=limits.height if limits else preset.height,
+            fps=limits.fps if limits else preset.fps,
+        )
 
     def check_available(self) -> None:
         """Raise what loading would, for what can be told without reading weights (no folder, no
@@ -317,7 +337,12 @@ class Renderer:
         if all(stop() for stop in stops):
             raise RenderCancelled()
         report = on_step or (lambda index, step, total: None)
-        clips = self._render_split(list(range(len(batch))), batch, report, stops, lowered=False)
+        if self.tuning.cache == "first-block":  # per clip: the cache decides once for a whole call
+            clips = []
+            for index in range(len(batch)):
+                clips += self._render_split([index], batch, report, stops, lowered=False)
+        else:
+            clips = self._render_split(list(range(len(batch))), batch, report, stops, lowered=False)
         if all(clip is None for clip in clips):
             raise RenderCancelled()
         return clips

@@ -14,6 +14,16 @@ from bot.rendering.errors import _first_line
 
 log = logging.getLogger(__name__)
 
+# How an allocation failure reads when it is not the caching allocator's own OutOfMemoryError:
+# cuBLAS and cuDNN allocate their workspaces themselves and fail with their status names.
+OUT_OF_MEMORY_SIGNS = (
+    "out of memory",
+    "cublas_status_alloc_failed",
+    "cudnn_status_alloc_failed",
+    "cudnn_status_not_enough_workspace",
+    "cufft_alloc_failed",
+)
+
 
 DIT_FAMILIES = frozenset({"wan", "ltx", "cogvideox"})  # transformers with diffusers' cache hooks
 
@@ -25,12 +35,14 @@ def lower_memory_mode(mode: str) -> str | None:
 
 
 def is_out_of_memory(error: BaseException) -> bool:
-    """CUDA's allocator error, the host's MemoryError, or a backend's "out of memory" RuntimeError."""
+    """CUDA's allocator error, the host's MemoryError, or a RuntimeError that reports an allocation
+    failure (a backend's "out of memory", cuBLAS's or cuDNN's failed workspace allocation)."""
     import torch
 
     if isinstance(error, torch.OutOfMemoryError | MemoryError):
         return True
-    return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
+    words = str(error).lower()
+    return isinstance(error, RuntimeError) and any(sign in words for sign in OUT_OF_MEMORY_SIGNS)
 
 
 def out_of_memory_advice(mode: str, params: RenderParams) -> str:
@@ -91,6 +103,9 @@ def apply_step_cache(pipe: Any, family: str, tuning: RenderConfig) -> None:
     if family not in DIT_FAMILIES or transformer is None or not hasattr(transformer, "enable_cache"):
         log.warning("[render] cache = %r applies to Wan, LTX and CogVideoX only; %s renders uncached",
                     tuning.cache, family)  # fmt: skip
+        return
+    if tuning.cache == "pab" and family == "wan":  # start-up refuses it; a folder found to be Wan here
+        log.warning("[render] cache = 'pab' does not work for Wan (two transformer calls a step); uncached")
         return
     from diffusers import FirstBlockCacheConfig, PyramidAttentionBroadcastConfig
 
