@@ -125,16 +125,17 @@ def apply_step_cache(pipe: Any, family: str, tuning: RenderConfig) -> None:
     transformer.enable_cache(config)
 
 
-def compile_denoiser(pipe: Any) -> None:
+def compile_denoiser(pipe: Any, **options: Any) -> None:
     """`[render] compile`: torch.compile the denoiser, its repeated blocks alone where the model
-    names them (Wan, LTX: compiled once, reused by every block); compiling happens at the warm-up."""
+    names them (Wan, LTX: compiled once, reused by every block); compiling happens at the warm-up.
+    `options` go to torch.compile (the benchmark's CPU dry run uses the `eager` backend)."""
     denoiser = _denoiser(pipe)
     if denoiser is None:
         return
     if getattr(denoiser, "_repeated_blocks", None):
-        denoiser.compile_repeated_blocks(fullgraph=True)
+        denoiser.compile_repeated_blocks(fullgraph=True, **options)
     else:
-        denoiser.compile()
+        denoiser.compile(**options)
 
 
 def cpu_render_threads(configured: int = 0) -> int:
