@@ -628,12 +628,18 @@ def run_section(family: str, device: str, dry: bool, rounds: int, cap_s: float, 
             return 0.0
 
     started = time.perf_counter()
-    for variant in list(live):  # warm-up, excluded: kernel choice, compiling, the reference clips
+    solo_two = section.renderer.render(replace(p, seed=p.seed + 1)) if max(case.batches) > 1 else None
+    is_compiled = [v for v in live if v.tuning is not None and v.tuning.compile]
+    for variant in [v for v in live if v not in is_compiled] + is_compiled:  # compiling last: the longest
+        if time.perf_counter() > deadline:  # warm-up (excluded): kernel choice, compiling, reference clips
+            rows[variant.label].notes.append("skipped: out of time before its warm-up")
+            live.remove(variant)
+            continue
         graphs = _compiled_graphs()
         seconds = safely(variant, timed=False)
-        if variant.tuning is not None and variant.tuning.compile:
+        if variant in is_compiled:
             rows[variant.label].notes.append(f"compile {seconds:.1f} s, {_compiled_graphs() - graphs} graphs")
-    solo_two = section.renderer.render(replace(p, seed=p.seed + 1)) if max(case.batches) > 1 else None
+        emit({"kind": "rows", "rows": summarise(rows, flops, outputs, runs, solo_two, 0)})
     round_s = time.perf_counter() - started
     graphs = _compiled_graphs()
     done = 0
@@ -641,6 +647,7 @@ def run_section(family: str, device: str, dry: bool, rounds: int, cap_s: float, 
         began = time.perf_counter()
         for variant in list(live):
             safely(variant, timed=True)
+            emit({"kind": "rows", "rows": summarise(rows, flops, outputs, runs, solo_two, done + 1)})
         round_s, done = time.perf_counter() - began, done + 1
         emit({"kind": "rows", "rows": summarise(rows, flops, outputs, runs, solo_two, done)})
     for variant in every:

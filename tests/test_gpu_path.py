@@ -36,7 +36,9 @@ def denoiser(renderer: Renderer) -> torch.nn.Module:
 
 
 def sample_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> torch.Tensor:
-    return args[0] if args else kwargs.get("hidden_states", kwargs.get("sample"))  # type: ignore[no-any-return]
+    sample = args[0] if args else kwargs.get("hidden_states", kwargs.get("sample"))
+    assert isinstance(sample, torch.Tensor)
+    return sample
 
 
 class TwoBlockRenderer(Renderer):

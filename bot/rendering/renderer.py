@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
@@ -104,7 +104,7 @@ class Renderer:
         self._lock = threading.RLock()  # the warm-up renders while loading holds it
 
     @classmethod
-    def for_model(cls, settings: ModelSettings, tuning: RenderConfig | None = None) -> Renderer:
+    def for_model(cls, settings: ModelSettings, tuning: RenderConfig | None = None) -> Self:
         return cls(
             settings.source,
             device=settings.device,
