@@ -814,11 +814,12 @@ def main() -> None:
         print(f"# {line}", flush=True)
     print(HEADER)
     print("-" * len(HEADER), flush=True)
-    total = sum(SHARE[f] for f in families)
+    share = {f: 1.0 if args.dry_run else SHARE[f] for f in families}  # dry: each section alike
+    total = sum(share.values())
     for family in families:
         left = budget - (time.perf_counter() - started)
-        cap = max(10.0, left * SHARE[family] / total)
-        total -= SHARE[family]
+        cap = max(10.0, left * share[family] / total)
+        total -= share[family]
         results["sections"].append(section_in_child(family, args, cap))
     path = Path(args.json or f"render-{args.device.replace(':', '')}.json")
     path.write_text(json.dumps(results, indent=1), encoding="utf-8")
