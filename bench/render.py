@@ -596,7 +596,8 @@ def run_section(family: str, device: str, dry: bool, rounds: int, cap_s: float, 
     emit({"kind": "section", "family": family, "model": case.model, "build_s": round(section.build_s, 1),
           "shape": f"{p.frames}×{p.height}×{p.width}, {p.steps} steps"})  # fmt: skip
     flops = clip_flops(section.renderer, p)
-    every = variants(case, compile_rows)
+    # dry: compile only the repeated blocks (Wan, LTX); tracing a whole UNet or CogVideoX takes a minute
+    every = variants(case, compile_rows and not (dry and family in ("modelscope", "cogvideox")))
     rows = {v.label: Row(family, v.label, v.batch) for v in every}
     outputs: dict[str, list[np.ndarray]] = {}
     runs: dict[str, float] = {}  # last-block runs a call (cache rows and fast)

@@ -360,7 +360,7 @@ class Renderer:
         if not live:
             return [None] * len(indices)
         clips: list[np.ndarray | None] = []
-        failure = ""
+        failure: str | None = None
         try:
             clips = self._call(
                 [batch[i] for i in live],
@@ -369,7 +369,7 @@ class Renderer:
             )
         except OutOfMemory as error:
             failure = str(error)  # only its words: retrying in here would keep the failed call alive
-        if not failure:
+        if failure is None:
             by_index = dict(zip(live, clips, strict=True))
         elif len(live) > 1:
             release_memory()
