@@ -1,20 +1,36 @@
-"""Render speed: the plain diffusers call against the bot's render path, side by side.
+"""Render speed: the plain diffusers call against the bot's render path, within a time budget.
 
-    python bench/render.py                 # CPU: the tiny families (a few minutes on 2 cores)
-    python bench/render.py --device cuda   # GPU: full-size ModelScope, Wan 2.1 1.3B, LTX-Video
+    python bench/render.py --dry-run                 # every section on the CPU, tiny models (~2 min)
+    python bench/render.py --device cuda             # GPU: full-size ModelScope and Wan 2.1 1.3B
+    python bench/render.py --device cuda --budget-s 420 --families modelscope wan ltx --json out.json
 
-One run prints the arithmetic (FLOPs of the full-size ModelScope UNet3D counted on the meta
-device, and the chip's floor) and one table: for each family the plain call an owner would
-write (`pipe(prompt, num_frames=…, num_inference_steps=…)`, half precision on a GPU) and the
-bot's `Renderer` in each memory mode, with torch.compile, at batch 1/2/4/8, and for the DiT
-families with step caching.  Same prompt, size, steps and seeds in every row.  Columns:
-seconds per clip, clips per minute, peak memory (`max_memory_allocated` on a GPU, the
-peak RSS above the row's start on the CPU), achieved TFLOP/s (FLOPs counted with `FlopCounterMode` on
-the shapes the pipeline really used, replayed on the meta device) and speed against plain.
+Each family is one section in its own process with a time cap (its share of `--budget-s`); a
+section that runs out of time keeps the rounds it finished, and the table is printed whatever
+happens.  Inside a section the family's pipeline is built once (one set of weights shared by
+every row: first-block caching depends on the weights' values) and each row switches the
+bot's tuning on that pipeline (`bot.rendering.tuning`: memory mode, step cache, compile) and
+renders through the bot's `Renderer`.  Rows are interleaved over rounds (plain, bot fast,
+balanced, compile, caches, batches, plain, …) after one excluded warm-up call each; the
+table shows each row's median seconds per clip and its spread ((max − min) / median), with
+an explicit device synchronisation around every timed call.  `memory low` (FP8 weights and
+model offload) changes the shared weights, so it runs last, after the interleaved rounds.
+
+Columns: s/clip (median), spread, clips/min, activation MB (GPU: peak allocated above the
+resident weights during the call; CPU: peak RSS above the call's start), effective TFLOP/s
+(the uncached clip's FLOPs ÷ time: what the clip would have needed), achieved TFLOP/s (the
+FLOPs really run: for step-cache rows scaled by the transformer blocks that actually ran),
+× plain (plain's median ÷ the row's), Δ (largest difference in 0–255 levels: bot rows against
+the plain call for the same seed, batch rows against their clips' solo renders), and notes:
+compile seconds and graphs compiled during the timed rounds (recompiles), first-block skips
+(how often the last block ran in a cache row's call against the uncached call), the offload
+device.  After each section: whether unloading freed the weights (compiled ones included).
+FLOPs are counted with `FlopCounterMode` on meta twins replaying the shapes the pipeline used.
 
 On a GPU the full-size models are built from their published configs (below, each with its
-source) with random weights: nothing can be downloaded here, and speed does not depend on
-the weights' values.  The tokenizers are the tiny ones (tokenising is not what is timed).
+source) with random weights, each module in the dtype diffusers loads it in (the layers a
+model keeps in float32 stay float32): nothing can be downloaded here, and speed does not
+depend on the weights' values.  The tokenizers are the tiny ones (tokenising is not timed).
+Results go to the table and, as JSON, to `--json`.
 """
 
 from __future__ import annotations
@@ -22,15 +38,21 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
+import json
 import os
 import platform
+import statistics
+import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+import weakref
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 from torch.utils.hooks import RemovableHandle
@@ -46,6 +68,7 @@ from bot.pipelines.spec import Preset
 from bot.pipelines.tiny import build_tiny
 from bot.pipelines.wan import WAN21_1_3B
 from bot.render import Renderer, cpu_render_threads
+from bot.rendering.tuning import apply_memory_mode, apply_step_cache, compile_denoiser
 
 H200_BF16_TFLOPS = 790.0  # dense bf16 matrix product, measured on a large GEMM (issue #13)
 PROMPT = "a red panda surfing a wave at sunset"
@@ -203,6 +226,7 @@ def build_full(family: str, device: str, dtype: torch.dtype) -> Any:
     keep_fp32 = {"vae"} if family == "wan" else set()  # Wan's VAE runs in float32 (its preset)
     for name, module in parts.items():
         module.to(dtype=torch.float32 if name in keep_fp32 else dtype).eval()
+        _keep_fp32_modules(module)
     if device == "meta":
         return parts
     # schedulers and tokenizers hold no weights: made outside the device context
@@ -222,7 +246,20 @@ def build_full(family: str, device: str, dtype: torch.dtype) -> Any:
     return pipe
 
 
+def _keep_fp32_modules(module: torch.nn.Module) -> None:
+    """What `from_pretrained` does and a wholesale `.to(dtype)` undoes: the layers a model names in
+    `_keep_in_fp32_modules` (Wan's norms and time embedding, T5's `wo`) back in float32."""
+    keep = getattr(module, "_keep_in_fp32_modules", None) or ()
+    for name, param in module.named_parameters():
+        if any(part in name.split(".") for part in keep):
+            param.data = param.data.to(torch.float32)
+
+
 # what is measured -------------------------------------------------------------------------------
+
+FAMILIES = ("modelscope", "wan", "ltx", "cogvideox")
+GPU_FAMILIES = ("modelscope", "wan")  # the default GPU sections; LTX when asked for
+SHARE = {"modelscope": 1.0, "wan": 2.0, "ltx": 2.0, "cogvideox": 1.0}  # of the budget, by weight
 
 
 @dataclass(frozen=True)
@@ -231,6 +268,17 @@ class Case:
     model: str  # the tiny name on the CPU; the preset's hub id on a GPU
     preset: Preset
     params: RenderParams  # one clip's shape; each clip of a batch gets its own seed
+    batches: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One row: plain diffusers, or the bot with `tuning` at `batch` clips a call."""
+
+    label: str
+    batch: int
+    tuning: RenderConfig | None = None  # None: the plain call
+    last: bool = False  # changes the shared weights: runs after the interleaved rounds
 
 
 @dataclass
@@ -238,52 +286,35 @@ class Row:
     family: str
     label: str
     batch: int
-    s_clip: float
-    peak_mb: float
-    tflops: float | None
-    ratio: float | None = None
+    times: list[float] = field(default_factory=list)  # seconds a clip, one per round
+    act_mb: list[float] = field(default_factory=list)
+    s_clip: float | None = None  # the median
+    spread: float | None = None  # (max - min) / median
+    eff_tflops: float | None = None
+    ach_tflops: float | None = None
+    ratio: float | None = None  # plain's median / this row's
+    delta: int | None = None  # largest level difference against its reference
+    delta_vs: str = ""
+    notes: list[str] = field(default_factory=list)
 
 
-class BuiltRenderer(Renderer):
-    """The bot's Renderer over a pipeline built in code (full-size, random weights): everything
-    after building — device, memory mode, cache, compile, warm-up, batching — is the bot's own."""
-
-    def __init__(self, build: Callable[[], Any], preset: Preset, device: str, tuning: RenderConfig) -> None:
-        threads = torch.get_num_threads() if device == "cpu" else 0
-        super().__init__(preset.id, device=device, preset=preset, tuning=tuning, cpu_threads=threads)
-        self._builder = build
-
-    def _build(self, device: str) -> Any:
-        return self._builder()
-
-
-def cases(device: str, args: argparse.Namespace) -> list[Case]:
+def case_for(family: str, device: str, dry: bool) -> Case:
+    """The family's shape: the issue's on a GPU (ModelScope 16×256²×25 steps, Wan 33×480×832);
+    the tiny presets' on the CPU, with a few steps."""
     if device == "cpu":
-        found = []
-        for name, family in (
-            ("tiny", "modelscope"),
-            ("tiny-wan", "wan"),
-            ("tiny-ltx", "ltx"),
-            ("tiny-cogvideox", "cogvideox"),
-        ):
-            preset = TINY_PRESETS[name]
-            frames = preset.family.frames.above(args.frames)
-            steps = args.steps if family == "modelscope" else args.dit_steps
-            found.append(
-                Case(family, name, preset, _params(preset, frames, steps, preset.width, preset.height))
-            )
-        return found
-    ms = MODELSCOPE
-    wan, ltx = WAN21_1_3B, LTX_VIDEO
-    return [
-        Case("modelscope", ms.id, ms, _params(ms, args.frames, args.steps, ms.width, ms.height)),
-        Case(
-            "wan", wan.id, wan, _params(wan, wan.family.frames.above(args.frames), args.dit_steps, 832, 480)
-        ),
-        Case(
-            "ltx", ltx.id, ltx, _params(ltx, ltx.family.frames.above(args.frames), args.dit_steps, 704, 480)
-        ),
-    ]
+        name = {"modelscope": "tiny", "wan": "tiny-wan", "ltx": "tiny-ltx", "cogvideox": "tiny-cogvideox"}
+        preset = TINY_PRESETS[name[family]]
+        steps = 3 if dry else 10
+        return Case(
+            family, preset.id, preset, _params(preset, preset.frames, steps, 64, 64), (2,) if dry else (2, 4)
+        )
+    if family == "modelscope":
+        return Case(family, MODELSCOPE.id, MODELSCOPE, _params(MODELSCOPE, 16, 25, 256, 256), (2, 4, 8))
+    if family == "wan":
+        return Case(family, WAN21_1_3B.id, WAN21_1_3B, _params(WAN21_1_3B, 33, 10, 832, 480), (2, 4))
+    if family == "ltx":
+        return Case(family, LTX_VIDEO.id, LTX_VIDEO, _params(LTX_VIDEO, 33, 10, 704, 480), (2, 4))
+    raise ValueError(f"no full-size {family} here")
 
 
 def _params(preset: Preset, frames: int, steps: int, width: int, height: int) -> RenderParams:
@@ -294,38 +325,66 @@ def batch_of(params: RenderParams, size: int) -> list[RenderParams]:
     return [replace(params, seed=params.seed + i) for i in range(size)]
 
 
-# memory ---------------------------------------------------------------------------------------
+def variants(case: Case, compile_rows: bool) -> list[Variant]:
+    base = RenderConfig(max_batch=max(case.batches), batch_wait_ms=0, warmup_steps=0)
+    rows = [
+        Variant("plain diffusers call", 1),
+        Variant("bot: memory fast", 1, base),
+        Variant("bot: memory balanced", 1, replace(base, memory="balanced")),
+    ]
+    if compile_rows:
+        rows.append(Variant("bot: fast + compile", 1, replace(base, compile=True)))
+    if case.family != "modelscope":
+        rows.append(Variant("bot: cache first-block 0.1", 1, replace(base, cache="first-block", max_batch=0)))
+        if case.family != "wan":  # refused for Wan: two transformer calls a step
+            rows.append(Variant("bot: cache pab", 1, replace(base, cache="pab")))
+    rows += [Variant(f"bot: fast, batch {b}", b, base) for b in case.batches]
+    rows.append(Variant("bot: memory low (last)", 1, replace(base, memory="low"), last=True))
+    return rows
 
 
-def _status_kb(field: str) -> int:
+# memory and time --------------------------------------------------------------------------------
+
+
+def _status_kb(name: str) -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
+        if line.startswith(f"{name}:"):
             return int(line.split()[1])
     return 0
 
 
-def reset_peak(device: str) -> float:
-    """Start measuring a row's peak; returns the baseline it is measured from (MB)."""
+def sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def measured(device: str, call: Callable[[], Any]) -> tuple[Any, float, float]:
+    """`call()` timed between two synchronisations; its activation memory in MB: on a GPU the peak
+    allocated above what was resident before it, on the CPU the peak RSS above its start."""
     gc.collect()
-    if device == "cuda":
-        torch.cuda.synchronize()
+    sync(device)
+    if device.startswith("cuda"):
+        resident = torch.cuda.memory_allocated()
         torch.cuda.reset_peak_memory_stats()
-        return 0.0
-    with contextlib.suppress(OSError):  # Linux: "5" resets the peak RSS (VmHWM) to the current RSS
-        Path("/proc/self/clear_refs").write_text("5")
-    return _status_kb("VmRSS") / 1024
+    else:
+        with contextlib.suppress(OSError):  # Linux: "5" resets the peak RSS (VmHWM) to the current RSS
+            Path("/proc/self/clear_refs").write_text("5")
+        resident = _status_kb("VmRSS") * 1024
+    started = time.perf_counter()
+    result = call()
+    sync(device)
+    seconds = time.perf_counter() - started
+    peak = torch.cuda.max_memory_allocated() if device.startswith("cuda") else _status_kb("VmHWM") * 1024
+    return result, seconds, max(0.0, (peak - resident) / 2**20)
 
 
-def peak_mb(device: str, baseline: float) -> float:
-    """GPU: `max_memory_allocated`. CPU: the peak RSS above the row's start (the process's own
-    baseline — torch, the interpreter, what the allocator kept from earlier rows — left out)."""
-    if device == "cuda":
-        torch.cuda.synchronize()
-        return torch.cuda.max_memory_allocated() / 2**20
-    return _status_kb("VmHWM") / 1024 - baseline
+def as_levels(frames: Any) -> np.ndarray:
+    array = np.asarray(frames)
+    return (np.clip(array, 0.0, 1.0) * 255).round().astype(np.uint8)
 
 
-# FLOPs ----------------------------------------------------------------------------------------
+def level_delta(a: np.ndarray, b: np.ndarray) -> int:
+    return int(np.abs(a.astype(np.int16) - b.astype(np.int16)).max())
 
 
 def _to_meta(value: Any) -> Any:
@@ -410,7 +469,7 @@ def arithmetic() -> list[str]:
     ]
 
 
-# the runs -------------------------------------------------------------------------------------
+# one section: one family in its own process ---------------------------------------------------
 
 
 def make_pipe(case: Case, device: str) -> Any:
@@ -426,176 +485,380 @@ def make_pipe(case: Case, device: str) -> Any:
     return pipe
 
 
-def plain_row(case: Case, device: str, repeats: int, flops: int | None) -> Row:
-    """The call an owner would write: the pipeline on the device, one prompt per call."""
-    pipe = make_pipe(case, device).to(device)
+class SharedRenderer(Renderer):
+    """The bot's Renderer over the section's one pipeline: placement, batching, generators, step
+    hooks and out-of-memory handling are the bot's own; each row switches its tuning on and off."""
+
+    def __init__(self, pipe: Any, preset: Preset, device: str, tuning: RenderConfig) -> None:
+        threads = torch.get_num_threads() if device == "cpu" else 0
+        super().__init__(preset.id, device=device, preset=preset, tuning=tuning, cpu_threads=threads)
+        self._shared = pipe
+
+    def _build(self, device: str) -> Any:
+        return self._shared
+
+
+def _last_block_probe(pipe: Any) -> tuple[list[int], RemovableHandle] | None:
+    """A counter of the transformer's last block really running (a cache hook that skips the block
+    still calls the block's module, but not the linear layers inside it)."""
+    transformer = getattr(pipe, "transformer", None)
+    if transformer is None:
+        return None
+    blocks = getattr(transformer, "transformer_blocks", None) or getattr(transformer, "blocks", None)
+    if not blocks:
+        return None
+    linear = next(m for m in blocks[-1].modules() if isinstance(m, torch.nn.Linear))
+    count = [0]
+    return count, linear.register_forward_pre_hook(lambda *_: count.__setitem__(0, count[0] + 1))
+
+
+def _compiled_graphs() -> int:
+    from torch._dynamo.utils import counters
+
+    return int(counters["stats"]["unique_graphs"])
+
+
+class Section:
+    def __init__(self, case: Case, device: str, dry: bool, emit: Callable[[dict[str, Any]], None]) -> None:
+        self.case, self.device, self.dry, self.emit = case, device, dry, emit
+        started = time.perf_counter()
+        self.pipe = make_pipe(case, device)
+        self.base = RenderConfig(max_batch=max(case.batches), batch_wait_ms=0, warmup_steps=0)
+        self.renderer = SharedRenderer(self.pipe, case.preset, device, self.base)
+        self.renderer.load()  # the bot's placement, in memory mode fast
+        self.build_s = time.perf_counter() - started
+        self.compiled: dict[torch.nn.Module, Any] = {}
+        self.probe = _last_block_probe(self.pipe)
+
+    @contextlib.contextmanager
+    def active(self, variant: Variant) -> Any:
+        """`variant`'s tuning switched on for the shared pipeline, and off again afterwards."""
+        tuning, pipe = variant.tuning, self.pipe
+        self.renderer.tuning = tuning or self.base
+        balanced = tuning is not None and tuning.memory == "balanced"
+        cached = tuning is not None and tuning.cache != "off"
+        compiled = tuning is not None and tuning.compile
+        if balanced:
+            apply_memory_mode(pipe, "balanced", self.device)
+        if cached:
+            apply_step_cache(pipe, self.case.family, tuning)  # type: ignore[arg-type]
+        if compiled:
+            self._compile_on()
+        try:
+            yield
+        finally:
+            if balanced:
+                pipe.vae.disable_slicing() if hasattr(pipe.vae, "disable_slicing") else None
+                pipe.vae.disable_tiling() if hasattr(pipe.vae, "disable_tiling") else None
+            if cached:
+                pipe.transformer.disable_cache()
+            if compiled:
+                for module in self.compiled:
+                    module._compiled_call_impl = None
+
+    def _compile_on(self) -> None:
+        if not self.compiled:
+            compile_denoiser(self.pipe, **({"backend": "eager"} if self.dry else {}))
+            self.compiled = {
+                m: m._compiled_call_impl for m in self.pipe.components.values()
+                if isinstance(m, torch.nn.Module) for m in m.modules() if m._compiled_call_impl is not None
+            }  # fmt: skip
+        for module, impl in self.compiled.items():
+            module._compiled_call_impl = impl
+
+    def call(self, variant: Variant) -> list[np.ndarray]:
+        p = self.case.params
+        if variant.tuning is not None:
+            clips = self.renderer.render_batch(batch_of(p, variant.batch))
+            return [clip for clip in clips if clip is not None]
+        kwargs: dict[str, Any] = dict(
+            num_frames=p.frames, num_inference_steps=p.steps, height=p.height, width=p.width,
+            guidance_scale=p.guidance, output_type="np", generator=torch.Generator().manual_seed(p.seed),
+        )  # fmt: skip
+        family = self.case.preset.family
+        if family.takes_frame_rate:
+            kwargs["frame_rate"] = p.fps
+        if family.takes_max_sequence_length:  # the same prompt length as the bot's
+            kwargs["max_sequence_length"] = self.case.preset.prompt_tokens
+        kwargs.update(dict(self.case.preset.extra_call))
+        frames = np.asarray(self.pipe(PROMPT, negative_prompt=NEGATIVE, **kwargs).frames)
+        return [as_levels(frames[0] if frames.ndim == 5 else frames)]
+
+
+def run_section(family: str, device: str, dry: bool, rounds: int, cap_s: float, compile_rows: bool,
+                emit: Callable[[dict[str, Any]], None]) -> weakref.ref[Any]:  # fmt: skip
+    """Build, warm every row once, time interleaved rounds while the cap allows, then `memory low`;
+    returns a weak reference to the denoiser, to see whether unloading frees it."""
+    deadline = time.perf_counter() + cap_s * 0.85  # the rest: `low`, the unload check, slack
+    case = case_for(family, device, dry)
+    section = Section(case, device, dry, emit)
     p = case.params
-    kwargs: dict[str, Any] = dict(
-        num_frames=p.frames,
-        num_inference_steps=p.steps,
-        height=p.height,
-        width=p.width,
-        guidance_scale=p.guidance,
-    )
-    if case.preset.family.takes_frame_rate:
-        kwargs["frame_rate"] = p.fps
-    if case.preset.family.takes_max_sequence_length:  # the tiny text encoders' length
-        kwargs["max_sequence_length"] = case.preset.prompt_tokens
-    kwargs.update(dict(case.preset.extra_call))
-    pipe(PROMPT, negative_prompt=NEGATIVE, **kwargs)  # warm-up: what the bot does at start-up too
-    baseline = reset_peak(device)
+    emit({"kind": "section", "family": family, "model": case.model, "build_s": round(section.build_s, 1),
+          "shape": f"{p.frames}×{p.height}×{p.width}, {p.steps} steps"})  # fmt: skip
+    flops = clip_flops(section.renderer, p)
+    # dry: compile only the repeated blocks (Wan, LTX); tracing a whole UNet or CogVideoX takes a minute
+    every = variants(case, compile_rows and not (dry and family in ("modelscope", "cogvideox")))
+    rows = {v.label: Row(family, v.label, v.batch) for v in every}
+    outputs: dict[str, list[np.ndarray]] = {}
+    runs: dict[str, float] = {}  # last-block runs a call (cache rows and fast)
+    live = [v for v in every if not v.last]
+
+    def once(variant: Variant, timed: bool) -> float:
+        row = rows[variant.label]
+        if section.probe is not None:
+            section.probe[0][0] = 0
+        with section.active(variant):
+            clips, seconds, act = measured(device, lambda: section.call(variant))
+        if timed:
+            row.times.append(seconds / variant.batch)
+            row.act_mb.append(act)
+        else:
+            outputs[variant.label] = clips
+            cached = variant.tuning is not None and variant.tuning.cache != "off"
+            if section.probe is not None and (cached or variant.label == "bot: memory fast"):
+                runs[variant.label] = section.probe[0][0]  # per call: a batch runs each block once a step
+        return seconds
+
+    def safely(variant: Variant, timed: bool) -> float:
+        try:
+            return once(variant, timed)
+        except Exception as error:  # one failing row never aborts the table
+            rows[variant.label].notes.append(f"failed: {type(error).__name__}: {str(error)[:120]}")
+            if variant in live:
+                live.remove(variant)
+            return 0.0
+
     started = time.perf_counter()
-    for i in range(repeats):
-        pipe(PROMPT, negative_prompt=NEGATIVE, generator=torch.Generator().manual_seed(p.seed + i), **kwargs)
-    s_clip = _elapsed(started, device) / repeats
-    row = Row(
-        case.family, "plain diffusers call", 1, s_clip, peak_mb(device, baseline), _tflops(flops, s_clip)
+    solo_two = section.renderer.render(replace(p, seed=p.seed + 1)) if max(case.batches) > 1 else None
+    is_compiled = [v for v in live if v.tuning is not None and v.tuning.compile]
+    for variant in [v for v in live if v not in is_compiled] + is_compiled:  # compiling last: the longest
+        if time.perf_counter() > deadline:  # warm-up (excluded): kernel choice, compiling, reference clips
+            rows[variant.label].notes.append("skipped: out of time before its warm-up")
+            live.remove(variant)
+            continue
+        graphs = _compiled_graphs()
+        seconds = safely(variant, timed=False)
+        if variant in is_compiled:
+            rows[variant.label].notes.append(f"compile {seconds:.1f} s, {_compiled_graphs() - graphs} graphs")
+        emit({"kind": "rows", "rows": summarise(rows, flops, outputs, runs, solo_two, 0)})
+    round_s = time.perf_counter() - started
+    graphs = _compiled_graphs()
+    done = 0
+    while done < rounds and (done == 0 or time.perf_counter() + round_s < deadline):
+        began = time.perf_counter()
+        for variant in list(live):
+            safely(variant, timed=True)
+            emit({"kind": "rows", "rows": summarise(rows, flops, outputs, runs, solo_two, done + 1)})
+        round_s, done = time.perf_counter() - began, done + 1
+        emit({"kind": "rows", "rows": summarise(rows, flops, outputs, runs, solo_two, done)})
+    for variant in every:
+        if variant.tuning is not None and variant.tuning.compile:
+            rows[variant.label].notes.append(f"{_compiled_graphs() - graphs} recompiles in the timed rounds")
+    low = next(v for v in every if v.last)
+    section.renderer.tuning = low.tuning  # type: ignore[assignment]
+    try:
+        section.renderer.lower_memory("low")  # FP8 weights, and on a GPU model offload: for good
+        offload = getattr(section.pipe, "_offload_device", None)
+        rows[low.label].notes.append(f"offload onto {offload}" if offload is not None else "no offload (CPU)")
+        once(low, timed=False)
+        for _ in range(max(1, done)):
+            if time.perf_counter() > deadline + cap_s * 0.1:
+                break
+            once(low, timed=True)
+    except Exception as error:
+        rows[low.label].notes.append(f"failed: {type(error).__name__}: {str(error)[:120]}")
+    emit({"kind": "rows", "rows": summarise(rows, flops, outputs, runs, solo_two, done)})
+    denoiser = getattr(section.pipe, "transformer", None) or section.pipe.unet
+    section.renderer.unload()
+    return weakref.ref(denoiser)
+
+
+def summarise(
+    rows: dict[str, Row],
+    flops: int | None,
+    outputs: dict[str, list[np.ndarray]],
+    runs: dict[str, float],
+    solo_two: np.ndarray | None,
+    rounds: int,
+) -> list[dict[str, Any]]:
+    plain = rows["plain diffusers call"]
+    plain_s = statistics.median(plain.times) if plain.times else None
+    fast_runs = runs.get("bot: memory fast")
+    found = []
+    for row in rows.values():
+        if row.times:
+            row.s_clip = statistics.median(row.times)
+            row.spread = (max(row.times) - min(row.times)) / row.s_clip
+            row.eff_tflops = None if flops is None else flops / row.s_clip / 1e12
+            fraction = runs[row.label] / fast_runs if fast_runs and row.label in runs else 1.0
+            row.ach_tflops = None if row.eff_tflops is None else row.eff_tflops * fraction
+            row.ratio = None if plain_s is None or row is plain else plain_s / row.s_clip
+        clips = outputs.get(row.label)
+        if clips and row.batch > 1 and "bot: memory fast" in outputs:  # batch against solo renders
+            solos = [outputs["bot: memory fast"][0]] + ([solo_two] if solo_two is not None else [])
+            row.delta = max(level_delta(c, s) for c, s in zip(clips, solos, strict=False))
+            row.delta_vs = f"solo ({len(solos)} clips)"
+        elif clips and row is not plain and plain.label in outputs:
+            row.delta = level_delta(clips[0], outputs[plain.label][0])
+            row.delta_vs = "plain"
+        notes = [n for n in row.notes if not n.startswith("last block")]
+        if row.label in runs and fast_runs and row.label != "bot: memory fast":
+            notes.append(f"last block ran {runs[row.label]:.0f} of {fast_runs:.0f} times")
+        row.notes = notes
+        found.append({**asdict(row), "rounds": rounds})
+    return found
+
+
+# the table ------------------------------------------------------------------------------------
+
+HEADER = (
+    f"{'family':<11} {'path':<28} {'batch':>5} {'s/clip':>8} {'spread':>7} {'clips/min':>9} {'act. MB':>8} "
+    f"{'eff.TF/s':>9} {'ach.TF/s':>9} {'× plain':>8} {'Δ':>4}  notes"
+)
+
+
+def _num(value: float | None, digits: int = 3) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.4f}" if abs(value) < 1 and digits > 1 else f"{value:.{digits}f}"
+
+
+def table_line(row: dict[str, Any]) -> str:
+    s = row["s_clip"]
+    act = statistics.median(row["act_mb"]) if row["act_mb"] else None
+    delta = "—" if row["delta"] is None else str(row["delta"])
+    vs = f"Δ vs {row['delta_vs']}" if row["delta_vs"] else ""
+    notes = "; ".join([*row["notes"], *([vs] if vs else [])])
+    spread = "—" if row["spread"] is None else f"{100 * row['spread']:.0f} %"
+    return (
+        f"{row['family']:<11} {row['label']:<28} {row['batch']:>5} {_num(s):>8} "
+        f"{spread:>7} "
+        f"{'—' if s is None else f'{60 / s:.1f}':>9} {_num(act, 0):>8} {_num(row['eff_tflops'], 2):>9} "
+        f"{_num(row['ach_tflops'], 2):>9} {_num(row['ratio'], 2):>8} {delta:>4}  {notes}"
     )
-    del pipe
-    _free(device)
-    return row
-
-
-def bot_row(
-    case: Case, device: str, label: str, tuning: RenderConfig, batch: int, clips: int, flops: int | None
-) -> Row:
-    renderer = BuiltRenderer(lambda: make_pipe(case, device), case.preset, device, tuning)
-    renderer.load()  # with its warm-up (compiling, when on)
-    calls = max(1, clips // batch)
-    renderer.render_batch(batch_of(case.params, batch))  # this batch size's first call (kernel choice)
-    baseline = reset_peak(device)
-    started = time.perf_counter()
-    for _ in range(calls):
-        renderer.render_batch(batch_of(case.params, batch))
-    s_clip = _elapsed(started, device) / (calls * batch)
-    row = Row(case.family, label, batch, s_clip, peak_mb(device, baseline), _tflops(flops, s_clip))
-    renderer.unload()
-    _free(device)
-    return row
-
-
-def _elapsed(started: float, device: str) -> float:
-    if device == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - started
-
-
-def _tflops(flops: int | None, s_clip: float) -> float | None:
-    return None if flops is None else flops / s_clip / 1e12
-
-
-def _free(device: str) -> None:
-    gc.collect()
-    if device == "cuda":
-        torch.cuda.empty_cache()
-
-
-def flops_for(case: Case, device: str) -> int | None:
-    renderer = BuiltRenderer(
-        lambda: make_pipe(case, device), case.preset, device, RenderConfig(warmup_steps=0)
-    )
-    flops = clip_flops(renderer, case.params)
-    renderer.unload()
-    return flops
-
-
-def run_case(case: Case, device: str, args: argparse.Namespace) -> Iterator[Row]:
-    flops = flops_for(case, device)
-    plain = plain_row(case, device, args.clips, flops)
-    yield plain
-    base = RenderConfig(max_batch=8, batch_wait_ms=0, warmup_steps=2)
-    rows: list[tuple[str, RenderConfig, int]] = [
-        ("bot: memory fast", base, 1),
-        ("bot: memory balanced", replace(base, memory="balanced"), 1),
-        ("bot: memory low", replace(base, memory="low"), 1),
-    ]
-    if not args.no_compile:
-        rows.append(("bot: fast + compile", replace(base, compile=True), 1))
-    if case.family != "modelscope":
-        rows += [
-            ("bot: cache first-block 0.1", replace(base, cache="first-block", cache_threshold=0.1), 1),
-            ("bot: cache pab", replace(base, cache="pab"), 1),
-        ]
-    rows += [(f"bot: fast, batch {b}", base, b) for b in args.batches if b > 1]
-    for label, tuning, batch in rows:
-        row = bot_row(case, device, label, tuning, batch, max(args.clips, batch), flops)
-        row.ratio = plain.s_clip / row.s_clip
-        yield row
 
 
 def machine(device: str) -> str:
-    if device == "cuda":
+    if device.startswith("cuda"):
         return f"{torch.cuda.get_device_name()} (torch {torch.__version__}, CUDA {torch.version.cuda})"
     cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if "model name" in line
-        ),
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+         if "model name" in line),
         platform.processor(),
-    )
+    )  # fmt: skip
     return (
         f"{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads (torch {torch.__version__})"
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    parser.add_argument(
-        "--frames",
-        type=int,
-        default=16,
-        help="ModelScope's; the DiT families take the next count their rule allows",
-    )
-    parser.add_argument("--steps", type=int, default=25, help="ModelScope's denoising steps")
-    parser.add_argument(
-        "--dit-steps",
-        type=int,
-        default=0,
-        help="Wan/LTX/CogVideoX steps (default: 25 on the CPU, 10 on a GPU)",
-    )
-    parser.add_argument("--clips", type=int, default=4, help="clips timed a row (at least the batch size)")
-    parser.add_argument("--batches", type=int, nargs="*", default=[2, 4, 8])
-    parser.add_argument("--families", nargs="*", default=None, help="modelscope wan ltx cogvideox")
-    parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile rows")
-    args = parser.parse_args()
-    if args.device == "cuda" and not torch.cuda.is_available():
-        parser.error("--device cuda, but torch sees no CUDA device")
-    args.dit_steps = args.dit_steps or (25 if args.device == "cpu" else 10)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+def run_child(args: argparse.Namespace) -> None:
+    """`--section`: one family, its records appended to `--out` as JSON lines as they come."""
+    out = Path(args.out)
+
+    def emit(record: dict[str, Any]) -> None:
+        with out.open("a", encoding="utf-8") as file:
+            file.write(json.dumps(record) + "\n")
+
     if args.device == "cpu":
         torch.set_num_threads(cpu_render_threads())  # what the bot uses: every core but the chats'
+    ref = run_section(
+        args.section, args.device, args.dry_run, args.rounds, args.cap_s, not args.no_compile, emit
+    )
+    gc.collect()
+    record: dict[str, Any] = {"kind": "unload", "freed": ref() is None}
+    if ref() is not None:  # compiled code may hold the weights: does dynamo's reset let them go?
+        torch._dynamo.reset()
+        gc.collect()
+        record["freed_after_dynamo_reset"] = ref() is None
+    if args.device.startswith("cuda"):
+        record["allocated_after_mb"] = round(torch.cuda.memory_allocated() / 2**20)
+    emit(record)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--dry-run", action="store_true", help="every section on the CPU with tiny models")
+    parser.add_argument(
+        "--budget-s", type=float, default=0, help="all sections (default: 420 on a GPU, 300 dry)"
+    )
+    parser.add_argument("--families", nargs="*", default=None, help=" ".join(FAMILIES))
+    parser.add_argument("--rounds", type=int, default=0, help="timed rounds at most (default: 3; 2 dry)")
+    parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile row")
+    parser.add_argument("--json", default="", help="results file (default: render-<device>.json here)")
+    parser.add_argument("--section", default="", help=argparse.SUPPRESS)  # the child's family
+    parser.add_argument("--out", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--cap-s", type=float, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.dry_run:
+        args.device = "cpu"
+    args.rounds = args.rounds or (2 if args.dry_run else 3)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from diffusers.utils import logging as diffusers_logging
 
     diffusers_logging.set_verbosity_error()
-    print(f"# machine: {machine(args.device)}")
-    for line in arithmetic():
-        print(f"# {line}")
-    header = (
-        f"{'family':<11} {'path':<28} {'batch':>5} {'s/clip':>8} {'clips/min':>9} {'peak MB':>9} "
-        f"{'TFLOP/s':>9} {'× plain':>8}"
-    )
-    print(header)
-    print("-" * len(header))
-    for case in cases(args.device, args):
-        if args.families and case.family not in args.families:
-            continue
-        p = case.params
-        print(
-            f"# {case.family}: {case.model}, {p.frames} frames {p.width}x{p.height}, {p.steps} steps",
-            flush=True,
-        )
-        for row in run_case(case, args.device, args):
-            tflops = (
-                "—" if row.tflops is None else f"{row.tflops:.4f}" if row.tflops < 1 else f"{row.tflops:.1f}"
-            )
-            ratio = "1.00" if row.ratio is None else f"{row.ratio:.2f}"
-            print(
-                f"{row.family:<11} {row.label:<28} {row.batch:>5} {row.s_clip:>8.3f} {60 / row.s_clip:>9.1f} "
-                f"{row.peak_mb:>9.0f} {tflops:>9} {ratio:>8}",
-                flush=True,
-            )
+    if args.section:
+        run_child(args)
+        return
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        parser.error("--device cuda, but torch sees no CUDA device")
+    families = args.families or (FAMILIES if args.device == "cpu" else GPU_FAMILIES)
+    budget = args.budget_s or (300.0 if args.device == "cpu" else 420.0)
+    results: dict[str, Any] = {
+        "machine": machine(args.device), "device": args.device, "dry_run": args.dry_run,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "budget_s": budget, "sections": [],
+    }  # fmt: skip
+    started = time.perf_counter()
+    print(f"# machine: {results['machine']}; budget {budget:.0f} s", flush=True)
+    results["arithmetic"] = arithmetic()
+    for line in results["arithmetic"]:
+        print(f"# {line}", flush=True)
+    print(HEADER)
+    print("-" * len(HEADER), flush=True)
+    share = {f: 1.0 if args.dry_run else SHARE[f] for f in families}  # dry: each section alike
+    total = sum(share.values())
+    for family in families:
+        left = budget - (time.perf_counter() - started)
+        cap = max(10.0, left * share[family] / total)
+        total -= share[family]
+        results["sections"].append(section_in_child(family, args, cap))
+    path = Path(args.json or f"render-{args.device.replace(':', '')}.json")
+    path.write_text(json.dumps(results, indent=1), encoding="utf-8")
+    print(f"# {time.perf_counter() - started:.0f} s in all; results in {path}", flush=True)
+
+
+def section_in_child(family: str, args: argparse.Namespace, cap: float) -> dict[str, Any]:
+    """Run one family in its own process, killed at its cap; print its rows, whatever it finished."""
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "records.jsonl"
+        command = [sys.executable, str(Path(__file__).resolve()), "--section", family,
+                   "--device", args.device, "--out", str(out), "--cap-s", str(cap),
+                   "--rounds", str(args.rounds)]  # fmt: skip
+        command += ["--dry-run"] * args.dry_run + ["--no-compile"] * args.no_compile
+        began = time.perf_counter()
+        status = "done"
+        try:
+            finished = subprocess.run(command, timeout=cap + 15, capture_output=True, text=True, check=False)
+            if finished.returncode != 0:
+                status = f"failed (exit {finished.returncode}): {finished.stderr.strip().splitlines()[-1:]}"
+        except subprocess.TimeoutExpired:
+            status = f"ran out of time ({cap:.0f} s)"
+        records = [json.loads(line) for line in out.read_text().splitlines()] if out.exists() else []
+    section: dict[str, Any] = {"family": family, "cap_s": round(cap), "status": status,
+                               "seconds": round(time.perf_counter() - began, 1), "rows": []}  # fmt: skip
+    for record in records:
+        kind = record.pop("kind")
+        if kind == "rows":
+            section["rows"] = record["rows"]
+        else:
+            section.update(record)
+    built = section.get("build_s", "?")
+    shape = f"{section.get('model', family)}, {section.get('shape', '?')}, built in {built} s"
+    unload = "" if "freed" not in section else f"; unloading freed the weights: {section['freed']}"
+    print(f"# {family}: {shape}; {status} in {section['seconds']:.0f} s of {cap:.0f}{unload}", flush=True)
+    for row in section["rows"]:
+        print(table_line(row), flush=True)
+    return section
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import os
 import re
 import tomllib
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -91,6 +91,32 @@ MEMORY_MODES = ("fast", "balanced", "low")  # each lower one saves memory at som
 CACHE_MODES = ("off", "first-block", "pab")
 MAX_BATCH_CUDA = 4  # auto batch size on a GPU
 MAX_BATCH_LIMIT = 32
+
+
+def refused_render_settings(render: RenderConfig, families: Iterable[str]) -> tuple[str, str] | None:
+    """The first `[render]` combination that cannot render, as (key, why), for models of `families`;
+    None when they all can.  Start-up refuses these; the renderer refuses them too."""
+    if render.compile and render.cache != "off":
+        return "[render] compile = true", (
+            f'cannot be combined with cache = "{render.cache}": its hooks break the compiled blocks; '
+            "turn one off"
+        )
+    if render.compile and render.memory == "low":
+        return "[render] compile = true", (
+            'cannot be combined with memory = "low": its FP8 casting hooks break the compiled blocks; '
+            'use memory = "balanced"'
+        )
+    if render.cache == "first-block" and render.max_batch > 1:
+        return '[render] cache = "first-block"', (
+            "renders one clip per call (its skip decision would be one for the whole batch); "
+            "set max_batch = 0"
+        )
+    if render.cache == "pab" and "wan" in set(families):
+        return '[render] cache = "pab"', (
+            "does not work for Wan, which calls the transformer twice a step: PAB would reuse the "
+            'conditional pass\'s attention for the unconditional one; use cache = "first-block" or "off"'
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -500,6 +526,8 @@ def _check(config: Config, require_tokens: bool) -> None:
     need(r.memory in MEMORY_MODES, "[render] memory", f"must be one of {', '.join(MEMORY_MODES)}")
     need(r.cache in CACHE_MODES, "[render] cache", f"must be one of {', '.join(CACHE_MODES)}")
     need(0 < r.cache_threshold < 1, "[render] cache_threshold", "must be between 0 and 1")
+    refused = refused_render_settings(r, {s.family for s in config.model_settings.values()})
+    need(refused is None, *(refused or ("", "")))
     need(0 <= r.warmup_steps <= 50, "[render] warmup_steps", "must be between 0 and 50")
     need(v.max_prompt_chars >= 1, "[video] max_prompt_chars", "must be at least 1")
     need(

@@ -1,9 +1,12 @@
 """bench/render.py's full-size configs: built on the meta device (no memory, no weights), they
-have the published parameter counts, and its arithmetic matches issue #13's figures."""
+have the published parameter counts, and its arithmetic matches issue #13's figures; its dry run
+(tiny models on the CPU) runs a section end to end in its own process."""
 
 from __future__ import annotations
 
 import importlib.util
+import json
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -47,3 +50,27 @@ def test_the_full_size_dit_configs_have_their_published_sizes(
 ) -> None:
     parts = bench.build_full(family, "meta", torch.bfloat16)
     assert {name: billions(module) for name, module in parts.items()} == expected
+
+
+def test_the_dry_run_runs_a_section_in_its_own_process_and_writes_the_table_and_json(tmp_path: Path) -> None:
+    """A reduced `--dry-run` (the full one runs every family, ~2-3 min on 2 cores): LTX alone, one
+    round, which has every kind of row (plain, memory modes, compile, both caches, a batch)."""
+    results = tmp_path / "render.json"
+    command = [sys.executable, str(BENCH), "--dry-run", "--families", "ltx", "--rounds", "1"]
+    run = subprocess.run(
+        [*command, "--budget-s", "600", "--json", str(results)],
+        capture_output=True, text=True, timeout=900, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "ltx         plain diffusers call" in run.stdout and "results in" in run.stdout
+    (section,) = json.loads(results.read_text())["sections"]
+    assert section["status"] == "done" and section["freed"] is True, section
+    rows = {row["label"]: row for row in section["rows"]}
+    assert set(rows) == {
+        "plain diffusers call", "bot: memory fast", "bot: memory balanced", "bot: fast + compile",
+        "bot: cache first-block 0.1", "bot: cache pab", "bot: fast, batch 2", "bot: memory low (last)",
+    }  # fmt: skip
+    assert all(row["s_clip"] and row["s_clip"] > 0 for row in rows.values()), rows
+    assert rows["bot: memory fast"]["delta"] == 0, "the bot's clip is the plain call's for the seed"
+    assert rows["bot: fast, batch 2"]["delta"] <= 2, "a batch's clips equal their solo renders"
+    assert any("recompiles" in note for note in rows["bot: fast + compile"]["notes"])

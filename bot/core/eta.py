@@ -1,6 +1,7 @@
 """When will a job be done: measured seconds per step for its shape × the work ahead.
 
-Timings come from the backend's reports (`Started` → the first `Encoding`), blended into
+Timings come from the backend's reports (the first `Progress` → the first `Encoding`: a model
+loaded, switched or compiled after `Started` does not count as rendering), blended into
 moving averages and stored so ETAs survive restarts.  Two keys per render:
 
 - `model:WxH:Ff:bB` — seconds per denoising step of a call rendering B clips of F frames
@@ -17,7 +18,7 @@ import time
 from dataclasses import dataclass
 
 from bot.core.endings import RunningJobs
-from bot.core.ports import Cancelled, Encoding, Failed, RenderEvent, Started
+from bot.core.ports import Cancelled, Encoding, Failed, Progress, RenderEvent, Started
 from bot.core.queue import JobQueue
 from bot.core.types import Job, RenderParams
 from bot.store import Store
@@ -60,6 +61,16 @@ class _Group:
     started: float
     jobs: list[int]
     timed: bool = False
+    first_step: tuple[float, int] | None = None  # when the first step report came, and its step
+
+
+def _render_seconds(group: _Group, now: float, steps: int) -> float:
+    """A call's denoising seconds: from its first step report on, scaled to all its steps; from
+    `Started` only when no step came before the last (loading then counts, for want of better)."""
+    if group.first_step is not None and group.first_step[1] < steps:
+        at, step = group.first_step
+        return (now - at) * steps / (steps - step)
+    return now - group.started
 
 
 class Eta:
@@ -72,6 +83,10 @@ class Eta:
     def on_event(self, event: RenderEvent) -> None:
         if isinstance(event, Started):
             self._started(event.job_id, time.monotonic())
+        elif isinstance(event, Progress):
+            group = self._groups.get(event.job_id)
+            if group is not None and group.first_step is None:
+                group.first_step = (time.monotonic(), event.step)
         elif isinstance(event, Encoding):
             group = self._groups.pop(event.job_id, None)
             running = self.running.get(event.job_id)
@@ -79,7 +94,7 @@ class Eta:
                 group.timed = True  # the batch's denoising ends at its first clip's encoding
                 p = running.job.params
                 batch = len(group.jobs)
-                elapsed = time.monotonic() - group.started
+                elapsed = _render_seconds(group, time.monotonic(), p.steps)
                 self.store.timings.record(batch_key(running.job, batch), elapsed / p.steps)
                 self.store.timings.record(timing_key(running.job), elapsed / (p.steps * p.frames * batch))
         elif isinstance(event, Cancelled | Failed):
