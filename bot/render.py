@@ -26,6 +26,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,9 @@ import numpy as np
 
 from bot.config import DEFAULT_MODEL_ID, MAX_BATCH_CUDA, MEMORY_MODES, ModelSettings, RenderConfig
 from bot.core.types import RenderParams
+from bot.pipelines.audio import soundtracks_from, with_soundtrack
+from bot.pipelines.fewstep import apply_scheduler_shift, guidance_call, step_cache_mode
+from bot.pipelines.loras import LoraMissing, LoraRef, LoraSpec, load_loras, lora_refs
 from bot.pipelines.registry import (
     CATALOGUE,
     TINY_PRESETS,
@@ -274,8 +278,17 @@ class Renderer:
         preset: Preset | None = None,
         name: str = "",
         tuning: RenderConfig | None = None,
+        audio: bool = True,
+        loras: tuple[LoraSpec, ...] = (),
+        model_cache: str = "",
+        scheduler_shift: float = 0.0,
     ) -> None:
         self.source = source
+        self.audio = audio  # False: the soundtrack of a family that makes one is dropped
+        self.loras = loras
+        self.lora_refs: tuple[LoraRef, ...] = ()  # what the clips record, set when the LoRAs load
+        self.model_cache = model_cache
+        self.scheduler_shift = scheduler_shift
         self.name = name or source
         self.device = device
         self.cpu_offload = cpu_offload
@@ -303,6 +316,10 @@ class Renderer:
             preset=settings.preset,
             name=settings.name,
             tuning=tuning,
+            audio=settings.audio,
+            loras=settings.loras,
+            model_cache=settings.cache,
+            scheduler_shift=settings.scheduler_shift,
         )
 
     @property
@@ -375,7 +392,13 @@ class Renderer:
     def check_available(self) -> None:
         """Raise what loading would, for what can be told without reading weights (no folder, no
         cache entry, an unsupported class): so a doomed switch never frees the model in memory."""
-        if self.loaded or self.is_tiny:
+        if self.loaded:
+            return
+        try:
+            lora_refs(self.loras)
+        except LoraMissing as error:
+            raise ModelMissing(str(error)) from error
+        if self.is_tiny:
             return
         folder = local_folder(self.source)
         class_name = pipeline_class_name(folder)
@@ -423,6 +446,11 @@ class Renderer:
         device = self._device()
         pipe = self._build(device)
         pipe.set_progress_bar_config(disable=True)
+        apply_scheduler_shift(pipe, self.scheduler_shift)
+        try:
+            self.lora_refs = load_loras(pipe, self.loras)  # fused before any dtype cast or offload
+        except LoraMissing as error:
+            raise ModelMissing(str(error)) from error
         offload = (self.cpu_offload or self.memory == "low") and device.startswith("cuda")
         if offload:
             pipe.enable_model_cpu_offload()
@@ -432,7 +460,8 @@ class Renderer:
             self._render_threads = cpu_render_threads(self.cpu_threads)
             log.info("rendering on the CPU with %d torch threads", self._render_threads)
         apply_memory_mode(pipe, self.memory, device, offloaded=offload)
-        apply_step_cache(pipe, self.preset.family.name, self.tuning)
+        cache = step_cache_mode(self.tuning.cache, self.model_cache, self.preset.steps)
+        apply_step_cache(pipe, self.preset.family.name, replace(self.tuning, cache=cache))
         if self.tuning.compile:
             compile_denoiser(pipe)
         log.info("loaded video model %s (%s) on %s", self.name, self.source, device)
@@ -540,7 +569,6 @@ class Renderer:
         one = len(batch) == 1
         kwargs: dict[str, Any] = {
             "prompt": first.prompt if one else [p.prompt for p in batch],
-            "negative_prompt": (first.negative or None) if one else [p.negative for p in batch],
             "num_frames": first.frames,
             "num_inference_steps": first.steps,
             "guidance_scale": first.guidance,
@@ -556,6 +584,8 @@ class Renderer:
         if family.takes_frame_rate:
             kwargs["frame_rate"] = first.fps
         kwargs.update(dict(self.preset.extra_call))
+        negative = (first.negative or None) if one else [p.negative for p in batch]
+        kwargs.update(guidance_call(family, first.guidance, negative))  # guidance 1: no negative pass
 
         def step_done(step: int, total: int) -> None:
             for index, stop in enumerate(stops):
@@ -579,7 +609,8 @@ class Renderer:
         if frames.ndim == 4:  # one clip without its batch axis
             frames = frames[None]
         clips = (np.clip(frames, 0.0, 1.0) * 255).round().astype(np.uint8)
-        return [clips[index] for index in range(len(batch))]
+        sounds = soundtracks_from(output, self.pipe, len(batch)) if self.audio else [None] * len(batch)
+        return [with_soundtrack(clips[index], sounds[index]) for index in range(len(batch))]
 
     def _step_hooks(self, steps: int, report: StepCallback, stop: Callable[[], bool]) -> dict[str, Any]:
         """The family's hook; raising from it stops at once (no VAE decode of a cancelled clip)."""

@@ -79,6 +79,7 @@ class Commands:
                 steps=p.steps if args.steps is None else args.steps,
                 guidance=p.guidance if args.guidance is None else args.guidance,
                 model=args.model or self._still_configured(based_on.model),
+                silent=args.silent or p.silent,
             )
         return await self.admission.submit(req, args, parent_id=based_on.id if based_on else None)
 
@@ -216,7 +217,12 @@ class Commands:
             p = job.params
             model = self._still_configured(job.model)
             args = VideoArgs(
-                prompt=p.prompt, negative=p.negative, frames=p.frames, steps=p.steps, model=model
+                prompt=p.prompt,
+                negative=p.negative,
+                frames=p.frames,
+                steps=p.steps,
+                model=model,
+                silent=p.silent,
             )
             if pressed == ButtonAction.VARIATION:
                 v = self.models.settings(job.model).limits

@@ -68,6 +68,7 @@ class RenderParams:
     width: int
     height: int
     fps: int
+    silent: bool = False  # deliver without the soundtrack a family with sound makes (--silent)
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,7 @@ def build_commands(client: Host) -> list[AnyCommand]:
         steps=f"Denoising steps, {v.min_steps}–{v.max_steps} (default {v.default_steps})",
         guidance=f"How closely to follow the prompt, {v.min_guidance}–{v.max_guidance} "
         f"(default {v.default_guidance})",
+        silent="No soundtrack, even from a model that makes sound",
     )
     async def video(
         interaction: discord.Interaction[Any],
@@ -62,9 +63,11 @@ def build_commands(client: Host) -> list[AnyCommand]:
         steps: Range[int, v.min_steps, v.max_steps] | None = None,
         guidance: Range[float, v.min_guidance, v.max_guidance] | None = None,
         model: app_commands.Choice[str] | None = None,
+        silent: bool = False,
     ) -> None:
         async with client.serving(interaction, public_answer=True) as req:
-            args = VideoArgs(prompt, seed, negative, frames, steps, guidance, model.value if model else None)
+            chosen = model.value if model else None
+            args = VideoArgs(prompt, seed, negative, frames, steps, guidance, chosen, silent=silent)
             await service.video(req, args)
 
     @app_commands.command(name="cancel", description=_menu("cancel"))

@@ -6,11 +6,12 @@ its model_index.json must then be one the family renders.
 
 from __future__ import annotations
 
-from bot.pipelines import cogvideox, ltx, modelscope, wan
+from bot.pipelines import cogvideox, ltx, ltx2, modelscope, wan
 from bot.pipelines.spec import Catalogue, Family, Preset
 
 FAMILIES: dict[str, Family] = {
-    family.name: family for family in (modelscope.FAMILY, wan.FAMILY, ltx.FAMILY, cogvideox.FAMILY)
+    family.name: family
+    for family in (modelscope.FAMILY, wan.FAMILY, ltx.FAMILY, cogvideox.FAMILY, ltx2.FAMILY)
 }
 
 _TINY_LICENCE = "none (random weights)"  # for trying the bot and for tests: clips are noise
@@ -43,10 +44,18 @@ TINY_PRESETS: dict[str, Preset] = {
     "tiny-wan": _tiny("tiny-wan", wan.FAMILY, 9, 33, tokens=32),
     "tiny-ltx": _tiny("tiny-ltx", ltx.FAMILY, 9, 33, tokens=32),
     "tiny-cogvideox": _tiny("tiny-cogvideox", cogvideox.FAMILY, 9, 17, tokens=32),
+    "tiny-ltx2": _tiny("tiny-ltx2", ltx2.FAMILY, 9, 33, tokens=32, guidance=1.0),  # with a soundtrack
 }
 
 CATALOGUE = Catalogue(
-    (*modelscope.PRESETS, *wan.PRESETS, *ltx.PRESETS, *cogvideox.PRESETS, *TINY_PRESETS.values())
+    (
+        *modelscope.PRESETS,
+        *wan.PRESETS,
+        *ltx.PRESETS,
+        *cogvideox.PRESETS,
+        *ltx2.PRESETS,
+        *TINY_PRESETS.values(),
+    )
 )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from bot import __version__
 from bot.core.types import RenderParams
+from bot.pipelines.loras import LoraRef
 
 TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 GENERATION_LABEL = "org.videobot.generation"
@@ -28,6 +29,7 @@ class ModelInfo:
     name: str
     hub_id: str
     licence: str
+    loras: tuple[LoraRef, ...] = ()  # fused into the model: name, file SHA-256, scale
 
     @classmethod
     def from_config(cls, name: str, hub_id: str) -> ModelInfo:
@@ -53,6 +55,7 @@ class GenerationRecord:
     prompt_policy: str
     created: str  # ISO 8601, UTC
     software_version: str = __version__
+    audio: str | None = None  # the soundtrack, when the clip has one (AI-generated like the picture)
 
     @classmethod
     def of(
@@ -89,7 +92,9 @@ class GenerationRecord:
         """The record read back from a signed clip (to sign its re-encodes the same way)."""
         known = {f.name for f in fields(cls)}
         values = {key: value for key, value in data.items() if key in known}  # a newer bot's extras
-        values["model"] = ModelInfo(**values["model"])
+        model = dict(values["model"])
+        model["loras"] = tuple(LoraRef(**lora) for lora in model.get("loras", ()))
+        values["model"] = ModelInfo(**model)
         values.setdefault("prompt", None)
         values.setdefault("negative", None)
         return cls(**values)
@@ -111,13 +116,20 @@ def manifest_definition(record: GenerationRecord, *, transcoded: str | None = No
             "prompt_policy": record.prompt_policy,
         },
     }
+    if record.model.loras:
+        created["parameters"]["loras"] = [
+            {"name": lora.name, "sha256": lora.sha256, "scale": lora.scale} for lora in record.model.loras
+        ]
+    if record.audio:  # the one c2pa.created action covers the whole file, the AAC track too
+        created["parameters"]["content"] = ["video", "audio"]
+        created["parameters"]["audio"] = record.audio
     actions: list[dict[str, Any]] = [created]
     if transcoded:
         why = {"why": transcoded}
         actions.append({"action": "c2pa.transcoded", "softwareAgent": agent, "parameters": why})
     return {
         "claim_generator_info": [agent],
-        "title": f"AI-generated video by {SOFTWARE}",
+        "title": f"AI-generated video{' and audio' if record.audio else ''} by {SOFTWARE}",
         "format": MIME,
         "assertions": [
             {"label": "c2pa.actions", "data": {"actions": actions}},

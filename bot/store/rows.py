@@ -76,6 +76,7 @@ def row_to_job(row: sqlite3.Row) -> Job:
     values["created_at"] = row["created_at"] or 0.0
     params = {f.name: row[f.name] for f in fields(RenderParams)}
     params["negative"] = params["negative"] or ""
+    params["silent"] = bool(params["silent"])  # 0/1 in SQLite; NULL in rows from before the column
     return Job(
         **values,
         user=UserRef(row["platform"], row["user_id"], row["user_name"] or "", row["locale"] or "en"),
