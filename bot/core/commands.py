@@ -15,7 +15,7 @@ from bot.core.credentials import ClipChecker, credentials_line
 from bot.core.endings import Endings, RunningJobs
 from bot.core.eta import Eta
 from bot.core.menu import command_list
-from bot.core.models import Models, model_line, seconds, shown_name
+from bot.core.models import Models, model_extras, model_line, seconds, shown_name
 from bot.core.notify import Notifier
 from bot.core.parsing import MAX_JOB_ID, CommandError, VideoArgs, parse_job_id
 from bot.core.persist import until_written
@@ -253,6 +253,8 @@ def info_text(job: Job, locale: str, models: Models) -> str:
         width=p.width,
         height=p.height,
         fps=p.fps,
-        model=f"{shown_name(settings)} · licence {settings.licence}" if known else job.model,
+        model=f"{shown_name(settings)} · licence {settings.licence}{model_extras(settings, locale)}"
+        if known
+        else job.model,
         version=__version__,
     )

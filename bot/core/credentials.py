@@ -31,6 +31,8 @@ class CredentialsCheck:
     ai_generated: bool = False  # the created action says trainedAlgorithmicMedia
     trusted: bool = False  # the certificate chains to an issuer on the reader's trust list
     problems: tuple[str, ...] = ()  # the validation codes that failed (untrusted excluded)
+    loras: tuple[str, ...] = ()  # "name ×scale sha256:…" of each LoRA the manifest names
+    sound: bool = False  # the manifest says the clip's soundtrack is AI-generated too
 
     @property
     def valid(self) -> bool:
@@ -66,6 +68,10 @@ def credentials_report(check: CredentialsCheck, locale: str) -> str:
     if check.state in (CredentialsState.VALID, CredentialsState.ALTERED):
         if check.ai_generated:
             lines.append(messages.text("credentials_ai", locale, model=check.model or "?"))
+            if check.loras:
+                lines.append(messages.text("credentials_loras", locale, loras=", ".join(check.loras)))
+            if check.sound:
+                lines.append(messages.text("credentials_sound", locale))
         if check.signed_at:
             lines.append(messages.text("credentials_when", locale, when=check.signed_at))
         if check.problems:

@@ -44,6 +44,12 @@ def check_clip(source: Path | bytes) -> CredentialsCheck:
         ai_generated=created.get("digitalSourceType") == TRAINED_ALGORITHMIC_MEDIA,
         trusted=state == "Trusted",
         problems=problems,
+        loras=tuple(
+            f"{lora.get('name', '?')} ×{lora.get('scale', 1)} sha256:{str(lora.get('sha256', ''))[:12]}"
+            for lora in (created.get("parameters") or {}).get("loras") or ()
+            if isinstance(lora, dict)
+        ),
+        sound=bool((created.get("parameters") or {}).get("audio")),
     )
 
 
