@@ -150,7 +150,12 @@ class Commands:
         if self.check_clip is None or not job.clip_path or not Path(job.clip_path).exists():
             return text
         check = await asyncio.to_thread(self.check_clip, Path(job.clip_path))
-        return f"{text}\n{credentials_line(check, locale)}"
+        signed = [credentials_line(check, locale)]
+        if check.loras:  # what was really fused, with each file's hash, as the manifest signs it
+            signed.append(messages.text("credentials_loras", locale, loras=", ".join(check.loras)))
+        if check.sound:
+            signed.append(messages.text("credentials_sound", locale))
+        return "\n".join([text, *signed])
 
     async def list_models(self, req: Request) -> None:
         """`/models`: each model with its licence and defaults, whether loaded, which is the default."""

@@ -46,9 +46,12 @@ class LoraSpec:
     @property
     def name(self) -> str:
         """What messages and records call it: the file's stem, or the repo or folder's name."""
-        if self.weight_name:
+        if self.weight_name and Path(self.weight_name).name != DEFAULT_WEIGHT_NAME:
             return Path(self.weight_name).stem
-        return Path(self.path.rstrip("/")).stem or self.path
+        where = Path(self.path.rstrip("/"))
+        if where.name == DEFAULT_WEIGHT_NAME:  # diffusers' generic file name: its folder says more
+            where = where.parent
+        return where.stem or self.path
 
 
 @dataclass(frozen=True)
