@@ -569,7 +569,7 @@ class Renderer:
         one = len(batch) == 1
         kwargs: dict[str, Any] = {
             "prompt": first.prompt if one else [p.prompt for p in batch],
-            "num_frames": first.frames,
+            family.frames_argument: first.frames,
             "num_inference_steps": first.steps,
             "guidance_scale": first.guidance,
             "height": first.height,
@@ -583,6 +583,7 @@ class Renderer:
             kwargs["max_sequence_length"] = self.preset.prompt_tokens
         if family.takes_frame_rate:
             kwargs["frame_rate"] = first.fps
+        kwargs.update(dict(family.fixed_call))
         kwargs.update(dict(self.preset.extra_call))
         negative = (first.negative or None) if one else [p.negative for p in batch]
         kwargs.update(guidance_call(family, first.guidance, negative))  # guidance 1: no negative pass

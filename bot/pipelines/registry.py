@@ -6,12 +6,19 @@ its model_index.json must then be one the family renders.
 
 from __future__ import annotations
 
-from bot.pipelines import cogvideox, ltx, ltx2, modelscope, wan
+from bot.pipelines import cogvideox, ltx, ltx2, modelscope, sana_video, wan
 from bot.pipelines.spec import Catalogue, Family, Preset
 
 FAMILIES: dict[str, Family] = {
     family.name: family
-    for family in (modelscope.FAMILY, wan.FAMILY, ltx.FAMILY, cogvideox.FAMILY, ltx2.FAMILY)
+    for family in (
+        modelscope.FAMILY,
+        wan.FAMILY,
+        ltx.FAMILY,
+        cogvideox.FAMILY,
+        ltx2.FAMILY,
+        sana_video.FAMILY,
+    )
 }
 
 _TINY_LICENCE = "none (random weights)"  # for trying the bot and for tests: clips are noise
@@ -45,6 +52,7 @@ TINY_PRESETS: dict[str, Preset] = {
     "tiny-ltx": _tiny("tiny-ltx", ltx.FAMILY, 9, 33, tokens=32),
     "tiny-cogvideox": _tiny("tiny-cogvideox", cogvideox.FAMILY, 9, 17, tokens=32),
     "tiny-ltx2": _tiny("tiny-ltx2", ltx2.FAMILY, 9, 33, tokens=32, guidance=1.0),  # with a soundtrack
+    "tiny-sana-video": _tiny("tiny-sana-video", sana_video.FAMILY, 9, 33, tokens=32),
 }
 
 CATALOGUE = Catalogue(
@@ -54,6 +62,7 @@ CATALOGUE = Catalogue(
         *ltx.PRESETS,
         *cogvideox.PRESETS,
         *ltx2.PRESETS,
+        *sana_video.PRESETS,
         *TINY_PRESETS.values(),
     )
 )

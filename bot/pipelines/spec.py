@@ -100,6 +100,8 @@ class Family:
     # Arguments that turn off every extra guidance pass when guidance is 1 (LTX-2's audio guidance,
     # spatio-temporal and modality guidance default on, each an extra transformer pass per step).
     unguided_call: tuple[tuple[str, float], ...] = ()
+    frames_argument: str = "num_frames"  # what the pipeline's call names the frame count (SANA-Video: frames)
+    fixed_call: tuple[tuple[str, object], ...] = ()  # arguments every call of the family gets
 
 
 @dataclass(frozen=True)
