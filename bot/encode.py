@@ -106,6 +106,7 @@ def encode_mp4(
             audio = None
             if soundtrack is not None:
                 audio = container.add_stream(AUDIO_CODEC, rate=soundtrack.rate, layout=_layout(soundtrack))
+                assert isinstance(audio, av.AudioStream)
                 audio.bit_rate = audio_bitrate
             for array in np.asarray(frames):
                 frame = av.VideoFrame.from_ndarray(array, format="rgb24")

@@ -178,8 +178,8 @@ def build_tiny_ltx2(seed: int = 0, layers: int = 1) -> Any:
         encoder_causal=True,
         decoder_causal=False,
     )
-    vae.use_framewise_encoding = False
-    vae.use_framewise_decoding = False
+    vae.use_framewise_encoding = False  # type: ignore[attr-defined]  # set in __init__, not declared
+    vae.use_framewise_decoding = False  # type: ignore[attr-defined]
     hop = 160
     audio_vae = AutoencoderKLLTX2Audio(
         base_channels=4,

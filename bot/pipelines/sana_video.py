@@ -86,7 +86,7 @@ def build_tiny_sana_video(seed: int = 0, layers: int = 1) -> Any:
             pad_token_id=tokenizer.pad_token_id,
             eos_token_id=tokenizer.eos_token_id,
             bos_token_id=tokenizer.eos_token_id,
-            attn_implementation="eager",
+            attn_implementation="eager",  # type: ignore[call-arg]  # a PretrainedConfig keyword
         )
     )
     transformer = SanaVideoTransformer3DModel(

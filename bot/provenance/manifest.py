@@ -85,7 +85,10 @@ class GenerationRecord:
         )
 
     def as_data(self) -> dict[str, Any]:
-        return {key: value for key, value in asdict(self).items() if value is not None}
+        data = {key: value for key, value in asdict(self).items() if value is not None}
+        if not data["model"]["loras"]:  # a model without LoRAs signs what it signed before
+            del data["model"]["loras"]
+        return data
 
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> GenerationRecord:
