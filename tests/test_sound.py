@@ -18,8 +18,10 @@ from bot.encode import encode_clip, encode_mp4, fit_to_size, read_soundtrack
 from bot.pipelines.audio import Soundtrack, soundtrack_of, with_soundtrack
 from bot.provenance import ContentCredentials, ModelInfo, check_clip, ensure_local_identity, read_record
 from bot.render import Renderer
+from tests.fakes.telegram_api import FakeTelegram
 from tests.harness.config import MakeConfig, tiny_settings
 from tests.harness.core import MakeBot
+from tests.harness.telegram import start_bot
 
 REPO = Path(__file__).resolve().parent.parent
 PARAMS = RenderParams("drums in the rain", "", 7, 9, 2, 1.0, 64, 64, 8)
@@ -164,3 +166,17 @@ async def test_a_silent_job_is_delivered_without_sound_and_stored_as_silent(
     assert read_soundtrack(Path(done_loud.clip_path)) is not None
     assert read_soundtrack(Path(done_quiet.clip_path)) is None
     assert bot.store.jobs.get(quiet.id).params.silent, "kept in SQLite"
+
+
+@pytest.mark.asyncio
+async def test_telegram_sends_a_clip_with_sound_by_send_video(
+    telegram_fake: FakeTelegram, make_config: MakeConfig, tmp_path: Path
+) -> None:
+    frames = {"default_frames": 9, "min_frames": 9, "max_frames": 17}
+    async with start_bot(telegram_fake, make_config, model={"id": "tiny-ltx2"}, video=frames) as bot:
+        bot.fake.send_message(11, 11, "/video drums in the rain --seed 2", chat_type="private")
+        sent = await bot.fake.wait_for_call("sendVideo")
+    clip = tmp_path / "sent.mp4"
+    clip.write_bytes(sent.files["video"])
+    sound = read_soundtrack(clip)
+    assert sound is not None and sound.channels == 2 and check_clip(clip).sound

@@ -22,10 +22,12 @@ def guided(guidance: float) -> bool:
 
 
 def guidance_call(family: Family, guidance: float, negative: Any) -> dict[str, Any]:
-    """The call's guidance arguments: at guidance 1 no negative prompt and every extra pass off."""
+    """The call's guidance arguments: at guidance 1 no negative prompt and every extra pass off.
+
+    No negative at all leaves the pipeline's own default (None for most, "" for SANA-Video)."""
     if guided(guidance):
-        return {"negative_prompt": negative}
-    return {"negative_prompt": None, **dict(family.unguided_call)}
+        return {"negative_prompt": negative} if negative else {}
+    return dict(family.unguided_call)
 
 
 def step_cache_mode(render_cache: str, model_cache: str, steps: int) -> str:
