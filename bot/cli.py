@@ -72,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--steps", type=int, default=None)
     demo.add_argument("--guidance", type=float, default=None)
     demo.add_argument("--image", type=Path, default=None, help="a picture to animate (JPEG, PNG or WebP)")
+    demo.add_argument("--silent", action="store_true", help="no soundtrack, even from a model that makes one")
     demo.add_argument(
         "--tiny", action="store_true", help="render with the tiny random build of the model's family"
     )
@@ -148,7 +149,9 @@ def _demo(config: Config, args: argparse.Namespace) -> int:
         known = ", ".join([*config.model_settings, *TINY_PRESETS])
         print(f"videobot: there is no model called {args.model!r}; pick one of {known}", file=sys.stderr)
         return 2
-    video_args = VideoArgs(args.prompt, args.seed, args.neg, args.frames, args.steps, args.guidance)
+    video_args = VideoArgs(
+        args.prompt, args.seed, args.neg, args.frames, args.steps, args.guidance, silent=args.silent
+    )
     try:
         params = validate_video(video_args, settings.limits, model=settings)
     except CommandError as error:
@@ -185,7 +188,7 @@ def _demo(config: Config, args: argparse.Namespace) -> int:
         model=source,
         video=config.video,
         credentials=credentials,
-        model_info=ModelInfo(made_by, source, renderer.preset.licence),
+        model_info=ModelInfo(made_by, source, renderer.preset.licence, renderer.lora_refs),
         extra_metadata=model_provenance(made_by, source, renderer.preset, params.fps),
     )
     if credentials.counts.signed:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.pipelines.loras import MAX_LORAS, LoraSpec
 from bot.pipelines.registry import CATALOGUE, FAMILIES, TINY_PRESETS, preset_for_unknown
 from bot.pipelines.spec import Preset
 
@@ -71,6 +72,14 @@ class ModelEntry:
     default_guidance: float = 0.0
     min_guidance: float = 0.0
     max_guidance: float = 0.0
+    audio: bool = True  # a family that makes sound (LTX-2) delivers it; false: silent clips
+    loras: tuple[LoraSpec, ...] = ()  # [{ path = "…", scale = 1.0, weight_name = "…" }, …], fused at load
+    cache: str = ""  # step caching for this model; "": [render] cache, but off for a few-step model
+    scheduler_shift: float = 0.0  # flow-matching shift (few-step LoRAs name theirs); 0: the preset's
+
+
+LORA_KEYS = ("path", "scale", "weight_name")
+MAX_LORA_SCALE = 4.0  # beyond this a LoRA wrecks the model rather than steers it
 
 
 @dataclass(frozen=True)
@@ -388,6 +397,10 @@ class ModelSettings:
     cpu_offload: bool = False
     cpu_threads: int = 0
     legacy: bool = False  # from a lone [model] table
+    audio: bool = True  # deliver the soundtrack of a family that makes one
+    loras: tuple[LoraSpec, ...] = ()
+    cache: str = ""  # explicit per-model step caching; "" = [render] cache unless few-step
+    scheduler_shift: float = 0.0
 
     @property
     def key(self) -> str:
@@ -473,6 +486,10 @@ def _resolve(name: str, entry: ModelEntry, config: Config) -> ModelSettings:
         device=entry.device,
         cpu_offload=entry.cpu_offload,
         cpu_threads=entry.cpu_threads,
+        audio=entry.audio,
+        loras=entry.loras,
+        cache=entry.cache,
+        scheduler_shift=entry.scheduler_shift or preset.scheduler_shift,
     )
 
 
@@ -672,6 +689,12 @@ def _check_model(config: Config, settings: ModelSettings, need: Callable[[bool, 
         return f"{table} {shown or keys[0]}"
 
     need(MODEL_NAME.match(name) is not None, where, "names a model with lowercase letters, digits, - and _")
+    need(
+        not settings.cache or settings.cache in CACHE_MODES,
+        f"{where} cache",
+        f"must be one of {', '.join(CACHE_MODES)}",
+    )
+    need(0 <= settings.scheduler_shift <= 20, f"{where} scheduler_shift", "must be between 0 and 20")
     multiple = preset.size_rule
     for side in ("width", "height"):
         size = getattr(v, side)
@@ -718,6 +741,25 @@ def _check_model(config: Config, settings: ModelSettings, need: Callable[[bool, 
     )
 
 
+def _lora_specs(raw: Any, name: str, source: str) -> tuple[LoraSpec, ...]:
+    """`loras = [{ path = "…", scale = 1.0 }, …]` → specs, each key checked."""
+    where = f"[models.{name}] loras"
+    if not isinstance(raw, list) or not all(isinstance(item, dict) for item in raw):
+        raise ConfigError(f'{source}: {where} must be a list of tables like {{ path = "…", scale = 1.0 }}')
+    if len(raw) > MAX_LORAS:
+        raise ConfigError(f"{source}: {where} lists {len(raw)} LoRAs; at most {MAX_LORAS}")
+    specs = []
+    for item in raw:
+        unknown = set(item) - set(LORA_KEYS)
+        if unknown or not isinstance(item.get("path"), str) or not item["path"]:
+            raise ConfigError(f"{source}: {where}: each needs path (and may have scale, weight_name)")
+        spec = _section(LoraSpec, item, f"models.{name}.loras", source)
+        if not -MAX_LORA_SCALE <= spec.scale <= MAX_LORA_SCALE:
+            raise ConfigError(f"{source}: {where}: scale {spec.scale} must be between -4 and 4")
+        specs.append(spec)
+    return tuple(specs)
+
+
 def _model_tables(raw: dict[str, Any], source: str) -> tuple[tuple[str, ModelEntry], ...]:
     """`[models.NAME]` tables → entries; `[model]` may then hold only device settings."""
     tables = raw.pop("models", None)
@@ -737,7 +779,9 @@ def _model_tables(raw: dict[str, Any], source: str) -> tuple[tuple[str, ModelEnt
             raise ConfigError(
                 f"{source}: [models.{name}] is not a usable name (lowercase letters, digits, - and _)"
             )
-        entry = _section(ModelEntry, table, f"models.{name}", source)
+        table = dict(table) if isinstance(table, dict) else table
+        loras = _lora_specs(table.pop("loras", []) if isinstance(table, dict) else [], name, source)
+        entry = replace(_section(ModelEntry, table, f"models.{name}", source), loras=loras)
         entries.append((name, entry))
     marked = [name for name, entry in entries if entry.default]
     if len(marked) > 1:

@@ -15,7 +15,7 @@ from bot.core.credentials import ClipChecker, Upload, credentials_line
 from bot.core.endings import Endings, RunningJobs
 from bot.core.eta import Eta
 from bot.core.menu import command_list
-from bot.core.models import Models, model_line, seconds, shown_name
+from bot.core.models import Models, model_extras, model_line, seconds, shown_name
 from bot.core.notify import Notifier
 from bot.core.parsing import MAX_JOB_ID, CommandError, VideoArgs, parse_job_id
 from bot.core.persist import until_written
@@ -85,6 +85,7 @@ class Commands:
                 steps=p.steps if args.steps is None else args.steps,
                 guidance=p.guidance if args.guidance is None else args.guidance,
                 model=args.model or self._still_configured(based_on.model),
+                silent=args.silent or p.silent,
             )
             picture = picture or based_on.params.picture
         return await self.admission.submit(
@@ -158,7 +159,12 @@ class Commands:
         if self.check_clip is None or not job.clip_path or not Path(job.clip_path).exists():
             return text
         check = await asyncio.to_thread(self.check_clip, Path(job.clip_path))
-        return f"{text}\n{credentials_line(check, locale)}"
+        signed = [credentials_line(check, locale)]
+        if check.loras:  # what was really fused, with each file's hash, as the manifest signs it
+            signed.append(messages.text("credentials_loras", locale, loras=", ".join(check.loras)))
+        if check.sound:
+            signed.append(messages.text("credentials_sound", locale))
+        return "\n".join([text, *signed])
 
     async def list_models(self, req: Request) -> None:
         """`/models`: each model with its licence and defaults, whether loaded, which is the default."""
@@ -225,7 +231,12 @@ class Commands:
             p = job.params
             model = self._still_configured(job.model)
             args = VideoArgs(
-                prompt=p.prompt, negative=p.negative, frames=p.frames, steps=p.steps, model=model
+                prompt=p.prompt,
+                negative=p.negative,
+                frames=p.frames,
+                steps=p.steps,
+                model=model,
+                silent=p.silent,
             )
             if pressed == ButtonAction.VARIATION:
                 v = self.models.settings(job.model).limits
@@ -282,6 +293,8 @@ def _info_body(job: Job, locale: str, models: Models) -> str:
         width=p.width,
         height=p.height,
         fps=p.fps,
-        model=f"{shown_name(settings)} · licence {settings.licence}" if known else job.model,
+        model=f"{shown_name(settings)} · licence {settings.licence}{model_extras(settings, locale)}"
+        if known
+        else job.model,
         version=__version__,
     )

@@ -33,6 +33,8 @@ class CredentialsCheck:
     problems: tuple[str, ...] = ()  # the validation codes that failed (untrusted excluded)
     from_picture: bool = False  # the manifest names a picture as an input (an `inputTo` ingredient)
     picture_had_credentials: bool = False  # … and that picture carried a manifest of its own
+    loras: tuple[str, ...] = ()  # "name ×scale sha256:…" of each LoRA the manifest names
+    sound: bool = False  # the manifest says the clip's soundtrack is AI-generated too
 
     @property
     def valid(self) -> bool:
@@ -68,6 +70,10 @@ def credentials_report(check: CredentialsCheck, locale: str) -> str:
     if check.state in (CredentialsState.VALID, CredentialsState.ALTERED):
         if check.ai_generated:
             lines.append(messages.text("credentials_ai", locale, model=check.model or "?"))
+            if check.loras:
+                lines.append(messages.text("credentials_loras", locale, loras=", ".join(check.loras)))
+            if check.sound:
+                lines.append(messages.text("credentials_sound", locale))
         if check.from_picture:
             key = "credentials_picture_signed" if check.picture_had_credentials else "credentials_picture"
             lines.append(messages.text(key, locale))

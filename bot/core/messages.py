@@ -181,6 +181,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "AI-generated (trained algorithmic media) with {model}",
         "it": "Generato con IA (trained algorithmic media) con {model}",
     },
+    "credentials_loras": {"en": "LoRAs: {loras}", "it": "LoRA: {loras}"},
+    "credentials_sound": {
+        "en": "🔊 The sound is AI-generated too",
+        "it": "🔊 Anche l'audio è generato con IA",
+    },
     "credentials_when": {"en": "made {when}", "it": "creato {when}"},
     "credentials_problems": {"en": "failed checks: {codes}", "it": "controlli falliti: {codes}"},
     "verify_how": {
@@ -253,6 +258,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "{rule}), {steps} passi, guidance {guidance}{state}",
     },
     "models_loaded": {"en": " · loaded", "it": " · caricato"},
+    "models_loras": {"en": " · LoRAs {loras}", "it": " · LoRA {loras}"},
+    "models_sound": {"en": " · 🔊 sound", "it": " · 🔊 audio"},
     "models_not_loaded": {"en": " · not loaded", "it": " · non caricato"},
     "models_pick": {
         "en": "Pick one with /video <prompt> --model NAME.",

@@ -126,8 +126,19 @@ def model_line(settings: ModelSettings, locale: str, *, active: bool, loaded: bo
         steps=v.default_steps,
         guidance=v.default_guidance,
         rule=frames_rule(settings),
-        state=state,
+        state=model_extras(settings, locale) + state,
     )
+
+
+def model_extras(settings: ModelSettings, locale: str) -> str:
+    """` · LoRAs a ×1, b ×0.5 · 🔊 sound`: what a model adds beyond its checkpoint."""
+    text = ""
+    if settings.loras:
+        names = ", ".join(f"{lora.name} ×{lora.scale:g}" for lora in settings.loras)
+        text += messages.text("models_loras", locale, loras=names)
+    if settings.audio and settings.preset.family.makes_audio:
+        text += messages.text("models_sound", locale)
+    return text
 
 
 def frames_rule(settings: ModelSettings) -> str:

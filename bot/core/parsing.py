@@ -38,6 +38,7 @@ class VideoArgs:
     steps: int | None = None
     guidance: float | None = None
     model: str | None = None
+    silent: bool = False  # drop the soundtrack of a model that makes one
 
 
 OPTIONS = {
@@ -48,7 +49,9 @@ OPTIONS = {
     "--steps": "steps",
     "--guidance": "guidance",
     "--model": "model",
+    "--silent": "silent",
 }
+FLAGS = frozenset({"silent"})  # options that take no value
 _OPTION_TOKEN = re.compile(r"^(--?[A-Za-z][\w-]*|[—–][A-Za-z][\w-]*)(?:=(.*))?$", re.DOTALL)
 
 
@@ -85,6 +88,11 @@ def parse_video_text(text: str) -> VideoArgs:
             if field_name in parsed.options:
                 raise CommandError("repeated_option", option=name)
             current = parsed.options[field_name] = []
+            if field_name in FLAGS:
+                if match.group(2):
+                    raise CommandError("unknown_option", option=match.group(1))
+                current = parsed.words  # the prompt may go on after a flag
+                continue
             if match.group(2):
                 current.append(match.group(2))
             continue
@@ -94,6 +102,9 @@ def parse_video_text(text: str) -> VideoArgs:
     for field_name, words in parsed.options.items():
         option = "--neg" if field_name == "negative" else f"--{field_name}"
         raw = " ".join(words)
+        if field_name in FLAGS:
+            values[field_name] = True
+            continue
         if not raw:
             raise CommandError("missing_value", option=option)
         if field_name == "negative":
@@ -185,6 +196,7 @@ def validate_video(
         width=limits.width,
         height=limits.height,
         fps=limits.fps,
+        silent=args.silent,
     )
 
 

@@ -103,6 +103,7 @@ class RenderParams:
     height: int
     fps: int
     picture: Picture | None = None  # image-to-video: the first frame to animate
+    silent: bool = False  # deliver without the soundtrack a family with sound makes (--silent)
 
 
 @dataclass(frozen=True)

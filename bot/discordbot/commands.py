@@ -54,6 +54,7 @@ def build_commands(client: Host) -> list[AnyCommand]:
         guidance=f"How closely to follow the prompt, {v.min_guidance}–{v.max_guidance} "
         f"(default {v.default_guidance})",
         image="A picture to animate (JPEG, PNG or WebP) with a model marked 🖼",
+        silent="No soundtrack, even from a model that makes sound",
     )
     async def video(
         interaction: discord.Interaction[Any],
@@ -65,9 +66,11 @@ def build_commands(client: Host) -> list[AnyCommand]:
         guidance: Range[float, v.min_guidance, v.max_guidance] | None = None,
         model: app_commands.Choice[str] | None = None,
         image: discord.Attachment | None = None,
+        silent: bool = False,
     ) -> None:
         async with client.serving(interaction, public_answer=True) as req:
-            args = VideoArgs(prompt, seed, negative, frames, steps, guidance, model.value if model else None)
+            chosen = model.value if model else None
+            args = VideoArgs(prompt, seed, negative, frames, steps, guidance, chosen, silent=silent)
             await service.video(req, args, picture=Upload(image.size, image.read) if image else None)
 
     @app_commands.command(name="cancel", description=_menu("cancel"))

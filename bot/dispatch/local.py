@@ -343,6 +343,6 @@ class LocalBackend:
             model=hub_id,
             video=self.video,
             credentials=self.credentials,
-            model_info=ModelInfo(label, hub_id, renderer.preset.licence),
+            model_info=ModelInfo(label, hub_id, renderer.preset.licence, renderer.lora_refs),
             extra_metadata=model_provenance(label, hub_id, renderer.preset, job.params.fps),
         )

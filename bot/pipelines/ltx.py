@@ -54,4 +54,21 @@ LTX_VIDEO_DISTILLED = Preset(
     pictures=Pictures.ALSO,  # LTXConditionPipeline: a condition at frame 0
 )
 
-PRESETS = (LTX_VIDEO, LTX_VIDEO_DISTILLED)
+LTX_VIDEO_098_DISTILLED = Preset(
+    id="Lightricks/LTX-Video-0.9.8-13B-distilled",
+    family=FAMILY,
+    licence=_LICENCE,
+    licence_url="https://huggingface.co/Lightricks/LTX-Video",
+    width=704,
+    height=480,
+    fps=24,
+    frames=97,
+    max_frames=257,  # 0.9.8 made long shots (up to ~60 s with its multi-prompt pipeline) its point
+    steps=8,
+    guidance=1.0,  # distilled: no classifier-free guidance, so no negative pass
+    dtypes=(("default", "bfloat16"),),
+    extra_call=(("decode_timestep", 0.05), ("decode_noise_scale", 0.025)),
+    notes="13 B distilled; LTXConditionPipeline in its model_index.json",
+)
+
+PRESETS = (LTX_VIDEO, LTX_VIDEO_DISTILLED, LTX_VIDEO_098_DISTILLED)

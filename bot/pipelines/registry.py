@@ -6,11 +6,19 @@ its model_index.json must then be one the family renders.
 
 from __future__ import annotations
 
-from bot.pipelines import cogvideox, ltx, modelscope, wan
+from bot.pipelines import cogvideox, ltx, ltx2, modelscope, sana_video, wan
 from bot.pipelines.spec import Catalogue, Family, Pictures, Preset
 
 FAMILIES: dict[str, Family] = {
-    family.name: family for family in (modelscope.FAMILY, wan.FAMILY, ltx.FAMILY, cogvideox.FAMILY)
+    family.name: family
+    for family in (
+        modelscope.FAMILY,
+        wan.FAMILY,
+        ltx.FAMILY,
+        cogvideox.FAMILY,
+        ltx2.FAMILY,
+        sana_video.FAMILY,
+    )
 }
 
 _TINY_LICENCE = "none (random weights)"  # for trying the bot and for tests: clips are noise
@@ -55,10 +63,20 @@ TINY_PRESETS: dict[str, Preset] = {
     # Wan 2.2 TI2V-5B's shape: expand_timesteps, a 16× VAE (sizes in multiples of 32), text or picture
     "tiny-wan22": _tiny("tiny-wan22", wan.FAMILY, 9, 33, tokens=32, pictures=Pictures.ALSO, size_multiple=32),
     "tiny-cogvideox": _tiny("tiny-cogvideox", cogvideox.FAMILY, 9, 17, tokens=32),
+    "tiny-ltx2": _tiny("tiny-ltx2", ltx2.FAMILY, 9, 33, tokens=32, guidance=1.0),  # with a soundtrack
+    "tiny-sana-video": _tiny("tiny-sana-video", sana_video.FAMILY, 9, 33, tokens=32),
 }
 
 CATALOGUE = Catalogue(
-    (*modelscope.PRESETS, *wan.PRESETS, *ltx.PRESETS, *cogvideox.PRESETS, *TINY_PRESETS.values())
+    (
+        *modelscope.PRESETS,
+        *wan.PRESETS,
+        *ltx.PRESETS,
+        *cogvideox.PRESETS,
+        *ltx2.PRESETS,
+        *sana_video.PRESETS,
+        *TINY_PRESETS.values(),
+    )
 )
 
 

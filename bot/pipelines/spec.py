@@ -24,6 +24,9 @@ COMPONENT_FOLDERS = (
 )
 
 
+FEW_STEPS = 8  # at or below this many default steps a model counts as few-step
+
+
 class StepHook(enum.StrEnum):
     """How a pipeline reports a finished step (and how we stop it)."""
 
@@ -103,6 +106,14 @@ class Family:
     download_include: tuple[str, ...]  # `hf download --include` patterns for what loading needs
     takes_max_sequence_length: bool = False
     takes_frame_rate: bool = False  # LTX conditions on the frame rate
+    makes_audio: bool = False  # the pipeline returns a soundtrack beside the frames (LTX-2)
+    takes_pictures: bool = False  # the family has an image-to-video pipeline (the picture path wires it)
+    picture_classes: tuple[str, ...] = ()  # its image-to-video pipeline classes
+    # Arguments that turn off every extra guidance pass when guidance is 1 (LTX-2's audio guidance,
+    # spatio-temporal and modality guidance default on, each an extra transformer pass per step).
+    unguided_call: tuple[tuple[str, float], ...] = ()
+    frames_argument: str = "num_frames"  # what the pipeline's call names the frame count (SANA-Video: frames)
+    fixed_call: tuple[tuple[str, object], ...] = ()  # arguments every call of the family gets
 
 
 @dataclass(frozen=True)
@@ -131,6 +142,13 @@ class Preset:
     max_prompt_tokens: int = 0  # 0: the family's
     pictures: Pictures = Pictures.NO
     notes: str = ""
+    scheduler_shift: float = 0.0  # the flow-matching shift a few-step checkpoint wants; 0: as shipped
+    licence_terms: str = ""  # what the licence limits, in one plain sentence (LTX-2's revenue cap)
+
+    @property
+    def few_step(self) -> bool:
+        """Distilled to a handful of steps: step caching gains little there and costs quality."""
+        return self.steps <= FEW_STEPS
 
     @property
     def size_rule(self) -> int:

@@ -22,7 +22,15 @@ if TYPE_CHECKING:  # torch, diffusers and transformers take seconds to import: o
     from transformers import CLIPTokenizer, T5Tokenizer
 
 TINY_MODEL_ID = "tiny"
-TINY_MODEL_IDS = ("tiny", "tiny-wan", "tiny-wan22", "tiny-ltx", "tiny-cogvideox")
+TINY_MODEL_IDS = (
+    "tiny",
+    "tiny-wan",
+    "tiny-wan22",
+    "tiny-ltx",
+    "tiny-cogvideox",
+    "tiny-ltx2",
+    "tiny-sana-video",
+)
 TINY_TEXT_TOKENS = 32  # the tiny T5 families' prompt length (CogVideoX's transformer is built for it)
 
 
@@ -343,11 +351,16 @@ def build_tiny(name: str, seed: int = 0, layers: int = 1) -> Any:
     """
     import torch
 
+    from bot.pipelines.ltx2 import build_tiny_ltx2
+    from bot.pipelines.sana_video import build_tiny_sana_video
+
     dits = {
         "tiny-wan": build_tiny_wan,
         "tiny-wan22": build_tiny_wan22,
         "tiny-ltx": build_tiny_ltx,
         "tiny-cogvideox": build_tiny_cogvideox,
+        "tiny-ltx2": build_tiny_ltx2,
+        "tiny-sana-video": build_tiny_sana_video,
     }
     pipe: Any = build_tiny_pipeline(seed) if name == "tiny" else dits[name](seed, layers=layers)
     for component in pipe.components.values():

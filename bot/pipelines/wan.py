@@ -73,4 +73,36 @@ WAN21_I2V_14B = Preset(
     download_include=(*COMPONENT_FOLDERS, "image_encoder/*", "image_processor/*"),
 )
 
-PRESETS = (WAN21_1_3B, WAN22_TI2V_5B, WAN21_I2V_14B)
+WAN21_14B = Preset(
+    id="Wan-AI/Wan2.1-T2V-14B-Diffusers",
+    family=FAMILY,
+    licence="Apache-2.0",
+    licence_url="https://huggingface.co/Wan-AI/Wan2.1-T2V-14B-Diffusers",
+    width=832,
+    height=480,
+    fps=16,
+    frames=33,
+    max_frames=81,
+    steps=50,
+    guidance=5.0,
+    dtypes=_DTYPES,
+    notes="the base of LightX2V's and CausVid's step-distilling LoRAs (4 steps, guidance 1)",
+)
+
+WAN22_A14B = Preset(
+    id="Wan-AI/Wan2.2-T2V-A14B-Diffusers",
+    family=FAMILY,
+    licence="Apache-2.0",
+    licence_url="https://huggingface.co/Wan-AI/Wan2.2-T2V-A14B-Diffusers",
+    width=832,
+    height=480,
+    fps=16,
+    frames=33,
+    max_frames=81,
+    steps=40,
+    guidance=4.0,
+    dtypes=_DTYPES,
+    notes="two experts (transformer, transformer_2 from boundary_ratio); a LoRA goes into both",
+)
+
+PRESETS = (WAN21_1_3B, WAN22_TI2V_5B, WAN21_I2V_14B, WAN21_14B, WAN22_A14B)

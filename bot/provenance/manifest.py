@@ -9,6 +9,7 @@ from typing import Any
 
 from bot import __version__
 from bot.core.types import Picture, RenderParams
+from bot.pipelines.loras import LoraRef
 
 TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 GENERATION_LABEL = "org.videobot.generation"
@@ -28,6 +29,7 @@ class ModelInfo:
     name: str
     hub_id: str
     licence: str
+    loras: tuple[LoraRef, ...] = ()  # fused into the model: name, file SHA-256, scale
 
     @classmethod
     def from_config(cls, name: str, hub_id: str) -> ModelInfo:
@@ -57,6 +59,7 @@ class GenerationRecord:
     picture: dict[str, Any] | None = None
     # where the picture is, to sign it in as the clip's ingredient; never stated in the manifest
     picture_path: str | None = field(default=None, compare=False, repr=False)
+    audio: str | None = None  # the soundtrack, when the clip has one (AI-generated like the picture)
 
     @classmethod
     def of(
@@ -90,14 +93,19 @@ class GenerationRecord:
     def as_data(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("picture_path")
-        return {key: value for key, value in data.items() if value is not None}
+        data = {key: value for key, value in data.items() if value is not None}
+        if not data["model"]["loras"]:  # a model without LoRAs signs what it signed before
+            del data["model"]["loras"]
+        return data
 
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> GenerationRecord:
         """The record read back from a signed clip (to sign its re-encodes the same way)."""
         known = {f.name for f in fields(cls)}
         values = {key: value for key, value in data.items() if key in known}  # a newer bot's extras
-        values["model"] = ModelInfo(**values["model"])
+        model = dict(values["model"])
+        model["loras"] = tuple(LoraRef(**lora) for lora in model.get("loras", ()))
+        values["model"] = ModelInfo(**model)
         values.setdefault("prompt", None)
         values.setdefault("negative", None)
         values.pop("picture_path", None)
@@ -148,13 +156,20 @@ def manifest_definition(record: GenerationRecord, *, transcoded: str | None = No
             "prompt_policy": record.prompt_policy,
         },
     }
+    if record.model.loras:
+        created["parameters"]["loras"] = [
+            {"name": lora.name, "sha256": lora.sha256, "scale": lora.scale} for lora in record.model.loras
+        ]
+    if record.audio:  # the one c2pa.created action covers the whole file, the AAC track too
+        created["parameters"]["content"] = ["video", "audio"]
+        created["parameters"]["audio"] = record.audio
     actions: list[dict[str, Any]] = [created]
     if transcoded:
         why = {"why": transcoded}
         actions.append({"action": "c2pa.transcoded", "softwareAgent": agent, "parameters": why})
     return {
         "claim_generator_info": [agent],
-        "title": f"AI-generated video by {SOFTWARE}",
+        "title": f"AI-generated video{' and audio' if record.audio else ''} by {SOFTWARE}",
         "format": MIME,
         "assertions": [
             {"label": "c2pa.actions", "data": {"actions": actions}},

@@ -51,6 +51,12 @@ def _check(source: Path | bytes, mime: str, anchors: str = "") -> CredentialsChe
         problems=problems,
         from_picture=bool(inputs),
         picture_had_credentials=any(i.get("active_manifest") for i in inputs),
+        loras=tuple(
+            f"{lora.get('name', '?')} ×{lora.get('scale', 1)} sha256:{str(lora.get('sha256', ''))[:12]}"
+            for lora in (created.get("parameters") or {}).get("loras") or ()
+            if isinstance(lora, dict)
+        ),
+        sound=bool((created.get("parameters") or {}).get("audio")),
     )
 
 

@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any, Self
 
 import numpy as np
@@ -28,9 +29,12 @@ from bot.config import (
     refused_render_settings,
 )
 from bot.core.types import RenderParams
+from bot.pipelines.audio import soundtracks_from, with_soundtrack
+from bot.pipelines.fewstep import apply_scheduler_shift, guidance_call, step_cache_mode
+from bot.pipelines.loras import LoraMissing, LoraRef, LoraSpec, load_loras, lora_refs
 from bot.pipelines.registry import TINY_PRESETS, family_of_class
 from bot.pipelines.spec import Preset, StepHook
-from bot.rendering.errors import ModelLoadFailed, OutOfMemory, RenderCancelled, _first_line
+from bot.rendering.errors import ModelLoadFailed, ModelMissing, OutOfMemory, RenderCancelled, _first_line
 from bot.rendering.loading import (
     _preset_for_source,
     _silence_diffusers,
@@ -89,8 +93,17 @@ class Renderer:
         name: str = "",
         tuning: RenderConfig | None = None,
         limits: VideoConfig | None = None,
+        audio: bool = True,
+        loras: tuple[LoraSpec, ...] = (),
+        model_cache: str = "",
+        scheduler_shift: float = 0.0,
     ) -> None:
         self.source = source
+        self.audio = audio  # False: the soundtrack of a family that makes one is dropped
+        self.loras = loras
+        self.lora_refs: tuple[LoraRef, ...] = ()  # what the clips record, set when the LoRAs load
+        self.model_cache = model_cache
+        self.scheduler_shift = scheduler_shift
         self.name = name or source
         self.device = device
         self.cpu_offload = cpu_offload
@@ -125,6 +138,10 @@ class Renderer:
             name=settings.name,
             tuning=tuning,
             limits=settings.limits,
+            audio=settings.audio,
+            loras=settings.loras,
+            model_cache=settings.cache,
+            scheduler_shift=settings.scheduler_shift,
         )
 
     @property
@@ -204,7 +221,13 @@ class Renderer:
     def check_available(self) -> None:
         """Raise what loading would, for what can be told without reading weights (no folder, no
         cache entry, an unsupported class): so a doomed switch never frees the model in memory."""
-        if self.loaded or self.is_tiny:
+        if self.loaded:
+            return
+        try:
+            lora_refs(self.loras)
+        except LoraMissing as error:
+            raise ModelMissing(str(error)) from error
+        if self.is_tiny:
             return
         folder = local_folder(self.source)
         class_name = pipeline_class_name(folder)
@@ -255,6 +278,11 @@ class Renderer:
         device = self._device()
         pipe = self._build(device)
         pipe.set_progress_bar_config(disable=True)
+        apply_scheduler_shift(pipe, self.scheduler_shift)
+        try:
+            self.lora_refs = load_loras(pipe, self.loras)  # fused before any dtype cast or offload
+        except LoraMissing as error:
+            raise ModelMissing(str(error)) from error
         if device == "cpu":
             self._render_threads = cpu_render_threads(self.cpu_threads)
             log.info("rendering on the CPU with %d torch threads", self._render_threads)
@@ -293,7 +321,8 @@ class Renderer:
                     f"{self.name} does not fit in memory even with memory mode {self.memory!r} and model CPU "
                     f"offload ({failure}); free the GPU or use a smaller model"
                 )
-        apply_step_cache(pipe, self.preset.family.name, self.tuning)
+        cache = step_cache_mode(self.tuning.cache, self.model_cache, self.preset.steps)
+        apply_step_cache(pipe, self.preset.family.name, replace(self.tuning, cache=cache))
         if self.tuning.compile:
             compile_denoiser(pipe)
         log.info("loaded video model %s (%s) on %s", self.name, self.source, device)
@@ -438,8 +467,7 @@ class Renderer:
         one = len(batch) == 1
         kwargs: dict[str, Any] = {
             "prompt": first.prompt if one else [p.prompt for p in batch],
-            "negative_prompt": (first.negative or None) if one else [p.negative for p in batch],
-            "num_frames": first.frames,
+            family.frames_argument: first.frames,
             "num_inference_steps": first.steps,
             "guidance_scale": first.guidance,
             "height": first.height,
@@ -453,7 +481,10 @@ class Renderer:
             kwargs["max_sequence_length"] = self.preset.prompt_tokens
         if family.takes_frame_rate:
             kwargs["frame_rate"] = first.fps
+        kwargs.update(dict(family.fixed_call))
         kwargs.update(dict(self.preset.extra_call))
+        negative = (first.negative or None) if one else [p.negative for p in batch]
+        kwargs.update(guidance_call(family, first.guidance, negative))  # guidance 1: no negative pass
         if pictures:
             kwargs.update(conditioning(pipe, pictures))
 
@@ -487,7 +518,8 @@ class Renderer:
         if frames.ndim == 4:  # one clip without its batch axis
             frames = frames[None]
         clips = (np.clip(frames, 0.0, 1.0) * 255).round().astype(np.uint8)
-        return [clips[index] for index in range(len(batch))]
+        sounds = soundtracks_from(output, pipe, len(batch)) if self.audio else [None] * len(batch)
+        return [with_soundtrack(clips[index], sounds[index]) for index in range(len(batch))]
 
     def _call_each(
         self, batch: Sequence[RenderParams], report: BatchStep, stops: Sequence[Callable[[], bool]]

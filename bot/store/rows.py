@@ -87,6 +87,7 @@ def row_to_job(row: sqlite3.Row) -> Job:
     params = {f.name: row[f.name] for f in fields(RenderParams)}
     params["negative"] = params["negative"] or ""
     params["picture"] = Picture.from_text(params["picture"])
+    params["silent"] = bool(params["silent"])  # 0/1 in SQLite; NULL in rows from before the column
     return Job(
         **values,
         user=UserRef(row["platform"], row["user_id"], row["user_name"] or "", row["locale"] or "en"),

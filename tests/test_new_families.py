@@ -1,0 +1,84 @@
+"""The families added for fast clips and sound (LTX-2, SANA-Video) and the new presets: each checked
+against diffusers 0.42.1's classes and call signatures, each with a tiny build that renders through
+the production loading path."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import diffusers
+import numpy as np
+import pytest
+
+from bot.config import RenderConfig
+from bot.core.types import RenderParams
+from bot.pipelines import ltx, ltx2, sana_video, wan
+from bot.pipelines.audio import soundtrack_of
+from bot.pipelines.registry import CATALOGUE, FAMILIES, TINY_PRESETS
+from bot.pipelines.spec import Preset
+from bot.pipelines.tiny import build_tiny
+from bot.render import Renderer, download_command
+
+NEW_PRESETS = (
+    ltx2.LTX2,
+    ltx.LTX_VIDEO_098_DISTILLED,
+    sana_video.SANA_VIDEO_2B,
+    wan.WAN21_14B,
+    wan.WAN22_A14B,
+)
+
+
+def call_arguments(preset: Preset, guidance: float) -> set[str]:
+    """Every argument the bot's render call gives this family's pipeline."""
+    family = preset.family
+    names = {family.frames_argument, "prompt", "negative_prompt", "num_inference_steps", "guidance_scale"}
+    names |= {"height", "width", "generator", "output_type", "callback_on_step_end"}
+    names |= {key for key, _ in (*family.fixed_call, *preset.extra_call)}
+    names |= {key for key, _ in family.unguided_call} if guidance <= 1 else set()
+    names |= {"max_sequence_length"} if family.takes_max_sequence_length else set()
+    names |= {"frame_rate"} if family.takes_frame_rate else set()
+    return names
+
+
+@pytest.mark.parametrize("preset", NEW_PRESETS, ids=lambda p: p.id)
+def test_each_new_preset_matches_the_diffusers_classes_it_names(preset: Preset) -> None:
+    family = preset.family
+    assert CATALOGUE.find(preset.id) is preset and FAMILIES[family.name] is family
+    for class_name in (*family.pipeline_classes, *family.picture_classes):
+        assert hasattr(diffusers, class_name), f"diffusers has no {class_name}"
+    accepted = set(inspect.signature(getattr(diffusers, family.pipeline_classes[-1]).__call__).parameters)
+    for guidance in (1.0, preset.guidance):
+        assert call_arguments(preset, guidance) <= accepted
+    assert family.frames.fits(preset.frames) and preset.width % preset.size_rule == 0
+    assert preset.licence and preset.licence_url.startswith("https://")
+
+
+def test_ltx2_takes_pictures_makes_sound_and_states_its_licence_revenue_limit() -> None:
+    family = ltx2.FAMILY
+    assert family.makes_audio and family.takes_pictures
+    assert family.picture_classes == ("LTX2ImageToVideoPipeline",)
+    assert "10 million" in ltx2.LTX2.licence_terms
+    assert "audio_vae/*" in download_command(ltx2.LTX2.id) and "vocoder/*" in download_command(ltx2.LTX2.id)
+
+
+def test_the_few_step_presets_run_without_guidance() -> None:
+    assert ltx.LTX_VIDEO_098_DISTILLED.few_step and ltx.LTX_VIDEO_098_DISTILLED.guidance == 1.0
+    assert not ltx2.LTX2.few_step
+
+
+@pytest.mark.parametrize(("name", "frames"), [("tiny-ltx2", 9), ("tiny-sana-video", 9)])
+def test_each_new_tiny_build_renders_from_a_saved_folder_like_real_weights(
+    name: str, frames: int, tmp_path: Path
+) -> None:
+    params = RenderParams("a cat", "", 2, frames, 2, 1.0, 64, 64, 8)
+    build_tiny(name).save_pretrained(str(tmp_path / name))
+    # its model_index.json decides the family; no warm-up at the real model's size
+    from_folder = Renderer(str(tmp_path / name), tuning=RenderConfig(warmup_steps=0))
+    clip = from_folder.render(params)
+    assert clip.shape == (frames, 64, 64, 3)
+    assert from_folder.preset.family is TINY_PRESETS[name].family
+    built = Renderer(name).render(params)
+    # the same weights, the same clip (LTX-2's saved Gemma 3 reloads within a few levels of 255)
+    assert np.abs(clip.astype(int) - built.astype(int)).mean() < 2
+    assert (soundtrack_of(clip) is not None) == (name == "tiny-ltx2")
