@@ -544,6 +544,9 @@ def _check(config: Config, require_tokens: bool) -> None:
     need(r.cache in CACHE_MODES, "[render] cache", f"must be one of {', '.join(CACHE_MODES)}")
     need(0 < r.cache_threshold < 1, "[render] cache_threshold", "must be between 0 and 1")
     refused = refused_render_settings(r, {s.family for s in config.model_settings.values()})
+    for model in config.model_settings.values():  # a model's own cache meets the same refusals
+        if refused is None and model.cache:
+            refused = refused_render_settings(replace(r, cache=model.cache), {model.family})
     need(refused is None, *(refused or ("", "")))
     need(0 <= r.warmup_steps <= 50, "[render] warmup_steps", "must be between 0 and 50")
     need(v.max_prompt_chars >= 1, "[video] max_prompt_chars", "must be at least 1")

@@ -63,7 +63,7 @@ def test_step_caching_is_off_for_a_few_step_model_unless_the_model_sets_it() -> 
     few = Renderer("tiny-wan", tuning=RenderConfig(cache="first-block", warmup_steps=0))
     few.load()
     assert not few.pipe.transformer.is_cache_enabled, "tiny-wan's preset takes 4 steps"
-    forced = Renderer("tiny-wan", tuning=RenderConfig(cache="pab", warmup_steps=0), model_cache="pab")
+    forced = Renderer("tiny-ltx", tuning=RenderConfig(cache="off", warmup_steps=0), model_cache="pab")
     forced.load()
     assert forced.pipe.transformer.is_cache_enabled
 

@@ -18,7 +18,8 @@ from bot.pipelines.audio import soundtrack_of
 from bot.pipelines.registry import CATALOGUE, FAMILIES, TINY_PRESETS
 from bot.pipelines.spec import Preset
 from bot.pipelines.tiny import build_tiny
-from bot.render import Renderer, download_command
+from bot.render import Renderer
+from bot.rendering.loading import download_command
 
 NEW_PRESETS = (
     ltx2.LTX2,

@@ -113,7 +113,8 @@ class Renderer:
             self._guessed = False
         self.preset = preset or guessed
         self.tuning = tuning or RenderConfig()
-        refused = refused_render_settings(self.tuning, {self.preset.family.name})
+        own = replace(self.tuning, cache=model_cache) if model_cache else self.tuning
+        refused = refused_render_settings(own, {self.preset.family.name})
         if refused is not None:
             raise ValueError(" ".join(refused))
         self.limits = limits  # the owner's [models.X] shape, which the warm-up renders at
