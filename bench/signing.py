@@ -23,7 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bot.config import VideoConfig
 from bot.core.types import RenderParams
 from bot.encode import encode_clip
-from bot.provenance import ContentCredentials, ModelInfo, check_clip, ensure_local_identity
+from bot.pipelines.registry import TINY_PRESETS
+from bot.provenance import ContentCredentials, check_clip, ensure_local_identity
+
+TINY = TINY_PRESETS["tiny"].identity("tiny", "tiny")
 
 
 def frames(n: int, height: int, width: int) -> np.ndarray:
@@ -42,7 +45,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=16)
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp())
-    credentials = ContentCredentials(ensure_local_identity(folder), ModelInfo("tiny", "tiny", "none"))
+    credentials = ContentCredentials(ensure_local_identity(folder))
     print("| size | frames | encode ms | encode + sign ms | sign ms | manifest bytes | verify ms |")
     print("|---|---|---|---|---|---|---|")
     for width, height in ((256, 256), (832, 480)):
@@ -51,11 +54,11 @@ def main() -> None:
         plain, signed, checks, extra = [], [], [], []
         for rep in range(args.reps):
             started = time.perf_counter()
-            bare = encode_clip(clip, folder / f"bare{rep}.mp4", params, model="tiny", video=VideoConfig())
+            bare = encode_clip(clip, folder / f"bare{rep}.mp4", params, made_by=TINY, video=VideoConfig())
             plain.append(time.perf_counter() - started)
             started = time.perf_counter()
             out = folder / f"signed{rep}.mp4"
-            made = encode_clip(clip, out, params, model="tiny", video=VideoConfig(), credentials=credentials)
+            made = encode_clip(clip, out, params, made_by=TINY, video=VideoConfig(), credentials=credentials)
             signed.append(time.perf_counter() - started)
             extra.append(made.size_bytes - bare.size_bytes)
             started = time.perf_counter()

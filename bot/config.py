@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.pipelines.registry import CATALOGUE, FAMILIES, TINY_PRESETS, preset_for_unknown
-from bot.pipelines.spec import Preset
+from bot.pipelines.spec import ClipIdentity, Preset
 
 DEFAULT_MODEL_ID = "damo-vilab/text-to-video-ms-1.7b"
 LEGACY_MODEL_NAME = "default"  # what a `[model]` table is called
@@ -367,6 +367,11 @@ class ModelSettings:
     @property
     def family(self) -> str:
         return self.preset.family.name
+
+    @property
+    def identity(self) -> ClipIdentity:
+        """What clips of this model say made them (a folder is named by its hub id, when it has one)."""
+        return self.preset.identity(self.key, self.id)
 
     def seconds(self, frames: int) -> float:
         return frames / self.limits.fps

@@ -753,14 +753,3 @@ def _silence_diffusers() -> None:
 
     diffusers_logging.set_verbosity_error()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-
-def model_provenance(name: str, hub_id: str, preset: Preset, fps: int) -> dict[str, str]:
-    """What a clip's metadata says about the model that made it, beside the render settings."""
-    return {
-        "videobot_model": hub_id,
-        "videobot_model_name": name,
-        "videobot_model_family": preset.family.name,
-        "videobot_model_licence": preset.licence,
-        "videobot_fps": str(fps),
-    }

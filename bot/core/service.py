@@ -13,7 +13,7 @@ import functools
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 from bot.config import Config
@@ -40,6 +40,7 @@ from bot.core.queue import JobQueue
 from bot.core.quota import quota_day
 from bot.core.tasks import Tasks
 from bot.core.types import ChatRef, Job, Request, UserRef
+from bot.pipelines.spec import ClipIdentity
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -74,8 +75,8 @@ class VideoService:
         store: Store,
         backend: RenderBackend,
         *,
-        model: str,
         fit: Fitter,
+        stand_ins: Mapping[str, ClipIdentity] | None = None,
         clock: Clock = time.time,
         rng: random.Random | None = None,
         check_clip: ClipChecker | None = None,
@@ -83,7 +84,6 @@ class VideoService:
         self.config = config
         self.store = store
         self.backend = backend
-        self.model = model
         self.clock = clock
         rng = rng or random.Random()
         self.tasks = Tasks()
@@ -92,12 +92,12 @@ class VideoService:
         self.notifier = Notifier(store)
         self.queue = JobQueue(store)
         self.running = RunningJobs(backend.cancel)
-        self.models = Models(config, store)
+        self.models = Models(config, store, stand_ins or {})
         self.endings = Endings(store, self.notifier, self.running)
         self.runner = JobRunner(
             store, self.queue, backend, self.running, self.endings, self.tasks,
             clock=clock, max_model_wait_s=config.render.max_model_wait_s,
-            recheck_s=config.queue.model_retry_s, model_name=self.models.name_of,
+            recheck_s=config.queue.model_retry_s, models=self.models,
         )  # fmt: skip
         self.eta = Eta(store, self.queue, self.running)
         self.boards = GroupBoards(config.queue, store, self.notifier, self.queue, self.running, self.tasks)
@@ -135,6 +135,11 @@ class VideoService:
     @property
     def job_finished(self) -> asyncio.Event:
         return self.endings.job_finished
+
+    @property
+    def model(self) -> str:
+        """The default model as the web side names it: what its clips are signed as."""
+        return self.models.identity(self.config.default_model).name
 
     @property
     def model_error(self) -> str | None:

@@ -131,13 +131,42 @@ class Preset:
     def prompt_tokens(self) -> int:
         return self.max_prompt_tokens or self.family.max_prompt_tokens
 
-    @property
-    def dtype_map(self) -> dict[str, str]:
-        return dict(self.dtypes)
+    def identity(self, name: str, hub_id: str) -> ClipIdentity:
+        """This checkpoint as `[models.NAME]` calls it: what every clip it makes says."""
+        return ClipIdentity(name=name, hub_id=hub_id, family=self.family.name, licence=self.licence)
 
-    @property
-    def commercial_use(self) -> bool:
-        return "NC" not in self.licence.upper().split("-")
+
+@dataclass(frozen=True)
+class ClipIdentity:
+    """Which model made a clip, built once from the model's settings and carried with the job:
+    the MP4 tags, the signed C2PA record, `/info`, `/models` and the web pages all read it."""
+
+    name: str  # the configured name (a lone `[model]`: its hub id, "default" says nothing)
+    hub_id: str  # the hub id; a model given only by `path`: that folder
+    family: str  # modelscope, wan, ltx, cogvideox
+    licence: str
+    loras: tuple[str, ...] = ()  # LoRA adapters applied on top, by name
+
+    def as_data(self) -> dict[str, object]:
+        """Plain JSON values (the SAQ job's kwargs, the manifest's record)."""
+        return {"name": self.name, "hub_id": self.hub_id, "family": self.family,
+                "licence": self.licence, "loras": list(self.loras)}  # fmt: skip
+
+    @classmethod
+    def from_data(cls, data: object) -> ClipIdentity:
+        """Read back from Redis or a signed record; records signed before `family` read as ""."""
+        if not isinstance(data, dict):
+            raise ValueError(f"a clip identity must be a mapping, got {type(data).__name__}")
+        loras = data.get("loras", ())
+        if not isinstance(loras, list | tuple):
+            raise ValueError("a clip identity's loras must be a list")
+        return cls(
+            name=str(data["name"]),
+            hub_id=str(data["hub_id"]),
+            family=str(data.get("family", "")),
+            licence=str(data["licence"]),
+            loras=tuple(str(lora) for lora in loras),
+        )
 
 
 @dataclass(frozen=True)
