@@ -125,7 +125,8 @@ def test_a_signed_clip_says_it_was_made_by_a_trained_model_which_one_and_with_wh
     assert created["softwareAgent"] == {"name": "videobot", "version": __version__}
     assert created["parameters"]["model"] == "tiny" and created["parameters"]["seed"] == 42
     generation = assertion(manifest, "org.videobot.generation")
-    assert generation["model"] == {"name": "tiny", "hub_id": "tiny", "licence": MODEL.licence}
+    assert generation["model"] == MODEL.as_data()
+    assert generation["model"]["family"] == "modelscope" and generation["model"]["loras"] == []
     assert (generation["seed"], generation["steps"], generation["frames"], generation["guidance"]) == (
         42,
         3,
