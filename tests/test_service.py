@@ -22,7 +22,7 @@ from bot.render import OutOfMemory, Renderer
 from bot.store import DB_FILE
 from tests.harness.clock import ManualClock
 from tests.harness.config import MakeConfig
-from tests.harness.core import ALICE, BOB, CAROL, CHAT, GROUP, PLATFORM, CoreBot, MakeBot
+from tests.harness.core import ALICE, BOB, CAROL, CHAT, GROUP, PLATFORM, CoreBot, MakeBot, crash_state
 from tests.harness.outbox import RecordingOutbox
 from tests.harness.polling import eventually
 
@@ -733,7 +733,7 @@ async def test_a_clip_interrupted_while_sending_is_sent_after_a_restart(
     await first.until_status(job.id, JobStatus.DONE)
     clip_path = first.job(job.id).clip_path
     # as if the process died between encoding and the upload
-    first.store.jobs.update(job.id, status="delivering", result_message=None)
+    crash_state(first.store, job.id, JobStatus.DELIVERING, result_message=None)
 
     again = await make_bot(config=config)
 
@@ -751,7 +751,7 @@ async def test_a_job_interrupted_too_often_fails_with_a_message_and_a_refund(
     config = make_config()
     first = await make_bot(config=config, worker=False)
     job = await first.video("a cat")
-    first.store.jobs.update(job.id, status="running", attempts=3)
+    crash_state(first.store, job.id, JobStatus.RUNNING, attempts=3)
 
     again = await make_bot(config=config)
 
