@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from bot.core import messages
-from bot.core.types import ChatRef, JobStatus, RenderParams, UserRef
+from bot.core.types import ChatRef, JobStatus, UserRef
 from bot.encode import read_clip
 from bot.render import OutOfMemory, Renderer
 from bot.store import DB_FILE
@@ -39,7 +39,7 @@ class FailingRenderer(Renderer):
     def load(self) -> None:
         self.pipe = object()
 
-    def render(self, params: RenderParams, on_step: Any = None, should_stop: Any = None) -> np.ndarray:
+    def render_batch(self, batch: Any, on_step: Any = None, should_stop: Any = ()) -> list[Any]:
         raise self.error
 
 
@@ -51,13 +51,14 @@ class BurstRenderer(Renderer):
     def load(self) -> None:
         self.pipe = object()
 
-    def render(self, params: RenderParams, on_step: Any = None, should_stop: Any = None) -> np.ndarray:
+    def render_batch(self, batch: Any, on_step: Any = None, should_stop: Any = ()) -> list[Any]:
+        (params,) = batch
         reported = threading.Event()
         self.loop.call_soon_threadsafe(reported.wait)  # the loop is busy until all steps are in
         for step in range(1, params.steps + 1):
-            on_step(step, params.steps)
+            on_step(0, step, params.steps)
         reported.set()
-        return np.zeros((params.frames, params.height, params.width, 3), dtype=np.uint8)
+        return [np.zeros((params.frames, params.height, params.width, 3), dtype=np.uint8)]
 
 
 class CountingRenderer(Renderer):
