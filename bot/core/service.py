@@ -14,7 +14,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from typing import Concatenate, ParamSpec, TypeVar
 
 from bot.config import Config
 from bot.core import messages, roles
@@ -46,13 +46,18 @@ from bot.store import Store
 log = logging.getLogger(__name__)
 
 R = TypeVar("R")
+P = ParamSpec("P")
+S = TypeVar("S", bound="VideoService")
 
 
-def answers_errors(method: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R | None]]:
-    """Turn bad input into its sentence and surprises into an apology, never a traceback."""
+def answers_errors(
+    method: Callable[Concatenate[S, Request, P], Awaitable[R]],
+) -> Callable[Concatenate[S, Request, P], Awaitable[R | None]]:
+    """Turn bad input into its sentence and surprises into an apology, never a traceback; the
+    method keeps its signature, so mypy checks every adapter's call into the core."""
 
     @functools.wraps(method)
-    async def wrapper(self: VideoService, req: Request, *args: Any, **kwargs: Any) -> R | None:
+    async def wrapper(self: S, req: Request, /, *args: P.args, **kwargs: P.kwargs) -> R | None:
         try:
             return await method(self, req, *args, **kwargs)
         except CommandError as error:

@@ -31,8 +31,8 @@ from urllib.parse import urlsplit, urlunsplit
 from aiohttp import web
 from redis import asyncio as aioredis
 from redis.exceptions import RedisError
+from saq.job import TERMINAL_STATUSES, Status
 from saq.job import Job as SaqJob
-from saq.job import Status
 from saq.queue.redis import RedisQueue
 
 from bot.config import Config
@@ -72,7 +72,6 @@ RESULT_TTL_S = 24 * 3600  # finished SAQ records (a few hundred bytes each) kept
 REDIS_ERRORS = (RedisError, OSError)
 UPLOAD_RETRY_S = 5.0
 ABORT_TTL_S = 60  # how long a worker can still find out that its job was cancelled
-FINISHED = (Status.COMPLETE, Status.FAILED, Status.ABORTED)
 
 
 class VideobotQueue(RedisQueue):
@@ -311,7 +310,7 @@ class SaqBackend:
             elif remote.cancel and remote.abort_sent_at is None:
                 queue = self._queues[remote.model]
                 record = await queue.job(remote.key)
-                if record is not None and record.status not in FINISHED:
+                if record is not None and record.status not in TERMINAL_STATUSES:
                     await queue.abort(record, CANCEL_REASON, ttl=ABORT_TTL_S)
                 remote.abort_sent_at = time.monotonic()
         for name, queue in self._queues.items():
