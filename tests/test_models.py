@@ -231,7 +231,8 @@ def test_the_legacy_model_table_is_one_model_named_default(tmp_path: Path) -> No
     config = parse_config({"model": {"id": "tiny"}}, "x.toml", {})
     assert list(config.model_settings) == ["default"] and config.default_model == "default"
     assert config.model_settings["default"].limits.default_frames == TINY_PRESETS["tiny"].frames
-    assert config.model_for_job("tiny").name == "default", "rows from before names hold the id"
+    assert [name for name, _ in config.models] == ["default"] and config.model_table, "[models.default]"
+    assert config.model_settings["default"].key == "tiny", "its jobs are stored as before names existed"
 
 
 @pytest.mark.parametrize(
