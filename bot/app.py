@@ -50,7 +50,12 @@ def build_service(
     `renderer` (tests, benchmarks) or `model_source` (the console's tiny fallback) stands
     in for the default model; the other configured models get renderers of their own.
     """
-    store = Store(config.data_dir / DB_FILE, clock, busy_timeout_ms=config.storage.busy_timeout_ms)
+    store = Store(
+        config.data_dir / DB_FILE,
+        clock,
+        busy_timeout_ms=config.storage.busy_timeout_ms,
+        model_keys=model_keys(config),
+    )
     default = config.default_model
     credentials = ContentCredentials.from_config(config)
     fit = functools.partial(fit_to_size, credentials=credentials)
@@ -82,6 +87,17 @@ def build_service(
     return VideoService(
         config, store, backend, fit=fit, stand_ins=stand_ins, clock=clock, rng=rng, check_clip=check_clip
     )
+
+
+def model_keys(config: Config) -> dict[str, str]:
+    """Each configured model's hub id and folder → the key its jobs store (for the migration that
+    moves rows from before model names)."""
+    return {
+        alias: settings.key
+        for settings in config.model_settings.values()
+        for alias in (settings.id, settings.path)
+        if alias
+    }
 
 
 def model_renderer(
