@@ -38,6 +38,7 @@ from bot.core.ports import Clock, Outbox, RenderBackend
 from bot.core.progress import ProgressBoard
 from bot.core.queue import JobQueue
 from bot.core.quota import quota_day
+from bot.core.status import BotStatus
 from bot.core.tasks import Tasks
 from bot.core.types import ChatRef, Job, Request, UserRef
 from bot.pipelines.spec import ClipIdentity
@@ -149,6 +150,25 @@ class VideoService:
     @property
     def model_error(self) -> str | None:
         return self.backend.problem
+
+    def status(self) -> BotStatus:
+        """What `/healthz`, the front page and `/metrics` show; never raises."""
+        try:
+            waiting: int | None = self.store.jobs.waiting_count()
+        except Exception:
+            log.warning("status: the database does not answer", exc_info=True)
+            waiting = None
+        warmth = getattr(self.backend, "warmth", None)  # backends that load models say how long it took
+        return BotStatus(
+            database=waiting is not None,
+            waiting=waiting,
+            rendering=len(self.running),
+            model=self.model,
+            model_loaded=self.backend.loaded,
+            model_problem=self.backend.problem,
+            platforms=tuple(sorted(self.connected)),
+            warm=warmth() if callable(warmth) else {},
+        )
 
     def quota_day(self) -> str:
         return quota_day(self.clock(), self.config.quota)
