@@ -50,7 +50,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -62,7 +62,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.config import QueueConfig, QuotaConfig
 from bot.core.types import ChatRef, Job, RenderParams, UserRef
-from bot.render import Renderer, StepCallback
+from bot.render import BatchStep, Renderer
 from bot.store import DB_FILE, Store
 from tests.fakes.discord_api import FakeDiscord, RestCall
 from tests.fakes.telegram_api import ApiCall, FakeTelegram
@@ -98,16 +98,19 @@ class InstantRenderer(Renderer):
     def load(self) -> None:
         self.pipe = object()
 
-    def render(
+    def render_batch(
         self,
-        params: RenderParams,
-        on_step: StepCallback | None = None,
-        should_stop: Callable[[], bool] | None = None,
-    ) -> np.ndarray:
-        for step in range(1, params.steps + 1):
-            if on_step is not None:
-                on_step(step, params.steps)
-        return np.zeros((params.frames, params.height, params.width, 3), dtype=np.uint8)
+        batch: Sequence[RenderParams],
+        on_step: BatchStep | None = None,
+        should_stop: Sequence[Callable[[], bool] | None] = (),
+    ) -> list[np.ndarray | None]:
+        clips: list[np.ndarray | None] = []
+        for index, params in enumerate(batch):
+            for step in range(1, params.steps + 1):
+                if on_step is not None:
+                    on_step(index, step, params.steps)
+            clips.append(np.zeros((params.frames, params.height, params.width, 3), dtype=np.uint8))
+        return clips
 
 
 @dataclass(frozen=True)
