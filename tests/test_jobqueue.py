@@ -215,6 +215,37 @@ def test_a_job_interrupted_max_attempts_times_is_left_for_its_ending(store: Stor
     assert [job.id for job in queue.ordered()] == [fresh.id]
 
 
+@pytest.mark.asyncio
+async def test_recovered_jobs_wake_the_worker(store: Store, queue: JobQueue) -> None:
+    job = interrupted(store, "A", JobStatus.RUNNING, attempts=1)
+    queue.recover(max_attempts=3)
+
+    claimed = await asyncio.wait_for(queue.next_job(), 5)
+
+    assert claimed.id == job.id and claimed.attempts == 2
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_sqlite_computes_the_same_fair_order_as_the_specification(
+    store: Store, queue: JobQueue, seed: int
+) -> None:
+    """Random queues: people with priority or not, some served before; claims in between."""
+    import random
+
+    rng = random.Random(seed)
+    people = {f"u{n}": rng.choice((0, 1, 1, 1)) for n in range(rng.randint(1, 12))}
+    for _ in range(rng.randint(1, 60)):
+        who = rng.choice(list(people))
+        add(store, who, priority=people[who])
+        if rng.random() < 0.2:
+            queue.try_claim()  # someone is served: their turn moves to the back
+    expected = fair_order(store.jobs.with_status(JobStatus.QUEUED), store.jobs.last_served())
+    assert [j.id for j in queue.ordered()] == [j.id for j in expected]
+    assert [queue.position(j.id) for j in expected] == list(range(1, len(expected) + 1))
+    assert [j.id for j in queue.ordered(3)] == [j.id for j in expected[:3]]
+    assert queue.waiting() == len(expected)
+
+
 def test_places_in_a_long_queue_are_index_look_ups_not_passes_over_the_queue(
     store: Store, queue: JobQueue
 ) -> None:
