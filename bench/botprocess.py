@@ -15,7 +15,7 @@ import math
 import multiprocessing
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from bot.core.types import RenderParams
-from bot.render import Renderer, StepCallback
+from bot.render import BatchStep, Renderer
 
 PROBE_PERIOD_S = 0.010
 
@@ -37,16 +37,19 @@ class InstantRenderer(Renderer):
     def load(self) -> None:
         self.pipe = object()
 
-    def render(
+    def render_batch(
         self,
-        params: RenderParams,
-        on_step: StepCallback | None = None,
-        should_stop: Callable[[], bool] | None = None,
-    ) -> np.ndarray:
-        for step in range(1, params.steps + 1):
-            if on_step is not None:
-                on_step(step, params.steps)
-        return np.zeros((params.frames, params.height, params.width, 3), dtype=np.uint8)
+        batch: Sequence[RenderParams],
+        on_step: BatchStep | None = None,
+        should_stop: Sequence[Callable[[], bool] | None] = (),
+    ) -> list[np.ndarray | None]:
+        clips: list[np.ndarray | None] = []
+        for index, params in enumerate(batch):
+            for step in range(1, params.steps + 1):
+                if on_step is not None:
+                    on_step(index, step, params.steps)
+            clips.append(np.zeros((params.frames, params.height, params.width, 3), dtype=np.uint8))
+        return clips
 
 
 @dataclass(frozen=True)

@@ -25,11 +25,11 @@ from typing import Any
 
 import harness
 
-from bot import __version__
 from bot.app import build_service
 from bot.config import parse_config
-from bot.core.types import Button, ChatRef, Clip, Delivery, Request, UserRef
-from bot.encode import encode_mp4, provenance
+from bot.core.types import Button, ChatRef, Clip, Delivery, RenderParams, Request, UserRef
+from bot.encode import clip_tags, encode_mp4
+from bot.pipelines.registry import TINY_PRESETS
 from bot.render import Renderer
 
 PROMPT = "a cat surfing a wave at sunset"
@@ -152,16 +152,10 @@ def main() -> None:
         frames = np.asarray(output.frames)
         frames = frames[0] if frames.ndim == 5 else frames
         frames = (np.clip(frames, 0.0, 1.0) * 255).round().astype(np.uint8)
-        metadata = provenance(
-            model="tiny",
-            seed=args.seed,
-            steps=args.steps,
-            frames=args.frames,
-            guidance=args.guidance,
-            prompt=PROMPT,
-            negative="",
-            version=__version__,
+        params = RenderParams(
+            PROMPT, "", args.seed, args.frames, args.steps, args.guidance, args.size, args.size, 8
         )
+        metadata = clip_tags(params, TINY_PRESETS["tiny"].identity("tiny", "tiny"))
         encode_mp4(frames, data / f"bare-{run}.mp4", fps=8, metadata=metadata, crf=crf)
         return time.perf_counter() - started
 

@@ -18,7 +18,10 @@ import numpy as np
 from bot.config import VideoConfig
 from bot.core.types import RenderParams
 from bot.encode import encode_clip
-from bot.provenance import ContentCredentials, ModelInfo, check_clip, ensure_local_identity
+from bot.pipelines.registry import TINY_PRESETS
+from bot.provenance import ContentCredentials, check_clip, ensure_local_identity
+
+TINY = TINY_PRESETS["tiny"].identity("tiny", "tiny")
 
 
 def frames(n: int, height: int, width: int) -> np.ndarray:
@@ -40,19 +43,19 @@ def main() -> None:
     report = harness.Report("signing", args, f"C2PA signing, {args.frames} frames, medians of {args.reps}")
     rows = []
     with harness.data_dir() as folder:
-        credentials = ContentCredentials(ensure_local_identity(folder), ModelInfo("tiny", "tiny", "none"))
+        credentials = ContentCredentials(ensure_local_identity(folder))
         for width, height in sizes:
             clip = frames(args.frames, height, width)
             params = RenderParams("a cat surfing", "", 1, args.frames, 25, 9.0, width, height, 8)
             plain, signed, checks, extra = [], [], [], []
             for rep in range(args.reps):
                 started = time.perf_counter()
-                bare = encode_clip(clip, folder / f"bare{rep}.mp4", params, model="tiny", video=VideoConfig())
+                bare = encode_clip(clip, folder / f"bare{rep}.mp4", params, made_by=TINY, video=VideoConfig())
                 plain.append(time.perf_counter() - started)
                 started = time.perf_counter()
                 out = folder / f"signed{rep}.mp4"
                 made = encode_clip(
-                    clip, out, params, model="tiny", video=VideoConfig(), credentials=credentials
+                    clip, out, params, made_by=TINY, video=VideoConfig(), credentials=credentials
                 )
                 signed.append(time.perf_counter() - started)
                 extra.append(made.size_bytes - bare.size_bytes)

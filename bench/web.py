@@ -38,7 +38,7 @@ def fill(store: Store, waiting: int, done: int, groups: int) -> None:
         user = UserRef("telegram", str(n % 997), f"user {n % 997}")
         job = store.jobs.insert(Job(0, user, chat, params, "tiny", created_at=1_700_000_000.0 + n), None)
         if n >= waiting:
-            store.jobs.set_status(job.id, JobStatus.DONE, clip_path=f"/nonexistent/{job.id}.mp4")
+            store.jobs.end(job.id, JobStatus.DONE, clip_path=f"/nonexistent/{job.id}.mp4")
 
 
 async def main(args: argparse.Namespace) -> None:

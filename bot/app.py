@@ -14,11 +14,12 @@ import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TextIO
 
-from bot.config import Config
-from bot.core.ports import Clock
+from bot.config import Config, ModelSettings, RenderConfig
+from bot.core.ports import Clock, RenderBackend
 from bot.core.service import VideoService
 from bot.dispatch.local import LocalBackend
 from bot.encode import fit_to_size
+from bot.pipelines.spec import ClipIdentity
 from bot.provenance import ContentCredentials, check_clip
 from bot.render import ModelPool, Renderer
 from bot.store import DB_FILE, Store
@@ -70,47 +71,71 @@ def build_service(
     `renderer` (tests, benchmarks) or `model_source` (the console's tiny fallback) stands
     in for the default model; the other configured models get renderers of their own.
     """
-    store = Store(config.data_dir / DB_FILE, clock, busy_timeout_ms=config.storage.busy_timeout_ms)
+    store = Store(
+        config.data_dir / DB_FILE,
+        clock,
+        busy_timeout_ms=config.storage.busy_timeout_ms,
+        model_keys=model_keys(config),
+    )
     default = config.default_model
+    credentials = ContentCredentials.from_config(config)
+    fit = functools.partial(fit_to_size, credentials=credentials)
+    backend: RenderBackend
+    stand_ins: dict[str, ClipIdentity] = {}
     if config.queue.backend == "saq":  # renders on `videobot worker` processes, through Redis
         from bot.dispatch.saq_backend import SaqBackend
 
-        credentials = ContentCredentials.from_config(config, model_source or config.model_source)
-        remote = SaqBackend(config, config.data_dir / "clips", credentials=credentials)
-        fit = functools.partial(fit_to_size, credentials=credentials)
-        shown = (model_source or config.model_source) if config.model_settings[default].legacy else default
-        return VideoService(
-            config, store, remote, model=shown, fit=fit, clock=clock, rng=rng, check_clip=check_clip,
-            pictures=picture_gate(config, credentials),
-        )  # fmt: skip
-    renderers = {
-        name: Renderer.for_model(settings, config.render) for name, settings in config.model_settings.items()
-    }
-    if renderer is None and model_source is not None and model_source != config.model_source:
-        settings = config.model_settings[default]
-        renderer = Renderer(
-            model_source, device=settings.device, cpu_threads=settings.cpu_threads, tuning=config.render
+        backend = SaqBackend(config, config.data_dir / "clips", credentials=credentials)
+    else:
+        renderers = {
+            name: Renderer.for_model(settings, config.render)
+            for name, settings in config.model_settings.items()
+        }
+        if renderer is None and model_source is not None:
+            renderer, _ = model_renderer(config.model_settings[default], model_source, config.render)
+        if renderer is not None:
+            renderers[default] = renderer
+            if renderer.source != config.model_source:  # a stand-in names itself, never the configured model
+                stand_ins[default] = stand_in_identity(renderer)
+        backend = LocalBackend(
+            ModelPool(renderers, config.render.keep_loaded),
+            config.data_dir / "clips",
+            config.video,
+            model_retry_s=config.queue.model_retry_s,
+            default_model=default,
+            credentials=credentials,
         )
-    if renderer is not None:
-        renderers[default] = renderer
-    pool = ModelPool(renderers, config.render.keep_loaded)
-    credentials = ContentCredentials.from_config(config, renderers[default].source)
-    backend = LocalBackend(
-        pool,
-        config.data_dir / "clips",
-        config.video,
-        model_retry_s=config.queue.model_retry_s,
-        config=config,
-        default_model=default,
-        credentials=credentials,
-    )
-    fit = functools.partial(fit_to_size, credentials=credentials)
-    # what the web side shows: a lone [model] by what really renders (the tiny stand-in says so)
-    shown = renderers[default].source if config.model_settings[default].legacy else default
     return VideoService(
-        config, store, backend, model=shown, fit=fit, clock=clock, rng=rng, check_clip=check_clip,
+        config, store, backend, fit=fit, stand_ins=stand_ins, clock=clock, rng=rng, check_clip=check_clip,
         pictures=picture_gate(config, credentials),
     )  # fmt: skip
+
+
+def model_keys(config: Config) -> dict[str, str]:
+    """Each configured model's hub id and folder → the key its jobs store (for the migration that
+    moves rows from before model names)."""
+    return {
+        alias: settings.key
+        for settings in config.model_settings.values()
+        for alias in (settings.id, settings.path)
+        if alias
+    }
+
+
+def model_renderer(
+    settings: ModelSettings, source: str, tuning: RenderConfig
+) -> tuple[Renderer, ClipIdentity]:
+    """The renderer for a configured model, or for `source` standing in for it (the tiny build of
+    its family when its weights are absent), and what its clips say made them."""
+    if source == settings.source:
+        return Renderer.for_model(settings, tuning), settings.identity
+    renderer = Renderer(source, device=settings.device, cpu_threads=settings.cpu_threads, tuning=tuning)
+    return renderer, stand_in_identity(renderer)
+
+
+def stand_in_identity(renderer: Renderer) -> ClipIdentity:
+    """A stand-in names itself (`tiny`, its licence), never the model it stands in for."""
+    return renderer.preset.identity(renderer.source, renderer.source)
 
 
 def enabled_platforms(config: Config, web: WebSide | None = None) -> dict[str, PlatformRunner]:

@@ -18,8 +18,8 @@ from bot.config import Config, ConfigError, ModelSettings, load_config
 from bot.core.parsing import CommandError, VideoArgs, validate_video
 from bot.core.types import Picture
 from bot.pipelines.registry import TINY_PRESETS
-from bot.provenance import ContentCredentials, ModelInfo
-from bot.render import ModelUnavailable, OutOfMemory, Renderer, check_weights_on_disk, model_provenance
+from bot.provenance import ContentCredentials
+from bot.render import ModelUnavailable, OutOfMemory, check_weights_on_disk
 from bot.store import StoreError
 
 log = logging.getLogger("videobot")
@@ -163,13 +163,11 @@ def _demo(config: Config, args: argparse.Namespace) -> int:
         except CommandError as error:
             print(f"videobot: {messages.text(error.key, 'en', **error.values)}", file=sys.stderr)
             return 2
+    from bot.app import model_renderer
+
     source = _pick_model(config, args.tiny, name=settings.name)
     tuning = dataclasses.replace(config.render, warmup_steps=0)  # one clip: warming first only costs
-    renderer = (
-        Renderer.for_model(settings, tuning)
-        if source == settings.source
-        else Renderer(source, device=settings.device, cpu_threads=settings.cpu_threads, tuning=tuning)
-    )
+    renderer, made_by = model_renderer(settings, source, tuning)
     started = time.monotonic()
     progress = _StepPrinter(params.steps, sys.stderr)
     try:
@@ -179,17 +177,9 @@ def _demo(config: Config, args: argparse.Namespace) -> int:
         return 2
     finally:
         progress.close()
-    credentials = ContentCredentials.from_config(config, source)
-    made_by = settings.name if source == settings.source else source  # the tiny fallback names itself
+    credentials = ContentCredentials.from_config(config)
     clip = encode.encode_clip(
-        frames,
-        args.out,
-        params,
-        model=source,
-        video=config.video,
-        credentials=credentials,
-        model_info=ModelInfo(made_by, source, renderer.preset.licence, renderer.lora_refs),
-        extra_metadata=model_provenance(made_by, source, renderer.preset, params.fps),
+        frames, args.out, params, made_by=made_by, video=config.video, credentials=credentials
     )
     if credentials.counts.signed:
         print(f"Signed with Content Credentials as {credentials.identity_words}.", file=sys.stderr)

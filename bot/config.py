@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.pipelines.loras import MAX_LORAS, LoraSpec
+from bot.pipelines.loras import MAX_LORAS, LoraSpec, recorded_loras
 from bot.pipelines.registry import CATALOGUE, FAMILIES, TINY_PRESETS, preset_for_unknown
-from bot.pipelines.spec import Preset
+from bot.pipelines.spec import ClipIdentity, Preset
 
 DEFAULT_MODEL_ID = "damo-vilab/text-to-video-ms-1.7b"
 LEGACY_MODEL_NAME = "default"  # what a `[model]` table is called
@@ -300,6 +300,7 @@ class Secrets:
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     models: tuple[tuple[str, ModelEntry], ...] = ()  # [models.NAME] tables, in file order
+    model_table: bool = False  # `models` is a lone [model] table, read as [models.default]
     render: RenderConfig = field(default_factory=RenderConfig)
     video: VideoConfig = field(default_factory=VideoConfig)
     video_keys_set: frozenset[str] = frozenset()  # [video] keys the file sets (they override families)
@@ -316,6 +317,11 @@ class Config:
     worker: WorkerConfig = field(default_factory=WorkerConfig)
     secrets: Secrets = field(default_factory=Secrets)
     source: str = "<defaults>"
+
+    def __post_init__(self) -> None:
+        if not self.models:  # the old single [model] table is [models.default], from here on
+            object.__setattr__(self, "models", ((LEGACY_MODEL_NAME, _legacy_entry(self.model)),))
+            object.__setattr__(self, "model_table", True)
 
     @property
     def data_dir(self) -> Path:
@@ -339,10 +345,9 @@ class Config:
     @functools.cached_property
     def model_settings(self) -> dict[str, ModelSettings]:
         """Every configured model by name, in file order ([model] alone: one named "default")."""
-        if not self.models:
-            legacy = replace(_resolve(LEGACY_MODEL_NAME, _legacy_entry(self.model), self), legacy=True)
-            return {LEGACY_MODEL_NAME: legacy}
-        return {name: _resolve(name, entry, self) for name, entry in self.models}
+        return {
+            name: replace(_resolve(name, entry, self), legacy=self.model_table) for name, entry in self.models
+        }
 
     @property
     def default_model(self) -> str:
@@ -371,17 +376,6 @@ class Config:
             min_guidance=min(v.min_guidance for v in every),
             max_guidance=max(v.max_guidance for v in every),
         )
-
-    def model_for_job(self, stored: str) -> ModelSettings:
-        """The model a stored job names: by name, or (rows from before names) by hub id or folder."""
-        if stored in self.model_settings:
-            return self.model_settings[stored]
-        for settings in self.model_settings.values():
-            if stored in (settings.id, settings.path):
-                return settings
-        if stored in TINY_PRESETS:
-            return self.model_named(stored)
-        return self.model_settings[self.default_model]
 
 
 @dataclass(frozen=True)
@@ -420,6 +414,11 @@ class ModelSettings:
     @property
     def family(self) -> str:
         return self.preset.family.name
+
+    @property
+    def identity(self) -> ClipIdentity:
+        """What clips of this model say made them (a folder is named by its hub id, when it has one)."""
+        return self.preset.identity(self.key, self.id, recorded_loras(self.loras))
 
     def seconds(self, frames: int) -> float:
         return frames / self.limits.fps
@@ -682,8 +681,8 @@ def _check(config: Config, require_tokens: bool) -> None:
 def _check_model(config: Config, settings: ModelSettings, need: Callable[[bool, str, str], None]) -> None:
     """A model's limits make sense and obey its family's frame and size rules."""
     name, v, preset = settings.name, settings.limits, settings.preset
-    entry = dict(config.models).get(name)
-    where = f"[models.{name}]" if entry is not None else "[model]"
+    entry = None if config.model_table else dict(config.models).get(name)
+    where = "[model]" if config.model_table else f"[models.{name}]"
 
     def label(*keys: str, shown: str = "") -> str:
         """Name the table the owner wrote the offending key in: this model's, or [video]."""
@@ -805,8 +804,9 @@ def parse_config(
     hints = typing.get_type_hints(Config)
     for name, section in raw.items():
         kind = hints.get(name)
-        if name in ("secrets", "source") or kind is None or not is_dataclass(kind):
-            known = [f.name for f in fields(Config) if f.name not in ("secrets", "source", "video_keys_set")]
+        if name in ("secrets", "source", "model_table") or kind is None or not is_dataclass(kind):
+            hidden = ("secrets", "source", "video_keys_set", "model_table")
+            known = [f.name for f in fields(Config) if f.name not in hidden]
             raise ConfigError(f"{source}: unknown section [{name}] (known: {', '.join(known)})")
         sections[name] = _section(kind, section, name, source)  # type: ignore[arg-type]
     secrets = Secrets(

@@ -7,7 +7,6 @@ Loading is `bot.rendering.loading`; the `[render]` tuning is `bot.rendering.tuni
 
 from __future__ import annotations
 
-from bot.pipelines.spec import Preset
 from bot.rendering.errors import (
     ModelLoadFailed,
     ModelMissing,
@@ -39,16 +38,4 @@ __all__ = [
     "component_dtypes",
     "cpu_render_threads",
     "load_pipeline",
-    "model_provenance",
 ]
-
-
-def model_provenance(name: str, hub_id: str, preset: Preset, fps: int) -> dict[str, str]:
-    """What a clip's metadata says about the model that made it, beside the render settings."""
-    return {
-        "videobot_model": hub_id,
-        "videobot_model_name": name,
-        "videobot_model_family": preset.family.name,
-        "videobot_model_licence": preset.licence,
-        "videobot_fps": str(fps),
-    }

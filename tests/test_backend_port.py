@@ -92,7 +92,7 @@ async def test_a_backend_with_two_slots_renders_two_jobs_at_once_and_each_is_del
     config = make_config()
     backend = TwoSlotBackend(tmp_path)
     store = Store(config.data_dir / DB_FILE)
-    service = VideoService(config, store, backend, model="stand-in", fit=fit_to_size)
+    service = VideoService(config, store, backend, fit=fit_to_size)
     outbox = RecordingOutbox()
     service.add_outbox("telegram", outbox)
     worker = asyncio.create_task(service.run_worker())

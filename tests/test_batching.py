@@ -33,6 +33,11 @@ def params(name: str, prompt: str, seed: int, negative: str = "", steps: int = 3
     return RenderParams(prompt, negative, seed, preset.frames, steps, preset.guidance, 64, 64, preset.fps)
 
 
+def tiny_job(job_id: int, job_params: RenderParams) -> RenderJob:
+    """A job for the tiny model, as the core hands it over: its name and its clips' identity."""
+    return RenderJob(job_id, "tiny", job_params, TINY_PRESETS["tiny"].identity("tiny", "tiny"))
+
+
 def denoiser(renderer: Renderer) -> torch.nn.Module:
     pipe = renderer.pipe
     module = getattr(pipe, "transformer", None) or pipe.unet
@@ -249,7 +254,7 @@ async def test_jobs_handed_over_together_render_in_one_call_each_with_progress_a
         assert run.backend.free_slots() == 3
         sizes = batch_sizes(renderer)
         for job_id in (1, 2, 3):
-            run.backend.submit(RenderJob(job_id, "tiny", params("tiny", f"clip {job_id}", job_id)))
+            run.backend.submit(tiny_job(job_id, params("tiny", f"clip {job_id}", job_id)))
         await eventually(lambda: all(run.ended(j) for j in (1, 2, 3)), what="all three ended")
         ends = [run.ended(j) for j in (1, 2, 3)]
         assert all(isinstance(end, Rendered) for end in ends), ends
@@ -266,10 +271,10 @@ async def test_a_lone_job_renders_alone_and_another_shape_waits_for_its_own_call
     renderer = Renderer("tiny", tuning=RenderConfig(max_batch=4, batch_wait_ms=50, warmup_steps=0))
     async with Run(renderer, tmp_path) as run:
         sizes = batch_sizes(renderer)
-        run.backend.submit(RenderJob(1, "tiny", params("tiny", "lone", 1)))
+        run.backend.submit(tiny_job(1, params("tiny", "lone", 1)))
         await eventually(lambda: run.ended(1), what="the lone job rendered")
-        run.backend.submit(RenderJob(2, "tiny", params("tiny", "three steps", 2)))
-        run.backend.submit(RenderJob(3, "tiny", params("tiny", "two steps", 3, steps=2)))
+        run.backend.submit(tiny_job(2, params("tiny", "three steps", 2)))
+        run.backend.submit(tiny_job(3, params("tiny", "two steps", 3, steps=2)))
         await eventually(lambda: run.ended(2) and run.ended(3), what="both rendered")
         assert all(isinstance(run.ended(j), Rendered) for j in (1, 2, 3))
         assert sizes == [2] * 3 + [2] * 3 + [2] * 2, "no batch across shapes"
@@ -284,8 +289,8 @@ async def test_cancelling_one_job_of_a_batch_drops_its_clip_and_the_rest_go_on(t
                 run.backend.cancel(1) if isinstance(e, Progress) and (e.job_id, e.step) == (1, 1) else None
             )
         )
-        run.backend.submit(RenderJob(1, "tiny", params("tiny", "cancelled", 1, steps=5)))
-        run.backend.submit(RenderJob(2, "tiny", params("tiny", "kept", 2, steps=5)))
+        run.backend.submit(tiny_job(1, params("tiny", "cancelled", 1, steps=5)))
+        run.backend.submit(tiny_job(2, params("tiny", "kept", 2, steps=5)))
         await eventually(lambda: run.ended(1) and run.ended(2), what="both ended")
         assert isinstance(run.ended(1), Cancelled)
         kept = run.ended(2)
@@ -298,8 +303,8 @@ async def test_a_batch_out_of_memory_even_alone_fails_each_job_as_out_of_memory(
     renderer = Renderer("tiny", tuning=RenderConfig(max_batch=2, batch_wait_ms=5000, warmup_steps=0))
     async with Run(renderer, tmp_path) as run:
         run_out_of_memory_above(renderer, 0)
-        run.backend.submit(RenderJob(1, "tiny", params("tiny", "a", 1)))
-        run.backend.submit(RenderJob(2, "tiny", params("tiny", "b", 2)))
+        run.backend.submit(tiny_job(1, params("tiny", "a", 1)))
+        run.backend.submit(tiny_job(2, params("tiny", "b", 2)))
         await eventually(lambda: run.ended(1) and run.ended(2), what="both ended")
         for job_id in (1, 2):
             end = run.ended(job_id)

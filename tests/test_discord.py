@@ -23,6 +23,7 @@ from bot.core.types import Button, ButtonAction, ChatRef, JobStatus, UserRef
 from bot.discord_adapter import ChannelRef, HookRef, OriginRef, parse_ref
 from tests.fakes.discord_api import EPHEMERAL, FakeDiscord
 from tests.harness.config import tiny_settings, to_toml
+from tests.harness.core import crash_state
 from tests.harness.discord import (
     CONFIG_OWNER,
     MANAGE_GUILD,
@@ -213,7 +214,7 @@ async def test_a_clip_left_unsent_by_the_last_process_is_sent_after_a_restart(wo
     await interaction.followup(timeout=30)
     await world.until(lambda: world.job(1).status == JobStatus.DONE)
     # The state a crash between "rendered" and "sent" leaves behind: a clip on disk, a row in delivering.
-    world.service.store.jobs.set_status(1, JobStatus.DELIVERING)
+    crash_state(world.service.store, 1, JobStatus.DELIVERING)
     await world.restart()
 
     resent = await interaction.followup(timeout=10)  # at once, not at the core's 30 s retry

@@ -10,7 +10,10 @@ import av
 import numpy as np
 import pytest
 
-from bot.encode import AI_LABEL, TooLarge, encode_mp4, fit_to_size, provenance, read_clip
+from bot import __version__
+from bot.core.types import RenderParams
+from bot.encode import AI_LABEL, TooLarge, clip_tags, encode_mp4, fit_to_size, read_clip
+from bot.pipelines.spec import ClipIdentity
 
 PROMPT = "a cat's surfing lesson — at dusk"
 
@@ -32,17 +35,9 @@ def noise(frames: int = 8, side: int = 64, seed: int = 0) -> np.ndarray:
 
 
 def metadata(*, hash_prompt: bool = False) -> dict[str, str]:
-    return provenance(
-        model="damo-vilab/text-to-video-ms-1.7b",
-        seed=1234,
-        steps=25,
-        frames=8,
-        guidance=9.0,
-        prompt=PROMPT,
-        negative="blurry",
-        version="9.9.9",
-        prompt_hash_only=hash_prompt,
-    )
+    params = RenderParams(PROMPT, "blurry", 1234, 8, 25, 9.0, 64, 64, 8)
+    made_by = ClipIdentity("default", "damo-vilab/text-to-video-ms-1.7b", "modelscope", "CC-BY-NC-4.0")
+    return clip_tags(params, made_by, prompt_hash_only=hash_prompt)
 
 
 def top_level_boxes(data: bytes) -> list[str]:
@@ -103,7 +98,7 @@ def test_every_clip_carries_provenance_metadata(tmp_path: Path) -> None:
     assert tags["videobot_guidance"] == "9.0"
     assert tags["videobot_prompt"] == PROMPT
     assert tags["videobot_negative"] == "blurry"
-    assert tags["videobot_version"] == "9.9.9"
+    assert tags["videobot_version"] == __version__
 
 
 def test_moov_atom_comes_before_the_media_data_so_clips_stream(tmp_path: Path) -> None:

@@ -433,7 +433,7 @@ async def test_old_prompts_clips_and_audit_entries_are_forgotten_on_schedule(
     assert job is not None
     clip = tmp_path / "clip.mp4"
     clip.write_bytes(b"mp4")
-    bot.service.store.jobs.set_status(job.id, JobStatus.DONE, clip_path=str(clip), finished_at=bot.clock.now)
+    bot.service.store.jobs.end(job.id, JobStatus.DONE, clip_path=str(clip), finished_at=bot.clock.now)
     await bot.service.admin(bot.req(DC_CAT, DC_CHANNEL, admin=True), "ban discord:44")
 
     bot.clock.advance(2 * 3600)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from bot.core import messages
-from bot.core.types import ChatRef, ChatSettings, Delivery, JobStatus, RenderParams, Undeliverable, UserRef
+from bot.core.types import ChatRef, ChatSettings, Delivery, JobStatus, Undeliverable, UserRef
 from bot.render import Renderer
 from bot.store import DB_FILE, Store
 from tests.harness.clock import ManualClock
@@ -316,11 +316,14 @@ class InstantRenderer(Renderer):
     def load(self) -> None:
         self.pipe = object()
 
-    def render(self, params: RenderParams, on_step: Any = None, should_stop: Any = None) -> np.ndarray:
-        for step in range(1, params.steps + 1):
-            if on_step is not None:
-                on_step(step, params.steps)
-        return np.zeros((params.frames, params.height, params.width, 3), dtype=np.uint8)
+    def render_batch(self, batch: Any, on_step: Any = None, should_stop: Any = ()) -> list[Any]:
+        clips = []
+        for index, params in enumerate(batch):
+            for step in range(1, params.steps + 1):
+                if on_step is not None:
+                    on_step(index, step, params.steps)
+            clips.append(np.zeros((params.frames, params.height, params.width, 3), dtype=np.uint8))
+        return clips
 
 
 @pytest.mark.asyncio

@@ -13,6 +13,7 @@ from bot.core.types import ChatRef, Job, JobStatus, RenderParams, UserRef
 from bot.store import Store
 from bot.store import jobs as store_jobs
 from tests.harness.clock import ManualClock
+from tests.harness.core import crash_state
 
 CHAT = ChatRef("test", "group", is_group=True)
 
@@ -149,7 +150,7 @@ def test_claiming_counts_an_attempt_and_marks_the_job_running(store: Store, queu
 def test_cancelled_and_finished_jobs_are_not_in_line(store: Store, queue: JobQueue) -> None:
     gone = add(store, "A")
     waiting = add(store, "B")
-    store.jobs.set_status(gone.id, JobStatus.CANCELLED)
+    store.jobs.end(gone.id, JobStatus.CANCELLED)
 
     assert [job.id for job in queue.ordered()] == [waiting.id]
 
@@ -180,7 +181,7 @@ async def test_closing_the_queue_ends_a_worker_waiting_on_an_empty_queue(queue: 
 
 def interrupted(store: Store, who: str, status: JobStatus, attempts: int) -> Job:
     job = add(store, who)
-    store.jobs.update(job.id, status=str(status), attempts=attempts, started_at=5.0)
+    crash_state(store, job.id, status, attempts=attempts, started_at=5.0)
     return job
 
 
@@ -194,7 +195,7 @@ def test_after_a_restart_interrupted_renders_go_back_in_line_with_their_attempts
     found = queue.recover(max_attempts=3)
 
     assert {job.id for job in found.requeued} == {rendering.id, encoding.id}
-    assert found.failed == [] and found.to_deliver == []
+    assert found.tired == []
     for job, attempts in ((rendering, 1), (encoding, 2)):
         row = store.jobs.get(job.id)
         assert row is not None
@@ -204,32 +205,15 @@ def test_after_a_restart_interrupted_renders_go_back_in_line_with_their_attempts
     assert stored(store, rendering.id).attempts == 2
 
 
-def test_a_job_interrupted_max_attempts_times_fails(store: Store, queue: JobQueue) -> None:
+def test_a_job_interrupted_max_attempts_times_is_left_for_its_ending(store: Store, queue: JobQueue) -> None:
     tired = interrupted(store, "A", JobStatus.RUNNING, attempts=3)
     fresh = interrupted(store, "B", JobStatus.RUNNING, attempts=2)
 
     found = queue.recover(max_attempts=3)
 
-    assert [job.id for job in found.failed] == [tired.id]
+    assert [job.id for job in found.tired] == [tired.id], "failed, refunded and told through Endings"
     assert [job.id for job in found.requeued] == [fresh.id]
-    row = store.jobs.get(tired.id)
-    assert row is not None and row.status == JobStatus.FAILED and row.finished_at is not None
     assert [job.id for job in queue.ordered()] == [fresh.id]
-
-
-def test_clips_that_were_being_delivered_are_listed_for_delivery(store: Store, queue: JobQueue) -> None:
-    sending = add(store, "A")
-    store.jobs.set_status(sending.id, JobStatus.DELIVERING, clip_path="/clips/1.mp4")
-    done = add(store, "B")
-    store.jobs.set_status(done.id, JobStatus.DONE)
-
-    found = queue.recover(max_attempts=3)
-
-    assert [job.id for job in found.to_deliver] == [sending.id]
-    assert found.to_deliver[0].clip_path == "/clips/1.mp4"
-    assert stored(store, sending.id).status == JobStatus.DELIVERING
-    assert stored(store, done.id).status == JobStatus.DONE
-    assert queue.ordered() == []
 
 
 @pytest.mark.asyncio

@@ -231,7 +231,8 @@ def test_the_legacy_model_table_is_one_model_named_default(tmp_path: Path) -> No
     config = parse_config({"model": {"id": "tiny"}}, "x.toml", {})
     assert list(config.model_settings) == ["default"] and config.default_model == "default"
     assert config.model_settings["default"].limits.default_frames == TINY_PRESETS["tiny"].frames
-    assert config.model_for_job("tiny").name == "default", "rows from before names hold the id"
+    assert [name for name, _ in config.models] == ["default"] and config.model_table, "[models.default]"
+    assert config.model_settings["default"].key == "tiny", "its jobs are stored as before names existed"
 
 
 @pytest.mark.parametrize(
@@ -311,8 +312,9 @@ async def test_models_lists_licences_defaults_and_what_is_loaded(make_bot: MakeB
 
     lines = bot.last_text.splitlines()
     assert lines[0] == "🎞 Video models (⭐ the default):"
+    # ms's clips come from the stand-in, and say so: /models names what signs them, not ModelScope
     assert lines[1] == (
-        "• ms (damo-vilab/text-to-video-ms-1.7b) ⭐ · licence CC-BY-NC-4.0 · 256×256, 16 frames "
+        "• tiny ⭐ · licence none (random weights) · 256×256, 16 frames "
         "(2.0 s at 8 fps; 8–32), 25 steps, guidance 9.0 · not loaded"
     )
     assert lines[2].startswith("• wan (tiny-wan) · licence none") and lines[2].endswith(
@@ -321,7 +323,7 @@ async def test_models_lists_licences_defaults_and_what_is_loaded(make_bot: MakeB
     assert lines[3] == "Pick one with /video <prompt> --model NAME."
 
     await bot.service.help(bot.req())
-    assert "Clips are made by ms (damo-vilab/text-to-video-ms-1.7b) (licence: CC-BY-NC-4.0)." in bot.last_text
+    assert "Clips are made by tiny (licence: none (random weights))." in bot.last_text
     assert "16 frames make 2.0 s at 8 fps" in bot.last_text and "[--model NAME]" in bot.last_text
 
 

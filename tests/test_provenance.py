@@ -24,10 +24,11 @@ from bot.config import VideoConfig
 from bot.core.credentials import CredentialsState, Upload
 from bot.core.types import JobStatus, RenderParams
 from bot.encode import encode_clip, encode_mp4, fit_to_size, read_clip
+from bot.pipelines.registry import CATALOGUE
+from bot.pipelines.spec import ClipIdentity
 from bot.provenance import (
     TRAINED_ALGORITHMIC_MEDIA,
     ContentCredentials,
-    ModelInfo,
     SigningIdentity,
     burn_watermark,
     check_clip,
@@ -39,7 +40,7 @@ from tests.harness.core import ALICE, MakeBot
 
 REPO = Path(__file__).resolve().parent.parent
 PARAMS = RenderParams("a cat surfing at dusk", "blurry", 42, 8, 3, 9.0, 64, 64, 8)
-MODEL = ModelInfo("tiny", "tiny", "none: tiny random weights for tests")
+MODEL = ClipIdentity("tiny", "tiny", "modelscope", "none (random weights)")
 
 
 def gradient(frames: int = 8, height: int = 64, width: int = 64) -> np.ndarray:
@@ -58,7 +59,7 @@ def identity(tmp_path: Path) -> SigningIdentity:
 
 
 def credentials(identity: SigningIdentity | None, **options: Any) -> ContentCredentials:
-    return ContentCredentials(identity, MODEL, **options)
+    return ContentCredentials(identity, **options)
 
 
 def signed_clip(
@@ -68,7 +69,7 @@ def signed_clip(
         gradient(),
         path,
         PARAMS,
-        model="tiny",
+        made_by=MODEL,
         video=video or VideoConfig(),
         credentials=credentials(identity, **options),
     )
@@ -124,7 +125,8 @@ def test_a_signed_clip_says_it_was_made_by_a_trained_model_which_one_and_with_wh
     assert created["softwareAgent"] == {"name": "videobot", "version": __version__}
     assert created["parameters"]["model"] == "tiny" and created["parameters"]["seed"] == 42
     generation = assertion(manifest, "org.videobot.generation")
-    assert generation["model"] == {"name": "tiny", "hub_id": "tiny", "licence": MODEL.licence}
+    assert generation["model"] == MODEL.as_data()
+    assert generation["model"]["family"] == "modelscope" and generation["model"]["loras"] == []
     assert (generation["seed"], generation["steps"], generation["frames"], generation["guidance"]) == (
         42,
         3,
@@ -174,7 +176,7 @@ def test_the_bots_own_identity_is_made_once_with_a_key_only_its_user_can_read(tm
 def test_fitted_re_encodes_are_signed_too(tmp_path: Path, identity: SigningIdentity) -> None:
     noise = np.random.default_rng(0).integers(0, 256, (8, 128, 128, 3), dtype=np.uint8)
     path = tmp_path / "1.mp4"
-    encode_clip(noise, path, PARAMS, model="tiny", video=VideoConfig(), credentials=credentials(identity))
+    encode_clip(noise, path, PARAMS, made_by=MODEL, video=VideoConfig(), credentials=credentials(identity))
     limit = path.stat().st_size // 2
 
     fitted = fit_to_size(path, limit, credentials(identity))
@@ -191,7 +193,7 @@ def test_fitted_re_encodes_are_signed_too(tmp_path: Path, identity: SigningIdent
 def test_a_clip_that_cannot_be_signed_is_still_written_and_counted(tmp_path: Path) -> None:
     unsigned = credentials(None)
     clip = encode_clip(
-        gradient(), tmp_path / "1.mp4", PARAMS, model="tiny", video=VideoConfig(), credentials=unsigned
+        gradient(), tmp_path / "1.mp4", PARAMS, made_by=MODEL, video=VideoConfig(), credentials=unsigned
     )
 
     assert read_clip(Path(clip.path))[0].shape == (8, 64, 64, 3)
@@ -377,7 +379,7 @@ def test_the_watermark_is_in_the_decoded_frames_where_configured(
     video = VideoConfig(watermark="AI", watermark_position="bottom-right")
     params = replace(PARAMS, frames=4, width=width, height=height)
 
-    encode_clip(grey, tmp_path / "1.mp4", params, model="tiny", video=video)
+    encode_clip(grey, tmp_path / "1.mp4", params, made_by=MODEL, video=video)
     frames = read_clip(tmp_path / "1.mp4")[0].astype(int)
 
     corner = frames[:, height * 3 // 4 :, width * 3 // 4 :]
@@ -391,7 +393,7 @@ def test_no_watermark_when_off(tmp_path: Path) -> None:
     grey = np.full((4, 256, 256, 3), 128, dtype=np.uint8)
 
     assert burn_watermark(grey, "", "bottom-right") is grey
-    encode_clip(grey, tmp_path / "1.mp4", replace(PARAMS, frames=4), model="tiny", video=VideoConfig())
+    encode_clip(grey, tmp_path / "1.mp4", replace(PARAMS, frames=4), made_by=MODEL, video=VideoConfig())
     frames = read_clip(tmp_path / "1.mp4")[0].astype(int)
     assert np.abs(frames - 128).max() <= 3
 
@@ -424,13 +426,13 @@ def test_check_clip_reads_bytes_as_well_as_files(tmp_path: Path, identity: Signi
 
 def test_a_model_loaded_from_a_folder_is_named_by_its_hub_id_not_its_path(make_config: MakeConfig) -> None:
     config = make_config(model={"id": "damo-vilab/text-to-video-ms-1.7b", "path": "/home/owner/models/ms17"})
-    signer = ContentCredentials.from_config(config, "/home/owner/models/ms17")
 
-    record = signer.record(PARAMS, "/home/owner/models/ms17")
+    made_by = config.model_settings[config.default_model].identity
 
-    assert record.model == ModelInfo(
+    assert made_by == ClipIdentity(
         "damo-vilab/text-to-video-ms-1.7b",
         "damo-vilab/text-to-video-ms-1.7b",
-        "CC-BY-NC-4.0 (non-commercial use only)",
+        "modelscope",
+        CATALOGUE.find("damo-vilab/text-to-video-ms-1.7b").licence,  # type: ignore[union-attr]
     )
-    assert signer.record(PARAMS, "tiny").model.name == "tiny", "the demo's fallback names itself"
+    assert "NC" in made_by.licence, "ModelScope's non-commercial licence is stated"

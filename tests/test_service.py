@@ -16,13 +16,13 @@ import numpy as np
 import pytest
 
 from bot.core import messages
-from bot.core.types import ChatRef, JobStatus, RenderParams, UserRef
+from bot.core.types import ChatRef, JobStatus, UserRef
 from bot.encode import read_clip
 from bot.render import OutOfMemory, Renderer
 from bot.store import DB_FILE
 from tests.harness.clock import ManualClock
 from tests.harness.config import MakeConfig
-from tests.harness.core import ALICE, BOB, CAROL, CHAT, GROUP, PLATFORM, CoreBot, MakeBot
+from tests.harness.core import ALICE, BOB, CAROL, CHAT, GROUP, PLATFORM, CoreBot, MakeBot, crash_state
 from tests.harness.outbox import RecordingOutbox
 from tests.harness.polling import eventually
 
@@ -39,7 +39,7 @@ class FailingRenderer(Renderer):
     def load(self) -> None:
         self.pipe = object()
 
-    def render(self, params: RenderParams, on_step: Any = None, should_stop: Any = None) -> np.ndarray:
+    def render_batch(self, batch: Any, on_step: Any = None, should_stop: Any = ()) -> list[Any]:
         raise self.error
 
 
@@ -51,13 +51,14 @@ class BurstRenderer(Renderer):
     def load(self) -> None:
         self.pipe = object()
 
-    def render(self, params: RenderParams, on_step: Any = None, should_stop: Any = None) -> np.ndarray:
+    def render_batch(self, batch: Any, on_step: Any = None, should_stop: Any = ()) -> list[Any]:
+        (params,) = batch
         reported = threading.Event()
         self.loop.call_soon_threadsafe(reported.wait)  # the loop is busy until all steps are in
         for step in range(1, params.steps + 1):
-            on_step(step, params.steps)
+            on_step(0, step, params.steps)
         reported.set()
-        return np.zeros((params.frames, params.height, params.width, 3), dtype=np.uint8)
+        return [np.zeros((params.frames, params.height, params.width, 3), dtype=np.uint8)]
 
 
 class CountingRenderer(Renderer):
@@ -733,7 +734,7 @@ async def test_a_clip_interrupted_while_sending_is_sent_after_a_restart(
     await first.until_status(job.id, JobStatus.DONE)
     clip_path = first.job(job.id).clip_path
     # as if the process died between encoding and the upload
-    first.store.jobs.update(job.id, status="delivering", result_message=None)
+    crash_state(first.store, job.id, JobStatus.DELIVERING, result_message=None)
 
     again = await make_bot(config=config)
 
@@ -751,7 +752,7 @@ async def test_a_job_interrupted_too_often_fails_with_a_message_and_a_refund(
     config = make_config()
     first = await make_bot(config=config, worker=False)
     job = await first.video("a cat")
-    first.store.jobs.update(job.id, status="running", attempts=3)
+    crash_state(first.store, job.id, JobStatus.RUNNING, attempts=3)
 
     again = await make_bot(config=config)
 

@@ -16,7 +16,8 @@ from bot.core.parsing import CommandError, parse_video_text
 from bot.core.types import JobStatus, RenderParams
 from bot.encode import encode_clip, encode_mp4, fit_to_size, read_soundtrack
 from bot.pipelines.audio import Soundtrack, soundtrack_of, with_soundtrack
-from bot.provenance import ContentCredentials, ModelInfo, check_clip, ensure_local_identity, read_record
+from bot.pipelines.spec import ClipIdentity
+from bot.provenance import ContentCredentials, check_clip, ensure_local_identity, read_record
 from bot.render import Renderer
 from tests.fakes.telegram_api import FakeTelegram
 from tests.harness.config import MakeConfig, tiny_settings
@@ -29,7 +30,7 @@ PARAMS = RenderParams("drums in the rain", "", 7, 9, 2, 1.0, 64, 64, 8)
 
 def streams(path: Path) -> dict[str, tuple[str, float, int]]:
     """Each stream's codec, duration in seconds and decoded frame (or sample) count."""
-    found = {}
+    found: dict[str, tuple[str, float, int]] = {}
     with av.open(str(path)) as container:
         for stream in container.streams:
             assert stream.duration is not None and stream.time_base is not None
@@ -101,13 +102,23 @@ def test_a_model_configured_with_audio_false_renders_silent_clips() -> None:
 
 def test_silent_params_drop_the_soundtrack_and_the_manifest_does_not_claim_sound(tmp_path: Path) -> None:
     frames = with_soundtrack(np.zeros((9, 64, 64, 3), np.uint8), tone(9 / 8))
-    credentials = ContentCredentials(ensure_local_identity(tmp_path / "data"), ModelInfo("m", "m", "x"))
+    credentials = ContentCredentials(ensure_local_identity(tmp_path / "data"))
     loud = encode_clip(
-        frames, tmp_path / "loud.mp4", PARAMS, model="m", video=VideoConfig(), credentials=credentials
+        frames,
+        tmp_path / "loud.mp4",
+        PARAMS,
+        made_by=ClipIdentity("m", "m", "ltx2", "x"),
+        video=VideoConfig(),
+        credentials=credentials,
     )
     quiet_params = RenderParams(**{**PARAMS.__dict__, "silent": True})
     quiet = encode_clip(
-        frames, tmp_path / "quiet.mp4", quiet_params, model="m", video=VideoConfig(), credentials=credentials
+        frames,
+        tmp_path / "quiet.mp4",
+        quiet_params,
+        made_by=ClipIdentity("m", "m", "ltx2", "x"),
+        video=VideoConfig(),
+        credentials=credentials,
     )
     assert "audio" in streams(Path(loud.path)) and "audio" not in streams(Path(quiet.path))
     assert check_clip(Path(loud.path)).sound and not check_clip(Path(quiet.path)).sound
@@ -165,7 +176,8 @@ async def test_a_silent_job_is_delivered_without_sound_and_stored_as_silent(
     assert done_loud.clip_path and done_quiet.clip_path
     assert read_soundtrack(Path(done_loud.clip_path)) is not None
     assert read_soundtrack(Path(done_quiet.clip_path)) is None
-    assert bot.store.jobs.get(quiet.id).params.silent, "kept in SQLite"
+    stored = bot.store.jobs.get(quiet.id)
+    assert stored is not None and stored.params.silent, "kept in SQLite"
 
 
 @pytest.mark.asyncio

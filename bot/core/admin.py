@@ -178,10 +178,10 @@ class AdminTools:
         """The owner's switch of the default model; jobs already queued keep theirs."""
         if not name:
             raise CommandError("admin_model_usage", known=", ".join(self.models.names()))
-        settings = self.models.switch(name)
-        self._audit(actor, chat, "model", settings.name)
+        identity = self.models.switch(name)
+        self._audit(actor, chat, "model", self.models.active)
         return messages.text(
-            "admin_model_switched", locale, model=shown_name(settings), licence=settings.licence
+            "admin_model_switched", locale, model=shown_name(identity), licence=identity.licence
         )
 
     def quota_reset(self, actor: str, chat: str | None, user: str, locale: str) -> str:

@@ -94,7 +94,7 @@ class Commands:
 
     def _still_configured(self, model: str) -> str | None:
         """A clip's model for its reroll, if the config still has it (else the default)."""
-        return self.models.name_of(model)
+        return self.models.configured(model)
 
     async def cancel(self, req: Request, job_ref: str | None = None) -> None:
         if job_ref:
@@ -175,13 +175,15 @@ class Commands:
         lines = [messages.text("models_header", locale)]
         for name in allowed:
             loaded = None if resident is None else name in resident
-            lines.append(model_line(self.models.settings(name), locale, active=name == active, loaded=loaded))
+            settings, identity = self.models.settings(name), self.models.identity(name)
+            lines.append(model_line(settings, identity, locale, active=name == active, loaded=loaded))
         if len(allowed) > 1:
             lines.append(messages.text("models_pick", locale))
         await self.notifier.reply(req, messages.fit_lines(lines), private=True)
 
     async def help(self, req: Request) -> None:
         model = self.models.pick(None, self.store.chats.get(req.chat.scope_key))
+        made_by = self.models.identity(model.name)
         v, q = model.limits, self.config.quota
         text = messages.text(
             "help",
@@ -198,8 +200,8 @@ class Commands:
             default_frames=v.default_frames,
             seconds=seconds(model, v.default_frames),
             fps=v.fps,
-            model=shown_name(model),
-            licence=model.licence,
+            model=shown_name(made_by),
+            licence=made_by.licence,
             model_option=" [--model NAME]" if len(self.models.names()) > 1 else "",
             commands=command_list(),
         )
@@ -277,8 +279,7 @@ def picture_line(picture: Picture, locale: str) -> str:
 
 def _info_body(job: Job, locale: str, models: Models) -> str:
     p = job.params
-    settings = models.settings(job.model)
-    known = job.model in (settings.name, settings.id, settings.path)
+    made_by = models.identity(job.model) if models.configured(job.model) else None
     return messages.text(
         "info",
         locale,
@@ -293,8 +294,9 @@ def _info_body(job: Job, locale: str, models: Models) -> str:
         width=p.width,
         height=p.height,
         fps=p.fps,
-        model=f"{shown_name(settings)} · licence {settings.licence}{model_extras(settings, locale)}"
-        if known
+        model=f"{shown_name(made_by)} · licence {made_by.licence}"
+        f"{model_extras(models.settings(job.model), locale)}"
+        if made_by
         else job.model,
         version=__version__,
     )

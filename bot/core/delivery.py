@@ -111,11 +111,8 @@ class Deliveries:
             await self._round_failed(job)
             return
         # Sent: the `done` must land, or a later round would send the clip twice.
-        await until_written(
-            lambda: self.endings.finish(
-                job.id, JobStatus.DONE, result_message=sent, only_from=(JobStatus.DELIVERING,)
-            ),
-            f"job {job.id} delivered",
+        await self.endings.finish(
+            job.id, JobStatus.DONE, result_message=sent, only_from=(JobStatus.DELIVERING,)
         )
         if self.boards.quiet_here(job):
             await self.notifier.edit_status(job, messages.text("done_status", job.user.locale, job=job.id))

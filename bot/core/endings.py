@@ -1,7 +1,9 @@
 """How a job ends: done, failed or cancelled, each with its refund and its word to the owner.
 
-One path for every door: `/cancel`, `/admin purge`, bans, a cancelled challenge, and the
-render backend's own reports all end jobs here, so each refunds once and tells the owner.
+One path for every door: `/cancel`, `/admin purge`, bans, a cancelled challenge, delivery
+giving up, start-up recovery and the render backend's own reports all end jobs here, through
+the store's one `end` (status, `finished_at`, refund in one transaction; never out of an
+ended state), so each refunds once and tells the owner once.
 """
 
 from __future__ import annotations
@@ -50,17 +52,20 @@ class Endings:
         self.running = running
         self.job_finished = asyncio.Event()  # set whenever a job reaches done, failed or cancelled
 
-    def finish(self, job_id: int, status: JobStatus, **columns: Any) -> bool:
-        changed = self.store.jobs.set_status(job_id, status, **columns)
-        if changed:
+    async def finish(self, job_id: int, status: JobStatus, **columns: Any) -> bool:
+        """End a job through the store's one ending (status, `finished_at`, refund together),
+        retried while the database is locked; False if it had already ended."""
+        ended = await until_written(
+            lambda: self.store.jobs.end(job_id, status, **columns), f"job {job_id} {status}"
+        )
+        if ended:
             self.job_finished.set()
-        return changed
+        return ended
 
     async def fail(self, job: Job, key: str) -> None:
         """Failed for the bot's reasons: refunded, and the owner told in words (`key`)."""
-        await until_written(lambda: self.finish(job.id, JobStatus.FAILED, error=key), f"job {job.id} failing")
-        await until_written(lambda: self.store.quota.refund(job.id), f"job {job.id}'s refund")
-        await self._say(job, key, tell_owner=True)
+        if await self.finish(job.id, JobStatus.FAILED, error=key):
+            await self._say(job, key, tell_owner=True)
 
     async def cancel(
         self, job: Job, notice: str, *, tell_owner: bool = True, error: str | None = None
@@ -76,9 +81,8 @@ class Endings:
             running.cancel_notice, running.tell_owner = notice, tell_owner
             self.running.cancel_in_backend(job.id)
             return True
-        if not self.finish(job.id, JobStatus.CANCELLED, only_from=(JobStatus.QUEUED,), error=error):
+        if not await self.finish(job.id, JobStatus.CANCELLED, only_from=(JobStatus.QUEUED,), error=error):
             return False
-        self.store.quota.refund(job.id)
         await self._say(job, notice, tell_owner)
         return True
 
@@ -95,9 +99,8 @@ class Endings:
     async def cancelled(self, running: RunningJob) -> None:
         """The backend stopped a job someone cancelled."""
         job = running.job
-        await until_written(lambda: self.finish(job.id, JobStatus.CANCELLED), f"job {job.id}'s cancel")
-        await until_written(lambda: self.store.quota.refund(job.id), f"job {job.id}'s refund")
-        await self._say(job, running.cancel_notice or "cancelled", running.tell_owner)
+        if await self.finish(job.id, JobStatus.CANCELLED):
+            await self._say(job, running.cancel_notice or "cancelled", running.tell_owner)
 
     async def _say(self, job: Job, notice: str, tell_owner: bool) -> None:
         if self.notifier.outbox(job.chat.platform) is None:

@@ -42,16 +42,12 @@ class Housekeeping:
         """
         found = self.queue.recover(self.config.queue.max_attempts)
         self.forget_old_data()
-        for job in found.failed:
-            self.store.quota.refund(job.id)
-            self.store.jobs.update(job.id, notice="failed_attempts")  # told once its platform is up
-        if found.requeued or found.to_deliver or found.failed:
-            log.info(
-                "recovered: %d requeued, %d to deliver, %d failed",
-                len(found.requeued),
-                len(found.to_deliver),
-                len(found.failed),
+        for job in found.tired:  # ended, refunded and its notice kept in one write: told once it is up
+            await self.endings.finish(
+                job.id, JobStatus.FAILED, error="interrupted too often", notice="failed_attempts"
             )
+        if found.requeued or found.tired:
+            log.info("recovered: %d requeued, %d failed", len(found.requeued), len(found.tired))
 
     async def platform_ready(self, platform: str) -> None:
         """An adapter is connected: catch up on what was promised to its users while down."""

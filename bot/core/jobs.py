@@ -13,6 +13,7 @@ import sqlite3
 from collections.abc import Callable
 
 from bot.core.endings import Endings, RunningJob, RunningJobs
+from bot.core.models import Models
 from bot.core.persist import is_transient, until_written
 from bot.core.ports import (
     Cancelled,
@@ -56,9 +57,9 @@ class JobRunner:
         clock: Clock | None = None,
         max_model_wait_s: float = 0.0,
         recheck_s: float = 60.0,
-        model_name: Callable[[str], str | None] | None = None,
+        models: Models,
     ) -> None:
-        self.model_name = model_name or (lambda stored: stored)
+        self.models = models
         self.clock = clock
         self.max_model_wait_s = max_model_wait_s
         self.recheck_s = recheck_s
@@ -98,7 +99,8 @@ class JobRunner:
                 self.store.jobs.requeue(job.id)
                 break
             self.running.jobs[job.id] = RunningJob(job)
-            self.backend.submit(RenderJob(job.id, job.model, job.params))
+            name = self.models.name_of(job.model)
+            self.backend.submit(RenderJob(job.id, name, job.params, self.models.identity(name)))
 
     def pick(self, ordered: list[Job]) -> Job | None:
         """The job to run next, from the queue in fair order: the head, unless the model in memory
@@ -107,7 +109,7 @@ class JobRunner:
         Jobs whose model cannot load now are skipped; None when that leaves nothing."""
         assert isinstance(self.backend, ModelAware)
         state = self.backend.model_state()
-        names = {job.id: self.model_name(job.model) or job.model for job in ordered}
+        names = {job.id: self.models.name_of(job.model) for job in ordered}
         usable = [job for job in ordered if names[job.id] not in state.unavailable]
         if not usable:
             return None

@@ -9,12 +9,14 @@ bot.  A chat's admins may let `--model` pick among some models only
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
-from bot.config import LEGACY_MODEL_NAME, Config, ModelSettings
+from bot.config import Config, ModelSettings
 from bot.core import messages
 from bot.core.parsing import CommandError
 from bot.core.types import ChatSettings
+from bot.pipelines.spec import ClipIdentity
 from bot.store import Store
 
 ACTIVE_KEY = "active_model"
@@ -24,6 +26,8 @@ ACTIVE_KEY = "active_model"
 class Models:
     config: Config
     store: Store
+    # what really renders a configured model when the wiring stood something in (the tiny fallback)
+    stand_ins: Mapping[str, ClipIdentity] = field(default_factory=dict)
 
     def names(self) -> tuple[str, ...]:
         return tuple(self.config.model_settings)
@@ -34,8 +38,26 @@ class Models:
         chosen = self.store.settings.get(ACTIVE_KEY)
         return chosen if chosen in self.config.model_settings else self.config.default_model
 
-    def settings(self, name: str) -> ModelSettings:
-        return self.config.model_for_job(name)
+    def configured(self, stored: str) -> str | None:
+        """The one lookup of "stored model → configured name": a job stores its model's key (its
+        name, a lone `[model]`'s hub id); None when the config no longer has that model."""
+        for name, settings in self.config.model_settings.items():
+            if stored in (name, settings.key):
+                return name
+        return None
+
+    def name_of(self, stored: str) -> str:
+        """The configured model that renders a stored job: its own, else the config's default."""
+        return self.configured(stored) or self.config.default_model
+
+    def settings(self, stored: str) -> ModelSettings:
+        return self.config.model_settings[self.name_of(stored)]
+
+    def identity(self, stored: str) -> ClipIdentity:
+        """What clips of a stored job's model say made them: the one value the job carries to the
+        backend (MP4 tags, signed record) and `/info`, `/models` and the web pages show."""
+        name = self.name_of(stored)
+        return self.stand_ins.get(name) or self.config.model_settings[name].identity
 
     def allowed(self, chat: ChatSettings) -> tuple[str, ...]:
         allowed = tuple(name for name in chat.models if name in self.config.model_settings)
@@ -54,24 +76,17 @@ class Models:
             raise CommandError("model_not_here", model=name, known=", ".join(allowed))
         return self.settings(name)
 
-    def name_of(self, stored: str) -> str | None:
-        """The configured model a job's stored model means (its name, hub id or folder), if any."""
-        if stored in self.config.model_settings:
-            return stored
-        found = self.config.model_for_job(stored)
-        return found.name if stored in (found.id, found.path) else None
-
     def label(self, stored: str) -> str:
         """A job's model as users see it."""
-        return shown_name(self.settings(stored))
+        return shown_name(self.identity(stored))
 
-    def switch(self, name: str) -> ModelSettings:
+    def switch(self, name: str) -> ClipIdentity:
         """Make `name` the default for new jobs (queued ones keep the model they asked for)."""
         key = name.strip().lower()
         if key not in self.config.model_settings:
             raise CommandError("model_unknown", model=name, known=", ".join(self.names()))
         self.store.settings.set(ACTIVE_KEY, key)
-        return self.settings(key)
+        return self.identity(key)
 
     def parse_list(self, value: str) -> tuple[str, ...]:
         """`wan,ms` → ("wan", "ms"), every name configured; `all`/`default` → () (every model)."""
@@ -88,12 +103,12 @@ class Models:
         return names
 
 
-def shown_name(settings: ModelSettings) -> str:
+def shown_name(identity: ClipIdentity) -> str:
     """How users see a model: `[model]` alone by its hub id ("default" says nothing), else
     `wan (Wan-AI/Wan2.1-T2V-1.3B-Diffusers)`."""
-    if settings.name in (LEGACY_MODEL_NAME, settings.id):
-        return settings.id
-    return f"{settings.name} ({settings.id})"
+    if identity.name == identity.hub_id:
+        return identity.hub_id
+    return f"{identity.name} ({identity.hub_id})"
 
 
 def seconds(settings: ModelSettings, frames: int) -> str:
@@ -101,8 +116,10 @@ def seconds(settings: ModelSettings, frames: int) -> str:
     return f"{frames / settings.limits.fps:.1f} s"
 
 
-def model_line(settings: ModelSettings, locale: str, *, active: bool, loaded: bool | None) -> str:
-    """One `/models` line: name, licence, defaults (with seconds), whether it is loaded."""
+def model_line(
+    settings: ModelSettings, identity: ClipIdentity, locale: str, *, active: bool, loaded: bool | None
+) -> str:
+    """One `/models` line: name, licence (as clips are signed), defaults, whether it is loaded."""
     v = settings.limits
     state = (
         "" if loaded is None else messages.text("models_loaded" if loaded else "models_not_loaded", locale)
@@ -115,9 +132,9 @@ def model_line(settings: ModelSettings, locale: str, *, active: bool, loaded: bo
     return messages.text(
         "models_line",
         locale,
-        name=shown_name(settings),
+        name=shown_name(identity),
         star=" ⭐" if active else "",
-        licence=settings.licence,
+        licence=identity.licence,
         width=v.width,
         height=v.height,
         frames=v.default_frames,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from bot.core.types import Button, ChatRef, Clip, Delivery, RenderParams, UserRef
+from bot.pipelines.spec import ClipIdentity
 
 Clock = Callable[[], float]
 
@@ -58,13 +59,14 @@ class Outbox(Protocol):
 class RenderJob:
     """What a backend needs to render one clip: serialisable, no live objects.
 
-    `model` is the configured model's key (its `[models.NAME]` name; a lone `[model]`'s hub
-    id, as rows from before names hold): `Config.model_for_job(model)` gives its settings.
+    `model` is the configured model's name (`[models.NAME]`); `identity` is what the clip's
+    tags and signed record say made it, whichever machine renders it.
     """
 
     job_id: int
     model: str
     params: RenderParams
+    identity: ClipIdentity
 
 
 class FailureKind(enum.StrEnum):

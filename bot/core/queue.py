@@ -53,11 +53,11 @@ class QueueClosed(Exception):
 
 @dataclass
 class Recovery:
-    """What start-up found: jobs put back in line, given up on, or waiting for delivery."""
+    """What start-up found: interrupted jobs put back in line, and those tried too often (left
+    for `Endings` to fail, refund and tell)."""
 
     requeued: list[Job] = field(default_factory=list)
-    failed: list[Job] = field(default_factory=list)
-    to_deliver: list[Job] = field(default_factory=list)
+    tired: list[Job] = field(default_factory=list)
 
 
 class JobQueue:
@@ -128,16 +128,15 @@ class JobQueue:
         await wait_event(self._changed, timeout)
 
     def recover(self, max_attempts: int) -> Recovery:
-        """After a restart: interrupted renders go back in line, or fail after too many tries."""
+        """After a restart: interrupted renders go back in line; those tried `max_attempts` times
+        are returned to be failed."""
         found = Recovery()
         for job in self.store.jobs.with_status(JobStatus.RUNNING, JobStatus.ENCODING):
             if job.attempts >= max_attempts:
-                self.store.jobs.set_status(job.id, JobStatus.FAILED, error="interrupted too often")
-                found.failed.append(job)
+                found.tired.append(job)
             else:
                 self.store.jobs.set_status(job.id, JobStatus.QUEUED, started_at=None)
                 found.requeued.append(job)
-        found.to_deliver = self.store.jobs.with_status(JobStatus.DELIVERING)
         if found.requeued:
             self.notify()
         return found

@@ -13,8 +13,8 @@ import functools
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Concatenate, ParamSpec, TypeVar
 
 from bot.config import Config
 from bot.core import messages, roles
@@ -39,20 +39,27 @@ from bot.core.ports import Clock, Outbox, RenderBackend
 from bot.core.progress import ProgressBoard
 from bot.core.queue import JobQueue
 from bot.core.quota import quota_day
+from bot.core.status import BotStatus
 from bot.core.tasks import Tasks
 from bot.core.types import ChatRef, Job, Request, UserRef
+from bot.pipelines.spec import ClipIdentity
 from bot.store import Store
 
 log = logging.getLogger(__name__)
 
 R = TypeVar("R")
+P = ParamSpec("P")
+S = TypeVar("S", bound="VideoService")
 
 
-def answers_errors(method: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R | None]]:
-    """Turn bad input into its sentence and surprises into an apology, never a traceback."""
+def answers_errors(
+    method: Callable[Concatenate[S, Request, P], Awaitable[R]],
+) -> Callable[Concatenate[S, Request, P], Awaitable[R | None]]:
+    """Turn bad input into its sentence and surprises into an apology, never a traceback; the
+    method keeps its signature, so mypy checks every adapter's call into the core."""
 
     @functools.wraps(method)
-    async def wrapper(self: VideoService, req: Request, *args: Any, **kwargs: Any) -> R | None:
+    async def wrapper(self: S, req: Request, /, *args: P.args, **kwargs: P.kwargs) -> R | None:
         try:
             return await method(self, req, *args, **kwargs)
         except CommandError as error:
@@ -75,8 +82,8 @@ class VideoService:
         store: Store,
         backend: RenderBackend,
         *,
-        model: str,
         fit: Fitter,
+        stand_ins: Mapping[str, ClipIdentity] | None = None,
         clock: Clock = time.time,
         rng: random.Random | None = None,
         check_clip: ClipChecker | None = None,
@@ -85,7 +92,6 @@ class VideoService:
         self.config = config
         self.store = store
         self.backend = backend
-        self.model = model
         self.clock = clock
         rng = rng or random.Random()
         self.tasks = Tasks()
@@ -94,12 +100,12 @@ class VideoService:
         self.notifier = Notifier(store)
         self.queue = JobQueue(store)
         self.running = RunningJobs(backend.cancel)
-        self.models = Models(config, store)
+        self.models = Models(config, store, stand_ins or {})
         self.endings = Endings(store, self.notifier, self.running)
         self.runner = JobRunner(
             store, self.queue, backend, self.running, self.endings, self.tasks,
             clock=clock, max_model_wait_s=config.render.max_model_wait_s,
-            recheck_s=config.queue.model_retry_s, model_name=self.models.name_of,
+            recheck_s=config.queue.model_retry_s, models=self.models,
         )  # fmt: skip
         self.eta = Eta(store, self.queue, self.running)
         self.boards = GroupBoards(config.queue, store, self.notifier, self.queue, self.running, self.tasks)
@@ -139,8 +145,32 @@ class VideoService:
         return self.endings.job_finished
 
     @property
+    def model(self) -> str:
+        """The default model as the web side names it: what its clips are signed as."""
+        return self.models.identity(self.config.default_model).name
+
+    @property
     def model_error(self) -> str | None:
         return self.backend.problem
+
+    def status(self) -> BotStatus:
+        """What `/healthz`, the front page and `/metrics` show; never raises."""
+        try:
+            waiting: int | None = self.store.jobs.waiting_count()
+        except Exception:
+            log.warning("status: the database does not answer", exc_info=True)
+            waiting = None
+        warmth = getattr(self.backend, "warmth", None)  # backends that load models say how long it took
+        return BotStatus(
+            database=waiting is not None,
+            waiting=waiting,
+            rendering=len(self.running),
+            model=self.model,
+            model_loaded=self.backend.loaded,
+            model_problem=self.backend.problem,
+            platforms=tuple(sorted(self.connected)),
+            warm=warmth() if callable(warmth) else {},
+        )
 
     def quota_day(self) -> str:
         return quota_day(self.clock(), self.config.quota)

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bot.config import Config, VideoConfig
+from bot.config import VideoConfig
 from bot.core.ports import (
     Cancelled,
     Encoding,
@@ -38,16 +38,8 @@ from bot.core.ports import (
 from bot.core.tasks import wait_event
 from bot.core.types import Clip
 from bot.encode import encode_clip
-from bot.provenance import ContentCredentials, ModelInfo
-from bot.render import (
-    ModelPool,
-    ModelUnavailable,
-    OutOfMemory,
-    RenderCancelled,
-    Renderer,
-    batch_shape,
-    model_provenance,
-)
+from bot.provenance import ContentCredentials
+from bot.render import ModelPool, ModelUnavailable, OutOfMemory, RenderCancelled, Renderer, batch_shape
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +54,6 @@ class LocalBackend:
         video: VideoConfig,
         *,
         model_retry_s: float,
-        config: Config | None = None,
         default_model: str | None = None,
         credentials: ContentCredentials | None = None,
     ) -> None:
@@ -70,7 +61,6 @@ class LocalBackend:
         self.clips_dir = clips_dir
         self.video = video
         self.model_retry_s = model_retry_s
-        self.config = config
         self.default_model: str = (
             default_model
             if default_model is not None and default_model in self.pool
@@ -149,15 +139,9 @@ class LocalBackend:
         self._slot_changed.set()
         self._poked.set()
 
-    def model_name(self, stored: str) -> str:
-        """The pool's name for the model a job names (rows from before names hold a hub id)."""
-        if stored in self.pool:
-            return stored
-        if self.config is not None:
-            name = self.config.model_for_job(stored).name
-            if name in self.pool:
-                return name
-        return self.default_model
+    def _model(self, job: RenderJob) -> str:
+        """The pool's model for a job (the core hands over configured names)."""
+        return job.model if job.model in self.pool else self.default_model
 
     async def run(self, sink: EventSink) -> None:
         carry: RenderJob | None = None  # handed over after a batch closed: first of the next
@@ -171,10 +155,7 @@ class LocalBackend:
             carry = await self._gather(batch)
             self._busy = True
             try:
-                if len(batch) == 1:
-                    await self._render(job, sink)
-                else:
-                    await self._render_batch(batch, sink)
+                await self._render(batch, sink)
             finally:
                 for done in batch:
                     self._cancels.pop(done.job_id, None)
@@ -190,15 +171,12 @@ class LocalBackend:
 
     def _fits(self, batch: list[RenderJob], job: RenderJob) -> bool:
         first = batch[0]
-        return self.model_name(job.model) == self.model_name(first.model) and batch_shape(
-            job.params
-        ) == batch_shape(first.params)
+        return self._model(job) == self._model(first) and batch_shape(job.params) == batch_shape(first.params)
 
     async def _gather(self, batch: list[RenderJob]) -> RenderJob | None:
         """Add the jobs handed over next while they fit `batch[0]` (model and shape), until the
         batch is full or `batch_wait_ms` has passed; the first that does not fit is returned."""
-        name = self.model_name(batch[0].model)
-        renderer = self.pool.get(name)
+        renderer = self.pool.get(self._model(batch[0]))
         limit = renderer.batch_limit() if renderer.loaded else 1
         if limit <= 1:
             return None
@@ -246,58 +224,29 @@ class LocalBackend:
         self._unavailable[name] = time.monotonic() + self.model_retry_s
         return problem
 
-    async def _render(self, job: RenderJob, sink: EventSink) -> None:
-        stop = self._cancels[job.job_id]
+    async def _render(self, batch: list[RenderJob], sink: EventSink) -> None:
+        """One pipeline call for `batch` (often of one); each job gets its own progress, clip,
+        cancel or failure."""
         loop = asyncio.get_running_loop()
-        name = self.model_name(job.model)
-
-        def on_step(step: int, total: int) -> None:
-            loop.call_soon_threadsafe(sink, Progress(job.job_id, step, total))
-
-        sink(Started(job.job_id))
-        try:
-            try:
-                renderer = await asyncio.to_thread(self.pool.load, name)
-            except Exception as error:
-                sink(Failed(job.job_id, FailureKind.MODEL_MISSING, self._note_problem(name, error)))
-                return
-            self._problem = None
-            frames = await asyncio.to_thread(renderer.render, job.params, on_step, stop.is_set)
-            sink(Encoding(job.job_id))
-            clip = await asyncio.to_thread(self._encode, job, name, frames)
-            if stop.is_set():
-                raise RenderCancelled()  # cancelled while encoding: the user was told so
-        except RenderCancelled:
-            sink(Cancelled(job.job_id))
-        except ModelUnavailable as missing:
-            sink(Failed(job.job_id, FailureKind.MODEL_MISSING, self._note_problem(name, missing)))
-        except OutOfMemory as error:
-            sink(Failed(job.job_id, FailureKind.OUT_OF_MEMORY, str(error)))
-        except Exception as error:
-            log.exception("job %d failed", job.job_id)
-            sink(Failed(job.job_id, FailureKind.INTERNAL, repr(error)))
-        else:
-            sink(Rendered(job.job_id, clip))
-
-    async def _render_batch(self, batch: list[RenderJob], sink: EventSink) -> None:
-        """One pipeline call for `batch`; each job gets its own progress, clip, cancel or failure."""
-        loop = asyncio.get_running_loop()
-        name = self.model_name(batch[0].model)
+        name = self._model(batch[0])
         stops = [self._cancels[job.job_id] for job in batch]
 
         def on_step(index: int, step: int, total: int) -> None:
             loop.call_soon_threadsafe(sink, Progress(batch[index].job_id, step, total))
 
-        for job in batch:
-            sink(Started(job.job_id))
-
         def fail_all(kind: FailureKind, detail: str) -> None:
             for job in batch:
                 sink(Failed(job.job_id, kind, detail))
 
+        for job in batch:
+            sink(Started(job.job_id))
         try:
             renderer = await asyncio.to_thread(self.pool.load, name)
-            self._problem = None
+        except Exception as error:
+            fail_all(FailureKind.MODEL_MISSING, self._note_problem(name, error))
+            return
+        self._problem = None
+        try:
             clips = await asyncio.to_thread(
                 renderer.render_batch, [job.params for job in batch], on_step, [stop.is_set for stop in stops]
             )
@@ -309,11 +258,11 @@ class LocalBackend:
             fail_all(FailureKind.MODEL_MISSING, self._note_problem(name, missing))
             return
         except OutOfMemory as error:
-            log.warning("batch of %d: %s", len(batch), error)
+            log.warning("jobs %s: %s", [job.job_id for job in batch], error)
             fail_all(FailureKind.OUT_OF_MEMORY, str(error))
             return
         except Exception as error:
-            log.exception("batch of jobs %s failed", [job.job_id for job in batch])
+            log.exception("jobs %s failed", [job.job_id for job in batch])
             fail_all(FailureKind.INTERNAL, repr(error))
             return
         for job, stop, frames in zip(batch, stops, clips, strict=True):
@@ -322,27 +271,17 @@ class LocalBackend:
                 continue
             sink(Encoding(job.job_id))
             try:
-                clip = await asyncio.to_thread(self._encode, job, name, frames)
+                clip = await asyncio.to_thread(self._encode, job, frames)
             except Exception as error:
                 log.exception("job %d failed", job.job_id)
                 sink(Failed(job.job_id, FailureKind.INTERNAL, repr(error)))
                 continue
+            # cancelled while encoding: the user was told so
             sink(Cancelled(job.job_id) if stop.is_set() else Rendered(job.job_id, clip))
 
-    def _encode(self, job: RenderJob, name: str, frames: Any) -> Clip:
-        renderer = self.pool.get(name)
-        settings = self.config.model_settings.get(name) if self.config else None
-        # A folder is named by its hub id (clips tell no file paths); a stand-in renderer by its own.
-        hub_id = settings.id if settings and renderer.source == settings.source else renderer.source
-        label = hub_id if settings is None or settings.legacy else name
+    def _encode(self, job: RenderJob, frames: Any) -> Clip:
+        """The MP4 named after the identity the job carries (the one its manifest states)."""
         path = self.clips_dir / f"{job.job_id}.mp4"
         return encode_clip(
-            frames,
-            path,
-            job.params,
-            model=hub_id,
-            video=self.video,
-            credentials=self.credentials,
-            model_info=ModelInfo(label, hub_id, renderer.preset.licence, renderer.lora_refs),
-            extra_metadata=model_provenance(label, hub_id, renderer.preset, job.params.fps),
+            frames, path, job.params, made_by=job.identity, video=self.video, credentials=self.credentials
         )

@@ -18,6 +18,7 @@ from typing import Any
 from bot.config import VideoConfig
 from bot.core.ports import RenderJob
 from bot.core.types import Picture, RenderParams
+from bot.pipelines.spec import ClipIdentity
 
 RENDER_FUNCTION = "render"
 SIGNATURE_HEADER = "X-Videobot-Signature"
@@ -66,8 +67,9 @@ def secret_check(secret: str) -> str:
 class RemoteJob:
     """A render job as it travels through Redis (the SAQ job's kwargs).
 
-    The bot's `[video]` settings go with it (quality, watermark, prompt hashing), so a clip
-    looks the same whichever machine made it; the worker's own `[video]` does not matter.
+    The bot's `[video]` settings go with it (quality, watermark, prompt hashing), and the job's
+    model identity, so a clip looks and reads the same whichever machine made it; the worker's
+    own `[video]` and model settings do not matter to its tags.
     """
 
     job: RenderJob
@@ -79,6 +81,7 @@ class RemoteJob:
             "job_id": self.job.job_id,
             "model": self.job.model,
             "params": dataclasses.asdict(self.job.params),
+            "identity": self.job.identity.as_data(),
             "upload_url": self.upload_url,
             "video": dataclasses.asdict(self.video),
         }
@@ -89,7 +92,8 @@ class RemoteJob:
         # a picture travels as its record; the worker reads it from `path` (a shared [storage] dir)
         picture = fields.pop("picture", None)
         params = RenderParams(**fields, picture=Picture(**picture) if picture else None)
-        job = RenderJob(int(kwargs["job_id"]), str(kwargs["model"]), params)
+        identity = ClipIdentity.from_data(kwargs["identity"])
+        job = RenderJob(int(kwargs["job_id"]), str(kwargs["model"]), params, identity)
         known = {f.name for f in dataclasses.fields(VideoConfig)}  # a newer bot may send more
         video = VideoConfig(**{k: v for k, v in kwargs.get("video", {}).items() if k in known})
         return cls(job, str(kwargs["upload_url"]), video)

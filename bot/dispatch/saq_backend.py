@@ -31,8 +31,8 @@ from urllib.parse import urlsplit, urlunsplit
 from aiohttp import web
 from redis import asyncio as aioredis
 from redis.exceptions import RedisError
+from saq.job import TERMINAL_STATUSES, Status
 from saq.job import Job as SaqJob
-from saq.job import Status
 from saq.queue.redis import RedisQueue
 
 from bot.config import Config
@@ -72,7 +72,6 @@ RESULT_TTL_S = 24 * 3600  # finished SAQ records (a few hundred bytes each) kept
 REDIS_ERRORS = (RedisError, OSError)
 UPLOAD_RETRY_S = 5.0
 ABORT_TTL_S = 60  # how long a worker can still find out that its job was cancelled
-FINISHED = (Status.COMPLETE, Status.FAILED, Status.ABORTED)
 
 
 class VideobotQueue(RedisQueue):
@@ -197,12 +196,9 @@ class SaqBackend:
         resident = frozenset(name for name, idle in self._capacity.items() if idle > 0)
         return ModelState(resident=resident, unavailable=frozenset(self.models) - resident)
 
-    def model_name(self, stored: str) -> str:
-        """The configured name for the model a job names (rows from before names hold a hub id)."""
-        if stored in self._capacity:
-            return stored
-        name = self.config.model_for_job(stored).name
-        return name if name in self._capacity else self.default_model
+    def _model(self, job: RenderJob) -> str:
+        """The SAQ queue for a job (the core hands over configured names)."""
+        return job.model if job.model in self._capacity else self.default_model
 
     async def wait_for_slot(self) -> None:
         while not self.free_slots() and not self._stopping:
@@ -210,7 +206,7 @@ class SaqBackend:
             await self._slot_changed.wait()
 
     def submit(self, job: RenderJob) -> None:
-        model = self.model_name(job.model)
+        model = self._model(job)
         self._jobs[job.job_id] = Remote(job, job_key(job.job_id, self.run_id), model)
         self._capacity[model] -= 1  # held until the next look at Redis counts it
         self._wake.set()
@@ -314,7 +310,7 @@ class SaqBackend:
             elif remote.cancel and remote.abort_sent_at is None:
                 queue = self._queues[remote.model]
                 record = await queue.job(remote.key)
-                if record is not None and record.status not in FINISHED:
+                if record is not None and record.status not in TERMINAL_STATUSES:
                     await queue.abort(record, CANCEL_REASON, ttl=ABORT_TTL_S)
                 remote.abort_sent_at = time.monotonic()
         for name, queue in self._queues.items():
@@ -472,15 +468,16 @@ class SaqBackend:
             else:
                 self._lost_record(remote)
             return
-        clip = await asyncio.to_thread(self._sign, path, remote.job)
+        clip = await asyncio.to_thread(self._signed, path, remote.job)
         if remote.started and not remote.encoding:
             self._emit(Encoding(job_id))
         self._drop(remote, Rendered(job_id, clip))
 
-    def _sign(self, path: Path, job: RenderJob) -> Clip:
-        """Content Credentials go on at the bot: workers need no signing key (blocking)."""
+    def _signed(self, path: Path, job: RenderJob) -> Clip:
+        """Content Credentials go on at the bot (workers need no signing key), naming the identity
+        the job carried, as the worker's tags do (blocking)."""
         if self.credentials is not None:
-            self.credentials.sign(path, self.credentials.record(job.params, job.model))
+            self.credentials.sign(path, self.credentials.record(job.params, job.identity))
         return probe_clip(path)
 
     async def _sweep_forever(self) -> None:

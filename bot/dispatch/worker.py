@@ -3,7 +3,7 @@
 One job at a time (the GPU's), from one SAQ queue per model in `[worker] models`.  Before
 joining, the worker waits for the bot to register in Redis and checks that both hold the
 same `VIDEOBOT_WORKER_SECRET` (a worker with another secret says so in one line and
-exits).  A job renders with the same code as the bot's own backend (`clips.render_clip`),
+exits).  A job renders with the same code as the bot's own backend (`LocalBackend`),
 reports its step through `job.update(progress=…, meta=…)` (also SAQ's heartbeat), and
 PUTs its MP4 to the bot; the result it returns holds only the clip's key, size and hash.
 SAQ's abort (a `/cancel`) cancels the job's task, which turns into the step callback's
@@ -20,7 +20,6 @@ import hashlib
 import logging
 import os
 import shutil
-import signal
 import socket
 import tempfile
 import time
@@ -31,6 +30,7 @@ import aiohttp
 from saq.job import Job as SaqJob
 from saq.worker import Worker
 
+from bot.app import stop_on_signals
 from bot.config import WORKER_SECRET_ENV, Config
 from bot.core.ports import Cancelled, Encoding, Failed, FailureKind, Progress, Rendered, RenderEvent
 from bot.core.tasks import wait_event
@@ -126,7 +126,6 @@ class Renders:
             clips_dir,
             config.video,
             model_retry_s=config.queue.model_retry_s,
-            config=config,
             default_model=names[0],
             credentials=None,  # the bot signs what it receives: no key on this machine
         )
@@ -323,10 +322,7 @@ async def run_worker(config: Config) -> int:
         return 2
     logging.getLogger("saq").addFilter(QuietRedisErrors())
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+    stop_on_signals(stop)
     name = worker_id(config)
     watch = RedisWatch(config.queue.redis_url)
     queues = {

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bot.pipelines.spec import LoraRef
+
 log = logging.getLogger(__name__)
 
 LORA_SUFFIXES = (".safetensors",)  # pickled .bin files are code; never loaded
@@ -52,18 +54,6 @@ class LoraSpec:
         if where.name == DEFAULT_WEIGHT_NAME:  # diffusers' generic file name: its folder says more
             where = where.parent
         return where.stem or self.path
-
-
-@dataclass(frozen=True)
-class LoraRef:
-    """A LoRA as a clip records it (the identity's `loras` tuple, the C2PA record, `/info`)."""
-
-    name: str
-    sha256: str
-    scale: float
-
-    def describe(self) -> str:
-        return f"{self.name} ×{self.scale:g} (sha256 {self.sha256[:12]})"
 
 
 def _looks_like_hub_id(path: str) -> bool:
@@ -141,6 +131,19 @@ def file_sha256(path: Path) -> str:
 def lora_refs(specs: Sequence[LoraSpec]) -> tuple[LoraRef, ...]:
     """What the clips of a model with these LoRAs record; `LoraMissing` if one is not on disk."""
     return tuple(LoraRef(spec.name, file_sha256(lora_file(spec)), spec.scale) for spec in specs)
+
+
+def recorded_loras(specs: Sequence[LoraSpec]) -> tuple[LoraRef, ...]:
+    """What a model's identity names: each LoRA with its file's hash ("" while it is not on disk,
+    in which case the model does not load and makes no clip)."""
+    refs = []
+    for spec in specs:
+        try:
+            digest = file_sha256(lora_file(spec))
+        except (LoraMissing, OSError):
+            digest = ""
+        refs.append(LoraRef(spec.name, digest, spec.scale))
+    return tuple(refs)
 
 
 def load_loras(pipe: Any, specs: Sequence[LoraSpec]) -> tuple[LoraRef, ...]:

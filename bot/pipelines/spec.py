@@ -162,13 +162,65 @@ class Preset:
     def prompt_tokens(self) -> int:
         return self.max_prompt_tokens or self.family.max_prompt_tokens
 
-    @property
-    def dtype_map(self) -> dict[str, str]:
-        return dict(self.dtypes)
+    def identity(self, name: str, hub_id: str, loras: tuple[LoraRef, ...] = ()) -> ClipIdentity:
+        """This checkpoint as `[models.NAME]` calls it: what every clip it makes says."""
+        return ClipIdentity(
+            name=name, hub_id=hub_id, family=self.family.name, licence=self.licence, loras=loras
+        )
 
-    @property
-    def commercial_use(self) -> bool:
-        return "NC" not in self.licence.upper().split("-")
+
+@dataclass(frozen=True)
+class LoraRef:
+    """A LoRA as a clip records it (the identity's `loras`, the C2PA record, `/info`)."""
+
+    name: str
+    sha256: str
+    scale: float
+
+    def describe(self) -> str:
+        return f"{self.name} ×{self.scale:g} (sha256 {self.sha256[:12]})"
+
+
+@dataclass(frozen=True)
+class ClipIdentity:
+    """Which model made a clip, built once from the model's settings and carried with the job:
+    the MP4 tags, the signed C2PA record, `/info`, `/models` and the web pages all read it."""
+
+    name: str  # the configured name (a lone `[model]`: its hub id, "default" says nothing)
+    hub_id: str  # the hub id; a model given only by `path`: that folder
+    family: str  # modelscope, wan, ltx, cogvideox
+    licence: str
+    loras: tuple[LoraRef, ...] = ()  # fused into the model: name, file SHA-256, scale
+
+    def as_data(self) -> dict[str, object]:
+        """Plain JSON values (the SAQ job's kwargs, the manifest's record); a model without LoRAs
+        signs what it signed before they existed."""
+        data: dict[str, object] = {"name": self.name, "hub_id": self.hub_id, "family": self.family,
+                                   "licence": self.licence}  # fmt: skip
+        if self.loras:
+            data["loras"] = [{"name": r.name, "sha256": r.sha256, "scale": r.scale} for r in self.loras]
+        return data
+
+    @classmethod
+    def from_data(cls, data: object) -> ClipIdentity:
+        """Read back from Redis or a signed record; records signed before `family` read as ""."""
+        if not isinstance(data, dict):
+            raise ValueError(f"a clip identity must be a mapping, got {type(data).__name__}")
+        loras = data.get("loras", ())
+        if not isinstance(loras, list | tuple):
+            raise ValueError("a clip identity's loras must be a list")
+        return cls(
+            name=str(data["name"]),
+            hub_id=str(data["hub_id"]),
+            family=str(data.get("family", "")),
+            licence=str(data["licence"]),
+            loras=tuple(
+                LoraRef(str(lora["name"]), str(lora.get("sha256", "")), float(lora.get("scale", 1.0)))
+                if isinstance(lora, dict)
+                else LoraRef(str(lora), "", 1.0)
+                for lora in loras
+            ),
+        )
 
 
 @dataclass(frozen=True)

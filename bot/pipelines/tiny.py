@@ -22,15 +22,6 @@ if TYPE_CHECKING:  # torch, diffusers and transformers take seconds to import: o
     from transformers import CLIPTokenizer, T5Tokenizer
 
 TINY_MODEL_ID = "tiny"
-TINY_MODEL_IDS = (
-    "tiny",
-    "tiny-wan",
-    "tiny-wan22",
-    "tiny-ltx",
-    "tiny-cogvideox",
-    "tiny-ltx2",
-    "tiny-sana-video",
-)
 TINY_TEXT_TOKENS = 32  # the tiny T5 families' prompt length (CogVideoX's transformer is built for it)
 
 
@@ -343,7 +334,7 @@ def build_tiny_cogvideox(seed: int = 0, layers: int = 1) -> Any:
 
 
 def build_tiny(name: str, seed: int = 0, layers: int = 1) -> Any:
-    """The tiny pipeline called `name` (one of `TINY_MODEL_IDS`), in eval mode; `layers`: the DiT
+    """The tiny pipeline called `name` (one of `registry.TINY_PRESETS`), in eval mode; `layers`: the DiT
     families' transformer blocks (first-block caching needs two).
 
     Models built from a config start in training mode, where T5's and the DiTs' dropout

@@ -9,7 +9,6 @@ from bot.provenance.identity import IdentityError, SigningIdentity, ensure_local
 from bot.provenance.manifest import (
     TRAINED_ALGORITHMIC_MEDIA,
     GenerationRecord,
-    ModelInfo,
     manifest_definition,
 )
 from bot.provenance.signing import ContentCredentials, identity_from_config
@@ -22,7 +21,6 @@ __all__ = [
     "ContentCredentials",
     "GenerationRecord",
     "IdentityError",
-    "ModelInfo",
     "SigningIdentity",
     "burn_watermark",
     "check_clip",

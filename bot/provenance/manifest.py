@@ -9,39 +9,19 @@ from typing import Any
 
 from bot import __version__
 from bot.core.types import Picture, RenderParams
-from bot.pipelines.loras import LoraRef
+from bot.pipelines.spec import ClipIdentity
 
 TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 GENERATION_LABEL = "org.videobot.generation"
 SOFTWARE = "videobot"
 MIME = "video/mp4"
-# Until the model registry carries licences, the ones we know.
-KNOWN_LICENCES = {
-    "damo-vilab/text-to-video-ms-1.7b": "CC-BY-NC-4.0 (non-commercial use only)",
-    "tiny": "none: tiny random weights for tests",
-}
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """The model a clip names; built today from the job's model and `[model] id`."""
-
-    name: str
-    hub_id: str
-    licence: str
-    loras: tuple[LoraRef, ...] = ()  # fused into the model: name, file SHA-256, scale
-
-    @classmethod
-    def from_config(cls, name: str, hub_id: str) -> ModelInfo:
-        licence = KNOWN_LICENCES.get(hub_id) or KNOWN_LICENCES.get(name) or "unknown"
-        return cls(name=name, hub_id=hub_id, licence=licence)
 
 
 @dataclass(frozen=True)
 class GenerationRecord:
     """Everything the signed manifest states about one clip (the custom assertion's data)."""
 
-    model: ModelInfo
+    model: ClipIdentity
     seed: int
     steps: int
     frames: int
@@ -65,7 +45,7 @@ class GenerationRecord:
     def of(
         cls,
         params: RenderParams,
-        model: ModelInfo,
+        model: ClipIdentity,
         *,
         hash_prompt: bool,
         protected_names: bool,
@@ -94,8 +74,7 @@ class GenerationRecord:
         data = asdict(self)
         data.pop("picture_path")
         data = {key: value for key, value in data.items() if value is not None}
-        if not data["model"]["loras"]:  # a model without LoRAs signs what it signed before
-            del data["model"]["loras"]
+        data["model"] = self.model.as_data()
         return data
 
     @classmethod
@@ -103,9 +82,7 @@ class GenerationRecord:
         """The record read back from a signed clip (to sign its re-encodes the same way)."""
         known = {f.name for f in fields(cls)}
         values = {key: value for key, value in data.items() if key in known}  # a newer bot's extras
-        model = dict(values["model"])
-        model["loras"] = tuple(LoraRef(**lora) for lora in model.get("loras", ()))
-        values["model"] = ModelInfo(**model)
+        values["model"] = ClipIdentity.from_data(values["model"])
         values.setdefault("prompt", None)
         values.setdefault("negative", None)
         values.pop("picture_path", None)
@@ -151,6 +128,7 @@ def manifest_definition(record: GenerationRecord, *, transcoded: str | None = No
         "parameters": {
             "model": record.model.name,
             "model_hub_id": record.model.hub_id,
+            "model_family": record.model.family,
             "model_licence": record.model.licence,
             "seed": record.seed,
             "prompt_policy": record.prompt_policy,

@@ -19,13 +19,13 @@ from prometheus_client import Counter
 from bot import __version__
 from bot.config import Config
 from bot.core.types import RenderParams
+from bot.pipelines.spec import ClipIdentity
 from bot.provenance.identity import IdentityError, SigningIdentity, ensure_local_identity, load_identity
 from bot.provenance.manifest import (
     MIME,
     SOFTWARE,
     TRAINED_ALGORITHMIC_MEDIA,
     GenerationRecord,
-    ModelInfo,
     ingredient_definition,
     manifest_definition,
 )
@@ -57,43 +57,29 @@ class ContentCredentials:
     def __init__(
         self,
         identity: SigningIdentity | None,
-        model: ModelInfo,
         *,
         hash_prompt: bool = False,
         protected_names: bool = False,
-        aliases: frozenset[str] = frozenset(),
         problem: str | None = None,
     ) -> None:
         self.identity = identity
-        self.model = model
-        self.aliases = aliases | {model.name}  # the job's model names that mean `model`
         self.hash_prompt = hash_prompt
         self.protected_names = protected_names
         self.problem = problem
         self.counts = SigningCounts()
 
     @classmethod
-    def from_config(cls, config: Config, model_name: str) -> ContentCredentials:
+    def from_config(cls, config: Config) -> ContentCredentials:
         """The configured identity (or the bot's own, made on first start); a bad one is one log line."""
-        # A local folder ([model] path) is named by its hub id: the manifest tells no file paths.
-        configured = model_name in (config.model.id, config.model.path)
-        model = ModelInfo.from_config(config.model.id, config.model.id) if configured else None
-        model = model or ModelInfo.from_config(model_name, model_name)
-        aliases = frozenset({config.model.id, config.model.path} - {""}) if configured else frozenset()
         hash_prompt, protected = config.video.hash_prompt_in_metadata, bool(config.policy.protected_names)
-
-        def made(identity: SigningIdentity | None, problem: str | None = None) -> ContentCredentials:
-            return cls(
-                identity, model, hash_prompt=hash_prompt, protected_names=protected, aliases=aliases,
-                problem=problem,
-            )  # fmt: skip
-
         try:
-            credentials = made(identity_from_config(config))
+            credentials = cls(
+                identity_from_config(config), hash_prompt=hash_prompt, protected_names=protected
+            )
         except IdentityError as error:
             problem = f"Content Credentials are off, clips will be sent unsigned: {error}"
             log.error("%s", problem)
-            return made(None, problem)
+            return cls(None, hash_prompt=hash_prompt, protected_names=protected, problem=problem)
         log.info("Content Credentials: clips are signed as %s", credentials.identity_words)
         return credentials
 
@@ -103,12 +89,10 @@ class ContentCredentials:
             return "nobody (unsigned)"
         return f"{self.identity.subject!r} ({self.identity.origin})"
 
-    def record(self, params: RenderParams, model_name: str | None = None) -> GenerationRecord:
-        model = self.model
-        if model_name and model_name not in self.aliases:  # not the configured model (the tiny fallback)
-            model = ModelInfo.from_config(model_name, model_name)
+    def record(self, params: RenderParams, made_by: ClipIdentity) -> GenerationRecord:
+        """What the manifest of a clip `made_by` that model from `params` states."""
         return GenerationRecord.of(
-            params, model, hash_prompt=self.hash_prompt, protected_names=self.protected_names
+            params, made_by, hash_prompt=self.hash_prompt, protected_names=self.protected_names
         )
 
     def sign(self, path: Path, record: GenerationRecord, *, transcoded: str | None = None) -> bool:

@@ -14,6 +14,7 @@ from pathlib import Path
 from bot.store.challenges import ChallengeTable
 from bot.store.db import Database, StoreError
 from bot.store.jobs import JobTable, Timings
+from bot.store.migrations import ModelKeys
 from bot.store.moderation import EVERYWHERE, AuditLog, Bans, BotSettings, ChatSettingsTable
 from bot.store.public import PublicPages
 from bot.store.quota import QuotaLedger
@@ -25,11 +26,18 @@ class Store:
     """The bot's SQLite file, room by room.  `clock` dates every change (tests pass their own)."""
 
     def __init__(
-        self, path: Path, clock: Callable[[], float] = time.time, *, busy_timeout_ms: int = 30_000
+        self,
+        path: Path,
+        clock: Callable[[], float] = time.time,
+        *,
+        busy_timeout_ms: int = 30_000,
+        model_keys: ModelKeys | None = None,
     ) -> None:
         """`busy_timeout_ms`: how long a call waits for another process's lock.  The bot keeps it
-        short (its calls run on the event loop) and retries what matters (`bot.core.persist`)."""
-        self.db = Database(path, busy_timeout_ms)
+        short (its calls run on the event loop) and retries what matters (`bot.core.persist`).
+        `model_keys` (each configured model's hub id and folder → its key) lets the migrations
+        that move job rows to configured names run; without it they wait for the bot."""
+        self.db = Database(path, busy_timeout_ms, model_keys)
         self.path = path
         self.clock = clock
         self.quota = QuotaLedger(self.db)

@@ -2,7 +2,7 @@
 
 WAL mode, autocommit, and explicit `BEGIN IMMEDIATE` where several statements must stand
 or fall together (the quota charge and the job insert).  The schema is created with
-sqlite-utils, so a column added to a dataclass is added to an older file at start-up.
+sqlite-utils by numbered migrations (`bot.store.migrations`, `PRAGMA user_version`).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from bot.store.fair import COLUMNS as FAIR_COLUMNS
 from bot.store.fair import DEFAULTS as FAIR_DEFAULTS
 from bot.store.fair import FAIR_INDEX
 from bot.store.fair import install as install_fair_order
+from bot.store.migrations import ModelKeys, migrate
 from bot.store.rows import CHALLENGE_COLUMNS, JOB_COLUMNS
 from bot.store.totals import COLUMNS as TOTALS_COLUMNS
 from bot.store.totals import KEY as TOTALS_KEY
@@ -40,7 +41,8 @@ class Table:
 
 
 # Every table the bot keeps, in one place: created when missing, and columns added since
-# an older file was made are added at start-up (any table, not only jobs).
+# an older file was made are added at start-up (any table, not only jobs).  Anything else
+# a file needs (renames, moving data) is a numbered migration in `bot.store.migrations`.
 TABLES: dict[str, Table] = {
     "jobs": Table(
         {**JOB_COLUMNS, **FAIR_COLUMNS},
@@ -108,7 +110,9 @@ TABLES: dict[str, Table] = {
 
 
 class Database:
-    def __init__(self, path: Path, busy_timeout_ms: int = 30_000) -> None:
+    def __init__(
+        self, path: Path, busy_timeout_ms: int = 30_000, model_keys: ModelKeys | None = None
+    ) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         try:
@@ -117,7 +121,9 @@ class Database:
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-            create_schema(self.conn)
+            migrate(self.conn, model_keys)
+            sync_declared_tables(self.conn)  # a column declared without its migration is still added
+            install_fair_order(self.conn)
         except sqlite3.DatabaseError as error:
             raise StoreError(
                 f"{path}: not a videobot database ({error}); move it away or fix [storage] dir"
@@ -138,7 +144,8 @@ class Database:
         self.conn.execute("COMMIT")
 
 
-def create_schema(conn: sqlite3.Connection) -> None:
+def sync_declared_tables(conn: sqlite3.Connection) -> None:
+    """Create the tables in `TABLES` and add the columns and indexes a file lacks (idempotent)."""
     db = sqlite_utils.Database(conn)
     for name, spec in TABLES.items():
         table = db.table(name)

@@ -242,25 +242,56 @@ class JobTable:
     def set_status(
         self, job_id: int, status: JobStatus, *, only_from: tuple[JobStatus, ...] = (), **extra: Any
     ) -> bool:
-        """Set a job's status (and columns in `extra`); with `only_from`, only from those."""
-        values: dict[str, Any] = {"status": str(status), **extra, "id": job_id}
+        """Move an unfinished job on (and set columns in `extra`); with `only_from`, only from those.
+        Jobs end through `end`; an ended job never moves again (False)."""
         if status.finished:
-            values.setdefault("finished_at", self.clock())
+            raise ValueError(f"job {job_id}: {status} is an ending; use end()")
+        return self._move(self.db.conn, job_id, status, only_from, extra)
+
+    def end(
+        self, job_id: int, status: JobStatus, *, only_from: tuple[JobStatus, ...] = (), **extra: Any
+    ) -> bool:
+        """End a job: its final status, `finished_at` and, failed or cancelled, its quota refund,
+        in one transaction (a crash leaves all or none).  Refuses to leave an ended state and,
+        with `only_from`, any state but those; False when it refused."""
+        if not status.finished:
+            raise ValueError(f"job {job_id}: {status} is not an ending")
+        with self.db.transaction() as conn:
+            if not self._move(conn, job_id, status, only_from, {"finished_at": self.clock(), **extra}):
+                return False
+            if status != JobStatus.DONE:
+                self.ledger.refund_in(conn, job_id)
+        return True
+
+    def _move(
+        self,
+        conn: sqlite3.Connection,
+        job_id: int,
+        status: JobStatus,
+        only_from: tuple[JobStatus, ...],
+        extra: dict[str, Any],
+    ) -> bool:
+        """The one status change: never out of an ended state, whoever asks."""
+        values: dict[str, Any] = {"status": str(status), **extra, "id": job_id}
         sets = ", ".join(f"{name} = :{name}" for name in values if name != "id")
-        where = "id = :id"
+        where = f"id = :id AND status NOT IN {_FINISHED_SQL}"
         if only_from:
             where += " AND status IN (" + ", ".join(f":from{i}" for i in range(len(only_from))) + ")"
             values.update({f"from{i}": str(s) for i, s in enumerate(only_from)})
-        return self.db.conn.execute(f"UPDATE jobs SET {sets} WHERE {where}", values).rowcount > 0
+        return conn.execute(f"UPDATE jobs SET {sets} WHERE {where}", values).rowcount > 0
 
     def update(self, job_id: int, **columns: Any) -> None:
+        """Columns other than the status (which moves through `set_status` and `end` only)."""
+        if "status" in columns:
+            raise ValueError("a job's status moves through set_status() or end()")
         sets = ", ".join(f"{name} = :{name}" for name in columns)
         self.db.conn.execute(f"UPDATE jobs SET {sets} WHERE id = :id", {**columns, "id": job_id})
 
     def requeue(self, job_id: int) -> None:
         """Put a job back in line without counting the attempt (our shutdown, not its fault)."""
         self.db.conn.execute(
-            "UPDATE jobs SET status = ?, attempts = max(attempts - 1, 0), started_at = NULL WHERE id = ?",
+            "UPDATE jobs SET status = ?, attempts = max(attempts - 1, 0), started_at = NULL"
+            f" WHERE id = ? AND status NOT IN {_FINISHED_SQL}",
             (str(JobStatus.QUEUED), job_id),
         )
 

@@ -52,17 +52,21 @@ class QuotaLedger:
     def refund(self, job_id: int) -> bool:
         """Give back the quota a job used, once; True if something was refunded."""
         with self.db.transaction() as conn:
-            row = conn.execute(
-                "UPDATE jobs SET refunded = 1 WHERE id = ? AND refunded = 0 AND quota_day IS NOT NULL"
-                " RETURNING platform, user_id, quota_day",
-                (job_id,),
-            ).fetchone()
-            if row is None:
-                return False
-            conn.execute(
-                "UPDATE usage SET used = max(used - 1, 0) WHERE user_key = ? AND day = ?",
-                (f"{row['platform']}:{row['user_id']}", row["quota_day"]),
-            )
+            return self.refund_in(conn, job_id)
+
+    def refund_in(self, conn: sqlite3.Connection, job_id: int) -> bool:
+        """Inside the caller's transaction: `refund` (a job's ending and its refund land together)."""
+        row = conn.execute(
+            "UPDATE jobs SET refunded = 1 WHERE id = ? AND refunded = 0 AND quota_day IS NOT NULL"
+            " RETURNING platform, user_id, quota_day",
+            (job_id,),
+        ).fetchone()
+        if row is None:
+            return False
+        conn.execute(
+            "UPDATE usage SET used = max(used - 1, 0) WHERE user_key = ? AND day = ?",
+            (f"{row['platform']}:{row['user_id']}", row["quota_day"]),
+        )
         return True
 
     def used_today(self, user_key: str, day: str) -> int:

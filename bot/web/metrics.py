@@ -56,24 +56,23 @@ class _StoreCollector(Collector):
         jobs = GaugeMetricFamily(
             "videobot_jobs", "Jobs the database holds, by status and model", labels=["status", "model"]
         )
-        for (status, model), count in sorted(store.jobs.counts().items()):
-            jobs.add_metric([status, model], count)
+        for (state, model), count in sorted(store.jobs.counts().items()):
+            jobs.add_metric([state, model], count)
         yield jobs
+        status = service.status()
+        yield GaugeMetricFamily("videobot_queue_depth", "Jobs waiting for the GPU", value=status.waiting or 0)
         yield GaugeMetricFamily(
-            "videobot_queue_depth", "Jobs waiting for the GPU", value=store.jobs.waiting_count()
-        )
-        yield GaugeMetricFamily(
-            "videobot_jobs_rendering", "Jobs handed to the render backend now", value=len(service.running)
+            "videobot_jobs_rendering", "Jobs handed to the render backend now", value=status.rendering
         )
         loaded = GaugeMetricFamily(
             "videobot_model_loaded", "1 when the video model is loaded", labels=["model"]
         )
-        loaded.add_metric([service.model], 1.0 if service.backend.loaded else 0.0)
+        loaded.add_metric([status.model], 1.0 if status.model_loaded else 0.0)
         yield loaded
         platforms = GaugeMetricFamily(
             "videobot_platform_connected", "1 for each chat platform that is connected", labels=["platform"]
         )
-        for platform in sorted(service.connected):
+        for platform in status.platforms:
             platforms.add_metric([platform], 1.0)
         yield platforms
 

@@ -29,15 +29,15 @@ def _token(request: web.Request) -> str | None:
 
 async def index(request: web.Request) -> web.Response:
     site = _site(request)
-    service, store = site.service, site.store
+    status = site.service.status()
     return site.page(
         "index.html",
-        waiting=store.jobs.waiting_count(),
-        rendering=len(service.running),
-        clears_in=service.eta.queue_clears_in(),
-        model=service.model,
-        model_loaded=service.backend.loaded,
-        clips=store.public.latest_clips(site.config.web.gallery_size),
+        waiting=status.waiting,
+        rendering=status.rendering,
+        clears_in=site.service.eta.queue_clears_in(),
+        model=status.model,
+        model_loaded=status.model_loaded,
+        clips=site.store.public.latest_clips(site.config.web.gallery_size),
     )
 
 

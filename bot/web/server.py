@@ -128,28 +128,19 @@ class WebSide:
 
     async def healthz(self, request: web.Request) -> web.Response:
         """200 only when the database answers and the render worker runs."""
-        service = self.service
-        try:
-            service.store.db.conn.execute("SELECT 1").fetchone()
-            waiting: int | None = service.store.jobs.waiting_count()
-            database = True
-        except Exception:
-            log.warning("healthz: the database does not answer", exc_info=True)
-            database, waiting = False, None
+        status = self.service.status()
         worker = self.worker_alive()
-        warmth: Callable[[], dict[str, Any]] = getattr(service.backend, "warmth", dict)
         body: dict[str, Any] = {
-            "ok": database and worker,
-            "database": database,
+            "ok": status.database and worker,
+            "database": status.database,
             "worker": worker,
-            "model": service.model,
-            "model_loaded": service.backend.loaded,
-            "model_problem": service.backend.problem,
-            "platforms": sorted(service.connected),
-            "queue": waiting,
-            "rendering": len(service.running),
-            # seconds each resident model took to load and to warm up (backends that load models)
-            "warm": warmth(),
+            "model": status.model,
+            "model_loaded": status.model_loaded,
+            "model_problem": status.model_problem,
+            "platforms": list(status.platforms),
+            "queue": status.waiting,
+            "rendering": status.rendering,
+            "warm": status.warm,
         }
         return web.json_response(body, status=200 if body["ok"] else 503)
 

@@ -18,6 +18,7 @@ from bot.config import Config
 from bot.core.queue import QueueClosed
 from bot.core.types import ChatRef, Job, JobStatus, Request, UserRef
 from bot.render import Renderer
+from bot.store import Store
 from tests.harness.clock import ManualClock
 from tests.harness.config import MakeConfig
 from tests.harness.outbox import RecordingOutbox
@@ -102,6 +103,13 @@ class CoreBot:
 
 
 MakeBot = Callable[..., Awaitable[CoreBot]]
+
+
+def crash_state(store: Store, job_id: int, status: JobStatus, **columns: object) -> None:
+    """What a crash leaves behind: the row written directly, past the store's rules on endings."""
+    values = {"status": str(status), **columns}
+    sets = ", ".join(f"{name} = :{name}" for name in values)
+    store.db.conn.execute(f"UPDATE jobs SET {sets} WHERE id = :id", {**values, "id": job_id})
 
 
 @pytest_asyncio.fixture

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import discord
@@ -25,7 +25,7 @@ from bot.core.ports import Clock
 from bot.core.types import Job, RenderParams
 from bot.discord_adapter import VideoBotClient, point_at
 from bot.pipelines.tiny import TINY_MODEL_ID
-from bot.render import Renderer, StepCallback
+from bot.render import BatchStep, Renderer
 from tests.fakes.discord_api import EPHEMERAL, FakeDiscord, RestCall
 from tests.harness.clock import ManualClock
 from tests.harness.config import MakeConfig
@@ -48,20 +48,20 @@ class GatedRenderer(Renderer):
         self.paused = threading.Event()
         self.release = threading.Event()
 
-    def render(
+    def render_batch(
         self,
-        params: RenderParams,
-        on_step: StepCallback | None = None,
-        should_stop: Callable[[], bool] | None = None,
+        batch: Sequence[RenderParams],
+        on_step: BatchStep | None = None,
+        should_stop: Sequence[Callable[[], bool] | None] = (),
     ) -> Any:
-        def step(done: int, total: int) -> None:
+        def step(index: int, done: int, total: int) -> None:
             if on_step is not None:
-                on_step(done, total)
+                on_step(index, done, total)
             if done == 1 and self.hold.is_set():
                 self.paused.set()
                 self.release.wait(30)
 
-        return super().render(params, step, should_stop)
+        return super().render_batch(batch, step, should_stop)
 
     async def wait_paused(self) -> None:
         assert await asyncio.to_thread(self.paused.wait, 30), "no render reached the gate"
