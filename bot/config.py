@@ -155,6 +155,9 @@ class QueueConfig:
     upload_port: int = 8765
     upload_url: str = ""  # how workers reach that endpoint; empty: http://<upload_listen>:<upload_port>
     upload_timeout_s: float = 300.0  # a worker retries an upload this long (the bot restarting)
+    max_upload_mb: int = 200  # largest clip a worker may upload (bigger bodies are refused unread)
+    upload_body_s: float = 120.0  # an upload's body must arrive within this (slow senders are cut off)
+    max_upload_connections: int = 64  # open connections on the upload port, per worker address
 
 
 @dataclass(frozen=True)
@@ -237,6 +240,7 @@ class WorkerConfig:
 
 
 WORKER_SECRET_ENV = "VIDEOBOT_WORKER_SECRET"
+MIN_WORKER_SECRET_CHARS = 32  # `openssl rand -hex 16` is 32 characters
 
 
 @dataclass(frozen=True)
@@ -536,6 +540,27 @@ def _check(config: Config, require_tokens: bool) -> None:
             bool(config.secrets.worker_secret),
             "[queue] backend",
             f'is "saq" but the {WORKER_SECRET_ENV} environment variable is empty',
+        )
+    secret = config.secrets.worker_secret
+    need(
+        not secret or len(secret) >= MIN_WORKER_SECRET_CHARS,
+        WORKER_SECRET_ENV,
+        f"is too short: use at least {MIN_WORKER_SECRET_CHARS} random characters (openssl rand -hex 16)",
+    )
+    need(q.max_upload_mb >= 1, "[queue] max_upload_mb", "must be at least 1")
+    need(q.upload_body_s > 0, "[queue] upload_body_s", "must be above 0")
+    need(q.max_upload_connections >= 1, "[queue] max_upload_connections", "must be at least 1")
+    if q.backend == "saq":
+        need(
+            bool(q.upload_url) or q.upload_listen not in ("0.0.0.0", "::", ""),
+            "[queue] upload_url",
+            f"must be set when upload_listen is {q.upload_listen!r}: workers cannot send clips to "
+            "a wildcard address (e.g. upload_url = \"https://bot.example.org:8765\")",
+        )
+        need(
+            not config.web.enabled or q.upload_port != config.web.port or q.upload_port == 0,
+            "[queue] upload_port",
+            f"is {q.upload_port}, the same as [web] port: give each its own port",
         )
     c = config.challenges
     need(
