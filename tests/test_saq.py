@@ -224,7 +224,9 @@ async def test_a_job_that_saq_runs_twice_is_still_delivered_once(
     runs = [line for w in pool.workers for line in w.lines if "Processing" in line and f"key: {key}," in line]
     assert len(runs) >= 2, "a second run did start"
     assert delivered(saq_bot) == Counter({f"{job.id}.mp4": 1})
-    assert [p.name for p in saq_bot.config.data_dir.glob("clips/*")] == [clip_key(job.id, backend(saq_bot).run_id)]
+    assert [p.name for p in saq_bot.config.data_dir.glob("clips/*")] == [
+        clip_key(job.id, backend(saq_bot).run_id)
+    ]
 
 
 @pytest.mark.asyncio
@@ -247,7 +249,9 @@ async def test_uploads_need_the_signature_and_a_job_the_bot_waits_for(saq_bot: C
         forged = await http.put(f"{b.upload_url}/clips/1", data=b"x", headers={SIGNATURE_HEADER: "00"})
         grant = UploadGrant(b.run_id, 99, 1, hashlib.sha256(b"x").hexdigest(), 2**40)
         unexpected = await http.put(
-            f"{b.upload_url}/clips/99", data=b"x", headers={SIGNATURE_HEADER: grant.token(WorkerKeys.of(SECRET))}
+            f"{b.upload_url}/clips/99",
+            data=b"x",
+            headers={SIGNATURE_HEADER: grant.token(WorkerKeys.of(SECRET))},
         )
     assert (forged.status, unexpected.status) == (403, 409)
     assert not list(saq_bot.config.data_dir.glob("clips/*"))

@@ -132,7 +132,9 @@ class UploadGrant:
         if len(parts) != 6 or len(token) > 300:
             return None
         run, job, attempt, sha256, expires, mac = parts
-        if not all(p.isascii() and p.isdigit() and len(p) <= MAX_JOB_ID_DIGITS for p in (job, attempt, expires)):
+        if not all(
+            p.isascii() and p.isdigit() and len(p) <= MAX_JOB_ID_DIGITS for p in (job, attempt, expires)
+        ):
             return None
         if not keys.signed(mac, "upload", run, job, attempt, sha256, expires):
             return None

@@ -124,7 +124,9 @@ def clip_misfits(clip: Clip, job: RenderJob) -> str | None:
     if clip.width > params.width + 16 or clip.height > params.height + 16:  # encoders pad to 16
         return f"{clip.width}x{clip.height} where the job asked for {params.width}x{params.height}"
     if clip.fps < 1 or clip.duration_s > params.frames / max(params.fps, 1) + 1:
-        return f"{clip.duration_s:.1f} s long where the job asked for {params.frames} frames at {params.fps} fps"
+        return (
+            f"{clip.duration_s:.1f} s long where the job asked for {params.frames} frames at {params.fps} fps"
+        )
     return None
 
 
@@ -409,12 +411,19 @@ class SaqBackend:
         if existing is not None and existing.status in (Status.QUEUED, Status.ACTIVE):
             remote.enqueued = True  # SAQ retried it, or it survived a bot restart: follow it
             return
-        if existing is not None and existing.status == Status.COMPLETE and self._clip_named(remote, existing):
+        if (
+            existing is not None
+            and existing.status == Status.COMPLETE
+            and not remote.bad_clips
+            and self._clip_named(remote, existing)
+        ):
             remote.enqueued = True  # finished while we looked away: its clip may be here
             await self._follow(remote, existing)
             return
         if remote.rounds >= self.config.queue.max_attempts + 2:
-            self._drop(remote, Failed(remote.job.job_id, FailureKind.INTERNAL, "the workers never sent its clip"))
+            self._drop(
+                remote, Failed(remote.job.job_id, FailureKind.INTERNAL, "the workers never sent its clip")
+            )
             return
         remote.rounds += 1
         sealed = RemoteJob(replace(remote.job, model=remote.model), self.run_id, self.config.video)
@@ -523,7 +532,9 @@ class SaqBackend:
         (self.clips_dir / clip_key(job_id, self.run_id)).unlink(missing_ok=True)
         self.inbox.accepted.pop(job_id, None)
         if remote.bad_clips >= self.config.queue.max_attempts:
-            self._drop(remote, Failed(job_id, FailureKind.INTERNAL, f"the workers' results did not verify: {why}"))
+            self._drop(
+                remote, Failed(job_id, FailureKind.INTERNAL, f"the workers' results did not verify: {why}")
+            )
         else:
             self._lost_record(remote)
 

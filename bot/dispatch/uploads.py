@@ -120,12 +120,12 @@ class ClipInbox:
             return web.Response(status=409, text=f"job {job_id} is not waiting for a clip")
         if request.content_length is not None and request.content_length > self.max_bytes:
             return web.Response(status=413, text="clip too large")
-        self._used.add(token)
         self.clips_dir.mkdir(parents=True, exist_ok=True)
         final = self.clips_dir / clip_key(job_id, self.run)
         if final.exists():
             with contextlib.suppress(TimeoutError):
                 await self._drain(request)  # the first upload stands; never held in memory
+            self._used.add(token)
             log.info("job %d: a second upload arrived (a double execution); keeping the first", job_id)
             return web.json_response((await asyncio.to_thread(file_digest, final)).to_result())
         partial = self.clips_dir / f"{final.name}{PARTIAL}{uuid.uuid4().hex}"
@@ -139,6 +139,7 @@ class ClipInbox:
                 return web.Response(status=413, text="clip too large")
             if sha256 != grant.sha256:
                 return self._refuse(403, "the body is not the one the credential names", job_id, request)
+            self._used.add(token)  # spent: whoever saw it on the wire cannot use it again
             try:
                 os.link(partial, final)  # atomic, and fails if another upload won meanwhile
             except FileExistsError:
