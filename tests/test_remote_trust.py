@@ -29,8 +29,8 @@ from bot.core.types import JobStatus
 from bot.dispatch.remote import (
     SIGNATURE_HEADER,
     RemoteJob,
-    UploadGrant,
     Uploaded,
+    UploadGrant,
     WorkerKeys,
     clip_key,
     queue_name,

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from bot.dispatch.remote import SIGNATURE_HEADER, UploadGrant, Uploaded, WorkerKeys, clip_key, parse_job_id
+from bot.dispatch.remote import SIGNATURE_HEADER, Uploaded, UploadGrant, WorkerKeys, clip_key, parse_job_id
 
 log = logging.getLogger(__name__)
 

@@ -40,8 +40,8 @@ from bot.dispatch.remote import (
     SIGNATURE_HEADER,
     RemoteJob,
     Untrusted,
-    UploadGrant,
     Uploaded,
+    UploadGrant,
     WorkerKeys,
     queue_name,
     registered_url,
@@ -263,7 +263,7 @@ class Renders:
             await wait_event(changed, every)
 
     async def _upload_url(self, saq_job: SaqJob) -> str:
-        """Where clips go: this machine's `[queue] upload_url`, else the URL the bot registered (MAC checked)."""
+        """Where clips go: `[queue] upload_url` here, else the URL the bot registered (MAC checked)."""
         if self.own_upload_url:
             return self.own_upload_url
         queue = saq_job.get_queue()

@@ -12,8 +12,8 @@ import struct
 MAX_BOXES = 1000  # our clips have ~40 boxes in all; a fragmented MP4 from a phone a few hundred
 # boxes whose payload is more boxes (ISO/IEC 14496-12); `meta` has a 4-byte version header first
 _CONTAINERS = {
-    b"moov", b"trak", b"mdia", b"minf", b"stbl", b"udta", b"edts", b"dinf", b"moof", b"traf", b"mvex", b"mfra",
-    b"meta",
+    b"moov", b"trak", b"mdia", b"minf", b"stbl", b"udta", b"edts", b"dinf", b"moof", b"traf", b"mvex",
+    b"mfra", b"meta",
 }  # fmt: skip
 
 
