@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TextIO
 
 from bot.config import Config
+from bot.core.executors import Executors
 from bot.core.ports import Clock
 from bot.core.service import VideoService
 from bot.dispatch.local import LocalBackend
@@ -51,6 +52,7 @@ def build_service(
     """
     store = Store(config.data_dir / DB_FILE, clock, busy_timeout_ms=config.storage.busy_timeout_ms)
     default = config.default_model
+    executors = Executors.sized(config.provenance)  # renders, encodes, deliveries, /verify: apart
     if config.queue.backend == "saq":  # renders on `videobot worker` processes, through Redis
         from bot.dispatch.saq_backend import SaqBackend
 
@@ -59,8 +61,9 @@ def build_service(
         fit = functools.partial(fit_to_size, credentials=credentials)
         shown = (model_source or config.model_source) if config.model_settings[default].legacy else default
         return VideoService(
-            config, store, remote, model=shown, fit=fit, clock=clock, rng=rng, check_clip=check_clip
-        )
+            config, store, remote, model=shown, fit=fit, clock=clock, rng=rng, check_clip=check_clip,
+            executors=executors,
+        )  # fmt: skip
     renderers = {
         name: Renderer.for_model(settings, config.render) for name, settings in config.model_settings.items()
     }
@@ -81,13 +84,15 @@ def build_service(
         config=config,
         default_model=default,
         credentials=credentials,
+        executors=executors,
     )
     fit = functools.partial(fit_to_size, credentials=credentials)
     # what the web side shows: a lone [model] by what really renders (the tiny stand-in says so)
     shown = renderers[default].source if config.model_settings[default].legacy else default
     return VideoService(
-        config, store, backend, model=shown, fit=fit, clock=clock, rng=rng, check_clip=check_clip
-    )
+        config, store, backend, model=shown, fit=fit, clock=clock, rng=rng, check_clip=check_clip,
+        executors=executors,
+    )  # fmt: skip
 
 
 def enabled_platforms(config: Config, web: WebSide | None = None) -> dict[str, PlatformRunner]:

@@ -130,6 +130,10 @@ class ProvenanceConfig:
     cert_chain: str = ""  # PEM chain (signing certificate first); "" = the bot's own, made at first start
     private_key: str = ""  # its EC P-256 private key, PEM, unencrypted
     max_verify_mb: int = 20  # largest clip people may send back to be checked (Telegram bots: 20 MB)
+    verify_threads: int = 1  # threads that read files people send (their own pool: renders never wait)
+    verify_backlog: int = 4  # checks that may wait for one; past it people are asked to try later
+    verify_every_s: float = 20.0  # one check per person this often
+    verify_timeout_s: float = 30.0  # a check taking longer is answered "took too long"
 
 
 @dataclass(frozen=True)
@@ -504,6 +508,10 @@ def _check(config: Config, require_tokens: bool) -> None:
         f"must be one of {', '.join(WATERMARK_POSITIONS)}",
     )
     need(1 <= config.provenance.max_verify_mb <= 2000, "[provenance] max_verify_mb", "must be 1 to 2000")
+    need(1 <= config.provenance.verify_threads <= 16, "[provenance] verify_threads", "must be 1 to 16")
+    need(config.provenance.verify_backlog >= 0, "[provenance] verify_backlog", "must be >= 0")
+    need(config.provenance.verify_every_s >= 0, "[provenance] verify_every_s", "must be >= 0")
+    need(config.provenance.verify_timeout_s > 0, "[provenance] verify_timeout_s", "must be above 0")
     need(
         bool(config.provenance.cert_chain) == bool(config.provenance.private_key),
         "[provenance] cert_chain",
@@ -555,7 +563,7 @@ def _check(config: Config, require_tokens: bool) -> None:
             bool(q.upload_url) or q.upload_listen not in ("0.0.0.0", "::", ""),
             "[queue] upload_url",
             f"must be set when upload_listen is {q.upload_listen!r}: workers cannot send clips to "
-            "a wildcard address (e.g. upload_url = \"https://bot.example.org:8765\")",
+            'a wildcard address (e.g. upload_url = "https://bot.example.org:8765")',
         )
         need(
             not config.web.enabled or q.upload_port != config.web.port or q.upload_port == 0,

@@ -183,6 +183,18 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "That file is too large to check; I check videos up to {limit} MB.",
         "it": "Quel file è troppo grande; controllo video fino a {limit} MB.",
     },
+    "verify_busy": {
+        "en": "I am checking other people's files right now; please send it again in a minute.",
+        "it": "Sto controllando i file di altre persone; rimandalo tra un minuto.",
+    },
+    "verify_too_soon": {
+        "en": "One check at a time, please: send it again in {seconds} s.",
+        "it": "Un controllo alla volta: rimandalo tra {seconds} s.",
+    },
+    "verify_too_slow": {
+        "en": "That file took too long to check; it is not a clip I can read.",
+        "it": "Quel file richiede troppo tempo per il controllo; non è un video che so leggere.",
+    },
     "verify_off": {
         "en": "Checking Content Credentials is not available on this bot.",
         "it": "Il controllo delle Content Credentials non è disponibile su questo bot.",

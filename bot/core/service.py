@@ -28,6 +28,7 @@ from bot.core.delivery import Deliveries, Fitter
 from bot.core.endings import Endings, RunningJobs
 from bot.core.eta import Eta
 from bot.core.events import RenderEvents
+from bot.core.executors import Busy, Executors, TooSoon, UntrustedChecks
 from bot.core.housekeeping import Housekeeping
 from bot.core.jobs import JobRunner
 from bot.core.models import Models
@@ -79,8 +80,11 @@ class VideoService:
         clock: Clock = time.time,
         rng: random.Random | None = None,
         check_clip: ClipChecker | None = None,
+        executors: Executors | None = None,
     ) -> None:
         self.config = config
+        self.executors = executors or Executors.sized(config.provenance)
+        self.untrusted_checks = UntrustedChecks(self.executors.untrusted, config.provenance)
         self.store = store
         self.backend = backend
         self.model = model
@@ -105,6 +109,7 @@ class VideoService:
         self.deliveries = Deliveries(
             config.queue, store, self.notifier, self.endings, self.progress, self.queue, self.tasks, fit,
             clock, self.boards, tally=self.tally, model_label=self.models.label,
+            pool=self.executors.delivery,
         )  # fmt: skip
         self.admission = Admission(
             config, store, self.notifier, self.queue, self.eta, backend, self.runner.wake, clock, rng,
@@ -205,7 +210,14 @@ class VideoService:
         clip = await upload.fetch()
         if len(clip) > limit * 1_000_000:
             raise CommandError("verify_too_big", limit=limit)
-        check = await asyncio.to_thread(self.check_clip, clip)
+        try:
+            check = await self.untrusted_checks.run(req.user.key, self.check_clip, clip)
+        except TooSoon as soon:
+            raise CommandError("verify_too_soon", seconds=max(1, round(soon.wait_s))) from None
+        except Busy:
+            raise CommandError("verify_busy") from None
+        except TimeoutError:
+            raise CommandError("verify_too_slow") from None
         await self.reply(req, credentials_report(check, req.user.locale))
 
     @answers_errors

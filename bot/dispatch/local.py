@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import Config, VideoConfig
+from bot.core.executors import Executors, run_in
 from bot.core.ports import (
     Cancelled,
     Encoding,
@@ -65,7 +66,9 @@ class LocalBackend:
         config: Config | None = None,
         default_model: str | None = None,
         credentials: ContentCredentials | None = None,
+        executors: Executors | None = None,
     ) -> None:
+        self.executors = executors or Executors()  # renders and encodes in pools of their own
         self.pool = models if isinstance(models, ModelPool) else ModelPool({models.name: models})
         self.clips_dir = clips_dir
         self.video = video
@@ -224,7 +227,7 @@ class LocalBackend:
 
     async def _load_default(self) -> bool:
         try:
-            await asyncio.to_thread(self.pool.load, self.default_model)
+            await run_in(self.executors.render, self.pool.load, self.default_model)
         except Exception as error:
             self._note_problem(self.default_model, error)
             self._poked.clear()
@@ -257,14 +260,14 @@ class LocalBackend:
         sink(Started(job.job_id))
         try:
             try:
-                renderer = await asyncio.to_thread(self.pool.load, name)
+                renderer = await run_in(self.executors.render, self.pool.load, name)
             except Exception as error:
                 sink(Failed(job.job_id, FailureKind.MODEL_MISSING, self._note_problem(name, error)))
                 return
             self._problem = None
-            frames = await asyncio.to_thread(renderer.render, job.params, on_step, stop.is_set)
+            frames = await run_in(self.executors.render, renderer.render, job.params, on_step, stop.is_set)
             sink(Encoding(job.job_id))
-            clip = await asyncio.to_thread(self._encode, job, name, frames)
+            clip = await run_in(self.executors.encode, self._encode, job, name, frames)
             if stop.is_set():
                 raise RenderCancelled()  # cancelled while encoding: the user was told so
         except RenderCancelled:
@@ -296,10 +299,14 @@ class LocalBackend:
                 sink(Failed(job.job_id, kind, detail))
 
         try:
-            renderer = await asyncio.to_thread(self.pool.load, name)
+            renderer = await run_in(self.executors.render, self.pool.load, name)
             self._problem = None
-            clips = await asyncio.to_thread(
-                renderer.render_batch, [job.params for job in batch], on_step, [stop.is_set for stop in stops]
+            clips = await run_in(
+                self.executors.render,
+                renderer.render_batch,
+                [job.params for job in batch],
+                on_step,
+                [stop.is_set for stop in stops],
             )
         except RenderCancelled:
             for job in batch:
@@ -322,7 +329,7 @@ class LocalBackend:
                 continue
             sink(Encoding(job.job_id))
             try:
-                clip = await asyncio.to_thread(self._encode, job, name, frames)
+                clip = await run_in(self.executors.encode, self._encode, job, name, frames)
             except Exception as error:
                 log.exception("job %d failed", job.job_id)
                 sink(Failed(job.job_id, FailureKind.INTERNAL, repr(error)))
