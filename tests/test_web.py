@@ -5,6 +5,9 @@ runner.  Clips are real MP4s rendered by the tiny model through the whole bot.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
+import json
 import os
 import re
 import signal
@@ -391,6 +394,28 @@ async def test_healthz_is_200_only_while_the_database_and_the_worker_answer(make
     alive["worker"] = False
     down = await site.client.get("/healthz")
     assert down.status == 503 and (await down.json())["worker"] is False
+
+
+async def test_healthz_turns_503_naming_a_core_task_that_died_and_shows_no_problem_details(
+    make_web: MakeWeb, caplog: pytest.LogCaptureFixture
+) -> None:
+    site = await make_web()
+    service = site.bot.service
+    service.backend._problem = "weights missing in /home/owner/secret-models at redis.internal"  # type: ignore[attr-defined]
+    body = await (await site.client.get("/healthz")).json()
+    assert body["model_problem"] is True and "secret-models" not in json.dumps(body)
+
+    async def breaks() -> None:
+        raise RuntimeError("a result nobody expected")
+
+    task = asyncio.ensure_future(breaks())
+    task.add_done_callback(functools.partial(service._watch, "render backend"))
+    with contextlib.suppress(RuntimeError):
+        await task
+    await asyncio.sleep(0)  # done callbacks run on the next turn of the loop
+    down = await site.client.get("/healthz")
+    assert down.status == 503 and (await down.json())["dead_tasks"] == ["render backend"]
+    assert "core task 'render backend' died" in caplog.text
 
 
 async def test_metrics_move_after_a_job_and_live_in_their_own_registry(make_web: MakeWeb) -> None:

@@ -91,6 +91,7 @@ class VideoService:
         self.clock = clock
         rng = rng or random.Random()
         self.tasks = Tasks()
+        self.dead_tasks: list[str] = []  # core tasks that ended on an error (`/healthz` says 503)
         self.tally = Tally()  # counts for whoever listens (the web side's /metrics)
         self.connected: set[str] = set()  # platforms that said they are up (`platform_ready`)
         self.notifier = Notifier(store)
@@ -298,6 +299,8 @@ class VideoService:
         """The backend, the dispatcher that feeds it in fair order, and housekeeping, until `stop()`."""
         backend = asyncio.ensure_future(self.backend.run(self.events.emit))
         housekeeping = self.tasks.spawn(self.housekeeping.run())
+        backend.add_done_callback(functools.partial(self._watch, "render backend"))
+        housekeeping.add_done_callback(functools.partial(self._watch, "housekeeping"))
         try:
             await self.runner.dispatch()
             await backend
@@ -305,6 +308,13 @@ class VideoService:
             housekeeping.cancel()
             if not backend.done():
                 backend.cancel()
+
+    def _watch(self, name: str, task: asyncio.Future[Any]) -> None:
+        """A core task that ends on an error: said in the log by name, and `/healthz` turns 503."""
+        if task.cancelled() or task.exception() is None:
+            return
+        self.dead_tasks.append(name)
+        log.error("core task %r died: %r; the bot is unhealthy until restarted", name, task.exception())
 
     def stop(self) -> None:
         """Stop dispatching; running renders end after their current step and go back in line."""

@@ -138,13 +138,17 @@ class WebSide:
             database, waiting = False, None
         worker = self.worker_alive()
         warmth: Callable[[], dict[str, Any]] = getattr(service.backend, "warmth", dict)
+        dead = list(service.dead_tasks)
         body: dict[str, Any] = {
-            "ok": database and worker,
+            "ok": database and worker and not dead,
             "database": database,
             "worker": worker,
+            "dead_tasks": dead,
             "model": service.model,
             "model_loaded": service.backend.loaded,
-            "model_problem": service.backend.problem,
+            # whether rendering has a problem; what it is (local paths, the Redis host) is for the
+            # log and the owner's /admin, not for anyone who can reach this URL
+            "model_problem": service.backend.problem is not None,
             "platforms": sorted(service.connected),
             "queue": waiting,
             "rendering": len(service.running),
