@@ -127,7 +127,7 @@ class AdminTools:
             return await self.purge(actor, chat, None if everywhere else chat, target, locale)
         if action == AdminAction.MODEL:
             if not everywhere:
-                raise CommandError("admin_owner_only")
+                raise CommandError("admin_model_owner_only")
             return AdminResult(self.switch_model(actor, chat, command.value, locale))
         user = _checked_user(command.user)
         if action == AdminAction.QUOTA_SHOW:

@@ -325,6 +325,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "purge [utente], settings [chiave valore], audit [n] o model <nome>. Indica gli utenti rispondendo, "
         "menzionandoli o come telegram:<id> / discord:<id>.",
     },
+    "admin_model_owner_only": {
+        "en": "Only the bot's owners can switch the model: it is the same for every chat.",
+        "it": "Solo i proprietari del bot possono cambiare il modello: è lo stesso in tutte le chat.",
+    },
     "admin_owner_only": {
         "en": "Only the bot's owners can change a person's quota: it counts across every chat. "
         "Use /admin settings daily <n> to limit this chat.",
