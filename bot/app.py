@@ -34,6 +34,14 @@ class StartupError(Exception):
     """Something the bot needs at start-up is not there; the message is one line for the owner."""
 
 
+# A stop ends within STOP_WITHIN_S (container runtimes send SIGKILL at 10 s): the render stops
+# after its step, pending sends are dropped (clips stay `delivering` for the next start), and
+# the platforms close their connections.
+STOP_WORKER_S = 3.0
+STOP_SENDS_S = 1.0
+STOP_PLATFORMS_S = 2.0
+STOP_WITHIN_S = STOP_WORKER_S + STOP_SENDS_S + STOP_PLATFORMS_S + 1.0  # and 1 s of closing
+
 PlatformRunner = Callable[[VideoService, asyncio.Event], Coroutine[Any, Any, None]]
 
 
@@ -151,10 +159,10 @@ async def running_worker(service: VideoService) -> AsyncIterator[asyncio.Task[No
         service.stop()
         if not worker.done():
             try:
-                await asyncio.wait_for(worker, timeout=60)
+                await asyncio.wait_for(worker, timeout=STOP_WORKER_S)
             except TimeoutError:
-                worker.cancel()
-        await service.drain()
+                worker.cancel()  # a step longer than that: the job is recovered at the next start
+        await service.drain(timeout=STOP_SENDS_S)
         service.store.close()
 
 
@@ -211,13 +219,19 @@ async def run_bot(config: Config) -> int:
             status = 1
             why = _redacted(str(task.exception() or "ended unexpectedly"), config)
             print(f"videobot: {task.get_name()} stopped: {why}", file=sys.stderr)
-        # The worker stops first (the running job goes back to the queue), then the chats.
+        # The worker stops first (the running job goes back to the queue), then the chats; all of
+        # it within STOP_WITHIN_S whatever is waiting (container runtimes kill at 10 s).
         service.stop()
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(asyncio.shield(worker), timeout=60)
-        await service.drain()
+            await asyncio.wait_for(asyncio.shield(worker), timeout=STOP_WORKER_S)
+        await service.drain(timeout=STOP_SENDS_S)
         platforms_stop.set()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        _, late = await asyncio.wait(tasks, timeout=STOP_PLATFORMS_S) if tasks else (set(), set())
+        for task in late:
+            log.warning("stopping: %s did not stop in time; cancelled", task.get_name())
+            task.cancel()
+        if late:
+            await asyncio.wait(late, timeout=1.0)
         waiter.cancel()
     return status
 

@@ -649,6 +649,39 @@ async def test_videobot_run_serves_the_web_side_and_stops_cleanly(
     assert process.returncode == 0, stderr.decode()[-2000:]
 
 
+async def test_a_stop_under_load_ends_within_ten_seconds(telegram_fake: FakeTelegram, tmp_path: Path) -> None:
+    """Hundreds of people's commands just queued, their answers waiting in Telegram's group
+    limiter (~20 a minute): SIGTERM still ends the bot before a container runtime's SIGKILL."""
+    settings = tiny_settings(tmp_path / "data", telegram=telegram_settings(telegram_fake))
+    (tmp_path / "config.toml").write_text(to_toml(settings))
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+        "HF_HUB_OFFLINE": "1",
+        "TELEGRAM_TOKEN": telegram_fake.token,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "run", "--config", str(tmp_path / "config.toml")],
+        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        await telegram_fake.wait_until_polling(timeout=60)
+        for person in range(300):
+            telegram_fake.send_message(-1001, 5000 + person, "/queue", first_name=f"P{person}")
+        await eventually(  # the group's budget is spent: the other answers wait in the limiter
+            lambda: len(telegram_fake.calls_of("sendMessage")) >= 15, timeout=60, what="the first answers"
+        )
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            _, stderr = process.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            _, stderr = process.communicate()
+            raise AssertionError("the bot did not stop within 10 s of SIGTERM") from None
+    assert process.returncode == 0, stderr.decode()[-2000:]
+
+
 async def test_an_older_database_gains_the_gallery_switch_and_the_public_ids(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite3"
     with sqlite3.connect(path) as old:

@@ -322,9 +322,14 @@ class VideoService:
         self.boards.stop()
         self.runner.stop()
 
-    async def drain(self) -> None:
-        """Wait for background sends (progress edits, deliveries) to finish."""
-        await self.tasks.drain()
+    async def drain(self, timeout: float | None = None) -> None:
+        """Wait for background sends (progress edits, deliveries) to finish, at most `timeout` s:
+        what is left is dropped (a clip not yet sent stays `delivering` and goes at the next start)."""
+        dropped = await self.tasks.drain(timeout)
+        if dropped:
+            log.warning(
+                "stopping: %d pending sends dropped (clips not yet sent go at the next start)", dropped
+            )
 
 
 __all__ = ["VideoService", "answers_errors"]

@@ -171,7 +171,7 @@ class WebSide:
 
     async def start(self) -> None:
         web_config = self.config.web
-        self.runner = web.AppRunner(self.app, handle_signals=False, shutdown_timeout=2.0)
+        self.runner = web.AppRunner(self.app, handle_signals=False, shutdown_timeout=1.0)  # stop in time
         await self.runner.setup()
         await web.TCPSite(self.runner, web_config.host, web_config.port).start()
         log.info("web: serving on http://%s:%d", web_config.host, web_config.port)
