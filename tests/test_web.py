@@ -348,6 +348,17 @@ async def test_admin_cancels_a_queued_job_through_the_core_refunded_told_and_aud
     assert "already finished" in await again.text()
 
 
+async def test_ids_of_thousands_of_digits_get_a_plain_answer_everywhere(make_web: MakeWeb) -> None:
+    site = await make_web(worker=False)
+    huge = "9" * 5000  # past Python's int-string limit
+    csrf = await site.log_in()
+    answer = await site.client.post("/admin/cancel", data={"job": huge, "csrf": csrf})
+    assert answer.status == 200 and "is not a video number" in await answer.text()
+    for command in (site.bot.service.info, site.bot.service.cancel):
+        await command(site.bot.req(), huge)
+        assert "is not a video number" in site.bot.last_text
+
+
 async def test_admin_bans_a_user_everywhere_through_the_core(make_web: MakeWeb) -> None:
     site = await make_web(worker=False)
     job = await site.bot.video("spam spam spam", BOB, chat=GROUP)

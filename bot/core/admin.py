@@ -309,7 +309,7 @@ class AdminTools:
 
 def _is_number(text: str) -> bool:
     """Plain ASCII digits: `"²".isdigit()` is true, but int() refuses it."""
-    return text.isascii() and text.isdigit()
+    return text.isascii() and text.isdigit() and len(text) <= 18
 
 
 def _checked_user(user: str | None) -> str:

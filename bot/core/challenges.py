@@ -88,7 +88,7 @@ def parse_start(argument: str) -> StartArgs:
             raise CommandError("challenge_bad_duration", value=rest[0])
         rest = rest[1:]
     max_entries: int | None = None
-    if rest and rest[0].isascii() and rest[0].isdigit():
+    if rest and rest[0].isascii() and rest[0].isdigit() and len(rest[0]) <= 9:
         max_entries, rest = int(rest[0]), rest[1:]
     required = tuple(re.split(r"[,\s]+", " ".join(rest)))
     return StartArgs(" ".join(theme_words), duration, max_entries, required, free)

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from bot.core import messages
 from bot.core.admin import AdminAction, AdminCommand
-from bot.core.parsing import CommandError
+from bot.core.parsing import CommandError, parse_job_id
 from bot.core.types import JobStatus
 from bot.web.auth import COOKIE, NOTICE_COOKIE
 from bot.web.site import SITE, Site
@@ -140,9 +140,11 @@ def _action(handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]
 
 async def _cancel(site: Site, fields: dict[str, str]) -> str:
     value = fields.get("job", "").strip()
-    if not value.isascii() or not value.isdigit():
-        raise CommandError("bad_job_id", value=value[:24])
-    result = await site.service.admin_tools.cancel_job(ACTOR, WHERE, int(value), LOCALE, everywhere=True)
+    try:
+        job_id = parse_job_id(value[:40])
+    except CommandError:
+        raise CommandError("bad_job_id", value=value[:24]) from None
+    result = await site.service.admin_tools.cancel_job(ACTOR, WHERE, job_id, LOCALE, everywhere=True)
     return result.text
 
 
