@@ -1,0 +1,35 @@
+"""What the bot keeps on disk (private prompts, Discord interaction tokens, the signing key)
+is readable by the bot's user alone."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+from bot.store import DB_FILE, Store
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_the_database_and_its_folder_are_owner_only(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    store = Store(data / DB_FILE, lambda: 0.0)
+    try:
+        store.db.conn.execute("CREATE TABLE IF NOT EXISTS probe (x)")  # a write: the -wal file exists
+        files = [data / DB_FILE, *data.glob(f"{DB_FILE}-*")]
+        assert len(files) >= 2
+        assert {path.name: mode(path) for path in files} == {path.name: 0o600 for path in files}
+        assert mode(data) == 0o700
+    finally:
+        store.close()
+
+
+def test_an_existing_world_readable_database_is_tightened(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir(mode=0o755)
+    Store(data / DB_FILE, lambda: 0.0).close()
+    (data / DB_FILE).chmod(0o644)
+    Store(data / DB_FILE, lambda: 0.0).close()
+    assert (mode(data / DB_FILE), mode(data)) == (0o600, 0o700)
