@@ -33,3 +33,11 @@ def test_an_existing_world_readable_database_is_tightened(tmp_path: Path) -> Non
     (data / DB_FILE).chmod(0o644)
     Store(data / DB_FILE, lambda: 0.0).close()
     assert (mode(data / DB_FILE), mode(data)) == (0o600, 0o700)
+
+
+def test_display_names_lose_bidi_overrides_and_control_characters() -> None:
+    from bot.core.types import UserRef
+
+    person = UserRef("telegram", "1", "Ann\u202egnp.exe\u200b \x07 Smith" + "x" * 100)
+    assert "\u202e" not in person.name and "\u200b" not in person.name and "\x07" not in person.name
+    assert person.name.startswith("Anngnp.exe Smith") and len(person.name) == 64
