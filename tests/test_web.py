@@ -724,6 +724,24 @@ async def test_after_ten_wrong_tokens_logins_pause_for_a_minute(make_web: MakeWe
     assert right.status == 303
 
 
+async def test_a_strangers_wrong_tokens_do_not_lock_the_owner_out(make_web: MakeWeb) -> None:
+    site = await make_web()
+    stranger, owner = {"X-Forwarded-For": "203.0.113.9"}, {"X-Forwarded-For": "198.51.100.7"}
+    for _ in range(10):
+        wrong = await site.client.post(
+            "/admin/login", data={"token": "guess"}, headers=stranger, allow_redirects=False
+        )
+        assert wrong.status == 403
+    paused = await site.client.post(
+        "/admin/login", data={"token": ADMIN_TOKEN}, headers=stranger, allow_redirects=False
+    )
+    assert paused.status == 429
+    right = await site.client.post(
+        "/admin/login", data={"token": ADMIN_TOKEN}, headers=owner, allow_redirects=False
+    )
+    assert right.status == 303
+
+
 async def test_a_locked_database_costs_a_page_its_newest_clips_not_an_error(make_web: MakeWeb) -> None:
     """Another process holding the write lock (a backup, the shell's admin tools)."""
     site = await make_web()

@@ -81,19 +81,30 @@ async def admin_page(request: web.Request) -> web.Response:
     return response
 
 
+def client_address(request: web.Request) -> str:
+    """Who is logging in: the peer, or behind a proxy on this machine the address it forwards
+    (the last X-Forwarded-For entry is the one the proxy itself added)."""
+    peer = request.remote or ""
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    if forwarded and peer in ("127.0.0.1", "::1"):
+        return forwarded.split(",")[-1].strip()[:64]
+    return peer
+
+
 async def login(request: web.Request) -> web.Response:
     site = request.app[SITE]
     if not site.auth.enabled:
         return site.not_found("admin page (set VIDEOBOT_ADMIN_TOKEN to turn it on)")
     if not _same_origin(request, site):
         return site.page("login.html", status=403, error="That form did not come from this site.")
-    locked = site.auth.locked_for()
+    source = client_address(request)
+    locked = site.auth.locked_for(source)
     if locked > 0:
         wait = messages.duration(locked)
         return site.page("login.html", status=429, error=f"Too many wrong tokens; try again in {wait}.")
     form = await request.post()
     if not site.auth.token_matches(str(form.get("token", ""))):
-        site.auth.note_wrong()
+        site.auth.note_wrong(source)
         return site.page("login.html", status=403, error="That token is wrong.")
     found = web.HTTPSeeOther("/admin")
     found.set_cookie(
