@@ -85,7 +85,7 @@ async def test_a_full_challenge_with_a_restart_in_the_middle(
 ) -> None:
     clock = ManualClock(start=None)  # wall time, moved on by hand: deadlines pass without waiting
 
-    async with start_bot(fake, make_config, clock) as bot:
+    async with start_bot(fake, make_config, clock, admin={"owners": [f"telegram:{ADA}"]}) as bot:
         start = fake.send_message(
             GROUP, ADA, "/challenge start robots at the beach 1h 2 robot --free", first_name="Ada"
         )
@@ -189,6 +189,15 @@ async def test_the_deadline_timer_closes_voting_and_ties_share_the_win(
 
 
 @pytest.mark.asyncio
+async def test_only_the_bots_owners_start_free_challenges(fake: FakeTelegram, make_config: MakeConfig) -> None:
+    """Free entries skip the daily quota: a group of one's own must not make it unlimited."""
+    async with start_bot(fake, make_config) as bot:
+        start = fake.send_message(GROUP, ADA, "/challenge start robots 1h 5 --free", first_name="Ada")
+        answer = await fake.wait_for_call("sendMessage", replying_to(start))
+        assert answer.params["text"].startswith("Only the bot's owners can start a --free challenge")
+        assert bot.service.store.challenges.all_open() == []
+
+
 async def test_admins_end_or_cancel_early_and_quota_counts_unless_free(
     fake: FakeTelegram, make_config: MakeConfig
 ) -> None:

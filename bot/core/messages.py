@@ -393,6 +393,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "it": "Usa /challenge start <tema> [durata es. 2h] [voci a persona] [parole obbligatorie] "
         "[--free], /challenge enter <prompt>, /challenge status, /challenge end o /challenge cancel.",
     },
+    "challenge_free_owner_only": {
+        "en": "Only the bot's owners can start a --free challenge (its entries skip the daily quota).",
+        "it": "Solo i proprietari del bot possono avviare una sfida --free (le voci non contano nella quota).",
+    },
     "challenge_admin_only": {
         "en": "Only admins of this chat can start or end a challenge.",
         "it": "Solo gli admin di questa chat possono avviare o chiudere una sfida.",
