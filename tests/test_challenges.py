@@ -189,7 +189,9 @@ async def test_the_deadline_timer_closes_voting_and_ties_share_the_win(
 
 
 @pytest.mark.asyncio
-async def test_only_the_bots_owners_start_free_challenges(fake: FakeTelegram, make_config: MakeConfig) -> None:
+async def test_only_the_bots_owners_start_free_challenges(
+    fake: FakeTelegram, make_config: MakeConfig
+) -> None:
     """Free entries skip the daily quota: a group of one's own must not make it unlimited."""
     async with start_bot(fake, make_config) as bot:
         start = fake.send_message(GROUP, ADA, "/challenge start robots 1h 5 --free", first_name="Ada")
@@ -198,6 +200,7 @@ async def test_only_the_bots_owners_start_free_challenges(fake: FakeTelegram, ma
         assert bot.service.store.challenges.all_open() == []
 
 
+@pytest.mark.asyncio
 async def test_admins_end_or_cancel_early_and_quota_counts_unless_free(
     fake: FakeTelegram, make_config: MakeConfig
 ) -> None:
