@@ -395,7 +395,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "challenge_free_owner_only": {
         "en": "Only the bot's owners can start a --free challenge (its entries skip the daily quota).",
-        "it": "Solo i proprietari del bot possono avviare una sfida --free (le voci non contano nella quota).",
+        "it": "Solo i proprietari del bot possono avviare una sfida --free (fuori dalla quota).",
     },
     "challenge_admin_only": {
         "en": "Only admins of this chat can start or end a challenge.",
