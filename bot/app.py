@@ -20,6 +20,7 @@ from bot.core.ports import Clock
 from bot.core.service import VideoService
 from bot.dispatch.local import LocalBackend
 from bot.encode import fit_to_size
+from bot.listen import OncePerWindow, raise_open_files_limit
 from bot.provenance import ContentCredentials, check_clip
 from bot.render import ModelPool, Renderer
 from bot.store import DB_FILE, Store
@@ -205,6 +206,8 @@ async def run_bot(config: Config) -> int:
     service = build_service(config)
     stop = asyncio.Event()
     stop_on_signals(stop)
+    log.info("open files limit: %d", raise_open_files_limit())
+    logging.getLogger("asyncio").addFilter(OncePerWindow())  # no log storm when descriptors run short
     platforms_stop = asyncio.Event()
     async with running_worker(service) as worker, serving_web(service, worker) as web:
         platforms = enabled_platforms(config, web)

@@ -67,6 +67,7 @@ from bot.dispatch.remote import (
 )
 from bot.dispatch.uploads import ClipInbox, file_digest, remove_partials
 from bot.encode import probe_clip
+from bot.listen import ConnectionLimits, LimitedSite
 from bot.provenance import ContentCredentials
 
 log = logging.getLogger(__name__)
@@ -273,7 +274,13 @@ class SaqBackend:
         self._sink = sink
         if self.clips_dir.exists():
             await asyncio.to_thread(remove_partials, self.clips_dir)
-        runner = web.AppRunner(self.inbox.app(), handle_signals=False, shutdown_timeout=2.0, access_log=None)
+        runner = web.AppRunner(
+            self.inbox.app(),
+            handle_signals=False,
+            shutdown_timeout=2.0,
+            access_log=None,
+            keepalive_timeout=15,
+        )
         await runner.setup()
         try:
             await self._listen(runner)
@@ -307,7 +314,10 @@ class SaqBackend:
         where = f"{self.q.upload_listen}:{self.q.upload_port}"
         while not self._stopping:
             try:
-                await web.TCPSite(runner, self.q.upload_listen, self.q.upload_port).start()
+                limits = ConnectionLimits(
+                    per_address=self.q.max_upload_connections, lifetime_s=self.q.upload_body_s + 30
+                )
+                await LimitedSite(runner, self.q.upload_listen, self.q.upload_port, limits).start()
             except OSError as error:
                 if self._paused is None:
                     log.error("cannot take clips from workers on %s (%s); trying again", where, error)

@@ -21,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from bot.config import Config
 from bot.core.service import VideoService
+from bot.listen import ConnectionLimits, LimitedSite
 from bot.web.admin import add_routes as add_admin_routes
 from bot.web.auth import AdminAuth
 from bot.web.metrics import Metrics
@@ -171,9 +172,11 @@ class WebSide:
 
     async def start(self) -> None:
         web_config = self.config.web
-        self.runner = web.AppRunner(self.app, handle_signals=False, shutdown_timeout=1.0)  # stop in time
+        self.runner = web.AppRunner(
+            self.app, handle_signals=False, shutdown_timeout=1.0, keepalive_timeout=15
+        )  # stop in time; idle keep-alive connections do not pile up
         await self.runner.setup()
-        await web.TCPSite(self.runner, web_config.host, web_config.port).start()
+        await LimitedSite(self.runner, web_config.host, web_config.port, ConnectionLimits()).start()
         log.info("web: serving on http://%s:%d", web_config.host, web_config.port)
 
     async def stop(self) -> None:
