@@ -6,7 +6,11 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
+import pytest
+
+from bot.core.types import ChatRef
 from bot.store import DB_FILE, Store
+from tests.harness.core import MakeBot
 
 
 def mode(path: Path) -> int:
@@ -41,3 +45,16 @@ def test_display_names_lose_bidi_overrides_and_control_characters() -> None:
     person = UserRef("telegram", "1", "Ann\u202egnp.exe\u200b \x07 Smith" + "x" * 100)
     assert "\u202e" not in person.name and "\u200b" not in person.name and "\x07" not in person.name
     assert person.name.startswith("Anngnp.exe Smith") and len(person.name) == 64
+
+
+@pytest.mark.asyncio
+async def test_turning_the_gallery_on_for_a_discord_server_says_it_publishes_every_channel(
+    make_bot: MakeBot,
+) -> None:
+    bot = await make_bot(worker=False)
+    staff = ChatRef("discord", "555", is_group=True, server="77")
+    await bot.service.admin(bot.req(chat=staff, admin=True), "settings gallery on")
+    assert "every channel and thread of this server" in bot.last_text
+    group = ChatRef("telegram", "-100", is_group=True)
+    await bot.service.admin(bot.req(chat=group, admin=True), "settings gallery on")
+    assert "every channel" not in bot.last_text

@@ -256,7 +256,11 @@ class AdminTools:
             self.store.chats.save(chat, current)
             self._audit(actor, chat, "settings", key, value)
         v, q = self.config.model_settings[self.models.active].limits, self.config.quota
-        return messages.text(
+        warning = ""
+        if key == "gallery" and current.gallery and ":server:" in chat:
+            # Settings on Discord cover the whole server: say plainly what that publishes.
+            warning = messages.text("admin_gallery_whole_server", locale) + "\n"
+        return warning + messages.text(
             "admin_settings",
             locale,
             models=",".join(current.models) or "all",

@@ -371,6 +371,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "🛑 An admin cancelled video #{job}; your quota was refunded.",
         "it": "🛑 Un admin ha annullato il video #{job}; la quota ti è stata restituita.",
     },
+    "admin_gallery_whole_server": {
+        "en": "⚠ The public gallery now shows clips from every channel and thread of this server, "
+        "private and staff channels included. Turn it off (/admin settings gallery off) if some "
+        "channels must stay private.",
+        "it": "⚠ La galleria pubblica ora mostra i video di ogni canale e thread di questo server, "
+        "compresi quelli privati e dello staff. Disattivala (/admin settings gallery off) se alcuni "
+        "canali devono restare privati.",
+    },
     "admin_settings": {
         "en": "⚙ This chat: max_frames {max_frames}, max_steps {max_steps}, daily {daily}, "
         "challenges {challenges}, enabled {enabled}, gallery {gallery}, models {models}.",
