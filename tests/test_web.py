@@ -233,7 +233,7 @@ async def test_challenge_page_shows_theme_entries_votes_and_winner(make_web: Mak
 async def test_chat_replies_link_to_the_challenge_page_when_public_url_is_set(make_web: MakeWeb) -> None:
     site = await make_web(web={"public_url": PUBLIC_URL + "/"})
     await site.publish(GROUP)
-    await site.bot.service.challenge(site.bot.req(ALICE, GROUP, admin=True), "start tiny robots 1h --free")
+    await site.bot.service.challenge(site.bot.req(ALICE, GROUP, admin=True), "start tiny robots 1h")
     challenge = site.bot.store.challenges.open_in(GROUP)
     assert challenge is not None
     link = f"{PUBLIC_URL}/challenges/{site.bot.store.public.token(CHALLENGE, challenge.id)}"
@@ -777,3 +777,16 @@ async def test_a_web_port_in_use_stops_start_up_with_one_line(make_config: MakeC
             await worker
         finally:
             service.store.close()
+
+
+async def test_an_entry_deleted_with_the_bin_button_leaves_the_challenge_page(make_web: MakeWeb) -> None:
+    site = await make_web(web={"public_url": PUBLIC_URL})
+    await site.publish(GROUP)
+    challenge_id = await finished_challenge(site, entries=("a secret wish of alice", "bob's robot"))
+    alices = next(j for j in site.bot.store.jobs.of_challenge(challenge_id) if j.user.key == ALICE.key)
+    await site.bot.service.button(site.bot.req(ALICE, GROUP), ButtonAction.DELETE, alices.id)
+    html = await (
+        await site.client.get(f"/challenges/{site.bot.store.public.token(CHALLENGE, challenge_id)}")
+    ).text()
+    assert "bob&#39;s robot" in html or "bob's robot" in html
+    assert "a secret wish of alice" not in html and html.count('<video src="/clip/') == 1
