@@ -58,3 +58,15 @@ async def test_turning_the_gallery_on_for_a_discord_server_says_it_publishes_eve
     group = ChatRef("telegram", "-100", is_group=True)
     await bot.service.admin(bot.req(chat=group, admin=True), "settings gallery on")
     assert "every channel" not in bot.last_text
+
+
+def test_people_s_text_reaches_discord_as_text_not_markdown() -> None:
+    from bot.core.types import Job, RenderParams, UserRef
+    from bot.discordbot.outbox import plain, result_embed
+
+    prompt = "[your clip is ready](https://evil.example/steal) **urgent** `run`"
+    params = RenderParams(prompt, "", 1, 8, 2, 1.0, 64, 64, 8)
+    job = Job(1, UserRef("discord", "1", "Eve"), ChatRef("discord", "2", is_group=True), params, "tiny")
+    embed = result_embed(f"“{prompt}” · seed 1", job)
+    assert "\\[your clip is ready](" in (embed.description or "")
+    assert "\\*\\*urgent\\*\\*" in plain(prompt) and "https://evil.example/steal" in plain(prompt)
