@@ -68,7 +68,7 @@ async def test_a_repeated_asyncio_error_is_logged_once_per_window() -> None:
     logger = logging.getLogger("test-storm")
     logger.propagate = False
     handler = logging.Handler()
-    handler.emit = records.append  # type: ignore[method-assign]
+    handler.emit = records.append  # type: ignore[method-assign, assignment]
     logger.addHandler(handler)
     logger.addFilter(OncePerWindow(60))
     for _ in range(10_000):

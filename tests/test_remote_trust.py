@@ -155,9 +155,9 @@ async def lying_worker(bot: CoreBot, script: Script) -> AsyncIterator[None]:
         job: SaqJob = ctx["job"]
         return await script(job, RemoteJob.from_kwargs(KEYS, job.id, kwargs), backend(bot))
 
-    worker = Worker(
-        queue, functions=[("render", render)], concurrency=1, dequeue_timeout=0.5,
-        timers={"worker_info": 1, "sweep": 1, "abort": 1},
+    worker: Worker[Any] = Worker(
+        queue, functions=[("render", render)], concurrency=1, dequeue_timeout=0.5,  # type: ignore[list-item]
+        timers={"worker_info": 1, "sweep": 1, "abort": 1},  # type: ignore[arg-type]
     )  # fmt: skip
     task = asyncio.create_task(worker.start())
     try:

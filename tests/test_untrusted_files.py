@@ -70,7 +70,7 @@ async def test_checks_people_send_cannot_stall_a_render_and_are_paced(make_bot: 
 
     bot.service.check_clip = stuck_check
     people = [UserRef(PLATFORM, str(n), f"P{n}") for n in range(100, 110)]
-    checks = [asyncio.create_task(bot.service.verify(bot.req(p), upload(b"x" * 100))) for p in people]
+    checks = [asyncio.ensure_future(bot.service.verify(bot.req(p), upload(b"x" * 100))) for p in people]
     try:
         job = await bot.video("renders meanwhile --frames 8 --steps 2")
         await bot.until_status(job.id, JobStatus.DONE, timeout=60)
