@@ -238,6 +238,7 @@ async def test_a_job_someone_wrote_into_redis_is_refused_and_prompts_are_not_rea
     bot = await make_bot(config=saq_config(tmp_path, redis), renderer=Renderer("tiny"))
     worker = WorkerProcess(write_saq_config(tmp_path / "worker", redis.url))
     try:
+        await asyncio.to_thread(worker.wait_for_line, "serving", 120)
         async with TestServer(app) as attacker:
             queue = VideobotQueue.at(redis.url, queue_name(bot.config.default_model))
             forged_params = {
@@ -254,7 +255,7 @@ async def test_a_job_someone_wrote_into_redis_is_refused_and_prompts_are_not_rea
                 record = await queue.job(forged.key)
                 return record is not None and record.status.value in ("complete", "failed")
 
-            await eventually_async(forged_done, timeout=60, what="the worker to take the forged job")
+            await eventually_async(forged_done, timeout=120, what="the worker to take the forged job")
             record = await queue.job(forged.key)
             assert record is not None and record.result == {"refused": True}
             real = await bot.video("a private wish nobody else may read")

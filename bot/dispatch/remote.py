@@ -120,25 +120,26 @@ class UploadGrant:
     attempt: int
     sha256: str
     expires: int  # Unix time
+    nonce: str = dataclasses.field(default_factory=lambda: os.urandom(8).hex())  # every grant is new
 
     def token(self, keys: WorkerKeys) -> str:
-        fields = (self.run, self.job_id, self.attempt, self.sha256, self.expires)
+        fields = (self.run, self.job_id, self.attempt, self.sha256, self.expires, self.nonce)
         return ":".join(str(f) for f in fields) + ":" + keys.sign("upload", *fields)
 
     @classmethod
     def parse(cls, keys: WorkerKeys, token: str) -> UploadGrant | None:
         """The grant in a header, or None if it is malformed or its MAC does not hold."""
         parts = token.split(":")
-        if len(parts) != 6 or len(token) > 300:
+        if len(parts) != 7 or len(token) > 300:
             return None
-        run, job, attempt, sha256, expires, mac = parts
+        run, job, attempt, sha256, expires, nonce, mac = parts
         if not all(
             p.isascii() and p.isdigit() and len(p) <= MAX_JOB_ID_DIGITS for p in (job, attempt, expires)
         ):
             return None
-        if not keys.signed(mac, "upload", run, job, attempt, sha256, expires):
+        if not keys.signed(mac, "upload", run, job, attempt, sha256, expires, nonce):
             return None
-        return cls(run, int(job), int(attempt), sha256, int(expires))
+        return cls(run, int(job), int(attempt), sha256, int(expires), nonce)
 
 
 def seal_result(keys: WorkerKeys, saq_key: str, result: dict[str, Any]) -> dict[str, Any]:
