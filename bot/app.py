@@ -15,10 +15,12 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TextIO
 
 from bot.config import Config, ModelSettings, RenderConfig
+from bot.core.executors import Executors
 from bot.core.ports import Clock, RenderBackend
 from bot.core.service import VideoService
 from bot.dispatch.local import LocalBackend
 from bot.encode import fit_to_size
+from bot.listen import OncePerWindow, raise_open_files_limit
 from bot.pipelines.spec import ClipIdentity
 from bot.provenance import ContentCredentials, check_clip
 from bot.render import ModelPool, Renderer
@@ -34,6 +36,14 @@ log = logging.getLogger(__name__)
 class StartupError(Exception):
     """Something the bot needs at start-up is not there; the message is one line for the owner."""
 
+
+# A stop ends within STOP_WITHIN_S (container runtimes send SIGKILL at 10 s): the render stops
+# after its step, pending sends are dropped (clips stay `delivering` for the next start), and
+# the platforms close their connections.
+STOP_WORKER_S = 3.0
+STOP_SENDS_S = 1.0
+STOP_PLATFORMS_S = 2.0
+STOP_WITHIN_S = STOP_WORKER_S + STOP_SENDS_S + STOP_PLATFORMS_S + 1.0  # and 1 s of closing
 
 PlatformRunner = Callable[[VideoService, asyncio.Event], Coroutine[Any, Any, None]]
 
@@ -81,6 +91,7 @@ def build_service(
     credentials = ContentCredentials.from_config(config)
     fit = functools.partial(fit_to_size, credentials=credentials)
     backend: RenderBackend
+    executors = Executors.sized(config.provenance)  # renders, encodes, deliveries, /verify: apart
     stand_ins: dict[str, ClipIdentity] = {}
     if config.queue.backend == "saq":  # renders on `videobot worker` processes, through Redis
         from bot.dispatch.saq_backend import SaqBackend
@@ -104,10 +115,11 @@ def build_service(
             model_retry_s=config.queue.model_retry_s,
             default_model=default,
             credentials=credentials,
+            executors=executors,
         )
     return VideoService(
         config, store, backend, fit=fit, stand_ins=stand_ins, clock=clock, rng=rng, check_clip=check_clip,
-        pictures=picture_gate(config, credentials),
+        pictures=picture_gate(config, credentials), executors=executors,
     )  # fmt: skip
 
 
@@ -194,10 +206,10 @@ async def running_worker(service: VideoService) -> AsyncIterator[asyncio.Task[No
         service.stop()
         if not worker.done():
             try:
-                await asyncio.wait_for(worker, timeout=60)
+                await asyncio.wait_for(worker, timeout=STOP_WORKER_S)
             except TimeoutError:
-                worker.cancel()
-        await service.drain()
+                worker.cancel()  # a step longer than that: the job is recovered at the next start
+        await service.drain(timeout=STOP_SENDS_S)
         service.store.close()
 
 
@@ -240,6 +252,8 @@ async def run_bot(config: Config) -> int:
     service = build_service(config)
     stop = asyncio.Event()
     stop_on_signals(stop)
+    log.info("open files limit: %d", raise_open_files_limit())
+    logging.getLogger("asyncio").addFilter(OncePerWindow())  # no log storm when descriptors run short
     platforms_stop = asyncio.Event()
     async with running_worker(service) as worker, serving_web(service, worker) as web:
         platforms = enabled_platforms(config, web)
@@ -254,13 +268,19 @@ async def run_bot(config: Config) -> int:
             status = 1
             why = _redacted(str(task.exception() or "ended unexpectedly"), config)
             print(f"videobot: {task.get_name()} stopped: {why}", file=sys.stderr)
-        # The worker stops first (the running job goes back to the queue), then the chats.
+        # The worker stops first (the running job goes back to the queue), then the chats; all of
+        # it within STOP_WITHIN_S whatever is waiting (container runtimes kill at 10 s).
         service.stop()
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(asyncio.shield(worker), timeout=60)
-        await service.drain()
+            await asyncio.wait_for(asyncio.shield(worker), timeout=STOP_WORKER_S)
+        await service.drain(timeout=STOP_SENDS_S)
         platforms_stop.set()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        _, late = await asyncio.wait(tasks, timeout=STOP_PLATFORMS_S) if tasks else (set(), set())
+        for task in late:
+            log.warning("stopping: %s did not stop in time; cancelled", task.get_name())
+            task.cancel()
+        if late:
+            await asyncio.wait(late, timeout=1.0)
         waiter.cancel()
     return status
 

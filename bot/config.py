@@ -175,6 +175,10 @@ class ProvenanceConfig:
     cert_chain: str = ""  # PEM chain (signing certificate first); "" = the bot's own, made at first start
     private_key: str = ""  # its EC P-256 private key, PEM, unencrypted
     max_verify_mb: int = 20  # largest clip people may send back to be checked (Telegram bots: 20 MB)
+    verify_threads: int = 1  # threads that read files people send (their own pool: renders never wait)
+    verify_backlog: int = 4  # checks that may wait for one; past it people are asked to try later
+    verify_every_s: float = 20.0  # one check per person this often
+    verify_timeout_s: float = 30.0  # a check taking longer is answered "took too long"
 
 
 @dataclass(frozen=True)
@@ -200,6 +204,9 @@ class QueueConfig:
     upload_port: int = 8765
     upload_url: str = ""  # how workers reach that endpoint; empty: http://<upload_listen>:<upload_port>
     upload_timeout_s: float = 300.0  # a worker retries an upload this long (the bot restarting)
+    max_upload_mb: int = 200  # largest clip a worker may upload (bigger bodies are refused unread)
+    upload_body_s: float = 120.0  # an upload's body must arrive within this (slow senders are cut off)
+    max_upload_connections: int = 64  # open connections on the upload port, per worker address
 
 
 @dataclass(frozen=True)
@@ -286,6 +293,7 @@ class WorkerConfig:
 
 
 WORKER_SECRET_ENV = "VIDEOBOT_WORKER_SECRET"
+MIN_WORKER_SECRET_CHARS = 32  # `openssl rand -hex 16` is 32 characters
 
 
 @dataclass(frozen=True)
@@ -566,6 +574,10 @@ def _check(config: Config, require_tokens: bool) -> None:
         f"must be one of {', '.join(WATERMARK_POSITIONS)}",
     )
     need(1 <= config.provenance.max_verify_mb <= 2000, "[provenance] max_verify_mb", "must be 1 to 2000")
+    need(1 <= config.provenance.verify_threads <= 16, "[provenance] verify_threads", "must be 1 to 16")
+    need(config.provenance.verify_backlog >= 0, "[provenance] verify_backlog", "must be >= 0")
+    need(config.provenance.verify_every_s >= 0, "[provenance] verify_every_s", "must be >= 0")
+    need(config.provenance.verify_timeout_s > 0, "[provenance] verify_timeout_s", "must be above 0")
     need(
         bool(config.provenance.cert_chain) == bool(config.provenance.private_key),
         "[provenance] cert_chain",
@@ -602,6 +614,27 @@ def _check(config: Config, require_tokens: bool) -> None:
             bool(config.secrets.worker_secret),
             "[queue] backend",
             f'is "saq" but the {WORKER_SECRET_ENV} environment variable is empty',
+        )
+    secret = config.secrets.worker_secret
+    need(
+        not secret or len(secret) >= MIN_WORKER_SECRET_CHARS,
+        WORKER_SECRET_ENV,
+        f"is too short: use at least {MIN_WORKER_SECRET_CHARS} random characters (openssl rand -hex 16)",
+    )
+    need(q.max_upload_mb >= 1, "[queue] max_upload_mb", "must be at least 1")
+    need(q.upload_body_s > 0, "[queue] upload_body_s", "must be above 0")
+    need(q.max_upload_connections >= 1, "[queue] max_upload_connections", "must be at least 1")
+    if q.backend == "saq":
+        need(
+            bool(q.upload_url) or q.upload_listen not in ("0.0.0.0", "::", ""),
+            "[queue] upload_url",
+            f"must be set when upload_listen is {q.upload_listen!r}: workers cannot send clips to "
+            'a wildcard address (e.g. upload_url = "https://bot.example.org:8765")',
+        )
+        need(
+            not config.web.enabled or q.upload_port != config.web.port or q.upload_port == 0,
+            "[queue] upload_port",
+            f"is {q.upload_port}, the same as [web] port: give each its own port",
         )
     c = config.challenges
     need(

@@ -85,7 +85,7 @@ async def test_a_full_challenge_with_a_restart_in_the_middle(
 ) -> None:
     clock = ManualClock(start=None)  # wall time, moved on by hand: deadlines pass without waiting
 
-    async with start_bot(fake, make_config, clock) as bot:
+    async with start_bot(fake, make_config, clock, admin={"owners": [f"telegram:{ADA}"]}) as bot:
         start = fake.send_message(
             GROUP, ADA, "/challenge start robots at the beach 1h 2 robot --free", first_name="Ada"
         )
@@ -186,6 +186,18 @@ async def test_the_deadline_timer_closes_voting_and_ties_share_the_win(
         clock.advance(3600)  # the running timer sees the deadline pass; no restart involved
         result = await fake.wait_for_call("sendMessage", text_call("is over"))
         assert result.params["text"] == "🏆 “tiny worlds” is over! A tie at 1 votes: Ben, Cal share the win."
+
+
+@pytest.mark.asyncio
+async def test_only_the_bots_owners_start_free_challenges(
+    fake: FakeTelegram, make_config: MakeConfig
+) -> None:
+    """Free entries skip the daily quota: a group of one's own must not make it unlimited."""
+    async with start_bot(fake, make_config) as bot:
+        start = fake.send_message(GROUP, ADA, "/challenge start robots 1h 5 --free", first_name="Ada")
+        answer = await fake.wait_for_call("sendMessage", replying_to(start))
+        assert answer.params["text"].startswith("Only the bot's owners can start a --free challenge")
+        assert bot.service.store.challenges.all_open() == []
 
 
 @pytest.mark.asyncio

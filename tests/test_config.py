@@ -197,3 +197,20 @@ def test_the_shell_tools_need_no_chat_token(tmp_path: Path) -> None:
     result = run_cli("admin", "--config", "ok.toml", "audit", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "TELEGRAM_TOKEN" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("queue", "web", "secret", "named"),
+    [
+        ({}, {}, "x", "VIDEOBOT_WORKER_SECRET is too short"),
+        ({"upload_listen": "0.0.0.0"}, {}, "s" * 32, "[queue] upload_url must be set"),
+        ({"upload_port": 8080}, {"enabled": True, "port": 8080}, "s" * 32, "[queue] upload_port is 8080"),
+    ],
+)
+def test_scale_out_settings_that_cannot_work_or_are_weak_stop_the_start_in_one_line(
+    tmp_path: Path, queue: dict[str, Any], web: dict[str, Any], secret: str, named: str
+) -> None:
+    settings = tiny_settings(tmp_path, queue={"backend": "saq", **queue}, web=web)
+    with pytest.raises(ConfigError) as error:
+        parse_config(settings, "t.toml", {"VIDEOBOT_WORKER_SECRET": secret})
+    assert named in str(error.value) and "\n" not in str(error.value).strip()

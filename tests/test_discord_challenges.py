@@ -52,8 +52,11 @@ def challenge(
     )
 
 
-async def start(fake: FakeDiscord, user_id: int = MODERATOR, **options: Any) -> tuple[Interaction, str]:
-    """`/challenge start` by an admin (Manage Server): the interaction and its public announcement."""
+async def start(fake: FakeDiscord, user_id: int | None = None, **options: Any) -> tuple[Interaction, str]:
+    """`/challenge start` by an admin (Manage Server): the interaction and its public announcement.
+    A `free` one by the bot's owner: only owners may start those."""
+    if user_id is None:
+        user_id = CONFIG_OWNER if options.get("free") else MODERATOR
     interaction = challenge(fake, "start", options, user_id=user_id, permissions=MANAGE_GUILD)
     answer = await interaction.callback()
     assert answer.json["type"] == 4 and not answer.json["data"].get("flags"), answer.json

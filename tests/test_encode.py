@@ -203,3 +203,19 @@ def test_fitting_the_same_clip_twice_reuses_the_smaller_copy(tmp_path: Path) -> 
 
     assert again == first
     assert Path(again.path).stat().st_mtime_ns == written
+
+
+def test_re_encoding_to_fit_holds_one_frame_not_every_frame(tmp_path: Path) -> None:
+    """A tiny file can hold thousands of frames: fitting it decodes one frame at a time."""
+    import tracemalloc
+
+    path = tmp_path / "long.mp4"
+    clip = encode_mp4(noise(frames=64, side=256), path, fps=8, crf=0)  # 64 frames: 12.6 MB decoded
+    tracemalloc.start()
+    try:
+        fitted = fit_to_size(path, clip.size_bytes // 4)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert fitted.frames == 64 and fitted.size_bytes <= clip.size_bytes // 4
+    assert peak < 4_000_000, f"peak {peak} bytes: every frame was held at once"

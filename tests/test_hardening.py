@@ -46,14 +46,17 @@ async def test_free_challenge_entries_skip_the_daily_count_but_not_the_queue_cap
 ) -> None:
     bot = await idle_bot(make_bot, make_config, quota={"daily": 20, "max_queued": 3})
     own_group = bot.req(MALLORY, GROUP, admin=True)  # anyone can make a group and be its admin
+    await bot.service.challenge(own_group, "start round 0 2h 10 --free")
+    assert bot.last_text.startswith("Only the bot's owners can start a --free challenge")
+    owner = bot.req(OWNER, GROUP, admin=True)
     entered = 0
     for round_ in range(10):
-        await bot.service.challenge(own_group, f"start round {round_} 2h 10 --free")
+        await bot.service.challenge(owner, f"start round {round_} 2h 10 --free")
         for _ in range(10):
             before = len(bot.store.jobs.queued_of(MALLORY.key))
             await bot.service.challenge(own_group, "enter a cat")
             entered += len(bot.store.jobs.queued_of(MALLORY.key)) - before
-        await bot.service.challenge(own_group, "end")
+        await bot.service.challenge(owner, "end")
     assert entered == 3  # max_queued, whatever the challenges say
     assert any("waiting (at most 3)" in text for text in bot.outbox.texts)
     assert bot.used_today(MALLORY) == 0  # free entries are free of the daily count
@@ -63,7 +66,7 @@ async def test_free_challenge_entries_skip_the_daily_count_but_not_the_queue_cap
 async def test_free_entries_obey_the_rate_limit(make_bot: MakeBot, make_config: MakeConfig) -> None:
     bot = await idle_bot(make_bot, make_config, quota={"per_minute": 1.0, "burst": 1, "max_queued": 10})
     own_group = bot.req(MALLORY, GROUP, admin=True)
-    await bot.service.challenge(own_group, "start cats 2h 10 --free")
+    await bot.service.challenge(bot.req(OWNER, GROUP, admin=True), "start cats 2h 10 --free")
     await bot.service.challenge(own_group, "enter a cat")
     await bot.service.challenge(own_group, "enter another cat")
     assert len(bot.store.jobs.queued_of(MALLORY.key)) == 1

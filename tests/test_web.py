@@ -5,6 +5,9 @@ runner.  Clips are real MP4s rendered by the tiny model through the whole bot.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
+import json
 import os
 import re
 import signal
@@ -230,7 +233,7 @@ async def test_challenge_page_shows_theme_entries_votes_and_winner(make_web: Mak
 async def test_chat_replies_link_to_the_challenge_page_when_public_url_is_set(make_web: MakeWeb) -> None:
     site = await make_web(web={"public_url": PUBLIC_URL + "/"})
     await site.publish(GROUP)
-    await site.bot.service.challenge(site.bot.req(ALICE, GROUP, admin=True), "start tiny robots 1h --free")
+    await site.bot.service.challenge(site.bot.req(ALICE, GROUP, admin=True), "start tiny robots 1h")
     challenge = site.bot.store.challenges.open_in(GROUP)
     assert challenge is not None
     link = f"{PUBLIC_URL}/challenges/{site.bot.store.public.token(CHALLENGE, challenge.id)}"
@@ -345,6 +348,17 @@ async def test_admin_cancels_a_queued_job_through_the_core_refunded_told_and_aud
     assert "already finished" in await again.text()
 
 
+async def test_ids_of_thousands_of_digits_get_a_plain_answer_everywhere(make_web: MakeWeb) -> None:
+    site = await make_web(worker=False)
+    huge = "9" * 5000  # past Python's int-string limit
+    csrf = await site.log_in()
+    answer = await site.client.post("/admin/cancel", data={"job": huge, "csrf": csrf})
+    assert answer.status == 200 and "is not a video number" in await answer.text()
+    for command in (site.bot.service.info, site.bot.service.cancel):
+        await command(site.bot.req(), huge)
+        assert "is not a video number" in site.bot.last_text
+
+
 async def test_admin_bans_a_user_everywhere_through_the_core(make_web: MakeWeb) -> None:
     site = await make_web(worker=False)
     job = await site.bot.video("spam spam spam", BOB, chat=GROUP)
@@ -391,6 +405,28 @@ async def test_healthz_is_200_only_while_the_database_and_the_worker_answer(make
     alive["worker"] = False
     down = await site.client.get("/healthz")
     assert down.status == 503 and (await down.json())["worker"] is False
+
+
+async def test_healthz_turns_503_naming_a_core_task_that_died_and_shows_no_problem_details(
+    make_web: MakeWeb, caplog: pytest.LogCaptureFixture
+) -> None:
+    site = await make_web()
+    service = site.bot.service
+    service.backend._problem = "weights missing in /home/owner/secret-models at redis.internal"  # type: ignore[attr-defined]
+    body = await (await site.client.get("/healthz")).json()
+    assert body["model_problem"] is True and "secret-models" not in json.dumps(body)
+
+    async def breaks() -> None:
+        raise RuntimeError("a result nobody expected")
+
+    task = asyncio.ensure_future(breaks())
+    task.add_done_callback(functools.partial(service._watch, "render backend"))
+    with contextlib.suppress(RuntimeError):
+        await task
+    await asyncio.sleep(0)  # done callbacks run on the next turn of the loop
+    down = await site.client.get("/healthz")
+    assert down.status == 503 and (await down.json())["dead_tasks"] == ["render backend"]
+    assert "core task 'render backend' died" in caplog.text
 
 
 async def test_metrics_move_after_a_job_and_live_in_their_own_registry(make_web: MakeWeb) -> None:
@@ -624,6 +660,39 @@ async def test_videobot_run_serves_the_web_side_and_stops_cleanly(
     assert process.returncode == 0, stderr.decode()[-2000:]
 
 
+async def test_a_stop_under_load_ends_within_ten_seconds(telegram_fake: FakeTelegram, tmp_path: Path) -> None:
+    """Hundreds of people's commands just queued, their answers waiting in Telegram's group
+    limiter (~20 a minute): SIGTERM still ends the bot before a container runtime's SIGKILL."""
+    settings = tiny_settings(tmp_path / "data", telegram=telegram_settings(telegram_fake))
+    (tmp_path / "config.toml").write_text(to_toml(settings))
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+        "HF_HUB_OFFLINE": "1",
+        "TELEGRAM_TOKEN": telegram_fake.token,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "run", "--config", str(tmp_path / "config.toml")],
+        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        await telegram_fake.wait_until_polling(timeout=60)
+        for person in range(300):
+            telegram_fake.send_message(-1001, 5000 + person, "/queue", first_name=f"P{person}")
+        await eventually(  # the group's budget is spent: the other answers wait in the limiter
+            lambda: len(telegram_fake.calls_of("sendMessage")) >= 15, timeout=60, what="the first answers"
+        )
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            _, stderr = process.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            _, stderr = process.communicate()
+            raise AssertionError("the bot did not stop within 10 s of SIGTERM") from None
+    assert process.returncode == 0, stderr.decode()[-2000:]
+
+
 async def test_an_older_database_gains_the_gallery_switch_and_the_public_ids(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite3"
     with sqlite3.connect(path) as old:
@@ -652,6 +721,24 @@ async def test_after_ten_wrong_tokens_logins_pause_for_a_minute(make_web: MakeWe
     assert "try again in" in await paused.text()
     site.bot.clock.advance(61)
     right = await site.client.post("/admin/login", data={"token": ADMIN_TOKEN}, allow_redirects=False)
+    assert right.status == 303
+
+
+async def test_a_strangers_wrong_tokens_do_not_lock_the_owner_out(make_web: MakeWeb) -> None:
+    site = await make_web()
+    stranger, owner = {"X-Forwarded-For": "203.0.113.9"}, {"X-Forwarded-For": "198.51.100.7"}
+    for _ in range(10):
+        wrong = await site.client.post(
+            "/admin/login", data={"token": "guess"}, headers=stranger, allow_redirects=False
+        )
+        assert wrong.status == 403
+    paused = await site.client.post(
+        "/admin/login", data={"token": ADMIN_TOKEN}, headers=stranger, allow_redirects=False
+    )
+    assert paused.status == 429
+    right = await site.client.post(
+        "/admin/login", data={"token": ADMIN_TOKEN}, headers=owner, allow_redirects=False
+    )
     assert right.status == 303
 
 
@@ -690,3 +777,16 @@ async def test_a_web_port_in_use_stops_start_up_with_one_line(make_config: MakeC
             await worker
         finally:
             service.store.close()
+
+
+async def test_an_entry_deleted_with_the_bin_button_leaves_the_challenge_page(make_web: MakeWeb) -> None:
+    site = await make_web(web={"public_url": PUBLIC_URL})
+    await site.publish(GROUP)
+    challenge_id = await finished_challenge(site, entries=("a secret wish of alice", "bob's robot"))
+    alices = next(j for j in site.bot.store.jobs.of_challenge(challenge_id) if j.user.key == ALICE.key)
+    await site.bot.service.button(site.bot.req(ALICE, GROUP), ButtonAction.DELETE, alices.id)
+    html = await (
+        await site.client.get(f"/challenges/{site.bot.store.public.token(CHALLENGE, challenge_id)}")
+    ).text()
+    assert "bob&#39;s robot" in html or "bob's robot" in html
+    assert "a secret wish of alice" not in html and html.count('<video src="/clip/') == 1

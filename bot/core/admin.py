@@ -128,7 +128,7 @@ class AdminTools:
             return await self.purge(actor, chat, None if everywhere else chat, target, locale)
         if action == AdminAction.MODEL:
             if not everywhere:
-                raise CommandError("admin_owner_only")
+                raise CommandError("admin_model_owner_only")
             return AdminResult(self.switch_model(actor, chat, command.value, locale))
         user = _checked_user(command.user)
         if action == AdminAction.QUOTA_SHOW:
@@ -257,7 +257,11 @@ class AdminTools:
             self.store.chats.save(chat, current)
             self._audit(actor, chat, "settings", key, value)
         v, q = self.config.model_settings[self.models.active].limits, self.config.quota
-        return messages.text(
+        warning = ""
+        if key == "gallery" and current.gallery and ":server:" in chat:
+            # Settings on Discord cover the whole server: say plainly what that publishes.
+            warning = messages.text("admin_gallery_whole_server", locale) + "\n"
+        return warning + messages.text(
             "admin_settings",
             locale,
             models=",".join(current.models) or "all",
@@ -326,7 +330,7 @@ class AdminTools:
 
 def _is_number(text: str) -> bool:
     """Plain ASCII digits: `"²".isdigit()` is true, but int() refuses it."""
-    return text.isascii() and text.isdigit()
+    return text.isascii() and text.isdigit() and len(text) <= 18
 
 
 def _checked_user(user: str | None) -> str:

@@ -88,7 +88,7 @@ def parse_start(argument: str) -> StartArgs:
             raise CommandError("challenge_bad_duration", value=rest[0])
         rest = rest[1:]
     max_entries: int | None = None
-    if rest and rest[0].isascii() and rest[0].isdigit():
+    if rest and rest[0].isascii() and rest[0].isdigit() and len(rest[0]) <= 9:
         max_entries, rest = int(rest[0]), rest[1:]
     required = tuple(re.split(r"[,\s]+", " ".join(rest)))
     return StartArgs(" ".join(theme_words), duration, max_entries, required, free)
@@ -168,6 +168,10 @@ class Challenges:
             raise CommandError("challenge_admin_only")
         if not self.store.chats.get(req.chat.scope_key).challenges:
             raise CommandError("challenge_disabled")
+        if args.free_entries and not roles.is_owner(req, self.config.admin):
+            # Free entries skip the daily quota; any group's admin starting them (in a group of their
+            # own) would get unlimited clips, so only the bot's owners may.
+            raise CommandError("challenge_free_owner_only")
         args = check_start(args, self.limits)
         duration = float(args.duration_s or 0)
         now = self.clock()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from bot.core import messages
 from bot.core.boards import GroupBoards
 from bot.core.captions import entry_buttons, entry_caption, result_buttons, result_caption
 from bot.core.endings import Endings
+from bot.core.executors import run_in
 from bot.core.notify import Notifier
 from bot.core.observe import DELIVERY_FAILED, Tally
 from bot.core.persist import until_written
@@ -49,6 +51,7 @@ class Deliveries:
     boards: GroupBoards
     model_label: Callable[[str], str] = str  # a job's model as users see it (its name and hub id)
     tally: Tally = field(default_factory=Tally)
+    pool: ThreadPoolExecutor | None = None  # re-encodes run here, never in the render or verify pools
 
     def __post_init__(self) -> None:
         self._delivering: set[int] = set()
@@ -81,7 +84,11 @@ class Deliveries:
             return
         await self.progress.stage(job, "delivering")
         try:
-            clip = await asyncio.to_thread(self.fit, Path(job.clip_path), outbox.upload_limit(job.chat))
+            limit = outbox.upload_limit(job.chat)
+            if self.pool is not None:
+                clip = await run_in(self.pool, self.fit, Path(job.clip_path), limit)
+            else:
+                clip = await asyncio.to_thread(self.fit, Path(job.clip_path), limit)
         except ClipTooLarge:
             self.tally.count(DELIVERY_FAILED, platform=job.chat.platform, kind="too_big")
             await self.endings.fail(job, "failed_too_big")

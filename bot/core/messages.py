@@ -196,6 +196,18 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "That file is too large to check; I check videos up to {limit} MB.",
         "it": "Quel file è troppo grande; controllo video fino a {limit} MB.",
     },
+    "verify_busy": {
+        "en": "I am checking other people's files right now; please send it again in a minute.",
+        "it": "Sto controllando i file di altre persone; rimandalo tra un minuto.",
+    },
+    "verify_too_soon": {
+        "en": "One check at a time, please: send it again in {seconds} s.",
+        "it": "Un controllo alla volta: rimandalo tra {seconds} s.",
+    },
+    "verify_too_slow": {
+        "en": "That file took too long to check; it is not a clip I can read.",
+        "it": "Quel file richiede troppo tempo per il controllo; non è un video che so leggere.",
+    },
     "verify_off": {
         "en": "Checking Content Credentials is not available on this bot.",
         "it": "Il controllo delle Content Credentials non è disponibile su questo bot.",
@@ -394,6 +406,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "purge [utente], settings [chiave valore], audit [n] o model <nome>. Indica gli utenti rispondendo, "
         "menzionandoli o come telegram:<id> / discord:<id>.",
     },
+    "admin_model_owner_only": {
+        "en": "Only the bot's owners can switch the model: it is the same for every chat.",
+        "it": "Solo i proprietari del bot possono cambiare il modello: è lo stesso in tutte le chat.",
+    },
     "admin_owner_only": {
         "en": "Only the bot's owners can change a person's quota: it counts across every chat. "
         "Use /admin settings daily <n> to limit this chat.",
@@ -436,6 +452,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "🛑 An admin cancelled video #{job}; your quota was refunded.",
         "it": "🛑 Un admin ha annullato il video #{job}; la quota ti è stata restituita.",
     },
+    "admin_gallery_whole_server": {
+        "en": "⚠ The public gallery now shows clips from every channel and thread of this server, "
+        "private and staff channels included. Turn it off (/admin settings gallery off) if some "
+        "channels must stay private.",
+        "it": "⚠ La galleria pubblica ora mostra i video di ogni canale e thread di questo server, "
+        "compresi quelli privati e dello staff. Disattivala (/admin settings gallery off) se alcuni "
+        "canali devono restare privati.",
+    },
     "admin_settings": {
         "en": "⚙ This chat: max_frames {max_frames}, max_steps {max_steps}, daily {daily}, "
         "challenges {challenges}, enabled {enabled}, gallery {gallery}, models {models}, faces {faces}.",
@@ -465,6 +489,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "[--free], /challenge enter <prompt>, /challenge status, /challenge end or /challenge cancel.",
         "it": "Usa /challenge start <tema> [durata es. 2h] [voci a persona] [parole obbligatorie] "
         "[--free], /challenge enter <prompt>, /challenge status, /challenge end o /challenge cancel.",
+    },
+    "challenge_free_owner_only": {
+        "en": "Only the bot's owners can start a --free challenge (its entries skip the daily quota).",
+        "it": "Solo i proprietari del bot possono avviare una sfida --free (fuori dalla quota).",
     },
     "challenge_admin_only": {
         "en": "Only admins of this chat can start or end a challenge.",

@@ -128,6 +128,8 @@ def _looks_negative_number(token: str) -> bool:
 
 def _integer(raw: str, option: str) -> int:
     try:
+        if len(raw) > 30:  # int() of thousands of digits is slow, then refused
+            raise ValueError(raw)
         return int(raw)
     except ValueError:
         raise CommandError("not_integer", option=option, value=raw) from None
@@ -222,7 +224,8 @@ def _check_model_rules(model: ModelSettings, frames: int, limits: VideoConfig) -
 def parse_job_id(raw: str) -> int:
     """`12` or `#12` → 12; anything else is a plain-words error."""
     value = raw.strip().lstrip("#")
-    # isdigit() alone accepts "²" and other digits int() refuses; ids are ASCII.
-    if not (value.isascii() and value.isdigit()) or not 0 < int(value) <= MAX_JOB_ID:
+    # isdigit() alone accepts "²" and other digits int() refuses; ids are ASCII, and short
+    # (int() refuses more than 4,300 digits with a ValueError).
+    if not (value.isascii() and value.isdigit()) or len(value) > 18 or not 0 < int(value) <= MAX_JOB_ID:
         raise CommandError("bad_job_id", value=raw.strip())
     return int(value)

@@ -14,7 +14,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from bot.config import Config
 from bot.core import messages, roles
@@ -28,6 +28,7 @@ from bot.core.delivery import Deliveries, Fitter
 from bot.core.endings import Endings, RunningJobs
 from bot.core.eta import Eta
 from bot.core.events import RenderEvents
+from bot.core.executors import Busy, Executors, TooSoon, UntrustedChecks
 from bot.core.housekeeping import Housekeeping
 from bot.core.jobs import JobRunner
 from bot.core.models import Models
@@ -88,13 +89,17 @@ class VideoService:
         rng: random.Random | None = None,
         check_clip: ClipChecker | None = None,
         pictures: PictureGate | None = None,
+        executors: Executors | None = None,
     ) -> None:
         self.config = config
+        self.executors = executors or Executors.sized(config.provenance)
+        self.untrusted_checks = UntrustedChecks(self.executors.untrusted, config.provenance)
         self.store = store
         self.backend = backend
         self.clock = clock
         rng = rng or random.Random()
         self.tasks = Tasks()
+        self.dead_tasks: list[str] = []  # core tasks that ended on an error (`/healthz` says 503)
         self.tally = Tally()  # counts for whoever listens (the web side's /metrics)
         self.connected: set[str] = set()  # platforms that said they are up (`platform_ready`)
         self.notifier = Notifier(store)
@@ -113,6 +118,7 @@ class VideoService:
         self.deliveries = Deliveries(
             config.queue, store, self.notifier, self.endings, self.progress, self.queue, self.tasks, fit,
             clock, self.boards, tally=self.tally, model_label=self.models.label,
+            pool=self.executors.delivery,
         )  # fmt: skip
         self.admission = Admission(
             config, store, self.notifier, self.queue, self.eta, backend, self.runner.wake, clock, rng,
@@ -241,7 +247,14 @@ class VideoService:
         clip = await upload.fetch()
         if len(clip) > limit * 1_000_000:
             raise CommandError("verify_too_big", limit=limit)
-        check = await asyncio.to_thread(self.check_clip, clip)
+        try:
+            check = await self.untrusted_checks.run(req.user.key, self.check_clip, clip)
+        except TooSoon as soon:
+            raise CommandError("verify_too_soon", seconds=max(1, round(soon.wait_s))) from None
+        except Busy:
+            raise CommandError("verify_busy") from None
+        except TimeoutError:
+            raise CommandError("verify_too_slow") from None
         await self.reply(req, credentials_report(check, req.user.locale))
 
     @answers_errors
@@ -322,6 +335,8 @@ class VideoService:
         """The backend, the dispatcher that feeds it in fair order, and housekeeping, until `stop()`."""
         backend = asyncio.ensure_future(self.backend.run(self.events.emit))
         housekeeping = self.tasks.spawn(self.housekeeping.run())
+        backend.add_done_callback(functools.partial(self._watch, "render backend"))
+        housekeeping.add_done_callback(functools.partial(self._watch, "housekeeping"))
         try:
             await self.runner.dispatch()
             await backend
@@ -330,15 +345,27 @@ class VideoService:
             if not backend.done():
                 backend.cancel()
 
+    def _watch(self, name: str, task: asyncio.Future[Any]) -> None:
+        """A core task that ends on an error: said in the log by name, and `/healthz` turns 503."""
+        if task.cancelled() or task.exception() is None:
+            return
+        self.dead_tasks.append(name)
+        log.error("core task %r died: %r; the bot is unhealthy until restarted", name, task.exception())
+
     def stop(self) -> None:
         """Stop dispatching; running renders end after their current step and go back in line."""
         self.challenges.disarm()
         self.boards.stop()
         self.runner.stop()
 
-    async def drain(self) -> None:
-        """Wait for background sends (progress edits, deliveries) to finish."""
-        await self.tasks.drain()
+    async def drain(self, timeout: float | None = None) -> None:
+        """Wait for background sends (progress edits, deliveries) to finish, at most `timeout` s:
+        what is left is dropped (a clip not yet sent stays `delivering` and goes at the next start)."""
+        dropped = await self.tasks.drain(timeout)
+        if dropped:
+            log.warning(
+                "stopping: %d pending sends dropped (clips not yet sent go at the next start)", dropped
+            )
 
 
 __all__ = ["VideoService", "answers_errors"]

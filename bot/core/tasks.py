@@ -17,10 +17,22 @@ class Tasks:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    async def drain(self) -> None:
-        """Wait for everything spawned so far, and what that spawns in turn."""
+    async def drain(self, timeout: float | None = None) -> int:
+        """Wait for everything spawned so far, and what that spawns in turn; past `timeout`
+        seconds cancel what is left (a stop must end in time).  How many were cancelled."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
         while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+            left = None if deadline is None else deadline - loop.time()
+            if left is not None and left <= 0:
+                break
+            await asyncio.wait(list(self._tasks), timeout=left)
+        late = list(self._tasks)
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late, timeout=1.0)
+        return len(late)
 
 
 async def wait_event(event: asyncio.Event, timeout: float | None) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import json
+import unicodedata
 from dataclasses import asdict, dataclass, fields
 
 
@@ -21,6 +22,18 @@ class JobStatus(enum.StrEnum):
         return self in (JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
+MAX_NAME_CHARS = 64
+
+
+def display_name(value: str) -> str:
+    """A name fit to show anywhere: control and format characters dropped (bidi overrides,
+    zero-width joiners), whitespace collapsed, at most `MAX_NAME_CHARS`."""
+    kept = "".join(
+        " " if ch.isspace() else ch for ch in value if ch.isspace() or unicodedata.category(ch)[0] != "C"
+    )
+    return " ".join(kept.split())[:MAX_NAME_CHARS]
+
+
 @dataclass(frozen=True)
 class UserRef:
     """A person on one platform; `key` ("telegram:42") names them everywhere."""
@@ -29,6 +42,11 @@ class UserRef:
     id: str
     name: str = ""
     locale: str = "en"
+
+    def __post_init__(self) -> None:
+        # Display names come from the platforms as people typed them: no bidi overrides or other
+        # control and format characters (U+202E reached the public challenge page), and short.
+        object.__setattr__(self, "name", display_name(self.name))
 
     @property
     def key(self) -> str:

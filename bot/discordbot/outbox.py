@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any, Literal, cast
 
@@ -56,7 +57,8 @@ class DiscordOutbox:
         private: bool = False,
         user: UserRef | None = None,
     ) -> str | None:
-        text = messages.fit(text, CONTENT_MAX - MENTION_ROOM)  # Discord refuses longer content outright
+        # Discord refuses longer content outright
+        text = messages.fit(plain(text), CONTENT_MAX - MENTION_ROOM)
         origin = parse_ref(reply_to)
         if isinstance(origin, OriginRef):
             live = self.client.live.get(origin.interaction_id)
@@ -112,7 +114,7 @@ class DiscordOutbox:
 
     async def edit_text(self, chat: ChatRef, message: str, text: str) -> bool:
         """Edit a message; False where that is no longer possible (its interaction token expired)."""
-        text = messages.fit(text, CONTENT_MAX)
+        text = messages.fit(plain(text), CONTENT_MAX)
         ref = parse_ref(message)
         if isinstance(ref, HookRef):
             if not self.client.token_fresh(ref.born):
@@ -253,9 +255,20 @@ def _reply_in(chat: ChatRef, ref: OriginRef | HookRef | ChannelRef | None) -> An
     )
 
 
+_MARKUP = re.compile(r"(\[[^\]\n]*\]\(|[*~|`])")
+
+
+def plain(text: str) -> str:
+    """Text as typed, not as Markdown: our words carry none, and people's prompts, themes and names
+    must not (a masked link in a prompt rendered as the bot's own).  Masked links and bold,
+    spoiler and code markers are escaped; URLs are left whole so they still work."""
+    parts = re.split(r"(https?://\S+)", text)
+    return "".join(part if i % 2 else _MARKUP.sub(r"\\\1", part) for i, part in enumerate(parts))
+
+
 def result_embed(caption: str, job: Job, model: str = "") -> discord.Embed:
     """The card under a clip: the core's caption (prompt, seed, steps, AI label) plus the model."""
-    embed = discord.Embed(description=caption[:4096], colour=discord.Colour.blurple())
+    embed = discord.Embed(description=plain(caption)[:4096], colour=discord.Colour.blurple())
     embed.add_field(name="model", value=(model or job.model)[:1024] or "?")
     embed.set_footer(text=f"{AI_LABEL} {__version__}")
     return embed

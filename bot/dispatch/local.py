@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import VideoConfig
+from bot.core.executors import Executors, run_in
 from bot.core.ports import (
     Cancelled,
     Encoding,
@@ -56,7 +57,9 @@ class LocalBackend:
         model_retry_s: float,
         default_model: str | None = None,
         credentials: ContentCredentials | None = None,
+        executors: Executors | None = None,
     ) -> None:
+        self.executors = executors or Executors()  # renders and encodes in pools of their own
         self.pool = models if isinstance(models, ModelPool) else ModelPool({models.name: models})
         self.clips_dir = clips_dir
         self.video = video
@@ -202,7 +205,7 @@ class LocalBackend:
 
     async def _load_default(self) -> bool:
         try:
-            await asyncio.to_thread(self.pool.load, self.default_model)
+            await run_in(self.executors.render, self.pool.load, self.default_model)
         except Exception as error:
             self._note_problem(self.default_model, error)
             self._poked.clear()
@@ -241,14 +244,18 @@ class LocalBackend:
         for job in batch:
             sink(Started(job.job_id))
         try:
-            renderer = await asyncio.to_thread(self.pool.load, name)
+            renderer = await run_in(self.executors.render, self.pool.load, name)
         except Exception as error:
             fail_all(FailureKind.MODEL_MISSING, self._note_problem(name, error))
             return
         self._problem = None
         try:
-            clips = await asyncio.to_thread(
-                renderer.render_batch, [job.params for job in batch], on_step, [stop.is_set for stop in stops]
+            clips = await run_in(
+                self.executors.render,
+                renderer.render_batch,
+                [job.params for job in batch],
+                on_step,
+                [stop.is_set for stop in stops],
             )
         except RenderCancelled:
             for job in batch:
@@ -271,7 +278,7 @@ class LocalBackend:
                 continue
             sink(Encoding(job.job_id))
             try:
-                clip = await asyncio.to_thread(self._encode, job, frames)
+                clip = await run_in(self.executors.encode, self._encode, job, frames)
             except Exception as error:
                 log.exception("job %d failed", job.job_id)
                 sink(Failed(job.job_id, FailureKind.INTERNAL, repr(error)))

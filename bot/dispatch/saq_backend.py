@@ -56,14 +56,18 @@ from bot.dispatch.remote import (
     CANCEL_REASON,
     RENDER_FUNCTION,
     RemoteJob,
+    Untrusted,
     Uploaded,
+    WorkerKeys,
     clip_key,
     job_key,
+    open_result,
     queue_name,
-    secret_check,
+    registration,
 )
-from bot.dispatch.uploads import ClipInbox, file_digest
+from bot.dispatch.uploads import ClipInbox, file_digest, remove_partials
 from bot.encode import probe_clip
+from bot.listen import ConnectionLimits, LimitedSite
 from bot.provenance import ContentCredentials
 
 log = logging.getLogger(__name__)
@@ -103,9 +107,27 @@ class VideobotQueue(RedisQueue):
     async def register_bot(self, fields: dict[str, str]) -> None:
         await cast(Awaitable[Any], self.redis.hset(BOT_KEY, mapping=fields))  # type: ignore[arg-type]
 
-    async def registered_check(self) -> str | None:
-        value = await cast(Awaitable[bytes | None], self.redis.hget(BOT_KEY, "secret_check"))
-        return value.decode() if value is not None else None
+    async def registered(self) -> dict[str, str] | None:
+        """The bot's registration (`remote.registration`), unchecked; None if it has not registered."""
+        raw = await cast(Awaitable[dict[bytes, bytes]], self.redis.hgetall(BOT_KEY))
+        if not raw:
+            return None
+        return {k.decode(errors="replace"): v.decode(errors="replace") for k, v in raw.items()}
+
+
+def clip_misfits(clip: Clip, job: RenderJob) -> str | None:
+    """Why an uploaded clip cannot be this job's (checked from its headers, before anything
+    decodes it): more frames, a bigger picture or a longer duration than the job asked for."""
+    params = job.params
+    if clip.frames < 1 or clip.frames > params.frames:
+        return f"{clip.frames} frames where the job asked for {params.frames}"
+    if clip.width > params.width + 16 or clip.height > params.height + 16:  # encoders pad to 16
+        return f"{clip.width}x{clip.height} where the job asked for {params.width}x{params.height}"
+    if clip.fps < 1 or clip.duration_s > params.frames / max(params.fps, 1) + 1:
+        return (
+            f"{clip.duration_s:.1f} s long where the job asked for {params.frames} frames at {params.fps} fps"
+        )
+    return None
 
 
 def safe_url(url: str) -> str:
@@ -134,6 +156,8 @@ class Remote:
     cancel: bool = False
     abort_sent_at: float | None = None
     bad_clips: int = 0
+    rounds: int = 0  # times handed to SAQ again without a clip (bounded: lying results)
+    submitted_at: float = field(default_factory=time.monotonic)
     touched: int = 0  # the record's last heartbeat (the worker's clock) ...
     beat_seen_at: float = field(default_factory=time.monotonic)  # ... and when we saw it change
 
@@ -149,11 +173,20 @@ class SaqBackend:
         self.clips_dir = clips_dir
         self.models = list(config.model_settings)  # one SAQ queue each
         self.default_model = config.default_model
-        self.secret = config.secrets.worker_secret
+        self.keys = WorkerKeys.of(config.secrets.worker_secret)
         self.credentials = credentials  # clips are signed here, after the upload checks out
-        self.inbox = ClipInbox(clips_dir, self.secret, self._expects)
-        self.upload_url = config.upload_url
         self.run_id = uuid.uuid4().hex[:12]
+        self.inbox = ClipInbox(
+            clips_dir,
+            self.keys,
+            self.run_id,
+            self._expects,
+            max_bytes=self.q.max_upload_mb * 1_000_000,
+            body_timeout_s=self.q.upload_body_s,
+            max_attempts=self.q.max_attempts,
+        )
+        self.upload_url = config.upload_url
+        self.died: str | None = None  # why the backend loop stopped on its own (healthz says 503)
         self._queues: dict[str, VideobotQueue] = {}
         self._jobs: dict[int, Remote] = {}
         self._sink: EventSink | None = None
@@ -226,8 +259,24 @@ class SaqBackend:
         self._slot_changed.set()
 
     async def run(self, sink: EventSink) -> None:
+        try:
+            await self._run(sink)
+        except Exception as error:
+            self.died = f"the SAQ backend stopped: {type(error).__name__}: {error}"
+            log.exception("the SAQ backend stopped on an error; nothing renders until a restart")
+            raise
+
+    async def _run(self, sink: EventSink) -> None:
         self._sink = sink
-        runner = web.AppRunner(self.inbox.app(), handle_signals=False, shutdown_timeout=2.0, access_log=None)
+        if self.clips_dir.exists():
+            await asyncio.to_thread(remove_partials, self.clips_dir)
+        runner = web.AppRunner(
+            self.inbox.app(),
+            handle_signals=False,
+            shutdown_timeout=2.0,
+            access_log=None,
+            keepalive_timeout=15,
+        )
         await runner.setup()
         try:
             await self._listen(runner)
@@ -244,6 +293,8 @@ class SaqBackend:
                     await self._look()
                 except REDIS_ERRORS as error:
                     self._lost_redis(error)
+                except Exception:  # a surprise in one round must not end remote rendering
+                    log.exception("the SAQ backend's round failed; trying again next round")
                 self._wake.clear()
                 await wait_event(self._wake, self.q.poll_s)
         finally:
@@ -259,7 +310,10 @@ class SaqBackend:
         where = f"{self.q.upload_listen}:{self.q.upload_port}"
         while not self._stopping:
             try:
-                await web.TCPSite(runner, self.q.upload_listen, self.q.upload_port).start()
+                limits = ConnectionLimits(
+                    per_address=self.q.max_upload_connections, lifetime_s=self.q.upload_body_s + 30
+                )
+                await LimitedSite(runner, self.q.upload_listen, self.q.upload_port, limits).start()
             except OSError as error:
                 if self._paused is None:
                     log.error("cannot take clips from workers on %s (%s); trying again", where, error)
@@ -296,13 +350,15 @@ class SaqBackend:
     async def _look(self) -> None:
         """One round: enqueue, abort, read every job's record, count idle workers."""
         first = self._queues[self.models[0]]
-        await first.register_bot({"secret_check": secret_check(self.secret), "upload_url": self.upload_url})
+        await first.register_bot(registration(self.keys, self.run_id, self.upload_url))
         if self._paused is not None:
             log.warning("Redis at %s is reachable again: rendering resumes", safe_url(self.q.redis_url))
             self._paused = None
         if not self._looked:
             await self._abort_earlier_runs()
         for remote in list(self._jobs.values()):
+            if self._out_of_time(remote):
+                continue
             if remote.cancel and not remote.enqueued:
                 self._drop(remote, Cancelled(remote.job.job_id))
             elif not remote.enqueued:
@@ -317,7 +373,12 @@ class SaqBackend:
             followed = [remote for remote in self._jobs.values() if remote.enqueued and remote.model == name]
             if followed:
                 for remote, record in zip(followed, await queue.jobs(r.key for r in followed), strict=True):
-                    await self._follow(remote, record)
+                    try:
+                        await self._follow(remote, record)
+                    except REDIS_ERRORS:
+                        raise
+                    except Exception as error:  # untrusted input from Redis or a worker: this job only
+                        self._bad_result(remote, f"{type(error).__name__}: {error}")
             info = await queue.info()
             waiting = sum(1 for r in self._jobs.values() if not r.enqueued and r.model == name)
             self._workers[name] = len(info["workers"])
@@ -359,16 +420,22 @@ class SaqBackend:
         if (
             existing is not None
             and existing.status == Status.COMPLETE
-            and Uploaded.from_result(existing.result) is not None
+            and not remote.bad_clips
+            and self._clip_named(remote, existing)
         ):
             remote.enqueued = True  # finished while we looked away: its clip may be here
             await self._follow(remote, existing)
             return
+        if remote.rounds >= self.config.queue.max_attempts + 2:
+            self._drop(
+                remote, Failed(remote.job.job_id, FailureKind.INTERNAL, "the workers never sent its clip")
+            )
+            return
+        remote.rounds += 1
+        sealed = RemoteJob(replace(remote.job, model=remote.model), self.run_id, self.config.video)
         job = SaqJob(
             function=RENDER_FUNCTION,
-            kwargs=RemoteJob(
-                replace(remote.job, model=remote.model), self.upload_url, self.config.video
-            ).to_kwargs(),
+            kwargs=sealed.to_kwargs(self.keys, queue.job_id(remote.key)),
             key=remote.key,
             timeout=self.q.job_timeout_s,
             heartbeat=math.ceil(self.q.heartbeat_s),
@@ -414,8 +481,10 @@ class SaqBackend:
             if not remote.started:
                 remote.started = True
                 self._emit(Started(job_id))
-            meta = record.meta or {}
-            step, total = int(meta.get("step", 0)), int(meta.get("total", remote.job.params.steps))
+            meta = record.meta if isinstance(record.meta, dict) else {}
+            total = remote.job.params.steps  # meta is untrusted: only a step within the job counts
+            step = meta.get("step", 0)
+            step = step if isinstance(step, int) and not isinstance(step, bool) and 0 <= step <= total else 0
             if step > remote.step:
                 remote.step = step
                 self._emit(Progress(job_id, step, total))
@@ -423,7 +492,7 @@ class SaqBackend:
                 remote.encoding = True
                 self._emit(Encoding(job_id))
         elif status == Status.COMPLETE:
-            await self._complete(remote, record.result)
+            await self._complete(remote, record)
         elif status == Status.ABORTED and remote.cancel:
             self._drop(remote, Cancelled(job_id))
         elif status == Status.ABORTING and remote.cancel:
@@ -442,31 +511,76 @@ class SaqBackend:
         """Look for the job's record again next round: take it up, or enqueue it anew."""
         remote.enqueued, remote.started, remote.step = False, False, 0
 
-    async def _complete(self, remote: Remote, result: Any) -> None:
+    def _clip_named(self, remote: Remote, record: SaqJob) -> bool:
+        """Whether a finished record carries an authentic result naming this job's clip."""
+        try:
+            result = open_result(self.keys, record.id, record.result)
+        except Untrusted:
+            return False
+        uploaded = Uploaded.from_result(result)
+        return uploaded is not None and uploaded.key == clip_key(remote.job.job_id, self.run_id)
+
+    def _out_of_time(self, remote: Remote) -> bool:
+        """Every path is bounded in time: a job the workers hold past its limit fails."""
+        q = self.q
+        limit = (q.job_timeout_s or 24 * 3600) * q.max_attempts + q.upload_timeout_s + 3 * q.heartbeat_s
+        if time.monotonic() - remote.submitted_at <= limit:
+            return False
+        log.warning("job %d: no clip after %.0f s on the workers; giving up", remote.job.job_id, limit)
+        self._drop(remote, Failed(remote.job.job_id, FailureKind.INTERNAL, "no clip in time"))
+        return True
+
+    def _bad_result(self, remote: Remote, why: str) -> None:
+        """A result, meta or upload that cannot be used: this job tries again, a bounded number of times."""
         job_id = remote.job.job_id
-        if isinstance(result, dict) and "failed" in result:
-            kind = FailureKind(result["failed"])
-            self._drop(remote, Failed(job_id, kind, str(result.get("detail", ""))))
+        remote.bad_clips += 1
+        log.warning("job %d: unusable word from its worker (%s)", job_id, why[:300])
+        (self.clips_dir / clip_key(job_id, self.run_id)).unlink(missing_ok=True)
+        self.inbox.accepted.pop(job_id, None)
+        if remote.bad_clips >= self.config.queue.max_attempts:
+            self._drop(
+                remote, Failed(job_id, FailureKind.INTERNAL, f"the workers' results did not verify: {why}")
+            )
+        else:
+            self._lost_record(remote)
+
+    async def _complete(self, remote: Remote, record: SaqJob) -> None:
+        job_id = remote.job.job_id
+        try:
+            result = open_result(self.keys, record.id, record.result)
+        except Untrusted as error:
+            # A second run of the job (SAQ's sweep race) can overwrite the record without the result;
+            # what the inbox took from the first upload stands in for it.
+            if job_id not in self.inbox.accepted:
+                self._bad_result(remote, str(error))
+                return
+            result = {}
+        if "failed" in result:
+            try:
+                kind = FailureKind(result["failed"])
+            except ValueError:  # a newer worker's failure kind: still this job's failure only
+                kind = FailureKind.INTERNAL
+            self._drop(remote, Failed(job_id, kind, str(result.get("detail", ""))[:500]))
             return
-        if isinstance(result, dict) and result.get("cancelled") and remote.cancel:
+        if result.get("cancelled") and remote.cancel:
             self._drop(remote, Cancelled(job_id))
             return
-        # A second run of the job (SAQ's sweep race) can overwrite the record without the result;
-        # what the inbox took from the first upload stands in for it.
         uploaded = Uploaded.from_result(result) or self.inbox.accepted.get(job_id)
-        if uploaded is None or uploaded.key != clip_key(job_id):
-            self._lost_record(remote)  # it was not uploaded (told it was no longer wanted): again
+        if uploaded is None or uploaded.key != clip_key(job_id, self.run_id):
+            self._lost_record(remote)  # it was not uploaded (told it was no longer wanted): again, bounded
             return
         path = self.clips_dir / uploaded.key
         held = await asyncio.to_thread(file_digest, path) if path.exists() else None
         if held is None or (held.size, held.sha256) != (uploaded.size, uploaded.sha256):
-            remote.bad_clips += 1
-            log.error("job %d: the clip held does not match what the worker reported (%s)", job_id, held)
-            path.unlink(missing_ok=True)
-            if remote.bad_clips >= self.config.queue.max_attempts:
-                self._drop(remote, Failed(job_id, FailureKind.INTERNAL, "clip upload did not verify"))
-            else:
-                self._lost_record(remote)
+            self._bad_result(remote, f"the clip held does not match what the worker reported ({held})")
+            return
+        try:
+            clip = await asyncio.to_thread(probe_clip, path)
+        except Exception as error:  # not an MP4 at all
+            self._bad_result(remote, f"the upload is not a readable clip ({type(error).__name__})")
+            return
+        if (why := clip_misfits(clip, remote.job)) is not None:
+            self._bad_result(remote, why)
             return
         clip = await asyncio.to_thread(self._signed, path, remote.job)
         if remote.started and not remote.encoding:

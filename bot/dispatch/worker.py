@@ -39,10 +39,13 @@ from bot.dispatch.remote import (
     RENDER_FUNCTION,
     SIGNATURE_HEADER,
     RemoteJob,
+    Untrusted,
     Uploaded,
+    UploadGrant,
+    WorkerKeys,
     queue_name,
-    secret_check,
-    upload_signature,
+    registered_url,
+    seal_result,
 )
 from bot.dispatch.saq_backend import REDIS_ERRORS, VideobotQueue, safe_url
 from bot.render import ModelPool, Renderer
@@ -129,7 +132,10 @@ class Renders:
             default_model=names[0],
             credentials=None,  # the bot signs what it receives: no key on this machine
         )
-        self.secret = secret
+        self.keys = WorkerKeys.of(secret)
+        # Clips go only to the URL in this machine's own config, or to the one the bot registered
+        # under the secret's MAC: never to a URL read from job data.
+        self.own_upload_url = config.queue.upload_url.rstrip("/")
         self.upload_timeout_s = config.queue.upload_timeout_s
         self.gpu = asyncio.Lock()  # one job at a time, whichever model's queue it came from
         self.session: aiohttp.ClientSession | None = None
@@ -149,9 +155,16 @@ class Renders:
             events.put_nowait(event)
 
     async def render(self, ctx: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        """SAQ's job function: render, encode, upload; the result names the clip the bot holds."""
+        """SAQ's job function: render, encode, upload; the result (MAC'd) names the clip the bot holds."""
         saq_job: SaqJob = ctx["job"]
-        remote = RemoteJob.from_kwargs(kwargs)
+        try:
+            remote = RemoteJob.from_kwargs(self.keys, saq_job.id, kwargs)
+        except Untrusted as error:
+            log.warning("refused %s: %s (someone else wrote it into Redis)", saq_job.key, error)
+            return {"refused": True}  # no MAC: the bot never follows such a job
+        return seal_result(self.keys, saq_job.id, await self._render(saq_job, remote))
+
+    async def _render(self, saq_job: SaqJob, remote: RemoteJob) -> dict[str, Any]:
         job = remote.job
         if job.model not in self.backend.pool:
             return {"failed": FailureKind.MODEL_MISSING.value, "detail": f"this worker has no {job.model}"}
@@ -185,7 +198,7 @@ class Renders:
                 state["phase"] = "uploading"
                 changed.set()
                 try:
-                    uploaded = await self._upload(remote, path)
+                    uploaded = await self._upload(remote, path, saq_job)
                 except NotWanted:
                     log.info("job %d: the bot no longer wants this clip", job.job_id)
                     return {"dropped": True}
@@ -248,18 +261,30 @@ class Renders:
                 return
             await wait_event(changed, every)
 
-    async def _upload(self, remote: RemoteJob, path: Path) -> Uploaded:
+    async def _upload_url(self, saq_job: SaqJob) -> str:
+        """Where clips go: `[queue] upload_url` here, else the URL the bot registered (MAC checked)."""
+        if self.own_upload_url:
+            return self.own_upload_url
+        queue = saq_job.get_queue()
+        assert isinstance(queue, VideobotQueue)
+        fields = await queue.registered()
+        if fields is None:
+            raise RuntimeError("the bot has not registered its upload URL in Redis")
+        return registered_url(self.keys, fields).rstrip("/")
+
+    async def _upload(self, remote: RemoteJob, path: Path, saq_job: SaqJob) -> Uploaded:
         """PUT the clip to the bot, retrying while it cannot be reached (it may be restarting)."""
         job_id = remote.job.job_id
         data = path.read_bytes()
         mine = hashlib.sha256(data).hexdigest()
-        url = f"{remote.upload_url}/clips/{job_id}"
-        headers = {SIGNATURE_HEADER: upload_signature(self.secret, job_id), "Content-Type": "video/mp4"}
         if self.session is None:
             self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120))
         deadline = time.monotonic() + self.upload_timeout_s
         pause = 0.2
         while True:
+            url = f"{await self._upload_url(saq_job)}/clips/{job_id}"  # again each try: the bot may restart
+            grant = UploadGrant(remote.run, job_id, max(saq_job.attempts, 1), mine, int(time.time() + 600))
+            headers = {SIGNATURE_HEADER: grant.token(self.keys), "Content-Type": "video/mp4"}
             try:
                 async with self.session.put(url, data=data, headers=headers) as response:
                     if response.status == 200:
@@ -295,10 +320,12 @@ async def wait_for_bot(queue: VideobotQueue, watch: RedisWatch, secret: str, sto
     said = 0.0
     while not stop.is_set():
         if await watch.up(queue):
-            registered = await queue.registered_check()
+            registered = await queue.registered()
             if registered is not None:
-                if registered != secret_check(secret):
-                    raise SecretMismatch()
+                try:
+                    registered_url(WorkerKeys.of(secret), registered)
+                except Untrusted:
+                    raise SecretMismatch() from None
                 return True
             if time.monotonic() - said > BOT_WAIT_LOG_S:
                 log.info(

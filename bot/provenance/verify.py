@@ -11,6 +11,7 @@ from typing import Any
 import c2pa
 
 from bot.core.credentials import CredentialsCheck, CredentialsState
+from bot.provenance.boxes import TooManyBoxes, count_boxes
 from bot.provenance.manifest import GENERATION_LABEL, MIME, TRAINED_ALGORITHMIC_MEDIA, GenerationRecord
 
 log = logging.getLogger(__name__)
@@ -19,20 +20,40 @@ UNTRUSTED = "signingCredential.untrusted"  # a private CA: expected, not a sign 
 
 
 def check_clip(source: Path | bytes) -> CredentialsCheck:
-    """What a clip's manifest says, for a file on disk or bytes someone sent; never raises."""
+    """What a clip's manifest says, for a file on disk or bytes someone sent; never raises.
+
+    A file with more boxes than any clip has is refused before c2pa reads it (its reader
+    slows down with the square of the box count)."""
     return _check(source, MIME)
 
 
 def _check(source: Path | bytes, mime: str, anchors: str = "") -> CredentialsCheck:
     try:
-        manifest, state, failures = _read(source, mime, anchors)
+        data = source if isinstance(source, bytes) else source.read_bytes()
+        if mime == MIME:
+            count_boxes(data)
+    except TooManyBoxes as error:
+        log.info("refused to read Content Credentials: %s", error)
+        return CredentialsCheck(CredentialsState.UNREADABLE)
+    except (OSError, ValueError):
+        return CredentialsCheck(CredentialsState.UNREADABLE)
+    try:
+        manifest, state, failures = _read(data, mime, anchors)
     except c2pa.C2paError.ManifestNotFound:
         return CredentialsCheck(CredentialsState.MISSING)
-    except (c2pa.C2paError, OSError, ValueError) as error:
+    except Exception as error:  # c2pa raises more than C2paError on damaged files (KeyError seen)
         log.info("could not read Content Credentials: %s", error)
         return CredentialsCheck(CredentialsState.UNREADABLE)
     if manifest is None:
         return CredentialsCheck(CredentialsState.MISSING)
+    try:
+        return _describe(manifest, state, failures)
+    except Exception as error:  # a manifest of unexpected shape: a verdict all the same
+        log.info("could not make sense of Content Credentials: %s", error)
+        return CredentialsCheck(CredentialsState.ALTERED)
+
+
+def _describe(manifest: dict[str, Any], state: str, failures: list[str]) -> CredentialsCheck:
     problems = tuple(code for code in failures if code != UNTRUSTED)
     inputs = [i for i in manifest.get("ingredients", []) if i.get("relationship") == "inputTo"]
     intact = state in ("Valid", "Trusted") and not problems
@@ -68,7 +89,7 @@ def read_record(path: Path) -> GenerationRecord | None:
         if data is None or state not in ("Valid", "Trusted") or set(failures) - {UNTRUSTED}:
             return None
         return GenerationRecord.from_data(data)
-    except (c2pa.C2paError, OSError, TypeError, KeyError, ValueError):
+    except Exception:  # damaged files make c2pa raise more than its own errors
         return None
 
 

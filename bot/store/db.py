@@ -7,6 +7,8 @@ sqlite-utils by numbered migrations (`bot.store.migrations`, `PRAGMA user_versio
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -109,11 +111,21 @@ TABLES: dict[str, Table] = {
 }
 
 
+def owner_only(path: Path) -> None:
+    """The database (private prompts, Discord interaction tokens) and its folder readable by
+    the bot's user alone; SQLite gives its -wal and -shm files the database's mode."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):  # a folder someone else owns (a mounted volume): leave it
+        path.parent.chmod(0o700)
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    path.chmod(0o600)
+
+
 class Database:
     def __init__(
         self, path: Path, busy_timeout_ms: int = 30_000, model_keys: ModelKeys | None = None
     ) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        owner_only(path)
         self.path = path
         try:
             self.conn = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout_ms / 1000)

@@ -40,10 +40,13 @@ def _published(table: str) -> str:
     )
 
 
+_NOT_DELETED = (
+    f"NOT EXISTS (SELECT 1 FROM public_ids p WHERE p.kind = '{JOB}'"
+    " AND p.target = CAST(jobs.id AS TEXT) AND p.hidden = 1)"
+)
 _SHOWN = (
     f"jobs.status = '{JobStatus.DONE}' AND jobs.clip_path IS NOT NULL AND {_published('jobs')}"
-    f" AND NOT EXISTS (SELECT 1 FROM public_ids p WHERE p.kind = '{JOB}'"
-    " AND p.target = CAST(jobs.id AS TEXT) AND p.hidden = 1)"
+    f" AND {_NOT_DELETED}"
 )
 
 
@@ -147,10 +150,12 @@ class PublicPages:
         return None if row is None else row_to_challenge(row)
 
     def entries(self, challenge_id: int) -> list[Entry]:
-        """A challenge's entries that still count, most votes first, with tokens for shown clips."""
+        """A challenge's entries that still count, most votes first, with tokens for shown clips;
+        an entry its author deleted (🗑) is gone from the page, prompt and name included."""
         rows = self.db.conn.execute(
             "SELECT jobs.*, (SELECT count(*) FROM votes WHERE votes.job_id = jobs.id) AS vote_count,"
             f" ({_SHOWN}) AS shown FROM jobs WHERE challenge_id = ? AND status NOT IN (?, ?)"
+            f" AND {_NOT_DELETED}"
             " ORDER BY vote_count DESC, id",
             (challenge_id, str(JobStatus.FAILED), str(JobStatus.CANCELLED)),
         ).fetchall()

@@ -72,16 +72,20 @@ def install(conn: sqlite3.Connection) -> None:
     present = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = 'totals_on_insert'")
     if present.fetchone():
         return
-    conn.execute("BEGIN IMMEDIATE")
+    own = not conn.in_transaction  # a numbered migration may already hold its transaction
+    if own:
+        conn.execute("BEGIN IMMEDIATE")
     try:
         conn.execute(f"DELETE FROM {TABLE}")
         conn.execute(_FILL)
         for trigger in TRIGGERS:
             conn.execute(trigger)
     except BaseException:
-        conn.execute("ROLLBACK")
+        if own:
+            conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
+    if own:
+        conn.execute("COMMIT")
 
 
 def waiting_total(conn: sqlite3.Connection) -> int:

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from bot.core import messages
 from bot.core.admin import AdminAction, AdminCommand
-from bot.core.parsing import CommandError
+from bot.core.parsing import CommandError, parse_job_id
 from bot.core.types import JobStatus
 from bot.web.auth import COOKIE, NOTICE_COOKIE
 from bot.web.site import SITE, Site
@@ -81,19 +81,30 @@ async def admin_page(request: web.Request) -> web.Response:
     return response
 
 
+def client_address(request: web.Request) -> str:
+    """Who is logging in: the peer, or behind a proxy on this machine the address it forwards
+    (the last X-Forwarded-For entry is the one the proxy itself added)."""
+    peer = request.remote or ""
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    if forwarded and peer in ("127.0.0.1", "::1"):
+        return forwarded.split(",")[-1].strip()[:64]
+    return peer
+
+
 async def login(request: web.Request) -> web.Response:
     site = request.app[SITE]
     if not site.auth.enabled:
         return site.not_found("admin page (set VIDEOBOT_ADMIN_TOKEN to turn it on)")
     if not _same_origin(request, site):
         return site.page("login.html", status=403, error="That form did not come from this site.")
-    locked = site.auth.locked_for()
+    source = client_address(request)
+    locked = site.auth.locked_for(source)
     if locked > 0:
         wait = messages.duration(locked)
         return site.page("login.html", status=429, error=f"Too many wrong tokens; try again in {wait}.")
     form = await request.post()
     if not site.auth.token_matches(str(form.get("token", ""))):
-        site.auth.note_wrong()
+        site.auth.note_wrong(source)
         return site.page("login.html", status=403, error="That token is wrong.")
     found = web.HTTPSeeOther("/admin")
     found.set_cookie(
@@ -140,9 +151,11 @@ def _action(handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]
 
 async def _cancel(site: Site, fields: dict[str, str]) -> str:
     value = fields.get("job", "").strip()
-    if not value.isascii() or not value.isdigit():
-        raise CommandError("bad_job_id", value=value[:24])
-    result = await site.service.admin_tools.cancel_job(ACTOR, WHERE, int(value), LOCALE, everywhere=True)
+    try:
+        job_id = parse_job_id(value[:40])
+    except CommandError:
+        raise CommandError("bad_job_id", value=value[:24]) from None
+    result = await site.service.admin_tools.cancel_job(ACTOR, WHERE, job_id, LOCALE, everywhere=True)
     return result.text
 
 

@@ -3,8 +3,9 @@
 The cookie is `<issued>.<nonce>.<mac>`, signed with a key derived from `VIDEOBOT_ADMIN_TOKEN`
 (changing the token ends every session); it is HttpOnly and SameSite=Strict.  Each form
 carries a CSRF token, a MAC of the session's nonce, so a page elsewhere cannot post one.
-Every comparison is constant-time, and after ten wrong tokens in a minute no login is taken
-until that minute is over, so the token cannot be guessed at speed.
+Every comparison is constant-time, and after ten wrong tokens in a minute from one address no
+login from that address is taken until that minute is over, so the token cannot be guessed at
+speed, and a stranger's wrong tokens do not lock the owner out.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class AdminAuth:
         self._key = hmac.new(token.encode(), b"videobot web session", hashlib.sha256).digest()
         self.session_s = session_s
         self.clock = clock
-        self._wrong: deque[float] = deque()
+        self._wrong: dict[str, deque[float]] = {}  # wrong tries by source address
 
     @property
     def enabled(self) -> bool:
@@ -43,17 +44,24 @@ class AdminAuth:
         # Digests first: equal lengths, so not even the token's length leaks.
         return self.enabled and hmac.compare_digest(_digest(given), self._token_digest)
 
-    def locked_for(self) -> float:
-        """Seconds until logins are taken again after too many wrong tokens (0: now)."""
+    def locked_for(self, source: str = "") -> float:
+        """Seconds until logins from `source` are taken again after too many wrong tokens (0: now)."""
         now = self.clock()
-        while self._wrong and now - self._wrong[0] > WRONG_WINDOW_S:
-            self._wrong.popleft()
-        if len(self._wrong) < WRONG_TRIES:
+        wrong = self._wrong.get(source)
+        while wrong and now - wrong[0] > WRONG_WINDOW_S:
+            wrong.popleft()
+        if not wrong:
+            self._wrong.pop(source, None)
             return 0.0
-        return WRONG_WINDOW_S - (now - self._wrong[0])
+        if len(wrong) < WRONG_TRIES:
+            return 0.0
+        return WRONG_WINDOW_S - (now - wrong[0])
 
-    def note_wrong(self) -> None:
-        self._wrong.append(self.clock())
+    def note_wrong(self, source: str = "") -> None:
+        if len(self._wrong) > 10_000:  # many addresses: forget the quiet ones
+            now = self.clock()
+            self._wrong = {k: v for k, v in self._wrong.items() if v and now - v[-1] <= WRONG_WINDOW_S}
+        self._wrong.setdefault(source, deque(maxlen=WRONG_TRIES)).append(self.clock())
 
     def _mac(self, text: str) -> str:
         return hmac.new(self._key, text.encode(), hashlib.sha256).hexdigest()

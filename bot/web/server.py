@@ -21,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from bot.config import Config
 from bot.core.service import VideoService
+from bot.listen import ConnectionLimits, LimitedSite
 from bot.web.admin import add_routes as add_admin_routes
 from bot.web.auth import AdminAuth
 from bot.web.metrics import Metrics
@@ -130,13 +131,17 @@ class WebSide:
         """200 only when the database answers and the render worker runs."""
         status = self.service.status()
         worker = self.worker_alive()
+        dead = list(self.service.dead_tasks)
         body: dict[str, Any] = {
-            "ok": status.database and worker,
+            "ok": status.database and worker and not dead,
             "database": status.database,
             "worker": worker,
+            "dead_tasks": dead,
             "model": status.model,
             "model_loaded": status.model_loaded,
-            "model_problem": status.model_problem,
+            # whether rendering has a problem; what it is (local paths, the Redis host) is for the
+            # log and the owner's /admin, not for anyone who can reach this URL
+            "model_problem": status.model_problem is not None,
             "platforms": list(status.platforms),
             "queue": status.waiting,
             "rendering": status.rendering,
@@ -158,9 +163,11 @@ class WebSide:
 
     async def start(self) -> None:
         web_config = self.config.web
-        self.runner = web.AppRunner(self.app, handle_signals=False, shutdown_timeout=2.0)
+        self.runner = web.AppRunner(
+            self.app, handle_signals=False, shutdown_timeout=1.0, keepalive_timeout=15
+        )  # stop in time; idle keep-alive connections do not pile up
         await self.runner.setup()
-        await web.TCPSite(self.runner, web_config.host, web_config.port).start()
+        await LimitedSite(self.runner, web_config.host, web_config.port, ConnectionLimits()).start()
         log.info("web: serving on http://%s:%d", web_config.host, web_config.port)
 
     async def stop(self) -> None:

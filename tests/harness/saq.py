@@ -25,7 +25,7 @@ from tests.harness.polling import eventually_blocking
 
 REPO = Path(__file__).resolve().parents[2]
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
-SECRET = "test-worker-secret"
+SECRET = "test-worker-secret-0123456789abcdef"  # at least 32 characters
 
 
 def redis_missing() -> str | None:

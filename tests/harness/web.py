@@ -94,7 +94,7 @@ async def finished_challenge(
     """A challenge in `chat` with Alice's and Bob's rendered entries, Bob's voted for by Alice
     and Carol, closed; its id."""
     admin = site.bot.req(ALICE, chat, admin=True)
-    await site.bot.service.challenge(admin, f"start {theme} 1h --free")
+    await site.bot.service.challenge(admin, f"start {theme} 1h")
     for who, prompt in zip((ALICE, BOB), entries, strict=True):
         await site.bot.service.challenge(site.bot.req(who, chat), f"enter {prompt}")
     challenge = site.bot.store.challenges.open_in(chat)
