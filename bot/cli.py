@@ -1,4 +1,4 @@
-"""`videobot run | console | demo | admin | verify`: the command line."""
+"""`videobot run | console | demo | pull | admin | verify`: the command line."""
 
 from __future__ import annotations
 
@@ -78,6 +78,17 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="a model from config.toml, or a built-in tiny one: tiny, tiny-wan, tiny-ltx, tiny-cogvideox",
     )
+
+    pull = sub.add_parser(
+        "pull",
+        help="download the configured models' weights: exactly the files loading reads",
+        description="Checks free disk space first; run it again to fetch what an interrupted run missed.",
+    )
+    _config_arg(pull)
+    pull.add_argument(
+        "names", nargs="*", metavar="NAME", help="models to fetch (default: every configured one)"
+    )
+    pull.add_argument("--dry-run", action="store_true", help="print the files and their size, fetch nothing")
 
     verify = sub.add_parser(
         "verify",
@@ -272,6 +283,14 @@ def _main(argv: list[str] | None) -> int:
             return _demo(config, args)
         if args.command == "admin":
             return _admin(config, args.words)
+        if args.command == "pull":
+            from bot.pull import PullError, pull
+
+            try:
+                return pull(config, args.names, dry_run=args.dry_run)
+            except PullError as error:
+                print(f"videobot: {error}", file=sys.stderr)
+                return 2
         if args.command == "worker":
             from bot.dispatch.worker import run_worker
 

@@ -81,8 +81,13 @@ def _first_line(error: BaseException) -> str:
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
-def local_folder(source: str) -> Path:
-    """The folder holding `source` on this machine (a folder, or the cache's snapshot); no download."""
+def local_folder(source: str, preset: Preset | None = None) -> Path:
+    """The folder holding `source` on this machine (a folder, or the cache's snapshot); no download.
+
+    Only the preset's include patterns must be there: huggingface_hub calls a cached snapshot
+    incomplete when files of the repository it listed are missing, and `videobot pull` (or
+    `hf download --include`) fetches only what loading reads.
+    """
     if not _looks_like_hub_id(source):
         folder = Path(source).expanduser()
         if not folder.is_dir():
@@ -94,7 +99,9 @@ def local_folder(source: str) -> Path:
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     try:
-        folder = Path(snapshot_download(source, local_files_only=True))
+        preset = preset or CATALOGUE.find(source)
+        patterns = list(preset.download_patterns) if preset else None
+        folder = Path(snapshot_download(source, local_files_only=True, allow_patterns=patterns or None))
     except (LocalEntryNotFoundError, FileNotFoundError) as error:
         raise ModelMissing(missing_weights_message(source, "not in the Hugging Face cache")) from error
     except Exception as error:
@@ -124,10 +131,7 @@ def download_command(source: str, preset: Preset | None = None) -> str:
 
 def missing_weights_message(source: str, reason: str) -> str:
     """One paragraph for the owner: what failed and the exact fix."""
-    fallback = (
-        '[model] id = "tiny" runs a tiny random model for trying the bot. '
-        "Jobs wait in the queue until the model loads."
-    )
+    fallback = '[model] id = "tiny" runs a tiny random model for trying the bot.'
     if not _looks_like_hub_id(source):
         return (
             f"The video model folder {source!r} could not be loaded ({reason}). "
@@ -137,9 +141,9 @@ def missing_weights_message(source: str, reason: str) -> str:
         )
     return (
         f"The video model {source!r} could not be loaded ({reason}). "
-        f"Download it once with `{download_command(source)}` on a machine with internet access "
-        "(the default model's fp16 files are about 3.7 GB), or set [model] path in "
-        f"config.toml to a folder that holds it; {fallback}"
+        "Download it once with `videobot pull` on a machine with internet access "
+        f"(or `{download_command(source)}`; the default model's fp16 files are about 3.7 GB), "
+        f"or set [model] path in config.toml to a folder that holds it; {fallback}"
     )
 
 
@@ -377,7 +381,7 @@ class Renderer:
         cache entry, an unsupported class): so a doomed switch never frees the model in memory."""
         if self.loaded or self.is_tiny:
             return
-        folder = local_folder(self.source)
+        folder = local_folder(self.source, self.preset)
         class_name = pipeline_class_name(folder)
         family = family_of_class(class_name)
         if family is None or (family is not self.preset.family and not self._guessed):
@@ -409,7 +413,7 @@ class Renderer:
             from bot.pipelines.tiny import build_tiny
 
             return build_tiny(self.source)
-        folder = local_folder(self.source)
+        folder = local_folder(self.source, self.preset)
         pipe, self.preset = load_pipeline(
             folder,
             self.preset,
