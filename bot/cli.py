@@ -115,9 +115,16 @@ def _pick_model(config: Config, force_tiny: bool, out: TextIO = sys.stderr, name
         return settings.source if settings.preset.tiny else _tiny_of(settings)
     try:
         check_weights_on_disk(settings.source)
-    except ModelUnavailable as missing:
-        print(f"{missing}\nFalling back to the tiny random model for now.", file=out)
-        return _tiny_of(settings)
+    except ModelUnavailable:
+        tiny = _tiny_of(settings)
+        print(
+            f"The model {settings.source} is not on this machine "
+            f"(`videobot pull {settings.name}` fetches it); "
+            f"falling back to the tiny random model {tiny}, at its own small size: clips show noise, "
+            "not your prompt.",
+            file=out,
+        )
+        return tiny
     print(f"Using the model {settings.source}.", file=out)
     return settings.source
 
@@ -128,14 +135,15 @@ class _StepPrinter:
     def __init__(self, total: int, out: TextIO) -> None:
         self.out = out
         self.bar: Any = None
-        if out.isatty():
-            from tqdm import tqdm
-
-            # A pty that reports 0 columns (ssh -t, script) would draw an empty bar.
-            width = shutil.get_terminal_size((80, 20)).columns
-            self.bar = tqdm(total=total, unit="step", desc="rendering", file=out, ncols=width)
 
     def __call__(self, step: int, total: int) -> None:
+        if self.bar is None and self.out.isatty():
+            from tqdm import tqdm
+
+            # Drawn at the first step, not before the model loads (a stale 0 % bar meanwhile).
+            # A pty that reports 0 columns (ssh -t, script) would draw an empty bar.
+            width = shutil.get_terminal_size((80, 20)).columns
+            self.bar = tqdm(total=total, unit="step", desc="rendering", file=self.out, ncols=width)
         if self.bar is not None:
             self.bar.update(step - self.bar.n)
         else:
@@ -156,13 +164,19 @@ def _demo(config: Config, args: argparse.Namespace) -> int:
         known = ", ".join([*config.model_settings, *TINY_PRESETS])
         print(f"videobot: there is no model called {args.model!r}; pick one of {known}", file=sys.stderr)
         return 2
+    if args.out.is_dir():
+        example = args.out / "clip.mp4"
+        print(f"videobot: {args.out} is a folder; give --out a file name, e.g. {example}", file=sys.stderr)
+        return 2
+    source = _pick_model(config, args.tiny, name=settings.name)
+    if source != settings.source:  # the tiny fallback renders at its own shape, not the real model's
+        settings = config.model_named(source)
     video_args = VideoArgs(args.prompt, args.seed, args.neg, args.frames, args.steps, args.guidance)
     try:
         params = validate_video(video_args, settings.limits, model=settings)
     except CommandError as error:
         print(messages.text(error.key, "en", **error.values), file=sys.stderr)
         return 2
-    source = _pick_model(config, args.tiny, name=settings.name)
     tuning = dataclasses.replace(config.render, warmup_steps=0)  # one clip: warming first only costs
     renderer = (
         Renderer.for_model(settings, tuning)
@@ -241,6 +255,21 @@ def _admin(config: Config, words: list[str]) -> int:
     return 0
 
 
+def _console_logging(config: Config, verbose: bool) -> None:
+    """While the console has the terminal, logs go to a file; only warnings also reach stderr."""
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    log_file = logging.FileHandler(config.data_dir / "videobot.log", encoding="utf-8")
+    log_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    terminal = logging.StreamHandler(sys.stderr)
+    terminal.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    terminal.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    root.addHandler(log_file)
+    root.addHandler(terminal)
+
+
 async def _console(config: Config, tiny: bool) -> None:
     from bot.app import build_service, run_console, running_worker
 
@@ -259,8 +288,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
+    # demo, pull and verify print their own lines; INFO logs would repeat them
+    quiet = args.command in {"demo", "pull", "verify"}
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if args.verbose else logging.WARNING if quiet else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
@@ -296,7 +327,8 @@ def _main(argv: list[str] | None) -> int:
 
             return asyncio.run(run_worker(config))
         if args.command == "console":
-            asyncio.run(_console(config, args.tiny))
+            _console_logging(config, args.verbose)
+            asyncio.run(_console(config, args.tiny, model=args.model, web=args.web))
             return 0
         from bot.app import StartupError, enabled_platforms, run_bot
 

@@ -144,6 +144,7 @@ class QueueConfig:
     board_interval_s: float = 6.0  # a busy group's board is edited at most this often
     delivery_rounds: int = 10  # rounds (30 s, 1 min, 2 min … at most 1 h apart) before giving up
     model_retry_s: float = 60.0  # how often a model that failed to load is tried again
+    model_missing_wait_s: float = 900.0  # a job for a model that cannot load fails (refunded) after this
     # Where jobs render: "local" (in this process) or "saq" (`videobot worker` processes through Redis).
     backend: str = "local"
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -515,7 +516,8 @@ def _check(config: Config, require_tokens: bool) -> None:
     need(config.queue.delivery_rounds >= 1, "[queue] delivery_rounds", "must be at least 1")
     need(config.queue.busy_group_jobs >= 1, "[queue] busy_group_jobs", "must be at least 1")
     need(config.queue.board_interval_s >= 0, "[queue] board_interval_s", "must be >= 0")
-    for key in ("redeliver_every_s", "model_retry_s", "heartbeat_s", "sweep_s", "poll_s", "upload_timeout_s"):
+    for key in ("redeliver_every_s", "model_retry_s", "model_missing_wait_s",
+                "heartbeat_s", "sweep_s", "poll_s", "upload_timeout_s"):  # fmt: skip
         need(getattr(config.queue, key) > 0, f"[queue] {key}", "must be above 0")
     q = config.queue
     need(q.backend in ("local", "saq"), "[queue] backend", f'{q.backend!r} is not "local" or "saq"')

@@ -22,7 +22,7 @@ def test_a_console_user_queues_a_clip_watches_it_render_and_gets_the_file(
     rendering = bot.wait_for("Rendering")
     ready = bot.wait_for(CLIP_READY.search)
 
-    assert queued.startswith("⏳ Queued #1")
+    assert queued.startswith("⏳ Queued: place 1 in line")
     assert "1/3 steps" in rendering
     match = CLIP_READY.search(ready)
     assert match is not None

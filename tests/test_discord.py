@@ -109,7 +109,7 @@ async def test_video_is_answered_at_once_then_shows_progress_then_the_clip(world
     ack = await interaction.callback(timeout=3)
     assert time.monotonic() - sent_at < 3
     assert ack.json["type"] == 4 and not ack.json["data"].get("flags")
-    assert ack.json["data"]["content"].startswith("⏳ Queued #1")
+    assert ack.json["data"]["content"].startswith("⏳ Queued: place 1 in line")
 
     progress = await interaction.edit_original(timeout=30)
     assert progress.json["content"].startswith(("🎬 Rendering", "📦", "📤"))
@@ -591,7 +591,7 @@ async def test_videobot_run_serves_discord_from_the_config_file(
         assert sorted(c["name"] for c in fake.synced_commands["555"]) == COMMAND_NAMES
         interaction = fake.slash("video", {"prompt": "a paper boat", "frames": 6, "seed": 3}, user_id=OWNER)
         ack = await interaction.callback(timeout=30)
-        assert ack.json["data"]["content"].startswith("⏳ Queued #1")
+        assert ack.json["data"]["content"].startswith("⏳ Queued: place 1 in line")
         followup = await interaction.followup(timeout=60)
         assert decode(followup.files["files[0]"]).frames == 6
         await fake.wait_for_rest(

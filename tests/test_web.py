@@ -24,6 +24,7 @@ from telegram.error import RetryAfter
 
 from bot.app import StartupError, build_service, run_telegram, running_worker, serving_web
 from bot.config import ConfigError
+from bot.core.ports import Failed, FailureKind, Started
 from bot.core.types import ButtonAction, ChatRef, ChatSettings, JobStatus, UserRef
 from bot.store import Store
 from bot.store.public import CHALLENGE, CHAT
@@ -416,6 +417,22 @@ async def test_metrics_move_after_a_job_and_live_in_their_own_registry(make_web:
     # prometheus-client's global registry knows none of ours
     world = prometheus_client.generate_latest(prometheus_client.REGISTRY).decode()
     assert not re.search(r"^videobot_(renders|jobs|queue|render_|delivery|quota)", world, re.MULTILINE)
+
+
+async def test_a_model_that_does_not_load_is_not_counted_as_renders_and_shows_as_not_loaded(
+    make_web: MakeWeb,
+) -> None:
+    site = await make_web(worker=False)
+    job = await site.bot.video("waiting", ALICE, chat=GROUP)
+    for _ in range(3):  # three load retries of a model whose weights are missing
+        site.web.metrics.on_event(Started(job.id))
+        site.web.metrics.on_event(Failed(job.id, FailureKind.MODEL_MISSING, "not downloaded"))
+    scrape = await (await site.client.get("/metrics")).text()
+    assert metric(scrape, "videobot_renders_total", model="tiny", outcome="model_missing") == 0
+    assert 'videobot_model_loaded{model="tiny"} 1.0' in scrape
+    site.bot.service.backend.renderer.unload()
+    scrape = await (await site.client.get("/metrics")).text()
+    assert 'videobot_model_loaded{model="tiny"} 0.0' in scrape, "a 0 series, not a missing one"
 
 
 async def test_metrics_count_the_queue_from_the_database(make_web: MakeWeb) -> None:

@@ -13,12 +13,12 @@ DEFAULT_LOCALE = "en"
 MESSAGES: dict[str, dict[str, str]] = {
     # queue and progress
     "queued": {
-        "en": "⏳ Queued #{position} · ETA ~{eta}",
-        "it": "⏳ In coda #{position} · tempo stimato ~{eta}",
+        "en": "⏳ Queued: place {position} in line · ETA ~{eta}",
+        "it": "⏳ In coda: posto {position} · tempo stimato ~{eta}",
     },
     "queued_no_eta": {
-        "en": "⏳ Queued #{position} · ETA after the first clip is timed",
-        "it": "⏳ In coda #{position} · stima dopo il primo video",
+        "en": "⏳ Queued: place {position} in line · ETA after the first clip is timed",
+        "it": "⏳ In coda: posto {position} · stima dopo il primo video",
     },
     "rendering": {
         "en": "🎬 Rendering {bar} {step}/{total} steps",
@@ -27,10 +27,18 @@ MESSAGES: dict[str, dict[str, str]] = {
     "encoding": {"en": "📦 Encoding the clip…", "it": "📦 Codifica del video…"},
     "delivering": {"en": "📤 Sending the clip…", "it": "📤 Invio del video…"},
     "waiting_for_model": {
-        "en": "⏳ Queued #{position} · rendering is paused (the video model is not ready yet); "
+        "en": "⏳ Queued: place {position} in line · rendering is paused (the video model is not ready yet); "
         "your job waits",
-        "it": "⏳ In coda #{position} · generazione in pausa (il modello non è ancora pronto); "
+        "it": "⏳ In coda: posto {position} · generazione in pausa (il modello non è ancora pronto); "
         "il lavoro attende",
+    },
+    "model_not_installed": {
+        "en": "⏳ Queued: place {position} in line · the server's video model is not installed yet, "
+        "so your clip waits (at most {wait}; then it is cancelled and refunded). "
+        "The bot's owner can fetch it with `videobot pull`.",
+        "it": "⏳ In coda: posto {position} · il modello video del server non è ancora installato, "
+        "quindi il video attende (al massimo {wait}; poi è annullato e la quota restituita). "
+        "Il proprietario del bot può scaricarlo con `videobot pull`.",
     },
     "done_status": {"en": "✅ Done: clip #{job} below.", "it": "✅ Fatto: video #{job} qui sotto."},
     "caption": {
@@ -49,6 +57,12 @@ MESSAGES: dict[str, dict[str, str]] = {
     "failed_attempts": {
         "en": "❌ Video #{job} failed after {attempts} tries; your quota was refunded.",
         "it": "❌ Il video #{job} non è riuscito dopo {attempts} tentativi; quota restituita.",
+    },
+    "failed_model_missing": {
+        "en": "❌ Video #{job} could not be made: the server's video model is still not installed "
+        "(or does not load). Your quota was refunded.",
+        "it": "❌ Il video #{job} non si può fare: il modello video del server non è ancora installato "
+        "(o non si carica). Quota restituita.",
     },
     "failed_oom": {
         "en": "❌ The GPU ran out of memory for video #{job}; try fewer frames. Your quota was refunded.",

@@ -98,6 +98,7 @@ class VideoService:
             store, self.queue, backend, self.running, self.endings, self.tasks,
             clock=clock, max_model_wait_s=config.render.max_model_wait_s,
             recheck_s=config.queue.model_retry_s, model_name=self.models.name_of,
+            model_missing_wait_s=config.queue.model_missing_wait_s,
         )  # fmt: skip
         self.eta = Eta(store, self.queue, self.running)
         self.boards = GroupBoards(config.queue, store, self.notifier, self.queue, self.running, self.tasks)
@@ -286,11 +287,13 @@ class VideoService:
         """The backend, the dispatcher that feeds it in fair order, and housekeeping, until `stop()`."""
         backend = asyncio.ensure_future(self.backend.run(self.events.emit))
         housekeeping = self.tasks.spawn(self.housekeeping.run())
+        broken_models = self.tasks.spawn(self.runner.watch_broken_models())
         try:
             await self.runner.dispatch()
             await backend
         finally:
             housekeeping.cancel()
+            broken_models.cancel()
             if not backend.done():
                 backend.cancel()
 

@@ -20,7 +20,17 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from bot.core.observe import DELIVERY_FAILED, QUOTA_REFUSED
-from bot.core.ports import Cancelled, Encoding, Failed, Progress, Rendered, RenderEvent, Started
+from bot.core.ports import (
+    Cancelled,
+    Encoding,
+    Failed,
+    FailureKind,
+    ModelAware,
+    Progress,
+    Rendered,
+    RenderEvent,
+    Started,
+)
 from bot.core.service import VideoService
 from bot.provenance.signing import CLIPS_SIGNED
 
@@ -66,9 +76,14 @@ class _StoreCollector(Collector):
             "videobot_jobs_rendering", "Jobs handed to the render backend now", value=len(service.running)
         )
         loaded = GaugeMetricFamily(
-            "videobot_model_loaded", "1 when the video model is loaded", labels=["model"]
+            "videobot_model_loaded", "1 for each configured video model in memory, else 0", labels=["model"]
         )
-        loaded.add_metric([service.model], 1.0 if service.backend.loaded else 0.0)
+        if isinstance(service.backend, ModelAware):
+            resident = service.backend.model_state().resident
+            for name, settings in service.config.model_settings.items():
+                loaded.add_metric([settings.key], 1.0 if name in resident else 0.0)
+        else:
+            loaded.add_metric([service.model], 1.0 if service.backend.loaded else 0.0)
         yield loaded
         platforms = GaugeMetricFamily(
             "videobot_platform_connected", "1 for each chat platform that is connected", labels=["platform"]
@@ -177,7 +192,8 @@ class Metrics:
             self.renders.labels(model, "rendered").inc()
             if render is not None:
                 self.render_seconds.labels(model).observe(now - render.started)
-        elif isinstance(event, Failed):
+        elif isinstance(event, Failed) and event.kind != FailureKind.MODEL_MISSING:
+            # a model that does not load renders nothing: its retries are not renders
             self.renders.labels(model, str(event.kind)).inc()
         elif isinstance(event, Cancelled):
             self.renders.labels(model, "cancelled").inc()
