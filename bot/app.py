@@ -121,14 +121,14 @@ async def run_discord(service: VideoService, stop: asyncio.Event) -> None:
 
 
 async def run_console(
-    service: VideoService, stdin: TextIO | None = None, stdout: TextIO | None = None
+    service: VideoService, stdin: TextIO | None = None, stdout: TextIO | None = None, *, web: bool = False
 ) -> None:
-    """The terminal as a chat, until /quit or the end of input."""
+    """The terminal as a chat, until /quit or the end of input (`web`: a group in the gallery)."""
     from bot import console_adapter
 
     outbox = console_adapter.ConsoleOutbox(stdout or sys.stdout)
     service.add_outbox(console_adapter.PLATFORM, outbox)
-    await console_adapter.run_console(service, outbox, stdin)
+    await console_adapter.run_console(service, outbox, stdin, web=web)
 
 
 @contextlib.asynccontextmanager

@@ -45,6 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
     console = sub.add_parser("console", help="chat with the bot in this terminal (no tokens needed)")
     _config_arg(console)
     console.add_argument("--tiny", action="store_true", help="use the tiny random model")
+    console.add_argument(
+        "--web",
+        action="store_true",
+        help="also serve the web side ([web] host:port), the console's chat in the gallery",
+    )
 
     admin = sub.add_parser(
         "admin",
@@ -270,12 +275,18 @@ def _console_logging(config: Config, verbose: bool) -> None:
     root.addHandler(terminal)
 
 
-async def _console(config: Config, tiny: bool) -> None:
-    from bot.app import build_service, run_console, running_worker
+async def _console(config: Config, tiny: bool, *, web: bool = False) -> None:
+    from bot.app import build_service, run_console, running_worker, serving_web
+    from bot.console_adapter import console_config
 
+    config = console_config(config, web=web)
     service = build_service(config, model_source=_pick_model(config, tiny))
-    async with running_worker(service):
-        await run_console(service)
+    async with running_worker(service) as worker, serving_web(service, worker) as site:
+        if site is not None:
+            print(
+                f"The web side, with your clips in its gallery: http://{config.web.host}:{config.web.port}/"
+            )
+        await run_console(service, web=site is not None)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -328,7 +339,7 @@ def _main(argv: list[str] | None) -> int:
             return asyncio.run(run_worker(config))
         if args.command == "console":
             _console_logging(config, args.verbose)
-            asyncio.run(_console(config, args.tiny, model=args.model, web=args.web))
+            asyncio.run(_console(config, args.tiny, web=args.web))
             return 0
         from bot.app import StartupError, enabled_platforms, run_bot
 

@@ -193,6 +193,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Send /verify as a reply to a video (or attach one) and I will check its Content Credentials.",
         "it": "Rispondi a un video con /verify (o allegane uno) e ne controllo le Content Credentials.",
     },
+    "verify_how_console": {
+        "en": "Type /verify and the path of an MP4, and I will check its Content Credentials.",
+        "it": "Scrivi /verify e il percorso di un MP4, e ne controllo le Content Credentials.",
+    },
+    "verify_no_file": {
+        "en": "There is no file at {path}.",
+        "it": "Non c'è nessun file in {path}.",
+    },
     "verify_too_big": {
         "en": "That file is too large to check; I check videos up to {limit} MB.",
         "it": "Quel file è troppo grande; controllo video fino a {limit} MB.",

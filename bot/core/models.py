@@ -47,8 +47,8 @@ class Models:
         if requested is None:
             active = self.active
             return self.settings(active if active in allowed else allowed[0])
-        name = requested.strip().lower()
-        if name not in self.config.model_settings:
+        name = self.name_for(requested)
+        if name is None:
             raise CommandError("model_unknown", model=requested, known=", ".join(allowed))
         if name not in allowed:
             raise CommandError("model_not_here", model=name, known=", ".join(allowed))
@@ -61,14 +61,24 @@ class Models:
         found = self.config.model_for_job(stored)
         return found.name if stored in (found.id, found.path) else None
 
+    def name_for(self, requested: str) -> str | None:
+        """A configured model by its name or by the hub id `/models` shows for it (`[model]` alone
+        is named "default", which users never see)."""
+        wanted = requested.strip().lower()
+        if not wanted or wanted in self.config.model_settings:
+            return wanted or None
+        by_source = {s.id.lower(): name for name, s in reversed(self.config.model_settings.items())}
+        by_source.update({s.path.lower(): name for name, s in self.config.model_settings.items() if s.path})
+        return by_source.get(wanted)
+
     def label(self, stored: str) -> str:
         """A job's model as users see it."""
         return shown_name(self.settings(stored))
 
     def switch(self, name: str) -> ModelSettings:
         """Make `name` the default for new jobs (queued ones keep the model they asked for)."""
-        key = name.strip().lower()
-        if key not in self.config.model_settings:
+        key = self.name_for(name)
+        if key is None:
             raise CommandError("model_unknown", model=name, known=", ".join(self.names()))
         self.store.settings.set(ACTIVE_KEY, key)
         return self.settings(key)
