@@ -173,12 +173,13 @@ def _demo(config: Config, args: argparse.Namespace) -> int:
         example = args.out / "clip.mp4"
         print(f"videobot: {args.out} is a folder; give --out a file name, e.g. {example}", file=sys.stderr)
         return 2
-    source = _pick_model(config, args.tiny, name=settings.name)
-    if source != settings.source:  # the tiny fallback renders at its own shape, not the real model's
-        settings = config.model_named(source)
     video_args = VideoArgs(args.prompt, args.seed, args.neg, args.frames, args.steps, args.guidance)
     try:
-        params = validate_video(video_args, settings.limits, model=settings)
+        params = validate_video(video_args, settings.limits, model=settings)  # a bad option: one line
+        source = _pick_model(config, args.tiny, name=settings.name)
+        if source != settings.source:  # the tiny fallback renders at its own shape, not the real model's
+            settings = config.model_named(source)
+            params = validate_video(video_args, settings.limits, model=settings)
     except CommandError as error:
         print(messages.text(error.key, "en", **error.values), file=sys.stderr)
         return 2
