@@ -344,11 +344,11 @@ def _main(argv: list[str] | None) -> int:
             return 0
         from bot.app import StartupError, enabled_platforms, run_bot
 
-        if not enabled_platforms(config):
+        if not enabled_platforms(config) and not config.web.enabled:
             print(
-                f"videobot: no platform is enabled in {config.source}; set [telegram] enabled = true "
-                "or [discord] enabled = true (with TELEGRAM_TOKEN / DISCORD_TOKEN in the "
-                "environment), or try `videobot console`.",
+                f"videobot: nothing to run in {config.source}: no chat platform and no web side; set "
+                "[telegram] enabled = true or [discord] enabled = true (with TELEGRAM_TOKEN / "
+                "DISCORD_TOKEN in the environment) or [web] enabled = true, or try `videobot console`.",
                 file=sys.stderr,
             )
             return 2

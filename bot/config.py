@@ -297,6 +297,12 @@ class Config:
         return {name: _resolve(name, entry, self) for name, entry in self.models}
 
     @property
+    def chat_platforms(self) -> frozenset[str]:
+        """The chat platforms switched on: `videobot run` keeps trying to connect each."""
+        on = (("telegram", self.telegram.enabled), ("discord", self.discord.enabled))
+        return frozenset(name for name, enabled in on if enabled)
+
+    @property
     def default_model(self) -> str:
         """The model `/video` uses unless told otherwise: the one marked default, else the first."""
         marked = [name for name, entry in self.models if entry.default]

@@ -13,8 +13,10 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import discord
@@ -635,6 +637,96 @@ async def test_videobot_run_serves_the_web_side_and_stops_cleanly(
                 assert "videobot_queue_depth 0.0" in await response.text()
             async with session.get(base + "/admin") as response:
                 assert response.status == 401  # the token came from the environment
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr.decode()[-2000:]
+
+
+async def test_a_platform_that_cannot_connect_is_retried_while_the_web_side_runs(
+    tmp_path: Path, unused_tcp_port_factory: Callable[[], int]
+) -> None:
+    """Telegram unreachable at start-up: shown disconnected, retried with backoff, then connected."""
+    web_port, telegram_port = unused_tcp_port_factory(), unused_tcp_port_factory()
+    telegram_fake = FakeTelegram(bot_username="VideoBot")
+    telegram_fake.port = telegram_port  # nothing listens there yet
+    settings = tiny_settings(
+        tmp_path / "data", web={"enabled": True, "port": web_port}, telegram=telegram_settings(telegram_fake)
+    )
+    (tmp_path / "config.toml").write_text(to_toml(settings))
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+        "HF_HUB_OFFLINE": "1",
+        "TELEGRAM_TOKEN": telegram_fake.token,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "run", "--config", str(tmp_path / "config.toml")],
+        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{web_port}"
+    try:
+        async with aiohttp.ClientSession() as session:
+
+            async def health() -> dict[str, Any] | bool | None:
+                if process.poll() is not None:
+                    return True
+                try:
+                    async with session.get(base + "/healthz") as response:
+                        body = await response.json()
+                        return body if body.get("disconnected") == ["telegram"] else None
+                except aiohttp.ClientError:
+                    return None
+
+            body = await eventually_async(health, timeout=60, what="/healthz with telegram down", every=0.2)
+            assert isinstance(body, dict), "the bot exited instead of retrying"
+            assert body["ok"] and body["worker"] and body["platforms"] == []
+            async with session.get(base + "/metrics") as response:
+                assert 'videobot_platform_connected{platform="telegram"} 0.0' in await response.text()
+
+            await telegram_fake.start(telegram_port)  # the network is back
+            await telegram_fake.wait_until_polling(timeout=60)
+
+            async def connected() -> bool:
+                async with session.get(base + "/healthz") as response:
+                    return (await response.json())["platforms"] == ["telegram"]
+
+            await eventually_async(connected, timeout=30, what="telegram connected")
+            async with session.get(base + "/metrics") as response:
+                assert 'videobot_platform_connected{platform="telegram"} 1.0' in await response.text()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+        await telegram_fake.stop()
+    assert process.returncode == 0, stderr.decode()[-2000:]
+    assert "telegram: cannot connect" in stderr.decode()  # (python-telegram-bot logs its own traceback)
+
+
+async def test_videobot_run_serves_the_web_side_and_the_worker_with_no_chat_platform(
+    tmp_path: Path, unused_tcp_port: int
+) -> None:
+    settings = tiny_settings(tmp_path / "data", web={"enabled": True, "port": unused_tcp_port})
+    (tmp_path / "config.toml").write_text(to_toml(settings))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent), "HF_HUB_OFFLINE": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "run", "--config", str(tmp_path / "config.toml")],
+        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        async with aiohttp.ClientSession() as session:
+
+            async def health() -> dict[str, Any] | bool | None:
+                if process.poll() is not None:
+                    return True
+                try:
+                    async with session.get(f"http://127.0.0.1:{unused_tcp_port}/healthz") as response:
+                        return await response.json() if response.status == 200 else None
+                except aiohttp.ClientError:
+                    return None
+
+            body = await eventually_async(health, timeout=60, what="/healthz", every=0.2)
+            assert isinstance(body, dict), "refused: no platform is enabled"
+            assert body["worker"] and body["platforms"] == [] and body["disconnected"] == []
     finally:
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=60)

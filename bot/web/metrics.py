@@ -88,8 +88,8 @@ class _StoreCollector(Collector):
         platforms = GaugeMetricFamily(
             "videobot_platform_connected", "1 for each chat platform that is connected", labels=["platform"]
         )
-        for platform in sorted(service.connected):
-            platforms.add_metric([platform], 1.0)
+        for platform in sorted(service.connected | service.config.chat_platforms):
+            platforms.add_metric([platform], 1.0 if platform in service.connected else 0.0)
         yield platforms
 
 

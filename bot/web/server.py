@@ -146,6 +146,8 @@ class WebSide:
             "model_loaded": service.backend.loaded,
             "model_problem": service.backend.problem,
             "platforms": sorted(service.connected),
+            # enabled, but not connected now (retried with backoff while the rest keeps running)
+            "disconnected": sorted(service.config.chat_platforms - service.connected),
             "queue": waiting,
             "rendering": len(service.running),
             # seconds each resident model took to load and to warm up (backends that load models)
