@@ -167,6 +167,15 @@ def test_control_and_invisible_characters_are_stripped_and_spaces_collapsed(limi
     assert clean_text("  tab\tand\nnewline  ") == "tab and newline"
 
 
+def test_emoji_joined_by_zero_width_joiners_are_kept_whole() -> None:
+    surfer, coder, family = "🏄\u200d♂️", "👩\u200d💻", "👨\u200d👩\u200d👧"
+    assert clean_text(f"a {surfer} and a {coder} with {family}") == f"a {surfer} and a {coder} with {family}"
+    assert messages.echo(surfer) == surfer
+    # a joiner anywhere else is still an invisible trick
+    assert clean_text("ad\u200dmin \u200d🏄 🏄\u200d") == "admin 🏄 🏄"
+    assert clean_text("\u202eevil") == "evil"
+
+
 def test_prompt_length_is_counted_after_cleaning(limits: VideoConfig) -> None:
     padded = "a" * 300 + " " * 50 + "\x00" * 20
     assert submit(padded, limits).prompt == "a" * 300

@@ -593,12 +593,34 @@ def fit_lines(
     return "\n".join(kept)
 
 
+ZWJ = "\u200d"
+_EMOJI_PARTS = ("So", "Sk", "Mn")  # symbols, skin-tone modifiers, the emoji variation selector
+
+
+def _joins_emoji(text: str, at: int) -> bool:
+    """A zero-width joiner between two emoji (🏄‍♂️, 👩‍💻): part of one picture, not a trick."""
+    return (
+        0 < at < len(text) - 1
+        and unicodedata.category(text[at - 1]) in _EMOJI_PARTS
+        and unicodedata.category(text[at + 1]) == "So"
+    )
+
+
+def drop_invisible(text: str, *, keep: str = "") -> str:
+    """Control, format and direction characters dropped (`keep`: ones to let through), except
+    the zero-width joiners inside emoji sequences."""
+    return "".join(
+        ch
+        for at, ch in enumerate(text)
+        if ch in keep or unicodedata.category(ch)[0] != "C" or (ch == ZWJ and _joins_emoji(text, at))
+    )
+
+
 def echo(value: object) -> object:
     """User input repeated back: control and direction characters dropped, shortened."""
     if not isinstance(value, str):
         return value
-    cleaned = "".join(ch for ch in value if unicodedata.category(ch)[0] != "C" or ch == " ")
-    cleaned = " ".join(cleaned.split())
+    cleaned = " ".join(drop_invisible(value, keep=" ").split())
     return cleaned if len(cleaned) <= ECHO_MAX else cleaned[: ECHO_MAX - 1].rstrip() + "…"
 
 
