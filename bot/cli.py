@@ -23,6 +23,8 @@ from bot.store import StoreError
 
 log = logging.getLogger("videobot")
 
+COMMANDS = ("run", "console", "demo", "pull", "admin", "worker", "verify")
+
 
 def _config_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -37,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="videobot", description="Text-to-video chat bot.")
     parser.add_argument("--version", action="version", version=f"videobot {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser("run", help="run every enabled platform and the render worker")
     _config_arg(run)
@@ -53,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     admin = sub.add_parser(
         "admin",
-        help="admin tools from the server's shell (quota, ban, unban, queue, purge, audit)",
+        help="admin tools from the server's shell (quota, ban, unban, queue, purge, audit, model)",
         description="Same as /admin in a chat, e.g. `videobot admin ban telegram:42 spam`.",
     )
     _config_arg(admin)
@@ -227,6 +229,9 @@ def _verify(path: Path) -> int:
     from bot.core.credentials import credentials_report
     from bot.provenance import check_clip
 
+    if path.is_dir():
+        print(f"videobot: {path} is a folder; give the path of an MP4 file", file=sys.stderr)
+        return 1
     if not path.is_file():
         print(f"videobot: {path}: no such file", file=sys.stderr)
         return 1
@@ -253,7 +258,8 @@ def _admin(config: Config, words: list[str]) -> int:
     try:
         result = asyncio.run(tools.run(f"shell:{getpass.getuser()}", None, " ".join(words)))
     except CommandError as error:
-        print(messages.text(error.key, "en", **error.values), file=sys.stderr)
+        key = "admin_usage_shell" if error.key == "admin_usage" else error.key  # no replies on a shell
+        print(messages.text(key, "en", **error.values), file=sys.stderr)
         return 2
     finally:
         store.close()
@@ -299,7 +305,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:  # `videobot` or `videobot --bogus`: say what there is to run
+        parser.error(f"pick a command: {', '.join(COMMANDS)} (videobot COMMAND --help tells more)")
     # demo, pull and verify print their own lines; INFO logs would repeat them
     quiet = args.command in {"demo", "pull", "verify"}
     logging.basicConfig(

@@ -565,7 +565,12 @@ async def test_only_the_requester_or_an_admin_may_delete_a_clip(make_bot: MakeBo
     await bot.service.button(bot.req(BOB, admin=True), "delete", job.id)
     assert len(bot.outbox.of_kind("delete")) == 2
     (entry,) = bot.service.store.audit.entries(10)
-    assert (entry.actor, entry.action, entry.target, entry.detail) == (BOB.key, "delete", ALICE.key, f"#{job.id}")
+    assert (entry.actor, entry.action, entry.target, entry.detail) == (
+        BOB.key,
+        "delete",
+        ALICE.key,
+        f"#{job.id}",
+    )
     assert entry.chat == CHAT.scope_key
 
 

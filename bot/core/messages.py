@@ -327,6 +327,20 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Only admins of this chat can use /admin.",
         "it": "Solo gli admin di questa chat possono usare /admin.",
     },
+    "admin_queue_empty": {
+        "en": "📋 Nothing is waiting or rendering here.",
+        "it": "📋 Niente in attesa o in corso qui.",
+    },
+    "admin_audit_empty": {
+        "en": "📜 The audit log has nothing here yet.",
+        "it": "📜 Il registro non ha ancora niente qui.",
+    },
+    "admin_usage_shell": {
+        "en": "Use videobot admin quota show|set|reset <user> [n], ban|unban <user> [reason], queue, "
+        "purge [user], audit [n], or model <name>. Name users as telegram:<id> or discord:<id>.",
+        "it": "Usa videobot admin quota show|set|reset <utente> [n], ban|unban <utente> [motivo], queue, "
+        "purge [utente], audit [n] o model <nome>. Indica gli utenti come telegram:<id> o discord:<id>.",
+    },
     "admin_usage": {
         "en": "Use /admin quota show|set|reset <user> [n], ban|unban <user> [reason], queue, "
         "purge [user], settings [key value], audit [n], or model <name>. Name users by reply, mention, "
