@@ -316,7 +316,7 @@ async def test_the_quota_resets_at_the_configured_hour_in_the_configured_zone(
     await bot.video("before the reset")
 
     await bot.service.video_text(bot.req(ALICE), "still before")
-    assert bot.outbox.texts[-1] == "Daily limit of 1 clips reached; resets in 30 min."
+    assert bot.outbox.texts[-1] == "Daily limit of 1 clip reached; resets in 30 min."
 
     clock.advance(31 * 60)
     assert await bot.service.video_text(bot.req(ALICE), "after the reset") is not None
