@@ -8,6 +8,7 @@ a single running job.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 from collections.abc import Callable
@@ -151,7 +152,7 @@ class JobRunner:
                 await self.give_up_on_broken_models()
             except sqlite3.OperationalError as error:
                 log.warning("could not fail jobs of a broken model (%s); trying again", error)
-            await self.queue.wait_for_change(every)
+            await asyncio.sleep(every)  # a timer of its own: the queue's event wakes the dispatcher
 
     def stop(self) -> None:
         """No more dispatching; the backend stops running jobs after their current step."""
