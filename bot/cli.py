@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bot import __version__
-from bot.config import Config, ConfigError, ModelSettings, load_config
+from bot.config import Config, ConfigError, ModelEntry, ModelSettings, load_config
 from bot.core.parsing import CommandError, VideoArgs, validate_video
 from bot.pipelines.registry import TINY_PRESETS
 from bot.provenance import ContentCredentials, ModelInfo
@@ -282,12 +282,28 @@ def _console_logging(config: Config, verbose: bool) -> None:
     root.addHandler(terminal)
 
 
+def _tiny_in_place_of(config: Config, name: str, tiny: str) -> Config:
+    """The settings with model `name` replaced by the tiny model that really renders, so that
+    /models, /help and /info name the model the clip's tags and signed manifest name."""
+    if not config.models:  # a lone [model]: the tiny model at its own shape, not [video]'s
+        model = dataclasses.replace(config.model, id=tiny, path="")
+        return dataclasses.replace(config, model=model, video_keys_set=frozenset())
+    models = tuple(
+        (n, ModelEntry(id=tiny, default=entry.default) if n == name else entry) for n, entry in config.models
+    )
+    return dataclasses.replace(config, models=models)
+
+
 async def _console(config: Config, tiny: bool, *, web: bool = False) -> None:
     from bot.app import build_service, run_console, running_worker, serving_web
     from bot.console_adapter import console_config
 
     config = console_config(config, web=web)
-    service = build_service(config, model_source=_pick_model(config, tiny))
+    default = config.model_settings[config.default_model]
+    source = _pick_model(config, tiny)
+    if source != default.source:
+        config = _tiny_in_place_of(config, default.name, source)
+    service = build_service(config)
     async with running_worker(service) as worker, serving_web(service, worker) as site:
         if site is not None:
             print(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -81,6 +82,42 @@ def test_the_console_user_owns_the_bot_verifies_clips_and_reads_done_before_the_
     assert "I don't know that command" not in bot.stdout
     assert not [line for line in bot.out + bot.err if " INFO " in line], "INFO logs go to the log file"
     assert "videobot" in (tmp_path / "data" / "videobot.log").read_text(encoding="utf-8")
+
+
+def test_with_the_tiny_fallback_the_console_credits_clips_to_the_tiny_model_everywhere(
+    tmp_path: Path, children: Callable[..., Child]
+) -> None:
+    """No config (the real default model, not downloaded): /models, /help and /info must say what
+    the clip's tags and signed manifest say, never ModelScope and its licence."""
+    bot = children("console", cwd=tmp_path)
+    bot.wait_for("Type /video")
+    bot.send("/video a cat --steps 2")
+    bot.wait_for(CLIP_READY.search, timeout=90)
+    bot.send("/models")
+    bot.wait_for("• tiny")
+    bot.send("/info")
+    bot.wait_for("model: tiny")
+    bot.send("/help")
+    bot.wait_for("Clips are made by tiny")
+    bot.send("/quit")
+    assert bot.wait(30) == 0
+    assert "text-to-video-ms" not in bot.stdout and "CC-BY-NC" not in bot.stdout
+    assert "falling back to the tiny random model" in bot.stderr
+
+
+def test_console_web_shows_the_console_clips_in_the_gallery(
+    tmp_path: Path, children: Callable[..., Child], unused_tcp_port: int
+) -> None:
+    write_config(tmp_path, web={"port": unused_tcp_port})
+    bot = children("console", "--web", "--config", "config.toml", cwd=tmp_path)
+    bot.wait_for(f"http://127.0.0.1:{unused_tcp_port}/")
+    bot.send("/video a lighthouse in the fog --seed 3")
+    bot.wait_for(CLIP_READY.search, timeout=90)
+    with urllib.request.urlopen(f"http://127.0.0.1:{unused_tcp_port}/", timeout=30) as page:
+        front = page.read().decode("utf-8")
+    assert "a lighthouse in the fog" in front, "the console's clip is in the gallery"
+    bot.send("/quit")
+    assert bot.wait(30) == 0
 
 
 def test_at_end_of_input_the_console_finishes_the_queued_clip_then_exits(
