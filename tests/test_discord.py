@@ -534,7 +534,7 @@ async def test_admin_queue_and_purge_tell_the_owners_of_cancelled_jobs(world: Wo
         f"#2 queued discord:{STRANGER} (User {STRANGER}): a waiting harbour",
     ]
     purged = await admin_says(fake, "purge", {"user": fake.user_option(STRANGER)}, permissions=MANAGE_GUILD)
-    assert purged == "🧹 Cancelled 1 waiting jobs; their quota was refunded."
+    assert purged == "🧹 Cancelled 1 waiting job; its quota was refunded."
     notice = await waiting.edit_original()
     assert notice.json["content"] == "🛑 An admin cancelled video #2; your quota was refunded."
     assert world.job(2).status == JobStatus.CANCELLED

@@ -300,7 +300,7 @@ async def test_admin_purge_cancels_waiting_jobs_refunds_and_tells_the_owners(
     elsewhere = await bot.service.video_text(bot.req(TG_ANN, other_chat), "ann's elsewhere")
     assert ann and bob and elsewhere
     await bot.service.admin(admin, "purge telegram:11")
-    assert bot.last_text.startswith("🧹 Cancelled 1 waiting jobs")
+    assert bot.last_text.startswith("🧹 Cancelled 1 waiting job;")
     assert bot.job(ann.id).status == JobStatus.CANCELLED
     assert bot.job(bob.id).status == JobStatus.QUEUED
     # Refunded: only the job in the other chat still counts.

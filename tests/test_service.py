@@ -622,7 +622,7 @@ async def test_without_the_model_jobs_wait_in_line_told_why_and_run_once_it_load
 ) -> None:
     renderer = CountingRenderer(str(tmp_path / "weights-not-downloaded"))
     bot = await make_bot(renderer=renderer, config=make_config(queue={"model_retry_s": 0.5}))
-    await eventually(lambda: bot.service.model_error, what="the model load to fail")
+    await eventually(lambda: bot.service.model_error, what="the model load to fail", timeout=60)
     assert "weights-not-downloaded" in (bot.service.model_error or "")
 
     tries = renderer.loads
@@ -642,7 +642,7 @@ async def test_without_the_model_jobs_wait_in_line_told_why_and_run_once_it_load
 
     # the owner fixes the setting; the next retry (model_retry_s) loads the model and the jobs run
     renderer.source = "tiny"
-    await bot.outbox.wait_for_video()
+    await bot.outbox.wait_for_video(timeout=60)  # the retry, then a first load of diffusers
     assert bot.job(job.id).status == JobStatus.DONE
 
 
@@ -654,7 +654,7 @@ async def test_jobs_for_a_model_that_never_loads_fail_refunded_after_the_bounded
     renderer = CountingRenderer(str(tmp_path / "weights-not-downloaded"))
     config = make_config(queue={"model_retry_s": 0.05, "model_missing_wait_s": 600.0})
     bot = await make_bot(renderer=renderer, config=config, clock=clock)
-    await eventually(lambda: bot.service.model_error, what="the model load to fail")
+    await eventually(lambda: bot.service.model_error, what="the model load to fail", timeout=60)
     job = await bot.video("a cat")
     assert bot.used_today() == 1
 
