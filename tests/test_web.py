@@ -582,7 +582,7 @@ async def test_web_keys_have_safe_defaults_and_bad_values_are_one_line(make_conf
     )
     token = "a long enough s3cret"
     assert make_config(env={"VIDEOBOT_ADMIN_TOKEN": f" {token} "}).secrets.admin_token == token
-    with pytest.raises(ConfigError, match="VIDEOBOT_ADMIN_TOKEN is too short"):
+    with pytest.raises(ConfigError, match=r"^VIDEOBOT_ADMIN_TOKEN \(in the environment\) is too short"):
         make_config(env={"VIDEOBOT_ADMIN_TOKEN": "s3cret"})
     with pytest.raises(ConfigError, match=r"\[web\] public_url"):
         make_config(web={"public_url": "videos.example.org"})
