@@ -58,7 +58,7 @@ def test_the_console_user_owns_the_bot_verifies_clips_and_reads_done_before_the_
 
     for n in range(4):  # the chat rate limit (3 at once, 2 a minute) is not for the only user
         bot.send(f"/video clip {n} --seed {n} --model tiny")  # the name /models shows for [model]
-    ready = [bot.wait_for(lambda line, n=n: f"clips/{n + 1}.mp4" in line, timeout=90) for n in range(4)]
+    ready = [bot.wait_for(f"clips/{n + 1}.mp4", timeout=90) for n in range(4)]
     assert "wait" not in bot.stdout.lower().replace("waiting", "")
     lines = bot.out
     first_done = lines.index("✅ Done: clip #1 below.")

@@ -28,6 +28,7 @@ from bot.app import StartupError, build_service, run_telegram, running_worker, s
 from bot.config import ConfigError
 from bot.core.ports import Failed, FailureKind, Started
 from bot.core.types import ButtonAction, ChatRef, ChatSettings, JobStatus, UserRef
+from bot.dispatch.local import LocalBackend
 from bot.store import Store
 from bot.store.public import CHALLENGE, CHAT
 from bot.telegram_adapter import WEBHOOK_PATH
@@ -434,7 +435,9 @@ async def test_a_model_that_does_not_load_is_not_counted_as_renders_and_shows_as
     scrape = await (await site.client.get("/metrics")).text()
     assert metric(scrape, "videobot_renders_total", model="tiny", outcome="model_missing") == 0
     assert 'videobot_model_loaded{model="tiny"} 1.0' in scrape
-    site.bot.service.backend.renderer.unload()
+    backend = site.bot.service.backend
+    assert isinstance(backend, LocalBackend)
+    backend.renderer.unload()
     scrape = await (await site.client.get("/metrics")).text()
     assert 'videobot_model_loaded{model="tiny"} 0.0' in scrape, "a 0 series, not a missing one"
 
