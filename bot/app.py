@@ -47,6 +47,49 @@ STOP_WITHIN_S = STOP_WORKER_S + STOP_SENDS_S + STOP_PLATFORMS_S + 1.0  # and 1 s
 
 PlatformRunner = Callable[[VideoService, asyncio.Event], Coroutine[Any, Any, None]]
 
+PLATFORM_RETRY_FIRST_S = 1.0  # a platform that cannot connect is tried again after this, doubling…
+PLATFORM_RETRY_MAX_S = 300.0  # …up to this
+
+
+def is_network_error(error: BaseException) -> bool:
+    """A passing network problem (no route, DNS, a timeout): worth trying again. A refusal (a
+    rejected token, missing intents) is not: it stops the bot with its reason."""
+    import aiohttp
+    import discord
+    import httpx
+    from telegram.error import NetworkError as TelegramNetworkError
+
+    passing = (OSError, TimeoutError, httpx.TransportError, TelegramNetworkError)
+    return isinstance(error, (*passing, aiohttp.ClientConnectionError, discord.GatewayNotFound))
+
+
+async def keep_connecting(
+    name: str,
+    run: PlatformRunner,
+    service: VideoService,
+    stop: asyncio.Event,
+    *,
+    first_s: float = PLATFORM_RETRY_FIRST_S,
+    max_s: float = PLATFORM_RETRY_MAX_S,
+) -> None:
+    """Run a platform; when the network keeps it from connecting (or drops it), try again with
+    backoff while the web side and the worker keep running, shown as disconnected meanwhile."""
+    delay = first_s
+    while not stop.is_set():
+        try:
+            await run(service, stop)
+            return
+        except Exception as error:
+            if stop.is_set() or not is_network_error(error):
+                raise
+            service.connected.discard(name)
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+            why = _redacted(first_line, service.config)
+            log.warning("%s: cannot connect (%s); trying again in %.0f s", name, why, delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            delay = min(delay * 2, max_s)
+
 
 def picture_gate(config: Config, credentials: ContentCredentials) -> PictureGate | None:
     """Pictures to animate are checked (format, bounds, faces, credentials) and kept under
@@ -181,14 +224,14 @@ async def run_discord(service: VideoService, stop: asyncio.Event) -> None:
 
 
 async def run_console(
-    service: VideoService, stdin: TextIO | None = None, stdout: TextIO | None = None
+    service: VideoService, stdin: TextIO | None = None, stdout: TextIO | None = None, *, web: bool = False
 ) -> None:
-    """The terminal as a chat, until /quit or the end of input."""
+    """The terminal as a chat, until /quit or the end of input (`web`: a group in the gallery)."""
     from bot import console_adapter
 
     outbox = console_adapter.ConsoleOutbox(stdout or sys.stdout)
     service.add_outbox(console_adapter.PLATFORM, outbox)
-    await console_adapter.run_console(service, outbox, stdin)
+    await console_adapter.run_console(service, outbox, stdin, web=web)
 
 
 @contextlib.asynccontextmanager
@@ -258,9 +301,10 @@ async def run_bot(config: Config) -> int:
     async with running_worker(service) as worker, serving_web(service, worker) as web:
         platforms = enabled_platforms(config, web)
         tasks = [
-            asyncio.create_task(run(service, platforms_stop), name=name) for name, run in platforms.items()
+            asyncio.create_task(keep_connecting(name, run, service, platforms_stop), name=name)
+            for name, run in platforms.items()
         ]
-        log.info("videobot running: %s", ", ".join(platforms))
+        log.info("videobot running: %s", ", ".join(platforms) or "the web side and the render worker")
         waiter = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([waiter, worker, *tasks], return_when=asyncio.FIRST_COMPLETED)
         status = 0

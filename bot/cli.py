@@ -1,4 +1,4 @@
-"""`videobot run | console | demo | admin | verify`: the command line."""
+"""`videobot run | console | demo | pull | admin | verify`: the command line."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bot import __version__
-from bot.config import Config, ConfigError, ModelSettings, load_config
+from bot.config import Config, ConfigError, ModelEntry, ModelSettings, load_config
 from bot.core.parsing import CommandError, VideoArgs, validate_video
 from bot.core.types import Picture
 from bot.pipelines.registry import TINY_PRESETS
@@ -23,6 +23,8 @@ from bot.render import ModelUnavailable, OutOfMemory, check_weights_on_disk
 from bot.store import StoreError
 
 log = logging.getLogger("videobot")
+
+COMMANDS = ("run", "console", "demo", "pull", "admin", "worker", "verify")
 
 
 def _config_arg(parser: argparse.ArgumentParser) -> None:
@@ -38,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="videobot", description="Text-to-video chat bot.")
     parser.add_argument("--version", action="version", version=f"videobot {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser("run", help="run every enabled platform and the render worker")
     _config_arg(run)
@@ -46,10 +48,15 @@ def build_parser() -> argparse.ArgumentParser:
     console = sub.add_parser("console", help="chat with the bot in this terminal (no tokens needed)")
     _config_arg(console)
     console.add_argument("--tiny", action="store_true", help="use the tiny random model")
+    console.add_argument(
+        "--web",
+        action="store_true",
+        help="also serve the web side ([web] host:port), the console's chat in the gallery",
+    )
 
     admin = sub.add_parser(
         "admin",
-        help="admin tools from the server's shell (quota, ban, unban, queue, purge, audit)",
+        help="admin tools from the server's shell (quota, ban, unban, queue, purge, audit, model)",
         description="Same as /admin in a chat, e.g. `videobot admin ban telegram:42 spam`.",
     )
     _config_arg(admin)
@@ -83,6 +90,17 @@ def build_parser() -> argparse.ArgumentParser:
         "tiny, tiny-wan, tiny-wan22, tiny-ltx, tiny-cogvideox",
     )
 
+    pull = sub.add_parser(
+        "pull",
+        help="download the configured models' weights: exactly the files loading reads",
+        description="Checks free disk space first; run it again to fetch what an interrupted run missed.",
+    )
+    _config_arg(pull)
+    pull.add_argument(
+        "names", nargs="*", metavar="NAME", help="models to fetch (default: every configured one)"
+    )
+    pull.add_argument("--dry-run", action="store_true", help="print the files and their size, fetch nothing")
+
     verify = sub.add_parser(
         "verify",
         help="check a clip's Content Credentials (C2PA): who signed it, when, with what model, intact?",
@@ -108,9 +126,16 @@ def _pick_model(config: Config, force_tiny: bool, out: TextIO = sys.stderr, name
         return settings.source if settings.preset.tiny else _tiny_of(settings)
     try:
         check_weights_on_disk(settings.source)
-    except ModelUnavailable as missing:
-        print(f"{missing}\nFalling back to the tiny random model for now.", file=out)
-        return _tiny_of(settings)
+    except ModelUnavailable:
+        tiny = _tiny_of(settings)
+        print(
+            f"The model {settings.source} is not on this machine "
+            f"(`videobot pull {settings.name}` fetches it); "
+            f"falling back to the tiny random model {tiny}, at its own small size: clips show noise, "
+            "not your prompt.",
+            file=out,
+        )
+        return tiny
     print(f"Using the model {settings.source}.", file=out)
     return settings.source
 
@@ -121,14 +146,15 @@ class _StepPrinter:
     def __init__(self, total: int, out: TextIO) -> None:
         self.out = out
         self.bar: Any = None
-        if out.isatty():
-            from tqdm import tqdm
-
-            # A pty that reports 0 columns (ssh -t, script) would draw an empty bar.
-            width = shutil.get_terminal_size((80, 20)).columns
-            self.bar = tqdm(total=total, unit="step", desc="rendering", file=out, ncols=width)
 
     def __call__(self, step: int, total: int) -> None:
+        if self.bar is None and self.out.isatty():
+            from tqdm import tqdm
+
+            # Drawn at the first step, not before the model loads (a stale 0 % bar meanwhile).
+            # A pty that reports 0 columns (ssh -t, script) would draw an empty bar.
+            width = shutil.get_terminal_size((80, 20)).columns
+            self.bar = tqdm(total=total, unit="step", desc="rendering", file=self.out, ncols=width)
         if self.bar is not None:
             self.bar.update(step - self.bar.n)
         else:
@@ -149,11 +175,19 @@ def _demo(config: Config, args: argparse.Namespace) -> int:
         known = ", ".join([*config.model_settings, *TINY_PRESETS])
         print(f"videobot: there is no model called {args.model!r}; pick one of {known}", file=sys.stderr)
         return 2
+    if args.out.is_dir():
+        example = args.out / "clip.mp4"
+        print(f"videobot: {args.out} is a folder; give --out a file name, e.g. {example}", file=sys.stderr)
+        return 2
     video_args = VideoArgs(
         args.prompt, args.seed, args.neg, args.frames, args.steps, args.guidance, silent=args.silent
     )
     try:
-        params = validate_video(video_args, settings.limits, model=settings)
+        params = validate_video(video_args, settings.limits, model=settings)  # a bad option: one line
+        source = _pick_model(config, args.tiny, name=settings.name)
+        if source != settings.source:  # the tiny fallback renders at its own shape, not the real model's
+            settings = config.model_named(source)
+            params = validate_video(video_args, settings.limits, model=settings)
     except CommandError as error:
         print(messages.text(error.key, "en", **error.values), file=sys.stderr)
         return 2
@@ -165,7 +199,6 @@ def _demo(config: Config, args: argparse.Namespace) -> int:
             return 2
     from bot.app import model_renderer
 
-    source = _pick_model(config, args.tiny, name=settings.name)
     tuning = dataclasses.replace(config.render, warmup_steps=0)  # one clip: warming first only costs
     renderer, made_by = model_renderer(settings, source, tuning)
     started = time.monotonic()
@@ -198,6 +231,9 @@ def _verify(path: Path) -> int:
     from bot.core.credentials import credentials_report
     from bot.provenance import check_clip
 
+    if path.is_dir():
+        print(f"videobot: {path} is a folder; give the path of an MP4 file", file=sys.stderr)
+        return 1
     if not path.is_file():
         print(f"videobot: {path}: no such file", file=sys.stderr)
         return 1
@@ -224,7 +260,8 @@ def _admin(config: Config, words: list[str]) -> int:
     try:
         result = asyncio.run(tools.run(f"shell:{getpass.getuser()}", None, " ".join(words)))
     except CommandError as error:
-        print(messages.text(error.key, "en", **error.values), file=sys.stderr)
+        key = "admin_usage_shell" if error.key == "admin_usage" else error.key  # no replies on a shell
+        print(messages.text(key, "en", **error.values), file=sys.stderr)
         return 2
     finally:
         store.close()
@@ -250,12 +287,49 @@ def _demo_picture(config: Config, settings: ModelSettings, path: Path) -> Pictur
     return dataclasses.replace(facts.picture, path=str(path.resolve()))
 
 
-async def _console(config: Config, tiny: bool) -> None:
-    from bot.app import build_service, run_console, running_worker
+def _console_logging(config: Config, verbose: bool) -> None:
+    """While the console has the terminal, logs go to a file; only warnings also reach stderr."""
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    log_file = logging.FileHandler(config.data_dir / "videobot.log", encoding="utf-8")
+    log_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    terminal = logging.StreamHandler(sys.stderr)
+    terminal.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    terminal.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    root.addHandler(log_file)
+    root.addHandler(terminal)
 
-    service = build_service(config, model_source=_pick_model(config, tiny))
-    async with running_worker(service):
-        await run_console(service)
+
+def _tiny_in_place_of(config: Config, name: str, tiny: str) -> Config:
+    """The settings with model `name` replaced by the tiny model that really renders, so that
+    /models, /help and /info name the model the clip's tags and signed manifest name."""
+    if not config.models:  # a lone [model]: the tiny model at its own shape, not [video]'s
+        model = dataclasses.replace(config.model, id=tiny, path="")
+        return dataclasses.replace(config, model=model, video_keys_set=frozenset())
+    models = tuple(
+        (n, ModelEntry(id=tiny, default=entry.default) if n == name else entry) for n, entry in config.models
+    )
+    return dataclasses.replace(config, models=models)
+
+
+async def _console(config: Config, tiny: bool, *, web: bool = False) -> None:
+    from bot.app import build_service, run_console, running_worker, serving_web
+    from bot.console_adapter import console_config
+
+    config = console_config(config, web=web)
+    default = config.model_settings[config.default_model]
+    source = _pick_model(config, tiny)
+    if source != default.source:
+        config = _tiny_in_place_of(config, default.name, source)
+    service = build_service(config)
+    async with running_worker(service) as worker, serving_web(service, worker) as site:
+        if site is not None:
+            print(
+                f"The web side, with your clips in its gallery: http://{config.web.host}:{config.web.port}/"
+            )
+        await run_console(service, web=site is not None)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -267,9 +341,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:  # `videobot` or `videobot --bogus`: say what there is to run
+        parser.error(f"pick a command: {', '.join(COMMANDS)} (videobot COMMAND --help tells more)")
+    # demo, pull and verify print their own lines; INFO logs would repeat them
+    quiet = args.command in {"demo", "pull", "verify"}
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if args.verbose else logging.WARNING if quiet else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
@@ -292,20 +371,29 @@ def _main(argv: list[str] | None) -> int:
             return _demo(config, args)
         if args.command == "admin":
             return _admin(config, args.words)
+        if args.command == "pull":
+            from bot.pull import PullError, pull
+
+            try:
+                return pull(config, args.names, dry_run=args.dry_run)
+            except PullError as error:
+                print(f"videobot: {error}", file=sys.stderr)
+                return 2
         if args.command == "worker":
             from bot.dispatch.worker import run_worker
 
             return asyncio.run(run_worker(config))
         if args.command == "console":
-            asyncio.run(_console(config, args.tiny))
+            _console_logging(config, args.verbose)
+            asyncio.run(_console(config, args.tiny, web=args.web))
             return 0
         from bot.app import StartupError, enabled_platforms, run_bot
 
-        if not enabled_platforms(config):
+        if not enabled_platforms(config) and not config.web.enabled:
             print(
-                f"videobot: no platform is enabled in {config.source}; set [telegram] enabled = true "
-                "or [discord] enabled = true (with TELEGRAM_TOKEN / DISCORD_TOKEN in the "
-                "environment), or try `videobot console`.",
+                f"videobot: nothing to run in {config.source}: no chat platform and no web side; set "
+                "[telegram] enabled = true or [discord] enabled = true (with TELEGRAM_TOKEN / "
+                "DISCORD_TOKEN in the environment) or [web] enabled = true, or try `videobot console`.",
                 file=sys.stderr,
             )
             return 2

@@ -193,6 +193,7 @@ class QueueConfig:
     board_interval_s: float = 6.0  # a busy group's board is edited at most this often
     delivery_rounds: int = 10  # rounds (30 s, 1 min, 2 min … at most 1 h apart) before giving up
     model_retry_s: float = 60.0  # how often a model that failed to load is tried again
+    model_missing_wait_s: float = 900.0  # a job for a model that cannot load fails (refunded) after this
     # Where jobs render: "local" (in this process) or "saq" (`videobot worker` processes through Redis).
     backend: str = "local"
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -356,6 +357,12 @@ class Config:
         return {
             name: replace(_resolve(name, entry, self), legacy=self.model_table) for name, entry in self.models
         }
+
+    @property
+    def chat_platforms(self) -> frozenset[str]:
+        """The chat platforms switched on: `videobot run` keeps trying to connect each."""
+        on = (("telegram", self.telegram.enabled), ("discord", self.discord.enabled))
+        return frozenset(name for name, enabled in on if enabled)
 
     @property
     def default_model(self) -> str:
@@ -593,7 +600,8 @@ def _check(config: Config, require_tokens: bool) -> None:
     need(config.queue.delivery_rounds >= 1, "[queue] delivery_rounds", "must be at least 1")
     need(config.queue.busy_group_jobs >= 1, "[queue] busy_group_jobs", "must be at least 1")
     need(config.queue.board_interval_s >= 0, "[queue] board_interval_s", "must be >= 0")
-    for key in ("redeliver_every_s", "model_retry_s", "heartbeat_s", "sweep_s", "poll_s", "upload_timeout_s"):
+    for key in ("redeliver_every_s", "model_retry_s", "model_missing_wait_s",
+                "heartbeat_s", "sweep_s", "poll_s", "upload_timeout_s"):  # fmt: skip
         need(getattr(config.queue, key) > 0, f"[queue] {key}", "must be above 0")
     q = config.queue
     need(q.backend in ("local", "saq"), "[queue] backend", f'{q.backend!r} is not "local" or "saq"')
@@ -692,11 +700,11 @@ def _check(config: Config, require_tokens: bool) -> None:
     need(1 <= w.gallery_size <= 200, "[web] gallery_size", "must be 1 to 200")
     need(w.admin_session_hours > 0, "[web] admin_session_hours", "must be above 0")
     token = config.secrets.admin_token
-    need(
-        not token or len(token) >= 16 or not require_tokens,
-        "VIDEOBOT_ADMIN_TOKEN",
-        "is too short to guard /admin: use at least 16 characters (or leave it empty to turn /admin off)",
-    )
+    if token and len(token) < 16 and require_tokens:  # the environment's, not the file's
+        raise ConfigError(
+            "VIDEOBOT_ADMIN_TOKEN (in the environment) is too short to guard /admin: use at least "
+            "16 characters (or leave it empty to turn /admin off)"
+        )
     if config.telegram.enabled and require_tokens:
         need(
             bool(config.secrets.telegram_token),

@@ -14,16 +14,22 @@ import re
 import sys
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
+from bot.config import Config
 from bot.core import menu, messages
 from bot.core.credentials import Upload
+from bot.core.parsing import CommandError
 from bot.core.service import VideoService
 from bot.core.types import Button, ChatRef, Delivery, Request, UserRef
 
 PLATFORM = "console"
 CHAT = ChatRef(PLATFORM, "terminal")
+# With `console --web` the terminal is a group whose owner turned the gallery on, so its clips
+# reach the web side's public pages (a private chat never does).
+WEB_CHAT = ChatRef(PLATFORM, "terminal", is_group=True)
 PROMPT_HINT = (
     "Type /video <prompt> (or "
     + ", ".join(f"/{c.name}" for c in menu.COMMANDS if c.name != "video")
@@ -32,13 +38,22 @@ PROMPT_HINT = (
 
 
 class ConsoleOutbox:
-    """Prints what a chat would show.  Message refs are just counters."""
+    """Prints what a chat would show.  Message refs are just counters.
+
+    On a terminal an edit redraws its line (the progress bar stays one line); in a pipe or a
+    file each edit is a line of its own."""
 
     def __init__(self, out: TextIO) -> None:
         self.out = out
         self._ids = itertools.count(1)
+        self._redraw = out.isatty()
+        self._on_edit_line = False  # the cursor sits at the end of a line an edit may redraw
+        self._said: set[str] = set()  # done lines printed with their clip, not again after it
 
     def _print(self, text: str) -> None:
+        if self._on_edit_line:
+            self.out.write("\n")
+            self._on_edit_line = False
         print(text, file=self.out, flush=True)
 
     def upload_limit(self, chat: ChatRef) -> int:
@@ -57,10 +72,22 @@ class ConsoleOutbox:
         return str(next(self._ids))
 
     async def edit_text(self, chat: ChatRef, message: str, text: str) -> None:
-        self._print(f"  {text}")
+        if text in self._said:
+            self._said.discard(text)
+            return
+        if not self._redraw:
+            self._print(f"  {text}")
+            return
+        self.out.write(f"\r\033[K  {text}")  # back to the line's start, clear it, redraw
+        self.out.flush()
+        self._on_edit_line = True
 
     async def send_video(self, delivery: Delivery) -> str:
-        self._print(f"🎞 clip ready: {delivery.clip.path}\n{delivery.caption}")
+        # Chats edit "done" into the status message above the clip; a terminal reads top to
+        # bottom, so it says so before the clip, and skips that edit when it comes.
+        done = messages.text("done_status", delivery.job.user.locale, job=delivery.job.id)
+        self._said.add(done)
+        self._print(f"{done}\n🎞 clip ready: {delivery.clip.path}\n{delivery.caption}")
         return str(next(self._ids))
 
     async def delete(self, chat: ChatRef, message: str) -> None:
@@ -74,6 +101,19 @@ class ConsoleOutbox:
 
     async def open_thread(self, chat: ChatRef, message: str, name: str) -> ChatRef | None:
         return None
+
+
+def console_config(config: Config, *, web: bool = False) -> Config:
+    """The settings the console runs with: its only user is one of the bot's owners (the README
+    calls them the admin), and no chat rate limit stops them; the queue caps still hold.
+    `web`: the web side is served too."""
+    user = console_user()
+    owners = config.admin.owners if user.key in config.admin.owners else (*config.admin.owners, user.key)
+    quota = replace(
+        config.quota, per_minute=max(config.quota.per_minute, 1_000.0), burst=max(config.quota.burst, 1_000)
+    )
+    config = replace(config, admin=replace(config.admin, owners=owners), quota=quota)
+    return replace(config, web=replace(config.web, enabled=True)) if web else config
 
 
 def console_user() -> UserRef:
@@ -134,6 +174,13 @@ async def dispatch(service: VideoService, req: Request, line: str) -> bool:
         await service.quota(req)
     elif command == "/info":
         await service.info(req, argument or None)
+    elif command == "/verify":
+        try:
+            upload = _file_upload(argument)
+        except CommandError as error:
+            await service.reply(req, messages.text(error.key, req.user.locale, **error.values))
+        else:
+            await service.verify(req, upload)
     elif command == "/models":
         await service.list_models(req)
     elif command in ("/help", "/start"):
@@ -149,21 +196,43 @@ async def dispatch(service: VideoService, req: Request, line: str) -> bool:
     return True
 
 
+def _file_upload(argument: str) -> Upload:
+    """`/verify clip.mp4`: the file as an upload; a path that is no file is one sentence."""
+    if not argument:
+        raise CommandError("verify_how_console")
+    path = Path(argument.strip().strip("'\"")).expanduser()
+    if not path.is_file():
+        raise CommandError("verify_no_file", path=messages.echo(str(path)))
+    size = path.stat().st_size
+
+    async def fetch() -> bytes:
+        return await asyncio.to_thread(path.read_bytes)
+
+    return Upload(size, fetch)
+
+
 def _has_unfinished_jobs(service: VideoService, user: UserRef) -> bool:
     return any(not job.status.finished for job in service.recent_jobs(user, 50))
 
 
-async def run_console(service: VideoService, outbox: ConsoleOutbox, stdin: TextIO | None = None) -> None:
+async def run_console(
+    service: VideoService, outbox: ConsoleOutbox, stdin: TextIO | None = None, *, web: bool = False
+) -> None:
     """Read commands until /quit; at end of input, wait for this user's jobs, then return."""
     await service.platform_ready(PLATFORM)
     user = console_user()
+    chat = CHAT
+    if web:
+        chat = WEB_CHAT
+        settings = service.store.chats.get(chat.scope_key)
+        service.store.chats.save(chat.scope_key, replace(settings, gallery=True))
     print(PROMPT_HINT, file=outbox.out, flush=True)
     lines = await _read_lines(stdin or sys.stdin)
     while True:
         line = await lines.get()
         if line is None:
             break
-        if not await dispatch(service, Request(user, CHAT, is_admin=True), line):
+        if not await dispatch(service, Request(user, chat, is_admin=True), line):
             return
     while _has_unfinished_jobs(service, user):
         await service.job_finished.wait()

@@ -159,7 +159,7 @@ async def test_a_full_challenge_with_a_restart_in_the_middle(
 
         board = fake.send_message(GROUP, DEE, "/leaderboard")
         answer = await fake.wait_for_call("sendMessage", replying_to(board))
-        assert answer.params["text"] == "🏆 Leaderboard\n1. Ben · 1 wins · 2 votes\n2. Cal · 0 wins · 1 votes"
+        assert answer.params["text"] == "🏆 Leaderboard\n1. Ben · 1 win · 2 votes\n2. Cal · 0 wins · 1 vote"
         assert bot.service.store.quota.used_today(f"telegram:{BEN}", bot.service.quota_day()) == 0
     assert len([c for c in fake.calls_of("sendMessage") if "is over" in c.params["text"]]) == 1
 
@@ -176,7 +176,7 @@ async def test_the_deadline_timer_closes_voting_and_ties_share_the_win(
         cal_clip = await entry(bot, CAL, "a tiny city", "Cal")
         too_many = fake.send_message(GROUP, CAL, "/challenge enter another tiny city", first_name="Cal")
         answer = await fake.wait_for_call("sendMessage", replying_to(too_many))
-        assert answer.params["text"] == "You already entered 1 times, the most this challenge allows."
+        assert answer.params["text"] == "You already entered 1 time, the most this challenge allows."
         for clip, voter in ((ben_clip, CAL), (cal_clip, BEN)):
             job = bot.service.job_for_message(GROUP_CHAT, str(clip.result["message_id"]))
             assert job is not None
@@ -185,7 +185,7 @@ async def test_the_deadline_timer_closes_voting_and_ties_share_the_win(
         assert not any("is over" in c.params["text"] for c in fake.calls_of("sendMessage"))
         clock.advance(3600)  # the running timer sees the deadline pass; no restart involved
         result = await fake.wait_for_call("sendMessage", text_call("is over"))
-        assert result.params["text"] == "🏆 “tiny worlds” is over! A tie at 1 votes: Ben, Cal share the win."
+        assert result.params["text"] == "🏆 “tiny worlds” is over! A tie at 1 vote: Ben, Cal share the win."
 
 
 @pytest.mark.asyncio

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -167,6 +168,15 @@ def test_control_and_invisible_characters_are_stripped_and_spaces_collapsed(limi
     assert clean_text("  tab\tand\nnewline  ") == "tab and newline"
 
 
+def test_emoji_joined_by_zero_width_joiners_are_kept_whole() -> None:
+    surfer, coder, family = "🏄\u200d♂️", "👩\u200d💻", "👨\u200d👩\u200d👧"
+    assert clean_text(f"a {surfer} and a {coder} with {family}") == f"a {surfer} and a {coder} with {family}"
+    assert messages.echo(surfer) == surfer
+    # a joiner anywhere else is still an invisible trick
+    assert clean_text("ad\u200dmin \u200d🏄 🏄\u200d") == "admin 🏄 🏄"
+    assert clean_text("\u202eevil") == "evil"
+
+
 def test_prompt_length_is_counted_after_cleaning(limits: VideoConfig) -> None:
     padded = "a" * 300 + " " * 50 + "\x00" * 20
     assert submit(padded, limits).prompt == "a" * 300
@@ -206,3 +216,37 @@ def test_anything_else_is_not_a_job_number(typed: str) -> None:
         parse_job_id(typed)
     assert error.value.key == "bad_job_id"
     assert "is not a video number" in messages.text("bad_job_id", "en", **error.value.values)
+
+
+def test_counted_words_take_their_singular_for_one_in_every_language() -> None:
+    assert messages.text("challenge_rules", "en", entries=1) == "Up to 1 entry each; no voting for yourself."
+    assert (
+        messages.text("challenge_rules", "en", entries=3) == "Up to 3 entries each; no voting for yourself."
+    )
+    assert (
+        messages.text("leaderboard_row", "en", place=1, name="Ann", wins=1, votes=0)
+        == "1. Ann · 1 win · 0 votes"
+    )
+    assert (
+        messages.text("leaderboard_row", "it", place=1, name="Ann", wins=1, votes=2)
+        == "1. Ann · 1 vittoria · 2 voti"
+    )
+    assert messages.text("board_title", "en", count=1) == "📋 1 video on its way in this chat:"
+    assert messages.text("board_all_done", "en", count=1) == "✅ The video is done."
+    assert messages.text("board_all_done", "en", count=4) == "✅ All 4 videos are done."
+
+
+def test_no_message_a_user_can_reach_says_one_of_a_plural() -> None:
+    """Every counted message, filled with 1: never "1 entries", "1 wins", "1 videos"."""
+    plural_after_one = re.compile(
+        r"(?<![\w+])1 (?:waiting )?(entries|wins|videos|votes|tries|clips|times|steps|frames|jobs|characters|"
+        r"voci|vittorie|voti|tentativi|volte|passi|lavori|caratteri)\b"
+    )
+    for key, variants in messages.MESSAGES.items():
+        for locale in variants:
+            fields = set(re.findall(r"\{(\w+)", variants[locale]))
+            values: dict[str, object] = dict.fromkeys(fields, 1)
+            if "rule" in values:  # a frame rule ("4k+1"), not a count
+                values["rule"] = "4k+1"
+            said = messages.text(key, locale, **values)
+            assert not plural_after_one.search(said), f"{key} ({locale}): {said!r}"

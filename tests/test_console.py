@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,7 +23,7 @@ def test_a_console_user_queues_a_clip_watches_it_render_and_gets_the_file(
     rendering = bot.wait_for("Rendering")
     ready = bot.wait_for(CLIP_READY.search)
 
-    assert queued.startswith("⏳ Queued #1")
+    assert queued.startswith("⏳ Queued: place 1 in line")
     assert "1/3 steps" in rendering
     match = CLIP_READY.search(ready)
     assert match is not None
@@ -46,6 +47,77 @@ def test_a_console_user_queues_a_clip_watches_it_render_and_gets_the_file(
     assert bot.wait(20) == 0
     assert "Traceback" not in bot.stderr + bot.stdout
     assert sum("clip ready" in line for line in bot.out) == 1
+
+
+def test_the_console_user_owns_the_bot_verifies_clips_and_reads_done_before_the_clip(
+    tmp_path: Path, children: Callable[..., Child]
+) -> None:
+    write_config(tmp_path, quota={"per_minute": 2.0, "burst": 3, "max_queued": 10})
+    bot = children("console", "--config", "config.toml", cwd=tmp_path)
+    bot.wait_for("Type /video")
+
+    for n in range(4):  # the chat rate limit (3 at once, 2 a minute) is not for the only user
+        bot.send(f"/video clip {n} --seed {n} --model tiny")  # the name /models shows for [model]
+    ready = [bot.wait_for(f"clips/{n + 1}.mp4", timeout=90) for n in range(4)]
+    assert "wait" not in bot.stdout.lower().replace("waiting", "")
+    lines = bot.out
+    first_done = lines.index("✅ Done: clip #1 below.")
+    assert lines[first_done + 1] == ready[0], "the done line comes right before its clip"
+    assert lines.count("✅ Done: clip #1 below.") == 1 and not any("  ✅ Done" in line for line in lines)
+
+    clip = CLIP_READY.search(ready[0])
+    assert clip is not None
+    bot.send(f"/verify {clip.group(1)}")
+    bot.wait_for("Content Credentials")
+    bot.send("/verify nowhere.mp4")
+    bot.wait_for("There is no file at nowhere.mp4.")
+    bot.send("/verify")
+    bot.wait_for("Type /verify and the path of an MP4")
+
+    bot.send("/admin model tiny")  # owner-only; the name /models shows
+    bot.wait_for("New videos now use")
+
+    bot.send("/quit")
+    assert bot.wait(20) == 0
+    assert "I don't know that command" not in bot.stdout
+    assert not [line for line in bot.out + bot.err if " INFO " in line], "INFO logs go to the log file"
+    assert "videobot" in (tmp_path / "data" / "videobot.log").read_text(encoding="utf-8")
+
+
+def test_with_the_tiny_fallback_the_console_credits_clips_to_the_tiny_model_everywhere(
+    tmp_path: Path, children: Callable[..., Child]
+) -> None:
+    """No config (the real default model, not downloaded): /models, /help and /info must say what
+    the clip's tags and signed manifest say, never ModelScope and its licence."""
+    bot = children("console", cwd=tmp_path)
+    bot.wait_for("Type /video")
+    bot.send("/video a cat --steps 2")
+    bot.wait_for(CLIP_READY.search, timeout=90)
+    bot.send("/models")
+    bot.wait_for("• tiny")
+    bot.send("/info")
+    bot.wait_for("model: tiny")
+    bot.send("/help")
+    bot.wait_for("Clips are made by tiny")
+    bot.send("/quit")
+    assert bot.wait(30) == 0
+    assert "text-to-video-ms" not in bot.stdout and "CC-BY-NC" not in bot.stdout
+    assert "falling back to the tiny random model" in bot.stderr
+
+
+def test_console_web_shows_the_console_clips_in_the_gallery(
+    tmp_path: Path, children: Callable[..., Child], unused_tcp_port: int
+) -> None:
+    write_config(tmp_path, web={"port": unused_tcp_port})
+    bot = children("console", "--web", "--config", "config.toml", cwd=tmp_path)
+    bot.wait_for(f"http://127.0.0.1:{unused_tcp_port}/")
+    bot.send("/video a lighthouse in the fog --seed 3")
+    bot.wait_for(CLIP_READY.search, timeout=90)
+    with urllib.request.urlopen(f"http://127.0.0.1:{unused_tcp_port}/", timeout=30) as page:
+        front = page.read().decode("utf-8")
+    assert "a lighthouse in the fog" in front, "the console's clip is in the gallery"
+    bot.send("/quit")
+    assert bot.wait(30) == 0
 
 
 def test_at_end_of_input_the_console_finishes_the_queued_clip_then_exits(
@@ -114,11 +186,16 @@ def test_videobot_demo_without_the_real_weights_falls_back_to_the_tiny_model(tmp
 
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
-    assert "damo-vilab/text-to-video-ms-1.7b" in result.stderr
-    assert "hf download damo-vilab/text-to-video-ms-1.7b" in result.stderr
-    assert "Falling back to the tiny random model" in result.stderr
+    assert result.stderr.startswith(
+        "The model damo-vilab/text-to-video-ms-1.7b is not on this machine (`videobot pull default` fetches it); "
+        "falling back to the tiny random model tiny, at its own small size"
+    )
+    assert "Jobs wait in the queue" not in result.stderr, "no queue in a demo"
+    assert result.stderr.count("Signed with Content Credentials") == 1
+    lines = [line for line in result.stderr.splitlines() if not line.startswith("step ")]
+    assert len(lines) == 2, result.stderr  # the fallback, the signing: said once each
     frames, _, tags = read_clip(tmp_path / "x.mp4")
-    assert frames.shape == (8, 256, 256, 3)
+    assert frames.shape == (8, 64, 64, 3), "the tiny model's own size, not the real model's 256²"
     assert tags["videobot_model"] == "tiny", "the clip says which model really made it"
 
 

@@ -111,7 +111,7 @@ async def test_video_is_answered_at_once_then_shows_progress_then_the_clip(world
     ack = await interaction.callback(timeout=3)
     assert time.monotonic() - sent_at < 3
     assert ack.json["type"] == 4 and not ack.json["data"].get("flags")
-    assert ack.json["data"]["content"].startswith("⏳ Queued #1")
+    assert ack.json["data"]["content"].startswith("⏳ Queued: place 1 in line")
 
     progress = await interaction.edit_original(timeout=30)
     assert progress.json["content"].startswith(("🎬 Rendering", "📦", "📤"))
@@ -537,7 +537,7 @@ async def test_admin_queue_and_purge_tell_the_owners_of_cancelled_jobs(world: Wo
         f"#2 queued discord:{STRANGER} (User {STRANGER}): a waiting harbour",
     ]
     purged = await admin_says(fake, "purge", {"user": fake.user_option(STRANGER)}, permissions=MANAGE_GUILD)
-    assert purged == "🧹 Cancelled 1 waiting jobs; their quota was refunded."
+    assert purged == "🧹 Cancelled 1 waiting job; its quota was refunded."
     notice = await waiting.edit_original()
     assert notice.json["content"] == "🛑 An admin cancelled video #2; your quota was refunded."
     assert world.job(2).status == JobStatus.CANCELLED
@@ -594,7 +594,7 @@ async def test_videobot_run_serves_discord_from_the_config_file(
         assert sorted(c["name"] for c in fake.synced_commands["555"]) == COMMAND_NAMES
         interaction = fake.slash("video", {"prompt": "a paper boat", "frames": 6, "seed": 3}, user_id=OWNER)
         ack = await interaction.callback(timeout=30)
-        assert ack.json["data"]["content"].startswith("⏳ Queued #1")
+        assert ack.json["data"]["content"].startswith("⏳ Queued: place 1 in line")
         followup = await interaction.followup(timeout=60)
         assert decode(followup.files["files[0]"]).frames == 6
         await fake.wait_for_rest(

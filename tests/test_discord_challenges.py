@@ -210,7 +210,7 @@ async def test_a_full_challenge_in_a_thread_with_a_restart_in_the_middle(
     assert await vote(fake, cal_clip, DEE, thread) == "Voting for this challenge is closed."
     late = challenge(fake, "enter", {"prompt": "a robot too late"}, user_id=DEE)
     assert ephemeral_text(await late.callback()) == "There is no challenge running in this chat."
-    board = f"🏆 Leaderboard\n1. User {BEN} · 1 wins · 2 votes\n2. User {CAL} · 0 wins · 1 votes"
+    board = f"🏆 Leaderboard\n1. User {BEN} · 1 win · 2 votes\n2. User {CAL} · 0 wins · 1 vote"
     for channel_id in (CHANNEL, thread):  # the thread's board is its channel's
         answer = await fake.slash("leaderboard", user_id=DEE, channel_id=channel_id).callback()
         assert answer.json["data"]["content"] == board and not answer.json["data"].get("flags")
@@ -253,7 +253,7 @@ async def test_without_thread_permission_entries_reply_to_the_announcement_and_e
     assert ephemeral_text(await ended.callback()) == "✅ Done."  # the news itself goes to the channel
     winner = await fake.wait_for_rest("POST", f"/channels/{CHANNEL}/messages", is_over)
     assert winner.json["content"] == (
-        f"🏆 “sunsets” is over! The winner is User {BEN} with 1 votes (entry #{job_of(ben_clip)})."
+        f"🏆 “sunsets” is over! The winner is User {BEN} with 1 vote (entry #{job_of(ben_clip)})."
     )
     assert replied_to(winner) == int(ben_clip["id"])
     assert len([c for c in fake.rest_calls if c.method == "POST" and is_over(c)]) == 1
@@ -278,7 +278,7 @@ async def test_cancel_then_a_tie_shares_the_win(make_world: MakeWorld) -> None:
     too_many = challenge(fake, "enter", {"prompt": "another tiny city"}, user_id=CAL)
     assert (
         ephemeral_text(await too_many.callback())
-        == "You already entered 1 times, the most this challenge allows."
+        == "You already entered 1 time, the most this challenge allows."
     )
     ben_clip, cal_clip = (fake.messages[int(p.response["id"])] for p in (ben_post, cal_post))
     await world.until(lambda: world.job(job_of(cal_clip)).status == JobStatus.DONE)
@@ -290,13 +290,13 @@ async def test_cancel_then_a_tie_shares_the_win(make_world: MakeWorld) -> None:
     result = await fake.wait_for_rest("POST", f"/channels/{thread}/messages", is_over)
     assert (
         result.json["content"]
-        == f"🏆 “tiny worlds” is over! A tie at 1 votes: User {BEN}, User {CAL} share the win."
+        == f"🏆 “tiny worlds” is over! A tie at 1 vote: User {BEN}, User {CAL} share the win."
     )
     assert replied_to(result) == int(ben_clip["id"])
     board = await fake.slash("leaderboard", user_id=DEE).callback()
     assert board.json["data"]["content"].splitlines()[1:] == [
-        f"1. User {BEN} · 1 wins · 1 votes",
-        f"2. User {CAL} · 1 wins · 1 votes",
+        f"1. User {BEN} · 1 win · 1 vote",
+        f"2. User {CAL} · 1 win · 1 vote",
     ]
 
 

@@ -275,7 +275,7 @@ async def test_admin_quota_set_show_and_reset(make_bot: MakeBot) -> None:
     admin = bot.req(DC_CAT, TG_GROUP)
     await bot.service.video_text(bot.req(TG_ANN, TG_GROUP), "one")
     await bot.service.video_text(bot.req(TG_ANN, TG_GROUP), "two")
-    assert bot.last_text.startswith("Daily limit of 1 clips reached")
+    assert bot.last_text.startswith("Daily limit of 1 clip reached")
     await bot.service.admin(admin, "quota set telegram:11 3")
     await bot.service.admin(admin, "quota show telegram:11")
     assert bot.last_text.startswith("🎟 telegram:11: 1 of 3 clips used today, 1 waiting")
@@ -300,7 +300,7 @@ async def test_admin_purge_cancels_waiting_jobs_refunds_and_tells_the_owners(
     elsewhere = await bot.service.video_text(bot.req(TG_ANN, other_chat), "ann's elsewhere")
     assert ann and bob and elsewhere
     await bot.service.admin(admin, "purge telegram:11")
-    assert bot.last_text.startswith("🧹 Cancelled 1 waiting jobs")
+    assert bot.last_text.startswith("🧹 Cancelled 1 waiting job;")
     assert bot.job(ann.id).status == JobStatus.CANCELLED
     assert bot.job(bob.id).status == JobStatus.QUEUED
     # Refunded: only the job in the other chat still counts.

@@ -213,7 +213,7 @@ def test_videobot_verify_names_the_signer_the_model_and_says_intact(
 
     assert status == 0
     assert f"{path}: valid" in said
-    assert "Content Credentials: signed by videobot (videobot (self-issued)) · valid" in said
+    assert "Content Credentials: signed by videobot (self-issued) · valid" in said
     assert "not from a trusted issuer" in said
     assert "AI-generated (trained algorithmic media) with tiny" in said
 
@@ -287,7 +287,7 @@ async def test_every_delivered_clip_is_signed_and_info_says_so(make_bot: MakeBot
     await bot.service.info(bot.req(ALICE), str(job.id))
 
     assert bot.last_text.endswith(
-        "🔏 Content Credentials: signed by videobot (videobot (self-issued)) · valid · "
+        "🔏 Content Credentials: signed by videobot (self-issued) · valid · "
         "the bot's own certificate, not from a trusted issuer"
     )
 

@@ -30,7 +30,7 @@ def test_a_clip_killed_mid_render_is_finished_and_delivered_once_after_a_restart
 
     first = children("console", "--config", "config.toml", cwd=tmp_path)
     first.send(f"/video a cat that survives a crash --seed 21 --steps {STEPS}")
-    first.wait_for("Queued #1")
+    first.wait_for("Queued: place 1 in line")
     first.wait_for("Rendering", timeout=60)
     first.kill()  # SIGKILL: no clean-up, no requeue
 

@@ -83,7 +83,7 @@ async def test_a_video_request_is_queued_shows_progress_and_is_delivered_once(ma
     done = await bot.outbox.wait_for_text("Done", kind="edit")
 
     ack = bot.outbox.records[0]
-    assert ack.kind == "text" and ack.text.startswith("⏳ Queued #1")
+    assert ack.kind == "text" and ack.text.startswith("⏳ Queued: place 1 in line")
     assert ack.reply_to == "cmd-1" and not ack.private
     edits = [r for r in bot.outbox.records if r.kind == "edit"]
     assert all(r.ref == ack.ref for r in edits), "progress edits the queued message"
@@ -317,7 +317,7 @@ async def test_the_quota_resets_at_the_configured_hour_in_the_configured_zone(
     await bot.video("before the reset")
 
     await bot.service.video_text(bot.req(ALICE), "still before")
-    assert bot.outbox.texts[-1] == "Daily limit of 1 clips reached; resets in 30 min."
+    assert bot.outbox.texts[-1] == "Daily limit of 1 clip reached; resets in 30 min."
 
     clock.advance(31 * 60)
     assert await bot.service.video_text(bot.req(ALICE), "after the reset") is not None
@@ -384,13 +384,13 @@ async def test_the_eta_appears_once_a_clip_has_been_timed(make_bot: MakeBot) -> 
     await bot.until_status(first.id, JobStatus.DONE)
     elapsed = time.monotonic() - started
 
-    assert bot.outbox.texts[0] == "⏳ Queued #1 · ETA after the first clip is timed"
+    assert bot.outbox.texts[0] == "⏳ Queued: place 1 in line · ETA after the first clip is timed"
     per_step_frame = bot.store.timings.get(key)
     assert per_step_frame is not None and 0 < per_step_frame * 8 * 3 <= elapsed
 
     await bot.video("a dog")
     expected = messages.duration(per_step_frame * 8 * 3)
-    assert bot.outbox.texts[-1] == f"⏳ Queued #1 · ETA ~{expected}"
+    assert bot.outbox.texts[-1] == f"⏳ Queued: place 1 in line · ETA ~{expected}"
 
 
 @pytest.mark.asyncio
@@ -403,14 +403,14 @@ async def test_the_eta_is_measured_time_per_step_times_the_work_ahead(make_bot: 
     await bot.video("a slow one --frames 16 --steps 45", user=CAROL)  # 180 s more
 
     assert bot.outbox.texts == [
-        "⏳ Queued #1 · ETA ~6 s",
-        "⏳ Queued #2 · ETA ~46 s",
-        "⏳ Queued #3 · ETA ~4 min",
+        "⏳ Queued: place 1 in line · ETA ~6 s",
+        "⏳ Queued: place 2 in line · ETA ~46 s",
+        "⏳ Queued: place 3 in line · ETA ~4 min",
     ]
 
     bot.store.timings.record("tiny:64x64", 2.25, weight=1.0)  # a slower GPU: ETAs follow
     await bot.video("another cat --frames 8 --steps 3")
-    assert bot.outbox.texts[-1] == "⏳ Queued #4 · ETA ~35 min"  # 928 step·frames × 2.25 s
+    assert bot.outbox.texts[-1] == "⏳ Queued: place 4 in line · ETA ~35 min"  # 928 step·frames × 2.25 s
 
 
 @pytest.mark.asyncio
@@ -506,7 +506,7 @@ async def test_reroll_makes_a_new_clip_with_a_new_seed(make_bot: MakeBot) -> Non
         4,
         8.0,
     )
-    assert bot.outbox.texts[-1].startswith("⏳ Queued #2")
+    assert bot.outbox.texts[-1].startswith("⏳ Queued: place 2 in line")
 
 
 @pytest.mark.asyncio
@@ -562,8 +562,17 @@ async def test_only_the_requester_or_an_admin_may_delete_a_clip(make_bot: MakeBo
     assert (deleted.chat, deleted.ref) == (CHAT, video.ref)
     assert bot.outbox.texts[-1] == "🗑 Deleted."
 
+    assert bot.service.store.audit.entries(10) == [], "deleting one's own clip is no admin action"
     await bot.service.button(bot.req(BOB, admin=True), "delete", job.id)
     assert len(bot.outbox.of_kind("delete")) == 2
+    (entry,) = bot.service.store.audit.entries(10)
+    assert (entry.actor, entry.action, entry.target, entry.detail) == (
+        BOB.key,
+        "delete",
+        ALICE.key,
+        f"#{job.id}",
+    )
+    assert entry.chat == CHAT.scope_key
 
 
 @pytest.mark.asyncio
@@ -609,32 +618,62 @@ async def test_running_out_of_gpu_memory_suggests_fewer_frames(make_bot: MakeBot
 
 
 @pytest.mark.asyncio
-async def test_without_the_model_jobs_wait_in_line_and_run_once_it_loads(
-    make_bot: MakeBot, tmp_path: Path
+async def test_without_the_model_jobs_wait_in_line_told_why_and_run_once_it_loads(
+    make_bot: MakeBot, make_config: MakeConfig, tmp_path: Path
 ) -> None:
     renderer = CountingRenderer(str(tmp_path / "weights-not-downloaded"))
-    bot = await make_bot(renderer=renderer)
-    await eventually(lambda: bot.service.model_error, what="the model load to fail")
+    bot = await make_bot(renderer=renderer, config=make_config(queue={"model_retry_s": 0.5}))
+    await eventually(lambda: bot.service.model_error, what="the model load to fail", timeout=60)
     assert "weights-not-downloaded" in (bot.service.model_error or "")
 
-    job = await bot.video("a cat")
-    assert (
-        bot.outbox.texts[-1]
-        == "⏳ Queued #1 · rendering is paused (the video model is not ready yet); your job waits"
-    )
     tries = renderer.loads
-    await eventually(lambda: renderer.loads > tries, what="another load attempt after the new job")
+    job = await bot.video("a cat")
+    await bot.video("a dog")
+    await bot.video("a fish")
+    assert bot.outbox.texts[-3] == (
+        "⏳ Queued: place 1 in line · the server's video model is not installed yet, so your clip waits "
+        "(at most 15 min; then it is cancelled and refunded). The bot's owner can fetch it with `videobot pull`."
+    )
+    assert renderer.loads <= tries + 1, "a model known to be broken is not reloaded for every arrival"
 
     row = bot.job(job.id)
     assert (row.status, row.attempts) == (JobStatus.QUEUED, 0)
     assert bot.outbox.videos == [] and "wrong" not in bot.outbox.everything_said()
+    assert bot.used_today() == 3
+
+    # the owner fixes the setting; the next retry (model_retry_s) loads the model and the jobs run
+    renderer.source = "tiny"
+    await bot.outbox.wait_for_video(timeout=60)  # the retry, then a first load of diffusers
+    assert bot.job(job.id).status == JobStatus.DONE
+
+
+@pytest.mark.asyncio
+async def test_jobs_for_a_model_that_never_loads_fail_refunded_after_the_bounded_wait(
+    make_bot: MakeBot, make_config: MakeConfig, tmp_path: Path
+) -> None:
+    clock = ManualClock()
+    renderer = CountingRenderer(str(tmp_path / "weights-not-downloaded"))
+    config = make_config(queue={"model_retry_s": 0.05, "model_missing_wait_s": 600.0})
+    bot = await make_bot(renderer=renderer, config=config, clock=clock)
+    await eventually(lambda: bot.service.model_error, what="the model load to fail", timeout=60)
+    job = await bot.video("a cat")
     assert bot.used_today() == 1
 
-    # the owner fixes the setting; the next retry loads the model and the job runs
-    renderer.source = "tiny"
-    bot.service.runner.wake()
-    await bot.outbox.wait_for_video()
-    assert bot.job(job.id).status == JobStatus.DONE
+    clock.advance(599)
+    await bot.service.runner.give_up_on_broken_models()
+    assert bot.job(job.id).status == JobStatus.QUEUED, "within the wait, the job keeps its place"
+
+    clock.advance(2)
+    await eventually(lambda: bot.job(job.id).status == JobStatus.FAILED, what="the job to give up")
+    await bot.outbox.wait_for_text("could not be made")
+    assert (
+        bot.outbox.everything_said().count(
+            f"❌ Video #{job.id} could not be made: the server's video model is still not installed "
+            "(or does not load). Your quota was refunded."
+        )
+        == 1
+    )
+    assert bot.used_today() == 0
 
 
 @pytest.mark.asyncio

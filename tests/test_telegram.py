@@ -45,7 +45,7 @@ async def test_group_video_is_queued_shows_progress_and_arrives_as_a_decodable_m
     command = fake.send_message(GROUP, ANN, f"/video@{BOT_NAME} a cat surfing --seed 5", chat_type="group")
 
     ack = await fake.wait_for_call("sendMessage", replying_to(command))
-    assert ack.params["text"].startswith("⏳ Queued #1")
+    assert ack.params["text"].startswith("⏳ Queued: place 1 in line")
     status_id = ack.result["message_id"]
     progress = await fake.wait_for_call("editMessageText", lambda c: "Rendering" in c.params["text"])
     assert progress.params["message_id"] == status_id

@@ -16,8 +16,10 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import discord
@@ -27,7 +29,9 @@ from telegram.error import RetryAfter
 
 from bot.app import StartupError, build_service, run_telegram, running_worker, serving_web
 from bot.config import ConfigError
+from bot.core.ports import Failed, FailureKind, Started
 from bot.core.types import ButtonAction, ChatRef, ChatSettings, JobStatus, UserRef
+from bot.dispatch.local import LocalBackend
 from bot.store import Store
 from bot.store.public import CHALLENGE, CHAT
 from bot.telegram_adapter import WEBHOOK_PATH
@@ -263,7 +267,9 @@ async def test_unpublished_chats_get_no_links_and_no_challenge_pages(make_web: M
 async def test_admin_is_off_without_a_token_in_the_environment(make_web: MakeWeb) -> None:
     site = await make_web(admin_token=None)
     page = await site.client.get("/admin")
-    assert page.status == 404 and "VIDEOBOT_ADMIN_TOKEN" in await page.text()
+    text = await page.text()
+    assert page.status == 404 and "VIDEOBOT_ADMIN_TOKEN" in text
+    assert "the clip was deleted" not in text, "an admin page is no clip"
     login = await site.client.post("/admin/login", data={"token": ""}, allow_redirects=False)
     assert login.status == 404 and "Set-Cookie" not in login.headers
 
@@ -454,6 +460,24 @@ async def test_metrics_move_after_a_job_and_live_in_their_own_registry(make_web:
     assert not re.search(r"^videobot_(renders|jobs|queue|render_|delivery|quota)", world, re.MULTILINE)
 
 
+async def test_a_model_that_does_not_load_is_not_counted_as_renders_and_shows_as_not_loaded(
+    make_web: MakeWeb,
+) -> None:
+    site = await make_web(worker=False)
+    job = await site.bot.video("waiting", ALICE, chat=GROUP)
+    for _ in range(3):  # three load retries of a model whose weights are missing
+        site.web.metrics.on_event(Started(job.id))
+        site.web.metrics.on_event(Failed(job.id, FailureKind.MODEL_MISSING, "not downloaded"))
+    scrape = await (await site.client.get("/metrics")).text()
+    assert metric(scrape, "videobot_renders_total", model="tiny", outcome="model_missing") == 0
+    assert 'videobot_model_loaded{model="tiny"} 1.0' in scrape
+    backend = site.bot.service.backend
+    assert isinstance(backend, LocalBackend)
+    backend.renderer.unload()
+    scrape = await (await site.client.get("/metrics")).text()
+    assert 'videobot_model_loaded{model="tiny"} 0.0' in scrape, "a 0 series, not a missing one"
+
+
 async def test_metrics_count_the_queue_from_the_database(make_web: MakeWeb) -> None:
     site = await make_web(worker=False)
     for n, user in enumerate((ALICE, ALICE, BOB, CAROL)):
@@ -597,7 +621,7 @@ async def test_web_keys_have_safe_defaults_and_bad_values_are_one_line(make_conf
     )
     token = "a long enough s3cret"
     assert make_config(env={"VIDEOBOT_ADMIN_TOKEN": f" {token} "}).secrets.admin_token == token
-    with pytest.raises(ConfigError, match="VIDEOBOT_ADMIN_TOKEN is too short"):
+    with pytest.raises(ConfigError, match=r"^VIDEOBOT_ADMIN_TOKEN \(in the environment\) is too short"):
         make_config(env={"VIDEOBOT_ADMIN_TOKEN": "s3cret"})
     with pytest.raises(ConfigError, match=r"\[web\] public_url"):
         make_config(web={"public_url": "videos.example.org"})
@@ -660,10 +684,16 @@ async def test_videobot_run_serves_the_web_side_and_stops_cleanly(
     assert process.returncode == 0, stderr.decode()[-2000:]
 
 
-async def test_a_stop_under_load_ends_within_ten_seconds(telegram_fake: FakeTelegram, tmp_path: Path) -> None:
-    """Hundreds of people's commands just queued, their answers waiting in Telegram's group
-    limiter (~20 a minute): SIGTERM still ends the bot before a container runtime's SIGKILL."""
-    settings = tiny_settings(tmp_path / "data", telegram=telegram_settings(telegram_fake))
+async def test_a_platform_that_cannot_connect_is_retried_while_the_web_side_runs(
+    tmp_path: Path, unused_tcp_port_factory: Callable[[], int]
+) -> None:
+    """Telegram unreachable at start-up: shown disconnected, retried with backoff, then connected."""
+    web_port, telegram_port = unused_tcp_port_factory(), unused_tcp_port_factory()
+    telegram_fake = FakeTelegram(bot_username="VideoBot")
+    telegram_fake.port = telegram_port  # nothing listens there yet
+    settings = tiny_settings(
+        tmp_path / "data", web={"enabled": True, "port": web_port}, telegram=telegram_settings(telegram_fake)
+    )
     (tmp_path / "config.toml").write_text(to_toml(settings))
     env = {
         **os.environ,
@@ -675,21 +705,72 @@ async def test_a_stop_under_load_ends_within_ten_seconds(telegram_fake: FakeTele
         [sys.executable, "-m", "bot", "run", "--config", str(tmp_path / "config.toml")],
         cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
+    base = f"http://127.0.0.1:{web_port}"
     try:
-        await telegram_fake.wait_until_polling(timeout=60)
-        for person in range(300):
-            telegram_fake.send_message(-1001, 5000 + person, "/queue", first_name=f"P{person}")
-        await eventually(  # the group's budget is spent: the other answers wait in the limiter
-            lambda: len(telegram_fake.calls_of("sendMessage")) >= 15, timeout=60, what="the first answers"
-        )
+        async with aiohttp.ClientSession() as session:
+
+            async def health() -> dict[str, Any] | bool | None:
+                if process.poll() is not None:
+                    return True
+                try:
+                    async with session.get(base + "/healthz") as response:
+                        body = await response.json()
+                        return body if body.get("disconnected") == ["telegram"] else None
+                except aiohttp.ClientError:
+                    return None
+
+            body = await eventually_async(health, timeout=60, what="/healthz with telegram down", every=0.2)
+            assert isinstance(body, dict), "the bot exited instead of retrying"
+            assert body["ok"] and body["worker"] and body["platforms"] == []
+            async with session.get(base + "/metrics") as response:
+                assert 'videobot_platform_connected{platform="telegram"} 0.0' in await response.text()
+
+            await telegram_fake.start(telegram_port)  # the network is back
+            await telegram_fake.wait_until_polling(timeout=60)
+
+            async def connected() -> bool:
+                async with session.get(base + "/healthz") as response:
+                    return (await response.json())["platforms"] == ["telegram"]
+
+            await eventually_async(connected, timeout=30, what="telegram connected")
+            async with session.get(base + "/metrics") as response:
+                assert 'videobot_platform_connected{platform="telegram"} 1.0' in await response.text()
     finally:
         process.send_signal(signal.SIGTERM)
-        try:
-            _, stderr = process.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            _, stderr = process.communicate()
-            raise AssertionError("the bot did not stop within 10 s of SIGTERM") from None
+        _, stderr = process.communicate(timeout=60)
+        await telegram_fake.stop()
+    assert process.returncode == 0, stderr.decode()[-2000:]
+    assert "telegram: cannot connect" in stderr.decode()  # (python-telegram-bot logs its own traceback)
+
+
+async def test_videobot_run_serves_the_web_side_and_the_worker_with_no_chat_platform(
+    tmp_path: Path, unused_tcp_port: int
+) -> None:
+    settings = tiny_settings(tmp_path / "data", web={"enabled": True, "port": unused_tcp_port})
+    (tmp_path / "config.toml").write_text(to_toml(settings))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent), "HF_HUB_OFFLINE": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "run", "--config", str(tmp_path / "config.toml")],
+        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        async with aiohttp.ClientSession() as session:
+
+            async def health() -> dict[str, Any] | bool | None:
+                if process.poll() is not None:
+                    return True
+                try:
+                    async with session.get(f"http://127.0.0.1:{unused_tcp_port}/healthz") as response:
+                        return await response.json() if response.status == 200 else None
+                except aiohttp.ClientError:
+                    return None
+
+            body = await eventually_async(health, timeout=60, what="/healthz", every=0.2)
+            assert isinstance(body, dict), "refused: no platform is enabled"
+            assert body["worker"] and body["platforms"] == [] and body["disconnected"] == []
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
     assert process.returncode == 0, stderr.decode()[-2000:]
 
 
@@ -790,3 +871,36 @@ async def test_an_entry_deleted_with_the_bin_button_leaves_the_challenge_page(ma
     ).text()
     assert "bob&#39;s robot" in html or "bob's robot" in html
     assert "a secret wish of alice" not in html and html.count('<video src="/clip/') == 1
+
+
+async def test_a_stop_under_load_ends_within_ten_seconds(telegram_fake: FakeTelegram, tmp_path: Path) -> None:
+    """Hundreds of people's commands just queued, their answers waiting in Telegram's group
+    limiter (~20 a minute): SIGTERM still ends the bot before a container runtime's SIGKILL."""
+    settings = tiny_settings(tmp_path / "data", telegram=telegram_settings(telegram_fake))
+    (tmp_path / "config.toml").write_text(to_toml(settings))
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+        "HF_HUB_OFFLINE": "1",
+        "TELEGRAM_TOKEN": telegram_fake.token,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "run", "--config", str(tmp_path / "config.toml")],
+        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        await telegram_fake.wait_until_polling(timeout=60)
+        for person in range(300):
+            telegram_fake.send_message(-1001, 5000 + person, "/queue", first_name=f"P{person}")
+        await eventually(  # the group's budget is spent: the other answers wait in the limiter
+            lambda: len(telegram_fake.calls_of("sendMessage")) >= 15, timeout=60, what="the first answers"
+        )
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            _, stderr = process.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            _, stderr = process.communicate()
+            raise AssertionError("the bot did not stop within 10 s of SIGTERM") from None
+    assert process.returncode == 0, stderr.decode()[-2000:]

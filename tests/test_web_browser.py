@@ -16,7 +16,7 @@ import pytest
 import pytest_asyncio
 
 from bot.core.types import JobStatus
-from bot.store.public import CHALLENGE
+from bot.store.public import CHALLENGE, CHAT
 from tests.harness.core import BOB, GROUP
 from tests.harness.web import ADMIN_TOKEN, MakeWeb, WebBot, finished_challenge
 
@@ -52,6 +52,19 @@ async def screenshot(page: Any, name: str) -> None:
     if name in README_SHOTS and os.environ.get("VIDEOBOT_UPDATE_DOCS") == "1":
         DOCS.mkdir(exist_ok=True)
         shutil.copyfile(ARTIFACTS / name, DOCS / name)
+
+
+async def accessibility_problems(page: Any) -> list[str]:
+    """axe-core's violations on the page as it is now, checked in the browser itself (WCAG 2 A and
+    AA rules: contrast, names of links and buttons, labels, landmarks …)."""
+    from importlib.resources import files
+
+    await page.evaluate((files("axe_playwright_python") / "axe.min.js").read_text(encoding="utf-8"))
+    result = await page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[node['target'] for node in v['nodes']][:3]}"
+        for v in result["violations"]
+    ]
 
 
 async def _published_challenge(site: WebBot) -> str:
@@ -108,11 +121,35 @@ async def test_gallery_clip_challenge_and_admin_cancel_in_a_real_browser(
     assert "Bob" in await page.inner_text("#winner")
     assert await page.locator("#entries .entry").count() == 2
     await screenshot(page, "web-challenge.png")
+    assert await accessibility_problems(page) == []
+
+    # the leaderboard names its chat
+    board_token = site.bot.store.public.token(CHAT, GROUP.key)
+    assert board_token is not None
+    await page.goto(f"{site.url}/leaderboard/{board_token}")
+    assert await page.inner_text("h1") == "Leaderboard · the Telegram group of “a city made of glass”"
+    assert await accessibility_problems(page) == []
+
+    # the gallery and a clip, for screen readers and in both colour schemes
+    for path in ("/", f"/clip/{site.token(clip)}"):
+        await page.goto(site.url + path)
+        assert await accessibility_problems(page) == [], path
+    await page.goto(site.url)
+    names = await page.locator("#gallery a.thumb").evaluate_all(
+        "links => links.map(link => link.getAttribute('aria-label'))"
+    )
+    assert all(name and "AI-generated" in name and name != "AI-generated" for name in names), names
+    dark = await browser.new_context(color_scheme="dark")
+    night = await dark.new_page()
+    for path in ("/", "/admin"):  # /admin: the login form and its button
+        await night.goto(site.url + path)
+        assert await accessibility_problems(night) == [], f"{path} in dark mode"
+    await dark.close()
 
     # on a phone's width nothing needs sideways scrolling
     phone = await browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
     small = await phone.new_page()
-    for path in (f"/clip/{site.token(clip)}", f"/challenges/{challenge_token}", "/"):
+    for path in (f"/clip/{site.token(clip)}", f"/challenges/{challenge_token}", "/"):  # /admin below
         await small.goto(site.url + path)
         overflow = await small.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{path} scrolls sideways by {overflow}px on a phone"
@@ -129,7 +166,19 @@ async def test_gallery_clip_challenge_and_admin_cancel_in_a_real_browser(
     row = page.locator(f"#job-{queued.id}")
     assert "cancel me from the browser" in await row.inner_text()
     await screenshot(page, "web-admin.png")
-    await row.get_by_role("button", name=f"Cancel job {queued.id}").click()
+    assert await accessibility_problems(page) == []
+    # on a phone the admin's Cancel is on screen (the first column), and asks before it acts
+    admin_phone = await browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    await admin_phone.add_cookies(await context.cookies())
+    small = await admin_phone.new_page()
+    await small.goto(f"{site.url}/admin")
+    cancel = small.locator(f"#job-{queued.id} summary")
+    box = await cancel.bounding_box()
+    assert box is not None and box["x"] + box["width"] <= 390, f"Cancel is off-screen on a phone: {box}"
+    await admin_phone.close()
+    await row.locator("summary").click()  # "Cancel…" opens the question
+    assert site.bot.job(queued.id).status == JobStatus.QUEUED, "nothing happens before the confirmation"
+    await row.get_by_role("button", name=f"Yes, cancel job {queued.id} (refunded)").click()
     await page.wait_for_selector("#notice")
     assert f"Cancelled video #{queued.id}" in await page.inner_text("#notice")
     assert await page.locator(f"#job-{queued.id}").count() == 0

@@ -115,14 +115,14 @@ class AdminTools:
         scope = EVERYWHERE if everywhere or chat is None else chat
         action = command.action
         if action == AdminAction.QUEUE:
-            return AdminResult(self.queue_listing(None if everywhere else chat))
+            return AdminResult(self.queue_listing(None if everywhere else chat, locale))
         if action == AdminAction.SETTINGS:
             return AdminResult(self.settings(actor, chat, command.setting, command.value, locale))
         if action == AdminAction.AUDIT:
             count = 10 if command.count is None else command.count
             if not 1 <= count <= AUDIT_MAX:
                 raise CommandError("out_of_range", option="n", low=1, high=AUDIT_MAX, value=count)
-            return AdminResult(self.audit(chat, count))
+            return AdminResult(self.audit(chat, count, locale))
         if action == AdminAction.PURGE:
             target = _checked_user(command.user) if command.user else None
             return await self.purge(actor, chat, None if everywhere else chat, target, locale)
@@ -205,14 +205,14 @@ class AdminTools:
         self._audit(actor, chat, "unban", user)
         return messages.text("admin_unbanned", locale, user=user)
 
-    def queue_listing(self, chat: str | None) -> str:
+    def queue_listing(self, chat: str | None, locale: str = messages.DEFAULT_LOCALE) -> str:
         """Waiting and running jobs, in dispatch order; only this chat's unless `chat` is None."""
         jobs = self.store.jobs.with_status(JobStatus.RUNNING, JobStatus.ENCODING, JobStatus.DELIVERING)
         jobs = [job for job in jobs if chat is None or chat in (job.chat.key, job.chat.scope_key)]
         total = len(jobs) + self.store.jobs.waiting_count(chat)
         jobs += self.store.jobs.fair_order(limit=QUEUE_LINES, chat_key=chat)
         if not jobs:
-            return "📋 —"
+            return messages.text("admin_queue_empty", locale)
         lines = [
             f"#{job.id} {job.status} {job.user.key} ({job.user.name or '?'}): {job.params.prompt[:60]}"
             for job in jobs[:QUEUE_LINES]
@@ -315,10 +315,10 @@ class AdminTools:
             raise CommandError("admin_faces_looser", policy=configured)
         return str(wanted)
 
-    def audit(self, chat: str | None, count: int) -> str:
+    def audit(self, chat: str | None, count: int, locale: str = messages.DEFAULT_LOCALE) -> str:
         entries = self.store.audit.entries(count, chat)
         if not entries:
-            return "📜 —"
+            return messages.text("admin_audit_empty", locale)
         return messages.fit_lines(
             [
                 f"{datetime.fromtimestamp(e.at, UTC):%Y-%m-%d %H:%M} {e.actor} {e.action} {e.target} "

@@ -226,6 +226,13 @@ class Commands:
                 await outbox.delete(job.chat, job.result_message)
             # and off the web side's pages, for good: a promise, so it waits out a locked database
             await until_written(lambda: self.store.public.hide(JOB, job.id), f"hiding job {job.id}")
+            if job.user.key != req.user.key:  # an admin's action, audited like every other
+                await until_written(
+                    lambda: self.store.audit.add(
+                        self.clock(), req.chat.scope_key, req.user.key, "delete", job.user.key, f"#{job.id}"
+                    ),
+                    f"auditing the delete of job {job.id}",
+                )
             await self.notifier.reply(req, messages.text("deleted", req.user.locale), private=True)
         elif pressed == ButtonAction.VOTE:
             return job

@@ -85,6 +85,9 @@ def credentials_report(check: CredentialsCheck, locale: str) -> str:
 
 
 def signer_words(check: CredentialsCheck) -> str:
+    """`Example Org (DigiCert)`; a self-issued certificate's issuer already names the signer."""
+    if check.issuer and check.signer and check.issuer.startswith(check.signer):
+        return check.issuer  # "videobot (self-issued)", not "videobot (videobot (self-issued))"
     if check.issuer and check.issuer != check.signer:
         return f"{check.signer or '?'} ({check.issuer})"
     return check.signer or "?"

@@ -67,6 +67,15 @@ class Endings:
         if await self.finish(job.id, JobStatus.FAILED, error=key):
             await self._say(job, key, tell_owner=True)
 
+    async def give_up_waiting(self, job: Job, key: str) -> bool:
+        """A queued job that cannot run (its model does not load): failed, refunded, owner told.
+        False if it had left the queue meanwhile (claimed, cancelled)."""
+        if not self.finish(job.id, JobStatus.FAILED, only_from=(JobStatus.QUEUED,), error=key):
+            return False
+        await until_written(lambda: self.store.quota.refund(job.id), f"job {job.id}'s refund")
+        await self._say(job, key, tell_owner=True)
+        return True
+
     async def cancel(
         self, job: Job, notice: str, *, tell_owner: bool = True, error: str | None = None
     ) -> bool:

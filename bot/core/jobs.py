@@ -8,6 +8,7 @@ a single running job.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 from collections.abc import Callable
@@ -58,11 +59,13 @@ class JobRunner:
         max_model_wait_s: float = 0.0,
         recheck_s: float = 60.0,
         models: Models,
+        model_missing_wait_s: float = 900.0,
     ) -> None:
         self.models = models
         self.clock = clock
         self.max_model_wait_s = max_model_wait_s
         self.recheck_s = recheck_s
+        self.model_missing_wait_s = model_missing_wait_s
         self.store = store
         self.queue = queue
         self.backend = backend
@@ -121,6 +124,38 @@ class JobRunner:
             return head
         return head if self.clock() - head.created_at >= self.max_model_wait_s else same
 
+    def waited_too_long(self, job: Job) -> bool:
+        """A job for a model that cannot load has waited its bounded time."""
+        return self.clock is not None and self.clock() - job.created_at >= self.model_missing_wait_s
+
+    async def give_up_on_broken_models(self) -> list[Job]:
+        """Fail and refund the queued jobs of models that do not load, once they waited too long."""
+        if not isinstance(self.backend, ModelAware):
+            return []
+        broken = self.backend.model_state().broken
+        if not broken:
+            return []
+        failed = []
+        for job in self.queue.ordered():
+            if (
+                (self.models.configured(job.model) or job.model) in broken
+                and self.waited_too_long(job)
+                and await self.endings.give_up_waiting(job, "failed_model_missing")
+            ):
+                log.warning("job %d failed: its model %s did not load in time", job.id, job.model)
+                failed.append(job)
+        return failed
+
+    async def watch_broken_models(self) -> None:
+        """Forever: every `recheck_s`, give up on jobs that waited too long for a broken model."""
+        every = min(self.recheck_s, self.model_missing_wait_s)
+        while not self.stopping:
+            try:
+                await self.give_up_on_broken_models()
+            except sqlite3.OperationalError as error:
+                log.warning("could not fail jobs of a broken model (%s); trying again", error)
+            await asyncio.sleep(every)  # a timer of its own: the queue's event wakes the dispatcher
+
     def stop(self) -> None:
         """No more dispatching; the backend stops running jobs after their current step."""
         self.stopping = True
@@ -162,9 +197,12 @@ class JobRunner:
                 self.tasks.spawn(self.endings.cancelled(running))
         elif isinstance(event, Failed):
             del self.running.jobs[job.id]
-            if event.kind == FailureKind.MODEL_MISSING:
+            if event.kind == FailureKind.MODEL_MISSING and not self.waited_too_long(job):
                 self._write(lambda: self.store.jobs.requeue(job.id), job)  # it waits for the model too
                 self.queue.notify()
+            elif event.kind == FailureKind.MODEL_MISSING:
+                log.warning("job %d failed: its model %s did not load in time", job.id, job.model)
+                self.tasks.spawn(self.endings.fail(job, "failed_model_missing"))
             else:
                 log.warning("job %d failed: %s %s", job.id, event.kind, event.detail)
                 self.tasks.spawn(self.endings.fail(job, FAILURE_MESSAGES[event.kind]))

@@ -6,6 +6,7 @@ code, "it-IT" → "it") and falls back to English for anything not translated.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 DEFAULT_LOCALE = "en"
@@ -13,29 +14,39 @@ DEFAULT_LOCALE = "en"
 MESSAGES: dict[str, dict[str, str]] = {
     # queue and progress
     "queued": {
-        "en": "⏳ Queued #{position} · ETA ~{eta}",
-        "it": "⏳ In coda #{position} · tempo stimato ~{eta}",
+        "en": "⏳ Queued: place {position} in line · ETA ~{eta}",
+        "it": "⏳ In coda: posto {position} · tempo stimato ~{eta}",
     },
     "queued_no_eta": {
-        "en": "⏳ Queued #{position} · ETA after the first clip is timed",
-        "it": "⏳ In coda #{position} · stima dopo il primo video",
+        "en": "⏳ Queued: place {position} in line · ETA after the first clip is timed",
+        "it": "⏳ In coda: posto {position} · stima dopo il primo video",
     },
     "rendering": {
-        "en": "🎬 Rendering {bar} {step}/{total} steps",
-        "it": "🎬 Generazione {bar} {step}/{total} passi",
+        "en": "🎬 Rendering {bar} {step}/{total} {total:step|steps}",
+        "it": "🎬 Generazione {bar} {step}/{total} {total:passo|passi}",
     },
     "encoding": {"en": "📦 Encoding the clip…", "it": "📦 Codifica del video…"},
     "delivering": {"en": "📤 Sending the clip…", "it": "📤 Invio del video…"},
     "waiting_for_model": {
-        "en": "⏳ Queued #{position} · rendering is paused (the video model is not ready yet); "
+        "en": "⏳ Queued: place {position} in line · rendering is paused (the video model is not ready yet); "
         "your job waits",
-        "it": "⏳ In coda #{position} · generazione in pausa (il modello non è ancora pronto); "
+        "it": "⏳ In coda: posto {position} · generazione in pausa (il modello non è ancora pronto); "
         "il lavoro attende",
+    },
+    "model_not_installed": {
+        "en": "⏳ Queued: place {position} in line · the server's video model is not installed yet, "
+        "so your clip waits (at most {wait}; then it is cancelled and refunded). "
+        "The bot's owner can fetch it with `videobot pull`.",
+        "it": "⏳ In coda: posto {position} · il modello video del server non è ancora installato, "
+        "quindi il video attende (al massimo {wait}; poi è annullato e la quota restituita). "
+        "Il proprietario del bot può scaricarlo con `videobot pull`.",
     },
     "done_status": {"en": "✅ Done: clip #{job} below.", "it": "✅ Fatto: video #{job} qui sotto."},
     "caption": {
-        "en": "{prompt}\nseed {seed} · {frames} frames · {steps} steps · #{job}\n🤖 AI-generated",
-        "it": "{prompt}\nseed {seed} · {frames} fotogrammi · {steps} passi · #{job}\n🤖 Generato con IA",
+        "en": "{prompt}\nseed {seed} · {frames} {frames:frame|frames} · {steps} {steps:step|steps} · "
+        "#{job}\n🤖 AI-generated",
+        "it": "{prompt}\nseed {seed} · {frames} {frames:fotogramma|fotogrammi} · "
+        "{steps} {steps:passo|passi} · #{job}\n🤖 Generato con IA",
     },
     "caption_late": {
         "en": "{mention} your clip is ready.\n{caption}",
@@ -47,8 +58,15 @@ MESSAGES: dict[str, dict[str, str]] = {
         "it": "❌ Qualcosa è andato storto con il video #{job}; la quota ti è stata restituita.",
     },
     "failed_attempts": {
-        "en": "❌ Video #{job} failed after {attempts} tries; your quota was refunded.",
-        "it": "❌ Il video #{job} non è riuscito dopo {attempts} tentativi; quota restituita.",
+        "en": "❌ Video #{job} failed after {attempts} {attempts:try|tries}; your quota was refunded.",
+        "it": "❌ Il video #{job} non è riuscito dopo {attempts} {attempts:tentativo|tentativi}; "
+        "quota restituita.",
+    },
+    "failed_model_missing": {
+        "en": "❌ Video #{job} could not be made: the server's video model is still not installed "
+        "(or does not load). Your quota was refunded.",
+        "it": "❌ Il video #{job} non si può fare: il modello video del server non è ancora installato "
+        "(o non si carica). Quota restituita.",
     },
     "failed_oom": {
         "en": "❌ The GPU ran out of memory for video #{job}; try fewer frames. Your quota was refunded.",
@@ -96,17 +114,18 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "queue_none_yours": {"en": "You have nothing queued.", "it": "Non hai niente in coda."},
     "quota_status": {
-        "en": "🎟 {left} of {limit} clips left today; resets in {wait}. "
+        "en": "🎟 {left} of {limit} {limit:clip|clips} left today; resets in {wait}. "
         "{queued} of {max_queued} queue slots in use.",
         "it": "🎟 Ti restano {left} video su {limit} oggi; si azzera tra {wait}. "
         "{queued} di {max_queued} posti in coda occupati.",
     },
     "info": {
         "en": "ℹ Video #{job} · {status}\nprompt: {prompt}\nnegative: {negative}\n"
-        "seed {seed} · {frames} frames · {steps} steps · guidance {guidance} · "
+        "seed {seed} · {frames} {frames:frame|frames} · {steps} {steps:step|steps} · guidance {guidance} · "
         "{width}×{height} @ {fps} fps\nmodel: {model}\nAI-generated by videobot {version}",
         "it": "ℹ Video #{job} · {status}\nprompt: {prompt}\nnegativo: {negative}\n"
-        "seed {seed} · {frames} fotogrammi · {steps} passi · guidance {guidance} · "
+        "seed {seed} · {frames} {frames:fotogramma|fotogrammi} · {steps} {steps:passo|passi} · "
+        "guidance {guidance} · "
         "{width}×{height} @ {fps} fps\nmodello: {model}\nGenerato con IA da videobot {version}",
     },
     "info_none": {
@@ -127,8 +146,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "/video <prompt> [--seed N] [--neg TEXT] [--frames {min_frames}-{max_frames}] "
         "[--steps {min_steps}-{max_steps}] [--guidance {min_guidance}-{max_guidance}]{model_option}\n"
         "{commands}\n"
-        "Limits: {daily} clips a day, {max_queued} waiting at once, "
-        "prompts up to {max_prompt_chars} characters; {default_frames} frames make {seconds} at {fps} fps.\n"
+        "Limits: {daily} {daily:clip|clips} a day, {max_queued} waiting at once, "
+        "prompts up to {max_prompt_chars} {max_prompt_chars:character|characters}; "
+        "{default_frames} {default_frames:frame makes|frames make} {seconds} at {fps} fps.\n"
         "Clips are made by {model} (licence: {licence}).\n"
         "I refuse prompts with blocked words or naming the real people on my protected list: "
         "fake videos of real people can hurt them. Every clip is signed with Content Credentials "
@@ -138,8 +158,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "[--steps {min_steps}-{max_steps}] [--guidance {min_guidance}-{max_guidance}]{model_option}\n"
         "{commands}\n"
         "Limiti: {daily} video al giorno, {max_queued} in attesa alla volta, "
-        "prompt fino a {max_prompt_chars} caratteri; "
-        "{default_frames} fotogrammi durano {seconds} a {fps} fps.\n"
+        "prompt fino a {max_prompt_chars} {max_prompt_chars:carattere|caratteri}; "
+        "{default_frames} {default_frames:fotogramma dura|fotogrammi durano} {seconds} a {fps} fps.\n"
         "I video sono creati da {model} (licenza: {licence}).\n"
         "Rifiuto i prompt con parole vietate o che nominano le persone reali della mia lista "
         "protetta: i video falsi di persone reali possono far loro del male. Ogni video è firmato "
@@ -192,6 +212,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Send /verify as a reply to a video (or attach one) and I will check its Content Credentials.",
         "it": "Rispondi a un video con /verify (o allegane uno) e ne controllo le Content Credentials.",
     },
+    "verify_how_console": {
+        "en": "Type /verify and the path of an MP4, and I will check its Content Credentials.",
+        "it": "Scrivi /verify e il percorso di un MP4, e ne controllo le Content Credentials.",
+    },
+    "verify_no_file": {
+        "en": "There is no file at {path}.",
+        "it": "Non c'è nessun file in {path}.",
+    },
     "verify_too_big": {
         "en": "That file is too large to check; I check videos up to {limit} MB.",
         "it": "Quel file è troppo grande; controllo video fino a {limit} MB.",
@@ -218,8 +246,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "it": "Descrivi il video dopo /video, ad esempio /video un gatto che fa surf.",
     },
     "prompt_too_long": {
-        "en": "The prompt is {length} characters; the limit is {limit}.",
-        "it": "Il prompt è di {length} caratteri; il limite è {limit}.",
+        "en": "The prompt is {length} {length:character|characters}; the limit is {limit}.",
+        "it": "Il prompt è di {length} {length:carattere|caratteri}; il limite è {limit}.",
     },
     "unknown_option": {
         "en": "Unknown option {option}; use --seed, --neg, --frames, --steps, --guidance or --model.",
@@ -263,11 +291,11 @@ MESSAGES: dict[str, dict[str, str]] = {
     "models_header": {"en": "🎞 Video models (⭐ the default):", "it": "🎞 Modelli video (⭐ il predefinito):"},
     "models_line": {
         "en": "• {name}{star} · licence {licence} · {width}×{height}, "
-        "{frames} frames ({seconds} at {fps} fps; "
-        "{rule}), {steps} steps, guidance {guidance}{state}",
+        "{frames} {frames:frame|frames} ({seconds} at {fps} fps; "
+        "{rule}), {steps} {steps:step|steps}, guidance {guidance}{state}",
         "it": "• {name}{star} · licenza {licence} · {width}×{height}, "
-        "{frames} fotogrammi ({seconds} a {fps} fps; "
-        "{rule}), {steps} passi, guidance {guidance}{state}",
+        "{frames} {frames:fotogramma|fotogrammi} ({seconds} a {fps} fps; "
+        "{rule}), {steps} {steps:passo|passi}, guidance {guidance}{state}",
     },
     "models_loaded": {"en": " · loaded", "it": " · caricato"},
     "models_loras": {"en": " · LoRAs {loras}", "it": " · LoRA {loras}"},
@@ -296,19 +324,20 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     # quota
     "quota_daily": {
-        "en": "Daily limit of {limit} clips reached; resets in {wait}.",
+        "en": "Daily limit of {limit} {limit:clip|clips} reached; resets in {wait}.",
         "it": "Limite giornaliero di {limit} video raggiunto; si azzera tra {wait}.",
     },
     "queue_full": {
-        "en": "⏳ The queue is full ({waiting} videos waiting); try again in a few minutes.",
+        "en": "⏳ The queue is full ({waiting} {waiting:video|videos} waiting); try again in a few minutes.",
         "it": "⏳ La coda è piena ({waiting} video in attesa); riprova tra qualche minuto.",
     },
     "quota_queued": {
-        "en": "You already have {queued} videos waiting (at most {limit}); wait for one to finish.",
+        "en": "You already have {queued} {queued:video|videos} waiting (at most {limit}); "
+        "wait for one to finish.",
         "it": "Hai già {queued} video in attesa (al massimo {limit}); aspetta che uno finisca.",
     },
     "quota_rate": {
-        "en": "Slow down: at most {limit} videos in a row; the next one in {wait}.",
+        "en": "Slow down: at most {limit} {limit:video|videos} in a row; the next one in {wait}.",
         "it": "Piano: al massimo {limit} video di fila; il prossimo tra {wait}.",
     },
     "banned": {
@@ -398,6 +427,20 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Only admins of this chat can use /admin.",
         "it": "Solo gli admin di questa chat possono usare /admin.",
     },
+    "admin_queue_empty": {
+        "en": "📋 Nothing is waiting or rendering here.",
+        "it": "📋 Niente in attesa o in corso qui.",
+    },
+    "admin_audit_empty": {
+        "en": "📜 The audit log has nothing here yet.",
+        "it": "📜 Il registro non ha ancora niente qui.",
+    },
+    "admin_usage_shell": {
+        "en": "Use videobot admin quota show|set|reset <user> [n], ban|unban <user> [reason], queue, "
+        "purge [user], audit [n], or model <name>. Name users as telegram:<id> or discord:<id>.",
+        "it": "Usa videobot admin quota show|set|reset <utente> [n], ban|unban <utente> [motivo], queue, "
+        "purge [utente], audit [n] o model <nome>. Indica gli utenti come telegram:<id> o discord:<id>.",
+    },
     "admin_usage": {
         "en": "Use /admin quota show|set|reset <user> [n], ban|unban <user> [reason], queue, "
         "purge [user], settings [key value], audit [n], or model <name>. Name users by reply, mention, "
@@ -422,7 +465,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "o scrivi telegram:<id> / discord:<id>.",
     },
     "admin_quota_show": {
-        "en": "🎟 {user}: {used} of {limit} clips used today, {queued} waiting; resets in {wait}.",
+        "en": "🎟 {user}: {used} of {limit} {limit:clip|clips} used today, {queued} waiting; "
+        "resets in {wait}.",
         "it": "🎟 {user}: {used} video su {limit} usati oggi, {queued} in attesa; si azzera tra {wait}.",
     },
     "admin_is_banned": {"en": "⛔ banned: {reason}", "it": "⛔ bloccato: {reason}"},
@@ -445,8 +489,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "admin_unbanned": {"en": "✅ {user} is no longer banned.", "it": "✅ {user} non è più bloccato."},
     "admin_not_banned": {"en": "{user} is not banned.", "it": "{user} non è bloccato."},
     "admin_purged": {
-        "en": "🧹 Cancelled {count} waiting jobs; their quota was refunded.",
-        "it": "🧹 Annullati {count} lavori in attesa; la quota è stata restituita.",
+        "en": "🧹 Cancelled {count} waiting {count:job|jobs}; {count:its|their} quota was refunded.",
+        "it": "🧹 {count:Annullato|Annullati} {count} {count:lavoro|lavori} in attesa; "
+        "la quota è stata restituita.",
     },
     "purged_notice": {
         "en": "🛑 An admin cancelled video #{job}; your quota was refunded.",
@@ -521,8 +566,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "Partecipa con /challenge enter <prompt>; vota con 👍 sotto le voci.",
     },
     "challenge_rules": {
-        "en": "Up to {entries} entries each; no voting for yourself.",
-        "it": "Fino a {entries} voci a testa; non puoi votare te stesso.",
+        "en": "Up to {entries} {entries:entry|entries} each; no voting for yourself.",
+        "it": "Fino a {entries} {entries:voce|voci} a testa; non puoi votare te stesso.",
     },
     "challenge_rules_words": {
         "en": "Prompts must contain: {words}.",
@@ -537,16 +582,16 @@ MESSAGES: dict[str, dict[str, str]] = {
         "it": "Questa sfida richiede queste parole nel prompt: {words}.",
     },
     "challenge_too_many": {
-        "en": "You already entered {limit} times, the most this challenge allows.",
-        "it": "Hai già partecipato {limit} volte, il massimo per questa sfida.",
+        "en": "You already entered {limit} {limit:time|times}, the most this challenge allows.",
+        "it": "Hai già partecipato {limit} {limit:volta|volte}, il massimo per questa sfida.",
     },
     "challenge_entry": {
         "en": "🏁 {name}'s entry for “{theme}”: {prompt}\nseed {seed} · #{job}\n🤖 AI-generated",
         "it": "🏁 Voce di {name} per “{theme}”: {prompt}\nseed {seed} · #{job}\n🤖 Generato con IA",
     },
     "challenge_status": {
-        "en": "🏁 “{theme}” · {entries} entries · voting closes in {left}",
-        "it": "🏁 “{theme}” · {entries} voci · le votazioni chiudono tra {left}",
+        "en": "🏁 “{theme}” · {entries} {entries:entry|entries} · voting closes in {left}",
+        "it": "🏁 “{theme}” · {entries} {entries:voce|voci} · le votazioni chiudono tra {left}",
     },
     "challenge_see_all": {
         "en": "🌐 See all entries at {url}",
@@ -571,12 +616,12 @@ MESSAGES: dict[str, dict[str, str]] = {
     "vote_removed": {"en": "Vote taken back ({votes} left).", "it": "Voto ritirato (ne restano {votes})."},
     "button_vote": {"en": "👍 {votes}", "it": "👍 {votes}"},
     "challenge_winner": {
-        "en": "🏆 “{theme}” is over! The winner is {names} with {votes} votes (entry #{job}).",
-        "it": "🏆 “{theme}” è finita! Vince {names} con {votes} voti (voce #{job}).",
+        "en": "🏆 “{theme}” is over! The winner is {names} with {votes} {votes:vote|votes} (entry #{job}).",
+        "it": "🏆 “{theme}” è finita! Vince {names} con {votes} {votes:voto|voti} (voce #{job}).",
     },
     "challenge_winners": {
-        "en": "🏆 “{theme}” is over! A tie at {votes} votes: {names} share the win.",
-        "it": "🏆 “{theme}” è finita! Pareggio a {votes} voti: vincono {names}.",
+        "en": "🏆 “{theme}” is over! A tie at {votes} {votes:vote|votes}: {names} share the win.",
+        "it": "🏆 “{theme}” è finita! Pareggio a {votes} {votes:voto|voti}: vincono {names}.",
     },
     "challenge_no_winner": {
         "en": "🏁 “{theme}” is over, with no votes cast: no winner this time.",
@@ -596,8 +641,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "leaderboard_title": {"en": "🏆 Leaderboard", "it": "🏆 Classifica"},
     "leaderboard_row": {
-        "en": "{place}. {name} · {wins} wins · {votes} votes",
-        "it": "{place}. {name} · {wins} vittorie · {votes} voti",
+        "en": "{place}. {name} · {wins} {wins:win|wins} · {votes} {votes:vote|votes}",
+        "it": "{place}. {name} · {wins} {wins:vittoria|vittorie} · {votes} {votes:voto|voti}",
     },
     "unknown_command": {
         "en": "I don't know that command; /help lists what I can do.",
@@ -613,15 +658,15 @@ MESSAGES: dict[str, dict[str, str]] = {
     "button_delete": {"en": "🗑 Delete", "it": "🗑 Elimina"},
     # Discord only: every interaction needs an answer, even when the real one went to the channel
     "board_title": {
-        "en": "📋 {count} videos on their way in this chat:",
+        "en": "📋 {count} {count:video|videos} on {count:its|their} way in this chat:",
         "it": "📋 {count} video in arrivo in questa chat:",
     },
     "board_waiting": {"en": "#{position} in line", "it": "#{position} in coda"},
     "board_rendering": {"en": "rendering {percent}%", "it": "in creazione {percent}%"},
     "board_sending": {"en": "sending", "it": "in invio"},
     "board_all_done": {
-        "en": "✅ All {count} videos are done.",
-        "it": "✅ Tutti i {count} video sono pronti.",
+        "en": "✅ {count:The video is|All {count} videos are} done.",
+        "it": "✅ {count:Il video è pronto|Tutti i {count} video sono pronti}.",
     },
     "and_more": {"en": "…and {count} more", "it": "…e altri {count}"},
     "command_done": {"en": "✅ Done.", "it": "✅ Fatto."},
@@ -636,11 +681,24 @@ def normalise_locale(code: str | None) -> str:
     return base if base in ("en", "it") else DEFAULT_LOCALE
 
 
+# `{count:entry|entries}`: the first form when `count` is 1, else the second (English and Italian
+# both use the singular for exactly one); the forms may hold plain `{name}` fields.
+_PLURAL = re.compile(r"\{(\w+):((?:[^|{}]|\{\w+\})*)\|((?:[^|{}]|\{\w+\})*)\}")
+
+
+def _plural_forms(template: str, values: dict[str, object]) -> str:
+    def choose(match: re.Match[str]) -> str:
+        return match.group(2) if str(values.get(match.group(1))) == "1" else match.group(3)
+
+    return _PLURAL.sub(choose, template) if "|" in template else template
+
+
 def text(key: str, locale: str = DEFAULT_LOCALE, **values: object) -> str:
-    """The message `key` in `locale` (English if missing), filled with `values`."""
+    """The message `key` in `locale` (English if missing), filled with `values`, each counted
+    word in its singular or plural form."""
     variants = MESSAGES[key]
     template = variants.get(normalise_locale(locale)) or variants[DEFAULT_LOCALE]
-    return template.format(**values)
+    return _plural_forms(template, values).format(**values)
 
 
 # Long answers (lists) are cut to this many characters: within Discord's 2,000 and, even if every
@@ -688,12 +746,34 @@ def fit_lines(
     return "\n".join(kept)
 
 
+ZWJ = "\u200d"
+_EMOJI_PARTS = ("So", "Sk", "Mn")  # symbols, skin-tone modifiers, the emoji variation selector
+
+
+def _joins_emoji(text: str, at: int) -> bool:
+    """A zero-width joiner between two emoji (🏄‍♂️, 👩‍💻): part of one picture, not a trick."""
+    return (
+        0 < at < len(text) - 1
+        and unicodedata.category(text[at - 1]) in _EMOJI_PARTS
+        and unicodedata.category(text[at + 1]) == "So"
+    )
+
+
+def drop_invisible(text: str, *, keep: str = "") -> str:
+    """Control, format and direction characters dropped (`keep`: ones to let through), except
+    the zero-width joiners inside emoji sequences."""
+    return "".join(
+        ch
+        for at, ch in enumerate(text)
+        if ch in keep or unicodedata.category(ch)[0] != "C" or (ch == ZWJ and _joins_emoji(text, at))
+    )
+
+
 def echo(value: object) -> object:
     """User input repeated back: control and direction characters dropped, shortened."""
     if not isinstance(value, str):
         return value
-    cleaned = "".join(ch for ch in value if unicodedata.category(ch)[0] != "C" or ch == " ")
-    cleaned = " ".join(cleaned.split())
+    cleaned = " ".join(drop_invisible(value, keep=" ").split())
     return cleaned if len(cleaned) <= ECHO_MAX else cleaned[: ECHO_MAX - 1].rstrip() + "…"
 
 

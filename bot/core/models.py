@@ -69,12 +69,22 @@ class Models:
         if requested is None:
             active = self.active
             return self.settings(active if active in allowed else allowed[0])
-        name = requested.strip().lower()
-        if name not in self.config.model_settings:
+        name = self.name_for(requested)
+        if name is None:
             raise CommandError("model_unknown", model=requested, known=", ".join(allowed))
         if name not in allowed:
             raise CommandError("model_not_here", model=name, known=", ".join(allowed))
         return self.settings(name)
+
+    def name_for(self, requested: str) -> str | None:
+        """A configured model by its name or by the hub id `/models` shows for it (`[model]` alone
+        is named "default", which users never see)."""
+        wanted = requested.strip().lower()
+        if not wanted or wanted in self.config.model_settings:
+            return wanted or None
+        by_source = {s.id.lower(): name for name, s in reversed(self.config.model_settings.items())}
+        by_source.update({s.path.lower(): name for name, s in self.config.model_settings.items() if s.path})
+        return by_source.get(wanted)
 
     def label(self, stored: str) -> str:
         """A job's model as users see it."""
@@ -82,8 +92,8 @@ class Models:
 
     def switch(self, name: str) -> ClipIdentity:
         """Make `name` the default for new jobs (queued ones keep the model they asked for)."""
-        key = name.strip().lower()
-        if key not in self.config.model_settings:
+        key = self.name_for(name)
+        if key is None:
             raise CommandError("model_unknown", model=name, known=", ".join(self.names()))
         self.store.settings.set(ACTIVE_KEY, key)
         return self.identity(key)

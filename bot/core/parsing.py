@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import random
 import re
-import unicodedata
 from dataclasses import dataclass, field
 
 from bot.config import ModelSettings, VideoConfig
+from bot.core.messages import drop_invisible
 from bot.core.types import RenderParams
 
 MAX_SEED = 2**32 - 1
@@ -57,9 +57,7 @@ _OPTION_TOKEN = re.compile(r"^(--?[A-Za-z][\w-]*|[—–][A-Za-z][\w-]*)(?:=(.*)
 
 def clean_text(value: str) -> str:
     """Drop control and format characters, collapse whitespace, trim."""
-    kept = "".join(
-        " " if ch.isspace() else ch for ch in value if ch.isspace() or unicodedata.category(ch)[0] != "C"
-    )
+    kept = drop_invisible("".join(" " if ch.isspace() else ch for ch in value), keep=" ")
     return " ".join(kept.split())
 
 

@@ -167,6 +167,7 @@ class ModelState:
 
     resident: frozenset[str] = frozenset()
     unavailable: frozenset[str] = frozenset()
+    broken: frozenset[str] = frozenset()  # failed to load (not merely busy): their jobs wait a bounded time
 
 
 @runtime_checkable

@@ -36,7 +36,7 @@ from bot.core.notify import Notifier
 from bot.core.observe import Tally
 from bot.core.parsing import CommandError, VideoArgs, parse_video_text
 from bot.core.pictures import PictureGate
-from bot.core.ports import Clock, Outbox, RenderBackend
+from bot.core.ports import Clock, ModelAware, Outbox, RenderBackend
 from bot.core.progress import ProgressBoard
 from bot.core.queue import JobQueue
 from bot.core.quota import quota_day
@@ -111,6 +111,7 @@ class VideoService:
             store, self.queue, backend, self.running, self.endings, self.tasks,
             clock=clock, max_model_wait_s=config.render.max_model_wait_s,
             recheck_s=config.queue.model_retry_s, models=self.models,
+            model_missing_wait_s=config.queue.model_missing_wait_s,
         )  # fmt: skip
         self.eta = Eta(store, self.queue, self.running)
         self.boards = GroupBoards(config.queue, store, self.notifier, self.queue, self.running, self.tasks)
@@ -175,8 +176,17 @@ class VideoService:
             model_loaded=self.backend.loaded,
             model_problem=self.backend.problem,
             platforms=tuple(sorted(self.connected)),
+            disconnected=tuple(sorted(self.config.chat_platforms - self.connected)),
+            models_loaded=self._models_loaded(),
+            dead_tasks=tuple(self.dead_tasks),
             warm=warmth() if callable(warmth) else {},
         )
+
+    def _models_loaded(self) -> dict[str, bool]:
+        if not isinstance(self.backend, ModelAware):
+            return {self.model: self.backend.loaded}
+        resident = self.backend.model_state().resident
+        return {settings.key: name in resident for name, settings in self.config.model_settings.items()}
 
     def quota_day(self) -> str:
         return quota_day(self.clock(), self.config.quota)
@@ -337,11 +347,13 @@ class VideoService:
         housekeeping = self.tasks.spawn(self.housekeeping.run())
         backend.add_done_callback(functools.partial(self._watch, "render backend"))
         housekeeping.add_done_callback(functools.partial(self._watch, "housekeeping"))
+        broken_models = self.tasks.spawn(self.runner.watch_broken_models())
         try:
             await self.runner.dispatch()
             await backend
         finally:
             housekeeping.cancel()
+            broken_models.cancel()
             if not backend.done():
                 backend.cancel()
 

@@ -14,5 +14,9 @@ class BotStatus:
     model_loaded: bool
     model_problem: str | None  # why nothing renders, in the owner's words
     platforms: tuple[str, ...]  # chat platforms that said they are up
+    disconnected: tuple[str, ...] = ()  # enabled, but not connected now (retried with backoff)
+    # each configured model (by the key its clips are stored under) → resident now
+    models_loaded: dict[str, bool] = field(default_factory=dict)
+    dead_tasks: tuple[str, ...] = ()  # core tasks that ended on an error (`/healthz` says 503)
     # seconds each resident model took to load and to warm up (backends that load models)
     warm: dict[str, dict[str, float | None]] = field(default_factory=dict)

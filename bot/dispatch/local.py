@@ -9,8 +9,9 @@ event loop keeps answering chats, encodes the MP4, and reports each step through
 core's event sink.  Progress crosses from the render thread with `call_soon_threadsafe`;
 cancelling sets the thread's stop flag, checked by the pipeline's per-step hook.
 
-A model that fails to load is set aside for `model_retry_s` (or until a new job pokes
-the backend); its jobs go back in line and the dispatcher skips them meanwhile.
+A model that fails to load is set aside for `model_retry_s` (new jobs do not shorten that);
+its jobs go back in line and the dispatcher skips them meanwhile, until the core gives up
+on them after `[queue] model_missing_wait_s` and refunds them.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ class LocalBackend:
         self.credentials = credentials
         self._problem: str | None = None
         self._unavailable: dict[str, float] = {}  # model → when it may be tried again (monotonic)
+        self._broken: set[str] = set()  # models whose last load failed
         self._pending: asyncio.Queue[RenderJob | None] = asyncio.Queue()
         self._cancels: dict[int, threading.Event] = {}
         self._slot_changed = asyncio.Event()
@@ -96,7 +98,7 @@ class LocalBackend:
     def model_state(self) -> ModelState:
         now = time.monotonic()
         waiting = frozenset(name for name, until in self._unavailable.items() if until > now)
-        return ModelState(resident=self.pool.resident(), unavailable=waiting)
+        return ModelState(resident=self.pool.resident(), unavailable=waiting, broken=frozenset(self._broken))
 
     def free_slots(self) -> int:
         """Room for a batch while none renders: the resident model's batch size less jobs held."""
@@ -131,8 +133,8 @@ class LocalBackend:
             stop.set()
 
     def poke(self) -> None:
-        self._unavailable.clear()  # a job arrived: models that failed may be tried again now
-        self._poked.set()
+        """A job arrived. A model known not to load is not tried again for it (each try of a
+        broken model costs a load and may unload the one that works): it waits `model_retry_s`."""
 
     def stop(self) -> None:
         self._stopping = True
@@ -212,6 +214,7 @@ class LocalBackend:
             await wait_event(self._poked, self.model_retry_s)
             return False
         self._problem = None
+        self._broken.discard(self.default_model)
         self._slot_changed.set()
         return True
 
@@ -224,6 +227,7 @@ class LocalBackend:
         if self._problem != problem:
             log.error("model %s: %s", name, problem, exc_info=not isinstance(error, ModelUnavailable))
         self._problem = problem
+        self._broken.add(name)
         self._unavailable[name] = time.monotonic() + self.model_retry_s
         return problem
 
@@ -249,6 +253,7 @@ class LocalBackend:
             fail_all(FailureKind.MODEL_MISSING, self._note_problem(name, error))
             return
         self._problem = None
+        self._broken.discard(name)
         try:
             clips = await run_in(
                 self.executors.render,

@@ -36,8 +36,13 @@ def _looks_like_hub_id(source: str) -> bool:
     return source.count("/") == 1 and not source.startswith((".", "/", "~"))
 
 
-def local_folder(source: str) -> Path:
-    """The folder holding `source` on this machine (a folder, or the cache's snapshot); no download."""
+def local_folder(source: str, preset: Preset | None = None) -> Path:
+    """The folder holding `source` on this machine (a folder, or the cache's snapshot); no download.
+
+    Only the preset's include patterns must be there: huggingface_hub calls a cached snapshot
+    incomplete when files of the repository it listed are missing, and `videobot pull` (or
+    `hf download --include`) fetches only what loading reads.
+    """
     if not _looks_like_hub_id(source):
         folder = Path(source).expanduser()
         if not folder.is_dir():
@@ -49,7 +54,9 @@ def local_folder(source: str) -> Path:
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     try:
-        folder = Path(snapshot_download(source, local_files_only=True))
+        preset = preset or CATALOGUE.find(source)
+        patterns = list(preset.download_patterns) if preset else None
+        folder = Path(snapshot_download(source, local_files_only=True, allow_patterns=patterns or None))
     except (LocalEntryNotFoundError, FileNotFoundError) as error:
         raise ModelMissing(missing_weights_message(source, "not in the Hugging Face cache")) from error
     except Exception as error:
@@ -79,10 +86,7 @@ def download_command(source: str, preset: Preset | None = None) -> str:
 
 def missing_weights_message(source: str, reason: str) -> str:
     """One paragraph for the owner: what failed and the exact fix."""
-    fallback = (
-        '[model] id = "tiny" runs a tiny random model for trying the bot. '
-        "Jobs wait in the queue until the model loads."
-    )
+    fallback = '[model] id = "tiny" runs a tiny random model for trying the bot.'
     if not _looks_like_hub_id(source):
         return (
             f"The video model folder {source!r} could not be loaded ({reason}). "
@@ -92,9 +96,9 @@ def missing_weights_message(source: str, reason: str) -> str:
         )
     return (
         f"The video model {source!r} could not be loaded ({reason}). "
-        f"Download it once with `{download_command(source)}` on a machine with internet access "
-        "(the default model's fp16 files are about 3.7 GB), or set [model] path in "
-        f"config.toml to a folder that holds it; {fallback}"
+        "Download it once with `videobot pull` on a machine with internet access "
+        f"(or `{download_command(source)}`; the default model's fp16 files are about 3.7 GB), "
+        f"or set [model] path in config.toml to a folder that holds it; {fallback}"
     )
 
 

@@ -230,7 +230,7 @@ class Renderer:
             raise ModelMissing(str(error)) from error
         if self.is_tiny:
             return
-        folder = local_folder(self.source)
+        folder = local_folder(self.source, self.preset)
         class_name = pipeline_class_name(folder)
         family = family_of_class(class_name)
         if family is None or (family is not self.preset.family and not self._guessed):
@@ -263,7 +263,7 @@ class Renderer:
             from bot.pipelines.tiny import build_tiny
 
             return build_tiny(self.source)
-        folder = local_folder(self.source)
+        folder = local_folder(self.source, self.preset)
         pipe, self.preset = load_pipeline(
             folder,
             self.preset,

@@ -30,6 +30,7 @@ Handler = Callable[[Site, dict[str, str]], Awaitable[str]]
 
 
 COOKIE_PATH = "/admin"
+ADMIN_OFF = "it is off until VIDEOBOT_ADMIN_TOKEN is set in the bot's environment (16 characters or more)."
 
 
 def _nonce(request: web.Request, site: Site) -> str | None:
@@ -60,7 +61,7 @@ def _redirect(notice: str = "") -> web.HTTPSeeOther:
 async def admin_page(request: web.Request) -> web.Response:
     site = request.app[SITE]
     if not site.auth.enabled:
-        return site.not_found("admin page (set VIDEOBOT_ADMIN_TOKEN to turn it on)")
+        return site.not_found("admin page", ADMIN_OFF)
     nonce = _nonce(request, site)
     if nonce is None:
         return site.page("login.html", status=401, error="")
@@ -94,7 +95,7 @@ def client_address(request: web.Request) -> str:
 async def login(request: web.Request) -> web.Response:
     site = request.app[SITE]
     if not site.auth.enabled:
-        return site.not_found("admin page (set VIDEOBOT_ADMIN_TOKEN to turn it on)")
+        return site.not_found("admin page", ADMIN_OFF)
     if not _same_origin(request, site):
         return site.page("login.html", status=403, error="That form did not come from this site.")
     source = client_address(request)

@@ -20,7 +20,16 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from bot.core.observe import DELIVERY_FAILED, QUOTA_REFUSED
-from bot.core.ports import Cancelled, Encoding, Failed, Progress, Rendered, RenderEvent, Started
+from bot.core.ports import (
+    Cancelled,
+    Encoding,
+    Failed,
+    FailureKind,
+    Progress,
+    Rendered,
+    RenderEvent,
+    Started,
+)
 from bot.core.service import VideoService
 from bot.provenance.signing import CLIPS_SIGNED
 
@@ -65,15 +74,16 @@ class _StoreCollector(Collector):
             "videobot_jobs_rendering", "Jobs handed to the render backend now", value=status.rendering
         )
         loaded = GaugeMetricFamily(
-            "videobot_model_loaded", "1 when the video model is loaded", labels=["model"]
+            "videobot_model_loaded", "1 for each configured video model in memory, else 0", labels=["model"]
         )
-        loaded.add_metric([status.model], 1.0 if status.model_loaded else 0.0)
+        for key, is_loaded in status.models_loaded.items():
+            loaded.add_metric([key], 1.0 if is_loaded else 0.0)
         yield loaded
         platforms = GaugeMetricFamily(
             "videobot_platform_connected", "1 for each chat platform that is connected", labels=["platform"]
         )
-        for platform in status.platforms:
-            platforms.add_metric([platform], 1.0)
+        for platform in sorted({*status.platforms, *status.disconnected}):
+            platforms.add_metric([platform], 1.0 if platform in status.platforms else 0.0)
         yield platforms
 
 
@@ -176,7 +186,8 @@ class Metrics:
             self.renders.labels(model, "rendered").inc()
             if render is not None:
                 self.render_seconds.labels(model).observe(now - render.started)
-        elif isinstance(event, Failed):
+        elif isinstance(event, Failed) and event.kind != FailureKind.MODEL_MISSING:
+            # a model that does not load renders nothing: its retries are not renders
             self.renders.labels(model, str(event.kind)).inc()
         elif isinstance(event, Cancelled):
             self.renders.labels(model, "cancelled").inc()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from bot.core.types import Challenge
 from bot.store.public import CHALLENGE, CHAT
 from bot.web.site import SITE, Site
 
@@ -90,11 +91,26 @@ async def leaderboard_page(request: web.Request) -> web.Response:
     chat_key = site.store.public.leaderboard_chat(token) if token else None
     if chat_key is None:
         return site.not_found("leaderboard")
+    challenges = site.store.public.challenges_of(chat_key)
     return site.page(
         "leaderboard.html",
         rows=site.store.challenges.leaderboard(chat_key, 50),
-        challenges=site.store.public.challenges_of(chat_key),
+        challenges=challenges,
+        chat_name=chat_name(chat_key, challenges),
     )
+
+
+PLATFORM_NAMES = {"telegram": "Telegram", "discord": "Discord", "console": "console"}
+
+
+def chat_name(chat_key: str, challenges: list[tuple[str, Challenge]]) -> str:
+    """Which chat a leaderboard is: the bot keeps no chat titles, so its platform and its latest
+    challenge ("the Telegram group of “robots at the beach”")."""
+    platform = PLATFORM_NAMES.get(chat_key.partition(":")[0], "chat")
+    where = "server" if ":server:" in chat_key else "group"
+    if not challenges:
+        return f"a {platform} {where}"
+    return f"the {platform} {where} of “{challenges[0][1].theme}”"
 
 
 def add_routes(app: web.Application) -> None:

@@ -131,7 +131,7 @@ class WebSide:
         """200 only when the database answers and the render worker runs."""
         status = self.service.status()
         worker = self.worker_alive()
-        dead = list(self.service.dead_tasks)
+        dead = list(status.dead_tasks)
         body: dict[str, Any] = {
             "ok": status.database and worker and not dead,
             "database": status.database,
@@ -143,6 +143,8 @@ class WebSide:
             # log and the owner's /admin, not for anyone who can reach this URL
             "model_problem": status.model_problem is not None,
             "platforms": list(status.platforms),
+            # enabled, but not connected now (retried with backoff while the rest keeps running)
+            "disconnected": list(status.disconnected),
             "queue": status.waiting,
             "rendering": status.rendering,
             "warm": status.warm,

@@ -58,8 +58,8 @@ class Site:
         html = self.env.get_template(template).render(**values)
         return web.Response(text=html, status=status, content_type=HTML)
 
-    def not_found(self, what: str = "page") -> web.Response:
-        return self.page("missing.html", status=404, what=what)
+    def not_found(self, what: str = "page", why: str = "") -> web.Response:
+        return self.page("missing.html", status=404, what=what, why=why)
 
 
 SITE = web.AppKey("site", Site)  # where handlers find it: `request.app[SITE]`

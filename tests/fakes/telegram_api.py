@@ -177,14 +177,14 @@ class FakeTelegram:
     def base_file_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/file/bot"
 
-    async def start(self) -> None:
-        """Bind to a free loopback port and start serving."""
+    async def start(self, port: int = 0) -> None:
+        """Bind to a loopback port (a free one by default) and start serving."""
         app = web.Application(client_max_size=3 * 1024**3)
         app.router.add_post("/bot{token}/{method}", self._handle)
         app.router.add_get("/file/bot{token}/{file_id}", self._download)
         self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=2)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
         await site.start()
         self.port = self._runner.addresses[0][1]
         self._closing = False

@@ -1,0 +1,194 @@
+"""`videobot pull [NAME…]`: download exactly the files loading reads, once, with a size check first.
+
+Loading itself never touches the network (`bot/render.py`); this is the one command that does, and
+only when asked. It fetches each configured model's preset include patterns (ModelScope's fp16
+safetensors, not the repository's every format), into the Hugging Face cache or, for a model with a
+`path`, into that folder. huggingface_hub draws the progress bars, keeps finished files (a second
+run fetches only what is missing) and resumes a dropped connection with a range request.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from bot.config import Config, ModelSettings
+
+DISK_MARGIN_BYTES = 512 * 1024 * 1024  # left free after a pull: the database and clips live on disks too
+
+
+class PullError(Exception):
+    """One line for the person at the shell: what went wrong and what to do."""
+
+
+@dataclass(frozen=True)
+class PullFile:
+    name: str
+    size: int
+    cached: bool
+
+
+@dataclass(frozen=True)
+class PullPlan:
+    """What `pull` fetches for one model."""
+
+    model: str
+    repo_id: str
+    patterns: tuple[str, ...]
+    local_dir: Path | None  # None: the Hugging Face cache
+    files: tuple[PullFile, ...]
+
+    @property
+    def to_fetch(self) -> int:
+        return sum(f.size for f in self.files if not f.cached)
+
+    @property
+    def total(self) -> int:
+        return sum(f.size for f in self.files)
+
+    @property
+    def destination(self) -> Path:
+        if self.local_dir is not None:
+            return self.local_dir
+        from huggingface_hub import constants
+
+        return Path(constants.HF_HUB_CACHE)
+
+
+def human_size(size: int) -> str:
+    """Decimal units, as the model cards and `hf` print them: 3.67 GB."""
+    value = float(size)
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.2f} {unit}"
+        value /= 1000
+    return f"{value:.2f} TB"  # pragma: no cover
+
+
+def _is_hub_id(text: str) -> bool:
+    return text.count("/") == 1 and not text.startswith((".", "/", "~"))
+
+
+def pull_targets(config: Config, names: Sequence[str]) -> list[ModelSettings]:
+    """The models to pull: the named ones, or every configured model that has weights to fetch."""
+    if names:
+        unknown = [name for name in names if name not in config.model_settings]
+        if unknown:
+            known = ", ".join(config.model_settings)
+            raise PullError(
+                f"there is no model called {unknown[0]!r} in {config.source}; pick one of {known}"
+            )
+        return [config.model_settings[name] for name in names]
+    return list(config.model_settings.values())
+
+
+def plan_pull(settings: ModelSettings) -> PullPlan | None:
+    """What loading `settings` reads from the hub; None when nothing is downloaded (tiny, a bare folder)."""
+    if settings.preset.tiny or not _is_hub_id(settings.id):
+        return None
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    patterns = settings.preset.download_patterns
+    local_dir = Path(settings.path).expanduser() if settings.path else None
+    try:
+        found = snapshot_download(
+            settings.id, allow_patterns=list(patterns) or None, local_dir=local_dir, dry_run=True
+        )
+    except (HfHubHTTPError, LocalEntryNotFoundError, OSError, ValueError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise PullError(f"could not list {settings.id} ({settings.name}) on the hub: {first}") from None
+    files = tuple(
+        sorted(
+            (PullFile(f.filename, f.file_size or 0, not f.will_download) for f in found),
+            key=lambda f: f.name,
+        )
+    )
+    return PullPlan(settings.name, settings.id, patterns, local_dir, files)
+
+
+def _existing_parent(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def check_free_space(plans: Sequence[PullPlan]) -> None:
+    """Refuse before a byte is fetched when a disk would fill up."""
+    needed: dict[int, tuple[Path, int]] = {}
+    for plan in plans:
+        where = _existing_parent(plan.destination)
+        device = where.stat().st_dev
+        folder, size = needed.get(device, (where, 0))
+        needed[device] = (folder, size + plan.to_fetch)
+    for folder, size in needed.values():
+        free = shutil.disk_usage(folder).free
+        if size and size + DISK_MARGIN_BYTES > free:
+            raise PullError(
+                f"the download needs {human_size(size)} (and {human_size(DISK_MARGIN_BYTES)} to spare), "
+                f"but {folder} has {human_size(free)} free; free some space or set HF_HOME "
+                "(or [models.NAME] path) to a bigger disk"
+            )
+
+
+def describe(plan: PullPlan, out: TextIO) -> None:
+    """The files of one plan, their sizes, and what is still to fetch."""
+    print(f"{plan.model}: {plan.repo_id} → {plan.destination}", file=out)
+    width = max((len(f.name) for f in plan.files), default=0)
+    for f in plan.files:
+        note = "  (already here)" if f.cached else ""
+        print(f"  {f.name:<{width}}  {human_size(f.size):>10}{note}", file=out)
+    count = len(plan.files)
+    print(
+        f"  {count} {'file' if count == 1 else 'files'}, {human_size(plan.total)}; "
+        f"{human_size(plan.to_fetch)} to fetch",
+        file=out,
+    )
+
+
+def pull(config: Config, names: Sequence[str], *, dry_run: bool, out: TextIO = sys.stdout) -> int:
+    """`videobot pull`: plan every model, check the disk, then download (unless `dry_run`)."""
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}:
+        raise PullError("HF_HUB_OFFLINE is set, so nothing can be downloaded; unset it for this command")
+    targets = pull_targets(config, names)
+    plans = []
+    for settings in targets:
+        plan = plan_pull(settings)
+        if plan is None:
+            why = "built in code" if settings.preset.tiny else f"loaded from the folder {settings.path}"
+            print(f"{settings.name}: nothing to download ({why})", file=out)
+        else:
+            plans.append(plan)
+    for plan in plans:
+        describe(plan, out)
+    to_fetch = sum(plan.to_fetch for plan in plans)
+    if len(plans) > 1:
+        print(f"In all: {human_size(to_fetch)} to fetch", file=out)
+    if dry_run or not to_fetch:
+        if not dry_run:
+            print("Everything is already here.", file=out)
+        return 0
+    check_free_space(plans)
+    from huggingface_hub import snapshot_download
+
+    for plan in plans:
+        if not plan.to_fetch:
+            continue
+        print(f"Downloading {plan.model} ({human_size(plan.to_fetch)})…", file=out, flush=True)
+        try:
+            snapshot_download(
+                plan.repo_id, allow_patterns=list(plan.patterns) or None, local_dir=plan.local_dir
+            )
+        except Exception as error:  # the network, the hub, the disk: all one line, run again to resume
+            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise PullError(
+                f"downloading {plan.repo_id} stopped: {first}; run `videobot pull {plan.model}` again "
+                "to fetch what is missing"
+            ) from None
+    print("Done: loading finds the weights on disk now.", file=out)
+    return 0
