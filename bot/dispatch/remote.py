@@ -17,7 +17,7 @@ from typing import Any
 
 from bot.config import VideoConfig
 from bot.core.ports import RenderJob
-from bot.core.types import Picture, RenderParams
+from bot.core.types import Extension, Picture, RenderParams
 
 RENDER_FUNCTION = "render"
 SIGNATURE_HEADER = "X-Videobot-Signature"
@@ -88,7 +88,12 @@ class RemoteJob:
         fields = dict(kwargs["params"])
         # a picture travels as its record; the worker reads it from `path` (a shared [storage] dir)
         picture = fields.pop("picture", None)
-        params = RenderParams(**fields, picture=Picture(**picture) if picture else None)
+        extends = fields.pop("extends", None)  # the parent clip likewise, by its path
+        params = RenderParams(
+            **fields,
+            picture=Picture(**picture) if picture else None,
+            extends=Extension(**extends) if extends else None,
+        )
         job = RenderJob(int(kwargs["job_id"]), str(kwargs["model"]), params)
         known = {f.name for f in dataclasses.fields(VideoConfig)}  # a newer bot may send more
         video = VideoConfig(**{k: v for k, v in kwargs.get("video", {}).items() if k in known})
