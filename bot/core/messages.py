@@ -304,6 +304,35 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "That prompt isn't allowed here (it contains “{matched}”); nothing was charged.",
         "it": "Questo prompt non è permesso (contiene “{matched}”); nulla è stato addebitato.",
     },
+    # ⏩ Extend and --loop (docs/extend.md): each refusal is one sentence and charges nothing
+    "extend_refused": {
+        "en": "Only the person who asked for this clip (or an admin) can extend it.",
+        "it": "Solo chi ha chiesto questo video (o un admin) può estenderlo.",
+    },
+    "extend_no_pictures": {
+        "en": "Clips made with {model} can't be extended (it doesn't take pictures). Nothing was charged.",
+        "it": "I video fatti con {model} non si possono estendere (non accetta immagini). "
+        "Nulla è stato addebitato.",
+    },
+    "extend_no_clip": {
+        "en": "Clip #{job} is not finished or no longer kept, so it can't be extended. Nothing was charged.",
+        "it": "Il video #{job} non è finito o non è più conservato, quindi non si può estendere. "
+        "Nulla è stato addebitato.",
+    },
+    "extend_too_long": {
+        "en": "That clip is already {seconds} s long and can't be extended past {limit} s. "
+        "Nothing was charged.",
+        "it": "Quel video dura già {seconds} s e non si può estendere oltre {limit} s. "
+        "Nulla è stato addebitato.",
+    },
+    "extend_which": {
+        "en": "Which clip? Reply to it with /extend, or give its number: /extend 12 [prompt].",
+        "it": "Quale video? Rispondigli con /extend, o indica il numero: /extend 12 [prompt].",
+    },
+    "loop_unsupported": {
+        "en": "{model} can't make loops; loops work with {models}. Nothing was charged.",
+        "it": "{model} non sa fare loop; i loop funzionano con {models}. Nulla è stato addebitato.",
+    },
     # pictures to animate: each refusal is one sentence and charges nothing
     "picture_text_only": {
         "en": "{model} makes clips from text only; pictures work with {models}. Nothing was charged.",
@@ -360,6 +389,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "I couldn't download that picture; send it again. Nothing was charged.",
         "it": "Non sono riuscito a scaricare l'immagine; inviala di nuovo. Nulla è stato addebitato.",
     },
+    "info_chain": {
+        "en": "extends: {chain}",
+        "it": "estende: {chain}",
+    },
+    "info_loop": {"en": "a loop", "it": "un loop"},
     "info_picture": {
         "en": "from a picture: {format}, {width}×{height}, {size}, SHA-256 {sha256}{credentials}",
         "it": "da un'immagine: {format}, {width}×{height}, {size}, SHA-256 {sha256}{credentials}",
@@ -574,6 +608,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "button_reroll": {"en": "🔁 Reroll", "it": "🔁 Rifai"},
     "button_variation": {"en": "🎲 Variation", "it": "🎲 Variante"},
+    "button_extend": {"en": "⏩ Extend", "it": "⏩ Estendi"},
     "button_info": {"en": "ℹ Info", "it": "ℹ Info"},
     "button_delete": {"en": "🗑 Delete", "it": "🗑 Elimina"},
     # Discord only: every interaction needs an answer, even when the real one went to the channel

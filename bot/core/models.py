@@ -61,6 +61,10 @@ class Models:
         found = self.config.model_for_job(stored)
         return found.name if stored in (found.id, found.path) else None
 
+    def takes_pictures(self, stored: str) -> bool:
+        """Whether a job's model takes pictures, so its clips can be extended (docs/extend.md)."""
+        return self.settings(stored).preset.pictures.taken
+
     def label(self, stored: str) -> str:
         """A job's model as users see it."""
         return shown_name(self.settings(stored))

@@ -38,8 +38,10 @@ class VideoArgs:
     steps: int | None = None
     guidance: float | None = None
     model: str | None = None
+    loop: bool = False  # `--loop`: the last frame leads back into the first (docs/extend.md)
 
 
+FLAGS = {"--loop": "loop"}  # options without a value
 OPTIONS = {
     "--seed": "seed",
     "--neg": "negative",
@@ -74,11 +76,16 @@ def parse_video_text(text: str) -> VideoArgs:
     em or en dash typed by a phone keyboard ("—seed", "–Seed") is read as "--seed".
     """
     parsed = _Parsed()
+    flags: set[str] = set()
     current: list[str] = parsed.words
     for token in text.split():
         match = _OPTION_TOKEN.match(token)
         if match and not _looks_negative_number(token):
             name = "--" + match.group(1).lstrip("-—–").lower()
+            if name in FLAGS and not match.group(2):
+                flags.add(FLAGS[name])
+                current = parsed.words  # the prompt goes on after a flag
+                continue
             if name not in OPTIONS:
                 raise CommandError("unknown_option", option=match.group(1))
             field_name = OPTIONS[name]
@@ -108,7 +115,7 @@ def parse_video_text(text: str) -> VideoArgs:
             if len(words) > 1:
                 raise CommandError("not_integer", option=option, value=raw)
             values[field_name] = _integer(raw, option)
-    return VideoArgs(prompt=" ".join(parsed.words), **values)  # type: ignore[arg-type]
+    return VideoArgs(prompt=" ".join(parsed.words), loop="loop" in flags, **values)  # type: ignore[arg-type]
 
 
 def _looks_negative_number(token: str) -> bool:

@@ -130,6 +130,7 @@ class Preset:
     download_include: tuple[str, ...] = ()  # (): the family's
     max_prompt_tokens: int = 0  # 0: the family's
     pictures: Pictures = Pictures.NO
+    loops: bool = False  # conditions the last frame too (`--loop`: LTX conditions, Wan 2.1 I2V last_image)
     notes: str = ""
 
     @property
