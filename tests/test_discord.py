@@ -44,6 +44,7 @@ COMMAND_NAMES = [
     "admin",
     "cancel",
     "challenge",
+    "extend",
     "help",
     "info",
     "leaderboard",

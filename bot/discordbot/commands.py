@@ -54,6 +54,7 @@ def build_commands(client: Host) -> list[AnyCommand]:
         guidance=f"How closely to follow the prompt, {v.min_guidance}–{v.max_guidance} "
         f"(default {v.default_guidance})",
         image="A picture to animate (JPEG, PNG or WebP) with a model marked 🖼",
+        loop="A clip whose last frame leads back into its first",
     )
     async def video(
         interaction: discord.Interaction[Any],
@@ -65,10 +66,23 @@ def build_commands(client: Host) -> list[AnyCommand]:
         guidance: Range[float, v.min_guidance, v.max_guidance] | None = None,
         model: app_commands.Choice[str] | None = None,
         image: discord.Attachment | None = None,
+        loop: bool = False,
     ) -> None:
         async with client.serving(interaction, public_answer=True) as req:
-            args = VideoArgs(prompt, seed, negative, frames, steps, guidance, model.value if model else None)
+            args = VideoArgs(
+                prompt, seed, negative, frames, steps, guidance, model.value if model else None, loop=loop
+            )
             await service.video(req, args, picture=Upload(image.size, image.read) if image else None)
+
+    @app_commands.command(name="extend", description=_menu("extend"))
+    @app_commands.describe(job="Which clip to make longer", prompt="What happens next (default: its own prompt)")
+    async def extend(
+        interaction: discord.Interaction[Any],
+        job: Range[int, 1],
+        prompt: Range[str, 1, v.max_prompt_chars] | None = None,
+    ) -> None:
+        async with client.serving(interaction, public_answer=True) as req:
+            await service.extend(req, job, prompt)
 
     @app_commands.command(name="cancel", description=_menu("cancel"))
     @app_commands.describe(job="Which video (default: your latest unfinished one)")
@@ -119,9 +133,10 @@ def build_commands(client: Host) -> list[AnyCommand]:
         return _job_choices([j for j in jobs_of(interaction) if j.status in waiting], current)
 
     info.autocomplete("job")(recent_jobs)
+    extend.autocomplete("job")(recent_jobs)
     cancel.autocomplete("job")(unfinished_jobs)
     return [
-        video, cancel, queue, quota, info, verify, models, help_, *challenge_commands(client),
+        video, extend, cancel, queue, quota, info, verify, models, help_, *challenge_commands(client),
         admin_commands(client),
     ]  # fmt: skip
 
