@@ -75,7 +75,9 @@ def build_commands(client: Host) -> list[AnyCommand]:
             await service.video(req, args, picture=Upload(image.size, image.read) if image else None)
 
     @app_commands.command(name="extend", description=_menu("extend"))
-    @app_commands.describe(job="Which clip to make longer", prompt="What happens next (default: its own prompt)")
+    @app_commands.describe(
+        job="Which clip to make longer", prompt="What happens next (default: the clip's own prompt)"
+    )
     async def extend(
         interaction: discord.Interaction[Any],
         job: Range[int, 1],
