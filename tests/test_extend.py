@@ -233,3 +233,27 @@ def test_an_extension_renders_as_one_clip_with_its_parent(tmp_path: Path) -> Non
     # the parent's own frames lead (through one yuv420 encode, which blurs random-weight colours):
     # closer to them than to the parent shifted by one frame
     assert mean_diff(joined[:16], parent[:16]) < 0.8 * mean_diff(joined[:16], parent[1:17])
+
+
+@pytest.mark.asyncio
+async def test_the_gallery_shows_an_extended_clip_once_at_full_length(
+    make_bot: MakeBot, tmp_path: Path
+) -> None:
+    from bot.core.types import ChatSettings
+    from tests.harness.core import GROUP
+
+    bot = await make_bot(config=extend_config(tmp_path))
+    bot.store.chats.save(GROUP.scope_key, ChatSettings(gallery=True))
+    job = await bot.video(f"a red fox {LTX}", chat=GROUP)
+    parent = await bot.until_status(job.id, JobStatus.DONE, timeout=90)
+    assert [j.id for _, j in bot.store.public.latest_clips(10)] == [parent.id]
+
+    extension = await bot.service.extend(bot.req(chat=GROUP), parent.id)
+    assert extension is not None
+    await bot.until_status(extension.id, JobStatus.DONE, timeout=90)
+    [(_, shown)] = bot.store.public.latest_clips(10)
+    assert shown.id == extension.id  # the chain once, as its longest clip
+
+    from bot.web.site import clip_frames
+
+    assert clip_frames(shown.params) == 9 + 9 - 1
