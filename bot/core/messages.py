@@ -125,7 +125,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "help": {
         "en": "🎬 I turn text into a short AI-generated video.\n"
         "/video <prompt> [--seed N] [--neg TEXT] [--frames {min_frames}-{max_frames}] "
-        "[--steps {min_steps}-{max_steps}] [--guidance {min_guidance}-{max_guidance}]{model_option} [--loop]\n"
+        "[--steps {min_steps}-{max_steps}] [--guidance {min_guidance}-{max_guidance}]{model_option}"
+        " [--loop]\n"
         "{commands}\n"
         "Limits: {daily} clips a day, {max_queued} waiting at once, "
         "prompts up to {max_prompt_chars} characters; {default_frames} frames make {seconds} at {fps} fps.\n"
@@ -135,7 +136,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "(C2PA) saying it is AI-generated; send /verify as a reply to a video to check one.",
         "it": "🎬 Trasformo un testo in un breve video generato con IA.\n"
         "/video <prompt> [--seed N] [--neg TESTO] [--frames {min_frames}-{max_frames}] "
-        "[--steps {min_steps}-{max_steps}] [--guidance {min_guidance}-{max_guidance}]{model_option} [--loop]\n"
+        "[--steps {min_steps}-{max_steps}] [--guidance {min_guidance}-{max_guidance}]{model_option}"
+        " [--loop]\n"
         "{commands}\n"
         "Limiti: {daily} video al giorno, {max_queued} in attesa alla volta, "
         "prompt fino a {max_prompt_chars} caratteri; "
