@@ -257,3 +257,33 @@ async def test_the_gallery_shows_an_extended_clip_once_at_full_length(
     from bot.web.site import clip_frames
 
     assert clip_frames(shown.params) == 9 + 9 - 1
+
+
+def test_an_extension_and_a_loop_travel_to_a_remote_worker_intact() -> None:
+    import json
+
+    from bot.config import VideoConfig
+    from bot.core.ports import RenderJob
+    from bot.dispatch.remote import RemoteJob
+
+    extends = Extension(4, "/data/clips/4.mp4", 17, 1)
+    params = RenderParams("a cat", "", 1, 9, 2, 3.0, 64, 64, 8, extends=extends, loop=True)
+    sent = RemoteJob(RenderJob(5, "ltx", params), "http://bot", VideoConfig())
+    kwargs = json.loads(json.dumps(sent.to_kwargs()))  # as Redis carries it
+    assert RemoteJob.from_kwargs(kwargs).job.params == params
+
+
+@pytest.mark.asyncio
+async def test_a_picture_loop_is_conditioned_on_the_picture_at_both_ends(
+    make_bot: MakeBot, tmp_path: Path
+) -> None:
+    from tests.harness.pictures import coffee_jpeg, upload
+
+    bot = await make_bot(config=extend_config(tmp_path))
+    job = await bot.service.video_text(bot.req(), f"steam rises {LTX} --loop", picture=upload(coffee_jpeg()))
+    assert job is not None and job.params.loop and job.params.picture is not None
+    done = await bot.until_status(job.id, JobStatus.DONE, timeout=90)
+    frames = read_clip(Path(done.clip_path or ""))[0]
+    assert len(frames) == 9 - 1  # one clip, its last frame (the picture again) dropped
+    steps = [mean_diff(frames[i], frames[i + 1]) for i in range(len(frames) - 1)]
+    assert mean_diff(frames[-1], frames[0]) < 0.5 * float(np.median(steps))
