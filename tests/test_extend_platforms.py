@@ -85,6 +85,12 @@ async def test_telegram_extends_a_clip_by_button_and_by_reply_and_refuses_past_t
         assert ingredient["title"] == "clip-1.mp4" and ingredient["format"] == "video/mp4"
         assert ingredient.get("active_manifest")  # the parent's own manifest, kept: the chain verifies
 
+        ask = fake.send_message(GROUP, ANN, "/verify", reply_to_message_id=second.result["message_id"])
+        answer = await fake.wait_for_call("sendMessage", replying_to(ask))
+        assert (
+            "Extends an earlier clip, whose own Content Credentials are kept inside" in answer.params["text"]
+        )
+
         used = bot.service.store.quota.used_today(f"telegram:{ANN}", bot.service.quota_day())
         ask = fake.send_message(
             GROUP, ANN, "/extend it runs", reply_to_message_id=second.result["message_id"]

@@ -33,6 +33,8 @@ class CredentialsCheck:
     problems: tuple[str, ...] = ()  # the validation codes that failed (untrusted excluded)
     from_picture: bool = False  # the manifest names a picture as an input (an `inputTo` ingredient)
     picture_had_credentials: bool = False  # … and that picture carried a manifest of its own
+    extends_clip: bool = False  # an extension: the manifest names the clip it continues (`parentOf`)
+    parent_had_credentials: bool = False  # … with that clip's own manifest kept (the chain verifies)
 
     @property
     def valid(self) -> bool:
@@ -70,6 +72,9 @@ def credentials_report(check: CredentialsCheck, locale: str) -> str:
             lines.append(messages.text("credentials_ai", locale, model=check.model or "?"))
         if check.from_picture:
             key = "credentials_picture_signed" if check.picture_had_credentials else "credentials_picture"
+            lines.append(messages.text(key, locale))
+        if check.extends_clip:
+            key = "credentials_parent_signed" if check.parent_had_credentials else "credentials_parent"
             lines.append(messages.text(key, locale))
         if check.signed_at:
             lines.append(messages.text("credentials_when", locale, when=check.signed_at))

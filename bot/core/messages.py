@@ -153,6 +153,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "🔏 Content Credentials: signed by {signer} · valid · {trust}",
         "it": "🔏 Content Credentials: firmato da {signer} · valido · {trust}",
     },
+    "credentials_parent": {
+        "en": "⏩ Extends an earlier clip, which carried no Content Credentials of its own.",
+        "it": "⏩ Estende un video precedente, che non aveva Content Credentials proprie.",
+    },
+    "credentials_parent_signed": {
+        "en": "⏩ Extends an earlier clip, whose own Content Credentials are kept inside.",
+        "it": "⏩ Estende un video precedente, le cui Content Credentials sono conservate all'interno.",
+    },
     "credentials_picture": {
         "en": "🖼 Made from a picture, which carried no Content Credentials of its own.",
         "it": "🖼 Creato da un'immagine, che non aveva Content Credentials proprie.",

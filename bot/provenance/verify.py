@@ -35,6 +35,7 @@ def _check(source: Path | bytes, mime: str, anchors: str = "") -> CredentialsChe
         return CredentialsCheck(CredentialsState.MISSING)
     problems = tuple(code for code in failures if code != UNTRUSTED)
     inputs = [i for i in manifest.get("ingredients", []) if i.get("relationship") == "inputTo"]
+    parents = [i for i in manifest.get("ingredients", []) if i.get("relationship") == "parentOf"]
     intact = state in ("Valid", "Trusted") and not problems
     signature = manifest.get("signature_info") or {}
     created = _created_action(manifest)
@@ -51,6 +52,8 @@ def _check(source: Path | bytes, mime: str, anchors: str = "") -> CredentialsChe
         problems=problems,
         from_picture=bool(inputs),
         picture_had_credentials=any(i.get("active_manifest") for i in inputs),
+        extends_clip=bool(parents),
+        parent_had_credentials=any(i.get("active_manifest") for i in parents),
     )
 
 
