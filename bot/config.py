@@ -150,6 +150,7 @@ class VideoConfig:
     watermark: str = ""  # a short visible mark burned into every frame ("AI"); "" = none
     watermark_position: str = "bottom-right"
     max_image_mb: int = 20  # a picture to animate, at most (Telegram lets bots download 20 MB)
+    max_extended_s: float = 20.0  # an extended clip's whole length, at most (docs/extend.md)
 
 
 # A picture's own bounds (beside [video] max_image_mb): Pillow's decompression-bomb limit is
@@ -569,6 +570,7 @@ def _check(config: Config, require_tokens: bool) -> None:
         "[video] max_image_mb",
         f"must be between 1 and {MAX_IMAGE_MB_LIMIT}",
     )
+    need(0 < v.max_extended_s <= 600, "[video] max_extended_s", "must be between 0 and 600 seconds")
     need(0 <= v.crf <= 51, "[video] crf", "must be between 0 and 51")
     need(
         len(v.watermark) <= WATERMARK_MAX_CHARS and v.watermark.isprintable(),

@@ -166,6 +166,8 @@ async def dispatch(service: VideoService, req: Request, line: str) -> bool:
     if command == "/video":
         argument, picture = take_image(argument)
         await service.video_text(req, argument, picture=picture)
+    elif command == "/extend":
+        await service.extend_text(req, argument)
     elif command == "/cancel":
         await service.cancel(req, argument or None)
     elif command == "/queue":

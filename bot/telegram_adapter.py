@@ -269,17 +269,23 @@ class TelegramOutbox:
 
     async def _send_video(self, delivery: Delivery) -> Message:
         clip = delivery.clip
+        data = Path(clip.path).read_bytes()
+        # a loop goes as an animation (a silent MP4 Telegram plays round like a GIF)
+        send, media = (
+            (self.bot.send_animation, {"animation": data})
+            if delivery.job.params.loop
+            else (self.bot.send_video, {"video": data, "supports_streaming": True})
+        )
         return await _send_reply(
-            self.bot.send_video,
+            send,  # type: ignore[arg-type]
             delivery.reply_to,
             chat_id=int(delivery.chat.id),
-            video=Path(clip.path).read_bytes(),
             filename=Path(clip.path).name,
             caption=messages.fit(delivery.caption, CAPTION_MAX, utf16=True),
             width=clip.width,
             height=clip.height,
             duration=max(1, round(clip.duration_s)),
-            supports_streaming=True,
+            **media,
             # Long: a timed-out upload may still have arrived, and the core would send it again.
             read_timeout=UPLOAD_TIMEOUT_S,
             write_timeout=UPLOAD_TIMEOUT_S,
@@ -320,6 +326,7 @@ class TelegramAdapter:
         only_new = filters.UpdateType.MESSAGE  # an edited /video must not render twice
         handlers = {
             "video": self.on_video,
+            "extend": self.on_extend,
             "cancel": self.on_cancel,
             "queue": self.on_queue,
             "quota": self.on_quota,
@@ -460,6 +467,17 @@ class TelegramAdapter:
             return bytes(await file.download_as_bytearray())
 
         return Upload(media.file_size or 0, fetch)
+
+    async def on_extend(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """`/extend [id] [prompt]`, or as a reply to a clip (a loop arrives as an animation)."""
+        message = update.effective_message
+        assert message is not None
+        req = await self._request(update)
+        replied = _replied(message)
+        job = None
+        if replied is not None and (replied.video is not None or replied.animation is not None):
+            job = self.service.job_for_message(req.chat, str(replied.message_id))
+        await self.service.extend_text(req, self._argument(message), job)
 
     async def on_cancel(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         assert update.effective_message is not None

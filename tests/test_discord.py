@@ -45,6 +45,7 @@ COMMAND_NAMES = [
     "admin",
     "cancel",
     "challenge",
+    "extend",
     "help",
     "info",
     "leaderboard",

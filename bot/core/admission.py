@@ -26,7 +26,16 @@ from bot.core.pictures import FacePolicy, PictureGate, check_faces
 from bot.core.ports import Clock, ModelAware, RenderBackend
 from bot.core.queue import JobQueue
 from bot.core.quota import charge_for, seconds_until_reset
-from bot.core.types import Challenge, ChatSettings, Job, Picture, QuotaExceeded, Request, UserRef
+from bot.core.types import (
+    Challenge,
+    ChatSettings,
+    Extension,
+    Job,
+    Picture,
+    QuotaExceeded,
+    Request,
+    UserRef,
+)
 from bot.pipelines.spec import Pictures
 from bot.store import Store
 
@@ -85,13 +94,15 @@ class Admission:
         parent_id: int | None = None,
         challenge: Challenge | None = None,
         picture: Upload | Picture | None = None,
+        extends: Extension | None = None,
     ) -> Job | None:
         """Queue a clip for `req`, or raise `CommandError` saying why not; None when over quota.
 
         A challenge entry goes where the challenge's entries go (a thread, or a reply to
         the announcement), obeys the challenge chat's settings, and is free of quota if
         the admin said so.  `picture` is one sent now (an `Upload`, checked here before
-        anything is charged) or a job's own (a reroll keeps it).
+        anything is charged) or a job's own (a reroll keeps it).  `extends` makes it a
+        continuation of that clip (`bot.core.extend`), `args.loop` a loop.
         """
         home = challenge.chat if challenge else req.chat
         chat_settings = self.store.chats.get(home.scope_key)  # a Discord server's, for all its channels
@@ -113,7 +124,13 @@ class Admission:
                 f"{refusal.matched}: {params.prompt[:200]}",
             )
             raise CommandError(f"policy_{refusal.kind}", matched=refusal.matched)
-        self._check_model_takes(model, picture, chat_settings)
+        if extends is None:  # an extension's picture is its parent's last frame
+            self._check_model_takes(model, picture, chat_settings)
+        if args.loop:
+            self._check_model_loops(model, chat_settings)
+            params = replace(params, loop=True)
+        if extends is not None:
+            params = replace(params, extends=extends)
         if isinstance(picture, Upload):
             picture = await self._accept_picture(req, picture, chat_settings)
         if picture is not None:
@@ -164,6 +181,13 @@ class Admission:
         except Exception:
             log.exception("job %d is queued, but acknowledging it failed", job.id)
         return job
+
+    def _check_model_loops(self, model: ModelSettings, chat: ChatSettings) -> None:
+        """`--loop` for a model that conditions frame 0 only: one sentence, free."""
+        if model.preset.loops:
+            return
+        able = [name for name in self.models.allowed(chat) if self.models.settings(name).preset.loops]
+        raise CommandError("loop_unsupported", model=model.name, models=", ".join(able) or "—")
 
     def _check_model_takes(
         self, model: ModelSettings, picture: Upload | Picture | None, chat: ChatSettings

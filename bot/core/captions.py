@@ -13,10 +13,13 @@ def result_caption(job: Job) -> str:
     )
 
 
-def result_buttons(job: Job) -> tuple[Button, ...]:
+def result_buttons(job: Job, extendable: bool = False) -> tuple[Button, ...]:
+    """🔁 🎲 ℹ 🗑, and ⏩ Extend after 🎲 when the clip's model takes pictures (docs/extend.md)."""
+    actions = list(RESULT_ACTIONS)
+    if extendable:
+        actions.insert(actions.index(ButtonAction.VARIATION) + 1, ButtonAction.EXTEND)
     return tuple(
-        Button(action, job.id, messages.text(f"button_{action}", job.user.locale))
-        for action in RESULT_ACTIONS
+        Button(action, job.id, messages.text(f"button_{action}", job.user.locale)) for action in actions
     )
 
 

@@ -14,6 +14,7 @@ from bot.core.admission import Admission
 from bot.core.credentials import ClipChecker, Upload, credentials_line
 from bot.core.endings import Endings, RunningJobs
 from bot.core.eta import Eta
+from bot.core.extend import chain, extend
 from bot.core.menu import command_list
 from bot.core.models import Models, model_extras, model_line, seconds, shown_name
 from bot.core.notify import Notifier
@@ -143,6 +144,19 @@ class Commands:
         )
         await self.notifier.reply(req, text, private=True)
 
+    async def extend(self, req: Request, job: Job, prompt: str | None = None) -> Job | None:
+        """⏩ Extend or `/extend [id] [prompt]`: a continuation of `job`'s clip (bot.core.extend)."""
+        return await extend(self.admission, self.store, req, job, prompt, self._still_configured(job.model))
+
+    async def extend_text(self, req: Request, argument: str, replied: Job | None = None) -> Job | None:
+        """`/extend [id] [prompt]` typed; a reply to a clip names it without the id."""
+        first, _, rest = argument.strip().partition(" ")
+        if first.lstrip("#").isdigit():
+            return await self.extend(req, self.find_job(req, first), rest.strip() or None)
+        if replied is None:
+            raise CommandError("extend_which")
+        return await self.extend(req, replied, argument.strip() or None)
+
     async def info(self, req: Request, job_ref: str | int | None = None) -> None:
         if job_ref:
             job = self.find_job(req, job_ref)
@@ -151,11 +165,11 @@ class Commands:
             if not recent:
                 raise CommandError("info_none")
             job = recent[0]
-        await self.notifier.reply(req, await self.info_text(job, req.user.locale), private=True)
+        await self.notifier.reply(req, await self.info_text(job, req.user.locale, req), private=True)
 
-    async def info_text(self, job: Job, locale: str) -> str:
+    async def info_text(self, job: Job, locale: str, viewer: Request | None = None) -> str:
         """`info_text` and, while the clip is on disk, what its Content Credentials say."""
-        text = info_text(job, locale, self.models)
+        text = info_text(job, locale, self.models, chain(self.store, job), viewer)
         if self.check_clip is None or not job.clip_path or not Path(job.clip_path).exists():
             return text
         check = await asyncio.to_thread(self.check_clip, Path(job.clip_path))
@@ -236,6 +250,8 @@ class Commands:
             await self.notifier.reply(req, messages.text("deleted", req.user.locale), private=True)
         elif pressed == ButtonAction.VOTE:
             return job
+        elif pressed == ButtonAction.EXTEND:
+            await self.extend(req, job)
         else:
             p = job.params
             model = self._still_configured(job.model)
@@ -254,14 +270,35 @@ class Commands:
                 args = replace(args, seed=p.seed, guidance=round(guidance, 2))
             else:
                 args = replace(args, guidance=p.guidance)
-            await self.admission.submit(req, args, parent_id=job.id, picture=p.picture)  # keeps its picture
+            # keeps its picture; an extension's reroll is another continuation of the same parent
+            args = replace(args, loop=p.loop)
+            await self.admission.submit(req, args, parent_id=job.id, picture=p.picture, extends=p.extends)
         return None
 
 
-def info_text(job: Job, locale: str, models: Models) -> str:
+def info_text(
+    job: Job, locale: str, models: Models, chain: list[Job] | None = None, viewer: Request | None = None
+) -> str:
     text = _info_body(job, locale, models)
     picture = job.params.picture
-    return text if picture is None else f"{text}\n{picture_line(picture, locale)}"
+    if picture is not None:
+        text = f"{text}\n{picture_line(picture, locale)}"
+    if job.params.loop:
+        text = f"{text}\n{messages.text('info_loop', locale)}"
+    if chain and len(chain) > 1:
+        text = f"{text}\n{chain_line(chain[:-1], locale, viewer)}"
+    return text
+
+
+def chain_line(parents: list[Job], locale: str, viewer: Request | None) -> str:
+    """ "extends: #3 “a cat” → #5 “it jumps”": the clips an extension continues, first first; a
+    prompt only where the viewer could see that clip (its chat, or theirs)."""
+
+    def shown(job: Job) -> str:
+        visible = viewer is not None and (job.chat.key == viewer.chat.key or job.user.key == viewer.user.key)
+        return f"#{job.id} “{job.params.prompt[:60]}”" if visible else f"#{job.id}"
+
+    return messages.text("info_chain", locale, chain=" → ".join(shown(job) for job in parents))
 
 
 def picture_line(picture: Picture, locale: str) -> str:

@@ -35,6 +35,8 @@ class CredentialsCheck:
     picture_had_credentials: bool = False  # … and that picture carried a manifest of its own
     loras: tuple[str, ...] = ()  # "name ×scale sha256:…" of each LoRA the manifest names
     sound: bool = False  # the manifest says the clip's soundtrack is AI-generated too
+    extends_clip: bool = False  # an extension: the manifest names the clip it continues (`parentOf`)
+    parent_had_credentials: bool = False  # … with that clip's own manifest kept (the chain verifies)
 
     @property
     def valid(self) -> bool:
@@ -76,6 +78,9 @@ def credentials_report(check: CredentialsCheck, locale: str) -> str:
                 lines.append(messages.text("credentials_sound", locale))
         if check.from_picture:
             key = "credentials_picture_signed" if check.picture_had_credentials else "credentials_picture"
+            lines.append(messages.text(key, locale))
+        if check.extends_clip:
+            key = "credentials_parent_signed" if check.parent_had_credentials else "credentials_parent"
             lines.append(messages.text(key, locale))
         if check.signed_at:
             lines.append(messages.text("credentials_when", locale, when=check.signed_at))

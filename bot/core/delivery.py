@@ -50,6 +50,7 @@ class Deliveries:
     clock: Clock
     boards: GroupBoards
     model_label: Callable[[str], str] = str  # a job's model as users see it (its name and hub id)
+    extendable: Callable[[str], bool] = lambda model: False  # its clips get ⏩ Extend (it takes pictures)
     tally: Tally = field(default_factory=Tally)
     pool: ThreadPoolExecutor | None = None  # re-encodes run here, never in the render or verify pools
 
@@ -154,7 +155,7 @@ class Deliveries:
             votes = self.store.challenges.vote_count(job.id)
             caption, buttons = entry_caption(job, challenge), entry_buttons(job, votes)
         else:
-            caption, buttons = result_caption(job), result_buttons(job)
+            caption, buttons = result_caption(job), result_buttons(job, self.extendable(job.model))
         return Delivery(job, clip, caption, buttons, model=self.model_label(job.model))
 
 

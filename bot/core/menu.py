@@ -26,6 +26,11 @@ COMMANDS: tuple[CommandSpec, ...] = (
         {"en": "Make a short video from a text prompt", "it": "Crea un breve video da un testo"},
     ),
     CommandSpec(
+        "extend",
+        "[id] [prompt]",
+        {"en": "Make a clip longer (⏩ Extend)", "it": "Allunga un video (⏩ Estendi)"},
+    ),
+    CommandSpec(
         "cancel", "[id]", {"en": "Cancel your waiting or running video", "it": "Annulla il tuo video in coda"}
     ),
     CommandSpec(

@@ -144,7 +144,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "help": {
         "en": "🎬 I turn text into a short AI-generated video.\n"
         "/video <prompt> [--seed N] [--neg TEXT] [--frames {min_frames}-{max_frames}] "
-        "[--steps {min_steps}-{max_steps}] [--guidance {min_guidance}-{max_guidance}]{model_option}\n"
+        "[--steps {min_steps}-{max_steps}] [--guidance {min_guidance}-{max_guidance}]{model_option}"
+        " [--loop]\n"
         "{commands}\n"
         "Limits: {daily} {daily:clip|clips} a day, {max_queued} waiting at once, "
         "prompts up to {max_prompt_chars} {max_prompt_chars:character|characters}; "
@@ -155,7 +156,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "(C2PA) saying it is AI-generated; send /verify as a reply to a video to check one.",
         "it": "🎬 Trasformo un testo in un breve video generato con IA.\n"
         "/video <prompt> [--seed N] [--neg TESTO] [--frames {min_frames}-{max_frames}] "
-        "[--steps {min_steps}-{max_steps}] [--guidance {min_guidance}-{max_guidance}]{model_option}\n"
+        "[--steps {min_steps}-{max_steps}] [--guidance {min_guidance}-{max_guidance}]{model_option}"
+        " [--loop]\n"
         "{commands}\n"
         "Limiti: {daily} video al giorno, {max_queued} in attesa alla volta, "
         "prompt fino a {max_prompt_chars} {max_prompt_chars:carattere|caratteri}; "
@@ -170,6 +172,14 @@ MESSAGES: dict[str, dict[str, str]] = {
     "credentials_valid": {
         "en": "🔏 Content Credentials: signed by {signer} · valid · {trust}",
         "it": "🔏 Content Credentials: firmato da {signer} · valido · {trust}",
+    },
+    "credentials_parent": {
+        "en": "⏩ Extends an earlier clip, which carried no Content Credentials of its own.",
+        "it": "⏩ Estende un video precedente, che non aveva Content Credentials proprie.",
+    },
+    "credentials_parent_signed": {
+        "en": "⏩ Extends an earlier clip, whose own Content Credentials are kept inside.",
+        "it": "⏩ Estende un video precedente, le cui Content Credentials sono conservate all'interno.",
     },
     "credentials_picture": {
         "en": "🖼 Made from a picture, which carried no Content Credentials of its own.",
@@ -352,6 +362,35 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "That prompt isn't allowed here (it contains “{matched}”); nothing was charged.",
         "it": "Questo prompt non è permesso (contiene “{matched}”); nulla è stato addebitato.",
     },
+    # ⏩ Extend and --loop (docs/extend.md): each refusal is one sentence and charges nothing
+    "extend_refused": {
+        "en": "Only the person who asked for this clip (or an admin) can extend it.",
+        "it": "Solo chi ha chiesto questo video (o un admin) può estenderlo.",
+    },
+    "extend_no_pictures": {
+        "en": "Clips made with {model} can't be extended (it doesn't take pictures). Nothing was charged.",
+        "it": "I video fatti con {model} non si possono estendere (non accetta immagini). "
+        "Nulla è stato addebitato.",
+    },
+    "extend_no_clip": {
+        "en": "Clip #{job} is not finished or no longer kept, so it can't be extended. Nothing was charged.",
+        "it": "Il video #{job} non è finito o non è più conservato, quindi non si può estendere. "
+        "Nulla è stato addebitato.",
+    },
+    "extend_too_long": {
+        "en": "That clip is already {seconds} s long and can't be extended past {limit} s. "
+        "Nothing was charged.",
+        "it": "Quel video dura già {seconds} s e non si può estendere oltre {limit} s. "
+        "Nulla è stato addebitato.",
+    },
+    "extend_which": {
+        "en": "Which clip? Reply to it with /extend, or give its number: /extend 12 [prompt].",
+        "it": "Quale video? Rispondigli con /extend, o indica il numero: /extend 12 [prompt].",
+    },
+    "loop_unsupported": {
+        "en": "{model} can't make loops; loops work with {models}. Nothing was charged.",
+        "it": "{model} non sa fare loop; i loop funzionano con {models}. Nulla è stato addebitato.",
+    },
     # pictures to animate: each refusal is one sentence and charges nothing
     "picture_text_only": {
         "en": "{model} makes clips from text only; pictures work with {models}. Nothing was charged.",
@@ -408,6 +447,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "I couldn't download that picture; send it again. Nothing was charged.",
         "it": "Non sono riuscito a scaricare l'immagine; inviala di nuovo. Nulla è stato addebitato.",
     },
+    "info_chain": {
+        "en": "extends: {chain}",
+        "it": "estende: {chain}",
+    },
+    "info_loop": {"en": "a loop", "it": "un loop"},
     "info_picture": {
         "en": "from a picture: {format}, {width}×{height}, {size}, SHA-256 {sha256}{credentials}",
         "it": "da un'immagine: {format}, {width}×{height}, {size}, SHA-256 {sha256}{credentials}",
@@ -654,6 +698,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "button_reroll": {"en": "🔁 Reroll", "it": "🔁 Rifai"},
     "button_variation": {"en": "🎲 Variation", "it": "🎲 Variante"},
+    "button_extend": {"en": "⏩ Extend", "it": "⏩ Estendi"},
     "button_info": {"en": "ℹ Info", "it": "ℹ Info"},
     "button_delete": {"en": "🗑 Delete", "it": "🗑 Elimina"},
     # Discord only: every interaction needs an answer, even when the real one went to the channel

@@ -39,6 +39,7 @@ class VideoArgs:
     guidance: float | None = None
     model: str | None = None
     silent: bool = False  # drop the soundtrack of a model that makes one
+    loop: bool = False  # `--loop`: the last frame leads back into the first (docs/extend.md)
 
 
 OPTIONS = {
@@ -50,8 +51,9 @@ OPTIONS = {
     "--guidance": "guidance",
     "--model": "model",
     "--silent": "silent",
+    "--loop": "loop",
 }
-FLAGS = frozenset({"silent"})  # options that take no value
+FLAGS = frozenset({"silent", "loop"})  # options that take no value
 _OPTION_TOKEN = re.compile(r"^(--?[A-Za-z][\w-]*|[—–][A-Za-z][\w-]*)(?:=(.*))?$", re.DOTALL)
 
 

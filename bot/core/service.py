@@ -120,6 +120,7 @@ class VideoService:
             config.queue, store, self.notifier, self.endings, self.progress, self.queue, self.tasks, fit,
             clock, self.boards, tally=self.tally, model_label=self.models.label,
             pool=self.executors.delivery,
+            extendable=self.models.takes_pictures,
         )  # fmt: skip
         self.admission = Admission(
             config, store, self.notifier, self.queue, self.eta, backend, self.runner.wake, clock, rng,
@@ -222,6 +223,16 @@ class VideoService:
         self, req: Request, args: VideoArgs, parent_id: int | None = None, picture: Upload | None = None
     ) -> Job | None:
         return await self.admission.submit(req, args, parent_id=parent_id, picture=picture)
+
+    @answers_errors
+    async def extend_text(self, req: Request, argument: str, replied: Job | None = None) -> Job | None:
+        """`/extend [id] [prompt]` (a reply to a clip names it): a continuation, docs/extend.md."""
+        return await self.commands.extend_text(req, argument, replied)
+
+    @answers_errors
+    async def extend(self, req: Request, job_ref: str | int, prompt: str | None = None) -> Job | None:
+        """Discord's `/extend` and the console's: the clip by its id."""
+        return await self.commands.extend(req, self.commands.find_job(req, job_ref), prompt)
 
     @answers_errors
     async def cancel(self, req: Request, job_ref: str | None = None) -> None:

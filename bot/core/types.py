@@ -110,6 +110,31 @@ class Picture:
 
 
 @dataclass(frozen=True)
+class Extension:
+    """The clip an extension continues (`bot.core.extend`): its job, its file, its length.
+
+    `frames` is the parent clip's whole length (a chain's, for an extension of an extension);
+    the new segment is `RenderParams.frames` long, of which `overlap` re-render the parent's
+    last frames and are not repeated: the joined clip has `frames + segment - overlap`.
+    """
+
+    parent_id: int
+    clip_path: str
+    frames: int
+    root_id: int  # the chain's first clip
+
+    def to_text(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_text(cls, text: str | None) -> Extension | None:
+        if not text:
+            return None
+        data = json.loads(text)
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
+
+@dataclass(frozen=True)
 class RenderParams:
     prompt: str
     negative: str
@@ -122,6 +147,8 @@ class RenderParams:
     fps: int
     picture: Picture | None = None  # image-to-video: the first frame to animate
     silent: bool = False  # deliver without the soundtrack a family with sound makes (--silent)
+    extends: Extension | None = None  # a continuation of this clip, delivered joined to it
+    loop: bool = False  # `--loop`: the last frame leads back into the first
 
 
 @dataclass(frozen=True)
@@ -176,6 +203,7 @@ class ButtonAction(enum.StrEnum):
     INFO = "info"
     DELETE = "delete"
     VOTE = "vote"
+    EXTEND = "extend"
 
 
 RESULT_ACTIONS = (ButtonAction.REROLL, ButtonAction.VARIATION, ButtonAction.INFO, ButtonAction.DELETE)

@@ -55,6 +55,7 @@ def build_commands(client: Host) -> list[AnyCommand]:
         f"(default {v.default_guidance})",
         image="A picture to animate (JPEG, PNG or WebP) with a model marked 🖼",
         silent="No soundtrack, even from a model that makes sound",
+        loop="A clip whose last frame leads back into its first",
     )
     async def video(
         interaction: discord.Interaction[Any],
@@ -67,11 +68,26 @@ def build_commands(client: Host) -> list[AnyCommand]:
         model: app_commands.Choice[str] | None = None,
         image: discord.Attachment | None = None,
         silent: bool = False,
+        loop: bool = False,
     ) -> None:
         async with client.serving(interaction, public_answer=True) as req:
             chosen = model.value if model else None
-            args = VideoArgs(prompt, seed, negative, frames, steps, guidance, chosen, silent=silent)
+            args = VideoArgs(
+                prompt, seed, negative, frames, steps, guidance, chosen, silent=silent, loop=loop
+            )
             await service.video(req, args, picture=Upload(image.size, image.read) if image else None)
+
+    @app_commands.command(name="extend", description=_menu("extend"))
+    @app_commands.describe(
+        job="Which clip to make longer", prompt="What happens next (default: the clip's own prompt)"
+    )
+    async def extend(
+        interaction: discord.Interaction[Any],
+        job: Range[int, 1],
+        prompt: Range[str, 1, v.max_prompt_chars] | None = None,
+    ) -> None:
+        async with client.serving(interaction, public_answer=True) as req:
+            await service.extend(req, job, prompt)
 
     @app_commands.command(name="cancel", description=_menu("cancel"))
     @app_commands.describe(job="Which video (default: your latest unfinished one)")
@@ -122,9 +138,10 @@ def build_commands(client: Host) -> list[AnyCommand]:
         return _job_choices([j for j in jobs_of(interaction) if j.status in waiting], current)
 
     info.autocomplete("job")(recent_jobs)
+    extend.autocomplete("job")(recent_jobs)
     cancel.autocomplete("job")(unfinished_jobs)
     return [
-        video, cancel, queue, quota, info, verify, models, help_, *challenge_commands(client),
+        video, extend, cancel, queue, quota, info, verify, models, help_, *challenge_commands(client),
         admin_commands(client),
     ]  # fmt: skip
 

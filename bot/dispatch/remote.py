@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from bot.config import VideoConfig
 from bot.core.ports import RenderJob
-from bot.core.types import Picture, RenderParams
+from bot.core.types import Extension, Picture, RenderParams
 from bot.pipelines.spec import ClipIdentity
 
 RENDER_FUNCTION = "render"
@@ -198,7 +198,12 @@ class RemoteJob:
             fields = dict(payload["params"])
             # a picture travels as its record; the worker reads it from `path` (a shared [storage] dir)
             picture = fields.pop("picture", None)
-            params = RenderParams(**fields, picture=Picture(**picture) if picture else None)
+            extends = fields.pop("extends", None)  # the parent clip likewise, by its path
+            params = RenderParams(
+                **fields,
+                picture=Picture(**picture) if picture else None,
+                extends=Extension(**extends) if extends else None,
+            )
             identity = ClipIdentity.from_data(payload["identity"])
             job = RenderJob(int(payload["job_id"]), str(payload["model"]), params, identity)
             known = {f.name for f in dataclasses.fields(VideoConfig)}  # a newer bot may send more

@@ -35,6 +35,7 @@ LTX_VIDEO = Preset(
     dtypes=(("default", "bfloat16"),),
     extra_call=(("decode_timestep", 0.03), ("decode_noise_scale", 0.025)),
     pictures=Pictures.ALSO,  # LTXImageToVideoPipeline over the same weights (from_pipe)
+    loops=True,  # LTXConditionPipeline: conditions at frame 0 and the last frame
 )
 
 LTX_VIDEO_DISTILLED = Preset(
@@ -52,6 +53,7 @@ LTX_VIDEO_DISTILLED = Preset(
     dtypes=(("default", "bfloat16"),),
     extra_call=(("decode_timestep", 0.05), ("decode_noise_scale", 0.025)),
     pictures=Pictures.ALSO,  # LTXConditionPipeline: a condition at frame 0
+    loops=True,
 )
 
 LTX_VIDEO_098_DISTILLED = Preset(

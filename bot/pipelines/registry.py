@@ -33,6 +33,7 @@ def _tiny(
     tokens: int = 0,
     guidance: float = 5.0,
     pictures: Pictures = Pictures.NO,
+    loops: bool = False,
     size_multiple: int = 0,
 ) -> Preset:
     return Preset(
@@ -51,6 +52,7 @@ def _tiny(
         tiny=True,
         max_prompt_tokens=tokens,
         pictures=pictures,
+        loops=loops,
         size_multiple=size_multiple,
     )
 
@@ -59,7 +61,7 @@ def _tiny(
 TINY_PRESETS: dict[str, Preset] = {
     "tiny": _tiny("tiny", modelscope.FAMILY, 8, 16, guidance=9.0),  # ModelScope's own guidance
     "tiny-wan": _tiny("tiny-wan", wan.FAMILY, 9, 33, tokens=32),
-    "tiny-ltx": _tiny("tiny-ltx", ltx.FAMILY, 9, 33, tokens=32, pictures=Pictures.ALSO),
+    "tiny-ltx": _tiny("tiny-ltx", ltx.FAMILY, 9, 33, tokens=32, pictures=Pictures.ALSO, loops=True),
     # Wan 2.2 TI2V-5B's shape: expand_timesteps, a 16× VAE (sizes in multiples of 32), text or picture
     "tiny-wan22": _tiny("tiny-wan22", wan.FAMILY, 9, 33, tokens=32, pictures=Pictures.ALSO, size_multiple=32),
     "tiny-cogvideox": _tiny("tiny-cogvideox", cogvideox.FAMILY, 9, 17, tokens=32),

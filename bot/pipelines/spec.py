@@ -141,6 +141,7 @@ class Preset:
     download_include: tuple[str, ...] = ()  # (): the family's
     max_prompt_tokens: int = 0  # 0: the family's
     pictures: Pictures = Pictures.NO
+    loops: bool = False  # conditions the last frame too (`--loop`: LTX conditions, Wan 2.1 I2V last_image)
     notes: str = ""
     scheduler_shift: float = 0.0  # the flow-matching shift a few-step checkpoint wants; 0: as shipped
     licence_terms: str = ""  # what the licence limits, in one plain sentence (LTX-2's revenue cap)

@@ -70,6 +70,7 @@ WAN21_I2V_14B = Preset(
     guidance=5.0,
     dtypes=(("default", "bfloat16"), ("vae", "float32"), ("image_encoder", "float32")),
     pictures=Pictures.ONLY,  # its own checkpoint: a CLIP image encoder and a 36-channel DiT
+    loops=True,  # last_image (TI2V-5B's expand_timesteps ignores it)
     download_include=(*COMPONENT_FOLDERS, "image_encoder/*", "image_processor/*"),
 )
 

@@ -40,6 +40,10 @@ class GenerationRecord:
     # where the picture is, to sign it in as the clip's ingredient; never stated in the manifest
     picture_path: str | None = field(default=None, compare=False, repr=False)
     audio: str | None = None  # the soundtrack, when the clip has one (AI-generated like the picture)
+    # an extension (docs/extend.md): the parent clip's job, its chain's first clip and its length
+    parent: dict[str, Any] | None = None
+    # the parent clip's file, signed in as the ingredient it was `parentOf`; never stated
+    parent_path: str | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def of(
@@ -68,11 +72,14 @@ class GenerationRecord:
             created=created,
             picture=_picture_facts(params.picture),
             picture_path=params.picture.path if params.picture else None,
+            parent=_parent_facts(params),
+            parent_path=params.extends.clip_path if params.extends else None,
         )
 
     def as_data(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("picture_path")
+        data.pop("parent_path")
         data = {key: value for key, value in data.items() if value is not None}
         data["model"] = self.model.as_data()
         return data
@@ -86,6 +93,7 @@ class GenerationRecord:
         values.setdefault("prompt", None)
         values.setdefault("negative", None)
         values.pop("picture_path", None)
+        values.pop("parent_path", None)
         return cls(**values)
 
 
@@ -97,6 +105,29 @@ def _picture_facts(picture: Picture | None) -> dict[str, Any] | None:
         "format": picture.mime,
         "size_bytes": picture.size_bytes,
         "had_credentials": bool(picture.credentials),
+    }
+
+
+def _parent_facts(params: RenderParams) -> dict[str, Any] | None:
+    extends = params.extends
+    if extends is None:
+        return None
+    return {"job": extends.parent_id, "first_clip": extends.root_id, "frames": extends.frames}
+
+
+def parent_ingredient(record: GenerationRecord) -> dict[str, Any]:
+    """The clip an extension continues, as its C2PA `parentOf` ingredient: c2pa hashes it and
+    keeps its manifest, so a chain of extensions verifies back to its first clip."""
+    parent = record.parent or {}
+    return {
+        "title": f"clip-{parent.get('job', 0)}.mp4",
+        "format": "video/mp4",
+        "relationship": "parentOf",
+        "description": f"videobot clip #{parent.get('job', 0)}, extended",
+        "metadata": {
+            "videobot:job": parent.get("job", 0),
+            "videobot:first_clip": parent.get("first_clip", 0),
+        },
     }
 
 

@@ -28,6 +28,7 @@ from bot.provenance.manifest import (
     GenerationRecord,
     ingredient_definition,
     manifest_definition,
+    parent_ingredient,
 )
 from bot.provenance.verify import read_record
 
@@ -123,6 +124,9 @@ class ContentCredentials:
                     ingredient = ingredient_definition(record)
                     with open(record.picture_path, "rb") as picture:
                         builder.add_ingredient(ingredient, ingredient["format"], picture)
+                if record.parent_path and Path(record.parent_path).is_file():
+                    with open(record.parent_path, "rb") as parent:
+                        builder.add_ingredient(parent_ingredient(record), MIME, parent)
                 builder.sign(signer, MIME, source, dest)
             os.replace(partial, path)
             return True

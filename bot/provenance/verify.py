@@ -56,6 +56,7 @@ def _check(source: Path | bytes, mime: str, anchors: str = "") -> CredentialsChe
 def _describe(manifest: dict[str, Any], state: str, failures: list[str]) -> CredentialsCheck:
     problems = tuple(code for code in failures if code != UNTRUSTED)
     inputs = [i for i in manifest.get("ingredients", []) if i.get("relationship") == "inputTo"]
+    parents = [i for i in manifest.get("ingredients", []) if i.get("relationship") == "parentOf"]
     intact = state in ("Valid", "Trusted") and not problems
     signature = manifest.get("signature_info") or {}
     created = _created_action(manifest)
@@ -78,6 +79,8 @@ def _describe(manifest: dict[str, Any], state: str, failures: list[str]) -> Cred
             if isinstance(lora, dict)
         ),
         sound=bool((created.get("parameters") or {}).get("audio")),
+        extends_clip=bool(parents),
+        parent_had_credentials=any(i.get("active_manifest") for i in parents),
     )
 
 

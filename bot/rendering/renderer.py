@@ -64,7 +64,7 @@ StepCallback = Callable[[int, int], None]
 BatchStep = Callable[[int, int, int], None]  # (index in the batch, step, total)
 
 
-def batch_shape(params: RenderParams) -> tuple[int, int, int, int, float, int, bool]:
+def batch_shape(params: RenderParams) -> tuple[int, int, int, int, float, int, bool, bool, int]:
     """What must match for clips to share one pipeline call (prompts, negatives and seeds may differ;
     pictures too: each is fitted to the clip's size, so pictures of one shape batch together)."""
     return (
@@ -75,6 +75,8 @@ def batch_shape(params: RenderParams) -> tuple[int, int, int, int, float, int, b
         params.guidance,
         params.fps,
         params.picture is not None,
+        params.loop,
+        params.extends.parent_id if params.extends else 0,  # a continuation renders alone
     )
 
 
@@ -125,6 +127,7 @@ class Renderer:
         self.offloaded = False  # placed with model CPU offload (configured, `low`, or a load fallback)
         self.pipe: Any = None
         self._image_pipe: Any = None  # the picture-taking pipeline over `pipe`'s modules (from_pipe)
+        self._continue_pipe: Any = None  # the frame-conditioning one, for extensions and loops
         self._warming = False  # loaded, but the warm-up render is still running
         self._lock = threading.RLock()  # the warm-up renders while loading holds it
 
@@ -244,6 +247,7 @@ class Renderer:
                 return
             self.pipe = None
             self._image_pipe = None
+            self._continue_pipe = None
         gc.collect()
         _free_gpu()
         log.info("unloaded video model %s", self.name)
@@ -446,15 +450,26 @@ class Renderer:
         batch: Sequence[RenderParams],
         report: BatchStep,
         stops: Sequence[Callable[[], bool]],
+        conditioned: tuple[Any, dict[str, Any]] | None = None,
     ) -> list[np.ndarray | None]:
         """One pipeline call for `batch`: a list of prompts and negatives, one generator per seed;
-        with pictures, the image-to-video pipeline over the same modules (`bot.pipelines.image`)."""
+        with pictures, the image-to-video pipeline over the same modules (`bot.pipelines.image`).
+        An extension or a loop is rendered by `bot.pipelines.extend`, which calls back here with
+        `conditioned`: the pipeline to use and the arguments that condition it."""
         import torch
 
         first = batch[0]
         pipe = self.pipe
         pictures: list[Any] = []
-        if first.picture is not None:
+        if conditioned is None and (first.extends is not None or first.loop):
+            if len(batch) > 1:
+                return self._call_each(batch, report, stops)
+            from bot.pipelines.extend import render_continued
+
+            return [render_continued(self, first, functools.partial(report, 0), stops[0])]
+        if conditioned is not None:
+            pipe = conditioned[0]
+        elif first.picture is not None:
             from bot.pipelines.image import conditioning, image_pipeline, load_picture, per_clip_pictures
 
             with self._lock:
@@ -488,6 +503,8 @@ class Renderer:
         kwargs.update(guidance_call(family, first.guidance, negative))  # guidance 1: no negative pass
         if pictures:
             kwargs.update(conditioning(pipe, pictures))
+        if conditioned is not None:
+            kwargs.update(conditioned[1])
 
         def step_done(step: int, total: int) -> None:
             for index, stop in enumerate(stops):

@@ -48,6 +48,15 @@ _SHOWN = (
     f"jobs.status = '{JobStatus.DONE}' AND jobs.clip_path IS NOT NULL AND {_published('jobs')}"
     f" AND {_NOT_DELETED}"
 )
+# A clip continued by an extension that is shown: the gallery shows the chain once, as its
+# longest clip (which holds this one); a direct link to it still works.
+_EXTENDED = (
+    "EXISTS (SELECT 1 FROM jobs child WHERE child.extends IS NOT NULL"
+    " AND json_extract(child.extends, '$.parent_id') = jobs.id"
+    f" AND child.status = '{JobStatus.DONE}' AND child.clip_path IS NOT NULL"
+    f" AND NOT EXISTS (SELECT 1 FROM public_ids p WHERE p.kind = '{JOB}'"
+    " AND p.target = CAST(child.id AS TEXT) AND p.hidden = 1))"
+)
 
 
 @dataclass(frozen=True)
@@ -126,7 +135,9 @@ class PublicPages:
     def latest_clips(self, limit: int) -> list[tuple[str, Job]]:
         """The newest delivered clips of published chats, with their tokens."""
         rows = self.db.conn.execute(
-            f"SELECT * FROM jobs WHERE {_SHOWN} ORDER BY finished_at DESC, id DESC LIMIT ?", (limit,)
+            f"SELECT * FROM jobs WHERE {_SHOWN} AND NOT {_EXTENDED}"
+            " ORDER BY finished_at DESC, id DESC LIMIT ?",
+            (limit,),
         ).fetchall()
         jobs = [row_to_job(row) for row in rows]
         tokens = self.tokens(JOB, [str(job.id) for job in jobs])

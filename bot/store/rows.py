@@ -16,6 +16,7 @@ from bot.core.types import (
     Challenge,
     ChallengeStatus,
     ChatRef,
+    Extension,
     Job,
     JobStatus,
     Picture,
@@ -66,6 +67,8 @@ def job_to_row(job: Job) -> dict[str, Any]:
     row: dict[str, Any] = {f.name: getattr(job, f.name) for f in fields(Job) if f.name not in _NESTED}
     row.update(asdict(job.params))
     row["picture"] = job.params.picture.to_text() if job.params.picture else None
+    row["extends"] = job.params.extends.to_text() if job.params.extends else None
+    row["loop"] = int(job.params.loop)
     row.update(
         platform=job.user.platform,
         user_id=job.user.id,
@@ -88,6 +91,8 @@ def row_to_job(row: sqlite3.Row) -> Job:
     params["negative"] = params["negative"] or ""
     params["picture"] = Picture.from_text(params["picture"])
     params["silent"] = bool(params["silent"])  # 0/1 in SQLite; NULL in rows from before the column
+    params["extends"] = Extension.from_text(params["extends"])
+    params["loop"] = bool(params["loop"])
     return Job(
         **values,
         user=UserRef(row["platform"], row["user_id"], row["user_name"] or "", row["locale"] or "en"),

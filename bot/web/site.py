@@ -12,6 +12,7 @@ from aiohttp import web
 from bot import __version__
 from bot.config import Config
 from bot.core import messages
+from bot.core.extend import clip_frames
 from bot.core.service import VideoService
 from bot.store import Store
 from bot.web.auth import AdminAuth
@@ -39,6 +40,7 @@ def templates() -> jinja2.Environment:
     )
     env.filters["when"] = _when
     env.filters["duration"] = _duration
+    env.filters["clip_frames"] = clip_frames  # an extended clip's full length (docs/extend.md)
     env.globals["version"] = __version__
     return env
 

@@ -41,6 +41,7 @@ _STRING_PARAMS = frozenset(
         "url",
         "action",
         "video",
+        "animation",
         "thumbnail",
         "language_code",
         "inline_message_id",
@@ -213,6 +214,10 @@ class FakeTelegram:
     @property
     def videos(self) -> list[ApiCall]:
         return self.calls_of("sendVideo")
+
+    @property
+    def animations(self) -> list[ApiCall]:
+        return self.calls_of("sendAnimation")
 
     @property
     def pending_updates(self) -> list[JSON]:
@@ -692,6 +697,33 @@ class FakeTelegram:
             video["file_size"] = len(data)
             self.files[video["file_id"]] = data
         return self._new_bot_message(params, video=video, caption=params.get("caption"))
+
+    async def _api_sendAnimation(self, call: ApiCall) -> JSON:
+        """A silent MP4 sent as an animation: Telegram answers with `animation` and, for older
+        clients, the same file as `document`."""
+        params, ref = call.params, str(call.params.get("animation", ""))
+        data = call.files.get(ref.removeprefix("attach://")) or call.files.get("animation")
+        if data is not None and len(data) > self.max_upload_bytes:
+            raise ApiError(413, "Request Entity Too Large")
+        if data is None and not ref:
+            raise ApiError(400, "Bad Request: there is no animation in the request")
+        n, self._next_file_id = self._next_file_id, self._next_file_id + 1
+        animation: JSON = {
+            "file_id": ref if data is None else f"animation{n}",
+            "file_unique_id": f"ua{n}",
+            "width": int(params.get("width") or 0),
+            "height": int(params.get("height") or 0),
+            "duration": int(params.get("duration") or 0),
+            "file_name": "animation.mp4",
+            "mime_type": "video/mp4",
+        }
+        if data is not None:
+            animation["file_size"] = len(data)
+            self.files[animation["file_id"]] = data
+        document = {k: v for k, v in animation.items() if k not in ("width", "height", "duration")}
+        return self._new_bot_message(
+            params, animation=animation, document=document, caption=params.get("caption")
+        )
 
     async def _api_getFile(self, call: ApiCall) -> JSON:
         file_id = str(call.params["file_id"])

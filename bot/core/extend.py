@@ -1,0 +1,69 @@
+"""⏩ Extend and `/extend`: a continuation of a clip, queued as a job of its own (#25).
+
+An extension is an ordinary job (one clip of quota, fair order, cancel, restart) whose
+`params.extends` names the parent clip; the renderer (`bot.pipelines.extend`) conditions the new
+segment on the parent's end and delivers the two joined as one clip.  It takes the parent's
+model, size, fps, steps and guidance, and the parent's prompt unless another is given.
+Rerolling an extension renders another continuation of the same parent.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.core import roles
+from bot.core.admission import Admission
+from bot.core.parsing import CommandError, VideoArgs, clean_text
+from bot.core.types import Extension, Job, JobStatus, RenderParams, Request
+from bot.store import Store
+
+
+def clip_frames(params: RenderParams) -> int:
+    """A finished clip's length in frames, counting one overlapping frame per join (the fewest
+    any family overlaps: LTX's longer overlaps make the real clip shorter, never longer)."""
+    if params.extends is not None:
+        return params.extends.frames + params.frames - 1
+    if params.loop and params.picture is None:
+        return 2 * params.frames - 2  # the clip, its bridge back (joined), less the repeated first frame
+    return params.frames - 1 if params.loop else params.frames
+
+
+def chain(store: Store, job: Job, limit: int = 50) -> list[Job]:
+    """The clips `job` continues, first clip first, ending with `job` (bounded, for /info)."""
+    jobs = [job]
+    while jobs[0].params.extends is not None and len(jobs) < limit:
+        parent = store.jobs.get(jobs[0].params.extends.parent_id)
+        if parent is None:
+            break
+        jobs.insert(0, parent)
+    return jobs
+
+
+async def extend(
+    admission: Admission, store: Store, req: Request, parent: Job, prompt: str | None, model: str | None
+) -> Job | None:
+    """Queue a continuation of `parent` for `req`, or say in one sentence (free) why not.
+
+    `model` is the parent's model as still configured (None: it is gone, and so is extending)."""
+    if parent.user.key != req.user.key and not roles.may_moderate(req, parent, admission.config.admin):
+        raise CommandError("extend_refused")
+    if model is None or not admission.models.settings(model).preset.pictures.taken:
+        raise CommandError("extend_no_pictures", model=parent.model)
+    if parent.status != JobStatus.DONE or not parent.clip_path or not Path(parent.clip_path).is_file():
+        raise CommandError("extend_no_clip", job=parent.id)
+    p = parent.params
+    have = clip_frames(p)
+    limit = admission.config.video.max_extended_s
+    if (have + p.frames - 1) / p.fps > limit:
+        raise CommandError("extend_too_long", seconds=f"{have / p.fps:.1f}", limit=f"{limit:g}")
+    root = p.extends.root_id if p.extends is not None else parent.id
+    extension = Extension(parent.id, parent.clip_path, have, root)
+    args = VideoArgs(
+        prompt=clean_text(prompt or "") or p.prompt,
+        negative=p.negative,
+        frames=p.frames,
+        steps=p.steps,
+        guidance=p.guidance,
+        model=model,
+    )
+    return await admission.submit(req, args, parent_id=parent.id, extends=extension)
