@@ -253,7 +253,7 @@ def fit_to_size(path: Path, max_bytes: int, credentials: ContentCredentials | No
     overhead = 0  # what the signed manifest adds, measured on the first signed try
     width, height = clip.width, clip.height
     while min(width, height) >= MIN_SIDE:
-        for share in (1.0, 0.7, 0.5):
+        for share in (1.0, 0.7, 0.5, 0.35):
             budget_bits = max(max_bytes - overhead, 0) * 8 * 0.85
             bitrate = max(int(budget_bits / seconds * share), MIN_BITRATE)
             audio_bitrate = min(AUDIO_BITRATE, max(MIN_AUDIO_BITRATE, bitrate // 4))

@@ -28,7 +28,7 @@ async def test_telegram_verify_as_a_reply_to_a_clip_and_a_video_sent_to_the_bot(
     telegram_fake: FakeTelegram, make_config: MakeConfig
 ) -> None:
     fake = telegram_fake
-    async with start_bot(fake, make_config):
+    async with start_bot(fake, make_config, provenance={"verify_every_s": 0}):  # one person checks twice
         fake.send_message(GROUP, ANN, "/video a cat surfing --seed 5")
         sent = await fake.wait_for_call("sendVideo")
         clip_message = sent.result["message_id"]
@@ -71,7 +71,9 @@ async def test_discord_verify_with_an_attachment(make_world: MakeWorld) -> None:
     said = await answer_text(check)
     assert said.startswith("🔏 Content Credentials: signed by videobot") and "· valid ·" in said
 
-    forged = world.fake.slash("verify", {"clip": world.fake.attachment_option(altered(clip), "clip.mp4")})
+    forged = world.fake.slash(  # another person: one check each every 20 s
+        "verify", {"clip": world.fake.attachment_option(altered(clip), "clip.mp4")}, user_id=OWNER
+    )
     assert "the file was altered after signing" in await answer_text(forged)
 
 

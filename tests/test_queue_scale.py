@@ -53,7 +53,7 @@ async def test_an_ack_costs_the_same_with_3000_waiting_as_with_100(
         user = UserRef("telegram", newcomer, "Newcomer")
         with SqlCost(bot.store.db.conn) as cost:
             job = await bot.video("a cat surfing", user, chat=ChatRef("telegram", newcomer))
-        assert bot.last_text.startswith("⏳") and f"#{waiting + 1}" in bot.last_text, bot.last_text
+        assert bot.last_text.startswith("⏳") and f"place {waiting + 1} " in bot.last_text, bot.last_text
         assert bot.store.jobs.work_until(job.id).place == waiting + 1  # type: ignore[union-attr]
         for statement, plan in cost.plans().items():
             # a temporary B-tree sorts the few rows found (a ban's scopes, the ETA's shapes)
@@ -77,7 +77,9 @@ def test_the_totals_follow_every_change_whoever_writes(tmp_path: Path) -> None:
         elif action < 0.65:
             store.jobs.claim(rng.choice(ids))
         elif action < 0.8:
-            store.jobs.set_status(rng.choice(ids), rng.choice(list(JobStatus)))
+            status = rng.choice(list(JobStatus))
+            move = store.jobs.end if status.finished else store.jobs.set_status
+            move(rng.choice(ids), status)
         elif action < 0.9:
             elsewhere.db.conn.execute(
                 "UPDATE jobs SET frames = 4, steps = 5 WHERE id = ?", (rng.choice(ids),)

@@ -70,9 +70,8 @@ class Endings:
     async def give_up_waiting(self, job: Job, key: str) -> bool:
         """A queued job that cannot run (its model does not load): failed, refunded, owner told.
         False if it had left the queue meanwhile (claimed, cancelled)."""
-        if not self.finish(job.id, JobStatus.FAILED, only_from=(JobStatus.QUEUED,), error=key):
-            return False
-        await until_written(lambda: self.store.quota.refund(job.id), f"job {job.id}'s refund")
+        if not await self.finish(job.id, JobStatus.FAILED, only_from=(JobStatus.QUEUED,), error=key):
+            return False  # the refund went with the ending, in its transaction
         await self._say(job, key, tell_owner=True)
         return True
 
