@@ -156,3 +156,43 @@ async def test_without_retries_a_flood_answer_reaches_the_caller(fake: FakeTeleg
     async with bot_for(fake, LaneRateLimiter(max_retries=0)) as bot:
         with pytest.raises(RetryAfter):
             await bot.send_message(PERSON, "flood")
+
+
+class _Recording(LaneRateLimiter):
+    """The real limiter, noting what each caller said about its call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.said: list[tuple[str, object]] = []
+
+    async def process_request(
+        self, callback: Any, args: Any, kwargs: Any, endpoint: str, data: Any, rate_limit_args: Any
+    ) -> Any:  # type: ignore[override]
+        self.said.append((endpoint, rate_limit_args))
+        return await super().process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
+
+
+@pytest.mark.asyncio
+async def test_the_outbox_says_which_sends_answer_a_person(fake: FakeTelegram) -> None:
+    """A reply is an answer, a text of its own and an edit are work, "uploading…" is decoration."""
+    from bot.core.types import ChatRef
+    from bot.telegram_adapter import TelegramOutbox
+    from bot.telegram_limits import DECORATION
+
+    limiter = _Recording()
+    app = ApplicationBuilder().token(fake.token).base_url(fake.base_url).rate_limiter(limiter).build()
+    outbox = TelegramOutbox(app, 1_000_000)
+    chat = ChatRef("telegram", str(PERSON), False)
+    async with app.bot:
+        own = await outbox.send_text(chat, "board")
+        assert own is not None
+        await outbox.send_text(chat, "answer", reply_to=own)
+        await outbox.edit_text(chat, own, "board, later")
+        await outbox.show_activity(chat)
+    said = [(endpoint, lane) for endpoint, lane in limiter.said if endpoint != "getMe"]
+    assert said == [
+        ("sendMessage", WORK),
+        ("sendMessage", ANSWER),
+        ("editMessageText", WORK),
+        ("sendChatAction", DECORATION),
+    ]
