@@ -94,14 +94,14 @@ class LagProbe:
 
 def _lift_group_limit() -> None:
     """In this process only: the bot's rate limiter without its per-group budget."""
-    from bot import telegram_adapter
     from bot.telegram_limits import LaneRateLimiter
+    from bot.telegrambot import application
 
     class NoGroupLimit(LaneRateLimiter):
         def __init__(self, **options: Any) -> None:
             super().__init__(group_per_min=0, **options)
 
-    telegram_adapter.LaneRateLimiter = NoGroupLimit  # type: ignore[misc]
+    application.LaneRateLimiter = NoGroupLimit  # type: ignore[misc]
 
 
 def _watchdog(

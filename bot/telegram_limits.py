@@ -5,9 +5,13 @@ python-telegram-bot's `AIORateLimiter` keeps to that first come, first served, s
 people use the bot at once the answer to a fresh `/video` waits behind progress edits,
 "uploading…" actions and uploads of other people's clips (13 s at 200 users in
 `bench/ack.py`).  This limiter keeps the same budgets but serves by lane: answers to a person
-(`sendMessage`) first, then everything else in arrival order, and it drops "uploading…"
-chat actions outright when they would have to wait: they are decoration, and a late one is
-worse than none.
+first, then everything else in arrival order, and it drops "uploading…" chat actions outright
+when they would have to wait: they are decoration, and a late one is worse than none.
+
+The caller says which lane a call is in, per call, through PTB's `rate_limit_args`
+(`bot.send_message(..., rate_limit_args=ANSWER)`); a call that does not say is placed by its
+endpoint (`sendMessage` an answer, `sendChatAction` decoration, the rest work).  Each 429 it
+retries is counted on the `Tally` it is given (`API_RETRIED`), which `/metrics` hears.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import Any
 from telegram.error import NetworkError, RetryAfter
 from telegram.ext import BaseRateLimiter
 
+from bot.core.observe import API_RETRIED, Tally
 from bot.core.tasks import wait_event
 
 log = logging.getLogger(__name__)
@@ -43,7 +48,22 @@ class Lane(IntEnum):
     DECORATION = 2  # chat actions: sent only when nothing has to wait for them
 
 
+@dataclass(frozen=True)
+class Call:
+    """What a caller says about one call (PTB's `rate_limit_args`): its lane, and optionally its
+    number of 429 retries (None: the limiter's own).  Always truthy, as PTB drops falsy ones."""
+
+    lane: Lane | None = None
+    retries: int | None = None
+
+
+ANSWER = Call(Lane.ANSWER)
+WORK = Call(Lane.WORK)
+DECORATION = Call(Lane.DECORATION)
+
+
 def lane_of(endpoint: str) -> Lane:
+    """The fallback for a call whose caller did not say: a guess from the endpoint."""
     if endpoint == "sendChatAction":
         return Lane.DECORATION
     if endpoint == "sendMessage":
@@ -86,10 +106,11 @@ class _Waiter:
     granted: asyncio.Future[None] = field(compare=False)
 
 
-class LaneRateLimiter(BaseRateLimiter[int]):
+class LaneRateLimiter(BaseRateLimiter[Call | int]):
     """Telegram's budgets (all calls, and per group), served by `Lane`; retries after a 429.
 
-    `rate_limit_args`, when given, is the number of retries for that call, as with PTB's own.
+    `rate_limit_args`: a `Call` (lane, retries), or, as with PTB's own limiter, the number of
+    retries for that call.
     """
 
     def __init__(
@@ -99,8 +120,10 @@ class LaneRateLimiter(BaseRateLimiter[int]):
         group_per_min: float = 20.0,
         max_retries: int = 0,
         clock: Callable[[], float] = time.monotonic,
+        tally: Tally | None = None,
     ) -> None:
         self.clock = clock
+        self.tally = tally or Tally()
         self.max_retries = max_retries
         self.overall = Bucket(overall_per_s, 1.0)
         self.group_per_min = group_per_min
@@ -202,7 +225,7 @@ class LaneRateLimiter(BaseRateLimiter[int]):
         kwargs: dict[str, Any],
         endpoint: str,
         data: dict[str, Any],
-        rate_limit_args: int | None,
+        rate_limit_args: Call | int | None,
     ) -> Result:
         chat_id = data.get("chat_id")
         group: int | str | None = None
@@ -210,9 +233,11 @@ class LaneRateLimiter(BaseRateLimiter[int]):
             chat_id = int(chat_id)  # type: ignore[arg-type]
         if isinstance(chat_id, str) or (isinstance(chat_id, int) and chat_id < 0):
             group = chat_id
-        retries = rate_limit_args if rate_limit_args is not None else self.max_retries
+        said = rate_limit_args if isinstance(rate_limit_args, Call) else Call(retries=rate_limit_args)
+        lane = said.lane if said.lane is not None else lane_of(endpoint)
+        retries = said.retries if said.retries is not None else self.max_retries
         for attempt in range(retries + 1):
-            if chat_id is not None and not await self._acquire(lane_of(endpoint), group):
+            if chat_id is not None and not await self._acquire(lane, group):
                 return True  # the chat action Telegram would have shown for 5 s: skipped
             await self.not_paused.wait()
             try:
@@ -223,6 +248,7 @@ class LaneRateLimiter(BaseRateLimiter[int]):
                 pause = error.retry_after
                 seconds = pause if isinstance(pause, int | float) else pause.total_seconds()
                 log.info("telegram asked for a %.1f s pause (%s); retrying", seconds, endpoint)
+                self.tally.count(API_RETRIED, platform="telegram")
                 self.not_paused.clear()
                 try:
                     await asyncio.sleep(seconds + 0.1)

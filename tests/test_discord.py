@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from bot.core.types import Button, ButtonAction, ChatRef, JobStatus, UserRef
-from bot.discord_adapter import ChannelRef, HookRef, OriginRef, parse_ref
+from bot.discordbot.refs import ChannelRef, HookRef, OriginRef, parse_ref
 from tests.fakes.discord_api import EPHEMERAL, FakeDiscord
 from tests.harness.config import tiny_settings, to_toml
 from tests.harness.core import crash_state

@@ -326,7 +326,7 @@ async def test_the_webhook_secret_is_compared_in_constant_time(
         compared.append((a, b))
         return real(a, b)
 
-    monkeypatch.setattr(telegram_adapter.hmac, "compare_digest", spy)
+    monkeypatch.setattr(hmac, "compare_digest", spy)
     url = f"http://127.0.0.1:{unused_tcp_port}"
     telegram = {"webhook_url": url, "webhook_listen": "127.0.0.1", "webhook_port": unused_tcp_port}
     async with start_bot(fake, make_config, telegram=telegram):

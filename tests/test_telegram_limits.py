@@ -16,7 +16,7 @@ import pytest_asyncio
 from telegram.constants import ChatAction
 from telegram.ext import ApplicationBuilder, ExtBot
 
-from bot.telegram_limits import LaneRateLimiter
+from bot.telegram_limits import ANSWER, WORK, LaneRateLimiter
 from tests.fakes.telegram_api import FakeTelegram
 from tests.harness.clock import ManualClock
 from tests.harness.polling import eventually
@@ -66,6 +66,30 @@ async def test_an_answer_to_a_person_overtakes_work_already_waiting(fake: FakeTe
             await eventually(partial(has_sent, fake, sent))
         await asyncio.gather(answer, *work)
     assert sent_texts(fake) == ["first", "queued #7", "edit 1", "edit 2"]
+
+
+@pytest.mark.asyncio
+async def test_the_caller_says_the_lane_and_the_endpoint_is_only_a_fallback(fake: FakeTelegram) -> None:
+    """`rate_limit_args` names the lane per call: a message said to be work waits its turn behind
+    earlier work, and an edit said to be an answer overtakes both (the endpoints say the opposite)."""
+    clock = ManualClock(1000.0)
+    limiter = LaneRateLimiter(overall_per_s=1, clock=clock)
+    async with bot_for(fake, limiter) as bot:
+        first = await bot.send_message(PERSON, "first")  # spends the second's budget
+        board = asyncio.create_task(bot.send_message(PERSON, "board", rate_limit_args=WORK))
+        await eventually(lambda: len(limiter.waiting) == 1)
+        edit = asyncio.create_task(bot.edit_message_text("edit", PERSON, first.message_id))
+        await eventually(lambda: len(limiter.waiting) == 2)
+        answer = asyncio.create_task(
+            bot.edit_message_text("answer", PERSON, first.message_id, rate_limit_args=ANSWER)
+        )
+        await eventually(lambda: len(limiter.waiting) == 3)
+        for sent in (2, 3, 4):
+            clock.advance(1.0)
+            limiter.changed.set()
+            await eventually(partial(has_sent, fake, sent))
+        await asyncio.gather(board, edit, answer)
+    assert sent_texts(fake) == ["first", "answer", "board", "edit"]
 
 
 @pytest.mark.asyncio
@@ -132,3 +156,43 @@ async def test_without_retries_a_flood_answer_reaches_the_caller(fake: FakeTeleg
     async with bot_for(fake, LaneRateLimiter(max_retries=0)) as bot:
         with pytest.raises(RetryAfter):
             await bot.send_message(PERSON, "flood")
+
+
+class _Recording(LaneRateLimiter):
+    """The real limiter, noting what each caller said about its call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.said: list[tuple[str, object]] = []
+
+    async def process_request(
+        self, callback: Any, args: Any, kwargs: Any, endpoint: str, data: Any, rate_limit_args: Any
+    ) -> Any:  # type: ignore[override]
+        self.said.append((endpoint, rate_limit_args))
+        return await super().process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
+
+
+@pytest.mark.asyncio
+async def test_the_outbox_says_which_sends_answer_a_person(fake: FakeTelegram) -> None:
+    """A reply is an answer, a text of its own and an edit are work, "uploading…" is decoration."""
+    from bot.core.types import ChatRef
+    from bot.telegram_adapter import TelegramOutbox
+    from bot.telegram_limits import DECORATION
+
+    limiter = _Recording()
+    app = ApplicationBuilder().token(fake.token).base_url(fake.base_url).rate_limiter(limiter).build()
+    outbox = TelegramOutbox(app, 1_000_000)
+    chat = ChatRef("telegram", str(PERSON), False)
+    async with app.bot:
+        own = await outbox.send_text(chat, "board")
+        assert own is not None
+        await outbox.send_text(chat, "answer", reply_to=own)
+        await outbox.edit_text(chat, own, "board, later")
+        await outbox.show_activity(chat)
+    said = [(endpoint, lane) for endpoint, lane in limiter.said if endpoint != "getMe"]
+    assert said == [
+        ("sendMessage", WORK),
+        ("sendMessage", ANSWER),
+        ("editMessageText", WORK),
+        ("sendChatAction", DECORATION),
+    ]

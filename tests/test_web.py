@@ -507,9 +507,10 @@ async def test_event_loop_lag_is_measured(make_web: MakeWeb) -> None:
 
 
 async def test_telegram_429_retries_are_counted_from_the_bots_rate_limiter(make_web: MakeWeb) -> None:
-    """The limiter the Telegram adapter uses retries a 429 (RetryAfter) itself; /metrics counts it."""
+    """The limiter the Telegram adapter uses retries a 429 (RetryAfter) itself and counts it on the
+    service's tally (no log line read); /metrics shows the count."""
     site = await make_web(worker=False)
-    limiter = LaneRateLimiter(max_retries=2)
+    limiter = LaneRateLimiter(max_retries=2, tally=site.bot.service.tally)
     await limiter.initialize()
     calls = 0
 

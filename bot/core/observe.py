@@ -16,6 +16,7 @@ Listener = Callable[[str, Mapping[str, str]], None]
 
 DELIVERY_FAILED = "delivery_failed"  # platform, kind: undeliverable | error | too_big | unprepared
 QUOTA_REFUSED = "quota_refused"  # limit: rate | daily | queued | full
+API_RETRIED = "api_retried"  # platform: a platform API call rate limited (429) and retried
 
 
 class Tally:

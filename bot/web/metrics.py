@@ -2,9 +2,9 @@
 so two bots in one process, or a test, never share counts).
 
 What feeds them: the render events (the same sink the core's rooms hear), the core's `Tally`
-(delivery failures, quota refusals), the store at scrape time (jobs by status and model, queue
-depth), the platform libraries' own rate-limit log lines (429s they retried), and a small timer
-that measures how late the event loop wakes up.
+(delivery failures, quota refusals, 429s our Telegram limiter retried), the store at scrape time
+(jobs by status and model, queue depth), discord.py's rate-limit log lines (429s it retried: it
+says so nowhere else), and a small timer that measures how late the event loop wakes up.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from bot.core.observe import DELIVERY_FAILED, QUOTA_REFUSED
+from bot.core.observe import API_RETRIED, DELIVERY_FAILED, QUOTA_REFUSED
 from bot.core.ports import (
     Cancelled,
     Encoding,
@@ -38,10 +38,9 @@ RENDER_BUCKETS = (0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 1200)
 STEP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 
-# Where each platform library says it was rate limited and will retry (logger, message start).
+# Where a platform library that counts nothing says it was rate limited and will retry (logger,
+# message start).  Our Telegram limiter counts its retries on the tally instead (`API_RETRIED`).
 RATE_LIMIT_LINES = {
-    "bot.telegram_limits": ("telegram", ("telegram asked for a",)),  # our LaneRateLimiter
-    "telegram.ext.AIORateLimiter": ("telegram", ("Rate limit hit. Retrying",)),  # PTB's own
     "discord.http": ("discord", ("We are being rate limited.", "Global rate limit has been hit")),
 }
 
@@ -88,7 +87,7 @@ class _StoreCollector(Collector):
 
 
 class _RateLimitLines(logging.Handler):
-    """Counts the platform libraries' "rate limited, retrying" lines: the only place they say so."""
+    """Counts discord.py's "rate limited, retrying" lines: the only place it says so."""
 
     def __init__(self, metrics: Metrics) -> None:
         super().__init__(logging.DEBUG)
@@ -150,8 +149,8 @@ class Metrics:
         for name in RATE_LIMIT_LINES:
             logger = logging.getLogger(name)
             logger.addHandler(self._rate_limits)
-            if not logger.isEnabledFor(logging.INFO):
-                logger.setLevel(logging.INFO)  # the Telegram limiters' lines are INFO
+            if not logger.isEnabledFor(logging.WARNING):
+                logger.setLevel(logging.WARNING)  # discord.http's lines are WARNING
 
     def detach(self) -> None:
         self.service.tally.unlisten(self.on_count)
@@ -197,6 +196,8 @@ class Metrics:
             self.delivery_failures.labels(labels.get("platform", ""), labels.get("kind", "")).inc()
         elif name == QUOTA_REFUSED:
             self.quota_refusals.labels(labels.get("limit", "")).inc()
+        elif name == API_RETRIED:
+            self.api_retries.labels(labels.get("platform", "")).inc()
 
     async def watch_loop_lag(self, every_s: float = LAG_EVERY_S) -> None:
         """Forever: sleep `every_s`, and record how much later than asked the loop woke us."""
