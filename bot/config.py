@@ -665,7 +665,7 @@ def _check(config: Config, require_tokens: bool) -> None:
     need(config.quota.max_queued >= 1, "[quota] max_queued", "must be at least 1")
     need(config.quota.per_minute > 0, "[quota] per_minute", "must be above 0")
     need(config.quota.burst >= 1, "[quota] burst", "must be at least 1")
-    from bot.core.moderation import PromptPolicy
+    from bot.moderation import PromptPolicy
 
     p = config.policy
     need(p.faces in FACE_POLICIES, "[policy] faces", f"must be one of {', '.join(FACE_POLICIES)}")
