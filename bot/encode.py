@@ -22,8 +22,8 @@ import numpy as np
 from bot import __version__
 from bot.config import VideoConfig
 from bot.core.types import Clip, ClipTooLarge, RenderParams
-from bot.pipelines.frames import read_clip as read_clip
 from bot.pipelines.audio import AUDIO_BITRATE, AUDIO_CODEC, MIN_AUDIO_BITRATE, Soundtrack, soundtrack_of
+from bot.pipelines.frames import read_clip as read_clip
 from bot.pipelines.spec import ClipIdentity
 from bot.provenance import ContentCredentials, burn_watermark
 
