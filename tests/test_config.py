@@ -225,7 +225,7 @@ def test_each_bound_sits_on_its_field_holds_for_its_default_and_is_checked() -> 
     config = Config()
     bounded = 0
     for table in fields(config):
-        section = getattr(config, table.name)
+        section: Any = getattr(config, table.name)
         if not is_dataclass(section) or table.name in ("model", "models", "secrets"):
             continue
         for spec in fields(section):
@@ -241,7 +241,8 @@ def test_each_bound_sits_on_its_field_holds_for_its_default_and_is_checked() -> 
             ]
             if bound.ok(wrong):
                 wrong = {int: 10**9, float: 1e12, str: ""}[type(wrong)]
-            broken = replace(config, **{table.name: replace(section, **{spec.name: wrong})})
+            changed: dict[str, Any] = {table.name: replace(getattr(config, table.name), **{spec.name: wrong})}
+            broken = replace(config, **changed)
             with pytest.raises(ConfigError, match=rf"\[{table.name}\] {spec.name} "):
                 check(broken, require_tokens=False)
     assert bounded >= 50
