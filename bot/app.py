@@ -8,7 +8,6 @@ import contextlib
 import functools
 import logging
 import random
-import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -24,6 +23,7 @@ from bot.listen import OncePerWindow, raise_open_files_limit
 from bot.pipelines.spec import ClipIdentity
 from bot.provenance import ContentCredentials, check_clip
 from bot.render import ModelPool, Renderer
+from bot.signals import stop_on_signals
 from bot.store import DB_FILE, Store
 
 if TYPE_CHECKING:
@@ -277,13 +277,6 @@ async def serving_web(service: VideoService, worker: asyncio.Task[None]) -> Asyn
         yield web
     finally:
         await web.stop()
-
-
-def stop_on_signals(stop: asyncio.Event) -> None:
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
 
 
 async def run_bot(config: Config) -> int:

@@ -23,6 +23,7 @@ from bot import __version__
 from bot.config import VideoConfig
 from bot.core.types import Clip, ClipTooLarge, RenderParams
 from bot.pipelines.audio import AUDIO_BITRATE, AUDIO_CODEC, MIN_AUDIO_BITRATE, Soundtrack, soundtrack_of
+from bot.pipelines.frames import read_clip as read_clip
 from bot.pipelines.spec import ClipIdentity
 from bot.provenance import ContentCredentials, burn_watermark
 
@@ -159,15 +160,6 @@ def _pad_even(frames: np.ndarray) -> np.ndarray:
     if pad_h or pad_w:
         frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
     return frames
-
-
-def read_clip(path: Path) -> tuple[np.ndarray, int, dict[str, str]]:
-    """Decode an MP4 back to frames, fps and container metadata."""
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        fps = round(float(stream.average_rate or 0)) or 1
-        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
-        return np.stack(frames), fps, dict(container.metadata)
 
 
 def transcode_mp4(

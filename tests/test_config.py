@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.config import Config, ConfigError, load_config, parse_config
+from bot.settings.bounds import BOUND, Bound
+from bot.settings.checks import check
 from tests.harness.config import tiny_settings, to_toml
 
 REPO = Path(__file__).resolve().parent.parent
@@ -214,3 +217,32 @@ def test_scale_out_settings_that_cannot_work_or_are_weak_stop_the_start_in_one_l
     with pytest.raises(ConfigError) as error:
         parse_config(settings, "t.toml", {"VIDEOBOT_WORKER_SECRET": secret})
     assert named in str(error.value) and "\n" not in str(error.value).strip()
+
+
+def test_each_bound_sits_on_its_field_holds_for_its_default_and_is_checked() -> None:
+    """Bounds live beside their keys (`setting(default, bound)`); the one checker reads every one:
+    push each bounded key past what it allows and `check` names exactly that key."""
+    config = Config()
+    bounded = 0
+    for table in fields(config):
+        section: Any = getattr(config, table.name)
+        if not is_dataclass(section) or table.name in ("model", "models", "secrets"):
+            continue
+        for spec in fields(section):
+            bound: Bound | None = spec.metadata.get(BOUND)
+            if bound is None:
+                continue
+            bounded += 1
+            assert bound.ok(getattr(section, spec.name)), (
+                f"[{table.name}] {spec.name}'s default breaks its bound"
+            )
+            wrong = {int: -1, float: -1.0, str: "\x00 nonsense", tuple: ("nobody",)}[
+                type(getattr(section, spec.name))
+            ]
+            if bound.ok(wrong):
+                wrong = {int: 10**9, float: 1e12, str: ""}[type(wrong)]
+            changed: dict[str, Any] = {table.name: replace(getattr(config, table.name), **{spec.name: wrong})}
+            broken = replace(config, **changed)
+            with pytest.raises(ConfigError, match=rf"\[{table.name}\] {spec.name} "):
+                check(broken, require_tokens=False)
+    assert bounded >= 50

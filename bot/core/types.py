@@ -1,367 +1,78 @@
-"""The data the core passes around: who asked, where, for what, and how it went."""
-
-from __future__ import annotations
-
-import enum
-import json
-import unicodedata
-from dataclasses import asdict, dataclass, fields
-
-
-class JobStatus(enum.StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    ENCODING = "encoding"
-    DELIVERING = "delivering"
-    DONE = "done"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-    @property
-    def finished(self) -> bool:
-        return self in (JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED)
-
-
-MAX_NAME_CHARS = 64
-
-
-def display_name(value: str) -> str:
-    """A name fit to show anywhere: control and format characters dropped (bidi overrides,
-    zero-width joiners), whitespace collapsed, at most `MAX_NAME_CHARS`."""
-    kept = "".join(
-        " " if ch.isspace() else ch for ch in value if ch.isspace() or unicodedata.category(ch)[0] != "C"
-    )
-    return " ".join(kept.split())[:MAX_NAME_CHARS]
-
-
-@dataclass(frozen=True)
-class UserRef:
-    """A person on one platform; `key` ("telegram:42") names them everywhere."""
-
-    platform: str
-    id: str
-    name: str = ""
-    locale: str = "en"
-
-    def __post_init__(self) -> None:
-        # Display names come from the platforms as people typed them: no bidi overrides or other
-        # control and format characters (U+202E reached the public challenge page), and short.
-        object.__setattr__(self, "name", display_name(self.name))
-
-    @property
-    def key(self) -> str:
-        return f"{self.platform}:{self.id}"
-
-
-@dataclass(frozen=True)
-class ChatRef:
-    """Where messages go: a Telegram chat, a Discord channel or thread, the console.
-
-    `server` is the Discord server (guild) a channel belongs to: its admins, bans and
-    settings cover every channel and thread in it (`scope_key`).
-    """
-
-    platform: str
-    id: str
-    is_group: bool = False
-    server: str = ""
-
-    @property
-    def key(self) -> str:
-        return f"{self.platform}:{self.id}"
-
-    @property
-    def scope_key(self) -> str:
-        """Where admins' settings and bans for this chat live: its server, or the chat itself."""
-        return f"{self.platform}:server:{self.server}" if self.server else self.key
-
-
-@dataclass(frozen=True)
-class Picture:
-    """A picture a clip is made from, as the bot stored it (checked, never re-encoded).
-
-    `path` is the bot's own copy (under `[storage] dir`/pictures, named by its SHA-256): it lives
-    as long as a job that uses it keeps its clip.  `credentials` is "" (none), "videobot" (the
-    bot's own valid Content Credentials) or "other" (someone else's manifest).
-    """
-
-    sha256: str
-    size_bytes: int
-    format: str  # "jpeg", "png", "webp"
-    width: int  # upright (EXIF orientation applied)
-    height: int
-    path: str = ""
-    credentials: str = ""
-
-    @property
-    def mime(self) -> str:
-        return f"image/{self.format}"
-
-    def to_text(self) -> str:
-        """The one codec a picture is stored and sent with (a job row, a worker's job)."""
-        return json.dumps(asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_text(cls, text: str | None) -> Picture | None:
-        if not text:
-            return None
-        data = json.loads(text)
-        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
-
-
-@dataclass(frozen=True)
-class Extension:
-    """The clip an extension continues (`bot.core.extend`): its job, its file, its length.
-
-    `frames` is the parent clip's whole length (a chain's, for an extension of an extension);
-    the new segment is `RenderParams.frames` long, of which `overlap` re-render the parent's
-    last frames and are not repeated: the joined clip has `frames + segment - overlap`.
-    """
-
-    parent_id: int
-    clip_path: str
-    frames: int
-    root_id: int  # the chain's first clip
-
-    def to_text(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_text(cls, text: str | None) -> Extension | None:
-        if not text:
-            return None
-        data = json.loads(text)
-        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
-
-
-@dataclass(frozen=True)
-class RenderParams:
-    prompt: str
-    negative: str
-    seed: int
-    frames: int
-    steps: int
-    guidance: float
-    width: int
-    height: int
-    fps: int
-    picture: Picture | None = None  # image-to-video: the first frame to animate
-    silent: bool = False  # deliver without the soundtrack a family with sound makes (--silent)
-    extends: Extension | None = None  # a continuation of this clip, delivered joined to it
-    loop: bool = False  # `--loop`: the last frame leads back into the first
-
-
-@dataclass(frozen=True)
-class Request:
-    """One command as the core sees it; `reply_to` is the adapter's opaque message ref."""
-
-    user: UserRef
-    chat: ChatRef
-    reply_to: str | None = None
-    is_admin: bool = False
-    roles: tuple[str, ...] = ()
-
-
-@dataclass
-class Job:
-    id: int
-    user: UserRef
-    chat: ChatRef
-    params: RenderParams
-    model: str
-    status: JobStatus = JobStatus.QUEUED
-    attempts: int = 0
-    created_at: float = 0.0
-    started_at: float | None = None
-    finished_at: float | None = None
-    reply_to: str | None = None
-    status_message: str | None = None
-    result_message: str | None = None
-    clip_path: str | None = None
-    error: str | None = None
-    parent_id: int | None = None
-    priority: int = 0
-    challenge_id: int | None = None
-    notice: str | None = None  # a message key still to tell the owner (their platform was not connected)
-    delivery_rounds: int = 0  # sending rounds that failed for a passing reason
-    next_delivery_at: float | None = None  # when the next round may try
-
-
-class Undeliverable(Exception):
-    """The platform says this chat can never receive the message (bot removed, chat gone)."""
-
-
-class ClipTooLarge(Exception):
-    """No re-encode makes the clip fit the platform's upload limit."""
-
-
-class ButtonAction(enum.StrEnum):
-    """What a button under a clip does; adapters put the value in their callback data."""
-
-    REROLL = "reroll"
-    VARIATION = "variation"
-    INFO = "info"
-    DELETE = "delete"
-    VOTE = "vote"
-    EXTEND = "extend"
-
-
-RESULT_ACTIONS = (ButtonAction.REROLL, ButtonAction.VARIATION, ButtonAction.INFO, ButtonAction.DELETE)
-
-
-@dataclass(frozen=True)
-class Button:
-    """A button under a result; adapters encode (action, job_id) in callback data."""
-
-    action: ButtonAction
-    job_id: int
-    label: str
-
-
-@dataclass(frozen=True)
-class Clip:
-    """An encoded MP4 on disk and the facts platforms want with an upload."""
-
-    path: str
-    size_bytes: int
-    width: int
-    height: int
-    frames: int
-    fps: int
-
-    @property
-    def duration_s(self) -> float:
-        return self.frames / self.fps
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """Everything an adapter needs to post one finished clip, in one value."""
-
-    job: Job
-    clip: Clip
-    caption: str
-    buttons: tuple[Button, ...]
-    model: str = ""  # the model as users see it ("wan (Wan-AI/…)"); the job's name when empty
-
-    @property
-    def chat(self) -> ChatRef:
-        return self.job.chat
-
-    @property
-    def user(self) -> UserRef:
-        return self.job.user
-
-    @property
-    def reply_to(self) -> str | None:
-        return self.job.reply_to
-
-    @property
-    def status_message(self) -> str | None:
-        return self.job.status_message
-
-    @property
-    def is_challenge_entry(self) -> bool:
-        return self.job.challenge_id is not None
-
-
-class ChallengeStatus(enum.StrEnum):
-    OPEN = "open"
-    CLOSED = "closed"
-    CANCELLED = "cancelled"
-
-
-@dataclass(frozen=True)
-class Challenge:
-    """A prompt challenge in one chat: a theme, entries rendered by the bot, votes."""
-
-    id: int
-    chat: ChatRef
-    theme: str
-    created_by: str
-    started_at: float
-    deadline: float
-    max_entries_per_user: int
-    required_words: tuple[str, ...]
-    free_entries: bool
-    status: ChallengeStatus = ChallengeStatus.OPEN
-    announcement: str | None = None
-    entries_chat: ChatRef | None = None
-
-    @property
-    def where_entries_go(self) -> ChatRef:
-        return self.entries_chat or self.chat
-
-
-@dataclass(frozen=True)
-class Standing:
-    """One entry's place in a challenge."""
-
-    job_id: int
-    user: UserRef
-    votes: int
-    result_message: str | None
-    chat: ChatRef
-
-
-@dataclass(frozen=True)
-class LeaderboardRow:
-    user_key: str
-    name: str
-    wins: int
-    votes: int
-
-
-class QuotaExceeded(Exception):
-    """The user hit a limit: "rate", "daily", "queued" or "full" (everyone's); `retry_after` for "rate"."""
-
-    def __init__(self, limit: str, used: int, allowed: int, retry_after: float = 0.0) -> None:
-        super().__init__(limit)
-        self.limit = limit
-        self.used = used
-        self.allowed = allowed
-        self.retry_after = retry_after
-
-
-@dataclass(frozen=True)
-class QuotaCharge:
-    """What admitting one job costs a user, and where, so a refund undoes exactly that.
-
-    The rate limit is GCRA: one request every `60 / per_minute` seconds on average,
-    with up to `burst` at once.  Its whole state is one "theoretical arrival time".
-    """
-
-    user_key: str
-    day: str
-    daily_limit: int
-    max_queued: int
-    per_minute: float = 60.0
-    burst: int = 1_000_000
-    now: float = 0.0
-    max_total: int = 1_000_000  # everyone's waiting jobs together
-    counts_daily: bool = True  # False for a free challenge entry: every other limit still holds
-
-
-@dataclass(frozen=True)
-class ChatSettings:
-    """Per-chat limits admins set; None means "the config's value"."""
-
-    max_frames: int | None = None
-    max_steps: int | None = None
-    daily: int | None = None
-    challenges: bool = True
-    enabled: bool = True
-    gallery: bool = False  # shown on the web side's public pages (groups only; off unless admins say)
-    models: tuple[str, ...] = ()  # models `--model` may pick here; () means every configured one
-    faces: str | None = None  # admins' tighter `[policy] faces` here ("refuse", "owners"); None: the config's
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    id: int
-    at: float
-    chat: str
-    actor: str
-    action: str
-    target: str
-    detail: str
+"""The core's plain types live in the leaf module `bot.domain` (the store and the pipelines use them
+too without importing the core); this name keeps working for the core and its callers."""
+
+from bot.domain import (
+    MAX_NAME_CHARS as MAX_NAME_CHARS,
+)
+from bot.domain import (
+    RESULT_ACTIONS as RESULT_ACTIONS,
+)
+from bot.domain import (
+    AuditEntry as AuditEntry,
+)
+from bot.domain import (
+    Button as Button,
+)
+from bot.domain import (
+    ButtonAction as ButtonAction,
+)
+from bot.domain import (
+    Challenge as Challenge,
+)
+from bot.domain import (
+    ChallengeStatus as ChallengeStatus,
+)
+from bot.domain import (
+    ChatRef as ChatRef,
+)
+from bot.domain import (
+    ChatSettings as ChatSettings,
+)
+from bot.domain import (
+    Clip as Clip,
+)
+from bot.domain import (
+    ClipTooLarge as ClipTooLarge,
+)
+from bot.domain import (
+    Delivery as Delivery,
+)
+from bot.domain import (
+    Extension as Extension,
+)
+from bot.domain import (
+    Job as Job,
+)
+from bot.domain import (
+    JobStatus as JobStatus,
+)
+from bot.domain import (
+    LeaderboardRow as LeaderboardRow,
+)
+from bot.domain import (
+    Picture as Picture,
+)
+from bot.domain import (
+    QuotaCharge as QuotaCharge,
+)
+from bot.domain import (
+    QuotaExceeded as QuotaExceeded,
+)
+from bot.domain import (
+    RenderParams as RenderParams,
+)
+from bot.domain import (
+    Request as Request,
+)
+from bot.domain import (
+    Standing as Standing,
+)
+from bot.domain import (
+    Undeliverable as Undeliverable,
+)
+from bot.domain import (
+    UserRef as UserRef,
+)
+from bot.domain import (
+    display_name as display_name,
+)

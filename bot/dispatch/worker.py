@@ -30,7 +30,6 @@ import aiohttp
 from saq.job import Job as SaqJob
 from saq.worker import Worker
 
-from bot.app import stop_on_signals
 from bot.config import WORKER_SECRET_ENV, Config
 from bot.core.ports import Cancelled, Encoding, Failed, FailureKind, Progress, Rendered, RenderEvent
 from bot.core.tasks import wait_event
@@ -49,6 +48,7 @@ from bot.dispatch.remote import (
 )
 from bot.dispatch.saq_backend import REDIS_ERRORS, VideobotQueue, safe_url
 from bot.render import ModelPool, Renderer
+from bot.signals import stop_on_signals
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from bot.core.types import RenderParams
+from bot.domain import RenderParams
+from bot.pipelines.frames import read_clip
 from bot.pipelines.image import image_pipeline, load_picture
 
 SEAM_FRAMES = 4  # a loop's last frames ease into its first over this many frames (at most a quarter)
@@ -101,8 +102,6 @@ def close_loop(frames: np.ndarray) -> np.ndarray:
 
 
 def read_frames(path: str) -> np.ndarray:
-    from bot.encode import read_clip
-
     return read_clip(Path(path))[0]
 
 

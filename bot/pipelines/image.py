@@ -20,7 +20,7 @@ from typing import Any
 
 from PIL import Image, ImageOps
 
-from bot.config import MAX_PICTURE_PIXELS
+from bot.pipelines.spec import MAX_PICTURE_PIXELS
 
 # Image-to-video classes as loaded from a checkpoint: used as they are.
 IMAGE_CLASSES = frozenset(

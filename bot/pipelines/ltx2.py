@@ -83,7 +83,7 @@ def build_tiny_ltx2(seed: int = 0, layers: int = 1) -> Any:
     from diffusers.pipelines.ltx2.vocoder import LTX2Vocoder
     from transformers import Gemma3Config, Gemma3ForConditionalGeneration
 
-    from bot.pipelines.tiny import t5_tokenizer
+    from bot.pipelines.tokenizers import t5_tokenizer
 
     torch.manual_seed(seed)
     tokenizer = t5_tokenizer()

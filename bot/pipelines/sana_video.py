@@ -60,7 +60,7 @@ def build_tiny_sana_video(seed: int = 0, layers: int = 1) -> Any:
     )
     from transformers import Gemma2Config, Gemma2Model
 
-    from bot.pipelines.tiny import t5_tokenizer
+    from bot.pipelines.tokenizers import t5_tokenizer
 
     torch.manual_seed(seed)
     tokenizer = t5_tokenizer()

@@ -24,6 +24,12 @@ COMPONENT_FOLDERS = (
 )
 
 
+# A picture's own bounds (beside [video] max_image_mb): Pillow's decompression-bomb limit is
+# set to MAX_PICTURE_PIXELS on purpose, and anything past these sides is refused unread.
+MAX_PICTURE_PIXELS = 40_000_000
+MAX_PICTURE_SIDE = 12_000
+MIN_PICTURE_SIDE = 16
+MAX_PICTURE_ASPECT = 8.0  # a 1×8 strip is still a picture; a 1×100 one is not
 FEW_STEPS = 8  # at or below this many default steps a model counts as few-step
 
 

@@ -12,10 +12,11 @@ without downloading weights.  The tokenizers are made here (a byte-level CLIP BP
 from __future__ import annotations
 
 import json
-import string
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from bot.pipelines.tokenizers import t5_tokenizer
 
 if TYPE_CHECKING:  # torch, diffusers and transformers take seconds to import: only when building
     from diffusers import TextToVideoSDPipeline
@@ -104,16 +105,6 @@ def build_tiny_pipeline(seed: int = 0, width: int = 8) -> TextToVideoSDPipeline:
     return TextToVideoSDPipeline(
         vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler
     )
-
-
-def t5_tokenizer() -> T5Tokenizer:
-    """A Unigram T5 tokenizer from a ~120-piece vocabulary: letters, digits, punctuation."""
-    from transformers import T5Tokenizer
-
-    pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -1.0)]
-    pieces += [(ch, -2.0) for ch in string.ascii_letters + string.digits + string.punctuation]
-    pieces += [("\u2581" + ch, -1.5) for ch in string.ascii_lowercase]
-    return T5Tokenizer(vocab=pieces, extra_ids=0)
 
 
 def _t5_encoder(tokenizer: T5Tokenizer, *, umt5: bool = False) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from bot.core.types import Challenge, ChallengeStatus, ChatRef, JobStatus, LeaderboardRow, Standing
+from bot.domain import Challenge, ChallengeStatus, ChatRef, JobStatus, LeaderboardRow, Standing
 from bot.store.db import Database
 from bot.store.rows import challenge_to_row, row_to_challenge, row_to_job
 

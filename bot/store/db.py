@@ -133,7 +133,7 @@ class Database:
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-            migrate(self.conn, model_keys)
+            migrate(self.conn, model_keys, sync_declared_tables)
             sync_declared_tables(self.conn)  # a column declared without its migration is still added
             install_fair_order(self.conn)
         except sqlite3.DatabaseError as error:

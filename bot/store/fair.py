@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from bot.core.types import JobStatus
+from bot.domain import JobStatus
 
 COLUMNS: dict[str, type] = {"fair_turn": int, "fair_served": float, "fair_first": int}
 DEFAULTS: dict[str, object] = {"fair_turn": 0, "fair_served": 0.0, "fair_first": 0}

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.core.types import Job, JobStatus, QuotaCharge, UserRef
+from bot.domain import Job, JobStatus, QuotaCharge, UserRef
 from bot.store.db import Database
 from bot.store.fair import KEY as FAIR_KEY
 from bot.store.quota import QuotaLedger

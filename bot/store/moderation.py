@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.core.types import AuditEntry, ChatSettings
+from bot.domain import AuditEntry, ChatSettings
 from bot.store.db import Database
 
 EVERYWHERE = "*"

@@ -13,7 +13,7 @@ import secrets
 import sqlite3
 from dataclasses import dataclass
 
-from bot.core.types import Challenge, ChatRef, Job, JobStatus
+from bot.domain import Challenge, ChatRef, Job, JobStatus
 from bot.store.db import Database
 from bot.store.rows import row_to_challenge, row_to_job
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from bot.core.types import JobStatus, QuotaCharge, QuotaExceeded
+from bot.domain import JobStatus, QuotaCharge, QuotaExceeded
 from bot.store.db import Database
 from bot.store.totals import waiting_total
 

@@ -12,7 +12,7 @@ import typing
 from dataclasses import asdict, fields
 from typing import Any
 
-from bot.core.types import (
+from bot.domain import (
     Challenge,
     ChallengeStatus,
     ChatRef,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from bot.core.types import JobStatus
+from bot.domain import JobStatus
 
 TABLE = "job_totals"
 COLUMNS: dict[str, type] = {
