@@ -10,12 +10,12 @@ from bot.discordbot.buttons import BUTTON_STYLES as BUTTON_STYLES
 from bot.discordbot.buttons import ResultButton
 from bot.discordbot.client import DEFER_AFTER_S as DEFER_AFTER_S
 from bot.discordbot.client import VideoBotClient, point_at, run_client
-from bot.discordbot.client import _CommandMenu as _CommandMenu
 from bot.discordbot.client import _Tree as _Tree
 from bot.discordbot.commands import MENTION as MENTION
 from bot.discordbot.commands import RECENT_JOBS as RECENT_JOBS
 from bot.discordbot.commands import AnyCommand as AnyCommand
 from bot.discordbot.commands import JobChoices as JobChoices
+from bot.discordbot.commands import Words as Words
 from bot.discordbot.commands import _job_choices as _job_choices
 from bot.discordbot.commands import _menu as _menu
 from bot.discordbot.commands import _menu_texts as _menu_texts
