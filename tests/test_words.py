@@ -12,6 +12,11 @@ from bot.core import messages
 FIELDS = string.Formatter()
 
 
+def _filled(string: object) -> bool:
+    """A translation written out: the message, or every plural form."""
+    return all(string) if isinstance(string, tuple) else bool(string)
+
+
 def _fields(template: str) -> set[str]:
     return {name for _, name, _, _ in FIELDS.parse(template) if name}
 
@@ -25,7 +30,7 @@ def test_every_message_and_counted_word_has_each_languages_form(locale: str) -> 
         m.id
         for m in source
         if m.id
-        and (translated.get(m.id) is None or not all(translated[m.id].string) or translated[m.id].fuzzy)
+        and (translated.get(m.id) is None or not _filled(translated[m.id].string) or translated[m.id].fuzzy)
     ]
     assert missing == []
     for key in messages.KEYS:
@@ -40,7 +45,9 @@ def test_every_counted_word_is_a_plural_entry_in_every_language() -> None:
         catalogue = messages.read_catalogue(locale)
         plurals = {m.id[0] for m in catalogue if isinstance(m.id, tuple)}
         for key in messages.KEYS:
-            for count, unit in re.findall(r"\{(\w+):@([^{}]+)\}", catalogue[key].string):
+            template = catalogue[key].string
+            assert isinstance(template, str), key
+            for count, unit in re.findall(r"\{(\w+):@([^{}]+)\}", template):
                 assert unit in plurals, f"{key} ({locale}) counts {count} with unknown entry {unit!r}"
 
 
