@@ -242,9 +242,9 @@ def test_no_message_a_user_can_reach_says_one_of_a_plural() -> None:
         r"(?<![\w+])1 (?:waiting )?(entries|wins|videos|votes|tries|clips|times|steps|frames|jobs|characters|"
         r"voci|vittorie|voti|tentativi|volte|passi|lavori|caratteri)\b"
     )
-    for key, variants in messages.MESSAGES.items():
-        for locale in variants:
-            fields = set(re.findall(r"\{(\w+)", variants[locale]))
+    for key in messages.KEYS:
+        for locale in messages.LOCALES:
+            fields = set(re.findall(r"\{(\w+)", messages.CATALOGUES[locale].gettext(key)))
             values: dict[str, object] = dict.fromkeys(fields, 1)
             if "rule" in values:  # a frame rule ("4k+1"), not a count
                 values["rule"] = "4k+1"

@@ -425,11 +425,47 @@ async def test_admin_is_a_manage_server_group_with_typed_options(
         "faces",
     ]
     assert {o["name"]: o for o in subcommands["audit"]["options"]}["n"]["max_value"] == 50
-    # Subcommands are not taken for the top-level commands of the same name.
+    # Subcommands have their own words, not those of the top-level commands of the same name.
     challenge = {o["name"]: o for o in commands["challenge"]["options"]}
     assert commands["challenge"]["description_localizations"]["it"].startswith("Sfide")
-    assert challenge["cancel"]["description_localizations"] == {}
+    assert challenge["cancel"]["description_localizations"] == {
+        "it": "Annulla la sfida, senza vincitore (admin)"
+    }
+    assert commands["cancel"]["description_localizations"]["it"] == "Annulla il tuo video in coda"
     assert commands["leaderboard"]["description_localizations"]["it"].startswith("Vincitori")
+
+
+def _described(entries: list[dict[str, Any]], where: str = "") -> list[tuple[str, dict[str, Any]]]:
+    """Every command, subcommand and option Discord shows a description for, by its path."""
+    found = []
+    for entry in entries:
+        path = f"{where} {entry['name']}".strip()
+        if entry.get("description"):
+            found.append((path, entry))
+        found += _described(entry.get("options") or [], path)
+    return found
+
+
+async def test_every_description_discord_shows_has_its_italian_form(
+    fake: FakeDiscord, make_world: MakeWorld
+) -> None:
+    """Commands, subcommands and options all carry Italian words (Discord shows each user theirs);
+    names stay as typed (they are the interface), except the Apps menu's Animate, which is a label."""
+    await make_world(discord={"test_guild_id": 555})
+    synced = fake.synced_commands["555"]
+    described = _described(synced)
+    assert len(described) > 60  # every option of every command, not just the top level
+    untranslated = [path for path, e in described if not (e.get("description_localizations") or {}).get("it")]
+    assert untranslated == []
+    for path, entry in described:
+        italian = entry["description_localizations"]["it"]
+        assert italian != entry["description"] and len(italian) <= 100, path  # Discord's limit
+        assert set(entry["description_localizations"]) == {"it"}, path  # English is the default
+    commands = {c["name"]: c for c in synced}
+    video = {o["name"]: o for o in commands["video"]["options"]}
+    assert video["frames"]["description_localizations"]["it"] == "Numero di fotogrammi, 2–16 (predefinito 8)"
+    assert commands["Animate"]["name_localizations"] == {"it": "Anima"}
+    assert commands["video"].get("name_localizations") in (None, {})
 
 
 @pytest.mark.parametrize(("subcommand", "options"), ADMIN_CASES)

@@ -16,7 +16,7 @@ from bot.core import messages
 from bot.core.service import VideoService
 from bot.core.types import ChatRef, Request, UserRef
 from bot.discordbot.buttons import ResultButton
-from bot.discordbot.commands import _menu_texts, animate_command, build_commands
+from bot.discordbot.commands import Words, animate_command, build_commands
 from bot.discordbot.host import Live
 from bot.discordbot.outbox import NO_MENTIONS, DiscordOutbox
 from bot.discordbot.refs import EDIT_WINDOW_S, PLATFORM, OriginRef
@@ -53,26 +53,6 @@ class _Tree(app_commands.CommandTree["VideoBotClient"]):
                 )
 
 
-class _CommandMenu(app_commands.Translator):
-    """Top-level command descriptions in every language `menu.COMMANDS` speaks (Discord shows the user's).
-
-    Subcommands are left alone: `/challenge cancel` is not `/cancel`, `/admin quota` not `/quota`.
-    """
-
-    async def translate(
-        self,
-        string: app_commands.locale_str,
-        locale: discord.Locale,
-        context: app_commands.TranslationContextTypes,
-    ) -> str | None:
-        where = app_commands.TranslationContextLocation
-        if context.location not in (where.command_description, where.group_description):
-            return None
-        if getattr(context.data, "parent", None) is not None:
-            return None
-        return _menu_texts(context.data.name).get(locale.value)
-
-
 class VideoBotClient(discord.Client):
     """The Discord side of the bot: commands, buttons and the outbox, over one `VideoService`.
 
@@ -102,7 +82,7 @@ class VideoBotClient(discord.Client):
     async def setup_hook(self) -> None:
         """Register the persistent buttons and sync the commands (to the test guild if set)."""
         self.add_dynamic_items(ResultButton)
-        await self.tree.set_translator(_CommandMenu())
+        await self.tree.set_translator(Words())
         guild_id = self.service.config.discord.test_guild_id
         guild = discord.Object(guild_id) if guild_id else None
         for command in build_commands(self):

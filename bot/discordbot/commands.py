@@ -38,24 +38,27 @@ def build_commands(client: Host) -> list[AnyCommand]:
     service = client.service
     v = service.config.widest_limits()
     model_choices = [
-        app_commands.Choice(name=f"{name} 🖼 pictures" if _takes_pictures(settings) else name, value=name)
+        app_commands.Choice(
+            name=_t("discord_model_pictures", name=name) if _takes_pictures(settings) else name, value=name
+        )
         for name, settings in service.config.model_settings.items()
     ][:25]
+    frames_help = _t("discord_frames", low=v.min_frames, high=v.max_frames, default=v.default_frames)
+    steps_help = _t("discord_steps", low=v.min_steps, high=v.max_steps, default=v.default_steps)
 
     @app_commands.command(name="video", description=_menu("video"))
     @app_commands.choices(model=model_choices)
     @app_commands.describe(
-        model="Which video model (see /models); default: the bot's default",
-        prompt="What the video shows",
-        seed=f"Random seed, 0–{MAX_SEED}; the same seed and settings give the same clip",
-        negative="What to keep out of the video",
-        frames=f"Number of frames, {v.min_frames}–{v.max_frames} (default {v.default_frames})",
-        steps=f"Denoising steps, {v.min_steps}–{v.max_steps} (default {v.default_steps})",
-        guidance=f"How closely to follow the prompt, {v.min_guidance}–{v.max_guidance} "
-        f"(default {v.default_guidance})",
-        image="A picture to animate (JPEG, PNG or WebP) with a model marked 🖼",
-        silent="No soundtrack, even from a model that makes sound",
-        loop="A clip whose last frame leads back into its first",
+        model=_t("discord_video_model"),
+        prompt=_t("discord_video_prompt"),
+        seed=_t("discord_video_seed", max=MAX_SEED),
+        negative=_t("discord_video_negative"),
+        frames=frames_help,
+        steps=steps_help,
+        guidance=_t("discord_guidance", low=v.min_guidance, high=v.max_guidance, default=v.default_guidance),
+        image=_t("discord_video_image"),
+        silent=_t("discord_video_silent"),
+        loop=_t("discord_video_loop"),
     )
     async def video(
         interaction: discord.Interaction[Any],
@@ -78,9 +81,7 @@ def build_commands(client: Host) -> list[AnyCommand]:
             await service.video(req, args, picture=Upload(image.size, image.read) if image else None)
 
     @app_commands.command(name="extend", description=_menu("extend"))
-    @app_commands.describe(
-        job="Which clip to make longer", prompt="What happens next (default: the clip's own prompt)"
-    )
+    @app_commands.describe(job=_t("discord_extend_job"), prompt=_t("discord_extend_prompt"))
     async def extend(
         interaction: discord.Interaction[Any],
         job: Range[int, 1],
@@ -90,7 +91,7 @@ def build_commands(client: Host) -> list[AnyCommand]:
             await service.extend(req, job, prompt)
 
     @app_commands.command(name="cancel", description=_menu("cancel"))
-    @app_commands.describe(job="Which video (default: your latest unfinished one)")
+    @app_commands.describe(job=_t("discord_cancel_job"))
     async def cancel(interaction: discord.Interaction[Any], job: Range[int, 1] | None = None) -> None:
         async with client.serving(interaction) as req:
             await service.cancel(req, str(job) if job is not None else None)
@@ -106,7 +107,7 @@ def build_commands(client: Host) -> list[AnyCommand]:
             await service.quota(req)
 
     @app_commands.command(name="info", description=_menu("info"))
-    @app_commands.describe(job="Which video (default: your latest)")
+    @app_commands.describe(job=_t("discord_info_job"))
     async def info(interaction: discord.Interaction[Any], job: Range[int, 1] | None = None) -> None:
         async with client.serving(interaction) as req:
             await service.info(req, job)
@@ -117,7 +118,7 @@ def build_commands(client: Host) -> list[AnyCommand]:
             await service.list_models(req)
 
     @app_commands.command(name="verify", description=_menu("verify"))
-    @app_commands.describe(clip="The video to check (an MP4)")
+    @app_commands.describe(clip=_t("discord_verify_clip"))
     async def verify(interaction: discord.Interaction[Any], clip: discord.Attachment) -> None:
         async with client.serving(interaction, public_answer=True) as req:
             await service.verify(req, Upload(clip.size, clip.read))
@@ -156,13 +157,13 @@ def challenge_commands(client: Host) -> list[AnyCommand]:
     v, c = service.config.widest_limits(), service.config.challenges
     group = app_commands.Group(name="challenge", description=_menu("challenge"))
 
-    @group.command(name="start", description="Start a prompt challenge in this channel (admins)")
+    @group.command(name="start", description=_t("discord_challenge_start"))
     @app_commands.describe(
-        theme="What the entries should show",
-        duration="How long voting stays open, like 2h, 30m or 1d12h (default 24h)",
-        max_entries=f"Entries per person (default {c.default_max_entries})",
-        required_words="Words every entry's prompt must contain, separated by spaces or commas",
-        free="Entries don't count against the daily quota",
+        theme=_t("discord_challenge_theme"),
+        duration=_t("discord_challenge_duration"),
+        max_entries=_t("discord_challenge_max_entries", default=c.default_max_entries),
+        required_words=_t("discord_challenge_required_words"),
+        free=_t("discord_challenge_free"),
     )
     async def start(
         interaction: discord.Interaction[Any],
@@ -182,12 +183,12 @@ def challenge_commands(client: Host) -> list[AnyCommand]:
         async with client.serving(interaction, public_answer=True, lasting=True) as req:
             await service.challenge_start(req, args)
 
-    @group.command(name="enter", description="Enter the running challenge with a prompt")
+    @group.command(name="enter", description=_t("discord_challenge_enter"))
     @app_commands.describe(
-        prompt="What your entry shows",
-        seed=f"Random seed, 0–{MAX_SEED}",
-        frames=f"Number of frames, {v.min_frames}–{v.max_frames} (default {v.default_frames})",
-        steps=f"Denoising steps, {v.min_steps}–{v.max_steps} (default {v.default_steps})",
+        prompt=_t("discord_challenge_prompt"),
+        seed=_t("discord_seed", max=MAX_SEED),
+        frames=_t("discord_frames", low=v.min_frames, high=v.max_frames, default=v.default_frames),
+        steps=_t("discord_steps", low=v.min_steps, high=v.max_steps, default=v.default_steps),
     )
     async def enter(
         interaction: discord.Interaction[Any],
@@ -199,17 +200,17 @@ def challenge_commands(client: Host) -> list[AnyCommand]:
         async with client.serving(interaction, public_answer=True) as req:
             await service.challenge_enter(req, VideoArgs(prompt, seed=seed, frames=frames, steps=steps))
 
-    @group.command(name="status", description="Theme, entries, votes so far and time left")
+    @group.command(name="status", description=_t("discord_challenge_status"))
     async def status(interaction: discord.Interaction[Any]) -> None:
         async with client.serving(interaction) as req:
             await service.challenge_status(req)
 
-    @group.command(name="end", description="Close voting now and announce the winner (admins)")
+    @group.command(name="end", description=_t("discord_challenge_end"))
     async def end(interaction: discord.Interaction[Any]) -> None:
         async with client.serving(interaction) as req:
             await service.challenge_stop(req, cancel=False)
 
-    @group.command(name="cancel", description="Call the challenge off, with no winner (admins)")
+    @group.command(name="cancel", description=_t("discord_challenge_cancel"))
     async def cancel(interaction: discord.Interaction[Any]) -> None:
         async with client.serving(interaction, public_answer=True) as req:
             await service.challenge_stop(req, cancel=True)
@@ -237,15 +238,15 @@ def admin_commands(client: Host) -> app_commands.Group:
     group = app_commands.Group(
         name="admin", description=_menu("admin"), default_permissions=discord.Permissions(manage_guild=True)
     )
-    quota = app_commands.Group(name="quota", description="A user's daily clips", parent=group)
-    user_help = "The user, picked from this server"
-    who_help = "Or: telegram:<id>, discord:<id>, a mention or a Discord user id"
+    quota = app_commands.Group(name="quota", description=_t("discord_admin_quota"), parent=group)
+    user_help = _t("discord_admin_user")
+    who_help = _t("discord_admin_who")
 
     async def run(interaction: discord.Interaction[Any], command: AdminCommand) -> None:
         async with client.serving(interaction) as req:
             await service.admin_command(req, command)
 
-    @quota.command(name="show", description="A user's clips used and left today")
+    @quota.command(name="show", description=_t("discord_admin_quota_show"))
     @app_commands.describe(user=user_help, who=who_help)
     async def quota_show(
         interaction: discord.Interaction[Any],
@@ -254,8 +255,8 @@ def admin_commands(client: Host) -> app_commands.Group:
     ) -> None:
         await run(interaction, AdminCommand(AdminAction.QUOTA_SHOW, _target(user, who)))
 
-    @quota.command(name="set", description="A user's own daily limit")
-    @app_commands.describe(limit="Clips per day (0–10000), or 'default'", user=user_help, who=who_help)
+    @quota.command(name="set", description=_t("discord_admin_quota_set"))
+    @app_commands.describe(limit=_t("discord_admin_quota_limit"), user=user_help, who=who_help)
     async def quota_set(
         interaction: discord.Interaction[Any],
         limit: Range[str, 1, 10],
@@ -264,7 +265,7 @@ def admin_commands(client: Host) -> app_commands.Group:
     ) -> None:
         await run(interaction, AdminCommand(AdminAction.QUOTA_SET, _target(user, who), value=limit.strip()))
 
-    @quota.command(name="reset", description="Give a user today's clips back")
+    @quota.command(name="reset", description=_t("discord_admin_quota_reset"))
     @app_commands.describe(user=user_help, who=who_help)
     async def quota_reset(
         interaction: discord.Interaction[Any],
@@ -273,8 +274,8 @@ def admin_commands(client: Host) -> app_commands.Group:
     ) -> None:
         await run(interaction, AdminCommand(AdminAction.QUOTA_RESET, _target(user, who)))
 
-    @group.command(name="ban", description="Stop a user from using the bot; their waiting jobs are cancelled")
-    @app_commands.describe(user=user_help, who=who_help, reason="Why (shown to them)")
+    @group.command(name="ban", description=_t("discord_admin_ban"))
+    @app_commands.describe(user=user_help, who=who_help, reason=_t("discord_admin_ban_reason"))
     async def ban(
         interaction: discord.Interaction[Any],
         user: discord.Member | discord.User | None = None,
@@ -285,7 +286,7 @@ def admin_commands(client: Host) -> app_commands.Group:
             interaction, AdminCommand(AdminAction.BAN, _target(user, who), reason=(reason or "").strip())
         )
 
-    @group.command(name="unban", description="Let a banned user back in")
+    @group.command(name="unban", description=_t("discord_admin_unban"))
     @app_commands.describe(user=user_help, who=who_help)
     async def unban(
         interaction: discord.Interaction[Any],
@@ -294,12 +295,12 @@ def admin_commands(client: Host) -> app_commands.Group:
     ) -> None:
         await run(interaction, AdminCommand(AdminAction.UNBAN, _target(user, who)))
 
-    @group.command(name="queue", description="Every job running and waiting, with its owner")
+    @group.command(name="queue", description=_t("discord_admin_queue"))
     async def queue(interaction: discord.Interaction[Any]) -> None:
         await run(interaction, AdminCommand(AdminAction.QUEUE))
 
-    @group.command(name="purge", description="Cancel waiting jobs: one user's, or everyone's")
-    @app_commands.describe(user="Only this user's (default: everyone's)", who=who_help)
+    @group.command(name="purge", description=_t("discord_admin_purge"))
+    @app_commands.describe(user=_t("discord_admin_purge_user"), who=who_help)
     async def purge(
         interaction: discord.Interaction[Any],
         user: discord.Member | discord.User | None = None,
@@ -307,10 +308,10 @@ def admin_commands(client: Host) -> app_commands.Group:
     ) -> None:
         await run(interaction, AdminCommand(AdminAction.PURGE, _target(user, who)))
 
-    @group.command(name="settings", description="This channel's limits and switches; no options shows them")
+    @group.command(name="settings", description=_t("discord_admin_settings"))
     @app_commands.describe(
-        key="What to change",
-        value="A number or 'default' for limits; on or off for the switches; models: wan,ms or all",
+        key=_t("discord_admin_settings_key"),
+        value=_t("discord_admin_settings_value"),
     )
     @app_commands.choices(key=[app_commands.Choice(name=key, value=key) for key in SETTINGS])
     async def settings(
@@ -321,16 +322,16 @@ def admin_commands(client: Host) -> app_commands.Group:
         setting = AdminCommand(AdminAction.SETTINGS, setting=key.value if key else None, value=value)
         await run(interaction, setting)
 
-    @group.command(name="model", description="Switch the default video model for new videos (bot owners)")
-    @app_commands.describe(name="The model new videos use; queued ones keep theirs")
+    @group.command(name="model", description=_t("discord_admin_model"))
+    @app_commands.describe(name=_t("discord_admin_model_name"))
     @app_commands.choices(
         name=[app_commands.Choice(name=n, value=n) for n in client.service.config.model_settings][:25]
     )
     async def model(interaction: discord.Interaction[Any], name: app_commands.Choice[str]) -> None:
         await run(interaction, AdminCommand(AdminAction.MODEL, value=name.value))
 
-    @group.command(name="audit", description="The latest admin actions in this channel")
-    @app_commands.describe(n=f"How many, 1–{AUDIT_MAX} (default 10)")
+    @group.command(name="audit", description=_t("discord_admin_audit"))
+    @app_commands.describe(n=_t("discord_admin_audit_n", max=AUDIT_MAX))
     async def audit(interaction: discord.Interaction[Any], n: Range[int, 1, AUDIT_MAX] | None = None) -> None:
         await run(interaction, AdminCommand(AdminAction.AUDIT, count=n))
 
@@ -356,11 +357,9 @@ def _takes_pictures(settings: Any) -> bool:
     return bool(settings.preset.pictures.taken)
 
 
-ANIMATE = "Animate"  # the message command's name, as people see it in the Apps menu
-
-
 class AnimateModal(discord.ui.Modal, title="Animate this picture"):
-    """The prompt (and options) for the picture of the message Animate was used on."""
+    """The prompt (and options) for the picture of the message Animate was used on, in the
+    user's language (a form is sent per use, so it is not the translator's)."""
 
     prompt: discord.ui.TextInput[Any] = discord.ui.TextInput(
         label="Prompt", placeholder="what happens in the clip", max_length=1000
@@ -369,8 +368,13 @@ class AnimateModal(discord.ui.Modal, title="Animate this picture"):
         label="Options", placeholder="--seed 5 --model ltx --frames 33", required=False, max_length=300
     )
 
-    def __init__(self, client: Host, picture: discord.Attachment) -> None:
-        super().__init__()
+    def __init__(
+        self, client: Host, picture: discord.Attachment, locale: str = messages.DEFAULT_LOCALE
+    ) -> None:
+        super().__init__(title=messages.text("discord_animate_title", locale))
+        self.prompt.label = messages.text("discord_animate_prompt", locale)
+        self.prompt.placeholder = messages.text("discord_animate_prompt_hint", locale)
+        self.options.label = messages.text("discord_animate_options", locale)
         self.client = client
         self.picture = picture
 
@@ -387,15 +391,15 @@ def animate_command(client: Host) -> app_commands.ContextMenu:
 
     async def animate(interaction: discord.Interaction[Any], message: discord.Message) -> None:
         picture = next((a for a in message.attachments if (a.content_type or "").startswith("image/")), None)
+        locale = messages.normalise_locale(str(interaction.locale))
         if picture is None:
-            locale = messages.normalise_locale(str(interaction.locale))
             await interaction.response.send_message(
                 messages.text("animate_no_picture", locale), ephemeral=True
             )
             return
-        await interaction.response.send_modal(AnimateModal(client, picture))
+        await interaction.response.send_modal(AnimateModal(client, picture, locale))
 
-    return app_commands.ContextMenu(name=ANIMATE, callback=animate)
+    return app_commands.ContextMenu(name=_t("discord_animate"), callback=animate)
 
 
 def _menu_texts(command: str) -> dict[str, str]:
@@ -404,8 +408,33 @@ def _menu_texts(command: str) -> dict[str, str]:
     return spec.description if spec else {}
 
 
-def _menu(command: str) -> str:
-    return _menu_texts(command)[messages.DEFAULT_LOCALE]
+def _menu(command: str) -> app_commands.locale_str:
+    """A top-level command's description, from the core's one list of commands."""
+    return _t(menu.BY_NAME[command].key)
+
+
+def _t(key: str, **values: Any) -> app_commands.locale_str:
+    """A string Discord shows, in English, carrying its catalogue key and values for `Words`."""
+    return app_commands.locale_str(messages.text(key, **values), key=key, **values)
+
+
+class Words(app_commands.Translator):
+    """Every string made with `_t` (descriptions, choices, the Animate menu item) in each
+    language the catalogues speak; Discord shows each user theirs.  Command and option names
+    stay as typed: they are the interface."""
+
+    async def translate(
+        self,
+        string: app_commands.locale_str,
+        locale: discord.Locale,
+        context: app_commands.TranslationContextTypes,
+    ) -> str | None:
+        values = dict(string.extras)
+        key = values.pop("key", None)
+        language = messages.normalise_locale(locale.value)
+        if key is None or language == messages.DEFAULT_LOCALE:
+            return None
+        return messages.text(key, language, **values)
 
 
 def _job_choices(jobs: Sequence[Job], current: object) -> JobChoices:
