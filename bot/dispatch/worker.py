@@ -47,7 +47,7 @@ from bot.dispatch.remote import (
     registered_url,
     seal_result,
 )
-from bot.dispatch.saq_backend import REDIS_ERRORS, VideobotQueue, safe_url
+from bot.dispatch.saq_queue import REDIS_ERRORS, VideobotQueue, safe_url
 from bot.render import ModelPool, Renderer
 
 log = logging.getLogger(__name__)
