@@ -25,6 +25,7 @@ from bot.provenance import ContentCredentials, check_clip
 from bot.render import ModelPool, Renderer
 from bot.signals import stop_on_signals
 from bot.store import DB_FILE, Store
+from bot.web.links import PublicLinks
 
 if TYPE_CHECKING:
     from bot.core.pictures import PictureGate
@@ -163,6 +164,7 @@ def build_service(
     return VideoService(
         config, store, backend, fit=fit, stand_ins=stand_ins, clock=clock, rng=rng, check_clip=check_clip,
         pictures=picture_gate(config, credentials), executors=executors,
+        links=PublicLinks(config.web, store),
     )  # fmt: skip
 
 

@@ -190,7 +190,7 @@ async def dispatch(service: VideoService, req: Request, line: str) -> bool:
     elif command == "/challenge":
         await service.challenge(req, argument)
     elif command == "/leaderboard":
-        await service.leaderboard(req)
+        await service.challenge.leaderboard(req)
     elif command == "/admin":
         await service.admin(req, argument)
     elif command:

@@ -12,6 +12,7 @@ import pytest
 
 from bot.config import Config
 from bot.core.ports import Cancelled, Encoding, EventSink, Progress, Rendered, RenderJob, Started
+from bot.core.quota import quota_day
 from bot.core.service import VideoService
 from bot.core.types import ChatRef, JobStatus, Request, UserRef
 from bot.encode import encode_mp4, fit_to_size
@@ -105,7 +106,7 @@ async def test_a_backend_with_two_slots_renders_two_jobs_at_once_and_each_is_del
         await eventually(lambda: len(backend.running) == 2, what="two renders at once")
         statuses = [stored.status for job in jobs if job and (stored := store.jobs.get(job.id))]
         assert statuses == [JobStatus.RUNNING, JobStatus.RUNNING, JobStatus.QUEUED]
-        assert len(service.running) == 2
+        assert len(service.rooms.running) == 2
 
         probe = Request(users[2], CHAT, reply_to="q")
         await service.queue_status(probe)
@@ -129,7 +130,9 @@ async def test_a_backend_with_two_slots_renders_two_jobs_at_once_and_each_is_del
         assert sorted(v.clip.path for v in outbox.videos if v.clip) == sorted(
             str(tmp_path / f"{j}.mp4") for j in (first, third)
         )
-        assert store.quota.used_today(users[1].key, service.quota_day()) == 0  # the cancel refunded
+        assert (
+            store.quota.used_today(users[1].key, quota_day(service.clock(), service.config.quota)) == 0
+        )  # the cancel refunded
     finally:
         service.stop()
         await asyncio.wait_for(worker, 10)

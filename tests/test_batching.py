@@ -342,12 +342,16 @@ async def test_waiting_jobs_are_costed_at_the_batch_size_timed_for_their_shape(m
         await bot.video(f"clip {i} --frames 8 --steps 3", user=user)
         for i, user in enumerate((ALICE, BOB, CAROL))
     ]
-    assert bot.service.eta.estimate(jobs[0].id) == (1, 9.0), "alone: 3 steps at 3 s"
-    assert bot.service.eta.estimate(jobs[2].id) == (3, 27.0), "three wait: no batch of three timed, b1 it is"
+    assert bot.service.rooms.eta.estimate(jobs[0].id) == (1, 9.0), "alone: 3 steps at 3 s"
+    assert bot.service.rooms.eta.estimate(jobs[2].id) == (3, 27.0), (
+        "three wait: no batch of three timed, b1 it is"
+    )
     fourth = await bot.video("clip 3 --frames 8 --steps 3", user=UserRef(PLATFORM, "4"))
-    assert bot.service.eta.estimate(fourth.id) == (4, 12.0), "four: one batch of 4, 3 steps at 4 s"
+    assert bot.service.rooms.eta.estimate(fourth.id) == (4, 12.0), "four: one batch of 4, 3 steps at 4 s"
     longer = await bot.video("clip 4 --frames 16 --steps 2", user=UserRef(PLATFORM, "5"))
-    assert bot.service.eta.estimate(longer.id) == (5, 12.0 + 32.0), "16 frames untimed: 2 steps × 16 × 1 s"
+    assert bot.service.rooms.eta.estimate(longer.id) == (5, 12.0 + 32.0), (
+        "16 frames untimed: 2 steps × 16 × 1 s"
+    )
 
 
 @pytest.mark.parametrize(

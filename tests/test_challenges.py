@@ -9,6 +9,7 @@ import pytest
 from bot.config import ChallengeConfig
 from bot.core.challenges import check_start, parse_duration, parse_start
 from bot.core.parsing import CommandError
+from bot.core.quota import quota_day
 from bot.core.types import ChatRef, JobStatus
 from tests.fakes.telegram_api import ApiCall, FakeTelegram
 from tests.harness.clock import ManualClock
@@ -160,7 +161,12 @@ async def test_a_full_challenge_with_a_restart_in_the_middle(
         board = fake.send_message(GROUP, DEE, "/leaderboard")
         answer = await fake.wait_for_call("sendMessage", replying_to(board))
         assert answer.params["text"] == "🏆 Leaderboard\n1. Ben · 1 win · 2 votes\n2. Cal · 0 wins · 1 vote"
-        assert bot.service.store.quota.used_today(f"telegram:{BEN}", bot.service.quota_day()) == 0
+        assert (
+            bot.service.store.quota.used_today(
+                f"telegram:{BEN}", quota_day(bot.service.clock(), bot.service.config.quota)
+            )
+            == 0
+        )
     assert len([c for c in fake.calls_of("sendMessage") if "is over" in c.params["text"]]) == 1
 
 
@@ -208,7 +214,12 @@ async def test_admins_end_or_cancel_early_and_quota_counts_unless_free(
         fake.send_message(GROUP, ADA, "/challenge start sunsets 2h", first_name="Ada")
         await fake.wait_for_call("sendMessage", text_call("New challenge"))
         await entry(bot, BEN, "a sunset over the sea", "Ben")
-        assert bot.service.store.quota.used_today(f"telegram:{BEN}", bot.service.quota_day()) == 1
+        assert (
+            bot.service.store.quota.used_today(
+                f"telegram:{BEN}", quota_day(bot.service.clock(), bot.service.config.quota)
+            )
+            == 1
+        )
         stranger = fake.send_message(GROUP, BEN, "/challenge end")
         answer = await fake.wait_for_call("sendMessage", replying_to(stranger))
         assert answer.params["text"] == "Only admins of this chat can start or end a challenge."

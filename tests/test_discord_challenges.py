@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from bot.config import ChallengeConfig
+from bot.core.quota import quota_day
 from bot.core.types import Challenge, ChatRef, JobStatus
 from tests.fakes.discord_api import FakeDiscord, Interaction, RestCall
 from tests.harness.discord import (
@@ -215,7 +216,10 @@ async def test_a_full_challenge_in_a_thread_with_a_restart_in_the_middle(
         answer = await fake.slash("leaderboard", user_id=DEE, channel_id=channel_id).callback()
         assert answer.json["data"]["content"] == board and not answer.json["data"].get("flags")
     assert (
-        world.service.store.quota.used_today(f"discord:{BEN}", world.service.quota_day()) == 0
+        world.service.store.quota.used_today(
+            f"discord:{BEN}", quota_day(world.service.clock(), world.service.config.quota)
+        )
+        == 0
     )  # free entries
 
     await world.restart()
@@ -242,7 +246,10 @@ async def test_without_thread_permission_entries_reply_to_the_announcement_and_e
     assert replied_to(ben_post) == announcement
     ben_clip = fake.messages[int(ben_post.response["id"])]
     assert ben_clip["message_reference"]["message_id"] == str(announcement)
-    assert store.quota.used_today(f"discord:{BEN}", world.service.quota_day()) == 1  # not free
+    assert (
+        store.quota.used_today(f"discord:{BEN}", quota_day(world.service.clock(), world.service.config.quota))
+        == 1
+    )  # not free
     await world.until(lambda: world.job(job_of(ben_clip)).status == JobStatus.DONE)
     assert await vote(fake, ben_clip, CAL, CHANNEL) == "👍 Vote counted (1 in all)."
 

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from bot.config import Config, parse_config
+from bot.core.quota import quota_day
 from bot.core.types import JobStatus, UserRef
 from bot.encode import read_clip
 from tests.fakes.discord_api import FakeDiscord
@@ -91,7 +92,9 @@ async def test_telegram_extends_a_clip_by_button_and_by_reply_and_refuses_past_t
             "Extends an earlier clip, whose own Content Credentials are kept inside" in answer.params["text"]
         )
 
-        used = bot.service.store.quota.used_today(f"telegram:{ANN}", bot.service.quota_day())
+        used = bot.service.store.quota.used_today(
+            f"telegram:{ANN}", quota_day(bot.service.clock(), bot.service.config.quota)
+        )
         ask = fake.send_message(
             GROUP, ANN, "/extend it runs", reply_to_message_id=second.result["message_id"]
         )
@@ -99,7 +102,12 @@ async def test_telegram_extends_a_clip_by_button_and_by_reply_and_refuses_past_t
         assert answer.params["text"] == (
             "That clip is already 2.1 s long and can't be extended past 2.5 s. Nothing was charged."
         )
-        assert bot.service.store.quota.used_today(f"telegram:{ANN}", bot.service.quota_day()) == used
+        assert (
+            bot.service.store.quota.used_today(
+                f"telegram:{ANN}", quota_day(bot.service.clock(), bot.service.config.quota)
+            )
+            == used
+        )
 
         ask = fake.send_message(GROUP, ANN, "/extend it runs", reply_to_message_id=first.result["message_id"])
         await eventually_async(lambda: _count(fake, 3), timeout=90, what="a third clip")

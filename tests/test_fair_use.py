@@ -189,7 +189,7 @@ async def test_owners_and_priority_roles_go_first_but_not_any_chats_admins(
     owner = await bot.service.video_text(bot.req(TG_ANN, TG_GROUP), "owner")
     patron = await bot.service.video_text(bot.req(DC_CAT, DC_CHANNEL, roles=("Patron",)), "patron")
     assert plain and chat_admin and owner and patron
-    order = [job.id for job in bot.service.queue.ordered()]
+    order = [job.id for job in bot.service.rooms.queue.ordered()]
     assert order == [owner.id, patron.id, plain.id, chat_admin.id]
 
 
@@ -304,7 +304,12 @@ async def test_admin_purge_cancels_waiting_jobs_refunds_and_tells_the_owners(
     assert bot.job(ann.id).status == JobStatus.CANCELLED
     assert bot.job(bob.id).status == JobStatus.QUEUED
     # Refunded: only the job in the other chat still counts.
-    assert bot.service.store.quota.used_today(TG_ANN.key, bot.service.quota_day()) == 1
+    assert (
+        bot.service.store.quota.used_today(
+            TG_ANN.key, quota_day(bot.service.clock(), bot.service.config.quota)
+        )
+        == 1
+    )
     notice = bot.outbox.of_kind("edit")[-1]
     assert notice.ref == ann.status_message and "An admin cancelled video" in notice.text
     await bot.service.admin(admin, "purge")
@@ -407,7 +412,12 @@ async def test_refused_prompts_cost_no_quota_and_are_logged_for_admins(make_bot:
     assert bot.last_text == "I don't make videos of real people such as Emmanuel Macron; nothing was charged."
     await bot.service.video_text(bot.req(TG_BOB, TG_GROUP), "macron's speech")
     assert "real people" in bot.last_text
-    assert bot.service.store.quota.used_today(TG_BOB.key, bot.service.quota_day()) == 0
+    assert (
+        bot.service.store.quota.used_today(
+            TG_BOB.key, quota_day(bot.service.clock(), bot.service.config.quota)
+        )
+        == 0
+    )
     # Naming what to avoid in the negative prompt is what it is for: not refused.
     assert await bot.service.video_text(bot.req(TG_BOB, TG_GROUP), "a peaceful meadow --neg gore") is not None
     refusals = [e for e in bot.service.store.audit.entries(10) if e.action == "refused prompt"]
@@ -437,12 +447,12 @@ async def test_old_prompts_clips_and_audit_entries_are_forgotten_on_schedule(
     await bot.service.admin(bot.req(DC_CAT, DC_CHANNEL, admin=True), "ban discord:44")
 
     bot.clock.advance(2 * 3600)
-    bot.service.forget_old_data()
+    bot.service.rooms.housekeeping.forget_old_data()
     assert not clip.exists() and bot.service.store.jobs.get(job.id) is not None
     bot.clock.advance(2 * 86400)
-    bot.service.forget_old_data()
+    bot.service.rooms.housekeeping.forget_old_data()
     assert bot.service.store.jobs.get(job.id) is None
     assert len(bot.service.store.audit.entries(10)) == 1
     bot.clock.advance(86400)
-    bot.service.forget_old_data()
+    bot.service.rooms.housekeeping.forget_old_data()
     assert bot.service.store.audit.entries(10) == []

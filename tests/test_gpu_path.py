@@ -337,7 +337,7 @@ async def test_eta_timing_leaves_out_the_models_load(
     monkeypatch.setattr(eta_module, "time", SimpleNamespace(monotonic=lambda: now[0]))
     bot = await make_bot(worker=False)
     job = await bot.video("a cat --frames 8 --steps 3")
-    eta = bot.service.eta
+    eta = bot.service.rooms.eta
     eta.running.jobs[job.id] = RunningJob(job)
     eta.on_event(Started(job.id))
     now[0] += 100.0  # a model switch: loading and compiling

@@ -204,10 +204,10 @@ async def test_jobs_the_shell_cancels_are_told_to_their_owners_by_the_running_bo
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert bot.job(job.id).status == JobStatus.CANCELLED
-    await bot.service.run_housekeeping_round()
+    await bot.service.rooms.housekeeping.round()
     notice = await bot.outbox.wait_for_text(f"An admin cancelled video #{job.id}")
     assert notice.ref == bot.job(job.id).status_message  # on its "queued" message
-    await bot.service.run_housekeeping_round()
+    await bot.service.rooms.housekeeping.round()
     assert len([r for r in bot.outbox.records if "An admin cancelled" in r.text]) == 1  # once
 
 
@@ -227,7 +227,9 @@ async def test_a_long_lock_by_another_process_neither_freezes_the_bot_nor_loses_
     try:
         # The render ends and its reports are handled while the file is locked: the loop ran on
         # (with a long lock wait on the loop, this would never happen before the lock is let go).
-        await eventually(lambda: job.id not in bot.service.running.jobs, timeout=30, what="the render's end")
+        await eventually(
+            lambda: job.id not in bot.service.rooms.running.jobs, timeout=30, what="the render's end"
+        )
         assert bot.job(job.id).status == JobStatus.RUNNING  # its new state could not be written yet
         await bot.service.queue_status(bot.req(BOB_))  # reads still work; the answer comes at once
         assert "waiting" in bot.last_text

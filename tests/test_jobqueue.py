@@ -11,7 +11,7 @@ import pytest
 from bot.core.queue import JobQueue, QueueClosed, fair_order
 from bot.core.types import ChatRef, Job, JobStatus, RenderParams, UserRef
 from bot.store import Store
-from bot.store import jobs as store_jobs
+from bot.store import backlog as store_backlog
 from tests.harness.clock import ManualClock
 from tests.harness.core import crash_state
 
@@ -236,7 +236,7 @@ def test_sqlite_computes_the_same_fair_order_as_the_specification(
     with many behind (`probe` 1), from the front: both agree with the specification."""
     import random
 
-    monkeypatch.setattr(store_jobs, "BEHIND_PROBE", probe)
+    monkeypatch.setattr(store_backlog, "BEHIND_PROBE", probe)
     rng = random.Random(seed)
     people = {f"u{n}": rng.choice((0, 1, 1, 1)) for n in range(rng.randint(1, 12))}
     for _ in range(rng.randint(1, 60)):
@@ -250,7 +250,7 @@ def test_sqlite_computes_the_same_fair_order_as_the_specification(
     assert [j.id for j in queue.ordered(3)] == [j.id for j in expected[:3]]
     assert queue.waiting() == len(expected)
     for place, job in enumerate(expected, start=1):
-        work = store.jobs.work_until(job.id)
+        work = store.backlog.work_until(job.id)
         assert work is not None and work.place == place
         assert sum(work.step_frames.values()) == sum(
             j.params.steps * j.params.frames for j in expected[:place]

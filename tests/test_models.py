@@ -341,7 +341,7 @@ async def test_owners_switch_the_default_and_queued_jobs_keep_their_model(
 
     after = await bot.video("after the switch", user=BOB)
     assert (bot.job(queued.id).model, after.model) == ("ms", "wan")
-    assert bot.service.models.active == "wan"
+    assert bot.service.rooms.models.active == "wan"
     assert any(e.action == "model" and e.target == "wan" for e in bot.store.audit.entries(5, None))
 
 
@@ -359,13 +359,13 @@ async def test_the_worker_stays_on_the_loaded_model_but_bounds_the_wait(
     await __import__("asyncio").to_thread(backend.pool.load, "wan")
     assert backend.model_state().resident == {"wan"}
 
-    line = bot.service.queue.ordered()
+    line = bot.service.rooms.queue.ordered()
     assert [job.id for job in line][:2] == [first.id, wan.id]
-    picked = bot.service.runner.pick(line)
+    picked = bot.service.rooms.runner.pick(line)
     assert picked is not None and picked.id == wan.id, "the loaded model's job goes first"
 
     clock.advance(31)
-    picked = bot.service.runner.pick(line)
+    picked = bot.service.rooms.runner.pick(line)
     assert picked is not None and picked.id == first.id, "past the bound the head's model is loaded"
 
 

@@ -120,7 +120,7 @@ async def test_retention_deletes_the_picture_with_the_last_clip_made_from_it(
     assert picture is not None and Path(picture.path).exists()
 
     bot.clock.advance(2 * 3600)
-    bot.service.housekeeping.forget_old_data()
+    bot.service.rooms.housekeeping.forget_old_data()
 
     assert not Path(picture.path).exists()
 
@@ -439,12 +439,12 @@ async def test_the_picture_of_a_cancelled_job_is_deleted_once_old(make_bot: Make
     picture = bot.job(job.id).params.picture
     assert picture is not None
     await bot.service.cancel(bot.req(), str(job.id))
-    bot.service.housekeeping.forget_old_data()
+    bot.service.rooms.housekeeping.forget_old_data()
     assert Path(picture.path).exists()  # still fresh
 
     old = bot.clock() - 2 * 3600
     os.utime(picture.path, (old, old))
-    bot.service.housekeeping.forget_old_data()
+    bot.service.rooms.housekeeping.forget_old_data()
     assert not Path(picture.path).exists()
 
 

@@ -14,6 +14,7 @@ import c2pa
 import pytest
 
 from bot.config import Config, parse_config
+from bot.core.quota import quota_day
 from bot.core.types import JobStatus, UserRef
 from tests.fakes.discord_api import FakeDiscord, Interaction
 from tests.fakes.telegram_api import FakeTelegram
@@ -106,7 +107,12 @@ async def test_telegram_refuses_a_photo_of_a_real_person_for_free(
         posted = fake.send_user_photo(GROUP, ANN, astronaut_jpeg(), caption="/video wave --model ltx")
         answer = await fake.wait_for_call("sendMessage", replying_to(posted))
         assert "real person's face" in answer.params["text"]
-        assert bot.service.store.quota.used_today(f"telegram:{ANN}", bot.service.quota_day()) == 0
+        assert (
+            bot.service.store.quota.used_today(
+                f"telegram:{ANN}", quota_day(bot.service.clock(), bot.service.config.quota)
+            )
+            == 0
+        )
 
         posted = fake.send_user_photo(
             GROUP, ANN, coffee_jpeg(), caption="/video steam"

@@ -54,7 +54,7 @@ async def test_an_ack_costs_the_same_with_3000_waiting_as_with_100(
         with SqlCost(bot.store.db.conn) as cost:
             job = await bot.video("a cat surfing", user, chat=ChatRef("telegram", newcomer))
         assert bot.last_text.startswith("⏳") and f"place {waiting + 1} " in bot.last_text, bot.last_text
-        assert bot.store.jobs.work_until(job.id).place == waiting + 1  # type: ignore[union-attr]
+        assert bot.store.backlog.work_until(job.id).place == waiting + 1  # type: ignore[union-attr]
         for statement, plan in cost.plans().items():
             # a temporary B-tree sorts the few rows found (a ban's scopes, the ETA's shapes)
             assert all(step.startswith(("SEARCH", "USE TEMP B-TREE")) for step in plan), (statement, plan)

@@ -120,7 +120,7 @@ def delivered(bot: CoreBot) -> Counter[str]:
 
 async def until_step(bot: CoreBot, job_id: int, step: int = 2) -> None:
     def rendering() -> bool:
-        running = bot.service.running.get(job_id)
+        running = bot.service.rooms.running.get(job_id)
         return running is not None and running.step >= step
 
     await eventually(rendering, timeout=30, what=f"job {job_id} to render a few steps")
@@ -191,14 +191,16 @@ async def test_redis_restarted_mid_run_loses_nothing_and_doubles_nothing(
     jobs = [await saq_bot.video(f"clip {n} --steps 40", USERS[n % 3]) for n in range(6)]
     await until_step(saq_bot, jobs[0].id, 1)
     redis_server.kill()
-    await eventually(lambda: "paused" in (saq_bot.service.model_error or ""), timeout=10, what="the pause")
+    await eventually(
+        lambda: "paused" in (saq_bot.service.backend.problem or ""), timeout=10, what="the pause"
+    )
     late = await saq_bot.video("while Redis is down", USERS[4])
     assert "rendering is paused" in saq_bot.last_text
     redis_server.start()
     for job in [*jobs, late]:
         await saq_bot.until_status(job.id, JobStatus.DONE, timeout=60)
     assert delivered(saq_bot) == Counter({f"{job.id}.mp4": 1 for job in [*jobs, late]})
-    assert saq_bot.service.model_error is None
+    assert saq_bot.service.backend.problem is None
 
 
 @pytest.mark.asyncio
@@ -292,11 +294,11 @@ async def test_without_workers_jobs_wait_and_the_bot_says_why_and_drops_an_earli
         left_behind = await queue.enqueue("render", key=job_key(1, "crashed-run"))  # a killed bot's job
         assert left_behind is not None
         bot = await make_bot(config=config, renderer=Renderer("tiny"))
-        await eventually(lambda: bot.service.model_error is not None, what="the missing workers noticed")
+        await eventually(lambda: bot.service.backend.problem is not None, what="the missing workers noticed")
         stale = await queue.job(left_behind.key)
         await queue.disconnect()
         assert stale is not None and stale.status.value == "aborted"
-        assert "No `videobot worker`" in (bot.service.model_error or "")
+        assert "No `videobot worker`" in (bot.service.backend.problem or "")
         job = await bot.video("nobody renders this")
         assert "rendering is paused" in bot.last_text
         assert bot.job(job.id).status == JobStatus.QUEUED
@@ -317,9 +319,9 @@ async def test_a_taken_upload_port_pauses_rendering_and_says_which_setting_to_ch
         settings = saq_settings(tmp_path / "data", "redis://127.0.0.1:1/0", queue={"upload_port": port})
         config = parse_config(settings, "t.toml", {"VIDEOBOT_WORKER_SECRET": SECRET})
         bot = await make_bot(config=config, renderer=Renderer("tiny"))
-        await eventually(lambda: bot.service.model_error is not None, what="the taken port noticed")
-        assert f"127.0.0.1:{port}" in (bot.service.model_error or "")
-        assert "upload_port" in (bot.service.model_error or "")
+        await eventually(lambda: bot.service.backend.problem is not None, what="the taken port noticed")
+        assert f"127.0.0.1:{port}" in (bot.service.backend.problem or "")
+        assert "upload_port" in (bot.service.backend.problem or "")
         await bot.video("waits")
         assert "rendering is paused" in bot.last_text
 

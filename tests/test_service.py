@@ -164,7 +164,7 @@ async def test_the_owner_cancels_a_waiting_video_and_gets_the_quota_back(make_bo
     assert bot.used_today() == 0
     assert f"🛑 Cancelled video #{job.id}." in bot.outbox.texts
     assert f"🛑 Cancelled video #{job.id}." in bot.outbox.edits, "the queued message says so too"
-    assert bot.service.queue.ordered() == []
+    assert bot.service.rooms.queue.ordered() == []
 
 
 @pytest.mark.asyncio
@@ -623,8 +623,8 @@ async def test_without_the_model_jobs_wait_in_line_told_why_and_run_once_it_load
 ) -> None:
     renderer = CountingRenderer(str(tmp_path / "weights-not-downloaded"))
     bot = await make_bot(renderer=renderer, config=make_config(queue={"model_retry_s": 0.5}))
-    await eventually(lambda: bot.service.model_error, what="the model load to fail", timeout=60)
-    assert "weights-not-downloaded" in (bot.service.model_error or "")
+    await eventually(lambda: bot.service.backend.problem, what="the model load to fail", timeout=60)
+    assert "weights-not-downloaded" in (bot.service.backend.problem or "")
 
     tries = renderer.loads
     job = await bot.video("a cat")
@@ -655,12 +655,12 @@ async def test_jobs_for_a_model_that_never_loads_fail_refunded_after_the_bounded
     renderer = CountingRenderer(str(tmp_path / "weights-not-downloaded"))
     config = make_config(queue={"model_retry_s": 0.05, "model_missing_wait_s": 600.0})
     bot = await make_bot(renderer=renderer, config=config, clock=clock)
-    await eventually(lambda: bot.service.model_error, what="the model load to fail", timeout=60)
+    await eventually(lambda: bot.service.backend.problem, what="the model load to fail", timeout=60)
     job = await bot.video("a cat")
     assert bot.used_today() == 1
 
     clock.advance(599)
-    await bot.service.runner.give_up_on_broken_models()
+    await bot.service.rooms.runner.give_up_on_broken_models()
     assert bot.job(job.id).status == JobStatus.QUEUED, "within the wait, the job keeps its place"
 
     clock.advance(2)

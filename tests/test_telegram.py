@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
+from bot.core.quota import quota_day
 from bot.core.types import ChatRef, JobStatus
 from bot.telegram_adapter import WEBHOOK_PATH, TelegramOutbox
 from tests.fakes.telegram_api import FakeTelegram
@@ -188,7 +189,7 @@ async def test_long_render_does_not_block_other_users(bot: TelegramBot) -> None:
     probe = fake.send_message(GROUP, BOB, "/queue", first_name="Bob")
     answer = await fake.wait_for_call("sendMessage", replying_to(probe))
     assert "1 rendering" in answer.params["text"]
-    assert len(bot.service.running) == 1
+    assert len(bot.service.rooms.running) == 1
 
     cancel = fake.send_message(GROUP, ANN, "/cancel")
     await fake.wait_for_call("sendMessage", replying_to(cancel))
@@ -327,7 +328,7 @@ async def test_admin_commands_follow_telegrams_chat_administrators(bot: Telegram
 @pytest.mark.asyncio
 async def test_a_clip_over_the_upload_limit_is_re_encoded_to_fit(bot: TelegramBot) -> None:
     fake = bot.fake
-    outbox = bot.service.notifier.outboxes["telegram"]
+    outbox = bot.service.rooms.notifier.outboxes["telegram"]
     assert isinstance(outbox, TelegramOutbox)
     fake.max_upload_bytes = outbox.upload_limit_bytes = 9_000
     fake.send_message(GROUP, ANN, "/video a very detailed storm --seed 8")
@@ -372,7 +373,12 @@ async def test_a_chat_the_bot_was_removed_from_fails_the_job_once_and_refunds(bo
     failed = await eventually(lambda: bot.service.store.jobs.with_status(JobStatus.FAILED), what="failure")
     assert failed[0].error == "failed_undeliverable"
     assert len(fake.videos) == 1  # no retry can help: not tried again
-    assert bot.service.store.quota.used_today(f"telegram:{ANN}", bot.service.quota_day()) == 0
+    assert (
+        bot.service.store.quota.used_today(
+            f"telegram:{ANN}", quota_day(bot.service.clock(), bot.service.config.quota)
+        )
+        == 0
+    )
 
 
 @pytest.mark.asyncio
@@ -396,13 +402,18 @@ async def test_answers_no_retry_can_change_end_the_job_at_once_and_tell_its_owne
     assert len(fake.videos) == 1  # tried once: no round of retries
     told = await fake.wait_for_call("editMessageText", lambda c: "could not send video" in c.params["text"])
     assert "refunded" in told.params["text"]
-    assert bot.service.store.quota.used_today(f"telegram:{ANN}", bot.service.quota_day()) == 0
+    assert (
+        bot.service.store.quota.used_today(
+            f"telegram:{ANN}", quota_day(bot.service.clock(), bot.service.config.quota)
+        )
+        == 0
+    )
 
 
 @pytest.mark.asyncio
 async def test_every_text_fits_telegrams_limit_in_utf16_units(bot: TelegramBot) -> None:
     """Whatever the core says, the adapter has the last word: Telegram counts UTF-16 units."""
-    outbox = bot.service.notifier.outboxes["telegram"]
+    outbox = bot.service.rooms.notifier.outboxes["telegram"]
     await outbox.send_text(ChatRef("telegram", str(GROUP), True), "😀" * 3000)  # 6,000 units
     sent = bot.fake.calls_of("sendMessage")[-1].params["text"]
     assert len(sent.encode("utf-16-le")) // 2 <= 4096 and sent.endswith("…")

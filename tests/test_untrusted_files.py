@@ -68,7 +68,7 @@ async def test_checks_people_send_cannot_stall_a_render_and_are_paced(make_bot: 
         release.wait(60)  # a file that takes c2pa forever
         return CredentialsCheck(CredentialsState.MISSING)
 
-    bot.service.check_clip = stuck_check
+    bot.service.rooms.check_clip = stuck_check
     people = [UserRef(PLATFORM, str(n), f"P{n}") for n in range(100, 110)]
     checks = [asyncio.ensure_future(bot.service.verify(bot.req(p), upload(b"x" * 100))) for p in people]
     try:

@@ -30,6 +30,7 @@ from telegram.error import RetryAfter
 from bot.app import StartupError, build_service, run_telegram, running_worker, serving_web
 from bot.config import ConfigError
 from bot.core.ports import Failed, FailureKind, Started
+from bot.core.service import watch
 from bot.core.types import ButtonAction, ChatRef, ChatSettings, JobStatus, UserRef
 from bot.dispatch.local import LocalBackend
 from bot.store import Store
@@ -253,7 +254,7 @@ async def test_unpublished_chats_get_no_links_and_no_challenge_pages(make_web: M
         site, OTHER_GROUP, entries=("a neon city at night", "neon rain on a city street")
     )
     assert PUBLIC_URL not in site.bot.outbox.everything_said()
-    await site.bot.service.leaderboard(site.bot.req(BOB, OTHER_GROUP))
+    await site.bot.service.challenge.leaderboard(site.bot.req(BOB, OTHER_GROUP))
     assert "Bob" in site.bot.last_text and PUBLIC_URL not in site.bot.last_text
     token = site.bot.store.public.token(CHALLENGE, challenge_id)
     assert (await site.client.get(f"/challenges/{token}")).status == 404
@@ -386,7 +387,7 @@ async def test_admin_bans_a_user_everywhere_through_the_core(make_web: MakeWeb) 
 async def test_admin_page_lists_recent_failures_with_their_kind(make_web: MakeWeb) -> None:
     site = await make_web(worker=False)
     job = await site.bot.video("this one fails", BOB, chat=GROUP)
-    await site.bot.service.endings.fail(job, "failed_oom")
+    await site.bot.service.rooms.endings.fail(job, "failed_oom")
     await site.log_in()
     html = await (await site.client.get("/admin")).text()
     failures = html[html.index('id="failures"') :]
@@ -426,7 +427,7 @@ async def test_healthz_turns_503_naming_a_core_task_that_died_and_shows_no_probl
         raise RuntimeError("a result nobody expected")
 
     task = asyncio.ensure_future(breaks())
-    task.add_done_callback(functools.partial(service._watch, "render backend"))
+    task.add_done_callback(functools.partial(watch, service.dead_tasks, "render backend"))
     with contextlib.suppress(RuntimeError):
         await task
     await asyncio.sleep(0)  # done callbacks run on the next turn of the loop
@@ -510,7 +511,7 @@ async def test_telegram_429_retries_are_counted_from_the_bots_rate_limiter(make_
     """The limiter the Telegram adapter uses retries a 429 (RetryAfter) itself and counts it on the
     service's tally (no log line read); /metrics shows the count."""
     site = await make_web(worker=False)
-    limiter = LaneRateLimiter(max_retries=2, tally=site.bot.service.tally)
+    limiter = LaneRateLimiter(max_retries=2, tally=site.bot.service.rooms.tally)
     await limiter.initialize()
     calls = 0
 

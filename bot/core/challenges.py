@@ -20,13 +20,10 @@ from bot.core.captions import entry_buttons
 from bot.core.endings import Endings
 from bot.core.notify import Notifier
 from bot.core.parsing import CommandError, VideoArgs, clean_text, parse_video_text
-from bot.core.ports import Clock
+from bot.core.ports import Clock, WebLinks
 from bot.core.tasks import Tasks
 from bot.core.types import Challenge, ChallengeStatus, ChatRef, Job, Request, Standing
 from bot.store import Store
-from bot.store.public import CHALLENGE, CHAT
-
-WEB_PAGES = {CHALLENGE: "challenges", CHAT: "leaderboard"}  # the web side's path for each kind
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +133,7 @@ class Challenges:
     endings: Endings
     tasks: Tasks
     clock: Clock
+    links: WebLinks | None = None  # the web side's pages; None: replies carry no link
 
     def __post_init__(self) -> None:
         self.limits = self.config.challenges
@@ -220,7 +218,7 @@ class Challenges:
             rules=rules,
             left=messages.duration(challenge.deadline - self.clock()),
         )
-        url = self.web_link(challenge.chat, CHALLENGE, challenge.id)
+        url = self._link(challenge.chat, challenge.id)
         return text + "\n" + messages.text("challenge_see_all", locale, url=url) if url else text
 
     def _open(self, req: Request) -> Challenge:
@@ -257,21 +255,13 @@ class Challenges:
         for place, standing in enumerate(standings[:5], start=1):
             name = standing.user.name or standing.user.key
             lines.append(f"{place}. {name} · #{standing.job_id} · 👍 {standing.votes}")
-        url = self.web_link(challenge.chat, CHALLENGE, challenge.id)
+        url = self._link(challenge.chat, challenge.id)
         if url:
             lines.append(messages.text("challenge_see_all", locale, url=url))
         await self.notifier.reply(req, "\n".join(lines), private=True)
 
-    def web_link(self, chat: ChatRef, kind: str, target: str | int) -> str | None:
-        """The web side's page for a challenge or a chat's leaderboard, when `[web] public_url` is
-        set and the chat's admins put it on the gallery; None otherwise."""
-        base = self.config.web.public_url.rstrip("/")
-        if not base or not self.store.public.is_published(chat):
-            return None
-        token = self.store.public.token(kind, target)
-        if token is None:  # the database was locked: this reply goes without the link
-            return None
-        return f"{base}/{WEB_PAGES[kind]}/{token}"
+    def _link(self, chat: ChatRef, challenge_id: int) -> str | None:
+        return self.links.challenge(chat, challenge_id) if self.links else None
 
     async def stop(self, req: Request, *, cancel: bool) -> None:
         if not self._is_admin(req):
@@ -290,7 +280,7 @@ class Challenges:
         if not rows:
             raise CommandError("leaderboard_empty")
         lines = [messages.text("leaderboard_title", req.user.locale)]
-        url = self.web_link(req.chat, CHAT, req.chat.key)
+        url = self.links.leaderboard(req.chat) if self.links else None
         for place, row in enumerate(rows, start=1):
             lines.append(
                 messages.text(

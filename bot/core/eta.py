@@ -123,14 +123,14 @@ class Eta:
         """A waiting job's place in line and the seconds until it is done (None: not waiting, or
         a shape ahead of it not timed yet): the running jobs' remaining steps plus the work up to
         it."""
-        waiting = self.store.jobs.work_until(job_id)
+        waiting = self.store.backlog.work_until(job_id)
         if waiting is None:
             return None, None
         return waiting.place, self._seconds(waiting.step_frames, waiting.clips)
 
     def queue_clears_in(self) -> float | None:
         """Seconds until everything waiting and running is done (None: a shape not timed yet)."""
-        work = self.store.jobs.work_waiting()
+        work = self.store.backlog.work_waiting()
         return self._seconds(work.step_frames, work.clips)
 
     def _per_clip_step(self, shape: Shape, clips: int) -> float | None:

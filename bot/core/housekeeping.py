@@ -77,17 +77,17 @@ class Housekeeping:
     def forget_old_data(self) -> None:
         """Keep clips, prompts and audit entries only as long as the config promises."""
         storage, now = self.config.storage, self.clock()
-        for job in self.store.jobs.expired_clips(now - storage.keep_clips_hours * 3600):
+        for job in self.store.retention.expired_clips(now - storage.keep_clips_hours * 3600):
             if job.clip_path:
                 remove_clip_files(job.clip_path)
             self.store.jobs.update(job.id, clip_path=None)
             picture = job.params.picture
             if picture is not None:  # the picture goes with the last clip made from it
-                forget_picture(picture, self.store.jobs.picture_in_use(picture.sha256))
+                forget_picture(picture, self.store.retention.picture_in_use(picture.sha256))
         # and pictures of jobs that ended without a clip (refused later, cancelled, failed)
         forget_unused_pictures(
             self.config.data_dir / "pictures",
-            self.store.jobs.picture_in_use,
+            self.store.retention.picture_in_use,
             older_than=now - storage.keep_clips_hours * 3600,
         )
         jobs_before = now - storage.keep_jobs_days * 86400

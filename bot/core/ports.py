@@ -55,6 +55,15 @@ class Outbox(Protocol):
 # the render-backend port -------------------------------------------------------------------
 
 
+class WebLinks(Protocol):
+    """The web side's public pages, for replies that point to them (`bot/web/links.py` builds them):
+    None when the web side is off or the chat's admins keep it off the gallery."""
+
+    def challenge(self, chat: ChatRef, challenge_id: int) -> str | None: ...
+
+    def leaderboard(self, chat: ChatRef) -> str | None: ...
+
+
 @dataclass(frozen=True)
 class RenderJob:
     """What a backend needs to render one clip: serialisable, no live objects.

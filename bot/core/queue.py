@@ -86,7 +86,7 @@ class JobQueue:
 
     def position(self, job_id: int) -> int | None:
         """1-based place in line, or None if the job is not waiting."""
-        ahead = self.store.jobs.work_until(job_id)
+        ahead = self.store.backlog.work_until(job_id)
         return ahead.place if ahead else None
 
     def try_claim(self, pick: Picker | None = None) -> Job | None:

@@ -181,7 +181,7 @@ def challenge_commands(client: Host) -> list[AnyCommand]:
             duration_text=duration,
         )
         async with client.serving(interaction, public_answer=True, lasting=True) as req:
-            await service.challenge_start(req, args)
+            await service.challenge.start(req, args)
 
     @group.command(name="enter", description=_t("discord_challenge_enter"))
     @app_commands.describe(
@@ -198,22 +198,22 @@ def challenge_commands(client: Host) -> list[AnyCommand]:
         steps: Range[int, v.min_steps, v.max_steps] | None = None,
     ) -> None:
         async with client.serving(interaction, public_answer=True) as req:
-            await service.challenge_enter(req, VideoArgs(prompt, seed=seed, frames=frames, steps=steps))
+            await service.challenge.enter(req, VideoArgs(prompt, seed=seed, frames=frames, steps=steps))
 
     @group.command(name="status", description=_t("discord_challenge_status"))
     async def status(interaction: discord.Interaction[Any]) -> None:
         async with client.serving(interaction) as req:
-            await service.challenge_status(req)
+            await service.challenge.status(req)
 
     @group.command(name="end", description=_t("discord_challenge_end"))
     async def end(interaction: discord.Interaction[Any]) -> None:
         async with client.serving(interaction) as req:
-            await service.challenge_stop(req, cancel=False)
+            await service.challenge.stop(req, cancel=False)
 
     @group.command(name="cancel", description=_t("discord_challenge_cancel"))
     async def cancel(interaction: discord.Interaction[Any]) -> None:
         async with client.serving(interaction, public_answer=True) as req:
-            await service.challenge_stop(req, cancel=True)
+            await service.challenge.stop(req, cancel=True)
 
     @app_commands.command(name="leaderboard", description=_menu("leaderboard"))
     async def leaderboard(interaction: discord.Interaction[Any]) -> None:
@@ -221,7 +221,7 @@ def challenge_commands(client: Host) -> list[AnyCommand]:
         channel = interaction.channel
         parent = channel.parent_id if isinstance(channel, discord.Thread) else None
         async with client.serving(interaction, public_answer=True, chat_id=parent) as req:
-            await service.leaderboard(req)
+            await service.challenge.leaderboard(req)
 
     return [group, leaderboard]
 
@@ -244,7 +244,7 @@ def admin_commands(client: Host) -> app_commands.Group:
 
     async def run(interaction: discord.Interaction[Any], command: AdminCommand) -> None:
         async with client.serving(interaction) as req:
-            await service.admin_command(req, command)
+            await service.admin.command(req, command)
 
     @quota.command(name="show", description=_t("discord_admin_quota_show"))
     @app_commands.describe(user=user_help, who=who_help)

@@ -46,7 +46,7 @@ from bot.dispatch.remote import (
     registered_url,
     seal_result,
 )
-from bot.dispatch.saq_backend import REDIS_ERRORS, VideobotQueue, safe_url
+from bot.dispatch.saq_queue import REDIS_ERRORS, VideobotQueue, safe_url
 from bot.render import ModelPool, Renderer
 from bot.signals import stop_on_signals
 

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bot.store.backlog import Backlog
 from bot.store.challenges import ChallengeTable
 from bot.store.db import Database, StoreError
 from bot.store.jobs import JobTable, Timings
@@ -18,6 +19,7 @@ from bot.store.migrations import ModelKeys
 from bot.store.moderation import EVERYWHERE, AuditLog, Bans, BotSettings, ChatSettingsTable
 from bot.store.public import PublicPages
 from bot.store.quota import QuotaLedger
+from bot.store.retention import Retention
 
 DB_FILE = "videobot.sqlite3"
 
@@ -42,6 +44,8 @@ class Store:
         self.clock = clock
         self.quota = QuotaLedger(self.db)
         self.jobs = JobTable(self.db, self.quota, clock)
+        self.backlog = Backlog(self.db)  # the work waiting, for ETAs and places in line
+        self.retention = Retention(self.db)
         self.timings = Timings(self.db)
         self.chats = ChatSettingsTable(self.db)
         self.settings = BotSettings(self.db)
@@ -56,7 +60,7 @@ class Store:
     def forget_before(self, *, jobs_before: float, audit_before: float, day_before: str, now: float) -> None:
         """Delete finished jobs, old usage and audit entries: what `[storage]` promises to forget."""
         self.quota.forget_before(day_before, now)
-        self.jobs.forget_finished(jobs_before)
+        self.retention.forget_finished(jobs_before)
         self.audit.forget_before(audit_before)
         self.public.forget_orphans()
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 from bot.domain import Job, JobStatus, QuotaCharge, UserRef
@@ -15,19 +14,8 @@ from bot.store.rows import job_to_row, row_to_job
 from bot.store.totals import TABLE as TOTALS
 from bot.store.totals import waiting_total
 
-# A waiting job's place is counted from the shorter end of the line: the jobs behind it when
-# at most this many (a new job, mostly), else the jobs ahead of it.
-BEHIND_PROBE = 512
-
 FINISHED = tuple(str(s) for s in JobStatus if s.finished)
-_FINISHED_SQL = "(" + ", ".join(f"'{s}'" for s in FINISHED) + ")"
-
-
-@dataclass(frozen=True)
-class WorkAhead:
-    place: int  # 1-based place in line (everything waiting: how many wait)
-    step_frames: dict[tuple[str, int, int, int], int]  # steps × frames, by (model, width, height, frames)
-    clips: dict[tuple[str, int, int, int], int] = field(default_factory=dict)  # jobs, by the same shape
+FINISHED_SQL = "(" + ", ".join(f"'{s}'" for s in FINISHED) + ")"
 
 
 def where_chat(chat_key: str, table: str = "jobs") -> tuple[str, list[str]]:
@@ -91,7 +79,7 @@ class JobTable:
     def unfinished_in(self, chat_key: str, limit: int = -1) -> list[Job]:
         condition, args = where_chat(chat_key)
         rows = self.db.conn.execute(
-            f"SELECT * FROM jobs WHERE {condition} AND status NOT IN {_FINISHED_SQL} ORDER BY id LIMIT ?",
+            f"SELECT * FROM jobs WHERE {condition} AND status NOT IN {FINISHED_SQL} ORDER BY id LIMIT ?",
             [*args, limit],
         ).fetchall()
         return [row_to_job(row) for row in rows]
@@ -99,7 +87,7 @@ class JobTable:
     def unfinished_count(self, chat_key: str) -> int:
         condition, args = where_chat(chat_key)
         row = self.db.conn.execute(
-            f"SELECT count(*) FROM jobs WHERE {condition} AND status NOT IN {_FINISHED_SQL}", args
+            f"SELECT count(*) FROM jobs WHERE {condition} AND status NOT IN {FINISHED_SQL}", args
         ).fetchone()
         return int(row[0])
 
@@ -181,42 +169,6 @@ class JobTable:
         ).fetchall()
         return [row_to_job(row) for row in rows]
 
-    def work_waiting(self) -> WorkAhead:
-        """Steps × frames of everything waiting, by render shape: when the queue would be clear."""
-        return _work(_waiting_work(self.db.conn))
-
-    def work_until(self, job_id: int) -> WorkAhead | None:
-        """A waiting job's place in line and the steps × frames up to and including it, by
-        render shape (model, width, height, frames): its ETA's makings.  None if it is not
-        waiting.  The waiting totals less the few jobs behind it (a new job's case), else a
-        range of the fair-order index up to it: never a pass over the whole queue for a job
-        near either end."""
-        conn = self.db.conn
-        queued = str(JobStatus.QUEUED)
-        key = conn.execute(
-            f"SELECT {FAIR_KEY} FROM jobs WHERE id = ? AND status = ?", (job_id, queued)
-        ).fetchone()
-        if key is None:
-            return None
-        behind = conn.execute(
-            "SELECT model, width, height, frames, steps FROM jobs"
-            f" WHERE status = ? AND ({FAIR_KEY}) > (?, ?, ?, ?) LIMIT ?",
-            (queued, *key, BEHIND_PROBE),
-        ).fetchall()
-        if len(behind) < BEHIND_PROBE:
-            ahead = {_shape(row): [int(row[4]), int(row[5])] for row in _waiting_work(conn)}
-            for row in behind:  # (another process may write between these reads: no KeyError)
-                shape = ahead.setdefault(_shape(row), [0, 0])
-                shape[0] -= int(row["steps"] or 0) * int(row["frames"] or 0)
-                shape[1] -= 1
-            return _work((*shape, *work) for shape, work in ahead.items() if work[1] > 0)
-        rows = conn.execute(
-            "SELECT model, width, height, frames, sum(steps * frames), count(*) FROM jobs"
-            f" WHERE status = ? AND ({FAIR_KEY}) <= (?, ?, ?, ?) GROUP BY model, width, height, frames",
-            (queued, *key),
-        ).fetchall()
-        return _work(rows)
-
     def last_served(self) -> dict[str, float]:
         rows = self.db.conn.execute("SELECT user_key, last_served_at FROM users").fetchall()
         return {row["user_key"]: row["last_served_at"] or 0.0 for row in rows}
@@ -274,7 +226,7 @@ class JobTable:
         """The one status change: never out of an ended state, whoever asks."""
         values: dict[str, Any] = {"status": str(status), **extra, "id": job_id}
         sets = ", ".join(f"{name} = :{name}" for name in values if name != "id")
-        where = f"id = :id AND status NOT IN {_FINISHED_SQL}"
+        where = f"id = :id AND status NOT IN {FINISHED_SQL}"
         if only_from:
             where += " AND status IN (" + ", ".join(f":from{i}" for i in range(len(only_from))) + ")"
             values.update({f"from{i}": str(s) for i, s in enumerate(only_from)})
@@ -291,56 +243,9 @@ class JobTable:
         """Put a job back in line without counting the attempt (our shutdown, not its fault)."""
         self.db.conn.execute(
             "UPDATE jobs SET status = ?, attempts = max(attempts - 1, 0), started_at = NULL"
-            f" WHERE id = ? AND status NOT IN {_FINISHED_SQL}",
+            f" WHERE id = ? AND status NOT IN {FINISHED_SQL}",
             (str(JobStatus.QUEUED), job_id),
         )
-
-    def expired_clips(self, older_than: float) -> list[Job]:
-        rows = self.db.conn.execute(
-            f"SELECT * FROM jobs WHERE clip_path IS NOT NULL AND status IN {_FINISHED_SQL}"
-            " AND finished_at < ?",
-            (older_than,),
-        ).fetchall()
-        return [row_to_job(row) for row in rows]
-
-    def picture_in_use(self, sha256: str) -> bool:
-        """Whether a job still needs this picture: waiting or running, or keeping its clip (a reroll)."""
-        row = self.db.conn.execute(
-            "SELECT 1 FROM jobs WHERE picture IS NOT NULL AND json_extract(picture, '$.sha256') = ?"
-            f" AND (clip_path IS NOT NULL OR status NOT IN {_FINISHED_SQL}) LIMIT 1",
-            (sha256,),
-        ).fetchone()
-        return row is not None
-
-    def forget_finished(self, before: float) -> None:
-        """Delete finished jobs (prompts, user ids) and their votes, once their clips are gone."""
-        with self.db.transaction() as conn:
-            old = f"finished_at < ? AND status IN {_FINISHED_SQL} AND clip_path IS NULL"
-            conn.execute(f"DELETE FROM votes WHERE job_id IN (SELECT id FROM jobs WHERE {old})", (before,))
-            conn.execute(f"DELETE FROM jobs WHERE {old}", (before,))
-            conn.execute("DELETE FROM users WHERE last_served_at < ?", (before,))
-
-
-def _waiting_work(conn: sqlite3.Connection) -> list[Any]:
-    """(model, width, height, frames, steps × frames, jobs) of everything waiting, by shape."""
-    return conn.execute(
-        f"SELECT model, width, height, frames, step_frames, jobs FROM {TOTALS} WHERE status = ?",
-        (str(JobStatus.QUEUED),),
-    ).fetchall()
-
-
-def _shape(row: Any) -> tuple[str, int, int, int]:
-    return (row[0] or "", int(row[1] or 0), int(row[2] or 0), int(row[3] or 0))
-
-
-def _work(rows: Iterable[Any]) -> WorkAhead:
-    """(model, width, height, frames, steps × frames, jobs) rows → their sums by shape."""
-    shapes = {_shape(row): row for row in rows}
-    return WorkAhead(
-        place=sum(int(row[5]) for row in shapes.values()),
-        step_frames={shape: int(row[4]) for shape, row in shapes.items()},
-        clips={shape: int(row[5]) for shape, row in shapes.items()},
-    )
 
 
 class Timings:

@@ -98,7 +98,7 @@ class TelegramBot:
     def __init__(self, service: VideoService, config: Config, web_host: WebhookHost | None = None) -> None:
         self.config = config
         self.web_host = web_host
-        self.application = build_application(config, service.tally)
+        self.application = build_application(config, service.rooms.tally)
         self.outbox = TelegramOutbox(self.application, config.telegram.max_upload_mb * 1_000_000)
         self.adapter = TelegramAdapter(service, self.application, self.outbox)
         self.service = service

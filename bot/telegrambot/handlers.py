@@ -223,7 +223,7 @@ class TelegramAdapter:
         await self.service.challenge(await self._request(update), argument(update.effective_message))
 
     async def on_leaderboard(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await self.service.leaderboard(await self._request(update))
+        await self.service.challenge.leaderboard(await self._request(update))
 
     async def on_admin(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """`/admin …`; the user it is about may be named by replying to them or a text mention."""

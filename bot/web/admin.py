@@ -156,14 +156,14 @@ async def _cancel(site: Site, fields: dict[str, str]) -> str:
         job_id = parse_job_id(value[:40])
     except CommandError:
         raise CommandError("bad_job_id", value=value[:24]) from None
-    result = await site.service.admin_tools.cancel_job(ACTOR, WHERE, job_id, LOCALE, everywhere=True)
+    result = await site.service.rooms.admin_tools.cancel_job(ACTOR, WHERE, job_id, LOCALE, everywhere=True)
     return result.text
 
 
 async def _ban(site: Site, fields: dict[str, str]) -> str:
     user, reason = fields.get("user", "").strip(), fields.get("reason", "").strip()[:200]
     command = AdminCommand(AdminAction.BAN, user=user, reason=reason)
-    result = await site.service.admin_tools.execute(ACTOR, WHERE, command, LOCALE, everywhere=True)
+    result = await site.service.rooms.admin_tools.execute(ACTOR, WHERE, command, LOCALE, everywhere=True)
     return result.text
 
 

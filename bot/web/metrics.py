@@ -144,8 +144,8 @@ class Metrics:
 
     def attach(self) -> None:
         """Start hearing the core and the platform libraries."""
-        self.service.events.subscribe(self.on_event)
-        self.service.tally.listen(self.on_count)
+        self.service.rooms.events.subscribe(self.on_event)
+        self.service.rooms.tally.listen(self.on_count)
         for name in RATE_LIMIT_LINES:
             logger = logging.getLogger(name)
             logger.addHandler(self._rate_limits)
@@ -153,12 +153,12 @@ class Metrics:
                 logger.setLevel(logging.WARNING)  # discord.http's lines are WARNING
 
     def detach(self) -> None:
-        self.service.tally.unlisten(self.on_count)
+        self.service.rooms.tally.unlisten(self.on_count)
         for name in RATE_LIMIT_LINES:
             logging.getLogger(name).removeHandler(self._rate_limits)
 
     def _model_of(self, job_id: int) -> str:
-        running = self.service.running.get(job_id)
+        running = self.service.rooms.running.get(job_id)
         if running is not None:
             return running.job.model
         job = self.service.store.jobs.get(job_id)

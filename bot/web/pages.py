@@ -35,7 +35,7 @@ async def index(request: web.Request) -> web.Response:
         "index.html",
         waiting=status.waiting,
         rendering=status.rendering,
-        clears_in=site.service.eta.queue_clears_in(),
+        clears_in=site.service.rooms.eta.queue_clears_in(),
         model=status.model,
         model_loaded=status.model_loaded,
         clips=site.store.public.latest_clips(site.config.web.gallery_size),

@@ -16,6 +16,7 @@ import pytest_asyncio
 from bot.app import build_service
 from bot.config import Config
 from bot.core.queue import QueueClosed
+from bot.core.quota import quota_day
 from bot.core.types import ChatRef, Job, JobStatus, Request, UserRef
 from bot.render import Renderer
 from bot.store import Store
@@ -90,11 +91,13 @@ class CoreBot:
         return self.job(job_id)
 
     def used_today(self, user: UserRef = ALICE) -> int:
-        return self.store.quota.used_today(user.key, self.service.quota_day())
+        return self.store.quota.used_today(
+            user.key, quota_day(self.service.clock(), self.service.config.quota)
+        )
 
     async def close(self) -> None:
         self.service.stop()
-        self.service.queue.close()  # the worker may be waiting on an empty queue
+        self.service.rooms.queue.close()  # the worker may be waiting on an empty queue
         if self.worker is not None:
             with contextlib.suppress(QueueClosed, asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(self.worker, 15)
