@@ -9,7 +9,7 @@ from bot.core.types import JobStatus
 from tests.fakes.discord_api import Interaction
 from tests.fakes.telegram_api import FakeTelegram
 from tests.harness.config import MakeConfig
-from tests.harness.discord import OWNER, MakeWorld, custom_ids
+from tests.harness.discord import OWNER, STRANGER, MakeWorld, custom_ids
 from tests.harness.telegram import replying_to, start_bot
 
 pytestmark = pytest.mark.asyncio
@@ -72,7 +72,7 @@ async def test_discord_verify_with_an_attachment(make_world: MakeWorld) -> None:
     assert said.startswith("🔏 Content Credentials: signed by videobot") and "· valid ·" in said
 
     forged = world.fake.slash(  # another person: one check each every 20 s
-        "verify", {"clip": world.fake.attachment_option(altered(clip), "clip.mp4")}, user_id=OWNER
+        "verify", {"clip": world.fake.attachment_option(altered(clip), "clip.mp4")}, user_id=STRANGER
     )
     assert "the file was altered after signing" in await answer_text(forged)
 
