@@ -132,9 +132,6 @@ def build_tiny_wan(seed: int = 0, layers: int = 1) -> Any:
     import torch
     from diffusers import (
         AutoencoderKLWan,
-        FlowMatchEulerDiscreteScheduler,
-        WanPipeline,
-        WanTransformer3DModel,
     )
 
     torch.manual_seed(seed)
@@ -148,27 +145,7 @@ def build_tiny_wan(seed: int = 0, layers: int = 1) -> Any:
         latents_mean=[0.0] * 4,
         latents_std=[1.0] * 4,
     )
-    transformer = WanTransformer3DModel(
-        patch_size=(1, 2, 2),
-        num_attention_heads=2,
-        attention_head_dim=8,
-        in_channels=4,
-        out_channels=4,
-        text_dim=16,
-        freq_dim=16,
-        ffn_dim=16,
-        num_layers=layers,
-        cross_attn_norm=True,
-        qk_norm="rms_norm_across_heads",
-        rope_max_seq_len=32,
-    )
-    return WanPipeline(
-        tokenizer=tokenizer,
-        text_encoder=_t5_encoder(tokenizer, umt5=True),
-        vae=vae,
-        scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
-        transformer=transformer,
-    )
+    return _tiny_wan_pipeline(tokenizer, vae, layers)
 
 
 def build_tiny_wan22(seed: int = 0, layers: int = 1) -> Any:
@@ -178,9 +155,6 @@ def build_tiny_wan22(seed: int = 0, layers: int = 1) -> Any:
     import torch
     from diffusers import (
         AutoencoderKLWan,
-        FlowMatchEulerDiscreteScheduler,
-        WanPipeline,
-        WanTransformer3DModel,
     )
 
     torch.manual_seed(seed)
@@ -200,6 +174,13 @@ def build_tiny_wan22(seed: int = 0, layers: int = 1) -> Any:
         scale_factor_spatial=16,
         scale_factor_temporal=4,
     )
+    return _tiny_wan_pipeline(tokenizer, vae, layers, expand_timesteps=True)
+
+
+def _tiny_wan_pipeline(tokenizer: Any, vae: Any, layers: int, **options: Any) -> Any:
+    """The tiny Wan DiT, UMT5 encoder and scheduler around `vae` (built first: the seed's order)."""
+    from diffusers import FlowMatchEulerDiscreteScheduler, WanPipeline, WanTransformer3DModel
+
     transformer = WanTransformer3DModel(
         patch_size=(1, 2, 2),
         num_attention_heads=2,
@@ -220,7 +201,7 @@ def build_tiny_wan22(seed: int = 0, layers: int = 1) -> Any:
         vae=vae,
         scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
         transformer=transformer,
-        expand_timesteps=True,
+        **options,
     )
 
 
