@@ -117,6 +117,7 @@ def build_service(
     *,
     model_source: str | None = None,
     renderer: Renderer | None = None,
+    backend: RenderBackend | None = None,
     clock: Clock = time.time,
     rng: random.Random | None = None,
 ) -> VideoService:
@@ -124,6 +125,7 @@ def build_service(
 
     `renderer` (tests, benchmarks) or `model_source` (the console's tiny fallback) stands
     in for the default model; the other configured models get renderers of their own.
+    `backend` replaces the render backend altogether (the tests' ports-level stub).
     """
     store = Store(
         config.data_dir / DB_FILE,
@@ -134,14 +136,13 @@ def build_service(
     default = config.default_model
     credentials = ContentCredentials.from_config(config)
     fit = functools.partial(fit_to_size, credentials=credentials)
-    backend: RenderBackend
     executors = Executors.sized(config.provenance)  # renders, encodes, deliveries, /verify: apart
     stand_ins: dict[str, ClipIdentity] = {}
-    if config.queue.backend == "saq":  # renders on `videobot worker` processes, through Redis
+    if backend is None and config.queue.backend == "saq":  # renders on `videobot worker` processes, through Redis
         from bot.dispatch.saq_backend import SaqBackend
 
         backend = SaqBackend(config, config.data_dir / "clips", credentials=credentials)
-    else:
+    elif backend is None:
         renderers = {
             name: Renderer.for_model(settings, config.render)
             for name, settings in config.model_settings.items()

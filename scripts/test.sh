@@ -1,7 +1,27 @@
 #!/usr/bin/env bash
-# The test command: the whole suite on the CPU with the tiny offline model.
+# The test command: the whole suite on the CPU with the tiny offline models, on every core.
+#   scripts/test.sh          everything, as CI runs it
+#   scripts/test.sh --fast   the inner loop: leaves out the process, redis, browser and bench lanes
+# Other arguments go to pytest (`scripts/test.sh tests/test_service.py -x`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/pytest ] || scripts/setup.sh
 export HF_HUB_OFFLINE=1 PTB_TIMEDELTA=true
-exec .venv/bin/python -m pytest -q "$@"
+args=()
+lanes=()
+for arg in "$@"; do
+    if [ "$arg" = --fast ]; then
+        lanes=(-m "not process and not redis and not browser and not bench")
+        echo "fast lane: leaving out the tests that start a videobot process, redis-server, Chromium or a benchmark"
+        echo "           (pytest counts them as deselected; scripts/test.sh without --fast runs them, as CI does)"
+    else
+        args+=("$arg")
+    fi
+done
+parallel=()
+cores=$(nproc 2>/dev/null || echo 1)
+if [ "$cores" -gt 1 ]; then
+    # one worker per core; a module's tests stay on one worker (they share its module fixtures)
+    parallel=(-n auto --dist loadscope)
+fi
+exec .venv/bin/python -m pytest -q "${parallel[@]}" "${lanes[@]}" "${args[@]}"

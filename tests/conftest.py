@@ -1,4 +1,4 @@
-"""Shared test set-up: the environment, and the harness's fixtures (see `tests.harness`)."""
+"""Shared test set-up: the environment, the lanes, and the harness's fixtures (see `tests.harness`)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 # Fixture names are unique across these (`telegram_fake`, `discord_fake`): a test module whose
 # stories happen on one platform may alias its fake as `fake`.
 pytest_plugins = [
+    "tests.harness.lanes",
+    "tests.harness.tiny_pipelines",
     "tests.harness.config",
     "tests.harness.core",
     "tests.harness.telegram",

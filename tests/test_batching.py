@@ -25,6 +25,8 @@ from tests.harness.core import ALICE, BOB, CAROL, PLATFORM, MakeBot
 from tests.harness.media import decode
 from tests.harness.polling import eventually
 
+pytestmark = pytest.mark.usefixtures("renders")  # every test here renders with diffusers
+
 FP_TOLERANCE = 2  # uint8 levels: a batched matmul may round differently from a lone one
 
 

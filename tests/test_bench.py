@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.harness.lanes import starts
 from tests.harness.saq import redis_missing
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
@@ -58,6 +59,7 @@ _RESULTS: dict[str, dict[str, Any]] = {}
 
 
 @pytest.fixture
+@starts("bench")
 def quick(tmp_path_factory: pytest.TempPathFactory, capsys: pytest.CaptureFixture[str]) -> Quick:
     """`quick("ack")`: that script's --quick results, run once for this module's tests."""
 

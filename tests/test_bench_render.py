@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -14,10 +13,14 @@ from types import ModuleType
 import pytest
 import torch
 
+from tests.harness.console import ChildProcesses
+from tests.harness.lanes import starts
+
 BENCH = Path(__file__).resolve().parent.parent / "bench" / "render.py"
 
 
 @pytest.fixture(scope="module")
+@starts("bench")
 def bench() -> ModuleType:
     spec = importlib.util.spec_from_file_location("bench_render", BENCH)
     assert spec is not None and spec.loader is not None
@@ -52,12 +55,14 @@ def test_the_full_size_dit_configs_have_their_published_sizes(
     assert {name: billions(module) for name, module in parts.items()} == expected
 
 
-def test_the_dry_run_runs_a_section_in_its_own_process_and_writes_the_table_and_json(tmp_path: Path) -> None:
+def test_the_dry_run_runs_a_section_in_its_own_process_and_writes_the_table_and_json(
+    tmp_path: Path, bench_processes: ChildProcesses
+) -> None:
     """A reduced `--dry-run` (the full one runs every family, ~2-3 min on 2 cores): LTX alone, one
     round, which has every kind of row (plain, memory modes, compile, both caches, a batch)."""
     results = tmp_path / "render.json"
     command = [sys.executable, str(BENCH), "--dry-run", "--families", "ltx", "--rounds", "1"]
-    run = subprocess.run(
+    run = bench_processes.run(
         [*command, "--budget-s", "600", "--json", str(results)],
         capture_output=True, text=True, timeout=900, check=False, cwd=tmp_path,
     )  # fmt: skip

@@ -17,7 +17,8 @@ from bot.provenance import check_clip, read_record
 from bot.render import Renderer
 from tests.harness.config import MakeConfig, tiny_settings, to_toml
 from tests.harness.core import CoreBot, MakeBot
-from tests.harness.saq import SECRET, RedisServer, WorkerProcess, redis_missing, saq_settings
+from tests.harness.lanes import starts
+from tests.harness.saq import SECRET, RedisServer, StartWorker, redis_missing, saq_settings
 
 # A configured name that is not its hub id: the remote path once signed "wan, hub id wan, unknown".
 MODELS = {"wan": {"id": "tiny-wan"}}
@@ -60,6 +61,7 @@ async def render_one(bot: CoreBot) -> tuple[ClipIdentity, ClipIdentity, Path]:
 
 
 @pytest.fixture(scope="module")
+@starts("redis")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     if redis_missing():
         pytest.skip(redis_missing() or "")
@@ -71,7 +73,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 
 @pytest.mark.asyncio
 async def test_a_clip_rendered_by_a_worker_and_one_rendered_in_process_say_the_same_model(
-    make_bot: MakeBot, tmp_path: Path, redis_server: RedisServer
+    make_bot: MakeBot, tmp_path: Path, redis_server: RedisServer, start_worker: StartWorker
 ) -> None:
     local_config = parse_config(with_models(tiny_settings(tmp_path / "local")), "local.toml", {})
     expected = local_config.model_settings["wan"].identity
@@ -85,7 +87,7 @@ async def test_a_clip_rendered_by_a_worker_and_one_rendered_in_process_say_the_s
     worker_file = tmp_path / "worker" / "config.toml"
     worker_file.parent.mkdir(parents=True)
     worker_file.write_text(models_toml(dict(remote_settings)), encoding="utf-8")
-    worker = WorkerProcess(worker_file, name="identity")
+    worker = start_worker(worker_file, name="identity")
     try:
         remote_config = parse_config(remote_settings, "remote.toml", {"VIDEOBOT_WORKER_SECRET": SECRET})
         remote = await make_bot(config=remote_config, renderer=Renderer("tiny"))  # unused: SAQ renders
@@ -107,7 +109,7 @@ async def test_a_clip_rendered_by_a_worker_and_one_rendered_in_process_say_the_s
 
 @pytest.mark.asyncio
 async def test_info_and_models_name_the_tiny_stand_in_as_its_signed_record_does(
-    make_bot: MakeBot, make_config: MakeConfig
+    make_bot: MakeBot, make_config: MakeConfig, renders: None
 ) -> None:
     """Weights missing: the tiny build renders for ModelScope; nothing credits ModelScope then."""
     config: Config = make_config(model={"id": "damo-vilab/text-to-video-ms-1.7b"})

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from dataclasses import fields, is_dataclass, replace
 from pathlib import Path
@@ -15,6 +13,7 @@ from bot.config import Config, ConfigError, load_config, parse_config
 from bot.settings.bounds import BOUND, Bound
 from bot.settings.checks import check
 from tests.harness.config import tiny_settings, to_toml
+from tests.harness.console import VideobotRun
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "config.toml"
@@ -149,18 +148,12 @@ def test_valid_owner_entries_load(tmp_path: Path) -> None:
     assert load_config(path, env={}).admin.owners == ("telegram:42", "discord:1234567890", "console:alice")
 
 
-def run_cli(*args: str, cwd: Path, env: dict[str, Any] | None = None) -> subprocess.CompletedProcess[str]:
-    child_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
-    child_env.pop("VIDEOBOT_CONFIG", None)
-    return subprocess.run(
-        [str(VIDEOBOT), *args], cwd=cwd, env=child_env, capture_output=True, text=True, timeout=60
-    )
-
-
-def test_videobot_run_with_a_bad_config_prints_one_line_and_exits_2(tmp_path: Path) -> None:
+def test_videobot_run_with_a_bad_config_prints_one_line_and_exits_2(
+    tmp_path: Path, videobot_run: VideobotRun
+) -> None:
     write(tmp_path, "[video]\nwidth = 250\n", "bad.toml")
 
-    result = run_cli("run", "--config", "bad.toml", cwd=tmp_path)
+    result = videobot_run("run", "--config", "bad.toml", cwd=tmp_path)
 
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
@@ -169,10 +162,12 @@ def test_videobot_run_with_a_bad_config_prints_one_line_and_exits_2(tmp_path: Pa
     assert result.stdout == ""
 
 
-def test_videobot_run_with_a_type_error_in_the_config_names_the_key(tmp_path: Path) -> None:
+def test_videobot_run_with_a_type_error_in_the_config_names_the_key(
+    tmp_path: Path, videobot_run: VideobotRun
+) -> None:
     write(tmp_path, '[quota]\ndaily = "lots"\n', "bad.toml")
 
-    result = run_cli("run", "--config", "bad.toml", cwd=tmp_path)
+    result = videobot_run("run", "--config", "bad.toml", cwd=tmp_path)
 
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
@@ -180,10 +175,12 @@ def test_videobot_run_with_a_type_error_in_the_config_names_the_key(tmp_path: Pa
     assert "[quota] daily" in result.stderr and "bad.toml" in result.stderr
 
 
-def test_videobot_run_with_no_platform_enabled_says_how_to_enable_one(tmp_path: Path) -> None:
+def test_videobot_run_with_no_platform_enabled_says_how_to_enable_one(
+    tmp_path: Path, videobot_run: VideobotRun
+) -> None:
     write(tmp_path, to_toml(tiny_settings(tmp_path / "data")), "ok.toml")
 
-    result = run_cli("run", "--config", "ok.toml", cwd=tmp_path)
+    result = videobot_run("run", "--config", "ok.toml", cwd=tmp_path)
 
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
@@ -195,9 +192,9 @@ def test_an_unknown_device_is_refused_in_one_line(tmp_path: Path) -> None:
     assert "[model] device" in message and "'gpu'" in message
 
 
-def test_the_shell_tools_need_no_chat_token(tmp_path: Path) -> None:
+def test_the_shell_tools_need_no_chat_token(tmp_path: Path, videobot_run: VideobotRun) -> None:
     write(tmp_path, to_toml(tiny_settings(tmp_path / "data", telegram={"enabled": True})), "ok.toml")
-    result = run_cli("admin", "--config", "ok.toml", "audit", cwd=tmp_path)
+    result = videobot_run("admin", "--config", "ok.toml", "audit", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "TELEGRAM_TOKEN" not in result.stderr
 

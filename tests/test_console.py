@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
 from bot.encode import AI_LABEL, read_clip
-from tests.harness.console import CLIP_READY, VIDEOBOT, Child, child_env, write_config
+from tests.harness.console import CLIP_READY, VIDEOBOT, Child, ChildProcesses, child_env, write_config
 
 
 def test_a_console_user_queues_a_clip_watches_it_render_and_gets_the_file(
@@ -136,10 +135,10 @@ def test_at_end_of_input_the_console_finishes_the_queued_clip_then_exits(
     assert len(read_clip(Path(match.group(1)))[0]) == 4
 
 
-def test_videobot_demo_writes_a_clip_with_provenance(tmp_path: Path) -> None:
+def test_videobot_demo_writes_a_clip_with_provenance(tmp_path: Path, child_processes: ChildProcesses) -> None:
     write_config(tmp_path)
 
-    result = subprocess.run(
+    result = child_processes.run(
         [
             str(VIDEOBOT),
             "demo",
@@ -172,9 +171,11 @@ def test_videobot_demo_writes_a_clip_with_provenance(tmp_path: Path) -> None:
     assert tags["videobot_version"]
 
 
-def test_videobot_demo_without_the_real_weights_falls_back_to_the_tiny_model(tmp_path: Path) -> None:
+def test_videobot_demo_without_the_real_weights_falls_back_to_the_tiny_model(
+    tmp_path: Path, child_processes: ChildProcesses
+) -> None:
     """The default config names the real model, which is not downloaded here (offline)."""
-    result = subprocess.run(
+    result = child_processes.run(
         [str(VIDEOBOT), "demo", "a cat", "--out", "x.mp4", "--frames", "8", "--steps", "2"],
         cwd=tmp_path,
         env=child_env(),
@@ -199,9 +200,11 @@ def test_videobot_demo_without_the_real_weights_falls_back_to_the_tiny_model(tmp
     assert tags["videobot_model"] == "tiny", "the clip says which model really made it"
 
 
-def test_videobot_demo_with_a_bad_option_says_what_is_allowed(tmp_path: Path) -> None:
+def test_videobot_demo_with_a_bad_option_says_what_is_allowed(
+    tmp_path: Path, child_processes: ChildProcesses
+) -> None:
     write_config(tmp_path)
-    result = subprocess.run(
+    result = child_processes.run(
         [str(VIDEOBOT), "demo", "a cat", "--frames", "99", "--tiny", "--config", "config.toml"],
         cwd=tmp_path,
         env=child_env(),

@@ -23,6 +23,7 @@ from bot.core.types import Button, ButtonAction, ChatRef, JobStatus, UserRef
 from bot.discordbot.refs import ChannelRef, HookRef, OriginRef, parse_ref
 from tests.fakes.discord_api import EPHEMERAL, FakeDiscord
 from tests.harness.config import tiny_settings, to_toml
+from tests.harness.console import ChildProcesses
 from tests.harness.core import crash_state
 from tests.harness.discord import (
     CONFIG_OWNER,
@@ -226,12 +227,12 @@ async def test_a_clip_left_unsent_by_the_last_process_is_sent_after_a_restart(wo
 
 async def test_clip_finishing_after_the_token_expired_is_posted_in_the_channel(world: World) -> None:
     fake = world.fake
-    world.renderer.hold.set()
+    world.gate.hold()
     interaction = fake.slash("video", {"prompt": "a slow sunrise"}, user_id=OWNER)
     await interaction.callback()
-    await world.renderer.wait_paused()
+    await world.gate.wait_paused()
     world.clock.advance(FIFTEEN_MINUTES)
-    world.renderer.open()
+    world.gate.release()
 
     posted = await fake.wait_for_rest("POST", "/channels/777/messages", timeout=30)
     assert posted.json["content"] == f"<@{OWNER}> your clip is ready."
@@ -262,16 +263,16 @@ async def test_429_on_the_clip_upload_is_retried_and_delivered_once(world: World
 
 async def test_gateway_drop_mid_render_loses_no_job(world: World) -> None:
     fake = world.fake
-    world.renderer.hold.set()
+    world.gate.hold()
     first = fake.slash("video", {"prompt": "a lighthouse"}, user_id=OWNER)
     await first.callback()
-    await world.renderer.wait_paused()
+    await world.gate.wait_paused()
 
     await fake.drop_gateway(invalidate_session=True)
     second = fake.slash("video", {"prompt": "a harbour"}, user_id=STRANGER)  # sent while disconnected
     await fake.wait_until_ready()
     await second.callback()
-    world.renderer.open()
+    world.gate.release()
 
     for interaction in (first, second):
         followup = await interaction.followup(timeout=30)
@@ -285,9 +286,9 @@ async def test_a_slow_answer_is_deferred_in_time_then_filled_in(
     fake: FakeDiscord, make_world: MakeWorld
 ) -> None:
     world = await make_world(defer_after_s=0.05)
-    world.renderer.hold.set()
+    world.gate.hold()
     await fake.slash("video", {"prompt": "first"}, user_id=OWNER).callback()
-    await world.renderer.wait_paused()
+    await world.gate.wait_paused()
     queued = fake.slash("video", {"prompt": "second"}, user_id=OWNER)
     await queued.callback()
     # Cancelling edits the job's status message first; Discord makes that edit wait.
@@ -302,7 +303,7 @@ async def test_a_slow_answer_is_deferred_in_time_then_filled_in(
 
 async def test_info_autocompletes_the_users_recent_jobs(world: World) -> None:
     fake = world.fake
-    world.renderer.hold.set()
+    world.gate.hold()
     for prompt in ("a cat surfing", "a dog skiing"):
         await fake.slash("video", {"prompt": prompt}, user_id=OWNER).callback()
 
@@ -473,9 +474,9 @@ async def test_every_admin_command_refuses_non_admins_in_plain_words(
     world: World, subcommand: str, options: dict[str, Any]
 ) -> None:
     fake, store = world.fake, world.service.store
-    world.renderer.hold.set()
+    world.gate.hold()
     await fake.slash("video", {"prompt": "a cat"}, user_id=STRANGER).callback()
-    await world.renderer.wait_paused()
+    await world.gate.wait_paused()
     await fake.slash("video", {"prompt": "a dog"}, user_id=STRANGER).callback()
     store.bans.add(
         f"discord:{OWNER}", "*", "earlier", "discord:1", 0.0
@@ -562,9 +563,9 @@ async def test_admins_by_manage_server_role_or_owner_config_run_admin_commands_w
 
 async def test_admin_queue_and_purge_tell_the_owners_of_cancelled_jobs(world: World) -> None:
     fake = world.fake
-    world.renderer.hold.set()
+    world.gate.hold()
     await fake.slash("video", {"prompt": "a slow lighthouse"}, user_id=STRANGER).callback()
-    await world.renderer.wait_paused()
+    await world.gate.wait_paused()
     waiting = fake.slash("video", {"prompt": "a waiting harbour"}, user_id=STRANGER)
     await waiting.callback()
 
@@ -603,7 +604,7 @@ def child_env() -> dict[str, str]:
 
 
 async def test_videobot_run_serves_discord_from_the_config_file(
-    fake: FakeDiscord, tmp_path: Path, child_env: dict[str, str]
+    fake: FakeDiscord, tmp_path: Path, child_env: dict[str, str], child_processes: ChildProcesses
 ) -> None:
     settings = tiny_settings(
         tmp_path / "data",
@@ -619,7 +620,7 @@ async def test_videobot_run_serves_discord_from_the_config_file(
     videobot = Path(sys.executable).with_name("videobot")
     command = [str(videobot)] if videobot.exists() else [sys.executable, "-m", "bot"]
     log_file = (tmp_path / "videobot.log").open("w")
-    child = subprocess.Popen(
+    child = child_processes.popen(
         [*command, "run", "--config", str(config_file)],
         cwd=tmp_path,
         env=child_env,

@@ -53,7 +53,7 @@ def mean_diff(a: np.ndarray, b: np.ndarray) -> float:
 
 @pytest.mark.asyncio
 async def test_an_extension_is_a_job_with_a_parent_one_clip_of_quota_and_one_longer_clip(
-    make_bot: MakeBot, tmp_path: Path
+    make_bot: MakeBot, tmp_path: Path, renders: None
 ) -> None:
     bot = await make_bot(config=extend_config(tmp_path))
     parent = await done_clip(bot)
@@ -180,7 +180,7 @@ async def test_loop_where_the_model_cannot_is_one_sentence_and_free(
 
 
 @pytest.mark.asyncio
-async def test_a_loop_closes_on_its_first_frame(make_bot: MakeBot, tmp_path: Path) -> None:
+async def test_a_loop_closes_on_its_first_frame(make_bot: MakeBot, tmp_path: Path, renders: None) -> None:
     """Measured on tiny-ltx's output (random weights: its conditioned frames do not reproduce the
     pictures): the jump from the last frame back to the first is under half the clip's median
     frame-to-frame change (about a fifth, measured)."""
@@ -214,7 +214,7 @@ def test_close_loop_drops_the_repeated_first_frame_and_eases_into_it() -> None:
     assert len(looped) == 16 and looped[-1].mean() < frames[15].mean()
 
 
-def test_an_extension_renders_as_one_clip_with_its_parent(tmp_path: Path) -> None:
+def test_an_extension_renders_as_one_clip_with_its_parent(tmp_path: Path, renders: None) -> None:
     from bot.config import RenderConfig
     from bot.encode import encode_mp4
     from bot.render import Renderer
@@ -278,7 +278,7 @@ def test_an_extension_and_a_loop_travel_to_a_remote_worker_intact() -> None:
 
 @pytest.mark.asyncio
 async def test_a_picture_loop_is_conditioned_on_the_picture_at_both_ends(
-    make_bot: MakeBot, tmp_path: Path
+    make_bot: MakeBot, tmp_path: Path, renders: None
 ) -> None:
     from tests.harness.pictures import coffee_jpeg, upload
 

@@ -68,7 +68,7 @@ def parent_ingredient(clip: bytes) -> dict[str, Any]:
 
 
 async def test_telegram_extends_a_clip_by_button_and_by_reply_and_refuses_past_the_limit(
-    telegram_fake: FakeTelegram, picture_config: MakeConfig
+    telegram_fake: FakeTelegram, picture_config: MakeConfig, renders: None
 ) -> None:
     fake = telegram_fake
     async with start_bot(fake, picture_config) as bot:
@@ -120,7 +120,7 @@ async def _count(fake: FakeTelegram, count: int) -> bool:
 
 
 async def test_telegram_sends_a_loop_as_an_animation_that_closes_on_its_first_frame(
-    telegram_fake: FakeTelegram, picture_config: MakeConfig
+    telegram_fake: FakeTelegram, picture_config: MakeConfig, renders: None
 ) -> None:
     fake = telegram_fake
     async with start_bot(fake, picture_config):
@@ -158,7 +158,9 @@ def discord_config(discord_fake: FakeDiscord, picture_config: MakeConfig) -> Cal
     return make
 
 
-async def test_discord_extends_by_button_and_command_and_loops_by_option(make_world: MakeWorld) -> None:
+async def test_discord_extends_by_button_and_command_and_loops_by_option(
+    make_world: MakeWorld, renders: None
+) -> None:
     world = await make_world()
     fake = world.fake
     synced = {c["name"]: c for c in next(iter(fake.synced_commands.values()))}

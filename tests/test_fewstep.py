@@ -16,6 +16,8 @@ from bot.pipelines.fewstep import step_cache_mode
 from bot.render import Renderer
 from tests.harness.config import tiny_settings
 
+pytestmark = pytest.mark.usefixtures("renders")  # every test here renders with diffusers
+
 
 def params(guidance: float, steps: int = 2, negative: str = "blurry") -> RenderParams:
     return RenderParams("a fast cat", negative, 1, 9, steps, guidance, 64, 64, 8)

@@ -23,6 +23,8 @@ from bot.render import OutOfMemory, RenderCancelled, Renderer
 from bot.rendering.tuning import is_out_of_memory
 from tests.harness.core import MakeBot
 
+pytestmark = pytest.mark.usefixtures("renders")  # every test here renders with diffusers
+
 
 def params(name: str, seed: int, *, frames: int = 0, steps: int = 4, prompt: str = "a cat") -> RenderParams:
     preset = TINY_PRESETS[name]

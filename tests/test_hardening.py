@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from bot.render import Renderer
 from bot.store import DB_FILE, Store
 from tests.harness.clock import ManualClock
 from tests.harness.config import MakeConfig
+from tests.harness.console import ChildProcesses
 from tests.harness.core import CoreBot, MakeBot
 from tests.harness.outbox import RecordingOutbox
 from tests.harness.polling import eventually
@@ -124,13 +124,15 @@ async def test_a_job_id_past_what_sqlite_holds_is_answered_in_words(
 # 12. database files ---------------------------------------------------------------------------
 
 
-def test_a_file_that_is_not_a_database_stops_start_up_with_one_line(tmp_path: Path) -> None:
+def test_a_file_that_is_not_a_database_stops_start_up_with_one_line(
+    tmp_path: Path, child_processes: ChildProcesses
+) -> None:
     data = tmp_path / "data"
     data.mkdir()
     (data / DB_FILE).write_bytes(b"this is not SQLite " * 100)
     config = tmp_path / "config.toml"
     config.write_text(f'[model]\nid = "tiny"\n[storage]\ndir = "{data}"\n')
-    done = subprocess.run(
+    done = child_processes.run(
         [sys.executable, "-m", "bot", "admin", "--config", str(config), "audit"],
         capture_output=True, text=True, timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )  # fmt: skip
@@ -191,14 +193,14 @@ async def test_a_clip_that_cannot_be_sent_is_given_up_refunded_told_and_deleted(
 
 @pytest.mark.asyncio
 async def test_jobs_the_shell_cancels_are_told_to_their_owners_by_the_running_bot(
-    make_bot: MakeBot, make_config: MakeConfig, tmp_path: Path
+    make_bot: MakeBot, make_config: MakeConfig, tmp_path: Path, child_processes: ChildProcesses
 ) -> None:
     config = make_config(queue={"redeliver_every_s": 0.05})
     bot = await make_bot(config=config, renderer=Renderer("tiny"), worker=False)
     job = await bot.video("a cat", VICTIM)
     toml = tmp_path / "shell.toml"
     toml.write_text(f'[model]\nid = "tiny"\n[storage]\ndir = "{config.data_dir}"\n')
-    done = subprocess.run(
+    done = child_processes.run(
         [sys.executable, "-m", "bot", "admin", "--config", str(toml), "purge", VICTIM.key],
         capture_output=True, text=True, timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )  # fmt: skip

@@ -20,6 +20,8 @@ from bot.render import ModelMissing, Renderer
 from tests.harness.config import tiny_settings
 from tests.harness.core import MakeBot
 
+pytestmark = pytest.mark.usefixtures("renders")  # every test here renders with diffusers
+
 PARAMS = RenderParams("a cat in watercolour", "", 3, 9, 2, 1.0, 64, 64, 8)
 
 

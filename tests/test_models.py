@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import json
 import random
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from bot.render import (
     load_pipeline,
 )
 from tests.harness.clock import ManualClock
+from tests.harness.console import ChildProcesses
 from tests.harness.core import ALICE, BOB, CAROL, GROUP, MakeBot
 from tests.harness.polling import eventually
 
@@ -77,7 +77,7 @@ def params(frames: int, steps: int = 4, seed: int = 5) -> RenderParams:
 @pytest.mark.asyncio
 @pytest.mark.parametrize("name", list(FAMILIES))
 async def test_each_family_renders_through_the_bot_with_progress_and_a_valid_mp4(
-    make_bot: MakeBot, tmp_path: Path, name: str
+    make_bot: MakeBot, tmp_path: Path, name: str, renders: None
 ) -> None:
     config = models_config(tmp_path)
     bot = await make_bot(config=config)
@@ -102,7 +102,9 @@ async def test_each_family_renders_through_the_bot_with_progress_and_a_valid_mp4
 
 
 @pytest.mark.parametrize("tiny", list(TINY_PRESETS))
-def test_cancel_stops_between_steps_skips_the_vae_decode_and_leaves_the_pipeline_usable(tiny: str) -> None:
+def test_cancel_stops_between_steps_skips_the_vae_decode_and_leaves_the_pipeline_usable(
+    tiny: str, renders: None
+) -> None:
     renderer = Renderer(tiny)
     renderer.load()
     decodes: list[int] = []
@@ -148,7 +150,9 @@ def _weights(folder: Path) -> list[str]:
     )
 
 
-def test_a_modelscope_folder_with_only_fp16_files_loads_the_fp16_variant(tmp_path: Path) -> None:
+def test_a_modelscope_folder_with_only_fp16_files_loads_the_fp16_variant(
+    tmp_path: Path, renders: None
+) -> None:
     folder = _save("tiny", tmp_path / "ms", variant="fp16")
     assert _weights(folder) and all(".fp16.safetensors" in name for name in _weights(folder))
     config = models_config(tmp_path, {"ms": {"id": MODELSCOPE.id, "path": str(folder)}})
@@ -165,7 +169,7 @@ def test_a_modelscope_folder_with_only_fp16_files_loads_the_fp16_variant(tmp_pat
 
 
 def test_components_load_in_their_own_dtypes_and_a_repo_without_the_variant_falls_back(
-    tmp_path: Path,
+    tmp_path: Path, renders: None
 ) -> None:
     import torch
 
@@ -184,7 +188,7 @@ def test_components_load_in_their_own_dtypes_and_a_repo_without_the_variant_fall
     assert component_dtypes(WAN21_1_3B, "cpu") == {"default": torch.float32}
 
 
-def test_the_pipeline_class_comes_from_model_index_json(tmp_path: Path) -> None:
+def test_the_pipeline_class_comes_from_model_index_json(tmp_path: Path, renders: None) -> None:
     ltx = _save("tiny-ltx", tmp_path / "ltx")
 
     # a bare folder nobody described: its model_index.json decides (no warm-up at LTX-Video's
@@ -199,7 +203,9 @@ def test_the_pipeline_class_comes_from_model_index_json(tmp_path: Path) -> None:
         Renderer.for_model(configured).load()
 
 
-def test_an_unsupported_class_and_missing_weights_each_get_their_own_message(tmp_path: Path) -> None:
+def test_an_unsupported_class_and_missing_weights_each_get_their_own_message(
+    tmp_path: Path, renders: None
+) -> None:
     folder = _save("tiny", tmp_path / "ms")
     index = json.loads((folder / "model_index.json").read_text())
     (folder / "model_index.json").write_text(json.dumps({**index, "_class_name": "StableDiffusionPipeline"}))
@@ -304,7 +310,9 @@ async def test_users_pick_among_the_models_their_chat_allows(make_bot: MakeBot, 
 
 
 @pytest.mark.asyncio
-async def test_models_lists_licences_defaults_and_what_is_loaded(make_bot: MakeBot, tmp_path: Path) -> None:
+async def test_models_lists_licences_defaults_and_what_is_loaded(
+    make_bot: MakeBot, tmp_path: Path, renders: None
+) -> None:
     tables = {"ms": {"id": MODELSCOPE.id}, "wan": {"id": "tiny-wan"}}
     bot = await make_bot(config=models_config(tmp_path, tables))  # the harness's tiny stands in for ms
 
@@ -349,7 +357,7 @@ async def test_owners_switch_the_default_and_queued_jobs_keep_their_model(
 
 @pytest.mark.asyncio
 async def test_the_worker_stays_on_the_loaded_model_but_bounds_the_wait(
-    make_bot: MakeBot, tmp_path: Path
+    make_bot: MakeBot, tmp_path: Path, renders: None
 ) -> None:
     clock = ManualClock(1_000.0)
     config = models_config(tmp_path, render={"max_model_wait_s": 30.0})
@@ -371,7 +379,7 @@ async def test_the_worker_stays_on_the_loaded_model_but_bounds_the_wait(
     assert picked is not None and picked.id == first.id, "past the bound the head's model is loaded"
 
 
-def test_one_model_is_resident_unless_keep_loaded_lists_them() -> None:
+def test_one_model_is_resident_unless_keep_loaded_lists_them(renders: None) -> None:
     a, b, c = Renderer("tiny"), Renderer("tiny-wan"), Renderer("tiny-ltx")
     pool = ModelPool({"a": a, "b": b, "c": c}, keep_loaded=("a", "b"))
 
@@ -386,8 +394,10 @@ def test_one_model_is_resident_unless_keep_loaded_lists_them() -> None:
 # the demo ------------------------------------------------------------------------------------
 
 
-def test_demo_renders_any_tiny_family_with_plain_progress_lines(tmp_path: Path) -> None:
-    result = subprocess.run(
+def test_demo_renders_any_tiny_family_with_plain_progress_lines(
+    tmp_path: Path, child_processes: ChildProcesses
+) -> None:
+    result = child_processes.run(
         [sys.executable, "-m", "bot", "demo", "a cat", "--model", "tiny-cogvideox", "--out", "c.mp4"],
         cwd=tmp_path,
         env={"PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PATH": "/usr/bin"},
@@ -422,7 +432,7 @@ def test_demo_draws_a_progress_bar_on_a_terminal() -> None:
     assert "step 1/4\n" not in screen.getvalue()
 
 
-def test_a_switch_to_a_model_that_cannot_load_keeps_the_loaded_one(tmp_path: Path) -> None:
+def test_a_switch_to_a_model_that_cannot_load_keeps_the_loaded_one(tmp_path: Path, renders: None) -> None:
     loaded = Renderer("tiny")
     pool = ModelPool({"ms": loaded, "gone": Renderer(str(tmp_path / "not-there"))})
     pool.load("ms")
@@ -504,7 +514,7 @@ async def test_telegram_models_and_video_with_a_model(telegram_fake: Any, tmp_pa
 
 
 @pytest.mark.parametrize("tiny", list(TINY_PRESETS))
-def test_every_frame_count_a_family_accepts_comes_back_whole(tiny: str) -> None:
+def test_every_frame_count_a_family_accepts_comes_back_whole(tiny: str, renders: None) -> None:
     """The frame rules are the pipelines' own: each count they accept is what the VAE decodes."""
     preset, renderer = TINY_PRESETS[tiny], Renderer(tiny)
     rule = preset.family.frames
@@ -515,7 +525,7 @@ def test_every_frame_count_a_family_accepts_comes_back_whole(tiny: str) -> None:
 
 
 def test_a_hub_id_loads_from_the_hugging_face_cache_offline(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, renders: None
 ) -> None:
     """The owner's `hf download --include "*.fp16.safetensors"`: a cache with the fp16 files only."""
     import shutil

@@ -21,6 +21,8 @@ from bot.pipelines.tiny import build_tiny
 from bot.render import Renderer
 from bot.rendering.loading import download_command
 
+pytestmark = pytest.mark.usefixtures("renders")  # every test here renders with diffusers
+
 NEW_PRESETS = (
     ltx2.LTX2,
     ltx.LTX_VIDEO_098_DISTILLED,

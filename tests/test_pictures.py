@@ -16,6 +16,7 @@ from bot.core.types import ButtonAction, JobStatus
 from bot.faces import FaceDetector
 from bot.pictures import PictureInspector
 from bot.pipelines.image import fit_picture
+from tests.harness.console import ChildProcesses
 from tests.harness.core import ALICE, CAROL, CHAT, CoreBot, MakeBot
 from tests.harness.pictures import (
     astronaut_jpeg,
@@ -312,7 +313,7 @@ def test_the_bots_own_signed_still_passes_the_face_gate_and_a_look_alike_does_no
 
 @pytest.mark.asyncio
 async def test_a_still_the_bot_signed_is_animated_and_its_manifest_kept_as_the_ingredients(
-    make_bot: MakeBot, tmp_path: Path
+    make_bot: MakeBot, tmp_path: Path, renders: None
 ) -> None:
     import json
 
@@ -343,7 +344,9 @@ async def test_a_still_the_bot_signed_is_animated_and_its_manifest_kept_as_the_i
 # the console and the demo --------------------------------------------------------------------
 
 
-def test_videobot_demo_animates_an_image_and_refuses_a_face(tmp_path: Path) -> None:
+def test_videobot_demo_animates_an_image_and_refuses_a_face(
+    tmp_path: Path, child_processes: ChildProcesses
+) -> None:
     import subprocess
 
     from bot.provenance.verify import check_clip
@@ -354,7 +357,7 @@ def test_videobot_demo_animates_an_image_and_refuses_a_face(tmp_path: Path) -> N
     (tmp_path / "astronaut.jpg").write_bytes(astronaut_jpeg())
 
     def demo(image: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
+        return child_processes.run(
             [str(VIDEOBOT), "demo", "steam", "--model", "tiny-ltx", "--image", image, "--out", "x.mp4",
              "--config", "config.toml"],
             cwd=tmp_path, env=child_env(), capture_output=True, text=True, encoding="utf-8", timeout=180,
@@ -392,7 +395,9 @@ def _picture_params(tmp_path: Path, seed: int, colour: str, frames: int = 9) -> 
 
 
 @pytest.mark.parametrize("name", ["tiny-ltx", "tiny-wan22"])
-def test_the_image_pipeline_shares_the_loaded_modules_and_batches_pictures(tmp_path: Path, name: str) -> None:
+def test_the_image_pipeline_shares_the_loaded_modules_and_batches_pictures(
+    tmp_path: Path, name: str, renders: None
+) -> None:
     from bot.config import RenderConfig
     from bot.render import Renderer
 

@@ -54,7 +54,7 @@ def manifest_of(clip: bytes) -> dict:
 
 
 async def test_telegram_animates_a_captioned_photo_an_image_file_and_a_reply_to_a_photo(
-    telegram_fake: FakeTelegram, picture_config: MakeConfig
+    telegram_fake: FakeTelegram, picture_config: MakeConfig, renders: None
 ) -> None:
     fake = telegram_fake
     picture = coffee_jpeg()

@@ -36,6 +36,7 @@ from bot.provenance import (
 )
 from bot.provenance.identity import CA_FILE, IDENTITY_DIR, KEY_FILE
 from tests.harness.config import MakeConfig
+from tests.harness.console import ChildProcesses
 from tests.harness.core import ALICE, MakeBot
 
 REPO = Path(__file__).resolve().parent.parent
@@ -250,7 +251,9 @@ def test_videobot_verify_on_a_file_without_a_manifest_says_so(
     assert status == 1 and "no such file" in said
 
 
-def test_demo_writes_a_signed_file_that_videobot_verify_accepts(tmp_path: Path) -> None:
+def test_demo_writes_a_signed_file_that_videobot_verify_accepts(
+    tmp_path: Path, child_processes: ChildProcesses
+) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     env.pop("VIDEOBOT_CONFIG", None)
     (tmp_path / "config.toml").write_text(
@@ -258,7 +261,7 @@ def test_demo_writes_a_signed_file_that_videobot_verify_accepts(tmp_path: Path) 
     )
 
     def videobot_child(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
+        return child_processes.run(
             [sys.executable, "-m", "bot", *args],
             cwd=tmp_path,
             env=env,
@@ -279,7 +282,7 @@ def test_demo_writes_a_signed_file_that_videobot_verify_accepts(tmp_path: Path) 
 
 
 @pytest.mark.asyncio
-async def test_every_delivered_clip_is_signed_and_info_says_so(make_bot: MakeBot) -> None:
+async def test_every_delivered_clip_is_signed_and_info_says_so(make_bot: MakeBot, renders: None) -> None:
     bot = await make_bot()
     job = await bot.video("a cat surfing --seed 5")
     await bot.until_status(job.id, JobStatus.DONE)
@@ -295,7 +298,9 @@ async def test_every_delivered_clip_is_signed_and_info_says_so(make_bot: MakeBot
 
 
 @pytest.mark.asyncio
-async def test_a_clip_sent_back_is_checked_the_same_way(make_bot: MakeBot, make_config: MakeConfig) -> None:
+async def test_a_clip_sent_back_is_checked_the_same_way(
+    make_bot: MakeBot, make_config: MakeConfig, renders: None
+) -> None:
     bot = await make_bot(config=make_config(provenance={"max_verify_mb": 1, "verify_every_s": 0}))
     job = await bot.video("a cat surfing --seed 5")
     done = await bot.until_status(job.id, JobStatus.DONE)
@@ -350,7 +355,7 @@ async def test_a_bad_key_is_one_clear_line_at_start_up_and_clips_still_go_out_un
 
 @pytest.mark.asyncio
 async def test_an_owner_can_bring_their_own_certificate(
-    make_bot: MakeBot, make_config: MakeConfig, tmp_path: Path
+    make_bot: MakeBot, make_config: MakeConfig, tmp_path: Path, renders: None
 ) -> None:
     theirs = ensure_local_identity(tmp_path / "issuer")
     chain, key = tmp_path / "chain.pem", tmp_path / "key.pem"

@@ -25,7 +25,7 @@ def altered(clip: bytes) -> bytes:
 
 
 async def test_telegram_verify_as_a_reply_to_a_clip_and_a_video_sent_to_the_bot(
-    telegram_fake: FakeTelegram, make_config: MakeConfig
+    telegram_fake: FakeTelegram, make_config: MakeConfig, renders: None
 ) -> None:
     fake = telegram_fake
     async with start_bot(fake, make_config, provenance={"verify_every_s": 0}):  # one person checks twice
@@ -57,7 +57,7 @@ async def test_telegram_verify_as_a_reply_to_a_clip_and_a_video_sent_to_the_bot(
         assert len(fake.calls_of("getFile")) == downloads
 
 
-async def test_discord_verify_with_an_attachment(make_world: MakeWorld) -> None:
+async def test_discord_verify_with_an_attachment(make_world: MakeWorld, renders: None) -> None:
     world = await make_world()
     interaction = world.fake.slash("video", {"prompt": "a cat surfing"}, user_id=OWNER)
     await interaction.callback()

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from bot.pull import PullError, PullFile, PullPlan, check_free_space, human_size
 from tests.fakes.hf_hub import FakeHub
-from tests.harness.console import VIDEOBOT, child_env
+from tests.harness.console import VIDEOBOT, ChildProcesses, child_env
 
 MS = "damo-vilab/text-to-video-ms-1.7b"
 BIG = 12 * 1024 * 1024  # the "weights": past huggingface_hub's 10 MiB read chunk, so a cut keeps a part
@@ -51,13 +51,15 @@ async def hub() -> AsyncIterator[tuple[FakeHub, str]]:
     await runner.cleanup()
 
 
-async def videobot(tmp_path: Path, endpoint: str, *args: str, offline: bool = False) -> tuple[int, str, str]:
+async def videobot(
+    child_processes: ChildProcesses, tmp_path: Path, endpoint: str, *args: str, offline: bool = False
+) -> tuple[int, str, str]:
     env = {**child_env(), "HF_ENDPOINT": endpoint, "HF_HOME": str(tmp_path / "hf")}
     env.pop("HF_HUB_OFFLINE")
     if offline:
         env["HF_HUB_OFFLINE"] = "1"
     (tmp_path / "config.toml").write_text(f'[models.ms]\nid = "{MS}"\n[models.toy]\nid = "tiny"\n')
-    child = await asyncio.create_subprocess_exec(
+    child = await child_processes.spawn(
         str(VIDEOBOT), "pull", "--config", "config.toml", *args,
         cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
@@ -72,9 +74,11 @@ def cached(tmp_path: Path) -> set[str]:
 
 
 @pytest.mark.asyncio
-async def test_dry_run_prints_only_the_files_loading_reads_and_their_size(tmp_path, hub):
+async def test_dry_run_prints_only_the_files_loading_reads_and_their_size(
+    tmp_path, hub, child_processes: ChildProcesses
+):
     fake, endpoint = hub
-    code, out, err = await videobot(tmp_path, endpoint, "--dry-run")
+    code, out, err = await videobot(child_processes, tmp_path, endpoint, "--dry-run")
 
     assert code == 0, err
     for name in WANTED:
@@ -89,12 +93,14 @@ async def test_dry_run_prints_only_the_files_loading_reads_and_their_size(tmp_pa
 
 
 @pytest.mark.asyncio
-async def test_pull_fetches_exactly_those_files_resumes_a_cut_and_loading_then_finds_them(tmp_path, hub):
+async def test_pull_fetches_exactly_those_files_resumes_a_cut_and_loading_then_finds_them(
+    tmp_path, hub, child_processes: ChildProcesses
+):
     fake, endpoint = hub
     weights = "unet/diffusion_pytorch_model.fp16.safetensors"
     fake.cut_after[weights] = CUT
 
-    code, out, err = await videobot(tmp_path, endpoint, "ms")
+    code, out, err = await videobot(child_processes, tmp_path, endpoint, "ms")
 
     assert code == 0, err
     assert cached(tmp_path) == WANTED
@@ -107,7 +113,7 @@ async def test_pull_fetches_exactly_those_files_resumes_a_cut_and_loading_then_f
     assert "Done" in out
     # Loading is offline and finds what pull fetched (a child: huggingface_hub reads HF_HOME at import).
     env = {**child_env(), "HF_HOME": str(tmp_path / "hf")}
-    check = await asyncio.create_subprocess_exec(
+    check = await child_processes.spawn(
         sys.executable, "-c", f"from bot.render import check_weights_on_disk; check_weights_on_disk({MS!r})",
         env=env, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
@@ -115,7 +121,7 @@ async def test_pull_fetches_exactly_those_files_resumes_a_cut_and_loading_then_f
     assert check.returncode == 0, check_err.decode()
 
     fake.gets.clear()
-    code, out, err = await videobot(tmp_path, endpoint)
+    code, out, err = await videobot(child_processes, tmp_path, endpoint)
     assert code == 0, err
     assert "Everything is already here." in out
     assert fake.gets == [], "a second pull fetches nothing again"
@@ -131,15 +137,17 @@ def test_pull_refuses_before_fetching_when_the_disk_is_too_small(tmp_path):
 
 
 @pytest.mark.asyncio
-async def test_pull_says_in_one_line_what_is_wrong(tmp_path, hub):
+async def test_pull_says_in_one_line_what_is_wrong(tmp_path, hub, child_processes: ChildProcesses):
     _, endpoint = hub
-    code, _, err = await videobot(tmp_path, endpoint, "nosuch")
+    code, _, err = await videobot(child_processes, tmp_path, endpoint, "nosuch")
     assert code == 2
     assert err.strip() == "videobot: there is no model called 'nosuch' in config.toml; pick one of ms, toy"
 
-    code, _, err = await videobot(tmp_path, endpoint, "--dry-run", offline=True)
+    code, _, err = await videobot(child_processes, tmp_path, endpoint, "--dry-run", offline=True)
     assert code == 2 and "HF_HUB_OFFLINE is set" in err and "Traceback" not in err
 
-    code, _, err = await videobot(tmp_path, "http://127.0.0.1:9", "--dry-run")  # nothing listens there
+    code, _, err = await videobot(
+        child_processes, tmp_path, "http://127.0.0.1:9", "--dry-run"
+    )  # nothing listens there
     assert code == 2 and "Traceback" not in err
     assert err.startswith(f"videobot: could not list {MS} (ms) on the hub")

@@ -41,11 +41,12 @@ from bot.dispatch.uploads import ClipInbox
 from bot.encode import encode_mp4
 from bot.render import Renderer
 from tests.harness.core import CoreBot, MakeBot
+from tests.harness.lanes import starts
 from tests.harness.polling import eventually, eventually_async
 from tests.harness.saq import (
     SECRET,
     RedisServer,
-    WorkerProcess,
+    StartWorker,
     redis_missing,
     saq_settings,
     write_saq_config,
@@ -124,6 +125,7 @@ async def test_uploads_are_bounded_and_nothing_lingers_after_a_cancel(
 
 
 @pytest.fixture
+@starts("redis")
 def redis(tmp_path: Path) -> Iterator[RedisServer]:
     if redis_missing():
         pytest.skip(redis_missing() or "")
@@ -223,7 +225,7 @@ async def test_bad_worker_results_fail_only_their_job_and_remote_rendering_goes_
 
 @pytest.mark.asyncio
 async def test_a_job_someone_wrote_into_redis_is_refused_and_prompts_are_not_readable_there(
-    make_bot: MakeBot, tmp_path: Path, redis: RedisServer
+    make_bot: MakeBot, tmp_path: Path, redis: RedisServer, start_worker: StartWorker
 ) -> None:
     """The attack that once worked: cheap jobs with the attacker's own `upload_url` made a real
     worker hand over valid upload signatures."""
@@ -236,7 +238,7 @@ async def test_a_job_someone_wrote_into_redis_is_refused_and_prompts_are_not_rea
     app = web.Application()
     app.router.add_put("/clips/{job}", attacker_endpoint)
     bot = await make_bot(config=saq_config(tmp_path, redis), renderer=Renderer("tiny"))
-    worker = WorkerProcess(write_saq_config(tmp_path / "worker", redis.url))
+    worker = start_worker(write_saq_config(tmp_path / "worker", redis.url))
     try:
         await asyncio.to_thread(worker.wait_for_line, "serving", 120)
         async with TestServer(app) as attacker:

@@ -14,6 +14,8 @@ from bot.core.types import RenderParams
 from bot.pipelines.tiny import build_tiny_pipeline
 from bot.render import ModelMissing, RenderCancelled, Renderer, cpu_render_threads
 
+pytestmark = pytest.mark.usefixtures("renders")  # every test here renders with diffusers
+
 
 def params(seed: int = 7, *, frames: int = 8, steps: int = 3, prompt: str = "a cat surfing") -> RenderParams:
     return RenderParams(

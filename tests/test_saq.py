@@ -28,11 +28,14 @@ from bot.provenance import check_clip
 from bot.render import Renderer
 from tests.harness.config import MakeConfig
 from tests.harness.core import PLATFORM, CoreBot, MakeBot
+from tests.harness.lanes import starts
 from tests.harness.media import decode
 from tests.harness.polling import eventually, eventually_async
 from tests.harness.saq import (
     SECRET,
     RedisServer,
+    StartRedis,
+    StartWorker,
     WorkerProcess,
     redis_missing,
     saq_settings,
@@ -46,6 +49,7 @@ LONG = "--steps 150"  # a few seconds on the tiny model: long enough to act on m
 
 
 @pytest.fixture(scope="module")
+@starts("redis")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path_factory.mktemp("redis"))
     server.start()
@@ -72,6 +76,7 @@ class Pool:
 
 
 @pytest.fixture(scope="module")
+@starts("process")
 def pool(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer) -> Iterator[Pool]:
     workers = Pool(tmp_path_factory.mktemp("workers"), redis_server)
     yield workers
@@ -233,10 +238,10 @@ async def test_a_job_that_saq_runs_twice_is_still_delivered_once(
 
 @pytest.mark.asyncio
 async def test_a_worker_with_another_secret_is_refused_in_one_line_and_takes_no_job(
-    saq_bot: CoreBot, pool: Pool
+    saq_bot: CoreBot, pool: Pool, start_worker: StartWorker
 ) -> None:
     await until_workers(saq_bot, 2)
-    intruder = WorkerProcess(pool.config, secret="not-the-secret-but-long-enough-0123456789")
+    intruder = start_worker(pool.config, secret="not-the-secret-but-long-enough-0123456789")
     assert intruder.exit_code() == 2
     refusals = [line for line in intruder.lines if "VIDEOBOT_WORKER_SECRET" in line]
     assert len(refusals) == 1 and "refused" in refusals[0], intruder.log
@@ -261,51 +266,42 @@ async def test_uploads_need_the_signature_and_a_job_the_bot_waits_for(saq_bot: C
 
 @pytest.mark.asyncio
 async def test_a_worker_started_before_the_bot_waits_for_it_then_renders(
-    make_bot: MakeBot, tmp_path: Path
+    make_bot: MakeBot, tmp_path: Path, start_redis: StartRedis, start_worker: StartWorker
 ) -> None:
-    redis = RedisServer(tmp_path)
-    redis.start()
-    early = WorkerProcess(write_saq_config(tmp_path / "worker", redis.url))
-    try:
-        early.wait_for_line("waiting for the bot")
-        config = parse_config(
-            saq_settings(tmp_path / "data", redis.url), "t.toml", {"VIDEOBOT_WORKER_SECRET": SECRET}
-        )
-        bot = await make_bot(config=config, renderer=Renderer("tiny"))
-        job = await bot.video("first light")
-        await bot.until_status(job.id, JobStatus.DONE, timeout=40)
-        assert delivered(bot) == Counter({f"{job.id}.mp4": 1})
-    finally:
-        early.stop()
-        redis.kill()
+    redis = start_redis(tmp_path)
+    early = start_worker(write_saq_config(tmp_path / "worker", redis.url))
+    early.wait_for_line("waiting for the bot")
+    config = parse_config(
+        saq_settings(tmp_path / "data", redis.url), "t.toml", {"VIDEOBOT_WORKER_SECRET": SECRET}
+    )
+    bot = await make_bot(config=config, renderer=Renderer("tiny"))
+    job = await bot.video("first light")
+    await bot.until_status(job.id, JobStatus.DONE, timeout=40)
+    assert delivered(bot) == Counter({f"{job.id}.mp4": 1})
 
 
 @pytest.mark.asyncio
 async def test_without_workers_jobs_wait_and_the_bot_says_why_and_drops_an_earlier_runs_jobs(
-    make_bot: MakeBot, tmp_path: Path
+    make_bot: MakeBot, tmp_path: Path, start_redis: StartRedis
 ) -> None:
-    redis = RedisServer(tmp_path)
-    redis.start()
-    try:
-        config = parse_config(
-            saq_settings(tmp_path / "data", redis.url), "t.toml", {"VIDEOBOT_WORKER_SECRET": SECRET}
-        )
-        queue = VideobotQueue.at(redis.url, queue_name(config.default_model))
-        left_behind = await queue.enqueue("render", key=job_key(1, "crashed-run"))  # a killed bot's job
-        assert left_behind is not None
-        bot = await make_bot(config=config, renderer=Renderer("tiny"))
-        await eventually(lambda: bot.service.backend.problem is not None, what="the missing workers noticed")
-        stale = await queue.job(left_behind.key)
-        await queue.disconnect()
-        assert stale is not None and stale.status.value == "aborted"
-        assert "No `videobot worker`" in (bot.service.backend.problem or "")
-        job = await bot.video("nobody renders this")
-        assert "rendering is paused" in bot.last_text
-        assert bot.job(job.id).status == JobStatus.QUEUED
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(bot.close(), 10)
-    finally:
-        redis.kill()
+    redis = start_redis(tmp_path)
+    config = parse_config(
+        saq_settings(tmp_path / "data", redis.url), "t.toml", {"VIDEOBOT_WORKER_SECRET": SECRET}
+    )
+    queue = VideobotQueue.at(redis.url, queue_name(config.default_model))
+    left_behind = await queue.enqueue("render", key=job_key(1, "crashed-run"))  # a killed bot's job
+    assert left_behind is not None
+    bot = await make_bot(config=config, renderer=Renderer("tiny"))
+    await eventually(lambda: bot.service.backend.problem is not None, what="the missing workers noticed")
+    stale = await queue.job(left_behind.key)
+    await queue.disconnect()
+    assert stale is not None and stale.status.value == "aborted"
+    assert "No `videobot worker`" in (bot.service.backend.problem or "")
+    job = await bot.video("nobody renders this")
+    assert "rendering is paused" in bot.last_text
+    assert bot.job(job.id).status == JobStatus.QUEUED
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(bot.close(), 10)
 
 
 @pytest.mark.asyncio
@@ -327,9 +323,9 @@ async def test_a_taken_upload_port_pauses_rendering_and_says_which_setting_to_ch
 
 
 def test_without_the_secret_neither_the_worker_nor_the_bot_starts_and_each_says_why(
-    tmp_path: Path, make_config: MakeConfig
+    tmp_path: Path, make_config: MakeConfig, start_worker: StartWorker
 ) -> None:
-    worker = WorkerProcess(write_saq_config(tmp_path, "redis://127.0.0.1:1/0"), secret="")
+    worker = start_worker(write_saq_config(tmp_path, "redis://127.0.0.1:1/0"), secret="")
     assert worker.exit_code() == 2
     assert "VIDEOBOT_WORKER_SECRET is not set" in worker.log and len(worker.lines) == 1, worker.log
     with pytest.raises(ConfigError, match="VIDEOBOT_WORKER_SECRET"):

@@ -75,8 +75,11 @@ class CountingRenderer(Renderer):
 
 
 @pytest.mark.asyncio
-async def test_a_video_request_is_queued_shows_progress_and_is_delivered_once(make_bot: MakeBot) -> None:
-    bot = await make_bot()
+async def test_a_video_request_is_queued_shows_progress_and_is_delivered_once(
+    make_bot: MakeBot, tiny_renderer: Renderer
+) -> None:
+    """End to end with a real tiny render: the clip's own tags say what was asked."""
+    bot = await make_bot(renderer=tiny_renderer)
 
     job = await bot.video("a cat surfing --seed 7")
     video = await bot.outbox.wait_for_video()
@@ -619,7 +622,7 @@ async def test_running_out_of_gpu_memory_suggests_fewer_frames(make_bot: MakeBot
 
 @pytest.mark.asyncio
 async def test_without_the_model_jobs_wait_in_line_told_why_and_run_once_it_loads(
-    make_bot: MakeBot, make_config: MakeConfig, tmp_path: Path
+    make_bot: MakeBot, make_config: MakeConfig, tmp_path: Path, renders: None
 ) -> None:
     renderer = CountingRenderer(str(tmp_path / "weights-not-downloaded"))
     bot = await make_bot(renderer=renderer, config=make_config(queue={"model_retry_s": 0.5}))

@@ -3,7 +3,6 @@ and `[models.NAME] audio = false` turn it off; fitting a clip to a size keeps it
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from bot.provenance import ContentCredentials, check_clip, ensure_local_identity
 from bot.render import Renderer
 from tests.fakes.telegram_api import FakeTelegram
 from tests.harness.config import MakeConfig, tiny_settings
+from tests.harness.console import ChildProcesses
 from tests.harness.core import MakeBot
 from tests.harness.telegram import start_bot
 
@@ -52,9 +52,9 @@ def noise(frames: int = 16, side: int = 128) -> np.ndarray:
 
 
 def test_demo_with_tiny_ltx2_writes_a_signed_mp4_whose_video_and_aac_sound_decode_in_sync(
-    tmp_path: Path,
+    tmp_path: Path, child_processes: ChildProcesses
 ) -> None:
-    result = subprocess.run(
+    result = child_processes.run(
         [
             sys.executable,
             "-m",
@@ -88,7 +88,7 @@ def test_demo_with_tiny_ltx2_writes_a_signed_mp4_whose_video_and_aac_sound_decod
     assert record is not None and record.audio is not None and "AI-generated" in record.audio
 
 
-def test_the_tiny_ltx2_renderer_returns_frames_that_carry_a_clip_long_soundtrack() -> None:
+def test_the_tiny_ltx2_renderer_returns_frames_that_carry_a_clip_long_soundtrack(renders: None) -> None:
     clip = Renderer("tiny-ltx2").render(PARAMS)
     sound = soundtrack_of(clip)
     assert clip.shape == (9, 64, 64, 3) and clip.dtype == np.uint8
@@ -96,7 +96,7 @@ def test_the_tiny_ltx2_renderer_returns_frames_that_carry_a_clip_long_soundtrack
     assert abs(sound.seconds - 9 / 8) < 0.1, "the vocoder's samples last as long as the frames"
 
 
-def test_a_model_configured_with_audio_false_renders_silent_clips() -> None:
+def test_a_model_configured_with_audio_false_renders_silent_clips(renders: None) -> None:
     assert soundtrack_of(Renderer("tiny-ltx2", audio=False).render(PARAMS)) is None
 
 
@@ -163,7 +163,7 @@ def test_audio_false_is_a_model_setting(tmp_path: Path) -> None:
 
 @pytest.mark.asyncio
 async def test_a_silent_job_is_delivered_without_sound_and_stored_as_silent(
-    make_bot: MakeBot, make_config: MakeConfig
+    make_bot: MakeBot, make_config: MakeConfig, renders: None
 ) -> None:
     frames = {"default_frames": 9, "min_frames": 9, "max_frames": 17}
     renderer = Renderer("tiny-ltx2")
@@ -182,7 +182,7 @@ async def test_a_silent_job_is_delivered_without_sound_and_stored_as_silent(
 
 @pytest.mark.asyncio
 async def test_telegram_sends_a_clip_with_sound_by_send_video(
-    telegram_fake: FakeTelegram, make_config: MakeConfig, tmp_path: Path
+    telegram_fake: FakeTelegram, make_config: MakeConfig, tmp_path: Path, renders: None
 ) -> None:
     frames = {"default_frames": 9, "min_frames": 9, "max_frames": 17}
     async with start_bot(telegram_fake, make_config, model={"id": "tiny-ltx2"}, video=frames) as bot:

@@ -20,6 +20,7 @@ from bot.core.types import ChatRef, JobStatus
 from bot.telegram_adapter import WEBHOOK_PATH, TelegramOutbox
 from tests.fakes.telegram_api import FakeTelegram
 from tests.harness.config import MakeConfig, tiny_settings, to_toml
+from tests.harness.console import ChildProcesses
 from tests.harness.media import decode
 from tests.harness.polling import eventually
 from tests.harness.telegram import BOT_NAME, TelegramBot, replying_to, start_bot, telegram_settings
@@ -41,7 +42,9 @@ async def bot(fake: FakeTelegram, make_config: MakeConfig) -> AsyncIterator[Tele
 
 
 @pytest.mark.asyncio
-async def test_group_video_is_queued_shows_progress_and_arrives_as_a_decodable_mp4(bot: TelegramBot) -> None:
+async def test_group_video_is_queued_shows_progress_and_arrives_as_a_decodable_mp4(
+    bot: TelegramBot, renders: None
+) -> None:
     fake = bot.fake
     command = fake.send_message(GROUP, ANN, f"/video@{BOT_NAME} a cat surfing --seed 5", chat_type="group")
 
@@ -261,7 +264,7 @@ async def test_webhook_mode_receives_updates_over_aiohttp(
 
 @pytest.mark.asyncio
 async def test_videobot_run_survives_sigkill_mid_render_and_delivers_once(
-    fake: FakeTelegram, tmp_path: Path
+    fake: FakeTelegram, tmp_path: Path, child_processes: ChildProcesses
 ) -> None:
     """The shipped entry point, killed mid-render, restarted on the same SQLite file."""
     settings = tiny_settings(tmp_path / "data", telegram=telegram_settings(fake))
@@ -269,7 +272,7 @@ async def test_videobot_run_survives_sigkill_mid_render_and_delivers_once(
     env = {**os.environ, "TELEGRAM_TOKEN": fake.token, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
 
     def start() -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
+        return child_processes.popen(
             [sys.executable, "-m", "bot", "run", "--config", str(tmp_path / "config.toml")],
             cwd=tmp_path,
             env=env,
@@ -342,11 +345,13 @@ async def test_a_clip_over_the_upload_limit_is_re_encoded_to_fit(bot: TelegramBo
 
 
 @pytest.mark.asyncio
-async def test_a_rejected_token_stops_videobot_run_with_one_line(fake: FakeTelegram, tmp_path: Path) -> None:
+async def test_a_rejected_token_stops_videobot_run_with_one_line(
+    fake: FakeTelegram, tmp_path: Path, child_processes: ChildProcesses
+) -> None:
     settings = tiny_settings(tmp_path / "data", telegram=telegram_settings(fake))
     (tmp_path / "config.toml").write_text(to_toml(settings))
     env = {**os.environ, "TELEGRAM_TOKEN": "999:WRONG", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    child = await asyncio.create_subprocess_exec(
+    child = await child_processes.spawn(
         sys.executable,
         "-m",
         "bot",

@@ -40,6 +40,7 @@ from bot.telegram_limits import LaneRateLimiter
 from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.telegram_api import FakeTelegram
 from tests.harness.config import MakeConfig, tiny_settings, to_toml
+from tests.harness.console import ChildProcesses
 from tests.harness.core import ALICE, BOB, CAROL, GROUP, PLATFORM
 from tests.harness.core import CHAT as PRIVATE
 from tests.harness.media import decode
@@ -397,7 +398,9 @@ async def test_admin_page_lists_recent_failures_with_their_kind(make_web: MakeWe
 # health and metrics -----------------------------------------------------------------------------
 
 
-async def test_healthz_is_200_only_while_the_database_and_the_worker_answer(make_web: MakeWeb) -> None:
+async def test_healthz_is_200_only_while_the_database_and_the_worker_answer(
+    make_web: MakeWeb, renders: None
+) -> None:
     alive = {"worker": True}
     site = await make_web(worker_alive=lambda: alive["worker"])
     await site.bot.service.platform_ready("telegram")
@@ -462,7 +465,7 @@ async def test_metrics_move_after_a_job_and_live_in_their_own_registry(make_web:
 
 
 async def test_a_model_that_does_not_load_is_not_counted_as_renders_and_shows_as_not_loaded(
-    make_web: MakeWeb,
+    make_web: MakeWeb, renders: None
 ) -> None:
     site = await make_web(worker=False)
     job = await site.bot.video("waiting", ALICE, chat=GROUP)
@@ -632,7 +635,7 @@ async def test_web_keys_have_safe_defaults_and_bad_values_are_one_line(make_conf
 
 
 async def test_videobot_run_serves_the_web_side_and_stops_cleanly(
-    telegram_fake: FakeTelegram, tmp_path: Path, unused_tcp_port: int
+    telegram_fake: FakeTelegram, tmp_path: Path, unused_tcp_port: int, child_processes: ChildProcesses
 ) -> None:
     """The shipped entry point with `[web] enabled` beside Telegram: health, metrics, then SIGTERM."""
     settings = tiny_settings(
@@ -649,7 +652,7 @@ async def test_videobot_run_serves_the_web_side_and_stops_cleanly(
         "VIDEOBOT_ADMIN_TOKEN": ADMIN_TOKEN,
         "TELEGRAM_TOKEN": telegram_fake.token,
     }
-    process = subprocess.Popen(
+    process = child_processes.popen(
         [sys.executable, "-m", "bot", "run", "--config", str(tmp_path / "config.toml")],
         cwd=tmp_path,
         env=env,
@@ -687,7 +690,7 @@ async def test_videobot_run_serves_the_web_side_and_stops_cleanly(
 
 
 async def test_a_platform_that_cannot_connect_is_retried_while_the_web_side_runs(
-    tmp_path: Path, unused_tcp_port_factory: Callable[[], int]
+    tmp_path: Path, unused_tcp_port_factory: Callable[[], int], child_processes: ChildProcesses
 ) -> None:
     """Telegram unreachable at start-up: shown disconnected, retried with backoff, then connected."""
     web_port, telegram_port = unused_tcp_port_factory(), unused_tcp_port_factory()
@@ -703,7 +706,7 @@ async def test_a_platform_that_cannot_connect_is_retried_while_the_web_side_runs
         "HF_HUB_OFFLINE": "1",
         "TELEGRAM_TOKEN": telegram_fake.token,
     }
-    process = subprocess.Popen(
+    process = child_processes.popen(
         [sys.executable, "-m", "bot", "run", "--config", str(tmp_path / "config.toml")],
         cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
@@ -746,12 +749,12 @@ async def test_a_platform_that_cannot_connect_is_retried_while_the_web_side_runs
 
 
 async def test_videobot_run_serves_the_web_side_and_the_worker_with_no_chat_platform(
-    tmp_path: Path, unused_tcp_port: int
+    tmp_path: Path, unused_tcp_port: int, child_processes: ChildProcesses
 ) -> None:
     settings = tiny_settings(tmp_path / "data", web={"enabled": True, "port": unused_tcp_port})
     (tmp_path / "config.toml").write_text(to_toml(settings))
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent), "HF_HUB_OFFLINE": "1"}
-    process = subprocess.Popen(
+    process = child_processes.popen(
         [sys.executable, "-m", "bot", "run", "--config", str(tmp_path / "config.toml")],
         cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
@@ -875,7 +878,9 @@ async def test_an_entry_deleted_with_the_bin_button_leaves_the_challenge_page(ma
     assert "a secret wish of alice" not in html and html.count('<video src="/clip/') == 1
 
 
-async def test_a_stop_under_load_ends_within_ten_seconds(telegram_fake: FakeTelegram, tmp_path: Path) -> None:
+async def test_a_stop_under_load_ends_within_ten_seconds(
+    telegram_fake: FakeTelegram, tmp_path: Path, child_processes: ChildProcesses
+) -> None:
     """Hundreds of people's commands just queued, their answers waiting in Telegram's group
     limiter (~20 a minute): SIGTERM still ends the bot before a container runtime's SIGKILL."""
     settings = tiny_settings(tmp_path / "data", telegram=telegram_settings(telegram_fake))
@@ -886,7 +891,7 @@ async def test_a_stop_under_load_ends_within_ten_seconds(telegram_fake: FakeTele
         "HF_HUB_OFFLINE": "1",
         "TELEGRAM_TOKEN": telegram_fake.token,
     }
-    process = subprocess.Popen(
+    process = child_processes.popen(
         [sys.executable, "-m", "bot", "run", "--config", str(tmp_path / "config.toml")],
         cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip

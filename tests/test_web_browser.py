@@ -18,6 +18,7 @@ import pytest_asyncio
 from bot.core.types import JobStatus
 from bot.store.public import CHALLENGE, CHAT
 from tests.harness.core import BOB, GROUP
+from tests.harness.lanes import starts
 from tests.harness.web import ADMIN_TOKEN, MakeWeb, WebBot, finished_challenge
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -34,6 +35,7 @@ pytestmark = [
 
 
 @pytest_asyncio.fixture
+@starts("browser")
 async def browser() -> AsyncIterator[Any]:
     from playwright.async_api import async_playwright
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import re
@@ -12,11 +13,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pytest
 
 from tests.harness.config import tiny_settings, to_toml
+from tests.harness.lanes import starts
 
 VIDEOBOT = Path(sys.executable).with_name("videobot")
 CLIP_READY = re.compile(r"clip ready: (\S+\.mp4)")
@@ -134,6 +136,7 @@ class Child:
 
 
 @pytest.fixture
+@starts("process")
 def children() -> Iterator[Callable[..., Child]]:
     """`children(*args, cwd=...)` starts a `videobot` child; all are killed afterwards."""
     started: list[Child] = []
@@ -148,8 +151,83 @@ def children() -> Iterator[Callable[..., Child]]:
         child.kill()
 
 
+VideobotRun = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+@starts("process")
+def videobot_run() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """`videobot_run(*args, cwd=, env=None, input=None, timeout=300)`: `videobot ARGS` run to its end
+    (`env` is added to the child's environment; a value of None removes a variable)."""
+
+    def run(
+        *args: str,
+        cwd: Path,
+        env: dict[str, str | None] | None = None,
+        input: str | None = None,
+        timeout: float = 300,
+    ) -> subprocess.CompletedProcess[str]:
+        child = child_env()
+        for name, value in (env or {}).items():
+            if value is None:
+                child.pop(name, None)
+            else:
+                child[name] = value
+        return subprocess.run(
+            [str(VIDEOBOT), *args], cwd=cwd, env=child, input=input, capture_output=True, text=True,
+            encoding="utf-8", timeout=timeout, check=False,
+        )  # fmt: skip
+
+    return run
+
+
 def write_config(folder: Path, **sections: dict[str, object]) -> Path:
     """A tiny-model config.toml in `folder`, its data folder beside it."""
     path = folder / "config.toml"
     path.write_text(to_toml(tiny_settings(folder / "data", **sections)), encoding="utf-8")
     return path
+
+
+class ChildProcesses:
+    """Child processes a test starts (`run`, `popen`, `spawn`, as `subprocess` and `asyncio` do),
+    each killed at the end of the test if it is still running."""
+
+    def __init__(self) -> None:
+        self.started: list[subprocess.Popen[Any] | asyncio.subprocess.Process] = []
+
+    def run(self, args: Any, **options: Any) -> subprocess.CompletedProcess[Any]:
+        return subprocess.run(args, **options)
+
+    def popen(self, args: Any, **options: Any) -> subprocess.Popen[Any]:
+        child: subprocess.Popen[Any] = subprocess.Popen(args, **options)
+        self.started.append(child)
+        return child
+
+    async def spawn(self, program: Any, *args: Any, **options: Any) -> asyncio.subprocess.Process:
+        child = await asyncio.create_subprocess_exec(program, *args, **options)
+        self.started.append(child)
+        return child
+
+    def kill_all(self) -> None:
+        for child in self.started:
+            if child.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    child.kill()
+
+
+@pytest.fixture
+@starts("process")
+def child_processes() -> Iterator[ChildProcesses]:
+    """Start `videobot` (or other) child processes: the test runs in the `process` lane."""
+    children = ChildProcesses()
+    yield children
+    children.kill_all()
+
+
+@pytest.fixture
+@starts("bench")
+def bench_processes() -> Iterator[ChildProcesses]:
+    """Start a benchmark script as a child process: the test runs in the `bench` lane."""
+    children = ChildProcesses()
+    yield children
+    children.kill_all()

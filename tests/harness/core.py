@@ -1,7 +1,9 @@
-"""The core harness: one `VideoService` over the tiny model, speaking through a `RecordingOutbox`.
+"""The core harness: one `VideoService` speaking through a `RecordingOutbox`.
 
 No platform library is involved: `CoreBot` calls the service as an adapter would, and the
-outbox records what the core asked the platforms to do.
+outbox records what the core asked the platforms to do.  Its render backend is the ports-level
+`StubBackend` (the core's rules need no diffusers) unless the test is in the `render` lane (it
+takes `renders` or `tiny_renderer`): then the tiny model renders for real.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import contextlib
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+import pytest
 import pytest_asyncio
 
 from bot.app import build_service
@@ -22,8 +25,10 @@ from bot.render import Renderer
 from bot.store import Store
 from tests.harness.clock import ManualClock
 from tests.harness.config import MakeConfig
+from tests.harness.lanes import in_lane, starts
 from tests.harness.outbox import RecordingOutbox
 from tests.harness.polling import eventually
+from tests.harness.stub_backend import StubBackend
 
 PLATFORM = "telegram"
 # One outbox stands in for every platform, so a test may speak as a Discord user too.
@@ -39,11 +44,21 @@ class CoreBot:
     """One VideoService with a recording outbox, and helpers to talk to it."""
 
     def __init__(
-        self, config: Config, renderer: Renderer, outbox: RecordingOutbox, clock: ManualClock
+        self,
+        config: Config,
+        renderer: Renderer | None,
+        outbox: RecordingOutbox,
+        clock: ManualClock,
+        backend: StubBackend | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
-        self.service = build_service(config, renderer=renderer, rng=random.Random(1234), clock=clock)
+        if renderer is None and backend is None and config.queue.backend != "saq":
+            backend = stub_for(config)
+        self.stub = backend
+        self.service = build_service(
+            config, renderer=renderer, backend=backend, rng=random.Random(1234), clock=clock
+        )
         self.store = self.service.store
         self.outbox = outbox
         for platform in PLATFORMS:
@@ -108,6 +123,26 @@ class CoreBot:
 MakeBot = Callable[..., Awaitable[CoreBot]]
 
 
+def stub_for(config: Config) -> StubBackend:
+    """The stub backend for `config`'s models, writing clips where the real one would."""
+    return StubBackend(config.data_dir / "clips", models=tuple(config.model_settings))
+
+
+@pytest.fixture
+@starts("render")
+def tiny_renderer() -> Renderer:
+    """The tiny ModelScope model, loaded (a pristine copy of the session's build)."""
+    renderer = Renderer("tiny")
+    renderer.load()
+    return renderer
+
+
+@pytest.fixture
+@starts("render")
+def renders() -> None:
+    """For a test that builds or loads diffusers pipelines itself: it runs in the `render` lane."""
+
+
 def crash_state(store: Store, job_id: int, status: JobStatus, **columns: object) -> None:
     """What a crash leaves behind: the row written directly, past the store's rules on endings."""
     values = {"status": str(status), **columns}
@@ -117,28 +152,33 @@ def crash_state(store: Store, job_id: int, status: JobStatus, **columns: object)
 
 @pytest_asyncio.fixture
 async def make_bot(make_config: MakeConfig) -> AsyncIterator[MakeBot]:
-    """`await make_bot(config=, renderer=, outbox=, worker=True, clock=)`: a core, closed afterwards.
+    """`await make_bot(config=, renderer=, backend=, outbox=, worker=True, clock=)`: a core, closed
+    afterwards.
 
-    Without `renderer` the tiny model, loaded before the worker starts (so it parks on the
-    empty queue); without `clock` the wall clock, which the test may still `advance`."""
+    Without `renderer` the stub backend (`bot.stub`), or the `backend` given; in the `render` lane
+    the tiny model stands in for the default model; a renderer is used
+    as given (`tiny_renderer` comes loaded, so the worker parks on the empty queue); without `clock` the wall
+    clock, which the test may still `advance`."""
     bots: list[CoreBot] = []
 
     async def make(
         *,
         config: Config | None = None,
         renderer: Renderer | None = None,
+        backend: StubBackend | None = None,
         outbox: RecordingOutbox | None = None,
         worker: bool = True,
         clock: ManualClock | None = None,
     ) -> CoreBot:
-        if renderer is None:
-            renderer = Renderer("tiny")
+        if renderer is None and backend is None and in_lane("render"):
+            renderer = Renderer("tiny")  # stands in for the default model, loaded before the worker starts
             renderer.load()
         bot = CoreBot(
             config or make_config(),
             renderer,
             outbox or RecordingOutbox(),
             clock if clock is not None else ManualClock(start=None),
+            backend,
         )
         bots.append(bot)
         if worker:

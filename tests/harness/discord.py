@@ -1,8 +1,9 @@
 """The Discord harness: the real discord.py adapter against the loopback fake Discord.
 
 A `World` is the fake plus one bot process (service, worker, client) that a test can stop,
-start and restart on the same database.  The model is the tiny offline one; a gate in the
-renderer holds a render mid-way when a story needs something to happen during it.
+start and restart on the same database.  It renders with the ports-level stub backend, or with
+the tiny offline model when made with `render=True` (the `render` lane); either way `world.gate`
+holds a render after its first step when a story needs something to happen during it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import contextlib
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import discord
 import pytest
@@ -29,7 +30,9 @@ from bot.render import BatchStep, Renderer
 from tests.fakes.discord_api import EPHEMERAL, FakeDiscord, RestCall
 from tests.harness.clock import ManualClock
 from tests.harness.config import MakeConfig
+from tests.harness.lanes import in_lane, starts
 from tests.harness.polling import eventually
+from tests.harness.stub_backend import StubBackend
 
 # The people in the stories; a guild member's permissions come with each interaction.
 OWNER, STRANGER, MODERATOR, ROLE_MODERATOR, CONFIG_OWNER = 111, 222, 333, 444, 999
@@ -38,15 +41,29 @@ MANAGE_GUILD = 0x20
 MakeWorld = Callable[..., Awaitable["World"]]
 
 
+class Gate(Protocol):
+    """Holds the next render after its first step: `hold()`, `await wait_paused()`, `release()`."""
+
+    def hold(self) -> None: ...
+
+    async def wait_paused(self) -> None: ...
+
+    def release(self) -> None: ...
+
+
 class GatedRenderer(Renderer):
     """The tiny model, with a gate that can hold a render after its first step."""
 
     def __init__(self, pipe: Any) -> None:
         super().__init__(TINY_MODEL_ID, device="cpu")
         self.pipe = pipe
-        self.hold = threading.Event()
+        self.holding = threading.Event()
         self.paused = threading.Event()
-        self.release = threading.Event()
+        self.released = threading.Event()
+
+    def hold(self) -> None:
+        self.released.clear()
+        self.holding.set()
 
     def render_batch(
         self,
@@ -57,18 +74,18 @@ class GatedRenderer(Renderer):
         def step(index: int, done: int, total: int) -> None:
             if on_step is not None:
                 on_step(index, done, total)
-            if done == 1 and self.hold.is_set():
+            if done == 1 and self.holding.is_set():
                 self.paused.set()
-                self.release.wait(30)
+                self.released.wait(30)
 
         return super().render_batch(batch, step, should_stop)
 
     async def wait_paused(self) -> None:
         assert await asyncio.to_thread(self.paused.wait, 30), "no render reached the gate"
 
-    def open(self) -> None:
-        self.hold.clear()
-        self.release.set()
+    def release(self) -> None:
+        self.holding.clear()
+        self.released.set()
 
 
 class _Bot(VideoBotClient):
@@ -83,15 +100,28 @@ class World:
     """
 
     def __init__(
-        self, fake: FakeDiscord, config: Config, pipe: Any, clock: ManualClock, *, core_clock: bool = False
+        self,
+        fake: FakeDiscord,
+        config: Config,
+        pipe: Any | None,
+        clock: ManualClock,
+        *,
+        core_clock: bool = False,
     ) -> None:
+        """`pipe`: the tiny pipeline to render with, or None for the stub backend."""
         self.fake, self.config, self.pipe, self.clock = fake, config, pipe, clock
         self.core_clock: Clock = clock if core_clock else time.time
         self.stack = contextlib.AsyncExitStack()
 
     async def start(self, **bot_options: Any) -> None:
-        self.renderer = GatedRenderer(self.pipe)
-        self.service = build_service(self.config, renderer=self.renderer, clock=self.core_clock)
+        if self.pipe is None:
+            stub = StubBackend(self.config.data_dir / "clips", models=tuple(self.config.model_settings))
+            self.gate: Gate = stub
+            self.service = build_service(self.config, backend=stub, clock=self.core_clock)
+        else:
+            renderer = GatedRenderer(self.pipe)
+            self.gate = renderer
+            self.service = build_service(self.config, renderer=renderer, clock=self.core_clock)
         self.stack = contextlib.AsyncExitStack()
         self.bot = _Bot(self.service, clock=self.clock, guild_ready_timeout=0.05, **bot_options)
         self.service.add_outbox("discord", self.bot.outbox)
@@ -112,7 +142,7 @@ class World:
         assert ready in done, "bot not ready within 10 s"
 
     async def stop(self) -> None:
-        self.renderer.open()
+        self.gate.release()
         await self.stack.aclose()
 
     async def restart(self, **bot_options: Any) -> None:
@@ -128,9 +158,10 @@ class World:
         await eventually(check, timeout=timeout)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
+@starts("render")
 def tiny_pipe() -> Any:
-    """The tiny model, loaded once: each `World` process renders with it."""
+    """The tiny model, loaded (a pristine copy of the session's build): a `World` renders with it."""
     renderer = Renderer(TINY_MODEL_ID, device="cpu")
     renderer.load()
     return renderer.pipe
@@ -167,21 +198,27 @@ def discord_config(discord_fake: FakeDiscord, make_config: MakeConfig) -> Callab
 
 @pytest_asyncio.fixture
 async def make_world(
-    discord_fake: FakeDiscord, discord_config: Callable[..., Config], tiny_pipe: Any
+    discord_fake: FakeDiscord, discord_config: Callable[..., Config]
 ) -> AsyncIterator[MakeWorld]:
-    """`await make_world(discord={...}, admin={...}, core_clock=False, **bot_options)`: a started bot,
-    stopped afterwards."""
+    """`await make_world(discord={...}, admin={...}, core_clock=False, pipe=None, **bot_options)`: a
+    started bot, stopped afterwards; it renders with `pipe` (the tiny model in the `render` lane) or the
+    stub backend."""
     worlds: list[World] = []
 
     async def make(
         discord: dict[str, Any] | None = None,
         admin: dict[str, Any] | None = None,
         core_clock: bool = False,
+        pipe: Any | None = None,
         **bot_options: Any,
     ) -> World:
         config = discord_config(discord, admin)
         point_at(config.discord)
-        world = World(discord_fake, config, tiny_pipe, ManualClock(), core_clock=core_clock)
+        if pipe is None and in_lane("render"):
+            renderer = Renderer(TINY_MODEL_ID, device="cpu")
+            renderer.load()
+            pipe = renderer.pipe
+        world = World(discord_fake, config, pipe, ManualClock(), core_clock=core_clock)
         worlds.append(world)
         await world.start(**bot_options)
         return world

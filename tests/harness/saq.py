@@ -16,11 +16,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.harness.config import tiny_settings, to_toml
+from tests.harness.lanes import starts
 from tests.harness.polling import eventually_blocking
 
 REPO = Path(__file__).resolve().parents[2]
@@ -193,3 +196,42 @@ class WorkerProcess:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(10)
         self.kill()
+
+
+StartRedis = Callable[[Path], RedisServer]
+StartWorker = Callable[..., WorkerProcess]
+
+
+@pytest.fixture
+@starts("redis")
+def start_redis() -> Iterator[Callable[[Path], RedisServer]]:
+    """`start_redis(folder)`: a running `redis-server`, killed afterwards."""
+    servers: list[RedisServer] = []
+
+    def start(folder: Path) -> RedisServer:
+        if redis_missing():
+            pytest.skip(redis_missing() or "")
+        server = RedisServer(folder)
+        servers.append(server)
+        server.start()
+        return server
+
+    yield start
+    for server in servers:
+        server.kill()
+
+
+@pytest.fixture
+@starts("process")
+def start_worker() -> Iterator[Callable[..., WorkerProcess]]:
+    """`start_worker(config_path, secret=, name=)`: a `videobot worker` child, stopped afterwards."""
+    workers: list[WorkerProcess] = []
+
+    def start(config: Path, **options: Any) -> WorkerProcess:
+        worker = WorkerProcess(config, **options)
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()

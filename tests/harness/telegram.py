@@ -1,4 +1,7 @@
-"""The Telegram harness: the real python-telegram-bot adapter against the loopback fake Bot API."""
+"""The Telegram harness: the real python-telegram-bot adapter against the loopback fake Bot API.
+
+The bot renders with the ports-level stub backend (`running.stub`), or, in the `render` lane, with
+the configured tiny models (or the renderer a test hands `start_bot`)."""
 
 from __future__ import annotations
 
@@ -15,8 +18,12 @@ from bot.app import build_service, run_telegram, running_worker
 from bot.config import Config
 from bot.core.ports import Clock
 from bot.core.service import VideoService
+from bot.render import Renderer
 from tests.fakes.telegram_api import ApiCall, FakeTelegram
 from tests.harness.config import MakeConfig
+from tests.harness.core import stub_for
+from tests.harness.lanes import in_lane
+from tests.harness.stub_backend import StubBackend
 
 BOT_NAME = "videobot_test_bot"
 
@@ -28,6 +35,7 @@ class TelegramBot:
     fake: FakeTelegram
     service: VideoService
     config: Config
+    stub: StubBackend | None = None
 
 
 def telegram_settings(fake: FakeTelegram, **extra: Any) -> dict[str, Any]:
@@ -52,19 +60,22 @@ async def start_bot(
     fake: FakeTelegram,
     make_config: MakeConfig,
     clock: Clock = time.time,
+    *,
+    renderer: Renderer | None = None,
     **sections: dict[str, Any],
 ) -> AsyncIterator[TelegramBot]:
     """The service, its worker and the adapter, polling `fake` (or serving its webhook) until exit."""
     telegram = {**telegram_settings(fake), **sections.pop("telegram", {})}
     config = make_config(env={"TELEGRAM_TOKEN": fake.token}, telegram=telegram, **sections)
-    service = build_service(config, clock=clock)
+    stub = None if renderer is not None or in_lane("render") else stub_for(config)
+    service = build_service(config, renderer=renderer, backend=stub, clock=clock)
     stop = asyncio.Event()
     async with running_worker(service):
         task = asyncio.create_task(run_telegram(service, stop))
         try:
             if not config.telegram.webhook_url:
                 await fake.wait_until_polling()
-            yield TelegramBot(fake, service, config)
+            yield TelegramBot(fake, service, config, stub)
         finally:
             service.stop()
             stop.set()
