@@ -19,5 +19,6 @@ pytest_plugins = [
     "tests.harness.telegram",
     "tests.harness.discord",
     "tests.harness.console",
+    "tests.harness.saq",
     "tests.harness.web",
 ]
