@@ -4,16 +4,19 @@ mypy refuses a wrongly typed call into the core (tests/typing/wrong_calls.py).""
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
 from pathlib import Path
+
+from tests.harness.console import ChildProcesses
 
 REPO = Path(__file__).resolve().parent.parent
 SNIPPET = REPO / "tests" / "typing" / "wrong_calls.py"
 
 
-def test_mypy_refuses_wrongly_typed_calls_into_the_core_and_accepts_the_right_one() -> None:
-    out = subprocess.run(
+def test_mypy_refuses_wrongly_typed_calls_into_the_core_and_accepts_the_right_one(
+    child_processes: ChildProcesses,
+) -> None:
+    out = child_processes.run(
         [sys.executable, "-m", "mypy", "--no-error-summary", "--hide-error-context", str(SNIPPET)],
         capture_output=True,
         text=True,

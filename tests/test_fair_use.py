@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import time
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +17,7 @@ from bot.render import Renderer
 from bot.store import DB_FILE, Store
 from tests.harness.clock import ManualClock
 from tests.harness.config import MakeConfig
+from tests.harness.console import SpawnContext
 from tests.harness.core import CoreBot, MakeBot
 
 T0 = datetime(2026, 3, 7, 12, 0, tzinfo=ZoneInfo("UTC")).timestamp()
@@ -135,12 +135,12 @@ def _hammer(db: str, charge: QuotaCharge, tries: int, results: Any) -> None:
     ],
 )
 def test_eight_processes_hammering_one_user_never_exceed_the_limit(
-    tmp_path: Path, limit: str, charge: QuotaCharge
+    tmp_path: Path, limit: str, charge: QuotaCharge, process_context: SpawnContext
 ) -> None:
     db = tmp_path / DB_FILE
     Store(db).close()
     charge = QuotaCharge(**{**charge.__dict__, "now": time.time()})
-    context = multiprocessing.get_context("spawn")
+    context = process_context
     results = context.Queue()
     workers = [context.Process(target=_hammer, args=(str(db), charge, 8, results)) for _ in range(8)]
     for worker in workers:

@@ -20,7 +20,6 @@ from tests.harness.media import decode
 from tests.harness.stub_backend import StubBackend
 from tests.harness.tiny_pipelines import stats
 
-
 # the stub backend -------------------------------------------------------------------------------
 
 
@@ -47,7 +46,9 @@ async def test_the_stub_sends_a_real_backends_events_and_a_clip_that_decodes_at_
 
 
 @pytest.mark.asyncio
-async def test_the_stub_holds_a_render_cancels_it_between_steps_and_fails_on_request(make_bot: MakeBot) -> None:
+async def test_the_stub_holds_a_render_cancels_it_between_steps_and_fails_on_request(
+    make_bot: MakeBot,
+) -> None:
     bot = await make_bot()
     stub = bot.stub
     assert stub is not None
@@ -108,7 +109,14 @@ def test_a_cached_copy_renders_the_same_frames_as_a_fresh_build(renders: None) -
     cached = build_tiny("tiny-ltx")
     for component in (fresh.transformer, fresh.text_encoder, fresh.vae):
         component.eval()
-    kwargs = {"prompt": "a cat", "num_frames": 9, "height": 32, "width": 32, "num_inference_steps": 2, "output_type": "np"}
+    kwargs = {
+        "prompt": "a cat",
+        "num_frames": 9,
+        "height": 32,
+        "width": 32,
+        "num_inference_steps": 2,
+        "output_type": "np",
+    }
     a = fresh(**kwargs, generator=torch.Generator().manual_seed(3)).frames
     b = cached(**kwargs, generator=torch.Generator().manual_seed(3)).frames
     assert (a == b).all()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import multiprocessing
 import os
 import re
 import signal
@@ -12,6 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from multiprocessing.context import SpawnContext
 from pathlib import Path
 from typing import IO, Any
 
@@ -231,3 +233,10 @@ def bench_processes() -> Iterator[ChildProcesses]:
     children = ChildProcesses()
     yield children
     children.kill_all()
+
+
+@pytest.fixture
+@starts("process")
+def process_context() -> SpawnContext:
+    """`multiprocessing`'s spawn context, for a test that runs several Python processes at once."""
+    return multiprocessing.get_context("spawn")

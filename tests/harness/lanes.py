@@ -2,16 +2,16 @@
 
 | lane | the test starts | fixtures |
 |---|---|---|
-| `render` | real diffusers pipelines (tiny random weights) | `tiny_renderer`, `make_renderer`, `renders`, … |
-| `process` | a `videobot` child process | `videobot_child`, `children` |
-| `redis` | a real `redis-server` | `redis_server` |
-| `browser` | headless Chromium | `browser_page` |
-| `bench` | a benchmark script's quick mode | `bench_run` |
+| `render` | real diffusers pipelines (tiny random weights) | `renders`, `tiny_renderer`, `tiny_pipe` |
+| `process` | a child process: `videobot`, a worker, mypy, several Python processes | `children`, `videobot_run`, `child_processes`, `start_worker`, `process_context` |
+| `redis` | a real `redis-server` | `start_redis` (and modules' own `redis_server`) |
+| `browser` | headless Chromium | `browser` (tests/test_web_browser.py) |
+| `bench` | a benchmark script's quick mode | `quick`, `bench`, `bench_processes` |
 
 A fixture that starts one of these is declared with `@starts(lane)`; collection marks every test
 that uses it (directly or through another fixture), so a new test cannot forget its lane.  And a
-test that starts one *without* such a fixture fails at once (`LaneGuard`): a child process, a
-Redis server, or a diffusers pipeline built outside its lane is refused with the fixture to use.
+test that starts one *without* such a fixture fails at once: a `videobot` or `redis-server` child,
+or a diffusers pipeline built outside its lane, raises `LaneError` naming the way to do it.
 
 `scripts/test.sh --fast` leaves out `process`, `redis`, `browser` and `bench`; CI runs them all.
 """
@@ -25,7 +25,13 @@ from typing import Any, TypeVar
 
 import pytest
 
-LANES = ("render", "process", "redis", "browser", "bench")  # registered, with what each means, in pyproject.toml
+LANES = (
+    "render",
+    "process",
+    "redis",
+    "browser",
+    "bench",
+)  # registered, with what each means, in pyproject.toml
 FAST_SKIPS = ("process", "redis", "browser", "bench")  # `scripts/test.sh --fast` leaves these out
 
 F = TypeVar("F", bound=Callable[..., Any])
