@@ -146,14 +146,15 @@ def take_image(argument: str) -> tuple[str, Upload | None]:
     found = IMAGE_OPTION.search(argument)
     if found is None:
         return argument, None
-    path = Path(found.group(1)).expanduser()
+    path = Path(found.group(1).strip("'\"")).expanduser()
+    if not path.is_file():  # one sentence, before anything is charged or read
+        raise CommandError("picture_no_file", path=messages.echo(str(path)))
     rest = " ".join((argument[: found.start()] + " " + argument[found.end() :]).split())
 
     async def fetch() -> bytes:
         return await asyncio.to_thread(path.read_bytes)
 
-    size = path.stat().st_size if path.is_file() else 0
-    return rest, Upload(size, fetch)
+    return rest, Upload(path.stat().st_size, fetch)
 
 
 async def dispatch(service: VideoService, req: Request, line: str) -> bool:
@@ -164,8 +165,12 @@ async def dispatch(service: VideoService, req: Request, line: str) -> bool:
     if command in ("/quit", "/exit"):
         return False
     if command == "/video":
-        argument, picture = take_image(argument)
-        await service.video_text(req, argument, picture=picture)
+        try:
+            argument, picture = take_image(argument)
+        except CommandError as error:
+            await service.reply(req, messages.text(error.key, req.user.locale, **error.values))
+        else:
+            await service.video_text(req, argument, picture=picture)
     elif command == "/extend":
         await service.extend_text(req, argument)
     elif command == "/cancel":

@@ -191,12 +191,14 @@ class Commands:
             loaded = None if resident is None else name in resident
             settings, identity = self.models.settings(name), self.models.identity(name)
             lines.append(model_line(settings, identity, locale, active=name == active, loaded=loaded))
+        lines.append(self.models.pictures_line(allowed, locale))
         if len(allowed) > 1:
             lines.append(messages.text("models_pick", locale))
         await self.notifier.reply(req, messages.fit_lines(lines), private=True)
 
     async def help(self, req: Request) -> None:
-        model = self.models.pick(None, self.store.chats.get(req.chat.scope_key))
+        chat = self.store.chats.get(req.chat.scope_key)
+        model = self.models.pick(None, chat)
         made_by = self.models.identity(model.name)
         v, q = model.limits, self.config.quota
         text = messages.text(
@@ -219,7 +221,8 @@ class Commands:
             model_option=" [--model NAME]" if len(self.models.names()) > 1 else "",
             commands=command_list(),
         )
-        await self.notifier.reply(req, text, private=True)
+        pictures = self.models.pictures_line(self.models.allowed(chat), req.user.locale)
+        await self.notifier.reply(req, f"{text}\n{pictures}", private=True)
 
     async def button(self, req: Request, action: str, job_id: int) -> Job | None:
         """A press on 🔁 🎲 ℹ 🗑 under a result; anyone may press, rules apply per action.
