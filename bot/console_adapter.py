@@ -49,12 +49,21 @@ class ConsoleOutbox:
         self._redraw = out.isatty()
         self._on_edit_line = False  # the cursor sits at the end of a line an edit may redraw
         self._said: set[str] = set()  # done lines printed with their clip, not again after it
+        # (kind, text) last shown: a chat edits the status message AND answers with the same words
+        # (/cancel), which a terminal would print twice
+        self._last: tuple[str, str] = ("", "")
 
     def _print(self, text: str) -> None:
         if self._on_edit_line:
             self.out.write("\n")
             self._on_edit_line = False
         print(text, file=self.out, flush=True)
+
+    def _repeats(self, kind: str, text: str) -> bool:
+        """Whether `text` was just shown by the other kind of call (an edit, then a reply)."""
+        last_kind, last_text = self._last
+        self._last = (kind, text)
+        return text == last_text and kind != last_kind
 
     def upload_limit(self, chat: ChatRef) -> int:
         return 2**40
@@ -68,12 +77,15 @@ class ConsoleOutbox:
         private: bool = False,
         user: UserRef | None = None,
     ) -> str | None:
-        self._print(text)
+        if not self._repeats("send", text):
+            self._print(text)
         return str(next(self._ids))
 
     async def edit_text(self, chat: ChatRef, message: str, text: str) -> None:
         if text in self._said:
             self._said.discard(text)
+            return
+        if self._repeats("edit", text):
             return
         if not self._redraw:
             self._print(f"  {text}")

@@ -121,8 +121,11 @@ class Commands:
             lines.append(messages.text("queue_yours_running", locale, job=job.id))
         estimates = {job.id: self.eta.estimate(job.id) for job in self.store.jobs.queued_of(req.user.key)}
         for job_id, (place, eta) in sorted(estimates.items(), key=lambda item: item[1][0] or 0):
-            when = messages.duration(eta) if eta is not None else "?"
-            lines.append(messages.text("queue_yours", locale, job=job_id, position=place, eta=when))
+            if eta is None:
+                lines.append(messages.text("queue_yours_no_eta", locale, job=job_id, position=place))
+            else:
+                eta_text = messages.duration(eta)
+                lines.append(messages.text("queue_yours", locale, job=job_id, position=place, eta=eta_text))
         if len(lines) == 1:
             lines.append(messages.text("queue_none_yours", locale))
         await self.notifier.reply(req, "\n".join(lines), private=True)
