@@ -197,6 +197,8 @@ def _demo(config: Config, args: argparse.Namespace) -> int:
         params = validate_video(video_args, settings.limits, model=settings)  # a bad option: one line
         if args.loop:
             params = dataclasses.replace(params, loop=_demo_loops(settings))
+        if args.image is not None:
+            _demo_takes_pictures(trying, settings)
     except CommandError as error:
         print(messages.text(error.key, "en", **error.values), file=sys.stderr)
         return 2
@@ -303,12 +305,6 @@ def _demo_picture(config: Config, settings: ModelSettings, path: Path) -> Pictur
     from bot.faces import FaceDetector
     from bot.pictures import PictureInspector
 
-    if not settings.preset.pictures.taken:
-        able = [n for n, s in config.model_settings.items() if s.preset.pictures.taken] or ["tiny-ltx"]
-        raise _DemoRefusal(
-            f"{settings.name} makes clips from text only; give --model one that animates pictures: "
-            + ", ".join(able)
-        )
     try:
         data = path.read_bytes()
     except OSError as error:
@@ -320,6 +316,15 @@ def _demo_picture(config: Config, settings: ModelSettings, path: Path) -> Pictur
 
 class _DemoRefusal(Exception):
     """A `videobot demo` request that cannot be made, in command-line words (not a chat's)."""
+
+
+def _demo_takes_pictures(config: Config, settings: ModelSettings) -> None:
+    if not settings.preset.pictures.taken:
+        able = [n for n, s in config.model_settings.items() if s.preset.pictures.taken] or ["tiny-ltx"]
+        raise _DemoRefusal(
+            f"{settings.name} makes clips from text only; give --model one that animates pictures: "
+            + ", ".join(able)
+        )
 
 
 def _demo_loops(settings: ModelSettings) -> bool:
