@@ -169,7 +169,6 @@ class _StepPrinter:
 
 def _demo(config: Config, args: argparse.Namespace) -> int:
     from bot import encode
-    from bot.core import messages
 
     replaced = stand_ins(config, args.tiny)
     trying = tiny_models(config, replaced)
@@ -200,7 +199,7 @@ def _demo(config: Config, args: argparse.Namespace) -> int:
         if args.image is not None:
             _demo_takes_pictures(trying, settings)
     except CommandError as error:
-        print(messages.text(error.key, "en", **error.values), file=sys.stderr)
+        print(_shell_words(error), file=sys.stderr)
         return 2
     except _DemoRefusal as refusal:
         print(f"videobot: {refusal}", file=sys.stderr)
@@ -221,7 +220,7 @@ def _demo(config: Config, args: argparse.Namespace) -> int:
         try:
             params = dataclasses.replace(params, picture=_demo_picture(config, settings, args.image))
         except CommandError as error:
-            print(f"videobot: {messages.text(error.key, 'en', **error.values)}", file=sys.stderr)
+            print(f"videobot: {_shell_words(error)}", file=sys.stderr)
             return 2
         except _DemoRefusal as refusal:
             print(f"videobot: {refusal}", file=sys.stderr)
@@ -312,6 +311,14 @@ def _demo_picture(config: Config, settings: ModelSettings, path: Path) -> Pictur
     facts = PictureInspector(config.video.max_image_mb * 1_000_000, FaceDetector())(data)
     check_faces(facts, FacePolicy(config.policy.faces), is_owner=True)
     return dataclasses.replace(facts.picture, path=str(path.resolve()))
+
+
+def _shell_words(error: CommandError) -> str:
+    """A refusal's sentence as the shell should read it: no quota was at stake here."""
+    from bot.core import messages
+
+    text = messages.text(error.key, "en", **error.values)
+    return text.replace(" Nothing was charged.", "").replace("; nothing was charged.", ".")
 
 
 class _DemoRefusal(Exception):

@@ -60,7 +60,7 @@ def test_console_tiny_animates_loops_extends_and_makes_sound_without_model_names
     bot.send("/video x --image missing.png")
     bot.wait_for("There is no picture at missing.png")
     bot.send("/quit")
-    assert bot.wait(30) == 0
+    assert bot.wait(120) == 0  # after the model load, which a stop cannot interrupt
     assert "Traceback" not in bot.stdout + bot.stderr
 
 
@@ -87,10 +87,10 @@ def test_console_model_picks_the_default_and_an_unknown_one_is_one_line(
     bot.send("/help")
     bot.wait_for("Clips are made by tiny-ltx2")
     bot.send("/quit")
-    assert bot.wait(30) == 0
+    assert bot.wait(120) == 0  # after the model load, which a stop cannot interrupt
 
     wrong = children("console", "--config", "config.toml", "--model", "nosuch", cwd=tmp_path)
-    assert wrong.wait(30) == 2
+    assert wrong.wait(60) == 2
     assert wrong.err[-1].startswith("videobot: there is no model called 'nosuch'; pick one of tiny, ")
     assert "Traceback" not in wrong.stderr
 
@@ -127,6 +127,11 @@ def test_demo_animates_a_picture_without_a_model_name(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "Using the tiny random model tiny-ltx" in result.stderr
     assert read_clip(tmp_path / "x.mp4")[2]["videobot_model"] == "tiny-ltx"
+
+    (tmp_path / "notes.txt").write_text("not a picture", encoding="utf-8")
+    not_a_picture = demo(tmp_path, "steam", "--image", "notes.txt", "--out", "z.mp4")
+    assert not_a_picture.returncode == 2
+    assert not_a_picture.stderr.splitlines()[-1] == "videobot: That file is not a JPEG, PNG or WebP picture."
 
     refused = demo(tmp_path, "steam", "--image", "photo.png", "--model", "tiny", "--out", "y.mp4")
     assert refused.returncode == 2
