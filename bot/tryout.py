@@ -83,10 +83,11 @@ def tiny_models(config: Config, replaced: dict[str, str]) -> Config:
     entries: list[tuple[str, ModelEntry]] = []
     for name, entry in config.models:
         tiny = replaced.get(name)
-        if tiny is None:
+        if config.model_table:  # a lone [model] is named after what really renders ("default" says nothing)
+            renders = tiny or config.model_settings[name].source
+            entries.append((renders, own_shape(config, tiny, default=True) if tiny else entry))
+        elif tiny is None:
             entries.append((name, entry))
-        elif config.model_table:  # a lone [model]: named after what really renders, at its own shape
-            entries.append((tiny, own_shape(config, tiny, default=True)))
         else:
             entries.append((name, ModelEntry(id=tiny, default=entry.default)))
     config = dataclasses.replace(config, models=tuple(entries), model_table=False)
