@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,3 +33,15 @@ def test_the_face_gate_finds_a_face_without_ever_loading_opencv() -> None:
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "1"
+
+
+def test_start_up_says_whether_the_face_gate_is_on(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from bot.app import picture_gate
+    from bot.config import parse_config
+    from bot.provenance import ContentCredentials
+
+    config = parse_config({"storage": {"dir": str(tmp_path)}}, "t.toml", {})
+    with caplog.at_level(logging.INFO, logger="bot.app"):
+        gate = picture_gate(config, ContentCredentials(None))
+    assert gate is not None
+    assert "pictures: the face gate is on ([policy] faces = refuse)" in caplog.messages
