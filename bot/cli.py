@@ -205,17 +205,7 @@ def _demo(config: Config, args: argparse.Namespace) -> int:
         print(f"videobot: {refusal}", file=sys.stderr)
         return 2
     source = settings.source
-    # which configured model this one stands in for (a lone [model] is renamed after its stand-in)
-    original = next(
-        (o for o, t in replaced.items() if settings.name == o or (config.model_table and settings.name == t)),
-        None,
-    )
-    if original is not None and not args.tiny:
-        print(fallback_note(config.model_settings[original], source), file=sys.stderr)
-    elif settings.preset.tiny:
-        print(f"Using the tiny random model {source}: clips show noise, not your prompt.", file=sys.stderr)
-    else:
-        print(f"Using the model {source}.", file=sys.stderr)
+    print(_demo_model_words(config, replaced, settings, forced=args.tiny), file=sys.stderr)
     if args.image is not None:
         try:
             params = dataclasses.replace(params, picture=_demo_picture(config, settings, args.image))
@@ -323,6 +313,22 @@ def _shell_words(error: CommandError) -> str:
 
 class _DemoRefusal(Exception):
     """A `videobot demo` request that cannot be made, in command-line words (not a chat's)."""
+
+
+def _demo_model_words(
+    config: Config, replaced: dict[str, str], settings: ModelSettings, *, forced: bool
+) -> str:
+    """Which model `demo` renders with, and why when it is a stand-in for one not on disk."""
+    # the configured model it stands in for (a lone [model] is renamed after its stand-in)
+    original = next(
+        (o for o, t in replaced.items() if settings.name == o or (config.model_table and settings.name == t)),
+        None,
+    )
+    if original is not None and not forced:
+        return fallback_note(config.model_settings[original], settings.source)
+    if settings.preset.tiny:
+        return f"Using the tiny random model {settings.source}: clips show noise, not your prompt."
+    return f"Using the model {settings.source}."
 
 
 def _demo_takes_pictures(config: Config, settings: ModelSettings) -> None:
