@@ -8,10 +8,14 @@ videobot's own parser, and the compose config is loaded by videobot's own config
 from __future__ import annotations
 
 import configparser
+import json
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
+import tomllib
+import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -20,6 +24,10 @@ import yaml
 
 from bot.cli import COMMANDS, build_parser
 from bot.config import load_config
+from tests.harness.config import to_toml
+from tests.harness.console import VIDEOBOT, child_env
+from tests.harness.polling import eventually_blocking
+from tests.harness.saq import RedisServer, free_port, redis_missing
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 UNITS = DEPLOY / "systemd"
@@ -154,3 +162,66 @@ def test_systemd_accepts_the_units(tmp_path: Path) -> None:
     assert len(units) == 2
     result = subprocess.run(["systemd-analyze", "verify", *units], capture_output=True, text=True)
     assert result.returncode == 0 and not result.stderr.strip(), result.stderr
+
+
+def _healthz(port: int) -> dict[str, object] | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as page:
+            return json.loads(page.read())  # type: ignore[no-any-return]
+    except OSError:
+        return None
+
+
+def test_each_compose_command_line_runs_against_a_local_redis(tmp_path: Path) -> None:
+    """The bot, the worker and pull as compose starts them (same argv, env file and environment),
+    outside a container: deploy/config.toml with loopback addresses, the tiny model and tmp paths."""
+    if (why := redis_missing()) is not None:
+        pytest.skip(why)
+    redis = RedisServer(tmp_path)
+    redis.start()
+    web_port, upload_port = free_port(), free_port()
+    settings = tomllib.loads((DEPLOY / "config.toml").read_text(encoding="utf-8"))
+    settings["model"].update(id="tiny", device="cpu")
+    settings["storage"]["dir"] = str(tmp_path / "data")
+    settings["queue"].update(
+        redis_url=redis.url,
+        upload_listen="127.0.0.1",
+        upload_port=upload_port,
+        upload_url=f"http://127.0.0.1:{upload_port}",
+    )
+    settings["web"].update(host="127.0.0.1", port=web_port)
+    config = tmp_path / "config.toml"
+    config.write_text(to_toml(settings), encoding="utf-8")
+    example = (DEPLOY / "videobot.env.example").read_text(encoding="utf-8").splitlines()
+    env_file = dict(line.split("=", 1) for line in example if line and not line.startswith("#"))
+    env_file["VIDEOBOT_WORKER_SECRET"] = SECRET  # what the owner fills in
+
+    def start(name: str) -> subprocess.Popen[bytes]:
+        service = videobot_services()[name]
+        argv = [str(config) if word == CONFIG_IN_CONTAINER else word for word in service["command"]]
+        env = {**child_env(), **env_file, "HF_HOME": str(tmp_path / "hf")}
+        env.pop("HF_HUB_OFFLINE")  # only where compose sets it
+        env.update(service.get("environment", {}))
+        with (tmp_path / f"{name}.log").open("w") as log:  # a pipe nobody reads would fill and block it
+            return subprocess.Popen([str(VIDEOBOT), *argv], cwd=tmp_path, env=env, stderr=log)
+
+    def said(name: str) -> str:
+        return (tmp_path / f"{name}.log").read_text(encoding="utf-8")[-3000:]
+
+    pull = start("pull")
+    assert pull.wait(120) == 0, said("pull")
+    bot, worker = start("bot"), start("worker")
+    try:
+        # the bot sees the worker's model through Redis: the whole path a compose deployment uses
+        health = eventually_blocking(
+            lambda: (_healthz(web_port) or {}).get("model_loaded") or bot.poll() or worker.poll(),
+            timeout=180,
+            what="the worker's model, seen by the bot",
+        )
+        assert health is True, (bot.poll(), worker.poll())
+    finally:
+        for child in (worker, bot):
+            child.send_signal(signal.SIGTERM)
+        codes = [child.wait(60) for child in (worker, bot)]
+        redis.kill()
+    assert codes == [0, 0], said("worker") + said("bot")
