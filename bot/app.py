@@ -105,6 +105,7 @@ def picture_gate(config: Config, credentials: ContentCredentials) -> PictureGate
     except FaceDetectorUnavailable as error:
         log.error("pictures are off: %s", error)
         return None
+    log.info("pictures: the face gate is on ([policy] faces = %s)", config.policy.faces)
     identity = credentials.identity
     anchors = trust_anchors(identity.chain_pem.decode()) if identity is not None else ""
     read = functools.partial(check_picture, own_anchors=anchors) if anchors else None

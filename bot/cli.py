@@ -14,17 +14,20 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bot import __version__
-from bot.config import Config, ConfigError, ModelEntry, ModelSettings, load_config
+from bot.config import Config, ConfigError, ModelSettings, load_config
+from bot.core.models import unnamed_model
 from bot.core.parsing import CommandError, VideoArgs, validate_video
 from bot.core.types import Picture
 from bot.pipelines.registry import TINY_PRESETS
 from bot.provenance import ContentCredentials
-from bot.render import ModelUnavailable, OutOfMemory, check_weights_on_disk
+from bot.render import ModelUnavailable, OutOfMemory
 from bot.store import StoreError
+from bot.tryout import UnknownModel, extras_note, fallback_note, stand_ins, tiny_models, with_default
 
 log = logging.getLogger("videobot")
 
 COMMANDS = ("run", "console", "demo", "pull", "admin", "worker", "verify")
+TINY_NAMES = "a built-in tiny one: " + ", ".join(TINY_PRESETS)
 
 
 def _config_arg(parser: argparse.ArgumentParser) -> None:
@@ -47,7 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     console = sub.add_parser("console", help="chat with the bot in this terminal (no tokens needed)")
     _config_arg(console)
-    console.add_argument("--tiny", action="store_true", help="use the tiny random model")
+    console.add_argument(
+        "--tiny", action="store_true", help="use tiny random models (text, pictures, loops, sound): no GPU"
+    )
+    console.add_argument(
+        "--model", default=None, help=f"the default model here: one from config.toml, or {TINY_NAMES}"
+    )
     console.add_argument(
         "--web",
         action="store_true",
@@ -83,11 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--tiny", action="store_true", help="render with the tiny random build of the model's family"
     )
+    demo.add_argument("--loop", action="store_true", help="the last frame leads back into the first")
     demo.add_argument(
         "--model",
         default=None,
-        help="a model from config.toml, or a built-in tiny one: "
-        "tiny, tiny-wan, tiny-wan22, tiny-ltx, tiny-cogvideox",
+        help=f"a model from config.toml, or {TINY_NAMES} (default: the default model; with --image or "
+        "--loop, one that can)",
     )
 
     pull = sub.add_parser(
@@ -110,34 +119,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _tiny_of(settings: ModelSettings) -> str:
-    """The built-in tiny model of the same family as `settings` (same pipeline class)."""
-    return next(name for name, preset in TINY_PRESETS.items() if preset.family is settings.preset.family)
+def _trying(config: Config, force_tiny: bool, model: str | None, out: TextIO) -> Config:
+    """The models `console` renders with (`bot.tryout`), each stand-in said once on `out`.
 
-
-def _pick_model(config: Config, force_tiny: bool, out: TextIO = sys.stderr, name: str | None = None) -> str:
-    """The model's weights if they are on disk, else the tiny build of its family, saying which.
-
-    For demo and console only: they never start a multi-gigabyte download by surprise.
-    """
-    settings = config.model_named(name or config.default_model)
-    if force_tiny or settings.preset.tiny:
-        print("Using the tiny random model: clips show noise, not your prompt.", file=out)
-        return settings.source if settings.preset.tiny else _tiny_of(settings)
-    try:
-        check_weights_on_disk(settings.source)
-    except ModelUnavailable:
-        tiny = _tiny_of(settings)
-        print(
-            f"The model {settings.source} is not on this machine "
-            f"(`videobot pull {settings.name}` fetches it); "
-            f"falling back to the tiny random model {tiny}, at its own small size: clips show noise, "
-            "not your prompt.",
-            file=out,
-        )
-        return tiny
-    print(f"Using the model {settings.source}.", file=out)
-    return settings.source
+    Raises `UnknownModel` for a `--model` that is neither configured nor built in."""
+    replaced = stand_ins(config, force_tiny)
+    trying = tiny_models(config, replaced)
+    if model is not None:
+        trying = with_default(trying, model)
+    default = trying.model_settings[trying.default_model]
+    if force_tiny:
+        print("Using tiny random models: clips show noise, not your prompt.", file=out)
+    for name, tiny in replaced.items() if not force_tiny else ():
+        print(fallback_note(config.model_settings[name], tiny), file=out)
+    if not force_tiny and not replaced:
+        what = "the tiny random model" if default.preset.tiny else "the model"
+        note = ": clips show noise, not your prompt." if default.preset.tiny else "."
+        print(f"Using {what} {default.source}{note}", file=out)
+    extras = extras_note(config, trying)
+    if extras:
+        print(extras, file=out)
+    return trying
 
 
 class _StepPrinter:
@@ -167,12 +169,20 @@ class _StepPrinter:
 
 def _demo(config: Config, args: argparse.Namespace) -> int:
     from bot import encode
-    from bot.core import messages
 
+    replaced = stand_ins(config, args.tiny)
+    trying = tiny_models(config, replaced)
+    name = args.model or unnamed_model(
+        trying.model_settings,
+        trying.default_model,
+        trying.video.picture_model,
+        picture=args.image is not None,
+        loop=args.loop,
+    )
     try:
-        settings = config.model_named(args.model or config.default_model)
+        settings = trying.model_named(name)
     except KeyError:
-        known = ", ".join([*config.model_settings, *TINY_PRESETS])
+        known = ", ".join(dict.fromkeys([*config.model_settings, *TINY_PRESETS]))
         print(f"videobot: there is no model called {args.model!r}; pick one of {known}", file=sys.stderr)
         return 2
     if args.out.is_dir():
@@ -184,18 +194,26 @@ def _demo(config: Config, args: argparse.Namespace) -> int:
     )
     try:
         params = validate_video(video_args, settings.limits, model=settings)  # a bad option: one line
-        source = _pick_model(config, args.tiny, name=settings.name)
-        if source != settings.source:  # the tiny fallback renders at its own shape, not the real model's
-            settings = config.model_named(source)
-            params = validate_video(video_args, settings.limits, model=settings)
+        if args.loop:
+            params = dataclasses.replace(params, loop=_demo_loops(settings))
+        if args.image is not None:
+            _demo_takes_pictures(trying, settings)
     except CommandError as error:
-        print(messages.text(error.key, "en", **error.values), file=sys.stderr)
+        print(_shell_words(error), file=sys.stderr)
         return 2
+    except _DemoRefusal as refusal:
+        print(f"videobot: {refusal}", file=sys.stderr)
+        return 2
+    source = settings.source
+    print(_demo_model_words(config, replaced, settings, forced=args.tiny), file=sys.stderr)
     if args.image is not None:
         try:
             params = dataclasses.replace(params, picture=_demo_picture(config, settings, args.image))
         except CommandError as error:
-            print(f"videobot: {messages.text(error.key, 'en', **error.values)}", file=sys.stderr)
+            print(f"videobot: {_shell_words(error)}", file=sys.stderr)
+            return 2
+        except _DemoRefusal as refusal:
+            print(f"videobot: {refusal}", file=sys.stderr)
             return 2
     from bot.app import model_renderer
 
@@ -276,15 +294,56 @@ def _demo_picture(config: Config, settings: ModelSettings, path: Path) -> Pictur
     from bot.faces import FaceDetector
     from bot.pictures import PictureInspector
 
-    if not settings.preset.pictures.taken:
-        raise CommandError("picture_text_only", model=settings.name, models="a model marked 🖼 in /models")
     try:
         data = path.read_bytes()
-    except OSError:
-        raise CommandError("picture_download_failed") from None
+    except OSError as error:
+        raise _DemoRefusal(f"cannot read the picture {path}: {error.strerror or error}") from None
     facts = PictureInspector(config.video.max_image_mb * 1_000_000, FaceDetector())(data)
     check_faces(facts, FacePolicy(config.policy.faces), is_owner=True)
     return dataclasses.replace(facts.picture, path=str(path.resolve()))
+
+
+def _shell_words(error: CommandError) -> str:
+    """A refusal's sentence as the shell should read it: no quota was at stake here."""
+    from bot.core import messages
+
+    text = messages.text(error.key, "en", **error.values)
+    return text.replace(" Nothing was charged.", "").replace("; nothing was charged.", ".")
+
+
+class _DemoRefusal(Exception):
+    """A `videobot demo` request that cannot be made, in command-line words (not a chat's)."""
+
+
+def _demo_model_words(
+    config: Config, replaced: dict[str, str], settings: ModelSettings, *, forced: bool
+) -> str:
+    """Which model `demo` renders with, and why when it is a stand-in for one not on disk."""
+    # the configured model it stands in for (a lone [model] is renamed after its stand-in)
+    original = next(
+        (o for o, t in replaced.items() if settings.name == o or (config.model_table and settings.name == t)),
+        None,
+    )
+    if original is not None and not forced:
+        return fallback_note(config.model_settings[original], settings.source)
+    if settings.preset.tiny:
+        return f"Using the tiny random model {settings.source}: clips show noise, not your prompt."
+    return f"Using the model {settings.source}."
+
+
+def _demo_takes_pictures(config: Config, settings: ModelSettings) -> None:
+    if not settings.preset.pictures.taken:
+        able = [n for n, s in config.model_settings.items() if s.preset.pictures.taken] or ["tiny-ltx"]
+        raise _DemoRefusal(
+            f"{settings.name} makes clips from text only; give --model one that animates pictures: "
+            + ", ".join(able)
+        )
+
+
+def _demo_loops(settings: ModelSettings) -> bool:
+    if not settings.preset.loops:
+        raise _DemoRefusal(f"{settings.name} cannot make loops; give --model one that can, e.g. tiny-ltx")
+    return True
 
 
 def _console_logging(config: Config, verbose: bool) -> None:
@@ -302,27 +361,10 @@ def _console_logging(config: Config, verbose: bool) -> None:
     root.addHandler(terminal)
 
 
-def _tiny_in_place_of(config: Config, name: str, tiny: str) -> Config:
-    """The settings with model `name` replaced by the tiny model that really renders, so that
-    /models, /help and /info name the model the clip's tags and signed manifest name."""
-    if not config.models:  # a lone [model]: the tiny model at its own shape, not [video]'s
-        model = dataclasses.replace(config.model, id=tiny, path="")
-        return dataclasses.replace(config, model=model, video_keys_set=frozenset())
-    models = tuple(
-        (n, ModelEntry(id=tiny, default=entry.default) if n == name else entry) for n, entry in config.models
-    )
-    return dataclasses.replace(config, models=models)
-
-
-async def _console(config: Config, tiny: bool, *, web: bool = False) -> None:
+async def _console(config: Config, *, web: bool = False) -> None:
+    """The console over `config` as `_trying` made it (its models already chosen)."""
     from bot.app import build_service, run_console, running_worker, serving_web
-    from bot.console_adapter import console_config
 
-    config = console_config(config, web=web)
-    default = config.model_settings[config.default_model]
-    source = _pick_model(config, tiny)
-    if source != default.source:
-        config = _tiny_in_place_of(config, default.name, source)
     service = build_service(config)
     async with running_worker(service) as worker, serving_web(service, worker) as site:
         if site is not None:
@@ -383,11 +425,19 @@ def _main(argv: list[str] | None) -> int:
             from bot.dispatch.worker import run_worker
 
             return asyncio.run(run_worker(config))
-        if args.command == "console":
-            _console_logging(config, args.verbose)
-            asyncio.run(_console(config, args.tiny, web=args.web))
-            return 0
         from bot.app import StartupError, enabled_platforms, run_bot
+
+        if args.command == "console":
+            from bot.console_adapter import console_config
+
+            _console_logging(config, args.verbose)
+            try:
+                config = _trying(console_config(config, web=args.web), args.tiny, args.model, sys.stderr)
+                asyncio.run(_console(config, web=args.web))
+            except (UnknownModel, StartupError) as error:
+                print(f"videobot: {error}", file=sys.stderr)
+                return 2
+            return 0
 
         if not enabled_platforms(config) and not config.web.enabled:
             print(

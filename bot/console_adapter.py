@@ -49,12 +49,21 @@ class ConsoleOutbox:
         self._redraw = out.isatty()
         self._on_edit_line = False  # the cursor sits at the end of a line an edit may redraw
         self._said: set[str] = set()  # done lines printed with their clip, not again after it
+        # (kind, text) last shown: a chat edits the status message AND answers with the same words
+        # (/cancel), which a terminal would print twice
+        self._last: tuple[str, str] = ("", "")
 
     def _print(self, text: str) -> None:
         if self._on_edit_line:
             self.out.write("\n")
             self._on_edit_line = False
         print(text, file=self.out, flush=True)
+
+    def _repeats(self, kind: str, text: str) -> bool:
+        """Whether `text` was just shown by the other kind of call (an edit, then a reply)."""
+        last_kind, last_text = self._last
+        self._last = (kind, text)
+        return text == last_text and kind != last_kind
 
     def upload_limit(self, chat: ChatRef) -> int:
         return 2**40
@@ -68,12 +77,15 @@ class ConsoleOutbox:
         private: bool = False,
         user: UserRef | None = None,
     ) -> str | None:
-        self._print(text)
+        if not self._repeats("send", text):
+            self._print(text)
         return str(next(self._ids))
 
     async def edit_text(self, chat: ChatRef, message: str, text: str) -> None:
         if text in self._said:
             self._said.discard(text)
+            return
+        if self._repeats("edit", text):
             return
         if not self._redraw:
             self._print(f"  {text}")
@@ -146,14 +158,15 @@ def take_image(argument: str) -> tuple[str, Upload | None]:
     found = IMAGE_OPTION.search(argument)
     if found is None:
         return argument, None
-    path = Path(found.group(1)).expanduser()
+    path = Path(found.group(1).strip("'\"")).expanduser()
+    if not path.is_file():  # one sentence, before anything is charged or read
+        raise CommandError("picture_no_file", path=messages.echo(str(path)))
     rest = " ".join((argument[: found.start()] + " " + argument[found.end() :]).split())
 
     async def fetch() -> bytes:
         return await asyncio.to_thread(path.read_bytes)
 
-    size = path.stat().st_size if path.is_file() else 0
-    return rest, Upload(size, fetch)
+    return rest, Upload(path.stat().st_size, fetch)
 
 
 async def dispatch(service: VideoService, req: Request, line: str) -> bool:
@@ -164,8 +177,12 @@ async def dispatch(service: VideoService, req: Request, line: str) -> bool:
     if command in ("/quit", "/exit"):
         return False
     if command == "/video":
-        argument, picture = take_image(argument)
-        await service.video_text(req, argument, picture=picture)
+        try:
+            argument, picture = take_image(argument)
+        except CommandError as error:
+            await service.reply(req, messages.text(error.key, req.user.locale, **error.values))
+        else:
+            await service.video_text(req, argument, picture=picture)
     elif command == "/extend":
         await service.extend_text(req, argument)
     elif command == "/cancel":

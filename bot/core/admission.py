@@ -111,7 +111,9 @@ class Admission:
         ban_reason = self.store.bans.reason(req.user.key, home.key, home.scope_key)
         if ban_reason is not None:
             raise CommandError("banned", reason=ban_reason or "—")
-        model = self.models.pick(args.model, chat_settings)
+        # an extension keeps its parent's model; a picture or a loop goes to a model that can make it
+        wants_picture = picture is not None and extends is None
+        model = self.models.pick(args.model, chat_settings, picture=wants_picture, loop=args.loop)
         params = validate_video(args, chat_limits(model.limits, chat_settings, model), self.rng, model)
         refusal = self.policy.check(params.prompt)  # a negative prompt names what to avoid
         if refusal is not None:

@@ -121,8 +121,11 @@ class Commands:
             lines.append(messages.text("queue_yours_running", locale, job=job.id))
         estimates = {job.id: self.eta.estimate(job.id) for job in self.store.jobs.queued_of(req.user.key)}
         for job_id, (place, eta) in sorted(estimates.items(), key=lambda item: item[1][0] or 0):
-            when = messages.duration(eta) if eta is not None else "?"
-            lines.append(messages.text("queue_yours", locale, job=job_id, position=place, eta=when))
+            if eta is None:
+                lines.append(messages.text("queue_yours_no_eta", locale, job=job_id, position=place))
+            else:
+                eta_text = messages.duration(eta)
+                lines.append(messages.text("queue_yours", locale, job=job_id, position=place, eta=eta_text))
         if len(lines) == 1:
             lines.append(messages.text("queue_none_yours", locale))
         await self.notifier.reply(req, "\n".join(lines), private=True)
@@ -191,12 +194,14 @@ class Commands:
             loaded = None if resident is None else name in resident
             settings, identity = self.models.settings(name), self.models.identity(name)
             lines.append(model_line(settings, identity, locale, active=name == active, loaded=loaded))
+        lines.append(self.models.pictures_line(allowed, locale))
         if len(allowed) > 1:
             lines.append(messages.text("models_pick", locale))
         await self.notifier.reply(req, messages.fit_lines(lines), private=True)
 
     async def help(self, req: Request) -> None:
-        model = self.models.pick(None, self.store.chats.get(req.chat.scope_key))
+        chat = self.store.chats.get(req.chat.scope_key)
+        model = self.models.pick(None, chat)
         made_by = self.models.identity(model.name)
         v, q = model.limits, self.config.quota
         text = messages.text(
@@ -219,7 +224,8 @@ class Commands:
             model_option=" [--model NAME]" if len(self.models.names()) > 1 else "",
             commands=command_list(),
         )
-        await self.notifier.reply(req, text, private=True)
+        pictures = self.models.pictures_line(self.models.allowed(chat), req.user.locale)
+        await self.notifier.reply(req, f"{text}\n{pictures}", private=True)
 
     async def button(self, req: Request, action: str, job_id: int) -> Job | None:
         """A press on 🔁 🎲 ℹ 🗑 under a result; anyone may press, rules apply per action.

@@ -63,18 +63,47 @@ class Models:
         allowed = tuple(name for name in chat.models if name in self.config.model_settings)
         return allowed or self.names()
 
-    def pick(self, requested: str | None, chat: ChatSettings) -> ModelSettings:
-        """The model for a `/video` here: the one asked for if this chat allows it, else the default."""
+    def pick(
+        self, requested: str | None, chat: ChatSettings, *, picture: bool = False, loop: bool = False
+    ) -> ModelSettings:
+        """The model for a `/video` here: the one asked for if this chat allows it, else the default,
+        or for a picture or a loop the model that can make it (`unnamed`)."""
         allowed = self.allowed(chat)
         if requested is None:
-            active = self.active
-            return self.settings(active if active in allowed else allowed[0])
+            return self.settings(self.unnamed(allowed, picture=picture, loop=loop))
         name = self.name_for(requested)
         if name is None:
             raise CommandError("model_unknown", model=requested, known=", ".join(allowed))
         if name not in allowed:
             raise CommandError("model_not_here", model=name, known=", ".join(allowed))
         return self.settings(name)
+
+    def unnamed(self, allowed: tuple[str, ...], *, picture: bool = False, loop: bool = False) -> str:
+        """The model a request gets when it names none.  Someone who sends a picture (or asks for a
+        loop) asked for it to move, not for a model: `[video] picture_model`, else the default if it
+        can, else the first configured model that can; when none can, the default (which refuses)."""
+        active = self.active
+        default = active if active in allowed else allowed[0]
+        candidates = {name: self.settings(name) for name in allowed}
+        return unnamed_model(candidates, default, self.config.video.picture_model, picture=picture, loop=loop)
+
+    def pictures_line(self, allowed: tuple[str, ...], locale: str) -> str:
+        """Where a picture and a `--loop` go when no model is named (`/models`, `/help`)."""
+        pictures, loops = self.unnamed(allowed, picture=True), self.unnamed(allowed, loop=True)
+        takes, makes = self.can(pictures, picture=True), self.can(loops, loop=True)
+        named = {"pictures": self.identity(pictures).name, "loops": self.identity(loops).name}
+        if takes and makes:
+            if pictures == loops:
+                return messages.text("pictures_go_to", locale, model=named["pictures"])
+            return messages.text("pictures_and_loops_go_to", locale, **named)
+        if takes:
+            return messages.text("pictures_go_to_no_loops", locale, **named)
+        if makes:
+            return messages.text("loops_go_to_no_pictures", locale, **named)
+        return messages.text("pictures_nowhere_here", locale)
+
+    def can(self, name: str, *, picture: bool = False, loop: bool = False) -> bool:
+        return can_make(self.settings(name), picture=picture, loop=loop)
 
     def name_for(self, requested: str) -> str | None:
         """A configured model by its name or by the hub id `/models` shows for it (`[model]` alone
@@ -115,6 +144,32 @@ class Models:
                 "model_unknown", model=", ".join(unknown) or value, known=", ".join(self.names())
             )
         return names
+
+
+def can_make(settings: ModelSettings, *, picture: bool = False, loop: bool = False) -> bool:
+    """Whether a model animates a picture (when `picture`) and closes a loop (when `loop`)."""
+    preset = settings.preset
+    return (preset.pictures.taken or not picture) and (preset.loops or not loop)
+
+
+def unnamed_model(
+    candidates: Mapping[str, ModelSettings],
+    default: str,
+    preferred: str,
+    *,
+    picture: bool = False,
+    loop: bool = False,
+) -> str:
+    """Of `candidates` (in config order), the one for a request that names none: `default` for
+    text; for a picture or a loop `preferred` (`[video] picture_model`), else `default`, else the
+    first that can make it, each only if it can; when none can, `default` (which then refuses)."""
+    if not (picture or loop):
+        return default
+    able = [name for name, settings in candidates.items() if can_make(settings, picture=picture, loop=loop)]
+    for name in (preferred, default):
+        if name in able:
+            return name
+    return able[0] if able else default
 
 
 def shown_name(identity: ClipIdentity) -> str:

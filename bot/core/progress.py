@@ -1,7 +1,9 @@
 """Progress on a job's status message: rendering bars, "encoding", "sending".
 
 Edits at most once per interval per job (longer in groups, whose Telegram budget is about
-20 calls a minute), never the same text twice, and never two at once for one job.
+20 calls a minute), never the same text twice, and never two at once for one job.  The last
+step is the exception to the interval: a bar left at "46/50" above "Done" looks broken, so it
+is drawn as soon as the edit before it has landed.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class ProgressBoard:
         self.tasks = tasks
         self.last_sent: dict[int, tuple[float, str]] = {}
         self.in_flight: set[int] = set()
+        self.last_step: dict[int, str] = {}  # a last step that waits for the edit in flight
 
     def on_event(self, event: RenderEvent) -> None:
         running = self.running.get(event.job_id)
@@ -48,9 +51,12 @@ class ProgressBoard:
         text = messages.text(
             "rendering", job.user.locale, bar=messages.progress_bar(step, total), step=step, total=total
         )
-        if self._due(job, text):
+        final = step >= total
+        if self._due(job, text, ignore_interval=final):
             self._claim(job, text)
             self.tasks.spawn(self._send(job, text))
+        elif final and job.id in self.in_flight:
+            self.last_step[job.id] = text
 
     async def stage(self, job: Job, stage: str) -> None:
         text = messages.text(stage, job.user.locale)
@@ -58,7 +64,7 @@ class ProgressBoard:
             self._claim(job, text)
             await self._send(job, text)
 
-    def _due(self, job: Job, text: str) -> bool:
+    def _due(self, job: Job, text: str, *, ignore_interval: bool = False) -> bool:
         if (
             job.id in self.in_flight
             or not self.boards.quiet_here(job)
@@ -66,7 +72,7 @@ class ProgressBoard:
         ):
             return False
         when, last_text = self.last_sent.get(job.id, (float("-inf"), ""))
-        return text != last_text and time.monotonic() - when >= self.interval(job)
+        return text != last_text and (ignore_interval or time.monotonic() - when >= self.interval(job))
 
     def _claim(self, job: Job, text: str) -> None:
         """Take the interval's slot before any await: a burst of steps must not spawn an edit each."""
@@ -78,6 +84,11 @@ class ProgressBoard:
             await self.notifier.edit_status(job, text)
         finally:
             self.in_flight.discard(job.id)
+        last = self.last_step.pop(job.id, None)
+        if last is not None and job.id in self.last_sent and self._due(job, last, ignore_interval=True):
+            self._claim(job, last)
+            await self._send(job, last)
 
     def forget(self, job_id: int) -> None:
         self.last_sent.pop(job_id, None)
+        self.last_step.pop(job_id, None)

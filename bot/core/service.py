@@ -315,10 +315,11 @@ class VideoService:
         """The backend, the dispatcher that feeds it in fair order, and housekeeping, until `stop()`."""
         rooms = self.rooms
         backend = asyncio.ensure_future(self.backend.run(rooms.events.emit))
-        housekeeping = rooms.tasks.spawn(rooms.housekeeping.run())
+        # Loops that live as long as the worker, not sends: `drain` must not count them as dropped.
+        housekeeping = asyncio.ensure_future(rooms.housekeeping.run())
         backend.add_done_callback(functools.partial(watch, self.dead_tasks, "render backend"))
         housekeeping.add_done_callback(functools.partial(watch, self.dead_tasks, "housekeeping"))
-        broken_models = rooms.tasks.spawn(rooms.runner.watch_broken_models())
+        broken_models = asyncio.ensure_future(rooms.runner.watch_broken_models())
         try:
             await rooms.runner.dispatch()
             await backend

@@ -209,6 +209,8 @@ class LocalBackend:
         try:
             await run_in(self.executors.render, self.pool.load, self.default_model)
         except Exception as error:
+            if self._stopping:  # a load that ends after a stop (a rejected token, Ctrl-C): nobody waits
+                return False
             self._note_problem(self.default_model, error)
             self._poked.clear()
             await wait_event(self._poked, self.model_retry_s)

@@ -64,6 +64,7 @@ def check(config: Config, require_tokens: bool) -> None:
     check_remote(config, require_tokens, need)
     check_challenge_limits(config, need)
     check_policy(config, need)
+    check_picture_model(config, need)
     check_tokens(config, require_tokens, need)
 
 
@@ -124,6 +125,25 @@ def check_challenge_limits(config: Config, need: Need) -> None:
         1 <= c.default_max_entries <= c.max_entries,
         "[challenges] entries",
         "need 1 <= default_max_entries <= max_entries",
+    )
+
+
+def check_picture_model(config: Config, need: Need) -> None:
+    """`[video] picture_model` names a configured model that takes pictures."""
+    name = config.video.picture_model
+    if not name:
+        return
+    models = config.model_settings
+    need(
+        name in models,
+        "[video] picture_model",
+        f"names no configured model: {name!r} (known: {', '.join(models)})",
+    )
+    takes = [n for n, settings in models.items() if settings.preset.pictures.taken]
+    need(
+        models[name].preset.pictures.taken,
+        "[video] picture_model",
+        f"{name!r} makes clips from text only; models that take pictures: {', '.join(takes) or 'none'}",
     )
 
 

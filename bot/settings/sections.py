@@ -119,6 +119,9 @@ class VideoConfig:
     watermark_position: str = setting("bottom-right", one_of(WATERMARK_POSITIONS))
     # a picture to animate, at most (Telegram lets bots download 20 MB)
     max_image_mb: int = setting(20, within(1, MAX_IMAGE_MB_LIMIT))
+    # the model for a picture or a --loop that names none ("": the default if it can, else the first
+    # configured model that can); checked against the models in `checks.check_picture_model`
+    picture_model: str = ""
     # an extended clip's whole length, at most (docs/extend.md)
     max_extended_s: float = setting(20.0, Bound(lambda v: 0 < v <= 600, "must be between 0 and 600 seconds"))
 

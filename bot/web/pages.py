@@ -7,6 +7,8 @@ never existed.
 
 from __future__ import annotations
 
+import asyncio
+import io
 import re
 from pathlib import Path
 
@@ -68,6 +70,30 @@ async def clip_file(request: web.Request) -> web.StreamResponse:
     return response
 
 
+async def clip_poster(request: web.Request) -> web.Response:
+    """The clip's first frame as a JPEG: a gallery card shows it before its video has loaded."""
+    site = _site(request)
+    token = _token(request)
+    job = site.store.public.clip(token) if token else None
+    if job is None or not job.clip_path or not Path(job.clip_path).is_file():
+        return site.not_found("clip")
+    try:
+        data = await asyncio.to_thread(first_frame_jpeg, Path(job.clip_path))
+    except Exception:  # our own file, but a damaged one must cost a broken thumbnail, not a 500
+        return site.not_found("clip")
+    return web.Response(body=data, content_type="image/jpeg", headers={"Cache-Control": "no-cache"})
+
+
+def first_frame_jpeg(path: Path) -> bytes:
+    import av
+
+    with av.open(str(path)) as container:
+        image = next(container.decode(video=0)).to_image()
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
 async def challenge_page(request: web.Request) -> web.Response:
     site = _site(request)
     token = _token(request)
@@ -116,6 +142,7 @@ def chat_name(chat_key: str, challenges: list[tuple[str, Challenge]]) -> str:
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/", index)
     app.router.add_get(r"/clip/{token:[^/.]+}.mp4", clip_file)
+    app.router.add_get(r"/clip/{token:[^/.]+}.jpg", clip_poster)
     app.router.add_get(r"/clip/{token:[^/.]+}", clip_page)
     app.router.add_get(r"/challenges/{token:[^/]+}", challenge_page)
     app.router.add_get(r"/leaderboard/{token:[^/]+}", leaderboard_page)
