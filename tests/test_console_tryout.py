@@ -12,7 +12,7 @@ from pathlib import Path
 import av
 
 from bot.encode import read_clip
-from tests.harness.console import CLIP_READY, VIDEOBOT, Child, child_env, write_config
+from tests.harness.console import CLIP_READY, Child, VideobotRun, write_config
 from tests.harness.pictures import encode, gradient
 
 
@@ -109,31 +109,27 @@ def test_console_web_with_its_port_taken_is_one_line_and_exit_2(
     assert re.fullmatch(rf"videobot: .*\[web\] cannot listen on 127\.0\.0\.1:{port} \(.+\)", bot.err[-1])
 
 
-def demo(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(VIDEOBOT), "demo", *args],
-        cwd=tmp_path,
-        env=child_env(),
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=180,
-    )
+def demo(videobot_run: VideobotRun, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return videobot_run("demo", *args, cwd=tmp_path, timeout=180)
 
 
-def test_demo_animates_a_picture_without_a_model_name(tmp_path: Path) -> None:
+def test_demo_animates_a_picture_without_a_model_name(tmp_path: Path, videobot_run: VideobotRun) -> None:
     (tmp_path / "photo.png").write_bytes(encode(gradient(), "PNG"))
-    result = demo(tmp_path, "steam rises", "--image", "photo.png", "--steps", "2", "--out", "x.mp4")
+    result = demo(
+        videobot_run, tmp_path, "steam rises", "--image", "photo.png", "--steps", "2", "--out", "x.mp4"
+    )
     assert result.returncode == 0, result.stderr
     assert "Using the tiny random model tiny-ltx" in result.stderr
     assert read_clip(tmp_path / "x.mp4")[2]["videobot_model"] == "tiny-ltx"
 
     (tmp_path / "notes.txt").write_text("not a picture", encoding="utf-8")
-    not_a_picture = demo(tmp_path, "steam", "--image", "notes.txt", "--out", "z.mp4")
+    not_a_picture = demo(videobot_run, tmp_path, "steam", "--image", "notes.txt", "--out", "z.mp4")
     assert not_a_picture.returncode == 2
     assert not_a_picture.stderr.splitlines()[-1] == "videobot: That file is not a JPEG, PNG or WebP picture."
 
-    refused = demo(tmp_path, "steam", "--image", "photo.png", "--model", "tiny", "--out", "y.mp4")
+    refused = demo(
+        videobot_run, tmp_path, "steam", "--image", "photo.png", "--model", "tiny", "--out", "y.mp4"
+    )
     assert refused.returncode == 2
     assert refused.stderr.strip() == (
         "videobot: tiny makes clips from text only; give --model one that animates pictures: tiny-ltx"

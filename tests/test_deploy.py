@@ -25,9 +25,9 @@ import yaml
 from bot.cli import COMMANDS, build_parser
 from bot.config import load_config
 from tests.harness.config import to_toml
-from tests.harness.console import VIDEOBOT, child_env
+from tests.harness.console import VIDEOBOT, ChildProcesses, child_env
 from tests.harness.polling import eventually_blocking
-from tests.harness.saq import RedisServer, free_port, redis_missing
+from tests.harness.saq import StartRedis, free_port, redis_missing
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 UNITS = DEPLOY / "systemd"
@@ -172,13 +172,14 @@ def _healthz(port: int) -> dict[str, object] | None:
         return None
 
 
-def test_each_compose_command_line_runs_against_a_local_redis(tmp_path: Path) -> None:
+def test_each_compose_command_line_runs_against_a_local_redis(
+    tmp_path: Path, start_redis: StartRedis, child_processes: ChildProcesses
+) -> None:
     """The bot, the worker and pull as compose starts them (same argv, env file and environment),
     outside a container: deploy/config.toml with loopback addresses, the tiny model and tmp paths."""
     if (why := redis_missing()) is not None:
         pytest.skip(why)
-    redis = RedisServer(tmp_path)
-    redis.start()
+    redis = start_redis(tmp_path)
     web_port, upload_port = free_port(), free_port()
     settings = tomllib.loads((DEPLOY / "config.toml").read_text(encoding="utf-8"))
     settings["model"].update(id="tiny", device="cpu")
@@ -203,7 +204,7 @@ def test_each_compose_command_line_runs_against_a_local_redis(tmp_path: Path) ->
         env.pop("HF_HUB_OFFLINE")  # only where compose sets it
         env.update(service.get("environment", {}))
         with (tmp_path / f"{name}.log").open("w") as log:  # a pipe nobody reads would fill and block it
-            return subprocess.Popen([str(VIDEOBOT), *argv], cwd=tmp_path, env=env, stderr=log)
+            return child_processes.popen([str(VIDEOBOT), *argv], cwd=tmp_path, env=env, stderr=log)
 
     def said(name: str) -> str:
         return (tmp_path / f"{name}.log").read_text(encoding="utf-8")[-3000:]
@@ -223,5 +224,4 @@ def test_each_compose_command_line_runs_against_a_local_redis(tmp_path: Path) ->
         for child in (worker, bot):
             child.send_signal(signal.SIGTERM)
         codes = [child.wait(60) for child in (worker, bot)]
-        redis.kill()
     assert codes == [0, 0], said("worker") + said("bot")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -12,13 +11,14 @@ import pytest
 
 from tests.fakes.telegram_api import FakeTelegram
 from tests.harness.config import tiny_settings, to_toml
+from tests.harness.console import ChildProcesses
 from tests.harness.telegram import telegram_settings
 
 pytestmark = pytest.mark.asyncio
 
 
 async def test_a_rejected_telegram_token_is_one_line_and_nothing_else(
-    telegram_fake: FakeTelegram, tmp_path: Path
+    telegram_fake: FakeTelegram, tmp_path: Path, child_processes: ChildProcesses
 ) -> None:
     settings = tiny_settings(tmp_path / "data", telegram=telegram_settings(telegram_fake))
     (tmp_path / "config.toml").write_text(to_toml(settings))
@@ -29,7 +29,7 @@ async def test_a_rejected_telegram_token_is_one_line_and_nothing_else(
         "TELEGRAM_TOKEN": "123456:not-the-token-the-server-knows",
     }
     result = await asyncio.to_thread(
-        subprocess.run,
+        child_processes.run,
         [sys.executable, "-m", "bot", "run", "--config", str(tmp_path / "config.toml")],
         cwd=tmp_path,
         env=env,
