@@ -97,7 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _config_arg(pull)
     pull.add_argument(
-        "names", nargs="*", metavar="NAME", help="models to fetch (default: every configured one)"
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help="models to fetch (default: every configured one); `post`: Smooth's and HD's weights",
     )
     pull.add_argument("--dry-run", action="store_true", help="print the files and their size, fetch nothing")
 
