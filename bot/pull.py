@@ -128,7 +128,8 @@ def _post_plan(repo_id: str, patterns: tuple[str, ...]) -> PullPlan:
 
 def post_sources(config: Config) -> list[tuple[str, tuple[str, ...]]]:
     """The hub files `[post]` reads: (repo id, patterns); a configured local path needs none."""
-    post, sources = config.post, []
+    post = config.post
+    sources: list[tuple[str, tuple[str, ...]]] = []
     if post.smooth_method != "minterpolate" and not post.rife_path and _is_hub_id(post.rife_repo):
         sources.append((post.rife_repo, (post.rife_file,)))
     if post.hd_method != "ltx" and not post.upscaler_path and _is_hub_id(post.upscaler_repo):
