@@ -235,6 +235,8 @@ class ButtonAction(enum.StrEnum):
     DELETE = "delete"
     VOTE = "vote"
     EXTEND = "extend"
+    SMOOTH = "smooth"
+    HD = "hd"
 
 
 RESULT_ACTIONS = (ButtonAction.REROLL, ButtonAction.VARIATION, ButtonAction.INFO, ButtonAction.DELETE)

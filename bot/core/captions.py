@@ -5,6 +5,8 @@ from __future__ import annotations
 from bot.core import messages
 from bot.core.types import RESULT_ACTIONS, Button, ButtonAction, Challenge, Job
 
+POST_ACTIONS = [ButtonAction.SMOOTH, ButtonAction.HD]
+
 
 def result_caption(job: Job) -> str:
     p = job.params
@@ -14,8 +16,10 @@ def result_caption(job: Job) -> str:
 
 
 def result_buttons(job: Job, extendable: bool = False) -> tuple[Button, ...]:
-    """🔁 🎲 ℹ 🗑, and ⏩ Extend after 🎲 when the clip's model takes pictures (docs/extend.md)."""
+    """🔁 🎲 🎞 🔍 ℹ 🗑 (docs/post.md), and ⏩ Extend after 🎲 when the clip's model takes pictures
+    (docs/extend.md)."""
     actions = list(RESULT_ACTIONS)
+    actions[actions.index(ButtonAction.INFO) : actions.index(ButtonAction.INFO)] = POST_ACTIONS
     if extendable:
         actions.insert(actions.index(ButtonAction.VARIATION) + 1, ButtonAction.EXTEND)
     return tuple(

@@ -21,9 +21,10 @@ from bot.core.notify import Notifier
 from bot.core.parsing import MAX_JOB_ID, CommandError, VideoArgs, parse_job_id
 from bot.core.persist import until_written
 from bot.core.ports import Clock, ModelAware, RenderBackend
+from bot.core.post import post_step
 from bot.core.queue import JobQueue
 from bot.core.quota import daily_limit, quota_day, seconds_until_reset
-from bot.core.types import ButtonAction, ChatRef, Job, JobStatus, Picture, Request, UserRef
+from bot.core.types import ButtonAction, ChatRef, Job, JobStatus, Picture, PostKind, Request, UserRef
 from bot.store import Store
 from bot.store.public import JOB
 
@@ -148,6 +149,10 @@ class Commands:
         """⏩ Extend or `/extend [id] [prompt]`: a continuation of `job`'s clip (bot.core.extend)."""
         return await extend(self.admission, self.store, req, job, prompt, self._still_configured(job.model))
 
+    async def post(self, req: Request, job: Job, kind: PostKind) -> Job | None:
+        """🎞 Smooth or 🔍 HD: a new clip made from `job`'s (bot.core.post)."""
+        return await post_step(self.admission, self.store, req, job, kind, self._still_configured(job.model))
+
     async def extend_text(self, req: Request, argument: str, replied: Job | None = None) -> Job | None:
         """`/extend [id] [prompt]` typed; a reply to a clip names it without the id."""
         first, _, rest = argument.strip().partition(" ")
@@ -252,6 +257,8 @@ class Commands:
             return job
         elif pressed == ButtonAction.EXTEND:
             await self.extend(req, job)
+        elif pressed in (ButtonAction.SMOOTH, ButtonAction.HD):
+            await self.post(req, job, PostKind(pressed.value))
         else:
             p = job.params
             model = self._still_configured(job.model)

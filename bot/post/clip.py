@@ -12,6 +12,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from bot.config import VideoConfig
 from bot.domain import Clip, PostKind, PostStep, RenderParams
 from bot.encode import clip_tags, encode_mp4
@@ -39,6 +41,70 @@ def steps_done(tags: dict[str, str]) -> list[str]:
     return [step for step in tags.get(POST_TAG, "").split(",") if step]
 
 
+@dataclass(frozen=True)
+class PostFrames:
+    """A post step's frames before encoding, and what made them."""
+
+    frames: np.ndarray
+    fps: int
+    method: str
+    model: str
+    chain: str
+    parent_frames: int
+
+
+def post_frames(
+    step: PostStep,
+    made_by: ClipIdentity,
+    engine: PostEngine,
+    *,
+    vae: Any = None,
+    progress: Progress | None = None,
+) -> PostFrames:
+    """Read the parent clip and smooth or upscale it (the GPU's part: the render pool's)."""
+    frames, fps, tags = read_clip(Path(step.clip_path))
+    if step.kind == PostKind.SMOOTH:
+        smoothed = engine.smooth(frames, fps, loop=step.loop, progress=progress)
+        made, new_fps, method, model = smoothed.frames, smoothed.fps, smoothed.method, smoothed.model
+    else:
+        upscaled = engine.hd(frames, family=made_by.family, vae=vae, progress=progress)
+        made, new_fps, method, model = upscaled.frames, fps, upscaled.method, upscaled.model
+    chain = ",".join([*steps_done(tags), f"{step.kind}:{method}"])
+    return PostFrames(made, round(new_fps), method, model, chain, len(frames))
+
+
+def encode_post(
+    made: PostFrames,
+    step: PostStep,
+    params: RenderParams,
+    made_by: ClipIdentity,
+    out: Path,
+    *,
+    video: VideoConfig,
+    credentials: ContentCredentials | None = None,
+) -> PostMade:
+    """The MP4 at `out` with its tags and, with `credentials`, its signed record (the encoder's part)."""
+    height, width = made.frames.shape[1:3]
+    # the tags and the record state the facts of the new frames, the parent's prompt and seed
+    facts = replace(params, frames=len(made.frames), fps=made.fps, width=width, height=height, post=None)
+    metadata = clip_tags(facts, made_by, prompt_hash_only=video.hash_prompt_in_metadata)
+    metadata[POST_TAG] = made.chain
+    metadata[f"{POST_TAG}_model"] = made.model
+    clip = encode_mp4(made.frames, out, fps=made.fps, metadata=metadata, crf=video.crf)
+    if credentials is not None:
+        record = credentials.record(replace(facts, extends=None), made_by)
+        root = params.extends.root_id if params.extends else step.parent_id
+        record = replace(
+            record,
+            parent={"job": step.parent_id, "first_clip": root, "frames": made.parent_frames},
+            parent_path=step.clip_path,
+            post={"step": str(step.kind), "method": made.method, "model": made.model, "chain": made.chain},
+        )
+        if credentials.sign(out, record):
+            clip = replace(clip, size_bytes=out.stat().st_size)
+    return PostMade(clip, made.method, made.model, made.chain)
+
+
 def run_post_step(
     step: PostStep,
     params: RenderParams,
@@ -51,31 +117,6 @@ def run_post_step(
     vae: Any = None,
     progress: Progress | None = None,
 ) -> PostMade:
-    """Read the parent clip, smooth or upscale it, encode and sign the result at `out`."""
-    frames, fps, tags = read_clip(Path(step.clip_path))
-    if step.kind == PostKind.SMOOTH:
-        smoothed = engine.smooth(frames, fps, loop=step.loop, progress=progress)
-        made, new_fps, method, model = smoothed.frames, smoothed.fps, smoothed.method, smoothed.model
-    else:
-        upscaled = engine.hd(frames, family=made_by.family, vae=vae, progress=progress)
-        made, new_fps, method, model = upscaled.frames, fps, upscaled.method, upscaled.model
-    chain = ",".join([*steps_done(tags), f"{step.kind}:{method}"])
-    height, width = made.shape[1:3]
-    # the tags and the record state the facts of the new frames, the parent's prompt and seed
-    facts = replace(params, frames=len(made), fps=round(new_fps), width=width, height=height)
-    metadata = clip_tags(facts, made_by, prompt_hash_only=video.hash_prompt_in_metadata)
-    metadata[POST_TAG] = chain
-    metadata[f"{POST_TAG}_model"] = model
-    clip = encode_mp4(made, out, fps=facts.fps, metadata=metadata, crf=video.crf)
-    if credentials is not None:
-        record = credentials.record(replace(facts, extends=None, post=None), made_by)
-        root = params.extends.root_id if params.extends else step.parent_id
-        record = replace(
-            record,
-            parent={"job": step.parent_id, "first_clip": root, "frames": len(frames)},
-            parent_path=step.clip_path,
-            post={"step": str(step.kind), "method": method, "model": model, "chain": chain},
-        )
-        if credentials.sign(out, record):
-            clip = replace(clip, size_bytes=out.stat().st_size)
-    return PostMade(clip, method, model, chain)
+    """Both parts in one call: the parent clip's file in, a new signed clip at `out`."""
+    made = post_frames(step, made_by, engine, vae=vae, progress=progress)
+    return encode_post(made, step, params, made_by, out, video=video, credentials=credentials)

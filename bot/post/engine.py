@@ -28,9 +28,18 @@ LTX_FAMILIES = ("ltx",)  # LTX-Video 0.9.x: the family whose latent space the up
 class PostEngine:
     """🎞 Smooth and 🔍 HD for whole clips, with the models `[post]` names."""
 
-    def __init__(self, post: PostConfig, *, memory: str = "fast", device: str = "cpu") -> None:
-        self.post, self.memory, self.device = post, memory, device
+    def __init__(self, post: PostConfig, *, memory: str = "fast", device: str = "auto") -> None:
+        self.post, self.memory, self._device = post, memory, device
         self._loaded: dict[str, Any] = {}  # weights path (or folder) → model
+
+    @property
+    def device(self) -> str:
+        """ "auto": the GPU when there is one (asked only when a model loads: torch is heavy)."""
+        if self._device == "auto":
+            import torch
+
+            self._device = "cuda" if torch.cuda.is_available() else "cpu"
+        return self._device
 
     def _model(self, key: str, load: Any) -> Any:
         if key not in self._loaded:

@@ -21,11 +21,12 @@ from typing import Any
 
 import numpy as np
 
+from bot.settings.sections import MAX_HD_SIDE
+
 SPANDREL = "spandrel"
 LTX_UPSAMPLER = "ltx-upsampler"
 # pixels of input per batch by [render] memory mode: "fast" keeps the GPU busy, "low" one frame
 BATCH_PIXELS = {"fast": 8 * 512 * 512, "balanced": 2 * 512 * 512, "low": 1}
-MAX_HD_SIDE = 2048  # a clip whose longer side would pass this is at the size cap
 
 Progress = Callable[[int, int], None]
 

@@ -127,6 +127,7 @@ SMOOTH_METHODS = ("auto", "rife", "minterpolate")  # auto: RIFE when its weights
 HD_METHODS = ("auto", "spandrel", "ltx")  # auto: the LTX upsampler for LTX models, spandrel otherwise
 MIN_SMOOTH_FPS = 12
 MAX_SMOOTH_FPS = 60  # past this nobody sees a difference and clips only grow
+MAX_HD_SIDE = 2048  # HD stops where a clip's longer side would pass this
 
 
 @dataclass(frozen=True)

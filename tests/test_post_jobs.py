@@ -1,0 +1,112 @@
+"""🎞 Smooth and 🔍 HD through the core: a post step is a job with a parent (quota, fair order,
+one delivery, refund on failure), refused in one sentence and free where it would do nothing;
+the new clip is decoded back (frames, size, its `videobot_post` tag)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from bot.config import Config, parse_config
+from bot.core.types import ButtonAction, JobStatus, PostKind
+from bot.post.hd import import_spandrel
+from tests.harness.core import ALICE, BOB, CoreBot, MakeBot
+from tests.harness.media import decode
+
+
+def post_config(tmp_path: Path, **post: Any) -> Config:
+    raw: dict[str, Any] = {
+        "models": {"ms": {"id": "tiny"}},
+        "storage": {"dir": str(tmp_path / "data")},
+        "queue": {"progress_interval_s": 0.0, "group_progress_interval_s": 0.0},
+        "quota": {"per_minute": 1000.0, "burst": 1000, "daily": 100, "max_queued": 10},
+        "post": {"rife_repo": "", "upscaler_repo": "", "ltx_upsampler": "", **post},
+    }
+    return parse_config(raw, "test-post.toml", {})
+
+
+def upscaler_file(tmp_path: Path) -> str:
+    import_spandrel()
+    from spandrel.architectures.Compact import Compact
+
+    torch.manual_seed(0)
+    path = tmp_path / "x2.safetensors"
+    save_file(Compact(num_feat=8, num_conv=2, upscale=2).state_dict(), str(path))
+    return str(path)
+
+
+async def done_clip(bot: CoreBot) -> Any:
+    job = await bot.video("a red fox --frames 8")
+    return await bot.until_status(job.id, JobStatus.DONE, timeout=90)
+
+
+@pytest.mark.asyncio
+async def test_smooth_is_a_job_with_a_parent_one_clip_of_quota_and_a_new_smoother_clip(
+    make_bot: MakeBot, tmp_path: Path
+) -> None:
+    bot = await make_bot(config=post_config(tmp_path))
+    parent = await done_clip(bot)
+    [delivered] = bot.outbox.videos
+    labels = {b.action: b.label for b in delivered.buttons}
+    assert (labels[ButtonAction.SMOOTH], labels[ButtonAction.HD]) == ("🎞 Smooth", "🔍 HD")
+    used = bot.used_today(BOB)
+
+    await bot.service.button(bot.req(BOB), ButtonAction.SMOOTH, parent.id)  # anyone may, as with 🔁
+    [job] = bot.store.jobs.of_user(BOB, 1)
+    assert job.parent_id == parent.id and job.params.post is not None
+    assert (job.params.post.kind, job.params.post.parent_id, job.params.seed) == (
+        PostKind.SMOOTH, parent.id, parent.params.seed,
+    )  # fmt: skip
+    assert bot.used_today(BOB) == used + 1
+    done = await bot.until_status(job.id, JobStatus.DONE, timeout=90)
+    assert len(bot.outbox.videos) == 2
+
+    before, after = decode(Path(parent.clip_path).read_bytes()), decode(Path(done.clip_path).read_bytes())
+    assert after.frames == 3 * before.frames and (after.width, after.height) == (before.width, before.height)
+    assert after.metadata["videobot_post"] == "smooth:minterpolate"
+    assert after.metadata["videobot_fps"] == "24" and after.metadata["videobot_seed"] == str(
+        parent.params.seed
+    )
+
+    await bot.service.button(bot.req(BOB), ButtonAction.SMOOTH, done.id)
+    assert f"Clip #{done.id} is already smooth" in bot.last_text
+    assert bot.used_today(BOB) == used + 1, "a refusal is free"
+
+
+@pytest.mark.asyncio
+async def test_hd_doubles_the_clip_and_a_free_post_costs_no_quota(make_bot: MakeBot, tmp_path: Path) -> None:
+    bot = await make_bot(config=post_config(tmp_path, upscaler_path=upscaler_file(tmp_path), free=True))
+    parent = await done_clip(bot)
+    used = bot.used_today()
+
+    await bot.service.button(bot.req(), ButtonAction.HD, parent.id)
+    [job] = bot.store.jobs.of_user(ALICE, 1)
+    assert job.params.post is not None and job.params.post.kind == PostKind.HD
+    assert bot.used_today() == used
+    done = await bot.until_status(job.id, JobStatus.DONE, timeout=90)
+
+    before, after = decode(Path(parent.clip_path).read_bytes()), decode(Path(done.clip_path).read_bytes())
+    assert (after.frames, after.width, after.height) == (before.frames, 2 * before.width, 2 * before.height)
+    assert after.metadata["videobot_post"] == "hd:spandrel"
+
+
+@pytest.mark.asyncio
+async def test_a_post_step_that_fails_is_refunded_and_said_in_one_sentence(
+    make_bot: MakeBot, tmp_path: Path
+) -> None:
+    bot = await make_bot(config=post_config(tmp_path))  # no upscaler weights anywhere
+    parent = await done_clip(bot)
+    used = bot.used_today()
+
+    await bot.service.button(bot.req(), ButtonAction.HD, parent.id)
+    [job] = bot.store.jobs.of_user(ALICE, 1)
+    failed = await bot.until_status(job.id, JobStatus.FAILED, timeout=90)
+
+    assert failed.params.post is not None and bot.used_today() == used
+    await bot.outbox.wait_for_text("Something went wrong")
+    assert bot.outbox.edits[-1] == f"❌ Something went wrong with video #{job.id}; your quota was refunded."
+    assert "Traceback" not in bot.outbox.everything_said()
