@@ -39,6 +39,11 @@ def upscaler_file(tmp_path: Path) -> str:
     return str(path)
 
 
+def decoded(path: str | None) -> Any:
+    assert path is not None
+    return decode(Path(path).read_bytes())
+
+
 async def done_clip(bot: CoreBot) -> Any:
     job = await bot.video("a red fox --frames 8")
     return await bot.until_status(job.id, JobStatus.DONE, timeout=90)
@@ -65,12 +70,15 @@ async def test_smooth_is_a_job_with_a_parent_one_clip_of_quota_and_a_new_smoothe
     done = await bot.until_status(job.id, JobStatus.DONE, timeout=90)
     assert len(bot.outbox.videos) == 2
 
-    before, after = decode(Path(parent.clip_path).read_bytes()), decode(Path(done.clip_path).read_bytes())
+    before, after = decoded(parent.clip_path), decoded(done.clip_path)
     assert after.frames == 3 * before.frames and (after.width, after.height) == (before.width, before.height)
     assert after.metadata["videobot_post"] == "smooth:minterpolate"
     assert after.metadata["videobot_fps"] == "24" and after.metadata["videobot_seed"] == str(
         parent.params.seed
     )
+
+    await bot.service.info(bot.req(BOB), done.id)
+    assert f"made from clip #{parent.id}: 🎞 Smooth" in bot.last_text
 
     await bot.service.button(bot.req(BOB), ButtonAction.SMOOTH, done.id)
     assert f"Clip #{done.id} is already smooth" in bot.last_text
@@ -89,7 +97,7 @@ async def test_hd_doubles_the_clip_and_a_free_post_costs_no_quota(make_bot: Make
     assert bot.used_today() == used
     done = await bot.until_status(job.id, JobStatus.DONE, timeout=90)
 
-    before, after = decode(Path(parent.clip_path).read_bytes()), decode(Path(done.clip_path).read_bytes())
+    before, after = decoded(parent.clip_path), decoded(done.clip_path)
     assert (after.frames, after.width, after.height) == (before.frames, 2 * before.width, 2 * before.height)
     assert after.metadata["videobot_post"] == "hd:spandrel"
 

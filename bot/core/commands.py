@@ -292,6 +292,10 @@ def info_text(
         text = f"{text}\n{picture_line(picture, locale)}"
     if job.params.loop:
         text = f"{text}\n{messages.text('info_loop', locale)}"
+    post = job.params.post
+    if post is not None:  # 🎞/🔍: which clip it was made from, and by which step
+        step = messages.text(f"button_{post.kind}", locale)
+        text = f"{text}\n{messages.text('info_post', locale, job=post.parent_id, steps=step)}"
     if chain and len(chain) > 1:
         text = f"{text}\n{chain_line(chain[:-1], locale, viewer)}"
     return text
