@@ -180,6 +180,7 @@ class RenderParams:
     extends: Extension | None = None  # a continuation of this clip, delivered joined to it
     loop: bool = False  # `--loop`: the last frame leads back into the first
     post: PostStep | None = None  # 🎞/🔍: a post step on that clip instead of a render
+    then_post: str = ""  # post steps queued once this clip is delivered ("smooth,hd"; --smooth/--hd)
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,12 @@ import torch
 from safetensors.torch import save_file
 
 from bot.config import Config, parse_config
+from bot.core.parsing import parse_video_text
 from bot.core.types import ButtonAction, JobStatus, PostKind
 from bot.post.hd import import_spandrel
 from tests.harness.core import ALICE, BOB, CoreBot, MakeBot
 from tests.harness.media import decode
+from tests.harness.polling import eventually
 
 
 def post_config(tmp_path: Path, **post: Any) -> Config:
@@ -118,3 +120,49 @@ async def test_a_post_step_that_fails_is_refunded_and_said_in_one_sentence(
     await bot.outbox.wait_for_text("Something went wrong")
     assert bot.outbox.edits[-1] == f"❌ Something went wrong with video #{job.id}; your quota was refunded."
     assert "Traceback" not in bot.outbox.everything_said()
+
+
+def test_smooth_and_hd_are_flags_and_the_prompt_goes_on_after_them() -> None:
+    args = parse_video_text("a red fox --smooth --hd running")
+    assert (args.prompt, args.smooth, args.hd) == ("a red fox running", True, True)
+
+
+@pytest.mark.asyncio
+async def test_smooth_and_hd_flags_follow_the_clip_with_each_step_in_order(
+    make_bot: MakeBot, tmp_path: Path
+) -> None:
+    bot = await make_bot(config=post_config(tmp_path, upscaler_path=upscaler_file(tmp_path)))
+    used = bot.used_today()
+
+    render = await bot.video("a red fox --frames 8 --smooth --hd")
+    assert render.params.then_post == "smooth,hd"
+    await eventually(lambda: len(bot.outbox.videos) == 3, timeout=120, what="three clips")
+
+    jobs = sorted(bot.store.jobs.of_user(ALICE, 3), key=lambda job: job.id)
+    assert [job.params.post.kind if job.params.post else None for job in jobs] == [
+        None,
+        PostKind.SMOOTH,
+        PostKind.HD,
+    ]
+    assert [job.parent_id for job in jobs[1:]] == [jobs[0].id, jobs[1].id]
+    final = await bot.until_status(jobs[2].id, JobStatus.DONE, timeout=90)
+    last = decoded(final.clip_path)
+    assert last.metadata["videobot_post"] == "smooth:minterpolate,hd:spandrel"
+    first = decoded(jobs[0].clip_path)
+    assert (last.frames, last.width) == (3 * first.frames, 2 * first.width)
+    assert bot.used_today() == used + 3, "each step is a clip of quota unless [post] free"
+
+
+def test_demo_writes_the_smoothed_clip_beside_the_render(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.cli import main
+
+    (tmp_path / "config.toml").write_text(f'[storage]\ndir = "{tmp_path / "data"}"\n[post]\nrife_repo = ""\n')
+    out = tmp_path / "fox.mp4"
+    argv = ["demo", "a red fox", "--tiny", "--frames", "8", "--steps", "2", "--smooth", "--out", str(out)]
+    assert main([*argv, "--config", str(tmp_path / "config.toml")]) == 0
+
+    assert "(smooth:minterpolate)" in capsys.readouterr().out
+    smoothed = decoded(str(tmp_path / "fox.smooth.mp4"))
+    assert smoothed.frames == 3 * decoded(str(out)).frames

@@ -98,6 +98,8 @@ async def test_a_video_request_is_queued_shows_progress_and_is_delivered_once(ma
     assert [(b.action, b.job_id) for b in video.buttons] == [
         ("reroll", job.id),
         ("variation", job.id),
+        ("smooth", job.id),
+        ("hd", job.id),
         ("info", job.id),
         ("delete", job.id),
     ]

@@ -32,6 +32,7 @@ from bot.core.types import (
     Extension,
     Job,
     Picture,
+    PostKind,
     PostStep,
     QuotaExceeded,
     Request,
@@ -97,6 +98,7 @@ class Admission:
         picture: Upload | Picture | None = None,
         extends: Extension | None = None,
         post: PostStep | None = None,
+        then: tuple[PostKind, ...] | None = None,
     ) -> Job | None:
         """Queue a clip for `req`, or raise `CommandError` saying why not; None when over quota.
 
@@ -105,7 +107,9 @@ class Admission:
         the admin said so.  `picture` is one sent now (an `Upload`, checked here before
         anything is charged) or a job's own (a reroll keeps it).  `extends` makes it a
         continuation of that clip (`bot.core.extend`), `args.loop` a loop, `post` a post step
-        on that clip (`bot.core.post`: no render; free of the daily count under `[post] free`).
+        on that clip (`bot.core.post`: no render; free of the daily count under `[post] free`);
+        `then` the post steps to queue once the clip is delivered (None: `--smooth`/`--hd` and
+        `[post] smooth`/`hd`).
         """
         home = challenge.chat if challenge else req.chat
         chat_settings = self.store.chats.get(home.scope_key)  # a Discord server's, for all its channels
@@ -136,6 +140,11 @@ class Admission:
             params = replace(params, extends=extends)
         if post is not None:
             params = replace(params, post=post)
+        if then is None:
+            asked = ((PostKind.SMOOTH, args.smooth or self.config.post.smooth),
+                     (PostKind.HD, args.hd or self.config.post.hd))  # fmt: skip
+            then = tuple(kind for kind, on in asked if on)
+        params = replace(params, then_post=",".join(then))
         if isinstance(picture, Upload):
             picture = await self._accept_picture(req, picture, chat_settings)
         if picture is not None:

@@ -21,7 +21,7 @@ from bot.core.notify import Notifier
 from bot.core.parsing import MAX_JOB_ID, CommandError, VideoArgs, parse_job_id
 from bot.core.persist import until_written
 from bot.core.ports import Clock, ModelAware, RenderBackend
-from bot.core.post import post_step
+from bot.core.post import post_step, then_steps
 from bot.core.queue import JobQueue
 from bot.core.quota import daily_limit, quota_day, seconds_until_reset
 from bot.core.types import ButtonAction, ChatRef, Job, JobStatus, Picture, PostKind, Request, UserRef
@@ -152,6 +152,19 @@ class Commands:
     async def post(self, req: Request, job: Job, kind: PostKind) -> Job | None:
         """🎞 Smooth or 🔍 HD: a new clip made from `job`'s (bot.core.post)."""
         return await post_step(self.admission, self.store, req, job, kind, self._still_configured(job.model))
+
+    async def follow_up(self, job: Job) -> None:
+        """`--smooth`/`--hd`: the first post step `job` asked for, queued for its owner now that it
+        is delivered (the rest follow that one); a refusal is told in one sentence."""
+        steps, parent = then_steps(job), self.store.jobs.get(job.id)
+        if not steps or parent is None:
+            return
+        req = Request(user=job.user, chat=job.chat, reply_to=parent.result_message)
+        model = self._still_configured(job.model)
+        try:
+            await post_step(self.admission, self.store, req, parent, steps[0], model, then=steps[1:])
+        except CommandError as refused:
+            await self.notifier.reply(req, messages.text(refused.key, job.user.locale, **refused.values))
 
     async def extend_text(self, req: Request, argument: str, replied: Job | None = None) -> Job | None:
         """`/extend [id] [prompt]` typed; a reply to a clip names it without the id."""

@@ -47,7 +47,13 @@ def check_post(chain: list[Job], kind: PostKind) -> None:
 
 
 async def post_step(
-    admission: Admission, store: Store, req: Request, parent: Job, kind: PostKind, model: str | None
+    admission: Admission,
+    store: Store,
+    req: Request,
+    parent: Job,
+    kind: PostKind,
+    model: str | None,
+    then: tuple[PostKind, ...] = (),
 ) -> Job | None:
     """Queue `kind` on `parent`'s clip for `req` (anyone may, as with 🔁), or say why not.
 
@@ -71,4 +77,9 @@ async def post_step(
         silent=p.silent,
     )
     step = PostStep(kind, parent.id, parent.clip_path, loop=p.loop)
-    return await admission.submit(req, args, parent_id=parent.id, post=step)
+    return await admission.submit(req, args, parent_id=parent.id, post=step, then=then)
+
+
+def then_steps(job: Job) -> tuple[PostKind, ...]:
+    """The post steps `job` asked for once delivered (`--smooth`/`--hd`), in order."""
+    return tuple(PostKind(kind) for kind in job.params.then_post.split(",") if kind in set(PostKind))

@@ -95,6 +95,7 @@ def row_to_job(row: sqlite3.Row) -> Job:
     params["silent"] = bool(params["silent"])  # 0/1 in SQLite; NULL in rows from before the column
     params["extends"] = Extension.from_text(params["extends"])
     params["post"] = PostStep.from_text(params["post"])
+    params["then_post"] = params["then_post"] or ""  # NULL in rows from before the column
     params["loop"] = bool(params["loop"])
     return Job(
         **values,
