@@ -134,8 +134,8 @@ MAX_HD_SIDE = 2048  # HD stops where a clip's longer side would pass this
 class PostConfig:
     """🎞 Smooth and 🔍 HD (docs/post.md): weights from `videobot pull post`, never at run time."""
 
-    smooth: bool = False  # smooth every new clip, as if --smooth were given
-    hd: bool = False  # upscale every new clip ×2, as if --hd were given
+    smooth: bool = False  # every new clip is followed by its smoothed one, as with --smooth
+    hd: bool = False  # … and by its ×2 one, as with --hd
     # frames a second a smoothed clip aims at; always a whole multiple of the clip's, at least ×2
     smooth_fps: int = setting(24, within(MIN_SMOOTH_FPS, MAX_SMOOTH_FPS))
     smooth_method: str = setting("auto", one_of(SMOOTH_METHODS))
