@@ -6,6 +6,7 @@ whole clip's uint8 frames and says which method and model did the work.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ class PostEngine:
             self._device = "cuda" if torch.cuda.is_available() else "cpu"
         return self._device
 
-    def _model(self, key: str, load: Any) -> Any:
+    def _model(self, key: str, load: Callable[[], Any]) -> Any:
         if key not in self._loaded:
             self._loaded[key] = load()
         return self._loaded[key]

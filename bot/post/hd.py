@@ -145,10 +145,12 @@ def upscale_latent(
         raise ValueError(f"the LTX upsampler takes 8k+1 frames, sides divisible by 32, not {frames.shape}")
     pipe: Any = LTXLatentUpsamplePipeline(vae=vae, latent_upsampler=upsampler)
     pipe.set_progress_bar_config(disable=True)
-    video = torch.from_numpy(frames).permute(0, 3, 1, 2)  # uint8; the processor scales to [-1, 1]
+    from PIL import Image
+
+    # uint8 pictures in: the pipeline's processor makes the one float copy the VAE encodes
     generator = torch.Generator(device="cpu").manual_seed(seed)
     result = pipe(
-        video=[frame.float() / 255.0 for frame in video], height=height, width=width,
+        video=[Image.fromarray(frame) for frame in frames], height=height, width=width,
         output_type="np", generator=generator,
     )  # fmt: skip
     upscaled = np.asarray(result.frames[0])
