@@ -15,9 +15,10 @@ from bot.config import Config, parse_config
 from bot.core.parsing import parse_video_text
 from bot.core.types import ButtonAction, JobStatus, PostKind
 from bot.post.hd import import_spandrel
-from tests.harness.core import ALICE, BOB, CoreBot, MakeBot
+from tests.harness.core import ALICE, BOB, GROUP, CoreBot, MakeBot
 from tests.harness.media import decode
 from tests.harness.polling import eventually
+from tests.harness.web import MakeWeb
 
 
 def post_config(tmp_path: Path, **post: Any) -> Config:
@@ -166,3 +167,18 @@ def test_demo_writes_the_smoothed_clip_beside_the_render(
     assert "(smooth:minterpolate)" in capsys.readouterr().out
     smoothed = decoded(str(tmp_path / "fox.smooth.mp4"))
     assert smoothed.frames == 3 * decoded(str(out)).frames
+
+
+@pytest.mark.asyncio
+async def test_the_web_page_of_a_post_clip_links_the_clip_it_was_made_from(make_web: MakeWeb) -> None:
+    site = await make_web(post={"rife_repo": ""})
+    await site.publish(GROUP)
+    parent = await site.clip("a lighthouse in a storm", GROUP)
+    await site.bot.service.button(site.bot.req(ALICE, GROUP), ButtonAction.SMOOTH, parent.id)
+    [job] = site.bot.store.jobs.of_user(ALICE, 1)
+    done = await site.bot.until_status(job.id, JobStatus.DONE, timeout=90)
+    assert (done.params.frames, done.params.fps) == (3 * parent.params.frames, 24), "the file's facts, stored"
+
+    html = " ".join((await (await site.client.get(f"/clip/{site.token(done)}")).text()).split())
+    assert f'🎞 Smoothed from <a href="/clip/{site.token(parent)}">clip #{parent.id}</a>' in html
+    assert f"{done.params.frames} at 24 fps" in html

@@ -36,14 +36,11 @@ def steps_of(chain: list[Job]) -> list[PostKind]:
 def check_post(chain: list[Job], kind: PostKind) -> None:
     """Refuse in one sentence (free) a step that would do nothing or pass a cap."""
     parent, done = chain[-1], steps_of(chain)
-    p = parent.params
+    p = parent.params  # a post step's own: its clip's fps and size (stored when it was made)
     if kind == PostKind.SMOOTH and (PostKind.SMOOTH in done or p.fps * 2 > MAX_SMOOTH_FPS):
         raise CommandError("post_already_smooth", job=parent.id, fps=p.fps)
-    if kind == PostKind.HD:
-        scale = 2 ** done.count(PostKind.HD)
-        width, height = p.width * scale, p.height * scale
-        if max(width, height) * 2 > MAX_HD_SIDE:
-            raise CommandError("post_at_size_cap", job=parent.id, size=f"{width}×{height}", cap=MAX_HD_SIDE)
+    if kind == PostKind.HD and max(p.width, p.height) * 2 > MAX_HD_SIDE:
+        raise CommandError("post_at_size_cap", job=parent.id, size=f"{p.width}×{p.height}", cap=MAX_HD_SIDE)
 
 
 async def post_step(
@@ -64,8 +61,9 @@ async def post_step(
         raise CommandError("post_no_model", model=parent.model)
     if parent.status != JobStatus.DONE or not parent.clip_path or not Path(parent.clip_path).is_file():
         raise CommandError("post_no_clip", job=parent.id)
-    check_post(post_chain(store, parent), kind)
-    p = parent.params
+    chain = post_chain(store, parent)
+    check_post(chain, kind)
+    p = chain[0].params  # the render's request: the model's limits hold for it, not for a post clip
     args = VideoArgs(
         prompt=p.prompt,
         negative=p.negative,
