@@ -182,3 +182,31 @@ async def test_the_web_page_of_a_post_clip_links_the_clip_it_was_made_from(make_
     html = " ".join((await (await site.client.get(f"/clip/{site.token(done)}")).text()).split())
     assert f'🎞 Smoothed from <a href="/clip/{site.token(parent)}">clip #{parent.id}</a>' in html
     assert f"{done.params.frames} at 24 fps" in html
+
+
+def test_a_step_that_would_do_nothing_or_pass_a_cap_is_refused() -> None:
+    from bot.core.parsing import CommandError
+    from bot.core.post import check_post
+    from bot.core.types import Job, PostStep, RenderParams
+    from tests.harness.core import CHAT
+
+    def job(job_id: int, fps: int, side: int, post: PostKind | None = None) -> Job:
+        step = PostStep(post, job_id - 1, "x.mp4") if post else None
+        params = RenderParams("a fox", "", 1, 8, 2, 9.0, side, side, fps, post=step)
+        return Job(job_id, ALICE, CHAT, params, "ms")
+
+    check_post([job(1, 16, 512)], PostKind.SMOOTH)  # 16 fps → 32
+    check_post([job(1, 8, 1024)], PostKind.HD)  # → 2048, the cap itself
+    refusals = [
+        ([job(1, 31, 256)], PostKind.SMOOTH, "post_already_smooth"),
+        (
+            [job(1, 8, 256), job(2, 24, 256, PostKind.SMOOTH), job(3, 24, 512, PostKind.HD)],
+            PostKind.SMOOTH,
+            "post_already_smooth",
+        ),
+        ([job(1, 8, 256), job(2, 8, 1032, PostKind.HD)], PostKind.HD, "post_at_size_cap"),
+    ]
+    for chain, kind, key in refusals:
+        with pytest.raises(CommandError) as refused:
+            check_post(chain, kind)
+        assert refused.value.key == key
