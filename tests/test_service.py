@@ -103,7 +103,14 @@ async def test_a_video_request_is_queued_shows_progress_and_is_delivered_once(ma
         ("info", job.id),
         ("delete", job.id),
     ]
-    assert [b.label for b in video.buttons] == ["🔁 Reroll", "🎲 Variation", "🎞 Smooth", "🔍 HD", "ℹ Info", "🗑 Delete"]
+    assert [b.label for b in video.buttons] == [
+        "🔁 Reroll",
+        "🎲 Variation",
+        "🎞 Smooth",
+        "🔍 HD",
+        "ℹ Info",
+        "🗑 Delete",
+    ]
     assert video.reply_to == "cmd-1" and video.status_message == ack.ref and video.user == ALICE
 
     row = bot.job(job.id)
