@@ -87,6 +87,10 @@ async def test_smooth_is_a_job_with_a_parent_one_clip_of_quota_and_a_new_smoothe
     assert f"Clip #{done.id} is already smooth" in bot.last_text
     assert bot.used_today(BOB) == used + 1, "a refusal is free"
 
+    await bot.service.button(bot.req(BOB), ButtonAction.REROLL, done.id)  # the render's request again
+    [reroll] = bot.store.jobs.of_user(BOB, 1)
+    assert reroll.params.post is None and reroll.params.frames == parent.params.frames
+
 
 @pytest.mark.asyncio
 async def test_hd_doubles_the_clip_and_a_free_post_costs_no_quota(make_bot: MakeBot, tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ def result_buttons(job: Job, extendable: bool = False) -> tuple[Button, ...]:
     (docs/extend.md)."""
     actions = list(RESULT_ACTIONS)
     actions[actions.index(ButtonAction.INFO) : actions.index(ButtonAction.INFO)] = POST_ACTIONS
-    if extendable:
+    if extendable and job.params.post is None:  # a post clip is extended through its source
         actions.insert(actions.index(ButtonAction.VARIATION) + 1, ButtonAction.EXTEND)
     return tuple(
         Button(action, job.id, messages.text(f"button_{action}", job.user.locale)) for action in actions

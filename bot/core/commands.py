@@ -21,7 +21,7 @@ from bot.core.notify import Notifier
 from bot.core.parsing import MAX_JOB_ID, CommandError, VideoArgs, parse_job_id
 from bot.core.persist import until_written
 from bot.core.ports import Clock, ModelAware, RenderBackend
-from bot.core.post import post_step, then_steps
+from bot.core.post import post_chain, post_step, then_steps
 from bot.core.queue import JobQueue
 from bot.core.quota import daily_limit, quota_day, seconds_until_reset
 from bot.core.types import ButtonAction, ChatRef, Job, JobStatus, Picture, PostKind, Request, UserRef
@@ -273,7 +273,8 @@ class Commands:
         elif pressed in (ButtonAction.SMOOTH, ButtonAction.HD):
             await self.post(req, job, PostKind(pressed.value))
         else:
-            p = job.params
+            # a post clip's reroll renders its render's request again (its own facts are its file's)
+            p = job.params if job.params.post is None else post_chain(self.store, job)[0].params
             model = self._still_configured(job.model)
             args = VideoArgs(
                 prompt=p.prompt,
