@@ -88,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--guidance", type=float, default=None)
     demo.add_argument("--image", type=Path, default=None, help="a picture to animate (JPEG, PNG or WebP)")
     demo.add_argument("--silent", action="store_true", help="no soundtrack, even from a model that makes one")
+    demo.add_argument("--smooth", action="store_true", help="then 🎞 Smooth it (writes OUT.smooth.mp4)")
+    demo.add_argument("--hd", action="store_true", help="then 🔍 HD ×2 (writes OUT…hd.mp4, after --smooth)")
     demo.add_argument(
         "--tiny", action="store_true", help="render with the tiny random build of the model's family"
     )
@@ -106,7 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _config_arg(pull)
     pull.add_argument(
-        "names", nargs="*", metavar="NAME", help="models to fetch (default: every configured one)"
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help="models to fetch (default: every configured one); `post`: Smooth's and HD's weights",
     )
     pull.add_argument("--dry-run", action="store_true", help="print the files and their size, fetch nothing")
 
@@ -241,6 +246,35 @@ def _demo(config: Config, args: argparse.Namespace) -> int:
         f"{clip.size_bytes} bytes, seed {params.seed}, model {source}, "
         f"{time.monotonic() - started:.1f} s"
     )
+    return _demo_post(config, args, params, made_by, credentials)
+
+
+def _demo_post(
+    config: Config, args: argparse.Namespace, params: Any, made_by: Any, credentials: ContentCredentials
+) -> int:
+    """`demo --smooth/--hd`: each step a new clip made from the one before (docs/post.md)."""
+    from bot.domain import PostKind, PostStep
+    from bot.post import AlreadySmooth, AtSizeCap, PostEngine, PostWeightsMissing
+    from bot.post.clip import run_post_step
+
+    engine = PostEngine(config.post, memory=config.render.memory)
+    current: Path = args.out
+    for kind, asked in ((PostKind.SMOOTH, args.smooth), (PostKind.HD, args.hd)):
+        if not asked:
+            continue
+        out = current.with_name(f"{current.stem}.{kind}.mp4")
+        try:
+            made = run_post_step(
+                PostStep(kind, 0, str(current), loop=params.loop), params, made_by, engine, out,
+                video=config.video, credentials=credentials,
+            )  # fmt: skip
+        except (AlreadySmooth, AtSizeCap, PostWeightsMissing) as error:
+            print(f"videobot: {error}", file=sys.stderr)
+            return 2
+        clip = made.clip
+        shape = f"{clip.frames} frames {clip.width}x{clip.height} @ {clip.fps} fps"
+        print(f"Wrote {clip.path}: {shape} ({made.chain})")
+        current = out
     return 0
 
 

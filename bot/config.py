@@ -30,7 +30,9 @@ from bot.settings.sections import DEFAULT_MODEL_ID as DEFAULT_MODEL_ID
 from bot.settings.sections import FACE_POLICIES as FACE_POLICIES
 from bot.settings.sections import MAX_BATCH_CUDA as MAX_BATCH_CUDA
 from bot.settings.sections import MAX_BATCH_LIMIT as MAX_BATCH_LIMIT
+from bot.settings.sections import MAX_HD_SIDE as MAX_HD_SIDE
 from bot.settings.sections import MAX_IMAGE_MB_LIMIT as MAX_IMAGE_MB_LIMIT
+from bot.settings.sections import MAX_SMOOTH_FPS as MAX_SMOOTH_FPS
 from bot.settings.sections import MEMORY_MODES as MEMORY_MODES
 from bot.settings.sections import MIN_WORKER_SECRET_CHARS as MIN_WORKER_SECRET_CHARS
 from bot.settings.sections import MODEL_LIMIT_KEYS as MODEL_LIMIT_KEYS
@@ -44,6 +46,7 @@ from bot.settings.sections import DiscordConfig as DiscordConfig
 from bot.settings.sections import ModelConfig as ModelConfig
 from bot.settings.sections import ModelEntry as ModelEntry
 from bot.settings.sections import PolicyConfig as PolicyConfig
+from bot.settings.sections import PostConfig as PostConfig
 from bot.settings.sections import ProvenanceConfig as ProvenanceConfig
 from bot.settings.sections import QueueConfig as QueueConfig
 from bot.settings.sections import QuotaConfig as QuotaConfig

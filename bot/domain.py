@@ -135,6 +135,35 @@ class Extension:
         return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
 
 
+class PostKind(enum.StrEnum):
+    """A post step on a finished clip (docs/post.md)."""
+
+    SMOOTH = "smooth"  # 🎞 frame interpolation
+    HD = "hd"  # 🔍 ×2 upscaling
+
+
+@dataclass(frozen=True)
+class PostStep:
+    """The clip a post step works on (`bot.post`): which step, the clip's job and file.  The new
+    clip is made from that file alone: no render, the parent's prompt and seed stay its facts."""
+
+    kind: PostKind
+    parent_id: int
+    clip_path: str
+    loop: bool = False  # the parent loops: smoothing crosses its seam
+
+    def to_text(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_text(cls, text: str | None) -> PostStep | None:
+        if not text:
+            return None
+        data = json.loads(text)
+        values = {f.name: data[f.name] for f in fields(cls) if f.name in data}
+        return cls(**{**values, "kind": PostKind(values["kind"])})
+
+
 @dataclass(frozen=True)
 class RenderParams:
     prompt: str
@@ -150,6 +179,8 @@ class RenderParams:
     silent: bool = False  # deliver without the soundtrack a family with sound makes (--silent)
     extends: Extension | None = None  # a continuation of this clip, delivered joined to it
     loop: bool = False  # `--loop`: the last frame leads back into the first
+    post: PostStep | None = None  # 🎞/🔍: a post step on that clip instead of a render
+    then_post: str = ""  # post steps queued once this clip is delivered ("smooth,hd"; --smooth/--hd)
 
 
 @dataclass(frozen=True)
@@ -205,6 +236,8 @@ class ButtonAction(enum.StrEnum):
     DELETE = "delete"
     VOTE = "vote"
     EXTEND = "extend"
+    SMOOTH = "smooth"
+    HD = "hd"
 
 
 RESULT_ACTIONS = (ButtonAction.REROLL, ButtonAction.VARIATION, ButtonAction.INFO, ButtonAction.DELETE)

@@ -19,6 +19,7 @@ from typing import TextIO
 
 from bot.config import Config, ModelSettings
 
+POST = "post"  # `videobot pull post`: the weights of 🎞 Smooth and 🔍 HD ([post])
 DISK_MARGIN_BYTES = 512 * 1024 * 1024  # left free after a pull: the database and clips live on disks too
 
 
@@ -75,7 +76,10 @@ def _is_hub_id(text: str) -> bool:
 
 
 def pull_targets(config: Config, names: Sequence[str]) -> list[ModelSettings]:
-    """The models to pull: the named ones, or every configured model that has weights to fetch."""
+    """The models to pull: the named ones, or every configured model that has weights to fetch
+    (`post` names the post steps' weights, not a model)."""
+    asked = bool(names)
+    names = [name for name in names if name != POST]
     if names:
         unknown = [name for name in names if name not in config.model_settings]
         if unknown:
@@ -84,21 +88,24 @@ def pull_targets(config: Config, names: Sequence[str]) -> list[ModelSettings]:
                 f"there is no model called {unknown[0]!r} in {config.source}; pick one of {known}"
             )
         return [config.model_settings[name] for name in names]
-    return list(config.model_settings.values())
+    return list(config.model_settings.values()) if not asked else []
 
 
 def plan_pull(settings: ModelSettings) -> PullPlan | None:
     """What loading `settings` reads from the hub; None when nothing is downloaded (tiny, a bare folder)."""
     if settings.preset.tiny or not _is_hub_id(settings.id):
         return None
+    local_dir = Path(settings.path).expanduser() if settings.path else None
+    return _plan(settings.name, settings.id, settings.preset.download_patterns, local_dir)
+
+
+def _plan(name: str, repo_id: str, patterns: Sequence[str], local_dir: Path | None) -> PullPlan:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import DryRunError, HfHubHTTPError, LocalEntryNotFoundError
 
-    patterns = settings.preset.download_patterns
-    local_dir = Path(settings.path).expanduser() if settings.path else None
     try:
         found = snapshot_download(
-            settings.id, allow_patterns=list(patterns) or None, local_dir=local_dir, dry_run=True
+            repo_id, allow_patterns=list(patterns) or None, local_dir=local_dir, dry_run=True
         )
     except DryRunError:  # its words speak of a "dry run" even when nobody asked for one
         raise PullError(
@@ -107,14 +114,36 @@ def plan_pull(settings: ModelSettings) -> PullPlan | None:
         ) from None
     except (HfHubHTTPError, LocalEntryNotFoundError, OSError, ValueError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise PullError(f"could not list {settings.id} ({settings.name}) on the hub: {first}") from None
+        raise PullError(f"could not list {repo_id} ({name}) on the hub: {first}") from None
     files = tuple(
         sorted(
             (PullFile(f.filename, f.file_size or 0, not f.will_download) for f in found),
             key=lambda f: f.name,
         )
     )
-    return PullPlan(settings.name, settings.id, patterns, local_dir, files)
+    return PullPlan(name, repo_id, tuple(patterns), local_dir, files)
+
+
+def _post_plan(repo_id: str, patterns: tuple[str, ...]) -> PullPlan:
+    plan = _plan(POST, repo_id, patterns, None)
+    if not plan.files:
+        raise PullError(f"{repo_id} has no {', '.join(patterns)}; check [post] in the config")
+    return plan
+
+
+def post_sources(config: Config) -> list[tuple[str, tuple[str, ...]]]:
+    """The hub files `[post]` reads: (repo id, patterns); a configured local path needs none."""
+    post = config.post
+    sources: list[tuple[str, tuple[str, ...]]] = []
+    if post.smooth_method != "minterpolate" and not post.rife_path and _is_hub_id(post.rife_repo):
+        sources.append((post.rife_repo, (post.rife_file,)))
+    if post.hd_method != "ltx" and not post.upscaler_path and _is_hub_id(post.upscaler_repo):
+        sources.append((post.upscaler_repo, (post.upscaler_file,)))
+    ltx_models = any(s.family == "ltx" for s in config.model_settings.values())
+    wants_ltx = post.hd_method == "ltx" or (post.hd_method == "auto" and ltx_models)
+    if wants_ltx and _is_hub_id(post.ltx_upsampler):
+        sources.append((post.ltx_upsampler, ("latent_upsampler/*",)))
+    return sources
 
 
 def _existing_parent(path: Path) -> Path:
@@ -162,6 +191,8 @@ def pull(config: Config, names: Sequence[str], *, dry_run: bool, out: TextIO = s
         raise PullError("HF_HUB_OFFLINE is set, so nothing can be downloaded; unset it for this command")
     targets = pull_targets(config, names)
     plans = []
+    with_post = POST in names or (not names and (config.post.smooth or config.post.hd))
+    post = [_post_plan(repo, patterns) for repo, patterns in post_sources(config)] if with_post else []
     for settings in targets:
         plan = plan_pull(settings)
         if plan is None:
@@ -169,6 +200,9 @@ def pull(config: Config, names: Sequence[str], *, dry_run: bool, out: TextIO = s
             print(f"{settings.name}: nothing to download ({why})", file=out)
         else:
             plans.append(plan)
+    if with_post and not post:
+        print(f"{POST}: nothing to download (minterpolate and local files only)", file=out)
+    plans += post
     for plan in plans:
         describe(plan, out)
     to_fetch = sum(plan.to_fetch for plan in plans)

@@ -101,10 +101,19 @@ async def test_a_video_request_is_queued_shows_progress_and_is_delivered_once(
     assert [(b.action, b.job_id) for b in video.buttons] == [
         ("reroll", job.id),
         ("variation", job.id),
+        ("smooth", job.id),
+        ("hd", job.id),
         ("info", job.id),
         ("delete", job.id),
     ]
-    assert [b.label for b in video.buttons] == ["🔁 Reroll", "🎲 Variation", "ℹ Info", "🗑 Delete"]
+    assert [b.label for b in video.buttons] == [
+        "🔁 Reroll",
+        "🎲 Variation",
+        "🎞 Smooth",
+        "🔍 HD",
+        "ℹ Info",
+        "🗑 Delete",
+    ]
     assert video.reply_to == "cmd-1" and video.status_message == ack.ref and video.user == ALICE
 
     row = bot.job(job.id)

@@ -32,6 +32,8 @@ from bot.core.types import (
     Extension,
     Job,
     Picture,
+    PostKind,
+    PostStep,
     QuotaExceeded,
     Request,
     UserRef,
@@ -95,6 +97,8 @@ class Admission:
         challenge: Challenge | None = None,
         picture: Upload | Picture | None = None,
         extends: Extension | None = None,
+        post: PostStep | None = None,
+        then: tuple[PostKind, ...] | None = None,
     ) -> Job | None:
         """Queue a clip for `req`, or raise `CommandError` saying why not; None when over quota.
 
@@ -102,7 +106,10 @@ class Admission:
         the announcement), obeys the challenge chat's settings, and is free of quota if
         the admin said so.  `picture` is one sent now (an `Upload`, checked here before
         anything is charged) or a job's own (a reroll keeps it).  `extends` makes it a
-        continuation of that clip (`bot.core.extend`), `args.loop` a loop.
+        continuation of that clip (`bot.core.extend`), `args.loop` a loop, `post` a post step
+        on that clip (`bot.core.post`: no render; free of the daily count under `[post] free`);
+        `then` the post steps to queue once the clip is delivered (None: `--smooth`/`--hd` and
+        `[post] smooth`/`hd`).
         """
         home = challenge.chat if challenge else req.chat
         chat_settings = self.store.chats.get(home.scope_key)  # a Discord server's, for all its channels
@@ -126,13 +133,20 @@ class Admission:
                 f"{refusal.matched}: {params.prompt[:200]}",
             )
             raise CommandError(f"policy_{refusal.kind}", matched=refusal.matched)
-        if extends is None:  # an extension's picture is its parent's last frame
+        if extends is None and post is None:  # an extension's picture is its parent's last frame
             self._check_model_takes(model, picture, chat_settings)
         if args.loop:
             self._check_model_loops(model, chat_settings)
             params = replace(params, loop=True)
         if extends is not None:
             params = replace(params, extends=extends)
+        if post is not None:
+            params = replace(params, post=post)
+        if then is None:
+            asked = ((PostKind.SMOOTH, args.smooth or self.config.post.smooth),
+                     (PostKind.HD, args.hd or self.config.post.hd))  # fmt: skip
+            then = tuple(kind for kind, on in asked if on)
+        params = replace(params, then_post=",".join(then))
         if isinstance(picture, Upload):
             picture = await self._accept_picture(req, picture, chat_settings)
         if picture is not None:
@@ -154,7 +168,9 @@ class Admission:
             challenge_id=challenge.id if challenge else None,
         )
         # A free entry skips the daily count only: the rate limit and the queue caps still hold.
-        free = challenge is not None and challenge.free_entries
+        free = (challenge is not None and challenge.free_entries) or (
+            post is not None and self.config.post.free
+        )
         charge = charge_for(
             self.store,
             self.config.quota,

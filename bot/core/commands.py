@@ -21,9 +21,10 @@ from bot.core.notify import Notifier
 from bot.core.parsing import MAX_JOB_ID, CommandError, VideoArgs, parse_job_id
 from bot.core.persist import until_written
 from bot.core.ports import Clock, ModelAware, RenderBackend
+from bot.core.post import post_chain, post_step, then_steps
 from bot.core.queue import JobQueue
 from bot.core.quota import daily_limit, quota_day, seconds_until_reset
-from bot.core.types import ButtonAction, ChatRef, Job, JobStatus, Picture, Request, UserRef
+from bot.core.types import ButtonAction, ChatRef, Job, JobStatus, Picture, PostKind, Request, UserRef
 from bot.store import Store
 from bot.store.public import JOB
 
@@ -151,6 +152,23 @@ class Commands:
         """⏩ Extend or `/extend [id] [prompt]`: a continuation of `job`'s clip (bot.core.extend)."""
         return await extend(self.admission, self.store, req, job, prompt, self._still_configured(job.model))
 
+    async def post(self, req: Request, job: Job, kind: PostKind) -> Job | None:
+        """🎞 Smooth or 🔍 HD: a new clip made from `job`'s (bot.core.post)."""
+        return await post_step(self.admission, self.store, req, job, kind, self._still_configured(job.model))
+
+    async def follow_up(self, job: Job) -> None:
+        """`--smooth`/`--hd`: the first post step `job` asked for, queued for its owner now that it
+        is delivered (the rest follow that one); a refusal is told in one sentence."""
+        steps, parent = then_steps(job), self.store.jobs.get(job.id)
+        if not steps or parent is None:
+            return
+        req = Request(user=job.user, chat=job.chat, reply_to=parent.result_message)
+        model = self._still_configured(job.model)
+        try:
+            await post_step(self.admission, self.store, req, parent, steps[0], model, then=steps[1:])
+        except CommandError as refused:
+            await self.notifier.reply(req, messages.text(refused.key, job.user.locale, **refused.values))
+
     async def extend_text(self, req: Request, argument: str, replied: Job | None = None) -> Job | None:
         """`/extend [id] [prompt]` typed; a reply to a clip names it without the id."""
         first, _, rest = argument.strip().partition(" ")
@@ -258,8 +276,11 @@ class Commands:
             return job
         elif pressed == ButtonAction.EXTEND:
             await self.extend(req, job)
+        elif pressed in (ButtonAction.SMOOTH, ButtonAction.HD):
+            await self.post(req, job, PostKind(pressed.value))
         else:
-            p = job.params
+            # a post clip's reroll renders its render's request again (its own facts are its file's)
+            p = job.params if job.params.post is None else post_chain(self.store, job)[0].params
             model = self._still_configured(job.model)
             args = VideoArgs(
                 prompt=p.prompt,
@@ -291,6 +312,10 @@ def info_text(
         text = f"{text}\n{picture_line(picture, locale)}"
     if job.params.loop:
         text = f"{text}\n{messages.text('info_loop', locale)}"
+    post = job.params.post
+    if post is not None:  # 🎞/🔍: which clip it was made from, and by which step
+        step = messages.text(f"button_{post.kind}", locale)
+        text = f"{text}\n{messages.text('info_post', locale, job=post.parent_id, steps=step)}"
     if chain and len(chain) > 1:
         text = f"{text}\n{chain_line(chain[:-1], locale, viewer)}"
     return text

@@ -51,6 +51,8 @@ async def extend(
         raise CommandError("extend_no_pictures", model=parent.model)
     if parent.status != JobStatus.DONE or not parent.clip_path or not Path(parent.clip_path).is_file():
         raise CommandError("extend_no_clip", job=parent.id)
+    if parent.params.post is not None:  # smooth a chain after extending it, never per segment
+        raise CommandError("extend_post", job=parent.id, source=parent.params.post.parent_id)
     p = parent.params
     have = clip_frames(p)
     limit = admission.config.video.max_extended_s

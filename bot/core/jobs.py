@@ -12,6 +12,7 @@ import asyncio
 import logging
 import sqlite3
 from collections.abc import Callable
+from typing import Any
 
 from bot.core.endings import Endings, RunningJob, RunningJobs
 from bot.core.models import Models
@@ -187,8 +188,15 @@ class JobRunner:
             job.status = JobStatus.ENCODING
         elif isinstance(event, Rendered):
             del self.running.jobs[job.id]
-            clip = event.clip.path
-            self._write(lambda: self.store.jobs.set_status(job.id, JobStatus.DELIVERING, clip_path=clip), job)
+            clip, made = event.clip.path, event.clip
+            # a post step's clip has frames, fps and size of its own: stored, so /info, the caption
+            # and the web read the file's facts (a render's are its request's)
+            facts: dict[str, Any] = {} if job.params.post is None else {
+                "frames": made.frames, "fps": made.fps, "width": made.width, "height": made.height
+            }  # fmt: skip
+            self._write(
+                lambda: self.store.jobs.set_status(job.id, JobStatus.DELIVERING, clip_path=clip, **facts), job
+            )
         elif isinstance(event, Cancelled):
             del self.running.jobs[job.id]
             if running.cancel_notice is None:  # nobody asked: the backend is stopping

@@ -40,6 +40,8 @@ class VideoArgs:
     model: str | None = None
     silent: bool = False  # drop the soundtrack of a model that makes one
     loop: bool = False  # `--loop`: the last frame leads back into the first (docs/extend.md)
+    smooth: bool = False  # `--smooth`: 🎞 once the clip is done (docs/post.md)
+    hd: bool = False  # `--hd`: 🔍 once the clip is done (after 🎞 when both)
 
 
 OPTIONS = {
@@ -52,8 +54,10 @@ OPTIONS = {
     "--model": "model",
     "--silent": "silent",
     "--loop": "loop",
+    "--smooth": "smooth",
+    "--hd": "hd",
 }
-FLAGS = frozenset({"silent", "loop"})  # options that take no value
+FLAGS = frozenset({"silent", "loop", "smooth", "hd"})  # options that take no value
 _OPTION_TOKEN = re.compile(r"^(--?[A-Za-z][\w-]*|[—–][A-Za-z][\w-]*)(?:=(.*))?$", re.DOTALL)
 
 

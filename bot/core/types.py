@@ -53,6 +53,12 @@ from bot.domain import (
     Picture as Picture,
 )
 from bot.domain import (
+    PostKind as PostKind,
+)
+from bot.domain import (
+    PostStep as PostStep,
+)
+from bot.domain import (
     QuotaCharge as QuotaCharge,
 )
 from bot.domain import (

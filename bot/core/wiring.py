@@ -111,6 +111,7 @@ def wire(
         config=config, store=store, notifier=notifier, admission=admission, endings=endings, running=running,
         queue=queue, eta=eta, clock=clock, rng=rng, models=models, backend=backend, check_clip=check_clip,
     )  # fmt: skip
+    deliveries.after_done = commands.follow_up
     challenges = Challenges(
         config=config, store=store, notifier=notifier, admission=admission, endings=endings, tasks=tasks,
         clock=clock, links=links,

@@ -59,6 +59,8 @@ def build_commands(client: Host) -> list[AnyCommand]:
         image=_t("discord_video_image"),
         silent=_t("discord_video_silent"),
         loop=_t("discord_video_loop"),
+        smooth=_t("discord_video_smooth"),
+        hd=_t("discord_video_hd"),
     )
     async def video(
         interaction: discord.Interaction[Any],
@@ -72,12 +74,15 @@ def build_commands(client: Host) -> list[AnyCommand]:
         image: discord.Attachment | None = None,
         silent: bool = False,
         loop: bool = False,
+        smooth: bool = False,
+        hd: bool = False,
     ) -> None:
         async with client.serving(interaction, public_answer=True) as req:
             chosen = model.value if model else None
             args = VideoArgs(
-                prompt, seed, negative, frames, steps, guidance, chosen, silent=silent, loop=loop
-            )
+                prompt, seed, negative, frames, steps, guidance, chosen,
+                silent=silent, loop=loop, smooth=smooth, hd=hd,
+            )  # fmt: skip
             await service.video(req, args, picture=Upload(image.size, image.read) if image else None)
 
     @app_commands.command(name="extend", description=_menu("extend"))

@@ -15,6 +15,7 @@ TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trai
 GENERATION_LABEL = "org.videobot.generation"
 SOFTWARE = "videobot"
 MIME = "video/mp4"
+POST_WORDS = {"smooth": "smoothed (frames interpolated)", "hd": "upscaled ×2"}
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,8 @@ class GenerationRecord:
     parent: dict[str, Any] | None = None
     # the parent clip's file, signed in as the ingredient it was `parentOf`; never stated
     parent_path: str | None = field(default=None, compare=False, repr=False)
+    # a post step (docs/post.md) made this clip from `parent`: step, method and model
+    post: dict[str, Any] | None = None
 
     @classmethod
     def of(
@@ -119,11 +122,12 @@ def parent_ingredient(record: GenerationRecord) -> dict[str, Any]:
     """The clip an extension continues, as its C2PA `parentOf` ingredient: c2pa hashes it and
     keeps its manifest, so a chain of extensions verifies back to its first clip."""
     parent = record.parent or {}
+    done = POST_WORDS.get(str((record.post or {}).get("step")), "extended")
     return {
         "title": f"clip-{parent.get('job', 0)}.mp4",
         "format": "video/mp4",
         "relationship": "parentOf",
-        "description": f"videobot clip #{parent.get('job', 0)}, extended",
+        "description": f"videobot clip #{parent.get('job', 0)}, {done}",
         "metadata": {
             "videobot:job": parent.get("job", 0),
             "videobot:first_clip": parent.get("first_clip", 0),
@@ -173,6 +177,8 @@ def manifest_definition(record: GenerationRecord, *, transcoded: str | None = No
         created["parameters"]["content"] = ["video", "audio"]
         created["parameters"]["audio"] = record.audio
     actions: list[dict[str, Any]] = [created]
+    if record.post:  # 🎞/🔍: the parent's pictures, interpolated or upscaled by the named model
+        actions.append({"action": "c2pa.edited", "softwareAgent": agent, "parameters": dict(record.post)})
     if transcoded:
         why = {"why": transcoded}
         actions.append({"action": "c2pa.transcoded", "softwareAgent": agent, "parameters": why})

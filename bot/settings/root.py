@@ -15,6 +15,7 @@ from bot.settings.sections import (
     ModelConfig,
     ModelEntry,
     PolicyConfig,
+    PostConfig,
     ProvenanceConfig,
     QueueConfig,
     QuotaConfig,
@@ -43,6 +44,7 @@ class Config:
     challenges: ChallengeConfig = field(default_factory=ChallengeConfig)
     admin: AdminConfig = field(default_factory=AdminConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
+    post: PostConfig = field(default_factory=PostConfig)
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     discord: DiscordConfig = field(default_factory=DiscordConfig)
     web: WebConfig = field(default_factory=WebConfig)

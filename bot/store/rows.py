@@ -20,6 +20,7 @@ from bot.domain import (
     Job,
     JobStatus,
     Picture,
+    PostStep,
     RenderParams,
     UserRef,
 )
@@ -68,6 +69,7 @@ def job_to_row(job: Job) -> dict[str, Any]:
     row.update(asdict(job.params))
     row["picture"] = job.params.picture.to_text() if job.params.picture else None
     row["extends"] = job.params.extends.to_text() if job.params.extends else None
+    row["post"] = job.params.post.to_text() if job.params.post else None
     row["loop"] = int(job.params.loop)
     row.update(
         platform=job.user.platform,
@@ -92,6 +94,8 @@ def row_to_job(row: sqlite3.Row) -> Job:
     params["picture"] = Picture.from_text(params["picture"])
     params["silent"] = bool(params["silent"])  # 0/1 in SQLite; NULL in rows from before the column
     params["extends"] = Extension.from_text(params["extends"])
+    params["post"] = PostStep.from_text(params["post"])
+    params["then_post"] = params["then_post"] or ""  # NULL in rows from before the column
     params["loop"] = bool(params["loop"])
     return Job(
         **values,
