@@ -221,7 +221,7 @@ def test_a_file_that_is_no_image_model_is_refused_in_one_line(tmp_path):
         upscale_frames(None, np.zeros((1, 1152, 1280, 3), np.uint8))
 
 
-def test_the_ltx_latent_upsampler_doubles_an_ltx_clip_through_the_engine(tmp_path):
+def test_the_ltx_latent_upsampler_doubles_an_ltx_clip_through_the_engine(tmp_path, renders):
     from diffusers.pipelines.ltx.modeling_latent_upsampler import LTXLatentUpsamplerModel
 
     from bot.pipelines.tiny import build_tiny_ltx

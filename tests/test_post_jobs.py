@@ -20,6 +20,8 @@ from tests.harness.media import decode
 from tests.harness.polling import eventually
 from tests.harness.web import MakeWeb
 
+pytestmark = pytest.mark.usefixtures("renders")  # post steps run on real tiny clips
+
 
 def post_config(tmp_path: Path, **post: Any) -> Config:
     raw: dict[str, Any] = {

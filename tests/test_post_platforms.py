@@ -17,7 +17,7 @@ from tests.harness.discord import MakeWorld, custom_ids
 from tests.harness.media import decode
 from tests.harness.telegram import start_bot
 
-pytestmark = pytest.mark.asyncio
+pytestmark = [pytest.mark.asyncio, pytest.mark.usefixtures("renders")]  # post steps run on real clips
 
 GROUP = -1001
 ANN = 11

@@ -17,7 +17,7 @@ from aiohttp import web
 from bot.post.hd import import_spandrel
 from bot.post.ifnet import IFNet
 from tests.fakes.hf_hub import FakeHub
-from tests.harness.console import VIDEOBOT, child_env
+from tests.harness.console import VIDEOBOT, ChildProcesses, child_env
 
 RIFE_REPO, UPSCALER_REPO = "Upsampler/rife-4-25", "nateraw/real-esrgan"
 CONFIG = '[models.toy]\nid = "tiny"\n'
@@ -54,8 +54,10 @@ async def hub() -> AsyncIterator[tuple[FakeHub, str]]:
     await runner.cleanup()
 
 
-async def run(tmp_path: Path, *args: str, env: dict[str, str]) -> tuple[int, str, str]:
-    child = await asyncio.create_subprocess_exec(
+async def run(
+    child_processes: ChildProcesses, tmp_path: Path, *args: str, env: dict[str, str]
+) -> tuple[int, str, str]:
+    child = await child_processes.spawn(
         *args, cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
     out, err = await asyncio.wait_for(child.communicate(), 180)
@@ -75,38 +77,46 @@ print(smoothed.method, smoothed.model, smoothed.frames.shape, upscaled.method, u
 
 
 @pytest.mark.asyncio
-async def test_pull_post_fetches_only_the_named_files_and_the_engine_then_loads_them(tmp_path, hub):
+async def test_pull_post_fetches_only_the_named_files_and_the_engine_then_loads_them(
+    tmp_path, hub, child_processes: ChildProcesses
+):
     fake, endpoint = hub
     (tmp_path / "config.toml").write_text(CONFIG)
     env = {**child_env(), "HF_ENDPOINT": endpoint, "HF_HOME": str(tmp_path / "hf")}
     env.pop("HF_HUB_OFFLINE")
 
     code, out, err = await run(
-        tmp_path, str(VIDEOBOT), "pull", "--config", "config.toml", "--dry-run", env=env
+        child_processes, tmp_path, str(VIDEOBOT), "pull", "--config", "config.toml", "--dry-run", env=env
     )
     assert code == 0, err
     assert "post" not in out, "[post] smooth and hd are off: a plain pull leaves the post weights alone"
 
-    code, out, err = await run(tmp_path, str(VIDEOBOT), "pull", "--config", "config.toml", "post", env=env)
+    code, out, err = await run(
+        child_processes, tmp_path, str(VIDEOBOT), "pull", "--config", "config.toml", "post", env=env
+    )
     assert code == 0, err
     assert f"post: {RIFE_REPO}" in out and f"post: {UPSCALER_REPO}" in out
     assert sorted(name for name, _ in fake.gets) == ["RealESRGAN_x2plus.pth", "flownet.pkl"]
 
     offline = {**env, "HF_HUB_OFFLINE": "1"}
-    code, out, err = await run(tmp_path, sys.executable, "-c", ENGINE_CHECK, env=offline)
+    code, out, err = await run(child_processes, tmp_path, sys.executable, "-c", ENGINE_CHECK, env=offline)
     assert code == 0, err
     assert out.split("(")[0].split() == ["rife", f"{RIFE_REPO}/flownet.pkl"]
     assert "(9, 32, 32, 3) spandrel (3, 64, 64, 3)" in out
 
 
 @pytest.mark.asyncio
-async def test_pull_post_says_in_one_line_when_the_hub_lacks_the_file(tmp_path, hub):
+async def test_pull_post_says_in_one_line_when_the_hub_lacks_the_file(
+    tmp_path, hub, child_processes: ChildProcesses
+):
     _, endpoint = hub
     (tmp_path / "config.toml").write_text(CONFIG + '[post]\nupscaler_file = "nosuch.pth"\n')
     env = {**child_env(), "HF_ENDPOINT": endpoint, "HF_HOME": str(tmp_path / "hf")}
     env.pop("HF_HUB_OFFLINE")
 
-    code, _, err = await run(tmp_path, str(VIDEOBOT), "pull", "--config", "config.toml", "post", env=env)
+    code, _, err = await run(
+        child_processes, tmp_path, str(VIDEOBOT), "pull", "--config", "config.toml", "post", env=env
+    )
 
     assert code == 2
     last = err.strip().splitlines()[-1]  # above it: huggingface_hub's own progress bars and warning
