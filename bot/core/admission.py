@@ -7,9 +7,10 @@ the job insert in one transaction.  A job is a row before anyone hears "queued".
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 
 from bot.config import Config, ModelSettings, VideoConfig
@@ -17,12 +18,13 @@ from bot.core import messages, roles
 from bot.core.boards import GroupBoards
 from bot.core.credentials import Upload
 from bot.core.eta import Eta
+from bot.core.executors import Busy, TooSoon, UntrustedChecks
 from bot.core.models import Models
 from bot.core.moderation import PromptPolicy
 from bot.core.notify import Notifier
 from bot.core.observe import QUOTA_REFUSED, Tally
 from bot.core.parsing import CommandError, VideoArgs, clean_text, validate_video
-from bot.core.pictures import FacePolicy, PictureGate, check_faces
+from bot.core.pictures import FacePolicy, Kept, PictureFacts, PictureGate, Size, check_faces
 from bot.core.ports import Clock, ModelAware, RenderBackend
 from bot.core.queue import JobQueue
 from bot.core.quota import charge_for, seconds_until_reset
@@ -32,6 +34,7 @@ from bot.core.types import (
     Extension,
     Job,
     Picture,
+    QuotaCharge,
     QuotaExceeded,
     Request,
     UserRef,
@@ -81,10 +84,15 @@ class Admission:
     boards: GroupBoards
     tally: Tally = field(default_factory=Tally)
     pictures: PictureGate | None = None  # checks and keeps pictures to animate; None: pictures are off
+    checks: UntrustedChecks | None = None  # where picture checks run (with /verify's); None: a pool of one
 
     def __post_init__(self) -> None:
         p = self.config.policy
         self.policy = PromptPolicy(p.blocked_words, p.blocked_patterns, p.protected_names)
+        if self.checks is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self.checks = UntrustedChecks(ThreadPoolExecutor(1, "untrusted"), self.config.provenance)
 
     async def submit(
         self,
@@ -131,8 +139,27 @@ class Admission:
             params = replace(params, loop=True)
         if extends is not None:
             params = replace(params, extends=extends)
+        free = challenge is not None and challenge.free_entries
+        charge = charge_for(
+            self.store,
+            self.config.quota,
+            req.user.key,
+            home.scope_key,
+            self.clock(),
+            max_total=self.config.queue.max_total,
+            counts_daily=not free,
+        )
+        size = (params.width, params.height)
+        kept: Kept | None = None
         if isinstance(picture, Upload):
-            picture = await self._accept_picture(req, picture, chat_settings)
+            if not await self._quota_allows(req, charge):  # before a byte is downloaded
+                return None
+            kept = await self._accept_picture(req, picture, chat_settings, size)
+            picture = kept.picture
+        elif picture is not None:
+            await self._recheck_picture(req, picture, chat_settings, size)
+        for earlier in self._pictures_behind(extends):  # an extension animates its chain's picture
+            await self._recheck_picture(req, earlier, chat_settings, size)
         if picture is not None:
             params = replace(params, picture=picture)
         forced = clean_text(self.config.video.forced_negative)
@@ -152,22 +179,18 @@ class Admission:
             challenge_id=challenge.id if challenge else None,
         )
         # A free entry skips the daily count only: the rate limit and the queue caps still hold.
-        free = challenge is not None and challenge.free_entries
-        charge = charge_for(
-            self.store,
-            self.config.quota,
-            req.user.key,
-            home.scope_key,
-            self.clock(),
-            max_total=self.config.queue.max_total,
-            counts_daily=not free,
-        )
         try:
-            self.store.jobs.insert(job, charge)
+            self.store.jobs.insert(job, replace(charge, now=self.clock()))
         except QuotaExceeded as over:
+            if kept is not None:
+                kept.undo()  # kept only for a job that was accepted
             self.tally.count(QUOTA_REFUSED, limit=over.limit)
             await self.notifier.reply(req, self.over_quota_text(req.user, over), private=True)
             return None
+        except BaseException:
+            if kept is not None:
+                kept.undo()
+            raise
         # The job is stored and charged: from here on nothing may look like a refusal.
         try:
             self.wake()
@@ -207,40 +230,81 @@ class Admission:
             raise CommandError("picture_nowhere")
         raise CommandError("picture_text_only", model=model.name, models=", ".join(able))
 
-    async def _accept_picture(self, req: Request, upload: Upload, chat: ChatSettings) -> Picture:
-        """Fetch, check and keep a picture someone sent; every refusal is one sentence, free."""
-        gate = self.pictures
-        if gate is None:
-            raise CommandError("picture_unavailable")
+    async def _quota_allows(self, req: Request, charge: QuotaCharge) -> bool:
+        """Would `charge` pass now?  If not, say so (as the insert would) and charge nothing."""
+        try:
+            self.store.quota.would_charge(charge)
+        except QuotaExceeded as over:
+            self.tally.count(QUOTA_REFUSED, limit=over.limit)
+            await self.notifier.reply(req, self.over_quota_text(req.user, over), private=True)
+            return False
+        return True
+
+    async def _accept_picture(self, req: Request, upload: Upload, chat: ChatSettings, size: Size) -> Kept:
+        """Fetch, check and keep a picture someone sent; every refusal is one sentence, free.
+
+        The size, the pace and the room in the check pool are looked at before the download."""
+        gate = self.gate()
         limit = self.config.video.max_image_mb
         if upload.size > limit * 1_000_000:
             raise CommandError("picture_too_big", limit=limit)
+        who, every_s = f"picture:{req.user.key}", self.config.video.picture_every_s
+        with _check_refusals():
+            self._checks().ready(who, every_s)
         try:
             data = await upload.fetch()
         except Exception:
             log.warning("downloading a picture from %s failed", req.user.key, exc_info=True)
             raise CommandError("picture_download_failed") from None
-        try:
-            facts = await gate.inspect(data)
-        except CommandError:
-            raise
-        except Exception:
-            log.exception("checking a picture from %s failed", req.user.key)
-            raise CommandError("picture_unavailable") from None
-        policy = FacePolicy(self.config.policy.faces).tightened(chat.faces)
-        try:
-            check_faces(facts, policy, roles.is_owner(req, self.config.admin))
-        except CommandError:
-            self.store.audit.add(
-                self.clock(),
-                req.chat.key,
-                req.user.key,
-                "refused picture",
-                "face",
-                f"{facts.faces} face(s), policy {policy}, sha256 {facts.picture.sha256}",
-            )
-            raise
+        with _check_refusals():
+            facts = await self._checks().run(who, gate.inspect, data, (size,), every_s=every_s)
+        self._face_policy(req, chat, facts)
         return await asyncio.to_thread(gate.keep, data, facts)
+
+    async def _recheck_picture(self, req: Request, picture: Picture, chat: ChatSettings, size: Size) -> None:
+        """A kept picture, used again (reroll, variation, reply, extension): the face policy as it
+        stands now, for this person, on what this model will be given."""
+        gate = self.gate()
+        with _check_refusals():
+            facts = await self._checks().run(
+                f"stored:{req.user.key}", gate.inspect_stored, picture, (size,), every_s=0.0
+            )
+        self._face_policy(req, chat, facts)
+
+    def gate(self) -> PictureGate:
+        """The picture checks; without them (no face detector) no picture is animated, kept or new."""
+        if self.pictures is None:
+            raise CommandError("picture_unavailable")
+        return self.pictures
+
+    def _checks(self) -> UntrustedChecks:
+        assert self.checks is not None  # set in __post_init__
+        return self.checks
+
+    def _face_policy(self, req: Request, chat: ChatSettings, facts: PictureFacts) -> None:
+        """Refuse (audited) a real face this person may not animate here; audit one let through."""
+        policy = FacePolicy(self.config.policy.faces).tightened(chat.faces)
+        detail = f"{facts.faces} face(s), policy {policy}, sha256 {facts.picture.sha256}"
+        try:
+            animated_face = check_faces(facts, policy, roles.is_owner(req, self.config.admin))
+        except CommandError:
+            self.store.audit.add(self.clock(), req.chat.key, req.user.key, "refused picture", "face", detail)
+            raise
+        if animated_face:
+            self.store.audit.add(self.clock(), req.chat.key, req.user.key, "animated face", "face", detail)
+
+    def _pictures_behind(self, extends: Extension | None) -> list[Picture]:
+        """The pictures the clips an extension continues were made from (bounded walk)."""
+        found: list[Picture] = []
+        parent_id = extends.parent_id if extends is not None else None
+        for _ in range(50):
+            parent = self.store.jobs.get(parent_id) if parent_id is not None else None
+            if parent is None:
+                break
+            if parent.params.picture is not None and parent.params.picture not in found:
+                found.append(parent.params.picture)
+            parent_id = parent.params.extends.parent_id if parent.params.extends is not None else None
+        return found
 
     async def _acknowledge(self, req: Request, job: Job) -> str | None:
         """Say "queued"; the job is committed, so a failed ack must not look like a refusal."""
@@ -276,6 +340,24 @@ class Admission:
         if eta is None:
             return messages.text("queued_no_eta", locale, position=position)
         return messages.text("queued", locale, position=position, eta=messages.duration(eta))
+
+
+@contextlib.contextmanager
+def _check_refusals() -> Iterator[None]:
+    """The check pool's refusals as one sentence each (free); a failing check as "unavailable"."""
+    try:
+        yield
+    except CommandError:
+        raise
+    except TooSoon as soon:
+        raise CommandError("picture_too_soon", seconds=max(1, round(soon.wait_s))) from None
+    except Busy:
+        raise CommandError("picture_busy") from None
+    except TimeoutError:
+        raise CommandError("picture_too_slow") from None
+    except Exception:
+        log.exception("checking a picture failed")
+        raise CommandError("picture_unavailable") from None
 
 
 def _entry_reply_to(challenge: Challenge) -> str | None:

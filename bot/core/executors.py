@@ -5,8 +5,9 @@ encodes and deliveries shared, and a 0.1 s clip took 66 s.
 - render: 2 threads: the render itself (one GPU, one at a time) and a model load beside it;
 - encode: 2 threads: MP4 writing and signing of finished clips (PyAV and c2pa release the GIL);
 - delivery: 2 threads: re-encoding a clip that is over a platform's upload limit;
-- untrusted: `[provenance] verify_threads` (1): files people send; queued behind it, at most
-  `verify_backlog` more, and each person at most once per `verify_every_s`.
+- untrusted: `[provenance] verify_threads` (1): files people send (`/verify`, pictures to
+  animate); queued behind it, at most `verify_backlog` more, and each person at most once per
+  `verify_every_s` (`[video] picture_every_s` for pictures).
 """
 
 from __future__ import annotations
@@ -76,13 +77,21 @@ class UntrustedChecks:
         self.in_flight = 0
         self._last: dict[str, float] = {}
 
-    async def run(self, who: str, fn: Callable[..., T], *args: Any) -> T:
-        now = self.clock()
+    def ready(self, who: str, every_s: float | None = None) -> None:
+        """Raise `TooSoon` or `Busy` as `run` would, recording nothing: asked before a file is
+        downloaded, so a refused one is never fetched."""
+        every = self.every_s if every_s is None else every_s
         last = self._last.get(who)
-        if last is not None and now - last < self.every_s:
-            raise TooSoon(self.every_s - (now - last))
+        if last is not None and self.clock() - last < every:
+            raise TooSoon(every - (self.clock() - last))
         if self.in_flight >= self.limit:
             raise Busy()
+
+    async def run(self, who: str, fn: Callable[..., T], *args: Any, every_s: float | None = None) -> T:
+        """`fn(*args)` in the pool for `who`, at most once per `every_s` (default: `/verify`'s);
+        `who` names the pace's key, so each kind of check can keep a pace of its own."""
+        self.ready(who, every_s)
+        now = self.clock()
         if len(self._last) > 10_000:  # forget people who have not asked for a while
             self._last = {k: v for k, v in self._last.items() if now - v < self.every_s}
         self._last[who] = now

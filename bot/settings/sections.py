@@ -119,6 +119,8 @@ class VideoConfig:
     watermark_position: str = setting("bottom-right", one_of(WATERMARK_POSITIONS))
     # a picture to animate, at most (Telegram lets bots download 20 MB)
     max_image_mb: int = setting(20, within(1, MAX_IMAGE_MB_LIMIT))
+    # one new picture per person this often (checked before it is downloaded; a reroll is free of it)
+    picture_every_s: float = setting(5.0, not_negative())
     # an extended clip's whole length, at most (docs/extend.md)
     max_extended_s: float = setting(20.0, Bound(lambda v: 0 < v <= 600, "must be between 0 and 600 seconds"))
 
