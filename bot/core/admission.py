@@ -121,17 +121,7 @@ class Admission:
             raise CommandError("banned", reason=ban_reason or "—")
         model = self.models.pick(args.model, chat_settings)
         params = validate_video(args, chat_limits(model.limits, chat_settings, model), self.rng, model)
-        refusal = self.policy.check(params.prompt)  # a negative prompt names what to avoid
-        if refusal is not None:
-            self.store.audit.add(
-                self.clock(),
-                req.chat.key,
-                req.user.key,
-                "refused prompt",
-                refusal.kind,
-                f"{refusal.matched}: {params.prompt[:200]}",
-            )
-            raise CommandError(f"policy_{refusal.kind}", matched=refusal.matched)
+        self._check_prompt(req, params.prompt)
         if extends is None:  # an extension's picture is its parent's last frame
             self._check_model_takes(model, picture, chat_settings)
         if args.loop:
@@ -139,29 +129,17 @@ class Admission:
             params = replace(params, loop=True)
         if extends is not None:
             params = replace(params, extends=extends)
-        free = challenge is not None and challenge.free_entries
+        # A free entry skips the daily count only: the rate limit and the queue caps still hold.
         charge = charge_for(
-            self.store,
-            self.config.quota,
-            req.user.key,
-            home.scope_key,
-            self.clock(),
-            max_total=self.config.queue.max_total,
-            counts_daily=not free,
-        )
+            self.store, self.config.quota, req.user.key, home.scope_key, self.clock(),
+            max_total=self.config.queue.max_total, counts_daily=not (challenge and challenge.free_entries),
+        )  # fmt: skip
+        if isinstance(picture, Upload) and not await self._quota_allows(req, charge):
+            return None  # over quota: told so before a byte of the picture is downloaded
         size = (params.width, params.height)
-        kept: Kept | None = None
-        if isinstance(picture, Upload):
-            if not await self._quota_allows(req, charge):  # before a byte is downloaded
-                return None
-            kept = await self._accept_picture(req, picture, chat_settings, size)
-            picture = kept.picture
-        elif picture is not None:
-            await self._recheck_picture(req, picture, chat_settings, size)
-        for earlier in self._pictures_behind(extends):  # an extension animates its chain's picture
-            await self._recheck_picture(req, earlier, chat_settings, size)
-        if picture is not None:
-            params = replace(params, picture=picture)
+        kept = await self._pictures_in_use(req, picture, extends, chat_settings, size)
+        if kept is not None:
+            params = replace(params, picture=kept.picture)
         forced = clean_text(self.config.video.forced_negative)
         # a reroll/variation/reply copies a negative that already ends with it: add it once
         if forced and not params.negative.endswith(forced):
@@ -178,7 +156,6 @@ class Admission:
             priority=roles.priority(req, self.config.admin),
             challenge_id=challenge.id if challenge else None,
         )
-        # A free entry skips the daily count only: the rate limit and the queue caps still hold.
         try:
             self.store.jobs.insert(job, replace(charge, now=self.clock()))
         except QuotaExceeded as over:
@@ -191,19 +168,56 @@ class Admission:
             if kept is not None:
                 kept.undo()
             raise
-        # The job is stored and charged: from here on nothing may look like a refusal.
+        await self._announce(req, job)
+        return job
+
+    async def _announce(self, req: Request, job: Job) -> None:
+        """The job is stored and charged: from here on nothing may look like a refusal."""
         try:
             self.wake()
             if self.boards.is_busy(job.chat):
                 self.boards.add(job)  # a busy group: the shared board shows it, no message of its own
-                return job
+                return
             ack = await self._acknowledge(req, job)
             if ack is not None:
                 job.status_message = ack
                 self.store.jobs.update(job.id, status_message=ack)
         except Exception:
             log.exception("job %d is queued, but acknowledging it failed", job.id)
-        return job
+
+    async def _pictures_in_use(
+        self,
+        req: Request,
+        picture: Upload | Picture | None,
+        extends: Extension | None,
+        chat: ChatSettings,
+        size: Size,
+    ) -> Kept | None:
+        """Every picture this job animates, checked for this person here and now: one sent now
+        (fetched, checked, kept), a kept one used again, and those behind an extension's clips."""
+        kept: Kept | None = None
+        if isinstance(picture, Upload):
+            kept = await self._accept_picture(req, picture, chat, size)
+        elif picture is not None:
+            await self._recheck_picture(req, picture, chat, size)
+            kept = Kept(picture, new=False)
+        try:
+            for earlier in self._pictures_behind(extends):
+                await self._recheck_picture(req, earlier, chat, size)
+        except BaseException:
+            if kept is not None:
+                kept.undo()
+            raise
+        return kept
+
+    def _check_prompt(self, req: Request, prompt: str) -> None:
+        """The prompt policy (a negative prompt names what to avoid, so only the prompt); audited."""
+        refusal = self.policy.check(prompt)
+        if refusal is not None:
+            detail = f"{refusal.matched}: {prompt[:200]}"
+            who = req.user.key
+            self.store.audit.add(self.clock(), req.chat.key, who, "refused prompt", refusal.kind, detail)
+            raise CommandError(f"policy_{refusal.kind}", matched=refusal.matched)
 
     def _check_model_loops(self, model: ModelSettings, chat: ChatSettings) -> None:
         """`--loop` for a model that conditions frame 0 only: one sentence, free."""
