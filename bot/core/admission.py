@@ -262,16 +262,16 @@ class Admission:
         limit = self.config.video.max_image_mb
         if upload.size > limit * 1_000_000:
             raise CommandError("picture_too_big", limit=limit)
-        who, every_s = f"picture:{req.user.key}", self.config.video.picture_every_s
+        who, every_s = req.user.key, self.config.video.picture_every_s
         with _check_refusals():
-            self._checks().ready(who, every_s)
+            self._checks().ready(who, "picture", every_s)
         try:
             data = await upload.fetch()
         except Exception:
             log.warning("downloading a picture from %s failed", req.user.key, exc_info=True)
             raise CommandError("picture_download_failed") from None
         with _check_refusals():
-            facts = await self._checks().run(who, gate.inspect, data, (size,), every_s=every_s)
+            facts = await self._checks().run(who, gate.inspect, data, (size,), kind="picture", every_s=every_s)
         self._face_policy(req, chat, facts)
         return await asyncio.to_thread(gate.keep, data, facts)
 
@@ -281,7 +281,7 @@ class Admission:
         gate = self.gate()
         with _check_refusals():
             facts = await self._checks().run(
-                f"stored:{req.user.key}", gate.inspect_stored, picture, (size,), every_s=0.0
+                req.user.key, gate.inspect_stored, picture, (size,), kind="stored", every_s=0.0
             )
         self._face_policy(req, chat, facts)
 

@@ -142,7 +142,8 @@ class ProvenanceConfig:
     # largest clip people may send back to be checked (Telegram bots: 20 MB)
     max_verify_mb: int = setting(20, within(1, 2000, "must be 1 to 2000"))
     # threads that read files people send (their own pool: renders never wait)
-    verify_threads: int = setting(1, within(1, 16, "must be 1 to 16"))
+    # (and pictures to animate; two, so one person's hostile file never holds up another's check)
+    verify_threads: int = setting(2, within(1, 16, "must be 1 to 16"))
     verify_backlog: int = setting(4, not_negative())  # checks that may wait; past it: "try later"
     verify_every_s: float = setting(20.0, not_negative())  # one check per person this often
     verify_timeout_s: float = setting(30.0, above(0))  # a check taking longer is answered "took too long"
