@@ -271,7 +271,8 @@ class Admission:
             log.warning("downloading a picture from %s failed", req.user.key, exc_info=True)
             raise CommandError("picture_download_failed") from None
         with _check_refusals():
-            facts = await self._checks().run(who, gate.inspect, data, (size,), kind="picture", every_s=every_s)
+            checks = self._checks()
+            facts = await checks.run(who, gate.inspect, data, (size,), kind="picture", every_s=every_s)
         self._face_policy(req, chat, facts)
         return await asyncio.to_thread(gate.keep, data, facts)
 
