@@ -11,8 +11,8 @@ import asyncio
 import contextlib
 import hashlib
 import time
-from dataclasses import replace
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +28,6 @@ from saq.worker import Worker
 from bot.config import Config, parse_config
 from bot.core.ports import RenderJob
 from bot.core.types import Clip, Extension, JobStatus, Picture, RenderParams
-from bot.dispatch.saq_results import clip_misfits
-from bot.pipelines.spec import ClipIdentity
 from bot.dispatch.remote import (
     SIGNATURE_HEADER,
     RemoteJob,
@@ -41,8 +39,10 @@ from bot.dispatch.remote import (
     seal_result,
 )
 from bot.dispatch.saq_backend import SaqBackend, VideobotQueue
+from bot.dispatch.saq_results import clip_misfits
 from bot.dispatch.uploads import ClipInbox
 from bot.encode import encode_mp4
+from bot.pipelines.spec import ClipIdentity
 from bot.render import Renderer
 from tests.harness.core import CoreBot, MakeBot
 from tests.harness.polling import eventually, eventually_async
