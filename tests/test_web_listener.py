@@ -96,7 +96,7 @@ async def test_healthz_stays_up_under_a_thousand_slow_connections_from_16_addres
 async def test_a_client_that_drops_mid_body_leaves_no_traceback(
     listening: tuple[WebSide, int], caplog: pytest.LogCaptureFixture
 ) -> None:
-    web, port = listening
+    _, port = listening
     caplog.set_level(logging.INFO)
     for _ in range(5):
         stream = await connect(port, "127.0.0.1")
