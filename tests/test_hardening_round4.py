@@ -1,0 +1,30 @@
+"""Hardening, fourth round (#32): the smaller holes, each closed with a test — a deleted clip is
+not extended (G7), a LoRA's `weight_name` names a `.safetensors` file and nothing else (G8), a model
+that cannot load is refused at admission (G9), `videobot pull` counts unknown sizes honestly (G10)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.core.types import ButtonAction, JobStatus
+from tests.harness.core import BOB, MakeBot
+from tests.test_extend import done_clip, extend_config
+
+
+@pytest.mark.asyncio
+async def test_a_clip_deleted_with_the_bin_button_cannot_be_extended(make_bot: MakeBot, tmp_path: Path) -> None:
+    bot = await make_bot(config=extend_config(tmp_path))
+    parent = await done_clip(bot)
+    child = await bot.service.extend(bot.req(), parent.id)
+    assert child is not None
+    child = await bot.until_status(child.id, JobStatus.DONE, timeout=90)
+    await bot.service.button(bot.req(), ButtonAction.DELETE, parent.id)
+    used = bot.used_today()
+
+    assert await bot.service.extend(bot.req(BOB, admin=True), parent.id) is None  # the chat's admin
+    assert bot.last_text == f"Clip #{parent.id} was deleted, so it can't be extended. Nothing was charged."
+    assert await bot.service.extend(bot.req(), parent.id) is None  # nor its owner
+    assert await bot.service.extend(bot.req(), child.id) is None  # nor a clip that starts with it
+    assert "was deleted" in bot.last_text and bot.used_today() == used
