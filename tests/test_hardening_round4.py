@@ -8,9 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from bot.config import ConfigError
 from bot.core.types import ButtonAction, JobStatus
+from bot.pipelines.loras import LoraMissing, LoraSpec, lora_file
 from tests.harness.core import BOB, MakeBot
 from tests.test_extend import done_clip, extend_config
+from tests.test_loras import styled_config
 
 
 @pytest.mark.asyncio
@@ -28,3 +31,21 @@ async def test_a_clip_deleted_with_the_bin_button_cannot_be_extended(make_bot: M
     assert await bot.service.extend(bot.req(), parent.id) is None  # nor its owner
     assert await bot.service.extend(bot.req(), child.id) is None  # nor a clip that starts with it
     assert "was deleted" in bot.last_text and bot.used_today() == used
+
+
+BAD_WEIGHT_NAMES = ["lora.bin", "../outside.safetensors", "sub/lora.safetensors", "..\\\\x.safetensors", ".safetensors"]
+
+
+@pytest.mark.parametrize("weight_name", BAD_WEIGHT_NAMES)
+def test_a_lora_weight_name_is_a_safetensors_file_name_and_nothing_else(tmp_path: Path, weight_name: str) -> None:
+    folder = tmp_path / "lora"
+    (folder / "sub").mkdir(parents=True)
+    for name in ("lora.bin", "sub/lora.safetensors"):
+        (folder / name).write_bytes(b"weights")
+    (tmp_path / "outside.safetensors").write_bytes(b"weights")
+    with pytest.raises(LoraMissing, match="weight_name"):
+        lora_file(LoraSpec(str(folder), weight_name=weight_name))
+    with pytest.raises(ConfigError, match="weight_name"):
+        styled_config(tmp_path, folder, loras=[{"path": str(folder), "weight_name": weight_name}])
+    (folder / "fine.safetensors").write_bytes(b"weights")
+    assert lora_file(LoraSpec(str(folder), weight_name="fine.safetensors")) == folder / "fine.safetensors"
