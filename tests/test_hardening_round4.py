@@ -17,7 +17,9 @@ from tests.test_loras import styled_config
 
 
 @pytest.mark.asyncio
-async def test_a_clip_deleted_with_the_bin_button_cannot_be_extended(make_bot: MakeBot, tmp_path: Path) -> None:
+async def test_a_clip_deleted_with_the_bin_button_cannot_be_extended(
+    make_bot: MakeBot, tmp_path: Path
+) -> None:
     bot = await make_bot(config=extend_config(tmp_path))
     parent = await done_clip(bot)
     child = await bot.service.extend(bot.req(), parent.id)
@@ -33,11 +35,19 @@ async def test_a_clip_deleted_with_the_bin_button_cannot_be_extended(make_bot: M
     assert "was deleted" in bot.last_text and bot.used_today() == used
 
 
-BAD_WEIGHT_NAMES = ["lora.bin", "../outside.safetensors", "sub/lora.safetensors", "..\\\\x.safetensors", ".safetensors"]
+BAD_WEIGHT_NAMES = [
+    "lora.bin",
+    "../outside.safetensors",
+    "sub/lora.safetensors",
+    "..\\\\x.safetensors",
+    ".safetensors",
+]
 
 
 @pytest.mark.parametrize("weight_name", BAD_WEIGHT_NAMES)
-def test_a_lora_weight_name_is_a_safetensors_file_name_and_nothing_else(tmp_path: Path, weight_name: str) -> None:
+def test_a_lora_weight_name_is_a_safetensors_file_name_and_nothing_else(
+    tmp_path: Path, weight_name: str
+) -> None:
     folder = tmp_path / "lora"
     (folder / "sub").mkdir(parents=True)
     for name in ("lora.bin", "sub/lora.safetensors"):

@@ -120,6 +120,7 @@ class Admission:
         if ban_reason is not None:
             raise CommandError("banned", reason=ban_reason or "—")
         model = self.models.pick(args.model, chat_settings)
+        self._check_model_loads(model)
         params = validate_video(args, chat_limits(model.limits, chat_settings, model), self.rng, model)
         self._check_prompt(req, params.prompt)
         if extends is None:  # an extension's picture is its parent's last frame
@@ -209,6 +210,14 @@ class Admission:
                 kept.undo()
             raise
         return kept
+
+    def _check_model_loads(self, model: ModelSettings) -> None:
+        """A model whose last load failed takes no new jobs (they would fill `max_total` for
+        everyone while it cannot render): one sentence, free.  Jobs queued before it broke wait,
+        bounded (`model_missing_wait_s`)."""
+        broken = self.backend.model_state().broken if isinstance(self.backend, ModelAware) else frozenset()
+        if model.name in broken:
+            raise CommandError("model_broken", model=model.name)
 
     def _check_prompt(self, req: Request, prompt: str) -> None:
         """The prompt policy (a negative prompt names what to avoid, so only the prompt); audited."""
