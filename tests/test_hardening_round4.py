@@ -4,6 +4,8 @@ that cannot load is refused at admission (G9), `videobot pull` counts unknown si
 
 from __future__ import annotations
 
+import io
+import shutil
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,7 @@ import pytest
 from bot.config import ConfigError
 from bot.core.types import ButtonAction, JobStatus
 from bot.pipelines.loras import LoraMissing, LoraSpec, lora_file
+from bot.pull import UNKNOWN_SIZE_BYTES, PullError, PullFile, PullPlan, check_free_space, describe
 from tests.harness.core import BOB, MakeBot
 from tests.test_extend import done_clip, extend_config
 from tests.test_loras import styled_config
@@ -59,3 +62,19 @@ def test_a_lora_weight_name_is_a_safetensors_file_name_and_nothing_else(
         styled_config(tmp_path, folder, loras=[{"path": str(folder), "weight_name": weight_name}])
     (folder / "fine.safetensors").write_bytes(b"weights")
     assert lora_file(LoraSpec(str(folder), weight_name="fine.safetensors")) == folder / "fine.safetensors"
+
+
+def test_pull_counts_files_of_unknown_size_in_its_free_disk_check(tmp_path: Path) -> None:
+    free = shutil.disk_usage(tmp_path).free
+    unsized = PullPlan("ms", "org/model", ("*",), tmp_path, (PullFile("w.safetensors", None, cached=False),))
+    assert unsized.to_fetch >= UNKNOWN_SIZE_BYTES  # never nothing
+    big = free // 2 + 1  # two such files do not fit, whatever the hub says about the second
+    plan = PullPlan(
+        "ms", "org/model", ("*",), tmp_path,
+        (PullFile("a.safetensors", big, cached=False), PullFile("b.safetensors", None, cached=False)),
+    )  # fmt: skip
+    with pytest.raises(PullError, match="1 of its files counted at a guess"):
+        check_free_space([plan])
+    out = io.StringIO()
+    describe(plan, out)
+    assert "size unknown" in out.getvalue() and "1 of unknown size" in out.getvalue()
