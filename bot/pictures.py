@@ -105,6 +105,19 @@ def count_faces_seen(count_faces: FaceCounter, picture: Image.Image, sizes: Sequ
     return 0
 
 
+def picture_intact(picture: Picture) -> bool:
+    """Whether the file at `picture.path` is still the one that passed the checks (its SHA-256):
+    a worker reading it from a shared disk renders only what the bot checked."""
+    digest = hashlib.sha256()
+    try:
+        with open(picture.path or "", "rb") as file:
+            while chunk := file.read(1 << 20):
+                digest.update(chunk)
+    except OSError:
+        return False
+    return digest.hexdigest() == picture.sha256
+
+
 def open_picture(data: bytes, max_bytes: int) -> tuple[Image.Image, str]:
     """The picture upright (EXIF orientation applied), its first frame decoded, and its format."""
     if not data:

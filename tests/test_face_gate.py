@@ -162,3 +162,15 @@ async def test_without_the_detector_no_picture_is_animated_kept_ones_included(
     assert await bot.service.video_text(bot.req(), "it moves", picture=upload(coffee_jpeg())) is None
     assert jobs_in_store(bot) == jobs
     assert await bot.video("waves --model ltx") is not None  # text still works
+
+
+def test_a_worker_renders_only_the_picture_the_bot_checked(tmp_path: Path) -> None:
+    from bot.core.pictures import PictureGate
+    from bot.pictures import PictureInspector, picture_intact
+
+    gate = PictureGate(PictureInspector(20_000_000, FaceDetector()), tmp_path / "pictures")
+    data = coffee_jpeg()
+    kept = gate.keep(data, gate.inspect(data, [(64, 64)])).picture
+    assert picture_intact(kept)
+    Path(kept.path).write_bytes(astronaut_jpeg())  # swapped on the shared disk after the check
+    assert not picture_intact(kept)
