@@ -332,7 +332,8 @@ def _demo_picture(config: Config, settings: ModelSettings, path: Path) -> Pictur
         data = path.read_bytes()
     except OSError as error:
         raise _DemoRefusal(f"cannot read the picture {path}: {error.strerror or error}") from None
-    facts = PictureInspector(config.video.max_image_mb * 1_000_000, FaceDetector())(data)
+    size = (settings.limits.width, settings.limits.height)  # what the model will be given
+    facts = PictureInspector(config.video.max_image_mb * 1_000_000, FaceDetector())(data, (size,))
     check_faces(facts, FacePolicy(config.policy.faces), is_owner=True)
     return dataclasses.replace(facts.picture, path=str(path.resolve()))
 

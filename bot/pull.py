@@ -21,6 +21,9 @@ from bot.config import Config, ModelSettings
 
 POST = "post"  # `videobot pull post`: the weights of 🎞 Smooth and 🔍 HD ([post])
 DISK_MARGIN_BYTES = 512 * 1024 * 1024  # left free after a pull: the database and clips live on disks too
+# A file the hub lists without a size is counted as this much (or as the plan's largest known
+# file, if bigger) in the free-disk check: never as nothing.
+UNKNOWN_SIZE_BYTES = 1024**3
 
 
 class PullError(Exception):
@@ -30,7 +33,7 @@ class PullError(Exception):
 @dataclass(frozen=True)
 class PullFile:
     name: str
-    size: int
+    size: int | None  # None: the hub did not say
     cached: bool
 
 
@@ -45,12 +48,27 @@ class PullPlan:
     files: tuple[PullFile, ...]
 
     @property
+    def unknown_size(self) -> int:
+        """What each file listed without a size is counted as: an honest guess, never 0."""
+        return max([UNKNOWN_SIZE_BYTES, *(f.size for f in self.files if f.size is not None)])
+
+    @property
+    def missing(self) -> tuple[PullFile, ...]:
+        return tuple(f for f in self.files if not f.cached)
+
+    @property
+    def unknown(self) -> int:
+        """Files still to fetch whose size the hub did not list."""
+        return sum(1 for f in self.missing if f.size is None)
+
+    @property
     def to_fetch(self) -> int:
-        return sum(f.size for f in self.files if not f.cached)
+        """Bytes still to fetch, unknown sizes counted as `unknown_size` each."""
+        return sum(self.unknown_size if f.size is None else f.size for f in self.missing)
 
     @property
     def total(self) -> int:
-        return sum(f.size for f in self.files)
+        return sum(f.size or 0 for f in self.files)
 
     @property
     def destination(self) -> Path:
@@ -109,7 +127,7 @@ def _plan(name: str, repo_id: str, patterns: Sequence[str], local_dir: Path | No
         )
     except DryRunError:  # its words speak of a "dry run" even when nobody asked for one
         raise PullError(
-            f"could not list {settings.id} ({settings.name}) on the hub: it cannot be reached "
+            f"could not list {repo_id} ({name}) on the hub: it cannot be reached "
             "(check the internet connection, and HF_TOKEN for a gated model)"
         ) from None
     except (HfHubHTTPError, LocalEntryNotFoundError, OSError, ValueError) as error:
@@ -117,7 +135,7 @@ def _plan(name: str, repo_id: str, patterns: Sequence[str], local_dir: Path | No
         raise PullError(f"could not list {repo_id} ({name}) on the hub: {first}") from None
     files = tuple(
         sorted(
-            (PullFile(f.filename, f.file_size or 0, not f.will_download) for f in found),
+            (PullFile(f.filename, f.file_size, not f.will_download) for f in found),
             key=lambda f: f.name,
         )
     )
@@ -154,17 +172,19 @@ def _existing_parent(path: Path) -> Path:
 
 def check_free_space(plans: Sequence[PullPlan]) -> None:
     """Refuse before a byte is fetched when a disk would fill up."""
-    needed: dict[int, tuple[Path, int]] = {}
+    needed: dict[int, tuple[Path, int, int]] = {}
     for plan in plans:
         where = _existing_parent(plan.destination)
         device = where.stat().st_dev
-        folder, size = needed.get(device, (where, 0))
-        needed[device] = (folder, size + plan.to_fetch)
-    for folder, size in needed.values():
+        folder, size, unknown = needed.get(device, (where, 0, 0))
+        needed[device] = (folder, size + plan.to_fetch, unknown + plan.unknown)
+    for folder, size, unknown in needed.values():
         free = shutil.disk_usage(folder).free
         if size and size + DISK_MARGIN_BYTES > free:
+            guess = f", {unknown} of its files counted at a guess (the hub lists no size)" if unknown else ""
             raise PullError(
-                f"the download needs {human_size(size)} (and {human_size(DISK_MARGIN_BYTES)} to spare), "
+                f"the download needs {human_size(size)}"
+                f" (and {human_size(DISK_MARGIN_BYTES)} to spare{guess}), "
                 f"but {folder} has {human_size(free)} free; free some space or set HF_HOME "
                 "(or [models.NAME] path) to a bigger disk"
             )
@@ -176,11 +196,13 @@ def describe(plan: PullPlan, out: TextIO) -> None:
     width = max((len(f.name) for f in plan.files), default=0)
     for f in plan.files:
         note = "  (already here)" if f.cached else ""
-        print(f"  {f.name:<{width}}  {human_size(f.size):>10}{note}", file=out)
+        size = "size unknown" if f.size is None else human_size(f.size)
+        print(f"  {f.name:<{width}}  {size:>12}{note}", file=out)
     count = len(plan.files)
+    unknown = f" ({plan.unknown} of unknown size, counted as {human_size(plan.unknown_size)} each)"
     print(
         f"  {count} {'file' if count == 1 else 'files'}, {human_size(plan.total)}; "
-        f"{human_size(plan.to_fetch)} to fetch",
+        f"{human_size(plan.to_fetch)} to fetch{unknown if plan.unknown else ''}",
         file=out,
     )
 
@@ -208,7 +230,7 @@ def pull(config: Config, names: Sequence[str], *, dry_run: bool, out: TextIO = s
     to_fetch = sum(plan.to_fetch for plan in plans)
     if len(plans) > 1:
         print(f"In all: {human_size(to_fetch)} to fetch", file=out)
-    if dry_run or not to_fetch:
+    if dry_run or not any(plan.missing for plan in plans):
         if not dry_run:
             print("Everything is already here.", file=out)
         return 0
@@ -216,7 +238,7 @@ def pull(config: Config, names: Sequence[str], *, dry_run: bool, out: TextIO = s
     from huggingface_hub import snapshot_download
 
     for plan in plans:
-        if not plan.to_fetch:
+        if not plan.missing:
             continue
         print(f"Downloading {plan.model} ({human_size(plan.to_fetch)})…", file=out, flush=True)
         try:

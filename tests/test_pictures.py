@@ -38,6 +38,7 @@ def pictures_config(tmp_path: Path, **sections: Any) -> Config:
         "queue": {"progress_interval_s": 0.0, "group_progress_interval_s": 0.0},
         "quota": {"per_minute": 1000.0, "burst": 1000, "daily": 100, "max_queued": 10},
         "admin": {"owners": [CAROL.key]},
+        "video": {"picture_every_s": 0},
     }
     for name, values in sections.items():
         raw.setdefault(name, {}).update(values)
@@ -201,7 +202,10 @@ async def test_a_picture_over_max_image_mb_is_refused_before_it_is_downloaded(
 
 
 def test_exif_orientation_is_applied_and_the_first_frame_of_an_animation_taken() -> None:
-    inspect = PictureInspector(20_000_000, lambda image: 0)
+    def no_faces(picture: Image.Image, *, derived: bool = False, fine: bool = False) -> int:
+        return 0
+
+    inspect = PictureInspector(20_000_000, no_faces)
     exif = Image.Exif()
     exif[0x0112] = 6  # stored sideways: turn 90° to show
     sideways = encode(gradient(96, 64), exif=exif)

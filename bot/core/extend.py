@@ -16,6 +16,7 @@ from bot.core.admission import Admission
 from bot.core.parsing import CommandError, VideoArgs, clean_text
 from bot.core.types import Extension, Job, JobStatus, RenderParams, Request
 from bot.store import Store
+from bot.store.public import JOB
 
 
 def clip_frames(params: RenderParams) -> int:
@@ -53,6 +54,8 @@ async def extend(
         raise CommandError("extend_no_clip", job=parent.id)
     if parent.params.post is not None:  # smooth a chain after extending it, never per segment
         raise CommandError("extend_post", job=parent.id, source=parent.params.post.parent_id)
+    if any(store.public.hidden(JOB, clip.id) for clip in chain(store, parent)):
+        raise CommandError("extend_deleted", job=parent.id)  # 🗑 is for good: it starts nothing new
     p = parent.params
     have = clip_frames(p)
     limit = admission.config.video.max_extended_s

@@ -279,6 +279,12 @@ class VideoService:
             raise CommandError("verify_off")
         if upload.size > limit * 1_000_000:
             raise CommandError("verify_too_big", limit=limit)
+        try:  # the pace and the room in the pool before anything is downloaded
+            self.rooms.untrusted_checks.ready(req.user.key)
+        except TooSoon as soon:
+            raise CommandError("verify_too_soon", seconds=max(1, round(soon.wait_s))) from None
+        except Busy:
+            raise CommandError("verify_busy") from None
         clip = await upload.fetch()
         if len(clip) > limit * 1_000_000:
             raise CommandError("verify_too_big", limit=limit)

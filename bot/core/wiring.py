@@ -82,6 +82,7 @@ def wire(
     rng = rng or random.Random()
     executors = executors or Executors.sized(config.provenance)
     tasks, tally = Tasks(), Tally()
+    untrusted_checks = UntrustedChecks(executors.untrusted, config.provenance)
     notifier, queue = Notifier(store), JobQueue(store)
     running = RunningJobs(backend.cancel)
     models = Models(config, store, stand_ins or {})
@@ -106,6 +107,7 @@ def wire(
     admission = Admission(
         config=config, store=store, notifier=notifier, queue=queue, eta=eta, backend=backend,
         wake=runner.wake, clock=clock, rng=rng, models=models, boards=boards, tally=tally, pictures=pictures,
+        checks=untrusted_checks,
     )  # fmt: skip
     commands = Commands(
         config=config, store=store, notifier=notifier, admission=admission, endings=endings, running=running,
@@ -125,7 +127,7 @@ def wire(
         events.subscribe(room.on_event)
     return Rooms(
         executors=executors,
-        untrusted_checks=UntrustedChecks(executors.untrusted, config.provenance),
+        untrusted_checks=untrusted_checks,
         tasks=tasks, tally=tally, notifier=notifier, queue=queue, running=running, models=models,
         endings=endings, runner=runner, eta=eta, boards=boards, progress=progress, deliveries=deliveries,
         admission=admission, commands=commands, challenges=challenges,

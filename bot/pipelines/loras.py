@@ -56,6 +56,18 @@ class LoraSpec:
         return where.stem or self.path
 
 
+def weight_name_problem(weight_name: str) -> str | None:
+    """Why `weight_name` cannot be used: it must name a `.safetensors` file in the LoRA's own
+    folder or repo — no folders, no `..` (a pickled `.bin` is code, and `../` leaves the folder)."""
+    if not weight_name:
+        return None
+    if Path(weight_name).suffix not in LORA_SUFFIXES:
+        return f"weight_name {weight_name!r} must name a .safetensors file"
+    if "/" in weight_name or "\\" in weight_name or weight_name.startswith(".") or "\0" in weight_name:
+        return f"weight_name {weight_name!r} must be a file name alone, without folders"
+    return None
+
+
 def _looks_like_hub_id(path: str) -> bool:
     return path.count("/") == 1 and not path.startswith((".", "/", "~")) and not Path(path).exists()
 
@@ -66,6 +78,8 @@ def download_command(spec: LoraSpec) -> str:
 
 
 def _only_weights(folder: Path, spec: LoraSpec) -> Path:
+    if problem := weight_name_problem(spec.weight_name):
+        raise LoraMissing(f"LoRA {spec.path!r}: {problem}")
     if spec.weight_name:
         file = folder / spec.weight_name
         if not file.is_file():

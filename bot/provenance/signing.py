@@ -30,7 +30,7 @@ from bot.provenance.manifest import (
     manifest_definition,
     parent_ingredient,
 )
-from bot.provenance.verify import read_record
+from bot.provenance.verify import offline_context, read_record
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,8 @@ class ContentCredentials:
         try:
             with (
                 signer_for(self.identity) as signer,
-                c2pa.Builder(manifest_definition(record, transcoded=transcoded)) as builder,
+                offline_context() as context,
+                c2pa.Builder(manifest_definition(record, transcoded=transcoded), context=context) as builder,
                 open(path, "rb") as source,
                 open(partial, "w+b") as dest,
             ):
@@ -152,7 +153,11 @@ def sign_still(data: bytes, mime: str, identity: SigningIdentity) -> bytes:
         "assertions": [{"label": "c2pa.actions", "data": {"actions": [created]}}],
     }
     signed = io.BytesIO()
-    with signer_for(identity) as signer, c2pa.Builder(definition) as builder:
+    with (
+        signer_for(identity) as signer,
+        offline_context() as context,
+        c2pa.Builder(definition, context=context) as builder,
+    ):
         builder.sign(signer, mime, io.BytesIO(data), signed)
     return signed.getvalue()
 

@@ -10,7 +10,7 @@ from dataclasses import fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bot.pipelines.loras import MAX_LORAS, LoraSpec
+from bot.pipelines.loras import MAX_LORAS, LoraSpec, weight_name_problem
 from bot.pipelines.registry import TINY_PRESETS
 from bot.settings.bounds import ConfigError
 from bot.settings.checks import MODEL_NAME, check
@@ -66,6 +66,8 @@ def _lora_specs(raw: Any, name: str, source: str) -> tuple[LoraSpec, ...]:
         if unknown or not isinstance(item.get("path"), str) or not item["path"]:
             raise ConfigError(f"{source}: {where}: each needs path (and may have scale, weight_name)")
         spec = _section(LoraSpec, item, f"models.{name}.loras", source)
+        if problem := weight_name_problem(spec.weight_name):
+            raise ConfigError(f"{source}: {where}: {problem}")
         if not -MAX_LORA_SCALE <= spec.scale <= MAX_LORA_SCALE:
             raise ConfigError(f"{source}: {where}: scale {spec.scale} must be between -4 and 4")
         specs.append(spec)

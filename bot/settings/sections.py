@@ -122,6 +122,8 @@ class VideoConfig:
     # the model for a picture or a --loop that names none ("": the default if it can, else the first
     # configured model that can); checked against the models in `checks.check_picture_model`
     picture_model: str = ""
+    # one new picture per person this often (checked before it is downloaded; a reroll is free of it)
+    picture_every_s: float = setting(5.0, not_negative())
     # an extended clip's whole length, at most (docs/extend.md)
     max_extended_s: float = setting(20.0, Bound(lambda v: 0 < v <= 600, "must be between 0 and 600 seconds"))
 
@@ -171,7 +173,8 @@ class ProvenanceConfig:
     # largest clip people may send back to be checked (Telegram bots: 20 MB)
     max_verify_mb: int = setting(20, within(1, 2000, "must be 1 to 2000"))
     # threads that read files people send (their own pool: renders never wait)
-    verify_threads: int = setting(1, within(1, 16, "must be 1 to 16"))
+    # (and pictures to animate; two, so one person's hostile file never holds up another's check)
+    verify_threads: int = setting(2, within(1, 16, "must be 1 to 16"))
     verify_backlog: int = setting(4, not_negative())  # checks that may wait; past it: "try later"
     verify_every_s: float = setting(20.0, not_negative())  # one check per person this often
     verify_timeout_s: float = setting(30.0, above(0))  # a check taking longer is answered "took too long"
