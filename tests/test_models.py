@@ -330,7 +330,8 @@ async def test_models_lists_licences_defaults_and_what_is_loaded(
     assert lines[2].startswith("• wan (tiny-wan) · licence none") and lines[2].endswith(
         "5–33, 4k+1), 4 steps, guidance 5.0 · loaded"
     )
-    assert lines[3] == "Pick one with /video <prompt> --model NAME."
+    assert lines[3] == "🖼 No model here animates pictures or makes loops."
+    assert lines[4] == "Pick one with /video <prompt> --model NAME."
 
     await bot.service.help(bot.req())
     assert "Clips are made by tiny (licence: none (random weights))." in bot.last_text
