@@ -135,6 +135,15 @@ class Extension:
         return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
 
 
+class Conditioning(enum.StrEnum):
+    """What a render is conditioned on besides its prompt: each family's file says which it takes."""
+
+    NONE = "none"  # text only
+    PICTURE = "picture"  # a picture at frame 0
+    CONTINUATION = "continuation"  # the parent clip's last frame(s) at the start (`extends`)
+    LOOP = "loop"  # both ends on one frame: the picture's, or the clip's own first
+
+
 @dataclass(frozen=True)
 class RenderParams:
     prompt: str
@@ -150,6 +159,15 @@ class RenderParams:
     silent: bool = False  # deliver without the soundtrack a family with sound makes (--silent)
     extends: Extension | None = None  # a continuation of this clip, delivered joined to it
     loop: bool = False  # `--loop`: the last frame leads back into the first
+
+    @property
+    def conditioning(self) -> Conditioning:
+        """The one conditioning this render takes (a loop may start from `picture`)."""
+        if self.extends is not None:
+            return Conditioning.CONTINUATION
+        if self.loop:
+            return Conditioning.LOOP
+        return Conditioning.NONE if self.picture is None else Conditioning.PICTURE
 
 
 @dataclass(frozen=True)

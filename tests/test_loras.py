@@ -62,9 +62,9 @@ def fake_hub_cache(root: Path, repo: str, file: Path) -> Path:
 
 
 def test_a_lora_made_with_peft_changes_the_tiny_models_clip_and_is_named_with_its_hash(lora: Path) -> None:
-    plain = Renderer("tiny-wan").render(PARAMS)
+    plain = Renderer("tiny-wan").render(PARAMS).frames
     styled_renderer = Renderer("tiny-wan", loras=(LoraSpec(str(lora.parent), 1.0),))
-    styled = styled_renderer.render(PARAMS)
+    styled = styled_renderer.render(PARAMS).frames
     assert np.abs(styled.astype(int) - plain.astype(int)).max() > 10, "the LoRA changes the clip"
     (ref,) = styled_renderer.lora_refs
     assert (ref.name, ref.sha256, ref.scale) == (lora.parent.name, sha256(lora), 1.0)
@@ -73,7 +73,7 @@ def test_a_lora_made_with_peft_changes_the_tiny_models_clip_and_is_named_with_it
 
 
 def test_a_lora_at_scale_zero_leaves_the_model_as_it_was(lora: Path) -> None:
-    plain = Renderer("tiny-wan").render(PARAMS)
+    plain = Renderer("tiny-wan").render(PARAMS).frames
     off = Renderer("tiny-wan", loras=(LoraSpec(str(lora), 0.0),)).render(PARAMS)
     assert np.abs(off.astype(int) - plain.astype(int)).max() <= 1
 

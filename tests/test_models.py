@@ -115,8 +115,8 @@ def test_cancel_stops_between_steps_skips_the_vae_decode_and_leaves_the_pipeline
 
     assert steps == [(1, 4), (2, 4)]
     assert decodes == [], "a cancelled clip must not be decoded"
-    after = renderer.render(params(frames))
-    fresh = Renderer(tiny).render(params(frames))
+    after = renderer.render(params(frames)).frames
+    fresh = Renderer(tiny).render(params(frames)).frames
     assert decodes, "the next clip is decoded"
     assert after.shape == (frames, 64, 64, 3) and np.array_equal(after, fresh)
 
@@ -158,7 +158,7 @@ def test_a_modelscope_folder_with_only_fp16_files_loads_the_fp16_variant(tmp_pat
 
     assert type(renderer.pipe).__name__ == "TextToVideoSDPipeline"
     assert renderer.pipe.videobot_variant == "fp16"
-    shown = renderer.render(params(8, steps=2))
+    shown = renderer.render(params(8, steps=2)).frames
     assert shown.shape == (8, 64, 64, 3) and np.array_equal(
         shown, Renderer("tiny").render(params(8, steps=2))
     )
@@ -192,7 +192,7 @@ def test_the_pipeline_class_comes_from_model_index_json(tmp_path: Path) -> None:
     guessed = Renderer(str(ltx), tuning=RenderConfig(warmup_steps=0))
     guessed.load()
     assert type(guessed.pipe).__name__ == "LTXPipeline" and guessed.preset.family.name == "ltx"
-    assert guessed.render(params(9, steps=1)).shape == (9, 64, 64, 3)
+    assert guessed.render(params(9, steps=1)).frames.shape == (9, 64, 64, 3)
 
     configured = models_config(tmp_path, {"x": {"path": str(ltx), "family": "wan"}}).model_settings["x"]
     with pytest.raises(UnsupportedModel, match=r"LTXPipeline .*configured as wan"):
@@ -511,7 +511,7 @@ def test_every_frame_count_a_family_accepts_comes_back_whole(tiny: str) -> None:
     counts = [n for n in range(max(rule.least, 2), preset.max_frames + 1) if rule.fits(n)]
     assert counts
     for frames in counts:
-        assert renderer.render(params(frames, steps=1)).shape[0] == frames
+        assert renderer.render(params(frames, steps=1)).frames.shape[0] == frames
 
 
 def test_a_hub_id_loads_from_the_hugging_face_cache_offline(
@@ -537,4 +537,4 @@ def test_a_hub_id_loads_from_the_hugging_face_cache_offline(
     assert (
         type(renderer.pipe).__name__ == "TextToVideoSDPipeline" and renderer.pipe.videobot_variant == "fp16"
     )
-    assert renderer.render(params(8, steps=1)).shape == (8, 64, 64, 3)
+    assert renderer.render(params(8, steps=1)).frames.shape == (8, 64, 64, 3)

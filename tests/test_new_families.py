@@ -14,7 +14,6 @@ import pytest
 from bot.config import RenderConfig
 from bot.core.types import RenderParams
 from bot.pipelines import ltx, ltx2, sana_video, wan
-from bot.pipelines.audio import soundtrack_of
 from bot.pipelines.registry import CATALOGUE, FAMILIES, TINY_PRESETS
 from bot.pipelines.spec import Preset
 from bot.pipelines.tiny import build_tiny
@@ -46,7 +45,8 @@ def call_arguments(preset: Preset, guidance: float) -> set[str]:
 def test_each_new_preset_matches_the_diffusers_classes_it_names(preset: Preset) -> None:
     family = preset.family
     assert CATALOGUE.find(preset.id) is preset and FAMILIES[family.name] is family
-    for class_name in (*family.pipeline_classes, *family.picture_classes):
+    modes = [preset.modes.mode(conditioning) for conditioning in preset.modes.declared]
+    for class_name in (*family.pipeline_classes, *(mode.pipeline_class for mode in modes if mode)):
         assert hasattr(diffusers, class_name), f"diffusers has no {class_name}"
     accepted = set(inspect.signature(getattr(diffusers, family.pipeline_classes[-1]).__call__).parameters)
     for guidance in (1.0, preset.guidance):
@@ -55,10 +55,9 @@ def test_each_new_preset_matches_the_diffusers_classes_it_names(preset: Preset) 
     assert preset.licence and preset.licence_url.startswith("https://")
 
 
-def test_ltx2_takes_pictures_makes_sound_and_states_its_licence_revenue_limit() -> None:
+def test_ltx2_makes_sound_and_states_its_licence_revenue_limit() -> None:
     family = ltx2.FAMILY
-    assert family.makes_audio and family.takes_pictures
-    assert family.picture_classes == ("LTX2ImageToVideoPipeline",)
+    assert family.makes_audio
     assert "10 million" in ltx2.LTX2.licence_terms
     assert "audio_vae/*" in download_command(ltx2.LTX2.id) and "vocoder/*" in download_command(ltx2.LTX2.id)
 
@@ -76,10 +75,11 @@ def test_each_new_tiny_build_renders_from_a_saved_folder_like_real_weights(
     build_tiny(name).save_pretrained(str(tmp_path / name))
     # its model_index.json decides the family; no warm-up at the real model's size
     from_folder = Renderer(str(tmp_path / name), tuning=RenderConfig(warmup_steps=0))
-    clip = from_folder.render(params)
+    rendered = from_folder.render(params)
+    clip = rendered.frames
     assert clip.shape == (frames, 64, 64, 3)
     assert from_folder.preset.family is TINY_PRESETS[name].family
-    built = Renderer(name).render(params)
+    built = Renderer(name).render(params).frames
     # the same weights, the same clip (LTX-2's saved Gemma 3 reloads within a few levels of 255)
     assert np.abs(clip.astype(int) - built.astype(int)).mean() < 2
-    assert (soundtrack_of(clip) is not None) == (name == "tiny-ltx2")
+    assert (rendered.soundtrack is not None) == (name == "tiny-ltx2")

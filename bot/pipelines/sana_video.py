@@ -26,8 +26,6 @@ FAMILY = Family(
     takes_max_sequence_length=True,
     frames_argument="frames",
     fixed_call=(("use_resolution_binning", False),),
-    takes_pictures=True,
-    picture_classes=("SanaImageToVideoPipeline",),
 )
 
 SANA_VIDEO_2B = Preset(

@@ -30,11 +30,6 @@ def refused_render_settings(render: RenderConfig, families: Iterable[str]) -> tu
             'cannot be combined with memory = "low": its FP8 casting hooks break the compiled blocks; '
             'use memory = "balanced"'
         )
-    if render.cache == "first-block" and render.max_batch > 1:
-        return '[render] cache = "first-block"', (
-            "renders one clip per call (its skip decision would be one for the whole batch); "
-            "set max_batch = 0"
-        )
     if render.cache == "pab" and "wan" in set(families):
         return '[render] cache = "pab"', (
             "does not work for Wan, which calls the transformer twice a step: PAB would reuse the "

@@ -1,0 +1,41 @@
+"""Each mode's pipeline over the loaded model's own components (picture, continuation, loop).
+
+diffusers' `from_pipe(pipe)` builds the same thing but then casts every shared component to
+one dtype in place (float32 when none is given): the first picture job would turn a bf16 model
+to fp32 for good, text jobs too, and no single dtype is right for Wan (its VAE stays fp32).
+`mode_pipeline` passes the very module objects to the class's constructor and changes nothing:
+every component keeps its dtype, device, hooks (offload, FP8 storage, step cache), fused LoRAs
+and compiled blocks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class NoSuchMode(Exception):
+    """The loaded pipeline lacks a component the mode's class needs (a picture-only checkpoint
+    asked for text, a text checkpoint for a class that needs an image encoder)."""
+
+
+def mode_pipeline(pipe: Any, class_name: str) -> Any:
+    """`class_name` over `pipe`'s components (`pipe` itself when it is of that class)."""
+    if type(pipe).__name__ == class_name:
+        return pipe
+    import diffusers
+
+    pipeline_class = getattr(diffusers, class_name)
+    expected, optional = pipeline_class._get_signature_keys(pipeline_class)
+    components = pipe.components
+    kwargs: dict[str, Any] = {name: components.get(name) for name in expected}
+    missing = sorted(
+        name
+        for name, module in kwargs.items()
+        if module is None and name not in pipeline_class._optional_components
+    )
+    if missing:
+        raise NoSuchMode(f"{type(pipe).__name__} has no {', '.join(missing)} for {class_name}")
+    kwargs.update({key: pipe.config[key] for key in optional if key in pipe.config})  # expand_timesteps
+    made = pipeline_class(**kwargs)
+    made.set_progress_bar_config(disable=True)
+    return made
