@@ -38,6 +38,9 @@ from bot.domain import (
     Delivery as Delivery,
 )
 from bot.domain import (
+    Conditioning as Conditioning,
+)
+from bot.domain import (
     Extension as Extension,
 )
 from bot.domain import (

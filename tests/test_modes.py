@@ -1,0 +1,155 @@
+"""Every mode on real-shaped weights (issue #31): each tiny family, built in its real checkpoint's
+dtypes (bf16, Wan's VAE fp32), renders each mode its family's file declares and keeps every
+component's dtype and parameter count; a mode's pipeline shares the loaded weights (no second
+copy); and a clip's frames and fps in its MP4 tags and its signed C2PA record are the decoded
+file's, for text, picture, extend, loop and sound clips."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from PIL import Image
+
+from bot.config import RenderConfig, VideoConfig
+from bot.core.types import Conditioning, Extension, Picture, RenderParams
+from bot.encode import encode_clip, encode_mp4, read_clip
+from bot.pipelines import ltx, wan
+from bot.pipelines.registry import TINY_PRESETS
+from bot.pipelines.spec import ClipIdentity, Preset
+from bot.pipelines.tiny import build_tiny
+from bot.provenance import ContentCredentials, ensure_local_identity, read_record
+from bot.render import Renderer
+from bot.rendering.loading import component_dtypes
+
+# The published checkpoint each tiny build stands for: its dtypes on CUDA are what the test casts to.
+REAL = {"tiny-ltx": ltx.LTX_VIDEO, "tiny-wan22": wan.WAN22_TI2V_5B, "tiny-wan": wan.WAN21_1_3B}
+
+
+class RealDtypeRenderer(Renderer):
+    """The tiny build with each component cast as `component_dtypes` casts the real checkpoint's
+    on a GPU (bf16; Wan's VAE fp32): what a picture, extend or loop job must leave as it is."""
+
+    def _build(self, device: str) -> Any:
+        pipe = build_tiny(self.source)
+        dtypes = component_dtypes(REAL[self.source], "cuda")
+        for name, module in pipe.components.items():
+            if isinstance(module, torch.nn.Module):
+                module.to(dtypes.get(name, dtypes["default"]))
+        return pipe
+
+
+def facts(pipe: Any) -> dict[str, tuple[set[torch.dtype], int]]:
+    """Each module component's parameter dtypes and parameter count."""
+    return {
+        name: ({p.dtype for p in module.parameters()}, sum(p.numel() for p in module.parameters()))
+        for name, module in pipe.components.items()
+        if isinstance(module, torch.nn.Module)
+    }
+
+
+def storages(pipe: Any) -> set[int]:
+    return {
+        p.untyped_storage().data_ptr()
+        for module in pipe.components.values()
+        if isinstance(module, torch.nn.Module)
+        for p in module.parameters()
+    }
+
+
+def picture_at(tmp_path: Path, colour: str = "orange") -> Picture:
+    path = tmp_path / f"{colour}.png"
+    Image.new("RGB", (80, 48), colour).save(path)
+    return Picture("0" * 64, path.stat().st_size, "png", 80, 48, str(path))
+
+
+def base(preset: Preset, seed: int = 1) -> RenderParams:
+    return RenderParams("a fox", "", seed, preset.frames, 2, preset.guidance, 64, 64, preset.fps)
+
+
+def requests(name: str, renderer: Renderer, tmp_path: Path) -> dict[Conditioning, list[RenderParams]]:
+    """One request (two for a loop: with and without a picture) per mode the preset declares."""
+    preset = TINY_PRESETS[name]
+    plain = base(preset)
+    parent = tmp_path / "parent.mp4"
+    encode_mp4(renderer.render(plain).frames, parent, fps=plain.fps, crf=0)
+    made = {
+        Conditioning.NONE: [plain],
+        Conditioning.PICTURE: [replace(plain, picture=picture_at(tmp_path))],
+        Conditioning.CONTINUATION: [replace(plain, extends=Extension(1, str(parent), plain.frames, 1))],
+        Conditioning.LOOP: [replace(plain, loop=True), replace(plain, loop=True, picture=picture_at(tmp_path))],
+    }
+    return {kind: made[kind] for kind in preset.modes.declared}
+
+
+@pytest.mark.parametrize("name", ["tiny-ltx", "tiny-wan22"])
+def test_every_declared_mode_renders_in_bf16_and_leaves_every_component_as_loaded(
+    name: str, tmp_path: Path
+) -> None:
+    renderer = RealDtypeRenderer(name, tuning=RenderConfig(warmup_steps=0))
+    renderer.load()
+    loaded = facts(renderer.pipe)
+    assert torch.bfloat16 in loaded["transformer"][0]
+    if renderer.preset.family.name == "wan":
+        assert loaded["vae"][0] == {torch.float32}, "Wan's VAE stays fp32"
+    weights = storages(renderer.pipe)
+    for kind, batch in requests(name, renderer, tmp_path).items():
+        for params in batch:
+            clip = renderer.render(params)
+            assert clip.frames.ndim == 4 and clip.frames.std() > 0, kind
+            assert facts(renderer.pipe) == loaded, f"a {kind} job changed a component's dtype or size"
+        mode = renderer.preset.modes.mode(kind)
+        used = renderer.mode_pipeline(mode)
+        assert facts(used) == {part: loaded[part] for part in facts(used)}, kind
+        assert storages(used) <= weights, f"the {kind} pipeline holds weights of its own"
+    assert len(storages(renderer.pipe)) == len(weights)
+
+
+def test_a_family_without_a_last_frame_declares_no_loop() -> None:
+    """N2: only Wan's first-last-frame checkpoint takes `last_image`; TI2V-5B ignores it."""
+    assert not wan.WAN21_I2V_14B.loops and not wan.WAN22_TI2V_5B.loops
+    assert wan.WAN21_FLF2V_14B.loops and TINY_PRESETS["tiny-ltx"].loops
+
+
+# Facts from the clip ---------------------------------------------------------------------------
+
+
+def signed(renderer: Renderer, params: RenderParams, path: Path, credentials: ContentCredentials) -> None:
+    identity = ClipIdentity("m", renderer.source, renderer.preset.family.name, "none")
+    encode_clip(renderer.render(params), path, params, made_by=identity, video=VideoConfig(),
+                credentials=credentials)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [("tiny-wan", "text"), ("tiny-ltx", "picture"), ("tiny-ltx", "extend"), ("tiny-ltx", "loop"),
+     ("tiny-ltx", "picture loop"), ("tiny-wan22", "extend"), ("tiny-ltx2", "sound")],
+)  # fmt: skip
+def test_tags_and_the_signed_record_state_the_decoded_files_frames_and_fps(
+    name: str, kind: str, tmp_path: Path
+) -> None:
+    renderer = Renderer(name, tuning=RenderConfig(warmup_steps=0))
+    credentials = ContentCredentials(ensure_local_identity(tmp_path / "data"))
+    preset = TINY_PRESETS[name]
+    params = base(preset)
+    if kind == "extend":
+        signed(renderer, params, tmp_path / "parent.mp4", credentials)
+        params = replace(params, seed=2, extends=Extension(1, str(tmp_path / "parent.mp4"), params.frames, 1))
+    elif "picture" in kind:
+        params = replace(params, picture=picture_at(tmp_path), loop=kind == "picture loop")
+    elif kind == "loop":
+        params = replace(params, loop=True)
+    path = tmp_path / "clip.mp4"
+    signed(renderer, params, path, credentials)
+
+    frames, fps, tags = read_clip(path)
+    record = read_record(path)
+    assert record is not None
+    assert (int(tags["videobot_frames"]), int(tags["videobot_fps"])) == (len(frames), fps)
+    assert (record.frames, record.fps) == (len(frames), fps)
+    assert (record.width, record.height) == frames.shape[2:0:-1]
+    if kind in ("extend", "loop", "picture loop"):
+        assert len(frames) != params.frames, "the request's frame count is not the clip's"
