@@ -160,7 +160,7 @@ def test_a_modelscope_folder_with_only_fp16_files_loads_the_fp16_variant(tmp_pat
     assert renderer.pipe.videobot_variant == "fp16"
     shown = renderer.render(params(8, steps=2)).frames
     assert shown.shape == (8, 64, 64, 3) and np.array_equal(
-        shown, Renderer("tiny").render(params(8, steps=2))
+        shown, Renderer("tiny").render(params(8, steps=2)).frames
     )
 
 

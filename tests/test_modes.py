@@ -80,7 +80,10 @@ def requests(name: str, renderer: Renderer, tmp_path: Path) -> dict[Conditioning
         Conditioning.NONE: [plain],
         Conditioning.PICTURE: [replace(plain, picture=picture_at(tmp_path))],
         Conditioning.CONTINUATION: [replace(plain, extends=Extension(1, str(parent), plain.frames, 1))],
-        Conditioning.LOOP: [replace(plain, loop=True), replace(plain, loop=True, picture=picture_at(tmp_path))],
+        Conditioning.LOOP: [
+            replace(plain, loop=True),
+            replace(plain, loop=True, picture=picture_at(tmp_path)),
+        ],
     }
     return {kind: made[kind] for kind in preset.modes.declared}
 
@@ -153,3 +156,67 @@ def test_tags_and_the_signed_record_state_the_decoded_files_frames_and_fps(
     assert (record.width, record.height) == frames.shape[2:0:-1]
     if kind in ("extend", "loop", "picture loop"):
         assert len(frames) != params.frames, "the request's frame count is not the clip's"
+
+
+# Every denoiser tuned, two experts, distilled schedules (N5, N8, N9) ------------------------------
+
+
+def expert_weights(pipe: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    return (pipe.transformer.blocks[0].attn1.to_q.weight, pipe.transformer_2.blocks[0].attn1.to_q.weight)
+
+
+class TwoBlockA14B(Renderer):
+    def _build(self, device: str) -> Any:
+        return build_tiny(self.source, layers=2)  # first-block caching needs a block to skip
+
+
+def test_memory_modes_and_step_caches_reach_both_experts() -> None:
+    low = Renderer("tiny-wan-a14b", tuning=RenderConfig(memory="low", warmup_steps=0))
+    low.load()
+    assert {w.dtype for w in expert_weights(low.pipe)} == {torch.float8_e4m3fn}, "FP8 storage on both"
+    cached = TwoBlockA14B("tiny-wan-a14b", tuning=RenderConfig(warmup_steps=0), model_cache="first-block")
+    cached.load()
+    assert cached.pipe.transformer.is_cache_enabled and cached.pipe.transformer_2.is_cache_enabled
+    assert cached.render(base(TINY_PRESETS["tiny-wan-a14b"])).frames.std() > 0
+
+
+def test_the_low_noise_expert_gets_its_own_guidance() -> None:
+    preset = TINY_PRESETS["tiny-wan-a14b"]
+    seen: list[int] = []
+    three = Renderer("tiny-wan-a14b", tuning=RenderConfig(warmup_steps=0))
+    three.load()
+    three.pipe.transformer_2.register_forward_pre_hook(lambda *_: seen.append(1))
+    params = replace(base(preset), steps=4)
+    first = three.render(params).frames
+    assert seen, "the low-noise expert denoises the last steps"
+    six = Renderer(
+        "tiny-wan-a14b", preset=replace(preset, second_guidance=6.0), tuning=RenderConfig(warmup_steps=0)
+    )
+    assert not (six.render(params).frames == first).all(), "guidance_scale_2 reaches the call"
+    unguided = replace(params, guidance=1.0)  # guidance 1: guidance_scale_2 is 1 too (no negative pass)
+    assert three.render(unguided).frames.std() > 0
+
+
+class DistilledLtx(Renderer):
+    """tiny-ltx shipped as the distilled checkpoints ship: an `LTXConditionPipeline`."""
+
+    def _build(self, device: str) -> Any:
+        from bot.pipelines.modes import mode_pipeline
+
+        return mode_pipeline(build_tiny("tiny-ltx"), "LTXConditionPipeline")
+
+
+def test_a_distilled_ltx_renders_with_its_schedule_rescale_and_tiling(tmp_path: Path) -> None:
+    real = ltx.LTX_VIDEO_DISTILLED
+    preset = replace(TINY_PRESETS["tiny-ltx"], steps=8, guidance=1.0, extra_call=real.extra_call,
+                     timesteps=real.timesteps, vae_tiling=True, modes=real.modes)  # fmt: skip
+    renderer = DistilledLtx("tiny-ltx", preset=preset, tuning=RenderConfig(warmup_steps=0))
+    steps: list[int] = []
+    params = replace(base(preset), steps=8, guidance=1.0)
+    for request in (params, replace(params, picture=picture_at(tmp_path))):
+        steps.clear()
+        assert renderer.render(request, lambda step, total: steps.append(step)).frames.std() > 0
+        assert steps == list(range(1, 9))
+    assert renderer.memory == "fast" and renderer.pipe.vae.use_tiling, "tiled even in fast"
+    schedule = list(renderer.pipe.scheduler.timesteps.float())
+    assert [round(float(t)) for t in schedule] == [round(t) for t in real.timesteps]

@@ -174,6 +174,6 @@ def model_extras(settings: ModelSettings, locale: str) -> str:
 
 def frames_rule(settings: ModelSettings) -> str:
     """`5–81 frames, 4k+1` or `8–32 frames`."""
-    v, rule = settings.limits, settings.preset.family.frames
+    v, rule = settings.limits, settings.preset.frame_rule
     text = f"{v.min_frames}–{v.max_frames}"
     return text if rule.any else f"{text}, {rule.describe()}"

@@ -85,6 +85,9 @@ COGVIDEOX_5B_I2V = Preset(
     guidance=6.0,
     dtypes=(("default", "bfloat16"),),
     modes=I2V_MODES,
+    # learned positional embeddings: any other size raises, any other frame count swaps in sin-cos ones
+    frames_rule=FrameRule(step=8, offset=1, least=49, most=49),
+    fixed_size=(720, 480),
 )
 
 PRESETS = (COGVIDEOX_2B, COGVIDEOX_5B, COGVIDEOX_5B_I2V)

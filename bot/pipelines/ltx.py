@@ -57,6 +57,11 @@ DISTILLED_MODES = Modes(picture=Mode("LTXConditionPipeline", _conditions), conti
                         loop=CONDITIONED)  # fmt: skip
 
 _LICENCE = "LTX-Video Open Weights License"
+# The distillation's documented call (diffusers' LTX-Video docs, 0.9.7/0.9.8 distilled): its own
+# 8-step schedule, guidance 1 with guidance rescale 0.7, clean picture conditions, VAE tiling.
+_DISTILLED_TIMESTEPS = (1000.0, 993.0, 987.0, 981.0, 975.0, 909.0, 725.0, 0.03)
+_DISTILLED_CALL = (("decode_timestep", 0.05), ("decode_noise_scale", 0.025), ("guidance_rescale", 0.7),
+                   ("image_cond_noise_scale", 0.0))  # fmt: skip
 
 LTX_VIDEO = Preset(
     id="Lightricks/LTX-Video",
@@ -88,7 +93,9 @@ LTX_VIDEO_DISTILLED = Preset(
     steps=8,
     guidance=1.0,  # distilled: no classifier-free guidance
     dtypes=(("default", "bfloat16"),),
-    extra_call=(("decode_timestep", 0.05), ("decode_noise_scale", 0.025)),
+    extra_call=_DISTILLED_CALL,
+    timesteps=_DISTILLED_TIMESTEPS,
+    vae_tiling=True,
     modes=DISTILLED_MODES,
 )
 
@@ -105,7 +112,9 @@ LTX_VIDEO_098_DISTILLED = Preset(
     steps=8,
     guidance=1.0,  # distilled: no classifier-free guidance, so no negative pass
     dtypes=(("default", "bfloat16"),),
-    extra_call=(("decode_timestep", 0.05), ("decode_noise_scale", 0.025)),
+    extra_call=_DISTILLED_CALL,
+    timesteps=_DISTILLED_TIMESTEPS,
+    vae_tiling=True,
     modes=DISTILLED_MODES,
     notes="13 B distilled; LTXConditionPipeline in its model_index.json",
 )

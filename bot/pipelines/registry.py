@@ -6,6 +6,8 @@ its model_index.json must then be one the family renders.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bot.pipelines import cogvideox, ltx, ltx2, modelscope, sana_video, wan
 from bot.pipelines.spec import TEXT_ONLY, Catalogue, Family, Modes, Preset
 
@@ -62,6 +64,8 @@ TINY_PRESETS: dict[str, Preset] = {
     "tiny-ltx": _tiny("tiny-ltx", ltx.FAMILY, 9, 33, tokens=32, modes=ltx.MODES),
     # Wan 2.2 TI2V-5B's shape: expand_timesteps, a 16× VAE (sizes in multiples of 32), text or picture
     "tiny-wan22": _tiny("tiny-wan22", wan.FAMILY, 9, 33, tokens=32, modes=wan.TI2V_MODES, size_multiple=32),
+    # Wan 2.2 A14B's shape: two experts, guidance_scale_2 for the low-noise one
+    "tiny-wan-a14b": replace(_tiny("tiny-wan-a14b", wan.FAMILY, 9, 33, tokens=32), second_guidance=3.0),
     "tiny-cogvideox": _tiny("tiny-cogvideox", cogvideox.FAMILY, 9, 17, tokens=32),
     "tiny-ltx2": _tiny("tiny-ltx2", ltx2.FAMILY, 9, 33, tokens=32, guidance=1.0),  # with a soundtrack
     "tiny-sana-video": _tiny("tiny-sana-video", sana_video.FAMILY, 9, 33, tokens=32),

@@ -200,6 +200,12 @@ class Preset:
     download_include: tuple[str, ...] = ()  # (): the family's
     max_prompt_tokens: int = 0  # 0: the family's
     modes: Modes = TEXT_ONLY  # the conditionings it takes besides text, and how (its family's file says)
+    # a distillation's own schedule (LTX 0.9.7/0.9.8 distilled), used when a clip asks for that many steps
+    timesteps: tuple[float, ...] = ()
+    second_guidance: float = 0.0  # Wan 2.2 A14B's guidance_scale_2 for its low-noise expert; 0: one expert
+    vae_tiling: bool = False  # decode in tiles in every memory mode (a 13 B model's long clips)
+    frames_rule: FrameRule | None = None  # None: the family's (CogVideoX-5b-I2V: 49 frames only)
+    fixed_size: tuple[int, int] | None = None  # the one size it renders (learned positional embeddings)
     notes: str = ""
     scheduler_shift: float = 0.0  # the flow-matching shift a few-step checkpoint wants; 0: as shipped
     licence_terms: str = ""  # what the licence limits, in one plain sentence (LTX-2's revenue cap)
@@ -220,6 +226,10 @@ class Preset:
     def loops(self) -> bool:
         """`--loop`: it conditions the last frame too."""
         return self.modes.loop is not None
+
+    @property
+    def frame_rule(self) -> FrameRule:
+        return self.frames_rule or self.family.frames
 
     @property
     def size_rule(self) -> int:

@@ -177,11 +177,21 @@ def build_tiny_wan22(seed: int = 0, layers: int = 1) -> Any:
     return _tiny_wan_pipeline(tokenizer, vae, layers, expand_timesteps=True)
 
 
-def _tiny_wan_pipeline(tokenizer: Any, vae: Any, layers: int, **options: Any) -> Any:
-    """The tiny Wan DiT, UMT5 encoder and scheduler around `vae` (built first: the seed's order)."""
-    from diffusers import FlowMatchEulerDiscreteScheduler, WanPipeline, WanTransformer3DModel
+def build_tiny_wan_a14b(seed: int = 0, layers: int = 1) -> Any:
+    """Wan 2.2 A14B's shape, tiny: two experts (`transformer` for the high-noise steps,
+    `transformer_2` below `boundary_ratio`), each a tiny Wan DiT."""
+    import torch
+    from diffusers import WanPipeline
 
-    transformer = WanTransformer3DModel(
+    pipe = build_tiny_wan(seed, layers)
+    torch.manual_seed(seed + 1)
+    return WanPipeline(**pipe.components | {"transformer_2": _tiny_wan_dit(layers)}, boundary_ratio=0.875)
+
+
+def _tiny_wan_dit(layers: int) -> Any:
+    from diffusers import WanTransformer3DModel
+
+    return WanTransformer3DModel(
         patch_size=(1, 2, 2),
         num_attention_heads=2,
         attention_head_dim=8,
@@ -195,6 +205,13 @@ def _tiny_wan_pipeline(tokenizer: Any, vae: Any, layers: int, **options: Any) ->
         qk_norm="rms_norm_across_heads",
         rope_max_seq_len=32,
     )
+
+
+def _tiny_wan_pipeline(tokenizer: Any, vae: Any, layers: int, **options: Any) -> Any:
+    """The tiny Wan DiT, UMT5 encoder and scheduler around `vae` (built first: the seed's order)."""
+    from diffusers import FlowMatchEulerDiscreteScheduler, WanPipeline
+
+    transformer = _tiny_wan_dit(layers)
     return WanPipeline(
         tokenizer=tokenizer,
         text_encoder=_t5_encoder(tokenizer, umt5=True),
@@ -320,6 +337,7 @@ def build_tiny(name: str, seed: int = 0, layers: int = 1) -> Any:
     dits = {
         "tiny-wan": build_tiny_wan,
         "tiny-wan22": build_tiny_wan22,
+        "tiny-wan-a14b": build_tiny_wan_a14b,
         "tiny-ltx": build_tiny_ltx,
         "tiny-cogvideox": build_tiny_cogvideox,
         "tiny-ltx2": build_tiny_ltx2,

@@ -143,8 +143,9 @@ WAN22_A14B = Preset(
     max_frames=81,
     steps=40,
     guidance=4.0,
+    second_guidance=3.0,  # the low-noise expert's guidance_scale_2 (diffusers' example: 4.0 and 3.0)
     dtypes=_DTYPES,
-    notes="two experts (transformer, transformer_2 from boundary_ratio); a LoRA goes into both",
+    notes="two experts (transformer, transformer_2 from boundary_ratio); a LoRA's expert = high|low|both",
 )
 
 PRESETS = (WAN21_1_3B, WAN22_TI2V_5B, WAN21_I2V_14B, WAN21_FLF2V_14B, WAN21_14B, WAN22_A14B)

@@ -29,7 +29,7 @@ from bot.domain import Conditioning
 from bot.pipelines.audio import soundtracks_from
 from bot.pipelines.clip import RenderedClip, frames_as_uint8
 from bot.pipelines.extend import CannotRender, render_continued
-from bot.pipelines.fewstep import apply_scheduler_shift, guidance_call, step_cache_mode
+from bot.pipelines.fewstep import apply_scheduler_shift, guidance_call, guided, step_cache_mode
 from bot.pipelines.image import load_picture
 from bot.pipelines.loras import LoraMissing, LoraRef, LoraSpec, load_loras, lora_refs
 from bot.pipelines.modes import mode_pipeline
@@ -338,7 +338,7 @@ class Renderer:
             pipe.enable_model_cpu_offload(device=device)  # without a device, diffusers picks GPU 0
         else:
             pipe.to(device)
-        apply_memory_mode(pipe, self.memory, device, offloaded=offload)
+        apply_memory_mode(pipe, self.memory, device, offloaded=offload, tiling=self.preset.vae_tiling)
         self.offloaded = offload or (self.memory == "low" and device.startswith("cuda"))
 
     def next_memory_mode(self) -> str | None:
@@ -572,6 +572,10 @@ class Renderer:
             kwargs["frame_rate"] = first.fps
         kwargs.update(dict(family.fixed_call))
         kwargs.update(dict(self.preset.extra_call))
+        if self.preset.second_guidance:  # two experts: the low-noise one's guidance too (1: none)
+            kwargs["guidance_scale_2"] = self.preset.second_guidance if guided(first.guidance) else 1.0
+        if len(self.preset.timesteps) == first.steps:  # the distillation's own schedule
+            kwargs["timesteps"] = list(self.preset.timesteps)
         negative = (first.negative or None) if one else [p.negative for p in batch]
         kwargs.update(guidance_call(family, first.guidance, negative))  # guidance 1: no negative pass
         return kwargs

@@ -185,7 +185,13 @@ def check_model(config: Config, settings: ModelSettings, need: Need) -> None:
         label(*frame_keys, shown="frames"),
         "need 1 <= min_frames <= default_frames <= max_frames",
     )
-    rule = preset.family.frames
+    need(
+        preset.fixed_size is None or (v.width, v.height) == preset.fixed_size,
+        label("width", "height", shown="size"),
+        f"is {v.width}x{v.height}, but {name} renders only {'x'.join(map(str, preset.fixed_size or ()))} "
+        "(its positional embeddings are learned at that size)",
+    )
+    rule = preset.frame_rule
     need(
         rule.fits(v.default_frames),
         label("default_frames"),
