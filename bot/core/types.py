@@ -35,10 +35,10 @@ from bot.domain import (
     ClipTooLarge as ClipTooLarge,
 )
 from bot.domain import (
-    Delivery as Delivery,
+    Conditioning as Conditioning,
 )
 from bot.domain import (
-    Conditioning as Conditioning,
+    Delivery as Delivery,
 )
 from bot.domain import (
     Extension as Extension,

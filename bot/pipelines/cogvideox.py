@@ -84,6 +84,7 @@ COGVIDEOX_5B_I2V = Preset(
     steps=50,
     guidance=6.0,
     dtypes=(("default", "bfloat16"),),
+    loads_as="CogVideoXImageToVideoPipeline",
     modes=I2V_MODES,
     # learned positional embeddings: any other size raises, any other frame count swaps in sin-cos ones
     frames_rule=FrameRule(step=8, offset=1, least=49, most=49),

@@ -95,6 +95,7 @@ LTX_VIDEO_DISTILLED = Preset(
     dtypes=(("default", "bfloat16"),),
     extra_call=_DISTILLED_CALL,
     timesteps=_DISTILLED_TIMESTEPS,
+    loads_as="LTXConditionPipeline",
     vae_tiling=True,
     modes=DISTILLED_MODES,
 )
@@ -114,6 +115,7 @@ LTX_VIDEO_098_DISTILLED = Preset(
     dtypes=(("default", "bfloat16"),),
     extra_call=_DISTILLED_CALL,
     timesteps=_DISTILLED_TIMESTEPS,
+    loads_as="LTXConditionPipeline",
     vae_tiling=True,
     modes=DISTILLED_MODES,
     notes="13 B distilled; LTXConditionPipeline in its model_index.json",

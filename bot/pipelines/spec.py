@@ -199,6 +199,7 @@ class Preset:
     size_multiple: int = 0  # 0: the family's
     download_include: tuple[str, ...] = ()  # (): the family's
     max_prompt_tokens: int = 0  # 0: the family's
+    loads_as: str = ""  # the class its model_index.json names (its text mode); "": the family's first
     modes: Modes = TEXT_ONLY  # the conditionings it takes besides text, and how (its family's file says)
     # a distillation's own schedule (LTX 0.9.7/0.9.8 distilled), used when a clip asks for that many steps
     timesteps: tuple[float, ...] = ()

@@ -94,6 +94,7 @@ WAN21_I2V_14B = Preset(
     steps=40,
     guidance=5.0,
     dtypes=(("default", "bfloat16"), ("vae", "float32"), ("image_encoder", "float32")),
+    loads_as="WanImageToVideoPipeline",
     modes=I2V_MODES,  # its own checkpoint: a CLIP image encoder and a 36-channel DiT; no last frame
     download_include=(*COMPONENT_FOLDERS, "image_encoder/*", "image_processor/*"),
 )
@@ -111,6 +112,7 @@ WAN21_FLF2V_14B = Preset(
     steps=50,
     guidance=5.5,
     dtypes=(("default", "bfloat16"), ("vae", "float32"), ("image_encoder", "float32")),
+    loads_as="WanImageToVideoPipeline",
     modes=FLF2V_MODES,  # first and last frame: `--loop` conditions both ends on the picture
     download_include=(*COMPONENT_FOLDERS, "image_encoder/*", "image_processor/*"),
 )
