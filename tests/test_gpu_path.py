@@ -60,7 +60,7 @@ def first_block_cached() -> TwoBlockRenderer:
 
 def cache_is_on(renderer: Renderer) -> bool:
     """The transformer carries diffusers' first-block cache (its head block's hook)."""
-    transformer = denoiser(renderer)
+    transformer: Any = denoiser(renderer)
     registry = getattr(transformer.blocks[0], "_diffusers_hook", None)
     return bool(transformer.is_cache_enabled) and registry is not None and bool(registry.hooks)
 
