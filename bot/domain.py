@@ -204,6 +204,8 @@ class Job:
     notice: str | None = None  # a message key still to tell the owner (their platform was not connected)
     delivery_rounds: int = 0  # sending rounds that failed for a passing reason
     next_delivery_at: float | None = None  # when the next round may try
+    clip_frames: int | None = None  # the delivered file's own frames and fps (an extension or a loop
+    clip_fps: int | None = None  # is not the length it asked for); None until it is rendered
 
 
 class Undeliverable(Exception):

@@ -14,8 +14,8 @@ import pytest
 import torch
 from PIL import Image
 
-from bot.config import RenderConfig, VideoConfig
-from bot.core.types import Conditioning, Extension, Picture, RenderParams
+from bot.config import RenderConfig, VideoConfig, parse_config
+from bot.core.types import Conditioning, Extension, JobStatus, Picture, RenderParams
 from bot.encode import encode_clip, encode_mp4, read_clip
 from bot.pipelines import ltx, wan
 from bot.pipelines.registry import TINY_PRESETS
@@ -24,6 +24,7 @@ from bot.pipelines.tiny import build_tiny
 from bot.provenance import ContentCredentials, ensure_local_identity, read_record
 from bot.render import Renderer
 from bot.rendering.loading import component_dtypes
+from tests.harness.core import MakeBot
 
 # The published checkpoint each tiny build stands for: its dtypes on CUDA are what the test casts to.
 REAL = {"tiny-ltx": ltx.LTX_VIDEO, "tiny-wan22": wan.WAN22_TI2V_5B, "tiny-wan": wan.WAN21_1_3B}
@@ -220,3 +221,27 @@ def test_a_distilled_ltx_renders_with_its_schedule_rescale_and_tiling(tmp_path: 
     assert renderer.memory == "fast" and renderer.pipe.vae.use_tiling, "tiled even in fast"
     schedule = list(renderer.pipe.scheduler.timesteps.float())
     assert [round(float(t)) for t in schedule] == [round(t) for t in real.timesteps]
+
+
+@pytest.mark.asyncio
+async def test_a_loops_reply_info_and_stored_facts_are_the_delivered_files(
+    make_bot: MakeBot, tmp_path: Path
+) -> None:
+    """A loop asks for 9 frames and delivers 16: the chat caption, /info and the job say 16."""
+    renderer = Renderer("tiny-ltx", tuning=RenderConfig(warmup_steps=0))
+    renderer.load()
+    config = parse_config(
+        {"model": {"id": "tiny-ltx"}, "storage": {"dir": str(tmp_path / "data")},
+         "queue": {"progress_interval_s": 0.0, "group_progress_interval_s": 0.0}},
+        "test-modes.toml", {},
+    )  # fmt: skip
+    bot = await make_bot(config=config, renderer=renderer)
+    job = await bot.video("a red fox --frames 9 --loop")
+    done = await bot.until_status(job.id, JobStatus.DONE, timeout=90)
+    assert done.clip_path is not None
+    frames, fps, _ = read_clip(Path(done.clip_path))
+    assert (done.clip_frames, done.clip_fps) == (len(frames), fps) and len(frames) != done.params.frames
+    [delivered] = bot.outbox.videos
+    assert f"{len(frames)} frames" in delivered.text and delivered.clip is not None
+    await bot.service.info(bot.req(), done.id)
+    assert f"{len(frames)} frames" in bot.last_text and f"{done.params.frames} frames" not in bot.last_text

@@ -187,8 +187,17 @@ class JobRunner:
             job.status = JobStatus.ENCODING
         elif isinstance(event, Rendered):
             del self.running.jobs[job.id]
-            clip = event.clip.path
-            self._write(lambda: self.store.jobs.set_status(job.id, JobStatus.DELIVERING, clip_path=clip), job)
+            made = event.clip  # the file's facts, read from it: /info states them
+            self._write(
+                lambda: self.store.jobs.set_status(
+                    job.id,
+                    JobStatus.DELIVERING,
+                    clip_path=made.path,
+                    clip_frames=made.frames,
+                    clip_fps=made.fps,
+                ),
+                job,
+            )
         elif isinstance(event, Cancelled):
             del self.running.jobs[job.id]
             if running.cancel_notice is None:  # nobody asked: the backend is stopping
