@@ -10,6 +10,7 @@ and compiled blocks.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 
@@ -19,23 +20,28 @@ class NoSuchMode(Exception):
 
 
 def mode_pipeline(pipe: Any, class_name: str) -> Any:
-    """`class_name` over `pipe`'s components (`pipe` itself when it is of that class)."""
+    """`class_name` over `pipe`'s components (`pipe` itself when it is of that class): each argument
+    of the class's constructor is the loaded module of that name, or the loaded pipeline's config
+    value (`expand_timesteps`, `boundary_ratio`), or left to its default."""
     if type(pipe).__name__ == class_name:
         return pipe
     import diffusers
 
     pipeline_class = getattr(diffusers, class_name)
-    expected, optional = pipeline_class._get_signature_keys(pipeline_class)
-    components = pipe.components
-    kwargs: dict[str, Any] = {name: components.get(name) for name in expected}
-    missing = sorted(
-        name
-        for name, module in kwargs.items()
-        if module is None and name not in pipeline_class._optional_components
-    )
+    components, config = pipe.components, pipe.config
+    kwargs: dict[str, Any] = {}
+    missing = []
+    for name, parameter in inspect.signature(pipeline_class.__init__).parameters.items():
+        if name == "self" or parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            continue
+        if components.get(name) is not None:
+            kwargs[name] = components[name]
+        elif name not in components and name in config:
+            kwargs[name] = config[name]
+        elif parameter.default is parameter.empty:
+            missing.append(name)
     if missing:
         raise NoSuchMode(f"{type(pipe).__name__} has no {', '.join(missing)} for {class_name}")
-    kwargs.update({key: pipe.config[key] for key in optional if key in pipe.config})  # expand_timesteps
     made = pipeline_class(**kwargs)
     made.set_progress_bar_config(disable=True)
     return made
