@@ -826,7 +826,9 @@ def main() -> None:
         print(f"# {line}", flush=True)
     print(HEADER)
     print("-" * len(HEADER), flush=True)
-    share = {f: (2.0 if f == "modes" else 1.0) if args.dry_run else SHARE[f] for f in families}
+    # dry: each tuning section alike, the modes table (every family's every mode) first and larger
+    share = {f: (3.0 if f == "modes" else 1.0) if args.dry_run else SHARE[f] for f in families}
+    families = sorted(families, key=lambda f: f != "modes") if args.dry_run else families
     total = sum(share.values())
     for family in families:
         left = budget - (time.perf_counter() - started)

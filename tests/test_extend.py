@@ -259,6 +259,7 @@ async def test_the_gallery_shows_an_extended_clip_once_at_full_length(
     from bot.web.site import clip_frames
 
     assert clip_frames(shown.params) == 9 + 9 - 1
+    assert shown.clip_frames == 9 + 9 - 1, "the page states the delivered file's frames"
 
 
 def test_an_extension_and_a_loop_travel_to_a_remote_worker_intact() -> None:
