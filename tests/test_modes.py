@@ -245,3 +245,15 @@ async def test_a_loops_reply_info_and_stored_facts_are_the_delivered_files(
     assert f"{len(frames)} frames" in delivered.text and delivered.clip is not None
     await bot.service.info(bot.req(), done.id)
     assert f"{len(frames)} frames" in bot.last_text and f"{done.params.frames} frames" not in bot.last_text
+
+
+def test_a_remote_extension_is_checked_against_its_joined_length() -> None:
+    """A worker's upload of an extension holds the parent and the segment: 17 frames for 9 + 9."""
+    from bot.core.ports import RenderJob
+    from bot.core.types import Clip
+    from bot.dispatch.saq_results import clip_misfits
+
+    params = replace(base(TINY_PRESETS["tiny-ltx"]), extends=Extension(1, "/clips/1.mp4", 9, 1))
+    job = RenderJob(2, "ltx", params, TINY_PRESETS["tiny-ltx"].identity("ltx", "tiny-ltx"))
+    assert clip_misfits(Clip("x.mp4", 1000, 64, 64, 17, 8), job) is None
+    assert clip_misfits(Clip("x.mp4", 1000, 64, 64, 25, 8), job) == "25 frames where the job asked for 17"
