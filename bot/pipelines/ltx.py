@@ -19,6 +19,7 @@ FAMILY = Family(
     download_include=COMPONENT_FOLDERS,
     takes_max_sequence_length=True,
     takes_frame_rate=True,
+    step_caches=True,
 )
 
 

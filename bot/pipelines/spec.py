@@ -173,6 +173,10 @@ class Family:
     unguided_call: tuple[tuple[str, float], ...] = ()
     frames_argument: str = "num_frames"  # what the pipeline's call names the frame count (SANA-Video: frames)
     fixed_call: tuple[tuple[str, object], ...] = ()  # arguments every call of the family gets
+    step_caches: bool = False  # its transformer takes diffusers' step caches (first-block, PAB)
+    # calls the transformer twice a step (conditional, then unconditional): PAB's one state per
+    # attention module would reuse the conditional pass's attention for the unconditional one
+    guidance_pass_apart: bool = False
 
 
 @dataclass(frozen=True)

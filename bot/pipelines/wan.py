@@ -22,6 +22,8 @@ FAMILY = Family(
     step_hook=StepHook.ON_STEP_END,
     download_include=COMPONENT_FOLDERS,
     takes_max_sequence_length=True,
+    step_caches=True,
+    guidance_pass_apart=True,
 )
 
 

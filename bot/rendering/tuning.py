@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.config import MEMORY_MODES, RenderConfig
 from bot.core.types import RenderParams
+from bot.pipelines.registry import FAMILIES
 from bot.rendering.errors import _first_line
 
 log = logging.getLogger(__name__)
@@ -23,9 +24,6 @@ OUT_OF_MEMORY_SIGNS = (
     "cudnn_status_not_enough_workspace",
     "cufft_alloc_failed",
 )
-
-
-DIT_FAMILIES = frozenset({"wan", "ltx", "cogvideox"})  # transformers with diffusers' cache hooks
 
 
 def lower_memory_mode(mode: str) -> str | None:
@@ -116,11 +114,12 @@ def apply_step_cache(pipe: Any, family: str, tuning: RenderConfig) -> None:
 
 
 def _cache_transformer(pipe: Any, transformer: Any, family: str, tuning: RenderConfig) -> None:
-    if family not in DIT_FAMILIES or not hasattr(transformer, "enable_cache"):
+    facts = FAMILIES.get(family)
+    if facts is None or not facts.step_caches or not hasattr(transformer, "enable_cache"):
         log.warning("[render] cache = %r applies to Wan, LTX and CogVideoX only; %s renders uncached",
                     tuning.cache, family)  # fmt: skip
         return
-    if tuning.cache == "pab" and family == "wan":  # start-up refuses it; a folder found to be Wan here
+    if tuning.cache == "pab" and facts.guidance_pass_apart:  # start-up refuses it; a folder found so here
         log.warning("[render] cache = 'pab' does not work for Wan (two transformer calls a step); uncached")
         return
     from diffusers import FirstBlockCacheConfig, PyramidAttentionBroadcastConfig

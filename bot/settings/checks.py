@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import fields, is_dataclass, replace
 
 from bot.moderation import PromptPolicy
+from bot.pipelines.registry import FAMILIES
 from bot.settings.bounds import ConfigError, Need, check_bounds
 from bot.settings.models import ModelSettings
 from bot.settings.root import Config
@@ -30,7 +31,7 @@ def refused_render_settings(render: RenderConfig, families: Iterable[str]) -> tu
             'cannot be combined with memory = "low": its FP8 casting hooks break the compiled blocks; '
             'use memory = "balanced"'
         )
-    if render.cache == "pab" and "wan" in set(families):
+    if render.cache == "pab" and any(FAMILIES[f].guidance_pass_apart for f in families if f in FAMILIES):
         return '[render] cache = "pab"', (
             "does not work for Wan, which calls the transformer twice a step: PAB would reuse the "
             'conditional pass\'s attention for the unconditional one; use cache = "first-block" or "off"'
