@@ -151,7 +151,7 @@ def build_tiny_wan(seed: int = 0, layers: int = 1) -> Any:
 def build_tiny_wan22(seed: int = 0, layers: int = 1) -> Any:
     """Wan 2.2 TI2V-5B's shape, tiny: `expand_timesteps` (a timestep per latent token, the picture's
     latent frame kept clean) and its residual, patchified VAE compressing space 16×.  The same
-    weights render text (`WanPipeline`) and pictures (`WanImageToVideoPipeline.from_pipe`)."""
+    weights render text (`WanPipeline`) and pictures (`WanImageToVideoPipeline` over the same components)."""
     import torch
     from diffusers import (
         AutoencoderKLWan,
