@@ -53,7 +53,7 @@ from bot.rendering.loading import component_dtypes
 PROMPT = "a red panda surfing a wave at sunset"
 # the published checkpoint each tiny build stands for: its dtypes on a GPU
 REAL = {"tiny-ltx": ltx.LTX_VIDEO, "tiny-wan22": wan.WAN22_TI2V_5B, "tiny-wan": wan.WAN21_1_3B,
-        "tiny-wan-a14b": wan.WAN22_A14B}  # fmt: skip
+        "tiny-wan-a14b": wan.WAN22_A14B, "tiny-wan-flf2v": wan.WAN21_FLF2V_14B}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -120,8 +120,8 @@ def cases(folder: Path, steps: int, lora: Path | None) -> list[ModeCase]:
             Conditioning.NONE: [("text", plain)],
             Conditioning.PICTURE: [("picture", replace(plain, picture=_picture(folder)))],
             Conditioning.CONTINUATION: [("extend", replace(plain, extends=parent))],
-            Conditioning.LOOP: [("loop", replace(plain, loop=True)),
-                                ("picture loop", replace(plain, loop=True, picture=_picture(folder)))],
+            Conditioning.LOOP: [("picture loop", replace(plain, loop=True, picture=_picture(folder)))]
+            + ([("loop", replace(plain, loop=True))] if preset.modes.text else []),
         }  # fmt: skip
         text = "sound" if preset.family.makes_audio else "two experts" if preset.second_guidance else "text"
         made[Conditioning.NONE] = [(text, plain)]

@@ -27,7 +27,8 @@ from bot.rendering.loading import component_dtypes
 from tests.harness.core import MakeBot
 
 # The published checkpoint each tiny build stands for: its dtypes on CUDA are what the test casts to.
-REAL = {"tiny-ltx": ltx.LTX_VIDEO, "tiny-wan22": wan.WAN22_TI2V_5B, "tiny-wan": wan.WAN21_1_3B}
+REAL = {"tiny-ltx": ltx.LTX_VIDEO, "tiny-wan22": wan.WAN22_TI2V_5B, "tiny-wan": wan.WAN21_1_3B,
+        "tiny-wan-flf2v": wan.WAN21_FLF2V_14B}  # fmt: skip
 
 
 class RealDtypeRenderer(Renderer):
@@ -76,20 +77,19 @@ def requests(name: str, renderer: Renderer, tmp_path: Path) -> dict[Conditioning
     preset = TINY_PRESETS[name]
     plain = base(preset)
     parent = tmp_path / "parent.mp4"
-    encode_mp4(renderer.render(plain).frames, parent, fps=plain.fps, crf=0)
+    if preset.extends:
+        encode_mp4(renderer.render(plain).frames, parent, fps=plain.fps, crf=0)
     made = {
         Conditioning.NONE: [plain],
         Conditioning.PICTURE: [replace(plain, picture=picture_at(tmp_path))],
         Conditioning.CONTINUATION: [replace(plain, extends=Extension(1, str(parent), plain.frames, 1))],
-        Conditioning.LOOP: [
-            replace(plain, loop=True),
-            replace(plain, loop=True, picture=picture_at(tmp_path)),
-        ],
+        Conditioning.LOOP: [replace(plain, loop=True, picture=picture_at(tmp_path))]
+        + ([replace(plain, loop=True)] if preset.modes.text else []),  # a text loop renders text first
     }
     return {kind: made[kind] for kind in preset.modes.declared}
 
 
-@pytest.mark.parametrize("name", ["tiny-ltx", "tiny-wan22"])
+@pytest.mark.parametrize("name", ["tiny-ltx", "tiny-wan22", "tiny-wan-flf2v"])
 def test_every_declared_mode_renders_in_bf16_and_leaves_every_component_as_loaded(
     name: str, tmp_path: Path
 ) -> None:
@@ -99,6 +99,8 @@ def test_every_declared_mode_renders_in_bf16_and_leaves_every_component_as_loade
     assert torch.bfloat16 in loaded["transformer"][0]
     if renderer.preset.family.name == "wan":
         assert loaded["vae"][0] == {torch.float32}, "Wan's VAE stays fp32"
+    if "image_encoder" in loaded:
+        assert loaded["image_encoder"][0] == {torch.float32}, "Wan I2V's CLIP image encoder stays fp32"
     weights = storages(renderer.pipe)
     for kind, batch in requests(name, renderer, tmp_path).items():
         for params in batch:
@@ -112,10 +114,15 @@ def test_every_declared_mode_renders_in_bf16_and_leaves_every_component_as_loade
     assert len(storages(renderer.pipe)) == len(weights)
 
 
-def test_a_family_without_a_last_frame_declares_no_loop() -> None:
-    """N2: only Wan's first-last-frame checkpoint takes `last_image`; TI2V-5B ignores it."""
+def test_a_family_without_a_last_frame_declares_no_loop(tmp_path: Path) -> None:
+    """N2: only Wan's first-last-frame checkpoint takes `last_image`; TI2V-5B ignores it. FLF2V's
+    transformer takes both frames on every call, so it cannot continue a clip (no end frame)."""
     assert not wan.WAN21_I2V_14B.loops and not wan.WAN22_TI2V_5B.loops
     assert wan.WAN21_FLF2V_14B.loops and TINY_PRESETS["tiny-ltx"].loops
+    assert not wan.WAN21_FLF2V_14B.extends and wan.WAN21_I2V_14B.extends
+    flf2v = Renderer("tiny-wan-flf2v", tuning=RenderConfig(warmup_steps=0))
+    loop = replace(base(TINY_PRESETS["tiny-wan-flf2v"]), loop=True, picture=picture_at(tmp_path))
+    assert flf2v.render(loop).count == loop.frames - 1  # both ends on the picture, the repeat dropped
 
 
 # Facts from the clip ---------------------------------------------------------------------------

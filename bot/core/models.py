@@ -86,9 +86,9 @@ class Models:
         by_source.update({s.path.lower(): name for name, s in self.config.model_settings.items() if s.path})
         return by_source.get(wanted)
 
-    def takes_pictures(self, stored: str) -> bool:
-        """Whether a job's model takes pictures, so its clips can be extended (docs/extend.md)."""
-        return self.settings(stored).preset.pictures.taken
+    def extendable(self, stored: str) -> bool:
+        """Whether a job's model continues clips, so they get ⏩ Extend (docs/extend.md)."""
+        return self.settings(stored).preset.extends
 
     def label(self, stored: str) -> str:
         """A job's model as users see it."""

@@ -66,6 +66,8 @@ TINY_PRESETS: dict[str, Preset] = {
     "tiny-wan22": _tiny("tiny-wan22", wan.FAMILY, 9, 33, tokens=32, modes=wan.TI2V_MODES, size_multiple=32),
     # Wan 2.2 A14B's shape: two experts, guidance_scale_2 for the low-noise one
     "tiny-wan-a14b": replace(_tiny("tiny-wan-a14b", wan.FAMILY, 9, 33, tokens=32), second_guidance=3.0),
+    # Wan 2.1 FLF2V-14B's shape: pictures only, both ends conditioned (a loop closes on the picture)
+    "tiny-wan-flf2v": _tiny("tiny-wan-flf2v", wan.FAMILY, 9, 33, tokens=32, modes=wan.FLF2V_MODES),
     "tiny-cogvideox": _tiny("tiny-cogvideox", cogvideox.FAMILY, 9, 17, tokens=32),
     "tiny-ltx2": _tiny("tiny-ltx2", ltx2.FAMILY, 9, 33, tokens=32, guidance=1.0),  # with a soundtrack
     "tiny-sana-video": _tiny("tiny-sana-video", sana_video.FAMILY, 9, 33, tokens=32),

@@ -228,6 +228,11 @@ class Preset:
         return Pictures.ALSO if self.modes.text else Pictures.ONLY
 
     @property
+    def extends(self) -> bool:
+        """⏩ Extend: it conditions a segment on a parent clip's last frames."""
+        return self.modes.continuation is not None
+
+    @property
     def loops(self) -> bool:
         """`--loop`: it conditions the last frame too."""
         return self.modes.loop is not None

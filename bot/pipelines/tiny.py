@@ -188,14 +188,36 @@ def build_tiny_wan_a14b(seed: int = 0, layers: int = 1) -> Any:
     return WanPipeline(**pipe.components | {"transformer_2": _tiny_wan_dit(layers)}, boundary_ratio=0.875)
 
 
-def _tiny_wan_dit(layers: int) -> Any:
+def build_tiny_wan_flf2v(seed: int = 0, layers: int = 1) -> Any:
+    """Wan 2.1 FLF2V-14B's shape, tiny: `WanImageToVideoPipeline` with a CLIP image encoder and a DiT
+    taking noise, the conditioning latents and their mask (4 + 4 + 4 channels) and both frames'
+    image tokens (`pos_embed_seq_len` = 2 × 17: a 4×4 CLIP grid and its class token, twice)."""
+    import torch
+    from diffusers import WanImageToVideoPipeline
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    text = build_tiny_wan(seed, layers)
+    torch.manual_seed(seed + 1)
+    vision = CLIPVisionConfig(hidden_size=4, projection_dim=4, num_hidden_layers=2, num_attention_heads=2,
+                              image_size=4, intermediate_size=16, patch_size=1)  # fmt: skip
+    parts = {name: text.components[name] for name in ("tokenizer", "text_encoder", "vae", "scheduler")}
+    dit = _tiny_wan_dit(layers, in_channels=12, image_dim=4, pos_embed_seq_len=2 * (4 * 4 + 1))
+    return WanImageToVideoPipeline(
+        **parts,
+        transformer=dit,
+        image_encoder=CLIPVisionModelWithProjection(vision),
+        image_processor=CLIPImageProcessor(crop_size=4, size=4),
+    )
+
+
+def _tiny_wan_dit(layers: int, **shape: Any) -> Any:
     from diffusers import WanTransformer3DModel
 
+    options: dict[str, Any] = {"in_channels": 4} | shape
     return WanTransformer3DModel(
         patch_size=(1, 2, 2),
         num_attention_heads=2,
         attention_head_dim=8,
-        in_channels=4,
         out_channels=4,
         text_dim=16,
         freq_dim=16,
@@ -204,6 +226,7 @@ def _tiny_wan_dit(layers: int) -> Any:
         cross_attn_norm=True,
         qk_norm="rms_norm_across_heads",
         rope_max_seq_len=32,
+        **options,
     )
 
 
@@ -338,6 +361,7 @@ def build_tiny(name: str, seed: int = 0, layers: int = 1) -> Any:
         "tiny-wan": build_tiny_wan,
         "tiny-wan22": build_tiny_wan22,
         "tiny-wan-a14b": build_tiny_wan_a14b,
+        "tiny-wan-flf2v": build_tiny_wan_flf2v,
         "tiny-ltx": build_tiny_ltx,
         "tiny-cogvideox": build_tiny_cogvideox,
         "tiny-ltx2": build_tiny_ltx2,

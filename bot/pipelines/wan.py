@@ -34,8 +34,9 @@ def _first_frame(start: Sequence[Any], end: Any, frames: int) -> dict[str, Any]:
 
 
 def _both_ends(start: Sequence[Any], end: Any, frames: int) -> dict[str, Any]:
-    """The first-last-frame checkpoint (FLF2V): `last_image` conditions the end too."""
-    return {"image": start[-1], "last_image": end} if end is not None else {"image": start[-1]}
+    """The first-last-frame checkpoint (FLF2V): its transformer takes both frames' image tokens on
+    every call (`pos_embed_seq_len`), so a lone picture is its first and its last frame."""
+    return {"image": start[-1], "last_image": start[-1] if end is None else end}
 
 
 _FIRST_FRAME = Mode("WanImageToVideoPipeline", _first_frame)
@@ -43,10 +44,11 @@ _FIRST_FRAME = Mode("WanImageToVideoPipeline", _first_frame)
 # from its config (the picture is the clean first latent frame; it ignores `last_image`: no loop).
 TI2V_MODES = Modes(picture=_FIRST_FRAME, continuation=_FIRST_FRAME)
 # I2V-14B-480P/720P: an image-to-video checkpoint; only FLF2V's transformer has the positions
-# (`pos_embed_seq_len`) for a last frame, so only it loops.
+# (`pos_embed_seq_len`) for a last frame, so only it loops.  FLF2V needs both frames on every call:
+# a picture is both ends (the clip returns to it), and it cannot continue a clip (no end frame).
 I2V_MODES = Modes(text=False, picture=_FIRST_FRAME, continuation=_FIRST_FRAME)
-FLF2V_MODES = Modes(text=False, picture=_FIRST_FRAME, continuation=_FIRST_FRAME,
-                    loop=Mode("WanImageToVideoPipeline", _both_ends))  # fmt: skip
+_BOTH_ENDS = Mode("WanImageToVideoPipeline", _both_ends)
+FLF2V_MODES = Modes(text=False, picture=_BOTH_ENDS, loop=_BOTH_ENDS)
 
 _DTYPES = (("default", "bfloat16"), ("vae", "float32"))
 

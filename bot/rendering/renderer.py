@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any, Self
 
+from PIL import Image
+
 from bot.config import (
     MAX_BATCH_CUDA,
     MEMORY_MODES,
@@ -196,9 +198,12 @@ class Renderer:
         params = self.warmup_params()
         started = time.perf_counter()
         limit = self.batch_limit()
+        mode = None if self.preset.modes.text else self.preset.modes.picture  # a picture-only model
+        grey = [Image.new("RGB", (params.width, params.height), (128, 128, 128))]
         for size in (1, limit) if limit > 1 else (1,):  # a full batch too: its kernels (and graphs) differ
             try:
-                self._call([params] * size, lambda index, step, total: None, [lambda: False] * size, None, [])
+                quiet, stops = (lambda index, step, total: None), [lambda: False] * size
+                self._call([params] * size, quiet, stops, mode, grey * size if mode else [])
             except Exception as error:  # a failed warm-up only costs the first user the wait
                 log.warning("warm-up render of %s (batch %d) failed: %s", self.name, size, _first_line(error))
                 break
