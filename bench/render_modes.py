@@ -84,10 +84,20 @@ class ModeRow:
         return {**asdict(self), "plain": plain, "bot": bot, "ratio": ratio, "peak": peak}
 
 
+FULL_LTX = "full-ltx"  # on a GPU: LTX-Video at its published size, random weights (bench/render.py)
+
+
 class RealDtypes(Renderer):
-    """The tiny build cast as the real checkpoint loads on a GPU; float32 on the CPU."""
+    """The tiny build cast as the real checkpoint loads on a GPU; float32 on the CPU. `full-ltx`:
+    LTX-Video's published configs with random weights in bf16 (`build_full`, GPU only)."""
 
     def _build(self, device: str) -> Any:
+        if self.source == FULL_LTX:
+            from render import build_full  # the sibling script's published configs
+
+            pipe = build_full("ltx", device, torch.bfloat16)
+            pipe.set_progress_bar_config(disable=True)
+            return pipe
         pipe = build_tiny(self.source)
         if device.startswith("cuda") and self.source in REAL:
             dtypes = component_dtypes(REAL[self.source], device)
@@ -108,6 +118,19 @@ def _picture(folder: Path) -> Picture:
 def _params(preset: Preset, steps: int, guidance: float | None = None) -> RenderParams:
     chosen = preset.guidance if guidance is None else guidance
     return RenderParams(PROMPT, "blurry", 1, preset.frames, steps, chosen, 64, 64, preset.fps)
+
+
+def full_size_cases(folder: Path, steps: int) -> list[ModeCase]:
+    """LTX-Video at 704x480, 33 frames: text, picture, extend and loop on full-size weights (GPU)."""
+    plain = RenderParams(PROMPT, "blurry", 1, 33, steps, ltx.LTX_VIDEO.guidance, 704, 480, ltx.LTX_VIDEO.fps)
+    parent = Extension(1, str(folder / "full-ltx-parent.mp4"), plain.frames, 1)
+    picture = _picture(folder)
+    return [
+        ModeCase(FULL_LTX, "text", plain),
+        ModeCase(FULL_LTX, "picture", replace(plain, picture=picture)),
+        ModeCase(FULL_LTX, "extend", replace(plain, extends=parent)),
+        ModeCase(FULL_LTX, "loop", replace(plain, loop=True)),
+    ]
 
 
 def cases(folder: Path, steps: int, lora: Path | None) -> list[ModeCase]:
@@ -266,7 +289,10 @@ def run_modes(
         lora = make_lora(folder / "lora")
         renderers: dict[tuple[str, tuple[LoraSpec, ...]], Renderer] = {}
         rows: list[dict[str, Any]] = []
-        for case in cases(folder, steps, lora):
+        every = cases(folder, steps, lora) + (
+            full_size_cases(folder, steps) if device.startswith("cuda") else []
+        )
+        for case in every:
             if models and case.model not in models:
                 continue
             if time.perf_counter() > deadline:
@@ -276,13 +302,14 @@ def run_modes(
             if key not in renderers:
                 renderers.clear()  # one model resident at a time
                 gc.collect()
-                renderers[key] = RealDtypes(case.model, device=device, loras=case.loras,
+                preset = ltx.LTX_VIDEO if case.model == FULL_LTX else None
+                renderers[key] = RealDtypes(case.model, device=device, loras=case.loras, preset=preset,
                                             tuning=RenderConfig(warmup_steps=0))  # fmt: skip
             renderer = renderers[key]
-            if case.params.extends is not None and not Path(case.params.extends.clip_path).exists():
-                parent = renderer.render(replace(case.params, extends=None)).frames
-                encode_mp4(parent, Path(case.params.extends.clip_path), fps=case.params.fps, crf=0)
             try:
+                if case.params.extends is not None and not Path(case.params.extends.clip_path).exists():
+                    parent = renderer.render(replace(case.params, extends=None)).frames
+                    encode_mp4(parent, Path(case.params.extends.clip_path), fps=case.params.fps, crf=0)
                 rows.append(run_case(renderer, case, rounds, device, warm=rounds > 1).summary())
             except Exception as error:  # one failing case never aborts the table
                 why = f"failed: {type(error).__name__}: {error}"[:160]
