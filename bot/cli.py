@@ -227,7 +227,7 @@ def _demo(config: Config, args: argparse.Namespace) -> int:
     started = time.monotonic()
     progress = _StepPrinter(params.steps, sys.stderr)
     try:
-        frames = renderer.render(params, progress)
+        rendered = renderer.render(params, progress)
     except (ModelUnavailable, OutOfMemory) as error:
         print(f"videobot: {error}", file=sys.stderr)
         return 2
@@ -235,7 +235,7 @@ def _demo(config: Config, args: argparse.Namespace) -> int:
         progress.close()
     credentials = ContentCredentials.from_config(config)
     clip = encode.encode_clip(
-        frames, args.out, params, made_by=made_by, video=config.video, credentials=credentials
+        rendered, args.out, params, made_by=made_by, video=config.video, credentials=credentials
     )
     if credentials.counts.signed:
         print(f"Signed with Content Credentials as {credentials.identity_words}.", file=sys.stderr)

@@ -164,6 +164,15 @@ class PostStep:
         return cls(**{**values, "kind": PostKind(values["kind"])})
 
 
+class Conditioning(enum.StrEnum):
+    """What a render is conditioned on besides its prompt: each family's file says which it takes."""
+
+    NONE = "none"  # text only
+    PICTURE = "picture"  # a picture at frame 0
+    CONTINUATION = "continuation"  # the parent clip's last frame(s) at the start (`extends`)
+    LOOP = "loop"  # both ends on one frame: the picture's, or the clip's own first
+
+
 @dataclass(frozen=True)
 class RenderParams:
     prompt: str
@@ -181,6 +190,15 @@ class RenderParams:
     loop: bool = False  # `--loop`: the last frame leads back into the first
     post: PostStep | None = None  # 🎞/🔍: a post step on that clip instead of a render
     then_post: str = ""  # post steps queued once this clip is delivered ("smooth,hd"; --smooth/--hd)
+
+    @property
+    def conditioning(self) -> Conditioning:
+        """The one conditioning this render takes (a loop may start from `picture`)."""
+        if self.extends is not None:
+            return Conditioning.CONTINUATION
+        if self.loop:
+            return Conditioning.LOOP
+        return Conditioning.NONE if self.picture is None else Conditioning.PICTURE
 
 
 @dataclass(frozen=True)
@@ -217,6 +235,8 @@ class Job:
     notice: str | None = None  # a message key still to tell the owner (their platform was not connected)
     delivery_rounds: int = 0  # sending rounds that failed for a passing reason
     next_delivery_at: float | None = None  # when the next round may try
+    clip_frames: int | None = None  # the delivered file's own frames and fps (an extension or a loop
+    clip_fps: int | None = None  # is not the length it asked for); None until it is rendered
 
 
 class Undeliverable(Exception):

@@ -408,12 +408,12 @@ def test_the_image_pipeline_shares_the_loaded_modules_and_batches_pictures(
     renderer = Renderer(name, tuning=RenderConfig(warmup_steps=0))
     red, blue = _picture_params(tmp_path, 1, "red"), _picture_params(tmp_path, 2, "blue")
 
-    alone = renderer.render(red)
-    together = renderer.render_batch([red, blue])
+    alone = renderer.render(red).frames
+    together = [None if c is None else c.frames for c in renderer.render_batch([red, blue])]
 
-    image_pipe = renderer._image_pipe
+    image_pipe = renderer.mode_pipeline(renderer.preset.modes.picture)
     assert type(image_pipe).__name__.endswith("ImageToVideoPipeline")
-    for part in ("transformer", "vae", "text_encoder"):  # from_pipe: the same modules, no second copy
+    for part in ("transformer", "vae", "text_encoder"):  # the same modules, no second copy
         assert getattr(image_pipe, part) is getattr(renderer.pipe, part)
     assert alone.shape == (9, 64, 64, 3) and all(c is not None and c.shape == alone.shape for c in together)
     assert together[0] is not None and np.abs(together[0].astype(int) - alone.astype(int)).max() <= 2

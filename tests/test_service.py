@@ -18,6 +18,7 @@ import pytest
 from bot.core import messages
 from bot.core.types import ChatRef, JobStatus, UserRef
 from bot.encode import read_clip
+from bot.pipelines.clip import RenderedClip
 from bot.render import OutOfMemory, Renderer
 from bot.store import DB_FILE
 from tests.harness.clock import ManualClock
@@ -58,7 +59,11 @@ class BurstRenderer(Renderer):
         for step in range(1, params.steps + 1):
             on_step(0, step, params.steps)
         reported.set()
-        return [np.zeros((params.frames, params.height, params.width, 3), dtype=np.uint8)]
+        return [
+            RenderedClip(
+                np.zeros((params.frames, params.height, params.width, 3), dtype=np.uint8), params.fps
+            )
+        ]
 
 
 class CountingRenderer(Renderer):

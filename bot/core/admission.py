@@ -55,9 +55,7 @@ def chat_limits(
     if settings.max_frames:
         default = min(limits.default_frames, settings.max_frames)
         if model is not None:
-            default = max(
-                model.preset.family.frames.below(default), min(limits.min_frames, settings.max_frames)
-            )
+            default = max(model.preset.frame_rule.below(default), min(limits.min_frames, settings.max_frames))
         limits = replace(
             limits,
             max_frames=min(settings.max_frames, limits.max_frames)

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 from bot.core import messages
-from bot.core.types import RESULT_ACTIONS, Button, ButtonAction, Challenge, Job
+from bot.core.types import RESULT_ACTIONS, Button, ButtonAction, Challenge, Clip, Job
 
 POST_ACTIONS = [ButtonAction.SMOOTH, ButtonAction.HD]
 
 
-def result_caption(job: Job) -> str:
+def result_caption(job: Job, clip: Clip) -> str:
+    """The clip's own frame count (an extension or a loop is not the length it asked for)."""
     p = job.params
     return messages.text(
-        "caption", job.user.locale, prompt=p.prompt, seed=p.seed, frames=p.frames, steps=p.steps, job=job.id
+        "caption",
+        job.user.locale,
+        prompt=p.prompt,
+        seed=p.seed,
+        frames=clip.frames,
+        steps=p.steps,
+        job=job.id,
     )
 
 

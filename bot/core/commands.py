@@ -363,12 +363,12 @@ def _info_body(job: Job, locale: str, models: Models) -> str:
         prompt=p.prompt,
         negative=p.negative or "—",
         seed=p.seed,
-        frames=p.frames,
+        frames=job.clip_frames or p.frames,  # the clip's own, once it is made
         steps=p.steps,
         guidance=p.guidance,
         width=p.width,
         height=p.height,
-        fps=p.fps,
+        fps=job.clip_fps or p.fps,
         model=f"{shown_name(made_by)} · licence {made_by.licence}"
         f"{model_extras(models.settings(job.model), locale)}"
         if made_by

@@ -159,7 +159,7 @@ class Deliveries:
             votes = self.store.challenges.vote_count(job.id)
             caption, buttons = entry_caption(job, challenge), entry_buttons(job, votes)
         else:
-            caption, buttons = result_caption(job), result_buttons(job, self.extendable(job.model))
+            caption, buttons = result_caption(job, clip), result_buttons(job, self.extendable(job.model))
         return Delivery(job, clip, caption, buttons, model=self.model_label(job.model))
 
 

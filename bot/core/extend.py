@@ -48,7 +48,7 @@ async def extend(
     `model` is the parent's model as still configured (None: it is gone, and so is extending)."""
     if parent.user.key != req.user.key and not roles.may_moderate(req, parent, admission.config.admin):
         raise CommandError("extend_refused")
-    if model is None or not admission.models.settings(model).preset.pictures.taken:
+    if model is None or not admission.models.settings(model).preset.extends:
         raise CommandError("extend_no_pictures", model=parent.model)
     if parent.status != JobStatus.DONE or not parent.clip_path or not Path(parent.clip_path).is_file():
         raise CommandError("extend_no_clip", job=parent.id)

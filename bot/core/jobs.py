@@ -188,14 +188,21 @@ class JobRunner:
             job.status = JobStatus.ENCODING
         elif isinstance(event, Rendered):
             del self.running.jobs[job.id]
-            clip, made = event.clip.path, event.clip
-            # a post step's clip has frames, fps and size of its own: stored, so /info, the caption
-            # and the web read the file's facts (a render's are its request's)
+            made = event.clip  # the file's facts, read from it: /info states them
+            # a post step's clip has a size and frame rate of its own too (its request's are its parent's)
             facts: dict[str, Any] = {} if job.params.post is None else {
                 "frames": made.frames, "fps": made.fps, "width": made.width, "height": made.height
             }  # fmt: skip
             self._write(
-                lambda: self.store.jobs.set_status(job.id, JobStatus.DELIVERING, clip_path=clip, **facts), job
+                lambda: self.store.jobs.set_status(
+                    job.id,
+                    JobStatus.DELIVERING,
+                    clip_path=made.path,
+                    clip_frames=made.frames,
+                    clip_fps=made.fps,
+                    **facts,
+                ),
+                job,
             )
         elif isinstance(event, Cancelled):
             del self.running.jobs[job.id]

@@ -35,6 +35,9 @@ from bot.domain import (
     ClipTooLarge as ClipTooLarge,
 )
 from bot.domain import (
+    Conditioning as Conditioning,
+)
+from bot.domain import (
     Delivery as Delivery,
 )
 from bot.domain import (

@@ -102,7 +102,7 @@ def wire(
     deliveries = Deliveries(
         config=config.queue, store=store, notifier=notifier, endings=endings, progress=progress, queue=queue,
         tasks=tasks, fit=fit, clock=clock, boards=boards, tally=tally, model_label=models.label,
-        pool=executors.delivery, extendable=models.takes_pictures,
+        pool=executors.delivery, extendable=models.extendable,
     )  # fmt: skip
     admission = Admission(
         config=config, store=store, notifier=notifier, queue=queue, eta=eta, backend=backend,

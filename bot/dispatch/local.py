@@ -42,6 +42,7 @@ from bot.core.types import Clip
 from bot.encode import encode_clip
 from bot.post.clip import encode_post, post_frames
 from bot.post.engine import PostEngine
+from bot.pipelines.clip import RenderedClip
 from bot.provenance import ContentCredentials
 from bot.render import ModelPool, ModelUnavailable, OutOfMemory, RenderCancelled, Renderer, batch_shape
 
@@ -285,13 +286,13 @@ class LocalBackend:
             log.exception("jobs %s failed", [job.job_id for job in batch])
             fail_all(FailureKind.INTERNAL, repr(error))
             return
-        for job, stop, frames in zip(batch, stops, clips, strict=True):
-            if frames is None or stop.is_set():
+        for job, stop, rendered in zip(batch, stops, clips, strict=True):
+            if rendered is None or stop.is_set():
                 sink(Cancelled(job.job_id))
                 continue
             sink(Encoding(job.job_id))
             try:
-                clip = await run_in(self.executors.encode, self._encode, job, frames)
+                clip = await run_in(self.executors.encode, self._encode, job, rendered)
             except Exception as error:
                 log.exception("job %d failed", job.job_id)
                 sink(Failed(job.job_id, FailureKind.INTERNAL, repr(error)))
@@ -299,11 +300,12 @@ class LocalBackend:
             # cancelled while encoding: the user was told so
             sink(Cancelled(job.job_id) if stop.is_set() else Rendered(job.job_id, clip))
 
-    def _encode(self, job: RenderJob, frames: Any) -> Clip:
-        """The MP4 named after the identity the job carries (the one its manifest states)."""
+    def _encode(self, job: RenderJob, rendered: RenderedClip) -> Clip:
+        """The MP4 named after the identity the job carries (the one its manifest states); its
+        frames and fps are the rendered clip's, and so is the `Clip` the core reports."""
         path = self.clips_dir / f"{job.job_id}.mp4"
         return encode_clip(
-            frames, path, job.params, made_by=job.identity, video=self.video, credentials=self.credentials
+            rendered, path, job.params, made_by=job.identity, video=self.video, credentials=self.credentials
         )
 
     async def _post(self, job: RenderJob, sink: EventSink) -> None:

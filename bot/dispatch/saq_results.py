@@ -35,7 +35,7 @@ def clip_misfits(clip: Clip, job: RenderJob) -> str | None:
     decodes it): more frames, a bigger picture or a longer duration than the job makes — its
     whole output, an extension's parent and a loop's way back included (`clip_frames`)."""
     params = job.params
-    expected = clip_frames(params)
+    expected = max(params.frames, clip_frames(params))
     if clip.frames < 1 or clip.frames > expected:
         return f"{clip.frames} frames where the job makes at most {expected}"
     if clip.width > params.width + 16 or clip.height > params.height + 16:  # encoders pad to 16
@@ -102,7 +102,8 @@ class ResultCheck:
         """Content Credentials go on at the bot (workers need no signing key), naming the identity
         the job carried, as the worker's tags do (blocking)."""
         if self.credentials is not None:
-            self.credentials.sign(path, self.credentials.record(job.params, job.identity))
+            clip = probe_clip(path)  # the record states the uploaded file's frames and fps
+            self.credentials.sign(path, self.credentials.record(job.params, job.identity).of_clip(clip))
         return probe_clip(path)
 
 

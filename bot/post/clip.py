@@ -17,6 +17,7 @@ import numpy as np
 from bot.config import VideoConfig
 from bot.domain import Clip, PostKind, PostStep, RenderParams
 from bot.encode import clip_tags, encode_mp4
+from bot.pipelines.clip import RenderedClip
 from bot.pipelines.frames import read_clip
 from bot.pipelines.spec import ClipIdentity
 from bot.post.engine import PostEngine
@@ -87,12 +88,13 @@ def encode_post(
     height, width = made.frames.shape[1:3]
     # the tags and the record state the facts of the new frames, the parent's prompt and seed
     facts = replace(params, frames=len(made.frames), fps=made.fps, width=width, height=height, post=None)
-    metadata = clip_tags(facts, made_by, prompt_hash_only=video.hash_prompt_in_metadata)
+    rendered = RenderedClip(np.ascontiguousarray(made.frames, dtype=np.uint8), made.fps)
+    metadata = clip_tags(facts, made_by, rendered, prompt_hash_only=video.hash_prompt_in_metadata)
     metadata[POST_TAG] = made.chain
     metadata[f"{POST_TAG}_model"] = made.model
     clip = encode_mp4(made.frames, out, fps=made.fps, metadata=metadata, crf=video.crf)
     if credentials is not None:
-        record = credentials.record(replace(facts, extends=None), made_by)
+        record = credentials.record(replace(facts, extends=None), made_by).of_clip(clip)
         root = params.extends.root_id if params.extends else step.parent_id
         record = replace(
             record,

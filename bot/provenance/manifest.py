@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from bot import __version__
-from bot.core.types import Picture, RenderParams
+from bot.core.types import Clip, Picture, RenderParams
 from bot.pipelines.spec import ClipIdentity
 
 TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
@@ -78,6 +78,12 @@ class GenerationRecord:
             parent=_parent_facts(params),
             parent_path=params.extends.clip_path if params.extends else None,
         )
+
+    def of_clip(self, clip: Clip) -> GenerationRecord:
+        """This record stating `clip`'s own frames, fps and size, read from the file made (an
+        extension or a loop is not the length it asked for; a signed record that is wrong is worse
+        than none)."""
+        return replace(self, frames=clip.frames, fps=clip.fps, width=clip.width, height=clip.height)
 
     def as_data(self) -> dict[str, Any]:
         data = asdict(self)
