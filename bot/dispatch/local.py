@@ -40,9 +40,9 @@ from bot.core.ports import (
 from bot.core.tasks import wait_event
 from bot.core.types import Clip
 from bot.encode import encode_clip
+from bot.pipelines.clip import RenderedClip
 from bot.post.clip import encode_post, post_frames
 from bot.post.engine import PostEngine
-from bot.pipelines.clip import RenderedClip
 from bot.provenance import ContentCredentials
 from bot.render import ModelPool, ModelUnavailable, OutOfMemory, RenderCancelled, Renderer, batch_shape
 
