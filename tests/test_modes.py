@@ -26,6 +26,8 @@ from bot.render import Renderer
 from bot.rendering.loading import component_dtypes
 from tests.harness.core import MakeBot
 
+pytestmark = pytest.mark.usefixtures("renders")  # every test here renders with diffusers
+
 # The published checkpoint each tiny build stands for: its dtypes on CUDA are what the test casts to.
 REAL = {"tiny-ltx": ltx.LTX_VIDEO, "tiny-wan22": wan.WAN22_TI2V_5B, "tiny-wan": wan.WAN21_1_3B,
         "tiny-wan-flf2v": wan.WAN21_FLF2V_14B}  # fmt: skip
@@ -263,4 +265,4 @@ def test_a_remote_extension_is_checked_against_its_joined_length() -> None:
     params = replace(base(TINY_PRESETS["tiny-ltx"]), extends=Extension(1, "/clips/1.mp4", 9, 1))
     job = RenderJob(2, "ltx", params, TINY_PRESETS["tiny-ltx"].identity("ltx", "tiny-ltx"))
     assert clip_misfits(Clip("x.mp4", 1000, 64, 64, 17, 8), job) is None
-    assert clip_misfits(Clip("x.mp4", 1000, 64, 64, 25, 8), job) == "25 frames where the job asked for 17"
+    assert clip_misfits(Clip("x.mp4", 1000, 64, 64, 25, 8), job) == "25 frames where the job makes at most 17"

@@ -24,6 +24,7 @@ from bot.core.credentials import CredentialsState
 from bot.encode import encode_clip
 from bot.faces import FaceDetector
 from bot.pictures import PictureInspector
+from bot.pipelines.clip import RenderedClip
 from bot.provenance import ContentCredentials, check_clip, ensure_local_identity
 from bot.provenance.verify import check_picture, trust_anchors
 from tests.harness.config import MakeConfig
@@ -93,7 +94,12 @@ def mp4_naming(url: str, tmp_path: Path) -> bytes:
     """An unsigned clip of ours with a top-level XMP `uuid` box naming `url`."""
     path = tmp_path / "plain.mp4"
     encode_clip(
-        gradient(), path, PARAMS, made_by=MODEL, video=VideoConfig(), credentials=ContentCredentials(None)
+        RenderedClip(gradient(), PARAMS.fps),
+        path,
+        PARAMS,
+        made_by=MODEL,
+        video=VideoConfig(),
+        credentials=ContentCredentials(None),
     )
     box = XMP_UUID + xmp(url)
     return path.read_bytes() + struct.pack(">I4s", len(box) + 8, b"uuid") + box
@@ -147,7 +153,12 @@ def test_signing_a_clip_whose_picture_names_a_remote_manifest_makes_no_connectio
     )
     clip = tmp_path / "clip.mp4"
     encode_clip(
-        gradient(), clip, PARAMS, made_by=MODEL, video=VideoConfig(), credentials=ContentCredentials(None)
+        RenderedClip(gradient(), PARAMS.fps),
+        clip,
+        PARAMS,
+        made_by=MODEL,
+        video=VideoConfig(),
+        credentials=ContentCredentials(None),
     )
 
     assert answered_in_time(lambda: signer.sign(clip, record)) is True

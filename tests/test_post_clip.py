@@ -17,6 +17,7 @@ from safetensors.torch import save_file
 from bot.config import PostConfig, VideoConfig
 from bot.domain import PostKind, PostStep, RenderParams
 from bot.encode import encode_clip
+from bot.pipelines.clip import RenderedClip
 from bot.pipelines.registry import TINY_PRESETS
 from bot.post import PostEngine
 from bot.post.clip import POST_TAG, run_post_step
@@ -36,7 +37,14 @@ def parent_clip(folder: Path, credentials: ContentCredentials) -> Path:
             for i in range(8)
         ]
     )
-    encode_clip(frames, folder / "1.mp4", PARAMS, made_by=TINY, video=VideoConfig(), credentials=credentials)
+    encode_clip(
+        RenderedClip(frames, PARAMS.fps),
+        folder / "1.mp4",
+        PARAMS,
+        made_by=TINY,
+        video=VideoConfig(),
+        credentials=credentials,
+    )
     return folder / "1.mp4"
 
 

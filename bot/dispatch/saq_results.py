@@ -35,7 +35,7 @@ def clip_misfits(clip: Clip, job: RenderJob) -> str | None:
     decodes it): more frames, a bigger picture or a longer duration than the job makes — its
     whole output, an extension's parent and a loop's way back included (`clip_frames`)."""
     params = job.params
-    expected = max(params.frames, clip_frames(params))
+    expected = clip_frames(params)
     if clip.frames < 1 or clip.frames > expected:
         return f"{clip.frames} frames where the job makes at most {expected}"
     if clip.width > params.width + 16 or clip.height > params.height + 16:  # encoders pad to 16
