@@ -17,9 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from bot.config import Config, ModelSettings
+from bot.config import Config, EnhanceConfig, ModelSettings
 
 DISK_MARGIN_BYTES = 512 * 1024 * 1024  # left free after a pull: the database and clips live on disks too
+WRITER_NAME = "enhance"  # `videobot pull enhance`: the [enhance] prompt writer alone
+# What transformers reads for a causal LM: config, tokenizer, safetensors weights (not .bin, .gguf, .onnx)
+WRITER_PATTERNS = ("*.json", "*.safetensors", "*.txt", "*.model", "*.tiktoken")
 
 
 class PullError(Exception):
@@ -91,25 +94,52 @@ def plan_pull(settings: ModelSettings) -> PullPlan | None:
     """What loading `settings` reads from the hub; None when nothing is downloaded (tiny, a bare folder)."""
     if settings.preset.tiny or not _is_hub_id(settings.id):
         return None
+    local_dir = Path(settings.path).expanduser() if settings.path else None
+    return _plan(settings.name, settings.id, settings.preset.download_patterns, local_dir)
+
+
+def plan_writer_pull(enhance: EnhanceConfig) -> PullPlan | None:
+    """The prompt writer's files (docs/enhance.md); None when it is off, built in code or a folder."""
+    if enhance.mode == "off" or enhance.path or not _is_hub_id(enhance.model):
+        return None
+    return _plan(WRITER_NAME, enhance.model, WRITER_PATTERNS, None)
+
+
+def _plan(name: str, repo_id: str, patterns: tuple[str, ...], local_dir: Path | None) -> PullPlan:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
-    patterns = settings.preset.download_patterns
-    local_dir = Path(settings.path).expanduser() if settings.path else None
     try:
         found = snapshot_download(
-            settings.id, allow_patterns=list(patterns) or None, local_dir=local_dir, dry_run=True
+            repo_id, allow_patterns=list(patterns) or None, local_dir=local_dir, dry_run=True
         )
     except (HfHubHTTPError, LocalEntryNotFoundError, OSError, ValueError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise PullError(f"could not list {settings.id} ({settings.name}) on the hub: {first}") from None
+        raise PullError(f"could not list {repo_id} ({name}) on the hub: {first}") from None
     files = tuple(
         sorted(
             (PullFile(f.filename, f.file_size or 0, not f.will_download) for f in found),
             key=lambda f: f.name,
         )
     )
-    return PullPlan(settings.name, settings.id, patterns, local_dir, files)
+    return PullPlan(name, repo_id, patterns, local_dir, files)
+
+
+def _writer_plans(config: Config, names: Sequence[str], out: TextIO) -> tuple[list[PullPlan], list[str]]:
+    """The writer's plan when it is wanted (no names, or `enhance` among them), and the model names left."""
+    asked = WRITER_NAME in names and WRITER_NAME not in config.model_settings
+    model_names = [name for name in names if name != WRITER_NAME or not asked]
+    if names and not asked:
+        return [], model_names
+    plan = plan_writer_pull(config.enhance)
+    if plan is not None:
+        return [plan], model_names
+    enhance = config.enhance
+    if asked or enhance.mode != "off":
+        why = ("[enhance] mode is off" if enhance.mode == "off" else
+               f"loaded from the folder {enhance.path}" if enhance.path else "built in code")  # fmt: skip
+        print(f"{WRITER_NAME}: nothing to download ({why})", file=out)
+    return [], model_names
 
 
 def _existing_parent(path: Path) -> Path:
@@ -155,8 +185,8 @@ def pull(config: Config, names: Sequence[str], *, dry_run: bool, out: TextIO = s
     """`videobot pull`: plan every model, check the disk, then download (unless `dry_run`)."""
     if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}:
         raise PullError("HF_HUB_OFFLINE is set, so nothing can be downloaded; unset it for this command")
-    targets = pull_targets(config, names)
-    plans = []
+    plans, model_names = _writer_plans(config, names, out)
+    targets = pull_targets(config, model_names) if model_names or not names else []
     for settings in targets:
         plan = plan_pull(settings)
         if plan is None:
