@@ -21,8 +21,8 @@ from bot.config import Config, EnhanceConfig, ModelSettings
 
 DISK_MARGIN_BYTES = 512 * 1024 * 1024  # left free after a pull: the database and clips live on disks too
 WRITER_NAME = "enhance"  # `videobot pull enhance`: the [enhance] prompt writer alone
-# What transformers reads for a causal LM: config, tokenizer, safetensors weights (not .bin, .gguf, .onnx)
-WRITER_PATTERNS = ("*.json", "*.safetensors", "*.txt", "*.model", "*.tiktoken")
+# What transformers reads for a causal LM: config, tokenizer, chat template, safetensors (not .bin, .gguf)
+WRITER_PATTERNS = ("*.json", "*.jinja", "*.safetensors", "*.txt", "*.model", "*.tiktoken")
 
 
 class PullError(Exception):
