@@ -47,7 +47,7 @@ async def run(tmp_path: Path, env: dict[str, str], *args: str) -> tuple[int, str
     return child.returncode, out.decode(), err.decode()
 
 
-LOAD_AND_REWRITE = f"""
+LOAD_AND_REWRITE = """
 import asyncio
 from bot.config import load_config
 from bot.enhance import PromptWriter, WriterSlot
