@@ -66,11 +66,38 @@ def endless() -> Any:
     return model, tokenizer
 
 
+def qwen3_1_7b_shape(dtype: str) -> Any:
+    """Qwen3-1.7B's architecture (its published config.json) with random weights and the tiny
+    tokenizer: the speed of the real writer without its 4 GB download.  Random weights never end
+    their turn early, so every rewrite writes all max_new_tokens."""
+    import torch
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    from bot.enhance.tiny import tiny_tokenizer
+
+    tokenizer = tiny_tokenizer()
+    config = Qwen3Config(
+        vocab_size=151936, hidden_size=2048, intermediate_size=6144, num_hidden_layers=28,
+        num_attention_heads=16, num_key_value_heads=8, head_dim=128, max_position_embeddings=40960,
+        tie_word_embeddings=True, eos_token_id=151936 + 1, pad_token_id=tokenizer.pad_token_id,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = Qwen3ForCausalLM(config).to(getattr(torch, dtype)).eval()
+    return model, tokenizer
+
+
 def main() -> None:
     parser = harness.parser(__doc__)
     parser.add_argument("--reps", type=int, help="rewrites per row (default 6; quick 2)")
     parser.add_argument("--model", default="", help="also measure this writer (hub id, folder), offline")
-    parser.add_argument("--device", default="cpu", choices=("cpu", "auto"), help="for --model")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "auto"), help="for --model, --shape")
+    parser.add_argument(
+        "--shape",
+        action="store_true",
+        help="also Qwen3-1.7B's architecture with random weights (no download)",
+    )
+    parser.add_argument("--tokens", type=int, default=256, help="max_new_tokens for --model and --shape")
+    parser.add_argument("--dtype", default="bfloat16", help="for --shape: float32 or bfloat16")
     args = harness.parse(parser, quick={"reps": (6, 2)})
     threads = (1,) if args.quick else (1, 2)
     report = harness.Report("enhance", args, f"prompt writer, medians of {args.reps} rewrites")
@@ -80,9 +107,21 @@ def main() -> None:
         rows.append(asyncio.run(measure("tiny-qwen3 (random)", base, args.reps)))
         rows.append(asyncio.run(measure("tiny-qwen3 (random, no end)", base, args.reps, endless)))
         rows.append(asyncio.run(measure("tiny-qwen3 (scripted)", base, args.reps, lambda: scripted(SCRIPT))))
+    big = {
+        "device": args.device,
+        "every_s": 0,
+        "timeout_s": 3600,
+        "cpu_threads": 2,
+        "max_new_tokens": args.tokens,
+    }
     if args.model:
-        real = EnhanceConfig(model=args.model, device=args.device, every_s=0, timeout_s=600, cpu_threads=2)
-        rows.append(asyncio.run(measure(args.model, real, args.reps)))
+        rows.append(asyncio.run(measure(args.model, EnhanceConfig(model=args.model, **big), args.reps)))
+    if args.shape:
+        shaped = EnhanceConfig(model="Qwen3-1.7B shape", **big)
+        build = lambda: qwen3_1_7b_shape(args.dtype)  # noqa: E731
+        rows.append(
+            asyncio.run(measure(f"Qwen3-1.7B shape, random ({args.dtype})", shaped, args.reps, build))
+        )
     columns = ["writer", "threads", "load s", "tokens", "tokens/s", "added ms", "worst ms", "rewrites used"]
     default = EnhanceConfig().cpu_threads
     tiny_worst = max(row[6] for row in rows if str(row[0]).startswith("tiny") and row[1] == default)

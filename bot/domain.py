@@ -150,6 +150,14 @@ class RenderParams:
     silent: bool = False  # deliver without the soundtrack a family with sound makes (--silent)
     extends: Extension | None = None  # a continuation of this clip, delivered joined to it
     loop: bool = False  # `--loop`: the last frame leads back into the first
+    # a prompt writer's rewrite (docs/enhance.md): `prompt` is what the model saw, `prompt_original`
+    # what the person typed ("" when they are the same), `prompt_writer` the model that rewrote it
+    prompt_original: str = ""
+    prompt_writer: str = ""
+
+    @property
+    def rewritten(self) -> bool:
+        return bool(self.prompt_original) and self.prompt_original != self.prompt
 
 
 @dataclass(frozen=True)

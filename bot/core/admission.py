@@ -16,6 +16,7 @@ from bot.config import Config, ModelSettings, VideoConfig
 from bot.core import messages, roles
 from bot.core.boards import GroupBoards
 from bot.core.credentials import Upload
+from bot.core.enhancing import PromptRewriter, carried, rewritten, typed_args
 from bot.core.eta import Eta
 from bot.core.models import Models
 from bot.core.moderation import PromptPolicy
@@ -81,6 +82,7 @@ class Admission:
     boards: GroupBoards
     tally: Tally = field(default_factory=Tally)
     pictures: PictureGate | None = None  # checks and keeps pictures to animate; None: pictures are off
+    writer: PromptRewriter | None = None  # [enhance]'s prompt writer; None: prompts render as typed
 
     def __post_init__(self) -> None:
         p = self.config.policy
@@ -112,18 +114,12 @@ class Admission:
         if ban_reason is not None:
             raise CommandError("banned", reason=ban_reason or "—")
         model = self.models.pick(args.model, chat_settings)
-        params = validate_video(args, chat_limits(model.limits, chat_settings, model), self.rng, model)
-        refusal = self.policy.check(params.prompt)  # a negative prompt names what to avoid
-        if refusal is not None:
-            self.store.audit.add(
-                self.clock(),
-                req.chat.key,
-                req.user.key,
-                "refused prompt",
-                refusal.kind,
-                f"{refusal.matched}: {params.prompt[:200]}",
-            )
-            raise CommandError(f"policy_{refusal.kind}", matched=refusal.matched)
+        limits = chat_limits(model.limits, chat_settings, model)
+        params = carried(args, validate_video(typed_args(args), limits, self.rng, model))
+        self._check_policy(req, params.prompt_original or params.prompt)  # what the person typed …
+        params = await rewritten(self.writer, self.config.enhance.mode, req.user.key, params, model.family)
+        if params.prompt_writer:
+            self._check_policy(req, params.prompt)  # … and what the writer made of it
         if extends is None:  # an extension's picture is its parent's last frame
             self._check_model_takes(model, picture, chat_settings)
         if args.loop:
@@ -181,6 +177,19 @@ class Admission:
         except Exception:
             log.exception("job %d is queued, but acknowledging it failed", job.id)
         return job
+
+    def _check_policy(self, req: Request, prompt: str) -> None:
+        refusal = self.policy.check(prompt)  # a negative prompt names what to avoid
+        if refusal is not None:
+            self.store.audit.add(
+                self.clock(),
+                req.chat.key,
+                req.user.key,
+                "refused prompt",
+                refusal.kind,
+                f"{refusal.matched}: {prompt[:200]}",
+            )
+            raise CommandError(f"policy_{refusal.kind}", matched=refusal.matched)
 
     def _check_model_loops(self, model: ModelSettings, chat: ChatSettings) -> None:
         """`--loop` for a model that conditions frame 0 only: one sentence, free."""

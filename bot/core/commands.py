@@ -272,6 +272,8 @@ class Commands:
                 args = replace(args, guidance=p.guidance)
             # keeps its picture; an extension's reroll is another continuation of the same parent
             args = replace(args, loop=p.loop)
+            if p.prompt_writer:  # the chosen rewrite, as it is: never rewritten again
+                args = replace(args, prompt_original=p.prompt_original, prompt_writer=p.prompt_writer)
             await self.admission.submit(req, args, parent_id=job.id, picture=p.picture, extends=p.extends)
         return None
 
@@ -285,6 +287,10 @@ def info_text(
         text = f"{text}\n{picture_line(picture, locale)}"
     if job.params.loop:
         text = f"{text}\n{messages.text('info_loop', locale)}"
+    if job.params.rewritten:  # the prompt above is the writer's; this is what the person typed
+        p = job.params
+        typed = messages.text("info_rewritten", locale, original=p.prompt_original, writer=p.prompt_writer)
+        text = f"{text}\n{typed}"
     if chain and len(chain) > 1:
         text = f"{text}\n{chain_line(chain[:-1], locale, viewer)}"
     return text

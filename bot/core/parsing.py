@@ -40,6 +40,9 @@ class VideoArgs:
     model: str | None = None
     silent: bool = False  # drop the soundtrack of a model that makes one
     loop: bool = False  # `--loop`: the last frame leads back into the first (docs/extend.md)
+    # a reroll of a rewritten prompt (docs/enhance.md): `prompt` is the rewrite, this what was typed
+    prompt_original: str = ""
+    prompt_writer: str = ""
 
 
 OPTIONS = {

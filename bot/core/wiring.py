@@ -33,6 +33,7 @@ from bot.core.ports import Clock, RenderBackend, WebLinks
 from bot.core.progress import ProgressBoard
 from bot.core.queue import JobQueue
 from bot.core.tasks import Tasks
+from bot.enhance import PromptWriter, WriterSlot
 from bot.pipelines.spec import ClipIdentity
 from bot.store import Store
 
@@ -106,6 +107,7 @@ def wire(
     admission = Admission(
         config=config, store=store, notifier=notifier, queue=queue, eta=eta, backend=backend,
         wake=runner.wake, clock=clock, rng=rng, models=models, boards=boards, tally=tally, pictures=pictures,
+        writer=WriterSlot(PromptWriter(config.enhance)) if config.enhance.mode != "off" else None,
     )  # fmt: skip
     commands = Commands(
         config=config, store=store, notifier=notifier, admission=admission, endings=endings, running=running,

@@ -93,6 +93,8 @@ def row_to_job(row: sqlite3.Row) -> Job:
     params["silent"] = bool(params["silent"])  # 0/1 in SQLite; NULL in rows from before the column
     params["extends"] = Extension.from_text(params["extends"])
     params["loop"] = bool(params["loop"])
+    params["prompt_original"] = params["prompt_original"] or ""  # NULL in rows from before the column
+    params["prompt_writer"] = params["prompt_writer"] or ""
     return Job(
         **values,
         user=UserRef(row["platform"], row["user_id"], row["user_name"] or "", row["locale"] or "en"),
