@@ -16,7 +16,7 @@ from bot.config import Config, ModelSettings, VideoConfig
 from bot.core import messages, roles
 from bot.core.boards import GroupBoards
 from bot.core.credentials import Upload
-from bot.core.enhancing import PromptRewriter, carried, rewritten, typed_args
+from bot.core.enhancing import Drafts, PromptRewriter, carried, rewritten, typed_args
 from bot.core.eta import Eta
 from bot.core.models import Models
 from bot.core.moderation import PromptPolicy
@@ -28,6 +28,7 @@ from bot.core.ports import Clock, ModelAware, RenderBackend
 from bot.core.queue import JobQueue
 from bot.core.quota import charge_for, seconds_until_reset
 from bot.core.types import (
+    ButtonAction,
     Challenge,
     ChatSettings,
     Extension,
@@ -83,6 +84,7 @@ class Admission:
     tally: Tally = field(default_factory=Tally)
     pictures: PictureGate | None = None  # checks and keeps pictures to animate; None: pictures are off
     writer: PromptRewriter | None = None  # [enhance]'s prompt writer; None: prompts render as typed
+    drafts: Drafts | None = None  # rewrites shown before their render (`--enhance`)
 
     def __post_init__(self) -> None:
         p = self.config.policy
@@ -117,6 +119,9 @@ class Admission:
         limits = chat_limits(model.limits, chat_settings, model)
         params = carried(args, validate_video(typed_args(args), limits, self.rng, model))
         self._check_policy(req, params.prompt_original or params.prompt)  # what the person typed …
+        if args.enhance and not args.prompt_writer:  # shown first: nothing queued or charged yet
+            await self._show_rewrite(req, replace(args, prompt=params.prompt), model.family)
+            return None
         params = await rewritten(self.writer, self.config.enhance.mode, req.user.key, params, model.family)
         if params.prompt_writer:
             self._check_policy(req, params.prompt)  # … and what the writer made of it
@@ -177,6 +182,19 @@ class Admission:
         except Exception:
             log.exception("job %d is queued, but acknowledging it failed", job.id)
         return job
+
+    async def press_draft(self, req: Request, action: ButtonAction, draft_id: int) -> Job | None:
+        """▶ Render · ✏️ Use mine · 🔁 Again under a rewrite (`bot.core.enhancing.Drafts`)."""
+        if self.writer is None or self.drafts is None:
+            raise CommandError("enhance_off")
+        return await self.drafts.press(
+            req, action, draft_id, self.writer, lambda r, a: self.submit(r, a), self._check_policy
+        )
+
+    async def _show_rewrite(self, req: Request, args: VideoArgs, family: str) -> None:
+        if self.writer is None or self.drafts is None:
+            raise CommandError("enhance_off")
+        await self.drafts.show(req, args, family, self.writer, self._check_policy)
 
     def _check_policy(self, req: Request, prompt: str) -> None:
         refusal = self.policy.check(prompt)  # a negative prompt names what to avoid

@@ -40,6 +40,7 @@ class VideoArgs:
     model: str | None = None
     silent: bool = False  # drop the soundtrack of a model that makes one
     loop: bool = False  # `--loop`: the last frame leads back into the first (docs/extend.md)
+    enhance: bool = False  # `--enhance`: show the prompt writer's rewrite first (docs/enhance.md)
     # a reroll of a rewritten prompt (docs/enhance.md): `prompt` is the rewrite, this what was typed
     prompt_original: str = ""
     prompt_writer: str = ""
@@ -55,8 +56,9 @@ OPTIONS = {
     "--model": "model",
     "--silent": "silent",
     "--loop": "loop",
+    "--enhance": "enhance",
 }
-FLAGS = frozenset({"silent", "loop"})  # options that take no value
+FLAGS = frozenset({"silent", "loop", "enhance"})  # options that take no value
 _OPTION_TOKEN = re.compile(r"^(--?[A-Za-z][\w-]*|[—–][A-Za-z][\w-]*)(?:=(.*))?$", re.DOTALL)
 
 

@@ -28,8 +28,9 @@ from bot.core.parsing import CommandError, VideoArgs, parse_video_text
 from bot.core.pictures import PictureGate
 from bot.core.ports import Clock, ModelAware, Outbox, RenderBackend, WebLinks
 from bot.core.status import BotStatus
-from bot.core.types import ChatRef, Job, Request, UserRef
+from bot.core.types import ButtonAction, ChatRef, Job, Request, UserRef
 from bot.core.wiring import Rooms, wire
+from bot.domain import DRAFT_ACTIONS
 from bot.pipelines.spec import ClipIdentity
 from bot.store import Store
 
@@ -298,6 +299,9 @@ class VideoService:
 
     @answers_errors
     async def button(self, req: Request, action: str, job_id: int) -> None:
+        if action in DRAFT_ACTIONS:  # under a rewrite shown before its render: `job_id` is the draft's
+            await self.rooms.admission.press_draft(req, ButtonAction(action), job_id)
+            return
         to_vote_on = await self.rooms.commands.button(req, action, job_id)
         if to_vote_on is not None:
             await self.rooms.challenges.vote(req, to_vote_on)

@@ -59,6 +59,7 @@ def build_commands(client: Host) -> list[AnyCommand]:
         image=_t("discord_video_image"),
         silent=_t("discord_video_silent"),
         loop=_t("discord_video_loop"),
+        enhance=_t("discord_video_enhance"),
     )
     async def video(
         interaction: discord.Interaction[Any],
@@ -72,11 +73,21 @@ def build_commands(client: Host) -> list[AnyCommand]:
         image: discord.Attachment | None = None,
         silent: bool = False,
         loop: bool = False,
+        enhance: bool = False,
     ) -> None:
         async with client.serving(interaction, public_answer=True) as req:
             chosen = model.value if model else None
             args = VideoArgs(
-                prompt, seed, negative, frames, steps, guidance, chosen, silent=silent, loop=loop
+                prompt,
+                seed,
+                negative,
+                frames,
+                steps,
+                guidance,
+                chosen,
+                silent=silent,
+                loop=loop,
+                enhance=enhance,
             )
             await service.video(req, args, picture=Upload(image.size, image.read) if image else None)
 
