@@ -24,7 +24,7 @@ from bot.core.challenges import StartArgs
 from bot.core.credentials import ClipChecker, Upload, credentials_report
 from bot.core.delivery import Fitter
 from bot.core.executors import Busy, Executors, TooSoon
-from bot.core.parsing import CommandError, VideoArgs, parse_video_text
+from bot.core.parsing import CommandError, VideoArgs, parse_job_id, parse_video_text
 from bot.core.pictures import PictureGate
 from bot.core.ports import Clock, ModelAware, Outbox, RenderBackend, WebLinks
 from bot.core.status import BotStatus
@@ -296,6 +296,17 @@ class VideoService:
     @answers_errors
     async def help(self, req: Request) -> None:
         await self.rooms.commands.help(req)
+
+    @answers_errors
+    async def draft_button(self, req: Request, action: str, draft_ref: str | None) -> None:
+        """The console's `/render`, `/mine`, `/again [draft]`: that draft, or this person's latest."""
+        if draft_ref is not None:
+            draft_id = parse_job_id(draft_ref)
+        elif (latest := self.store.drafts.latest(req.user.key)) is not None:
+            draft_id = latest.id
+        else:
+            raise CommandError("draft_gone")
+        await self.rooms.admission.press_draft(req, ButtonAction(action), draft_id)
 
     @answers_errors
     async def button(self, req: Request, action: str, job_id: int) -> None:

@@ -41,6 +41,15 @@ class DraftTable:
         row = self.db.conn.execute("SELECT * FROM drafts WHERE id = ?", (draft_id,)).fetchone()
         return row_to_draft(row) if row is not None else None
 
+    def latest(self, user_key: str) -> Draft | None:
+        """This person's newest draft not rendered yet."""
+        platform, _, user_id = user_key.partition(":")
+        row = self.db.conn.execute(
+            "SELECT * FROM drafts WHERE platform = ? AND user_id = ? AND used = 0 ORDER BY id DESC LIMIT 1",
+            (platform, user_id),
+        ).fetchone()
+        return row_to_draft(row) if row is not None else None
+
     def update(self, draft_id: int, **values: object) -> None:
         sets = ", ".join(f"{name} = :{name}" for name in values)
         self.db.conn.execute(f"UPDATE drafts SET {sets} WHERE id = :id", {**values, "id": draft_id})
