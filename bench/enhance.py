@@ -68,8 +68,8 @@ def endless() -> Any:
 
 def qwen3_1_7b_shape(dtype: str) -> Any:
     """Qwen3-1.7B's architecture (its published config.json) with random weights and the tiny
-    tokenizer: the speed of the real writer without its 4 GB download.  Random weights never end
-    their turn early, so every rewrite writes all max_new_tokens."""
+    tokenizer: the speed of the real writer without its 4 GB download.  Random weights almost never
+    write the tiny tokenizer's end-of-turn (one id in 151,936), so a rewrite writes ~max_new_tokens."""
     import torch
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
@@ -79,7 +79,7 @@ def qwen3_1_7b_shape(dtype: str) -> Any:
     config = Qwen3Config(
         vocab_size=151936, hidden_size=2048, intermediate_size=6144, num_hidden_layers=28,
         num_attention_heads=16, num_key_value_heads=8, head_dim=128, max_position_embeddings=40960,
-        tie_word_embeddings=True, eos_token_id=151936 + 1, pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=True, pad_token_id=tokenizer.pad_token_id,
     )  # fmt: skip
     torch.manual_seed(0)
     model = Qwen3ForCausalLM(config).to(getattr(torch, dtype)).eval()

@@ -4,6 +4,7 @@ only for the person who asked.  The writer is a tiny Qwen3 built in code (`scrip
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from bot.config import EnhanceConfig
 from bot.core.quota import quota_day
 from bot.core.service import VideoService
-from bot.core.types import JobStatus
+from bot.core.types import JobStatus, UserRef
 from bot.enhance import PromptWriter, WriterSlot
 from bot.enhance.tiny import scripted
 from tests.fakes.telegram_api import FakeTelegram
@@ -42,7 +43,7 @@ def used_today(service: VideoService, user: int) -> int:
 
 def keyboard_data(call: Any) -> list[str]:
     markup = call.params.get("reply_markup") or {}
-    markup = markup if isinstance(markup, dict) else __import__("json").loads(markup)
+    markup = markup if isinstance(markup, dict) else json.loads(markup)
     return [button["callback_data"] for row in markup.get("inline_keyboard", []) for button in row]
 
 
@@ -56,10 +57,9 @@ async def test_telegram_shows_the_rewrite_first_and_renders_it_only_on_render(
         shown = await fake.wait_for_call("sendMessage", replying_to(command))
         assert REWRITE in shown.params["text"] and f"you typed: {TYPED}" in shown.params["text"]
         buttons = await fake.wait_for_call("editMessageReplyMarkup")
-        draft_id = bot.service.store.drafts.get(1)
-        assert draft_id is not None
         assert keyboard_data(buttons) == ["v:render:1", "v:mine:1", "v:again:1"]
-        assert bot.service.store.jobs.of_user(bot.service.store.drafts.get(1).user, 10) == []  # type: ignore[union-attr]
+        assert bot.service.store.drafts.get(1) is not None
+        assert bot.service.store.jobs.of_user(UserRef("telegram", str(ANN)), 10) == []  # nothing queued
         assert used_today(bot.service, ANN) == 0  # nothing charged before ▶ Render
         message = shown.result["message_id"]
 

@@ -119,17 +119,18 @@ class Admission:
         limits = chat_limits(model.limits, chat_settings, model)
         params = carried(args, validate_video(typed_args(args), limits, self.rng, model))
         self._check_policy(req, params.prompt_original or params.prompt)  # what the person typed …
-        if args.enhance and not args.prompt_writer:  # shown first: nothing queued or charged yet
-            await self._show_rewrite(req, replace(args, prompt=params.prompt), model.family)
-            return None
-        params = await rewritten(self.writer, self.config.enhance.mode, req.user.key, params, model.family)
-        if params.prompt_writer:
-            self._check_policy(req, params.prompt)  # … and what the writer made of it
         if extends is None:  # an extension's picture is its parent's last frame
             self._check_model_takes(model, picture, chat_settings)
         if args.loop:
             self._check_model_loops(model, chat_settings)
             params = replace(params, loop=True)
+        plain = picture is None and extends is None and challenge is None  # a draft keeps text only
+        if args.enhance and not args.prompt_writer and plain:  # shown first: nothing queued or charged
+            await self._show_rewrite(req, replace(args, prompt=params.prompt), model.family)
+            return None
+        params = await rewritten(self.writer, self.config.enhance.mode, req.user.key, params, model.family)
+        if params.prompt_writer:
+            self._check_policy(req, params.prompt)  # … and what the writer made of it
         if extends is not None:
             params = replace(params, extends=extends)
         if isinstance(picture, Upload):
