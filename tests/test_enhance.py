@@ -288,3 +288,13 @@ async def test_a_writer_saved_to_a_folder_loads_offline_through_transformers(tmp
     rewrite = await WriterSlot(PromptWriter(config)).rewrite("telegram:1", "un gatto", "ltx")
 
     assert rewrite.text == REWRITE and rewrite.writer == "someone/writer"
+
+
+@pytest.mark.asyncio
+async def test_a_rewrite_on_its_way_into_a_video_is_not_paced_by_the_writer() -> None:
+    config = EnhanceConfig(model="tiny-qwen3", every_s=10)
+    slot = WriterSlot(PromptWriter(config, build=lambda: scripted(REWRITE)), clock=lambda: 1000.0)
+
+    assert (await slot.rewrite("telegram:1", "cat surf", "wan")).rewritten
+    assert (await slot.rewrite("telegram:1", "cat surf", "wan")).kept is Kept.PACED
+    assert (await slot.rewrite("telegram:1", "cat surf", "wan", paced=False)).rewritten

@@ -33,9 +33,11 @@ class Counting:
         self.slot = slot
         self.asked: list[str] = []
 
-    async def rewrite(self, who: str, prompt: str, family: str, *, seed: int | None = None) -> Rewrite:
+    async def rewrite(
+        self, who: str, prompt: str, family: str, *, seed: int | None = None, paced: bool = True
+    ) -> Rewrite:
         self.asked.append(prompt)
-        return await self.slot.rewrite(who, prompt, family, seed=seed)
+        return await self.slot.rewrite(who, prompt, family, seed=seed, paced=paced)
 
 
 async def bot_with_writer(
@@ -143,6 +145,7 @@ async def test_a_writer_that_writes_garbage_leaves_the_typed_prompt(
 
     assert writer.asked == [TYPED]
     assert job.params.prompt == TYPED and not job.params.rewritten and job.params.prompt_writer == ""
+    assert "The prompt writer wrote nothing usable; rendering your words as typed." in bot.last_text
 
 
 async def test_the_writer_is_wired_only_when_the_mode_is_on(

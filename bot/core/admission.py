@@ -16,7 +16,7 @@ from bot.config import Config, ModelSettings, VideoConfig
 from bot.core import messages, roles
 from bot.core.boards import GroupBoards
 from bot.core.credentials import Upload
-from bot.core.enhancing import Drafts, PromptRewriter, carried, rewritten, typed_args
+from bot.core.enhancing import Drafts, PromptRewriter, carried, kept_note, rewritten, typed_args
 from bot.core.eta import Eta
 from bot.core.models import Models
 from bot.core.moderation import PromptPolicy
@@ -128,7 +128,9 @@ class Admission:
         if args.enhance and not args.prompt_writer and plain:  # shown first: nothing queued or charged
             await self._show_rewrite(req, replace(args, prompt=params.prompt), model.family)
             return None
-        params = await rewritten(self.writer, self.config.enhance.mode, req.user.key, params, model.family)
+        params, rewrite = await rewritten(
+            self.writer, self.config.enhance.mode, req.user.key, params, model.family
+        )
         if params.prompt_writer:
             self._check_policy(req, params.prompt)  # … and what the writer made of it
         if extends is not None:
@@ -176,7 +178,7 @@ class Admission:
             if self.boards.is_busy(job.chat):
                 self.boards.add(job)  # a busy group: the shared board shows it, no message of its own
                 return job
-            ack = await self._acknowledge(req, job)
+            ack = await self._acknowledge(req, job, kept_note(rewrite, req.user.locale))
             if ack is not None:
                 job.status_message = ack
                 self.store.jobs.update(job.id, status_message=ack)
@@ -270,11 +272,11 @@ class Admission:
             raise
         return await asyncio.to_thread(gate.keep, data, facts)
 
-    async def _acknowledge(self, req: Request, job: Job) -> str | None:
-        """Say "queued"; the job is committed, so a failed ack must not look like a refusal."""
+    async def _acknowledge(self, req: Request, job: Job, note: str = "") -> str | None:
+        """Say "queued" (and `note`); the job is committed, so a failed ack must not look like a refusal."""
         for attempt in range(self.config.queue.delivery_tries):
             try:
-                return await self.notifier.reply(req, self.queued_text(job))
+                return await self.notifier.reply(req, "\n".join(filter(None, (self.queued_text(job), note))))
             except Exception:
                 log.warning("queued reply for job %d failed (try %d)", job.id, attempt + 1, exc_info=True)
                 await asyncio.sleep(0.5 * 2**attempt)

@@ -31,7 +31,9 @@ log = logging.getLogger(__name__)
 class PromptRewriter(Protocol):
     """`bot.enhance.WriterSlot`: always answers, with the typed prompt when it could not rewrite."""
 
-    async def rewrite(self, who: str, prompt: str, family: str, *, seed: int | None = None) -> Rewrite: ...
+    async def rewrite(
+        self, who: str, prompt: str, family: str, *, seed: int | None = None, paced: bool = True
+    ) -> Rewrite: ...
 
 
 def carried(args: VideoArgs, params: RenderParams) -> RenderParams:
@@ -50,15 +52,31 @@ def typed_args(args: VideoArgs) -> VideoArgs:
 
 async def rewritten(
     writer: PromptRewriter | None, mode: str, who: str, params: RenderParams, family: str
-) -> RenderParams:
-    """`params` with the writer's paragraph when the mode rewrites this prompt directly."""
+) -> tuple[RenderParams, Rewrite | None]:
+    """`params` with the writer's paragraph when the mode rewrites this prompt directly, and the
+    writer's answer (None when it was not asked)."""
     if writer is None or params.prompt_writer or plan(mode, params.prompt, asked=False) is not Plan.DIRECT:
-        return params
-    rewrite = await writer.rewrite(who, params.prompt, family)
+        return params, None
+    rewrite = await writer.rewrite(who, params.prompt, family, paced=False)
     if not rewrite.rewritten:
         log.info("prompt kept as typed (%s: %s)", rewrite.kept, rewrite.why)
-        return params
-    return replace(params, prompt=rewrite.text, prompt_original=params.prompt, prompt_writer=rewrite.writer)
+        return params, rewrite
+    written = replace(
+        params, prompt=rewrite.text, prompt_original=params.prompt, prompt_writer=rewrite.writer
+    )
+    return written, rewrite
+
+
+def kept_note(rewrite: Rewrite | None, locale: str) -> str:
+    """A line under "queued" when a direct rewrite fell back to the typed words; "" otherwise."""
+    if rewrite is None or rewrite.kept is None:
+        return ""
+    why = (
+        messages.text(f"enhance_why_{rewrite.kept}", locale)
+        if rewrite.kept not in REFUSED_NOW
+        else (messages.text("enhance_why_busy", locale))
+    )
+    return messages.text("rewrite_kept_direct", locale, why=why)
 
 
 # ------------------------------------------------------------------------- shown before the render

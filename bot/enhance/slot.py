@@ -68,11 +68,15 @@ class WriterSlot:
         self.in_flight = 0
         self._last: dict[str, float] = {}
 
-    async def rewrite(self, who: str, prompt: str, family: str, *, seed: int | None = None) -> Rewrite:
-        """`prompt` rewritten for `family` on behalf of `who` (paced per person); never raises."""
+    async def rewrite(
+        self, who: str, prompt: str, family: str, *, seed: int | None = None, paced: bool = True
+    ) -> Rewrite:
+        """`prompt` rewritten for `family` on behalf of `who`; never raises.  `paced`: at most one
+        per person every `[enhance] every_s` (a rewrite on its way into a `/video` is paced by the
+        `/video` rate limit instead)."""
         now = self.clock()
         last = self._last.get(who)
-        if last is not None and now - last < self.every_s:
+        if paced and last is not None and now - last < self.every_s:
             return Rewrite(prompt, prompt, "", Kept.PACED, wait_s=self.every_s - (now - last))
         if self.in_flight >= self.limit:
             return Rewrite(prompt, prompt, "", Kept.BUSY)
