@@ -18,7 +18,8 @@ from bot.enhance import PromptWriter, Rewrite, WriterSlot
 from bot.enhance.tiny import scripted
 from bot.render import Renderer
 from tests.harness.config import MakeConfig
-from tests.harness.core import ALICE, CoreBot, MakeBot
+from tests.harness.core import ALICE, GROUP, CoreBot, MakeBot
+from tests.harness.web import MakeWeb
 
 pytestmark = pytest.mark.asyncio
 
@@ -156,3 +157,15 @@ async def test_the_writer_is_wired_only_when_the_mode_is_on(
 
     assert isinstance(on.service.rooms.admission.writer, WriterSlot)
     assert off.service.rooms.admission.writer is None
+
+
+async def test_the_clip_page_shows_what_was_typed_and_which_writer_rewrote_it(make_web: MakeWeb) -> None:
+    site = await make_web(enhance={"mode": "always", "model": "tiny-qwen3", "every_s": 0})
+    writer = PromptWriter(EnhanceConfig(model="tiny-qwen3", every_s=0), build=lambda: scripted(REWRITE))
+    site.bot.service.rooms.admission.writer = WriterSlot(writer)
+    await site.publish(GROUP)
+    job = await site.clip(TYPED, GROUP)
+
+    page = await (await site.client.get(f"/clip/{site.token(job)}")).text()
+    assert f'<h1 class="prompt">{REWRITE}</h1>' in page
+    assert f"<dt>typed</dt><dd>{TYPED}</dd>" in page and "<dd>tiny-qwen3</dd>" in page
