@@ -83,12 +83,20 @@ class WriterSlot:
         if len(self._last) > MAX_PEOPLE_REMEMBERED:
             self._last = {k: v for k, v in self._last.items() if now - v < self.every_s}
         self._last[who] = now
-        cancel = threading.Event()
-        write = functools.partial(self.writer.write, prompt, family, seed=seed, cancel=cancel)
+        loop = asyncio.get_running_loop()
+        cancel, started = threading.Event(), asyncio.Event()
+        write = functools.partial(
+            self.writer.write, prompt, family, seed=seed, cancel=cancel,
+            on_start=lambda: loop.call_soon_threadsafe(started.set),
+        )  # fmt: skip
         self.in_flight += 1
-        future = asyncio.get_running_loop().run_in_executor(self.pool, write)
+        future = loop.run_in_executor(self.pool, write)
         future.add_done_callback(self._done)
         try:
+            # the time limit is the writer's own: waiting for the slot and loading the model do not count
+            start = asyncio.ensure_future(started.wait())
+            await asyncio.wait((future, start), return_when=asyncio.FIRST_COMPLETED)
+            start.cancel()
             draft = await asyncio.wait_for(asyncio.shield(future), self.timeout_s)
         except TimeoutError:
             cancel.set()  # the thread stops at the next token and frees the slot

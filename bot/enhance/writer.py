@@ -97,12 +97,22 @@ class PromptWriter:
         with self._lock:
             self._model = self._tokenizer = None
 
-    def write(self, prompt: str, family: str, *, seed: int | None, cancel: threading.Event) -> Draft:
-        """Rewrite `prompt` for `family`: greedy when `seed` is None, else sampled with that seed."""
+    def write(
+        self,
+        prompt: str,
+        family: str,
+        *,
+        seed: int | None,
+        cancel: threading.Event,
+        on_start: Callable[[], object] = lambda: None,
+    ) -> Draft:
+        """Rewrite `prompt` for `family`: greedy when `seed` is None, else sampled with that seed;
+        `on_start` is called once the model is loaded and generation begins."""
         import torch
 
         with self._lock:
             self.load()
+            on_start()
             model, tokenizer = self._model, self._tokenizer
             assert model is not None and tokenizer is not None
             if self._device() == "cpu":
