@@ -298,3 +298,26 @@ async def test_a_rewrite_on_its_way_into_a_video_is_not_paced_by_the_writer() ->
     assert (await slot.rewrite("telegram:1", "cat surf", "wan")).rewritten
     assert (await slot.rewrite("telegram:1", "cat surf", "wan")).kept is Kept.PACED
     assert (await slot.rewrite("telegram:1", "cat surf", "wan", paced=False)).rewritten
+
+
+@pytest.mark.asyncio
+async def test_out_of_memory_frees_the_writer_and_the_next_rewrite_loads_it_again() -> None:
+    import torch
+
+    builds: list[Any] = []
+
+    def out_of_memory(module: Any, args: Any) -> None:
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    def build() -> Any:
+        model, tokenizer = scripted(REWRITE)
+        if not builds:  # the first model runs out of memory
+            model.register_forward_pre_hook(out_of_memory)
+        builds.append(model)
+        return model, tokenizer
+
+    slot = slot_for(build=build)
+    failed = await slot.rewrite("telegram:1", "cat surf", "wan")
+    assert failed.kept is Kept.ERROR and "OutOfMemoryError" in failed.why and not slot.writer.loaded
+
+    assert (await slot.rewrite("telegram:1", "cat surf", "wan")).rewritten and len(builds) == 2

@@ -127,10 +127,18 @@ class PromptWriter:
             ).to(model.device)  # fmt: skip
             prompt_tokens = inputs["input_ids"].shape[1]
             started = time.perf_counter()
-            with torch.inference_mode():
-                output = model.generate(
-                    **inputs, generation_config=self._generation(seed, tokenizer), **_stop_on(cancel)
-                )
+            try:
+                with torch.inference_mode():
+                    output = model.generate(
+                        **inputs, generation_config=self._generation(seed, tokenizer), **_stop_on(cancel)
+                    )
+            except torch.OutOfMemoryError:
+                # the writer gives its memory back (a render needs it more); the next rewrite reloads
+                self._model = self._tokenizer = None
+                del model, inputs
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+                raise
             new = output[0, prompt_tokens:]
             text = tokenizer.decode(new, skip_special_tokens=True)
             return Draft(str(text), int(new.shape[0]), time.perf_counter() - started)
