@@ -22,7 +22,8 @@ class EnhanceConfig:
     path: str = ""  # a local folder with the writer's weights; "" = the Hugging Face cache
     device: str = setting("cpu", one_of(WRITER_DEVICES))  # auto: the GPU when there is one
     cpu_threads: int = setting(1, within(1, 64, "must be 1 to 64"))  # torch threads of the writer's own
-    timeout_s: float = setting(30.0, above(0))  # writing longer (loading, waiting not counted): the typed prompt stays
+    # writing longer than this (loading and waiting not counted): the typed prompt stays
+    timeout_s: float = setting(30.0, above(0))
     max_new_tokens: int = setting(256, within(16, 2048, "must be 16 to 2048"))  # what the writer may write
     max_chars: int = setting(1000, within(80, 4000, "must be 80 to 4000"))  # a rewrite is cut to this
     backlog: int = setting(4, not_negative())  # rewrites that may wait behind the running one; past it: busy
