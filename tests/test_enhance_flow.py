@@ -19,6 +19,7 @@ from bot.enhance.tiny import scripted
 from bot.render import Renderer
 from tests.harness.config import MakeConfig
 from tests.harness.core import ALICE, GROUP, CoreBot, MakeBot
+from tests.harness.polling import eventually
 from tests.harness.web import MakeWeb
 
 pytestmark = pytest.mark.asyncio
@@ -155,8 +156,10 @@ async def test_the_writer_is_wired_only_when_the_mode_is_on(
     on = await make_bot(config=make_config(enhance={"mode": "always", "model": "tiny-qwen3"}), worker=False)
     off = await make_bot(config=make_config(), worker=False)
 
-    assert isinstance(on.service.rooms.admission.writer, WriterSlot)
-    assert off.service.rooms.admission.writer is None
+    writer = on.service.rooms.admission.writer
+    assert isinstance(writer, WriterSlot) and off.service.rooms.admission.writer is None
+    await on.start_worker()  # the writer loads at start-up, in its own thread
+    await eventually(lambda: writer.writer.loaded, what="the writer to load")
 
 
 async def test_the_clip_page_shows_what_was_typed_and_which_writer_rewrote_it(make_web: MakeWeb) -> None:

@@ -31,6 +31,7 @@ from bot.core.status import BotStatus
 from bot.core.types import ButtonAction, ChatRef, Job, Request, UserRef
 from bot.core.wiring import Rooms, wire
 from bot.domain import DRAFT_ACTIONS
+from bot.enhance import WriterSlot
 from bot.pipelines.spec import ClipIdentity
 from bot.store import Store
 
@@ -334,6 +335,8 @@ class VideoService:
         backend.add_done_callback(functools.partial(watch, self.dead_tasks, "render backend"))
         housekeeping.add_done_callback(functools.partial(watch, self.dead_tasks, "housekeeping"))
         broken_models = rooms.tasks.spawn(rooms.runner.watch_broken_models())
+        if isinstance(rooms.admission.writer, WriterSlot):
+            rooms.tasks.spawn(rooms.admission.writer.warm())
         try:
             await rooms.runner.dispatch()
             await backend

@@ -109,6 +109,15 @@ class WriterSlot:
             return Rewrite(prompt, prompt, "", Kept.ERROR, f"{type(error).__name__}: {error}")
         return self._cleaned(prompt, draft)
 
+    async def warm(self) -> None:
+        """Load the writer in its own thread at start-up, so the first person does not wait for it."""
+        try:
+            await asyncio.get_running_loop().run_in_executor(self.pool, self.writer.load)
+        except WriterMissing as error:
+            log.warning("%s", error)
+        except Exception:  # it is tried again at the first rewrite, which then falls back and says so
+            log.exception("the prompt writer did not load")
+
     def _cleaned(self, prompt: str, draft: Draft) -> Rewrite:
         cleaned = clean(draft.text, self.max_chars)
         if cleaned.text is None:
