@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 Build = Callable[[], "tuple[PreTrainedModel, PreTrainedTokenizerBase]"]
+LOADING = threading.Lock()
 SAMPLING = {"temperature": 0.7, "top_p": 0.8, "top_k": 20}  # Qwen3's advice for non-thinking answers
 
 
@@ -74,8 +75,13 @@ class PromptWriter:
         return "cuda" if self.settings.device == "auto" and torch.cuda.is_available() else "cpu"
 
     def load(self) -> None:
-        if self._model is not None:
-            return
+        # One load at a time in the process: transformers' lazy imports are not safe to run from
+        # two threads at once ("cannot import name … from transformers" on a first import).
+        with LOADING:
+            if self._model is None:
+                self._load()
+
+    def _load(self) -> None:
         import torch
 
         started = time.perf_counter()
