@@ -172,3 +172,14 @@ async def test_the_clip_page_shows_what_was_typed_and_which_writer_rewrote_it(ma
     page = await (await site.client.get(f"/clip/{site.token(job)}")).text()
     assert f'<h1 class="prompt">{REWRITE}</h1>' in page
     assert f"<dt>typed</dt><dd>{TYPED}</dd>" in page and "<dd>tiny-qwen3</dd>" in page
+
+
+async def test_help_mentions_enhance_only_while_the_writer_is_on(
+    make_bot: MakeBot, make_config: MakeConfig
+) -> None:
+    on = await make_bot(config=make_config(enhance={"mode": "ask", "model": "tiny-qwen3"}), worker=False)
+    off = await make_bot(config=make_config(), worker=False)
+    await on.service.help(on.req())
+    await off.service.help(off.req())
+
+    assert "[--enhance]" in on.last_text and "[--enhance]" not in off.last_text

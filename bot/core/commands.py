@@ -216,7 +216,8 @@ class Commands:
             fps=v.fps,
             model=shown_name(made_by),
             licence=made_by.licence,
-            model_option=" [--model NAME]" if len(self.models.names()) > 1 else "",
+            model_option=(" [--model NAME]" if len(self.models.names()) > 1 else "")
+            + (" [--enhance]" if self.config.enhance.mode != "off" else ""),
             commands=command_list(),
         )
         await self.notifier.reply(req, text, private=True)
