@@ -16,6 +16,9 @@ from bot.pipelines.spec import MIN_PICTURE_SIDE as MIN_PICTURE_SIDE
 from bot.settings.bounds import ConfigError as ConfigError
 from bot.settings.checks import MODEL_NAME as MODEL_NAME
 from bot.settings.checks import refused_render_settings as refused_render_settings
+from bot.settings.enhance import ENHANCE_MODES as ENHANCE_MODES
+from bot.settings.enhance import TINY_WRITER as TINY_WRITER
+from bot.settings.enhance import EnhanceConfig as EnhanceConfig
 from bot.settings.loading import CONFIG_ENV as CONFIG_ENV
 from bot.settings.loading import LORA_KEYS as LORA_KEYS
 from bot.settings.loading import MAX_LORA_SCALE as MAX_LORA_SCALE

@@ -200,6 +200,15 @@ class RenderParams:
             return Conditioning.LOOP
         return Conditioning.NONE if self.picture is None else Conditioning.PICTURE
 
+    # a prompt writer's rewrite (docs/enhance.md): `prompt` is what the model saw, `prompt_original`
+    # what the person typed ("" when they are the same), `prompt_writer` the model that rewrote it
+    prompt_original: str = ""
+    prompt_writer: str = ""
+
+    @property
+    def rewritten(self) -> bool:
+        return bool(self.prompt_original) and self.prompt_original != self.prompt
+
 
 @dataclass(frozen=True)
 class Request:
@@ -258,9 +267,32 @@ class ButtonAction(enum.StrEnum):
     EXTEND = "extend"
     SMOOTH = "smooth"
     HD = "hd"
+    # under a rewritten prompt (docs/enhance.md); the id they carry is the draft's, not a job's
+    RENDER = "render"
+    MINE = "mine"
+    AGAIN = "again"
 
 
 RESULT_ACTIONS = (ButtonAction.REROLL, ButtonAction.VARIATION, ButtonAction.INFO, ButtonAction.DELETE)
+DRAFT_ACTIONS = (ButtonAction.RENDER, ButtonAction.MINE, ButtonAction.AGAIN)
+
+
+@dataclass
+class Draft:
+    """A rewritten prompt shown before its render (`/video … --enhance`): nothing is queued or
+    charged until ▶ Render or ✏️ Use mine; a row, so its buttons work after a restart."""
+
+    id: int
+    user: UserRef
+    chat: ChatRef
+    args: str  # what the person typed, as `VideoArgs` JSON (`bot.core.enhancing` reads it)
+    rewrite: str  # the writer's paragraph; the typed prompt when the writer could not write one
+    writer: str  # the model that wrote it; "" when it could not
+    created_at: float
+    reply_to: str | None = None
+    message: str | None = None  # the message with the buttons
+    attempts: int = 1  # 🔁 Again samples the writer anew
+    used: bool = False  # rendered (either text): its buttons are gone
 
 
 @dataclass(frozen=True)

@@ -303,6 +303,12 @@ def clip_tags(
         "videobot_negative": "" if prompt_hash_only else params.negative,
         "videobot_version": __version__,
     }
+    if params.rewritten:  # what the person typed, beside what the model saw (docs/enhance.md)
+        original = params.prompt_original
+        tags["videobot_prompt_original"] = (
+            "sha256:" + hashlib.sha256(original.encode()).hexdigest() if prompt_hash_only else original
+        )
+        tags["videobot_prompt_writer"] = params.prompt_writer
     if made_by.loras:
         tags["videobot_model_loras"] = ", ".join(lora.describe() for lora in made_by.loras)
     return tags

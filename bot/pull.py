@@ -17,13 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from bot.config import Config, ModelSettings
+from bot.config import Config, EnhanceConfig, ModelSettings
 
 POST = "post"  # `videobot pull post`: the weights of 🎞 Smooth and 🔍 HD ([post])
 DISK_MARGIN_BYTES = 512 * 1024 * 1024  # left free after a pull: the database and clips live on disks too
 # A file the hub lists without a size is counted as this much (or as the plan's largest known
 # file, if bigger) in the free-disk check: never as nothing.
 UNKNOWN_SIZE_BYTES = 1024**3
+WRITER_NAME = "enhance"  # `videobot pull enhance`: the [enhance] prompt writer alone
+# What transformers reads for a causal LM: config, tokenizer, chat template, safetensors (not .bin, .gguf)
+WRITER_PATTERNS = ("*.json", "*.jinja", "*.safetensors", "*.txt", "*.model", "*.tiktoken")
 
 
 class PullError(Exception):
@@ -117,6 +120,13 @@ def plan_pull(settings: ModelSettings) -> PullPlan | None:
     return _plan(settings.name, settings.id, settings.preset.download_patterns, local_dir)
 
 
+def plan_writer_pull(enhance: EnhanceConfig) -> PullPlan | None:
+    """The prompt writer's files (docs/enhance.md); None when it is off, built in code or a folder."""
+    if enhance.mode == "off" or enhance.path or not _is_hub_id(enhance.model):
+        return None
+    return _plan(WRITER_NAME, enhance.model, WRITER_PATTERNS, None)
+
+
 def _plan(name: str, repo_id: str, patterns: Sequence[str], local_dir: Path | None) -> PullPlan:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import DryRunError, HfHubHTTPError, LocalEntryNotFoundError
@@ -162,6 +172,23 @@ def post_sources(config: Config) -> list[tuple[str, tuple[str, ...]]]:
     if wants_ltx and _is_hub_id(post.ltx_upsampler):
         sources.append((post.ltx_upsampler, ("latent_upsampler/*",)))
     return sources
+
+
+def _writer_plans(config: Config, names: Sequence[str], out: TextIO) -> tuple[list[PullPlan], list[str]]:
+    """The writer's plan when it is wanted (no names, or `enhance` among them), and the model names left."""
+    asked = WRITER_NAME in names and WRITER_NAME not in config.model_settings
+    model_names = [name for name in names if name != WRITER_NAME or not asked]
+    if names and not asked:
+        return [], model_names
+    plan = plan_writer_pull(config.enhance)
+    if plan is not None:
+        return [plan], model_names
+    enhance = config.enhance
+    if asked or enhance.mode != "off":
+        why = ("[enhance] mode is off" if enhance.mode == "off" else
+               f"loaded from the folder {enhance.path}" if enhance.path else "built in code")  # fmt: skip
+        print(f"{WRITER_NAME}: nothing to download ({why})", file=out)
+    return [], model_names
 
 
 def _existing_parent(path: Path) -> Path:
@@ -211,8 +238,8 @@ def pull(config: Config, names: Sequence[str], *, dry_run: bool, out: TextIO = s
     """`videobot pull`: plan every model, check the disk, then download (unless `dry_run`)."""
     if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}:
         raise PullError("HF_HUB_OFFLINE is set, so nothing can be downloaded; unset it for this command")
-    targets = pull_targets(config, names)
-    plans = []
+    plans, model_names = _writer_plans(config, names, out)
+    targets = pull_targets(config, model_names) if model_names or not names else []
     with_post = POST in names or (not names and (config.post.smooth or config.post.hd))
     post = [_post_plan(repo, patterns) for repo, patterns in post_sources(config)] if with_post else []
     for settings in targets:

@@ -17,6 +17,7 @@ from bot.config import Config, ModelSettings, VideoConfig
 from bot.core import messages, roles
 from bot.core.boards import GroupBoards
 from bot.core.credentials import Upload
+from bot.core.enhancing import Drafts, PromptRewriter, carried, kept_note, rewritten, typed_args
 from bot.core.eta import Eta
 from bot.core.executors import Busy, TooSoon, UntrustedChecks
 from bot.core.models import Models
@@ -29,6 +30,7 @@ from bot.core.ports import Clock, ModelAware, RenderBackend
 from bot.core.queue import JobQueue
 from bot.core.quota import charge_for, seconds_until_reset
 from bot.core.types import (
+    ButtonAction,
     Challenge,
     ChatSettings,
     Extension,
@@ -86,6 +88,8 @@ class Admission:
     tally: Tally = field(default_factory=Tally)
     pictures: PictureGate | None = None  # checks and keeps pictures to animate; None: pictures are off
     checks: UntrustedChecks | None = None  # where picture checks run (with /verify's); None: a pool of one
+    writer: PromptRewriter | None = None  # [enhance]'s prompt writer; None: prompts render as typed
+    drafts: Drafts | None = None  # rewrites shown before their render (`--enhance`)
 
     def __post_init__(self) -> None:
         p = self.config.policy
@@ -129,13 +133,23 @@ class Admission:
         wants_picture = picture is not None and extends is None
         model = self.models.pick(args.model, chat_settings, picture=wants_picture, loop=args.loop)
         self._check_model_loads(model)
-        params = validate_video(args, chat_limits(model.limits, chat_settings, model), self.rng, model)
-        self._check_prompt(req, params.prompt)
+        limits = chat_limits(model.limits, chat_settings, model)
+        params = carried(args, validate_video(typed_args(args), limits, self.rng, model))
+        self._check_policy(req, params.prompt_original or params.prompt)  # what the person typed …
         if extends is None and post is None:  # an extension's picture is its parent's last frame
             self._check_model_takes(model, picture, chat_settings)
         if args.loop:
             self._check_model_loops(model, chat_settings)
             params = replace(params, loop=True)
+        plain = picture is None and extends is None and challenge is None  # a draft keeps text only
+        if args.enhance and not args.prompt_writer and plain:  # shown first: nothing queued or charged
+            await self._show_rewrite(req, replace(args, prompt=params.prompt), model.family)
+            return None
+        params, rewrite = await rewritten(
+            self.writer, self.config.enhance.mode, req.user.key, params, model.family
+        )
+        if params.prompt_writer:
+            self._check_policy(req, params.prompt)  # … and what the writer made of it
         if extends is not None:
             params = replace(params, extends=extends)
         params = self._with_post(params, args, post, then)
@@ -179,17 +193,18 @@ class Admission:
             if kept is not None:
                 kept.undo()
             raise
-        await self._announce(req, job)
+        await self._announce(req, job, kept_note(rewrite, req.user.locale))
         return job
 
-    async def _announce(self, req: Request, job: Job) -> None:
-        """The job is stored and charged: from here on nothing may look like a refusal."""
+    async def _announce(self, req: Request, job: Job, note: str = "") -> None:
+        """The job is stored and charged: from here on nothing may look like a refusal (`note`: a
+        line under "queued", such as why the writer's rewrite was not used)."""
         try:
             self.wake()
             if self.boards.is_busy(job.chat):
                 self.boards.add(job)  # a busy group: the shared board shows it, no message of its own
                 return
-            ack = await self._acknowledge(req, job)
+            ack = await self._acknowledge(req, job, note)
             if ack is not None:
                 job.status_message = ack
                 self.store.jobs.update(job.id, status_message=ack)
@@ -242,7 +257,7 @@ class Admission:
         if model.name in broken:
             raise CommandError("model_broken", model=model.name)
 
-    def _check_prompt(self, req: Request, prompt: str) -> None:
+    def _check_policy(self, req: Request, prompt: str) -> None:
         """The prompt policy (a negative prompt names what to avoid, so only the prompt); audited."""
         refusal = self.policy.check(prompt)
         if refusal is not None:
@@ -250,6 +265,19 @@ class Admission:
             who = req.user.key
             self.store.audit.add(self.clock(), req.chat.key, who, "refused prompt", refusal.kind, detail)
             raise CommandError(f"policy_{refusal.kind}", matched=refusal.matched)
+
+    async def press_draft(self, req: Request, action: ButtonAction, draft_id: int) -> Job | None:
+        """▶ Render · ✏️ Use mine · 🔁 Again under a rewrite (`bot.core.enhancing.Drafts`)."""
+        if self.writer is None or self.drafts is None:
+            raise CommandError("enhance_off")
+        return await self.drafts.press(
+            req, action, draft_id, self.writer, lambda r, a: self.submit(r, a), self._check_policy
+        )
+
+    async def _show_rewrite(self, req: Request, args: VideoArgs, family: str) -> None:
+        if self.writer is None or self.drafts is None:
+            raise CommandError("enhance_off")
+        await self.drafts.show(req, args, family, self.writer, self._check_policy)
 
     def _check_model_loops(self, model: ModelSettings, chat: ChatSettings) -> None:
         """`--loop` for a model that conditions frame 0 only: one sentence, free."""
@@ -353,11 +381,11 @@ class Admission:
             parent_id = parent.params.extends.parent_id if parent.params.extends is not None else None
         return found
 
-    async def _acknowledge(self, req: Request, job: Job) -> str | None:
-        """Say "queued"; the job is committed, so a failed ack must not look like a refusal."""
+    async def _acknowledge(self, req: Request, job: Job, note: str = "") -> str | None:
+        """Say "queued" (and `note`); the job is committed, so a failed ack must not look like a refusal."""
         for attempt in range(self.config.queue.delivery_tries):
             try:
-                return await self.notifier.reply(req, self.queued_text(job))
+                return await self.notifier.reply(req, "\n".join(filter(None, (self.queued_text(job), note))))
             except Exception:
                 log.warning("queued reply for job %d failed (try %d)", job.id, attempt + 1, exc_info=True)
                 await asyncio.sleep(0.5 * 2**attempt)

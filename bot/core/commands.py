@@ -239,7 +239,8 @@ class Commands:
             fps=v.fps,
             model=shown_name(made_by),
             licence=made_by.licence,
-            model_option=" [--model NAME]" if len(self.models.names()) > 1 else "",
+            model_option=(" [--model NAME]" if len(self.models.names()) > 1 else "")
+            + (" [--enhance]" if self.config.enhance.mode != "off" else ""),
             commands=command_list(),
         )
         pictures = self.models.pictures_line(self.models.allowed(chat), req.user.locale)
@@ -299,6 +300,8 @@ class Commands:
                 args = replace(args, guidance=p.guidance)
             # keeps its picture; an extension's reroll is another continuation of the same parent
             args = replace(args, loop=p.loop)
+            if p.prompt_writer:  # the chosen rewrite, as it is: never rewritten again
+                args = replace(args, prompt_original=p.prompt_original, prompt_writer=p.prompt_writer)
             await self.admission.submit(req, args, parent_id=job.id, picture=p.picture, extends=p.extends)
         return None
 
@@ -316,6 +319,10 @@ def info_text(
     if post is not None:  # 🎞/🔍: which clip it was made from, and by which step
         step = messages.text(f"button_{post.kind}", locale)
         text = f"{text}\n{messages.text('info_post', locale, job=post.parent_id, steps=step)}"
+    if job.params.rewritten:  # the prompt above is the writer's; this is what the person typed
+        p = job.params
+        typed = messages.text("info_rewritten", locale, original=p.prompt_original, writer=p.prompt_writer)
+        text = f"{text}\n{typed}"
     if chain and len(chain) > 1:
         text = f"{text}\n{chain_line(chain[:-1], locale, viewer)}"
     return text

@@ -42,6 +42,10 @@ class VideoArgs:
     loop: bool = False  # `--loop`: the last frame leads back into the first (docs/extend.md)
     smooth: bool = False  # `--smooth`: 🎞 once the clip is done (docs/post.md)
     hd: bool = False  # `--hd`: 🔍 once the clip is done (after 🎞 when both)
+    enhance: bool = False  # `--enhance`: show the prompt writer's rewrite first (docs/enhance.md)
+    # a reroll of a rewritten prompt (docs/enhance.md): `prompt` is the rewrite, this what was typed
+    prompt_original: str = ""
+    prompt_writer: str = ""
 
 
 OPTIONS = {
@@ -56,8 +60,9 @@ OPTIONS = {
     "--loop": "loop",
     "--smooth": "smooth",
     "--hd": "hd",
+    "--enhance": "enhance",
 }
-FLAGS = frozenset({"silent", "loop", "smooth", "hd"})  # options that take no value
+FLAGS = frozenset({"silent", "loop", "smooth", "hd", "enhance"})  # options that take no value
 _OPTION_TOKEN = re.compile(r"^(--?[A-Za-z][\w-]*|[—–][A-Za-z][\w-]*)(?:=(.*))?$", re.DOTALL)
 
 

@@ -20,6 +20,7 @@ from bot.core.commands import Commands
 from bot.core.credentials import ClipChecker
 from bot.core.delivery import Deliveries, Fitter
 from bot.core.endings import Endings, RunningJobs
+from bot.core.enhancing import Drafts
 from bot.core.eta import Eta
 from bot.core.events import RenderEvents
 from bot.core.executors import Executors, UntrustedChecks
@@ -33,6 +34,7 @@ from bot.core.ports import Clock, RenderBackend, WebLinks
 from bot.core.progress import ProgressBoard
 from bot.core.queue import JobQueue
 from bot.core.tasks import Tasks
+from bot.enhance import PromptWriter, WriterSlot
 from bot.pipelines.spec import ClipIdentity
 from bot.store import Store
 
@@ -108,6 +110,8 @@ def wire(
         config=config, store=store, notifier=notifier, queue=queue, eta=eta, backend=backend,
         wake=runner.wake, clock=clock, rng=rng, models=models, boards=boards, tally=tally, pictures=pictures,
         checks=untrusted_checks,
+        writer=WriterSlot(PromptWriter(config.enhance)) if config.enhance.mode != "off" else None,
+        drafts=Drafts(store=store, notifier=notifier, clock=clock),
     )  # fmt: skip
     commands = Commands(
         config=config, store=store, notifier=notifier, admission=admission, endings=endings, running=running,

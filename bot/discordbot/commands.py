@@ -61,6 +61,7 @@ def build_commands(client: Host) -> list[AnyCommand]:
         loop=_t("discord_video_loop"),
         smooth=_t("discord_video_smooth"),
         hd=_t("discord_video_hd"),
+        enhance=_t("discord_video_enhance"),
     )
     async def video(
         interaction: discord.Interaction[Any],
@@ -76,12 +77,13 @@ def build_commands(client: Host) -> list[AnyCommand]:
         loop: bool = False,
         smooth: bool = False,
         hd: bool = False,
+        enhance: bool = False,
     ) -> None:
         async with client.serving(interaction, public_answer=True) as req:
             chosen = model.value if model else None
             args = VideoArgs(
                 prompt, seed, negative, frames, steps, guidance, chosen,
-                silent=silent, loop=loop, smooth=smooth, hd=hd,
+                silent=silent, loop=loop, smooth=smooth, hd=hd, enhance=enhance,
             )  # fmt: skip
             await service.video(req, args, picture=Upload(image.size, image.read) if image else None)
 

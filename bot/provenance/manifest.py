@@ -47,6 +47,10 @@ class GenerationRecord:
     parent_path: str | None = field(default=None, compare=False, repr=False)
     # a post step (docs/post.md) made this clip from `parent`: step, method and model
     post: dict[str, Any] | None = None
+    # rewritten by a prompt writer (docs/enhance.md): what the person typed, and the writer model
+    prompt_original: str | None = None  # None when only the hash is kept
+    prompt_original_sha256: str | None = None
+    prompt_writer: str | None = None
 
     @classmethod
     def of(
@@ -77,6 +81,7 @@ class GenerationRecord:
             picture_path=params.picture.path if params.picture else None,
             parent=_parent_facts(params),
             parent_path=params.extends.clip_path if params.extends else None,
+            **_rewrite_facts(params, hash_prompt),
         )
 
     def of_clip(self, clip: Clip) -> GenerationRecord:
@@ -104,6 +109,17 @@ class GenerationRecord:
         values.pop("picture_path", None)
         values.pop("parent_path", None)
         return cls(**values)
+
+
+def _rewrite_facts(params: RenderParams, hash_prompt: bool) -> dict[str, Any]:
+    if not params.rewritten:
+        return {}
+    original = params.prompt_original
+    return {
+        "prompt_original": None if hash_prompt else original,
+        "prompt_original_sha256": hashlib.sha256(original.encode()).hexdigest(),
+        "prompt_writer": params.prompt_writer,
+    }
 
 
 def _picture_facts(picture: Picture | None) -> dict[str, Any] | None:
@@ -175,6 +191,8 @@ def manifest_definition(record: GenerationRecord, *, transcoded: str | None = No
             "prompt_policy": record.prompt_policy,
         },
     }
+    if record.prompt_writer:  # the prompt the model saw was written by this language model
+        created["parameters"]["prompt_writer"] = record.prompt_writer
     if record.model.loras:
         created["parameters"]["loras"] = [
             {"name": lora.name, "sha256": lora.sha256, "scale": lora.scale} for lora in record.model.loras

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bot.pipelines.registry import TINY_PRESETS
+from bot.settings.enhance import EnhanceConfig
 from bot.settings.models import LEGACY_MODEL_NAME, ModelSettings, legacy_entry, resolve
 from bot.settings.sections import (
     AdminConfig,
@@ -49,6 +50,7 @@ class Config:
     discord: DiscordConfig = field(default_factory=DiscordConfig)
     web: WebConfig = field(default_factory=WebConfig)
     worker: WorkerConfig = field(default_factory=WorkerConfig)
+    enhance: EnhanceConfig = field(default_factory=EnhanceConfig)
     secrets: Secrets = field(default_factory=Secrets)
     source: str = "<defaults>"
 
