@@ -14,7 +14,7 @@ from aiohttp import web
 
 from bot.enhance.tiny import scripted
 from tests.fakes.hf_hub import FakeHub
-from tests.harness.console import VIDEOBOT, child_env
+from tests.harness.console import VIDEOBOT, ChildProcesses, child_env
 
 WRITER = "Qwen/Qwen3-1.7B"
 REWRITE = "A ginger cat surfs turquoise waves at golden sunset, camera tracking beside the board."
@@ -38,8 +38,10 @@ async def writer_hub(tmp_path: Path) -> AsyncIterator[tuple[FakeHub, str, set[st
     await runner.cleanup()
 
 
-async def run(tmp_path: Path, env: dict[str, str], *args: str) -> tuple[int, str, str]:
-    child = await asyncio.create_subprocess_exec(
+async def run(
+    child_processes: ChildProcesses, tmp_path: Path, env: dict[str, str], *args: str
+) -> tuple[int, str, str]:
+    child = await child_processes.spawn(
         *args, cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
     out, err = await asyncio.wait_for(child.communicate(), 120)
@@ -57,7 +59,9 @@ print(asyncio.run(slot.rewrite("console:me", "un gatto che fa surf", "wan")).tex
 
 
 @pytest.mark.asyncio
-async def test_pull_fetches_the_writers_files_and_the_writer_then_loads_offline(tmp_path, writer_hub):
+async def test_pull_fetches_the_writers_files_and_the_writer_then_loads_offline(
+    tmp_path, writer_hub, child_processes: ChildProcesses
+):
     fake, endpoint, published = writer_hub
     env = {**child_env(), "HF_ENDPOINT": endpoint, "HF_HOME": str(tmp_path / "hf")}
     env.pop("HF_HUB_OFFLINE")
@@ -65,35 +69,45 @@ async def test_pull_fetches_the_writers_files_and_the_writer_then_loads_offline(
         f'[models.toy]\nid = "tiny"\n[enhance]\nmode = "ask"\nmodel = "{WRITER}"\n'
     )
 
-    code, out, err = await run(tmp_path, env, str(VIDEOBOT), "pull", "--config", "config.toml", "--dry-run")
+    code, out, err = await run(
+        child_processes, tmp_path, env, str(VIDEOBOT), "pull", "--config", "config.toml", "--dry-run"
+    )
     assert code == 0, err
     assert f"enhance: {WRITER}" in out and "toy: nothing to download (built in code)" in out
     assert all(name in out for name in published) and not any(name in out for name in NOT_READ)
 
-    code, out, err = await run(tmp_path, env, str(VIDEOBOT), "pull", "--config", "config.toml", "enhance")
+    code, out, err = await run(
+        child_processes, tmp_path, env, str(VIDEOBOT), "pull", "--config", "config.toml", "enhance"
+    )
     assert code == 0, err
     assert "toy" not in out  # only the writer was asked for
     assert {name for name, _ in fake.gets} == published
 
     offline = {**env, "HF_HUB_OFFLINE": "1", "VIDEOBOT_CONFIG": "config.toml"}
-    code, out, err = await run(tmp_path, offline, sys.executable, "-c", LOAD_AND_REWRITE)
+    code, out, err = await run(child_processes, tmp_path, offline, sys.executable, "-c", LOAD_AND_REWRITE)
     assert code == 0, err
     assert out.strip() == REWRITE
 
 
 @pytest.mark.asyncio
-async def test_pull_says_when_the_writer_has_nothing_to_download(tmp_path, writer_hub):
+async def test_pull_says_when_the_writer_has_nothing_to_download(
+    tmp_path, writer_hub, child_processes: ChildProcesses
+):
     _, endpoint, _ = writer_hub
     env = {**child_env(), "HF_ENDPOINT": endpoint, "HF_HOME": str(tmp_path / "hf")}
     env.pop("HF_HUB_OFFLINE")
     (tmp_path / "config.toml").write_text(
         '[models.toy]\nid = "tiny"\n[enhance]\nmode = "ask"\nmodel = "tiny-qwen3"\n'
     )
-    code, out, err = await run(tmp_path, env, str(VIDEOBOT), "pull", "--config", "config.toml", "enhance")
+    code, out, err = await run(
+        child_processes, tmp_path, env, str(VIDEOBOT), "pull", "--config", "config.toml", "enhance"
+    )
     assert code == 0, err
     assert "enhance: nothing to download (built in code)" in out
 
     (tmp_path / "config.toml").write_text('[models.toy]\nid = "tiny"\n')  # [enhance] mode is off
-    code, out, err = await run(tmp_path, env, str(VIDEOBOT), "pull", "--config", "config.toml")
+    code, out, err = await run(
+        child_processes, tmp_path, env, str(VIDEOBOT), "pull", "--config", "config.toml"
+    )
     assert code == 0, err
     assert "enhance" not in out
