@@ -22,7 +22,6 @@ from tests.harness.core import ALICE, GROUP, CoreBot, MakeBot
 from tests.harness.polling import eventually
 from tests.harness.web import MakeWeb
 
-
 pytestmark = [pytest.mark.asyncio, pytest.mark.usefixtures("renders")]  # records read from real tiny clips
 
 TYPED = "un gatto che fa surf"
