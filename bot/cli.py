@@ -91,6 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--smooth", action="store_true", help="then 🎞 Smooth it (writes OUT.smooth.mp4)")
     demo.add_argument("--hd", action="store_true", help="then 🔍 HD ×2 (writes OUT…hd.mp4, after --smooth)")
     demo.add_argument(
+        "--enhance",
+        action="store_true",
+        help="rewrite the prompt first ([enhance]; tiny-qwen3 with --tiny)",
+    )
+    demo.add_argument(
         "--tiny", action="store_true", help="render with the tiny random build of the model's family"
     )
     demo.add_argument("--loop", action="store_true", help="the last frame leads back into the first")
@@ -211,6 +216,11 @@ def _demo(config: Config, args: argparse.Namespace) -> int:
         return 2
     source = settings.source
     print(_demo_model_words(config, replaced, settings, forced=args.tiny), file=sys.stderr)
+    if args.enhance:
+        from bot.tryout import demo_rewrite
+
+        params, words = demo_rewrite(config, params, settings.identity.family, tiny=args.tiny)
+        print(words)
     if args.image is not None:
         try:
             params = dataclasses.replace(params, picture=_demo_picture(config, settings, args.image))

@@ -219,6 +219,11 @@ def _container_tags(path: Path) -> dict[str, str]:
         return dict(container.metadata)
 
 
+def read_tags(path: Path) -> dict[str, str]:
+    """A clip's container tags, without decoding it."""
+    return _container_tags(path)
+
+
 def probe_clip(path: Path) -> Clip:
     """A clip's size, picture and frame count from its headers, without decoding it."""
     with av.open(str(path)) as container:

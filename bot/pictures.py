@@ -108,14 +108,19 @@ def count_faces_seen(count_faces: FaceCounter, picture: Image.Image, sizes: Sequ
 def picture_intact(picture: Picture) -> bool:
     """Whether the file at `picture.path` is still the one that passed the checks (its SHA-256):
     a worker reading it from a shared disk renders only what the bot checked."""
+    return file_intact(picture.path or "", picture.sha256)
+
+
+def file_intact(path: str, sha256: str) -> bool:
+    """Whether the file at `path` has this SHA-256 (a picture's, a post step's parent clip)."""
     digest = hashlib.sha256()
     try:
-        with open(picture.path or "", "rb") as file:
+        with open(path, "rb") as file:
             while chunk := file.read(1 << 20):
                 digest.update(chunk)
     except OSError:
         return False
-    return digest.hexdigest() == picture.sha256
+    return bool(sha256) and digest.hexdigest() == sha256
 
 
 def open_picture(data: bytes, max_bytes: int) -> tuple[Image.Image, str]:

@@ -9,9 +9,11 @@ edit.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
-from bot.config import Config, ModelEntry, ModelSettings
+from bot.config import TINY_WRITER, Config, ModelEntry, ModelSettings
+from bot.core.types import RenderParams
 from bot.pipelines.registry import TINY_PRESETS
 from bot.render import ModelUnavailable, check_weights_on_disk
 from bot.settings.models import resolve
@@ -129,3 +131,24 @@ def extras_note(config: Config, trying: Config) -> str | None:
         SOUND: f"{SOUND} adds sound (--model {SOUND})",
     }
     return "Tiny models to try the rest: " + "; ".join(what[n] for n in added) + "."
+
+
+def demo_rewrite(
+    config: Config, params: RenderParams, family: str, *, tiny: bool
+) -> tuple[RenderParams, str]:
+    """`demo --enhance`: `params` with the writer's paragraph (`[enhance]`'s writer; `tiny-qwen3`
+    with `--tiny`), and the lines that say what it wrote or why the typed prompt stays."""
+    from bot.enhance import PromptWriter, WriterSlot
+
+    settings = dataclasses.replace(config.enhance, model=TINY_WRITER, path="") if tiny else config.enhance
+    slot = WriterSlot(PromptWriter(settings))
+    try:
+        rewrite = asyncio.run(slot.rewrite("demo", params.prompt, family, paced=False))
+    finally:
+        slot.pool.shutdown(wait=True)
+    if not rewrite.rewritten:
+        return params, f"The prompt writer {settings.model} kept your prompt ({rewrite.kept}: {rewrite.why})."
+    written = dataclasses.replace(
+        params, prompt=rewrite.text, prompt_original=params.prompt, prompt_writer=rewrite.writer
+    )
+    return written, f"Rewritten by {rewrite.writer}:\n{rewrite.text}"

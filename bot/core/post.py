@@ -55,8 +55,6 @@ async def post_step(
     """Queue `kind` on `parent`'s clip for `req` (anyone may, as with 🔁), or say why not.
 
     `model` is the parent's model as still configured (None: it is gone)."""
-    if admission.config.queue.backend != "local":  # remote workers do not run post steps yet
-        raise CommandError("post_not_remote")
     if model is None:
         raise CommandError("post_no_model", model=parent.model)
     if parent.status != JobStatus.DONE or not parent.clip_path or not Path(parent.clip_path).is_file():

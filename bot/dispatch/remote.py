@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from bot.config import VideoConfig
 from bot.core.ports import RenderJob
-from bot.core.types import Extension, Picture, RenderParams
+from bot.core.types import Extension, Picture, PostKind, PostStep, RenderParams
 from bot.pipelines.spec import ClipIdentity
 
 RENDER_FUNCTION = "render"
@@ -173,6 +173,7 @@ class RemoteJob:
     job: RenderJob
     run: str  # the bot's run: part of the SAQ key, the clip's name and the upload grant
     video: VideoConfig
+    parent_sha256: str = ""  # a post step's parent clip as the bot holds it: the worker reads only that
 
     def to_kwargs(self, keys: WorkerKeys, saq_key: str) -> dict[str, Any]:
         payload = {
@@ -182,6 +183,7 @@ class RemoteJob:
             "params": dataclasses.asdict(self.job.params),
             "identity": self.job.identity.as_data(),
             "video": dataclasses.asdict(self.video),
+            "parent_sha256": self.parent_sha256,
         }
         nonce = os.urandom(12)
         sealed = AESGCM(keys.seal).encrypt(nonce, json.dumps(payload).encode(), saq_key.encode())
@@ -199,16 +201,18 @@ class RemoteJob:
             # a picture travels as its record; the worker reads it from `path` (a shared [storage] dir)
             picture = fields.pop("picture", None)
             extends = fields.pop("extends", None)  # the parent clip likewise, by its path
+            post = fields.pop("post", None)  # 🎞/🔍: the parent clip by its path, checked by its hash
             params = RenderParams(
                 **fields,
                 picture=Picture(**picture) if picture else None,
                 extends=Extension(**extends) if extends else None,
+                post=PostStep(**{**post, "kind": PostKind(post["kind"])}) if post else None,
             )
             identity = ClipIdentity.from_data(payload["identity"])
             job = RenderJob(int(payload["job_id"]), str(payload["model"]), params, identity)
             known = {f.name for f in dataclasses.fields(VideoConfig)}  # a newer bot may send more
             video = VideoConfig(**{k: v for k, v in payload.get("video", {}).items() if k in known})
-            return cls(job, str(payload["run"]), video)
+            return cls(job, str(payload["run"]), video, str(payload.get("parent_sha256", "")))
         except (InvalidTag, KeyError, TypeError, ValueError) as error:
             raise Untrusted(f"a job the bot did not seal ({type(error).__name__})") from error
 

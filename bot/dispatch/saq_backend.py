@@ -24,6 +24,7 @@ import time
 import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from saq.job import TERMINAL_STATUSES, Status
 from saq.job import Job as SaqJob
@@ -56,12 +57,13 @@ from bot.dispatch.remote import (
 from bot.dispatch.saq_queue import REDIS_ERRORS, VideobotQueue, abort_earlier_runs, safe_url, sweep_forever
 from bot.dispatch.saq_results import ResultCheck, Unusable
 from bot.dispatch.upload_port import UploadPort
-from bot.dispatch.uploads import ClipInbox, remove_partials
+from bot.dispatch.uploads import ClipInbox, file_digest, remove_partials
 from bot.provenance import ContentCredentials
 
 log = logging.getLogger(__name__)
 
 RESULT_TTL_S = 24 * 3600  # finished SAQ records (a few hundred bytes each) kept this long
+MAX_POST_FRAMES = 100_000  # a post step's progress counts frames, never more than this
 ABORT_TTL_S = 60  # how long a worker can still find out that its job was cancelled
 
 
@@ -89,6 +91,15 @@ class Remote:
     submitted_at: float = field(default_factory=time.monotonic)
     touched: int = 0  # the record's last heartbeat (the worker's clock) ...
     beat_seen_at: float = field(default_factory=time.monotonic)  # ... and when we saw it change
+
+
+def _total(job: RenderJob, meta: dict[str, Any]) -> int:
+    """The steps a job's progress counts: a render's steps, a post step's frames (as its worker
+    says, bounded)."""
+    total = meta.get("total")
+    if job.params.post is None or not isinstance(total, int) or isinstance(total, bool):
+        return job.params.steps
+    return min(max(total, 1), MAX_POST_FRAMES)
 
 
 class SaqBackend:
@@ -316,7 +327,15 @@ class SaqBackend:
             )
             return
         remote.rounds += 1
-        sealed = RemoteJob(replace(remote.job, model=remote.model), self.run_id, self.config.video)
+        post = remote.job.params.post  # the worker reads the parent clip only if it is the bot's
+        try:
+            parent = await asyncio.to_thread(file_digest, Path(post.clip_path)) if post is not None else None
+        except OSError as error:  # not Redis's: this job only
+            gone = Failed(remote.job.job_id, FailureKind.INTERNAL, f"its parent clip is gone: {error}")
+            self._drop(remote, gone)
+            return
+        sha256 = parent.sha256 if parent is not None else ""
+        sealed = RemoteJob(replace(remote.job, model=remote.model), self.run_id, self.config.video, sha256)
         job = SaqJob(
             function=RENDER_FUNCTION,
             kwargs=sealed.to_kwargs(self.keys, queue.job_id(remote.key)),
@@ -366,7 +385,7 @@ class SaqBackend:
                 remote.started = True
                 self._sink(Started(job_id))
             meta = record.meta if isinstance(record.meta, dict) else {}
-            total = remote.job.params.steps  # meta is untrusted: only a step within the job counts
+            total = _total(remote.job, meta)  # meta is untrusted: only a step within the job counts
             step = meta.get("step", 0)
             step = step if isinstance(step, int) and not isinstance(step, bool) and 0 <= step <= total else 0
             if step > remote.step:

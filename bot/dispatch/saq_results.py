@@ -10,12 +10,14 @@ from pathlib import Path
 
 from saq.job import Job as SaqJob
 
+from bot.config import MAX_SMOOTH_FPS
 from bot.core.extend import clip_frames
 from bot.core.ports import Cancelled, Failed, FailureKind, Rendered, RenderJob
-from bot.core.types import Clip
+from bot.core.types import Clip, PostKind
 from bot.dispatch.remote import Untrusted, Uploaded, WorkerKeys, clip_key, open_result
 from bot.dispatch.uploads import ClipInbox, file_digest
-from bot.encode import probe_clip
+from bot.encode import probe_clip, read_tags
+from bot.post.clip import made_of, sign_post
 from bot.provenance import ContentCredentials
 
 
@@ -30,11 +32,16 @@ class Unusable:
 Outcome = Failed | Cancelled | Rendered | Unusable | None
 
 
-def clip_misfits(clip: Clip, job: RenderJob) -> str | None:
+def clip_misfits(clip: Clip, job: RenderJob, parent: Clip | None = None) -> str | None:
     """Why an uploaded clip cannot be this job's (checked from its headers, before anything
     decodes it): more frames, a bigger picture or a longer duration than the job makes — its
-    whole output, an extension's parent and a loop's way back included (`clip_frames`)."""
+    whole output, an extension's parent and a loop's way back included (`clip_frames`).  A post
+    step's clip is checked against its `parent` clip (`post_misfits`)."""
     params = job.params
+    if params.post is not None:
+        if parent is None:
+            return "a post step's clip without its parent clip to check it against"
+        return post_misfits(clip, params.post.kind, parent)
     expected = clip_frames(params)
     if clip.frames < 1 or clip.frames > expected:
         return f"{clip.frames} frames where the job makes at most {expected}"
@@ -42,6 +49,24 @@ def clip_misfits(clip: Clip, job: RenderJob) -> str | None:
         return f"{clip.width}x{clip.height} where the job asked for {params.width}x{params.height}"
     if clip.fps < 1 or clip.duration_s > expected / max(params.fps, 1) + 1:
         return f"{clip.duration_s:.1f} s long where the job makes {expected} frames at {params.fps} fps"
+    return None
+
+
+def post_misfits(clip: Clip, kind: PostKind, parent: Clip) -> str | None:
+    """Why a clip cannot be `parent` after `kind`: 🎞 multiplies the frames and the fps by one whole
+    factor (at least 2, within MAX_SMOOTH_FPS) and keeps the size; 🔍 keeps the frames and the fps
+    and doubles the size (encoders pad to 16)."""
+    factor, scale = (clip.fps // max(parent.fps, 1), 1) if kind == PostKind.SMOOTH else (1, 2)
+    smooth = factor >= 2 and clip.fps == parent.fps * factor and clip.fps <= MAX_SMOOTH_FPS
+    if kind == PostKind.SMOOTH and not smooth:
+        return f"{clip.fps} fps is no smoothing of a {parent.fps} fps clip"
+    if kind == PostKind.HD and clip.fps != parent.fps:
+        return f"{clip.fps} fps where HD keeps the clip's {parent.fps}"
+    if clip.frames != parent.frames * factor:
+        return f"{clip.frames} frames where {kind} of {parent.frames} makes {parent.frames * factor}"
+    if not (0 <= clip.width - parent.width * scale <= 16 and 0 <= clip.height - parent.height * scale <= 16):
+        wanted = f"{parent.width * scale}x{parent.height * scale}"
+        return f"{clip.width}x{clip.height} where {kind} of {parent.width}x{parent.height} makes {wanted}"
     return None
 
 
@@ -94,17 +119,24 @@ class ResultCheck:
             clip = await asyncio.to_thread(probe_clip, path)
         except Exception as error:  # not an MP4 at all
             return Unusable(f"the upload is not a readable clip ({type(error).__name__})")
-        if (why := clip_misfits(clip, job)) is not None:
+        post = job.params.post
+        parent = await asyncio.to_thread(probe_clip, Path(post.clip_path)) if post is not None else None
+        if (why := clip_misfits(clip, job, parent)) is not None:
             return Unusable(why)
-        return Rendered(job_id, await asyncio.to_thread(self._signed, path, job))
+        return Rendered(job_id, await asyncio.to_thread(self._signed, path, job, parent))
 
-    def _signed(self, path: Path, job: RenderJob) -> Clip:
+    def _signed(self, path: Path, job: RenderJob, parent: Clip | None) -> Clip:
         """Content Credentials go on at the bot (workers need no signing key), naming the identity
-        the job carried, as the worker's tags do (blocking)."""
+        the job carried, as the worker's tags do, and a post step's parent clip (blocking)."""
         if self.credentials is not None:
             clip = probe_clip(path)  # the record states the uploaded file's frames and fps
-            self.credentials.sign(path, self.credentials.record(job.params, job.identity).of_clip(clip))
+            post = job.params.post
+            if post is not None and parent is not None:
+                made = made_of(clip, read_tags(path))
+                sign_post(self.credentials, made, post, job.params, job.identity, parent.frames)
+            else:
+                self.credentials.sign(path, self.credentials.record(job.params, job.identity).of_clip(clip))
         return probe_clip(path)
 
 
-__all__ = ["Outcome", "ResultCheck", "Unusable", "clip_misfits"]
+__all__ = ["Outcome", "ResultCheck", "Unusable", "clip_misfits", "post_misfits"]

@@ -47,7 +47,8 @@ from bot.dispatch.remote import (
     seal_result,
 )
 from bot.dispatch.saq_queue import REDIS_ERRORS, VideobotQueue, safe_url
-from bot.pictures import picture_intact
+from bot.pictures import file_intact, picture_intact
+from bot.post.engine import PostEngine
 from bot.render import ModelPool, Renderer
 from bot.signals import stop_on_signals
 
@@ -116,6 +117,17 @@ class VideobotWorker(Worker[Any]):
             return False  # the job's record could not be written: SAQ's sweep or the bot picks it up
 
 
+def _input_changed(remote: RemoteJob) -> str | None:
+    """Which file read from the shared disk is not the one the bot checked (its SHA-256): the
+    job's picture, or a post step's parent clip; None when all are (blocking)."""
+    params = remote.job.params
+    if params.picture is not None and not picture_intact(params.picture):
+        return "picture"
+    if params.post is not None and not file_intact(params.post.clip_path, remote.parent_sha256):
+        return "parent clip"
+    return None
+
+
 class Renders:
     """The job function around the bot's own in-process backend (`LocalBackend`: model pool,
     render thread, step hook, encoder), which it drives one job at a time."""
@@ -132,6 +144,7 @@ class Renders:
             model_retry_s=config.queue.model_retry_s,
             default_model=names[0],
             credentials=None,  # the bot signs what it receives: no key on this machine
+            post=PostEngine(config.post, memory=config.render.memory),  # this machine's [post] weights
         )
         self.keys = WorkerKeys.of(secret)
         # Clips go only to the URL in this machine's own config, or to the one the bot registered
@@ -169,12 +182,11 @@ class Renders:
         job = remote.job
         if job.model not in self.backend.pool:
             return {"failed": FailureKind.MODEL_MISSING.value, "detail": f"this worker has no {job.model}"}
-        picture = job.params.picture
-        if picture is not None and not await asyncio.to_thread(picture_intact, picture):
-            log.warning("job %d: its picture on the shared disk is not the one the bot checked", job.job_id)
+        if (changed_input := await asyncio.to_thread(_input_changed, remote)) is not None:
+            log.warning("job %d: its %s on the shared disk is not the bot's", job.job_id, changed_input)
             return {
                 "failed": FailureKind.INTERNAL.value,
-                "detail": "the picture changed since it was checked",
+                "detail": f"the {changed_input} changed since it was checked",
             }
         state: dict[str, Any] = {"step": 0, "total": job.params.steps, "phase": "rendering"}
         changed, ended = asyncio.Event(), asyncio.Event()

@@ -93,18 +93,40 @@ def encode_post(
     metadata[POST_TAG] = made.chain
     metadata[f"{POST_TAG}_model"] = made.model
     clip = encode_mp4(made.frames, out, fps=made.fps, metadata=metadata, crf=video.crf)
-    if credentials is not None:
-        record = credentials.record(replace(facts, extends=None), made_by).of_clip(clip)
-        root = params.extends.root_id if params.extends else step.parent_id
-        record = replace(
-            record,
-            parent={"job": step.parent_id, "first_clip": root, "frames": made.parent_frames},
-            parent_path=step.clip_path,
-            post={"step": str(step.kind), "method": made.method, "model": made.model, "chain": made.chain},
-        )
-        if credentials.sign(out, record):
-            clip = replace(clip, size_bytes=out.stat().st_size)
-    return PostMade(clip, made.method, made.model, made.chain)
+    result = PostMade(clip, made.method, made.model, made.chain)
+    if credentials is not None and sign_post(credentials, result, step, params, made_by, made.parent_frames):
+        clip = replace(clip, size_bytes=out.stat().st_size)
+    return replace(result, clip=clip)
+
+
+def sign_post(
+    credentials: ContentCredentials,
+    made: PostMade,
+    step: PostStep,
+    params: RenderParams,
+    made_by: ClipIdentity,
+    parent_frames: int,
+) -> bool:
+    """Sign `made.clip` in place: the parent clip as its `parentOf` ingredient, the step as an edit
+    (here, and at the bot for a clip a remote worker made)."""
+    clip = made.clip
+    size = {"width": clip.width, "height": clip.height}
+    facts = replace(params, frames=clip.frames, fps=clip.fps, **size, post=None, extends=None)
+    root = params.extends.root_id if params.extends else step.parent_id
+    record = replace(
+        credentials.record(facts, made_by).of_clip(clip),
+        parent={"job": step.parent_id, "first_clip": root, "frames": parent_frames},
+        parent_path=step.clip_path,
+        post={"step": str(step.kind), "method": made.method, "model": made.model, "chain": made.chain},
+    )
+    return credentials.sign(Path(clip.path), record)
+
+
+def made_of(clip: Clip, tags: dict[str, str]) -> PostMade:
+    """What a post clip's tags say made it (a remote worker's upload: bounded, its last step's method)."""
+    chain = tags.get(POST_TAG, "")[:200]
+    method = chain.rsplit(",", 1)[-1].partition(":")[2]
+    return PostMade(clip, method, tags.get(f"{POST_TAG}_model", "")[:200], chain)
 
 
 def run_post_step(
