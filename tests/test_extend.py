@@ -12,11 +12,12 @@ import pytest
 
 from bot.config import Config, parse_config
 from bot.core.parsing import parse_video_text
-from bot.core.types import ButtonAction, Extension, JobStatus, RenderParams
+from bot.core.types import ButtonAction, Extension, JobStatus, PostKind, RenderParams
 from bot.encode import read_clip
 from bot.pipelines.extend import close_loop, join
 from tests.harness.core import ALICE, CAROL, CoreBot, MakeBot
 from tests.harness.media import decode
+from tests.harness.polling import eventually
 
 MODELS = {"ms": {"id": "tiny"}, "ltx": {"id": "tiny-ltx"}, "wan22": {"id": "tiny-wan22"}}
 LTX = "--model ltx --frames 9"
@@ -82,6 +83,32 @@ async def test_an_extension_is_a_job_with_a_parent_one_clip_of_quota_and_one_lon
     assert again.params.extends is not None and again.params.extends.root_id == parent.id
     await bot.service.info(bot.req(), again.id)
     assert f"extends: #{parent.id} “a red fox” → #{done.id} “a red fox”" in bot.last_text
+
+
+@pytest.mark.asyncio
+async def test_extend_typed_with_smooth_and_hd_queues_each_step_after_the_extension(
+    make_bot: MakeBot, tmp_path: Path
+) -> None:
+    bot = await make_bot(config=extend_config(tmp_path))
+    parent = await done_clip(bot)
+    used = bot.used_today()
+
+    refused = await bot.service.extend_text(bot.req(), f"{parent.id} it jumps --seed 3")
+    assert refused is None and "/extend takes a clip, a prompt, --smooth and --hd" in bot.last_text
+    assert bot.used_today() == used, "a refusal is free"
+
+    extension = await bot.service.extend_text(bot.req(), f"#{parent.id} it —smooth jumps --hd")
+    assert extension is not None and extension.params.extends is not None
+    assert (extension.params.prompt, extension.params.then_post) == ("it jumps", "smooth,hd")
+    await eventually(lambda: len(bot.store.jobs.of_user(ALICE, 10)) == 4, timeout=60, what="both steps")
+    jobs = sorted(bot.store.jobs.of_user(ALICE, 10), key=lambda job: job.id)
+    assert [(j.params.post.kind, j.parent_id) for j in jobs[2:] if j.params.post] == [
+        (PostKind.SMOOTH, extension.id),
+        (PostKind.HD, jobs[2].id),
+    ]
+
+    plain = await bot.service.extend_text(bot.req(), f"{parent.id} it lands")  # no flags: none queued after
+    assert plain is not None and plain.params.then_post == "" and plain.params.prompt == "it lands"
 
 
 @pytest.mark.asyncio

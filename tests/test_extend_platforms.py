@@ -164,7 +164,7 @@ async def test_discord_extends_by_button_and_command_and_loops_by_option(
     world = await make_world()
     fake = world.fake
     synced = {c["name"]: c for c in next(iter(fake.synced_commands.values()))}
-    assert {o["name"] for o in synced["extend"]["options"]} == {"job", "prompt"}
+    assert {o["name"] for o in synced["extend"]["options"]} == {"job", "prompt", "smooth", "hd"}
     assert {o["name"]: o["type"] for o in synced["video"]["options"]}["loop"] == 5  # a boolean
 
     asked = fake.slash("video", {"prompt": "a red fox", "model": "ltx", "frames": 9})
@@ -191,3 +191,25 @@ async def test_discord_extends_by_button_and_command_and_loops_by_option(
     [loop] = world.service.store.jobs.of_user(UserRef("discord", "111"), 1)
     assert loop.params.loop
     await world.until(lambda: world.job(loop.id).status == JobStatus.DONE)
+
+
+async def test_discord_extend_takes_smooth_and_hd_options_as_video_does(make_world: MakeWorld) -> None:
+    world = await make_world()
+    fake = world.fake
+    synced = {c["name"]: c for c in next(iter(fake.synced_commands.values()))}
+    assert {o["name"]: o["type"] for o in synced["extend"]["options"]}["smooth"] == 5  # a boolean
+    asked = fake.slash("video", {"prompt": "a red fox", "model": "ltx", "frames": 9})
+    await asked.callback()
+    await asked.followup(timeout=90)
+
+    extend = fake.slash("extend", {"job": 1, "prompt": "it runs", "smooth": True, "hd": True})
+    await extend.callback()
+    await world.until(lambda: len(world.service.store.jobs.of_user(UserRef("discord", "111"), 10)) == 4, 60)
+
+    jobs = sorted(world.service.store.jobs.of_user(UserRef("discord", "111"), 10), key=lambda job: job.id)
+    assert jobs[1].params.extends is not None and jobs[1].params.prompt == "it runs"
+    assert jobs[1].params.then_post == "smooth,hd"
+    assert [(j.params.post.kind, j.parent_id) for j in jobs[2:] if j.params.post] == [
+        ("smooth", jobs[1].id),
+        ("hd", jobs[2].id),
+    ], "each step once the clip before it is delivered, in order"

@@ -14,7 +14,7 @@ from bot.core.admission import Admission
 from bot.core.credentials import ClipChecker, Upload, credentials_line
 from bot.core.endings import Endings, RunningJobs
 from bot.core.eta import Eta
-from bot.core.extend import chain, extend
+from bot.core.extend import chain, extend, extend_words
 from bot.core.menu import command_list
 from bot.core.models import Models, model_extras, model_line, seconds, shown_name
 from bot.core.notify import Notifier
@@ -148,9 +148,13 @@ class Commands:
         )
         await self.notifier.reply(req, text, private=True)
 
-    async def extend(self, req: Request, job: Job, prompt: str | None = None) -> Job | None:
-        """⏩ Extend or `/extend [id] [prompt]`: a continuation of `job`'s clip (bot.core.extend)."""
-        return await extend(self.admission, self.store, req, job, prompt, self._still_configured(job.model))
+    async def extend(
+        self, req: Request, job: Job, prompt: str | None = None, *, smooth: bool = False, hd: bool = False
+    ) -> Job | None:
+        """⏩ Extend or `/extend [id] [prompt] [--smooth] [--hd]`: a continuation of `job`'s clip
+        (bot.core.extend)."""
+        model = self._still_configured(job.model)
+        return await extend(self.admission, self.store, req, job, prompt, model, smooth=smooth, hd=hd)
 
     async def post(self, req: Request, job: Job, kind: PostKind) -> Job | None:
         """🎞 Smooth or 🔍 HD: a new clip made from `job`'s (bot.core.post)."""
@@ -170,13 +174,15 @@ class Commands:
             await self.notifier.reply(req, messages.text(refused.key, job.user.locale, **refused.values))
 
     async def extend_text(self, req: Request, argument: str, replied: Job | None = None) -> Job | None:
-        """`/extend [id] [prompt]` typed; a reply to a clip names it without the id."""
+        """`/extend [id] [prompt] [--smooth] [--hd]` typed; a reply to a clip names it without the id."""
         first, _, rest = argument.strip().partition(" ")
-        if first.lstrip("#").isdigit():
-            return await self.extend(req, self.find_job(req, first), rest.strip() or None)
-        if replied is None:
+        named = first.lstrip("#").isdigit()
+        if not named and replied is None:
             raise CommandError("extend_which")
-        return await self.extend(req, replied, argument.strip() or None)
+        prompt, smooth, hd = extend_words(rest if named else argument)
+        job = self.find_job(req, first) if named else replied
+        assert job is not None
+        return await self.extend(req, job, prompt.strip() or None, smooth=smooth, hd=hd)
 
     async def info(self, req: Request, job_ref: str | int | None = None) -> None:
         if job_ref:

@@ -9,11 +9,12 @@ Rerolling an extension renders another continuation of the same parent.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from bot.core import roles
 from bot.core.admission import Admission
-from bot.core.parsing import CommandError, VideoArgs, clean_text
+from bot.core.parsing import CommandError, VideoArgs, clean_text, parse_video_text
 from bot.core.types import Extension, Job, JobStatus, RenderParams, Request
 from bot.store import Store
 from bot.store.public import JOB
@@ -40,10 +41,28 @@ def chain(store: Store, job: Job, limit: int = 50) -> list[Job]:
     return jobs
 
 
+def extend_words(text: str) -> tuple[str, bool, bool]:
+    """`/extend`'s typed words: its prompt, `--smooth` and `--hd` (as `/video` has them); any other
+    option is refused (the rest comes from the clip it continues)."""
+    args = parse_video_text(text)
+    if replace(args, smooth=False, hd=False) != VideoArgs(args.prompt):
+        raise CommandError("extend_options")
+    return args.prompt, args.smooth, args.hd
+
+
 async def extend(
-    admission: Admission, store: Store, req: Request, parent: Job, prompt: str | None, model: str | None
+    admission: Admission,
+    store: Store,
+    req: Request,
+    parent: Job,
+    prompt: str | None,
+    model: str | None,
+    *,
+    smooth: bool = False,
+    hd: bool = False,
 ) -> Job | None:
-    """Queue a continuation of `parent` for `req`, or say in one sentence (free) why not.
+    """Queue a continuation of `parent` for `req`, or say in one sentence (free) why not;
+    `smooth`/`hd`: the post steps to queue once it is delivered, as `/video --smooth --hd`.
 
     `model` is the parent's model as still configured (None: it is gone, and so is extending)."""
     if parent.user.key != req.user.key and not roles.may_moderate(req, parent, admission.config.admin):
@@ -70,5 +89,7 @@ async def extend(
         steps=p.steps,
         guidance=p.guidance,
         model=model,
+        smooth=smooth,
+        hd=hd,
     )
     return await admission.submit(req, args, parent_id=parent.id, extends=extension)

@@ -241,14 +241,23 @@ class VideoService:
 
     @answers_errors
     async def extend_text(self, req: Request, argument: str, replied: Job | None = None) -> Job | None:
-        """`/extend [id] [prompt]` (a reply to a clip names it): a continuation, docs/extend.md."""
+        """`/extend [id] [prompt] [--smooth] [--hd]` (a reply to a clip names it): a continuation,
+        docs/extend.md."""
         return await self.rooms.commands.extend_text(req, argument, replied)
 
     @answers_errors
-    async def extend(self, req: Request, job_ref: str | int, prompt: str | None = None) -> Job | None:
-        """Discord's `/extend` and the console's: the clip by its id."""
+    async def extend(
+        self,
+        req: Request,
+        job_ref: str | int,
+        prompt: str | None = None,
+        *,
+        smooth: bool = False,
+        hd: bool = False,
+    ) -> Job | None:
+        """Discord's `/extend` and the console's: the clip by its id (`smooth`/`hd`: its options)."""
         commands = self.rooms.commands
-        return await commands.extend(req, commands.find_job(req, job_ref), prompt)
+        return await commands.extend(req, commands.find_job(req, job_ref), prompt, smooth=smooth, hd=hd)
 
     @answers_errors
     async def cancel(self, req: Request, job_ref: str | None = None) -> None:

@@ -88,14 +88,21 @@ def build_commands(client: Host) -> list[AnyCommand]:
             await service.video(req, args, picture=Upload(image.size, image.read) if image else None)
 
     @app_commands.command(name="extend", description=_menu("extend"))
-    @app_commands.describe(job=_t("discord_extend_job"), prompt=_t("discord_extend_prompt"))
+    @app_commands.describe(
+        job=_t("discord_extend_job"),
+        prompt=_t("discord_extend_prompt"),
+        smooth=_t("discord_video_smooth"),
+        hd=_t("discord_video_hd"),
+    )
     async def extend(
         interaction: discord.Interaction[Any],
         job: Range[int, 1],
         prompt: Range[str, 1, v.max_prompt_chars] | None = None,
+        smooth: bool = False,
+        hd: bool = False,
     ) -> None:
         async with client.serving(interaction, public_answer=True) as req:
-            await service.extend(req, job, prompt)
+            await service.extend(req, job, prompt, smooth=smooth, hd=hd)
 
     @app_commands.command(name="cancel", description=_menu("cancel"))
     @app_commands.describe(job=_t("discord_cancel_job"))
