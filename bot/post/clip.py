@@ -110,8 +110,8 @@ def sign_post(
     """Sign `made.clip` in place: the parent clip as its `parentOf` ingredient, the step as an edit
     (here, and at the bot for a clip a remote worker made)."""
     clip = made.clip
-    size = {"width": clip.width, "height": clip.height}
-    facts = replace(params, frames=clip.frames, fps=clip.fps, **size, post=None, extends=None)
+    facts = replace(params, frames=clip.frames, fps=clip.fps, post=None, extends=None)
+    facts = replace(facts, width=clip.width, height=clip.height)
     root = params.extends.root_id if params.extends else step.parent_id
     record = replace(
         credentials.record(facts, made_by).of_clip(clip),
