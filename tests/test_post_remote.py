@@ -20,6 +20,7 @@ from bot.dispatch.saq_backend import SaqBackend
 from bot.dispatch.saq_results import clip_misfits, post_misfits
 from bot.dispatch.worker import _input_changed
 from bot.pipelines.spec import ClipIdentity
+from bot.post.hd import import_spandrel
 from bot.provenance import check_clip
 from bot.render import Renderer
 from tests.harness.core import BOB, MakeBot
@@ -36,17 +37,32 @@ TINY = ClipIdentity("tiny", "tiny", "modelscope", "none")
 PARAMS = RenderParams("a cat", "", 1, 8, 2, 9.0, 64, 64, 8)
 
 
+def upscaler_file(tmp_path: Path) -> str:
+    """A ×2 upscaler with random weights in a file spandrel loads (no hub)."""
+    import torch
+    from safetensors.torch import save_file
+
+    import_spandrel()
+    from spandrel.architectures.Compact import Compact
+
+    torch.manual_seed(0)
+    path = tmp_path / "x2.safetensors"
+    save_file(Compact(num_feat=8, num_conv=2, upscale=2).state_dict(), str(path))
+    return str(path)
+
+
 def remote_config(folder: Path, redis_url: str) -> Config:
     settings = saq_settings(folder / "data", redis_url, post=dict(NO_HUB), quota={"max_queued": 10})
     return parse_config(settings, "remote-post.toml", {"VIDEOBOT_WORKER_SECRET": SECRET})
 
 
 @pytest.mark.asyncio
-async def test_a_remote_worker_smooths_the_bots_clip_and_the_bot_signs_it_with_its_parent(
+async def test_a_remote_worker_smooths_then_upscales_the_bots_clips_and_the_bot_signs_them(
     make_bot: MakeBot, tmp_path: Path, start_redis: StartRedis, start_worker: StartWorker
 ) -> None:
     redis = start_redis(tmp_path)
-    worker = start_worker(write_saq_config(tmp_path / "worker", redis.url, post=dict(NO_HUB)))
+    post = {**NO_HUB, "upscaler_path": upscaler_file(tmp_path)}  # the worker's own weights
+    worker = start_worker(write_saq_config(tmp_path / "worker", redis.url, post=post))
     bot = await make_bot(config=remote_config(tmp_path, redis.url), renderer=Renderer("tiny"))  # unused
     assert isinstance(bot.service.backend, SaqBackend)
     parent = await bot.video("a red fox --frames 8")
@@ -58,6 +74,9 @@ async def test_a_remote_worker_smooths_the_bots_clip_and_the_bot_signs_it_with_i
     assert job.params.post is not None and job.params.post.kind == PostKind.SMOOTH
     assert bot.used_today(BOB) == used + 1
     done = await bot.until_status(job.id, JobStatus.DONE, timeout=120)
+    await bot.service.button(bot.req(BOB), ButtonAction.HD, done.id)  # a post step on a post clip
+    [hd_job] = bot.store.jobs.of_user(BOB, 1)
+    hd = await bot.until_status(hd_job.id, JobStatus.DONE, timeout=120)
     worker.stop()
 
     assert done.clip_path is not None and parent.clip_path is not None
@@ -68,6 +87,15 @@ async def test_a_remote_worker_smooths_the_bots_clip_and_the_bot_signs_it_with_i
     assert (done.params.frames, done.params.fps) == (after.frames, 24), "the post clip's own facts stored"
     check = check_clip(Path(done.clip_path))  # signed by the bot: the worker holds no key
     assert check.state.value == "valid" and check.extends_clip and check.parent_had_credentials
+    assert hd.clip_path is not None
+    upscaled = decode(Path(hd.clip_path).read_bytes())
+    assert (upscaled.frames, upscaled.width, upscaled.height) == (
+        after.frames,
+        2 * after.width,
+        2 * after.height,
+    )
+    assert upscaled.metadata["videobot_post"] == "smooth:minterpolate,hd:spandrel"
+    assert check_clip(Path(hd.clip_path)).state.value == "valid"
     assert "Traceback" not in worker.log
 
 
