@@ -30,7 +30,7 @@ class CommandSpec:
 
 COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("video", "<prompt>"),
-    CommandSpec("extend", "[id] [prompt]"),
+    CommandSpec("extend", "[id] [prompt] [--smooth] [--hd]"),
     CommandSpec("cancel", "[id]"),
     CommandSpec("queue", ""),
     CommandSpec("quota", ""),
