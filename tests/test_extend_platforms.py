@@ -25,7 +25,7 @@ from tests.fakes.telegram_api import FakeTelegram
 from tests.harness.config import MakeConfig, tiny_settings
 from tests.harness.discord import MakeWorld, custom_ids
 from tests.harness.media import decode
-from tests.harness.polling import eventually_async
+from tests.harness.polling import eventually, eventually_async
 from tests.harness.telegram import replying_to, start_bot
 
 pytestmark = pytest.mark.asyncio
@@ -213,3 +213,23 @@ async def test_discord_extend_takes_smooth_and_hd_options_as_video_does(make_wor
         ("smooth", jobs[1].id),
         ("hd", jobs[2].id),
     ], "each step once the clip before it is delivered, in order"
+
+
+async def test_telegram_extend_typed_with_smooth_and_hd_as_a_reply(
+    telegram_fake: FakeTelegram, picture_config: MakeConfig
+) -> None:
+    fake = telegram_fake
+    async with start_bot(fake, picture_config) as bot:
+        fake.send_message(GROUP, ANN, "/video a red fox --model ltx --frames 9")
+        first = await fake.wait_for_call("sendVideo", timeout=90)
+
+        fake.send_message(
+            GROUP, ANN, "/extend it runs --smooth", reply_to_message_id=first.result["message_id"]
+        )
+        user = UserRef("telegram", str(ANN))
+        jobs = bot.service.store.jobs
+        await eventually(lambda: len(jobs.of_user(user, 10)) == 3, timeout=60, what="the extension, then 🎞")
+        extension, smooth = sorted(jobs.of_user(user, 10), key=lambda job: job.id)[1:]
+        assert extension.params.extends is not None and extension.params.prompt == "it runs"
+        assert extension.params.then_post == "smooth"
+        assert smooth.params.post is not None and smooth.parent_id == extension.id
