@@ -16,7 +16,7 @@ from bot.config import Config, parse_config
 from bot.core.ports import RenderJob
 from bot.core.types import ButtonAction, Clip, JobStatus, PostKind, PostStep, RenderParams
 from bot.dispatch.remote import RemoteJob, WorkerKeys
-from bot.dispatch.saq_backend import SaqBackend
+from bot.dispatch.saq_backend import MAX_POST_FRAMES, SaqBackend, _total
 from bot.dispatch.saq_results import clip_misfits, post_misfits
 from bot.dispatch.worker import _input_changed
 from bot.pipelines.spec import ClipIdentity
@@ -140,3 +140,13 @@ def test_an_uploaded_post_clip_is_checked_against_its_parent(kind: PostKind, mad
     assert (post_misfits(made, kind, parent) is None) == fits
     assert (clip_misfits(made, job, parent) is None) == fits
     assert clip_misfits(made, job) is not None, "never without its parent"
+
+
+def test_a_remote_post_steps_progress_counts_its_frames_as_its_worker_says_bounded() -> None:
+    render = RenderJob(2, "tiny", PARAMS, TINY)
+    post = RenderJob(3, "tiny", replace(PARAMS, post=PostStep(PostKind.SMOOTH, 1, "p.mp4")), TINY)
+
+    assert _total(post, {"total": 24}) == 24
+    assert _total(render, {"total": 24}) == PARAMS.steps, "a render counts its own steps"
+    assert _total(post, {"total": True}) == _total(post, {"total": "24"}) == PARAMS.steps
+    assert _total(post, {"total": 10**12}) == MAX_POST_FRAMES
