@@ -21,7 +21,8 @@ from bot.core.models import Models
 from bot.core.moderation import PromptPolicy
 from bot.core.notify import Notifier
 from bot.core.observe import QUOTA_REFUSED, Tally
-from bot.core.parsing import CommandError, VideoArgs, clean_text, validate_video
+from bot.core.options import VideoArgs
+from bot.core.parsing import CommandError, clean_text, validate_video
 from bot.core.pictures import FacePolicy, PictureGate, check_faces
 from bot.core.ports import Clock, ModelAware, RenderBackend
 from bot.core.queue import JobQueue

@@ -24,7 +24,8 @@ from bot.core.challenges import StartArgs
 from bot.core.credentials import ClipChecker, Upload, credentials_report
 from bot.core.delivery import Fitter
 from bot.core.executors import Busy, Executors, TooSoon
-from bot.core.parsing import CommandError, VideoArgs, parse_video_text
+from bot.core.options import VideoArgs
+from bot.core.parsing import CommandError, parse_video_text
 from bot.core.pictures import PictureGate
 from bot.core.ports import Clock, ModelAware, Outbox, RenderBackend, WebLinks
 from bot.core.status import BotStatus

@@ -4,20 +4,22 @@
 # `app_commands.Range[...]` built from the config at run time, and discord.py reads them
 # as objects (string annotations would be resolved in module globals, where they are not).
 
+import inspect
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import discord
 from discord import app_commands
 from discord.app_commands import Range
 
+from bot.config import VideoConfig
 from bot.core import menu, messages
 from bot.core.admin import AUDIT_MAX, SETTINGS, AdminAction, AdminCommand
 from bot.core.challenges import StartArgs
 from bot.core.credentials import Upload
-from bot.core.parsing import MAX_SEED, VideoArgs
-from bot.core.types import Job, JobStatus, UserRef
+from bot.core.options import BY_FIELD, OPTIONS, Kind, Option, VideoArgs
+from bot.core.types import Job, JobStatus, Request, UserRef
 from bot.discordbot.host import Host
 from bot.discordbot.refs import PLATFORM
 
@@ -43,42 +45,11 @@ def build_commands(client: Host) -> list[AnyCommand]:
         )
         for name, settings in service.config.model_settings.items()
     ][:25]
-    frames_help = _t("discord_frames", low=v.min_frames, high=v.max_frames, default=v.default_frames)
-    steps_help = _t("discord_steps", low=v.min_steps, high=v.max_steps, default=v.default_steps)
 
-    @app_commands.command(name="video", description=_menu("video"))
-    @app_commands.choices(model=model_choices)
-    @app_commands.describe(
-        model=_t("discord_video_model"),
-        prompt=_t("discord_video_prompt"),
-        seed=_t("discord_video_seed", max=MAX_SEED),
-        negative=_t("discord_video_negative"),
-        frames=frames_help,
-        steps=steps_help,
-        guidance=_t("discord_guidance", low=v.min_guidance, high=v.max_guidance, default=v.default_guidance),
-        image=_t("discord_video_image"),
-        silent=_t("discord_video_silent"),
-        loop=_t("discord_video_loop"),
-    )
-    async def video(
-        interaction: discord.Interaction[Any],
-        prompt: Range[str, 1, v.max_prompt_chars],
-        seed: Range[int, 0, MAX_SEED] | None = None,
-        negative: Range[str, None, v.max_prompt_chars] | None = None,
-        frames: Range[int, v.min_frames, v.max_frames] | None = None,
-        steps: Range[int, v.min_steps, v.max_steps] | None = None,
-        guidance: Range[float, v.min_guidance, v.max_guidance] | None = None,
-        model: app_commands.Choice[str] | None = None,
-        image: discord.Attachment | None = None,
-        silent: bool = False,
-        loop: bool = False,
-    ) -> None:
-        async with client.serving(interaction, public_answer=True) as req:
-            chosen = model.value if model else None
-            args = VideoArgs(
-                prompt, seed, negative, frames, steps, guidance, chosen, silent=silent, loop=loop
-            )
-            await service.video(req, args, picture=Upload(image.size, image.read) if image else None)
+    async def queue_video(req: Request, args: VideoArgs, picture: Upload | None) -> None:
+        await service.video(req, args, picture=picture)
+
+    video = video_command(client, "video", _menu("video"), OPTIONS, queue_video, model_choices)
 
     @app_commands.command(name="extend", description=_menu("extend"))
     @app_commands.describe(job=_t("discord_extend_job"), prompt=_t("discord_extend_prompt"))
@@ -147,6 +118,62 @@ def build_commands(client: Host) -> list[AnyCommand]:
     ]  # fmt: skip
 
 
+def video_command(
+    client: Host,
+    name: str,
+    description: app_commands.locale_str,
+    options: Sequence[Option],
+    act: Callable[[Request, VideoArgs, Upload | None], Awaitable[None]],
+    model_choices: list[app_commands.Choice[str]],
+    prompt_words: str = "discord_video_prompt",
+) -> app_commands.Command[Any, ..., None]:
+    """A command whose parameters are the prompt and `options`, one per row of the option table
+    (`bot.core.options`): its type and Discord-checked range, its words, its choices."""
+    v = client.service.config.widest_limits()
+
+    async def callback(interaction: discord.Interaction[Any], prompt: str, **given: Any) -> None:
+        image = given.pop("image", None)
+        values = {k: x.value if isinstance(x, app_commands.Choice) else x for k, x in given.items()}
+        async with client.serving(interaction, public_answer=True) as req:
+            await act(req, VideoArgs(prompt, **values), Upload(image.size, image.read) if image else None)
+
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    first = inspect.Parameter("interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    prompt = inspect.Parameter("prompt", keyword, annotation=Range[str, 1, v.max_prompt_chars])
+    table = [
+        inspect.Parameter(
+            o.field, keyword, annotation=_annotation(o, v), default=False if o.kind == Kind.FLAG else None
+        )
+        for o in options
+    ]
+    callback.__signature__ = inspect.Signature([first, prompt, *table])  # type: ignore[attr-defined]
+    words = {o.field: _t(o.words, **o.word_values(v)) for o in options}
+    choices = {o.field: _choices(o, model_choices) for o in options if o.kind in (Kind.CHOICE, Kind.NAME)}
+    described = app_commands.describe(prompt=_t(prompt_words), **words)(callback)
+    chosen = app_commands.choices(**choices)(described) if choices else described
+    return app_commands.command(name=name, description=description)(chosen)
+
+
+def _annotation(option: Option, v: VideoConfig) -> Any:
+    """How Discord types (and bounds, with the widest model's range) one option of the table."""
+    if option.kind == Kind.FLAG:
+        return bool
+    if option.kind == Kind.PICTURE:
+        return discord.Attachment | None
+    if option.kind in (Kind.CHOICE, Kind.NAME):
+        return app_commands.Choice[str] | None
+    if option.kind == Kind.TEXT:
+        return Range[str, None, v.max_prompt_chars] | None
+    low, high = option.limits(v) or (None, None)
+    return (Range[int, low, high] if option.kind == Kind.INTEGER else Range[float, low, high]) | None
+
+
+def _choices(option: Option, model_choices: list[app_commands.Choice[str]]) -> list[app_commands.Choice[str]]:
+    if option.kind == Kind.NAME:
+        return model_choices
+    return [app_commands.Choice(name=choice, value=choice) for choice in option.choices]
+
+
 def challenge_commands(client: Host) -> list[AnyCommand]:
     """`/challenge start|enter|status|end|cancel` and `/leaderboard`, passed to the core typed.
 
@@ -154,7 +181,7 @@ def challenge_commands(client: Host) -> list[AnyCommand]:
     subcommands apart); so is where entries go (the challenge's thread, when it has one).
     """
     service = client.service
-    v, c = service.config.widest_limits(), service.config.challenges
+    c = service.config.challenges
     group = app_commands.Group(name="challenge", description=_menu("challenge"))
 
     @group.command(name="start", description=_t("discord_challenge_start"))
@@ -183,22 +210,21 @@ def challenge_commands(client: Host) -> list[AnyCommand]:
         async with client.serving(interaction, public_answer=True, lasting=True) as req:
             await service.challenge.start(req, args)
 
-    @group.command(name="enter", description=_t("discord_challenge_enter"))
-    @app_commands.describe(
-        prompt=_t("discord_challenge_prompt"),
-        seed=_t("discord_seed", max=MAX_SEED),
-        frames=_t("discord_frames", low=v.min_frames, high=v.max_frames, default=v.default_frames),
-        steps=_t("discord_steps", low=v.min_steps, high=v.max_steps, default=v.default_steps),
+    async def enter(req: Request, args: VideoArgs, picture: Upload | None) -> None:
+        await service.challenge.enter(req, args)
+
+    entry_options = [BY_FIELD[name] for name in ("seed", "frames", "steps")]
+    group.add_command(
+        video_command(
+            client,
+            "enter",
+            _t("discord_challenge_enter"),
+            entry_options,
+            enter,
+            [],
+            "discord_challenge_prompt",
+        )
     )
-    async def enter(
-        interaction: discord.Interaction[Any],
-        prompt: Range[str, 1, v.max_prompt_chars],
-        seed: Range[int, 0, MAX_SEED] | None = None,
-        frames: Range[int, v.min_frames, v.max_frames] | None = None,
-        steps: Range[int, v.min_steps, v.max_steps] | None = None,
-    ) -> None:
-        async with client.serving(interaction, public_answer=True) as req:
-            await service.challenge.enter(req, VideoArgs(prompt, seed=seed, frames=frames, steps=steps))
 
     @group.command(name="status", description=_t("discord_challenge_status"))
     async def status(interaction: discord.Interaction[Any]) -> None:

@@ -69,6 +69,7 @@ COGVIDEOX_5B_I2V = Preset(
     guidance=6.0,
     dtypes=(("default", "bfloat16"),),
     pictures=Pictures.ONLY,  # its own checkpoint (a 32-channel transformer: noise plus the picture)
+    sizes=((720, 480),),  # trained at 720×480 only: no vertical or square clips
 )
 
 PRESETS = (COGVIDEOX_2B, COGVIDEOX_5B, COGVIDEOX_5B_I2V)

@@ -126,6 +126,10 @@ def render_continued(
     if params.extends is not None:
         parent = read_frames(params.extends.clip_path)
         overlap = overlap_frames(pipe, params.frames)
+        if params.loop:  # an extension of a loop loops too: the new end leads back into the first frame
+            start = Image.fromarray(parent[0])
+            looped = call(plain, both_ends(pipe, pictures(parent[-overlap:]), start, params.frames))
+            return None if looped is None else close_loop(join(parent, looped, overlap))
         segment = call(plain, start_conditions(pipe, pictures(parent[-overlap:])))
         return None if segment is None else join(parent, segment, overlap)
     if params.picture is not None:

@@ -10,6 +10,7 @@ overrides; the core validates requests against it; `bot.render` loads it.
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, field
 
 # What a T5-encoder pipeline loads, folder by folder: some repos (LTX-Video) also keep
@@ -31,6 +32,8 @@ MAX_PICTURE_SIDE = 12_000
 MIN_PICTURE_SIDE = 16
 MAX_PICTURE_ASPECT = 8.0  # a 1×8 strip is still a picture; a 1×100 one is not
 FEW_STEPS = 8  # at or below this many default steps a model counts as few-step
+ASPECTS = ("16:9", "9:16", "1:1")  # `--aspect` / `[video] aspect`: landscape, vertical (phones), square
+ASPECT_SLACK = 0.1  # a fixed size within 10 % of the asked shape counts as that shape
 
 
 class StepHook(enum.StrEnum):
@@ -151,6 +154,7 @@ class Preset:
     notes: str = ""
     scheduler_shift: float = 0.0  # the flow-matching shift a few-step checkpoint wants; 0: as shipped
     licence_terms: str = ""  # what the licence limits, in one plain sentence (LTX-2's revenue cap)
+    sizes: tuple[tuple[int, int], ...] = ()  # the only sizes it makes (width, height); (): any on its grid
 
     @property
     def few_step(self) -> bool:
@@ -174,6 +178,29 @@ class Preset:
         return ClipIdentity(
             name=name, hub_id=hub_id, family=self.family.name, licence=self.licence, loras=loras
         )
+
+
+def size_for(preset: Preset | None, aspect: str, width: int, height: int) -> tuple[int, int] | None:
+    """The checkpoint's nearest valid size of shape `aspect` ("9:16"), or None if it makes none.
+
+    About as many pixels as `width`×`height` (the size the owner configured, so the memory a
+    render takes stays what they sized for), on the checkpoint's size grid, the long side
+    where the shape puts it; a checkpoint with fixed sizes picks the one of that shape.
+    """
+    across, down = (int(n) for n in aspect.split(":"))
+    ratio = across / down
+    if preset is not None and preset.sizes:
+        fits = [s for s in preset.sizes if abs(s[0] / s[1] - ratio) <= ASPECT_SLACK * ratio]
+        return min(fits, key=lambda s: abs(s[0] * s[1] - width * height), default=None)
+    grid = preset.size_rule if preset is not None else 8
+    area = width * height
+    wide = max(grid, round(math.sqrt(area * ratio) / grid) * grid)
+    tall = max(grid, round(math.sqrt(area / ratio) / grid) * grid)
+    if across != down and (wide > tall) != (across > down):  # the grid is too coarse: lengthen
+        wide, tall = (wide + grid, tall) if across > down else (wide, tall + grid)
+    if across == down:
+        wide = tall = min(wide, tall)
+    return wide, tall
 
 
 @dataclass(frozen=True)

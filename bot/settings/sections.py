@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.pipelines.loras import LoraSpec
+from bot.pipelines.spec import ASPECTS
 from bot.settings.bounds import Bound, above, at_least, not_negative, one_of, setting, tcp_port, within
 
 DEFAULT_MODEL_ID = "damo-vilab/text-to-video-ms-1.7b"
@@ -122,6 +123,8 @@ class VideoConfig:
     # the model for a picture or a --loop that names none ("": the default if it can, else the first
     # configured model that can); checked against the models in `checks.check_picture_model`
     picture_model: str = ""
+    # the shape of a clip that asks for none: "" (each model's own width and height) or an --aspect
+    aspect: str = setting("", one_of(("", *ASPECTS)))
     # an extended clip's whole length, at most (docs/extend.md)
     max_extended_s: float = setting(20.0, Bound(lambda v: 0 < v <= 600, "must be between 0 and 600 seconds"))
 
