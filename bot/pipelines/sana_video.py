@@ -19,7 +19,7 @@ FAMILY = Family(
     title="SANA-Video",
     pipeline_classes=("SanaVideoPipeline",),
     frames=FrameRule(step=4, offset=1, least=5),  # Wan's VAE: 4× in time, plus the first frame
-    size_multiple=16,  # the VAE's 8× times the patch's 2
+    size_multiple=32,  # the pipeline refuses anything else (check_inputs: "divisible by 32")
     max_prompt_tokens=300,
     step_hook=StepHook.ON_STEP_END,
     download_include=COMPONENT_FOLDERS,
