@@ -62,7 +62,7 @@ def test_a_model_that_cannot_make_the_shape_says_so_in_one_sentence(tmp_path: Pa
     assert refused.value.key == "aspect_unsupported"
     from bot.core import messages
 
-    assert messages.text(refused.value.key, **refused.value.values) == (
+    assert messages.text(refused.value.key, "en", **refused.value.values) == (
         "i2v makes clips of 720×480 only, not 9:16; leave out --aspect or pick another model with --model. "
         "Nothing was charged."
     )

@@ -38,7 +38,7 @@ def test_the_table_and_the_args_name_the_same_options() -> None:
 def test_an_unknown_option_is_answered_with_every_option() -> None:
     with pytest.raises(CommandError) as refused:
         parse_video_text("a cat --fps 12")
-    said = messages.text(refused.value.key, **refused.value.values)
+    said = messages.text(refused.value.key, "en", **refused.value.values)
     assert said.startswith("Unknown option --fps; use ")
     for option in OPTIONS:
         assert option.name in said
@@ -49,7 +49,7 @@ def test_image_without_a_value_says_how_to_send_a_picture() -> None:
         with pytest.raises(CommandError) as refused:
             parse_video_text(text)
         assert refused.value.key == "option_not_typed"
-        said = messages.text(refused.value.key, **refused.value.values)
+        said = messages.text(refused.value.key, "en", **refused.value.values)
         assert said.startswith("--image is not typed: send the picture itself")
 
 
@@ -57,7 +57,7 @@ def test_aspect_is_one_of_its_choices() -> None:
     assert parse_video_text("a cat --aspect 9:16").aspect == "9:16"
     with pytest.raises(CommandError) as refused:
         parse_video_text("a cat --aspect 4:3")
-    assert messages.text(refused.value.key, **refused.value.values) == (
+    assert messages.text(refused.value.key, "en", **refused.value.values) == (
         "--aspect must be one of 16:9, 9:16, 1:1, not “4:3”."
     )
 
