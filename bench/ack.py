@@ -4,8 +4,8 @@
     .venv/bin/python bench/ack.py --queued 100000  # the long-queue run with 100,000 waiting
     .venv/bin/python bench/ack.py --quick          # a smoke run of seconds
 
-The bot runs as it ships (`bot.app.build_service`, `running_worker`, `run_telegram`, or the
-Discord client as `run_discord` builds it) in a child process of its own; the loopback fake
+The bot runs as it ships (`bot.app.build_service`, `running_worker`, `bot.telegram_adapter.run`, or the
+Discord client as `bot.discord_adapter.run` builds it) in a child process of its own; the loopback fake
 Telegram and Discord servers from `tests/fakes/` and the simulated users run in this process, so
 a bot whose event loop is stuck cannot hold back the users' commands or the clock that times
 them.  Times are `time.perf_counter()`, one monotonic clock for both processes.

@@ -455,10 +455,14 @@ def _main(argv: list[str] | None) -> int:
             return 0
 
         if not enabled_platforms(config) and not config.web.enabled:
+            from bot.config import PLATFORMS
+
+            switches = " or ".join(f"[{p.name}] enabled = true" for p in PLATFORMS)
+            tokens = " / ".join(p.env for p in PLATFORMS)
             print(
                 f"videobot: nothing to run in {config.source}: no chat platform and no web side; set "
-                "[telegram] enabled = true or [discord] enabled = true (with TELEGRAM_TOKEN / "
-                "DISCORD_TOKEN in the environment) or [web] enabled = true, or try `videobot console`.",
+                f"{switches} (with {tokens} in the environment) or [web] enabled = true, or try "
+                "`videobot console`.",
                 file=sys.stderr,
             )
             return 2

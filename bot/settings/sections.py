@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from bot.pipelines.loras import LoraSpec
 from bot.pipelines.spec import ASPECTS
 from bot.settings.bounds import Bound, above, at_least, not_negative, one_of, setting, tcp_port, within
+from bot.settings.platforms import is_owner_ref
 
 DEFAULT_MODEL_ID = "damo-vilab/text-to-video-ms-1.7b"
 WATERMARK_POSITIONS = ("top-left", "top-right", "bottom-left", "bottom-right")
@@ -242,12 +243,7 @@ class QuotaConfig:
 
 def _bad_owner(owners: tuple[str, ...]) -> str | None:
     """The first `[admin] owners` entry that is not telegram:<id>, discord:<id> or console:<name>."""
-    for owner in owners:
-        platform, _, user_id = owner.partition(":")
-        numeric = platform in ("telegram", "discord") and user_id.isascii() and user_id.isdigit()
-        if not (numeric or (platform == "console" and user_id)):
-            return owner
-    return None
+    return next((owner for owner in owners if not is_owner_ref(owner)), None)
 
 
 @dataclass(frozen=True)
