@@ -13,9 +13,11 @@ from bot.config import Config, parse_config
 from bot.core import messages
 from bot.core.options import OPTIONS, VideoArgs
 from bot.core.parsing import CommandError, parse_video_text
-from bot.core.types import ButtonAction, Extension, JobStatus, Picture, RenderParams
+from bot.core.types import ButtonAction, Extension, JobStatus, Picture, RenderParams, UserRef
 from bot.dispatch.remote import RemoteJob, WorkerKeys
+from tests.fakes.discord_api import FakeDiscord
 from tests.harness.core import ALICE, CoreBot, MakeBot
+from tests.harness.discord import OWNER, MakeWorld, World, ephemeral_text
 
 MODELS = {"ms": {"id": "tiny"}, "ltx": {"id": "tiny-ltx"}}
 
@@ -129,3 +131,32 @@ async def test_loop_silent_and_aspect_survive_reroll_variation_reply_and_extend(
     extension = bot.store.jobs.of_user(ALICE, 1)[0]
     assert extension.params.extends is not None
     kept(extension, parent)
+
+
+@pytest.mark.asyncio
+async def test_discords_video_parameters_are_the_tables_rows(
+    discord_fake: FakeDiscord, make_world: MakeWorld
+) -> None:
+    await make_world(discord={"test_guild_id": 555})
+    commands = {c["name"]: c for c in discord_fake.synced_commands["555"]}
+    video = {o["name"]: o for o in commands["video"]["options"]}
+    assert set(video) == {"prompt", *(o.field for o in OPTIONS)}
+    assert [c["value"] for c in video["aspect"]["choices"]] == ["16:9", "9:16", "1:1"]
+    assert video["aspect"]["description"].startswith("The clip's shape: 16:9 landscape")
+    enter = {
+        o["name"]
+        for o in next(o for o in commands["challenge"]["options"] if o["name"] == "enter")["options"]
+    }
+    assert enter == {"prompt", "seed", "frames", "steps"}
+
+
+@pytest.mark.asyncio
+async def test_a_discord_video_with_silent_and_aspect_is_such_a_job(world: World) -> None:
+    options = {"prompt": "a cat", "aspect": "9:16", "silent": True}
+    interaction = world.fake.slash("video", options, user_id=OWNER)
+    answer = await interaction.callback()
+    jobs = world.service.store.jobs.of_user(UserRef("discord", str(OWNER)))
+    assert len(jobs) == 1, ephemeral_text(answer)
+    [job] = jobs
+    assert job.params.silent and job.params.aspect == "9:16"
+    assert job.params.height > job.params.width
