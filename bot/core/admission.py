@@ -24,7 +24,7 @@ from bot.core.observe import QUOTA_REFUSED, Tally
 from bot.core.options import VideoArgs
 from bot.core.parsing import CommandError, clean_text, validate_video
 from bot.core.pictures import FacePolicy, PictureGate, check_faces
-from bot.core.ports import Clock, ModelAware, RenderBackend
+from bot.core.ports import Clock, RenderBackend
 from bot.core.queue import JobQueue
 from bot.core.quota import charge_for, seconds_until_reset
 from bot.core.types import (
@@ -270,7 +270,7 @@ class Admission:
         locale = job.user.locale
         place, eta = self.eta.estimate(job.id)
         position = place or 1
-        broken = self.backend.model_state().broken if isinstance(self.backend, ModelAware) else frozenset()
+        broken = self.backend.model_state().broken
         if (self.models.name_of(job.model) or job.model) in broken:
             wait = messages.duration(self.config.queue.model_missing_wait_s)
             return messages.text("model_not_installed", locale, position=position, wait=wait)

@@ -21,7 +21,7 @@ from bot.core.notify import Notifier
 from bot.core.options import VideoArgs, usage
 from bot.core.parsing import MAX_JOB_ID, CommandError, parse_job_id
 from bot.core.persist import until_written
-from bot.core.ports import Clock, ModelAware, RenderBackend
+from bot.core.ports import Clock, RenderBackend
 from bot.core.queue import JobQueue
 from bot.core.quota import daily_limit, quota_day, seconds_until_reset
 from bot.core.types import ButtonAction, ChatRef, Job, JobStatus, Picture, Request, UserRef
@@ -177,7 +177,7 @@ class Commands:
     async def list_models(self, req: Request) -> None:
         """`/models`: each model with its licence and defaults, whether loaded, which is the default."""
         locale = req.user.locale
-        resident = self.backend.model_state().resident if isinstance(self.backend, ModelAware) else None
+        resident = self.backend.model_state().resident
         allowed = self.models.allowed(self.store.chats.get(req.chat.scope_key))
         active = self.models.active
         lines = [messages.text("models_header", locale)]

@@ -163,6 +163,10 @@ class SaqBackend:
         resident = frozenset(name for name, idle in self._capacity.items() if idle > 0)
         return ModelState(resident=resident, unavailable=frozenset(self.models) - resident)
 
+    def warmth(self) -> dict[str, dict[str, float | None]]:
+        """Models load on the workers, not here: nothing to say."""
+        return {}
+
     async def wait_for_slot(self) -> None:
         while not self.free_slots() and not self._stopping:
             self._slot_changed.clear()

@@ -11,12 +11,8 @@ from __future__ import annotations
 import importlib
 import re
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
-
-if TYPE_CHECKING:
-    from bot.settings.root import Config
-    from bot.settings.sections import Secrets
 
 
 @dataclass(frozen=True)
@@ -33,12 +29,12 @@ class Platform:
     rate_limit_logger: str = ""  # the logger its library says "rate limited, retrying" on, if it counts none
     rate_limit_lines: tuple[str, ...] = ()  # how those lines start
 
-    def enabled(self, config: Config) -> bool:
+    def enabled(self, config: Any) -> bool:
         """Switched on by `[<name>] enabled = true`."""
         section = getattr(config, self.name, None)
         return bool(getattr(section, "enabled", False))
 
-    def token(self, secrets: Secrets) -> str:
+    def token(self, secrets: Any) -> str:
         return str(getattr(secrets, self.secret, "")) if self.secret else ""
 
     def is_user_id(self, user_id: str) -> bool:
@@ -89,13 +85,13 @@ def is_owner_ref(ref: str) -> bool:
     return platform is not None and bool(user_id) and platform.is_user_id(user_id)
 
 
-def secret_values(secrets: Secrets) -> dict[str, str]:
+def secret_values(secrets: Any) -> dict[str, str]:
     """Each secret set, by the environment variable it came from."""
     envs = {f.name: SECRET_ENVS.get(f.name, f.name.upper()) for f in fields(secrets)}
     return {envs[name]: value for name in envs if isinstance(value := getattr(secrets, name), str) and value}
 
 
-def redact(text: str, secrets: Secrets) -> str:
+def redact(text: str, secrets: Any) -> str:
     """The one redaction: each secret (and its URL-quoted form) as `$ENV_VAR`, longest first."""
     replacements: dict[str, str] = {}
     for env, value in secret_values(secrets).items():
