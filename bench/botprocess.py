@@ -94,8 +94,8 @@ class LagProbe:
 
 def _lift_group_limit() -> None:
     """In this process only: the bot's rate limiter without its per-group budget."""
-    from bot.telegram_limits import LaneRateLimiter
     from bot.telegrambot import application
+    from bot.telegrambot.limits import LaneRateLimiter
 
     class NoGroupLimit(LaneRateLimiter):
         def __init__(self, **options: Any) -> None:

@@ -289,7 +289,7 @@ def test_the_detector_is_not_fooled_by_a_huge_picture(detector: FaceDetector) ->
 
 def test_the_bots_own_signed_still_passes_the_face_gate_and_a_look_alike_does_not(tmp_path: Path) -> None:
     from bot.provenance.identity import ensure_local_identity
-    from bot.provenance.signing import sign_still
+    from tests.harness.stills import sign_still
     from bot.provenance.verify import check_picture, trust_anchors
 
     mine = ensure_local_identity(tmp_path / "mine")
@@ -320,7 +320,7 @@ async def test_a_still_the_bot_signed_is_animated_and_its_manifest_kept_as_the_i
     import c2pa
 
     from bot.provenance.identity import ensure_local_identity
-    from bot.provenance.signing import sign_still
+    from tests.harness.stills import sign_still
     from bot.provenance.verify import check_clip
 
     config = pictures_config(tmp_path)

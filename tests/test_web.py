@@ -37,7 +37,7 @@ from bot.store import Store
 from bot.store.public import CHALLENGE, CHAT
 from bot.telegram_adapter import WEBHOOK_PATH
 from bot.telegram_adapter import run as run_telegram
-from bot.telegram_limits import LaneRateLimiter
+from bot.telegrambot.limits import LaneRateLimiter
 from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.telegram_api import FakeTelegram
 from tests.harness.config import MakeConfig, tiny_settings, to_toml

@@ -18,7 +18,7 @@ from bot.core.boards import GroupBoards
 from bot.core.credentials import Upload
 from bot.core.eta import Eta
 from bot.core.models import Models
-from bot.core.moderation import PromptPolicy
+from bot.moderation import PromptPolicy
 from bot.core.notify import Notifier
 from bot.core.observe import QUOTA_REFUSED, Tally
 from bot.core.options import VideoArgs

@@ -428,12 +428,6 @@ def animate_command(client: Host) -> app_commands.ContextMenu:
     return app_commands.ContextMenu(name=_t("discord_animate"), callback=animate)
 
 
-def _menu_texts(command: str) -> dict[str, str]:
-    """A command's description by language, from the core's one list of commands."""
-    spec = menu.BY_NAME.get(command)
-    return spec.description if spec else {}
-
-
 def _menu(command: str) -> app_commands.locale_str:
     """A top-level command's description, from the core's one list of commands."""
     return _t(menu.BY_NAME[command].key)

@@ -118,7 +118,6 @@ class SaqBackend:
         self.uploads = UploadPort(self.q, inbox, config.upload_url)
         self.results = ResultCheck(self.keys, self.run_id, clips_dir, inbox, credentials)
         self.upload_url = config.upload_url
-        self.died: str | None = None  # why the backend loop stopped on its own (healthz says 503)
         self._queues: dict[str, VideobotQueue] = {}
         self._jobs: dict[int, Remote] = {}
         self._sink: EventSink = _not_running
@@ -195,8 +194,7 @@ class SaqBackend:
     async def run(self, sink: EventSink) -> None:
         try:
             await self._run(sink)
-        except Exception as error:
-            self.died = f"the SAQ backend stopped: {type(error).__name__}: {error}"
+        except Exception:
             log.exception("the SAQ backend stopped on an error; nothing renders until a restart")
             raise
 

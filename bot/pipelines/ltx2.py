@@ -38,18 +38,15 @@ FAMILY = Family(
     ),
 )
 
+# free for research and for commercial use by people and companies with less than USD 10 million
+# annual revenue; above that a paid licence from Lightricks is needed (docs/models.md says so)
 LICENCE = "LTX-2 Community License"
-LICENCE_TERMS = (
-    "free for research and for commercial use by people and companies with less than "
-    "USD 10 million annual revenue; above that a paid licence from Lightricks is needed"
-)
 
 LTX2 = Preset(
     id="Lightricks/LTX-2",
     family=FAMILY,
     licence=LICENCE,
     licence_url="https://huggingface.co/Lightricks/LTX-2",
-    licence_terms=LICENCE_TERMS,
     width=768,
     height=512,
     fps=24,

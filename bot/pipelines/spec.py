@@ -153,13 +153,7 @@ class Preset:
     loops: bool = False  # conditions the last frame too (`--loop`: LTX conditions, Wan 2.1 I2V last_image)
     notes: str = ""
     scheduler_shift: float = 0.0  # the flow-matching shift a few-step checkpoint wants; 0: as shipped
-    licence_terms: str = ""  # what the licence limits, in one plain sentence (LTX-2's revenue cap)
     sizes: tuple[tuple[int, int], ...] = ()  # the only sizes it makes (width, height); (): any on its grid
-
-    @property
-    def few_step(self) -> bool:
-        """Distilled to a handful of steps: step caching gains little there and costs quality."""
-        return self.steps <= FEW_STEPS
 
     @property
     def size_rule(self) -> int:
