@@ -5,7 +5,6 @@
 # as objects (string annotations would be resolved in module globals, where they are not).
 
 import inspect
-import re
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -15,10 +14,8 @@ from discord.app_commands import Range
 
 from bot.config import VideoConfig
 from bot.core import menu, messages
-from bot.core.admin import AUDIT_MAX, SETTINGS, AdminAction, AdminCommand
-from bot.core.challenges import StartArgs
 from bot.core.credentials import Upload
-from bot.core.options import BY_FIELD, OPTIONS, Kind, Option, VideoArgs
+from bot.core.options import OPTIONS, Kind, Option, VideoArgs
 from bot.core.types import Job, JobStatus, Request, UserRef
 from bot.discordbot.host import Host
 from bot.discordbot.refs import PLATFORM
@@ -26,13 +23,11 @@ from bot.discordbot.refs import PLATFORM
 RECENT_JOBS = 10
 JobChoices = list[app_commands.Choice[int]]
 AnyCommand = app_commands.Command[Any, ..., None] | app_commands.Group
-# How an admin command names a user in a text option: "<@123>" (a mention typed there) or a
-# bare Discord id; "telegram:<id>" and "discord:<id>" go to the core as typed.
-MENTION = re.compile(r"<@!?(\d+)>|(\d{15,21})")
 
 
 def build_commands(client: Host) -> list[AnyCommand]:
-    """The slash commands, with option ranges from the config so Discord itself checks them too.
+    """The top-level slash commands (`/challenge` and `/admin` are `bot.discordbot.groups`), with
+    option ranges from the config so Discord itself checks them too.
 
     The core checks them again (and explains in the user's language): Discord's own check
     only covers clients that respect the declared ranges.
@@ -99,8 +94,19 @@ def build_commands(client: Host) -> list[AnyCommand]:
         async with client.serving(interaction) as req:
             await service.help(req)
 
+    _job_choices_for(client, recent=(info, extend), unfinished=(cancel,))
+    return [video, extend, cancel, queue, quota, info, verify, models, help_]
+
+
+def _job_choices_for(
+    client: Host,
+    recent: Sequence[app_commands.Command[Any, ..., None]],
+    unfinished: Sequence[app_commands.Command[Any, ..., None]],
+) -> None:
+    """The `job` option of each command offers the user's recent (or unfinished) jobs."""
+
     def jobs_of(interaction: discord.Interaction[Any]) -> list[Job]:
-        return service.recent_jobs(UserRef(PLATFORM, str(interaction.user.id)), RECENT_JOBS)
+        return client.service.recent_jobs(UserRef(PLATFORM, str(interaction.user.id)), RECENT_JOBS)
 
     async def recent_jobs(interaction: discord.Interaction[Any], current: str) -> JobChoices:
         return _job_choices(jobs_of(interaction), current)
@@ -109,13 +115,10 @@ def build_commands(client: Host) -> list[AnyCommand]:
         waiting = (JobStatus.QUEUED, JobStatus.RUNNING)
         return _job_choices([j for j in jobs_of(interaction) if j.status in waiting], current)
 
-    info.autocomplete("job")(recent_jobs)
-    extend.autocomplete("job")(recent_jobs)
-    cancel.autocomplete("job")(unfinished_jobs)
-    return [
-        video, extend, cancel, queue, quota, info, verify, models, help_, *challenge_commands(client),
-        admin_commands(client),
-    ]  # fmt: skip
+    for command in recent:
+        command.autocomplete("job")(recent_jobs)
+    for command in unfinished:
+        command.autocomplete("job")(unfinished_jobs)
 
 
 def video_command(
@@ -172,211 +175,6 @@ def _choices(option: Option, model_choices: list[app_commands.Choice[str]]) -> l
     if option.kind == Kind.NAME:
         return model_choices
     return [app_commands.Choice(name=choice, value=choice) for choice in option.choices]
-
-
-def challenge_commands(client: Host) -> list[AnyCommand]:
-    """`/challenge start|enter|status|end|cancel` and `/leaderboard`, passed to the core typed.
-
-    Who may start, end or cancel is the core's call (Discord permissions cannot tell
-    subcommands apart); so is where entries go (the challenge's thread, when it has one).
-    """
-    service = client.service
-    c = service.config.challenges
-    group = app_commands.Group(name="challenge", description=_menu("challenge"))
-
-    @group.command(name="start", description=_t("discord_challenge_start"))
-    @app_commands.describe(
-        theme=_t("discord_challenge_theme"),
-        duration=_t("discord_challenge_duration"),
-        max_entries=_t("discord_challenge_max_entries", default=c.default_max_entries),
-        required_words=_t("discord_challenge_required_words"),
-        free=_t("discord_challenge_free"),
-    )
-    async def start(
-        interaction: discord.Interaction[Any],
-        theme: Range[str, 1, c.max_theme_chars],
-        duration: Range[str, 1, 20] | None = None,
-        max_entries: Range[int, 1, c.max_entries] | None = None,
-        required_words: Range[str, 1, 200] | None = None,
-        free: bool = False,
-    ) -> None:
-        args = StartArgs(
-            theme,
-            max_entries_per_user=max_entries,
-            required_words=(required_words,) if required_words else (),
-            free_entries=free,
-            duration_text=duration,
-        )
-        async with client.serving(interaction, public_answer=True, lasting=True) as req:
-            await service.challenge.start(req, args)
-
-    async def enter(req: Request, args: VideoArgs, picture: Upload | None) -> None:
-        await service.challenge.enter(req, args)
-
-    entry_options = [BY_FIELD[name] for name in ("seed", "frames", "steps")]
-    group.add_command(
-        video_command(
-            client,
-            "enter",
-            _t("discord_challenge_enter"),
-            entry_options,
-            enter,
-            [],
-            "discord_challenge_prompt",
-        )
-    )
-
-    @group.command(name="status", description=_t("discord_challenge_status"))
-    async def status(interaction: discord.Interaction[Any]) -> None:
-        async with client.serving(interaction) as req:
-            await service.challenge.status(req)
-
-    @group.command(name="end", description=_t("discord_challenge_end"))
-    async def end(interaction: discord.Interaction[Any]) -> None:
-        async with client.serving(interaction) as req:
-            await service.challenge.stop(req, cancel=False)
-
-    @group.command(name="cancel", description=_t("discord_challenge_cancel"))
-    async def cancel(interaction: discord.Interaction[Any]) -> None:
-        async with client.serving(interaction, public_answer=True) as req:
-            await service.challenge.stop(req, cancel=True)
-
-    @app_commands.command(name="leaderboard", description=_menu("leaderboard"))
-    async def leaderboard(interaction: discord.Interaction[Any]) -> None:
-        # A challenge's thread belongs to its channel: the board there is the channel's.
-        channel = interaction.channel
-        parent = channel.parent_id if isinstance(channel, discord.Thread) else None
-        async with client.serving(interaction, public_answer=True, chat_id=parent) as req:
-            await service.challenge.leaderboard(req)
-
-    return [group, leaderboard]
-
-
-def admin_commands(client: Host) -> app_commands.Group:
-    """`/admin …`, handed to the core as a typed `AdminCommand`; the core refuses non-admins.
-
-    Discord shows the group only to members with Manage Server (server admins can grant
-    it to a role under Server Settings → Integrations), but that is advice to the client:
-    the core checks every call.  A user is named by the `user` option (a member picker) or
-    by `who`: `discord:<id>`, `telegram:<id>`, a mention or a Discord id.
-    """
-    service = client.service
-    group = app_commands.Group(
-        name="admin", description=_menu("admin"), default_permissions=discord.Permissions(manage_guild=True)
-    )
-    quota = app_commands.Group(name="quota", description=_t("discord_admin_quota"), parent=group)
-    user_help = _t("discord_admin_user")
-    who_help = _t("discord_admin_who")
-
-    async def run(interaction: discord.Interaction[Any], command: AdminCommand) -> None:
-        async with client.serving(interaction) as req:
-            await service.admin.command(req, command)
-
-    @quota.command(name="show", description=_t("discord_admin_quota_show"))
-    @app_commands.describe(user=user_help, who=who_help)
-    async def quota_show(
-        interaction: discord.Interaction[Any],
-        user: discord.Member | discord.User | None = None,
-        who: str | None = None,
-    ) -> None:
-        await run(interaction, AdminCommand(AdminAction.QUOTA_SHOW, _target(user, who)))
-
-    @quota.command(name="set", description=_t("discord_admin_quota_set"))
-    @app_commands.describe(limit=_t("discord_admin_quota_limit"), user=user_help, who=who_help)
-    async def quota_set(
-        interaction: discord.Interaction[Any],
-        limit: Range[str, 1, 10],
-        user: discord.Member | discord.User | None = None,
-        who: str | None = None,
-    ) -> None:
-        await run(interaction, AdminCommand(AdminAction.QUOTA_SET, _target(user, who), value=limit.strip()))
-
-    @quota.command(name="reset", description=_t("discord_admin_quota_reset"))
-    @app_commands.describe(user=user_help, who=who_help)
-    async def quota_reset(
-        interaction: discord.Interaction[Any],
-        user: discord.Member | discord.User | None = None,
-        who: str | None = None,
-    ) -> None:
-        await run(interaction, AdminCommand(AdminAction.QUOTA_RESET, _target(user, who)))
-
-    @group.command(name="ban", description=_t("discord_admin_ban"))
-    @app_commands.describe(user=user_help, who=who_help, reason=_t("discord_admin_ban_reason"))
-    async def ban(
-        interaction: discord.Interaction[Any],
-        user: discord.Member | discord.User | None = None,
-        who: str | None = None,
-        reason: Range[str, 1, 200] | None = None,
-    ) -> None:
-        await run(
-            interaction, AdminCommand(AdminAction.BAN, _target(user, who), reason=(reason or "").strip())
-        )
-
-    @group.command(name="unban", description=_t("discord_admin_unban"))
-    @app_commands.describe(user=user_help, who=who_help)
-    async def unban(
-        interaction: discord.Interaction[Any],
-        user: discord.Member | discord.User | None = None,
-        who: str | None = None,
-    ) -> None:
-        await run(interaction, AdminCommand(AdminAction.UNBAN, _target(user, who)))
-
-    @group.command(name="queue", description=_t("discord_admin_queue"))
-    async def queue(interaction: discord.Interaction[Any]) -> None:
-        await run(interaction, AdminCommand(AdminAction.QUEUE))
-
-    @group.command(name="purge", description=_t("discord_admin_purge"))
-    @app_commands.describe(user=_t("discord_admin_purge_user"), who=who_help)
-    async def purge(
-        interaction: discord.Interaction[Any],
-        user: discord.Member | discord.User | None = None,
-        who: str | None = None,
-    ) -> None:
-        await run(interaction, AdminCommand(AdminAction.PURGE, _target(user, who)))
-
-    @group.command(name="settings", description=_t("discord_admin_settings"))
-    @app_commands.describe(
-        key=_t("discord_admin_settings_key"),
-        value=_t("discord_admin_settings_value"),
-    )
-    @app_commands.choices(key=[app_commands.Choice(name=key, value=key) for key in SETTINGS])
-    async def settings(
-        interaction: discord.Interaction[Any],
-        key: app_commands.Choice[str] | None = None,
-        value: Range[str, 1, 100] | None = None,
-    ) -> None:
-        setting = AdminCommand(AdminAction.SETTINGS, setting=key.value if key else None, value=value)
-        await run(interaction, setting)
-
-    @group.command(name="model", description=_t("discord_admin_model"))
-    @app_commands.describe(name=_t("discord_admin_model_name"))
-    @app_commands.choices(
-        name=[app_commands.Choice(name=n, value=n) for n in client.service.config.model_settings][:25]
-    )
-    async def model(interaction: discord.Interaction[Any], name: app_commands.Choice[str]) -> None:
-        await run(interaction, AdminCommand(AdminAction.MODEL, value=name.value))
-
-    @group.command(name="audit", description=_t("discord_admin_audit"))
-    @app_commands.describe(n=_t("discord_admin_audit_n", max=AUDIT_MAX))
-    async def audit(interaction: discord.Interaction[Any], n: Range[int, 1, AUDIT_MAX] | None = None) -> None:
-        await run(interaction, AdminCommand(AdminAction.AUDIT, count=n))
-
-    return group
-
-
-def _target(user: discord.Member | discord.User | None, who: str | None) -> str | None:
-    """Whom an admin command is about, as the core names users ("discord:<id>").
-
-    `who` wins when both are given; a `who` that names nobody is passed on unchanged (the
-    core answers that it needs a user) rather than falling back on the picked user.
-    """
-    if who and who.strip():
-        typed = "".join(who.split())
-        mention = MENTION.fullmatch(typed)
-        return f"{PLATFORM}:{mention[1] or mention[2]}" if mention else typed
-    if user is not None:
-        return UserRef(PLATFORM, str(user.id)).key
-    return None
 
 
 def _takes_pictures(settings: Any) -> bool:
