@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TextIO
 
-from bot.config import Config, ModelSettings, RenderConfig
+from bot.config import Config
 from bot.core.executors import Executors
 from bot.core.ports import Clock, RenderBackend
 from bot.core.service import VideoService
@@ -22,7 +22,7 @@ from bot.encode import fit_to_size
 from bot.listen import OncePerWindow, raise_open_files_limit
 from bot.pipelines.spec import ClipIdentity
 from bot.provenance import ContentCredentials, check_clip
-from bot.render import ModelPool, Renderer
+from bot.render import ModelPool, Renderer, model_renderer, stand_in_identity
 from bot.settings.platforms import PLATFORMS, Platform, redact
 from bot.signals import stop_on_signals
 from bot.store import DB_FILE, Store
@@ -177,22 +177,6 @@ def model_keys(config: Config) -> dict[str, str]:
         for alias in (settings.id, settings.path)
         if alias
     }
-
-
-def model_renderer(
-    settings: ModelSettings, source: str, tuning: RenderConfig
-) -> tuple[Renderer, ClipIdentity]:
-    """The renderer for a configured model, or for `source` standing in for it (the tiny build of
-    its family when its weights are absent), and what its clips say made them."""
-    if source == settings.source:
-        return Renderer.for_model(settings, tuning), settings.identity
-    renderer = Renderer(source, device=settings.device, cpu_threads=settings.cpu_threads, tuning=tuning)
-    return renderer, stand_in_identity(renderer)
-
-
-def stand_in_identity(renderer: Renderer) -> ClipIdentity:
-    """A stand-in names itself (`tiny`, its licence), never the model it stands in for."""
-    return renderer.preset.identity(renderer.source, renderer.source)
 
 
 def enabled_platforms(config: Config, web: WebSide | None = None) -> dict[str, PlatformRunner]:

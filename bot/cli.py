@@ -230,7 +230,7 @@ def _demo(config: Config, args: argparse.Namespace) -> int:
         except _DemoRefusal as refusal:
             print(f"videobot: {refusal}", file=sys.stderr)
             return 2
-    from bot.app import model_renderer
+    from bot.render import model_renderer
 
     tuning = dataclasses.replace(config.render, warmup_steps=0)  # one clip: warming first only costs
     renderer, made_by = model_renderer(settings, source, tuning)
