@@ -18,7 +18,6 @@ from bot.core.boards import GroupBoards
 from bot.core.credentials import Upload
 from bot.core.eta import Eta
 from bot.core.models import Models
-from bot.moderation import PromptPolicy
 from bot.core.notify import Notifier
 from bot.core.observe import QUOTA_REFUSED, Tally
 from bot.core.options import VideoArgs
@@ -37,6 +36,7 @@ from bot.core.types import (
     Request,
     UserRef,
 )
+from bot.moderation import PromptPolicy
 from bot.pipelines.spec import Pictures
 from bot.store import Store
 
@@ -116,17 +116,7 @@ class Admission:
         wants_picture = picture is not None and extends is None
         model = self.models.pick(args.model, chat_settings, picture=wants_picture, loop=args.loop)
         params = validate_video(args, chat_limits(model.limits, chat_settings, model), self.rng, model)
-        refusal = self.policy.check(params.prompt)  # a negative prompt names what to avoid
-        if refusal is not None:
-            self.store.audit.add(
-                self.clock(),
-                req.chat.key,
-                req.user.key,
-                "refused prompt",
-                refusal.kind,
-                f"{refusal.matched}: {params.prompt[:200]}",
-            )
-            raise CommandError(f"policy_{refusal.kind}", matched=refusal.matched)
+        self._check_prompt(req, params.prompt)
         if extends is None:  # an extension's picture is its parent's last frame
             self._check_model_takes(model, picture, chat_settings)
         if args.loop:
@@ -171,19 +161,35 @@ class Admission:
             self.tally.count(QUOTA_REFUSED, limit=over.limit)
             await self.notifier.reply(req, self.over_quota_text(req.user, over), private=True)
             return None
-        # The job is stored and charged: from here on nothing may look like a refusal.
+        await self._announce(req, job)
+        return job
+
+    def _check_prompt(self, req: Request, prompt: str) -> None:
+        """The prompt policy (a negative prompt names what to avoid, so only the prompt): a refusal
+        is audited and said in one sentence."""
+        refusal = self.policy.check(prompt)
+        if refusal is None:
+            return
+        self.store.audit.add(
+            self.clock(), req.chat.key, req.user.key, "refused prompt", refusal.kind,
+            f"{refusal.matched}: {prompt[:200]}",
+        )  # fmt: skip
+        raise CommandError(f"policy_{refusal.kind}", matched=refusal.matched)
+
+    async def _announce(self, req: Request, job: Job) -> None:
+        """The job is stored and charged: wake the worker and say "queued" (or add it to a busy
+        group's board); from here on nothing may look like a refusal."""
         try:
             self.wake()
             if self.boards.is_busy(job.chat):
                 self.boards.add(job)  # a busy group: the shared board shows it, no message of its own
-                return job
+                return
             ack = await self._acknowledge(req, job)
             if ack is not None:
                 job.status_message = ack
                 self.store.jobs.update(job.id, status_message=ack)
         except Exception:
             log.exception("job %d is queued, but acknowledging it failed", job.id)
-        return job
 
     def _check_model_loops(self, model: ModelSettings, chat: ChatSettings) -> None:
         """`--loop` for a model that conditions frame 0 only: one sentence, free."""
