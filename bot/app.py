@@ -137,7 +137,9 @@ def build_service(
     fit = functools.partial(fit_to_size, credentials=credentials)
     executors = Executors.sized(config.provenance)  # renders, encodes, deliveries, /verify: apart
     stand_ins: dict[str, ClipIdentity] = {}
-    if backend is None and config.queue.backend == "saq":  # renders on `videobot worker` processes, through Redis
+    if (
+        backend is None and config.queue.backend == "saq"
+    ):  # renders on `videobot worker` processes, through Redis
         from bot.dispatch.saq_backend import SaqBackend
 
         backend = SaqBackend(config, config.data_dir / "clips", credentials=credentials)

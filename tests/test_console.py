@@ -214,5 +214,8 @@ def test_videobot_demo_with_a_bad_option_says_what_is_allowed(
         timeout=120,
     )
     assert result.returncode == 2
-    assert result.stderr.strip() == "--frames must be between 2 and 16 for tiny (0.2–2.0 s at 8 fps); you gave 99."
+    assert (
+        result.stderr.strip()
+        == "--frames must be between 2 and 16 for tiny (0.2–2.0 s at 8 fps); you gave 99."
+    )
     assert not (tmp_path / "clip.mp4").exists()
