@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from bot.core.types import RenderParams
+from bot.pipelines.clip import RenderedClip
 from bot.render import BatchStep, Renderer
 
 PROBE_PERIOD_S = 0.010
@@ -42,13 +43,17 @@ class InstantRenderer(Renderer):
         batch: Sequence[RenderParams],
         on_step: BatchStep | None = None,
         should_stop: Sequence[Callable[[], bool] | None] = (),
-    ) -> list[np.ndarray | None]:
-        clips: list[np.ndarray | None] = []
+    ) -> list[RenderedClip | None]:
+        clips: list[RenderedClip | None] = []
         for index, params in enumerate(batch):
             for step in range(1, params.steps + 1):
                 if on_step is not None:
                     on_step(index, step, params.steps)
-            clips.append(np.zeros((params.frames, params.height, params.width, 3), dtype=np.uint8))
+            clips.append(
+                RenderedClip(
+                    np.zeros((params.frames, params.height, params.width, 3), dtype=np.uint8), params.fps
+                )
+            )
         return clips
 
 

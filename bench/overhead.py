@@ -29,6 +29,7 @@ from bot.app import build_service
 from bot.config import parse_config
 from bot.core.types import Button, ChatRef, Clip, Delivery, RenderParams, Request, UserRef
 from bot.encode import clip_tags, encode_mp4
+from bot.pipelines.clip import RenderedClip
 from bot.pipelines.registry import TINY_PRESETS
 from bot.render import Renderer
 
@@ -155,7 +156,7 @@ def main() -> None:
         params = RenderParams(
             PROMPT, "", args.seed, args.frames, args.steps, args.guidance, args.size, args.size, 8
         )
-        metadata = clip_tags(params, TINY_PRESETS["tiny"].identity("tiny", "tiny"))
+        metadata = clip_tags(params, TINY_PRESETS["tiny"].identity("tiny", "tiny"), RenderedClip(frames, 8))
         encode_mp4(frames, data / f"bare-{run}.mp4", fps=8, metadata=metadata, crf=crf)
         return time.perf_counter() - started
 

@@ -1,8 +1,9 @@
 """Render speed: the plain diffusers call against the bot's render path, within a time budget.
 
-    python bench/render.py --dry-run                 # every section on the CPU, tiny models (~2 min)
+    python bench/render.py --dry-run                 # every section on the CPU, tiny models (≤ 5 min)
     python bench/render.py --device cuda             # GPU: full-size ModelScope and Wan 2.1 1.3B
     python bench/render.py --device cuda --budget-s 420 --families modelscope wan ltx --json out.json
+    python bench/render.py --dry-run --families modes   # every family's every mode (issue #31)
 
 Each family is one section in its own process with a time cap (its share of `--budget-s`); a
 section that runs out of time keeps the rounds it finished, and the table is printed whatever
@@ -58,6 +59,11 @@ from torch.utils.flop_counter import FlopCounterMode
 from torch.utils.hooks import RemovableHandle
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling render_modes, as a script finds it
+
+from render_modes import HEADER as MODES_HEADER
+from render_modes import run_modes
+from render_modes import table_line as modes_line
 
 from bot.config import RenderConfig
 from bot.core.types import RenderParams
@@ -257,9 +263,10 @@ def _keep_fp32_modules(module: torch.nn.Module) -> None:
 
 # what is measured -------------------------------------------------------------------------------
 
-FAMILIES = ("modelscope", "wan", "ltx", "cogvideox")
-GPU_FAMILIES = ("modelscope", "wan")  # the default GPU sections; LTX when asked for
-SHARE = {"modelscope": 1.0, "wan": 2.0, "ltx": 2.0, "cogvideox": 1.0}  # of the budget, by weight
+# "modes": every family's every mode, plain beside the bot (bench/render_modes.py, issue #31)
+FAMILIES = ("modelscope", "wan", "ltx", "cogvideox", "modes")
+GPU_FAMILIES = ("modelscope", "wan", "modes")  # the default GPU sections; LTX when asked for
+SHARE = {"modelscope": 1.0, "wan": 2.0, "ltx": 2.0, "cogvideox": 1.0, "modes": 2.0}  # of the budget
 
 
 @dataclass(frozen=True)
@@ -570,7 +577,7 @@ class Section:
         p = self.case.params
         if variant.tuning is not None:
             clips = self.renderer.render_batch(batch_of(p, variant.batch))
-            return [clip for clip in clips if clip is not None]
+            return [clip.frames for clip in clips if clip is not None]
         kwargs: dict[str, Any] = dict(
             num_frames=p.frames, num_inference_steps=p.steps, height=p.height, width=p.width,
             guidance_scale=p.guidance, output_type="np", generator=torch.Generator().manual_seed(p.seed),
@@ -629,7 +636,7 @@ def run_section(family: str, device: str, dry: bool, rounds: int, cap_s: float, 
             return 0.0
 
     started = time.perf_counter()
-    solo_two = section.renderer.render(replace(p, seed=p.seed + 1)) if max(case.batches) > 1 else None
+    solo_two = section.renderer.render(replace(p, seed=p.seed + 1)).frames if max(case.batches) > 1 else None
     is_compiled = [v for v in live if v.tuning is not None and v.tuning.compile]
     for variant in [v for v in live if v not in is_compiled] + is_compiled:  # compiling last: the longest
         if time.perf_counter() > deadline:  # warm-up (excluded): kernel choice, compiling, reference clips
@@ -761,6 +768,10 @@ def run_child(args: argparse.Namespace) -> None:
 
     if args.device == "cpu":
         torch.set_num_threads(cpu_render_threads())  # what the bot uses: every core but the chats'
+    if args.section == "modes":
+        deadline = time.perf_counter() + args.cap_s * 0.85
+        run_modes(args.device, 2 if args.dry_run else 10, 1 if args.dry_run else args.rounds, deadline, emit)
+        return
     ref = run_section(
         args.section, args.device, args.dry_run, args.rounds, args.cap_s, not args.no_compile, emit
     )
@@ -780,7 +791,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--dry-run", action="store_true", help="every section on the CPU with tiny models")
     parser.add_argument(
-        "--budget-s", type=float, default=0, help="all sections (default: 420 on a GPU, 300 dry)"
+        "--budget-s", type=float, default=0, help="all sections (default: 420 on a GPU, 260 dry)"
     )
     parser.add_argument("--families", nargs="*", default=None, help=" ".join(FAMILIES))
     parser.add_argument("--rounds", type=int, default=0, help="timed rounds at most (default: 3; 2 dry)")
@@ -803,7 +814,7 @@ def main() -> None:
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         parser.error("--device cuda, but torch sees no CUDA device")
     families = args.families or (FAMILIES if args.device == "cpu" else GPU_FAMILIES)
-    budget = args.budget_s or (300.0 if args.device == "cpu" else 420.0)
+    budget = args.budget_s or (260.0 if args.device == "cpu" else 420.0)  # dry: ≤ 5 min with start-up
     results: dict[str, Any] = {
         "machine": machine(args.device), "device": args.device, "dry_run": args.dry_run,
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "budget_s": budget, "sections": [],
@@ -815,7 +826,9 @@ def main() -> None:
         print(f"# {line}", flush=True)
     print(HEADER)
     print("-" * len(HEADER), flush=True)
-    share = {f: 1.0 if args.dry_run else SHARE[f] for f in families}  # dry: each section alike
+    # dry: each tuning section alike, the modes table (every family's every mode) first and larger
+    share = {f: (3.0 if f == "modes" else 1.0) if args.dry_run else SHARE[f] for f in families}
+    families = sorted(families, key=lambda f: f != "modes") if args.dry_run else families
     total = sum(share.values())
     for family in families:
         left = budget - (time.perf_counter() - started)
@@ -848,16 +861,19 @@ def section_in_child(family: str, args: argparse.Namespace, cap: float) -> dict[
                                "seconds": round(time.perf_counter() - began, 1), "rows": []}  # fmt: skip
     for record in records:
         kind = record.pop("kind")
-        if kind == "rows":
+        if kind in ("rows", "modes"):
             section["rows"] = record["rows"]
+            section["table"] = kind
         else:
             section.update(record)
     built = section.get("build_s", "?")
     shape = f"{section.get('model', family)}, {section.get('shape', '?')}, built in {built} s"
     unload = "" if "freed" not in section else f"; unloading freed the weights: {section['freed']}"
     print(f"# {family}: {shape}; {status} in {section['seconds']:.0f} s of {cap:.0f}{unload}", flush=True)
+    if section.get("table") == "modes":
+        print(MODES_HEADER, flush=True)
     for row in section["rows"]:
-        print(table_line(row), flush=True)
+        print(modes_line(row) if section.get("table") == "modes" else table_line(row), flush=True)
     return section
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from bot.config import VideoConfig
 from bot.core.types import RenderParams
 from bot.encode import encode_clip
+from bot.pipelines.clip import RenderedClip
 from bot.pipelines.registry import TINY_PRESETS
 from bot.provenance import ContentCredentials, check_clip, ensure_local_identity
 
@@ -45,7 +46,7 @@ def main() -> None:
     with harness.data_dir() as folder:
         credentials = ContentCredentials(ensure_local_identity(folder))
         for width, height in sizes:
-            clip = frames(args.frames, height, width)
+            clip = RenderedClip(frames(args.frames, height, width), 8)
             params = RenderParams("a cat surfing", "", 1, args.frames, 25, 9.0, width, height, 8)
             plain, signed, checks, extra = [], [], [], []
             for rep in range(args.reps):

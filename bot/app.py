@@ -21,6 +21,7 @@ from bot.dispatch.local import LocalBackend
 from bot.encode import fit_to_size
 from bot.listen import OncePerWindow, raise_open_files_limit
 from bot.pipelines.spec import ClipIdentity
+from bot.post import PostEngine
 from bot.provenance import ContentCredentials, check_clip
 from bot.render import ModelPool, Renderer, model_renderer, stand_in_identity
 from bot.settings.platforms import PLATFORMS, Platform, redact
@@ -162,6 +163,7 @@ def build_service(
             default_model=default,
             credentials=credentials,
             executors=executors,
+            post=PostEngine(config.post, memory=config.render.memory),
         )
     return VideoService(
         config, store, backend, fit=fit, stand_ins=stand_ins, clock=clock, rng=rng, check_clip=check_clip,

@@ -94,7 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _config_arg(pull)
     pull.add_argument(
-        "names", nargs="*", metavar="NAME", help="models to fetch (default: every configured one)"
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help="models to fetch (default: every configured one); `post`: Smooth's and HD's weights",
     )
     pull.add_argument("--dry-run", action="store_true", help="print the files and their size, fetch nothing")
 
@@ -169,7 +172,7 @@ def _option_flags(demo: argparse.ArgumentParser) -> None:
         Kind.FLAG: {"action": "store_true"},
         Kind.PICTURE: {"type": Path, "metavar": "FILE"},
     }
-    for option in OPTIONS:
+    for option in (o for o in OPTIONS if o.demo):
         ranged = {"low": "min", "high": "max", "default": "the model's"} if option.bounds else {}
         words = messages.text(option.words, "en", **{**option.word_values(VideoConfig()), **ranged})
         if option.field == "model":
@@ -181,7 +184,7 @@ def _option_flags(demo: argparse.ArgumentParser) -> None:
 
 def _video_args(args: argparse.Namespace) -> VideoArgs:
     """The demo's flags as the option table's values (the picture travels apart)."""
-    return VideoArgs(args.prompt, **{o.field: getattr(args, o.field) for o in ARG_OPTIONS})
+    return VideoArgs(args.prompt, **{o.field: getattr(args, o.field) for o in ARG_OPTIONS if o.demo})
 
 
 def _demo(config: Config, args: argparse.Namespace) -> int:
@@ -237,7 +240,7 @@ def _demo(config: Config, args: argparse.Namespace) -> int:
     started = time.monotonic()
     progress = _StepPrinter(params.steps, sys.stderr)
     try:
-        frames = renderer.render(params, progress)
+        rendered = renderer.render(params, progress)
     except (ModelUnavailable, OutOfMemory) as error:
         print(f"videobot: {error}", file=sys.stderr)
         return 2
@@ -245,7 +248,7 @@ def _demo(config: Config, args: argparse.Namespace) -> int:
         progress.close()
     credentials = ContentCredentials.from_config(config)
     clip = encode.encode_clip(
-        frames, args.out, params, made_by=made_by, video=config.video, credentials=credentials
+        rendered, args.out, params, made_by=made_by, video=config.video, credentials=credentials
     )
     if credentials.counts.signed:
         print(f"Signed with Content Credentials as {credentials.identity_words}.", file=sys.stderr)
@@ -256,6 +259,35 @@ def _demo(config: Config, args: argparse.Namespace) -> int:
         f"{clip.size_bytes} bytes, seed {params.seed}, model {source}, "
         f"{time.monotonic() - started:.1f} s"
     )
+    return _demo_post(config, args, params, made_by, credentials)
+
+
+def _demo_post(
+    config: Config, args: argparse.Namespace, params: Any, made_by: Any, credentials: ContentCredentials
+) -> int:
+    """`demo --smooth/--hd`: each step a new clip made from the one before (docs/post.md)."""
+    from bot.domain import PostKind, PostStep
+    from bot.post import AlreadySmooth, AtSizeCap, PostEngine, PostWeightsMissing
+    from bot.post.clip import run_post_step
+
+    engine = PostEngine(config.post, memory=config.render.memory)
+    current: Path = args.out
+    for kind, asked in ((PostKind.SMOOTH, args.smooth), (PostKind.HD, args.hd)):
+        if not asked:
+            continue
+        out = current.with_name(f"{current.stem}.{kind}.mp4")
+        try:
+            made = run_post_step(
+                PostStep(kind, 0, str(current), loop=params.loop), params, made_by, engine, out,
+                video=config.video, credentials=credentials,
+            )  # fmt: skip
+        except (AlreadySmooth, AtSizeCap, PostWeightsMissing) as error:
+            print(f"videobot: {error}", file=sys.stderr)
+            return 2
+        clip = made.clip
+        shape = f"{clip.frames} frames {clip.width}x{clip.height} @ {clip.fps} fps"
+        print(f"Wrote {clip.path}: {shape} ({made.chain})")
+        current = out
     return 0
 
 
@@ -313,7 +345,8 @@ def _demo_picture(config: Config, settings: ModelSettings, path: Path) -> Pictur
         data = path.read_bytes()
     except OSError as error:
         raise _DemoRefusal(f"cannot read the picture {path}: {error.strerror or error}") from None
-    facts = PictureInspector(config.video.max_image_mb * 1_000_000, FaceDetector())(data)
+    size = (settings.limits.width, settings.limits.height)  # what the model will be given
+    facts = PictureInspector(config.video.max_image_mb * 1_000_000, FaceDetector())(data, (size,))
     check_faces(facts, FacePolicy(config.policy.faces), is_owner=True)
     return dataclasses.replace(facts.picture, path=str(path.resolve()))
 

@@ -16,6 +16,9 @@ from bot.pipelines.spec import MIN_PICTURE_SIDE as MIN_PICTURE_SIDE
 from bot.settings.bounds import ConfigError as ConfigError
 from bot.settings.checks import MODEL_NAME as MODEL_NAME
 from bot.settings.checks import refused_render_settings as refused_render_settings
+from bot.settings.enhance import ENHANCE_MODES as ENHANCE_MODES
+from bot.settings.enhance import TINY_WRITER as TINY_WRITER
+from bot.settings.enhance import EnhanceConfig as EnhanceConfig
 from bot.settings.loading import CONFIG_ENV as CONFIG_ENV
 from bot.settings.loading import LORA_KEYS as LORA_KEYS
 from bot.settings.loading import MAX_LORA_SCALE as MAX_LORA_SCALE
@@ -35,7 +38,9 @@ from bot.settings.sections import DEFAULT_MODEL_ID as DEFAULT_MODEL_ID
 from bot.settings.sections import FACE_POLICIES as FACE_POLICIES
 from bot.settings.sections import MAX_BATCH_CUDA as MAX_BATCH_CUDA
 from bot.settings.sections import MAX_BATCH_LIMIT as MAX_BATCH_LIMIT
+from bot.settings.sections import MAX_HD_SIDE as MAX_HD_SIDE
 from bot.settings.sections import MAX_IMAGE_MB_LIMIT as MAX_IMAGE_MB_LIMIT
+from bot.settings.sections import MAX_SMOOTH_FPS as MAX_SMOOTH_FPS
 from bot.settings.sections import MEMORY_MODES as MEMORY_MODES
 from bot.settings.sections import MIN_WORKER_SECRET_CHARS as MIN_WORKER_SECRET_CHARS
 from bot.settings.sections import MODEL_LIMIT_KEYS as MODEL_LIMIT_KEYS
@@ -49,6 +54,7 @@ from bot.settings.sections import DiscordConfig as DiscordConfig
 from bot.settings.sections import ModelConfig as ModelConfig
 from bot.settings.sections import ModelEntry as ModelEntry
 from bot.settings.sections import PolicyConfig as PolicyConfig
+from bot.settings.sections import PostConfig as PostConfig
 from bot.settings.sections import ProvenanceConfig as ProvenanceConfig
 from bot.settings.sections import QueueConfig as QueueConfig
 from bot.settings.sections import QuotaConfig as QuotaConfig

@@ -183,6 +183,8 @@ async def dispatch(service: VideoService, req: Request, line: str) -> bool:
             await service.reply(req, messages.text(error.key, req.user.locale, **error.values))
         else:
             await service.video_text(req, argument, picture=picture)
+    elif command in ("/render", "/mine", "/again"):  # the buttons under a rewrite (docs/enhance.md)
+        await service.draft_button(req, command.lstrip("/"), argument or None)
     elif command == "/extend":
         await service.extend_text(req, argument)
     elif command == "/cancel":

@@ -136,6 +136,44 @@ class Extension:
         return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
 
 
+class PostKind(enum.StrEnum):
+    """A post step on a finished clip (docs/post.md)."""
+
+    SMOOTH = "smooth"  # 🎞 frame interpolation
+    HD = "hd"  # 🔍 ×2 upscaling
+
+
+@dataclass(frozen=True)
+class PostStep:
+    """The clip a post step works on (`bot.post`): which step, the clip's job and file.  The new
+    clip is made from that file alone: no render, the parent's prompt and seed stay its facts."""
+
+    kind: PostKind
+    parent_id: int
+    clip_path: str
+    loop: bool = False  # the parent loops: smoothing crosses its seam
+
+    def to_text(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_text(cls, text: str | None) -> PostStep | None:
+        if not text:
+            return None
+        data = json.loads(text)
+        values = {f.name: data[f.name] for f in fields(cls) if f.name in data}
+        return cls(**{**values, "kind": PostKind(values["kind"])})
+
+
+class Conditioning(enum.StrEnum):
+    """What a render is conditioned on besides its prompt: each family's file says which it takes."""
+
+    NONE = "none"  # text only
+    PICTURE = "picture"  # a picture at frame 0
+    CONTINUATION = "continuation"  # the parent clip's last frame(s) at the start (`extends`)
+    LOOP = "loop"  # both ends on one frame: the picture's, or the clip's own first
+
+
 @dataclass(frozen=True)
 class RenderParams:
     prompt: str
@@ -151,14 +189,34 @@ class RenderParams:
     silent: bool = False  # deliver without the soundtrack a family with sound makes (--silent)
     extends: Extension | None = None  # a continuation of this clip, delivered joined to it
     loop: bool = False  # `--loop`: the last frame leads back into the first
+    post: PostStep | None = None  # 🎞/🔍: a post step on that clip instead of a render
+    then_post: str = ""  # post steps queued once this clip is delivered ("smooth,hd"; --smooth/--hd)
+    # a prompt writer's rewrite (docs/enhance.md): `prompt` is what the model saw, `prompt_original`
+    # what the person typed ("" when they are the same), `prompt_writer` the model that rewrote it
+    prompt_original: str = ""
+    prompt_writer: str = ""
     aspect: str = ""  # `--aspect 9:16` as asked ("": the model's own size); width × height is its size
+
+    @property
+    def conditioning(self) -> Conditioning:
+        """The one conditioning this render takes (a loop may start from `picture`)."""
+        if self.extends is not None:
+            return Conditioning.CONTINUATION
+        if self.loop:
+            return Conditioning.LOOP
+        return Conditioning.NONE if self.picture is None else Conditioning.PICTURE
+
+    @property
+    def rewritten(self) -> bool:
+        return bool(self.prompt_original) and self.prompt_original != self.prompt
 
     def to_data(self) -> dict[str, object]:
         """The one codec of a clip's settings: plain values, a job row's columns and a worker's job
-        alike (the picture and the parent clip as their JSON text)."""
+        alike (the picture, the parent clip and the post step as their JSON text)."""
         data = asdict(self)
         data["picture"] = self.picture.to_text() if self.picture else None
         data["extends"] = self.extends.to_text() if self.extends else None
+        data["post"] = self.post.to_text() if self.post else None
         return data
 
     @classmethod
@@ -171,6 +229,7 @@ class RenderParams:
         known["negative"] = known.get("negative") or ""
         known["picture"] = Picture.from_text(_text(known.get("picture")))
         known["extends"] = Extension.from_text(_text(known.get("extends")))
+        known["post"] = PostStep.from_text(_text(known.get("post")))
         return cls(**known)  # type: ignore[arg-type]
 
 
@@ -217,6 +276,8 @@ class Job:
     notice: str | None = None  # a message key still to tell the owner (their platform was not connected)
     delivery_rounds: int = 0  # sending rounds that failed for a passing reason
     next_delivery_at: float | None = None  # when the next round may try
+    clip_frames: int | None = None  # the delivered file's own frames and fps (an extension or a loop
+    clip_fps: int | None = None  # is not the length it asked for); None until it is rendered
 
 
 class Undeliverable(Exception):
@@ -236,9 +297,34 @@ class ButtonAction(enum.StrEnum):
     DELETE = "delete"
     VOTE = "vote"
     EXTEND = "extend"
+    SMOOTH = "smooth"
+    HD = "hd"
+    # under a rewritten prompt (docs/enhance.md); the id they carry is the draft's, not a job's
+    RENDER = "render"
+    MINE = "mine"
+    AGAIN = "again"
 
 
 RESULT_ACTIONS = (ButtonAction.REROLL, ButtonAction.VARIATION, ButtonAction.INFO, ButtonAction.DELETE)
+DRAFT_ACTIONS = (ButtonAction.RENDER, ButtonAction.MINE, ButtonAction.AGAIN)
+
+
+@dataclass
+class Draft:
+    """A rewritten prompt shown before its render (`/video … --enhance`): nothing is queued or
+    charged until ▶ Render or ✏️ Use mine; a row, so its buttons work after a restart."""
+
+    id: int
+    user: UserRef
+    chat: ChatRef
+    args: str  # what the person typed, as `VideoArgs` JSON (`bot.core.enhancing` reads it)
+    rewrite: str  # the writer's paragraph; the typed prompt when the writer could not write one
+    writer: str  # the model that wrote it; "" when it could not
+    created_at: float
+    reply_to: str | None = None
+    message: str | None = None  # the message with the buttons
+    attempts: int = 1  # 🔁 Again samples the writer anew
+    used: bool = False  # rendered (either text): its buttons are gone
 
 
 @dataclass(frozen=True)

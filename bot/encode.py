@@ -22,7 +22,8 @@ import numpy as np
 from bot import __version__
 from bot.config import VideoConfig
 from bot.core.types import Clip, ClipTooLarge, RenderParams
-from bot.pipelines.audio import AUDIO_BITRATE, AUDIO_CODEC, MIN_AUDIO_BITRATE, Soundtrack, soundtrack_of
+from bot.pipelines.audio import AUDIO_BITRATE, AUDIO_CODEC, MIN_AUDIO_BITRATE, Soundtrack
+from bot.pipelines.clip import RenderedClip
 from bot.pipelines.frames import read_clip as read_clip
 from bot.pipelines.spec import ClipIdentity
 from bot.provenance import ContentCredentials, burn_watermark
@@ -39,7 +40,7 @@ class TooLarge(ClipTooLarge):
 
 
 def encode_clip(
-    frames: np.ndarray,
+    rendered: RenderedClip,
     path: Path,
     params: RenderParams,
     *,
@@ -48,15 +49,16 @@ def encode_clip(
     credentials: ContentCredentials | None = None,
 ) -> Clip:
     """A rendered clip as the file we send: visible mark, MP4 with tags, signed manifest; the
-    tags and the manifest both name `made_by` (the job's model identity)."""
-    soundtrack = None if params.silent else soundtrack_of(frames)
-    frames = burn_watermark(frames, video.watermark, video.watermark_position)
-    metadata = clip_tags(params, made_by, prompt_hash_only=video.hash_prompt_in_metadata)
+    tags and the manifest both name `made_by` (the job's model identity) and state the clip's own
+    frames, fps and size (an extension or a loop is not the length it asked for)."""
+    soundtrack = None if params.silent else rendered.soundtrack
+    frames = burn_watermark(rendered.frames, video.watermark, video.watermark_position)
+    metadata = clip_tags(params, made_by, rendered, prompt_hash_only=video.hash_prompt_in_metadata)
     if soundtrack is not None:
         metadata["videobot_audio"] = "AI-generated soundtrack"
-    clip = encode_mp4(frames, path, fps=params.fps, metadata=metadata, crf=video.crf, soundtrack=soundtrack)
+    clip = encode_mp4(frames, path, fps=rendered.fps, metadata=metadata, crf=video.crf, soundtrack=soundtrack)
     if credentials is not None:
-        record = credentials.record(params, made_by)
+        record = credentials.record(params, made_by).of_clip(clip)
         if soundtrack is not None:
             record = replace(record, audio=audio_description(soundtrack))
         if credentials.sign(path, record):
@@ -274,9 +276,10 @@ def fit_to_size(path: Path, max_bytes: int, credentials: ContentCredentials | No
 
 
 def clip_tags(
-    params: RenderParams, made_by: ClipIdentity, *, prompt_hash_only: bool = False
+    params: RenderParams, made_by: ClipIdentity, rendered: RenderedClip, *, prompt_hash_only: bool = False
 ) -> dict[str, str]:
-    """The metadata every clip carries, so anyone can tell it is AI-made, by which model and how."""
+    """The metadata every clip carries, so anyone can tell it is AI-made, by which model and how;
+    its frames and fps are the rendered clip's."""
     shown_prompt = (
         "sha256:" + hashlib.sha256(params.prompt.encode()).hexdigest() if prompt_hash_only else params.prompt
     )
@@ -293,13 +296,19 @@ def clip_tags(
         "videobot_model_licence": made_by.licence,
         "videobot_seed": str(params.seed),
         "videobot_steps": str(params.steps),
-        "videobot_frames": str(params.frames),
-        "videobot_fps": str(params.fps),
+        "videobot_frames": str(rendered.count),
+        "videobot_fps": str(rendered.fps),
         "videobot_guidance": str(params.guidance),
         "videobot_prompt": shown_prompt,
         "videobot_negative": "" if prompt_hash_only else params.negative,
         "videobot_version": __version__,
     }
+    if params.rewritten:  # what the person typed, beside what the model saw (docs/enhance.md)
+        original = params.prompt_original
+        tags["videobot_prompt_original"] = (
+            "sha256:" + hashlib.sha256(original.encode()).hexdigest() if prompt_hash_only else original
+        )
+        tags["videobot_prompt_writer"] = params.prompt_writer
     if made_by.loras:
         tags["videobot_model_loras"] = ", ".join(lora.describe() for lora in made_by.loras)
     return tags

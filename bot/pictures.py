@@ -7,6 +7,11 @@ opened (an animated one gives its first frame); the whole image is decoded once,
 truncated file fails here and not in a render.  Each refusal is a `CommandError` naming one
 plain sentence.  Then the face detector (`bot.faces`) and the picture's own Content
 Credentials (the bot's own stills pass the face gate) are looked at.
+
+The detector looks at what a model is given, not only at the picture as sent: the centre crop
+at each model size asked for (a face in the middle of a 4096×512 strip is a portrait once
+cropped), and each view upright and turned 90°, 180° and 270° (a model animates a picture
+upside down as readily as upright).  Pillow's limits are set here, once, on import.
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ import hashlib
 import io
 import logging
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from typing import Protocol
 
 from PIL import Image, ImageOps
 
@@ -27,18 +33,89 @@ from bot.config import (
 )
 from bot.core.credentials import CredentialsCheck
 from bot.core.parsing import CommandError
-from bot.core.pictures import OWN_CREDENTIALS, PictureFacts
+from bot.core.pictures import OWN_CREDENTIALS, PictureFacts, Size
 from bot.core.types import Picture
+from bot.faces import DETECT_SIDE, FINE_SIDE
 
 log = logging.getLogger(__name__)
 
 FORMATS = {"JPEG": "jpeg", "PNG": "png", "WEBP": "webp"}  # Pillow's name → ours (and the MIME subtype)
 MB = 1_000_000  # decimal, as Telegram counts its 20 MB
 
-FaceCounter = Callable[[Image.Image], int]
+TURNS = (Image.Transpose.ROTATE_90, Image.Transpose.ROTATE_180, Image.Transpose.ROTATE_270)
+
+
+class FaceCounter(Protocol):
+    """Counts faces (`bot.faces.FaceDetector`): `derived`, in a crop or turn of the picture as
+    sent; `fine`, with a closer look (a big picture's small faces)."""
+
+    def __call__(self, picture: Image.Image, *, derived: bool = False, fine: bool = False) -> int: ...
+
+
 # Reads a picture's C2PA manifest (bytes, MIME) → its check, `trusted` only when signed by the
 # bot's own chain; None when it carries none.
 PictureCredentials = Callable[[bytes, str], CredentialsCheck | None]
+
+
+def bound_pillow() -> None:
+    """Pillow's limits, the one place they are set: past `MAX_IMAGE_PIXELS` Pillow warns (a
+    refusal here), past twice it raises; a truncated file is an error, never half a picture."""
+    from PIL import ImageFile
+
+    Image.MAX_IMAGE_PIXELS = MAX_PICTURE_PIXELS
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+bound_pillow()
+
+
+def model_view(picture: Image.Image, size: Size) -> Image.Image:
+    """What a model of `size` receives from `picture`: the image pipeline's own fitting, at the
+    picture's resolution (the same pixels, never blurred by a resize to a tiny model's size)."""
+    from bot.pipelines.image import fit_picture
+
+    width, height = size
+    scale = min(picture.width / width, picture.height / height)
+    return fit_picture(picture, max(1, round(width * scale)), max(1, round(height * scale)))
+
+
+FINE_ABOVE = 2 * DETECT_SIDE  # a picture whose longer side is past this gets a closer look as well
+
+
+def detector_views(picture: Image.Image, sizes: Sequence[Size]) -> Iterator[tuple[Image.Image, bool]]:
+    """(view, derived): the picture and each model's crop of it, each upright and turned 90°,
+    180° and 270°; `derived` for all but the picture as sent."""
+    for view in (picture, *(model_view(picture, size) for size in dict.fromkeys(sizes))):
+        yield view, view is not picture
+        for turn in TURNS:
+            yield view.transpose(turn), True
+
+
+def count_faces_seen(count_faces: FaceCounter, picture: Image.Image, sizes: Sequence[Size]) -> int:
+    """Faces in the first view that shows any (0 when none does: every view was looked at)."""
+    if max(picture.size) > FINE_SIDE:  # the views are looked at smaller than this anyway
+        picture = picture.convert("RGB")
+        picture.thumbnail((FINE_SIDE, FINE_SIDE), Image.Resampling.BILINEAR)
+    for view, derived in detector_views(picture, sizes):
+        found = count_faces(view, derived=derived)
+        if found:
+            return found
+    if max(picture.size) > FINE_ABOVE:
+        return count_faces(picture, fine=True)
+    return 0
+
+
+def picture_intact(picture: Picture) -> bool:
+    """Whether the file at `picture.path` is still the one that passed the checks (its SHA-256):
+    a worker reading it from a shared disk renders only what the bot checked."""
+    digest = hashlib.sha256()
+    try:
+        with open(picture.path or "", "rb") as file:
+            while chunk := file.read(1 << 20):
+                digest.update(chunk)
+    except OSError:
+        return False
+    return digest.hexdigest() == picture.sha256
 
 
 def open_picture(data: bytes, max_bytes: int) -> tuple[Image.Image, str]:
@@ -47,7 +124,6 @@ def open_picture(data: bytes, max_bytes: int) -> tuple[Image.Image, str]:
         raise CommandError("picture_empty")
     if len(data) > max_bytes:
         raise CommandError("picture_too_big", limit=max_bytes // MB)
-    Image.MAX_IMAGE_PIXELS = MAX_PICTURE_PIXELS  # past it Pillow warns; past twice it raises
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -101,7 +177,8 @@ class PictureInspector:
         self.count_faces = count_faces
         self.read_credentials = read_credentials
 
-    def __call__(self, data: bytes) -> PictureFacts:
+    def __call__(self, data: bytes, sizes: Sequence[Size] = ()) -> PictureFacts:
+        """`sizes`: what each model the picture may go to is given (its width and height)."""
         image, kind = open_picture(data, self.max_bytes)
         credentials = self._credentials(data, f"image/{kind}")
         picture = Picture(
@@ -112,7 +189,7 @@ class PictureInspector:
             height=image.height,
             credentials=credentials,
         )
-        faces = 0 if credentials == OWN_CREDENTIALS else self.count_faces(image)
+        faces = 0 if credentials == OWN_CREDENTIALS else count_faces_seen(self.count_faces, image, sizes)
         return PictureFacts(picture, faces)
 
     def _credentials(self, data: bytes, mime: str) -> str:

@@ -23,10 +23,14 @@ echo "==> Using $(command -v "$python") (Python $version); creating .venv"
 "$python" -m venv .venv
 
 pip=(.venv/bin/python -m pip install)
-echo "==> [1/3] pip itself"
+echo "==> [1/4] pip itself"
 "${pip[@]}" --upgrade pip
-echo "==> [2/3] torch ${VIDEOBOT_TORCH_VERSION:-2.13.0} (the CUDA build on a Linux GPU machine: about 2 GB, minutes)"
+echo "==> [2/4] torch ${VIDEOBOT_TORCH_VERSION:-2.13.0} (the CUDA build on a Linux GPU machine: about 2 GB, minutes)"
 "${pip[@]}" "torch==${VIDEOBOT_TORCH_VERSION:-2.13.0}"
-echo "==> [3/3] videobot and its test tools (diffusers, transformers, the chat libraries, the face detector …)"
+echo "==> [3/4] videobot and its test tools (diffusers, transformers, the chat libraries, the face detector …)"
 "${pip[@]}" -e ".[test]"
+# spandrel's metadata asks for torchvision, which would replace the torch above; bot/post/hd.py imports
+# it without (docs/post.md)
+echo "==> [4/4] spandrel (🔍 HD's image upscalers) without torchvision"
+"${pip[@]}" --no-deps "spandrel==0.4.2"
 echo "==> Done: $(.venv/bin/videobot --version) in .venv (try: .venv/bin/videobot console --tiny)"

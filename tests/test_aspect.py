@@ -11,6 +11,7 @@ import pytest
 from bot.config import Config, RenderConfig, parse_config
 from bot.core.options import VideoArgs
 from bot.core.parsing import CommandError, validate_video
+from bot.core.types import Conditioning
 from bot.pipelines.cogvideox import COGVIDEOX_5B_I2V
 from bot.pipelines.registry import TINY_PRESETS
 from bot.pipelines.spec import size_for
@@ -23,7 +24,17 @@ def config_for(tmp_path: Path, models: dict[str, Any], **video: Any) -> Config:
     return parse_config(raw, "test-aspect.toml", {})
 
 
-@pytest.mark.parametrize("tiny", sorted(TINY_PRESETS))
+TEXT_FAMILIES = sorted(name for name, preset in TINY_PRESETS.items() if preset.modes.takes(Conditioning.NONE))
+
+
+def test_every_tiny_family_that_animates_pictures_only_has_a_vertical_size_too() -> None:
+    for name, preset in TINY_PRESETS.items():
+        if name not in TEXT_FAMILIES:
+            size = size_for(preset, "9:16", preset.width, preset.height)
+            assert size is not None and size[1] > size[0], name
+
+
+@pytest.mark.parametrize("tiny", TEXT_FAMILIES)
 def test_vertical_clips_are_taller_than_wide_on_every_tiny_family(
     tiny: str, tmp_path: Path, renders: None
 ) -> None:
@@ -31,7 +42,7 @@ def test_vertical_clips_are_taller_than_wide_on_every_tiny_family(
     frames = settings.preset.family.frames.above(9)
     params = validate_video(VideoArgs("a cat", seed=1, frames=frames, steps=2, aspect="9:16"), settings.limits,
                             model=settings)  # fmt: skip
-    clip = Renderer(tiny, tuning=RenderConfig(warmup_steps=0)).render(params)
+    clip = Renderer(tiny, tuning=RenderConfig(warmup_steps=0)).render(params).frames
     _, height, width, _ = clip.shape
     assert height > width, (tiny, clip.shape)
     assert (width, height) == (params.width, params.height)

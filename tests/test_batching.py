@@ -25,6 +25,8 @@ from tests.harness.core import ALICE, BOB, CAROL, PLATFORM, MakeBot
 from tests.harness.media import decode
 from tests.harness.polling import eventually
 
+TEXT_MODELS = [name for name, preset in TINY_PRESETS.items() if preset.modes.text]  # picture-only: elsewhere
+
 pytestmark = pytest.mark.usefixtures("renders")  # every test here renders with diffusers
 
 FP_TOLERANCE = 2  # uint8 levels: a batched matmul may round differently from a lone one
@@ -74,13 +76,13 @@ def run_out_of_memory_above(renderer: Renderer, clips: int) -> None:
     denoiser(renderer).register_forward_pre_hook(check, with_kwargs=True)
 
 
-@pytest.mark.parametrize("name", list(TINY_PRESETS))
+@pytest.mark.parametrize("name", TEXT_MODELS)
 def test_each_clip_of_a_batch_equals_its_solo_render_for_its_seed(name: str) -> None:
     renderer = Renderer(name, tuning=RenderConfig(warmup_steps=0))
     batch = [params(name, "a cat", 1, "blurry"), params(name, "a dog", 2), params(name, "a cat", 3)]
-    alone = [renderer.render(p) for p in batch]
+    alone = [renderer.render(p).frames for p in batch]
     sizes = batch_sizes(renderer)
-    together = renderer.render_batch(batch)
+    together = [None if c is None else c.frames for c in renderer.render_batch(batch)]
     assert set(sizes) == {6} or set(sizes) == {3}, f"one call for all three clips, saw {sizes}"
     for solo, batched in zip(alone, together, strict=True):
         assert batched is not None and batched.shape == solo.shape
@@ -97,10 +99,10 @@ def test_a_batch_of_mixed_shapes_is_refused() -> None:
 def test_an_out_of_memory_batch_is_split_and_each_clip_still_equals_its_solo_render() -> None:
     renderer = Renderer("tiny", tuning=RenderConfig(warmup_steps=0))
     batch = [params("tiny", f"clip {i}", i) for i in range(3)]
-    alone = [renderer.render(p) for p in batch]
+    alone = [renderer.render(p).frames for p in batch]
     run_out_of_memory_above(renderer, 1)
     sizes = batch_sizes(renderer)
-    clips = renderer.render_batch(batch)
+    clips = [None if c is None else c.frames for c in renderer.render_batch(batch)]
     assert sizes[0] == 2, "each lone clip's call after the batch of 3, then of 2, ran out"
     for solo, clip in zip(alone, clips, strict=True):
         assert clip is not None and np.abs(clip.astype(int) - solo).max() <= FP_TOLERANCE
@@ -117,7 +119,7 @@ def test_out_of_memory_alone_retries_once_in_the_next_lower_memory_mode() -> Non
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.00 GiB")
 
     denoiser(renderer).register_forward_pre_hook(fails_unless_sliced)
-    clip = renderer.render(params("tiny", "a cat", 1))
+    clip = renderer.render(params("tiny", "a cat", 1)).frames
     assert clip.shape == (8, 64, 64, 3)
     assert renderer.memory == "balanced" and vae.use_slicing and vae.use_tiling
 
@@ -133,9 +135,9 @@ def test_out_of_memory_in_the_lowest_mode_tells_which_setting_to_lower() -> None
 
 @pytest.mark.parametrize("mode", ["balanced", "low"])
 def test_the_lower_memory_modes_render_on_the_cpu(mode: str) -> None:
-    fast = Renderer("tiny-wan", tuning=RenderConfig(warmup_steps=0)).render(params("tiny-wan", "a", 4))
+    fast = Renderer("tiny-wan", tuning=RenderConfig(warmup_steps=0)).render(params("tiny-wan", "a", 4)).frames
     lower = Renderer("tiny-wan", tuning=RenderConfig(memory=mode, warmup_steps=0))
-    clip = lower.render(params("tiny-wan", "a", 4))
+    clip = lower.render(params("tiny-wan", "a", 4)).frames
     assert clip.shape == fast.shape and lower.pipe.vae.use_slicing
     if mode == "low":  # FP8 weight storage: close to full precision, not equal
         assert lower.pipe.transformer.blocks[0].attn1.to_q.weight.dtype == torch.float8_e4m3fn
@@ -166,15 +168,17 @@ def test_step_caching_skips_transformer_work_and_a_seed_still_reproduces(name: s
             counts[mode] += 1  # noqa: B023 (read right after this render)
 
         blocks[-1].attn1.to_q.register_forward_pre_hook(count)
-        first = renderer.render(params(name, "a cat", 7, steps=8))
-        again = renderer.render(params(name, "a cat", 7, steps=8))
+        first = renderer.render(params(name, "a cat", 7, steps=8)).frames
+        again = renderer.render(params(name, "a cat", 7, steps=8)).frames
         assert np.array_equal(first, again), "cache state must not leak between renders"
     assert counts[cache] < counts["off"], counts
 
 
 def test_cache_set_for_modelscope_renders_uncached() -> None:
-    clip = Renderer("tiny", tuning=RenderConfig(cache="first-block", warmup_steps=0)).render(
-        params("tiny", "a", 1)
+    clip = (
+        Renderer("tiny", tuning=RenderConfig(cache="first-block", warmup_steps=0))
+        .render(params("tiny", "a", 1))
+        .frames
     )
     assert clip.shape == (8, 64, 64, 3)
 

@@ -79,3 +79,25 @@ def test_the_dry_run_runs_a_section_in_its_own_process_and_writes_the_table_and_
     assert rows["bot: memory fast"]["delta"] == 0, "the bot's clip is the plain call's for the seed"
     assert rows["bot: fast, batch 2"]["delta"] <= 2, "a batch's clips equal their solo renders"
     assert any("recompiles" in note for note in rows["bot: fast + compile"]["notes"])
+
+
+def test_the_modes_table_renders_each_declared_mode_plain_beside_the_bot(
+    tmp_path: Path, bench_processes: ChildProcesses
+) -> None:
+    """bench/render_modes.py (the `modes` section of bench/render.py), reduced to LTX and LTX-2: every
+    mode they declare renders both ways, each component keeps its dtype and size, and a one-call
+    mode's clip is the plain call's for the seed."""
+    results = tmp_path / "modes.json"
+    script = BENCH.with_name("render_modes.py")
+    run = bench_processes.run(
+        [sys.executable, str(script), "--models", "tiny-ltx", "tiny-ltx2", "--rounds", "1", "--json", str(results)],
+        capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    rows = {(row["model"], row["label"]): row for row in json.loads(results.read_text())["rows"]}
+    assert set(rows) == {
+        ("tiny-ltx", label) for label in ("text", "picture", "extend", "loop", "picture loop")
+    } | {("tiny-ltx2", "sound")}
+    assert all(row["kept"] and row["bot"] and row["plain"] for row in rows.values()), rows
+    assert rows["tiny-ltx", "text"]["delta"] == rows["tiny-ltx", "picture"]["delta"] == 0
+    assert rows["tiny-ltx", "extend"]["frames"] == 17 and rows["tiny-ltx", "loop"]["frames"] == 16

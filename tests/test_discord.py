@@ -126,7 +126,9 @@ async def test_video_is_answered_at_once_then_shows_progress_then_the_clip(world
     for shown in ("a cat surfing", "seed 7", "3 steps", "tiny", "AI-generated"):
         assert shown in card
     message = fake.messages[int(followup.response["id"])]
-    assert custom_ids(message) == [f"videobot:{a}:1" for a in ("reroll", "variation", "info", "delete")]
+    assert custom_ids(message) == [
+        f"videobot:{a}:1" for a in ("reroll", "variation", "smooth", "hd", "info", "delete")
+    ]
 
     await fake.wait_for_rest(
         "PATCH", f"/{interaction.token}/messages/@original", lambda c: c.json["content"].startswith("✅ Done")

@@ -13,6 +13,7 @@ import pytest
 from bot import __version__
 from bot.core.types import RenderParams
 from bot.encode import AI_LABEL, TooLarge, clip_tags, encode_mp4, fit_to_size, read_clip
+from bot.pipelines.clip import RenderedClip
 from bot.pipelines.spec import ClipIdentity
 
 PROMPT = "a cat's surfing lesson — at dusk"
@@ -37,7 +38,7 @@ def noise(frames: int = 8, side: int = 64, seed: int = 0) -> np.ndarray:
 def metadata(*, hash_prompt: bool = False) -> dict[str, str]:
     params = RenderParams(PROMPT, "blurry", 1234, 8, 25, 9.0, 64, 64, 8)
     made_by = ClipIdentity("default", "damo-vilab/text-to-video-ms-1.7b", "modelscope", "CC-BY-NC-4.0")
-    return clip_tags(params, made_by, prompt_hash_only=hash_prompt)
+    return clip_tags(params, made_by, RenderedClip(noise(), 8), prompt_hash_only=hash_prompt)
 
 
 def top_level_boxes(data: bytes) -> list[str]:

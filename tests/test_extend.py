@@ -220,15 +220,17 @@ def test_an_extension_renders_as_one_clip_with_its_parent(tmp_path: Path, render
     from bot.render import Renderer
 
     renderer = Renderer("tiny-ltx", tuning=RenderConfig(warmup_steps=0))
-    parent = renderer.render(RenderParams("a cat", "", 1, 17, 2, 3.0, 64, 64, 8))
+    parent = renderer.render(RenderParams("a cat", "", 1, 17, 2, 3.0, 64, 64, 8)).frames
     encode_mp4(parent, tmp_path / "1.mp4", fps=8, crf=0)  # near lossless: only yuv420 chroma is lost
     params = RenderParams(
         "a cat", "", 2, 17, 2, 3.0, 64, 64, 8, extends=Extension(1, str(tmp_path / "1.mp4"), 17, 1)
     )
-    joined = renderer.render(params)
-    assert type(renderer._continue_pipe).__name__ == "LTXConditionPipeline"
-    for part in ("transformer", "vae", "text_encoder"):  # from_pipe: no second copy of the weights
-        assert getattr(renderer._continue_pipe, part) is getattr(renderer.pipe, part)
+    joined = renderer.render(params).frames
+    assert type(renderer.mode_pipeline(renderer.preset.modes.continuation)).__name__ == "LTXConditionPipeline"
+    for part in ("transformer", "vae", "text_encoder"):  # no second copy of the weights
+        assert getattr(renderer.mode_pipeline(renderer.preset.modes.continuation), part) is getattr(
+            renderer.pipe, part
+        )
     assert joined.shape == (17 + 17 - 1, 64, 64, 3)
     # the parent's own frames lead (through one yuv420 encode, which blurs random-weight colours):
     # closer to them than to the parent shifted by one frame
@@ -257,6 +259,7 @@ async def test_the_gallery_shows_an_extended_clip_once_at_full_length(
     from bot.web.site import clip_frames
 
     assert clip_frames(shown.params) == 9 + 9 - 1
+    assert shown.clip_frames == 9 + 9 - 1, "the page states the delivered file's frames"
 
 
 def test_an_extension_and_a_loop_travel_to_a_remote_worker_intact() -> None:

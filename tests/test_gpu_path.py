@@ -6,6 +6,7 @@ for Wan, first-block caching per clip, and the warm-up at the owner's shape."""
 from __future__ import annotations
 
 import weakref
+from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any
 
@@ -48,6 +49,22 @@ class TwoBlockRenderer(Renderer):
 
     def _build(self, device: str) -> Any:
         return build_tiny(self.source, layers=2)
+
+
+# The tiny presets have 4 steps, where `[render] cache` is off (the few-step rule): the model's own
+# `cache` forces it on, so these tests run with the cache on (`cache_is_on` proves it).
+CACHED = RenderConfig(cache_threshold=0.5, warmup_steps=0)
+
+
+def first_block_cached() -> TwoBlockRenderer:
+    return TwoBlockRenderer("tiny-wan", tuning=CACHED, model_cache="first-block")
+
+
+def cache_is_on(renderer: Renderer) -> bool:
+    """The transformer carries diffusers' first-block cache (its head block's hook)."""
+    transformer: Any = denoiser(renderer)
+    registry = getattr(transformer.blocks[0], "_diffusers_hook", None)
+    return bool(transformer.is_cache_enabled) and registry is not None and bool(registry.hooks)
 
 
 # 1: an out-of-memory retry starts with the failed attempt's memory freed -------------------------
@@ -95,8 +112,7 @@ def test_the_lower_mode_retry_also_starts_with_the_memory_freed() -> None:
 
 
 def test_a_cancelled_first_block_cached_batch_leaves_no_state_for_the_next_shape() -> None:
-    tuning = RenderConfig(cache="first-block", cache_threshold=0.5, warmup_steps=0)
-    renderer = TwoBlockRenderer("tiny-wan", tuning=tuning)
+    renderer = first_block_cached()
     steps_seen: list[int] = []
 
     def stop_after_two() -> bool:
@@ -105,15 +121,16 @@ def test_a_cancelled_first_block_cached_batch_leaves_no_state_for_the_next_shape
     with pytest.raises(RenderCancelled):
         renderer.render(params("tiny-wan", 1), lambda step, total: steps_seen.append(step), stop_after_two)
     other = params("tiny-wan", 2, frames=TINY_PRESETS["tiny-wan"].frames + 4)
-    clip = renderer.render(other)  # without the reset: a tensor-size error from the stale cache
-    fresh = TwoBlockRenderer("tiny-wan", tuning=tuning).render(other)
+    assert cache_is_on(renderer)
+    clip = renderer.render(other).frames  # without the reset: a tensor-size error from the stale cache
+    fresh = first_block_cached().render(other).frames
     assert np.array_equal(clip, fresh), "the cancelled call's cached residual leaked into this one"
 
 
 def test_an_out_of_memory_abort_resets_the_cache_hooks_too() -> None:
-    tuning = RenderConfig(cache="first-block", cache_threshold=0.5, warmup_steps=0)
-    renderer = TwoBlockRenderer("tiny-wan", tuning=tuning)
+    renderer = first_block_cached()
     renderer.load()
+    assert cache_is_on(renderer)
     calls = [0]
 
     def fail_on_the_third_call(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
@@ -127,7 +144,7 @@ def test_an_out_of_memory_abort_resets_the_cache_hooks_too() -> None:
         renderer.render(params("tiny-wan", 1))
     handle.remove()
     other = params("tiny-wan", 2, frames=TINY_PRESETS["tiny-wan"].frames + 4)
-    assert renderer.render(other).shape[0] == other.frames
+    assert renderer.render(other).frames.shape[0] == other.frames
 
 
 # 3: settings that cannot render together are refused; a fallback never makes a compiled model unfit
@@ -222,7 +239,7 @@ def test_a_model_too_big_for_the_cpu_loads_in_a_lower_mode() -> None:
     renderer = PlacedRenderer("cpu", fits=lambda mode, offload: mode == "low")
     renderer.load()
     assert renderer.memory == "low" and not renderer.offloaded
-    assert renderer.render(params("tiny-wan", 1)).shape[0] == TINY_PRESETS["tiny-wan"].frames
+    assert renderer.render(params("tiny-wan", 1)).frames.shape[0] == TINY_PRESETS["tiny-wan"].frames
 
 
 def test_a_model_that_fits_nowhere_says_so_in_one_line() -> None:
@@ -257,22 +274,30 @@ def test_pab_is_refused_for_wan_at_start_up_and_renders_uncached_if_found_later(
 
 
 def test_a_first_block_cached_batch_equals_each_clips_solo_render() -> None:
-    tuning = RenderConfig(cache="first-block", cache_threshold=0.5, warmup_steps=0)
-    renderer = TwoBlockRenderer("tiny-wan", tuning=tuning)
+    renderer = first_block_cached()
     batch = [
         params("tiny-wan", seed, prompt=prompt) for seed, prompt in ((1, "a cat"), (2, "a storm at sea"))
     ]
-    together = renderer.render_batch(batch)
-    alone = [TwoBlockRenderer("tiny-wan", tuning=tuning).render(p) for p in batch]
+    together = [None if c is None else c.frames for c in renderer.render_batch(batch)]
+    alone = [first_block_cached().render(p).frames for p in batch]
+    assert cache_is_on(renderer)
     for clip, solo in zip(together, alone, strict=True):
         assert clip is not None and np.array_equal(clip, solo)
     assert renderer.batch_limit() == 1
-    with pytest.raises(ConfigError, match='cache = "first-block" renders one clip per call'):
-        parse_config(
-            {"model": {"id": "tiny-wan"}, "render": {"cache": "first-block", "max_batch": 4}},
-            "config.toml",
-            {},
-        )
+
+
+def test_one_rule_for_caches_and_batches_whichever_section_sets_the_cache() -> None:
+    """A cache that decides per call renders one clip per call; a model whose cache is off batches."""
+    many = RenderConfig(cache="first-block", max_batch=4, warmup_steps=0)
+    config = parse_config({"model": {"id": "tiny-wan"}, "render": {"cache": "first-block", "max_batch": 4}},
+                          "config.toml", {})  # fmt: skip
+    assert config.render.max_batch == 4  # not refused: the renderer applies the one rule
+    own = TwoBlockRenderer("tiny-wan", tuning=RenderConfig(max_batch=4), model_cache="first-block")
+    assert own.step_cache == "first-block" and own.batch_limit() == 1  # [models.X] cache
+    few_step = Renderer("tiny-wan", tuning=many)  # 4 steps: [render] cache is off for it
+    assert few_step.step_cache == "off" and few_step.batch_limit() == 4
+    steps = replace(TINY_PRESETS["tiny-wan"], steps=30)
+    assert Renderer("tiny-wan", tuning=many, preset=steps).batch_limit() == 1  # [render] cache, on
 
 
 # 8: the warm-up renders the owner's shape; allocation failures of cuBLAS/cuDNN; ETA after loading

@@ -13,6 +13,7 @@ import pytest
 
 from bot.core import messages
 from bot.core.types import ChatRef, ChatSettings, Delivery, JobStatus, Undeliverable, UserRef
+from bot.pipelines.clip import RenderedClip
 from bot.render import Renderer
 from bot.store import DB_FILE, Store
 from tests.harness.clock import ManualClock
@@ -329,7 +330,11 @@ class InstantRenderer(Renderer):
             for step in range(1, params.steps + 1):
                 if on_step is not None:
                     on_step(index, step, params.steps)
-            clips.append(np.zeros((params.frames, params.height, params.width, 3), dtype=np.uint8))
+            clips.append(
+                RenderedClip(
+                    np.zeros((params.frames, params.height, params.width, 3), dtype=np.uint8), params.fps
+                )
+            )
         return clips
 
 

@@ -38,6 +38,8 @@ from tests.harness.console import ChildProcesses
 from tests.harness.core import ALICE, BOB, CAROL, GROUP, MakeBot
 from tests.harness.polling import eventually
 
+TEXT_MODELS = [name for name, preset in TINY_PRESETS.items() if preset.modes.text]  # picture-only: elsewhere
+
 REPO = Path(__file__).resolve().parent.parent
 FAMILIES = {"ms": "tiny", "wan": "tiny-wan", "ltx": "tiny-ltx", "cog": "tiny-cogvideox"}
 
@@ -102,7 +104,7 @@ async def test_each_family_renders_through_the_bot_with_progress_and_a_valid_mp4
     assert tags["videobot_fps"] == str(settings.limits.fps)
 
 
-@pytest.mark.parametrize("tiny", list(TINY_PRESETS))
+@pytest.mark.parametrize("tiny", TEXT_MODELS)
 def test_cancel_stops_between_steps_skips_the_vae_decode_and_leaves_the_pipeline_usable(
     tiny: str, renders: None
 ) -> None:
@@ -118,8 +120,8 @@ def test_cancel_stops_between_steps_skips_the_vae_decode_and_leaves_the_pipeline
 
     assert steps == [(1, 4), (2, 4)]
     assert decodes == [], "a cancelled clip must not be decoded"
-    after = renderer.render(params(frames))
-    fresh = Renderer(tiny).render(params(frames))
+    after = renderer.render(params(frames)).frames
+    fresh = Renderer(tiny).render(params(frames)).frames
     assert decodes, "the next clip is decoded"
     assert after.shape == (frames, 64, 64, 3) and np.array_equal(after, fresh)
 
@@ -163,9 +165,9 @@ def test_a_modelscope_folder_with_only_fp16_files_loads_the_fp16_variant(
 
     assert type(renderer.pipe).__name__ == "TextToVideoSDPipeline"
     assert renderer.pipe.videobot_variant == "fp16"
-    shown = renderer.render(params(8, steps=2))
+    shown = renderer.render(params(8, steps=2)).frames
     assert shown.shape == (8, 64, 64, 3) and np.array_equal(
-        shown, Renderer("tiny").render(params(8, steps=2))
+        shown, Renderer("tiny").render(params(8, steps=2)).frames
     )
 
 
@@ -197,7 +199,7 @@ def test_the_pipeline_class_comes_from_model_index_json(tmp_path: Path, renders:
     guessed = Renderer(str(ltx), tuning=RenderConfig(warmup_steps=0))
     guessed.load()
     assert type(guessed.pipe).__name__ == "LTXPipeline" and guessed.preset.family.name == "ltx"
-    assert guessed.render(params(9, steps=1)).shape == (9, 64, 64, 3)
+    assert guessed.render(params(9, steps=1)).frames.shape == (9, 64, 64, 3)
 
     configured = models_config(tmp_path, {"x": {"path": str(ltx), "family": "wan"}}).model_settings["x"]
     with pytest.raises(UnsupportedModel, match=r"LTXPipeline .*configured as wan"):
@@ -331,7 +333,8 @@ async def test_models_lists_licences_defaults_and_what_is_loaded(
     assert lines[2].startswith("• wan (tiny-wan) · licence none") and lines[2].endswith(
         "5–33, 4k+1), 4 steps, guidance 5.0 · loaded"
     )
-    assert lines[3] == "Pick one with /video <prompt> --model NAME."
+    assert lines[3] == "🖼 No model here animates pictures or makes loops."
+    assert lines[4] == "Pick one with /video <prompt> --model NAME."
 
     await bot.service.help(bot.req())
     assert "Clips are made by tiny (licence: none (random weights))." in bot.last_text
@@ -514,15 +517,15 @@ async def test_telegram_models_and_video_with_a_model(telegram_fake: Any, tmp_pa
         assert bot.service.store.jobs.with_status(JobStatus.DONE)[0].model == "cog"
 
 
-@pytest.mark.parametrize("tiny", list(TINY_PRESETS))
+@pytest.mark.parametrize("tiny", TEXT_MODELS)
 def test_every_frame_count_a_family_accepts_comes_back_whole(tiny: str, renders: None) -> None:
     """The frame rules are the pipelines' own: each count they accept is what the VAE decodes."""
     preset, renderer = TINY_PRESETS[tiny], Renderer(tiny)
-    rule = preset.family.frames
+    rule = preset.frame_rule
     counts = [n for n in range(max(rule.least, 2), preset.max_frames + 1) if rule.fits(n)]
     assert counts
     for frames in counts:
-        assert renderer.render(params(frames, steps=1)).shape[0] == frames
+        assert renderer.render(params(frames, steps=1)).frames.shape[0] == frames
 
 
 def test_a_hub_id_loads_from_the_hugging_face_cache_offline(
@@ -548,4 +551,4 @@ def test_a_hub_id_loads_from_the_hugging_face_cache_offline(
     assert (
         type(renderer.pipe).__name__ == "TextToVideoSDPipeline" and renderer.pipe.videobot_variant == "fp16"
     )
-    assert renderer.render(params(8, steps=1)).shape == (8, 64, 64, 3)
+    assert renderer.render(params(8, steps=1)).frames.shape == (8, 64, 64, 3)

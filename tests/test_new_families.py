@@ -10,11 +10,11 @@ from pathlib import Path
 import diffusers
 import numpy as np
 import pytest
+from PIL import Image
 
 from bot.config import RenderConfig
 from bot.core.types import RenderParams
-from bot.pipelines import ltx, ltx2, sana_video, wan
-from bot.pipelines.audio import soundtrack_of
+from bot.pipelines import cogvideox, ltx, ltx2, sana_video, wan
 from bot.pipelines.registry import CATALOGUE, FAMILIES, TINY_PRESETS
 from bot.pipelines.spec import FEW_STEPS, Preset
 from bot.pipelines.tiny import build_tiny
@@ -29,6 +29,13 @@ NEW_PRESETS = (
     sana_video.SANA_VIDEO_2B,
     wan.WAN21_14B,
     wan.WAN22_A14B,
+    # and every checkpoint with a picture, continuation or loop mode (#31): each mode's class takes the call
+    ltx.LTX_VIDEO,
+    ltx.LTX_VIDEO_DISTILLED,
+    wan.WAN22_TI2V_5B,
+    wan.WAN21_I2V_14B,
+    wan.WAN21_FLF2V_14B,
+    cogvideox.COGVIDEOX_5B_I2V,
 )
 
 
@@ -41,6 +48,8 @@ def call_arguments(preset: Preset, guidance: float) -> set[str]:
     names |= {key for key, _ in family.unguided_call} if guidance <= 1 else set()
     names |= {"max_sequence_length"} if family.takes_max_sequence_length else set()
     names |= {"frame_rate"} if family.takes_frame_rate else set()
+    names |= {"timesteps"} if preset.timesteps else set()
+    names |= {"guidance_scale_2"} if preset.second_guidance else set()
     return names
 
 
@@ -48,19 +57,23 @@ def call_arguments(preset: Preset, guidance: float) -> set[str]:
 def test_each_new_preset_matches_the_diffusers_classes_it_names(preset: Preset) -> None:
     family = preset.family
     assert CATALOGUE.find(preset.id) is preset and FAMILIES[family.name] is family
-    for class_name in (*family.pipeline_classes, *family.picture_classes):
+    modes = [preset.modes.mode(conditioning) for conditioning in preset.modes.declared]
+    for class_name in (*family.pipeline_classes, *(mode.pipeline_class for mode in modes if mode)):
         assert hasattr(diffusers, class_name), f"diffusers has no {class_name}"
-    accepted = set(inspect.signature(getattr(diffusers, family.pipeline_classes[-1]).__call__).parameters)
-    for guidance in (1.0, preset.guidance):
-        assert call_arguments(preset, guidance) <= accepted
+    text_class = preset.loads_as or family.pipeline_classes[0]
+    frame = Image.new("RGB", (preset.width, preset.height))
+    for class_name, mode in [(text_class, None), *((mode.pipeline_class, mode) for mode in modes if mode)]:
+        accepted = set(inspect.signature(getattr(diffusers, class_name).__call__).parameters)
+        conditioned = set(mode.arguments([frame], frame, preset.frames)) if mode else set()
+        for guidance in (1.0, preset.guidance):
+            assert call_arguments(preset, guidance) | conditioned <= accepted, class_name
     assert family.frames.fits(preset.frames) and preset.width % preset.size_rule == 0
     assert preset.licence and preset.licence_url.startswith("https://")
 
 
-def test_ltx2_takes_pictures_makes_sound_and_names_its_licence() -> None:
+def test_ltx2_makes_sound_and_names_its_licence() -> None:
     family = ltx2.FAMILY
-    assert family.makes_audio and family.takes_pictures
-    assert family.picture_classes == ("LTX2ImageToVideoPipeline",)
+    assert family.makes_audio
     assert ltx2.LTX2.licence == "LTX-2 Community License"
     assert "audio_vae/*" in download_command(ltx2.LTX2.id) and "vocoder/*" in download_command(ltx2.LTX2.id)
 
@@ -79,10 +92,11 @@ def test_each_new_tiny_build_renders_from_a_saved_folder_like_real_weights(
     build_tiny(name).save_pretrained(str(tmp_path / name))
     # its model_index.json decides the family; no warm-up at the real model's size
     from_folder = Renderer(str(tmp_path / name), tuning=RenderConfig(warmup_steps=0))
-    clip = from_folder.render(params)
+    rendered = from_folder.render(params)
+    clip = rendered.frames
     assert clip.shape == (frames, 64, 64, 3)
     assert from_folder.preset.family is TINY_PRESETS[name].family
-    built = Renderer(name).render(params)
+    built = Renderer(name).render(params).frames
     # the same weights, the same clip (LTX-2's saved Gemma 3 reloads within a few levels of 255)
     assert np.abs(clip.astype(int) - built.astype(int)).mean() < 2
-    assert (soundtrack_of(clip) is not None) == (name == "tiny-ltx2")
+    assert (rendered.soundtrack is not None) == (name == "tiny-ltx2")

@@ -32,7 +32,7 @@ def options_config(tmp_path: Path) -> Config:
 
 
 def test_the_table_and_the_args_name_the_same_options() -> None:
-    typed = {f.name for f in dataclasses.fields(VideoArgs)} - {"prompt"}
+    typed = {f.name for f in dataclasses.fields(VideoArgs)} - {"prompt", "prompt_original", "prompt_writer"}
     assert {o.field for o in OPTIONS if o.kind != "picture"} == typed
     assert all(o.words in messages.KEYS for o in OPTIONS)
 
@@ -70,8 +70,8 @@ async def test_help_lists_every_option_with_the_models_range(make_bot: MakeBot, 
     await bot.service.help(bot.req())
     usage = bot.last_text.splitlines()[1]
     assert usage.startswith("/video <prompt> [--seed N] [--neg TEXT] [--frames 2-16]")
-    for option in OPTIONS:
-        assert option.name in usage
+    for option in OPTIONS:  # all but --enhance, which is off without a prompt writer
+        assert (option.name in usage) == (option.field != "enhance"), option.name
 
 
 def test_the_settings_codec_is_one_for_rows_and_workers() -> None:

@@ -38,6 +38,7 @@ def pictures_config(tmp_path: Path, **sections: Any) -> Config:
         "queue": {"progress_interval_s": 0.0, "group_progress_interval_s": 0.0},
         "quota": {"per_minute": 1000.0, "burst": 1000, "daily": 100, "max_queued": 10},
         "admin": {"owners": [CAROL.key]},
+        "video": {"picture_every_s": 0},
     }
     for name, values in sections.items():
         raw.setdefault(name, {}).update(values)
@@ -201,7 +202,10 @@ async def test_a_picture_over_max_image_mb_is_refused_before_it_is_downloaded(
 
 
 def test_exif_orientation_is_applied_and_the_first_frame_of_an_animation_taken() -> None:
-    inspect = PictureInspector(20_000_000, lambda image: 0)
+    def no_faces(picture: Image.Image, *, derived: bool = False, fine: bool = False) -> int:
+        return 0
+
+    inspect = PictureInspector(20_000_000, no_faces)
     exif = Image.Exif()
     exif[0x0112] = 6  # stored sideways: turn 90° to show
     sideways = encode(gradient(96, 64), exif=exif)
@@ -404,12 +408,12 @@ def test_the_image_pipeline_shares_the_loaded_modules_and_batches_pictures(
     renderer = Renderer(name, tuning=RenderConfig(warmup_steps=0))
     red, blue = _picture_params(tmp_path, 1, "red"), _picture_params(tmp_path, 2, "blue")
 
-    alone = renderer.render(red)
-    together = renderer.render_batch([red, blue])
+    alone = renderer.render(red).frames
+    together = [None if c is None else c.frames for c in renderer.render_batch([red, blue])]
 
-    image_pipe = renderer._image_pipe
+    image_pipe = renderer.mode_pipeline(renderer.preset.modes.picture)
     assert type(image_pipe).__name__.endswith("ImageToVideoPipeline")
-    for part in ("transformer", "vae", "text_encoder"):  # from_pipe: the same modules, no second copy
+    for part in ("transformer", "vae", "text_encoder"):  # the same modules, no second copy
         assert getattr(image_pipe, part) is getattr(renderer.pipe, part)
     assert alone.shape == (9, 64, 64, 3) and all(c is not None and c.shape == alone.shape for c in together)
     assert together[0] is not None and np.abs(together[0].astype(int) - alone.astype(int)).max() <= 2

@@ -39,6 +39,7 @@ def picture_config(tmp_path: Path) -> MakeConfig:
         settings = tiny_settings(tmp_path / "data", **sections)
         del settings["model"]
         del settings["video"]  # each family's own sizes and frame counts
+        settings["video"] = {"picture_every_s": 0}  # several pictures in a row from one person
         settings["models"] = PICTURE_MODELS
         return parse_config(settings, "test-pictures.toml", env or {})
 

@@ -24,6 +24,7 @@ from bot.config import VideoConfig
 from bot.core.credentials import CredentialsState, Upload
 from bot.core.types import JobStatus, RenderParams
 from bot.encode import encode_clip, encode_mp4, fit_to_size, read_clip
+from bot.pipelines.clip import RenderedClip
 from bot.pipelines.registry import CATALOGUE
 from bot.pipelines.spec import ClipIdentity
 from bot.provenance import (
@@ -67,7 +68,7 @@ def signed_clip(
     path: Path, identity: SigningIdentity, video: VideoConfig | None = None, **options: Any
 ) -> Path:
     encode_clip(
-        gradient(),
+        RenderedClip(gradient(), PARAMS.fps),
         path,
         PARAMS,
         made_by=MODEL,
@@ -179,7 +180,14 @@ def test_the_bots_own_identity_is_made_once_with_a_key_only_its_user_can_read(tm
 def test_fitted_re_encodes_are_signed_too(tmp_path: Path, identity: SigningIdentity) -> None:
     noise = np.random.default_rng(0).integers(0, 256, (8, 128, 128, 3), dtype=np.uint8)
     path = tmp_path / "1.mp4"
-    encode_clip(noise, path, PARAMS, made_by=MODEL, video=VideoConfig(), credentials=credentials(identity))
+    encode_clip(
+        RenderedClip(noise, PARAMS.fps),
+        path,
+        PARAMS,
+        made_by=MODEL,
+        video=VideoConfig(),
+        credentials=credentials(identity),
+    )
     limit = path.stat().st_size // 2
 
     fitted = fit_to_size(path, limit, credentials(identity))
@@ -196,7 +204,12 @@ def test_fitted_re_encodes_are_signed_too(tmp_path: Path, identity: SigningIdent
 def test_a_clip_that_cannot_be_signed_is_still_written_and_counted(tmp_path: Path) -> None:
     unsigned = credentials(None)
     clip = encode_clip(
-        gradient(), tmp_path / "1.mp4", PARAMS, made_by=MODEL, video=VideoConfig(), credentials=unsigned
+        RenderedClip(gradient(), PARAMS.fps),
+        tmp_path / "1.mp4",
+        PARAMS,
+        made_by=MODEL,
+        video=VideoConfig(),
+        credentials=unsigned,
     )
 
     assert read_clip(Path(clip.path))[0].shape == (8, 64, 64, 3)
@@ -386,7 +399,7 @@ def test_the_watermark_is_in_the_decoded_frames_where_configured(
     video = VideoConfig(watermark="AI", watermark_position="bottom-right")
     params = replace(PARAMS, frames=4, width=width, height=height)
 
-    encode_clip(grey, tmp_path / "1.mp4", params, made_by=MODEL, video=video)
+    encode_clip(RenderedClip(grey, params.fps), tmp_path / "1.mp4", params, made_by=MODEL, video=video)
     frames = read_clip(tmp_path / "1.mp4")[0].astype(int)
 
     corner = frames[:, height * 3 // 4 :, width * 3 // 4 :]
@@ -400,7 +413,8 @@ def test_no_watermark_when_off(tmp_path: Path) -> None:
     grey = np.full((4, 256, 256, 3), 128, dtype=np.uint8)
 
     assert burn_watermark(grey, "", "bottom-right") is grey
-    encode_clip(grey, tmp_path / "1.mp4", replace(PARAMS, frames=4), made_by=MODEL, video=VideoConfig())
+    encode_clip(RenderedClip(grey, PARAMS.fps), tmp_path / "1.mp4", replace(PARAMS, frames=4), made_by=MODEL,
+                video=VideoConfig())  # fmt: skip
     frames = read_clip(tmp_path / "1.mp4")[0].astype(int)
     assert np.abs(frames - 128).max() <= 3
 

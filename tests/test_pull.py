@@ -152,5 +152,7 @@ async def test_pull_says_in_one_line_what_is_wrong(tmp_path, hub, child_processe
     assert code == 2 and "Traceback" not in err
     assert err.startswith(f"videobot: could not list {MS} (ms) on the hub")
 
-    code, _, err = await videobot(tmp_path, "http://127.0.0.1:9")  # a real pull: no word of a dry run
+    code, _, err = await videobot(
+        child_processes, tmp_path, "http://127.0.0.1:9"
+    )  # a real pull: no word of a dry run
     assert code == 2 and "cannot be reached" in err and "dry run" not in err.lower()

@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,8 @@ from saq.job import Job as SaqJob
 from saq.worker import Worker
 
 from bot.config import Config, parse_config
-from bot.core.types import JobStatus
+from bot.core.ports import RenderJob
+from bot.core.types import Clip, Extension, JobStatus, Picture, RenderParams
 from bot.dispatch.remote import (
     SIGNATURE_HEADER,
     RemoteJob,
@@ -37,8 +39,10 @@ from bot.dispatch.remote import (
     seal_result,
 )
 from bot.dispatch.saq_backend import SaqBackend, VideobotQueue
+from bot.dispatch.saq_results import clip_misfits
 from bot.dispatch.uploads import ClipInbox
 from bot.encode import encode_mp4
+from bot.pipelines.spec import ClipIdentity
 from bot.render import Renderer
 from tests.harness.core import CoreBot, MakeBot
 from tests.harness.lanes import starts
@@ -271,3 +275,24 @@ async def test_a_job_someone_wrote_into_redis_is_refused_and_prompts_are_not_rea
         assert b"private wish" not in stored
     finally:
         worker.stop()
+
+
+# G4 (#32): an upload is checked against what the job really makes ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "made"),
+    [("text", 8), ("extension", 12 + 8 - 1), ("text loop", 2 * 8 - 2), ("picture loop", 8 - 1)],
+)
+def test_an_upload_is_checked_against_the_jobs_whole_output(kind: str, made: int) -> None:
+    params = RenderParams("a cat", "", 1, 8, 2, 9.0, 64, 64, 8)
+    if kind == "extension":
+        params = replace(params, extends=Extension(1, "parent.mp4", 12, 1))
+    if kind.endswith("loop"):
+        params = replace(params, loop=True)
+    if kind == "picture loop":
+        params = replace(params, picture=Picture("0" * 64, 10, "png", 64, 64))
+    job = RenderJob(7, "tiny", params, ClipIdentity("tiny", "tiny", "modelscope", "none"))
+
+    assert clip_misfits(Clip("c.mp4", 1000, 64, 64, made, 8), job) is None
+    assert clip_misfits(Clip("c.mp4", 1000, 64, 64, made + 1, 8), job) is not None  # one frame more: refused

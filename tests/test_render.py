@@ -39,9 +39,9 @@ def renderer() -> Renderer:
 
 
 def test_same_seed_gives_identical_frames_and_another_seed_does_not(renderer: Renderer) -> None:
-    first = renderer.render(params(seed=7))
-    again = renderer.render(params(seed=7))
-    other = renderer.render(params(seed=8))
+    first = renderer.render(params(seed=7)).frames
+    again = renderer.render(params(seed=7)).frames
+    other = renderer.render(params(seed=8)).frames
 
     assert first.shape == (8, 64, 64, 3)
     assert first.dtype == np.uint8
@@ -51,7 +51,7 @@ def test_same_seed_gives_identical_frames_and_another_seed_does_not(renderer: Re
 
 
 def test_frame_count_follows_the_request(renderer: Renderer) -> None:
-    assert renderer.render(params(frames=4, steps=1)).shape == (4, 64, 64, 3)
+    assert renderer.render(params(frames=4, steps=1)).frames.shape == (4, 64, 64, 3)
 
 
 def test_progress_is_reported_for_every_step(renderer: Renderer) -> None:
@@ -63,7 +63,7 @@ def test_progress_is_reported_for_every_step(renderer: Renderer) -> None:
 
 
 def test_cancel_stops_after_the_current_step_and_the_renderer_keeps_working(renderer: Renderer) -> None:
-    before = renderer.render(params(seed=11, steps=4))
+    before = renderer.render(params(seed=11, steps=4)).frames
     steps: list[int] = []
 
     with pytest.raises(RenderCancelled):
@@ -74,7 +74,7 @@ def test_cancel_stops_after_the_current_step_and_the_renderer_keeps_working(rend
         )
 
     assert steps == [1, 2], "the render should stop right after the step that saw the cancel"
-    after = renderer.render(params(seed=11, steps=4))
+    after = renderer.render(params(seed=11, steps=4)).frames
     assert np.array_equal(before, after), "a cancelled render must not disturb the next one"
 
 
@@ -97,9 +97,9 @@ def test_a_saved_pipeline_folder_loads_through_from_pretrained(tmp_path: Path, r
 
     assert from_folder.loaded and not from_folder.is_tiny
     assert type(from_folder.pipe).__name__ == "TextToVideoSDPipeline"
-    assert np.array_equal(from_folder.render(params(seed=3)), renderer.render(params(seed=3))), (
-        "the saved-and-reloaded tiny pipeline should render exactly what the in-memory one does"
-    )
+    assert np.array_equal(
+        from_folder.render(params(seed=3)).frames, renderer.render(params(seed=3)).frames
+    ), "the saved-and-reloaded tiny pipeline should render exactly what the in-memory one does"
 
 
 def test_a_hub_model_that_is_not_downloaded_says_how_to_download_it() -> None:

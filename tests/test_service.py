@@ -18,6 +18,7 @@ import pytest
 from bot.core import messages
 from bot.core.types import ChatRef, JobStatus, UserRef
 from bot.encode import read_clip
+from bot.pipelines.clip import RenderedClip
 from bot.render import OutOfMemory, Renderer
 from bot.store import DB_FILE
 from tests.harness.clock import ManualClock
@@ -58,7 +59,11 @@ class BurstRenderer(Renderer):
         for step in range(1, params.steps + 1):
             on_step(0, step, params.steps)
         reported.set()
-        return [np.zeros((params.frames, params.height, params.width, 3), dtype=np.uint8)]
+        return [
+            RenderedClip(
+                np.zeros((params.frames, params.height, params.width, 3), dtype=np.uint8), params.fps
+            )
+        ]
 
 
 class CountingRenderer(Renderer):
@@ -101,10 +106,19 @@ async def test_a_video_request_is_queued_shows_progress_and_is_delivered_once(
     assert [(b.action, b.job_id) for b in video.buttons] == [
         ("reroll", job.id),
         ("variation", job.id),
+        ("smooth", job.id),
+        ("hd", job.id),
         ("info", job.id),
         ("delete", job.id),
     ]
-    assert [b.label for b in video.buttons] == ["🔁 Reroll", "🎲 Variation", "ℹ Info", "🗑 Delete"]
+    assert [b.label for b in video.buttons] == [
+        "🔁 Reroll",
+        "🎲 Variation",
+        "🎞 Smooth",
+        "🔍 HD",
+        "ℹ Info",
+        "🗑 Delete",
+    ]
     assert video.reply_to == "cmd-1" and video.status_message == ack.ref and video.user == ALICE
 
     row = bot.job(job.id)
@@ -625,24 +639,27 @@ async def test_without_the_model_jobs_wait_in_line_told_why_and_run_once_it_load
     make_bot: MakeBot, make_config: MakeConfig, tmp_path: Path, renders: None
 ) -> None:
     renderer = CountingRenderer(str(tmp_path / "weights-not-downloaded"))
-    bot = await make_bot(renderer=renderer, config=make_config(queue={"model_retry_s": 0.5}))
+    bot = await make_bot(renderer=renderer, config=make_config(queue={"model_retry_s": 0.5}), worker=False)
+    job = await bot.video("a cat")  # queued before the load was tried
+    await bot.video("a dog")
+    await bot.start_worker()
     await eventually(lambda: bot.service.backend.problem, what="the model load to fail", timeout=60)
     assert "weights-not-downloaded" in (bot.service.backend.problem or "")
 
     tries = renderer.loads
-    job = await bot.video("a cat")
-    await bot.video("a dog")
-    await bot.video("a fish")
-    assert bot.outbox.texts[-3] == (
-        "⏳ Queued: place 1 in line · the server's video model is not installed yet, so your clip waits "
-        "(at most 15 min; then it is cancelled and refunded). The bot's owner can fetch it with `videobot pull`."
+    # G9 (#32): once the model is known not to load, new jobs for it are refused, free, rather
+    # than fill the queue for everyone; the ones already waiting keep their place
+    assert await bot.service.video_text(bot.req(), "a fish") is None
+    assert bot.last_text == (
+        "The model default does not load on this server right now, so I can't queue clips for it; "
+        "the bot's owner can see why in the log. Nothing was charged."
     )
     assert renderer.loads <= tries + 1, "a model known to be broken is not reloaded for every arrival"
 
     row = bot.job(job.id)
     assert (row.status, row.attempts) == (JobStatus.QUEUED, 0)
     assert bot.outbox.videos == [] and "wrong" not in bot.outbox.everything_said()
-    assert bot.used_today() == 3
+    assert bot.used_today() == 2
 
     # the owner fixes the setting; the next retry (model_retry_s) loads the model and the jobs run
     renderer.source = "tiny"
@@ -657,9 +674,13 @@ async def test_jobs_for_a_model_that_never_loads_fail_refunded_after_the_bounded
     clock = ManualClock()
     renderer = CountingRenderer(str(tmp_path / "weights-not-downloaded"))
     config = make_config(queue={"model_retry_s": 0.05, "model_missing_wait_s": 600.0})
-    bot = await make_bot(renderer=renderer, config=config, clock=clock)
+    bot = await make_bot(renderer=renderer, config=config, clock=clock, worker=False)
+    job = await bot.video("a cat")  # queued before anyone knew the model would not load
+    assert bot.used_today() == 1
+    await bot.start_worker()
     await eventually(lambda: bot.service.backend.problem, what="the model load to fail", timeout=60)
-    job = await bot.video("a cat")
+    assert await bot.service.video_text(bot.req(), "another cat") is None  # G9 (#32): no new jobs for it
+    assert bot.last_text.startswith("The model default does not load on this server right now")
     assert bot.used_today() == 1
 
     clock.advance(599)

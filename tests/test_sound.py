@@ -14,7 +14,8 @@ from bot.config import VideoConfig, parse_config
 from bot.core.parsing import CommandError, parse_video_text
 from bot.core.types import JobStatus, RenderParams
 from bot.encode import encode_clip, encode_mp4, fit_to_size, read_soundtrack
-from bot.pipelines.audio import Soundtrack, soundtrack_of, with_soundtrack
+from bot.pipelines.audio import Soundtrack
+from bot.pipelines.clip import RenderedClip
 from bot.pipelines.spec import ClipIdentity
 from bot.provenance import ContentCredentials, check_clip, ensure_local_identity, read_record
 from bot.render import Renderer
@@ -89,19 +90,19 @@ def test_demo_with_tiny_ltx2_writes_a_signed_mp4_whose_video_and_aac_sound_decod
 
 
 def test_the_tiny_ltx2_renderer_returns_frames_that_carry_a_clip_long_soundtrack(renders: None) -> None:
-    clip = Renderer("tiny-ltx2").render(PARAMS)
-    sound = soundtrack_of(clip)
-    assert clip.shape == (9, 64, 64, 3) and clip.dtype == np.uint8
+    rendered = Renderer("tiny-ltx2").render(PARAMS)
+    sound, clip = rendered.soundtrack, rendered.frames
+    assert clip.shape == (9, 64, 64, 3) and clip.dtype == np.uint8 and rendered.fps == PARAMS.fps
     assert sound is not None and sound.channels == 2
     assert abs(sound.seconds - 9 / 8) < 0.1, "the vocoder's samples last as long as the frames"
 
 
 def test_a_model_configured_with_audio_false_renders_silent_clips(renders: None) -> None:
-    assert soundtrack_of(Renderer("tiny-ltx2", audio=False).render(PARAMS)) is None
+    assert Renderer("tiny-ltx2", audio=False).render(PARAMS).soundtrack is None
 
 
 def test_silent_params_drop_the_soundtrack_and_the_manifest_does_not_claim_sound(tmp_path: Path) -> None:
-    frames = with_soundtrack(np.zeros((9, 64, 64, 3), np.uint8), tone(9 / 8))
+    frames = RenderedClip(np.zeros((9, 64, 64, 3), np.uint8), 8, tone(9 / 8))
     credentials = ContentCredentials(ensure_local_identity(tmp_path / "data"))
     loud = encode_clip(
         frames,

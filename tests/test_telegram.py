@@ -65,7 +65,7 @@ async def test_group_video_is_queued_shows_progress_and_arrives_as_a_decodable_m
     assert "AI-generated" in video.params["caption"]
     assert video.params["reply_parameters"]["message_id"] == command
     labels = [b["text"] for b in video.params["reply_markup"]["inline_keyboard"][0]]
-    assert labels == ["🔁 Reroll", "🎲 Variation", "ℹ Info", "🗑 Delete"]
+    assert labels == ["🔁 Reroll", "🎲 Variation", "🎞 Smooth", "🔍 HD", "ℹ Info", "🗑 Delete"]
     await fake.wait_for_call("editMessageText", lambda c: c.params["text"].startswith("✅ Done"))
     assert len(fake.videos) == 1
 

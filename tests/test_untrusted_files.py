@@ -9,6 +9,7 @@ import random
 import struct
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,7 +18,10 @@ from bot.core.types import JobStatus, UserRef
 from bot.provenance import check_clip
 from bot.provenance.boxes import MAX_BOXES, TooManyBoxes, count_boxes
 from bot.provenance.identity import ensure_local_identity
-from tests.harness.core import PLATFORM, MakeBot
+from tests.harness.core import ALICE, BOB, PLATFORM, CoreBot, MakeBot
+from tests.harness.pictures import coffee_jpeg, encode, photo
+from tests.harness.polling import eventually
+from tests.test_pictures import pictures_config
 from tests.test_provenance import signed_clip
 
 
@@ -83,3 +87,93 @@ async def test_checks_people_send_cannot_stall_a_render_and_are_paced(make_bot: 
         release.set()
         await asyncio.gather(*checks)
     assert started <= limit
+
+
+# pictures to animate go through the same gate (#32, G5) ------------------------------------------
+
+
+def counted_upload(data: bytes, fetched: list[bytes]) -> Upload:
+    async def fetch() -> bytes:
+        fetched.append(data)
+        return data
+
+    return Upload(len(data), fetch)
+
+
+def kept_pictures(bot: CoreBot) -> list[Path]:
+    folder = bot.config.data_dir / "pictures"
+    return sorted(folder.iterdir()) if folder.is_dir() else []
+
+
+@pytest.mark.asyncio
+async def test_a_picture_over_quota_is_refused_before_a_byte_is_downloaded(
+    make_bot: MakeBot, tmp_path: Path
+) -> None:
+    bot = await make_bot(config=pictures_config(tmp_path, quota={"daily": 1}))
+    await bot.video("the day's one clip --model ltx")
+    fetched: list[bytes] = []
+    assert (
+        await bot.service.video_text(
+            bot.req(), "it moves --model ltx", picture=counted_upload(coffee_jpeg(), fetched)
+        )
+        is None
+    )
+    assert bot.last_text.startswith("Daily limit of 1 clip reached"), bot.last_text
+    assert fetched == [] and kept_pictures(bot) == []
+
+
+@pytest.mark.asyncio
+async def test_pictures_are_paced_per_person_before_they_are_downloaded(
+    make_bot: MakeBot, tmp_path: Path
+) -> None:
+    bot = await make_bot(config=pictures_config(tmp_path, video={"picture_every_s": 60}))
+    fetched: list[bytes] = []
+    assert await bot.service.video_text(
+        bot.req(), "one --model ltx", picture=counted_upload(coffee_jpeg(), fetched)
+    )
+    again = counted_upload(encode(photo("chelsea")), fetched)
+    assert await bot.service.video_text(bot.req(), "two --model ltx", picture=again) is None
+    assert (
+        bot.last_text.startswith("One picture at a time, please") and "Nothing was charged" in bot.last_text
+    )
+    assert len(fetched) == 1 and len(kept_pictures(bot)) == 1
+    other = await bot.service.video_text(
+        bot.req(BOB), "hers --model ltx", picture=counted_upload(coffee_jpeg(), fetched)
+    )
+    assert other is not None  # the pace is each person's own
+
+
+@pytest.mark.asyncio
+async def test_one_persons_hostile_pictures_do_not_hold_up_anothers(
+    make_bot: MakeBot, tmp_path: Path
+) -> None:
+    bot = await make_bot(config=pictures_config(tmp_path))
+    gate = bot.service.rooms.admission.pictures
+    assert gate is not None
+    hostile, release = encode(photo("moon")), threading.Event()
+    real_inspect, started = gate.inspect, threading.Event()
+
+    def inspect(data: bytes, sizes: Any) -> Any:
+        if data == hostile:  # a file that keeps its check busy for as long as it can
+            started.set()
+            release.wait(60)
+        return real_inspect(data, sizes)
+
+    gate.inspect = inspect
+    bob = asyncio.ensure_future(
+        bot.service.video_text(bot.req(BOB), "night sky --model ltx", picture=upload(hostile))
+    )
+    try:
+        await eventually(started.is_set, what="Bob's hostile picture to be in its check")
+        fetched: list[bytes] = []
+        more = counted_upload(hostile + b"\0", fetched)
+        assert await bot.service.video_text(bot.req(BOB), "more sky --model ltx", picture=more) is None
+        assert bot.last_text.startswith("One picture at a time, please") and fetched == []
+        alice = await bot.service.video_text(
+            bot.req(ALICE), "steam --model ltx", picture=upload(coffee_jpeg())
+        )
+        assert alice is not None and not bob.done()  # answered while Bob's check still runs
+    finally:
+        release.set()
+        await bob
+    assert bob.result() is not None

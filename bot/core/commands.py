@@ -22,9 +22,10 @@ from bot.core.options import VideoArgs, usage
 from bot.core.parsing import MAX_JOB_ID, CommandError, parse_job_id
 from bot.core.persist import until_written
 from bot.core.ports import Clock, RenderBackend
+from bot.core.post import post_chain, post_step, then_steps
 from bot.core.queue import JobQueue
 from bot.core.quota import daily_limit, quota_day, seconds_until_reset
-from bot.core.types import ButtonAction, ChatRef, Job, JobStatus, Picture, Request, UserRef
+from bot.core.types import ButtonAction, ChatRef, Job, JobStatus, Picture, PostKind, Request, UserRef
 from bot.store import Store
 from bot.store.public import JOB
 
@@ -142,6 +143,23 @@ class Commands:
         """⏩ Extend or `/extend [id] [prompt]`: a continuation of `job`'s clip (bot.core.extend)."""
         return await extend(self.admission, self.store, req, job, prompt, self._still_configured(job.model))
 
+    async def post(self, req: Request, job: Job, kind: PostKind) -> Job | None:
+        """🎞 Smooth or 🔍 HD: a new clip made from `job`'s (bot.core.post)."""
+        return await post_step(self.admission, self.store, req, job, kind, self._still_configured(job.model))
+
+    async def follow_up(self, job: Job) -> None:
+        """`--smooth`/`--hd`: the first post step `job` asked for, queued for its owner now that it
+        is delivered (the rest follow that one); a refusal is told in one sentence."""
+        steps, parent = then_steps(job), self.store.jobs.get(job.id)
+        if not steps or parent is None:
+            return
+        req = Request(user=job.user, chat=job.chat, reply_to=parent.result_message)
+        model = self._still_configured(job.model)
+        try:
+            await post_step(self.admission, self.store, req, parent, steps[0], model, then=steps[1:])
+        except CommandError as refused:
+            await self.notifier.reply(req, messages.text(refused.key, job.user.locale, **refused.values))
+
     async def extend_text(self, req: Request, argument: str, replied: Job | None = None) -> Job | None:
         """`/extend [id] [prompt]` typed; a reply to a clip names it without the id."""
         first, _, rest = argument.strip().partition(" ")
@@ -198,7 +216,11 @@ class Commands:
         text = messages.text(
             "help",
             req.user.locale,
-            usage=usage(chat_limits(v, chat, model), models=len(self.models.names())),
+            usage=usage(
+                chat_limits(v, chat, model),
+                models=len(self.models.names()),
+                off=frozenset({"enhance"} if self.config.enhance.mode == "off" else ()),
+            ),
             daily=q.daily,
             max_queued=q.max_queued,
             max_prompt_chars=v.max_prompt_chars,
@@ -243,8 +265,11 @@ class Commands:
             return job
         elif pressed == ButtonAction.EXTEND:
             await self.extend(req, job)
+        elif pressed in (ButtonAction.SMOOTH, ButtonAction.HD):
+            await self.post(req, job, PostKind(pressed.value))
         else:
-            p = job.params
+            # a post clip's reroll renders its render's request again (its own facts are its file's)
+            p = job.params if job.params.post is None else post_chain(self.store, job)[0].params
             args = VideoArgs.from_params(p, self._still_configured(job.model), seed=None)  # 🔁: a new seed
             if pressed == ButtonAction.VARIATION:  # 🎲: the same seed, the guidance nudged
                 v = self.models.settings(job.model).limits
@@ -252,6 +277,8 @@ class Commands:
                 guidance = min(max(p.guidance + jitter, v.min_guidance), v.max_guidance)
                 args = replace(args, seed=p.seed, guidance=round(guidance, 2))
             # keeps its picture; an extension's reroll is another continuation of the same parent
+            if p.prompt_writer:  # the chosen rewrite, as it is: never rewritten again
+                args = replace(args, prompt_original=p.prompt_original, prompt_writer=p.prompt_writer)
             await self.admission.submit(req, args, parent_id=job.id, picture=p.picture, extends=p.extends)
         return None
 
@@ -265,6 +292,14 @@ def info_text(
         text = f"{text}\n{picture_line(picture, locale)}"
     if job.params.loop:
         text = f"{text}\n{messages.text('info_loop', locale)}"
+    post = job.params.post
+    if post is not None:  # 🎞/🔍: which clip it was made from, and by which step
+        step = messages.text(f"button_{post.kind}", locale)
+        text = f"{text}\n{messages.text('info_post', locale, job=post.parent_id, steps=step)}"
+    if job.params.rewritten:  # the prompt above is the writer's; this is what the person typed
+        p = job.params
+        typed = messages.text("info_rewritten", locale, original=p.prompt_original, writer=p.prompt_writer)
+        text = f"{text}\n{typed}"
     if chain and len(chain) > 1:
         text = f"{text}\n{chain_line(chain[:-1], locale, viewer)}"
     return text
@@ -312,12 +347,12 @@ def _info_body(job: Job, locale: str, models: Models) -> str:
         prompt=p.prompt,
         negative=p.negative or "—",
         seed=p.seed,
-        frames=p.frames,
+        frames=job.clip_frames or p.frames,  # the clip's own, once it is made
         steps=p.steps,
         guidance=p.guidance,
         width=p.width,
         height=p.height,
-        fps=p.fps,
+        fps=job.clip_fps or p.fps,
         model=f"{shown_name(made_by)} · licence {made_by.licence}"
         f"{model_extras(models.settings(job.model), locale)}"
         if made_by

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +53,8 @@ class Deliveries:
     extendable: Callable[[str], bool] = lambda model: False  # its clips get ⏩ Extend (it takes pictures)
     tally: Tally = field(default_factory=Tally)
     pool: ThreadPoolExecutor | None = None  # re-encodes run here, never in the render or verify pools
+    # `--smooth`/`--hd`: what comes after a delivered clip that asked for post steps (bot.core.post)
+    after_done: Callable[[Job], Awaitable[None]] | None = None
 
     def __post_init__(self) -> None:
         self._delivering: set[int] = set()
@@ -122,6 +124,8 @@ class Deliveries:
         await self.endings.finish(
             job.id, JobStatus.DONE, result_message=sent, only_from=(JobStatus.DELIVERING,)
         )
+        if job.params.then_post and self.after_done is not None:
+            self.tasks.spawn(self.after_done(job))
         if self.boards.quiet_here(job):
             await self.notifier.edit_status(job, messages.text("done_status", job.user.locale, job=job.id))
 
@@ -155,7 +159,7 @@ class Deliveries:
             votes = self.store.challenges.vote_count(job.id)
             caption, buttons = entry_caption(job, challenge), entry_buttons(job, votes)
         else:
-            caption, buttons = result_caption(job), result_buttons(job, self.extendable(job.model))
+            caption, buttons = result_caption(job, clip), result_buttons(job, self.extendable(job.model))
         return Delivery(job, clip, caption, buttons, model=self.model_label(job.model))
 
 

@@ -17,6 +17,7 @@ from bot.core.options import VideoArgs
 from bot.core.parsing import CommandError, clean_text
 from bot.core.types import Extension, Job, JobStatus, RenderParams, Request
 from bot.store import Store
+from bot.store.public import JOB
 
 
 def clip_frames(params: RenderParams) -> int:
@@ -48,10 +49,14 @@ async def extend(
     `model` is the parent's model as still configured (None: it is gone, and so is extending)."""
     if parent.user.key != req.user.key and not roles.may_moderate(req, parent, admission.config.admin):
         raise CommandError("extend_refused")
-    if model is None or not admission.models.settings(model).preset.pictures.taken:
+    if model is None or not admission.models.settings(model).preset.extends:
         raise CommandError("extend_no_pictures", model=parent.model)
     if parent.status != JobStatus.DONE or not parent.clip_path or not Path(parent.clip_path).is_file():
         raise CommandError("extend_no_clip", job=parent.id)
+    if parent.params.post is not None:  # smooth a chain after extending it, never per segment
+        raise CommandError("extend_post", job=parent.id, source=parent.params.post.parent_id)
+    if any(store.public.hidden(JOB, clip.id) for clip in chain(store, parent)):
+        raise CommandError("extend_deleted", job=parent.id)  # 🗑 is for good: it starts nothing new
     p = parent.params
     have = clip_frames(p)
     limit = admission.config.video.max_extended_s

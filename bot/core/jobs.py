@@ -12,6 +12,7 @@ import asyncio
 import logging
 import sqlite3
 from collections.abc import Callable
+from typing import Any
 
 from bot.core.endings import Endings, RunningJob, RunningJobs
 from bot.core.models import Models
@@ -180,8 +181,22 @@ class JobRunner:
             job.status = JobStatus.ENCODING
         elif isinstance(event, Rendered):
             del self.running.jobs[job.id]
-            clip = event.clip.path
-            self._write(lambda: self.store.jobs.set_status(job.id, JobStatus.DELIVERING, clip_path=clip), job)
+            made = event.clip  # the file's facts, read from it: /info states them
+            # a post step's clip has a size and frame rate of its own too (its request's are its parent's)
+            facts: dict[str, Any] = {} if job.params.post is None else {
+                "frames": made.frames, "fps": made.fps, "width": made.width, "height": made.height
+            }  # fmt: skip
+            self._write(
+                lambda: self.store.jobs.set_status(
+                    job.id,
+                    JobStatus.DELIVERING,
+                    clip_path=made.path,
+                    clip_frames=made.frames,
+                    clip_fps=made.fps,
+                    **facts,
+                ),
+                job,
+            )
         elif isinstance(event, Cancelled):
             del self.running.jobs[job.id]
             if running.cancel_notice is None:  # nobody asked: the backend is stopping

@@ -115,9 +115,9 @@ class Models:
         by_source.update({s.path.lower(): name for name, s in self.config.model_settings.items() if s.path})
         return by_source.get(wanted)
 
-    def takes_pictures(self, stored: str) -> bool:
-        """Whether a job's model takes pictures, so its clips can be extended (docs/extend.md)."""
-        return self.settings(stored).preset.pictures.taken
+    def extendable(self, stored: str) -> bool:
+        """Whether a job's model continues clips, so they get ⏩ Extend (docs/extend.md)."""
+        return self.settings(stored).preset.extends
 
     def label(self, stored: str) -> str:
         """A job's model as users see it."""
@@ -229,6 +229,6 @@ def model_extras(settings: ModelSettings, locale: str) -> str:
 
 def frames_rule(settings: ModelSettings) -> str:
     """`5–81 frames, 4k+1` or `8–32 frames`."""
-    v, rule = settings.limits, settings.preset.family.frames
+    v, rule = settings.limits, settings.preset.frame_rule
     text = f"{v.min_frames}–{v.max_frames}"
     return text if rule.any else f"{text}, {rule.describe()}"

@@ -51,6 +51,13 @@ class VideoArgs:
     silent: bool = False  # drop the soundtrack of a model that makes one
     loop: bool = False  # `--loop`: the last frame leads back into the first (docs/extend.md)
     aspect: str | None = None  # `--aspect 9:16`: the model's nearest size of that shape
+    smooth: bool = False  # `--smooth`: 🎞 once the clip is done (docs/post.md)
+    hd: bool = False  # `--hd`: 🔍 once the clip is done (after 🎞 when both)
+    enhance: bool = False  # `--enhance`: show the prompt writer's rewrite first (docs/enhance.md)
+    # Not options (nobody types them): a reroll of a rewritten prompt (docs/enhance.md) carries the
+    # rewrite as `prompt`, and here what was typed and which writer rewrote it.
+    prompt_original: str = ""
+    prompt_writer: str = ""
 
     @classmethod
     def from_params(cls, params: RenderParams, model: str | None, **changes: object) -> VideoArgs:
@@ -91,6 +98,7 @@ class Option:
     choices: tuple[str, ...] = ()
     value: str = ""  # how help shows the value: "N", "TEXT"
     typed: bool = True  # written in text (`--seed 5`); a picture is sent, not typed
+    demo: bool = True  # a `videobot demo` flag too (the prompt writer is a chat's, not the shell's)
 
     @property
     def name(self) -> str:
@@ -138,6 +146,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("image", Kind.PICTURE, True, "discord_video_image", value="PICTURE", typed=False),
     Option("silent", Kind.FLAG, True, "discord_video_silent"),
     Option("loop", Kind.FLAG, True, "discord_video_loop"),
+    # what happens after the clip, not what it is: a reroll does not ask again
+    Option("smooth", Kind.FLAG, False, "discord_video_smooth"),
+    Option("hd", Kind.FLAG, False, "discord_video_hd"),
+    Option("enhance", Kind.FLAG, False, "discord_video_enhance", demo=False),
 )
 BY_FIELD: dict[str, Option] = {o.field: o for o in OPTIONS}
 BY_NAME: dict[str, Option] = {name: o for o in OPTIONS for name in (o.name, *o.aliases)}
@@ -150,7 +162,9 @@ def option_names() -> str:
     return ", ".join(names[:-1]) + " or " + names[-1]
 
 
-def usage(limits: VideoConfig, *, models: int = 1) -> str:
-    """`/video <prompt> [--seed N] … [--loop]` for /help, with the model's ranges."""
-    shown = [o.usage(limits) for o in OPTIONS if models > 1 or o.field != "model"]
+def usage(limits: VideoConfig, *, models: int = 1, off: frozenset[str] = frozenset()) -> str:
+    """`/video <prompt> [--seed N] … [--loop]` for /help, with the model's ranges (`off`: options
+    switched off here, such as `enhance` without a prompt writer)."""
+    hidden = off | ({"model"} if models < 2 else set())
+    shown = [o.usage(limits) for o in OPTIONS if o.field not in hidden]
     return " ".join(["/video <prompt>", *shown])

@@ -203,7 +203,7 @@ def _size(aspect: str, limits: VideoConfig, model: ModelSettings | None) -> tupl
 
 def _check_model_rules(model: ModelSettings, frames: int, limits: VideoConfig) -> None:
     """Wan takes 4k+1 frames, LTX 8k+1 and sizes in multiples of 32 …: one sentence and a fix."""
-    rule = model.preset.family.frames
+    rule = model.preset.frame_rule
     if not rule.fits(frames):
         fixes = [n for n in (rule.nearest(frames), rule.below(frames), rule.above(frames))]
         fix = next((n for n in fixes if limits.min_frames <= n <= limits.max_frames and rule.fits(n)), None)

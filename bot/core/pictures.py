@@ -2,16 +2,15 @@
 and where the bot keeps a picture while a job uses it.
 
 The checking itself (Pillow, the face detector, c2pa) lives outside the core, in
-`bot.pictures`; the core gets it as a `PictureInspector` and runs it off the event loop, in
-a small executor of its own, so a hostile file never holds up chats or renders.
+`bot.pictures`; the core gets it as a `PictureInspector` and runs it off the event loop in the
+pool for files people send (`UntrustedChecks`, with `/verify`): a bounded backlog, a pace per
+person and a time limit, so a hostile file never holds up chats, renders or anyone else's check.
 """
 
 from __future__ import annotations
 
-import asyncio
 import enum
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from bot.core.parsing import CommandError
 from bot.core.types import Picture
 
 OWN_CREDENTIALS = "videobot"  # Picture.credentials of a still the bot itself signed (and still valid)
-PICTURE_CHECK_THREADS = 2  # picture checks at once; more wait their turn, renders never do
+Size = tuple[int, int]  # width, height of the picture a model receives
 
 
 class FacePolicy(enum.StrEnum):
@@ -49,36 +48,52 @@ class PictureFacts:
     faces: int  # faces the detector saw
 
 
-# Checks untrusted bytes (format, size, dimensions, faces, credentials); raises CommandError
-# naming a `picture_*` message for anything it refuses.  Blocking: run it in `PictureGate`.
-PictureInspector = Callable[[bytes], PictureFacts]
+# Checks untrusted bytes (format, size, dimensions, credentials) and counts the faces in what
+# each model would be given (the crop at each size, turned every way); raises CommandError naming
+# a `picture_*` message for anything it refuses.  Blocking: run it through `UntrustedChecks`.
+PictureInspector = Callable[[bytes, Sequence[Size]], PictureFacts]
+
+
+@dataclass(frozen=True)
+class Kept:
+    """A picture on disk for a job; `new` when this job's admission wrote it (and so may undo it)."""
+
+    picture: Picture
+    new: bool
+
+    def undo(self) -> None:
+        if self.new and self.picture.path:
+            Path(self.picture.path).unlink(missing_ok=True)
 
 
 class PictureGate:
-    """Runs picture checks in their own bounded pool and keeps accepted pictures on disk."""
+    """The picture checks, and where accepted pictures are kept."""
 
-    def __init__(self, inspect: PictureInspector, folder: Path, threads: int = PICTURE_CHECK_THREADS) -> None:
-        self.inspect_bytes = inspect
+    def __init__(self, inspect: PictureInspector, folder: Path) -> None:
+        self.inspect = inspect
         self.folder = folder
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="picture-check")
 
-    async def inspect(self, data: bytes) -> PictureFacts:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, self.inspect_bytes, data)
+    def inspect_stored(self, picture: Picture, sizes: Sequence[Size]) -> PictureFacts:
+        """A kept picture checked again, for a new use of it (blocking)."""
+        try:
+            data = Path(picture.path).read_bytes() if picture.path else b""
+        except OSError:
+            data = b""
+        if not data:
+            raise CommandError("picture_gone")
+        return self.inspect(data, sizes)
 
-    def keep(self, data: bytes, facts: PictureFacts) -> Picture:
+    def keep(self, data: bytes, facts: PictureFacts) -> Kept:
         """Store the picture (named by its hash: one copy however many jobs use it)."""
         picture = facts.picture
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"{picture.sha256}.{picture.format}"
-        if not path.exists():
+        new = not path.exists()
+        if new:
             partial = path.with_name(path.name + ".part")
             partial.write_bytes(data)
             partial.replace(path)
-        return replace(picture, path=str(path))
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        return Kept(replace(picture, path=str(path)), new)
 
 
 def forget_picture(picture: Picture, still_used: bool) -> None:
@@ -100,12 +115,13 @@ def forget_unused_pictures(folder: Path, in_use: Callable[[str], bool], older_th
             continue
 
 
-def check_faces(facts: PictureFacts, policy: FacePolicy, is_owner: bool) -> None:
-    """Refuse a picture of a real person's face unless the policy lets this person do it.
+def check_faces(facts: PictureFacts, policy: FacePolicy, is_owner: bool) -> bool:
+    """Refuse a picture of a real person's face unless the policy lets this person do it; True
+    when a real face is let through (the caller audits it).
 
     The bot's own credentialed stills pass whatever they show: they are not photographs."""
     if facts.faces == 0 or facts.picture.credentials == OWN_CREDENTIALS:
-        return
+        return False
     if policy == FacePolicy.ALLOW or (policy == FacePolicy.OWNERS and is_owner):
-        return
+        return True
     raise CommandError("picture_face")

@@ -25,12 +25,14 @@ from bot.core.credentials import ClipChecker, Upload, credentials_report
 from bot.core.delivery import Fitter
 from bot.core.executors import Busy, Executors, TooSoon
 from bot.core.options import VideoArgs
-from bot.core.parsing import CommandError, parse_video_text
+from bot.core.parsing import CommandError, parse_job_id, parse_video_text
 from bot.core.pictures import PictureGate
 from bot.core.ports import Clock, Outbox, RenderBackend, WebLinks
 from bot.core.status import BotStatus
-from bot.core.types import ChatRef, Job, Request, UserRef
+from bot.core.types import ButtonAction, ChatRef, Job, Request, UserRef
 from bot.core.wiring import Rooms, wire
+from bot.domain import DRAFT_ACTIONS
+from bot.enhance import WriterSlot
 from bot.pipelines.spec import ClipIdentity
 from bot.store import Store
 
@@ -279,6 +281,12 @@ class VideoService:
             raise CommandError("verify_off")
         if upload.size > limit * 1_000_000:
             raise CommandError("verify_too_big", limit=limit)
+        try:  # the pace and the room in the pool before anything is downloaded
+            self.rooms.untrusted_checks.ready(req.user.key)
+        except TooSoon as soon:
+            raise CommandError("verify_too_soon", seconds=max(1, round(soon.wait_s))) from None
+        except Busy:
+            raise CommandError("verify_busy") from None
         clip = await upload.fetch()
         if len(clip) > limit * 1_000_000:
             raise CommandError("verify_too_big", limit=limit)
@@ -297,7 +305,21 @@ class VideoService:
         await self.rooms.commands.help(req)
 
     @answers_errors
+    async def draft_button(self, req: Request, action: str, draft_ref: str | None) -> None:
+        """The console's `/render`, `/mine`, `/again [draft]`: that draft, or this person's latest."""
+        if draft_ref is not None:
+            draft_id = parse_job_id(draft_ref)
+        elif (latest := self.store.drafts.latest(req.user.key)) is not None:
+            draft_id = latest.id
+        else:
+            raise CommandError("draft_gone")
+        await self.rooms.admission.press_draft(req, ButtonAction(action), draft_id)
+
+    @answers_errors
     async def button(self, req: Request, action: str, job_id: int) -> None:
+        if action in DRAFT_ACTIONS:  # under a rewrite shown before its render: `job_id` is the draft's
+            await self.rooms.admission.press_draft(req, ButtonAction(action), job_id)
+            return
         to_vote_on = await self.rooms.commands.button(req, action, job_id)
         if to_vote_on is not None:
             await self.rooms.challenges.vote(req, to_vote_on)
@@ -319,7 +341,9 @@ class VideoService:
         housekeeping = asyncio.ensure_future(rooms.housekeeping.run())
         backend.add_done_callback(functools.partial(watch, self.dead_tasks, "render backend"))
         housekeeping.add_done_callback(functools.partial(watch, self.dead_tasks, "housekeeping"))
-        broken_models = asyncio.ensure_future(rooms.runner.watch_broken_models())
+        broken_models = rooms.tasks.spawn(rooms.runner.watch_broken_models())
+        if isinstance(rooms.admission.writer, WriterSlot):
+            rooms.tasks.spawn(rooms.admission.writer.warm())
         try:
             await rooms.runner.dispatch()
             await backend

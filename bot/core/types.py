@@ -35,6 +35,9 @@ from bot.domain import (
     ClipTooLarge as ClipTooLarge,
 )
 from bot.domain import (
+    Conditioning as Conditioning,
+)
+from bot.domain import (
     Delivery as Delivery,
 )
 from bot.domain import (
@@ -51,6 +54,12 @@ from bot.domain import (
 )
 from bot.domain import (
     Picture as Picture,
+)
+from bot.domain import (
+    PostKind as PostKind,
+)
+from bot.domain import (
+    PostStep as PostStep,
 )
 from bot.domain import (
     QuotaCharge as QuotaCharge,

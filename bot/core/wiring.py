@@ -20,6 +20,7 @@ from bot.core.commands import Commands
 from bot.core.credentials import ClipChecker
 from bot.core.delivery import Deliveries, Fitter
 from bot.core.endings import Endings, RunningJobs
+from bot.core.enhancing import Drafts
 from bot.core.eta import Eta
 from bot.core.events import RenderEvents
 from bot.core.executors import Executors, UntrustedChecks
@@ -33,6 +34,7 @@ from bot.core.ports import Clock, RenderBackend, WebLinks
 from bot.core.progress import ProgressBoard
 from bot.core.queue import JobQueue
 from bot.core.tasks import Tasks
+from bot.enhance import PromptWriter, WriterSlot
 from bot.pipelines.spec import ClipIdentity
 from bot.store import Store
 
@@ -82,6 +84,7 @@ def wire(
     rng = rng or random.Random()
     executors = executors or Executors.sized(config.provenance)
     tasks, tally = Tasks(), Tally()
+    untrusted_checks = UntrustedChecks(executors.untrusted, config.provenance)
     notifier, queue = Notifier(store), JobQueue(store)
     running = RunningJobs(backend.cancel)
     models = Models(config, store, stand_ins or {})
@@ -101,16 +104,20 @@ def wire(
     deliveries = Deliveries(
         config=config.queue, store=store, notifier=notifier, endings=endings, progress=progress, queue=queue,
         tasks=tasks, fit=fit, clock=clock, boards=boards, tally=tally, model_label=models.label,
-        pool=executors.delivery, extendable=models.takes_pictures,
+        pool=executors.delivery, extendable=models.extendable,
     )  # fmt: skip
     admission = Admission(
         config=config, store=store, notifier=notifier, queue=queue, eta=eta, backend=backend,
         wake=runner.wake, clock=clock, rng=rng, models=models, boards=boards, tally=tally, pictures=pictures,
+        checks=untrusted_checks,
+        writer=WriterSlot(PromptWriter(config.enhance)) if config.enhance.mode != "off" else None,
+        drafts=Drafts(store=store, notifier=notifier, clock=clock),
     )  # fmt: skip
     commands = Commands(
         config=config, store=store, notifier=notifier, admission=admission, endings=endings, running=running,
         queue=queue, eta=eta, clock=clock, rng=rng, models=models, backend=backend, check_clip=check_clip,
     )  # fmt: skip
+    deliveries.after_done = commands.follow_up
     challenges = Challenges(
         config=config, store=store, notifier=notifier, admission=admission, endings=endings, tasks=tasks,
         clock=clock, links=links,
@@ -124,7 +131,7 @@ def wire(
         events.subscribe(room.on_event)
     return Rooms(
         executors=executors,
-        untrusted_checks=UntrustedChecks(executors.untrusted, config.provenance),
+        untrusted_checks=untrusted_checks,
         tasks=tasks, tally=tally, notifier=notifier, queue=queue, running=running, models=models,
         endings=endings, runner=runner, eta=eta, boards=boards, progress=progress, deliveries=deliveries,
         admission=admission, commands=commands, challenges=challenges,

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bot.config import VideoConfig
+from bot.config import PostConfig, VideoConfig
 from bot.core.executors import Executors, run_in
 from bot.core.ports import (
     Cancelled,
@@ -40,6 +40,9 @@ from bot.core.ports import (
 from bot.core.tasks import wait_event
 from bot.core.types import Clip
 from bot.encode import encode_clip
+from bot.pipelines.clip import RenderedClip
+from bot.post.clip import encode_post, post_frames
+from bot.post.engine import PostEngine
 from bot.provenance import ContentCredentials
 from bot.render import ModelPool, ModelUnavailable, OutOfMemory, RenderCancelled, Renderer, batch_shape
 
@@ -59,6 +62,7 @@ class LocalBackend:
         default_model: str | None = None,
         credentials: ContentCredentials | None = None,
         executors: Executors | None = None,
+        post: PostEngine | None = None,
     ) -> None:
         self.executors = executors or Executors()  # renders and encodes in pools of their own
         self.pool = models if isinstance(models, ModelPool) else ModelPool({models.name: models})
@@ -71,6 +75,7 @@ class LocalBackend:
             else self.pool.names()[0]
         )
         self.credentials = credentials
+        self.post = post or PostEngine(PostConfig())  # 🎞/🔍 jobs: no render, the parent clip's file
         self._problem: str | None = None
         self._unavailable: dict[str, float] = {}  # model → when it may be tried again (monotonic)
         self._broken: set[str] = set()  # models whose last load failed
@@ -157,10 +162,10 @@ class LocalBackend:
             if job is None:
                 break
             batch = [job]
-            carry = await self._gather(batch)
+            carry = None if job.params.post is not None else await self._gather(batch)
             self._busy = True
             try:
-                await self._render(batch, sink)
+                await (self._post(job, sink) if job.params.post is not None else self._render(batch, sink))
             finally:
                 for done in batch:
                     self._cancels.pop(done.job_id, None)
@@ -176,6 +181,8 @@ class LocalBackend:
 
     def _fits(self, batch: list[RenderJob], job: RenderJob) -> bool:
         first = batch[0]
+        if job.params.post is not None:  # a post step is no render: it never joins a batch
+            return False
         return self._model(job) == self._model(first) and batch_shape(job.params) == batch_shape(first.params)
 
     async def _gather(self, batch: list[RenderJob]) -> RenderJob | None:
@@ -279,13 +286,13 @@ class LocalBackend:
             log.exception("jobs %s failed", [job.job_id for job in batch])
             fail_all(FailureKind.INTERNAL, repr(error))
             return
-        for job, stop, frames in zip(batch, stops, clips, strict=True):
-            if frames is None or stop.is_set():
+        for job, stop, rendered in zip(batch, stops, clips, strict=True):
+            if rendered is None or stop.is_set():
                 sink(Cancelled(job.job_id))
                 continue
             sink(Encoding(job.job_id))
             try:
-                clip = await run_in(self.executors.encode, self._encode, job, frames)
+                clip = await run_in(self.executors.encode, self._encode, job, rendered)
             except Exception as error:
                 log.exception("job %d failed", job.job_id)
                 sink(Failed(job.job_id, FailureKind.INTERNAL, repr(error)))
@@ -293,9 +300,57 @@ class LocalBackend:
             # cancelled while encoding: the user was told so
             sink(Cancelled(job.job_id) if stop.is_set() else Rendered(job.job_id, clip))
 
-    def _encode(self, job: RenderJob, frames: Any) -> Clip:
-        """The MP4 named after the identity the job carries (the one its manifest states)."""
+    def _encode(self, job: RenderJob, rendered: RenderedClip) -> Clip:
+        """The MP4 named after the identity the job carries (the one its manifest states); its
+        frames and fps are the rendered clip's, and so is the `Clip` the core reports."""
         path = self.clips_dir / f"{job.job_id}.mp4"
         return encode_clip(
-            frames, path, job.params, made_by=job.identity, video=self.video, credentials=self.credentials
+            rendered, path, job.params, made_by=job.identity, video=self.video, credentials=self.credentials
         )
+
+    async def _post(self, job: RenderJob, sink: EventSink) -> None:
+        """🎞/🔍: the post engine on the parent clip (render pool), then encode and sign (encode pool)."""
+        assert job.params.post is not None
+        loop = asyncio.get_running_loop()
+        stop = self._cancels[job.job_id]
+        step = job.params.post
+
+        def on_progress(done: int, total: int) -> None:
+            if stop.is_set():
+                raise RenderCancelled()
+            loop.call_soon_threadsafe(sink, Progress(job.job_id, done, total))
+
+        sink(Started(job.job_id))
+        vae = self._resident_vae(job)
+        out = self.clips_dir / f"{job.job_id}.mp4"
+
+        def make() -> Any:
+            return post_frames(step, job.identity, self.post, vae=vae, progress=on_progress)
+
+        def encode(made: Any) -> Any:
+            return encode_post(
+                made, step, job.params, job.identity, out, video=self.video, credentials=self.credentials
+            )
+
+        try:
+            made = await run_in(self.executors.render, make)
+            sink(Encoding(job.job_id))
+            result = await run_in(self.executors.encode, encode, made)
+        except RenderCancelled:
+            sink(Cancelled(job.job_id))
+            return
+        except Exception as error:  # missing weights, a broken parent file: refunded like any failure
+            log.warning(
+                "post job %d failed: %s", job.job_id, error, exc_info=not isinstance(error, ValueError)
+            )
+            sink(Failed(job.job_id, FailureKind.INTERNAL, str(error) or repr(error)))
+            return
+        sink(Cancelled(job.job_id) if stop.is_set() else Rendered(job.job_id, result.clip))
+
+    def _resident_vae(self, job: RenderJob) -> Any:
+        """The loaded LTX model's VAE, for the LTX latent upsampler; None when not resident."""
+        name = self._model(job)
+        if name not in self.pool.resident():
+            return None
+        pipe = getattr(self.pool.get(name), "pipe", None)
+        return getattr(pipe, "vae", None)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from saq.job import Job as SaqJob
 
+from bot.core.extend import clip_frames
 from bot.core.ports import Cancelled, Failed, FailureKind, Rendered, RenderJob
 from bot.core.types import Clip
 from bot.dispatch.remote import Untrusted, Uploaded, WorkerKeys, clip_key, open_result
@@ -31,16 +32,16 @@ Outcome = Failed | Cancelled | Rendered | Unusable | None
 
 def clip_misfits(clip: Clip, job: RenderJob) -> str | None:
     """Why an uploaded clip cannot be this job's (checked from its headers, before anything
-    decodes it): more frames, a bigger picture or a longer duration than the job asked for."""
+    decodes it): more frames, a bigger picture or a longer duration than the job makes — its
+    whole output, an extension's parent and a loop's way back included (`clip_frames`)."""
     params = job.params
-    if clip.frames < 1 or clip.frames > params.frames:
-        return f"{clip.frames} frames where the job asked for {params.frames}"
+    expected = clip_frames(params)
+    if clip.frames < 1 or clip.frames > expected:
+        return f"{clip.frames} frames where the job makes at most {expected}"
     if clip.width > params.width + 16 or clip.height > params.height + 16:  # encoders pad to 16
         return f"{clip.width}x{clip.height} where the job asked for {params.width}x{params.height}"
-    if clip.fps < 1 or clip.duration_s > params.frames / max(params.fps, 1) + 1:
-        return (
-            f"{clip.duration_s:.1f} s long where the job asked for {params.frames} frames at {params.fps} fps"
-        )
+    if clip.fps < 1 or clip.duration_s > expected / max(params.fps, 1) + 1:
+        return f"{clip.duration_s:.1f} s long where the job makes {expected} frames at {params.fps} fps"
     return None
 
 
@@ -101,7 +102,8 @@ class ResultCheck:
         """Content Credentials go on at the bot (workers need no signing key), naming the identity
         the job carried, as the worker's tags do (blocking)."""
         if self.credentials is not None:
-            self.credentials.sign(path, self.credentials.record(job.params, job.identity))
+            clip = probe_clip(path)  # the record states the uploaded file's frames and fps
+            self.credentials.sign(path, self.credentials.record(job.params, job.identity).of_clip(clip))
         return probe_clip(path)
 
 

@@ -47,6 +47,7 @@ from bot.dispatch.remote import (
     seal_result,
 )
 from bot.dispatch.saq_queue import REDIS_ERRORS, VideobotQueue, safe_url
+from bot.pictures import picture_intact
 from bot.render import ModelPool, Renderer
 from bot.signals import stop_on_signals
 
@@ -168,6 +169,13 @@ class Renders:
         job = remote.job
         if job.model not in self.backend.pool:
             return {"failed": FailureKind.MODEL_MISSING.value, "detail": f"this worker has no {job.model}"}
+        picture = job.params.picture
+        if picture is not None and not await asyncio.to_thread(picture_intact, picture):
+            log.warning("job %d: its picture on the shared disk is not the one the bot checked", job.job_id)
+            return {
+                "failed": FailureKind.INTERNAL.value,
+                "detail": "the picture changed since it was checked",
+            }
         state: dict[str, Any] = {"step": 0, "total": job.params.steps, "phase": "rendering"}
         changed, ended = asyncio.Event(), asyncio.Event()
         events: asyncio.Queue[RenderEvent] = asyncio.Queue()

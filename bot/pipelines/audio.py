@@ -1,9 +1,7 @@
 """A clip's soundtrack, as the renderer hands it to the encoder.
 
-Families that make sound (LTX-2) return a waveform beside the frames.  The renderer's
-clips stay numpy arrays of frames (batching, cancelling, the dispatchers and the encoders
-all handle them as such); a clip with sound is a `VoicedFrames`, the same array carrying
-its `Soundtrack`, so only the encoder has to look for it (`soundtrack_of`).
+Families that make sound (LTX-2) return a waveform beside the frames; the renderer hands it on
+in the `RenderedClip` (`bot.pipelines.clip`) beside the frames.
 """
 
 from __future__ import annotations
@@ -33,28 +31,6 @@ class Soundtrack:
     @property
     def seconds(self) -> float:
         return self.samples.shape[1] / self.rate
-
-
-class VoicedFrames(np.ndarray):
-    """Frames (n, h, w, 3) uint8 that carry the clip's soundtrack."""
-
-    soundtrack: Soundtrack | None
-
-    def __array_finalize__(self, obj: Any) -> None:
-        self.soundtrack = getattr(obj, "soundtrack", None)
-
-
-def with_soundtrack(frames: np.ndarray, soundtrack: Soundtrack | None) -> np.ndarray:
-    """`frames`, carrying `soundtrack` (or plain frames when there is none)."""
-    if soundtrack is None:
-        return np.asarray(frames)
-    voiced = np.asarray(frames).view(VoicedFrames)
-    voiced.soundtrack = soundtrack
-    return voiced
-
-
-def soundtrack_of(frames: np.ndarray) -> Soundtrack | None:
-    return getattr(frames, "soundtrack", None)
 
 
 def soundtracks_from(output: Any, pipe: Any, count: int) -> Sequence[Soundtrack | None]:

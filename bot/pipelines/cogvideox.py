@@ -8,7 +8,10 @@ for 13 frames (4 latent frames), the 0.42.1 pipeline returns 16.
 
 from __future__ import annotations
 
-from bot.pipelines.spec import COMPONENT_FOLDERS, Family, FrameRule, Pictures, Preset, StepHook
+from collections.abc import Sequence
+from typing import Any
+
+from bot.pipelines.spec import COMPONENT_FOLDERS, Family, FrameRule, Mode, Modes, Preset, StepHook
 
 FAMILY = Family(
     name="cogvideox",
@@ -20,6 +23,20 @@ FAMILY = Family(
     step_hook=StepHook.ON_STEP_END,
     download_include=COMPONENT_FOLDERS,
     takes_max_sequence_length=True,
+    step_caches=True,
+)
+
+
+def _pictures(start: Sequence[Any], end: Any, frames: int) -> dict[str, Any]:
+    """`CogVideoXImageToVideoPipeline`: a picture per clip (or a parent's last frame) at frame 0."""
+    return {"image": start[0] if len(start) == 1 else list(start)}
+
+
+# CogVideoX-5b-I2V: its own checkpoint (a 32-channel transformer: noise plus the picture).
+I2V_MODES = Modes(
+    text=False,
+    picture=Mode("CogVideoXImageToVideoPipeline", _pictures, per_clip=True),
+    continuation=Mode("CogVideoXImageToVideoPipeline", lambda start, end, frames: {"image": start[-1]}),
 )
 
 COGVIDEOX_2B = Preset(
@@ -68,8 +85,11 @@ COGVIDEOX_5B_I2V = Preset(
     steps=50,
     guidance=6.0,
     dtypes=(("default", "bfloat16"),),
-    pictures=Pictures.ONLY,  # its own checkpoint (a 32-channel transformer: noise plus the picture)
-    sizes=((720, 480),),  # trained at 720×480 only: no vertical or square clips
+    loads_as="CogVideoXImageToVideoPipeline",
+    modes=I2V_MODES,
+    # learned positional embeddings: any other size raises, any other frame count swaps in sin-cos ones
+    frames_rule=FrameRule(step=8, offset=1, least=49, most=49),
+    fixed_size=(720, 480),
 )
 
 PRESETS = (COGVIDEOX_2B, COGVIDEOX_5B, COGVIDEOX_5B_I2V)

@@ -1,83 +1,44 @@
-"""Extending a clip and closing a loop, on the picture path (#25).
+"""Extending a clip and closing a loop, over the modes a family declares (#25).
 
 An extension renders a new segment conditioned on the end of its parent clip and returns ONE
-clip: the parent followed by the segment.  LTX conditions on the parent's last frames
-(`LTXConditionPipeline` over the loaded modules, `video=` at `frame_index=0`); every other
-family that takes pictures gets the parent's last frame through `bot.pipelines.image`.  The
-frames the segment re-renders overlap the parent's and are cross-faded into them, not repeated.
+clip: the parent followed by the segment.  The family's continuation mode says how many of the
+parent's last frames condition it (LTX: 8k+1 through `LTXConditionPipeline`; a picture path:
+one); the frames the segment re-renders overlap the parent's and are cross-faded into them.
 
-A loop conditions both ends: with a picture, on the picture (LTX: conditions at frame 0 and the
-last frame; Wan 2.1 I2V: `last_image`); without one, the clip is rendered first and a bridge
-is rendered from its last frame back to its first.  The frame that would repeat the first is
-dropped and the last few frames ease into the first, so the clip plays round without a jump.
-Never a ping-pong: nothing is played backwards.
+A loop conditions both ends (the family's loop mode): with a picture, on the picture; without
+one, the clip is rendered first and a bridge is rendered from its last frames back to its first.
+The frame that would repeat the first is dropped and the last few frames ease into the first, so
+the clip plays round without a jump.  Never a ping-pong: nothing is played backwards.
+
+The renderer hands in `call`, its one pipeline call for one clip in a given mode; nothing here
+reaches into the renderer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from bot.domain import RenderParams
+from bot.domain import Conditioning, RenderParams
+from bot.pipelines.clip import RenderedClip
 from bot.pipelines.frames import read_clip
-from bot.pipelines.image import image_pipeline, load_picture
+from bot.pipelines.image import load_picture
+from bot.pipelines.spec import Mode, Modes
 
 SEAM_FRAMES = 4  # a loop's last frames ease into its first over this many frames (at most a quarter)
-LTX_CLASSES = frozenset({"LTXPipeline", "LTXImageToVideoPipeline", "LTXConditionPipeline"})
+
+# One clip of `params` in `mode` (None: text), conditioned on start frames and an end frame.
+ModeCall = Callable[
+    [RenderParams, Mode | None, Sequence[Image.Image], Image.Image | None], RenderedClip | None
+]
 
 
-class CannotLoop(Exception):
-    """This pipeline conditions frame 0 only (Wan 2.2 TI2V's `expand_timesteps` ignores `last_image`)."""
-
-
-def continue_pipeline(pipe: Any) -> Any:
-    """The pipeline that conditions on frames, sharing every module with `pipe` (no second copy)."""
-    name = type(pipe).__name__
-    if name == "LTXConditionPipeline":
-        return pipe
-    if name in LTX_CLASSES:
-        from diffusers import LTXConditionPipeline
-
-        made = LTXConditionPipeline.from_pipe(pipe)
-        made.set_progress_bar_config(disable=True)
-        return made
-    return image_pipeline(pipe)
-
-
-def overlap_frames(pipe: Any, frames: int) -> int:
-    """How many of the parent's last frames condition the segment (and overlap it): LTX takes a
-    video of 8k+1 frames, at most half the segment; a picture path takes one frame."""
-    if type(pipe).__name__ != "LTXConditionPipeline":
-        return 1
-    return max(1, ((frames // 2 - 1) // 8) * 8 + 1)
-
-
-def start_conditions(pipe: Any, tail: list[Image.Image]) -> dict[str, Any]:
-    """Call arguments conditioning the first frames on `tail` (the parent's last frames)."""
-    if type(pipe).__name__ == "LTXConditionPipeline":
-        from diffusers.pipelines.ltx.pipeline_ltx_condition import LTXVideoCondition
-
-        first = LTXVideoCondition(image=tail[0]) if len(tail) == 1 else LTXVideoCondition(video=tail)
-        return {"conditions": [replace(first, frame_index=0)]}
-    return {"image": tail[-1]}
-
-
-def both_ends(pipe: Any, start: list[Image.Image], end: Image.Image, frames: int) -> dict[str, Any]:
-    """Call arguments conditioning the first frames on `start` and the last frame on `end`."""
-    name = type(pipe).__name__
-    if name == "LTXConditionPipeline":
-        from diffusers.pipelines.ltx.pipeline_ltx_condition import LTXVideoCondition
-
-        conditions = start_conditions(pipe, start)["conditions"]
-        return {"conditions": [*conditions, LTXVideoCondition(image=end, frame_index=frames - 1)]}
-    if name == "WanImageToVideoPipeline" and not getattr(pipe.config, "expand_timesteps", False):
-        return {"image": start[-1], "last_image": end}
-    raise CannotLoop(f"{name} conditions the first frame only")
+class CannotRender(Exception):
+    """The model does not take this conditioning (its family's file does not declare the mode)."""
 
 
 def join(parent: np.ndarray, segment: np.ndarray, overlap: int) -> np.ndarray:
@@ -105,41 +66,48 @@ def read_frames(path: str) -> np.ndarray:
     return read_clip(Path(path))[0]
 
 
-def render_continued(
-    renderer: Any, params: RenderParams, report: Callable[[int, int], None], stop: Callable[[], bool]
-) -> np.ndarray | None:
-    """An extension (the joined clip) or a loop, rendered with `renderer`'s loaded model; None
-    when cancelled."""
-    with renderer._lock:
-        if renderer._continue_pipe is None:
-            renderer._continue_pipe = continue_pipeline(renderer.pipe)
-        pipe = renderer._continue_pipe
-    plain = replace(params, extends=None, loop=False)
+def _pictures(frames: np.ndarray) -> list[Image.Image]:
+    return [Image.fromarray(frame) for frame in frames]
 
-    def call(one: RenderParams, conditions: dict[str, Any] | None) -> np.ndarray | None:
-        use = None if conditions is None else (pipe, conditions)
-        return renderer._call([one], lambda _, step, total: report(step, total), [stop], use)[0]
 
-    def pictures(frames: np.ndarray) -> list[Image.Image]:
-        return [Image.fromarray(frame) for frame in frames]
+def _needed(modes: Modes, conditioning: Conditioning) -> Mode:
+    mode = modes.mode(conditioning)
+    if mode is None:
+        raise CannotRender(f"this model takes no {conditioning} conditioning")
+    return mode
 
-    if params.extends is not None:
+
+def render_continued(params: RenderParams, modes: Modes, call: ModeCall) -> RenderedClip | None:
+    """An extension (the joined clip) or a loop, each pipeline call made by `call`; None when
+    cancelled."""
+    plain = replace(params, extends=None, loop=False, picture=None)
+    if params.extends is not None and params.loop:  # an extension of a loop loops too
+        mode = _needed(modes, Conditioning.LOOP)
         parent = read_frames(params.extends.clip_path)
-        overlap = overlap_frames(pipe, params.frames)
-        if params.loop:  # an extension of a loop loops too: the new end leads back into the first frame
-            start = Image.fromarray(parent[0])
-            looped = call(plain, both_ends(pipe, pictures(parent[-overlap:]), start, params.frames))
-            return None if looped is None else close_loop(join(parent, looped, overlap))
-        segment = call(plain, start_conditions(pipe, pictures(parent[-overlap:])))
-        return None if segment is None else join(parent, segment, overlap)
+        overlap = min(mode.overlap(params.frames), len(parent))
+        end = Image.fromarray(parent[0])  # the new end leads back into the first frame
+        looped = call(plain, mode, _pictures(parent[-overlap:]), end)
+        return None if looped is None else _with(looped, close_loop(join(parent, looped.frames, overlap)))
+    if params.extends is not None:
+        mode = _needed(modes, Conditioning.CONTINUATION)
+        parent = read_frames(params.extends.clip_path)
+        overlap = min(mode.overlap(params.frames), len(parent))
+        segment = call(plain, mode, _pictures(parent[-overlap:]), None)
+        return None if segment is None else _with(segment, join(parent, segment.frames, overlap))
+    mode = _needed(modes, Conditioning.LOOP)
     if params.picture is not None:
         picture = load_picture(params.picture.path, params.width, params.height)
-        clip = call(replace(plain, picture=None), both_ends(pipe, [picture], picture, params.frames))
-        return None if clip is None else close_loop(clip)
-    first = call(plain, None)
+        clip = call(plain, mode, [picture], picture)
+        return None if clip is None else _with(clip, close_loop(clip.frames))
+    first = call(plain, None, [], None)
     if first is None:
         return None
-    overlap = overlap_frames(pipe, params.frames)
-    end = Image.fromarray(first[0])
-    bridge = call(plain, both_ends(pipe, pictures(first[-overlap:]), end, params.frames))
-    return None if bridge is None else close_loop(join(first, bridge, overlap))
+    overlap = mode.overlap(params.frames)
+    end = Image.fromarray(first.frames[0])
+    bridge = call(plain, mode, _pictures(first.frames[-overlap:]), end)
+    return None if bridge is None else _with(first, close_loop(join(first.frames, bridge.frames, overlap)))
+
+
+def _with(clip: RenderedClip, frames: np.ndarray) -> RenderedClip:
+    """`clip`'s rate with new frames (a joined or looped clip's soundtrack would not fit them)."""
+    return RenderedClip(frames, clip.fps)

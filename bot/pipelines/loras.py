@@ -37,13 +37,19 @@ class LoraMissing(Exception):
     """A configured LoRA is not on this machine (or is ambiguous); the message says how to fix it."""
 
 
+# Which of Wan 2.2 A14B's experts a LoRA goes into: `transformer` denoises the high-noise steps,
+# `transformer_2` the low-noise ones (the step-distilling LoRAs come as one file for each).
+EXPERTS = ("both", "high", "low")
+
+
 @dataclass(frozen=True)
 class LoraSpec:
-    """One `{ path = "…", scale = 1.0, weight_name = "…" }` entry of `[models.NAME] loras`."""
+    """One `{ path = "…", scale = 1.0, weight_name = "…", expert = "both" }` of `[models.NAME] loras`."""
 
     path: str
     scale: float = 1.0
     weight_name: str = ""  # the file inside a folder or hub repo; "" = its only .safetensors
+    expert: str = "both"  # a two-expert model's high-noise, low-noise or both experts; one-expert: both
 
     @property
     def name(self) -> str:
@@ -56,6 +62,18 @@ class LoraSpec:
         return where.stem or self.path
 
 
+def weight_name_problem(weight_name: str) -> str | None:
+    """Why `weight_name` cannot be used: it must name a `.safetensors` file in the LoRA's own
+    folder or repo — no folders, no `..` (a pickled `.bin` is code, and `../` leaves the folder)."""
+    if not weight_name:
+        return None
+    if Path(weight_name).suffix not in LORA_SUFFIXES:
+        return f"weight_name {weight_name!r} must name a .safetensors file"
+    if "/" in weight_name or "\\" in weight_name or weight_name.startswith(".") or "\0" in weight_name:
+        return f"weight_name {weight_name!r} must be a file name alone, without folders"
+    return None
+
+
 def _looks_like_hub_id(path: str) -> bool:
     return path.count("/") == 1 and not path.startswith((".", "/", "~")) and not Path(path).exists()
 
@@ -66,6 +84,8 @@ def download_command(spec: LoraSpec) -> str:
 
 
 def _only_weights(folder: Path, spec: LoraSpec) -> Path:
+    if problem := weight_name_problem(spec.weight_name):
+        raise LoraMissing(f"LoRA {spec.path!r}: {problem}")
     if spec.weight_name:
         file = folder / spec.weight_name
         if not file.is_file():
@@ -147,24 +167,25 @@ def recorded_loras(specs: Sequence[LoraSpec]) -> tuple[LoraRef, ...]:
 
 
 def load_loras(pipe: Any, specs: Sequence[LoraSpec]) -> tuple[LoraRef, ...]:
-    """Load `specs` into `pipe` (both experts of a two-transformer Wan), fuse them at their scales,
-    drop the adapter layers; returns what the clips record."""
+    """Load `specs` into `pipe` (a two-transformer Wan: into the experts each names), fuse them at
+    their scales, drop the adapter layers; returns what the clips record."""
     if not specs:
         return ()
     refs = lora_refs(specs)
+    two_experts = getattr(pipe, "transformer_2", None) is not None
     names: list[str] = []
+    scales: list[float] = []
     for index, spec in enumerate(specs):
+        if spec.expert != "both" and not two_experts:
+            raise LoraMissing(f'LoRA {spec.name!r}: expert = "{spec.expert}" needs a model with two experts')
         file = lora_file(spec)
-        adapter = f"lora{index}"
-        pipe.load_lora_weights(str(file.parent), weight_name=file.name, adapter_name=adapter)
-        names.append(adapter)
-        if getattr(pipe, "transformer_2", None) is not None:  # Wan 2.2 A14B: the low-noise expert too
-            second = f"{adapter}_2"
-            pipe.load_lora_weights(
-                str(file.parent), weight_name=file.name, adapter_name=second, load_into_transformer_2=True
-            )
-            names.append(second)
-    scales = [spec.scale for spec in specs for _ in range(len(names) // len(specs))]
+        into_second = (False, True) if two_experts and spec.expert == "both" else (spec.expert == "low",)
+        for second in into_second:  # Wan 2.2 A14B: transformer (high noise), transformer_2 (low noise)
+            adapter = f"lora{index}" + ("_2" if second else "")
+            extra = {"load_into_transformer_2": True} if second else {}
+            pipe.load_lora_weights(str(file.parent), weight_name=file.name, adapter_name=adapter, **extra)
+            names.append(adapter)
+            scales.append(spec.scale)
     pipe.set_adapters(names, adapter_weights=scales)
     components = [c for c in ("transformer", "transformer_2", "unet") if getattr(pipe, c, None) is not None]
     pipe.fuse_lora(components=components, adapter_names=names)

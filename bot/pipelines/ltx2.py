@@ -27,8 +27,6 @@ FAMILY = Family(
     takes_max_sequence_length=True,
     takes_frame_rate=True,
     makes_audio=True,
-    takes_pictures=True,
-    picture_classes=("LTX2ImageToVideoPipeline",),
     unguided_call=(
         ("audio_guidance_scale", 1.0),  # else 7: the pipeline would run a negative pass for the audio
         ("stg_scale", 0.0),

@@ -6,8 +6,10 @@ its model_index.json must then be one the family renders.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bot.pipelines import cogvideox, ltx, ltx2, modelscope, sana_video, wan
-from bot.pipelines.spec import Catalogue, Family, Pictures, Preset
+from bot.pipelines.spec import TEXT_ONLY, Catalogue, Family, Modes, Preset
 
 FAMILIES: dict[str, Family] = {
     family.name: family
@@ -32,8 +34,7 @@ def _tiny(
     *,
     tokens: int = 0,
     guidance: float = 5.0,
-    pictures: Pictures = Pictures.NO,
-    loops: bool = False,
+    modes: Modes = TEXT_ONLY,
     size_multiple: int = 0,
 ) -> Preset:
     return Preset(
@@ -51,8 +52,7 @@ def _tiny(
         dtypes=(("default", "float32"),),
         tiny=True,
         max_prompt_tokens=tokens,
-        pictures=pictures,
-        loops=loops,
+        modes=modes,
         size_multiple=size_multiple,
     )
 
@@ -61,9 +61,13 @@ def _tiny(
 TINY_PRESETS: dict[str, Preset] = {
     "tiny": _tiny("tiny", modelscope.FAMILY, 8, 16, guidance=9.0),  # ModelScope's own guidance
     "tiny-wan": _tiny("tiny-wan", wan.FAMILY, 9, 33, tokens=32),
-    "tiny-ltx": _tiny("tiny-ltx", ltx.FAMILY, 9, 33, tokens=32, pictures=Pictures.ALSO, loops=True),
+    "tiny-ltx": _tiny("tiny-ltx", ltx.FAMILY, 9, 33, tokens=32, modes=ltx.MODES),
     # Wan 2.2 TI2V-5B's shape: expand_timesteps, a 16× VAE (sizes in multiples of 32), text or picture
-    "tiny-wan22": _tiny("tiny-wan22", wan.FAMILY, 9, 33, tokens=32, pictures=Pictures.ALSO, size_multiple=32),
+    "tiny-wan22": _tiny("tiny-wan22", wan.FAMILY, 9, 33, tokens=32, modes=wan.TI2V_MODES, size_multiple=32),
+    # Wan 2.2 A14B's shape: two experts, guidance_scale_2 for the low-noise one
+    "tiny-wan-a14b": replace(_tiny("tiny-wan-a14b", wan.FAMILY, 9, 33, tokens=32), second_guidance=3.0),
+    # Wan 2.1 FLF2V-14B's shape: pictures only, both ends conditioned (a loop closes on the picture)
+    "tiny-wan-flf2v": _tiny("tiny-wan-flf2v", wan.FAMILY, 9, 33, tokens=32, modes=wan.FLF2V_MODES),
     "tiny-cogvideox": _tiny("tiny-cogvideox", cogvideox.FAMILY, 9, 17, tokens=32),
     "tiny-ltx2": _tiny("tiny-ltx2", ltx2.FAMILY, 9, 33, tokens=32, guidance=1.0),  # with a soundtrack
     "tiny-sana-video": _tiny("tiny-sana-video", sana_video.FAMILY, 9, 33, tokens=32),
@@ -112,4 +116,5 @@ def preset_for_unknown(hub_id: str, family: Family) -> Preset:
         dtypes=base.dtypes,
         variant=None,
         extra_call=base.extra_call,
+        modes=base.modes,
     )

@@ -19,15 +19,13 @@ FAMILY = Family(
     title="SANA-Video",
     pipeline_classes=("SanaVideoPipeline",),
     frames=FrameRule(step=4, offset=1, least=5),  # Wan's VAE: 4× in time, plus the first frame
-    size_multiple=32,  # the pipeline refuses anything else (check_inputs: "divisible by 32")
+    size_multiple=32,  # its transformer's patching needs latents in multiples of 4 (sizes of 32)
     max_prompt_tokens=300,
     step_hook=StepHook.ON_STEP_END,
     download_include=COMPONENT_FOLDERS,
     takes_max_sequence_length=True,
     frames_argument="frames",
     fixed_call=(("use_resolution_binning", False),),
-    takes_pictures=True,
-    picture_classes=("SanaImageToVideoPipeline",),
 )
 
 SANA_VIDEO_2B = Preset(

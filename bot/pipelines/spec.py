@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
+
+from bot.domain import Conditioning
 
 # What a T5-encoder pipeline loads, folder by folder: some repos (LTX-Video) also keep
 # multi-gigabyte single-file checkpoints at their root that diffusers never reads.
@@ -53,6 +57,57 @@ class Pictures(enum.StrEnum):
     @property
     def taken(self) -> bool:
         return self is not Pictures.NO
+
+
+# A mode's call arguments from what conditions it: the frames at the start (one picture per clip
+# of a batch in picture mode; one clip's last frames for a continuation), the frame to end on (a
+# loop's), and the clip's frame count.  PIL images in, pipeline keyword arguments out.
+ConditionArguments = Callable[[Sequence[Any], Any, int], dict[str, Any]]
+
+
+def one_frame_overlap(frames: int) -> int:
+    """How many of a parent's last frames a continuation re-renders: one, for a picture path."""
+    return 1
+
+
+@dataclass(frozen=True)
+class Mode:
+    """How a checkpoint renders one conditioning: the diffusers class built over the loaded
+    components (`""`: the loaded pipeline as it is), and how a call is conditioned."""
+
+    pipeline_class: str
+    arguments: ConditionArguments
+    per_clip: bool = False  # one call takes a different picture for each clip of a batch
+    overlap: Callable[[int], int] = one_frame_overlap  # a continuation's conditioning frames
+
+
+@dataclass(frozen=True)
+class Modes:
+    """The conditionings one checkpoint takes, each with its `Mode`; None: it cannot."""
+
+    text: bool = True  # False: an image-to-video checkpoint (a picture is required)
+    picture: Mode | None = None
+    continuation: Mode | None = None
+    loop: Mode | None = None  # conditions the first and the last frame
+
+    def mode(self, conditioning: Conditioning) -> Mode | None:
+        """The mode for `conditioning` (None: text, which is the loaded pipeline as it is)."""
+        return {
+            Conditioning.NONE: None,
+            Conditioning.PICTURE: self.picture,
+            Conditioning.CONTINUATION: self.continuation,
+            Conditioning.LOOP: self.loop,
+        }[conditioning]
+
+    def takes(self, conditioning: Conditioning) -> bool:
+        return self.text if conditioning is Conditioning.NONE else self.mode(conditioning) is not None
+
+    @property
+    def declared(self) -> tuple[Conditioning, ...]:
+        return tuple(c for c in Conditioning if self.takes(c))
+
+
+TEXT_ONLY = Modes()
 
 
 @dataclass(frozen=True)
@@ -116,13 +171,15 @@ class Family:
     takes_max_sequence_length: bool = False
     takes_frame_rate: bool = False  # LTX conditions on the frame rate
     makes_audio: bool = False  # the pipeline returns a soundtrack beside the frames (LTX-2)
-    takes_pictures: bool = False  # the family has an image-to-video pipeline (the picture path wires it)
-    picture_classes: tuple[str, ...] = ()  # its image-to-video pipeline classes
     # Arguments that turn off every extra guidance pass when guidance is 1 (LTX-2's audio guidance,
     # spatio-temporal and modality guidance default on, each an extra transformer pass per step).
     unguided_call: tuple[tuple[str, float], ...] = ()
     frames_argument: str = "num_frames"  # what the pipeline's call names the frame count (SANA-Video: frames)
     fixed_call: tuple[tuple[str, object], ...] = ()  # arguments every call of the family gets
+    step_caches: bool = False  # its transformer takes diffusers' step caches (first-block, PAB)
+    # calls the transformer twice a step (conditional, then unconditional): PAB's one state per
+    # attention module would reuse the conditional pass's attention for the unconditional one
+    guidance_pass_apart: bool = False
 
 
 @dataclass(frozen=True)
@@ -143,17 +200,43 @@ class Preset:
     dtypes: tuple[tuple[str, str], ...] = (("default", "float16"),)
     variant: str | None = None  # weight variant to prefer ("fp16"); the plain files when absent
     min_guidance: float = 1.0
-    extra_call: tuple[tuple[str, float], ...] = ()  # further pipeline arguments (LTX's decode timestep)
+    extra_call: tuple[tuple[str, object], ...] = ()  # further pipeline arguments (LTX's decode timestep)
     aliases: tuple[str, ...] = ()  # other hub ids publishing the same weights
     tiny: bool = False  # built in code with random weights: no download
     size_multiple: int = 0  # 0: the family's
     download_include: tuple[str, ...] = ()  # (): the family's
     max_prompt_tokens: int = 0  # 0: the family's
-    pictures: Pictures = Pictures.NO
-    loops: bool = False  # conditions the last frame too (`--loop`: LTX conditions, Wan 2.1 I2V last_image)
+    loads_as: str = ""  # the class its model_index.json names (its text mode); "": the family's first
+    modes: Modes = TEXT_ONLY  # the conditionings it takes besides text, and how (its family's file says)
+    # a distillation's own schedule (LTX 0.9.7/0.9.8 distilled), used when a clip asks for that many steps
+    timesteps: tuple[float, ...] = ()
+    second_guidance: float = 0.0  # Wan 2.2 A14B's guidance_scale_2 for its low-noise expert; 0: one expert
+    vae_tiling: bool = False  # decode in tiles in every memory mode (a 13 B model's long clips)
+    frames_rule: FrameRule | None = None  # None: the family's (CogVideoX-5b-I2V: 49 frames only)
+    fixed_size: tuple[int, int] | None = None  # the one size it renders (learned positional embeddings)
     notes: str = ""
     scheduler_shift: float = 0.0  # the flow-matching shift a few-step checkpoint wants; 0: as shipped
-    sizes: tuple[tuple[int, int], ...] = ()  # the only sizes it makes (width, height); (): any on its grid
+
+    @property
+    def pictures(self) -> Pictures:
+        """Whether it animates a picture, for the core (read from its modes)."""
+        if self.modes.picture is None:
+            return Pictures.NO
+        return Pictures.ALSO if self.modes.text else Pictures.ONLY
+
+    @property
+    def extends(self) -> bool:
+        """⏩ Extend: it conditions a segment on a parent clip's last frames."""
+        return self.modes.continuation is not None
+
+    @property
+    def loops(self) -> bool:
+        """`--loop`: it conditions the last frame too."""
+        return self.modes.loop is not None
+
+    @property
+    def frame_rule(self) -> FrameRule:
+        return self.frames_rule or self.family.frames
 
     @property
     def size_rule(self) -> int:
@@ -183,9 +266,9 @@ def size_for(preset: Preset | None, aspect: str, width: int, height: int) -> tup
     """
     across, down = (int(n) for n in aspect.split(":"))
     ratio = across / down
-    if preset is not None and preset.sizes:
-        fits = [s for s in preset.sizes if abs(s[0] / s[1] - ratio) <= ASPECT_SLACK * ratio]
-        return min(fits, key=lambda s: abs(s[0] * s[1] - width * height), default=None)
+    if preset is not None and preset.fixed_size is not None:
+        fixed = preset.fixed_size
+        return fixed if abs(fixed[0] / fixed[1] - ratio) <= ASPECT_SLACK * ratio else None
     grid = preset.size_rule if preset is not None else 8
     area = width * height
     wide = max(grid, round(math.sqrt(area * ratio) / grid) * grid)

@@ -151,7 +151,7 @@ def build_tiny_wan(seed: int = 0, layers: int = 1) -> Any:
 def build_tiny_wan22(seed: int = 0, layers: int = 1) -> Any:
     """Wan 2.2 TI2V-5B's shape, tiny: `expand_timesteps` (a timestep per latent token, the picture's
     latent frame kept clean) and its residual, patchified VAE compressing space 16×.  The same
-    weights render text (`WanPipeline`) and pictures (`WanImageToVideoPipeline.from_pipe`)."""
+    weights render text (`WanPipeline`) and pictures (`WanImageToVideoPipeline` over the same components)."""
     import torch
     from diffusers import (
         AutoencoderKLWan,
@@ -177,15 +177,47 @@ def build_tiny_wan22(seed: int = 0, layers: int = 1) -> Any:
     return _tiny_wan_pipeline(tokenizer, vae, layers, expand_timesteps=True)
 
 
-def _tiny_wan_pipeline(tokenizer: Any, vae: Any, layers: int, **options: Any) -> Any:
-    """The tiny Wan DiT, UMT5 encoder and scheduler around `vae` (built first: the seed's order)."""
-    from diffusers import FlowMatchEulerDiscreteScheduler, WanPipeline, WanTransformer3DModel
+def build_tiny_wan_a14b(seed: int = 0, layers: int = 1) -> Any:
+    """Wan 2.2 A14B's shape, tiny: two experts (`transformer` for the high-noise steps,
+    `transformer_2` below `boundary_ratio`), each a tiny Wan DiT."""
+    import torch
+    from diffusers import WanPipeline
 
-    transformer = WanTransformer3DModel(
+    pipe = build_tiny_wan(seed, layers)
+    torch.manual_seed(seed + 1)
+    return WanPipeline(**pipe.components | {"transformer_2": _tiny_wan_dit(layers)}, boundary_ratio=0.875)
+
+
+def build_tiny_wan_flf2v(seed: int = 0, layers: int = 1) -> Any:
+    """Wan 2.1 FLF2V-14B's shape, tiny: `WanImageToVideoPipeline` with a CLIP image encoder and a DiT
+    taking noise, the conditioning latents and their mask (4 + 4 + 4 channels) and both frames'
+    image tokens (`pos_embed_seq_len` = 2 × 17: a 4×4 CLIP grid and its class token, twice)."""
+    import torch
+    from diffusers import WanImageToVideoPipeline
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    text = build_tiny_wan(seed, layers)
+    torch.manual_seed(seed + 1)
+    vision = CLIPVisionConfig(hidden_size=4, projection_dim=4, num_hidden_layers=2, num_attention_heads=2,
+                              image_size=4, intermediate_size=16, patch_size=1)  # fmt: skip
+    parts = {name: text.components[name] for name in ("tokenizer", "text_encoder", "vae", "scheduler")}
+    dit = _tiny_wan_dit(layers, in_channels=12, image_dim=4, pos_embed_seq_len=2 * (4 * 4 + 1))
+    return WanImageToVideoPipeline(
+        **parts,
+        transformer=dit,
+        image_encoder=CLIPVisionModelWithProjection(vision),
+        image_processor=CLIPImageProcessor(crop_size=4, size=4),
+    )
+
+
+def _tiny_wan_dit(layers: int, **shape: Any) -> Any:
+    from diffusers import WanTransformer3DModel
+
+    options: dict[str, Any] = {"in_channels": 4} | shape
+    return WanTransformer3DModel(
         patch_size=(1, 2, 2),
         num_attention_heads=2,
         attention_head_dim=8,
-        in_channels=4,
         out_channels=4,
         text_dim=16,
         freq_dim=16,
@@ -194,7 +226,15 @@ def _tiny_wan_pipeline(tokenizer: Any, vae: Any, layers: int, **options: Any) ->
         cross_attn_norm=True,
         qk_norm="rms_norm_across_heads",
         rope_max_seq_len=32,
+        **options,
     )
+
+
+def _tiny_wan_pipeline(tokenizer: Any, vae: Any, layers: int, **options: Any) -> Any:
+    """The tiny Wan DiT, UMT5 encoder and scheduler around `vae` (built first: the seed's order)."""
+    from diffusers import FlowMatchEulerDiscreteScheduler, WanPipeline
+
+    transformer = _tiny_wan_dit(layers)
     return WanPipeline(
         tokenizer=tokenizer,
         text_encoder=_t5_encoder(tokenizer, umt5=True),
@@ -320,6 +360,8 @@ def build_tiny(name: str, seed: int = 0, layers: int = 1) -> Any:
     dits = {
         "tiny-wan": build_tiny_wan,
         "tiny-wan22": build_tiny_wan22,
+        "tiny-wan-a14b": build_tiny_wan_a14b,
+        "tiny-wan-flf2v": build_tiny_wan_flf2v,
         "tiny-ltx": build_tiny_ltx,
         "tiny-cogvideox": build_tiny_cogvideox,
         "tiny-ltx2": build_tiny_ltx2,

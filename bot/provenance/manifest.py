@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from bot import __version__
-from bot.core.types import Picture, RenderParams
+from bot.core.types import Clip, Picture, RenderParams
 from bot.pipelines.spec import ClipIdentity
 
 TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 GENERATION_LABEL = "org.videobot.generation"
 SOFTWARE = "videobot"
 MIME = "video/mp4"
+POST_WORDS = {"smooth": "smoothed (frames interpolated)", "hd": "upscaled ×2"}
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,12 @@ class GenerationRecord:
     parent: dict[str, Any] | None = None
     # the parent clip's file, signed in as the ingredient it was `parentOf`; never stated
     parent_path: str | None = field(default=None, compare=False, repr=False)
+    # a post step (docs/post.md) made this clip from `parent`: step, method and model
+    post: dict[str, Any] | None = None
+    # rewritten by a prompt writer (docs/enhance.md): what the person typed, and the writer model
+    prompt_original: str | None = None  # None when only the hash is kept
+    prompt_original_sha256: str | None = None
+    prompt_writer: str | None = None
 
     @classmethod
     def of(
@@ -74,7 +81,14 @@ class GenerationRecord:
             picture_path=params.picture.path if params.picture else None,
             parent=_parent_facts(params),
             parent_path=params.extends.clip_path if params.extends else None,
+            **_rewrite_facts(params, hash_prompt),
         )
+
+    def of_clip(self, clip: Clip) -> GenerationRecord:
+        """This record stating `clip`'s own frames, fps and size, read from the file made (an
+        extension or a loop is not the length it asked for; a signed record that is wrong is worse
+        than none)."""
+        return replace(self, frames=clip.frames, fps=clip.fps, width=clip.width, height=clip.height)
 
     def as_data(self) -> dict[str, Any]:
         data = asdict(self)
@@ -95,6 +109,17 @@ class GenerationRecord:
         values.pop("picture_path", None)
         values.pop("parent_path", None)
         return cls(**values)
+
+
+def _rewrite_facts(params: RenderParams, hash_prompt: bool) -> dict[str, Any]:
+    if not params.rewritten:
+        return {}
+    original = params.prompt_original
+    return {
+        "prompt_original": None if hash_prompt else original,
+        "prompt_original_sha256": hashlib.sha256(original.encode()).hexdigest(),
+        "prompt_writer": params.prompt_writer,
+    }
 
 
 def _picture_facts(picture: Picture | None) -> dict[str, Any] | None:
@@ -119,11 +144,12 @@ def parent_ingredient(record: GenerationRecord) -> dict[str, Any]:
     """The clip an extension continues, as its C2PA `parentOf` ingredient: c2pa hashes it and
     keeps its manifest, so a chain of extensions verifies back to its first clip."""
     parent = record.parent or {}
+    done = POST_WORDS.get(str((record.post or {}).get("step")), "extended")
     return {
         "title": f"clip-{parent.get('job', 0)}.mp4",
         "format": "video/mp4",
         "relationship": "parentOf",
-        "description": f"videobot clip #{parent.get('job', 0)}, extended",
+        "description": f"videobot clip #{parent.get('job', 0)}, {done}",
         "metadata": {
             "videobot:job": parent.get("job", 0),
             "videobot:first_clip": parent.get("first_clip", 0),
@@ -165,6 +191,8 @@ def manifest_definition(record: GenerationRecord, *, transcoded: str | None = No
             "prompt_policy": record.prompt_policy,
         },
     }
+    if record.prompt_writer:  # the prompt the model saw was written by this language model
+        created["parameters"]["prompt_writer"] = record.prompt_writer
     if record.model.loras:
         created["parameters"]["loras"] = [
             {"name": lora.name, "sha256": lora.sha256, "scale": lora.scale} for lora in record.model.loras
@@ -173,6 +201,8 @@ def manifest_definition(record: GenerationRecord, *, transcoded: str | None = No
         created["parameters"]["content"] = ["video", "audio"]
         created["parameters"]["audio"] = record.audio
     actions: list[dict[str, Any]] = [created]
+    if record.post:  # 🎞/🔍: the parent's pictures, interpolated or upscaled by the named model
+        actions.append({"action": "c2pa.edited", "softwareAgent": agent, "parameters": dict(record.post)})
     if transcoded:
         why = {"why": transcoded}
         actions.append({"action": "c2pa.transcoded", "softwareAgent": agent, "parameters": why})

@@ -26,7 +26,7 @@ from bot.provenance.manifest import (
     manifest_definition,
     parent_ingredient,
 )
-from bot.provenance.verify import read_record
+from bot.provenance.verify import offline_context, read_record
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,8 @@ class ContentCredentials:
         try:
             with (
                 signer_for(self.identity) as signer,
-                c2pa.Builder(manifest_definition(record, transcoded=transcoded)) as builder,
+                offline_context() as context,
+                c2pa.Builder(manifest_definition(record, transcoded=transcoded), context=context) as builder,
                 open(path, "rb") as source,
                 open(partial, "w+b") as dest,
             ):

@@ -17,6 +17,22 @@ from bot.provenance.manifest import GENERATION_LABEL, MIME, TRAINED_ALGORITHMIC_
 log = logging.getLogger(__name__)
 
 UNTRUSTED = "signingCredential.untrusted"  # a private CA: expected, not a sign of tampering
+# c2pa opens connections on a file's say-so: a manifest named by a `dcterms:provenance` URL in its
+# XMP (a blind request from the bot's address, and a ~30 s wait), and certificate status (OCSP).
+# Off for every reader and builder: nothing inside a file people send makes the bot connect.
+OFFLINE: dict[str, Any] = {
+    "verify": {"remote_manifest_fetch": False, "ocsp_fetch": False},
+    "builder": {"certificate_status_fetch": None},
+}
+
+
+def offline_context(anchors: str = "") -> c2pa.Context:
+    """A c2pa context that never goes on the network; `anchors` (PEM) its only trust anchors."""
+    config: dict[str, Any] = {key: dict(value) for key, value in OFFLINE.items()}
+    if anchors:
+        config["verify"]["verify_trust"] = True
+        config["trust"] = {"trust_anchors": anchors}
+    return c2pa.Context.from_dict(config)
 
 
 def check_clip(source: Path | bytes) -> CredentialsCheck:
@@ -41,6 +57,11 @@ def _check(source: Path | bytes, mime: str, anchors: str = "") -> CredentialsChe
         manifest, state, failures = _read(data, mime, anchors)
     except c2pa.C2paError.ManifestNotFound:
         return CredentialsCheck(CredentialsState.MISSING)
+    except c2pa.C2paError as error:
+        if _names_remote_manifest(error):  # never fetched: nothing the file itself carries
+            return CredentialsCheck(CredentialsState.MISSING)
+        log.info("could not read Content Credentials: %s", error)
+        return CredentialsCheck(CredentialsState.UNREADABLE)
     except Exception as error:  # c2pa raises more than C2paError on damaged files (KeyError seen)
         log.info("could not read Content Credentials: %s", error)
         return CredentialsCheck(CredentialsState.UNREADABLE)
@@ -117,19 +138,17 @@ def _read(
     source: Path | bytes, mime: str = MIME, anchors: str = ""
 ) -> tuple[dict[str, Any] | None, str, list[str]]:
     stream = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")  # noqa: SIM115
-    if anchors:
-        settings = c2pa.Settings.from_dict(
-            {"verify": {"verify_trust": True}, "trust": {"trust_anchors": anchors}}
-        )
-        reader = c2pa.Reader(mime, stream, context=c2pa.Context(settings=settings))
-    else:
-        reader = c2pa.Reader(mime, stream)
-    with stream, reader:
+    with stream, offline_context(anchors) as context, c2pa.Reader(mime, stream, context=context) as reader:
         manifest = reader.get_active_manifest()
         state = reader.get_validation_state() or ""
         results = reader.get_validation_results() or {}
     failures = [item.get("code", "") for item in (results.get("activeManifest") or {}).get("failure", [])]
     return manifest, state, failures
+
+
+def _names_remote_manifest(error: Exception) -> bool:
+    """c2pa's refusal to fetch a remote manifest ("Remote: must fetch remote manifests from …")."""
+    return isinstance(error, c2pa.C2paError.RemoteManifest) or str(error).startswith("Remote")
 
 
 def _assertion(manifest: dict[str, Any], label: str) -> dict[str, Any] | None:

@@ -1,16 +1,14 @@
 """`Renderer` owns one model's pipeline.  `render` is blocking and meant for a worker thread
 (`asyncio.to_thread`); it reports each finished denoising step through `on_step` and stops
 after the current step when `should_stop()` turns true, by raising from the pipeline's step
-hook: ModelScope's deprecated `TextToVideoSDPipeline` only has the legacy
-`callback(step, timestep, latents)`; Wan, LTX and CogVideoX have `callback_on_step_end`, whose
-`interrupt` flag would still run the VAE decode, so we raise there too.
+hook (`bot.rendering.steps`).  A render request's conditioning picks the mode its family's file
+declares (`Preset.modes`); the renderer makes that mode's call and returns a `RenderedClip`.
 """
 
 from __future__ import annotations
 
 import functools
 import gc
-import inspect
 import logging
 import threading
 import time
@@ -18,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any, Self
 
-import numpy as np
+from PIL import Image
 
 from bot.config import (
     MAX_BATCH_CUDA,
@@ -29,11 +27,16 @@ from bot.config import (
     refused_render_settings,
 )
 from bot.core.types import RenderParams
-from bot.pipelines.audio import soundtracks_from, with_soundtrack
-from bot.pipelines.fewstep import apply_scheduler_shift, guidance_call, step_cache_mode
+from bot.domain import Conditioning
+from bot.pipelines.audio import soundtracks_from
+from bot.pipelines.clip import RenderedClip, frames_as_uint8
+from bot.pipelines.extend import CannotRender, render_continued
+from bot.pipelines.fewstep import apply_scheduler_shift, guidance_call, guided, step_cache_mode
+from bot.pipelines.image import load_picture
 from bot.pipelines.loras import LoraMissing, LoraRef, LoraSpec, load_loras, lora_refs
+from bot.pipelines.modes import mode_pipeline
 from bot.pipelines.registry import TINY_PRESETS, family_of_class
-from bot.pipelines.spec import Preset, StepHook
+from bot.pipelines.spec import Mode, Preset
 from bot.rendering.errors import ModelLoadFailed, ModelMissing, OutOfMemory, RenderCancelled, _first_line
 from bot.rendering.loading import (
     _preset_for_source,
@@ -43,6 +46,7 @@ from bot.rendering.loading import (
     local_folder,
     pipeline_class_name,
 )
+from bot.rendering.steps import BatchStep, StepCallback, _report_as, step_hooks
 from bot.rendering.tuning import (
     _free_gpu,
     apply_memory_mode,
@@ -58,26 +62,13 @@ from bot.rendering.tuning import (
 
 log = logging.getLogger(__name__)
 
-StepCallback = Callable[[int, int], None]
 
-
-BatchStep = Callable[[int, int, int], None]  # (index in the batch, step, total)
-
-
-def batch_shape(params: RenderParams) -> tuple[int, int, int, int, float, int, bool, bool, int]:
+def batch_shape(params: RenderParams) -> tuple[int, int, int, int, float, int, Conditioning]:
     """What must match for clips to share one pipeline call (prompts, negatives and seeds may differ;
-    pictures too: each is fitted to the clip's size, so pictures of one shape batch together)."""
-    return (
-        params.frames,
-        params.width,
-        params.height,
-        params.steps,
-        params.guidance,
-        params.fps,
-        params.picture is not None,
-        params.loop,
-        params.extends.parent_id if params.extends else 0,  # a continuation renders alone
-    )
+    pictures too, where the family's picture mode takes one per clip; other modes render a batch
+    one clip a call)."""
+    p = params
+    return (p.frames, p.width, p.height, p.steps, p.guidance, p.fps, p.conditioning)
 
 
 class Renderer:
@@ -126,8 +117,7 @@ class Renderer:
         self._render_threads = 0  # set at load for CPU renders
         self.offloaded = False  # placed with model CPU offload (configured, `low`, or a load fallback)
         self.pipe: Any = None
-        self._image_pipe: Any = None  # the picture-taking pipeline over `pipe`'s modules (from_pipe)
-        self._continue_pipe: Any = None  # the frame-conditioning one, for extensions and loops
+        self._mode_pipes: dict[str, Any] = {}  # each mode's pipeline class over `pipe`'s own modules
         self._warming = False  # loaded, but the warm-up render is still running
         self._lock = threading.RLock()  # the warm-up renders while loading holds it
 
@@ -156,11 +146,24 @@ class Renderer:
     def loaded(self) -> bool:
         return self.pipe is not None and not self._warming
 
+    @property
+    def step_cache(self) -> str:
+        """The step cache this model renders with, whichever section set it (`[models.NAME] cache`
+        over `[render] cache`; off for a few-step model unless its own section sets it)."""
+        return step_cache_mode(self.tuning.cache, self.model_cache, self.preset.steps)
+
+    @property
+    def one_clip_per_call(self) -> bool:
+        """A cache that decides per call (first-block: one skip decision for the whole batch) makes
+        each clip depend on its batch-mates: such a model renders one clip per call."""
+        return self.step_cache == "first-block"
+
     def batch_limit(self) -> int:
         """Clips per pipeline call: `[render] max_batch`, or auto (several on a GPU, one on the CPU,
-        where a batch costs about the sum of its clips and only delays the first)."""
-        if self.tuning.cache == "first-block":
-            return 1  # one skip decision per call: a batch would make each clip depend on its mates
+        where a batch costs about the sum of its clips and only delays the first); one where the
+        step cache decides per call."""
+        if self.one_clip_per_call:
+            return 1
         if self.tuning.max_batch > 0:
             return self.tuning.max_batch
         return MAX_BATCH_CUDA if self._device().startswith("cuda") else 1
@@ -195,9 +198,12 @@ class Renderer:
         params = self.warmup_params()
         started = time.perf_counter()
         limit = self.batch_limit()
+        mode = None if self.preset.modes.text else self.preset.modes.picture  # a picture-only model
+        grey = [Image.new("RGB", (params.width, params.height), (128, 128, 128))]
         for size in (1, limit) if limit > 1 else (1,):  # a full batch too: its kernels (and graphs) differ
             try:
-                self._call([params] * size, lambda index, step, total: None, [lambda: False] * size)
+                quiet, stops = (lambda index, step, total: None), [lambda: False] * size
+                self._call([params] * size, quiet, stops, mode, grey * size if mode else [])
             except Exception as error:  # a failed warm-up only costs the first user the wait
                 log.warning("warm-up render of %s (batch %d) failed: %s", self.name, size, _first_line(error))
                 break
@@ -246,8 +252,7 @@ class Renderer:
             if self.pipe is None:
                 return
             self.pipe = None
-            self._image_pipe = None
-            self._continue_pipe = None
+            self._mode_pipes = {}
         gc.collect()
         _free_gpu()
         log.info("unloaded video model %s", self.name)
@@ -326,8 +331,7 @@ class Renderer:
                     f"{self.name} does not fit in memory even with memory mode {self.memory!r} and model CPU "
                     f"offload ({failure}); free the GPU or use a smaller model"
                 )
-        cache = step_cache_mode(self.tuning.cache, self.model_cache, self.preset.steps)
-        apply_step_cache(pipe, self.preset.family.name, replace(self.tuning, cache=cache))
+        apply_step_cache(pipe, self.preset.family.name, replace(self.tuning, cache=self.step_cache))
         if self.tuning.compile:
             compile_denoiser(pipe)
         log.info("loaded video model %s (%s) on %s", self.name, self.source, device)
@@ -339,7 +343,7 @@ class Renderer:
             pipe.enable_model_cpu_offload(device=device)  # without a device, diffusers picks GPU 0
         else:
             pipe.to(device)
-        apply_memory_mode(pipe, self.memory, device, offloaded=offload)
+        apply_memory_mode(pipe, self.memory, device, offloaded=offload, tiling=self.preset.vae_tiling)
         self.offloaded = offload or (self.memory == "low" and device.startswith("cuda"))
 
     def next_memory_mode(self) -> str | None:
@@ -353,8 +357,8 @@ class Renderer:
         params: RenderParams,
         on_step: StepCallback | None = None,
         should_stop: Callable[[], bool] | None = None,
-    ) -> np.ndarray:
-        """Render `params` → uint8 frames shaped (frames, height, width, 3)."""
+    ) -> RenderedClip:
+        """Render `params` → its clip (uint8 frames, fps, soundtrack or None)."""
         report = on_step or (lambda step, total: None)
         clip = self.render_batch([params], lambda index, step, total: report(step, total), [should_stop])[0]
         if clip is None:
@@ -366,7 +370,7 @@ class Renderer:
         batch: Sequence[RenderParams],
         on_step: BatchStep | None = None,
         should_stop: Sequence[Callable[[], bool] | None] = (),
-    ) -> list[np.ndarray | None]:
+    ) -> list[RenderedClip | None]:
         """Render clips of one `batch_shape` in one pipeline call, each as it would be alone for its
         seed; None for a clip cancelled meanwhile (the others go on; all cancelled: RenderCancelled).
 
@@ -376,15 +380,15 @@ class Renderer:
         if not batch:
             return []
         if len({batch_shape(params) for params in batch}) != 1:
-            raise ValueError("a batch needs one shape (frames, size, steps, guidance, fps)")
+            raise ValueError("a batch needs one shape (frames, size, steps, guidance, fps, conditioning)")
         self.load()
         stops = [stop or (lambda: False) for stop in should_stop] or [lambda: False] * len(batch)
         stops += [lambda: False] * (len(batch) - len(stops))
         if all(stop() for stop in stops):
             raise RenderCancelled()
         report = on_step or (lambda index, step, total: None)
-        if self.tuning.cache == "first-block":  # per clip: the cache decides once for a whole call
-            clips = []
+        clips: list[RenderedClip | None] = []
+        if self.one_clip_per_call:  # per clip: the cache decides once for a whole call
             for index in range(len(batch)):
                 clips += self._render_split([index], batch, report, stops, lowered=False)
         else:
@@ -401,14 +405,14 @@ class Renderer:
         stops: Sequence[Callable[[], bool]],
         *,
         lowered: bool,
-    ) -> list[np.ndarray | None]:
+    ) -> list[RenderedClip | None]:
         live = [i for i in indices if not stops[i]()]
         if not live:
             return [None] * len(indices)
-        clips: list[np.ndarray | None] = []
+        clips: list[RenderedClip | None] = []
         failure: str | None = None
         try:
-            clips = self._call(
+            clips = self._render_mode(
                 [batch[i] for i in live],
                 lambda index, step, total: report(live[index], step, total),
                 [stops[i] for i in live],
@@ -445,73 +449,83 @@ class Renderer:
                 self.offloaded = self.offloaded or (mode == "low" and device.startswith("cuda"))
             self.memory = mode
 
+    def mode_pipeline(self, mode: Mode | None) -> Any:
+        """The pipeline that renders `mode` (None: text, the loaded one), built once over the
+        loaded components, changing none of them (`bot.pipelines.modes`)."""
+        if mode is None:
+            return self.pipe
+        with self._lock:
+            made = self._mode_pipes.get(mode.pipeline_class)
+            if made is None:
+                made = self._mode_pipes[mode.pipeline_class] = mode_pipeline(self.pipe, mode.pipeline_class)
+            return made
+
+    def _render_mode(
+        self, batch: Sequence[RenderParams], report: BatchStep, stops: Sequence[Callable[[], bool]]
+    ) -> list[RenderedClip | None]:
+        """`batch` in its conditioning's mode, as the family's file declares it: one call for the
+        batch where the mode takes a picture per clip, else one call (or, for a continuation or a
+        loop, the few calls `bot.pipelines.extend` makes) per clip."""
+        conditioning = batch[0].conditioning
+        modes = self.preset.modes
+        if not modes.takes(conditioning):
+            raise CannotRender(f"{self.name} does not take {conditioning} conditioning")
+        mode = modes.mode(conditioning)
+        if mode is None:
+            return self._call(batch, report, stops, None, [])
+        if conditioning is Conditioning.PICTURE and (mode.per_clip or len(batch) == 1):
+            pictures = [load_picture(p.picture.path, p.width, p.height) for p in batch if p.picture]
+            return self._call(batch, report, stops, mode, pictures)
+        clips: list[RenderedClip | None] = []
+        for index, params in enumerate(batch):
+            if stops[index]():
+                clips.append(None)
+                continue
+            one_report = functools.partial(_report_as, report, index)
+            if conditioning is Conditioning.PICTURE:
+                clips += self._render_mode([params], one_report, [stops[index]])
+            else:
+                clips.append(self._render_continued(params, one_report, stops[index]))
+        return clips
+
+    def _render_continued(
+        self, params: RenderParams, report: BatchStep, stop: Callable[[], bool]
+    ) -> RenderedClip | None:
+        """An extension or a loop: the calls `bot.pipelines.extend` asks for, each one clip."""
+
+        def call(
+            part: RenderParams, mode: Mode | None, start: Sequence[Any], end: Any
+        ) -> RenderedClip | None:
+            return self._call([part], report, [stop], mode, start, end)[0]
+
+        return render_continued(params, self.preset.modes, call)
+
     def _call(
         self,
         batch: Sequence[RenderParams],
         report: BatchStep,
         stops: Sequence[Callable[[], bool]],
-        conditioned: tuple[Any, dict[str, Any]] | None = None,
-    ) -> list[np.ndarray | None]:
+        mode: Mode | None,
+        start: Sequence[Any],
+        end: Any = None,
+    ) -> list[RenderedClip | None]:
         """One pipeline call for `batch`: a list of prompts and negatives, one generator per seed;
-        with pictures, the image-to-video pipeline over the same modules (`bot.pipelines.image`).
-        An extension or a loop is rendered by `bot.pipelines.extend`, which calls back here with
-        `conditioned`: the pipeline to use and the arguments that condition it."""
+        in `mode`, its pipeline over the loaded modules, conditioned on `start` (and `end`)."""
         import torch
 
         first = batch[0]
-        pipe = self.pipe
-        pictures: list[Any] = []
-        if conditioned is None and (first.extends is not None or first.loop):
-            if len(batch) > 1:
-                return self._call_each(batch, report, stops)
-            from bot.pipelines.extend import render_continued
-
-            return [render_continued(self, first, functools.partial(report, 0), stops[0])]
-        if conditioned is not None:
-            pipe = conditioned[0]
-        elif first.picture is not None:
-            from bot.pipelines.image import conditioning, image_pipeline, load_picture, per_clip_pictures
-
-            with self._lock:
-                if self._image_pipe is None:
-                    self._image_pipe = image_pipeline(self.pipe)
-                pipe = self._image_pipe
-            if len(batch) > 1 and not per_clip_pictures(pipe):
-                return self._call_each(batch, report, stops)
-            pictures = [load_picture(p.picture.path, p.width, p.height) for p in batch if p.picture]
-        family = self.preset.family
-        one = len(batch) == 1
-        kwargs: dict[str, Any] = {
-            "prompt": first.prompt if one else [p.prompt for p in batch],
-            family.frames_argument: first.frames,
-            "num_inference_steps": first.steps,
-            "guidance_scale": first.guidance,
-            "height": first.height,
-            "width": first.width,
-            "generator": [torch.Generator(device="cpu").manual_seed(p.seed) for p in batch],
-            "output_type": "np",
-        }
-        if one:
-            kwargs["generator"] = kwargs["generator"][0]
-        if family.takes_max_sequence_length:
-            kwargs["max_sequence_length"] = self.preset.prompt_tokens
-        if family.takes_frame_rate:
-            kwargs["frame_rate"] = first.fps
-        kwargs.update(dict(family.fixed_call))
-        kwargs.update(dict(self.preset.extra_call))
-        negative = (first.negative or None) if one else [p.negative for p in batch]
-        kwargs.update(guidance_call(family, first.guidance, negative))  # guidance 1: no negative pass
-        if pictures:
-            kwargs.update(conditioning(pipe, pictures))
-        if conditioned is not None:
-            kwargs.update(conditioned[1])
+        pipe = self.mode_pipeline(mode)
+        kwargs = self._arguments(batch)
+        if mode is not None:
+            kwargs.update(mode.arguments(start, end, first.frames))
 
         def step_done(step: int, total: int) -> None:
             for index, stop in enumerate(stops):
                 if not stop():
                     report(index, step, total)
 
-        kwargs.update(self._step_hooks(first.steps, step_done, lambda: all(stop() for stop in stops), pipe))
+        stop_all = lambda: all(stop() for stop in stops)  # noqa: E731
+        kwargs.update(step_hooks(pipe, self.preset.family.step_hook, first.steps, step_done, stop_all))
         if self._render_threads:
             torch.set_num_threads(self._render_threads)  # per thread: renders run in worker threads
         failure = ""
@@ -529,54 +543,44 @@ class Renderer:
             finally:
                 if not finished:  # diffusers resets its hooks only at the end of a call that finishes
                     reset_after_abort(pipe)
+                if pipe is not self.pipe and self.offloaded:  # the offload hooks are the loaded pipeline's
+                    reset_after_abort(self.pipe)
         if failure:  # out of the except block: its traceback (and the failed call's tensors) is gone
             release_memory()
             raise OutOfMemory(failure)
-        frames = np.asarray(output.frames)
-        if frames.ndim == 4:  # one clip without its batch axis
-            frames = frames[None]
-        clips = (np.clip(frames, 0.0, 1.0) * 255).round().astype(np.uint8)
+        frames = frames_as_uint8(output.frames, len(batch))
         sounds = soundtracks_from(output, pipe, len(batch)) if self.audio else [None] * len(batch)
-        return [with_soundtrack(clips[index], sounds[index]) for index in range(len(batch))]
+        return [RenderedClip(frames[index], first.fps, sounds[index]) for index in range(len(batch))]
 
-    def _call_each(
-        self, batch: Sequence[RenderParams], report: BatchStep, stops: Sequence[Callable[[], bool]]
-    ) -> list[np.ndarray | None]:
-        """A batch of pictures for a pipeline that takes one picture a call: one clip at a time."""
-        clips: list[np.ndarray | None] = []
-        for index, params in enumerate(batch):
-            if stops[index]():
-                clips.append(None)
-                continue
-            one = self._call([params], functools.partial(_report_as, report, index), [stops[index]])
-            clips.append(one[0])
-        return clips
+    def _arguments(self, batch: Sequence[RenderParams]) -> dict[str, Any]:
+        """The call's arguments that every mode shares: prompts, size, steps, guidance, seeds and
+        the family's and checkpoint's own (`fixed_call`, `extra_call`)."""
+        import torch
 
-    def _step_hooks(
-        self, steps: int, report: StepCallback, stop: Callable[[], bool], pipe: Any = None
-    ) -> dict[str, Any]:
-        """The family's hook; raising from it stops at once (no VAE decode of a cancelled clip)."""
-        parameters = inspect.signature((pipe or self.pipe).__call__).parameters
-        hook = self.preset.family.step_hook
-        wants_new = hook == StepHook.ON_STEP_END or "callback" not in parameters
-        if wants_new and "callback_on_step_end" in parameters:
-
-            def on_step_end(pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
-                report(step + 1, steps)
-                if stop():
-                    raise RenderCancelled()
-                return {}
-
-            return {"callback_on_step_end": on_step_end}
-
-        def legacy_callback(step: int, timestep: Any, latents: Any) -> None:
-            report(step + 1, steps)
-            if stop():
-                raise RenderCancelled()
-
-        return {"callback": legacy_callback, "callback_steps": 1}
-
-
-def _report_as(report: BatchStep, index: int, _: int, step: int, total: int) -> None:
-    """A one-clip call's progress, reported as clip `index` of the batch it came from."""
-    report(index, step, total)
+        first = batch[0]
+        family = self.preset.family
+        one = len(batch) == 1
+        generators = [torch.Generator(device="cpu").manual_seed(p.seed) for p in batch]
+        kwargs: dict[str, Any] = {
+            "prompt": first.prompt if one else [p.prompt for p in batch],
+            family.frames_argument: first.frames,
+            "num_inference_steps": first.steps,
+            "guidance_scale": first.guidance,
+            "height": first.height,
+            "width": first.width,
+            "generator": generators[0] if one else generators,
+            "output_type": "pt",  # cast to uint8 where the frames are, not as float32 through the host
+        }
+        if family.takes_max_sequence_length:
+            kwargs["max_sequence_length"] = self.preset.prompt_tokens
+        if family.takes_frame_rate:
+            kwargs["frame_rate"] = first.fps
+        kwargs.update(dict(family.fixed_call))
+        kwargs.update(dict(self.preset.extra_call))
+        if self.preset.second_guidance:  # two experts: the low-noise one's guidance too (1: none)
+            kwargs["guidance_scale_2"] = self.preset.second_guidance if guided(first.guidance) else 1.0
+        if len(self.preset.timesteps) == first.steps:  # the distillation's own schedule
+            kwargs["timesteps"] = list(self.preset.timesteps)
+        negative = (first.negative or None) if one else [p.negative for p in batch]
+        kwargs.update(guidance_call(family, first.guidance, negative))  # guidance 1: no negative pass
+        return kwargs

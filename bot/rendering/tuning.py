@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.config import MEMORY_MODES, RenderConfig
 from bot.core.types import RenderParams
+from bot.pipelines.registry import FAMILIES
 from bot.rendering.errors import _first_line
 
 log = logging.getLogger(__name__)
@@ -23,9 +24,6 @@ OUT_OF_MEMORY_SIGNS = (
     "cudnn_status_not_enough_workspace",
     "cufft_alloc_failed",
 )
-
-
-DIT_FAMILIES = frozenset({"wan", "ltx", "cogvideox"})  # transformers with diffusers' cache hooks
 
 
 def lower_memory_mode(mode: str) -> str | None:
@@ -54,24 +52,33 @@ def out_of_memory_advice(mode: str, params: RenderParams) -> str:
     )
 
 
-def _denoiser(pipe: Any) -> Any:
-    return getattr(pipe, "transformer", None) or getattr(pipe, "unet", None)
+DENOISERS = ("transformer", "transformer_2", "unet")  # transformer_2: Wan 2.2 A14B's low-noise expert
 
 
-def apply_memory_mode(pipe: Any, mode: str, device: str, *, offloaded: bool = False) -> None:
+def denoisers(pipe: Any) -> list[Any]:
+    """Every denoiser a pipeline has: tuning (FP8 storage, step caches, compiling) reaches each."""
+    return [module for name in DENOISERS if (module := getattr(pipe, name, None)) is not None]
+
+
+def apply_memory_mode(
+    pipe: Any, mode: str, device: str, *, offloaded: bool = False, tiling: bool = False
+) -> None:
     """fast: as loaded (the preset's half dtypes on a GPU, PyTorch SDPA attention, diffusers' default);
     balanced: + VAE slicing and tiling (decode one clip, one tile at a time); low: + FP8 storage of
     the denoiser's weights (computed in its own dtype) and, on a GPU, model CPU offload onto
     `device` (only the component at work is on the GPU).  The text encoder keeps its dtype: the
     pipelines take their latents' or embeddings' dtype from it.
-    On the CPU, slicing and tiling apply as on a GPU, FP8 storage too; offload is moot there."""
+    On the CPU, slicing and tiling apply as on a GPU, FP8 storage too; offload is moot there.
+    `tiling`: the checkpoint decodes in tiles in every mode (LTX 0.9.7/0.9.8 distilled)."""
     import torch
 
     if mode not in MEMORY_MODES:
         raise ValueError(f"unknown memory mode {mode!r}")
+    vae = getattr(pipe, "vae", None)
+    if tiling and vae is not None and hasattr(vae, "enable_tiling"):
+        vae.enable_tiling()
     if mode == "fast":
         return
-    vae = getattr(pipe, "vae", None)
     for switch in ("enable_slicing", "enable_tiling"):
         if vae is not None and hasattr(vae, switch):
             getattr(vae, switch)()
@@ -79,7 +86,8 @@ def apply_memory_mode(pipe: Any, mode: str, device: str, *, offloaded: bool = Fa
         return
     fp8 = getattr(torch, "float8_e4m3fn", None)
     if fp8 is not None:
-        _store_in_fp8(_denoiser(pipe), fp8)
+        for denoiser in denoisers(pipe):
+            _store_in_fp8(denoiser, fp8)
     if device.startswith("cuda") and not offloaded:
         pipe.enable_model_cpu_offload(device=device)
 
@@ -96,15 +104,22 @@ def _store_in_fp8(module: Any, fp8: Any) -> None:
 
 
 def apply_step_cache(pipe: Any, family: str, tuning: RenderConfig) -> None:
-    """`[render] cache`: reuse a step's transformer output while it barely changes (DiT families)."""
+    """`[render] cache`: reuse a step's transformer output while it barely changes (DiT families);
+    each expert of a two-transformer model gets its own cache."""
     if tuning.cache == "off":
         return
-    transformer = getattr(pipe, "transformer", None)
-    if family not in DIT_FAMILIES or transformer is None or not hasattr(transformer, "enable_cache"):
+    for transformer in [getattr(pipe, name, None) for name in ("transformer", "transformer_2")]:
+        if transformer is not None:
+            _cache_transformer(pipe, transformer, family, tuning)
+
+
+def _cache_transformer(pipe: Any, transformer: Any, family: str, tuning: RenderConfig) -> None:
+    facts = FAMILIES.get(family)
+    if facts is None or not facts.step_caches or not hasattr(transformer, "enable_cache"):
         log.warning("[render] cache = %r applies to Wan, LTX and CogVideoX only; %s renders uncached",
                     tuning.cache, family)  # fmt: skip
         return
-    if tuning.cache == "pab" and family == "wan":  # start-up refuses it; a folder found to be Wan here
+    if tuning.cache == "pab" and facts.guidance_pass_apart:  # start-up refuses it; a folder found so here
         log.warning("[render] cache = 'pab' does not work for Wan (two transformer calls a step); uncached")
         return
     from diffusers import FirstBlockCacheConfig, PyramidAttentionBroadcastConfig
@@ -129,13 +144,11 @@ def compile_denoiser(pipe: Any, **options: Any) -> None:
     """`[render] compile`: torch.compile the denoiser, its repeated blocks alone where the model
     names them (Wan, LTX: compiled once, reused by every block); compiling happens at the warm-up.
     `options` go to torch.compile (the benchmark's CPU dry run uses the `eager` backend)."""
-    denoiser = _denoiser(pipe)
-    if denoiser is None:
-        return
-    if getattr(denoiser, "_repeated_blocks", None):
-        denoiser.compile_repeated_blocks(fullgraph=True, **options)
-    else:
-        denoiser.compile(**options)
+    for denoiser in denoisers(pipe):
+        if getattr(denoiser, "_repeated_blocks", None):
+            denoiser.compile_repeated_blocks(fullgraph=True, **options)
+        else:
+            denoiser.compile(**options)
 
 
 def cpu_render_threads(configured: int = 0) -> int:

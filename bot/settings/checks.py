@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import fields, is_dataclass, replace
 
 from bot.moderation import PromptPolicy
+from bot.pipelines.registry import FAMILIES
 from bot.settings.bounds import ConfigError, Need, check_bounds
 from bot.settings.models import ModelSettings
 from bot.settings.platforms import OWN_SECRETS, PLATFORMS
@@ -31,12 +32,7 @@ def refused_render_settings(render: RenderConfig, families: Iterable[str]) -> tu
             'cannot be combined with memory = "low": its FP8 casting hooks break the compiled blocks; '
             'use memory = "balanced"'
         )
-    if render.cache == "first-block" and render.max_batch > 1:
-        return '[render] cache = "first-block"', (
-            "renders one clip per call (its skip decision would be one for the whole batch); "
-            "set max_batch = 0"
-        )
-    if render.cache == "pab" and "wan" in set(families):
+    if render.cache == "pab" and any(FAMILIES[f].guidance_pass_apart for f in families if f in FAMILIES):
         return '[render] cache = "pab"', (
             "does not work for Wan, which calls the transformer twice a step: PAB would reuse the "
             'conditional pass\'s attention for the unconditional one; use cache = "first-block" or "off"'
@@ -206,7 +202,13 @@ def check_model(config: Config, settings: ModelSettings, need: Need) -> None:
         label(*frame_keys, shown="frames"),
         "need 1 <= min_frames <= default_frames <= max_frames",
     )
-    rule = preset.family.frames
+    need(
+        preset.fixed_size is None or (v.width, v.height) == preset.fixed_size,
+        label("width", "height", shown="size"),
+        f"is {v.width}x{v.height}, but {name} renders only {'x'.join(map(str, preset.fixed_size or ()))} "
+        "(its positional embeddings are learned at that size)",
+    )
+    rule = preset.frame_rule
     need(
         rule.fits(v.default_frames),
         label("default_frames"),

@@ -10,7 +10,7 @@ from dataclasses import fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bot.pipelines.loras import MAX_LORAS, LoraSpec
+from bot.pipelines.loras import EXPERTS, MAX_LORAS, LoraSpec, weight_name_problem
 from bot.pipelines.registry import TINY_PRESETS
 from bot.settings.bounds import ConfigError
 from bot.settings.checks import MODEL_NAME, check
@@ -19,7 +19,7 @@ from bot.settings.root import Config
 from bot.settings.sections import MODEL_LIMIT_KEYS, ModelEntry, Secrets
 
 CONFIG_ENV = "VIDEOBOT_CONFIG"
-LORA_KEYS = ("path", "scale", "weight_name")
+LORA_KEYS = ("path", "scale", "weight_name", "expert")
 MAX_LORA_SCALE = 4.0  # beyond this a LoRA wrecks the model rather than steers it
 
 
@@ -65,10 +65,16 @@ def _lora_specs(raw: Any, name: str, source: str) -> tuple[LoraSpec, ...]:
     for item in raw:
         unknown = set(item) - set(LORA_KEYS)
         if unknown or not isinstance(item.get("path"), str) or not item["path"]:
-            raise ConfigError(f"{source}: {where}: each needs path (and may have scale, weight_name)")
+            raise ConfigError(f"{source}: {where}: each needs path (and may have scale, weight_name, expert)")
         spec = _section(LoraSpec, item, f"models.{name}.loras", source)
+        if problem := weight_name_problem(spec.weight_name):
+            raise ConfigError(f"{source}: {where}: {problem}")
         if not -MAX_LORA_SCALE <= spec.scale <= MAX_LORA_SCALE:
             raise ConfigError(f"{source}: {where}: scale {spec.scale} must be between -4 and 4")
+        if spec.expert not in EXPERTS:
+            raise ConfigError(
+                f"{source}: {where}: expert {spec.expert!r} must be one of {', '.join(EXPERTS)}"
+            )
         specs.append(spec)
     return tuple(specs)
 

@@ -97,13 +97,13 @@ def resolve(
         "height": preset.height,
         "fps": preset.fps,
         "default_frames": preset.frames,
-        "min_frames": preset.family.frames.least if preset.family.frames.step > 1 else video.min_frames,
+        "min_frames": preset.frame_rule.least if preset.frame_rule.step > 1 else video.min_frames,
         "max_frames": preset.max_frames,
         "default_steps": preset.steps,
         "default_guidance": preset.guidance,
         "min_guidance": min(preset.min_guidance, preset.guidance),
     }
-    if preset.tiny and preset.family.frames.any:
+    if preset.tiny and preset.frame_rule.any:
         own["min_frames"] = 2
     for key in MODEL_SHAPE_KEYS:
         if key in video_keys_set:

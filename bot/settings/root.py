@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bot.pipelines.registry import TINY_PRESETS
+from bot.settings.enhance import EnhanceConfig
 from bot.settings.models import LEGACY_MODEL_NAME, ModelSettings, legacy_entry, resolve
 from bot.settings.platforms import PLATFORMS
 from bot.settings.sections import (
@@ -16,6 +17,7 @@ from bot.settings.sections import (
     ModelConfig,
     ModelEntry,
     PolicyConfig,
+    PostConfig,
     ProvenanceConfig,
     QueueConfig,
     QuotaConfig,
@@ -44,10 +46,12 @@ class Config:
     challenges: ChallengeConfig = field(default_factory=ChallengeConfig)
     admin: AdminConfig = field(default_factory=AdminConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
+    post: PostConfig = field(default_factory=PostConfig)
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     discord: DiscordConfig = field(default_factory=DiscordConfig)
     web: WebConfig = field(default_factory=WebConfig)
     worker: WorkerConfig = field(default_factory=WorkerConfig)
+    enhance: EnhanceConfig = field(default_factory=EnhanceConfig)
     secrets: Secrets = field(default_factory=Secrets)
     source: str = "<defaults>"
 

@@ -126,8 +126,38 @@ class VideoConfig:
     picture_model: str = ""
     # the shape of a clip that asks for none: "" (each model's own width and height) or an --aspect
     aspect: str = setting("", one_of(("", *ASPECTS)))
+    # one new picture per person this often (checked before it is downloaded; a reroll is free of it)
+    picture_every_s: float = setting(5.0, not_negative())
     # an extended clip's whole length, at most (docs/extend.md)
     max_extended_s: float = setting(20.0, Bound(lambda v: 0 < v <= 600, "must be between 0 and 600 seconds"))
+
+
+SMOOTH_METHODS = ("auto", "rife", "minterpolate")  # auto: RIFE when its weights are on disk
+HD_METHODS = ("auto", "spandrel", "ltx")  # auto: the LTX upsampler for LTX models, spandrel otherwise
+MIN_SMOOTH_FPS = 12
+MAX_SMOOTH_FPS = 60  # past this nobody sees a difference and clips only grow
+MAX_HD_SIDE = 2048  # HD stops where a clip's longer side would pass this
+
+
+@dataclass(frozen=True)
+class PostConfig:
+    """🎞 Smooth and 🔍 HD (docs/post.md): weights from `videobot pull post`, never at run time."""
+
+    smooth: bool = False  # every new clip is followed by its smoothed one, as with --smooth
+    hd: bool = False  # … and by its ×2 one, as with --hd
+    # frames a second a smoothed clip aims at; always a whole multiple of the clip's, at least ×2
+    smooth_fps: int = setting(24, within(MIN_SMOOTH_FPS, MAX_SMOOTH_FPS))
+    smooth_method: str = setting("auto", one_of(SMOOTH_METHODS))
+    hd_method: str = setting("auto", one_of(HD_METHODS))
+    rife_repo: str = "Upsampler/rife-4-25"  # Practical-RIFE 4.25 (MIT) on the hub
+    rife_file: str = "flownet.pkl"  # read with torch's weights-only unpickler; .safetensors preferred
+    rife_path: str = ""  # a local IFNet file instead of the hub's (.safetensors or .pkl)
+    upscaler_repo: str = "nateraw/real-esrgan"  # any ×2/×4 image model spandrel knows
+    upscaler_file: str = "RealESRGAN_x2plus.pth"  # Real-ESRGAN ×2 (BSD-3)
+    upscaler_path: str = ""  # a local file instead (.safetensors, .pth)
+    # hub id or folder in diffusers' layout (a latent_upsampler/ sub-folder)
+    ltx_upsampler: str = "Lightricks/ltxv-spatial-upscaler-0.9.7"
+    free: bool = False  # true: a post step costs no quota
 
 
 @dataclass(frozen=True)
@@ -147,7 +177,8 @@ class ProvenanceConfig:
     # largest clip people may send back to be checked (Telegram bots: 20 MB)
     max_verify_mb: int = setting(20, within(1, 2000, "must be 1 to 2000"))
     # threads that read files people send (their own pool: renders never wait)
-    verify_threads: int = setting(1, within(1, 16, "must be 1 to 16"))
+    # (and pictures to animate; two, so one person's hostile file never holds up another's check)
+    verify_threads: int = setting(2, within(1, 16, "must be 1 to 16"))
     verify_backlog: int = setting(4, not_negative())  # checks that may wait; past it: "try later"
     verify_every_s: float = setting(20.0, not_negative())  # one check per person this often
     verify_timeout_s: float = setting(30.0, above(0))  # a check taking longer is answered "took too long"

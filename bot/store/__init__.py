@@ -14,6 +14,7 @@ from pathlib import Path
 from bot.store.backlog import Backlog
 from bot.store.challenges import ChallengeTable
 from bot.store.db import Database, StoreError
+from bot.store.drafts import DraftTable
 from bot.store.jobs import JobTable, Timings
 from bot.store.migrations import ModelKeys
 from bot.store.moderation import EVERYWHERE, AuditLog, Bans, BotSettings, ChatSettingsTable
@@ -53,6 +54,7 @@ class Store:
         self.audit = AuditLog(self.db)
         self.challenges = ChallengeTable(self.db)
         self.public = PublicPages(self.db)
+        self.drafts = DraftTable(self.db)
 
     def close(self) -> None:
         self.db.close()
@@ -63,6 +65,7 @@ class Store:
         self.retention.forget_finished(jobs_before)
         self.audit.forget_before(audit_before)
         self.public.forget_orphans()
+        self.drafts.forget_before(jobs_before)
 
 
 __all__ = ["DB_FILE", "EVERYWHERE", "Store", "StoreError"]

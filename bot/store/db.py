@@ -22,7 +22,7 @@ from bot.store.fair import DEFAULTS as FAIR_DEFAULTS
 from bot.store.fair import FAIR_INDEX
 from bot.store.fair import install as install_fair_order
 from bot.store.migrations import ModelKeys, migrate
-from bot.store.rows import CHALLENGE_COLUMNS, JOB_COLUMNS
+from bot.store.rows import CHALLENGE_COLUMNS, DRAFT_COLUMNS, JOB_COLUMNS
 from bot.store.totals import COLUMNS as TOTALS_COLUMNS
 from bot.store.totals import KEY as TOTALS_KEY
 from bot.store.totals import TABLE as TOTALS_TABLE
@@ -104,6 +104,8 @@ TABLES: dict[str, Table] = {
         defaults={"hidden": 0},
         indexes=(("token",),),
     ),
+    # rewritten prompts shown before their render, with their buttons (`bot.store.drafts`)
+    "drafts": Table(DRAFT_COLUMNS, pk="id", not_null=frozenset({"platform", "user_id", "chat_id", "args"})),
     "audit_log": Table(
         {"id": int, "at": float, "chat": str, "actor": str, "action": str, "target": str, "detail": str},
         pk="id",

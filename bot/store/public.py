@@ -115,6 +115,13 @@ class PublicPages:
         ).fetchone()
         return None if row is None else str(row["target"])
 
+    def hidden(self, kind: str, target: str | int) -> bool:
+        """Whether `target` was hidden for good (a clip deleted with 🗑)."""
+        row = self.db.conn.execute(
+            "SELECT 1 FROM public_ids WHERE kind = ? AND target = ? AND hidden = 1", (kind, str(target))
+        ).fetchone()
+        return row is not None
+
     def hide(self, kind: str, target: str | int) -> None:
         """Never show this again (its owner deleted the clip in chat)."""
         self.db.conn.execute(

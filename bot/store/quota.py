@@ -9,6 +9,10 @@ from bot.store.db import Database
 from bot.store.totals import waiting_total
 
 
+class _DryRun(Exception):
+    """Rolls back a charge that was only a question."""
+
+
 class QuotaLedger:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -48,6 +52,16 @@ class QuotaLedger:
         ).rowcount
         if not charged:
             raise QuotaExceeded("daily", charge.daily_limit, charge.daily_limit)
+
+    def would_charge(self, charge: QuotaCharge) -> None:
+        """Raise `QuotaExceeded` as `charge` would now, charging nothing (the same checks, rolled
+        back): asked before a picture is downloaded, so an over-quota one never is."""
+        try:
+            with self.db.transaction() as conn:
+                self.charge(conn, charge)
+                raise _DryRun
+        except _DryRun:
+            return
 
     def refund(self, job_id: int) -> bool:
         """Give back the quota a job used, once; True if something was refunded."""

@@ -16,6 +16,7 @@ from bot.domain import (
     Challenge,
     ChallengeStatus,
     ChatRef,
+    Draft,
     Job,
     JobStatus,
     RenderParams,
@@ -148,4 +149,40 @@ def row_to_challenge(row: sqlite3.Row) -> Challenge:
         status=ChallengeStatus(row["status"]),
         announcement=row["announcement"],
         entries_chat=entries_chat,
+    )
+
+
+DRAFT_COLUMNS: dict[str, type] = {
+    "id": int,
+    "platform": str,
+    "user_id": str,
+    "user_name": str,
+    "locale": str,
+    "chat_id": str,
+    "chat_is_group": int,
+    "chat_server": str,
+    "args": str,
+    "rewrite": str,
+    "writer": str,
+    "created_at": float,
+    "reply_to": str,
+    "message": str,
+    "attempts": int,
+    "used": int,
+}
+
+
+def row_to_draft(row: sqlite3.Row) -> Draft:
+    return Draft(
+        id=row["id"],
+        user=UserRef(row["platform"], row["user_id"], row["user_name"] or "", row["locale"] or "en"),
+        chat=ChatRef(row["platform"], row["chat_id"], bool(row["chat_is_group"]), row["chat_server"] or ""),
+        args=row["args"],
+        rewrite=row["rewrite"],
+        writer=row["writer"] or "",
+        created_at=row["created_at"],
+        reply_to=row["reply_to"],
+        message=row["message"],
+        attempts=row["attempts"] or 1,
+        used=bool(row["used"]),
     )

@@ -15,8 +15,8 @@ from pathlib import Path
 from aiohttp import web
 
 from bot.config import PLATFORMS_BY_NAME
-from bot.core.types import Challenge
-from bot.store.public import CHALLENGE, CHAT
+from bot.core.types import Challenge, Job
+from bot.store.public import CHALLENGE, CHAT, JOB
 from bot.web.site import SITE, Site
 
 TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
@@ -55,7 +55,18 @@ async def clip_page(request: web.Request) -> web.Response:
     challenge_token = None
     if challenge is not None and site.store.public.is_published(challenge.chat):
         challenge_token = site.store.public.token(CHALLENGE, challenge.id)
-    return site.page("clip.html", token=token, job=job, challenge=challenge, challenge_token=challenge_token)
+    return site.page(
+        "clip.html", token=token, job=job, challenge=challenge, challenge_token=challenge_token,
+        parent_token=_public_parent(site, job),
+    )  # fmt: skip
+
+
+def _public_parent(site: Site, job: Job) -> str | None:
+    """The page of the clip a post step was made from (docs/post.md), when that one is public."""
+    if job.params.post is None:
+        return None
+    token = site.store.public.token(JOB, job.params.post.parent_id)
+    return token if token is not None and site.store.public.clip(token) is not None else None
 
 
 async def clip_file(request: web.Request) -> web.StreamResponse:

@@ -16,7 +16,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 
-from aiohttp import web
+from aiohttp import ClientPayloadError, web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from bot.config import Config
@@ -29,6 +29,11 @@ from bot.web.pages import add_routes as add_page_routes
 from bot.web.site import SITE, Site, templates
 
 log = logging.getLogger(__name__)
+
+# Pages and forms are small: an address gets 16 connections (1,000 slow ones from 16 addresses
+# leave `/healthz` room), a body must be in within `BODY_S` of its headers, nobody stays 2 min.
+WEB_LIMITS = ConnectionLimits(max_connections=512, per_address=16, header_s=10.0, lifetime_s=120.0)
+BODY_S = 10.0
 
 WebHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -71,6 +76,33 @@ async def _no_tracebacks(request: web.Request, handler: WebHandler) -> web.Strea
         return web.Response(status=500, text="Something went wrong on our side; it has been logged.")
 
 
+def _body_deadline(body_s: float) -> Any:
+    """Reads a request's body (at most `client_max_size`) before any handler, within `body_s`:
+    a slow body is answered 408 and its connection closed; a dropped one is one log line."""
+
+    @web.middleware
+    async def deadline(request: web.Request, handler: WebHandler) -> web.StreamResponse:
+        if request.can_read_body:
+            try:
+                async with asyncio.timeout(body_s):
+                    await request.read()
+            except TimeoutError:
+                log.info(
+                    "web: %s %s: the body did not arrive within %.0f s", request.method, request.path, body_s
+                )
+                response = web.Response(status=408, text="The request took too long to arrive.")
+                response.force_close()
+                return response
+            except (ConnectionError, ClientPayloadError, asyncio.IncompleteReadError) as error:
+                log.info("web: %s %s: the client went away (%s)", request.method, request.path, error)
+                response = web.Response(status=400, text="The request was cut short.")
+                response.force_close()
+                return response
+        return await handler(request)
+
+    return deadline
+
+
 class WebSide:
     """`await start()` serves on `[web] host:port`; `app` alone is enough for tests."""
 
@@ -81,10 +113,13 @@ class WebSide:
         *,
         worker_alive: Callable[[], bool] = lambda: True,
         clock: Callable[[], float] = time.time,
+        limits: ConnectionLimits = WEB_LIMITS,
+        body_s: float = BODY_S,
     ) -> None:
         self.service = service
         self.config = config
         self.worker_alive = worker_alive
+        self.limits, self.body_s = limits, body_s
         self.metrics = Metrics(service)
         self.metrics.attach()
         auth = AdminAuth(config.secrets.admin_token, config.web.admin_session_hours * 3600, clock)
@@ -95,7 +130,9 @@ class WebSide:
         self.runner: web.AppRunner | None = None
 
     def _build(self) -> web.Application:
-        app = web.Application(middlewares=[_headers, _no_tracebacks], client_max_size=1024**2)
+        app = web.Application(
+            middlewares=[_headers, _no_tracebacks, _body_deadline(self.body_s)], client_max_size=1024**2
+        )
         app[SITE] = self.site
         add_page_routes(app)
         add_admin_routes(app)
@@ -169,7 +206,7 @@ class WebSide:
             self.app, handle_signals=False, shutdown_timeout=1.0, keepalive_timeout=15
         )  # stop in time; idle keep-alive connections do not pile up
         await self.runner.setup()
-        await LimitedSite(self.runner, web_config.host, web_config.port, ConnectionLimits()).start()
+        await LimitedSite(self.runner, web_config.host, web_config.port, self.limits).start()
         log.info("web: serving on http://%s:%d", web_config.host, web_config.port)
 
     async def stop(self) -> None:

@@ -217,22 +217,24 @@ class ChildProcesses:
                     child.kill()
 
 
+def _children() -> Iterator[ChildProcesses]:
+    children = ChildProcesses()
+    yield children
+    children.kill_all()
+
+
 @pytest.fixture
 @starts("process")
 def child_processes() -> Iterator[ChildProcesses]:
     """Start `videobot` (or other) child processes: the test runs in the `process` lane."""
-    children = ChildProcesses()
-    yield children
-    children.kill_all()
+    yield from _children()
 
 
 @pytest.fixture
 @starts("bench")
 def bench_processes() -> Iterator[ChildProcesses]:
     """Start a benchmark script as a child process: the test runs in the `bench` lane."""
-    children = ChildProcesses()
-    yield children
-    children.kill_all()
+    yield from _children()
 
 
 @pytest.fixture

@@ -59,9 +59,8 @@ def _lanes_of(item: pytest.Item) -> set[str]:
     for definitions in info.name2fixturedefs.values():
         for definition in definitions:
             function = definition.func
-            found |= getattr(function, _ATTRIBUTE, None) or getattr(
-                getattr(function, "__wrapped__", None), _ATTRIBUTE, frozenset()
-            )
+            for candidate in (function, getattr(function, "__wrapped__", None)):
+                found |= set(getattr(candidate, _ATTRIBUTE, frozenset()))
     return found
 
 
@@ -149,10 +148,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
     from diffusers import DiffusionPipeline
 
-    register = DiffusionPipeline.register_modules
+    register = DiffusionPipeline.register_modules  # type: ignore[attr-defined]
 
     def checked_register(self: Any, **modules: Any) -> None:
         check_lane("render", f"builds a diffusers pipeline ({type(self).__name__})")
         register(self, **modules)
 
-    DiffusionPipeline.register_modules = checked_register  # type: ignore[method-assign]
+    DiffusionPipeline.register_modules = checked_register  # type: ignore[attr-defined]

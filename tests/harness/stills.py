@@ -11,6 +11,7 @@ from bot import __version__
 from bot.provenance.identity import SigningIdentity
 from bot.provenance.manifest import SOFTWARE, TRAINED_ALGORITHMIC_MEDIA
 from bot.provenance.signing import signer_for
+from bot.provenance.verify import offline_context
 
 
 def sign_still(data: bytes, mime: str, identity: SigningIdentity) -> bytes:
@@ -29,6 +30,10 @@ def sign_still(data: bytes, mime: str, identity: SigningIdentity) -> bytes:
         "assertions": [{"label": "c2pa.actions", "data": {"actions": [created]}}],
     }
     signed = io.BytesIO()
-    with signer_for(identity) as signer, c2pa.Builder(definition) as builder:
+    with (
+        signer_for(identity) as signer,
+        offline_context() as context,
+        c2pa.Builder(definition, context=context) as builder,
+    ):
         builder.sign(signer, mime, io.BytesIO(data), signed)
     return signed.getvalue()

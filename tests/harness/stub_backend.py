@@ -27,6 +27,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from bot.core.extend import clip_frames
 from bot.core.ports import (
     Cancelled,
     Encoding,
@@ -223,7 +224,9 @@ class StubBackend:
 
     def _write(self, job: RenderJob) -> Clip:
         params = job.params
-        shape = ClipShape(params.frames, params.width, params.height, params.fps)
+        shape = ClipShape(
+            clip_frames(params), params.width, params.height, params.fps
+        )  # an extension's whole length
         path = self.clips_dir / f"{job.job_id}.mp4"
         path.parent.mkdir(parents=True, exist_ok=True)
         data = prepared_mp4(shape)
