@@ -59,7 +59,7 @@ _RESULTS: dict[str, dict[str, Any]] = {}
 
 
 @pytest.fixture
-@starts("bench")
+@starts("bench", "render")  # most run in this process, on the tiny models
 def quick(tmp_path_factory: pytest.TempPathFactory, capsys: pytest.CaptureFixture[str]) -> Quick:
     """`quick("ack")`: that script's --quick results, run once for this module's tests."""
 

@@ -73,7 +73,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 
 @pytest.mark.asyncio
 async def test_a_clip_rendered_by_a_worker_and_one_rendered_in_process_say_the_same_model(
-    make_bot: MakeBot, tmp_path: Path, redis_server: RedisServer, start_worker: StartWorker
+    make_bot: MakeBot, tmp_path: Path, redis_server: RedisServer, start_worker: StartWorker, renders: None
 ) -> None:
     local_config = parse_config(with_models(tiny_settings(tmp_path / "local")), "local.toml", {})
     expected = local_config.model_settings["wan"].identity

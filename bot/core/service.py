@@ -341,15 +341,20 @@ class VideoService:
         housekeeping = asyncio.ensure_future(rooms.housekeeping.run())
         backend.add_done_callback(functools.partial(watch, self.dead_tasks, "render backend"))
         housekeeping.add_done_callback(functools.partial(watch, self.dead_tasks, "housekeeping"))
-        broken_models = rooms.tasks.spawn(rooms.runner.watch_broken_models())
-        if isinstance(rooms.admission.writer, WriterSlot):
-            rooms.tasks.spawn(rooms.admission.writer.warm())
+        broken_models = asyncio.ensure_future(rooms.runner.watch_broken_models())
+        warming = (
+            asyncio.ensure_future(rooms.admission.writer.warm())
+            if isinstance(rooms.admission.writer, WriterSlot)
+            else None
+        )
         try:
             await rooms.runner.dispatch()
             await backend
         finally:
             housekeeping.cancel()
             broken_models.cancel()
+            if warming is not None:
+                warming.cancel()
             if not backend.done():
                 backend.cancel()
 
