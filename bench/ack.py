@@ -4,8 +4,8 @@
     .venv/bin/python bench/ack.py --queued 100000  # the long-queue run with 100,000 waiting
     .venv/bin/python bench/ack.py --quick          # a smoke run of seconds
 
-The bot runs as it ships (`bot.app.build_service`, `running_worker`, `run_telegram`, or the
-Discord client as `run_discord` builds it) in a child process of its own; the loopback fake
+The bot runs as it ships (`bot.app.build_service`, `running_worker`, `bot.telegram_adapter.run`, or the
+Discord client as `bot.discord_adapter.run` builds it) in a child process of its own; the loopback fake
 Telegram and Discord servers from `tests/fakes/` and the simulated users run in this process, so
 a bot whose event loop is stuck cannot hold back the users' commands or the clock that times
 them.  Times are `time.perf_counter()`, one monotonic clock for both processes.
@@ -20,7 +20,7 @@ them.  Times are `time.perf_counter()`, one monotonic clock for both processes.
 3. Event-loop lag in the bot during each run: a task sleeping 10 ms in a loop, how late it wakes.
 4. A `--burst` of people in one Telegram group at once, with an instant stand-in render: the Bot
    API calls for that chat per clip delivered, and clips per minute.  The "raw" run lifts the
-   bot's per-group limiter (`bot/telegram_limits.py`, Telegram's 20 calls a minute); the "as
+   bot's per-group limiter (`bot/telegrambot/limits.py`, Telegram's 20 calls a minute); the "as
    shipped" run keeps it for `--limited-window` seconds.
 
 Quotas are raised so nobody is refused; the model is the offline tiny one at 64x64 with a few

@@ -99,8 +99,8 @@ class LagProbe:
 
 def _lift_group_limit() -> None:
     """In this process only: the bot's rate limiter without its per-group budget."""
-    from bot.telegram_limits import LaneRateLimiter
     from bot.telegrambot import application
+    from bot.telegrambot.limits import LaneRateLimiter
 
     class NoGroupLimit(LaneRateLimiter):
         def __init__(self, **options: Any) -> None:
@@ -130,9 +130,10 @@ def bot_process(spec: BotSpec, conn: Connection) -> None:
 
 
 async def _serve(spec: BotSpec, conn: Connection) -> None:
-    from bot.app import build_service, run_telegram, running_worker
+    from bot.app import build_service, running_worker
     from bot.config import parse_config
     from bot.render import cpu_render_threads
+    from bot.telegram_adapter import run as run_telegram
 
     config = parse_config(spec.settings, "<bench>", spec.env)
     if spec.platform == "telegram" and not spec.group_limit:
@@ -151,7 +152,7 @@ async def _serve(spec: BotSpec, conn: Connection) -> None:
         else:
             from bot import discord_adapter
 
-            discord_adapter.point_at(config.discord)  # as bot.app.run_discord, keeping the client
+            discord_adapter.point_at(config.discord)  # as bot.discord_adapter.run, keeping the client
             client = discord_adapter.VideoBotClient(service)
             service.add_outbox(discord_adapter.PLATFORM, client.outbox)
             platform = asyncio.create_task(

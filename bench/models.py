@@ -14,7 +14,8 @@ import harness
 import torch
 
 from bot.config import parse_config
-from bot.core.parsing import VideoArgs, validate_video
+from bot.core.options import VideoArgs
+from bot.core.parsing import validate_video
 from bot.pipelines.registry import TINY_PRESETS
 from bot.render import Renderer
 

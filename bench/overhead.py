@@ -117,7 +117,7 @@ def main() -> None:
     import torch
 
     from bot.pipelines.tiny import build_tiny_pipeline
-    from bot.render import _silence_diffusers
+    from bot.rendering.loading import _silence_diffusers
 
     torch.set_num_threads(args.threads)
     _silence_diffusers()

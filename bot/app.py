@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TextIO
 
-from bot.config import Config, ModelSettings, RenderConfig
+from bot.config import Config
 from bot.core.executors import Executors
 from bot.core.ports import Clock, RenderBackend
 from bot.core.service import VideoService
@@ -23,7 +23,8 @@ from bot.listen import OncePerWindow, raise_open_files_limit
 from bot.pipelines.spec import ClipIdentity
 from bot.post import PostEngine
 from bot.provenance import ContentCredentials, check_clip
-from bot.render import ModelPool, Renderer
+from bot.render import ModelPool, Renderer, model_renderer, stand_in_identity
+from bot.settings.platforms import PLATFORMS, Platform, redact
 from bot.signals import stop_on_signals
 from bot.store import DB_FILE, Store
 from bot.web.links import PublicLinks
@@ -56,13 +57,10 @@ PLATFORM_RETRY_MAX_S = 300.0  # …up to this
 def is_network_error(error: BaseException) -> bool:
     """A passing network problem (no route, DNS, a timeout): worth trying again. A refusal (a
     rejected token, missing intents) is not: it stops the bot with its reason."""
-    import aiohttp
-    import discord
-    import httpx
-    from telegram.error import NetworkError as TelegramNetworkError
-
-    passing = (OSError, TimeoutError, httpx.TransportError, TelegramNetworkError)
-    return isinstance(error, (*passing, aiohttp.ClientConnectionError, discord.GatewayNotFound))
+    passing: tuple[type[BaseException], ...] = (OSError, TimeoutError)
+    for platform in PLATFORMS:
+        passing += platform.error_types()
+    return isinstance(error, passing)
 
 
 async def keep_connecting(
@@ -86,7 +84,7 @@ async def keep_connecting(
                 raise
             service.connected.discard(name)
             first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
-            why = _redacted(first_line, service.config)
+            why = redact(first_line, service.config.secrets)
             log.warning("%s: cannot connect (%s); trying again in %.0f s", name, why, delay)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
@@ -185,50 +183,20 @@ def model_keys(config: Config) -> dict[str, str]:
     }
 
 
-def model_renderer(
-    settings: ModelSettings, source: str, tuning: RenderConfig
-) -> tuple[Renderer, ClipIdentity]:
-    """The renderer for a configured model, or for `source` standing in for it (the tiny build of
-    its family when its weights are absent), and what its clips say made them."""
-    if source == settings.source:
-        return Renderer.for_model(settings, tuning), settings.identity
-    renderer = Renderer(source, device=settings.device, cpu_threads=settings.cpu_threads, tuning=tuning)
-    return renderer, stand_in_identity(renderer)
-
-
-def stand_in_identity(renderer: Renderer) -> ClipIdentity:
-    """A stand-in names itself (`tiny`, its licence), never the model it stands in for."""
-    return renderer.preset.identity(renderer.source, renderer.source)
-
-
 def enabled_platforms(config: Config, web: WebSide | None = None) -> dict[str, PlatformRunner]:
-    """The adapters switched on in config; imported lazily so each stays optional.  With the web
-    side on, Telegram's webhook (if any) is served by its runner."""
+    """The platforms switched on in config (`bot.settings.platforms`), each imported only when
+    run, so each stays optional.  With the web side on, Telegram's webhook is served by its runner."""
     runners: dict[str, PlatformRunner] = {}
-    if config.telegram.enabled:
-        runners["telegram"] = functools.partial(run_telegram, web=web)
-    if config.discord.enabled:
-        runners["discord"] = run_discord
+    for platform in PLATFORMS:
+        if platform.enabled(config):
+            runners[platform.name] = functools.partial(_run_platform, platform, web=web)
     return runners
 
 
-async def run_telegram(service: VideoService, stop: asyncio.Event, web: WebSide | None = None) -> None:
-    """The Telegram side until `stop` is set: long polling, or a webhook if configured."""
-    from bot import telegram_adapter
-
-    bot = telegram_adapter.TelegramBot(service, service.config, web)
-    service.add_outbox(telegram_adapter.PLATFORM, bot.outbox)
-    await bot.run(stop)
-
-
-async def run_discord(service: VideoService, stop: asyncio.Event) -> None:
-    """The Discord side until `stop` is set (discord.py reconnects by itself)."""
-    from bot import discord_adapter
-
-    discord_adapter.point_at(service.config.discord)
-    client = discord_adapter.VideoBotClient(service)
-    service.add_outbox(discord_adapter.PLATFORM, client.outbox)
-    await discord_adapter.run_client(client, service.config.secrets.discord_token, stop)
+async def _run_platform(
+    platform: Platform, service: VideoService, stop: asyncio.Event, web: WebSide | None = None
+) -> None:
+    await platform.run_function()(service, stop, web)
 
 
 async def run_console(
@@ -311,7 +279,7 @@ async def run_bot(config: Config) -> int:
         status = 0
         for task in done - {waiter}:
             status = 1
-            why = _redacted(str(task.exception() or "ended unexpectedly"), config)
+            why = redact(str(task.exception() or "ended unexpectedly"), config.secrets)
             print(f"videobot: {task.get_name()} stopped: {why}", file=sys.stderr)
         # The worker stops first (the running job goes back to the queue), then the chats; all of
         # it within STOP_WITHIN_S whatever is waiting (container runtimes kill at 10 s).
@@ -328,15 +296,3 @@ async def run_bot(config: Config) -> int:
             await asyncio.wait(late, timeout=1.0)
         waiter.cancel()
     return status
-
-
-def _redacted(text: str, config: Config) -> str:
-    """Tokens never reach logs, even inside a library's error message."""
-    for name, secret in (
-        ("TELEGRAM_TOKEN", config.secrets.telegram_token),
-        ("DISCORD_TOKEN", config.secrets.discord_token),
-        ("VIDEOBOT_WORKER_SECRET", config.secrets.worker_secret),
-    ):
-        if secret:
-            text = text.replace(secret, f"${name}")
-    return text

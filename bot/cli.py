@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bot import __version__
-from bot.config import Config, ConfigError, ModelSettings, load_config
+from bot.config import Config, ConfigError, ModelSettings, VideoConfig, load_config
 from bot.core.models import unnamed_model
-from bot.core.parsing import CommandError, VideoArgs, validate_video
+from bot.core.options import ARG_OPTIONS, OPTIONS, Kind, VideoArgs
+from bot.core.parsing import CommandError, validate_video
 from bot.core.types import Picture
 from bot.pipelines.registry import TINY_PRESETS
 from bot.provenance import ContentCredentials
@@ -81,15 +82,6 @@ def build_parser() -> argparse.ArgumentParser:
     _config_arg(demo)
     demo.add_argument("prompt", help="what the clip shows")
     demo.add_argument("--out", type=Path, default=Path("clip.mp4"), help="MP4 to write")
-    demo.add_argument("--seed", type=int, default=None)
-    demo.add_argument("--neg", default=None, help="negative prompt")
-    demo.add_argument("--frames", type=int, default=None)
-    demo.add_argument("--steps", type=int, default=None)
-    demo.add_argument("--guidance", type=float, default=None)
-    demo.add_argument("--image", type=Path, default=None, help="a picture to animate (JPEG, PNG or WebP)")
-    demo.add_argument("--silent", action="store_true", help="no soundtrack, even from a model that makes one")
-    demo.add_argument("--smooth", action="store_true", help="then 🎞 Smooth it (writes OUT.smooth.mp4)")
-    demo.add_argument("--hd", action="store_true", help="then 🔍 HD ×2 (writes OUT…hd.mp4, after --smooth)")
     demo.add_argument(
         "--enhance",
         action="store_true",
@@ -98,13 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--tiny", action="store_true", help="render with the tiny random build of the model's family"
     )
-    demo.add_argument("--loop", action="store_true", help="the last frame leads back into the first")
-    demo.add_argument(
-        "--model",
-        default=None,
-        help=f"a model from config.toml, or {TINY_NAMES} (default: the default model; with --image or "
-        "--loop, one that can)",
-    )
+    _option_flags(demo)
 
     pull = sub.add_parser(
         "pull",
@@ -177,6 +163,35 @@ class _StepPrinter:
             self.bar.close()
 
 
+def _option_flags(demo: argparse.ArgumentParser) -> None:
+    """`demo`'s clip flags, one per row of the option table (`bot.core.options`); ranges are the
+    model's, checked once it is known."""
+    from bot.core import messages
+
+    kinds: dict[Kind, dict[str, Any]] = {
+        Kind.INTEGER: {"type": int, "metavar": "N"},
+        Kind.NUMBER: {"type": float, "metavar": "X"},
+        Kind.TEXT: {"metavar": "TEXT"},
+        Kind.NAME: {"metavar": "NAME"},
+        Kind.CHOICE: {},
+        Kind.FLAG: {"action": "store_true"},
+        Kind.PICTURE: {"type": Path, "metavar": "FILE"},
+    }
+    for option in (o for o in OPTIONS if o.demo):
+        ranged = {"low": "min", "high": "max", "default": "the model's"} if option.bounds else {}
+        words = messages.text(option.words, "en", **{**option.word_values(VideoConfig()), **ranged})
+        if option.field == "model":
+            words = f"a model from config.toml, or {TINY_NAMES} (default: the default; with --image or --loop, one that can)"  # noqa: E501
+        extra: dict[str, Any] = {"choices": option.choices} if option.choices else {}
+        flags = (option.name, *option.aliases)
+        demo.add_argument(*flags, dest=option.field, help=words, **kinds[option.kind], **extra)
+
+
+def _video_args(args: argparse.Namespace) -> VideoArgs:
+    """The demo's flags as the option table's values (the picture travels apart)."""
+    return VideoArgs(args.prompt, **{o.field: getattr(args, o.field) for o in ARG_OPTIONS if o.demo})
+
+
 def _demo(config: Config, args: argparse.Namespace) -> int:
     from bot import encode
 
@@ -199,9 +214,7 @@ def _demo(config: Config, args: argparse.Namespace) -> int:
         example = args.out / "clip.mp4"
         print(f"videobot: {args.out} is a folder; give --out a file name, e.g. {example}", file=sys.stderr)
         return 2
-    video_args = VideoArgs(
-        args.prompt, args.seed, args.neg, args.frames, args.steps, args.guidance, silent=args.silent
-    )
+    video_args = _video_args(args)
     try:
         params = validate_video(video_args, settings.limits, model=settings)  # a bad option: one line
         if args.loop:
@@ -230,7 +243,7 @@ def _demo(config: Config, args: argparse.Namespace) -> int:
         except _DemoRefusal as refusal:
             print(f"videobot: {refusal}", file=sys.stderr)
             return 2
-    from bot.app import model_renderer
+    from bot.render import model_renderer
 
     tuning = dataclasses.replace(config.render, warmup_steps=0)  # one clip: warming first only costs
     renderer, made_by = model_renderer(settings, source, tuning)
@@ -485,10 +498,14 @@ def _main(argv: list[str] | None) -> int:
             return 0
 
         if not enabled_platforms(config) and not config.web.enabled:
+            from bot.config import PLATFORMS
+
+            switches = " or ".join(f"[{p.name}] enabled = true" for p in PLATFORMS)
+            tokens = " / ".join(p.env for p in PLATFORMS)
             print(
                 f"videobot: nothing to run in {config.source}: no chat platform and no web side; set "
-                "[telegram] enabled = true or [discord] enabled = true (with TELEGRAM_TOKEN / "
-                "DISCORD_TOKEN in the environment) or [web] enabled = true, or try `videobot console`.",
+                f"{switches} (with {tokens} in the environment) or [web] enabled = true, or try "
+                "`videobot console`.",
                 file=sys.stderr,
             )
             return 2

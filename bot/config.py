@@ -27,6 +27,11 @@ from bot.settings.loading import load_config as load_config
 from bot.settings.loading import parse_config as parse_config
 from bot.settings.models import LEGACY_MODEL_NAME as LEGACY_MODEL_NAME
 from bot.settings.models import ModelSettings as ModelSettings
+from bot.settings.platforms import PLATFORMS as PLATFORMS
+from bot.settings.platforms import PLATFORMS_BY_NAME as PLATFORMS_BY_NAME
+from bot.settings.platforms import Platform as Platform
+from bot.settings.platforms import redact as redact
+from bot.settings.platforms import user_ref_pattern as user_ref_pattern
 from bot.settings.root import Config as Config
 from bot.settings.sections import CACHE_MODES as CACHE_MODES
 from bot.settings.sections import DEFAULT_MODEL_ID as DEFAULT_MODEL_ID

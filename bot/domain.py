@@ -6,6 +6,7 @@ from __future__ import annotations
 import enum
 import json
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 
 
@@ -190,6 +191,11 @@ class RenderParams:
     loop: bool = False  # `--loop`: the last frame leads back into the first
     post: PostStep | None = None  # 🎞/🔍: a post step on that clip instead of a render
     then_post: str = ""  # post steps queued once this clip is delivered ("smooth,hd"; --smooth/--hd)
+    # a prompt writer's rewrite (docs/enhance.md): `prompt` is what the model saw, `prompt_original`
+    # what the person typed ("" when they are the same), `prompt_writer` the model that rewrote it
+    prompt_original: str = ""
+    prompt_writer: str = ""
+    aspect: str = ""  # `--aspect 9:16` as asked ("": the model's own size); width × height is its size
 
     @property
     def conditioning(self) -> Conditioning:
@@ -200,14 +206,40 @@ class RenderParams:
             return Conditioning.LOOP
         return Conditioning.NONE if self.picture is None else Conditioning.PICTURE
 
-    # a prompt writer's rewrite (docs/enhance.md): `prompt` is what the model saw, `prompt_original`
-    # what the person typed ("" when they are the same), `prompt_writer` the model that rewrote it
-    prompt_original: str = ""
-    prompt_writer: str = ""
-
     @property
     def rewritten(self) -> bool:
         return bool(self.prompt_original) and self.prompt_original != self.prompt
+
+    def to_data(self) -> dict[str, object]:
+        """The one codec of a clip's settings: plain values, a job row's columns and a worker's job
+        alike (the picture, the parent clip and the post step as their JSON text)."""
+        data = asdict(self)
+        data["picture"] = self.picture.to_text() if self.picture else None
+        data["extends"] = self.extends.to_text() if self.extends else None
+        data["post"] = self.post.to_text() if self.post else None
+        return data
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, object]) -> RenderParams:
+        """`to_data` read back; a row from before a column was added gets its default.  Raises
+        KeyError, TypeError or ValueError for anything else (Redis data is untrusted)."""
+        known = {f.name: data[f.name] for f in fields(cls) if data.get(f.name) is not None}
+        for flag in ("silent", "loop"):
+            known[flag] = bool(known.get(flag, False))
+        known["negative"] = known.get("negative") or ""
+        known["picture"] = Picture.from_text(_text(known.get("picture")))
+        known["extends"] = Extension.from_text(_text(known.get("extends")))
+        known["post"] = PostStep.from_text(_text(known.get("post")))
+        return cls(**known)  # type: ignore[arg-type]
+
+
+def _text(value: object) -> str | None:
+    """A nested record as JSON text (an older worker's job sent it as a mapping)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        return json.dumps(value)
+    raise TypeError(f"a nested record must be text, not {type(value).__name__}")
 
 
 @dataclass(frozen=True)

@@ -9,30 +9,22 @@ see only records logged on that very logger), so it goes on every handler there 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from dataclasses import fields
-from urllib.parse import quote
 
 from bot.config import Secrets
+from bot.settings.platforms import redact, secret_values
 
 
 class RedactSecrets(logging.Filter):
-    """Replaces each secret with `$NAME` in a record's message, arguments and traceback."""
+    """Replaces each secret with `$ENV_VAR` in a record's message, arguments and traceback
+    (`bot.settings.platforms.redact`: the one redaction, also used on errors the bot prints)."""
 
-    def __init__(self, secrets: Mapping[str, str]) -> None:
+    def __init__(self, secrets: Secrets) -> None:
         super().__init__()
-        replacements: dict[str, str] = {}
-        for name, value in secrets.items():
-            if value:
-                # URL-quoted too: a token in a query string or a path part may be escaped.
-                replacements[quote(value, safe="")] = replacements[value] = f"${name}"
-        # Longest first: a secret that contains another is replaced whole.
-        self.replacements = sorted(replacements.items(), key=lambda item: -len(item[0]))
+        self.secrets = secrets
+        self.replacements = bool(secret_values(secrets))
 
     def redact(self, text: str) -> str:
-        for secret, placeholder in self.replacements:
-            text = text.replace(secret, placeholder)
-        return text
+        return redact(text, self.secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not self.replacements:
@@ -53,12 +45,10 @@ class RedactSecrets(logging.Filter):
 
 
 def redact_secrets(secrets: Secrets) -> RedactSecrets:
-    """Scrub every field of `secrets` (as `$TELEGRAM_TOKEN`, …) from what each existing handler
-    writes: call it once logging is set up and the config is loaded.  Calling it again replaces
-    the filter rather than stacking another."""
-    redactor = RedactSecrets(
-        {f.name.upper(): value for f in fields(secrets) if isinstance(value := getattr(secrets, f.name), str)}
-    )
+    """Scrub every secret (as `$TELEGRAM_TOKEN`, `$VIDEOBOT_ADMIN_TOKEN`, …) from what each existing
+    handler writes: call it once logging is set up and the config is loaded.  Calling it again
+    replaces the filter rather than stacking another."""
+    redactor = RedactSecrets(secrets)
     loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
     for logger in loggers:
         for handler in getattr(logger, "handlers", ()):  # placeholders have no handlers

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from bot.config import Config
-from bot.core.ports import Cancelled, Encoding, EventSink, Progress, Rendered, RenderJob, Started
+from bot.core.ports import Cancelled, Encoding, EventSink, ModelState, Progress, Rendered, RenderJob, Started
 from bot.core.quota import quota_day
 from bot.core.service import VideoService
 from bot.core.types import ChatRef, JobStatus, Request, UserRef
@@ -41,6 +41,12 @@ class TwoSlotBackend:
 
     def free_slots(self) -> int:
         return 0 if self.stopping else 2 - len(self.running)
+
+    def model_state(self) -> ModelState:
+        return ModelState()  # says nothing of models: plain fair order
+
+    def warmth(self) -> dict[str, dict[str, float | None]]:
+        return {}
 
     async def wait_for_slot(self) -> None:
         while not self.free_slots() and not self.stopping:

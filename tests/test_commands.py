@@ -11,10 +11,9 @@ import pytest
 
 from bot.config import Config, VideoConfig
 from bot.core import messages
+from bot.core.options import MAX_SEED, VideoArgs
 from bot.core.parsing import (
-    MAX_SEED,
     CommandError,
-    VideoArgs,
     clean_text,
     parse_job_id,
     parse_video_text,
@@ -61,13 +60,13 @@ BAD_INPUT = [
     ("a cat --guidance inf", "not_number", ["--guidance", "inf"]),
     ("a cat --frames 1", "frames_out_of_range", ["--frames", "between 2 and 16", "0.2–2.0 s at 8 fps", "1"]),
     ("a cat --frames 17", "frames_out_of_range", ["--frames", "between 2 and 16", "17"]),
-    ("a cat --steps 0", "out_of_range", ["--steps", "between 1 and 400", "0"]),
-    ("a cat --steps 401", "out_of_range", ["--steps", "between 1 and 400", "401"]),
-    ("a cat --guidance 0.5", "out_of_range", ["--guidance", "between 1.0 and 20.0", "0.5"]),
-    ("a cat --guidance -3", "out_of_range", ["--guidance", "between 1.0 and 20.0", "-3"]),
-    ("a cat --guidance 25", "out_of_range", ["--guidance", "between 1.0 and 20.0", "25"]),
-    ("a cat --seed -1", "out_of_range", ["--seed", f"between 0 and {MAX_SEED}", "-1"]),
-    (f"a cat --seed {MAX_SEED + 1}", "out_of_range", ["--seed", str(MAX_SEED)]),
+    ("a cat --steps 0", "option_out_of_range", ["--steps", "between 1 and 400", "0"]),
+    ("a cat --steps 401", "option_out_of_range", ["--steps", "between 1 and 400", "401"]),
+    ("a cat --guidance 0.5", "option_out_of_range", ["--guidance", "between 1.0 and 20.0", "0.5"]),
+    ("a cat --guidance -3", "option_out_of_range", ["--guidance", "between 1.0 and 20.0", "-3"]),
+    ("a cat --guidance 25", "option_out_of_range", ["--guidance", "between 1.0 and 20.0", "25"]),
+    ("a cat --seed -1", "option_out_of_range", ["--seed", f"between 0 and {MAX_SEED}", "-1"]),
+    (f"a cat --seed {MAX_SEED + 1}", "option_out_of_range", ["--seed", str(MAX_SEED)]),
     ("a cat --seed 1 --seed 2", "repeated_option", ["--seed", "twice"]),
     ("a cat --neg dark --negative blurry", "repeated_option", ["--neg", "twice"]),
 ]

@@ -34,7 +34,7 @@ def test_a_console_user_queues_a_clip_watches_it_render_and_gets_the_file(
     bot.wait_for("seed 7 · 8 frames · 3 steps")
 
     bot.send("/video a cat --frames 99")
-    bot.wait_for("--frames must be between 2 and 16 (0.2–2.0 s at 8 fps); you gave 99.")
+    bot.wait_for("--frames must be between 2 and 16 for tiny (0.2–2.0 s at 8 fps); you gave 99.")
     bot.send("/video")
     bot.wait_for("Please describe the video after /video")
     bot.send("/dance")
@@ -214,5 +214,8 @@ def test_videobot_demo_with_a_bad_option_says_what_is_allowed(
         timeout=120,
     )
     assert result.returncode == 2
-    assert result.stderr.strip() == "--frames must be between 2 and 16 (0.2–2.0 s at 8 fps); you gave 99."
+    assert (
+        result.stderr.strip()
+        == "--frames must be between 2 and 16 for tiny (0.2–2.0 s at 8 fps); you gave 99."
+    )
     assert not (tmp_path / "clip.mp4").exists()

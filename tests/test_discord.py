@@ -141,7 +141,7 @@ async def test_video_is_answered_at_once_then_shows_progress_then_the_clip(world
 async def test_out_of_range_frames_get_an_ephemeral_sentence_and_no_job(world: World) -> None:
     interaction = world.fake.slash("video", {"prompt": "a cat", "frames": 999}, user_id=OWNER)
     text = ephemeral_text(await interaction.callback())
-    assert text == "--frames must be between 2 and 16 (0.2–2.0 s at 8 fps); you gave 999."
+    assert text == "--frames must be between 2 and 16 for tiny (0.2–2.0 s at 8 fps); you gave 999."
     assert world.service.store.jobs.of_user(UserRef("discord", str(OWNER))) == []
 
 
@@ -548,7 +548,7 @@ async def test_admins_by_manage_server_role_or_owner_config_run_admin_commands_w
     )
     assert settings.startswith("⚙ This chat: max_frames 8,")
     too_long = ephemeral_text(await fake.slash("video", {"prompt": "a cat", "frames": 12}).callback())
-    assert too_long == "--frames must be between 2 and 8 (0.2–1.0 s at 8 fps); you gave 12."
+    assert too_long == "--frames must be between 2 and 8 for tiny (0.2–1.0 s at 8 fps); you gave 12."
 
     audit = [(e.actor, e.action, e.target, e.detail) for e in store.audit.entries(50)]
     assert audit == [

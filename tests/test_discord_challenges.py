@@ -329,7 +329,7 @@ async def test_entries_sent_from_the_thread_obey_the_channels_settings(
         entry = challenge(fake, "enter", {"prompt": "a cat", "frames": 8}, user_id=BEN, channel_id=channel_id)
         assert (
             ephemeral_text(await entry.callback())
-            == "--frames must be between 2 and 4 (0.2–0.5 s at 8 fps); you gave 8."
+            == "--frames must be between 2 and 4 for tiny (0.2–0.5 s at 8 fps); you gave 8."
         )
 
 

@@ -12,7 +12,8 @@ import c2pa
 import pytest
 
 from bot.config import EnhanceConfig
-from bot.core.parsing import CommandError, VideoArgs
+from bot.core.options import VideoArgs
+from bot.core.parsing import CommandError
 from bot.core.types import ButtonAction, JobStatus
 from bot.enhance import PromptWriter, Rewrite, WriterSlot
 from bot.enhance.tiny import scripted

@@ -320,3 +320,19 @@ async def test_a_picture_loop_is_conditioned_on_the_picture_at_both_ends(
     assert len(frames) == 9 - 1  # one clip, its last frame (the picture again) dropped
     steps = [mean_diff(frames[i], frames[i + 1]) for i in range(len(frames) - 1)]
     assert mean_diff(frames[-1], frames[0]) < 0.5 * float(np.median(steps))
+
+
+@pytest.mark.asyncio
+async def test_an_extension_of_a_loop_loops_too(make_bot: MakeBot, tmp_path: Path, renders: None) -> None:
+    """⏩ on a loop keeps `--loop` (the option table carries it): the longer clip's end leads back
+    into the loop's first frame, with the same seam bound as a loop of its own."""
+    bot = await make_bot(config=extend_config(tmp_path))
+    parent = await done_clip(bot, f"a cat {LTX} --loop")
+    await bot.service.button(bot.req(), ButtonAction.EXTEND, parent.id)
+    extension = bot.store.jobs.of_user(ALICE, 1)[0]
+    assert extension.params.loop and extension.params.extends is not None
+    done = await bot.until_status(extension.id, JobStatus.DONE, timeout=90)
+    frames = read_clip(Path(done.clip_path or ""))[0]
+    first = read_clip(Path(parent.clip_path or ""))[0][0]
+    steps = [mean_diff(frames[i], frames[i + 1]) for i in range(len(frames) - 1)]
+    assert mean_diff(frames[-1], first) < 0.5 * float(np.median(steps))

@@ -355,7 +355,7 @@ async def test_chat_settings_tighten_limits_and_can_switch_the_bot_off(make_bot:
     await bot.service.admin(admin, "settings max_frames 4")
     assert "max_frames 4" in bot.last_text
     await bot.service.video_text(bot.req(TG_BOB, TG_GROUP), "a cat --frames 8")
-    assert bot.last_text == "--frames must be between 2 and 4 (0.2–0.5 s at 8 fps); you gave 8."
+    assert bot.last_text == "--frames must be between 2 and 4 for tiny (0.2–0.5 s at 8 fps); you gave 8."
     job = await bot.service.video_text(bot.req(TG_BOB, TG_GROUP), "a cat")
     assert job is not None and job.params.frames == 4
     await bot.service.admin(admin, "settings max_frames 99")

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from bot.config import RenderConfig, parse_config
-from bot.core.parsing import VideoArgs, validate_video
+from bot.core.options import VideoArgs
+from bot.core.parsing import validate_video
 from bot.core.types import RenderParams
 from bot.pipelines.fewstep import step_cache_mode
 from bot.render import Renderer

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from bot.config import Config, ConfigError, RenderConfig, parse_config
-from bot.core.parsing import CommandError, VideoArgs, validate_video
+from bot.core.options import VideoArgs
+from bot.core.parsing import CommandError, validate_video
 from bot.core.types import JobStatus, RenderParams, UserRef
 from bot.pipelines.cogvideox import COGVIDEOX_2B
 from bot.pipelines.modelscope import MODELSCOPE
@@ -276,7 +277,7 @@ def test_a_model_that_breaks_its_familys_rules_stops_start_up_in_one_line(
         ("wan", 16, "wan takes 4k+1 frames (5, 9, 13…): try 17."),
         ("ltx", 16, "ltx takes 8k+1 frames (9, 17, 25…): try 17."),
         ("cog", 13, "cog takes 8k+1 frames (9, 17…): try 9."),
-        ("cog", 21, "--frames must be between 9 and 17 (1.1–2.1 s at 8 fps); you gave 21."),
+        ("cog", 21, "--frames must be between 9 and 17 for cog (1.1–2.1 s at 8 fps); you gave 21."),
     ],
 )
 def test_each_models_frame_rule_is_refused_in_one_sentence_with_a_fix(

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from bot.core.moderation import PromptPolicy, Refusal, normalise
+from bot.moderation import PromptPolicy, Refusal, normalise
 
 POLICY = PromptPolicy(
     blocked_words=["nazi", "ass", "cunt", "bigot", "lewd", "nude child"],

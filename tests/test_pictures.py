@@ -293,8 +293,8 @@ def test_the_detector_is_not_fooled_by_a_huge_picture(detector: FaceDetector) ->
 
 def test_the_bots_own_signed_still_passes_the_face_gate_and_a_look_alike_does_not(tmp_path: Path) -> None:
     from bot.provenance.identity import ensure_local_identity
-    from bot.provenance.signing import sign_still
     from bot.provenance.verify import check_picture, trust_anchors
+    from tests.harness.stills import sign_still
 
     mine = ensure_local_identity(tmp_path / "mine")
     # another bot's certificate: the same names (and c2pa says "valid" for it too), another key
@@ -324,8 +324,8 @@ async def test_a_still_the_bot_signed_is_animated_and_its_manifest_kept_as_the_i
     import c2pa
 
     from bot.provenance.identity import ensure_local_identity
-    from bot.provenance.signing import sign_still
     from bot.provenance.verify import check_clip
+    from tests.harness.stills import sign_still
 
     config = pictures_config(tmp_path)
     bot = await make_bot(config=config)

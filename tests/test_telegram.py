@@ -91,7 +91,10 @@ async def test_command_menu_is_registered_in_english_and_italian(bot: TelegramBo
     ("typed", "sentence"),
     [
         ("/video", "Please describe the video"),
-        ("/video a cat --frames 99", "--frames must be between 2 and 16 (0.2–2.0 s at 8 fps); you gave 99"),
+        (
+            "/video a cat --frames 99",
+            "--frames must be between 2 and 16 for tiny (0.2–2.0 s at 8 fps); you gave 99",
+        ),
         ("/video a cat --steps many", "--steps must be a whole number"),
         ("/video a cat --bogus 1", "Unknown option --bogus"),
         ("/video a cat --guidance", "Option --guidance needs a value"),

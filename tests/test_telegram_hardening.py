@@ -17,6 +17,7 @@ import pytest_asyncio
 import telegram
 
 from bot import cli, telegram_adapter
+from bot.config import Secrets
 from bot.core.types import JobStatus, UserRef
 from bot.logs import RedactSecrets
 from bot.telegram_adapter import WEBHOOK_PATH
@@ -299,7 +300,7 @@ def test_a_log_call_with_the_wrong_arguments_is_scrubbed_too() -> None:
     """logging then prints msg and args raw ("--- Logging error ---"): both must be clean."""
     output = io.StringIO()
     handler = logging.StreamHandler(output)
-    handler.addFilter(RedactSecrets({"TELEGRAM_TOKEN": TELEGRAM_TOKEN}))
+    handler.addFilter(RedactSecrets(Secrets(telegram_token=TELEGRAM_TOKEN)))
     logger = logging.getLogger("tests.redaction")
     logger.addHandler(handler)
     logger.propagate = False

@@ -16,7 +16,7 @@ import pytest_asyncio
 from telegram.constants import ChatAction
 from telegram.ext import ApplicationBuilder, ExtBot
 
-from bot.telegram_limits import ANSWER, WORK, LaneRateLimiter
+from bot.telegrambot.limits import ANSWER, WORK, LaneRateLimiter
 from tests.fakes.telegram_api import FakeTelegram
 from tests.harness.clock import ManualClock
 from tests.harness.polling import eventually
@@ -177,7 +177,7 @@ async def test_the_outbox_says_which_sends_answer_a_person(fake: FakeTelegram) -
     """A reply is an answer, a text of its own and an edit are work, "uploading…" is decoration."""
     from bot.core.types import ChatRef
     from bot.telegram_adapter import TelegramOutbox
-    from bot.telegram_limits import DECORATION
+    from bot.telegrambot.limits import DECORATION
 
     limiter = _Recording()
     app = ApplicationBuilder().token(fake.token).base_url(fake.base_url).rate_limiter(limiter).build()

@@ -27,7 +27,7 @@ import prometheus_client
 import pytest
 from telegram.error import RetryAfter
 
-from bot.app import StartupError, build_service, run_telegram, running_worker, serving_web
+from bot.app import StartupError, build_service, running_worker, serving_web
 from bot.config import ConfigError
 from bot.core.ports import Failed, FailureKind, Started
 from bot.core.service import watch
@@ -36,7 +36,8 @@ from bot.dispatch.local import LocalBackend
 from bot.store import Store
 from bot.store.public import CHALLENGE, CHAT
 from bot.telegram_adapter import WEBHOOK_PATH
-from bot.telegram_limits import LaneRateLimiter
+from bot.telegram_adapter import run as run_telegram
+from bot.telegrambot.limits import LaneRateLimiter
 from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.telegram_api import FakeTelegram
 from tests.harness.config import MakeConfig, tiny_settings, to_toml

@@ -9,14 +9,13 @@ adapters turn a mention or a reply into that form.
 from __future__ import annotations
 
 import enum
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.config import Config
+from bot.config import Config, user_ref_pattern
 from bot.core import messages
 from bot.core.endings import Endings
 from bot.core.models import Models, shown_name
@@ -26,7 +25,7 @@ from bot.core.quota import daily_limit, quota_day, seconds_until_reset
 from bot.core.types import ChatSettings, Job, JobStatus
 from bot.store import EVERYWHERE, Store
 
-USER_REF = re.compile(r"^(telegram|discord|console):[\w.-]+$")
+USER_REF = user_ref_pattern()  # `telegram:42`: one per platform in the registry
 SETTINGS = ("max_frames", "max_steps", "daily", "challenges", "enabled", "gallery", "models", "faces")
 SWITCHES = ("challenges", "enabled", "gallery")
 AUDIT_MAX = 50

@@ -21,17 +21,18 @@ from bot.core.enhancing import Drafts, PromptRewriter, carried, kept_note, rewri
 from bot.core.eta import Eta
 from bot.core.executors import Busy, TooSoon, UntrustedChecks
 from bot.core.models import Models
-from bot.core.moderation import PromptPolicy
 from bot.core.notify import Notifier
 from bot.core.observe import QUOTA_REFUSED, Tally
-from bot.core.parsing import CommandError, VideoArgs, clean_text, validate_video
+from bot.core.options import VideoArgs
+from bot.core.parsing import CommandError, clean_text, validate_video
 from bot.core.pictures import FacePolicy, Kept, PictureFacts, PictureGate, Size, check_faces
-from bot.core.ports import Clock, ModelAware, RenderBackend
+from bot.core.ports import Clock, RenderBackend
 from bot.core.queue import JobQueue
 from bot.core.quota import charge_for, seconds_until_reset
 from bot.core.types import (
     ButtonAction,
     Challenge,
+    ChatRef,
     ChatSettings,
     Extension,
     Job,
@@ -44,6 +45,7 @@ from bot.core.types import (
     Request,
     UserRef,
 )
+from bot.moderation import PromptPolicy
 from bot.pipelines.spec import Pictures
 from bot.store import Store
 
@@ -124,11 +126,7 @@ class Admission:
         """
         home = challenge.chat if challenge else req.chat
         chat_settings = self.store.chats.get(home.scope_key)  # a Discord server's, for all its channels
-        if not chat_settings.enabled and not roles.is_admin(req, self.config.admin):
-            raise CommandError("disabled_here")
-        ban_reason = self.store.bans.reason(req.user.key, home.key, home.scope_key)
-        if ban_reason is not None:
-            raise CommandError("banned", reason=ban_reason or "—")
+        self._check_allowed(req, home, chat_settings)
         # an extension keeps its parent's model; a picture or a loop goes to a model that can make it
         wants_picture = picture is not None and extends is None
         model = self.models.pick(args.model, chat_settings, picture=wants_picture, loop=args.loop)
@@ -165,22 +163,7 @@ class Admission:
         kept = await self._pictures_in_use(req, picture, extends, chat_settings, size)
         if kept is not None:
             params = replace(params, picture=kept.picture)
-        forced = clean_text(self.config.video.forced_negative)
-        # a reroll/variation/reply copies a negative that already ends with it: add it once
-        if forced and not params.negative.endswith(forced):
-            params = replace(params, negative=", ".join(p for p in (params.negative, forced) if p))
-        job = Job(
-            id=0,
-            user=req.user,
-            chat=challenge.where_entries_go if challenge else req.chat,
-            params=params,
-            model=model.key,
-            created_at=self.clock(),
-            reply_to=_entry_reply_to(challenge) if challenge else req.reply_to,
-            parent_id=parent_id,
-            priority=roles.priority(req, self.config.admin),
-            challenge_id=challenge.id if challenge else None,
-        )
+        job = self._new_job(req, self._with_forced_negative(params), model, parent_id, challenge)
         try:
             self.store.jobs.insert(job, replace(charge, now=self.clock()))
         except QuotaExceeded as over:
@@ -195,6 +178,39 @@ class Admission:
             raise
         await self._announce(req, job, kept_note(rewrite, req.user.locale))
         return job
+
+    def _check_allowed(self, req: Request, home: ChatRef, chat_settings: ChatSettings) -> None:
+        """The chat's switch (admins pass) and bans: one sentence each."""
+        if not chat_settings.enabled and not roles.is_admin(req, self.config.admin):
+            raise CommandError("disabled_here")
+        ban_reason = self.store.bans.reason(req.user.key, home.key, home.scope_key)
+        if ban_reason is not None:
+            raise CommandError("banned", reason=ban_reason or "—")
+
+    def _with_forced_negative(self, params: RenderParams) -> RenderParams:
+        """`[video] forced_negative` once (a reroll/variation/reply copies a negative that ends with it)."""
+        forced = clean_text(self.config.video.forced_negative)
+        if forced and not params.negative.endswith(forced):
+            params = replace(params, negative=", ".join(p for p in (params.negative, forced) if p))
+        return params
+
+    def _new_job(
+        self, req: Request, params: RenderParams, model: ModelSettings, parent_id: int | None,
+        challenge: Challenge | None,
+    ) -> Job:  # fmt: skip
+        """The job row to insert: a challenge entry goes where the challenge's entries go."""
+        return Job(
+            id=0,
+            user=req.user,
+            chat=challenge.where_entries_go if challenge else req.chat,
+            params=params,
+            model=model.key,
+            created_at=self.clock(),
+            reply_to=_entry_reply_to(challenge) if challenge else req.reply_to,
+            parent_id=parent_id,
+            priority=roles.priority(req, self.config.admin),
+            challenge_id=challenge.id if challenge else None,
+        )
 
     async def _announce(self, req: Request, job: Job, note: str = "") -> None:
         """The job is stored and charged: from here on nothing may look like a refusal (`note`: a
@@ -253,7 +269,7 @@ class Admission:
         """A model whose last load failed takes no new jobs (they would fill `max_total` for
         everyone while it cannot render): one sentence, free.  Jobs queued before it broke wait,
         bounded (`model_missing_wait_s`)."""
-        broken = self.backend.model_state().broken if isinstance(self.backend, ModelAware) else frozenset()
+        broken = self.backend.model_state().broken
         if model.name in broken:
             raise CommandError("model_broken", model=model.name)
 
@@ -406,7 +422,7 @@ class Admission:
         locale = job.user.locale
         place, eta = self.eta.estimate(job.id)
         position = place or 1
-        broken = self.backend.model_state().broken if isinstance(self.backend, ModelAware) else frozenset()
+        broken = self.backend.model_state().broken
         if (self.models.name_of(job.model) or job.model) in broken:
             wait = messages.duration(self.config.queue.model_missing_wait_s)
             return messages.text("model_not_installed", locale, position=position, wait=wait)

@@ -19,7 +19,8 @@ from bot.core.admission import Admission
 from bot.core.captions import entry_buttons
 from bot.core.endings import Endings
 from bot.core.notify import Notifier
-from bot.core.parsing import CommandError, VideoArgs, clean_text, parse_video_text
+from bot.core.options import VideoArgs
+from bot.core.parsing import CommandError, clean_text, parse_video_text
 from bot.core.ports import Clock, WebLinks
 from bot.core.tasks import Tasks
 from bot.core.types import Challenge, ChallengeStatus, ChatRef, Job, Request, Standing

@@ -10,7 +10,7 @@ from pathlib import Path
 from bot import __version__
 from bot.config import Config
 from bot.core import messages, roles
-from bot.core.admission import Admission
+from bot.core.admission import Admission, chat_limits
 from bot.core.credentials import ClipChecker, Upload, credentials_line
 from bot.core.endings import Endings, RunningJobs
 from bot.core.eta import Eta
@@ -18,9 +18,10 @@ from bot.core.extend import chain, extend, extend_words
 from bot.core.menu import command_list
 from bot.core.models import Models, model_extras, model_line, seconds, shown_name
 from bot.core.notify import Notifier
-from bot.core.parsing import MAX_JOB_ID, CommandError, VideoArgs, parse_job_id
+from bot.core.options import VideoArgs, usage
+from bot.core.parsing import MAX_JOB_ID, CommandError, parse_job_id
 from bot.core.persist import until_written
-from bot.core.ports import Clock, ModelAware, RenderBackend
+from bot.core.ports import Clock, RenderBackend
 from bot.core.post import post_chain, post_step, then_steps
 from bot.core.queue import JobQueue
 from bot.core.quota import daily_limit, quota_day, seconds_until_reset
@@ -78,17 +79,7 @@ class Commands:
         """With `based_on` (a `/video` sent as a reply to a clip) the clip's settings fill
         whatever the user did not type, its prompt and its picture included."""
         if based_on is not None:
-            p = based_on.params
-            args = VideoArgs(
-                prompt=args.prompt or p.prompt,
-                seed=p.seed if args.seed is None else args.seed,
-                negative=p.negative if args.negative is None else args.negative,
-                frames=p.frames if args.frames is None else args.frames,
-                steps=p.steps if args.steps is None else args.steps,
-                guidance=p.guidance if args.guidance is None else args.guidance,
-                model=args.model or self._still_configured(based_on.model),
-                silent=args.silent or p.silent,
-            )
+            args = args.over(VideoArgs.from_params(based_on.params, self._still_configured(based_on.model)))
             picture = picture or based_on.params.picture
         return await self.admission.submit(
             req, args, parent_id=based_on.id if based_on else None, picture=picture
@@ -210,7 +201,7 @@ class Commands:
     async def list_models(self, req: Request) -> None:
         """`/models`: each model with its licence and defaults, whether loaded, which is the default."""
         locale = req.user.locale
-        resident = self.backend.model_state().resident if isinstance(self.backend, ModelAware) else None
+        resident = self.backend.model_state().resident
         allowed = self.models.allowed(self.store.chats.get(req.chat.scope_key))
         active = self.models.active
         lines = [messages.text("models_header", locale)]
@@ -231,12 +222,11 @@ class Commands:
         text = messages.text(
             "help",
             req.user.locale,
-            min_frames=v.min_frames,
-            max_frames=v.max_frames,
-            min_steps=v.min_steps,
-            max_steps=v.max_steps,
-            min_guidance=v.min_guidance,
-            max_guidance=v.max_guidance,
+            usage=usage(
+                chat_limits(v, chat, model),
+                models=len(self.models.names()),
+                off=frozenset({"enhance"} if self.config.enhance.mode == "off" else ()),
+            ),
             daily=q.daily,
             max_queued=q.max_queued,
             max_prompt_chars=v.max_prompt_chars,
@@ -245,8 +235,6 @@ class Commands:
             fps=v.fps,
             model=shown_name(made_by),
             licence=made_by.licence,
-            model_option=(" [--model NAME]" if len(self.models.names()) > 1 else "")
-            + (" [--enhance]" if self.config.enhance.mode != "off" else ""),
             commands=command_list(),
         )
         pictures = self.models.pictures_line(self.models.allowed(chat), req.user.locale)
@@ -288,24 +276,13 @@ class Commands:
         else:
             # a post clip's reroll renders its render's request again (its own facts are its file's)
             p = job.params if job.params.post is None else post_chain(self.store, job)[0].params
-            model = self._still_configured(job.model)
-            args = VideoArgs(
-                prompt=p.prompt,
-                negative=p.negative,
-                frames=p.frames,
-                steps=p.steps,
-                model=model,
-                silent=p.silent,
-            )
-            if pressed == ButtonAction.VARIATION:
+            args = VideoArgs.from_params(p, self._still_configured(job.model), seed=None)  # 🔁: a new seed
+            if pressed == ButtonAction.VARIATION:  # 🎲: the same seed, the guidance nudged
                 v = self.models.settings(job.model).limits
                 jitter = self.rng.uniform(-1.5, 1.5)
                 guidance = min(max(p.guidance + jitter, v.min_guidance), v.max_guidance)
                 args = replace(args, seed=p.seed, guidance=round(guidance, 2))
-            else:
-                args = replace(args, guidance=p.guidance)
             # keeps its picture; an extension's reroll is another continuation of the same parent
-            args = replace(args, loop=p.loop)
             if p.prompt_writer:  # the chosen rewrite, as it is: never rewritten again
                 args = replace(args, prompt_original=p.prompt_original, prompt_writer=p.prompt_writer)
             await self.admission.submit(req, args, parent_id=job.id, picture=p.picture, extends=p.extends)

@@ -17,7 +17,8 @@ from typing import Protocol
 
 from bot.core import messages
 from bot.core.notify import Notifier
-from bot.core.parsing import CommandError, VideoArgs
+from bot.core.options import VideoArgs
+from bot.core.parsing import CommandError
 from bot.core.ports import Clock
 from bot.core.types import Button, ButtonAction, Job, RenderParams, Request
 from bot.domain import DRAFT_ACTIONS, Draft

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from bot.core import roles
 from bot.core.admission import Admission
-from bot.core.parsing import CommandError, VideoArgs, clean_text, parse_video_text
+from bot.core.options import VideoArgs
+from bot.core.parsing import CommandError, clean_text, parse_video_text
 from bot.core.types import Extension, Job, JobStatus, RenderParams, Request
 from bot.store import Store
 from bot.store.public import JOB
@@ -82,14 +83,8 @@ async def extend(
         raise CommandError("extend_too_long", seconds=f"{have / p.fps:.1f}", limit=f"{limit:g}")
     root = p.extends.root_id if p.extends is not None else parent.id
     extension = Extension(parent.id, parent.clip_path, have, root)
-    args = VideoArgs(
-        prompt=clean_text(prompt or "") or p.prompt,
-        negative=p.negative,
-        frames=p.frames,
-        steps=p.steps,
-        guidance=p.guidance,
-        model=model,
-        smooth=smooth,
-        hd=hd,
-    )
+    # the parent's settings (its sound and loop too), a fresh seed, the new prompt if given, and the
+    # post steps asked for now
+    args = VideoArgs.from_params(p, model, prompt=clean_text(prompt or "") or p.prompt, seed=None)
+    args = replace(args, smooth=smooth, hd=hd)
     return await admission.submit(req, args, parent_id=parent.id, extends=extension)

@@ -23,7 +23,6 @@ from bot.core.ports import (
     Encoding,
     Failed,
     FailureKind,
-    ModelAware,
     Progress,
     RenderBackend,
     Rendered,
@@ -87,10 +86,7 @@ class JobRunner:
             if self.stopping:
                 break
             try:
-                if isinstance(self.backend, ModelAware):
-                    job = await self.queue.next_job(self.pick, recheck_s=self.recheck_s)
-                else:
-                    job = await self.queue.next_job()
+                job = await self.queue.next_job(self.pick, recheck_s=self.recheck_s)
             except QueueClosed:
                 break
             except sqlite3.OperationalError as error:
@@ -111,7 +107,6 @@ class JobRunner:
         has jobs waiting too and the head has waited less than `max_model_wait_s` (so the GPU does
         not reload between every clip, and nobody waits forever behind another model's queue).
         Jobs whose model cannot load now are skipped; None when that leaves nothing."""
-        assert isinstance(self.backend, ModelAware)
         state = self.backend.model_state()
         names = {job.id: self.models.name_of(job.model) for job in ordered}
         usable = [job for job in ordered if names[job.id] not in state.unavailable]
@@ -131,8 +126,6 @@ class JobRunner:
 
     async def give_up_on_broken_models(self) -> list[Job]:
         """Fail and refund the queued jobs of models that do not load, once they waited too long."""
-        if not isinstance(self.backend, ModelAware):
-            return []
         broken = self.backend.model_state().broken
         if not broken:
             return []

@@ -9,12 +9,15 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from bot.config import ModelSettings, VideoConfig
+from bot.core import messages
 from bot.core.messages import drop_invisible
+from bot.core.options import ARG_OPTIONS, BY_NAME, MAX_SEED, Kind, Option, VideoArgs, option_names
 from bot.core.types import RenderParams
+from bot.pipelines.spec import size_for
 
-MAX_SEED = 2**32 - 1
 MAX_JOB_ID = 2**63 - 1  # SQLite's largest integer
 
 
@@ -27,42 +30,6 @@ class CommandError(Exception):
         self.values = values
 
 
-@dataclass(frozen=True)
-class VideoArgs:
-    """What the user typed, before limits and defaults are applied."""
-
-    prompt: str
-    seed: int | None = None
-    negative: str | None = None
-    frames: int | None = None
-    steps: int | None = None
-    guidance: float | None = None
-    model: str | None = None
-    silent: bool = False  # drop the soundtrack of a model that makes one
-    loop: bool = False  # `--loop`: the last frame leads back into the first (docs/extend.md)
-    smooth: bool = False  # `--smooth`: 🎞 once the clip is done (docs/post.md)
-    hd: bool = False  # `--hd`: 🔍 once the clip is done (after 🎞 when both)
-    enhance: bool = False  # `--enhance`: show the prompt writer's rewrite first (docs/enhance.md)
-    # a reroll of a rewritten prompt (docs/enhance.md): `prompt` is the rewrite, this what was typed
-    prompt_original: str = ""
-    prompt_writer: str = ""
-
-
-OPTIONS = {
-    "--seed": "seed",
-    "--neg": "negative",
-    "--negative": "negative",
-    "--frames": "frames",
-    "--steps": "steps",
-    "--guidance": "guidance",
-    "--model": "model",
-    "--silent": "silent",
-    "--loop": "loop",
-    "--smooth": "smooth",
-    "--hd": "hd",
-    "--enhance": "enhance",
-}
-FLAGS = frozenset({"silent", "loop", "smooth", "hd", "enhance"})  # options that take no value
 _OPTION_TOKEN = re.compile(r"^(--?[A-Za-z][\w-]*|[—–][A-Za-z][\w-]*)(?:=(.*))?$", re.DOTALL)
 
 
@@ -75,11 +42,11 @@ def clean_text(value: str) -> str:
 @dataclass
 class _Parsed:
     words: list[str] = field(default_factory=list)
-    options: dict[str, list[str]] = field(default_factory=dict)
+    options: dict[Option, list[str]] = field(default_factory=dict)
 
 
 def parse_video_text(text: str) -> VideoArgs:
-    """Parse `a cat surfing --seed 5 --neg blurry, dark --frames 16`.
+    """Parse `a cat surfing --seed 5 --neg blurry, dark --frames 16` (options: `bot.core.options`).
 
     The prompt is every word before the first option; an option's value runs to the
     next option, so `--neg` can hold several words.  `--opt=value` works too, and an
@@ -90,45 +57,50 @@ def parse_video_text(text: str) -> VideoArgs:
     for token in text.split():
         match = _OPTION_TOKEN.match(token)
         if match and not _looks_negative_number(token):
-            name = "--" + match.group(1).lstrip("-—–").lower()
-            if name not in OPTIONS:
-                raise CommandError("unknown_option", option=match.group(1))
-            field_name = OPTIONS[name]
-            if field_name in parsed.options:
-                raise CommandError("repeated_option", option=name)
-            current = parsed.options[field_name] = []
-            if field_name in FLAGS:
+            option = BY_NAME.get("--" + match.group(1).lstrip("-—–").lower())
+            if option is None:
+                raise CommandError("unknown_option", option=match.group(1), options=option_names())
+            if not option.typed:  # `--image`: a picture is sent, not typed
+                raise CommandError("option_not_typed", option=option.name)
+            if option in parsed.options:
+                raise CommandError("repeated_option", option=option.name)
+            current = parsed.options[option] = []
+            if option.kind == Kind.FLAG:
                 if match.group(2):
-                    raise CommandError("unknown_option", option=match.group(1))
+                    raise CommandError("flag_value", option=option.name)
                 current = parsed.words  # the prompt may go on after a flag
                 continue
             if match.group(2):
                 current.append(match.group(2))
             continue
         current.append(token)
-
-    values: dict[str, object] = {}
-    for field_name, words in parsed.options.items():
-        option = "--neg" if field_name == "negative" else f"--{field_name}"
-        raw = " ".join(words)
-        if field_name in FLAGS:
-            values[field_name] = True
-            continue
-        if not raw:
-            raise CommandError("missing_value", option=option)
-        if field_name == "negative":
-            values[field_name] = raw
-        elif field_name == "model":
-            if len(words) > 1:
-                raise CommandError("model_unknown", model=raw, known="/models")
-            values[field_name] = raw.lower()
-        elif field_name == "guidance":
-            values[field_name] = _number(raw, option)
-        else:
-            if len(words) > 1:
-                raise CommandError("not_integer", option=option, value=raw)
-            values[field_name] = _integer(raw, option)
+    values = {option.field: _value(option, words) for option, words in parsed.options.items()}
     return VideoArgs(prompt=" ".join(parsed.words), **values)  # type: ignore[arg-type]
+
+
+def _value(option: Option, words: list[str]) -> object:
+    """One option's typed words as its value, or one sentence saying what is wrong."""
+    raw = " ".join(words)
+    if option.kind == Kind.FLAG:
+        return True
+    if not raw:
+        raise CommandError("missing_value", option=option.name)
+    if option.kind == Kind.TEXT:
+        return raw
+    if option.kind == Kind.NAME:
+        if len(words) > 1:
+            raise CommandError("model_unknown", model=raw, known="/models")
+        return raw.lower()
+    if option.kind == Kind.CHOICE:
+        if raw not in option.choices:
+            choices = ", ".join(option.choices)
+            raise CommandError("not_a_choice", option=option.name, value=raw, choices=choices)
+        return raw
+    if option.kind == Kind.NUMBER:
+        return _number(raw, option.name)
+    if len(words) > 1:
+        raise CommandError("not_integer", option=option.name, value=raw)
+    return _integer(raw, option.name)
 
 
 def _looks_negative_number(token: str) -> bool:
@@ -154,11 +126,6 @@ def _number(raw: str, option: str) -> float:
     return value
 
 
-def _in_range(value: float, low: float, high: float, option: str) -> None:
-    if not low <= value <= high:
-        raise CommandError("out_of_range", option=option, low=low, high=high, value=value)
-
-
 def validate_video(
     args: VideoArgs,
     limits: VideoConfig,
@@ -166,7 +133,8 @@ def validate_video(
     model: ModelSettings | None = None,
 ) -> RenderParams:
     """Apply limits and defaults, and the model's frame and size rules; a missing seed is drawn
-    here so it can be shown later.  `limits` are the model's (tightened by the chat's)."""
+    here so it can be shown later.  `limits` are the model's (tightened by the chat's): every
+    bound is checked here, once, and a refusal names the model whose range it is."""
     prompt = clean_text(args.prompt)
     if not prompt:
         raise CommandError("prompt_empty")
@@ -175,40 +143,62 @@ def validate_video(
     negative = clean_text(args.negative if args.negative is not None else limits.default_negative)
     if len(negative) > limits.max_prompt_chars:
         raise CommandError("prompt_too_long", length=len(negative), limit=limits.max_prompt_chars)
-    frames = limits.default_frames if args.frames is None else args.frames
-    steps = limits.default_steps if args.steps is None else args.steps
-    guidance = limits.default_guidance if args.guidance is None else args.guidance
-    if not limits.min_frames <= frames <= limits.max_frames:
-        fps = limits.fps
-        raise CommandError(
-            "frames_out_of_range",
-            low=limits.min_frames,
-            high=limits.max_frames,
-            value=frames,
-            low_s=f"{limits.min_frames / fps:.1f}",
-            high_s=f"{limits.max_frames / fps:.1f}",
-            fps=fps,
-        )
+    seed = args.seed if args.seed is not None else (rng or random.SystemRandom()).randint(0, MAX_SEED)
+    chosen: dict[str, Any] = {"seed": seed}
+    for option in ARG_OPTIONS:
+        if option.bounds:
+            given = getattr(args, option.field)
+            chosen[option.field] = getattr(limits, f"default_{option.bounds}") if given is None else given
+        _check_bounds(option, chosen.get(option.field), limits, model)
+    frames, steps, guidance = int(chosen["frames"]), int(chosen["steps"]), float(chosen["guidance"])
     if model is not None:
         _check_model_rules(model, frames, limits)
-    _in_range(steps, limits.min_steps, limits.max_steps, "--steps")
-    _in_range(guidance, limits.min_guidance, limits.max_guidance, "--guidance")
-    seed = args.seed
-    if seed is None:
-        seed = (rng or random.SystemRandom()).randint(0, MAX_SEED)
-    _in_range(seed, 0, MAX_SEED, "--seed")
+    aspect = args.aspect or limits.aspect
+    width, height = _size(aspect, limits, model)
     return RenderParams(
         prompt=prompt,
         negative=negative,
         seed=seed,
         frames=frames,
         steps=steps,
-        guidance=round(float(guidance), 2),
-        width=limits.width,
-        height=limits.height,
+        guidance=round(guidance, 2),
+        width=width,
+        height=height,
         fps=limits.fps,
         silent=args.silent,
+        aspect=aspect,
     )
+
+
+def _check_bounds(option: Option, value: object, limits: VideoConfig, model: ModelSettings | None) -> None:
+    """One sentence naming the model's range when `value` is outside it."""
+    bounds = option.limits(limits)
+    if bounds is None or not isinstance(value, int | float) or bounds[0] <= value <= bounds[1]:
+        return
+    low, high = bounds
+    named = model.key if model is not None else messages.text("this_model")
+    if option.field == "frames":
+        fps = limits.fps
+        raise CommandError(
+            "frames_out_of_range", model=named, low=low, high=high, value=value,
+            low_s=f"{low / fps:.1f}", high_s=f"{high / fps:.1f}", fps=fps,
+        )  # fmt: skip
+    raise CommandError(
+        "option_out_of_range", option=option.name, model=named, low=low, high=high, value=value
+    )
+
+
+def _size(aspect: str, limits: VideoConfig, model: ModelSettings | None) -> tuple[int, int]:
+    """The model's own size, or its nearest valid size of the asked shape (`spec.size_for`)."""
+    if not aspect:
+        return limits.width, limits.height
+    preset = model.preset if model is not None else None
+    size = size_for(preset, aspect, limits.width, limits.height)
+    if size is None:
+        assert model is not None  # without a model every shape has a size
+        size_now = f"{limits.width}×{limits.height}"
+        raise CommandError("aspect_unsupported", model=model.name, aspect=aspect, size=size_now)
+    return size
 
 
 def _check_model_rules(model: ModelSettings, frames: int, limits: VideoConfig) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 from bot.core.types import Button, ChatRef, Clip, Delivery, RenderParams, UserRef
 from bot.pipelines.spec import ClipIdentity
@@ -169,6 +169,15 @@ class RenderBackend(Protocol):
         """Stop taking jobs; running ones stop after their current step (each gets `Cancelled`)."""
         ...
 
+    def model_state(self) -> ModelState:
+        """Which models are in memory and which cannot load now: the dispatcher groups jobs by
+        model instead of thrashing between loads (an empty state: plain fair order)."""
+        ...
+
+    def warmth(self) -> dict[str, dict[str, float | None]]:
+        """Each loaded model's load and warm-up seconds (/healthz, the log); {} where none load here."""
+        ...
+
 
 @dataclass(frozen=True)
 class ModelState:
@@ -177,12 +186,3 @@ class ModelState:
     resident: frozenset[str] = frozenset()
     unavailable: frozenset[str] = frozenset()
     broken: frozenset[str] = frozenset()  # failed to load (not merely busy): their jobs wait a bounded time
-
-
-@runtime_checkable
-class ModelAware(Protocol):
-    """A backend that renders several models says which are loaded, so the dispatcher can
-    group jobs by model instead of thrashing between loads.  Optional: without it, jobs go
-    in plain fair order."""
-
-    def model_state(self) -> ModelState: ...

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from bot.config import MAX_HD_SIDE, MAX_SMOOTH_FPS
 from bot.core.admission import Admission
-from bot.core.parsing import CommandError, VideoArgs
+from bot.core.options import VideoArgs
+from bot.core.parsing import CommandError
 from bot.core.types import Job, JobStatus, PostKind, PostStep, Request
 from bot.store import Store
 

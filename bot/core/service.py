@@ -24,9 +24,10 @@ from bot.core.challenges import StartArgs
 from bot.core.credentials import ClipChecker, Upload, credentials_report
 from bot.core.delivery import Fitter
 from bot.core.executors import Busy, Executors, TooSoon
-from bot.core.parsing import CommandError, VideoArgs, parse_job_id, parse_video_text
+from bot.core.options import VideoArgs
+from bot.core.parsing import CommandError, parse_job_id, parse_video_text
 from bot.core.pictures import PictureGate
-from bot.core.ports import Clock, ModelAware, Outbox, RenderBackend, WebLinks
+from bot.core.ports import Clock, Outbox, RenderBackend, WebLinks
 from bot.core.status import BotStatus
 from bot.core.types import ButtonAction, ChatRef, Job, Request, UserRef
 from bot.core.wiring import Rooms, wire
@@ -194,7 +195,6 @@ class VideoService:
         except Exception:
             log.warning("status: the database does not answer", exc_info=True)
             waiting = None
-        warmth = getattr(self.backend, "warmth", None)  # backends that load models say how long it took
         model = self.rooms.models.identity(self.config.default_model).name  # what its clips are signed as
         return BotStatus(
             database=waiting is not None,
@@ -207,7 +207,7 @@ class VideoService:
             disconnected=tuple(sorted(self.config.chat_platforms - self.connected)),
             models_loaded=models_loaded(self.config, self.backend, model),
             dead_tasks=tuple(self.dead_tasks),
-            warm=warmth() if callable(warmth) else {},
+            warm=self.backend.warmth(),
         )
 
     async def reply(self, req: Request, text: str, *, private: bool = False) -> str | None:
@@ -384,10 +384,7 @@ class VideoService:
 
 
 def models_loaded(config: Config, backend: RenderBackend, default: str) -> dict[str, bool]:
-    """Each configured model's key → whether it is in memory now (the default's name alone for a
-    backend that does not say)."""
-    if not isinstance(backend, ModelAware):
-        return {default: backend.loaded}
+    """Each configured model's key → whether it is in memory now."""
     resident = backend.model_state().resident
     return {settings.key: name in resident for name, settings in config.model_settings.items()}
 

@@ -17,6 +17,7 @@ from bot.core.service import VideoService
 from bot.core.types import ChatRef, Request, UserRef
 from bot.discordbot.buttons import ResultButton
 from bot.discordbot.commands import Words, animate_command, build_commands
+from bot.discordbot.groups import AdminCommands, ChallengeCommands, leaderboard_command
 from bot.discordbot.host import Live
 from bot.discordbot.outbox import NO_MENTIONS, DiscordOutbox
 from bot.discordbot.refs import EDIT_WINDOW_S, PLATFORM, OriginRef
@@ -85,7 +86,12 @@ class VideoBotClient(discord.Client):
         await self.tree.set_translator(Words())
         guild_id = self.service.config.discord.test_guild_id
         guild = discord.Object(guild_id) if guild_id else None
-        for command in build_commands(self):
+        for command in [
+            *build_commands(self),
+            ChallengeCommands(self),
+            leaderboard_command(self),
+            AdminCommands(self),
+        ]:
             self.tree.add_command(command, guild=guild)
         self.tree.add_command(animate_command(self), guild=guild)  # Apps → Animate on a picture
         synced = await self.tree.sync(guild=guild)

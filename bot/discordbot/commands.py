@@ -4,33 +4,30 @@
 # `app_commands.Range[...]` built from the config at run time, and discord.py reads them
 # as objects (string annotations would be resolved in module globals, where they are not).
 
-import re
-from collections.abc import Sequence
+import inspect
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import discord
 from discord import app_commands
 from discord.app_commands import Range
 
+from bot.config import VideoConfig
 from bot.core import menu, messages
-from bot.core.admin import AUDIT_MAX, SETTINGS, AdminAction, AdminCommand
-from bot.core.challenges import StartArgs
 from bot.core.credentials import Upload
-from bot.core.parsing import MAX_SEED, VideoArgs
-from bot.core.types import Job, JobStatus, UserRef
+from bot.core.options import OPTIONS, Kind, Option, VideoArgs
+from bot.core.types import Job, JobStatus, Request, UserRef
 from bot.discordbot.host import Host
 from bot.discordbot.refs import PLATFORM
 
 RECENT_JOBS = 10
 JobChoices = list[app_commands.Choice[int]]
 AnyCommand = app_commands.Command[Any, ..., None] | app_commands.Group
-# How an admin command names a user in a text option: "<@123>" (a mention typed there) or a
-# bare Discord id; "telegram:<id>" and "discord:<id>" go to the core as typed.
-MENTION = re.compile(r"<@!?(\d+)>|(\d{15,21})")
 
 
 def build_commands(client: Host) -> list[AnyCommand]:
-    """The slash commands, with option ranges from the config so Discord itself checks them too.
+    """The top-level slash commands (`/challenge` and `/admin` are `bot.discordbot.groups`), with
+    option ranges from the config so Discord itself checks them too.
 
     The core checks them again (and explains in the user's language): Discord's own check
     only covers clients that respect the declared ranges.
@@ -43,49 +40,11 @@ def build_commands(client: Host) -> list[AnyCommand]:
         )
         for name, settings in service.config.model_settings.items()
     ][:25]
-    frames_help = _t("discord_frames", low=v.min_frames, high=v.max_frames, default=v.default_frames)
-    steps_help = _t("discord_steps", low=v.min_steps, high=v.max_steps, default=v.default_steps)
 
-    @app_commands.command(name="video", description=_menu("video"))
-    @app_commands.choices(model=model_choices)
-    @app_commands.describe(
-        model=_t("discord_video_model"),
-        prompt=_t("discord_video_prompt"),
-        seed=_t("discord_video_seed", max=MAX_SEED),
-        negative=_t("discord_video_negative"),
-        frames=frames_help,
-        steps=steps_help,
-        guidance=_t("discord_guidance", low=v.min_guidance, high=v.max_guidance, default=v.default_guidance),
-        image=_t("discord_video_image"),
-        silent=_t("discord_video_silent"),
-        loop=_t("discord_video_loop"),
-        smooth=_t("discord_video_smooth"),
-        hd=_t("discord_video_hd"),
-        enhance=_t("discord_video_enhance"),
-    )
-    async def video(
-        interaction: discord.Interaction[Any],
-        prompt: Range[str, 1, v.max_prompt_chars],
-        seed: Range[int, 0, MAX_SEED] | None = None,
-        negative: Range[str, None, v.max_prompt_chars] | None = None,
-        frames: Range[int, v.min_frames, v.max_frames] | None = None,
-        steps: Range[int, v.min_steps, v.max_steps] | None = None,
-        guidance: Range[float, v.min_guidance, v.max_guidance] | None = None,
-        model: app_commands.Choice[str] | None = None,
-        image: discord.Attachment | None = None,
-        silent: bool = False,
-        loop: bool = False,
-        smooth: bool = False,
-        hd: bool = False,
-        enhance: bool = False,
-    ) -> None:
-        async with client.serving(interaction, public_answer=True) as req:
-            chosen = model.value if model else None
-            args = VideoArgs(
-                prompt, seed, negative, frames, steps, guidance, chosen,
-                silent=silent, loop=loop, smooth=smooth, hd=hd, enhance=enhance,
-            )  # fmt: skip
-            await service.video(req, args, picture=Upload(image.size, image.read) if image else None)
+    async def queue_video(req: Request, args: VideoArgs, picture: Upload | None) -> None:
+        await service.video(req, args, picture=picture)
+
+    video = video_command(client, "video", _menu("video"), OPTIONS, queue_video, model_choices)
 
     @app_commands.command(name="extend", description=_menu("extend"))
     @app_commands.describe(
@@ -142,8 +101,19 @@ def build_commands(client: Host) -> list[AnyCommand]:
         async with client.serving(interaction) as req:
             await service.help(req)
 
+    _job_choices_for(client, recent=(info, extend), unfinished=(cancel,))
+    return [video, extend, cancel, queue, quota, info, verify, models, help_]
+
+
+def _job_choices_for(
+    client: Host,
+    recent: Sequence[app_commands.Command[Any, ..., None]],
+    unfinished: Sequence[app_commands.Command[Any, ..., None]],
+) -> None:
+    """The `job` option of each command offers the user's recent (or unfinished) jobs."""
+
     def jobs_of(interaction: discord.Interaction[Any]) -> list[Job]:
-        return service.recent_jobs(UserRef(PLATFORM, str(interaction.user.id)), RECENT_JOBS)
+        return client.service.recent_jobs(UserRef(PLATFORM, str(interaction.user.id)), RECENT_JOBS)
 
     async def recent_jobs(interaction: discord.Interaction[Any], current: str) -> JobChoices:
         return _job_choices(jobs_of(interaction), current)
@@ -152,219 +122,66 @@ def build_commands(client: Host) -> list[AnyCommand]:
         waiting = (JobStatus.QUEUED, JobStatus.RUNNING)
         return _job_choices([j for j in jobs_of(interaction) if j.status in waiting], current)
 
-    info.autocomplete("job")(recent_jobs)
-    extend.autocomplete("job")(recent_jobs)
-    cancel.autocomplete("job")(unfinished_jobs)
-    return [
-        video, extend, cancel, queue, quota, info, verify, models, help_, *challenge_commands(client),
-        admin_commands(client),
-    ]  # fmt: skip
+    for command in recent:
+        command.autocomplete("job")(recent_jobs)
+    for command in unfinished:
+        command.autocomplete("job")(unfinished_jobs)
 
 
-def challenge_commands(client: Host) -> list[AnyCommand]:
-    """`/challenge start|enter|status|end|cancel` and `/leaderboard`, passed to the core typed.
+def video_command(
+    client: Host,
+    name: str,
+    description: app_commands.locale_str,
+    options: Sequence[Option],
+    act: Callable[[Request, VideoArgs, Upload | None], Awaitable[None]],
+    model_choices: list[app_commands.Choice[str]],
+    prompt_words: str = "discord_video_prompt",
+) -> app_commands.Command[Any, ..., None]:
+    """A command whose parameters are the prompt and `options`, one per row of the option table
+    (`bot.core.options`): its type and Discord-checked range, its words, its choices."""
+    v = client.service.config.widest_limits()
 
-    Who may start, end or cancel is the core's call (Discord permissions cannot tell
-    subcommands apart); so is where entries go (the challenge's thread, when it has one).
-    """
-    service = client.service
-    v, c = service.config.widest_limits(), service.config.challenges
-    group = app_commands.Group(name="challenge", description=_menu("challenge"))
-
-    @group.command(name="start", description=_t("discord_challenge_start"))
-    @app_commands.describe(
-        theme=_t("discord_challenge_theme"),
-        duration=_t("discord_challenge_duration"),
-        max_entries=_t("discord_challenge_max_entries", default=c.default_max_entries),
-        required_words=_t("discord_challenge_required_words"),
-        free=_t("discord_challenge_free"),
-    )
-    async def start(
-        interaction: discord.Interaction[Any],
-        theme: Range[str, 1, c.max_theme_chars],
-        duration: Range[str, 1, 20] | None = None,
-        max_entries: Range[int, 1, c.max_entries] | None = None,
-        required_words: Range[str, 1, 200] | None = None,
-        free: bool = False,
-    ) -> None:
-        args = StartArgs(
-            theme,
-            max_entries_per_user=max_entries,
-            required_words=(required_words,) if required_words else (),
-            free_entries=free,
-            duration_text=duration,
-        )
-        async with client.serving(interaction, public_answer=True, lasting=True) as req:
-            await service.challenge.start(req, args)
-
-    @group.command(name="enter", description=_t("discord_challenge_enter"))
-    @app_commands.describe(
-        prompt=_t("discord_challenge_prompt"),
-        seed=_t("discord_seed", max=MAX_SEED),
-        frames=_t("discord_frames", low=v.min_frames, high=v.max_frames, default=v.default_frames),
-        steps=_t("discord_steps", low=v.min_steps, high=v.max_steps, default=v.default_steps),
-    )
-    async def enter(
-        interaction: discord.Interaction[Any],
-        prompt: Range[str, 1, v.max_prompt_chars],
-        seed: Range[int, 0, MAX_SEED] | None = None,
-        frames: Range[int, v.min_frames, v.max_frames] | None = None,
-        steps: Range[int, v.min_steps, v.max_steps] | None = None,
-    ) -> None:
+    async def callback(interaction: discord.Interaction[Any], prompt: str, **given: Any) -> None:
+        image = given.pop("image", None)
+        values = {k: x.value if isinstance(x, app_commands.Choice) else x for k, x in given.items()}
         async with client.serving(interaction, public_answer=True) as req:
-            await service.challenge.enter(req, VideoArgs(prompt, seed=seed, frames=frames, steps=steps))
+            await act(req, VideoArgs(prompt, **values), Upload(image.size, image.read) if image else None)
 
-    @group.command(name="status", description=_t("discord_challenge_status"))
-    async def status(interaction: discord.Interaction[Any]) -> None:
-        async with client.serving(interaction) as req:
-            await service.challenge.status(req)
-
-    @group.command(name="end", description=_t("discord_challenge_end"))
-    async def end(interaction: discord.Interaction[Any]) -> None:
-        async with client.serving(interaction) as req:
-            await service.challenge.stop(req, cancel=False)
-
-    @group.command(name="cancel", description=_t("discord_challenge_cancel"))
-    async def cancel(interaction: discord.Interaction[Any]) -> None:
-        async with client.serving(interaction, public_answer=True) as req:
-            await service.challenge.stop(req, cancel=True)
-
-    @app_commands.command(name="leaderboard", description=_menu("leaderboard"))
-    async def leaderboard(interaction: discord.Interaction[Any]) -> None:
-        # A challenge's thread belongs to its channel: the board there is the channel's.
-        channel = interaction.channel
-        parent = channel.parent_id if isinstance(channel, discord.Thread) else None
-        async with client.serving(interaction, public_answer=True, chat_id=parent) as req:
-            await service.challenge.leaderboard(req)
-
-    return [group, leaderboard]
-
-
-def admin_commands(client: Host) -> app_commands.Group:
-    """`/admin …`, handed to the core as a typed `AdminCommand`; the core refuses non-admins.
-
-    Discord shows the group only to members with Manage Server (server admins can grant
-    it to a role under Server Settings → Integrations), but that is advice to the client:
-    the core checks every call.  A user is named by the `user` option (a member picker) or
-    by `who`: `discord:<id>`, `telegram:<id>`, a mention or a Discord id.
-    """
-    service = client.service
-    group = app_commands.Group(
-        name="admin", description=_menu("admin"), default_permissions=discord.Permissions(manage_guild=True)
-    )
-    quota = app_commands.Group(name="quota", description=_t("discord_admin_quota"), parent=group)
-    user_help = _t("discord_admin_user")
-    who_help = _t("discord_admin_who")
-
-    async def run(interaction: discord.Interaction[Any], command: AdminCommand) -> None:
-        async with client.serving(interaction) as req:
-            await service.admin.command(req, command)
-
-    @quota.command(name="show", description=_t("discord_admin_quota_show"))
-    @app_commands.describe(user=user_help, who=who_help)
-    async def quota_show(
-        interaction: discord.Interaction[Any],
-        user: discord.Member | discord.User | None = None,
-        who: str | None = None,
-    ) -> None:
-        await run(interaction, AdminCommand(AdminAction.QUOTA_SHOW, _target(user, who)))
-
-    @quota.command(name="set", description=_t("discord_admin_quota_set"))
-    @app_commands.describe(limit=_t("discord_admin_quota_limit"), user=user_help, who=who_help)
-    async def quota_set(
-        interaction: discord.Interaction[Any],
-        limit: Range[str, 1, 10],
-        user: discord.Member | discord.User | None = None,
-        who: str | None = None,
-    ) -> None:
-        await run(interaction, AdminCommand(AdminAction.QUOTA_SET, _target(user, who), value=limit.strip()))
-
-    @quota.command(name="reset", description=_t("discord_admin_quota_reset"))
-    @app_commands.describe(user=user_help, who=who_help)
-    async def quota_reset(
-        interaction: discord.Interaction[Any],
-        user: discord.Member | discord.User | None = None,
-        who: str | None = None,
-    ) -> None:
-        await run(interaction, AdminCommand(AdminAction.QUOTA_RESET, _target(user, who)))
-
-    @group.command(name="ban", description=_t("discord_admin_ban"))
-    @app_commands.describe(user=user_help, who=who_help, reason=_t("discord_admin_ban_reason"))
-    async def ban(
-        interaction: discord.Interaction[Any],
-        user: discord.Member | discord.User | None = None,
-        who: str | None = None,
-        reason: Range[str, 1, 200] | None = None,
-    ) -> None:
-        await run(
-            interaction, AdminCommand(AdminAction.BAN, _target(user, who), reason=(reason or "").strip())
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    first = inspect.Parameter("interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    prompt = inspect.Parameter("prompt", keyword, annotation=Range[str, 1, v.max_prompt_chars])
+    table = [
+        inspect.Parameter(
+            o.field, keyword, annotation=_annotation(o, v), default=False if o.kind == Kind.FLAG else None
         )
-
-    @group.command(name="unban", description=_t("discord_admin_unban"))
-    @app_commands.describe(user=user_help, who=who_help)
-    async def unban(
-        interaction: discord.Interaction[Any],
-        user: discord.Member | discord.User | None = None,
-        who: str | None = None,
-    ) -> None:
-        await run(interaction, AdminCommand(AdminAction.UNBAN, _target(user, who)))
-
-    @group.command(name="queue", description=_t("discord_admin_queue"))
-    async def queue(interaction: discord.Interaction[Any]) -> None:
-        await run(interaction, AdminCommand(AdminAction.QUEUE))
-
-    @group.command(name="purge", description=_t("discord_admin_purge"))
-    @app_commands.describe(user=_t("discord_admin_purge_user"), who=who_help)
-    async def purge(
-        interaction: discord.Interaction[Any],
-        user: discord.Member | discord.User | None = None,
-        who: str | None = None,
-    ) -> None:
-        await run(interaction, AdminCommand(AdminAction.PURGE, _target(user, who)))
-
-    @group.command(name="settings", description=_t("discord_admin_settings"))
-    @app_commands.describe(
-        key=_t("discord_admin_settings_key"),
-        value=_t("discord_admin_settings_value"),
-    )
-    @app_commands.choices(key=[app_commands.Choice(name=key, value=key) for key in SETTINGS])
-    async def settings(
-        interaction: discord.Interaction[Any],
-        key: app_commands.Choice[str] | None = None,
-        value: Range[str, 1, 100] | None = None,
-    ) -> None:
-        setting = AdminCommand(AdminAction.SETTINGS, setting=key.value if key else None, value=value)
-        await run(interaction, setting)
-
-    @group.command(name="model", description=_t("discord_admin_model"))
-    @app_commands.describe(name=_t("discord_admin_model_name"))
-    @app_commands.choices(
-        name=[app_commands.Choice(name=n, value=n) for n in client.service.config.model_settings][:25]
-    )
-    async def model(interaction: discord.Interaction[Any], name: app_commands.Choice[str]) -> None:
-        await run(interaction, AdminCommand(AdminAction.MODEL, value=name.value))
-
-    @group.command(name="audit", description=_t("discord_admin_audit"))
-    @app_commands.describe(n=_t("discord_admin_audit_n", max=AUDIT_MAX))
-    async def audit(interaction: discord.Interaction[Any], n: Range[int, 1, AUDIT_MAX] | None = None) -> None:
-        await run(interaction, AdminCommand(AdminAction.AUDIT, count=n))
-
-    return group
+        for o in options
+    ]
+    callback.__signature__ = inspect.Signature([first, prompt, *table])  # type: ignore[attr-defined]
+    words = {o.field: _t(o.words, **o.word_values(v)) for o in options}
+    choices = {o.field: _choices(o, model_choices) for o in options if o.kind in (Kind.CHOICE, Kind.NAME)}
+    described = app_commands.describe(prompt=_t(prompt_words), **words)(callback)
+    chosen = app_commands.choices(**choices)(described) if choices else described
+    return app_commands.command(name=name, description=description)(chosen)
 
 
-def _target(user: discord.Member | discord.User | None, who: str | None) -> str | None:
-    """Whom an admin command is about, as the core names users ("discord:<id>").
+def _annotation(option: Option, v: VideoConfig) -> Any:
+    """How Discord types (and bounds, with the widest model's range) one option of the table."""
+    if option.kind == Kind.FLAG:
+        return bool
+    if option.kind == Kind.PICTURE:
+        return discord.Attachment | None
+    if option.kind in (Kind.CHOICE, Kind.NAME):
+        return app_commands.Choice[str] | None
+    if option.kind == Kind.TEXT:
+        return Range[str, None, v.max_prompt_chars] | None
+    low, high = option.limits(v) or (None, None)
+    return (Range[int, low, high] if option.kind == Kind.INTEGER else Range[float, low, high]) | None
 
-    `who` wins when both are given; a `who` that names nobody is passed on unchanged (the
-    core answers that it needs a user) rather than falling back on the picked user.
-    """
-    if who and who.strip():
-        typed = "".join(who.split())
-        mention = MENTION.fullmatch(typed)
-        return f"{PLATFORM}:{mention[1] or mention[2]}" if mention else typed
-    if user is not None:
-        return UserRef(PLATFORM, str(user.id)).key
-    return None
+
+def _choices(option: Option, model_choices: list[app_commands.Choice[str]]) -> list[app_commands.Choice[str]]:
+    if option.kind == Kind.NAME:
+        return model_choices
+    return [app_commands.Choice(name=choice, value=choice) for choice in option.choices]
 
 
 def _takes_pictures(settings: Any) -> bool:
@@ -414,12 +231,6 @@ def animate_command(client: Host) -> app_commands.ContextMenu:
         await interaction.response.send_modal(AnimateModal(client, picture, locale))
 
     return app_commands.ContextMenu(name=_t("discord_animate"), callback=animate)
-
-
-def _menu_texts(command: str) -> dict[str, str]:
-    """A command's description by language, from the core's one list of commands."""
-    spec = menu.BY_NAME.get(command)
-    return spec.description if spec else {}
 
 
 def _menu(command: str) -> app_commands.locale_str:

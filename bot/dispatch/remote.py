@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from bot.config import VideoConfig
 from bot.core.ports import RenderJob
-from bot.core.types import Extension, Picture, PostKind, PostStep, RenderParams
+from bot.core.types import RenderParams
 from bot.pipelines.spec import ClipIdentity
 
 RENDER_FUNCTION = "render"
@@ -180,7 +180,7 @@ class RemoteJob:
             "run": self.run,
             "job_id": self.job.job_id,
             "model": self.job.model,
-            "params": dataclasses.asdict(self.job.params),
+            "params": self.job.params.to_data(),
             "identity": self.job.identity.as_data(),
             "video": dataclasses.asdict(self.video),
             "parent_sha256": self.parent_sha256,
@@ -197,17 +197,9 @@ class RemoteJob:
             blob = base64.b64decode(str(kwargs["sealed"]), validate=True)
             opened = AESGCM(keys.seal).decrypt(blob[:12], blob[12:], saq_key.encode())
             payload = json.loads(opened)
-            fields = dict(payload["params"])
-            # a picture travels as its record; the worker reads it from `path` (a shared [storage] dir)
-            picture = fields.pop("picture", None)
-            extends = fields.pop("extends", None)  # the parent clip likewise, by its path
-            post = fields.pop("post", None)  # 🎞/🔍: the parent clip by its path, checked by its hash
-            params = RenderParams(
-                **fields,
-                picture=Picture(**picture) if picture else None,
-                extends=Extension(**extends) if extends else None,
-                post=PostStep(**{**post, "kind": PostKind(post["kind"])}) if post else None,
-            )
+            # a picture travels as its record; the worker reads it from `path` (a shared [storage] dir),
+            # and the parent clip of an extension likewise
+            params = RenderParams.from_data(payload["params"])
             identity = ClipIdentity.from_data(payload["identity"])
             job = RenderJob(int(payload["job_id"]), str(payload["model"]), params, identity)
             known = {f.name for f in dataclasses.fields(VideoConfig)}  # a newer bot may send more

@@ -129,7 +129,6 @@ class SaqBackend:
         self.uploads = UploadPort(self.q, inbox, config.upload_url)
         self.results = ResultCheck(self.keys, self.run_id, clips_dir, inbox, credentials)
         self.upload_url = config.upload_url
-        self.died: str | None = None  # why the backend loop stopped on its own (healthz says 503)
         self._queues: dict[str, VideobotQueue] = {}
         self._jobs: dict[int, Remote] = {}
         self._sink: EventSink = _not_running
@@ -174,6 +173,10 @@ class SaqBackend:
         resident = frozenset(name for name, idle in self._capacity.items() if idle > 0)
         return ModelState(resident=resident, unavailable=frozenset(self.models) - resident)
 
+    def warmth(self) -> dict[str, dict[str, float | None]]:
+        """Models load on the workers, not here: nothing to say."""
+        return {}
+
     async def wait_for_slot(self) -> None:
         while not self.free_slots() and not self._stopping:
             self._slot_changed.clear()
@@ -202,8 +205,7 @@ class SaqBackend:
     async def run(self, sink: EventSink) -> None:
         try:
             await self._run(sink)
-        except Exception as error:
-            self.died = f"the SAQ backend stopped: {type(error).__name__}: {error}"
+        except Exception:
             log.exception("the SAQ backend stopped on an error; nothing renders until a restart")
             raise
 

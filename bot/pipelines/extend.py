@@ -81,6 +81,13 @@ def render_continued(params: RenderParams, modes: Modes, call: ModeCall) -> Rend
     """An extension (the joined clip) or a loop, each pipeline call made by `call`; None when
     cancelled."""
     plain = replace(params, extends=None, loop=False, picture=None)
+    if params.extends is not None and params.loop:  # an extension of a loop loops too
+        mode = _needed(modes, Conditioning.LOOP)
+        parent = read_frames(params.extends.clip_path)
+        overlap = min(mode.overlap(params.frames), len(parent))
+        end = Image.fromarray(parent[0])  # the new end leads back into the first frame
+        looped = call(plain, mode, _pictures(parent[-overlap:]), end)
+        return None if looped is None else _with(looped, close_loop(join(parent, looped.frames, overlap)))
     if params.extends is not None:
         mode = _needed(modes, Conditioning.CONTINUATION)
         parent = read_frames(params.extends.clip_path)

@@ -36,18 +36,15 @@ FAMILY = Family(
     ),
 )
 
+# free for research and for commercial use by people and companies with less than USD 10 million
+# annual revenue; above that a paid licence from Lightricks is needed (docs/models.md says so)
 LICENCE = "LTX-2 Community License"
-LICENCE_TERMS = (
-    "free for research and for commercial use by people and companies with less than "
-    "USD 10 million annual revenue; above that a paid licence from Lightricks is needed"
-)
 
 LTX2 = Preset(
     id="Lightricks/LTX-2",
     family=FAMILY,
     licence=LICENCE,
     licence_url="https://huggingface.co/Lightricks/LTX-2",
-    licence_terms=LICENCE_TERMS,
     width=768,
     height=512,
     fps=24,
@@ -68,23 +65,36 @@ def build_tiny_ltx2(seed: int = 0, layers: int = 1) -> Any:
     """LTX2Pipeline with ~60 000 random weights: a two-layer Gemma 3 text encoder (with a one-layer
     SigLIP tower, which the class requires), the T5 tokenizer made in `bot.pipelines.tiny`, a
     4×-space/4×-time video VAE, an audio VAE and a vocoder whose upsampling equals the mel hop
-    (so a clip's soundtrack lasts as long as its frames)."""
+    (so a clip's soundtrack lasts as long as its frames).  The parts are made in this order, from
+    one seed, so a seed builds the same weights."""
     import torch
-    from diffusers import (
-        AutoencoderKLLTX2Audio,
-        AutoencoderKLLTX2Video,
-        FlowMatchEulerDiscreteScheduler,
-        LTX2Pipeline,
-        LTX2VideoTransformer3DModel,
-    )
-    from diffusers.pipelines.ltx2 import LTX2TextConnectors
-    from diffusers.pipelines.ltx2.vocoder import LTX2Vocoder
-    from transformers import Gemma3Config, Gemma3ForConditionalGeneration
+    from diffusers import FlowMatchEulerDiscreteScheduler, LTX2Pipeline
 
     from bot.pipelines.tokenizers import t5_tokenizer
 
     torch.manual_seed(seed)
     tokenizer = t5_tokenizer()
+    text_encoder, hidden, text_layers = _tiny_gemma(tokenizer)
+    transformer = _tiny_ltx2_transformer(hidden, layers)
+    connectors = _tiny_connectors(hidden, text_layers)
+    vae = _tiny_ltx2_vae()
+    audio_vae, vocoder = _tiny_sound()
+    return LTX2Pipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(),
+        vae=vae,
+        audio_vae=audio_vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        connectors=connectors,
+        transformer=transformer,
+        vocoder=vocoder,
+    )
+
+
+def _tiny_gemma(tokenizer: Any) -> tuple[Any, int, int]:
+    """A two-layer Gemma 3 (with the one-layer SigLIP tower the class requires); its width and depth."""
+    from transformers import Gemma3Config, Gemma3ForConditionalGeneration
+
     vocab = len(tokenizer)
     text_config = {
         "vocab_size": vocab,
@@ -118,8 +128,13 @@ def build_tiny_ltx2(seed: int = 0, layers: int = 1) -> Any:
             eoi_token_index=vocab - 3,
         )
     )
-    hidden = text_config["hidden_size"]
-    transformer = LTX2VideoTransformer3DModel(
+    return text_encoder, text_config["hidden_size"], text_config["num_hidden_layers"]
+
+
+def _tiny_ltx2_transformer(hidden: int, layers: int) -> Any:
+    from diffusers import LTX2VideoTransformer3DModel
+
+    return LTX2VideoTransformer3DModel(
         in_channels=4,
         out_channels=4,
         patch_size=1,
@@ -138,9 +153,14 @@ def build_tiny_ltx2(seed: int = 0, layers: int = 1) -> Any:
         rope_double_precision=False,
         rope_type="split",
     )
-    connectors = LTX2TextConnectors(
+
+
+def _tiny_connectors(hidden: int, text_layers: int) -> Any:
+    from diffusers.pipelines.ltx2 import LTX2TextConnectors
+
+    return LTX2TextConnectors(
         caption_channels=hidden,
-        text_proj_in_factor=text_config["num_hidden_layers"] + 1,  # every layer's output, and the embeddings
+        text_proj_in_factor=text_layers + 1,  # every layer's output, and the embeddings
         video_connector_num_attention_heads=2,  # heads × dim = the caption width
         video_connector_attention_head_dim=8,
         video_connector_num_layers=1,
@@ -155,6 +175,12 @@ def build_tiny_ltx2(seed: int = 0, layers: int = 1) -> Any:
         causal_temporal_positioning=False,
         rope_type="split",
     )
+
+
+def _tiny_ltx2_vae() -> Any:
+    """A 4×-space/4×-time video VAE that decodes whole clips (no framewise pass)."""
+    from diffusers import AutoencoderKLLTX2Video
+
     vae = AutoencoderKLLTX2Video(
         in_channels=3,
         out_channels=3,
@@ -178,6 +204,14 @@ def build_tiny_ltx2(seed: int = 0, layers: int = 1) -> Any:
     )
     vae.use_framewise_encoding = False  # type: ignore[attr-defined]  # set in __init__, not declared
     vae.use_framewise_decoding = False  # type: ignore[attr-defined]
+    return vae
+
+
+def _tiny_sound() -> tuple[Any, Any]:
+    """An audio VAE and a vocoder whose upsampling equals the mel hop."""
+    from diffusers import AutoencoderKLLTX2Audio
+    from diffusers.pipelines.ltx2.vocoder import LTX2Vocoder
+
     hop = 160
     audio_vae = AutoencoderKLLTX2Audio(
         base_channels=4,
@@ -208,13 +242,4 @@ def build_tiny_ltx2(seed: int = 0, layers: int = 1) -> Any:
         leaky_relu_negative_slope=0.1,
         output_sampling_rate=TINY_SAMPLE_RATE,
     )
-    return LTX2Pipeline(
-        scheduler=FlowMatchEulerDiscreteScheduler(),
-        vae=vae,
-        audio_vae=audio_vae,
-        text_encoder=text_encoder,
-        tokenizer=tokenizer,
-        connectors=connectors,
-        transformer=transformer,
-        vocoder=vocoder,
-    )
+    return audio_vae, vocoder

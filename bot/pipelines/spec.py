@@ -10,6 +10,7 @@ overrides; the core validates requests against it; `bot.render` loads it.
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,8 @@ MAX_PICTURE_SIDE = 12_000
 MIN_PICTURE_SIDE = 16
 MAX_PICTURE_ASPECT = 8.0  # a 1×8 strip is still a picture; a 1×100 one is not
 FEW_STEPS = 8  # at or below this many default steps a model counts as few-step
+ASPECTS = ("16:9", "9:16", "1:1")  # `--aspect` / `[video] aspect`: landscape, vertical (phones), square
+ASPECT_SLACK = 0.1  # a fixed size within 10 % of the asked shape counts as that shape
 
 
 class StepHook(enum.StrEnum):
@@ -213,12 +216,6 @@ class Preset:
     fixed_size: tuple[int, int] | None = None  # the one size it renders (learned positional embeddings)
     notes: str = ""
     scheduler_shift: float = 0.0  # the flow-matching shift a few-step checkpoint wants; 0: as shipped
-    licence_terms: str = ""  # what the licence limits, in one plain sentence (LTX-2's revenue cap)
-
-    @property
-    def few_step(self) -> bool:
-        """Distilled to a handful of steps: step caching gains little there and costs quality."""
-        return self.steps <= FEW_STEPS
 
     @property
     def pictures(self) -> Pictures:
@@ -258,6 +255,29 @@ class Preset:
         return ClipIdentity(
             name=name, hub_id=hub_id, family=self.family.name, licence=self.licence, loras=loras
         )
+
+
+def size_for(preset: Preset | None, aspect: str, width: int, height: int) -> tuple[int, int] | None:
+    """The checkpoint's nearest valid size of shape `aspect` ("9:16"), or None if it makes none.
+
+    About as many pixels as `width`×`height` (the size the owner configured, so the memory a
+    render takes stays what they sized for), on the checkpoint's size grid, the long side
+    where the shape puts it; a checkpoint with fixed sizes picks the one of that shape.
+    """
+    across, down = (int(n) for n in aspect.split(":"))
+    ratio = across / down
+    if preset is not None and preset.fixed_size is not None:
+        fixed = preset.fixed_size
+        return fixed if abs(fixed[0] / fixed[1] - ratio) <= ASPECT_SLACK * ratio else None
+    grid = preset.size_rule if preset is not None else 8
+    area = width * height
+    wide = max(grid, round(math.sqrt(area * ratio) / grid) * grid)
+    tall = max(grid, round(math.sqrt(area / ratio) / grid) * grid)
+    if across != down and (wide > tall) != (across > down):  # the grid is too coarse: lengthen
+        wide, tall = (wide + grid, tall) if across > down else (wide, tall + grid)
+    if across == down:
+        wide = tall = min(wide, tall)
+    return wide, tall
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from bot.moderation import PromptPolicy
 from bot.pipelines.registry import FAMILIES
 from bot.settings.bounds import ConfigError, Need, check_bounds
 from bot.settings.models import ModelSettings
+from bot.settings.platforms import OWN_SECRETS, PLATFORMS
 from bot.settings.root import Config
 from bot.settings.sections import MIN_WORKER_SECRET_CHARS, WORKER_SECRET_ENV, RenderConfig
 
@@ -157,21 +158,16 @@ def check_tokens(config: Config, require_tokens: bool, need: Need) -> None:
     token = config.secrets.admin_token
     if token and len(token) < 16 and require_tokens:  # the environment's, not the file's
         raise ConfigError(
-            "VIDEOBOT_ADMIN_TOKEN (in the environment) is too short to guard /admin: use at least "
+            f"{OWN_SECRETS['admin_token']} (in the environment) is too short to guard /admin: use at least "
             "16 characters (or leave it empty to turn /admin off)"
         )
-    if config.telegram.enabled and require_tokens:
-        need(
-            bool(config.secrets.telegram_token),
-            "[telegram] enabled",
-            "is true but the TELEGRAM_TOKEN environment variable is empty",
-        )
-    if config.discord.enabled and require_tokens:
-        need(
-            bool(config.secrets.discord_token),
-            "[discord] enabled",
-            "is true but the DISCORD_TOKEN environment variable is empty",
-        )
+    for platform in PLATFORMS:
+        if platform.enabled(config) and require_tokens:
+            need(
+                bool(platform.token(config.secrets)),
+                f"[{platform.name}] enabled",
+                f"is true but the {platform.env} environment variable is empty",
+            )
 
 
 def check_model(config: Config, settings: ModelSettings, need: Need) -> None:

@@ -14,8 +14,9 @@ from bot.pipelines.loras import EXPERTS, MAX_LORAS, LoraSpec, weight_name_proble
 from bot.pipelines.registry import TINY_PRESETS
 from bot.settings.bounds import ConfigError
 from bot.settings.checks import MODEL_NAME, check
+from bot.settings.platforms import SECRET_ENVS
 from bot.settings.root import Config
-from bot.settings.sections import MODEL_LIMIT_KEYS, WORKER_SECRET_ENV, ModelEntry, Secrets
+from bot.settings.sections import MODEL_LIMIT_KEYS, ModelEntry, Secrets
 
 CONFIG_ENV = "VIDEOBOT_CONFIG"
 LORA_KEYS = ("path", "scale", "weight_name", "expert")
@@ -125,12 +126,7 @@ def parse_config(
             known = [f.name for f in fields(Config) if f.name not in hidden]
             raise ConfigError(f"{source}: unknown section [{name}] (known: {', '.join(known)})")
         sections[name] = _section(kind, section, name, source)  # type: ignore[arg-type]
-    secrets = Secrets(
-        telegram_token=env.get("TELEGRAM_TOKEN", "").strip(),
-        discord_token=env.get("DISCORD_TOKEN", "").strip(),
-        admin_token=env.get("VIDEOBOT_ADMIN_TOKEN", "").strip(),
-        worker_secret=env.get(WORKER_SECRET_ENV, "").strip(),
-    )
+    secrets = Secrets(**{name: env.get(variable, "").strip() for name, variable in SECRET_ENVS.items()})
     config = Config(**sections, secrets=secrets, source=source)
     check(config, require_tokens)
     return config

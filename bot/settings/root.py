@@ -9,6 +9,7 @@ from pathlib import Path
 from bot.pipelines.registry import TINY_PRESETS
 from bot.settings.enhance import EnhanceConfig
 from bot.settings.models import LEGACY_MODEL_NAME, ModelSettings, legacy_entry, resolve
+from bot.settings.platforms import PLATFORMS
 from bot.settings.sections import (
     AdminConfig,
     ChallengeConfig,
@@ -92,8 +93,7 @@ class Config:
     @property
     def chat_platforms(self) -> frozenset[str]:
         """The chat platforms switched on: `videobot run` keeps trying to connect each."""
-        on = (("telegram", self.telegram.enabled), ("discord", self.discord.enabled))
-        return frozenset(name for name, enabled in on if enabled)
+        return frozenset(platform.name for platform in PLATFORMS if platform.enabled(self))
 
     @property
     def default_model(self) -> str:

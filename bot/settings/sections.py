@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.pipelines.loras import LoraSpec
+from bot.pipelines.spec import ASPECTS
 from bot.settings.bounds import Bound, above, at_least, not_negative, one_of, setting, tcp_port, within
+from bot.settings.platforms import is_owner_ref
 
 DEFAULT_MODEL_ID = "damo-vilab/text-to-video-ms-1.7b"
 WATERMARK_POSITIONS = ("top-left", "top-right", "bottom-left", "bottom-right")
@@ -122,6 +124,8 @@ class VideoConfig:
     # the model for a picture or a --loop that names none ("": the default if it can, else the first
     # configured model that can); checked against the models in `checks.check_picture_model`
     picture_model: str = ""
+    # the shape of a clip that asks for none: "" (each model's own width and height) or an --aspect
+    aspect: str = setting("", one_of(("", *ASPECTS)))
     # one new picture per person this often (checked before it is downloaded; a reroll is free of it)
     picture_every_s: float = setting(5.0, not_negative())
     # an extended clip's whole length, at most (docs/extend.md)
@@ -270,12 +274,7 @@ class QuotaConfig:
 
 def _bad_owner(owners: tuple[str, ...]) -> str | None:
     """The first `[admin] owners` entry that is not telegram:<id>, discord:<id> or console:<name>."""
-    for owner in owners:
-        platform, _, user_id = owner.partition(":")
-        numeric = platform in ("telegram", "discord") and user_id.isascii() and user_id.isdigit()
-        if not (numeric or (platform == "console" and user_id)):
-            return owner
-    return None
+    return next((owner for owner in owners if not is_owner_ref(owner)), None)
 
 
 @dataclass(frozen=True)

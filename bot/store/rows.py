@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import typing
-from dataclasses import asdict, fields
+from dataclasses import fields
 from typing import Any
 
 from bot.domain import (
@@ -17,11 +17,8 @@ from bot.domain import (
     ChallengeStatus,
     ChatRef,
     Draft,
-    Extension,
     Job,
     JobStatus,
-    Picture,
-    PostStep,
     RenderParams,
     UserRef,
 )
@@ -67,11 +64,7 @@ JOB_COLUMNS: dict[str, type] = _job_columns()
 def job_to_row(job: Job) -> dict[str, Any]:
     """A job as the jobs table holds it (without the ledger columns)."""
     row: dict[str, Any] = {f.name: getattr(job, f.name) for f in fields(Job) if f.name not in _NESTED}
-    row.update(asdict(job.params))
-    row["picture"] = job.params.picture.to_text() if job.params.picture else None
-    row["extends"] = job.params.extends.to_text() if job.params.extends else None
-    row["post"] = job.params.post.to_text() if job.params.post else None
-    row["loop"] = int(job.params.loop)
+    row.update(job.params.to_data())
     row.update(
         platform=job.user.platform,
         user_id=job.user.id,
@@ -90,21 +83,11 @@ def row_to_job(row: sqlite3.Row) -> Job:
     values["status"] = JobStatus(row["status"])
     values["model"] = row["model"] or ""
     values["created_at"] = row["created_at"] or 0.0
-    params = {f.name: row[f.name] for f in fields(RenderParams)}
-    params["negative"] = params["negative"] or ""
-    params["picture"] = Picture.from_text(params["picture"])
-    params["silent"] = bool(params["silent"])  # 0/1 in SQLite; NULL in rows from before the column
-    params["extends"] = Extension.from_text(params["extends"])
-    params["post"] = PostStep.from_text(params["post"])
-    params["then_post"] = params["then_post"] or ""  # NULL in rows from before the column
-    params["loop"] = bool(params["loop"])
-    params["prompt_original"] = params["prompt_original"] or ""  # NULL in rows from before the column
-    params["prompt_writer"] = params["prompt_writer"] or ""
     return Job(
         **values,
         user=UserRef(row["platform"], row["user_id"], row["user_name"] or "", row["locale"] or "en"),
         chat=ChatRef(row["platform"], row["chat_id"], bool(row["chat_is_group"]), row["chat_server"] or ""),
-        params=RenderParams(**params),
+        params=RenderParams.from_data({f.name: row[f.name] for f in fields(RenderParams)}),
     )
 
 

@@ -18,8 +18,8 @@ from telegram.ext import Application, ApplicationBuilder
 from bot.config import Config
 from bot.core.observe import Tally
 from bot.core.service import VideoService
-from bot.telegram_limits import LaneRateLimiter
 from bot.telegrambot.handlers import TelegramAdapter
+from bot.telegrambot.limits import LaneRateLimiter
 from bot.telegrambot.outbox import TelegramOutbox
 from bot.telegrambot.refs import PLATFORM
 

@@ -19,8 +19,8 @@ from telegram.ext import Application
 
 from bot.core import messages
 from bot.core.types import Button, ChatRef, Delivery, Undeliverable, UserRef
-from bot.telegram_limits import ANSWER, DECORATION, WORK, Call, LaneRateLimiter
 from bot.telegrambot.buttons import keyboard
+from bot.telegrambot.limits import ANSWER, DECORATION, WORK, Call, LaneRateLimiter
 from bot.telegrambot.refs import id_of, message_ref, send_reply
 
 log = logging.getLogger(__name__)

@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from bot.config import PLATFORMS
 from bot.core.observe import API_RETRIED, DELIVERY_FAILED, QUOTA_REFUSED
 from bot.core.ports import (
     Cancelled,
@@ -41,7 +42,7 @@ LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 # Where a platform library that counts nothing says it was rate limited and will retry (logger,
 # message start).  Our Telegram limiter counts its retries on the tally instead (`API_RETRIED`).
 RATE_LIMIT_LINES = {
-    "discord.http": ("discord", ("We are being rate limited.", "Global rate limit has been hit")),
+    p.rate_limit_logger: (p.name, p.rate_limit_lines) for p in PLATFORMS if p.rate_limit_logger
 }
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from bot.config import PLATFORMS_BY_NAME
 from bot.core.types import Challenge, Job
 from bot.store.public import CHALLENGE, CHAT, JOB
 from bot.web.site import SITE, Site
@@ -137,7 +138,7 @@ async def leaderboard_page(request: web.Request) -> web.Response:
     )
 
 
-PLATFORM_NAMES = {"telegram": "Telegram", "discord": "Discord", "console": "console"}
+PLATFORM_NAMES = {name: platform.title for name, platform in PLATFORMS_BY_NAME.items()}
 
 
 def chat_name(chat_key: str, challenges: list[tuple[str, Challenge]]) -> str:

@@ -82,7 +82,7 @@ def _encode_noise(shape: ClipShape) -> bytes:
 
 
 class StubBackend:
-    """`RenderBackend` (and `ModelAware`) without a model: one job at a time, `steps` progress events
+    """`RenderBackend` without a model: one job at a time, `steps` progress events
     each, then the prepared clip in `clips_dir`."""
 
     def __init__(
@@ -117,6 +117,9 @@ class StubBackend:
     @property
     def loaded(self) -> bool:
         return self._problem is None
+
+    def warmth(self) -> dict[str, dict[str, float | None]]:
+        return {}
 
     def model_state(self) -> ModelState:
         if self._problem is not None:

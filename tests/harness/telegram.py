@@ -14,11 +14,12 @@ from typing import Any
 
 import pytest_asyncio
 
-from bot.app import build_service, run_telegram, running_worker
+from bot.app import build_service, running_worker
 from bot.config import Config
 from bot.core.ports import Clock
 from bot.core.service import VideoService
 from bot.render import Renderer
+from bot.telegram_adapter import run as run_telegram
 from tests.fakes.telegram_api import ApiCall, FakeTelegram
 from tests.harness.config import MakeConfig
 from tests.harness.core import stub_for
