@@ -16,6 +16,7 @@ from bot.faces import FaceDetector
 from bot.pictures import count_faces_seen
 from tests.harness.core import ALICE, CAROL, CHAT, GROUP, CoreBot, MakeBot
 from tests.harness.pictures import astronaut_jpeg, coffee_jpeg, encode, photo, upload
+from tests.harness.polling import eventually
 from tests.test_pictures import animate, jobs_in_store, pictures_config
 
 REFUSED = "real person's face"
@@ -174,3 +175,118 @@ def test_a_worker_renders_only_the_picture_the_bot_checked(tmp_path: Path) -> No
     assert picture_intact(kept)
     Path(kept.path).write_bytes(astronaut_jpeg())  # swapped on the shared disk after the check
     assert not picture_intact(kept)
+
+
+# the policy at the point of use: as a queued job starts to render --------------------------------
+
+NOT_MADE = "was not made"
+
+
+async def queued_behind_a_held_render(bot: CoreBot, data: bytes, user: Any = ALICE) -> Job:
+    """A picture job, queued while the worker is busy with a held render."""
+    assert bot.stub is not None
+    bot.stub.hold()
+    await bot.video("a held render")
+    await bot.stub.wait_paused()
+    job = await animate(bot, data, user=user)
+    assert job is not None and bot.job(job.id).status == JobStatus.QUEUED
+    return job
+
+
+async def refused_at_start(bot: CoreBot, job: Job, user: Any = ALICE) -> str:
+    """Released: `job` ends failed and refunded, never reaching the backend; its owner told once."""
+    assert bot.stub is not None
+    used = bot.used_today(user)
+    bot.stub.release()
+    ended = await bot.until_status(job.id, JobStatus.FAILED, timeout=30)
+    assert job.id not in [submitted.job_id for submitted in bot.stub.submitted]
+    assert bot.used_today(user) == used - 1  # refunded
+
+    def told() -> list[str]:
+        said = bot.outbox.texts + bot.outbox.edits  # a new message, or its "queued" message edited
+        return [text for text in said if f"#{job.id}" in text and NOT_MADE in text]
+
+    await eventually(lambda: bool(told()), what=f"the owner of #{job.id} to be told")
+    assert len(told()) == 1 and len(told()[0].splitlines()) == 1, bot.outbox.texts
+    assert ended.error is not None and ended.error.startswith("failed_picture")
+    return told()[0]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("remembered", [True, False], ids=["remembered", "checked-afresh"])
+async def test_a_face_queued_before_the_chat_refused_faces_is_not_rendered(
+    make_bot: MakeBot, tmp_path: Path, remembered: bool
+) -> None:
+    bot = await make_bot(config=pictures_config(tmp_path, policy={"faces": "allow"}))
+    job = await queued_behind_a_held_render(bot, astronaut_jpeg())
+    await bot.service.admin(bot.req(admin=True), "settings faces refuse")
+    gate = bot.service.rooms.admission.pictures
+    assert gate is not None
+    if not remembered:
+        gate._seen.clear()  # as after a restart: the whole check runs again
+    assert "may no longer be animated here" in await refused_at_start(bot, job)
+    audit = [
+        (e.action, e.detail) for e in bot.store.audit.entries(50, CHAT.key) if e.action == "refused picture"
+    ]
+    assert audit and "policy refuse" in audit[-1][1]
+
+
+@pytest.mark.asyncio
+async def test_an_owners_face_queued_under_owners_is_not_rendered_once_the_chat_refuses_faces(
+    make_bot: MakeBot, tmp_path: Path
+) -> None:
+    bot = await make_bot(config=pictures_config(tmp_path, policy={"faces": "owners"}))
+    job = await queued_behind_a_held_render(bot, astronaut_jpeg(), user=CAROL)
+    await bot.service.admin(bot.req(admin=True), "settings faces refuse")
+    await refused_at_start(bot, job, user=CAROL)
+
+
+@pytest.mark.asyncio
+async def test_a_queued_picture_is_not_rendered_once_the_detector_is_gone(
+    make_bot: MakeBot, tmp_path: Path
+) -> None:
+    bot = await make_bot(config=pictures_config(tmp_path, policy={"faces": "allow"}))
+    job = await queued_behind_a_held_render(bot, coffee_jpeg())
+    bot.service.rooms.admission.pictures = None  # as `picture_gate` leaves it when the detector is missing
+    assert "can't be checked" in await refused_at_start(bot, job)
+    actions = [e.action for e in bot.store.audit.entries(50, CHAT.key)]
+    assert "refused picture" in actions
+
+
+@pytest.mark.asyncio
+async def test_an_extension_of_a_face_clip_queued_before_the_chat_refused_faces_is_not_rendered(
+    make_bot: MakeBot, tmp_path: Path
+) -> None:
+    bot = await make_bot(config=pictures_config(tmp_path, policy={"faces": "owners"}))
+    clip = await owners_face_clip(bot)
+    assert bot.stub is not None
+    bot.stub.hold()
+    await bot.video("a held render", user=CAROL)
+    await bot.stub.wait_paused()
+    extension = await bot.service.extend(bot.req(CAROL), clip.id)
+    assert extension is not None
+    await bot.service.admin(bot.req(admin=True), "settings faces refuse")
+    await refused_at_start(bot, extension, user=CAROL)
+
+
+@pytest.mark.asyncio
+async def test_a_picture_that_still_passes_renders_and_costs_no_second_look(
+    make_bot: MakeBot, tmp_path: Path
+) -> None:
+    bot = await make_bot(config=pictures_config(tmp_path, policy={"faces": "refuse"}))
+    gate = bot.service.rooms.admission.pictures
+    assert gate is not None and bot.stub is not None
+    looks: list[bytes] = []
+    inspect = gate.inspect
+
+    def counted(data: bytes, sizes: Any) -> Any:
+        looks.append(data)
+        return inspect(data, sizes)
+
+    gate.inspect = counted
+    job = await queued_behind_a_held_render(bot, coffee_jpeg())
+    await bot.service.admin(bot.req(admin=True), "settings faces refuse")
+    bot.stub.release()
+    await bot.until_status(job.id, JobStatus.DONE, timeout=30)
+    assert job.id in [submitted.job_id for submitted in bot.stub.submitted]
+    assert len(looks) == 1  # the upload's check; its start only hashed the kept file
