@@ -11,7 +11,9 @@ Credentials (the bot's own stills pass the face gate) are looked at.
 The detector looks at what a model is given, not only at the picture as sent: the centre crop
 at each model size asked for (a face in the middle of a 4096×512 strip is a portrait once
 cropped), and each view upright and turned 90°, 180° and 270° (a model animates a picture
-upside down as readily as upright).  Pillow's limits are set here, once, on import.
+upside down as readily as upright); when none shows a face, closer: each crop with a margin (a
+face the crop cuts in half) and a big picture's tiles enlarged (small faces, collages), at a
+stricter score.  Pillow's limits are set here, once, on import.
 """
 
 from __future__ import annotations
