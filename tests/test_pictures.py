@@ -202,7 +202,9 @@ async def test_a_picture_over_max_image_mb_is_refused_before_it_is_downloaded(
 
 
 def test_exif_orientation_is_applied_and_the_first_frame_of_an_animation_taken() -> None:
-    def no_faces(picture: Image.Image, *, derived: bool = False, fine: bool = False) -> int:
+    def no_faces(
+        picture: Image.Image, *, derived: bool = False, fine: bool = False, closer: bool = False
+    ) -> int:
         return 0
 
     inspect = PictureInspector(20_000_000, no_faces)

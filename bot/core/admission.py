@@ -19,7 +19,7 @@ from bot.core.boards import GroupBoards
 from bot.core.credentials import Upload
 from bot.core.enhancing import Drafts, PromptRewriter, carried, kept_note, rewritten, typed_args
 from bot.core.eta import Eta
-from bot.core.executors import Busy, TooSoon, UntrustedChecks
+from bot.core.executors import Busy, TooSoon, UntrustedChecks, run_in
 from bot.core.models import Models
 from bot.core.notify import Notifier
 from bot.core.observe import QUOTA_REFUSED, Tally
@@ -348,7 +348,7 @@ class Admission:
             raise CommandError("picture_download_failed") from None
         with _check_refusals():
             checks = self._checks()
-            facts = await checks.run(who, gate.inspect, data, (size,), kind="picture", every_s=every_s)
+            facts = await checks.run(who, gate.check, data, (size,), kind="picture", every_s=every_s)
         self._face_policy(req, chat, facts)
         return await asyncio.to_thread(gate.keep, data, facts)
 
@@ -362,6 +362,46 @@ class Admission:
             )
         self._face_policy(req, chat, facts)
 
+    async def vet(self, job: Job) -> str | None:
+        """The face policy at the point of use, as a queued job is about to render: for its owner
+        and chat as they stand now, on every picture it animates (its own, and those behind the
+        clips it continues).  None: it may render; else the message key its ending tells the owner
+        (the caller ends it, refunded).  Audited.  A picture checked before costs a hash of its file."""
+        pictures = [job.params.picture] if job.params.picture is not None else []
+        pictures += [p for p in self._pictures_behind(job.params.extends) if p not in pictures]
+        if not pictures:
+            return None
+        challenge = self.store.challenges.get(job.challenge_id) if job.challenge_id is not None else None
+        req = Request(job.user, challenge.chat if challenge else job.chat)
+        chat = self.store.chats.get(req.chat.scope_key)
+        size = (job.params.width, job.params.height)
+        try:
+            gate = self.gate()
+            for picture in pictures:
+                self._face_policy(
+                    req, chat, await self._stored_facts(gate, picture, size), audit_let_through=False
+                )
+        except CommandError as refusal:
+            if refusal.key == "picture_face":
+                return "failed_picture_face"  # audited by `_face_policy`
+            detail = f"{refusal.key}, job {job.id}"
+            self.store.audit.add(
+                self.clock(), req.chat.key, req.user.key, "refused picture", "unchecked", detail
+            )
+            return "failed_picture_unchecked"
+        return None
+
+    async def _stored_facts(self, gate: PictureGate, picture: Picture, size: Size) -> PictureFacts:
+        """What the checks found in a kept picture: remembered (a hash of the file), or — not seen
+        since the bot started — the whole check, in the pool for files people send."""
+        checks = self._checks()
+        with _check_refusals():
+            facts = await asyncio.to_thread(gate.remembered, picture, (size,))
+            if facts is None:
+                check = run_in(checks.pool, gate.inspect_stored, picture, (size,))
+                facts = await asyncio.wait_for(check, checks.timeout_s)
+        return facts
+
     def gate(self) -> PictureGate:
         """The picture checks; without them (no face detector) no picture is animated, kept or new."""
         if self.pictures is None:
@@ -372,8 +412,11 @@ class Admission:
         assert self.checks is not None  # set in __post_init__
         return self.checks
 
-    def _face_policy(self, req: Request, chat: ChatSettings, facts: PictureFacts) -> None:
-        """Refuse (audited) a real face this person may not animate here; audit one let through."""
+    def _face_policy(
+        self, req: Request, chat: ChatSettings, facts: PictureFacts, *, audit_let_through: bool = True
+    ) -> None:
+        """Refuse (audited) a real face this person may not animate here; audit one let through
+        (once, at admission: not again when its job starts)."""
         policy = FacePolicy(self.config.policy.faces).tightened(chat.faces)
         detail = f"{facts.faces} face(s), policy {policy}, sha256 {facts.picture.sha256}"
         try:
@@ -381,7 +424,7 @@ class Admission:
         except CommandError:
             self.store.audit.add(self.clock(), req.chat.key, req.user.key, "refused picture", "face", detail)
             raise
-        if animated_face:
+        if animated_face and audit_let_through:
             self.store.audit.add(self.clock(), req.chat.key, req.user.key, "animated face", "face", detail)
 
     def _pictures_behind(self, extends: Extension | None) -> list[Picture]:

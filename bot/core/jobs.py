@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bot.core.endings import Endings, RunningJob, RunningJobs
@@ -73,6 +73,9 @@ class JobRunner:
         self.endings = endings
         self.tasks = tasks
         self.stopping = False
+        # the last word before a job renders (`Admission.vet`: the face policy at the point of use):
+        # None lets it render, a message key ends it failed and refunded
+        self.vet: Callable[[Job], Awaitable[str | None]] | None = None
 
     def wake(self) -> None:
         """A job was queued: look at the queue, and let the backend retry a failed model load."""
@@ -98,9 +101,33 @@ class JobRunner:
             if self.stopping:
                 self.store.jobs.requeue(job.id)
                 break
-            self.running.jobs[job.id] = RunningJob(job)
+            running = self.running.jobs[job.id] = RunningJob(job)
+            if not await self._vetted(running):
+                continue
             name = self.models.name_of(job.model)
             self.backend.submit(RenderJob(job.id, name, job.params, self.models.identity(name)))
+
+    async def _vetted(self, running: RunningJob) -> bool:
+        """Whether a claimed job may go to the backend now (`vet`); if not, it ends here through
+        `Endings`, refunded, its owner told in one sentence — never handed over.  A cancel that
+        came while it was being looked at ends it as cancelled; a stop puts it back in line."""
+        job = running.job
+        try:
+            refusal = await self.vet(job) if self.vet is not None else None
+        except Exception:
+            log.exception("checking job %d before its render failed", job.id)
+            refusal = "failed_internal"
+        if refusal is None and running.cancel_notice is None and not self.stopping:
+            return True
+        del self.running.jobs[job.id]
+        if running.cancel_notice is not None:
+            self.tasks.spawn(self.endings.cancelled(running))
+        elif self.stopping:
+            self._write(lambda: self.store.jobs.requeue(job.id), job)
+        else:
+            log.warning("job %d refused as it was about to render: %s", job.id, refusal)
+            self.tasks.spawn(self.endings.fail(job, refusal or "failed_internal"))
+        return False
 
     def pick(self, ordered: list[Job]) -> Job | None:
         """The job to run next, from the queue in fair order: the head, unless the model in memory

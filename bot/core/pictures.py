@@ -10,6 +10,9 @@ person and a time limit, so a hostile file never holds up chats, renders or anyo
 from __future__ import annotations
 
 import enum
+import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -66,22 +69,59 @@ class Kept:
             Path(self.picture.path).unlink(missing_ok=True)
 
 
+REMEMBERED = 4096  # verdicts kept (a few hundred bytes each): the pictures of every job waiting
+
+
 class PictureGate:
-    """The picture checks, and where accepted pictures are kept."""
+    """The picture checks, and where accepted pictures are kept.
+
+    What the checks found is remembered by the picture's SHA-256 and the model sizes looked at
+    (the same bytes give the same faces), so a kept picture used again — a reroll, or its job
+    starting to render — costs a hash of the file, not the detector's dozens of looks; the face
+    policy is applied to the remembered count as the policy stands at that moment."""
 
     def __init__(self, inspect: PictureInspector, folder: Path) -> None:
         self.inspect = inspect
         self.folder = folder
+        self._seen: OrderedDict[tuple[str, tuple[Size, ...]], PictureFacts] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def check(self, data: bytes, sizes: Sequence[Size]) -> PictureFacts:
+        """Check untrusted bytes (blocking), and remember what was found."""
+        facts = self.inspect(data, sizes)
+        with self._lock:
+            self._seen[(facts.picture.sha256, tuple(sizes))] = facts
+            while len(self._seen) > REMEMBERED:
+                self._seen.popitem(last=False)
+        return facts
+
+    def remembered(self, picture: Picture, sizes: Sequence[Size]) -> PictureFacts | None:
+        """What an earlier check found in the file kept for `picture`, if that file is unchanged
+        (its SHA-256, read now) and was looked at for these sizes (blocking: reads the file)."""
+        return self._lookup(self._read(picture), sizes)
 
     def inspect_stored(self, picture: Picture, sizes: Sequence[Size]) -> PictureFacts:
-        """A kept picture checked again, for a new use of it (blocking)."""
+        """A kept picture checked again, for a new use of it (blocking); remembered if unchanged."""
+        data = self._read(picture)
+        return self._lookup(data, sizes) or self.check(data, sizes)
+
+    def _lookup(self, data: bytes, sizes: Sequence[Size]) -> PictureFacts | None:
+        key = (hashlib.sha256(data).hexdigest(), tuple(sizes))
+        with self._lock:
+            facts = self._seen.get(key)
+            if facts is not None:
+                self._seen.move_to_end(key)
+        return facts
+
+    @staticmethod
+    def _read(picture: Picture) -> bytes:
         try:
             data = Path(picture.path).read_bytes() if picture.path else b""
         except OSError:
             data = b""
         if not data:
             raise CommandError("picture_gone")
-        return self.inspect(data, sizes)
+        return data
 
     def keep(self, data: bytes, facts: PictureFacts) -> Kept:
         """Store the picture (named by its hash: one copy however many jobs use it)."""

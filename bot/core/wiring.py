@@ -118,6 +118,7 @@ def wire(
         queue=queue, eta=eta, clock=clock, rng=rng, models=models, backend=backend, check_clip=check_clip,
     )  # fmt: skip
     deliveries.after_done = commands.follow_up
+    runner.vet = admission.vet  # the face policy again, as each job with a picture starts
     challenges = Challenges(
         config=config, store=store, notifier=notifier, admission=admission, endings=endings, tasks=tasks,
         clock=clock, links=links,
