@@ -21,7 +21,7 @@ done
 parallel=()
 cores=$(nproc 2>/dev/null || echo 1)
 if [ "$cores" -gt 1 ]; then
-    # one worker per core; a module's tests stay on one worker (they share its module fixtures)
-    parallel=(-n auto --dist loadscope)
+    # one worker per core, tests handed out one by one; a module marked xdist_group stays on one worker
+    parallel=(-n auto --dist loadgroup)
 fi
 exec .venv/bin/python -m pytest -q "${parallel[@]}" "${lanes[@]}" "${args[@]}"

@@ -42,7 +42,10 @@ from tests.harness.saq import (
     write_saq_config,
 )
 
-pytestmark = pytest.mark.skipif(redis_missing() is not None, reason=redis_missing() or "")
+pytestmark = [
+    pytest.mark.skipif(redis_missing() is not None, reason=redis_missing() or ""),
+    pytest.mark.xdist_group("saq"),  # one Redis and one worker pool for the module, on one test worker
+]
 
 USERS = [UserRef(PLATFORM, str(n), f"User{n}") for n in range(1, 6)]
 LONG = "--steps 150"  # a few seconds on the tiny model: long enough to act on mid-render
