@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from aiohttp import web
 
 from bot.enhance.tiny import scripted
-from tests.fakes.hf_hub import FakeHub
+from tests.fakes.hf_hub import FakeHub, serving
 from tests.harness.console import VIDEOBOT, ChildProcesses, child_env
 
 WRITER = "Qwen/Qwen3-1.7B"
@@ -29,13 +28,8 @@ async def writer_hub(tmp_path: Path) -> AsyncIterator[tuple[FakeHub, str, set[st
     tokenizer.save_pretrained(folder)
     files = {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
     fake = FakeHub({WRITER: {**files, **NOT_READ}})
-    runner = web.AppRunner(fake.app())
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield fake, f"http://127.0.0.1:{port}", set(files)
-    await runner.cleanup()
+    async with serving(fake) as endpoint:
+        yield fake, endpoint, set(files)
 
 
 async def run(

@@ -12,11 +12,10 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 import torch
-from aiohttp import web
 
 from bot.post.hd import import_spandrel
 from bot.post.ifnet import IFNet
-from tests.fakes.hf_hub import FakeHub
+from tests.fakes.hf_hub import FakeHub, serving
 from tests.harness.console import VIDEOBOT, ChildProcesses, child_env
 
 RIFE_REPO, UPSCALER_REPO = "Upsampler/rife-4-25", "nateraw/real-esrgan"
@@ -45,13 +44,8 @@ def weights() -> dict[str, dict[str, bytes]]:
 @pytest_asyncio.fixture
 async def hub() -> AsyncIterator[tuple[FakeHub, str]]:
     fake = FakeHub(weights())
-    runner = web.AppRunner(fake.app())
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield fake, f"http://127.0.0.1:{port}"
-    await runner.cleanup()
+    async with serving(fake) as endpoint:
+        yield fake, endpoint
 
 
 async def run(

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from aiohttp import web
 
 from bot.pull import PullError, PullFile, PullPlan, check_free_space, human_size
-from tests.fakes.hf_hub import FakeHub
+from tests.fakes.hf_hub import FakeHub, serving
 from tests.harness.console import VIDEOBOT, ChildProcesses, child_env
 
 MS = "damo-vilab/text-to-video-ms-1.7b"
@@ -42,13 +41,8 @@ WANTED = {
 @pytest_asyncio.fixture
 async def hub() -> AsyncIterator[tuple[FakeHub, str]]:
     fake = FakeHub({MS: dict(MS_FILES)})
-    runner = web.AppRunner(fake.app())
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield fake, f"http://127.0.0.1:{port}"
-    await runner.cleanup()
+    async with serving(fake) as endpoint:
+        yield fake, endpoint
 
 
 async def videobot(

@@ -7,7 +7,9 @@ first GET of a file stop mid-body, as a dropped connection does, to prove a down
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -82,3 +84,17 @@ class FakeHub:
         await response.write(body[start:])
         await response.write_eof()
         return response
+
+
+@contextlib.asynccontextmanager
+async def serving(fake: FakeHub) -> AsyncIterator[str]:
+    """`fake` on a free loopback port, for as long as the block runs: its base URL (`HF_ENDPOINT`)."""
+    runner = web.AppRunner(fake.app())
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
