@@ -9,6 +9,7 @@ Rerolling an extension renders another continuation of the same parent.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -31,15 +32,20 @@ def clip_frames(params: RenderParams) -> int:
     return params.frames - 1 if params.loop else params.frames
 
 
-def chain(store: Store, job: Job, limit: int = 50) -> list[Job]:
-    """The clips `job` continues, first clip first, ending with `job` (bounded, for /info)."""
+def ancestry(store: Store, job: Job, parent_of: Callable[[Job], int | None], limit: int) -> list[Job]:
+    """`job` and the clips it was made from by `parent_of`'s link, oldest first (bounded)."""
     jobs = [job]
-    while jobs[0].params.extends is not None and len(jobs) < limit:
-        parent = store.jobs.get(jobs[0].params.extends.parent_id)
+    while (parent_id := parent_of(jobs[0])) is not None and len(jobs) < limit:
+        parent = store.jobs.get(parent_id)
         if parent is None:
             break
         jobs.insert(0, parent)
     return jobs
+
+
+def chain(store: Store, job: Job, limit: int = 50) -> list[Job]:
+    """The clips `job` continues, first clip first, ending with `job` (bounded, for /info)."""
+    return ancestry(store, job, lambda j: j.params.extends.parent_id if j.params.extends else None, limit)
 
 
 def extend_words(text: str) -> tuple[str, bool, bool]:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bot.config import MAX_HD_SIDE, MAX_SMOOTH_FPS
 from bot.core.admission import Admission
+from bot.core.extend import ancestry
 from bot.core.options import VideoArgs
 from bot.core.parsing import CommandError
 from bot.core.types import Job, JobStatus, PostKind, PostStep, Request
@@ -21,13 +22,7 @@ from bot.store import Store
 
 def post_chain(store: Store, job: Job, limit: int = 20) -> list[Job]:
     """The clips `job` was made from by post steps, the rendered one first, ending with `job`."""
-    jobs = [job]
-    while jobs[0].params.post is not None and len(jobs) < limit:
-        parent = store.jobs.get(jobs[0].params.post.parent_id)
-        if parent is None:
-            break
-        jobs.insert(0, parent)
-    return jobs
+    return ancestry(store, job, lambda j: j.params.post.parent_id if j.params.post else None, limit)
 
 
 def steps_of(chain: list[Job]) -> list[PostKind]:
@@ -63,16 +58,8 @@ async def post_step(
     chain = post_chain(store, parent)
     check_post(chain, kind)
     p = chain[0].params  # the render's request: the model's limits hold for it, not for a post clip
-    args = VideoArgs(
-        prompt=p.prompt,
-        negative=p.negative,
-        seed=p.seed,
-        frames=p.frames,
-        steps=p.steps,
-        guidance=p.guidance,
-        model=model,
-        silent=p.silent,
-    )
+    # the render's settings (its aspect too); the loop rides on the step: smoothing crosses its seam
+    args = VideoArgs.from_params(p, model, loop=False)
     step = PostStep(kind, parent.id, parent.clip_path, loop=p.loop)
     return await admission.submit(req, args, parent_id=parent.id, post=step, then=then)
 
