@@ -46,6 +46,9 @@ def telegram_settings(fake: FakeTelegram, **extra: Any) -> dict[str, Any]:
         "base_url": fake.base_url,
         "base_file_url": fake.base_file_url,
         "poll_timeout_s": 1,
+        # the fake enforces no per-group budget, and stories in a group would wait 3 s a message
+        # after the first 20; the limiter's pacing has its own tests (tests/test_telegram_limits.py)
+        "group_per_min": 6000,
         **extra,
     }
 
