@@ -100,7 +100,7 @@ def picture_gate(config: Config, credentials: ContentCredentials) -> PictureGate
     from bot.provenance.verify import check_picture, trust_anchors
 
     try:
-        detector = FaceDetector()
+        detector = FaceDetector.shared()
     except FaceDetectorUnavailable as error:
         log.error("pictures are off: %s", error)
         return None

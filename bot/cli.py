@@ -356,7 +356,7 @@ def _demo_picture(config: Config, settings: ModelSettings, path: Path) -> Pictur
     except OSError as error:
         raise _DemoRefusal(f"cannot read the picture {path}: {error.strerror or error}") from None
     size = (settings.limits.width, settings.limits.height)  # what the model will be given
-    facts = PictureInspector(config.video.max_image_mb * 1_000_000, FaceDetector())(data, (size,))
+    facts = PictureInspector(config.video.max_image_mb * 1_000_000, FaceDetector.shared())(data, (size,))
     check_faces(facts, FacePolicy(config.policy.faces), is_owner=True)
     return dataclasses.replace(facts.picture, path=str(path.resolve()))
 

@@ -15,6 +15,7 @@ text, textures …); see docs/pictures.md.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import math
 import runpy
@@ -48,7 +49,9 @@ class FaceDetectorUnavailable(Exception):
     """The detector's weights or runtime are not installed; pictures cannot be checked."""
 
 
+@functools.cache
 def _weights() -> bytes:
+    """The ONNX graph, read once a process: `weights.py` is 1.7 MB of Python to compile."""
     spec = importlib.util.find_spec("retinaface")
     if spec is None or not spec.submodule_search_locations:
         raise FaceDetectorUnavailable(
@@ -92,9 +95,29 @@ def _nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> list[int]:
     return kept
 
 
+def detector_input(picture: Image.Image, side: int = DETECT_SIDE) -> Image.Image:
+    """`picture` as the detector sees it: RGB, its longer side `side` (the picture itself when it
+    already is).  A view turned after this is the turned view's own input, made once."""
+    if picture.mode == "RGB" and max(picture.size) == side:
+        return picture
+    rgb = picture.convert("RGB")
+    if max(rgb.size) < side:
+        scale = side / max(rgb.size)
+        enlarged = (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale)))
+        rgb = rgb.resize(enlarged, Image.Resampling.BICUBIC)
+    rgb.thumbnail((side, side), Image.Resampling.BILINEAR)
+    return rgb
+
+
 class FaceDetector:
     """Counts the faces in a picture.  One ONNX Runtime session, one CPU thread, shared by
-    the picture-check threads (its `run` is thread-safe)."""
+    the picture-check threads (its `run` is thread-safe); `shared()` is the process's one."""
+
+    @classmethod
+    @functools.cache
+    def shared(cls) -> FaceDetector:
+        """The process's detector, made on first use (a session costs ~0.1 s to build)."""
+        return cls()
 
     def __init__(self) -> None:
         try:
@@ -111,12 +134,7 @@ class FaceDetector:
         self, picture: Image.Image, side: int = DETECT_SIDE, threshold: float = SCORE_THRESHOLD
     ) -> list[tuple[float, float, float, float, float]]:
         """(score, x, y, w, h) of each face, in the pixels of the picture scaled to `side`."""
-        rgb = picture.convert("RGB")
-        if max(rgb.size) < side:
-            scale = side / max(rgb.size)
-            enlarged = (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale)))
-            rgb = rgb.resize(enlarged, Image.Resampling.BICUBIC)
-        rgb.thumbnail((side, side), Image.Resampling.BILINEAR)
+        rgb = detector_input(picture, side)
         pixels = np.asarray(rgb, dtype=np.float32)[..., ::-1] - _MEAN_BGR  # RGB → BGR, centred
         height, width = pixels.shape[:2]
         batch = np.ascontiguousarray(pixels.transpose(2, 0, 1)[None])

@@ -37,7 +37,7 @@ from bot.core.credentials import CredentialsCheck
 from bot.core.parsing import CommandError
 from bot.core.pictures import OWN_CREDENTIALS, PictureFacts, Size
 from bot.core.types import Picture
-from bot.faces import DETECT_SIDE, FINE_SIDE
+from bot.faces import DETECT_SIDE, FINE_SIDE, detector_input
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +79,22 @@ def model_view(picture: Image.Image, size: Size) -> Image.Image:
     picture's resolution (the same pixels, never blurred by a resize to a tiny model's size)."""
     from bot.pipelines.image import fit_picture
 
+    return fit_picture(picture, *_fitted(picture, size))
+
+
+def _fitted(picture: Image.Image, size: Size) -> Size:
+    """The size of a model's crop of `picture` at the picture's resolution: one per aspect."""
     width, height = size
     scale = min(picture.width / width, picture.height / height)
-    return fit_picture(picture, max(1, round(width * scale)), max(1, round(height * scale)))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _distinct_crops(picture: Image.Image, sizes: Sequence[Size]) -> list[Size]:
+    """One model size per distinct crop it gives, leaving out those that are the whole picture
+    (models of one aspect receive the same pixels, and the picture as sent is looked at anyway)."""
+    crops = {_fitted(picture, size): size for size in reversed(sizes)}
+    crops.pop(picture.size, None)
+    return list(reversed(crops.values()))
 
 
 FINE_ABOVE = 2 * DETECT_SIDE  # a picture whose longer side is past this gets a finer look, and tiles
@@ -103,19 +116,23 @@ def crop_with_margin(picture: Image.Image, size: Size, margin: float = CROP_MARG
 
 def detector_views(picture: Image.Image, sizes: Sequence[Size]) -> Iterator[tuple[Image.Image, bool]]:
     """(view, derived): the picture and each model's crop of it, each upright and turned 90°, 180°
-    and 270°; `derived` for all but the picture as sent."""
-    for view in (picture, *(model_view(picture, size) for size in dict.fromkeys(sizes))):
-        yield view, view is not picture
+    and 270°; `derived` for all but the picture as sent.  Each view is sized for the detector
+    once, then turned (what the detector would have made of each turn on its own)."""
+    for view in (picture, *(model_view(picture, size) for size in _distinct_crops(picture, sizes))):
+        small = detector_input(view)
+        yield small, view is not picture
         for turn in TURNS:
-            yield view.transpose(turn), True
+            yield small.transpose(turn), True
 
 
 def closer_views(picture: Image.Image, sizes: Sequence[Size]) -> Iterator[Image.Image]:
     """Each model's crop with a margin (a face the crop cuts in half is whole there), then, for a
     big picture, its tiles enlarged (small faces in a large field, a collage's faces)."""
-    for size in dict.fromkeys(sizes):
+    seen = {picture.size}  # a centred crop is known by its size
+    for size in _distinct_crops(picture, sizes):
         margin = crop_with_margin(picture, size)
-        if margin.size != picture.size:
+        if margin.size not in seen:
+            seen.add(margin.size)
             yield margin
     if max(picture.size) > FINE_ABOVE:
         yield from tiles(picture)

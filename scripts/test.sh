@@ -7,6 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/pytest ] || scripts/setup.sh
 export HF_HUB_OFFLINE=1 PTB_TIMEDELTA=true
+# compiled modules (and pytest's rewritten test modules) are kept in __pycache__: a second run
+# starts in seconds, not the ~10 s each worker spends compiling every module again
+unset PYTHONDONTWRITEBYTECODE
 args=()
 lanes=()
 for arg in "$@"; do

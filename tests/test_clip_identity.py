@@ -16,7 +16,7 @@ from bot.pipelines.spec import ClipIdentity
 from bot.provenance import check_clip, read_record
 from bot.render import Renderer
 from tests.harness.config import MakeConfig, tiny_settings, to_toml
-from tests.harness.core import CoreBot, MakeBot
+from tests.harness.core import COLD, CoreBot, MakeBot
 from tests.harness.lanes import starts
 from tests.harness.saq import SECRET, RedisServer, StartWorker, redis_missing, saq_settings
 
@@ -79,7 +79,7 @@ async def test_a_clip_rendered_by_a_worker_and_one_rendered_in_process_say_the_s
     expected = local_config.model_settings["wan"].identity
     assert expected == ClipIdentity("wan", "tiny-wan", "wan", "none (random weights)")
     local = await make_bot(
-        config=local_config, renderer=Renderer.for_model(local_config.model_settings["wan"])
+        config=local_config, renderer=Renderer.for_model(local_config.model_settings["wan"], COLD)
     )
     local_tags, local_record, local_clip = await render_one(local)
 
@@ -90,7 +90,9 @@ async def test_a_clip_rendered_by_a_worker_and_one_rendered_in_process_say_the_s
     worker = start_worker(worker_file, name="identity")
     try:
         remote_config = parse_config(remote_settings, "remote.toml", {"VIDEOBOT_WORKER_SECRET": SECRET})
-        remote = await make_bot(config=remote_config, renderer=Renderer("tiny"))  # unused: SAQ renders
+        remote = await make_bot(
+            config=remote_config, renderer=Renderer("tiny", tuning=COLD)
+        )  # unused: SAQ renders
         remote_tags, remote_record, remote_clip = await render_one(remote)
     finally:
         worker.stop()

@@ -19,7 +19,7 @@ from bot.enhance import PromptWriter, Rewrite, WriterSlot
 from bot.enhance.tiny import scripted
 from bot.render import Renderer
 from tests.harness.config import MakeConfig
-from tests.harness.core import ALICE, GROUP, CoreBot, MakeBot
+from tests.harness.core import ALICE, COLD, GROUP, CoreBot, MakeBot
 from tests.harness.polling import eventually
 from tests.harness.web import MakeWeb
 
@@ -46,7 +46,7 @@ class Counting:
 async def bot_with_writer(
     make_bot: MakeBot, make_config: MakeConfig, mode: str, script: str | None = REWRITE, **sections: Any
 ) -> tuple[CoreBot, Counting]:
-    renderer = Renderer("tiny")
+    renderer = Renderer("tiny", tuning=COLD)
     renderer.load()
     config = make_config(enhance={"mode": mode, "model": "tiny-qwen3", "every_s": 0}, **sections)
     bot = await make_bot(config=config, renderer=renderer)

@@ -18,7 +18,7 @@ from bot.store import DB_FILE, Store
 from tests.harness.clock import ManualClock
 from tests.harness.config import MakeConfig
 from tests.harness.console import SpawnContext
-from tests.harness.core import CoreBot, MakeBot
+from tests.harness.core import COLD, CoreBot, MakeBot
 
 T0 = datetime(2026, 3, 7, 12, 0, tzinfo=ZoneInfo("UTC")).timestamp()
 
@@ -39,7 +39,10 @@ def make_bot(make_bot: MakeBot, make_config: MakeConfig) -> MakeBot:
 
     async def make(**sections: dict[str, Any]) -> CoreBot:
         return await make_bot(
-            config=make_config(**sections), renderer=Renderer("tiny"), worker=False, clock=ManualClock(T0)
+            config=make_config(**sections),
+            renderer=Renderer("tiny", tuning=COLD),
+            worker=False,
+            clock=ManualClock(T0),
         )
 
     return make

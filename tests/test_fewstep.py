@@ -16,6 +16,7 @@ from bot.core.types import RenderParams
 from bot.pipelines.fewstep import step_cache_mode
 from bot.render import Renderer
 from tests.harness.config import tiny_settings
+from tests.harness.core import COLD
 
 pytestmark = pytest.mark.usefixtures("renders")  # every test here renders with diffusers
 
@@ -40,7 +41,7 @@ def count_rows(module: Any) -> list[int]:
 def test_guidance_1_skips_the_negative_prompt_and_the_unconditional_pass(
     guidance: float, passes: int, encodes: int
 ) -> None:
-    renderer = Renderer("tiny-wan")
+    renderer = Renderer("tiny-wan", tuning=COLD)
     renderer.load()
     denoised = count_rows(renderer.pipe.transformer)
     encoded = count_rows(renderer.pipe.text_encoder)
@@ -50,7 +51,7 @@ def test_guidance_1_skips_the_negative_prompt_and_the_unconditional_pass(
 
 
 def test_ltx2_at_guidance_1_runs_one_pass_a_step_with_its_audio_guidance_off_too() -> None:
-    renderer = Renderer("tiny-ltx2")
+    renderer = Renderer("tiny-ltx2", tuning=COLD)
     renderer.load()
     rows = count_rows(renderer.pipe.transformer)
     renderer.render(params(1.0, steps=2))

@@ -19,7 +19,7 @@ from bot.store import DB_FILE, Store
 from tests.harness.clock import ManualClock
 from tests.harness.config import MakeConfig
 from tests.harness.console import ChildProcesses
-from tests.harness.core import CoreBot, MakeBot
+from tests.harness.core import COLD, CoreBot, MakeBot
 from tests.harness.outbox import RecordingOutbox
 from tests.harness.polling import eventually
 
@@ -35,7 +35,9 @@ BOB_ = UserRef("telegram", "77", "Bob")
 async def idle_bot(make_bot: MakeBot, make_config: MakeConfig, **sections: dict[str, object]) -> CoreBot:
     """Admission only: no worker, so jobs stay in line."""
     config = make_config(admin={"owners": [OWNER.key]}, **sections)  # type: ignore[arg-type]
-    return await make_bot(config=config, renderer=Renderer("tiny"), worker=False, clock=ManualClock())
+    return await make_bot(
+        config=config, renderer=Renderer("tiny", tuning=COLD), worker=False, clock=ManualClock()
+    )
 
 
 # 1. free challenges ---------------------------------------------------------------------------
@@ -197,7 +199,7 @@ async def test_jobs_the_shell_cancels_are_told_to_their_owners_by_the_running_bo
     make_bot: MakeBot, make_config: MakeConfig, tmp_path: Path, child_processes: ChildProcesses
 ) -> None:
     config = make_config(queue={"redeliver_every_s": 0.05})
-    bot = await make_bot(config=config, renderer=Renderer("tiny"), worker=False)
+    bot = await make_bot(config=config, renderer=Renderer("tiny", tuning=COLD), worker=False)
     job = await bot.video("a cat", VICTIM)
     toml = tmp_path / "shell.toml"
     toml.write_text(f'[model]\nid = "tiny"\n[storage]\ndir = "{config.data_dir}"\n')
@@ -343,7 +345,7 @@ async def test_a_burst_in_one_group_costs_about_two_group_calls_a_clip(
     make_bot: MakeBot, make_config: MakeConfig
 ) -> None:
     config = make_config(queue={"board_interval_s": 0.2, "max_total": 100})
-    bot = await make_bot(config=config, renderer=InstantRenderer("tiny"))
+    bot = await make_bot(config=config, renderer=InstantRenderer("tiny", tuning=COLD))
     people = [UserRef("telegram", str(300 + n), f"P{n}") for n in range(20)]
     for person in people:
         await bot.service.video_text(bot.req(person, GROUP), "a cat")
@@ -376,7 +378,7 @@ async def test_a_failure_after_the_job_is_stored_is_not_reported_as_nothing_char
             others[0].execute("BEGIN IMMEDIATE")
 
     outbox = RecordingOutbox(on_send_text=lock_when_acknowledged)
-    bot = await make_bot(config=config, renderer=Renderer("tiny"), worker=False, outbox=outbox)
+    bot = await make_bot(config=config, renderer=Renderer("tiny", tuning=COLD), worker=False, outbox=outbox)
     try:
         job = await bot.service.video_text(bot.req(MALLORY), "a cat")
     finally:

@@ -18,7 +18,7 @@ from bot.pipelines.tiny import build_tiny
 from bot.provenance import check_clip, read_record
 from bot.render import ModelMissing, Renderer
 from tests.harness.config import tiny_settings
-from tests.harness.core import MakeBot
+from tests.harness.core import COLD, MakeBot
 
 pytestmark = pytest.mark.usefixtures("renders")  # every test here renders with diffusers
 
@@ -64,7 +64,7 @@ def fake_hub_cache(root: Path, repo: str, file: Path) -> Path:
 
 
 def test_a_lora_made_with_peft_changes_the_tiny_models_clip_and_is_named_with_its_hash(lora: Path) -> None:
-    plain = Renderer("tiny-wan").render(PARAMS).frames
+    plain = Renderer("tiny-wan", tuning=COLD).render(PARAMS).frames
     styled_renderer = Renderer("tiny-wan", loras=(LoraSpec(str(lora.parent), 1.0),))
     styled = styled_renderer.render(PARAMS).frames
     assert np.abs(styled.astype(int) - plain.astype(int)).max() > 10, "the LoRA changes the clip"
@@ -75,7 +75,7 @@ def test_a_lora_made_with_peft_changes_the_tiny_models_clip_and_is_named_with_it
 
 
 def test_a_lora_at_scale_zero_leaves_the_model_as_it_was(lora: Path) -> None:
-    plain = Renderer("tiny-wan").render(PARAMS).frames
+    plain = Renderer("tiny-wan", tuning=COLD).render(PARAMS).frames
     off = Renderer("tiny-wan", loras=(LoraSpec(str(lora), 0.0),)).render(PARAMS).frames
     assert np.abs(off.astype(int) - plain.astype(int)).max() <= 1
 
@@ -90,7 +90,7 @@ def test_a_hub_lora_is_found_in_the_local_cache(
     )
     spec = LoraSpec("someone/watercolour", 1.0, weight_name="watercolour.safetensors")
     assert lora_file(spec).read_bytes() == lora.read_bytes()
-    from_cache = Renderer("tiny-wan", loras=(spec,)).render(PARAMS).frames
+    from_cache = Renderer("tiny-wan", loras=(spec,), tuning=COLD).render(PARAMS).frames
     from_folder = Renderer("tiny-wan", loras=(LoraSpec(str(lora)),)).render(PARAMS).frames
     assert np.array_equal(from_cache, from_folder)
 
@@ -106,7 +106,7 @@ def test_a_lora_not_on_disk_says_the_exact_download_line(
     with pytest.raises(LoraMissing, match=re.escape(line)):
         lora_file(spec)
     with pytest.raises(ModelMissing, match="hf download lightx2v"):
-        Renderer("tiny-wan", loras=(spec,)).load()
+        Renderer("tiny-wan", loras=(spec,), tuning=COLD).load()
     with pytest.raises(LoraMissing, match="no such file"):
         lora_file(LoraSpec(str(tmp_path / "nowhere.safetensors")))
 

@@ -23,7 +23,7 @@ from bot.pipelines.spec import ClipIdentity
 from bot.post.hd import import_spandrel
 from bot.provenance import check_clip
 from bot.render import Renderer
-from tests.harness.core import BOB, MakeBot
+from tests.harness.core import BOB, COLD, MakeBot
 from tests.harness.media import decode
 from tests.harness.saq import SECRET, StartRedis, StartWorker, saq_settings, write_saq_config
 
@@ -63,7 +63,9 @@ async def test_a_remote_worker_smooths_then_upscales_the_bots_clips_and_the_bot_
     redis = start_redis(tmp_path)
     post = {**NO_HUB, "upscaler_path": upscaler_file(tmp_path)}  # the worker's own weights
     worker = start_worker(write_saq_config(tmp_path / "worker", redis.url, post=post))
-    bot = await make_bot(config=remote_config(tmp_path, redis.url), renderer=Renderer("tiny"))  # unused
+    bot = await make_bot(
+        config=remote_config(tmp_path, redis.url), renderer=Renderer("tiny", tuning=COLD)
+    )  # unused
     assert isinstance(bot.service.backend, SaqBackend)
     parent = await bot.video("a red fox --frames 8")
     parent = await bot.until_status(parent.id, JobStatus.DONE, timeout=120)

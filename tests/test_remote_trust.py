@@ -44,7 +44,7 @@ from bot.dispatch.uploads import ClipInbox
 from bot.encode import encode_mp4
 from bot.pipelines.spec import ClipIdentity
 from bot.render import Renderer
-from tests.harness.core import CoreBot, MakeBot
+from tests.harness.core import COLD, CoreBot, MakeBot
 from tests.harness.lanes import starts
 from tests.harness.polling import eventually, eventually_async
 from tests.harness.saq import (
@@ -193,7 +193,7 @@ def mp4(tmp_path: Path, frames: int, side: int) -> bytes:
 async def test_bad_worker_results_fail_only_their_job_and_remote_rendering_goes_on(
     make_bot: MakeBot, tmp_path: Path, redis: RedisServer
 ) -> None:
-    bot = await make_bot(config=saq_config(tmp_path, redis), renderer=Renderer("tiny"))
+    bot = await make_bot(config=saq_config(tmp_path, redis), renderer=Renderer("tiny", tuning=COLD))
     b = backend(bot)
     await eventually(lambda: b.upload_url.split(":")[-1] != "0", what="the upload endpoint")
 
@@ -241,7 +241,7 @@ async def test_a_job_someone_wrote_into_redis_is_refused_and_prompts_are_not_rea
 
     app = web.Application()
     app.router.add_put("/clips/{job}", attacker_endpoint)
-    bot = await make_bot(config=saq_config(tmp_path, redis), renderer=Renderer("tiny"))
+    bot = await make_bot(config=saq_config(tmp_path, redis), renderer=Renderer("tiny", tuning=COLD))
     worker = start_worker(write_saq_config(tmp_path / "worker", redis.url))
     try:
         await asyncio.to_thread(worker.wait_for_line, "serving", 120)

@@ -13,6 +13,7 @@ import pytest
 from bot.core.types import RenderParams
 from bot.pipelines.tiny import build_tiny_pipeline
 from bot.render import ModelMissing, RenderCancelled, Renderer, cpu_render_threads
+from tests.harness.core import COLD
 
 pytestmark = pytest.mark.usefixtures("renders")  # every test here renders with diffusers
 
@@ -33,7 +34,7 @@ def params(seed: int = 7, *, frames: int = 8, steps: int = 3, prompt: str = "a c
 
 @pytest.fixture(scope="module")
 def renderer() -> Renderer:
-    tiny = Renderer("tiny")
+    tiny = Renderer("tiny", tuning=COLD)
     tiny.load()
     return tiny
 
@@ -92,7 +93,7 @@ def test_a_saved_pipeline_folder_loads_through_from_pretrained(tmp_path: Path, r
     build_tiny_pipeline().save_pretrained(str(folder))  # type: ignore[attr-defined]
     assert (folder / "model_index.json").exists()
 
-    from_folder = Renderer(str(folder), device="cpu")
+    from_folder = Renderer(str(folder), device="cpu", tuning=COLD)
     from_folder.load()
 
     assert from_folder.loaded and not from_folder.is_tiny
@@ -107,7 +108,7 @@ def test_a_hub_model_that_is_not_downloaded_says_how_to_download_it() -> None:
     started = time.monotonic()
 
     with pytest.raises(ModelMissing) as missing:
-        Renderer("videobot-tests/not-a-cached-model").load()
+        Renderer("videobot-tests/not-a-cached-model", tuning=COLD).load()
 
     message = str(missing.value)
     assert time.monotonic() - started < 10, "offline loading must fail fast, not hang"
@@ -120,7 +121,7 @@ def test_a_missing_model_folder_names_the_folder_and_the_setting(tmp_path: Path)
     folder = tmp_path / "no-such-weights"
 
     with pytest.raises(ModelMissing) as missing:
-        Renderer(str(folder)).load()
+        Renderer(str(folder), tuning=COLD).load()
 
     message = str(missing.value)
     assert str(folder) in message
@@ -133,7 +134,7 @@ def test_a_folder_without_a_pipeline_is_reported_as_missing_weights(tmp_path: Pa
     empty.mkdir()
 
     with pytest.raises(ModelMissing) as missing:
-        Renderer(str(empty)).load()
+        Renderer(str(empty), tuning=COLD).load()
 
     assert str(empty) in str(missing.value)
 
@@ -146,7 +147,9 @@ def test_cpu_renders_leave_a_core_for_the_chats() -> None:
     assert cpu_render_threads(3) == 3
     assert cpu_render_threads(0) == max(1, (os.cpu_count() or 1) - 1)
     seen: list[int] = []
-    tiny = Renderer("tiny", cpu_threads=2)  # not the 1 thread the tests run with (OMP_NUM_THREADS)
+    tiny = Renderer(
+        "tiny", cpu_threads=2, tuning=COLD
+    )  # not the 1 thread the tests run with (OMP_NUM_THREADS)
 
     def render_in_a_worker_thread() -> None:  # as the backend does
         tiny.render(params(steps=1), lambda step, total: seen.append(torch.get_num_threads()))

@@ -23,7 +23,7 @@ from bot.render import OutOfMemory, Renderer
 from bot.store import DB_FILE
 from tests.harness.clock import ManualClock
 from tests.harness.config import MakeConfig
-from tests.harness.core import ALICE, BOB, CAROL, CHAT, GROUP, PLATFORM, CoreBot, MakeBot, crash_state
+from tests.harness.core import ALICE, BOB, CAROL, CHAT, COLD, GROUP, PLATFORM, CoreBot, MakeBot, crash_state
 from tests.harness.outbox import RecordingOutbox
 from tests.harness.polling import eventually
 
@@ -638,7 +638,7 @@ async def test_running_out_of_gpu_memory_suggests_fewer_frames(make_bot: MakeBot
 async def test_without_the_model_jobs_wait_in_line_told_why_and_run_once_it_loads(
     make_bot: MakeBot, make_config: MakeConfig, tmp_path: Path, renders: None
 ) -> None:
-    renderer = CountingRenderer(str(tmp_path / "weights-not-downloaded"))
+    renderer = CountingRenderer(str(tmp_path / "weights-not-downloaded"), tuning=COLD)
     bot = await make_bot(renderer=renderer, config=make_config(queue={"model_retry_s": 0.5}), worker=False)
     job = await bot.video("a cat")  # queued before the load was tried
     await bot.video("a dog")
@@ -672,7 +672,7 @@ async def test_jobs_for_a_model_that_never_loads_fail_refunded_after_the_bounded
     make_bot: MakeBot, make_config: MakeConfig, tmp_path: Path
 ) -> None:
     clock = ManualClock()
-    renderer = CountingRenderer(str(tmp_path / "weights-not-downloaded"))
+    renderer = CountingRenderer(str(tmp_path / "weights-not-downloaded"), tuning=COLD)
     config = make_config(queue={"model_retry_s": 0.05, "model_missing_wait_s": 600.0})
     bot = await make_bot(renderer=renderer, config=config, clock=clock, worker=False)
     job = await bot.video("a cat")  # queued before anyone knew the model would not load

@@ -403,7 +403,7 @@ async def test_healthz_is_200_only_while_the_database_and_the_worker_answer(
     make_web: MakeWeb, renders: None
 ) -> None:
     alive = {"worker": True}
-    site = await make_web(worker_alive=lambda: alive["worker"])
+    site = await make_web(worker_alive=lambda: alive["worker"], render={"warmup_steps": 1})
     await site.bot.service.platform_ready("telegram")
     ok = await site.client.get("/healthz")
     body = await ok.json()

@@ -39,7 +39,9 @@ def build_application(config: Config, tally: Tally | None = None) -> Application
         .token(config.secrets.telegram_token)
         .base_url(tg.base_url)
         .base_file_url(tg.base_file_url)
-        .rate_limiter(LaneRateLimiter(max_retries=tg.max_retries, group_per_min=tg.group_per_min, tally=tally))
+        .rate_limiter(
+            LaneRateLimiter(max_retries=tg.max_retries, group_per_min=tg.group_per_min, tally=tally)
+        )
         .concurrent_updates(True)
         .media_write_timeout(300)
         .get_updates_read_timeout(tg.poll_timeout_s + 10)

@@ -17,7 +17,7 @@ import pytest
 import pytest_asyncio
 
 from bot.app import build_service
-from bot.config import Config
+from bot.config import Config, RenderConfig
 from bot.core.queue import QueueClosed
 from bot.core.quota import quota_day
 from bot.core.types import ChatRef, Job, JobStatus, Request, UserRef
@@ -122,6 +122,9 @@ class CoreBot:
 
 MakeBot = Callable[..., Awaitable[CoreBot]]
 
+# The warm-up render spares a real GPU's first user the start-up; a test that is not about it skips it.
+COLD = RenderConfig(warmup_steps=0)
+
 
 def stub_for(config: Config) -> StubBackend:
     """The stub backend for `config`'s models, writing clips where the real one would."""
@@ -132,7 +135,7 @@ def stub_for(config: Config) -> StubBackend:
 @starts("render")
 def tiny_renderer() -> Renderer:
     """The tiny ModelScope model, loaded (a pristine copy of the session's build)."""
-    renderer = Renderer("tiny")
+    renderer = Renderer("tiny", tuning=COLD)
     renderer.load()
     return renderer
 
@@ -170,11 +173,13 @@ async def make_bot(make_config: MakeConfig) -> AsyncIterator[MakeBot]:
         worker: bool = True,
         clock: ManualClock | None = None,
     ) -> CoreBot:
+        config = config or make_config()
         if renderer is None and backend is None and in_lane("render"):
-            renderer = Renderer("tiny")  # stands in for the default model, loaded before the worker starts
+            # stands in for the default model, loaded before the worker starts
+            renderer = Renderer("tiny", tuning=config.render)
             renderer.load()
         bot = CoreBot(
-            config or make_config(),
+            config,
             renderer,
             outbox or RecordingOutbox(),
             clock if clock is not None else ManualClock(start=None),

@@ -30,6 +30,7 @@ from bot.render import BatchStep, Renderer
 from tests.fakes.discord_api import EPHEMERAL, FakeDiscord, RestCall
 from tests.harness.clock import ManualClock
 from tests.harness.config import MakeConfig
+from tests.harness.core import COLD
 from tests.harness.lanes import in_lane, starts
 from tests.harness.polling import eventually
 from tests.harness.stub_backend import StubBackend
@@ -162,7 +163,7 @@ class World:
 @starts("render")
 def tiny_pipe() -> Any:
     """The tiny model, loaded (a pristine copy of the session's build): a `World` renders with it."""
-    renderer = Renderer(TINY_MODEL_ID, device="cpu")
+    renderer = Renderer(TINY_MODEL_ID, device="cpu", tuning=COLD)
     renderer.load()
     return renderer.pipe
 
@@ -215,7 +216,7 @@ async def make_world(
         config = discord_config(discord, admin)
         point_at(config.discord)
         if pipe is None and in_lane("render"):
-            renderer = Renderer(TINY_MODEL_ID, device="cpu")
+            renderer = Renderer(TINY_MODEL_ID, device="cpu", tuning=COLD)
             renderer.load()
             pipe = renderer.pipe
         world = World(discord_fake, config, pipe, ManualClock(), core_clock=core_clock)

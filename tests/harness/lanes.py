@@ -124,8 +124,15 @@ def lane_of_command(words: list[str]) -> str | None:
     return None
 
 
+def runs_tests_here(config: pytest.Config) -> bool:
+    """False in pytest-xdist's controller, which only hands tests to its workers."""
+    return hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Guard what the lanes are for: child processes, and diffusers pipelines."""
+    if not runs_tests_here(config):
+        return
     popen_init = subprocess.Popen.__init__
     spawn = asyncio.create_subprocess_exec
 
