@@ -65,7 +65,7 @@ class BotSpec:
     env: dict[str, str]
     platform: str  # "telegram" or "discord"
     instant: bool  # InstantRenderer instead of the tiny model
-    group_limit: bool  # keep python-telegram-bot's 20-calls-a-minute per-group limiter
+    group_limit: bool  # keep Telegram's 20-calls-a-minute per-group budget ([telegram] group_per_min)
     log_level: str
 
 
@@ -97,18 +97,6 @@ class LagProbe:
         return late
 
 
-def _lift_group_limit() -> None:
-    """In this process only: the bot's rate limiter without its per-group budget."""
-    from bot.telegrambot import application
-    from bot.telegrambot.limits import LaneRateLimiter
-
-    class NoGroupLimit(LaneRateLimiter):
-        def __init__(self, **options: Any) -> None:
-            super().__init__(group_per_min=0, **options)
-
-    application.LaneRateLimiter = NoGroupLimit  # type: ignore[misc]
-
-
 def _watchdog(
     conn: Connection, probe: LagProbe, loop: asyncio.AbstractEventLoop, stop: asyncio.Event
 ) -> None:
@@ -135,9 +123,10 @@ async def _serve(spec: BotSpec, conn: Connection) -> None:
     from bot.render import cpu_render_threads
     from bot.telegram_adapter import run as run_telegram
 
-    config = parse_config(spec.settings, "<bench>", spec.env)
-    if spec.platform == "telegram" and not spec.group_limit:
-        _lift_group_limit()
+    settings = spec.settings
+    if spec.platform == "telegram" and not spec.group_limit:  # the raw run: no per-group budget
+        settings = {**settings, "telegram": {**settings["telegram"], "group_per_min": 0}}
+    config = parse_config(settings, "<bench>", spec.env)
     service = build_service(config, renderer=InstantRenderer() if spec.instant else None)
     loop = asyncio.get_running_loop()
     probe = LagProbe()
