@@ -47,7 +47,7 @@ import harness
 from botprocess import PROBE_PERIOD_S, BotChild, BotSpec
 from harness import percentile, verdict
 
-from bot.core.types import ChatRef, RenderParams
+from bot.domain import ChatRef, RenderParams
 from bot.store import DB_FILE, Store
 from tests.fakes.discord_api import FakeDiscord, RestCall
 from tests.fakes.telegram_api import ApiCall, FakeTelegram

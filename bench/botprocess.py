@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from bot.core.types import RenderParams
+from bot.domain import RenderParams
 from bot.pipelines.clip import RenderedClip
 from bot.render import BatchStep, Renderer
 
@@ -119,8 +119,8 @@ def bot_process(spec: BotSpec, conn: Connection) -> None:
 
 async def _serve(spec: BotSpec, conn: Connection) -> None:
     from bot.app import build_service, running_worker
-    from bot.config import parse_config
     from bot.render import cpu_render_threads
+    from bot.settings.loading import parse_config
     from bot.telegram_adapter import run as run_telegram
 
     settings = spec.settings

@@ -22,9 +22,9 @@ from typing import Any
 
 import harness
 
-from bot.config import EnhanceConfig
 from bot.enhance import PromptWriter, WriterSlot
 from bot.enhance.tiny import scripted, tiny_qwen3
+from bot.settings.enhance import EnhanceConfig
 
 BOUND_S = 2.0
 PROMPTS = ("un gatto che fa surf", "a dog on the moon", "ein Hund fährt Fahrrad im Regen")

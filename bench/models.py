@@ -13,11 +13,11 @@ import time
 import harness
 import torch
 
-from bot.config import parse_config
 from bot.core.options import VideoArgs
 from bot.core.parsing import validate_video
 from bot.pipelines.registry import TINY_PRESETS
 from bot.render import Renderer
+from bot.settings.loading import parse_config
 
 
 def main() -> None:

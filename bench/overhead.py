@@ -26,12 +26,12 @@ from typing import Any
 import harness
 
 from bot.app import build_service
-from bot.config import parse_config
-from bot.core.types import Button, ChatRef, Clip, Delivery, RenderParams, Request, UserRef
+from bot.domain import Button, ChatRef, Clip, Delivery, RenderParams, Request, UserRef
 from bot.encode import clip_tags, encode_mp4
 from bot.pipelines.clip import RenderedClip
 from bot.pipelines.registry import TINY_PRESETS
 from bot.render import Renderer
+from bot.settings.loading import parse_config
 
 PROMPT = "a cat surfing a wave at sunset"
 USER = UserRef("bench", "1", "bench")

@@ -20,9 +20,9 @@ import time
 import harness
 
 from bot.app import build_service
-from bot.config import parse_config
-from bot.core.types import ChatRef, Request, UserRef
+from bot.domain import ChatRef, Request, UserRef
 from bot.render import Renderer
+from bot.settings.loading import parse_config
 from tests.harness.outbox import RecordingOutbox
 from tests.harness.sql import SqlCost, fill_queue
 

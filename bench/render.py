@@ -65,8 +65,7 @@ from render_modes import HEADER as MODES_HEADER
 from render_modes import run_modes
 from render_modes import table_line as modes_line
 
-from bot.config import RenderConfig
-from bot.core.types import RenderParams
+from bot.domain import RenderParams
 from bot.pipelines.ltx import LTX_VIDEO
 from bot.pipelines.modelscope import MODELSCOPE
 from bot.pipelines.registry import TINY_PRESETS
@@ -75,6 +74,7 @@ from bot.pipelines.tiny import build_tiny
 from bot.pipelines.wan import WAN21_1_3B
 from bot.render import Renderer, cpu_render_threads
 from bot.rendering.tuning import apply_memory_mode, apply_step_cache, compile_denoiser
+from bot.settings.sections import RenderConfig
 
 H200_BF16_TFLOPS = 790.0  # dense bf16 matrix product, measured on a large GEMM (issue #13)
 PROMPT = "a red panda surfing a wave at sunset"

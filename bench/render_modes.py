@@ -36,8 +36,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.config import RenderConfig
-from bot.core.types import Conditioning, Extension, Picture, RenderParams
+from bot.domain import Conditioning, Extension, Picture, RenderParams
 from bot.encode import encode_mp4
 from bot.pipelines import ltx, wan
 from bot.pipelines.fewstep import guidance_call
@@ -49,6 +48,7 @@ from bot.pipelines.spec import Preset
 from bot.pipelines.tiny import build_tiny
 from bot.render import Renderer
 from bot.rendering.loading import component_dtypes
+from bot.settings.sections import RenderConfig
 
 PROMPT = "a red panda surfing a wave at sunset"
 # the published checkpoint each tiny build stands for: its dtypes on a GPU

@@ -28,9 +28,9 @@ from pathlib import Path
 import harness
 
 from bot.app import build_service
-from bot.config import parse_config
-from bot.core.types import ChatRef, JobStatus, Request, UserRef
 from bot.dispatch.saq_backend import SaqBackend
+from bot.domain import ChatRef, JobStatus, Request, UserRef
+from bot.settings.loading import parse_config
 from tests.harness.outbox import RecordingOutbox
 from tests.harness.saq import (
     SECRET,

@@ -15,12 +15,12 @@ import time
 import harness
 import numpy as np
 
-from bot.config import VideoConfig
-from bot.core.types import RenderParams
+from bot.domain import RenderParams
 from bot.encode import encode_clip
 from bot.pipelines.clip import RenderedClip
 from bot.pipelines.registry import TINY_PRESETS
 from bot.provenance import ContentCredentials, check_clip, ensure_local_identity
+from bot.settings.sections import VideoConfig
 
 TINY = TINY_PRESETS["tiny"].identity("tiny", "tiny")
 

@@ -20,9 +20,9 @@ import harness
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import build_service
-from bot.config import parse_config
-from bot.core.types import ChatRef, ChatSettings, Job, JobStatus, RenderParams, UserRef
+from bot.domain import ChatRef, ChatSettings, Job, JobStatus, RenderParams, UserRef
 from bot.render import Renderer
+from bot.settings.loading import parse_config
 from bot.store import Store
 from bot.web import WebSide
 

@@ -13,7 +13,6 @@ import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TextIO
 
-from bot.config import Config
 from bot.core.executors import Executors
 from bot.core.ports import Clock, RenderBackend
 from bot.core.service import VideoService
@@ -25,6 +24,7 @@ from bot.post import PostEngine
 from bot.provenance import ContentCredentials, check_clip
 from bot.render import ModelPool, Renderer, model_renderer, stand_in_identity
 from bot.settings.platforms import PLATFORMS, Platform, redact
+from bot.settings.root import Config
 from bot.signals import stop_on_signals
 from bot.store import DB_FILE, Store
 from bot.web.links import PublicLinks

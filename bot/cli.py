@@ -14,14 +14,18 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bot import __version__
-from bot.config import Config, ConfigError, ModelSettings, VideoConfig, load_config
 from bot.core.models import unnamed_model
 from bot.core.options import ARG_OPTIONS, OPTIONS, Kind, VideoArgs
 from bot.core.parsing import CommandError, validate_video
-from bot.core.types import Picture
+from bot.domain import Picture
 from bot.pipelines.registry import TINY_PRESETS
 from bot.provenance import ContentCredentials
 from bot.render import ModelUnavailable, OutOfMemory
+from bot.settings.bounds import ConfigError
+from bot.settings.loading import load_config
+from bot.settings.models import ModelSettings
+from bot.settings.root import Config
+from bot.settings.sections import VideoConfig
 from bot.store import StoreError
 from bot.tryout import UnknownModel, extras_note, fallback_note, stand_ins, tiny_models, with_default
 
@@ -498,7 +502,7 @@ def _main(argv: list[str] | None) -> int:
             return 0
 
         if not enabled_platforms(config) and not config.web.enabled:
-            from bot.config import PLATFORMS
+            from bot.settings.platforms import PLATFORMS
 
             switches = " or ".join(f"[{p.name}] enabled = true" for p in PLATFORMS)
             tokens = " / ".join(p.env for p in PLATFORMS)

@@ -18,12 +18,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
-from bot.config import Config
 from bot.core import menu, messages
 from bot.core.credentials import Upload
 from bot.core.parsing import CommandError
 from bot.core.service import VideoService
-from bot.core.types import Button, ChatRef, Delivery, Request, UserRef
+from bot.domain import Button, ChatRef, Delivery, Request, UserRef
+from bot.settings.root import Config
 
 PLATFORM = "console"
 CHAT = ChatRef(PLATFORM, "terminal")

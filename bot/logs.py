@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 
-from bot.config import Secrets
 from bot.settings.platforms import redact, secret_values
+from bot.settings.sections import Secrets
 
 
 class RedactSecrets(logging.Filter):

@@ -27,17 +27,12 @@ from typing import Protocol
 
 from PIL import Image, ImageOps
 
-from bot.config import (
-    MAX_PICTURE_ASPECT,
-    MAX_PICTURE_PIXELS,
-    MAX_PICTURE_SIDE,
-    MIN_PICTURE_SIDE,
-)
 from bot.core.credentials import CredentialsCheck
 from bot.core.parsing import CommandError
 from bot.core.pictures import OWN_CREDENTIALS, PictureFacts, Size
-from bot.core.types import Picture
+from bot.domain import Picture
 from bot.faces import DETECT_SIDE, FINE_SIDE, detector_input
+from bot.pipelines.spec import MAX_PICTURE_ASPECT, MAX_PICTURE_PIXELS, MAX_PICTURE_SIDE, MIN_PICTURE_SIDE
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from bot.config import Config, EnhanceConfig, ModelSettings
+from bot.settings.enhance import EnhanceConfig
+from bot.settings.models import ModelSettings
+from bot.settings.root import Config
 
 POST = "post"  # `videobot pull post`: the weights of 🎞 Smooth and 🔍 HD ([post])
 DISK_MARGIN_BYTES = 512 * 1024 * 1024  # left free after a pull: the database and clips live on disks too

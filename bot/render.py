@@ -8,7 +8,6 @@ Loading is `bot.rendering.loading`; the `[render]` tuning is `bot.rendering.tuni
 
 from __future__ import annotations
 
-from bot.config import ModelSettings, RenderConfig
 from bot.pipelines.spec import ClipIdentity
 from bot.rendering.errors import (
     ModelLoadFailed,
@@ -22,6 +21,8 @@ from bot.rendering.loading import check_weights_on_disk, component_dtypes, load_
 from bot.rendering.pool import ModelPool
 from bot.rendering.renderer import BatchStep, Renderer, StepCallback, batch_shape
 from bot.rendering.tuning import apply_step_cache, cpu_render_threads
+from bot.settings.models import ModelSettings
+from bot.settings.sections import RenderConfig
 
 __all__ = [
     "BatchStep",

@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
-from bot.config import TINY_WRITER, Config, ModelEntry, ModelSettings
-from bot.core.types import RenderParams
+from bot.domain import RenderParams
 from bot.pipelines.registry import TINY_PRESETS
 from bot.render import ModelUnavailable, check_weights_on_disk
-from bot.settings.models import resolve
+from bot.settings.enhance import TINY_WRITER
+from bot.settings.models import ModelSettings, resolve
+from bot.settings.root import Config
+from bot.settings.sections import ModelEntry
 
 PICTURES_AND_LOOPS = "tiny-ltx"
 SOUND = "tiny-ltx2"

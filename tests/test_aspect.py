@@ -8,14 +8,16 @@ from typing import Any
 
 import pytest
 
-from bot.config import Config, RenderConfig, parse_config
 from bot.core.options import VideoArgs
 from bot.core.parsing import CommandError, validate_video
-from bot.core.types import Conditioning
+from bot.domain import Conditioning
 from bot.pipelines.cogvideox import COGVIDEOX_5B_I2V
 from bot.pipelines.registry import TINY_PRESETS
 from bot.pipelines.spec import size_for
 from bot.render import Renderer
+from bot.settings.loading import parse_config
+from bot.settings.root import Config
+from bot.settings.sections import RenderConfig
 from tests.harness.core import MakeBot
 
 

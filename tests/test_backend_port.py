@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.config import Config
 from bot.core.ports import Cancelled, Encoding, EventSink, ModelState, Progress, Rendered, RenderJob, Started
 from bot.core.quota import quota_day
 from bot.core.service import VideoService
-from bot.core.types import ChatRef, JobStatus, Request, UserRef
+from bot.domain import ChatRef, JobStatus, Request, UserRef
 from bot.encode import encode_mp4, fit_to_size
+from bot.settings.root import Config
 from bot.store import DB_FILE, Store
 from tests.harness.outbox import RecordingOutbox
 from tests.harness.polling import eventually

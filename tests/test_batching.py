@@ -13,13 +13,15 @@ import pytest
 import torch
 
 from bot.app import build_service
-from bot.config import ConfigError, RenderConfig, VideoConfig, parse_config
 from bot.core.ports import Cancelled, Failed, FailureKind, Progress, Rendered, RenderEvent, RenderJob
-from bot.core.types import JobStatus, RenderParams, UserRef
 from bot.dispatch.local import LocalBackend
+from bot.domain import JobStatus, RenderParams, UserRef
 from bot.pipelines.registry import TINY_PRESETS
 from bot.pipelines.tiny import build_tiny
 from bot.render import OutOfMemory, Renderer, apply_step_cache
+from bot.settings.bounds import ConfigError
+from bot.settings.loading import parse_config
+from bot.settings.sections import RenderConfig, VideoConfig
 from tests.harness.config import MakeConfig
 from tests.harness.core import ALICE, BOB, CAROL, PLATFORM, MakeBot
 from tests.harness.media import decode

@@ -6,11 +6,11 @@ from collections.abc import Callable
 
 import pytest
 
-from bot.config import ChallengeConfig
 from bot.core.challenges import check_start, parse_duration, parse_start
 from bot.core.parsing import CommandError
 from bot.core.quota import quota_day
-from bot.core.types import ChatRef, JobStatus
+from bot.domain import ChatRef, JobStatus
+from bot.settings.sections import ChallengeConfig
 from tests.fakes.telegram_api import ApiCall, FakeTelegram
 from tests.harness.clock import ManualClock
 from tests.harness.config import MakeConfig

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from bot.config import ConfigError, load_config
+from bot.settings.bounds import ConfigError
+from bot.settings.loading import load_config
 from tests.harness.console import write_config
 
 

@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 
-from bot.config import Config, parse_config
-from bot.core.types import JobStatus
+from bot.domain import JobStatus
 from bot.encode import read_clip
 from bot.pipelines.spec import ClipIdentity
 from bot.provenance import check_clip, read_record
 from bot.render import Renderer
+from bot.settings.loading import parse_config
+from bot.settings.root import Config
 from tests.harness.config import MakeConfig, tiny_settings, to_toml
 from tests.harness.core import COLD, CoreBot, MakeBot
 from tests.harness.lanes import starts

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from bot.config import Config, VideoConfig
 from bot.core import messages
 from bot.core.options import MAX_SEED, VideoArgs
 from bot.core.parsing import (
@@ -19,7 +18,9 @@ from bot.core.parsing import (
     parse_video_text,
     validate_video,
 )
-from bot.core.types import RenderParams
+from bot.domain import RenderParams
+from bot.settings.root import Config
+from bot.settings.sections import VideoConfig
 
 
 @pytest.fixture

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from bot.config import Config, ConfigError, load_config, parse_config
-from bot.settings.bounds import BOUND, Bound
+from bot.settings.bounds import BOUND, Bound, ConfigError
 from bot.settings.checks import check
+from bot.settings.loading import load_config, parse_config
+from bot.settings.root import Config
 from tests.harness.config import tiny_settings, to_toml
 from tests.harness.console import VideobotRun
 

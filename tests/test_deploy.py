@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from bot.cli import COMMANDS, build_parser
-from bot.config import load_config
+from bot.settings.loading import load_config
 from tests.harness.config import to_toml
 from tests.harness.console import VIDEOBOT, ChildProcesses, child_env
 from tests.harness.polling import eventually_blocking

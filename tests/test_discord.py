@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from bot.core.types import Button, ButtonAction, ChatRef, JobStatus, UserRef
 from bot.discordbot.refs import ChannelRef, HookRef, OriginRef, parse_ref
+from bot.domain import Button, ButtonAction, ChatRef, JobStatus, UserRef
 from tests.fakes.discord_api import EPHEMERAL, FakeDiscord
 from tests.harness.config import tiny_settings, to_toml
 from tests.harness.console import ChildProcesses

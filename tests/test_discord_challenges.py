@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from bot.config import ChallengeConfig
 from bot.core.quota import quota_day
-from bot.core.types import Challenge, ChatRef, JobStatus
+from bot.domain import Challenge, ChatRef, JobStatus
+from bot.settings.sections import ChallengeConfig
 from tests.fakes.discord_api import FakeDiscord, Interaction, RestCall
 from tests.harness.discord import (
     CONFIG_OWNER,

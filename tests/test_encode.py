@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from bot import __version__
-from bot.core.types import RenderParams
+from bot.domain import RenderParams
 from bot.encode import AI_LABEL, TooLarge, clip_tags, encode_mp4, fit_to_size, read_clip
 from bot.pipelines.clip import RenderedClip
 from bot.pipelines.spec import ClipIdentity

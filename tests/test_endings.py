@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.types import ChatRef, Job, JobStatus, QuotaCharge, RenderParams, UserRef
+from bot.domain import ChatRef, Job, JobStatus, QuotaCharge, RenderParams, UserRef
 from bot.store import Store
 from tests.harness.clock import ManualClock
 

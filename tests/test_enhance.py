@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from bot.config import ConfigError, EnhanceConfig, parse_config
 from bot.enhance import (
     Kept,
     Plan,
@@ -27,6 +26,9 @@ from bot.enhance import (
 from bot.enhance.styles import STYLES
 from bot.enhance.tiny import scripted, tiny_qwen3
 from bot.pipelines.registry import FAMILIES
+from bot.settings.bounds import ConfigError
+from bot.settings.enhance import EnhanceConfig
+from bot.settings.loading import parse_config
 from tests.harness.polling import eventually
 
 REWRITE = "A ginger cat surfs turquoise waves at golden sunset, camera tracking slowly beside the board."

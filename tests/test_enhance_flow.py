@@ -11,13 +11,13 @@ import av
 import c2pa
 import pytest
 
-from bot.config import EnhanceConfig
 from bot.core.options import VideoArgs
 from bot.core.parsing import CommandError
-from bot.core.types import ButtonAction, JobStatus
+from bot.domain import ButtonAction, JobStatus
 from bot.enhance import PromptWriter, Rewrite, WriterSlot
 from bot.enhance.tiny import scripted
 from bot.render import Renderer
+from bot.settings.enhance import EnhanceConfig
 from tests.harness.config import MakeConfig
 from tests.harness.core import ALICE, COLD, GROUP, CoreBot, MakeBot
 from tests.harness.polling import eventually

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from bot.config import EnhanceConfig
 from bot.core.quota import quota_day
 from bot.core.service import VideoService
-from bot.core.types import JobStatus, UserRef
+from bot.domain import JobStatus, UserRef
 from bot.enhance import PromptWriter, WriterSlot
 from bot.enhance.tiny import scripted
+from bot.settings.enhance import EnhanceConfig
 from tests.fakes.telegram_api import FakeTelegram
 from tests.harness.config import MakeConfig
 from tests.harness.discord import OWNER, STRANGER, MakeWorld, custom_ids, ephemeral_text

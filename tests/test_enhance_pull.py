@@ -45,7 +45,7 @@ async def run(
 
 LOAD_AND_REWRITE = """
 import asyncio
-from bot.config import load_config
+from bot.settings.loading import load_config
 from bot.enhance import PromptWriter, WriterSlot
 slot = WriterSlot(PromptWriter(load_config(require_tokens=False).enhance))
 print(asyncio.run(slot.rewrite("console:me", "un gatto che fa surf", "wan")).text)

@@ -10,11 +10,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bot.config import Config, parse_config
 from bot.core.parsing import parse_video_text
-from bot.core.types import ButtonAction, Extension, JobStatus, PostKind, RenderParams
+from bot.domain import ButtonAction, Extension, JobStatus, PostKind, RenderParams
 from bot.encode import read_clip
 from bot.pipelines.extend import close_loop, join
+from bot.settings.loading import parse_config
+from bot.settings.root import Config
 from tests.harness.core import ALICE, CAROL, CoreBot, MakeBot
 from tests.harness.media import decode
 from tests.harness.polling import eventually
@@ -242,9 +243,9 @@ def test_close_loop_drops_the_repeated_first_frame_and_eases_into_it() -> None:
 
 
 def test_an_extension_renders_as_one_clip_with_its_parent(tmp_path: Path, renders: None) -> None:
-    from bot.config import RenderConfig
     from bot.encode import encode_mp4
     from bot.render import Renderer
+    from bot.settings.sections import RenderConfig
 
     renderer = Renderer("tiny-ltx", tuning=RenderConfig(warmup_steps=0))
     parent = renderer.render(RenderParams("a cat", "", 1, 17, 2, 3.0, 64, 64, 8)).frames
@@ -268,7 +269,7 @@ def test_an_extension_renders_as_one_clip_with_its_parent(tmp_path: Path, render
 async def test_the_gallery_shows_an_extended_clip_once_at_full_length(
     make_bot: MakeBot, tmp_path: Path
 ) -> None:
-    from bot.core.types import ChatSettings
+    from bot.domain import ChatSettings
     from tests.harness.core import GROUP
 
     bot = await make_bot(config=extend_config(tmp_path))
@@ -292,10 +293,10 @@ async def test_the_gallery_shows_an_extended_clip_once_at_full_length(
 def test_an_extension_and_a_loop_travel_to_a_remote_worker_intact() -> None:
     import json
 
-    from bot.config import VideoConfig
     from bot.core.ports import RenderJob
     from bot.dispatch.remote import RemoteJob, WorkerKeys
     from bot.pipelines.registry import TINY_PRESETS
+    from bot.settings.sections import VideoConfig
 
     extends = Extension(4, "/data/clips/4.mp4", 17, 1)
     params = RenderParams("a cat", "", 1, 9, 2, 3.0, 64, 64, 8, extends=extends, loop=True)

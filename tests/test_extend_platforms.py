@@ -16,10 +16,11 @@ import c2pa
 import numpy as np
 import pytest
 
-from bot.config import Config, parse_config
 from bot.core.quota import quota_day
-from bot.core.types import JobStatus, UserRef
+from bot.domain import JobStatus, UserRef
 from bot.encode import read_clip
+from bot.settings.loading import parse_config
+from bot.settings.root import Config
 from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.telegram_api import FakeTelegram
 from tests.harness.config import MakeConfig, tiny_settings

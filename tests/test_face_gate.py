@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from bot.core.types import ButtonAction, Job, JobStatus
+from bot.domain import ButtonAction, Job, JobStatus
 from bot.faces import FaceDetector
 from bot.pictures import count_faces_seen
 from tests.harness.core import ALICE, CAROL, CHAT, GROUP, CoreBot, MakeBot

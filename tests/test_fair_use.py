@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.config import QuotaConfig
 from bot.core.quota import quota_day, seconds_until_reset
-from bot.core.types import ChatRef, Job, JobStatus, QuotaCharge, QuotaExceeded, RenderParams, UserRef
+from bot.domain import ChatRef, Job, JobStatus, QuotaCharge, QuotaExceeded, RenderParams, UserRef
 from bot.render import Renderer
+from bot.settings.sections import QuotaConfig
 from bot.store import DB_FILE, Store
 from tests.harness.clock import ManualClock
 from tests.harness.config import MakeConfig

@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 
-from bot.config import RenderConfig, parse_config
 from bot.core.options import VideoArgs
 from bot.core.parsing import validate_video
-from bot.core.types import RenderParams
+from bot.domain import RenderParams
 from bot.pipelines.fewstep import step_cache_mode
 from bot.render import Renderer
+from bot.settings.loading import parse_config
+from bot.settings.sections import RenderConfig
 from tests.harness.config import tiny_settings
 from tests.harness.core import COLD
 

@@ -14,14 +14,16 @@ import numpy as np
 import pytest
 import torch
 
-from bot.config import ConfigError, RenderConfig, parse_config
 from bot.core.endings import RunningJob
 from bot.core.ports import Encoding, Progress, Started
-from bot.core.types import RenderParams
+from bot.domain import RenderParams
 from bot.pipelines.registry import TINY_PRESETS
 from bot.pipelines.tiny import build_tiny
 from bot.render import OutOfMemory, RenderCancelled, Renderer
 from bot.rendering.tuning import is_out_of_memory
+from bot.settings.bounds import ConfigError
+from bot.settings.loading import parse_config
+from bot.settings.sections import RenderConfig
 from tests.harness.core import MakeBot
 
 pytestmark = pytest.mark.usefixtures("renders")  # every test here renders with diffusers

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from bot.core import messages
-from bot.core.types import ChatRef, ChatSettings, Delivery, JobStatus, Undeliverable, UserRef
+from bot.domain import ChatRef, ChatSettings, Delivery, JobStatus, Undeliverable, UserRef
 from bot.pipelines.clip import RenderedClip
 from bot.render import Renderer
 from bot.store import DB_FILE, Store

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError
-from bot.core.types import ButtonAction, JobStatus
+from bot.domain import ButtonAction, JobStatus
 from bot.pipelines.loras import LoraMissing, LoraSpec, lora_file
 from bot.pull import UNKNOWN_SIZE_BYTES, PullError, PullFile, PullPlan, check_free_space, describe
+from bot.settings.bounds import ConfigError
 from tests.harness.core import BOB, MakeBot
 from tests.test_extend import done_clip, extend_config
 from tests.test_loras import styled_config

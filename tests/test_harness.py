@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from bot.core.ports import Cancelled, Encoding, FailureKind, Progress, Rendered, RenderEvent, Started
-from bot.core.types import JobStatus
+from bot.domain import JobStatus
 from bot.pipelines.tiny import build_tiny
 from tests.harness.core import MakeBot
 from tests.harness.lanes import LaneError

@@ -37,8 +37,8 @@ def test_the_face_gate_finds_a_face_without_ever_loading_opencv() -> None:
 
 def test_start_up_says_whether_the_face_gate_is_on(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     from bot.app import picture_gate
-    from bot.config import parse_config
     from bot.provenance import ContentCredentials
+    from bot.settings.loading import parse_config
 
     config = parse_config({"storage": {"dir": str(tmp_path)}}, "t.toml", {})
     with caplog.at_level(logging.INFO, logger="bot.app"):

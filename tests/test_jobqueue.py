@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.core.queue import JobQueue, QueueClosed, fair_order
-from bot.core.types import ChatRef, Job, JobStatus, RenderParams, UserRef
+from bot.domain import ChatRef, Job, JobStatus, RenderParams, UserRef
 from bot.store import Store
 from bot.store import backlog as store_backlog
 from tests.harness.clock import ManualClock

@@ -111,7 +111,7 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def test_no_import_cycle_between_modules_or_between_packages() -> None:
-    """`bot.config` ⇄ `bot.core`, `bot.core` ⇄ `bot.store` and the like: shared plain types live in
+    """`bot.settings` ⇄ `bot.core`, `bot.core` ⇄ `bot.store` and the like: shared plain types live in
     leaf modules (`bot.domain`, `bot.moderation`, `bot.signals`) so each dependency points one way."""
     paths = {_module_name(path): path for path in BOT.rglob("*.py")}
     graph = {name: _bot_imports(path, name, set(paths)) for name, path in paths.items()}

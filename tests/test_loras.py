@@ -11,12 +11,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bot.config import Config, ConfigError, parse_config
-from bot.core.types import JobStatus, RenderParams
+from bot.domain import JobStatus, RenderParams
 from bot.pipelines.loras import LoraMissing, LoraSpec, lora_file
 from bot.pipelines.tiny import build_tiny
 from bot.provenance import check_clip, read_record
 from bot.render import ModelMissing, Renderer
+from bot.settings.bounds import ConfigError
+from bot.settings.loading import parse_config
+from bot.settings.root import Config
 from tests.harness.config import tiny_settings
 from tests.harness.core import COLD, MakeBot
 

@@ -7,9 +7,10 @@ import sqlite3
 from pathlib import Path
 
 from bot.app import model_keys
-from bot.config import Config, parse_config
 from bot.core.models import Models
-from bot.core.types import JobStatus
+from bot.domain import JobStatus
+from bot.settings.loading import parse_config
+from bot.settings.root import Config
 from bot.store import Store
 from bot.store.migrations import LATEST, version
 

@@ -16,10 +16,9 @@ import av
 import numpy as np
 import pytest
 
-from bot.config import Config, ConfigError, RenderConfig, parse_config
 from bot.core.options import VideoArgs
 from bot.core.parsing import CommandError, validate_video
-from bot.core.types import JobStatus, RenderParams, UserRef
+from bot.domain import JobStatus, RenderParams, UserRef
 from bot.pipelines.cogvideox import COGVIDEOX_2B
 from bot.pipelines.modelscope import MODELSCOPE
 from bot.pipelines.registry import TINY_PRESETS
@@ -34,6 +33,10 @@ from bot.render import (
     component_dtypes,
     load_pipeline,
 )
+from bot.settings.bounds import ConfigError
+from bot.settings.loading import parse_config
+from bot.settings.root import Config
+from bot.settings.sections import RenderConfig
 from tests.harness.clock import ManualClock
 from tests.harness.console import ChildProcesses
 from tests.harness.core import ALICE, BOB, CAROL, COLD, GROUP, MakeBot

@@ -14,8 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
-from bot.config import RenderConfig, VideoConfig, parse_config
-from bot.core.types import Conditioning, Extension, JobStatus, Picture, RenderParams
+from bot.domain import Conditioning, Extension, JobStatus, Picture, RenderParams
 from bot.encode import encode_clip, encode_mp4, read_clip
 from bot.pipelines import ltx, wan
 from bot.pipelines.registry import TINY_PRESETS
@@ -24,6 +23,8 @@ from bot.pipelines.tiny import build_tiny
 from bot.provenance import ContentCredentials, ensure_local_identity, read_record
 from bot.render import Renderer
 from bot.rendering.loading import component_dtypes
+from bot.settings.loading import parse_config
+from bot.settings.sections import RenderConfig, VideoConfig
 from tests.harness.core import MakeBot
 
 pytestmark = pytest.mark.usefixtures("renders")  # every test here renders with diffusers
@@ -259,8 +260,8 @@ async def test_a_loops_reply_info_and_stored_facts_are_the_delivered_files(
 def test_a_remote_extension_is_checked_against_its_joined_length() -> None:
     """A worker's upload of an extension holds the parent and the segment: 17 frames for 9 + 9."""
     from bot.core.ports import RenderJob
-    from bot.core.types import Clip
     from bot.dispatch.saq_results import clip_misfits
+    from bot.domain import Clip
 
     params = replace(base(TINY_PRESETS["tiny-ltx"]), extends=Extension(1, "/clips/1.mp4", 9, 1))
     job = RenderJob(2, "ltx", params, TINY_PRESETS["tiny-ltx"].identity("ltx", "tiny-ltx"))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.types import ChatRef
+from bot.domain import ChatRef
 from bot.store import DB_FILE, Store
 from tests.harness.core import MakeBot
 
@@ -40,7 +40,7 @@ def test_an_existing_world_readable_database_is_tightened(tmp_path: Path) -> Non
 
 
 def test_display_names_lose_bidi_overrides_and_control_characters() -> None:
-    from bot.core.types import UserRef
+    from bot.domain import UserRef
 
     person = UserRef("telegram", "1", "Ann\u202egnp.exe\u200b \x07 Smith" + "x" * 100)
     assert "\u202e" not in person.name and "\u200b" not in person.name and "\x07" not in person.name
@@ -61,8 +61,8 @@ async def test_turning_the_gallery_on_for_a_discord_server_says_it_publishes_eve
 
 
 def test_people_s_text_reaches_discord_as_text_not_markdown() -> None:
-    from bot.core.types import Job, RenderParams, UserRef
     from bot.discordbot.outbox import plain, result_embed
+    from bot.domain import Job, RenderParams, UserRef
 
     prompt = "[your clip is ready](https://evil.example/steal) **urgent** `run`"
     params = RenderParams(prompt, "", 1, 8, 2, 1.0, 64, 64, 8)

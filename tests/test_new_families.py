@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bot.config import RenderConfig
-from bot.core.types import RenderParams
+from bot.domain import RenderParams
 from bot.pipelines import cogvideox, ltx, ltx2, sana_video, wan
 from bot.pipelines.registry import CATALOGUE, FAMILIES, TINY_PRESETS
 from bot.pipelines.spec import FEW_STEPS, Preset
 from bot.pipelines.tiny import build_tiny
 from bot.render import Renderer
 from bot.rendering.loading import download_command
+from bot.settings.sections import RenderConfig
 from tests.harness.core import COLD
 
 pytestmark = pytest.mark.usefixtures("renders")  # every test here renders with diffusers

@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 
-from bot.config import VideoConfig
 from bot.core.credentials import CredentialsState
 from bot.encode import encode_clip
 from bot.faces import FaceDetector
@@ -27,6 +26,7 @@ from bot.pictures import PictureInspector
 from bot.pipelines.clip import RenderedClip
 from bot.provenance import ContentCredentials, check_clip, ensure_local_identity
 from bot.provenance.verify import check_picture, trust_anchors
+from bot.settings.sections import VideoConfig
 from tests.harness.config import MakeConfig
 from tests.harness.core import ALICE, MakeBot
 from tests.harness.pictures import coffee_jpeg, encode, photo, upload

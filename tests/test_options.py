@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 
-from bot.config import Config, parse_config
 from bot.core import messages
 from bot.core.options import OPTIONS, VideoArgs
 from bot.core.parsing import CommandError, parse_video_text
-from bot.core.types import ButtonAction, Extension, JobStatus, Picture, RenderParams, UserRef
 from bot.dispatch.remote import RemoteJob, WorkerKeys
+from bot.domain import ButtonAction, Extension, JobStatus, Picture, RenderParams, UserRef
+from bot.settings.loading import parse_config
+from bot.settings.root import Config
 from tests.fakes.discord_api import FakeDiscord
 from tests.harness.core import ALICE, CoreBot, MakeBot
 from tests.harness.discord import OWNER, MakeWorld, World, ephemeral_text

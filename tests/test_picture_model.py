@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from bot.config import ConfigError, parse_config
-from bot.core.types import ChatSettings
+from bot.domain import ChatSettings
+from bot.settings.bounds import ConfigError
+from bot.settings.loading import parse_config
 from tests.harness.core import MakeBot
 from tests.harness.pictures import coffee_jpeg
 from tests.test_pictures import animate, jobs_in_store, pictures_config

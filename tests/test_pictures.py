@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bot.config import Config, parse_config
-from bot.core.types import ButtonAction, JobStatus
+from bot.domain import ButtonAction, JobStatus
 from bot.faces import FaceDetector
 from bot.pictures import PictureInspector
 from bot.pipelines.image import fit_picture
+from bot.settings.loading import parse_config
+from bot.settings.root import Config
 from tests.harness.console import ChildProcesses
 from tests.harness.core import ALICE, CAROL, CHAT, CoreBot, MakeBot
 from tests.harness.pictures import (
@@ -392,7 +393,7 @@ def test_the_console_takes_an_image_option(tmp_path: Path) -> None:
 
 
 def _picture_params(tmp_path: Path, seed: int, colour: str, frames: int = 9) -> Any:
-    from bot.core.types import Picture, RenderParams
+    from bot.domain import Picture, RenderParams
 
     path = tmp_path / f"{colour}.png"
     Image.new("RGB", (80, 48), colour).save(path)
@@ -404,8 +405,8 @@ def _picture_params(tmp_path: Path, seed: int, colour: str, frames: int = 9) -> 
 def test_the_image_pipeline_shares_the_loaded_modules_and_batches_pictures(
     tmp_path: Path, name: str, renders: None
 ) -> None:
-    from bot.config import RenderConfig
     from bot.render import Renderer
+    from bot.settings.sections import RenderConfig
 
     renderer = Renderer(name, tuning=RenderConfig(warmup_steps=0))
     red, blue = _picture_params(tmp_path, 1, "red"), _picture_params(tmp_path, 2, "blue")
@@ -460,7 +461,7 @@ async def test_the_picture_of_a_cancelled_job_is_deleted_once_old(make_bot: Make
 
 
 def test_the_picture_settings_are_checked_at_start_up(tmp_path: Path) -> None:
-    from bot.config import ConfigError
+    from bot.settings.bounds import ConfigError
 
     with pytest.raises(ConfigError, match=r"\[policy\] faces must be one of refuse, owners, allow"):
         pictures_config(tmp_path, policy={"faces": "sometimes"})

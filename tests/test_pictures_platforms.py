@@ -13,9 +13,10 @@ from typing import Any
 import c2pa
 import pytest
 
-from bot.config import Config, parse_config
 from bot.core.quota import quota_day
-from bot.core.types import JobStatus, UserRef
+from bot.domain import JobStatus, UserRef
+from bot.settings.loading import parse_config
+from bot.settings.root import Config
 from tests.fakes.discord_api import FakeDiscord, Interaction
 from tests.fakes.telegram_api import FakeTelegram
 from tests.harness.config import MakeConfig, tiny_settings

@@ -12,10 +12,12 @@ from typing import Any
 import pytest
 
 from bot.app import enabled_platforms, is_network_error, keep_connecting
-from bot.config import ConfigError, Secrets, parse_config
 from bot.core.admin import USER_REF
 from bot.logs import RedactSecrets
+from bot.settings.bounds import ConfigError
+from bot.settings.loading import parse_config
 from bot.settings.platforms import PLATFORMS, PLATFORMS_BY_NAME, redact
+from bot.settings.sections import Secrets
 from bot.web.metrics import RATE_LIMIT_LINES
 from bot.web.pages import PLATFORM_NAMES
 

@@ -15,7 +15,6 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from bot.config import ConfigError, PostConfig, parse_config
 from bot.encode import encode_mp4
 from bot.post import (
     LTX_UPSAMPLER,
@@ -35,6 +34,9 @@ from bot.post import (
 )
 from bot.post.hd import import_spandrel
 from bot.post.ifnet import IFNet, WeightsError, load_ifnet
+from bot.settings.bounds import ConfigError
+from bot.settings.loading import parse_config
+from bot.settings.sections import PostConfig
 
 NO_HUB = PostConfig(rife_repo="", upscaler_repo="", ltx_upsampler="")  # only what a test puts on disk
 

@@ -14,7 +14,6 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
-from bot.config import PostConfig, VideoConfig
 from bot.domain import PostKind, PostStep, RenderParams
 from bot.encode import encode_clip
 from bot.pipelines.clip import RenderedClip
@@ -24,6 +23,7 @@ from bot.post.clip import POST_TAG, run_post_step
 from bot.post.hd import import_spandrel
 from bot.provenance import ContentCredentials, check_clip, ensure_local_identity
 from bot.provenance.manifest import GENERATION_LABEL
+from bot.settings.sections import PostConfig, VideoConfig
 
 TINY = TINY_PRESETS["tiny"].identity("tiny", "tiny")
 PARAMS = RenderParams("a red fox", "", 7, 8, 3, 9.0, 32, 32, 8)

@@ -11,10 +11,11 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from bot.config import Config, parse_config
 from bot.core.parsing import parse_video_text
-from bot.core.types import ButtonAction, JobStatus, PostKind
+from bot.domain import ButtonAction, JobStatus, PostKind
 from bot.post.hd import import_spandrel
+from bot.settings.loading import parse_config
+from bot.settings.root import Config
 from tests.harness.core import ALICE, BOB, GROUP, CoreBot, MakeBot
 from tests.harness.media import decode
 from tests.harness.polling import eventually
@@ -193,7 +194,7 @@ async def test_the_web_page_of_a_post_clip_links_the_clip_it_was_made_from(make_
 def test_a_step_that_would_do_nothing_or_pass_a_cap_is_refused() -> None:
     from bot.core.parsing import CommandError
     from bot.core.post import check_post
-    from bot.core.types import Job, PostStep, RenderParams
+    from bot.domain import Job, PostStep, RenderParams
     from tests.harness.core import CHAT
 
     def job(job_id: int, fps: int, side: int, post: PostKind | None = None) -> Job:

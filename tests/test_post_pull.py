@@ -61,7 +61,7 @@ async def run(
 
 ENGINE_CHECK = """
 import numpy as np
-from bot.config import load_config
+from bot.settings.loading import load_config
 from bot.post import PostEngine
 engine = PostEngine(load_config(require_tokens=False).post)
 frames = np.random.default_rng(0).integers(0, 255, (3, 32, 32, 3), dtype=np.uint8)

@@ -12,17 +12,18 @@ from typing import Any
 
 import pytest
 
-from bot.config import Config, parse_config
 from bot.core.ports import RenderJob
-from bot.core.types import ButtonAction, Clip, JobStatus, PostKind, PostStep, RenderParams
 from bot.dispatch.remote import RemoteJob, WorkerKeys
 from bot.dispatch.saq_backend import MAX_POST_FRAMES, SaqBackend, _total
 from bot.dispatch.saq_results import clip_misfits, post_misfits
 from bot.dispatch.worker import _input_changed
+from bot.domain import ButtonAction, Clip, JobStatus, PostKind, PostStep, RenderParams
 from bot.pipelines.spec import ClipIdentity
 from bot.post.hd import import_spandrel
 from bot.provenance import check_clip
 from bot.render import Renderer
+from bot.settings.loading import parse_config
+from bot.settings.root import Config
 from tests.harness.core import BOB, COLD, MakeBot
 from tests.harness.media import decode
 from tests.harness.saq import SECRET, StartRedis, StartWorker, saq_settings, write_saq_config

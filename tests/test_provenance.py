@@ -20,9 +20,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from bot import __version__
 from bot.cli import main as videobot
-from bot.config import VideoConfig
 from bot.core.credentials import CredentialsState, Upload
-from bot.core.types import JobStatus, RenderParams
+from bot.domain import JobStatus, RenderParams
 from bot.encode import encode_clip, encode_mp4, fit_to_size, read_clip
 from bot.pipelines.clip import RenderedClip
 from bot.pipelines.registry import CATALOGUE
@@ -36,6 +35,7 @@ from bot.provenance import (
     ensure_local_identity,
 )
 from bot.provenance.identity import CA_FILE, IDENTITY_DIR, KEY_FILE
+from bot.settings.sections import VideoConfig
 from tests.harness.config import MakeConfig
 from tests.harness.console import ChildProcesses
 from tests.harness.core import ALICE, MakeBot
@@ -430,7 +430,7 @@ def test_the_watermark_goes_in_the_corner_asked_for(position: str) -> None:
 
 
 def test_a_watermark_config_that_cannot_work_is_refused(make_config: MakeConfig) -> None:
-    from bot.config import ConfigError
+    from bot.settings.bounds import ConfigError
 
     with pytest.raises(ConfigError, match=r"\[video\] watermark_position must be one of top-left"):
         make_config(video={"watermark": "AI", "watermark_position": "middle"})

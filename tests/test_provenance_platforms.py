@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.core.types import JobStatus
+from bot.domain import JobStatus
 from tests.fakes.discord_api import Interaction
 from tests.fakes.telegram_api import FakeTelegram
 from tests.harness.config import MakeConfig

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.types import ChatRef, JobStatus, RenderParams, UserRef
+from bot.domain import ChatRef, JobStatus, RenderParams, UserRef
 from bot.store import Store
 from bot.store.totals import TABLE
 from tests.harness.config import MakeConfig

@@ -25,9 +25,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from saq.job import Job as SaqJob
 from saq.worker import Worker
 
-from bot.config import Config, parse_config
 from bot.core.ports import RenderJob
-from bot.core.types import Clip, Extension, JobStatus, Picture, RenderParams
 from bot.dispatch.remote import (
     SIGNATURE_HEADER,
     RemoteJob,
@@ -41,9 +39,12 @@ from bot.dispatch.remote import (
 from bot.dispatch.saq_backend import SaqBackend, VideobotQueue
 from bot.dispatch.saq_results import clip_misfits
 from bot.dispatch.uploads import ClipInbox
+from bot.domain import Clip, Extension, JobStatus, Picture, RenderParams
 from bot.encode import encode_mp4
 from bot.pipelines.spec import ClipIdentity
 from bot.render import Renderer
+from bot.settings.loading import parse_config
+from bot.settings.root import Config
 from tests.harness.core import COLD, CoreBot, MakeBot
 from tests.harness.lanes import starts
 from tests.harness.polling import eventually, eventually_async

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.core.types import RenderParams
+from bot.domain import RenderParams
 from bot.pipelines.tiny import build_tiny_pipeline
 from bot.render import ModelMissing, RenderCancelled, Renderer, cpu_render_threads
 from tests.harness.core import COLD

@@ -20,12 +20,14 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from bot.config import Config, ConfigError, parse_config
-from bot.core.types import JobStatus, UserRef
 from bot.dispatch.remote import SIGNATURE_HEADER, UploadGrant, WorkerKeys, clip_key, job_key, queue_name
 from bot.dispatch.saq_backend import SaqBackend, VideobotQueue
+from bot.domain import JobStatus, UserRef
 from bot.provenance import check_clip
 from bot.render import Renderer
+from bot.settings.bounds import ConfigError
+from bot.settings.loading import parse_config
+from bot.settings.root import Config
 from tests.harness.config import MakeConfig
 from tests.harness.core import PLATFORM, CoreBot, MakeBot
 from tests.harness.lanes import starts

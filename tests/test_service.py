@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from bot.core import messages
-from bot.core.types import ChatRef, JobStatus, UserRef
+from bot.domain import ChatRef, JobStatus, UserRef
 from bot.encode import read_clip
 from bot.pipelines.clip import RenderedClip
 from bot.render import OutOfMemory, Renderer

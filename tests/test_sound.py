@@ -10,15 +10,16 @@ import av
 import numpy as np
 import pytest
 
-from bot.config import VideoConfig, parse_config
 from bot.core.parsing import CommandError, parse_video_text
-from bot.core.types import JobStatus, RenderParams
+from bot.domain import JobStatus, RenderParams
 from bot.encode import encode_clip, encode_mp4, fit_to_size, read_soundtrack
 from bot.pipelines.audio import Soundtrack
 from bot.pipelines.clip import RenderedClip
 from bot.pipelines.spec import ClipIdentity
 from bot.provenance import ContentCredentials, check_clip, ensure_local_identity, read_record
 from bot.render import Renderer
+from bot.settings.loading import parse_config
+from bot.settings.sections import VideoConfig
 from tests.fakes.telegram_api import FakeTelegram
 from tests.harness.config import MakeConfig, tiny_settings
 from tests.harness.console import ChildProcesses

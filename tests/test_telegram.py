@@ -16,7 +16,7 @@ import pytest
 import pytest_asyncio
 
 from bot.core.quota import quota_day
-from bot.core.types import ChatRef, JobStatus
+from bot.domain import ChatRef, JobStatus
 from bot.telegram_adapter import WEBHOOK_PATH, TelegramOutbox
 from tests.fakes.telegram_api import FakeTelegram
 from tests.harness.config import MakeConfig, tiny_settings, to_toml

@@ -17,9 +17,9 @@ import pytest_asyncio
 import telegram
 
 from bot import cli, telegram_adapter
-from bot.config import Secrets
-from bot.core.types import JobStatus, UserRef
+from bot.domain import JobStatus, UserRef
 from bot.logs import RedactSecrets
+from bot.settings.sections import Secrets
 from bot.telegram_adapter import WEBHOOK_PATH
 from tests.fakes.telegram_api import CHANNEL_BOT, GROUP_ANONYMOUS_BOT, ApiCall, FakeTelegram
 from tests.harness.config import MakeConfig, tiny_settings, to_toml

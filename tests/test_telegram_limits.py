@@ -175,7 +175,7 @@ class _Recording(LaneRateLimiter):
 @pytest.mark.asyncio
 async def test_the_outbox_says_which_sends_answer_a_person(fake: FakeTelegram) -> None:
     """A reply is an answer, a text of its own and an edit are work, "uploading…" is decoration."""
-    from bot.core.types import ChatRef
+    from bot.domain import ChatRef
     from bot.telegram_adapter import TelegramOutbox
     from bot.telegrambot.limits import DECORATION
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from bot.core.credentials import CredentialsCheck, CredentialsState, Upload
-from bot.core.types import JobStatus, UserRef
+from bot.domain import JobStatus, UserRef
 from bot.provenance import check_clip
 from bot.provenance.boxes import MAX_BOXES, TooManyBoxes, count_boxes
 from bot.provenance.identity import ensure_local_identity

@@ -28,11 +28,11 @@ import pytest
 from telegram.error import RetryAfter
 
 from bot.app import StartupError, build_service, running_worker, serving_web
-from bot.config import ConfigError
 from bot.core.ports import Failed, FailureKind, Started
 from bot.core.service import watch
-from bot.core.types import ButtonAction, ChatRef, ChatSettings, JobStatus, UserRef
 from bot.dispatch.local import LocalBackend
+from bot.domain import ButtonAction, ChatRef, ChatSettings, JobStatus, UserRef
+from bot.settings.bounds import ConfigError
 from bot.store import Store
 from bot.store.public import CHALLENGE, CHAT
 from bot.telegram_adapter import WEBHOOK_PATH

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from bot.core.types import JobStatus
+from bot.domain import JobStatus
 from bot.store.public import CHALLENGE, CHAT
 from tests.harness.core import BOB, GROUP
 from tests.harness.lanes import starts

@@ -15,14 +15,15 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.config import Config, user_ref_pattern
 from bot.core import messages
 from bot.core.endings import Endings
 from bot.core.models import Models, shown_name
 from bot.core.parsing import CommandError
 from bot.core.pictures import FacePolicy
 from bot.core.quota import daily_limit, quota_day, seconds_until_reset
-from bot.core.types import ChatSettings, Job, JobStatus
+from bot.domain import ChatSettings, Job, JobStatus
+from bot.settings.platforms import user_ref_pattern
+from bot.settings.root import Config
 from bot.store import EVERYWHERE, Store
 
 USER_REF = user_ref_pattern()  # `telegram:42`: one per platform in the registry

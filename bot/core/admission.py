@@ -13,7 +13,6 @@ import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 
-from bot.config import Config, ModelSettings, VideoConfig
 from bot.core import messages, roles
 from bot.core.boards import GroupBoards
 from bot.core.credentials import Upload
@@ -29,7 +28,7 @@ from bot.core.pictures import FacePolicy, Kept, PictureFacts, PictureGate, Size,
 from bot.core.ports import Clock, RenderBackend
 from bot.core.queue import JobQueue
 from bot.core.quota import charge_for, seconds_until_reset
-from bot.core.types import (
+from bot.domain import (
     ButtonAction,
     Challenge,
     ChatRef,
@@ -47,6 +46,9 @@ from bot.core.types import (
 )
 from bot.moderation import PromptPolicy
 from bot.pipelines.spec import Pictures
+from bot.settings.models import ModelSettings
+from bot.settings.root import Config
+from bot.settings.sections import VideoConfig
 from bot.store import Store
 
 log = logging.getLogger(__name__)

@@ -15,13 +15,13 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from bot.config import QueueConfig
 from bot.core import messages
 from bot.core.endings import RunningJobs
 from bot.core.notify import Notifier
 from bot.core.queue import JobQueue
 from bot.core.tasks import Tasks
-from bot.core.types import ChatRef, Job, JobStatus
+from bot.domain import ChatRef, Job, JobStatus
+from bot.settings.sections import QueueConfig
 from bot.store import Store
 
 log = logging.getLogger(__name__)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.core import messages
-from bot.core.types import RESULT_ACTIONS, Button, ButtonAction, Challenge, Clip, Job
+from bot.domain import RESULT_ACTIONS, Button, ButtonAction, Challenge, Clip, Job
 
 POST_ACTIONS = [ButtonAction.SMOOTH, ButtonAction.HD]
 

@@ -13,7 +13,6 @@ import re
 import time
 from dataclasses import dataclass
 
-from bot.config import ChallengeConfig, Config
 from bot.core import messages, roles
 from bot.core.admission import Admission
 from bot.core.captions import entry_buttons
@@ -23,7 +22,9 @@ from bot.core.options import VideoArgs
 from bot.core.parsing import CommandError, clean_text, parse_video_text
 from bot.core.ports import Clock, WebLinks
 from bot.core.tasks import Tasks
-from bot.core.types import Challenge, ChallengeStatus, ChatRef, Job, Request, Standing
+from bot.domain import Challenge, ChallengeStatus, ChatRef, Job, Request, Standing
+from bot.settings.root import Config
+from bot.settings.sections import ChallengeConfig
 from bot.store import Store
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bot import __version__
-from bot.config import Config
 from bot.core import messages, roles
 from bot.core.admission import Admission, chat_limits
 from bot.core.credentials import ClipChecker, Upload, credentials_line
@@ -25,7 +24,8 @@ from bot.core.ports import Clock, RenderBackend
 from bot.core.post import post_chain, post_step, then_steps
 from bot.core.queue import JobQueue
 from bot.core.quota import daily_limit, quota_day, seconds_until_reset
-from bot.core.types import ButtonAction, ChatRef, Job, JobStatus, Picture, PostKind, Request, UserRef
+from bot.domain import ButtonAction, ChatRef, Job, JobStatus, Picture, PostKind, Request, UserRef
+from bot.settings.root import Config
 from bot.store import Store
 from bot.store.public import JOB
 

@@ -13,7 +13,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.config import QueueConfig
 from bot.core import messages
 from bot.core.boards import GroupBoards
 from bot.core.captions import entry_buttons, entry_caption, result_buttons, result_caption
@@ -26,7 +25,8 @@ from bot.core.ports import Clock, Rendered, RenderEvent
 from bot.core.progress import ProgressBoard
 from bot.core.queue import JobQueue
 from bot.core.tasks import Tasks
-from bot.core.types import Clip, ClipTooLarge, Delivery, Job, JobStatus, Undeliverable
+from bot.domain import Clip, ClipTooLarge, Delivery, Job, JobStatus, Undeliverable
+from bot.settings.sections import QueueConfig
 from bot.store import Store
 
 log = logging.getLogger(__name__)

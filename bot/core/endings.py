@@ -16,7 +16,7 @@ from typing import Any
 from bot.core import messages
 from bot.core.notify import Notifier
 from bot.core.persist import until_written
-from bot.core.types import Job, JobStatus
+from bot.domain import Job, JobStatus
 from bot.store import Store
 
 

@@ -20,8 +20,7 @@ from bot.core.notify import Notifier
 from bot.core.options import VideoArgs
 from bot.core.parsing import CommandError
 from bot.core.ports import Clock
-from bot.core.types import Button, ButtonAction, Job, RenderParams, Request
-from bot.domain import DRAFT_ACTIONS, Draft
+from bot.domain import DRAFT_ACTIONS, Button, ButtonAction, Draft, Job, RenderParams, Request
 from bot.enhance.modes import Plan, plan
 from bot.enhance.slot import Kept, Rewrite
 from bot.store import Store

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from bot.core.endings import RunningJobs
 from bot.core.ports import Cancelled, Encoding, Failed, Progress, RenderEvent, Started
 from bot.core.queue import JobQueue
-from bot.core.types import Job, RenderParams
+from bot.domain import Job, RenderParams
 from bot.store import Store
 
 BATCH_WINDOW_S = 0.05  # jobs of one shape started within this of each other render together

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from bot.config import ProvenanceConfig
+from bot.settings.sections import ProvenanceConfig
 
 T = TypeVar("T")
 

@@ -17,7 +17,7 @@ from bot.core import roles
 from bot.core.admission import Admission
 from bot.core.options import VideoArgs
 from bot.core.parsing import CommandError, clean_text, parse_video_text
-from bot.core.types import Extension, Job, JobStatus, RenderParams, Request
+from bot.domain import Extension, Job, JobStatus, RenderParams, Request
 from bot.store import Store
 from bot.store.public import JOB
 

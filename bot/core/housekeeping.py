@@ -8,7 +8,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from bot.config import Config
 from bot.core.delivery import Deliveries, remove_clip_files
 from bot.core.endings import Endings
 from bot.core.notify import Notifier
@@ -17,7 +16,8 @@ from bot.core.ports import Clock
 from bot.core.queue import JobQueue
 from bot.core.quota import quota_day
 from bot.core.tasks import Tasks
-from bot.core.types import JobStatus
+from bot.domain import JobStatus
+from bot.settings.root import Config
 from bot.store import Store
 
 log = logging.getLogger(__name__)

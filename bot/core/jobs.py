@@ -31,7 +31,7 @@ from bot.core.ports import (
 )
 from bot.core.queue import JobQueue, QueueClosed
 from bot.core.tasks import Tasks
-from bot.core.types import Job, JobStatus
+from bot.domain import Job, JobStatus
 from bot.store import Store
 
 log = logging.getLogger(__name__)

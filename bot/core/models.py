@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from bot.config import Config, ModelSettings
 from bot.core import messages
 from bot.core.parsing import CommandError
-from bot.core.types import ChatSettings
+from bot.domain import ChatSettings
 from bot.pipelines.spec import ClipIdentity
+from bot.settings.models import ModelSettings
+from bot.settings.root import Config
 from bot.store import Store
 
 ACTIVE_KEY = "active_model"

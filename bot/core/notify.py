@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from bot.core.ports import Outbox
-from bot.core.types import Job, Request
+from bot.domain import Job, Request
 from bot.store import Store
 
 log = logging.getLogger(__name__)

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 from bot.pipelines.spec import ASPECTS
 
 if TYPE_CHECKING:
-    from bot.config import VideoConfig
-    from bot.core.types import RenderParams
+    from bot.domain import RenderParams
+    from bot.settings.sections import VideoConfig
 
 MAX_SEED = 2**32 - 1
 

@@ -11,12 +11,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.config import ModelSettings, VideoConfig
 from bot.core import messages
 from bot.core.messages import drop_invisible
 from bot.core.options import ARG_OPTIONS, BY_NAME, MAX_SEED, Kind, Option, VideoArgs, option_names
-from bot.core.types import RenderParams
+from bot.domain import RenderParams
 from bot.pipelines.spec import size_for
+from bot.settings.models import ModelSettings
+from bot.settings.sections import VideoConfig
 
 MAX_JOB_ID = 2**63 - 1  # SQLite's largest integer
 

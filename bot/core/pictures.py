@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bot.core.parsing import CommandError
-from bot.core.types import Picture
+from bot.domain import Picture
 
 OWN_CREDENTIALS = "videobot"  # Picture.credentials of a still the bot itself signed (and still valid)
 Size = tuple[int, int]  # width, height of the picture a model receives

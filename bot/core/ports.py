@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot.core.types import Button, ChatRef, Clip, Delivery, RenderParams, UserRef
+from bot.domain import Button, ChatRef, Clip, Delivery, RenderParams, UserRef
 from bot.pipelines.spec import ClipIdentity
 
 Clock = Callable[[], float]

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.config import MAX_HD_SIDE, MAX_SMOOTH_FPS
 from bot.core.admission import Admission
 from bot.core.extend import ancestry
 from bot.core.options import VideoArgs
 from bot.core.parsing import CommandError
-from bot.core.types import Job, JobStatus, PostKind, PostStep, Request
+from bot.domain import Job, JobStatus, PostKind, PostStep, Request
+from bot.settings.sections import MAX_HD_SIDE, MAX_SMOOTH_FPS
 from bot.store import Store
 
 

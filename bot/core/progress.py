@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import time
 
-from bot.config import QueueConfig
 from bot.core import messages
 from bot.core.boards import GroupBoards
 from bot.core.endings import RunningJobs
 from bot.core.notify import Notifier
 from bot.core.ports import Encoding, Progress, RenderEvent
 from bot.core.tasks import Tasks
-from bot.core.types import Job
+from bot.domain import Job
+from bot.settings.sections import QueueConfig
 
 
 class ProgressBoard:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from bot.core.tasks import wait_event
-from bot.core.types import Job, JobStatus
+from bot.domain import Job, JobStatus
 from bot.store import Store
 
 

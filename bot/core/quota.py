@@ -10,8 +10,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.config import QuotaConfig
-from bot.core.types import QuotaCharge
+from bot.domain import QuotaCharge
+from bot.settings.sections import QuotaConfig
 from bot.store import Store
 
 

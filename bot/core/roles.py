@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.config import AdminConfig
-from bot.core.types import Job, Request
+from bot.domain import Job, Request
+from bot.settings.sections import AdminConfig
 
 
 def is_owner(req: Request, admin: AdminConfig) -> bool:

@@ -17,7 +17,6 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
-from bot.config import Config
 from bot.core import messages, roles
 from bot.core.admin import AdminCommand, parse_admin
 from bot.core.challenges import StartArgs
@@ -29,11 +28,11 @@ from bot.core.parsing import CommandError, parse_job_id, parse_video_text
 from bot.core.pictures import PictureGate
 from bot.core.ports import Clock, Outbox, RenderBackend, WebLinks
 from bot.core.status import BotStatus
-from bot.core.types import ButtonAction, ChatRef, Job, Request, UserRef
 from bot.core.wiring import Rooms, wire
-from bot.domain import DRAFT_ACTIONS
+from bot.domain import DRAFT_ACTIONS, ButtonAction, ChatRef, Job, Request, UserRef
 from bot.enhance import WriterSlot
 from bot.pipelines.spec import ClipIdentity
+from bot.settings.root import Config
 from bot.store import Store
 
 log = logging.getLogger(__name__)

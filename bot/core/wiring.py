@@ -11,7 +11,6 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from bot.config import Config
 from bot.core.admin import AdminTools
 from bot.core.admission import Admission
 from bot.core.boards import GroupBoards
@@ -36,6 +35,7 @@ from bot.core.queue import JobQueue
 from bot.core.tasks import Tasks
 from bot.enhance import PromptWriter, WriterSlot
 from bot.pipelines.spec import ClipIdentity
+from bot.settings.root import Config
 from bot.store import Store
 
 

@@ -11,16 +11,16 @@ import discord
 import yarl
 from discord import app_commands
 
-from bot.config import DiscordConfig
 from bot.core import messages
 from bot.core.service import VideoService
-from bot.core.types import ChatRef, Request, UserRef
 from bot.discordbot.buttons import ResultButton
 from bot.discordbot.commands import Words, animate_command, build_commands
 from bot.discordbot.groups import AdminCommands, ChallengeCommands, leaderboard_command
 from bot.discordbot.host import Live
 from bot.discordbot.outbox import NO_MENTIONS, DiscordOutbox
 from bot.discordbot.refs import EDIT_WINDOW_S, PLATFORM, OriginRef
+from bot.domain import ChatRef, Request, UserRef
+from bot.settings.sections import DiscordConfig
 
 # One name for the whole adapter's log, as before it was split into modules.
 log = logging.getLogger(__name__)

@@ -12,13 +12,13 @@ import discord
 from discord import app_commands
 from discord.app_commands import Range
 
-from bot.config import VideoConfig
 from bot.core import menu, messages
 from bot.core.credentials import Upload
 from bot.core.options import OPTIONS, Kind, Option, VideoArgs
-from bot.core.types import Job, JobStatus, Request, UserRef
 from bot.discordbot.host import Host
 from bot.discordbot.refs import PLATFORM
+from bot.domain import Job, JobStatus, Request, UserRef
+from bot.settings.sections import VideoConfig
 
 RECENT_JOBS = 10
 JobChoices = list[app_commands.Choice[int]]

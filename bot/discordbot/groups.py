@@ -17,10 +17,10 @@ from bot.core.admin import AUDIT_MAX, SETTINGS, AdminAction, AdminCommand
 from bot.core.challenges import StartArgs
 from bot.core.credentials import Upload
 from bot.core.options import BY_FIELD, VideoArgs
-from bot.core.types import Request, UserRef
 from bot.discordbot.commands import _menu, _t, video_command
 from bot.discordbot.host import Host
 from bot.discordbot.refs import PLATFORM
+from bot.domain import Request, UserRef
 
 # How an admin command names a user in a text option: "<@123>" (a mention typed there) or a
 # bare Discord id; "telegram:<id>" and "discord:<id>" go to the core as typed.

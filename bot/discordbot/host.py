@@ -11,8 +11,8 @@ from typing import Any, Protocol
 import discord
 
 from bot.core.service import VideoService
-from bot.core.types import Request
 from bot.discordbot.refs import EDIT_WINDOW_S, OriginRef
+from bot.domain import Request
 
 
 @dataclass

@@ -11,7 +11,6 @@ import discord
 
 from bot import __version__
 from bot.core import messages
-from bot.core.types import Button, ChatRef, Delivery, Job, Undeliverable, UserRef
 from bot.discordbot.buttons import ResultButton
 from bot.discordbot.host import Host, Live
 from bot.discordbot.refs import (
@@ -23,6 +22,7 @@ from bot.discordbot.refs import (
     OriginRef,
     parse_ref,
 )
+from bot.domain import Button, ChatRef, Delivery, Job, Undeliverable, UserRef
 from bot.encode import AI_LABEL
 
 # One name for the whole adapter's log, as before it was split into modules.

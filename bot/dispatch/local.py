@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bot.config import PostConfig, VideoConfig
 from bot.core.executors import Executors, run_in
 from bot.core.ports import (
     Cancelled,
@@ -38,13 +37,14 @@ from bot.core.ports import (
     Started,
 )
 from bot.core.tasks import wait_event
-from bot.core.types import Clip
+from bot.domain import Clip
 from bot.encode import encode_clip
 from bot.pipelines.clip import RenderedClip
 from bot.post.clip import encode_post, post_frames
 from bot.post.engine import PostEngine
 from bot.provenance import ContentCredentials
 from bot.render import ModelPool, ModelUnavailable, OutOfMemory, RenderCancelled, Renderer, batch_shape
+from bot.settings.sections import PostConfig, VideoConfig
 
 log = logging.getLogger(__name__)
 

@@ -29,10 +29,10 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from bot.config import VideoConfig
 from bot.core.ports import RenderJob
-from bot.core.types import RenderParams
+from bot.domain import RenderParams
 from bot.pipelines.spec import ClipIdentity
+from bot.settings.sections import VideoConfig
 
 RENDER_FUNCTION = "render"
 SIGNATURE_HEADER = "X-Videobot-Signature"  # holds an `UploadGrant` token

@@ -29,7 +29,6 @@ from typing import Any
 from saq.job import TERMINAL_STATUSES, Status
 from saq.job import Job as SaqJob
 
-from bot.config import Config
 from bot.core.ports import (
     Cancelled,
     Encoding,
@@ -59,6 +58,7 @@ from bot.dispatch.saq_results import ResultCheck, Unusable
 from bot.dispatch.upload_port import UploadPort
 from bot.dispatch.uploads import ClipInbox, file_digest, remove_partials
 from bot.provenance import ContentCredentials
+from bot.settings.root import Config
 
 log = logging.getLogger(__name__)
 

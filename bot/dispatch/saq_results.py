@@ -10,15 +10,15 @@ from pathlib import Path
 
 from saq.job import Job as SaqJob
 
-from bot.config import MAX_SMOOTH_FPS
 from bot.core.extend import clip_frames
 from bot.core.ports import Cancelled, Failed, FailureKind, Rendered, RenderJob
-from bot.core.types import Clip, PostKind
 from bot.dispatch.remote import Untrusted, Uploaded, WorkerKeys, clip_key, open_result
 from bot.dispatch.uploads import ClipInbox, file_digest
+from bot.domain import Clip, PostKind
 from bot.encode import probe_clip, read_tags
 from bot.post.clip import made_of, sign_post
 from bot.provenance import ContentCredentials
+from bot.settings.sections import MAX_SMOOTH_FPS
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,10 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from bot.config import QueueConfig
 from bot.core.tasks import wait_event
 from bot.dispatch.uploads import ClipInbox
 from bot.listen import ConnectionLimits, LimitedSite
+from bot.settings.sections import QueueConfig
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,6 @@ import aiohttp
 from saq.job import Job as SaqJob
 from saq.worker import Worker
 
-from bot.config import WORKER_SECRET_ENV, Config
 from bot.core.ports import Cancelled, Encoding, Failed, FailureKind, Progress, Rendered, RenderEvent
 from bot.core.tasks import wait_event
 from bot.dispatch.local import LocalBackend
@@ -50,6 +49,8 @@ from bot.dispatch.saq_queue import REDIS_ERRORS, VideobotQueue, safe_url
 from bot.pictures import file_intact, picture_intact
 from bot.post.engine import PostEngine
 from bot.render import ModelPool, Renderer
+from bot.settings.root import Config
+from bot.settings.sections import WORKER_SECRET_ENV
 from bot.signals import stop_on_signals
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 
-from bot.config import VideoConfig
 from bot.domain import Clip, PostKind, PostStep, RenderParams
 from bot.encode import clip_tags, encode_mp4
 from bot.pipelines.clip import RenderedClip
@@ -23,6 +22,7 @@ from bot.pipelines.spec import ClipIdentity
 from bot.post.engine import PostEngine
 from bot.post.hd import Progress
 from bot.provenance import ContentCredentials
+from bot.settings.sections import VideoConfig
 
 POST_TAG = "videobot_post"
 

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from bot import __version__
-from bot.core.types import Clip, Picture, RenderParams
+from bot.domain import Clip, Picture, RenderParams
 from bot.pipelines.spec import ClipIdentity
 
 TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"

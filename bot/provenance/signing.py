@@ -15,8 +15,7 @@ from pathlib import Path
 import c2pa
 from prometheus_client import Counter
 
-from bot.config import Config
-from bot.core.types import RenderParams
+from bot.domain import RenderParams
 from bot.pipelines.spec import ClipIdentity
 from bot.provenance.identity import IdentityError, SigningIdentity, ensure_local_identity, load_identity
 from bot.provenance.manifest import (
@@ -27,6 +26,7 @@ from bot.provenance.manifest import (
     parent_ingredient,
 )
 from bot.provenance.verify import offline_context, read_record
+from bot.settings.root import Config
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from bot.config import WATERMARK_POSITIONS as POSITIONS
+from bot.settings.sections import WATERMARK_POSITIONS as POSITIONS
 
 TEXT_SHARE = 0.09  # text height as a share of the frame's shorter side: ~23 px at 256², ~43 at 480
 MIN_TEXT_PX = 12

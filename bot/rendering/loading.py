@@ -16,7 +16,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from bot.config import DEFAULT_MODEL_ID
 from bot.pipelines.registry import (
     CATALOGUE,
     TINY_PRESETS,
@@ -27,6 +26,7 @@ from bot.pipelines.registry import (
 from bot.pipelines.spec import Preset
 from bot.pipelines.tiny import TINY_MODEL_ID
 from bot.rendering.errors import ModelLoadFailed, ModelMissing, UnsupportedModel, _first_line
+from bot.settings.sections import DEFAULT_MODEL_ID
 
 log = logging.getLogger(__name__)
 

@@ -18,16 +18,7 @@ from typing import Any, Self
 
 from PIL import Image
 
-from bot.config import (
-    MAX_BATCH_CUDA,
-    MEMORY_MODES,
-    ModelSettings,
-    RenderConfig,
-    VideoConfig,
-    refused_render_settings,
-)
-from bot.core.types import RenderParams
-from bot.domain import Conditioning
+from bot.domain import Conditioning, RenderParams
 from bot.pipelines.audio import soundtracks_from
 from bot.pipelines.clip import RenderedClip, frames_as_uint8
 from bot.pipelines.extend import CannotRender, render_continued
@@ -59,6 +50,9 @@ from bot.rendering.tuning import (
     release_memory,
     reset_after_abort,
 )
+from bot.settings.checks import refused_render_settings
+from bot.settings.models import ModelSettings
+from bot.settings.sections import MAX_BATCH_CUDA, MEMORY_MODES, RenderConfig, VideoConfig
 
 log = logging.getLogger(__name__)
 

@@ -8,10 +8,10 @@ import logging
 import os
 from typing import Any
 
-from bot.config import MEMORY_MODES, RenderConfig
-from bot.core.types import RenderParams
+from bot.domain import RenderParams
 from bot.pipelines.registry import FAMILIES
 from bot.rendering.errors import _first_line
+from bot.settings.sections import MEMORY_MODES, RenderConfig
 
 log = logging.getLogger(__name__)
 

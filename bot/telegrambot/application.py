@@ -15,9 +15,9 @@ from aiohttp import web
 from telegram import Update
 from telegram.ext import Application, ApplicationBuilder
 
-from bot.config import Config
 from bot.core.observe import Tally
 from bot.core.service import VideoService
+from bot.settings.root import Config
 from bot.telegrambot.handlers import TelegramAdapter
 from bot.telegrambot.limits import LaneRateLimiter
 from bot.telegrambot.outbox import TelegramOutbox

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import TelegramError
 
-from bot.core.types import Button
+from bot.domain import Button
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from telegram.ext import (
 
 from bot.core import menu, messages
 from bot.core.service import VideoService
-from bot.core.types import ChatRef, Request
+from bot.domain import ChatRef, Request
 from bot.telegrambot import pictures, refs
 from bot.telegrambot.admins import AdminCache
 from bot.telegrambot.buttons import answer_press, parse_callback

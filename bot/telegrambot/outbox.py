@@ -18,7 +18,7 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import Application
 
 from bot.core import messages
-from bot.core.types import Button, ChatRef, Delivery, Undeliverable, UserRef
+from bot.domain import Button, ChatRef, Delivery, Undeliverable, UserRef
 from bot.telegrambot.buttons import keyboard
 from bot.telegrambot.limits import ANSWER, DECORATION, WORK, Call, LaneRateLimiter
 from bot.telegrambot.refs import id_of, message_ref, send_reply

@@ -17,7 +17,7 @@ from telegram import Chat, Message, ReplyParameters, User
 from telegram.error import BadRequest
 
 from bot.core import messages
-from bot.core.types import UserRef
+from bot.domain import UserRef
 
 PLATFORM = "telegram"
 

@@ -15,7 +15,7 @@ from aiohttp import web
 from bot.core import messages
 from bot.core.admin import AdminAction, AdminCommand
 from bot.core.parsing import CommandError, parse_job_id
-from bot.core.types import JobStatus
+from bot.domain import JobStatus
 from bot.web.auth import COOKIE, NOTICE_COOKIE
 from bot.web.site import SITE, Site
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.config import WebConfig
-from bot.core.types import ChatRef
+from bot.domain import ChatRef
+from bot.settings.sections import WebConfig
 from bot.store import Store
 from bot.store.public import CHALLENGE, CHAT
 

@@ -19,7 +19,6 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from bot.config import PLATFORMS
 from bot.core.observe import API_RETRIED, DELIVERY_FAILED, QUOTA_REFUSED
 from bot.core.ports import (
     Cancelled,
@@ -33,6 +32,7 @@ from bot.core.ports import (
 )
 from bot.core.service import VideoService
 from bot.provenance.signing import CLIPS_SIGNED
+from bot.settings.platforms import PLATFORMS
 
 LAG_EVERY_S = 0.5
 RENDER_BUCKETS = (0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 1200)

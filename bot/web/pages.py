@@ -14,8 +14,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-from bot.config import PLATFORMS_BY_NAME
-from bot.core.types import Challenge, Job
+from bot.domain import Challenge, Job
+from bot.settings.platforms import PLATFORMS_BY_NAME
 from bot.store.public import CHALLENGE, CHAT, JOB
 from bot.web.site import SITE, Site
 

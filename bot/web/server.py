@@ -19,9 +19,9 @@ from typing import Any
 from aiohttp import ClientPayloadError, web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from bot.config import Config
 from bot.core.service import VideoService
 from bot.listen import ConnectionLimits, LimitedSite
+from bot.settings.root import Config
 from bot.web.admin import add_routes as add_admin_routes
 from bot.web.auth import AdminAuth
 from bot.web.metrics import Metrics

@@ -10,10 +10,10 @@ import jinja2
 from aiohttp import web
 
 from bot import __version__
-from bot.config import Config
 from bot.core import messages
 from bot.core.extend import clip_frames
 from bot.core.service import VideoService
+from bot.settings.root import Config
 from bot.store import Store
 from bot.web.auth import AdminAuth
 

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from bot.config import Config, parse_config
+from bot.settings.loading import parse_config
+from bot.settings.root import Config
 
 MakeConfig = Callable[..., Config]
 

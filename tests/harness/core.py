@@ -17,11 +17,12 @@ import pytest
 import pytest_asyncio
 
 from bot.app import build_service
-from bot.config import Config, RenderConfig
 from bot.core.queue import QueueClosed
 from bot.core.quota import quota_day
-from bot.core.types import ChatRef, Job, JobStatus, Request, UserRef
+from bot.domain import ChatRef, Job, JobStatus, Request, UserRef
 from bot.render import Renderer
+from bot.settings.root import Config
+from bot.settings.sections import RenderConfig
 from bot.store import Store
 from tests.harness.clock import ManualClock
 from tests.harness.config import MakeConfig

@@ -21,12 +21,12 @@ import pytest_asyncio
 
 from bot import app as bot_app
 from bot.app import build_service
-from bot.config import Config
 from bot.core.ports import Clock
-from bot.core.types import Job, RenderParams
 from bot.discord_adapter import VideoBotClient, point_at
+from bot.domain import Job, RenderParams
 from bot.pipelines.tiny import TINY_MODEL_ID
 from bot.render import BatchStep, Renderer
+from bot.settings.root import Config
 from tests.fakes.discord_api import EPHEMERAL, FakeDiscord, RestCall
 from tests.harness.clock import ManualClock
 from tests.harness.config import MakeConfig

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from bot.core.types import Button, ChatRef, Clip, Delivery, UserRef
+from bot.domain import Button, ChatRef, Clip, Delivery, UserRef
 
 if TYPE_CHECKING:
     from bot.core.ports import Outbox

@@ -8,7 +8,7 @@ import sqlite3
 from types import TracebackType
 from typing import Self
 
-from bot.core.types import ChatRef, Job, RenderParams, UserRef
+from bot.domain import ChatRef, Job, RenderParams, UserRef
 from bot.store import Store
 from bot.store.rows import job_to_row
 

@@ -40,7 +40,7 @@ from bot.core.ports import (
     RenderJob,
     Started,
 )
-from bot.core.types import Clip
+from bot.domain import Clip
 
 
 @dataclass(frozen=True)

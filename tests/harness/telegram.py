@@ -15,10 +15,10 @@ from typing import Any
 import pytest_asyncio
 
 from bot.app import build_service, running_worker
-from bot.config import Config
 from bot.core.ports import Clock
 from bot.core.service import VideoService
 from bot.render import Renderer
+from bot.settings.root import Config
 from bot.telegram_adapter import run as run_telegram
 from tests.fakes.telegram_api import ApiCall, FakeTelegram
 from tests.harness.config import MakeConfig

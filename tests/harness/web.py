@@ -11,7 +11,7 @@ from typing import Any
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.core.types import ButtonAction, ChatRef, Job, JobStatus, UserRef
+from bot.domain import ButtonAction, ChatRef, Job, JobStatus, UserRef
 from bot.store.public import JOB
 from bot.web import WebSide
 from tests.harness.config import MakeConfig

@@ -1,7 +1,7 @@
 """Calls into the core that mypy must refuse (checked by tests/test_core_typing.py, never run)."""
 
 from bot.core.service import VideoService
-from bot.core.types import Request
+from bot.domain import Request
 
 
 async def adapter(service: VideoService, req: Request) -> None:
