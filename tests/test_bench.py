@@ -20,7 +20,7 @@ from tests.harness.saq import redis_missing
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 # bench/render.py has its own test (tests/test_bench_render.py) and output for now.
-SCRIPTS = ["ack", "models", "overhead", "queries", "scaleout", "signing", "web"]
+SCRIPTS = ["ack", "models", "overhead", "pictures", "queries", "scaleout", "signing", "web"]
 
 
 # These start processes of their own (the bot, SAQ workers), so they run as a command; the rest
