@@ -1,11 +1,11 @@
 """The persistent buttons under a clip (🔁 🎲 ℹ 🗑 👍), pressed into calls on the core."""
 
 import re
-from typing import Any, Self, cast
+from typing import Any, Self
 
 import discord
 
-from bot.discordbot.host import Host
+from bot.discordbot.interactions import interactions_of
 
 BUTTON_STYLES = {"delete": discord.ButtonStyle.danger, "vote": discord.ButtonStyle.success}
 
@@ -33,6 +33,6 @@ class ResultButton(
         return cls(match["action"], int(match["job"]), label)
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        client = cast(Host, interaction.client)
-        async with client.serving(interaction, private=True) as req:
-            await client.service.button(req, self.action, self.job_id)
+        interactions = interactions_of(interaction.client)
+        async with interactions.serving(interaction, private=True) as req:
+            await interactions.service.button(req, self.action, self.job_id)

@@ -1,10 +1,10 @@
-"""The Discord client: serving interactions as core requests, deferring slow answers, staying connected."""
+"""The Discord client: the command tree, the buttons, the outbox and its `Interactions`; staying connected."""
 
 import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import discord
@@ -16,18 +16,13 @@ from bot.core.service import VideoService
 from bot.discordbot.buttons import ResultButton
 from bot.discordbot.commands import Words, animate_command, build_commands
 from bot.discordbot.groups import AdminCommands, ChallengeCommands, leaderboard_command
-from bot.discordbot.host import Live
-from bot.discordbot.outbox import NO_MENTIONS, DiscordOutbox
-from bot.discordbot.refs import EDIT_WINDOW_S, PLATFORM, OriginRef
-from bot.domain import ChatRef, Request, UserRef
+from bot.discordbot.interactions import DEFER_AFTER_S, NO_MENTIONS, Interactions
+from bot.discordbot.outbox import DiscordOutbox
+from bot.discordbot.refs import PLATFORM
 from bot.settings.sections import DiscordConfig
 
 # One name for the whole adapter's log, as before it was split into modules.
 log = logging.getLogger(__name__)
-
-# Discord wants an answer within 3 s; the core normally answers at once, but some commands
-# edit or delete a message first, and a 429 there could eat the whole budget.
-DEFER_AFTER_S = 2.0
 
 
 def point_at(config: DiscordConfig) -> None:
@@ -73,11 +68,9 @@ class VideoBotClient(discord.Client):
         options.setdefault("allowed_mentions", NO_MENTIONS)
         super().__init__(**options)
         self.service = service
-        self.clock = clock
-        self.defer_after_s = defer_after_s
         self.tree = _Tree(self)
-        self.outbox = DiscordOutbox(self)
-        self.live: dict[int, Live] = {}
+        self.interactions = Interactions(self, service, clock=clock, defer_after_s=defer_after_s)
+        self.outbox = DiscordOutbox(self.interactions)
         self._caught_up = False  # READY comes again after a lost session; catching up is once
 
     async def setup_hook(self) -> None:
@@ -87,13 +80,13 @@ class VideoBotClient(discord.Client):
         guild_id = self.service.config.discord.test_guild_id
         guild = discord.Object(guild_id) if guild_id else None
         for command in [
-            *build_commands(self),
-            ChallengeCommands(self),
-            leaderboard_command(self),
-            AdminCommands(self),
+            *build_commands(self.interactions),
+            ChallengeCommands(self.interactions),
+            leaderboard_command(self.interactions),
+            AdminCommands(self.interactions),
         ]:
             self.tree.add_command(command, guild=guild)
-        self.tree.add_command(animate_command(self), guild=guild)  # Apps → Animate on a picture
+        self.tree.add_command(animate_command(self.interactions), guild=guild)  # Apps → Animate on a picture
         synced = await self.tree.sync(guild=guild)
         where = f"to guild {guild_id}" if guild else "globally"
         log.info("synced %d Discord commands %s", len(synced), where)
@@ -104,87 +97,6 @@ class VideoBotClient(discord.Client):
         if not self._caught_up:
             self._caught_up = True
             await self.service.platform_ready(PLATFORM)
-
-    def request(
-        self, interaction: discord.Interaction[Any], origin: OriginRef, chat_id: int | None = None
-    ) -> Request:
-        """Who asked and where (`chat_id`: instead of the interaction's channel).
-
-        Admin: Manage Server in this guild (the core adds owners and roles).  Roles are given
-        by id only: anyone can make a server with a role called "VIP".  The chat carries its
-        server, whose settings and bans cover all its channels and threads.
-        """
-        user = interaction.user
-        permissions = interaction.permissions
-        manages = interaction.guild_id is not None and (permissions.manage_guild or permissions.administrator)
-        roles: tuple[str, ...] = ()
-        if isinstance(user, discord.Member):
-            held = [role for role in user.roles if not role.is_default()]
-            roles = tuple(str(role.id) for role in held)
-        return Request(
-            user=UserRef(
-                PLATFORM, str(user.id), user.display_name, messages.normalise_locale(str(interaction.locale))
-            ),
-            chat=ChatRef(
-                PLATFORM,
-                str(chat_id or interaction.channel_id),
-                is_group=interaction.guild_id is not None,
-                server=str(interaction.guild_id or ""),
-            ),
-            reply_to=str(origin),
-            is_admin=manages,
-            roles=roles,
-        )
-
-    @contextlib.asynccontextmanager
-    async def serving(
-        self,
-        interaction: discord.Interaction[Any],
-        *,
-        private: bool = False,
-        public_answer: bool = False,
-        lasting: bool = False,
-        chat_id: int | None = None,
-    ) -> AsyncIterator[Request]:
-        """The `Request` for an interaction, answerable through the outbox while the handler runs.
-
-        `private`: every answer is ephemeral (button presses).  `public_answer`: the answer we
-        expect is public (the /video ack), which decides how a slow answer is deferred.
-        `lasting`: a public answer is named by its channel message (`ch:`), not by the token.
-        `chat_id`: the chat the core sees, instead of the interaction's channel.
-
-        A handler the core answered nowhere here (its news went to the channel) gets a short
-        "Done": Discord shows an error for an interaction left without an answer.
-        """
-        if interaction.channel_id is not None:
-            self.outbox.upload_limits[str(interaction.channel_id)] = interaction.filesize_limit
-        origin = OriginRef(interaction.id, self.clock(), interaction.token)
-        defer_private = private or not public_answer
-        live = Live(interaction, origin, private, defer_private, lasting)
-        self.live[interaction.id] = live
-        timer = asyncio.create_task(self._defer_when_slow(live))
-        try:
-            yield self.request(interaction, origin, chat_id)
-            locale = messages.normalise_locale(str(interaction.locale))
-            await self.outbox.answer_if_silent(live, messages.text("command_done", locale))
-        finally:
-            timer.cancel()
-            del self.live[interaction.id]
-
-    async def _defer_when_slow(self, live: Live) -> None:
-        await asyncio.sleep(self.defer_after_s)
-        async with live.lock:
-            if not live.interaction.response.is_done():
-                await live.interaction.response.defer(ephemeral=live.defer_private, thinking=True)
-                live.deferred = True
-
-    def token_fresh(self, born: float, window: float = EDIT_WINDOW_S) -> bool:
-        return self.clock() - born < window
-
-    def webhook(self, token: str) -> discord.Webhook:
-        """The webhook of the interaction with `token`: it needs only the app id, so it survives restarts."""
-        assert self.application_id is not None, "used before login"
-        return discord.Webhook.partial(self.application_id, token, client=self)
 
 
 async def run_client(client: VideoBotClient, token: str, stop: asyncio.Event) -> None:

@@ -15,7 +15,7 @@ from discord.app_commands import Range
 from bot.core import menu, messages
 from bot.core.credentials import Upload
 from bot.core.options import OPTIONS, Kind, Option, VideoArgs
-from bot.discordbot.host import Host
+from bot.discordbot.interactions import Interactions
 from bot.discordbot.refs import PLATFORM
 from bot.domain import Job, JobStatus, Request, UserRef
 from bot.settings.sections import VideoConfig
@@ -25,14 +25,14 @@ JobChoices = list[app_commands.Choice[int]]
 AnyCommand = app_commands.Command[Any, ..., None] | app_commands.Group
 
 
-def build_commands(client: Host) -> list[AnyCommand]:
+def build_commands(interactions: Interactions) -> list[AnyCommand]:
     """The top-level slash commands (`/challenge` and `/admin` are `bot.discordbot.groups`), with
     option ranges from the config so Discord itself checks them too.
 
     The core checks them again (and explains in the user's language): Discord's own check
     only covers clients that respect the declared ranges.
     """
-    service = client.service
+    service = interactions.service
     v = service.config.widest_limits()
     model_choices = [
         app_commands.Choice(
@@ -44,7 +44,7 @@ def build_commands(client: Host) -> list[AnyCommand]:
     async def queue_video(req: Request, args: VideoArgs, picture: Upload | None) -> None:
         await service.video(req, args, picture=picture)
 
-    video = video_command(client, "video", _menu("video"), OPTIONS, queue_video, model_choices)
+    video = video_command(interactions, "video", _menu("video"), OPTIONS, queue_video, model_choices)
 
     @app_commands.command(name="extend", description=_menu("extend"))
     @app_commands.describe(
@@ -60,60 +60,60 @@ def build_commands(client: Host) -> list[AnyCommand]:
         smooth: bool = False,
         hd: bool = False,
     ) -> None:
-        async with client.serving(interaction, public_answer=True) as req:
+        async with interactions.serving(interaction, public_answer=True) as req:
             await service.extend(req, job, prompt, smooth=smooth, hd=hd)
 
     @app_commands.command(name="cancel", description=_menu("cancel"))
     @app_commands.describe(job=_t("discord_cancel_job"))
     async def cancel(interaction: discord.Interaction[Any], job: Range[int, 1] | None = None) -> None:
-        async with client.serving(interaction) as req:
+        async with interactions.serving(interaction) as req:
             await service.cancel(req, str(job) if job is not None else None)
 
     @app_commands.command(name="queue", description=_menu("queue"))
     async def queue(interaction: discord.Interaction[Any]) -> None:
-        async with client.serving(interaction) as req:
+        async with interactions.serving(interaction) as req:
             await service.queue_status(req)
 
     @app_commands.command(name="quota", description=_menu("quota"))
     async def quota(interaction: discord.Interaction[Any]) -> None:
-        async with client.serving(interaction) as req:
+        async with interactions.serving(interaction) as req:
             await service.quota(req)
 
     @app_commands.command(name="info", description=_menu("info"))
     @app_commands.describe(job=_t("discord_info_job"))
     async def info(interaction: discord.Interaction[Any], job: Range[int, 1] | None = None) -> None:
-        async with client.serving(interaction) as req:
+        async with interactions.serving(interaction) as req:
             await service.info(req, job)
 
     @app_commands.command(name="models", description=_menu("models"))
     async def models(interaction: discord.Interaction[Any]) -> None:
-        async with client.serving(interaction) as req:
+        async with interactions.serving(interaction) as req:
             await service.list_models(req)
 
     @app_commands.command(name="verify", description=_menu("verify"))
     @app_commands.describe(clip=_t("discord_verify_clip"))
     async def verify(interaction: discord.Interaction[Any], clip: discord.Attachment) -> None:
-        async with client.serving(interaction, public_answer=True) as req:
+        async with interactions.serving(interaction, public_answer=True) as req:
             await service.verify(req, Upload(clip.size, clip.read))
 
     @app_commands.command(name="help", description=_menu("help"))
     async def help_(interaction: discord.Interaction[Any]) -> None:
-        async with client.serving(interaction) as req:
+        async with interactions.serving(interaction) as req:
             await service.help(req)
 
-    _job_choices_for(client, recent=(info, extend), unfinished=(cancel,))
+    _job_choices_for(interactions, recent=(info, extend), unfinished=(cancel,))
     return [video, extend, cancel, queue, quota, info, verify, models, help_]
 
 
 def _job_choices_for(
-    client: Host,
+    interactions: Interactions,
     recent: Sequence[app_commands.Command[Any, ..., None]],
     unfinished: Sequence[app_commands.Command[Any, ..., None]],
 ) -> None:
     """The `job` option of each command offers the user's recent (or unfinished) jobs."""
 
     def jobs_of(interaction: discord.Interaction[Any]) -> list[Job]:
-        return client.service.recent_jobs(UserRef(PLATFORM, str(interaction.user.id)), RECENT_JOBS)
+        return interactions.service.recent_jobs(UserRef(PLATFORM, str(interaction.user.id)), RECENT_JOBS)
 
     async def recent_jobs(interaction: discord.Interaction[Any], current: str) -> JobChoices:
         return _job_choices(jobs_of(interaction), current)
@@ -129,7 +129,7 @@ def _job_choices_for(
 
 
 def video_command(
-    client: Host,
+    interactions: Interactions,
     name: str,
     description: app_commands.locale_str,
     options: Sequence[Option],
@@ -139,12 +139,12 @@ def video_command(
 ) -> app_commands.Command[Any, ..., None]:
     """A command whose parameters are the prompt and `options`, one per row of the option table
     (`bot.core.options`): its type and Discord-checked range, its words, its choices."""
-    v = client.service.config.widest_limits()
+    v = interactions.service.config.widest_limits()
 
     async def callback(interaction: discord.Interaction[Any], prompt: str, **given: Any) -> None:
         image = given.pop("image", None)
         values = {k: x.value if isinstance(x, app_commands.Choice) else x for k, x in given.items()}
-        async with client.serving(interaction, public_answer=True) as req:
+        async with interactions.serving(interaction, public_answer=True) as req:
             await act(req, VideoArgs(prompt, **values), Upload(image.size, image.read) if image else None)
 
     keyword = inspect.Parameter.KEYWORD_ONLY
@@ -200,24 +200,24 @@ class AnimateModal(discord.ui.Modal, title="Animate this picture"):
     )
 
     def __init__(
-        self, client: Host, picture: discord.Attachment, locale: str = messages.DEFAULT_LOCALE
+        self, interactions: Interactions, picture: discord.Attachment, locale: str = messages.DEFAULT_LOCALE
     ) -> None:
         super().__init__(title=messages.text("discord_animate_title", locale))
         self.prompt.label = messages.text("discord_animate_prompt", locale)
         self.prompt.placeholder = messages.text("discord_animate_prompt_hint", locale)
         self.options.label = messages.text("discord_animate_options", locale)
-        self.client = client
+        self.interactions = interactions
         self.picture = picture
 
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
-        async with self.client.serving(interaction, public_answer=True) as req:
+        async with self.interactions.serving(interaction, public_answer=True) as req:
             text = f"{self.prompt.value} {self.options.value or ''}".strip()
-            await self.client.service.video_text(
+            await self.interactions.service.video_text(
                 req, text, picture=Upload(self.picture.size, self.picture.read)
             )
 
 
-def animate_command(client: Host) -> app_commands.ContextMenu:
+def animate_command(interactions: Interactions) -> app_commands.ContextMenu:
     """Apps → Animate on any message with a picture: a form for the prompt, then `/video`."""
 
     async def animate(interaction: discord.Interaction[Any], message: discord.Message) -> None:
@@ -228,7 +228,7 @@ def animate_command(client: Host) -> app_commands.ContextMenu:
                 messages.text("animate_no_picture", locale), ephemeral=True
             )
             return
-        await interaction.response.send_modal(AnimateModal(client, picture, locale))
+        await interaction.response.send_modal(AnimateModal(interactions, picture, locale))
 
     return app_commands.ContextMenu(name=_t("discord_animate"), callback=animate)
 

@@ -18,7 +18,7 @@ from bot.core.challenges import StartArgs
 from bot.core.credentials import Upload
 from bot.core.options import BY_FIELD, VideoArgs
 from bot.discordbot.commands import _menu, _t, video_command
-from bot.discordbot.host import Host
+from bot.discordbot.interactions import Interactions
 from bot.discordbot.refs import PLATFORM
 from bot.domain import Request, UserRef
 
@@ -36,10 +36,10 @@ class ChallengeCommands(app_commands.Group, name="challenge", description=_menu(
     """`/challenge start|enter|status|end|cancel`.  Who may start, end or cancel is the core's
     call (Discord permissions cannot tell subcommands apart); so is where entries go."""
 
-    def __init__(self, client: Host) -> None:
+    def __init__(self, interactions: Interactions) -> None:
         super().__init__()
-        self.client = client
-        service = client.service
+        self.interactions = interactions
+        service = interactions.service
 
         async def enter(req: Request, args: VideoArgs, picture: Upload | None) -> None:
             await service.challenge.enter(req, args)
@@ -52,7 +52,7 @@ class ChallengeCommands(app_commands.Group, name="challenge", description=_menu(
         options = [BY_FIELD[name] for name in ("seed", "frames", "steps")]
         words = _t("discord_challenge_enter")
         self.add_command(
-            video_command(client, "enter", words, options, enter, [], "discord_challenge_prompt")
+            video_command(interactions, "enter", words, options, enter, [], "discord_challenge_prompt")
         )
 
     @app_commands.command(name="start", description=_t("discord_challenge_start"))
@@ -79,33 +79,33 @@ class ChallengeCommands(app_commands.Group, name="challenge", description=_menu(
             free_entries=free,
             duration_text=duration,
         )
-        async with self.client.serving(interaction, public_answer=True, lasting=True) as req:
-            await self.client.service.challenge.start(req, args)
+        async with self.interactions.serving(interaction, public_answer=True, lasting=True) as req:
+            await self.interactions.service.challenge.start(req, args)
 
     @app_commands.command(name="status", description=_t("discord_challenge_status"))
     async def status(self, interaction: discord.Interaction[Any]) -> None:
-        async with self.client.serving(interaction) as req:
-            await self.client.service.challenge.status(req)
+        async with self.interactions.serving(interaction) as req:
+            await self.interactions.service.challenge.status(req)
 
     @app_commands.command(name="end", description=_t("discord_challenge_end"))
     async def end(self, interaction: discord.Interaction[Any]) -> None:
-        async with self.client.serving(interaction) as req:
-            await self.client.service.challenge.stop(req, cancel=False)
+        async with self.interactions.serving(interaction) as req:
+            await self.interactions.service.challenge.stop(req, cancel=False)
 
     @app_commands.command(name="cancel", description=_t("discord_challenge_cancel"))
     async def cancel(self, interaction: discord.Interaction[Any]) -> None:
-        async with self.client.serving(interaction, public_answer=True) as req:
-            await self.client.service.challenge.stop(req, cancel=True)
+        async with self.interactions.serving(interaction, public_answer=True) as req:
+            await self.interactions.service.challenge.stop(req, cancel=True)
 
 
-def leaderboard_command(client: Host) -> app_commands.Command[Any, ..., None]:
+def leaderboard_command(interactions: Interactions) -> app_commands.Command[Any, ..., None]:
     """`/leaderboard`: a challenge's thread belongs to its channel, so the board there is the channel's."""
 
     async def leaderboard(interaction: discord.Interaction[Any]) -> None:
         channel = interaction.channel
         parent = channel.parent_id if isinstance(channel, discord.Thread) else None
-        async with client.serving(interaction, public_answer=True, chat_id=parent) as req:
-            await client.service.challenge.leaderboard(req)
+        async with interactions.serving(interaction, public_answer=True, chat_id=parent) as req:
+            await interactions.service.challenge.leaderboard(req)
 
     return app_commands.Command(name="leaderboard", description=_menu("leaderboard"), callback=leaderboard)
 
@@ -126,15 +126,17 @@ class AdminCommands(
 
     quota = app_commands.Group(name="quota", description=_t("discord_admin_quota"))
 
-    def __init__(self, client: Host) -> None:
+    def __init__(self, interactions: Interactions) -> None:
         super().__init__()
-        self.client = client
-        names = [app_commands.Choice(name=n, value=n) for n in client.service.config.model_settings][:25]
+        self.interactions = interactions
+        names = [app_commands.Choice(name=n, value=n) for n in interactions.service.config.model_settings][
+            :25
+        ]
         self.add_command(self._model_command(names))
 
     async def run(self, interaction: discord.Interaction[Any], command: AdminCommand) -> None:
-        async with self.client.serving(interaction) as req:
-            await self.client.service.admin.command(req, command)
+        async with self.interactions.serving(interaction) as req:
+            await self.interactions.service.admin.command(req, command)
 
     @quota.command(name="show", description=_t("discord_admin_quota_show"))
     @app_commands.describe(user=USER_HELP, who=WHO_HELP)

@@ -12,7 +12,7 @@ import discord
 from bot import __version__
 from bot.core import messages
 from bot.discordbot.buttons import ResultButton
-from bot.discordbot.host import Host, Live
+from bot.discordbot.interactions import NO_MENTIONS, Interactions
 from bot.discordbot.refs import (
     FOLLOWUP_WINDOW_S,
     ORIGINAL,
@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 MIB = 1024 * 1024
 CONTENT_MAX = 2000  # characters in a message's content
 MENTION_ROOM = 30  # "<@snowflake> " put before a text sent to the channel
-NO_MENTIONS = discord.AllowedMentions.none()
 # A challenge thread archives after this long without messages (the longest Discord allows);
 # posting an entry or the result into it wakes it up again.
 THREAD_ARCHIVE_MINUTES: Literal[10080] = 10080
@@ -40,13 +39,13 @@ THREAD_ARCHIVE_MINUTES: Literal[10080] = 10080
 class DiscordOutbox:
     """The core's `Outbox`: interaction answers and follow-ups while a token lives, channel messages after."""
 
-    def __init__(self, client: Host) -> None:
-        self.client = client
-        self.default_limit = client.service.config.discord.max_upload_mb * MIB
-        self.upload_limits: dict[str, int] = {}  # channel id -> last attachment limit Discord told us
+    def __init__(self, interactions: Interactions) -> None:
+        self.interactions = interactions
+        self.client = interactions.client
+        self.default_limit = interactions.service.config.discord.max_upload_mb * MIB
 
     def upload_limit(self, chat: ChatRef) -> int:
-        return self.upload_limits.get(chat.id, self.default_limit)
+        return self.interactions.upload_limits.get(chat.id, self.default_limit)
 
     async def send_text(
         self,
@@ -61,14 +60,14 @@ class DiscordOutbox:
         text = messages.fit(plain(text), CONTENT_MAX - MENTION_ROOM)
         origin = parse_ref(reply_to)
         if isinstance(origin, OriginRef):
-            live = self.client.live.get(origin.interaction_id)
+            live = self.interactions.live.get(origin.interaction_id)
             if live is not None:
                 private = private or live.private
-                answered = await self._answer_live(live, text, private)
+                answered = await self.interactions.answer_live(live, text, private)
                 if answered is not None:
                     return answered
-            if self.client.token_fresh(origin.born):
-                webhook = self.client.webhook(origin.token)
+            if self.interactions.token_fresh(origin.born):
+                webhook = self.interactions.webhook(origin.token)
                 message = await webhook.send(text, ephemeral=private, wait=True, allowed_mentions=NO_MENTIONS)
                 if live is not None and live.lasting and not private:
                     return str(ChannelRef(message.channel.id, message.id))
@@ -81,46 +80,15 @@ class DiscordOutbox:
         )
         return str(ChannelRef(sent.channel.id, sent.id))
 
-    async def _answer_live(self, live: Live, text: str, private: bool) -> str | None:
-        """The interaction's first answer, in its callback or in place of the deferral; else None."""
-        original = str(HookRef(ORIGINAL, live.origin.born, live.origin.token))
-        lasting = live.lasting and not private
-        async with live.lock:
-            response = live.interaction.response
-            if not response.is_done():
-                answer = await response.send_message(text, ephemeral=private, allowed_mentions=NO_MENTIONS)
-                live.original_filled = True
-                if lasting:
-                    message_id = answer.message_id or (await live.interaction.original_response()).id
-                    return str(ChannelRef(_channel_id(live.interaction), message_id))
-                return original
-            if live.deferred and not live.original_filled:
-                live.original_filled = True
-                if private == live.defer_private:
-                    message = await live.interaction.edit_original_response(content=text)
-                    return str(ChannelRef(message.channel.id, message.id)) if lasting else original
-                # The "thinking…" message has the wrong visibility for this answer.
-                await live.interaction.delete_original_response()
-        return None
-
-    async def answer_if_silent(self, live: Live, text: str) -> None:
-        """Answer an interaction nothing answered yet (ephemerally, or in place of its deferral)."""
-        async with live.lock:
-            if not live.interaction.response.is_done():
-                await live.interaction.response.send_message(text, ephemeral=True)
-            elif live.deferred and not live.original_filled:
-                await live.interaction.edit_original_response(content=text)
-            live.original_filled = True
-
     async def edit_text(self, chat: ChatRef, message: str, text: str) -> bool:
         """Edit a message; False where that is no longer possible (its interaction token expired)."""
         text = messages.fit(plain(text), CONTENT_MAX)
         ref = parse_ref(message)
         if isinstance(ref, HookRef):
-            if not self.client.token_fresh(ref.born):
+            if not self.interactions.token_fresh(ref.born):
                 log.debug("not editing %s: its interaction token has expired", ref.message)
                 return False
-            webhook = self.client.webhook(ref.token)
+            webhook = self.interactions.webhook(ref.token)
             await webhook.edit_message(_message_id(ref.message), content=text, allowed_mentions=NO_MENTIONS)
             return True
         if isinstance(ref, ChannelRef):
@@ -141,9 +109,11 @@ class DiscordOutbox:
         filename = f"videobot-{job.id}.mp4"
         entry = delivery.is_challenge_entry
         for ref in () if entry else (parse_ref(delivery.reply_to), parse_ref(delivery.status_message)):
-            if isinstance(ref, OriginRef | HookRef) and self.client.token_fresh(ref.born, FOLLOWUP_WINDOW_S):
+            if isinstance(ref, OriginRef | HookRef) and self.interactions.token_fresh(
+                ref.born, FOLLOWUP_WINDOW_S
+            ):
                 try:
-                    webhook = self.client.webhook(ref.token)
+                    webhook = self.interactions.webhook(ref.token)
                     sent = await webhook.send(
                         embed=embed, view=view, file=discord.File(clip.path, filename), wait=True
                     )
@@ -172,8 +142,8 @@ class DiscordOutbox:
             if isinstance(ref, ChannelRef):
                 await self._channel_of(ref.channel_id).get_partial_message(ref.message_id).delete()
             elif isinstance(ref, HookRef):
-                if self.client.token_fresh(ref.born):
-                    webhook = self.client.webhook(ref.token)
+                if self.interactions.token_fresh(ref.born):
+                    webhook = self.interactions.webhook(ref.token)
                     await webhook.delete_message(_message_id(ref.message))
                 elif ref.message.isdigit():
                     await self._channel(chat).get_partial_message(int(ref.message)).delete()
@@ -189,16 +159,16 @@ class DiscordOutbox:
                 .get_partial_message(ref.message_id)
                 .edit(view=result_view(buttons))
             )
-        elif isinstance(ref, HookRef) and self.client.token_fresh(ref.born):
-            webhook = self.client.webhook(ref.token)
+        elif isinstance(ref, HookRef) and self.interactions.token_fresh(ref.born):
+            webhook = self.interactions.webhook(ref.token)
             await webhook.edit_message(_message_id(ref.message), view=result_view(buttons))
 
     async def open_thread(self, chat: ChatRef, message: str, name: str) -> ChatRef | None:
         """A public thread started on `message`; None where Discord has none (DMs, lost messages)."""
         ref = parse_ref(message)
         try:
-            if isinstance(ref, HookRef) and self.client.token_fresh(ref.born):
-                found = await self.client.webhook(ref.token).fetch_message(_message_id(ref.message))
+            if isinstance(ref, HookRef) and self.interactions.token_fresh(ref.born):
+                found = await self.interactions.webhook(ref.token).fetch_message(_message_id(ref.message))
                 ref = ChannelRef(found.channel.id, found.id)
             if not isinstance(ref, ChannelRef):
                 return None
@@ -234,11 +204,6 @@ def _only(user: UserRef | None) -> discord.AllowedMentions:
 
 def _message_id(message: str) -> int:
     return cast(int, message) if message == ORIGINAL else int(message)
-
-
-def _channel_id(interaction: discord.Interaction[Any]) -> int:
-    assert interaction.channel_id is not None, "interactions with an answer come from a channel"
-    return interaction.channel_id
 
 
 def _reply_in(chat: ChatRef, ref: OriginRef | HookRef | ChannelRef | None) -> Any:
