@@ -21,7 +21,7 @@ from bot.store.fair import COLUMNS as FAIR_COLUMNS
 from bot.store.fair import DEFAULTS as FAIR_DEFAULTS
 from bot.store.fair import FAIR_INDEX
 from bot.store.fair import install as install_fair_order
-from bot.store.migrations import ModelKeys, migrate
+from bot.store.migrations import ModelKeys, migrate, version
 from bot.store.rows import CHALLENGE_COLUMNS, DRAFT_COLUMNS, JOB_COLUMNS
 from bot.store.totals import COLUMNS as TOTALS_COLUMNS
 from bot.store.totals import KEY as TOTALS_KEY
@@ -135,8 +135,10 @@ class Database:
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            made = version(self.conn) == 0  # a new file: migration 1 declares every table as it is now
             migrate(self.conn, model_keys, sync_declared_tables)
-            sync_declared_tables(self.conn)  # a column declared without its migration is still added
+            if not made:
+                sync_declared_tables(self.conn)  # a column declared without its migration is still added
             install_fair_order(self.conn)
         except sqlite3.DatabaseError as error:
             raise StoreError(
