@@ -18,11 +18,13 @@ from bot.core.ports import Clock, RenderBackend
 from bot.core.service import VideoService
 from bot.dispatch.local import LocalBackend
 from bot.encode import fit_to_size
+from bot.enhance.slot import WriterSlot
 from bot.listen import OncePerWindow, raise_open_files_limit
 from bot.pipelines.spec import ClipIdentity
 from bot.post import PostEngine
 from bot.provenance import ContentCredentials, check_clip
 from bot.render import ModelPool, Renderer, model_renderer, stand_in_identity
+from bot.rendering.tuning import gives_way_under_memory_pressure
 from bot.settings.platforms import PLATFORMS, Platform, redact
 from bot.settings.root import Config
 from bot.signals import stop_on_signals
@@ -165,11 +167,16 @@ def build_service(
             executors=executors,
             post=PostEngine(config.post, memory=config.render.memory),
         )
-    return VideoService(
+    service = VideoService(
         config, store, backend, fit=fit, stand_ins=stand_ins, clock=clock, rng=rng, check_clip=check_clip,
         pictures=picture_gate(config, credentials), executors=executors,
         links=PublicLinks(config.web, store),
     )  # fmt: skip
+    writer = service.rooms.admission.writer
+    if isinstance(backend, LocalBackend) and isinstance(writer, WriterSlot):
+        # a video model short of memory here has the prompt writer unloaded first, on its device
+        gives_way_under_memory_pressure(writer.writer.give_way)
+    return service
 
 
 def model_keys(config: Config) -> dict[str, str]:

@@ -184,3 +184,36 @@ async def test_help_mentions_enhance_only_while_the_writer_is_on(
     await off.service.help(off.req())
 
     assert "[--enhance]" in on.last_text and "[--enhance]" not in off.last_text
+
+
+async def test_a_video_model_short_of_memory_has_the_writer_unloaded_first_and_renders_as_it_was(
+    make_bot: MakeBot, make_config: MakeConfig
+) -> None:
+    import torch
+
+    renderer = Renderer("tiny", tuning=COLD)
+    renderer.load()
+    config = make_config(enhance={"mode": "always", "model": "tiny-qwen3", "every_s": 0})
+    bot = await make_bot(config=config, renderer=renderer)
+    slot = bot.service.rooms.admission.writer
+    assert isinstance(slot, WriterSlot)
+    first = await bot.video("a cat surfing")
+    await bot.until_status(first.id, JobStatus.DONE)
+    assert slot.writer.loaded  # it rewrote the first prompt, on the CPU, where the tiny model renders
+
+    failures = [1]
+
+    def short_of_memory_once(module: Any, args: Any) -> None:
+        if failures:
+            failures.pop()
+            raise torch.OutOfMemoryError("CPU out of memory. Tried to allocate 1.00 GiB")
+
+    renderer.pipe.unet.register_forward_pre_hook(short_of_memory_once)
+    second = await bot.video("a dog surfing")
+    await bot.until_status(second.id, JobStatus.DONE)
+    assert not failures and not slot.writer.loaded, "the writer gave way"
+    assert renderer.memory == "fast", "and the clip rendered as it was, not in a lower memory mode"
+
+    third = await bot.video("a fox surfing")
+    await bot.until_status(third.id, JobStatus.DONE)
+    assert slot.writer.loaded, "the next rewrite loaded it again"

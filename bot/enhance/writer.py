@@ -103,6 +103,17 @@ class PromptWriter:
         with self._lock:
             self._model = self._tokenizer = None
 
+    def give_way(self, device_kind: str) -> bool:
+        """A video model on `device_kind` ("cuda" or "cpu") ran out of memory: unload if this model
+        is there too (the next rewrite loads it again).  True if it was."""
+        if not self.loaded or self._device() != device_kind:
+            return False
+        self.unload()
+        log.warning(
+            "prompt writer %s unloaded: a video model needed the memory on %s", self.name, device_kind
+        )
+        return True
+
     def write(
         self,
         prompt: str,

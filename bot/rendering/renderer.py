@@ -46,6 +46,7 @@ from bot.rendering.tuning import (
     cpu_render_threads,
     is_out_of_memory,
     lower_memory_mode,
+    make_room,
     out_of_memory_advice,
     release_memory,
     reset_after_abort,
@@ -251,6 +252,10 @@ class Renderer:
         _free_gpu()
         log.info("unloaded video model %s", self.name)
 
+    def device_kind(self) -> str:
+        """ "cuda" or "cpu": where this model's weights live."""
+        return "cuda" if self._device().startswith("cuda") else "cpu"
+
     def _device(self) -> str:
         if self.is_tiny:
             return "cpu"
@@ -292,6 +297,7 @@ class Renderer:
             log.info("rendering on the CPU with %d torch threads", self._render_threads)
         gpu = device.startswith("cuda")
         offload = (self.cpu_offload or self.memory == "low") and gpu
+        asked_others = False
         while True:
             failure = ""
             try:
@@ -303,7 +309,12 @@ class Renderer:
                 failure = _first_line(error)
             release_memory()  # out of the except block: nothing of the failed placement is held
             lower = self.next_memory_mode()
-            if gpu and not offload:
+            if not asked_others and make_room(self.device_kind()):
+                asked_others = True
+                log.warning(
+                    "%s did not fit on %s (%s); the prompt writer gave way", self.name, device, failure
+                )
+            elif gpu and not offload:
                 offload = True
                 log.warning(
                     "%s does not fit on %s (%s); loading it with model CPU offload",
@@ -399,6 +410,7 @@ class Renderer:
         stops: Sequence[Callable[[], bool]],
         *,
         lowered: bool,
+        asked_others: bool = False,
     ) -> list[RenderedClip | None]:
         live = [i for i in indices if not stops[i]()]
         if not live:
@@ -422,6 +434,10 @@ class Renderer:
             first = self._render_split(live[:half], batch, report, stops, lowered=lowered)
             second = self._render_split(live[half:], batch, report, stops, lowered=lowered)
             by_index = dict(zip(live, first + second, strict=True))
+        elif not asked_others and make_room(self.device_kind()):
+            log.warning("out of memory; the prompt writer gave way, trying again as it was")
+            retried = self._render_split(live, batch, report, stops, lowered=lowered, asked_others=True)
+            by_index = dict(zip(live, retried, strict=True))
         else:
             lower = self.next_memory_mode()
             if lowered or lower is None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import weakref
+from collections.abc import Callable
 from typing import Any
 
 from bot.domain import RenderParams
@@ -160,6 +162,31 @@ def cpu_render_threads(configured: int = 0) -> int:
     if configured > 0:
         return configured
     return max(1, (os.cpu_count() or 1) - 1)
+
+
+# What else in this process holds memory it can give back when a video model runs out (the prompt
+# writer, on the same kind of device): asked first, before a render or a load settles for less.
+# Weak references: a giver that is gone is dropped, never kept alive by this list.
+_GIVERS: list[weakref.WeakMethod[Callable[[str], bool]]] = []
+
+
+def gives_way_under_memory_pressure(give: Callable[[str], bool]) -> None:
+    """Register `give(device_kind)` ("cuda" or "cpu"): free what you hold there; True if you did."""
+    _GIVERS[:] = [ref for ref in _GIVERS if ref() is not None]
+    _GIVERS.append(weakref.WeakMethod(give))
+
+
+def make_room(device_kind: str) -> bool:
+    """Ask every registered giver to free its memory on `device_kind`; True if one did (then the
+    memory is handed back, and the caller may try again as it was)."""
+    gave = False
+    for ref in list(_GIVERS):
+        give = ref()
+        if give is not None and give(device_kind):
+            gave = True
+    if gave:
+        release_memory()
+    return gave
 
 
 def release_memory() -> None:
