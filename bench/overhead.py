@@ -121,7 +121,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     _silence_diffusers()
-    pipe = build_tiny_pipeline(width=args.unet_width)
+    pipe: Any = build_tiny_pipeline(width=args.unet_width)  # diffusers types its pipelines loosely
     pipe.set_progress_bar_config(disable=True)
     pipe.to("cpu")
 
