@@ -449,7 +449,7 @@ class Admission:
                 return await self.notifier.reply(req, "\n".join(filter(None, (self.queued_text(job), note))))
             except Exception:
                 log.warning("queued reply for job %d failed (try %d)", job.id, attempt + 1, exc_info=True)
-                await asyncio.sleep(0.5 * 2**attempt)
+                await asyncio.sleep(self.config.queue.delivery_backoff_s * 2**attempt)
         return None  # the clip still comes, as a reply to the command
 
     def over_quota_text(self, user: UserRef, over: QuotaExceeded) -> str:

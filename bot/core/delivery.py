@@ -116,7 +116,7 @@ class Deliveries:
             except Exception:
                 log.warning("delivering job %d failed (try %d)", job.id, attempt + 1, exc_info=True)
                 self.tally.count(DELIVERY_FAILED, platform=job.chat.platform, kind="error")
-                await asyncio.sleep(0.5 * 2**attempt)
+                await asyncio.sleep(self.config.delivery_backoff_s * 2**attempt)
         else:
             await self._round_failed(job)
             return

@@ -196,6 +196,8 @@ class QueueConfig:
     progress_interval_s: float = setting(3.0, not_negative())
     group_progress_interval_s: float = 10.0
     delivery_tries: int = setting(3, at_least(1))  # uploads tried at once before the clip waits a round
+    # the wait before each of those tries after a failure: this, then twice it, four times …
+    delivery_backoff_s: float = setting(0.5, within(0, 60, "must be 0 to 60"))
     redeliver_every_s: float = setting(30.0, above(0))  # how often unsent clips are tried again
     busy_group_jobs: int = setting(3, at_least(1))  # a group with this many unfinished jobs shares a board
     board_interval_s: float = setting(

@@ -27,7 +27,8 @@ TINY_SETTINGS: dict[str, Any] = {
         "default_steps": 3,
         "max_steps": 400,
     },
-    "queue": {"progress_interval_s": 0.0, "group_progress_interval_s": 0.0},
+    # A failed upload is tried again at once: tests count the tries, not the waits between them.
+    "queue": {"progress_interval_s": 0.0, "group_progress_interval_s": 0.0, "delivery_backoff_s": 0.0},
     # The warm-up render spares a real GPU's first user the start-up; tests of it turn it on.
     "render": {"warmup_steps": 0},
     # Vote-count edits are throttled to one per entry every few seconds; tests need not wait that long.
