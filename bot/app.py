@@ -19,6 +19,7 @@ from bot.core.service import VideoService
 from bot.dispatch.local import LocalBackend
 from bot.encode import fit_to_size
 from bot.enhance.slot import WriterSlot
+from bot.enhance.writer import PromptWriter
 from bot.listen import OncePerWindow, raise_open_files_limit
 from bot.pipelines.spec import ClipIdentity
 from bot.post import PostEngine
@@ -170,13 +171,23 @@ def build_service(
     service = VideoService(
         config, store, backend, fit=fit, stand_ins=stand_ins, clock=clock, rng=rng, check_clip=check_clip,
         pictures=picture_gate(config, credentials), executors=executors,
-        links=PublicLinks(config.web, store),
+        links=PublicLinks(config.web, store), writer=remote_writer(config),
     )  # fmt: skip
     writer = service.rooms.admission.writer
     if isinstance(backend, LocalBackend) and isinstance(writer, WriterSlot):
         # a video model short of memory here has the prompt writer unloaded first, on its device
         gives_way_under_memory_pressure(writer.writer.give_way)
     return service
+
+
+def remote_writer(config: Config) -> WriterSlot | None:
+    """`[enhance] device = "worker"`: the slot that sends rewrites to the SAQ workers; None: here."""
+    if config.enhance.mode == "off" or config.enhance.device != "worker":
+        return None
+    from bot.dispatch.rewrites import RemoteWriter
+
+    remote = RemoteWriter(config.queue.redis_url, config.secrets.worker_secret, config.enhance.timeout_s)
+    return WriterSlot(PromptWriter(config.enhance), remote=remote.write)
 
 
 def model_keys(config: Config) -> dict[str, str]:

@@ -22,6 +22,7 @@ from bot.core.admin import AdminCommand, parse_admin
 from bot.core.challenges import StartArgs
 from bot.core.credentials import ClipChecker, Upload, credentials_report
 from bot.core.delivery import Fitter
+from bot.core.enhancing import PromptRewriter
 from bot.core.executors import Busy, Executors, TooSoon
 from bot.core.options import VideoArgs
 from bot.core.parsing import CommandError, parse_job_id, parse_video_text
@@ -164,6 +165,7 @@ class VideoService:
         pictures: PictureGate | None = None,
         executors: Executors | None = None,
         links: WebLinks | None = None,
+        writer: PromptRewriter | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -171,7 +173,7 @@ class VideoService:
         self.clock = clock
         self.rooms = wire(
             config, store, backend, fit=fit, stand_ins=stand_ins, clock=clock, rng=rng,
-            check_clip=check_clip, pictures=pictures, executors=executors, links=links,
+            check_clip=check_clip, pictures=pictures, executors=executors, links=links, writer=writer,
         )  # fmt: skip
         self.challenge = ChallengeDesk(config, self.rooms)
         self.admin = AdminDesk(config, self.rooms)

@@ -19,7 +19,7 @@ from bot.core.commands import Commands
 from bot.core.credentials import ClipChecker
 from bot.core.delivery import Deliveries, Fitter
 from bot.core.endings import Endings, RunningJobs
-from bot.core.enhancing import Drafts
+from bot.core.enhancing import Drafts, PromptRewriter
 from bot.core.eta import Eta
 from bot.core.events import RenderEvents
 from bot.core.executors import Executors, UntrustedChecks
@@ -79,8 +79,12 @@ def wire(
     pictures: PictureGate | None = None,
     executors: Executors | None = None,
     links: WebLinks | None = None,
+    writer: PromptRewriter | None = None,
 ) -> Rooms:
-    """The rooms, each given what it uses by name, and subscribed to the backend's events."""
+    """The rooms, each given what it uses by name, and subscribed to the backend's events.
+    `writer`: the prompt writer made elsewhere (on the workers); None: `[enhance]`'s own, here."""
+    if writer is None and config.enhance.mode != "off":
+        writer = WriterSlot(PromptWriter(config.enhance))
     rng = rng or random.Random()
     executors = executors or Executors.sized(config.provenance)
     tasks, tally = Tasks(), Tally()
@@ -110,7 +114,7 @@ def wire(
         config=config, store=store, notifier=notifier, queue=queue, eta=eta, backend=backend,
         wake=runner.wake, clock=clock, rng=rng, models=models, boards=boards, tally=tally, pictures=pictures,
         checks=untrusted_checks,
-        writer=WriterSlot(PromptWriter(config.enhance)) if config.enhance.mode != "off" else None,
+        writer=writer,
         drafts=Drafts(store=store, notifier=notifier, clock=clock),
     )  # fmt: skip
     commands = Commands(

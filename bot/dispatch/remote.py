@@ -9,6 +9,8 @@ Redis does not let anyone test guesses of the secret cheaply):
 - a job travels sealed (AES-GCM): a Redis reader sees no prompt, a Redis writer cannot make
   a job a worker will render;
 - a worker's result carries a MAC over the run, the SAQ key and the result;
+- a prompt rewrite travels sealed both ways (`seal`/`unseal`): the prompt and the rewrite are
+  not readable in Redis, and a rewrite nobody with the secret wrote is not taken;
 - a clip upload carries a one-use credential for one run, job and attempt, bound to the
   body's SHA-256 and an expiry; the worker sends it only to the URL in its own config, or to
   the one the bot registered in Redis under a MAC.
@@ -35,6 +37,10 @@ from bot.pipelines.spec import ClipIdentity
 from bot.settings.sections import VideoConfig
 
 RENDER_FUNCTION = "render"
+REWRITE_FUNCTION = "rewrite"
+# Prompt rewrites have a queue of their own: they never wait behind a render (issue #36)
+WRITER_QUEUE = "videobot:writer"
+MAX_SEALED_BYTES = 64 * 1024  # a rewrite job or result larger than this is not opened
 SIGNATURE_HEADER = "X-Videobot-Signature"  # holds an `UploadGrant` token
 # The bot's registration in Redis: its run, its upload URL and a MAC over both, so a worker
 # started with another secret finds out at once, and nobody without the secret can redirect uploads.
@@ -158,6 +164,30 @@ def open_result(keys: WorkerKeys, saq_key: str, result: Any) -> dict[str, Any]:
     if not keys.signed(result["mac"], "result", saq_key, body):
         raise Untrusted("a result whose MAC does not hold")
     return rest
+
+
+def seal(keys: WorkerKeys, purpose: str, saq_key: str, payload: dict[str, Any]) -> str:
+    """`payload` encrypted and bound to what it is for (`purpose`) and to its SAQ job's key."""
+    nonce = os.urandom(12)
+    aad = f"{purpose}:{saq_key}".encode()
+    return base64.b64encode(
+        nonce + AESGCM(keys.seal).encrypt(nonce, json.dumps(payload).encode(), aad)
+    ).decode()
+
+
+def unseal(keys: WorkerKeys, purpose: str, saq_key: str, sealed: Any) -> dict[str, Any]:
+    """What `seal` sealed for this purpose and job; `Untrusted` for anything else."""
+    if not isinstance(sealed, str) or len(sealed) > MAX_SEALED_BYTES:
+        raise Untrusted(f"a {purpose} that is not a sealed text of at most {MAX_SEALED_BYTES} bytes")
+    try:
+        blob = base64.b64decode(sealed, validate=True)
+        opened = AESGCM(keys.seal).decrypt(blob[:12], blob[12:], f"{purpose}:{saq_key}".encode())
+        payload = json.loads(opened)
+    except (InvalidTag, TypeError, ValueError) as error:
+        raise Untrusted(f"a {purpose} the other side did not seal ({type(error).__name__})") from error
+    if not isinstance(payload, dict):
+        raise Untrusted(f"a {purpose} that is not a record")
+    return payload
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,9 @@ from bot.core.tasks import wait_event
 from bot.dispatch.local import LocalBackend
 from bot.dispatch.remote import (
     RENDER_FUNCTION,
+    REWRITE_FUNCTION,
     SIGNATURE_HEADER,
+    WRITER_QUEUE,
     RemoteJob,
     Untrusted,
     Uploaded,
@@ -45,6 +47,7 @@ from bot.dispatch.remote import (
     registered_url,
     seal_result,
 )
+from bot.dispatch.rewrites import Rewrites
 from bot.dispatch.saq_queue import REDIS_ERRORS, VideobotQueue, safe_url
 from bot.pictures import file_intact, picture_intact
 from bot.post.engine import PostEngine
@@ -358,6 +361,23 @@ async def wait_for_bot(queue: VideobotQueue, watch: RedisWatch, secret: str, sto
     return False
 
 
+def writer_worker(
+    config: Config, queue: VideobotQueue, watch: RedisWatch, rewrites: Rewrites, name: str
+) -> VideobotWorker:
+    """The SAQ worker that runs the bot's prompt rewrites (`bot.dispatch.rewrites`), one at a time."""
+    heartbeat = max(1, round(config.queue.heartbeat_s / 2))
+    return VideobotWorker(
+        queue,
+        watch,
+        functions=[(REWRITE_FUNCTION, rewrites.rewrite)],
+        id=f"{name}:writer",
+        concurrency=1,
+        dequeue_timeout=1.0,
+        timers={"sweep": max(1, round(config.queue.sweep_s)), "abort": 1, "worker_info": heartbeat},
+        metadata={"models": [], "name": name, "writer": config.enhance.model},
+    )
+
+
 def worker_id(config: Config) -> str:
     return config.worker.name or f"{socket.gethostname()}-{os.getpid()}"
 
@@ -395,6 +415,7 @@ async def run_worker(config: Config) -> int:
         await renders.close()
         return 2
     heartbeat = max(1, round(config.queue.heartbeat_s / 2))
+    rewrites = Rewrites(config.enhance, secret) if config.enhance.mode != "off" else None
     workers = [
         VideobotWorker(
             queue,
@@ -408,6 +429,9 @@ async def run_worker(config: Config) -> int:
         )
         for model, queue in queues.items()
     ]
+    if rewrites is not None:  # its own queue and slot: a rewrite never waits behind a render
+        queues[WRITER_QUEUE] = VideobotQueue.at(config.queue.redis_url, WRITER_QUEUE)
+        workers.append(writer_worker(config, queues[WRITER_QUEUE], watch, rewrites, name))
     redis_at = safe_url(config.queue.redis_url)
     log.info("worker %s serving %s from Redis at %s", name, ", ".join(queues), redis_at)
     tasks = [asyncio.create_task(worker.start(), name=f"saq-{i}") for i, worker in enumerate(workers)]
@@ -420,6 +444,8 @@ async def run_worker(config: Config) -> int:
             await worker.stop()
         await asyncio.gather(*tasks, return_exceptions=True)
         await renders.close()
+        if rewrites is not None:
+            rewrites.close()
         shutil.rmtree(clips, ignore_errors=True)
         for queue in queues.values():
             with contextlib.suppress(Exception):

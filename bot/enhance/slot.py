@@ -13,7 +13,7 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -22,6 +22,8 @@ from bot.enhance.writer import Draft, PromptWriter, WriterMissing
 
 log = logging.getLogger(__name__)
 MAX_PEOPLE_REMEMBERED = 10_000
+# A writer elsewhere (a SAQ worker, `bot.dispatch.rewrites`): (prompt, family, seed) → its draft
+RemoteWrite = Callable[[str, str, int | None], Awaitable[Draft]]
 
 
 class Kept(enum.StrEnum):
@@ -54,11 +56,20 @@ class Rewrite:
 
 
 class WriterSlot:
-    """Runs `PromptWriter.write` in a pool of one thread (module docstring)."""
+    """Runs `PromptWriter.write` in a pool of one thread (module docstring), or awaits `remote`, a
+    writer on another machine, with the same pace, backlog and time limit (`writer` then only
+    names the model and holds the settings)."""
 
-    def __init__(self, writer: PromptWriter, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        writer: PromptWriter,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        remote: RemoteWrite | None = None,
+    ) -> None:
         settings = writer.settings
         self.writer = writer
+        self.remote = remote
         self.pool = ThreadPoolExecutor(1, "writer")
         self.limit = 1 + settings.backlog
         self.every_s = settings.every_s
@@ -85,12 +96,17 @@ class WriterSlot:
         self._last[who] = now
         loop = asyncio.get_running_loop()
         cancel, started = threading.Event(), asyncio.Event()
-        write = functools.partial(
-            self.writer.write, prompt, family, seed=seed, cancel=cancel,
-            on_start=lambda: loop.call_soon_threadsafe(started.set),
-        )  # fmt: skip
         self.in_flight += 1
-        future = loop.run_in_executor(self.pool, write)
+        future: asyncio.Future[Draft]
+        if self.remote is not None:  # its time runs from the asking: the wait for a worker counts
+            future = asyncio.ensure_future(self.remote(prompt, family, seed))
+            started.set()
+        else:
+            write = functools.partial(
+                self.writer.write, prompt, family, seed=seed, cancel=cancel,
+                on_start=lambda: loop.call_soon_threadsafe(started.set),
+            )  # fmt: skip
+            future = loop.run_in_executor(self.pool, write)
         future.add_done_callback(self._done)
         try:
             # the time limit is the writer's own: waiting for the slot and loading the model do not count
@@ -100,6 +116,8 @@ class WriterSlot:
             draft = await asyncio.wait_for(asyncio.shield(future), self.timeout_s)
         except TimeoutError:
             cancel.set()  # the thread stops at the next token and frees the slot
+            if self.remote is not None:
+                future.cancel()  # aborted on its queue (a thread's future stays: it counts till it stops)
             return Rewrite(prompt, prompt, "", Kept.TIMEOUT, f"over {self.timeout_s:g} s")
         except WriterMissing as error:
             log.warning("%s", error)
@@ -111,6 +129,8 @@ class WriterSlot:
 
     async def warm(self) -> None:
         """Load the writer in its own thread at start-up, so the first person does not wait for it."""
+        if self.remote is not None:
+            return  # the workers load theirs
         try:
             await asyncio.get_running_loop().run_in_executor(self.pool, self.writer.load)
         except WriterMissing as error:

@@ -72,7 +72,9 @@ class PromptWriter:
     def _device(self) -> str:
         import torch
 
-        return "cuda" if self.settings.device == "auto" and torch.cuda.is_available() else "cpu"
+        # "worker": this is a worker running the bot's rewrites, on its GPU when it has one
+        gpu_if_any = self.settings.device in ("auto", "worker")
+        return "cuda" if gpu_if_any and torch.cuda.is_available() else "cpu"
 
     def load(self) -> None:
         # One load at a time in the process: transformers' lazy imports are not safe to run from

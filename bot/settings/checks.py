@@ -91,6 +91,11 @@ def check_remote(config: Config, require_tokens: bool, need: Need) -> None:
             "[queue] backend",
             f'is "saq" but the {WORKER_SECRET_ENV} environment variable is empty',
         )
+    need(
+        config.enhance.device != "worker" or q.backend == "saq",
+        "[enhance] device",
+        'is "worker", but rewrites go to workers only with [queue] backend = "saq"',
+    )
     secret = config.secrets.worker_secret
     need(
         not secret or len(secret) >= MIN_WORKER_SECRET_CHARS,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from bot.settings.bounds import Bound, above, not_negative, one_of, setting, within
 
 ENHANCE_MODES = ("off", "ask", "translate", "always")
-WRITER_DEVICES = ("cpu", "auto")
+WRITER_DEVICES = ("cpu", "auto", "worker")
 DEFAULT_WRITER_ID = "Qwen/Qwen3-1.7B"  # Apache-2.0; any causal LM with a chat template works
 TINY_WRITER = "tiny-qwen3"  # built in code, random weights: tests, `demo --tiny`, the console
 
@@ -20,7 +20,8 @@ class EnhanceConfig:
     mode: str = setting("off", one_of(ENHANCE_MODES))
     model: str = setting(DEFAULT_WRITER_ID, Bound(lambda v: bool(v.strip()), "must name a model"))
     path: str = ""  # a local folder with the writer's weights; "" = the Hugging Face cache
-    device: str = setting("cpu", one_of(WRITER_DEVICES))  # auto: the GPU when there is one
+    # auto: the GPU when there is one; worker: the SAQ workers whose own [enhance] is on
+    device: str = setting("cpu", one_of(WRITER_DEVICES))
     cpu_threads: int = setting(1, within(1, 64, "must be 1 to 64"))  # torch threads of the writer's own
     # writing longer than this (loading and waiting not counted): the typed prompt stays
     timeout_s: float = setting(30.0, above(0))
