@@ -15,7 +15,7 @@ import pytest
 from redis import asyncio as aioredis
 
 from bot.app import remote_writer
-from bot.dispatch.remote import WRITER_QUEUE, WorkerKeys, seal
+from bot.dispatch.remote import WRITER_QUEUE, WorkerKeys, queue_name, registration, seal
 from bot.dispatch.rewrites import DRAFTED, Rewrites
 from bot.dispatch.saq_queue import VideobotQueue
 from bot.dispatch.worker import RedisWatch, VideobotWorker, writer_worker
@@ -25,11 +25,10 @@ from bot.settings.bounds import ConfigError
 from bot.settings.root import Config
 from bot.settings.sections import WORKER_SECRET_ENV
 from tests.harness.config import MakeConfig
-from tests.harness.saq import RedisServer
+from tests.harness.saq import SECRET, RedisServer, StartWorker, write_saq_config
 
 pytestmark = pytest.mark.asyncio
 
-SECRET = "a-worker-secret-of-32-characters"
 TYPED = "un gatto che fa surf"
 REWRITE = "A ginger cat surfs turquoise waves at golden sunset, camera tracking slowly beside the board."
 
@@ -144,3 +143,25 @@ async def test_with_no_worker_in_time_the_typed_prompt_goes_on_and_the_job_is_ab
 async def test_rewrites_on_workers_need_the_saq_backend(make_config: MakeConfig) -> None:
     with pytest.raises(ConfigError, match=r'\[enhance\] device is "worker", but rewrites go to workers only'):
         make_config(enhance={"mode": "ask", "device": "worker"})
+
+
+async def test_videobot_worker_with_enhance_on_writes_the_bots_rewrites(
+    make_config: MakeConfig, redis: RedisServer, start_worker: StartWorker, tmp_path: Path
+) -> None:
+    config = remote_config(make_config, redis, timeout_s=60)
+    queue = VideobotQueue.at(redis.url, queue_name(config.default_model))
+    try:  # the bot's registration, as its SAQ backend writes it: a worker waits for it
+        await queue.register_bot(registration(WorkerKeys.of(SECRET), "run-1", "http://127.0.0.1:9"))
+    finally:
+        await queue.disconnect()
+    worker_config = write_saq_config(
+        tmp_path / "worker", redis.url, enhance={"mode": "ask", "model": "tiny-qwen3"}
+    )
+    worker = start_worker(worker_config)
+    await asyncio.to_thread(worker.wait_for_line, WRITER_QUEUE, 60)
+    slot = remote_writer(config)
+    assert slot is not None
+    rewrite = await slot.rewrite("telegram:1", TYPED, "wan")
+    # tiny-qwen3's random words, written on the worker, came back and were judged here
+    assert rewrite.kept in (Kept.GARBAGE, Kept.UNSAFE) and rewrite.tokens > 0, rewrite
+    assert "rewrote a prompt for wan" in worker.log
