@@ -56,9 +56,6 @@ Quick = Callable[[str], dict[str, Any]]
 
 
 _RESULTS: dict[str, dict[str, Any]] = {}
-# One xdist worker runs this module, so each script's quick run is shared by its tests (ack and
-# queries serve two each), not run again on the other worker.
-pytestmark = pytest.mark.xdist_group("bench-quick")
 
 
 @pytest.fixture
