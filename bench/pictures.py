@@ -23,10 +23,10 @@ import harness
 from PIL import Image
 
 from bot.app import build_service
-from bot.core.credentials import Upload
 from bot.domain import ChatRef, Request, UserRef
 from bot.settings.loading import parse_config
 from tests.harness.outbox import RecordingOutbox
+from tests.harness.pictures import upload
 
 BOUND_S = 2.0  # issue #32: each picture check answered within 2 s with 10 people at once
 PHOTOS = ["coffee", "chelsea", "rocket", "coins", "moon", "horse", "brick", "text", "page", "cat", "clock"]
@@ -42,13 +42,6 @@ def phone_photo(name: str, side: int) -> bytes:
     out = io.BytesIO()
     picture.save(out, "JPEG", quality=90)
     return out.getvalue()
-
-
-def upload(data: bytes) -> Upload:
-    async def fetch() -> bytes:
-        return data
-
-    return Upload(len(data), fetch)
 
 
 async def burst(people: int, side: int) -> list[object]:

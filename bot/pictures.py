@@ -87,9 +87,11 @@ def _fitted(picture: Image.Image, size: Size) -> Size:
 def _distinct_crops(picture: Image.Image, sizes: Sequence[Size]) -> list[Size]:
     """One model size per distinct crop it gives, leaving out those that are the whole picture
     (models of one aspect receive the same pixels, and the picture as sent is looked at anyway)."""
-    crops = {_fitted(picture, size): size for size in reversed(sizes)}
+    crops: dict[Size, Size] = {}
+    for size in sizes:
+        crops.setdefault(_fitted(picture, size), size)
     crops.pop(picture.size, None)
-    return list(reversed(crops.values()))
+    return list(crops.values())
 
 
 FINE_ABOVE = 2 * DETECT_SIDE  # a picture whose longer side is past this gets a finer look, and tiles

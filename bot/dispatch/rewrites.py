@@ -70,10 +70,6 @@ class RemoteWriter:
             raise Untrusted("a draft without its text, tokens and seconds")
         return Draft(text, tokens, float(seconds))
 
-    async def close(self) -> None:
-        with contextlib.suppress(Exception):
-            await self.queue.disconnect()
-
 
 class Rewrites:
     """The worker's side: the job function around its own `[enhance]` writer, in a thread of its own."""

@@ -361,11 +361,17 @@ async def wait_for_bot(queue: VideobotQueue, watch: RedisWatch, secret: str, sto
     return False
 
 
+def saq_timers(config: Config) -> dict[str, int]:
+    """SAQ's timers for each of this worker's queues: sweeps, aborts, and its heartbeat (half the
+    bot's `[queue] heartbeat_s`, so the bot never sees a live worker as gone)."""
+    heartbeat = max(1, round(config.queue.heartbeat_s / 2))
+    return {"sweep": max(1, round(config.queue.sweep_s)), "abort": 1, "worker_info": heartbeat}
+
+
 def writer_worker(
     config: Config, queue: VideobotQueue, watch: RedisWatch, rewrites: Rewrites, name: str
 ) -> VideobotWorker:
     """The SAQ worker that runs the bot's prompt rewrites (`bot.dispatch.rewrites`), one at a time."""
-    heartbeat = max(1, round(config.queue.heartbeat_s / 2))
     return VideobotWorker(
         queue,
         watch,
@@ -373,7 +379,7 @@ def writer_worker(
         id=f"{name}:writer",
         concurrency=1,
         dequeue_timeout=1.0,
-        timers={"sweep": max(1, round(config.queue.sweep_s)), "abort": 1, "worker_info": heartbeat},
+        timers=saq_timers(config),
         metadata={"models": [], "name": name, "writer": config.enhance.model},
     )
 
@@ -414,7 +420,6 @@ async def run_worker(config: Config) -> int:
         log.error("%s", problem)
         await renders.close()
         return 2
-    heartbeat = max(1, round(config.queue.heartbeat_s / 2))
     rewrites = Rewrites(config.enhance, secret) if config.enhance.mode != "off" else None
     workers = [
         VideobotWorker(
@@ -424,7 +429,7 @@ async def run_worker(config: Config) -> int:
             id=name if len(queues) == 1 else f"{name}:{model}",
             concurrency=1,
             dequeue_timeout=1.0,
-            timers={"sweep": max(1, round(config.queue.sweep_s)), "abort": 1, "worker_info": heartbeat},
+            timers=saq_timers(config),
             metadata={"models": list(queues), "name": name},
         )
         for model, queue in queues.items()
