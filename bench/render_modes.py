@@ -36,7 +36,16 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.domain import Conditioning, Extension, Picture, RenderParams
+from bot.domain import (
+    TEXT_ONLY,
+    ConditioningKind,
+    Continuation,
+    Extension,
+    FromPicture,
+    Loop,
+    Picture,
+    RenderParams,
+)
 from bot.encode import encode_mp4
 from bot.pipelines import ltx, wan
 from bot.pipelines.fewstep import guidance_call
@@ -127,9 +136,9 @@ def full_size_cases(folder: Path, steps: int) -> list[ModeCase]:
     picture = _picture(folder)
     return [
         ModeCase(FULL_LTX, "text", plain),
-        ModeCase(FULL_LTX, "picture", replace(plain, picture=picture)),
-        ModeCase(FULL_LTX, "extend", replace(plain, extends=parent)),
-        ModeCase(FULL_LTX, "loop", replace(plain, loop=True)),
+        ModeCase(FULL_LTX, "picture", replace(plain, conditioning=FromPicture(picture))),
+        ModeCase(FULL_LTX, "extend", replace(plain, conditioning=Continuation(parent))),
+        ModeCase(FULL_LTX, "loop", replace(plain, conditioning=Loop())),
     ]
 
 
@@ -139,15 +148,16 @@ def cases(folder: Path, steps: int, lora: Path | None) -> list[ModeCase]:
     for name, preset in TINY_PRESETS.items():
         plain = _params(preset, steps)
         parent = Extension(1, str(folder / f"{name}-parent.mp4"), plain.frames, 1)
+        picture = _picture(folder)
         made = {
-            Conditioning.NONE: [("text", plain)],
-            Conditioning.PICTURE: [("picture", replace(plain, picture=_picture(folder)))],
-            Conditioning.CONTINUATION: [("extend", replace(plain, extends=parent))],
-            Conditioning.LOOP: [("picture loop", replace(plain, loop=True, picture=_picture(folder)))]
-            + ([("loop", replace(plain, loop=True))] if preset.modes.text else []),
+            ConditioningKind.NONE: [("text", plain)],
+            ConditioningKind.PICTURE: [("picture", replace(plain, conditioning=FromPicture(picture)))],
+            ConditioningKind.CONTINUATION: [("extend", replace(plain, conditioning=Continuation(parent)))],
+            ConditioningKind.LOOP: [("picture loop", replace(plain, conditioning=Loop(picture)))]
+            + ([("loop", replace(plain, conditioning=Loop()))] if preset.modes.text else []),
         }  # fmt: skip
         text = "sound" if preset.family.makes_audio else "two experts" if preset.second_guidance else "text"
-        made[Conditioning.NONE] = [(text, plain)]
+        made[ConditioningKind.NONE] = [(text, plain)]
         for kind in preset.modes.declared:
             found += [ModeCase(name, label, params) for label, params in made[kind]]
     wan_preset = TINY_PRESETS["tiny-wan"]
@@ -196,8 +206,8 @@ def plain_call(renderer: Renderer, params: RenderParams) -> tuple[Callable[[], n
     """The plain diffusers call for `params` on the renderer's weights: the mode's class built from
     the loaded components, called once with the same arguments; a note where it differs."""
     preset, family = renderer.preset, renderer.preset.family
-    conditioning = params.conditioning
-    mode = preset.modes.mode(conditioning)
+    kind = params.conditioning.kind
+    mode = preset.modes.mode(kind)
     pipe = renderer.pipe if mode is None else mode_pipeline(renderer.pipe, mode.pipeline_class)
     kwargs: dict[str, Any] = {
         "prompt": params.prompt, family.frames_argument: params.frames, "num_inference_steps": params.steps,
@@ -218,9 +228,9 @@ def plain_call(renderer: Renderer, params: RenderParams) -> tuple[Callable[[], n
     if mode is not None:
         picture = load_picture(params.picture.path, params.width, params.height) if params.picture else None
         start = [picture] if picture is not None else [Image.new("RGB", (params.width, params.height))]
-        end = picture if conditioning is Conditioning.LOOP and picture is not None else None
+        end = picture if kind is ConditioningKind.LOOP and picture is not None else None
         kwargs.update(mode.arguments(start, end, params.frames))
-        if conditioning in (Conditioning.CONTINUATION, Conditioning.LOOP) and picture is None:
+        if kind in (ConditioningKind.CONTINUATION, ConditioningKind.LOOP) and picture is None:
             note = "plain: one conditioned call; the bot's clip joins its calls"
 
     def call() -> np.ndarray:
@@ -267,7 +277,7 @@ def run_case(renderer: Renderer, case: ModeCase, rounds: int, device: str, warm:
     row.frames = ours.count
     if not note and ours.frames.shape == theirs.shape:
         row.delta = int(np.abs(ours.frames.astype(np.int16) - theirs.astype(np.int16)).max())
-    mode = renderer.preset.modes.mode(case.params.conditioning)
+    mode = renderer.preset.modes.mode(case.params.conditioning.kind)
     used = renderer.mode_pipeline(mode)
     row.kept = facts(renderer.pipe) == loaded and storages(used) <= weights
     return row
@@ -308,7 +318,7 @@ def run_modes(
             renderer = renderers[key]
             try:
                 if case.params.extends is not None and not Path(case.params.extends.clip_path).exists():
-                    parent = renderer.render(replace(case.params, extends=None)).frames
+                    parent = renderer.render(replace(case.params, conditioning=TEXT_ONLY)).frames
                     encode_mp4(parent, Path(case.params.extends.clip_path), fps=case.params.fps, crf=0)
                 rows.append(run_case(renderer, case, rounds, device, warm=rounds > 1).summary())
             except Exception as error:  # one failing case never aborts the table

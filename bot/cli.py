@@ -17,7 +17,7 @@ from bot import __version__
 from bot.core.models import unnamed_model
 from bot.core.options import ARG_OPTIONS, OPTIONS, Kind, VideoArgs
 from bot.core.parsing import CommandError, validate_video
-from bot.domain import Picture
+from bot.domain import Picture, conditioning
 from bot.pipelines.registry import TINY_PRESETS
 from bot.provenance import ContentCredentials
 from bot.render import ModelUnavailable, OutOfMemory
@@ -222,7 +222,7 @@ def _demo(config: Config, args: argparse.Namespace) -> int:
     try:
         params = validate_video(video_args, settings.limits, model=settings)  # a bad option: one line
         if args.loop:
-            params = dataclasses.replace(params, loop=_demo_loops(settings))
+            params = dataclasses.replace(params, conditioning=conditioning(loop=_demo_loops(settings)))
         if args.image is not None:
             _demo_takes_pictures(trying, settings)
     except CommandError as error:
@@ -240,7 +240,8 @@ def _demo(config: Config, args: argparse.Namespace) -> int:
         print(words)
     if args.image is not None:
         try:
-            params = dataclasses.replace(params, picture=_demo_picture(config, settings, args.image))
+            picture = _demo_picture(config, settings, args.image)
+            params = dataclasses.replace(params, conditioning=conditioning(picture, loop=params.loop))
         except CommandError as error:
             print(f"videobot: {_shell_words(error)}", file=sys.stderr)
             return 2

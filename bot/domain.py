@@ -8,6 +8,7 @@ import json
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
+from typing import ClassVar
 
 
 class JobStatus(enum.StrEnum):
@@ -165,13 +166,69 @@ class PostStep:
         return cls(**{**values, "kind": PostKind(values["kind"])})
 
 
-class Conditioning(enum.StrEnum):
-    """What a render is conditioned on besides its prompt: each family's file says which it takes."""
+class ConditioningKind(enum.StrEnum):
+    """The kinds of conditioning a family's file declares a mode for (`bot.pipelines.spec.Modes`)."""
 
     NONE = "none"  # text only
     PICTURE = "picture"  # a picture at frame 0
-    CONTINUATION = "continuation"  # the parent clip's last frame(s) at the start (`extends`)
+    CONTINUATION = "continuation"  # the parent clip's last frame(s) at the start
     LOOP = "loop"  # both ends on one frame: the picture's, or the clip's own first
+
+
+@dataclass(frozen=True)
+class TextOnly:
+    """Nothing but the prompt."""
+
+    kind: ClassVar[ConditioningKind] = ConditioningKind.NONE
+
+
+@dataclass(frozen=True)
+class FromPicture:
+    """Image-to-video: `picture` is the first frame to animate."""
+
+    picture: Picture
+    kind: ClassVar[ConditioningKind] = ConditioningKind.PICTURE
+
+
+@dataclass(frozen=True)
+class Continuation:
+    """A new segment conditioned on the end of `parent`, delivered joined to it (⏩ Extend).  When
+    the chain loops, the segment also ends on the chain's first frame so the joined clip loops."""
+
+    parent: Extension
+    loop: bool = False
+    kind: ClassVar[ConditioningKind] = ConditioningKind.CONTINUATION
+
+
+@dataclass(frozen=True)
+class Loop:
+    """`--loop`: both ends on `picture`, or (None) on the clip's own first frame."""
+
+    picture: Picture | None = None
+    kind: ClassVar[ConditioningKind] = ConditioningKind.LOOP
+
+
+# What a render is conditioned on besides its prompt: one value, whichever it is.
+Conditioning = TextOnly | FromPicture | Continuation | Loop
+TEXT_ONLY = TextOnly()
+
+
+def conditioning(
+    picture: Picture | None = None, extends: Extension | None = None, loop: bool = False
+) -> Conditioning:
+    """The one conditioning of a clip from its picture, the clip it continues and `--loop` (the
+    jobs table's three columns; an extension's picture is its parent's last frame, so none)."""
+    if extends is not None:
+        if picture is not None:
+            raise ValueError("an extension is conditioned on its parent clip, not a picture")
+        return Continuation(extends, loop)
+    if loop:
+        return Loop(picture)
+    return TEXT_ONLY if picture is None else FromPicture(picture)
+
+
+# `conditioning` as the jobs table and a worker's job hold it (`RenderParams.to_data`).
+CONDITIONING_COLUMNS: dict[str, type] = {"picture": str, "extends": str, "loop": bool}
 
 
 @dataclass(frozen=True)
@@ -185,10 +242,8 @@ class RenderParams:
     width: int
     height: int
     fps: int
-    picture: Picture | None = None  # image-to-video: the first frame to animate
+    conditioning: Conditioning = TEXT_ONLY  # a picture, a continuation or a loop (`--loop`)
     silent: bool = False  # deliver without the soundtrack a family with sound makes (--silent)
-    extends: Extension | None = None  # a continuation of this clip, delivered joined to it
-    loop: bool = False  # `--loop`: the last frame leads back into the first
     post: PostStep | None = None  # 🎞/🔍: a post step on that clip instead of a render
     then_post: str = ""  # post steps queued once this clip is delivered ("smooth,hd"; --smooth/--hd)
     # a prompt writer's rewrite (docs/enhance.md): `prompt` is what the model saw, `prompt_original`
@@ -198,25 +253,40 @@ class RenderParams:
     aspect: str = ""  # `--aspect 9:16` as asked ("": the model's own size); width × height is its size
 
     @property
-    def conditioning(self) -> Conditioning:
-        """The one conditioning this render takes (a loop may start from `picture`)."""
-        if self.extends is not None:
-            return Conditioning.CONTINUATION
-        if self.loop:
-            return Conditioning.LOOP
-        return Conditioning.NONE if self.picture is None else Conditioning.PICTURE
+    def picture(self) -> Picture | None:
+        """The picture this render animates (its first frame, or a loop's both ends), if any."""
+        return self.conditioning.picture if isinstance(self.conditioning, FromPicture | Loop) else None
+
+    @property
+    def extends(self) -> Extension | None:
+        """The clip this render continues, if any."""
+        return self.conditioning.parent if isinstance(self.conditioning, Continuation) else None
+
+    @property
+    def loop(self) -> bool:
+        """It loops: `--loop`, or the continuation of a clip that loops."""
+        return isinstance(self.conditioning, Loop) or (
+            isinstance(self.conditioning, Continuation) and self.conditioning.loop
+        )
 
     @property
     def rewritten(self) -> bool:
         return bool(self.prompt_original) and self.prompt_original != self.prompt
 
+    @classmethod
+    def data_names(cls) -> tuple[str, ...]:
+        """The keys of `to_data`: the plain fields, then the conditioning's columns."""
+        return tuple(f.name for f in fields(cls) if f.name != "conditioning") + tuple(CONDITIONING_COLUMNS)
+
     def to_data(self) -> dict[str, object]:
         """The one codec of a clip's settings: plain values, a job row's columns and a worker's job
-        alike (the picture, the parent clip and the post step as their JSON text)."""
-        data = asdict(self)
+        alike (the conditioning as its three columns, the picture, the parent clip and the post
+        step as their JSON text)."""
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "conditioning"}
+        data["post"] = self.post.to_text() if self.post else None
         data["picture"] = self.picture.to_text() if self.picture else None
         data["extends"] = self.extends.to_text() if self.extends else None
-        data["post"] = self.post.to_text() if self.post else None
+        data["loop"] = self.loop
         return data
 
     @classmethod
@@ -224,12 +294,14 @@ class RenderParams:
         """`to_data` read back; a row from before a column was added gets its default.  Raises
         KeyError, TypeError or ValueError for anything else (Redis data is untrusted)."""
         known = {f.name: data[f.name] for f in fields(cls) if data.get(f.name) is not None}
-        for flag in ("silent", "loop"):
-            known[flag] = bool(known.get(flag, False))
+        known["silent"] = bool(known.get("silent", False))
         known["negative"] = known.get("negative") or ""
-        known["picture"] = Picture.from_text(_text(known.get("picture")))
-        known["extends"] = Extension.from_text(_text(known.get("extends")))
         known["post"] = PostStep.from_text(_text(known.get("post")))
+        known["conditioning"] = conditioning(
+            Picture.from_text(_text(data.get("picture"))),
+            Extension.from_text(_text(data.get("extends"))),
+            bool(data.get("loop", False)),
+        )
         return cls(**known)  # type: ignore[arg-type]
 
 

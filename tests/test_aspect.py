@@ -10,7 +10,7 @@ import pytest
 
 from bot.core.options import VideoArgs
 from bot.core.parsing import CommandError, validate_video
-from bot.domain import Conditioning
+from bot.domain import ConditioningKind
 from bot.pipelines.cogvideox import COGVIDEOX_5B_I2V
 from bot.pipelines.registry import TINY_PRESETS
 from bot.pipelines.spec import size_for
@@ -26,7 +26,9 @@ def config_for(tmp_path: Path, models: dict[str, Any], **video: Any) -> Config:
     return parse_config(raw, "test-aspect.toml", {})
 
 
-TEXT_FAMILIES = sorted(name for name, preset in TINY_PRESETS.items() if preset.modes.takes(Conditioning.NONE))
+TEXT_FAMILIES = sorted(
+    name for name, preset in TINY_PRESETS.items() if preset.modes.takes(ConditioningKind.NONE)
+)
 
 
 def test_every_tiny_family_that_animates_pictures_only_has_a_vertical_size_too() -> None:

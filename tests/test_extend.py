@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from bot.core.parsing import parse_video_text
-from bot.domain import ButtonAction, Extension, JobStatus, PostKind, RenderParams
+from bot.domain import ButtonAction, Continuation, Extension, JobStatus, PostKind, RenderParams
 from bot.encode import read_clip
 from bot.pipelines.extend import close_loop, join
 from bot.settings.loading import parse_config
@@ -250,9 +250,8 @@ def test_an_extension_renders_as_one_clip_with_its_parent(tmp_path: Path, render
     renderer = Renderer("tiny-ltx", tuning=RenderConfig(warmup_steps=0))
     parent = renderer.render(RenderParams("a cat", "", 1, 17, 2, 3.0, 64, 64, 8)).frames
     encode_mp4(parent, tmp_path / "1.mp4", fps=8, crf=0)  # near lossless: only yuv420 chroma is lost
-    params = RenderParams(
-        "a cat", "", 2, 17, 2, 3.0, 64, 64, 8, extends=Extension(1, str(tmp_path / "1.mp4"), 17, 1)
-    )
+    continued = Continuation(Extension(1, str(tmp_path / "1.mp4"), 17, 1))
+    params = RenderParams("a cat", "", 2, 17, 2, 3.0, 64, 64, 8, conditioning=continued)
     joined = renderer.render(params).frames
     assert type(renderer.mode_pipeline(renderer.preset.modes.continuation)).__name__ == "LTXConditionPipeline"
     for part in ("transformer", "vae", "text_encoder"):  # no second copy of the weights
@@ -299,7 +298,7 @@ def test_an_extension_and_a_loop_travel_to_a_remote_worker_intact() -> None:
     from bot.settings.sections import VideoConfig
 
     extends = Extension(4, "/data/clips/4.mp4", 17, 1)
-    params = RenderParams("a cat", "", 1, 9, 2, 3.0, 64, 64, 8, extends=extends, loop=True)
+    params = RenderParams("a cat", "", 1, 9, 2, 3.0, 64, 64, 8, conditioning=Continuation(extends, loop=True))
     identity = TINY_PRESETS["tiny-ltx"].identity("ltx", "tiny-ltx")
     keys = WorkerKeys.of("a worker secret of thirty-two chars or more")
     sent = RemoteJob(RenderJob(5, "ltx", params, identity), "run1", VideoConfig())

@@ -14,7 +14,16 @@ import pytest
 import torch
 from PIL import Image
 
-from bot.domain import Conditioning, Extension, JobStatus, Picture, RenderParams
+from bot.domain import (
+    ConditioningKind,
+    Continuation,
+    Extension,
+    FromPicture,
+    JobStatus,
+    Loop,
+    Picture,
+    RenderParams,
+)
 from bot.encode import encode_clip, encode_mp4, read_clip
 from bot.pipelines import ltx, wan
 from bot.pipelines.registry import TINY_PRESETS
@@ -75,7 +84,7 @@ def base(preset: Preset, seed: int = 1) -> RenderParams:
     return RenderParams("a fox", "", seed, preset.frames, 2, preset.guidance, 64, 64, preset.fps)
 
 
-def requests(name: str, renderer: Renderer, tmp_path: Path) -> dict[Conditioning, list[RenderParams]]:
+def requests(name: str, renderer: Renderer, tmp_path: Path) -> dict[ConditioningKind, list[RenderParams]]:
     """One request (two for a loop: with and without a picture) per mode the preset declares."""
     preset = TINY_PRESETS[name]
     plain = base(preset)
@@ -83,11 +92,13 @@ def requests(name: str, renderer: Renderer, tmp_path: Path) -> dict[Conditioning
     if preset.extends:
         encode_mp4(renderer.render(plain).frames, parent, fps=plain.fps, crf=0)
     made = {
-        Conditioning.NONE: [plain],
-        Conditioning.PICTURE: [replace(plain, picture=picture_at(tmp_path))],
-        Conditioning.CONTINUATION: [replace(plain, extends=Extension(1, str(parent), plain.frames, 1))],
-        Conditioning.LOOP: [replace(plain, loop=True, picture=picture_at(tmp_path))]
-        + ([replace(plain, loop=True)] if preset.modes.text else []),  # a text loop renders text first
+        ConditioningKind.NONE: [plain],
+        ConditioningKind.PICTURE: [replace(plain, conditioning=FromPicture(picture_at(tmp_path)))],
+        ConditioningKind.CONTINUATION: [
+            replace(plain, conditioning=Continuation(Extension(1, str(parent), plain.frames, 1)))
+        ],
+        ConditioningKind.LOOP: [replace(plain, conditioning=Loop(picture_at(tmp_path)))]
+        + ([replace(plain, conditioning=Loop())] if preset.modes.text else []),  # text first, then a bridge
     }
     return {kind: made[kind] for kind in preset.modes.declared}
 
@@ -124,7 +135,7 @@ def test_a_family_without_a_last_frame_declares_no_loop(tmp_path: Path) -> None:
     assert wan.WAN21_FLF2V_14B.loops and TINY_PRESETS["tiny-ltx"].loops
     assert not wan.WAN21_FLF2V_14B.extends and wan.WAN21_I2V_14B.extends
     flf2v = Renderer("tiny-wan-flf2v", tuning=RenderConfig(warmup_steps=0))
-    loop = replace(base(TINY_PRESETS["tiny-wan-flf2v"]), loop=True, picture=picture_at(tmp_path))
+    loop = replace(base(TINY_PRESETS["tiny-wan-flf2v"]), conditioning=Loop(picture_at(tmp_path)))
     assert flf2v.render(loop).count == loop.frames - 1  # both ends on the picture, the repeat dropped
 
 
@@ -151,11 +162,14 @@ def test_tags_and_the_signed_record_state_the_decoded_files_frames_and_fps(
     params = base(preset)
     if kind == "extend":
         signed(renderer, params, tmp_path / "parent.mp4", credentials)
-        params = replace(params, seed=2, extends=Extension(1, str(tmp_path / "parent.mp4"), params.frames, 1))
-    elif "picture" in kind:
-        params = replace(params, picture=picture_at(tmp_path), loop=kind == "picture loop")
+        parent = Extension(1, str(tmp_path / "parent.mp4"), params.frames, 1)
+        params = replace(params, seed=2, conditioning=Continuation(parent))
+    elif kind == "picture":
+        params = replace(params, conditioning=FromPicture(picture_at(tmp_path)))
+    elif kind == "picture loop":
+        params = replace(params, conditioning=Loop(picture_at(tmp_path)))
     elif kind == "loop":
-        params = replace(params, loop=True)
+        params = replace(params, conditioning=Loop())
     path = tmp_path / "clip.mp4"
     signed(renderer, params, path, credentials)
 
@@ -224,7 +238,7 @@ def test_a_distilled_ltx_renders_with_its_schedule_rescale_and_tiling(tmp_path: 
     renderer = DistilledLtx("tiny-ltx", preset=preset, tuning=RenderConfig(warmup_steps=0))
     steps: list[int] = []
     params = replace(base(preset), steps=8, guidance=1.0)
-    for request in (params, replace(params, picture=picture_at(tmp_path))):
+    for request in (params, replace(params, conditioning=FromPicture(picture_at(tmp_path)))):
         steps.clear()
         assert renderer.render(request, lambda step, total: steps.append(step)).frames.std() > 0
         assert steps == list(range(1, 9))
@@ -263,7 +277,9 @@ def test_a_remote_extension_is_checked_against_its_joined_length() -> None:
     from bot.dispatch.saq_results import clip_misfits
     from bot.domain import Clip
 
-    params = replace(base(TINY_PRESETS["tiny-ltx"]), extends=Extension(1, "/clips/1.mp4", 9, 1))
+    params = replace(
+        base(TINY_PRESETS["tiny-ltx"]), conditioning=Continuation(Extension(1, "/clips/1.mp4", 9, 1))
+    )
     job = RenderJob(2, "ltx", params, TINY_PRESETS["tiny-ltx"].identity("ltx", "tiny-ltx"))
     assert clip_misfits(Clip("x.mp4", 1000, 64, 64, 17, 8), job) is None
     assert clip_misfits(Clip("x.mp4", 1000, 64, 64, 25, 8), job) == "25 frames where the job makes at most 17"

@@ -13,7 +13,18 @@ from bot.core import messages
 from bot.core.options import OPTIONS, VideoArgs
 from bot.core.parsing import CommandError, parse_video_text
 from bot.dispatch.remote import RemoteJob, WorkerKeys
-from bot.domain import ButtonAction, Extension, JobStatus, Picture, RenderParams, UserRef
+from bot.domain import (
+    TEXT_ONLY,
+    ButtonAction,
+    Continuation,
+    Extension,
+    FromPicture,
+    JobStatus,
+    Loop,
+    Picture,
+    RenderParams,
+    UserRef,
+)
 from bot.settings.loading import parse_config
 from bot.settings.root import Config
 from tests.fakes.discord_api import FakeDiscord
@@ -78,10 +89,21 @@ async def test_help_lists_every_option_with_the_models_range(make_bot: MakeBot, 
 def test_the_settings_codec_is_one_for_rows_and_workers() -> None:
     picture = Picture("ab" * 32, 1000, "png", 64, 64, "/p.png")
     params = RenderParams(
-        "a cat", "dark", 7, 9, 2, 3.0, 48, 80, 8, picture=picture, silent=True,
-        extends=Extension(3, "/c.mp4", 9, 3), loop=True, aspect="9:16",
+        "a cat", "dark", 7, 9, 2, 3.0, 48, 80, 8, silent=True,
+        conditioning=Continuation(Extension(3, "/c.mp4", 9, 3), loop=True), aspect="9:16",
     )  # fmt: skip
     assert RenderParams.from_data(params.to_data()) == params
+    for each in (
+        TEXT_ONLY,
+        FromPicture(picture),
+        Loop(picture),
+        Loop(),
+        Continuation(Extension(3, "/c.mp4", 9, 3)),
+    ):
+        assert (
+            RenderParams.from_data(dataclasses.replace(params, conditioning=each).to_data()).conditioning
+            == each
+        )
     keys = WorkerKeys.of("s" * 32)
     from bot.core.ports import RenderJob
     from bot.pipelines.spec import ClipIdentity
@@ -91,7 +113,8 @@ def test_the_settings_codec_is_one_for_rows_and_workers() -> None:
     assert RemoteJob.from_kwargs(keys, "k", sealed).job.params == params
     # a row from before a column existed reads as the default
     old = {k: v for k, v in params.to_data().items() if k not in ("aspect", "loop")}
-    assert RenderParams.from_data(old) == dataclasses.replace(params, aspect="", loop=False)
+    unlooped = Continuation(Extension(3, "/c.mp4", 9, 3))
+    assert RenderParams.from_data(old) == dataclasses.replace(params, aspect="", conditioning=unlooped)
 
 
 async def looped_silent_clip(bot: CoreBot) -> Any:

@@ -393,12 +393,12 @@ def test_the_console_takes_an_image_option(tmp_path: Path) -> None:
 
 
 def _picture_params(tmp_path: Path, seed: int, colour: str, frames: int = 9) -> Any:
-    from bot.domain import Picture, RenderParams
+    from bot.domain import FromPicture, Picture, RenderParams
 
     path = tmp_path / f"{colour}.png"
     Image.new("RGB", (80, 48), colour).save(path)
     picture = Picture("0" * 64, path.stat().st_size, "png", 80, 48, str(path))
-    return RenderParams("it moves", "", seed, frames, 2, 5.0, 64, 64, 8, picture=picture)
+    return RenderParams("it moves", "", seed, frames, 2, 5.0, 64, 64, 8, conditioning=FromPicture(picture))
 
 
 @pytest.mark.parametrize("name", ["tiny-ltx", "tiny-wan22"])

@@ -39,7 +39,7 @@ from bot.dispatch.remote import (
 from bot.dispatch.saq_backend import SaqBackend, VideobotQueue
 from bot.dispatch.saq_results import clip_misfits
 from bot.dispatch.uploads import ClipInbox
-from bot.domain import Clip, Extension, JobStatus, Picture, RenderParams
+from bot.domain import Clip, Continuation, Extension, JobStatus, Loop, Picture, RenderParams
 from bot.encode import encode_mp4
 from bot.pipelines.spec import ClipIdentity
 from bot.render import Renderer
@@ -288,11 +288,11 @@ async def test_a_job_someone_wrote_into_redis_is_refused_and_prompts_are_not_rea
 def test_an_upload_is_checked_against_the_jobs_whole_output(kind: str, made: int) -> None:
     params = RenderParams("a cat", "", 1, 8, 2, 9.0, 64, 64, 8)
     if kind == "extension":
-        params = replace(params, extends=Extension(1, "parent.mp4", 12, 1))
-    if kind.endswith("loop"):
-        params = replace(params, loop=True)
+        params = replace(params, conditioning=Continuation(Extension(1, "parent.mp4", 12, 1)))
+    if kind == "text loop":
+        params = replace(params, conditioning=Loop())
     if kind == "picture loop":
-        params = replace(params, picture=Picture("0" * 64, 10, "png", 64, 64))
+        params = replace(params, conditioning=Loop(Picture("0" * 64, 10, "png", 64, 64)))
     job = RenderJob(7, "tiny", params, ClipIdentity("tiny", "tiny", "modelscope", "none"))
 
     assert clip_misfits(Clip("c.mp4", 1000, 64, 64, made, 8), job) is None

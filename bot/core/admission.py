@@ -43,6 +43,7 @@ from bot.domain import (
     RenderParams,
     Request,
     UserRef,
+    conditioning,
 )
 from bot.moderation import PromptPolicy
 from bot.pipelines.spec import Pictures
@@ -140,7 +141,6 @@ class Admission:
             self._check_model_takes(model, picture, chat_settings)
         if args.loop:
             self._check_model_loops(model, chat_settings)
-            params = replace(params, loop=True)
         plain = picture is None and extends is None and challenge is None  # a draft keeps text only
         if args.enhance and not args.prompt_writer and plain:  # shown first: nothing queued or charged
             await self._show_rewrite(req, replace(args, prompt=params.prompt), model.family)
@@ -150,8 +150,6 @@ class Admission:
         )
         if params.prompt_writer:
             self._check_policy(req, params.prompt)  # … and what the writer made of it
-        if extends is not None:
-            params = replace(params, extends=extends)
         params = self._with_post(params, args, post, then)
         # A free entry skips the daily count only: the rate limit and the queue caps still hold.
         free = bool(challenge and challenge.free_entries) or (post is not None and self.config.post.free)
@@ -163,8 +161,8 @@ class Admission:
             return None  # over quota: told so before a byte of the picture is downloaded
         size = (params.width, params.height)
         kept = await self._pictures_in_use(req, picture, extends, chat_settings, size)
-        if kept is not None:
-            params = replace(params, picture=kept.picture)
+        picked = kept.picture if kept is not None else None
+        params = replace(params, conditioning=conditioning(picked, extends, args.loop))
         job = self._new_job(req, self._with_forced_negative(params), model, parent_id, challenge)
         try:
             self.store.jobs.insert(job, replace(charge, now=self.clock()))

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from bot.domain import Conditioning, RenderParams
+from bot.domain import TEXT_ONLY, ConditioningKind, Continuation, Loop, Picture, RenderParams
 from bot.pipelines.clip import RenderedClip
 from bot.pipelines.frames import read_clip
 from bot.pipelines.image import load_picture
@@ -70,42 +70,50 @@ def _pictures(frames: np.ndarray) -> list[Image.Image]:
     return [Image.fromarray(frame) for frame in frames]
 
 
-def _needed(modes: Modes, conditioning: Conditioning) -> Mode:
-    mode = modes.mode(conditioning)
+def _needed(modes: Modes, kind: ConditioningKind) -> Mode:
+    mode = modes.mode(kind)
     if mode is None:
-        raise CannotRender(f"this model takes no {conditioning} conditioning")
+        raise CannotRender(f"this model takes no {kind} conditioning")
     return mode
 
 
 def render_continued(params: RenderParams, modes: Modes, call: ModeCall) -> RenderedClip | None:
     """An extension (the joined clip) or a loop, each pipeline call made by `call`; None when
     cancelled."""
-    plain = replace(params, extends=None, loop=False, picture=None)
-    if params.extends is not None and params.loop:  # an extension of a loop loops too
-        mode = _needed(modes, Conditioning.LOOP)
-        parent = read_frames(params.extends.clip_path)
-        overlap = min(mode.overlap(params.frames), len(parent))
-        end = Image.fromarray(parent[0])  # the new end leads back into the first frame
-        looped = call(plain, mode, _pictures(parent[-overlap:]), end)
-        return None if looped is None else _with(looped, close_loop(join(parent, looped.frames, overlap)))
-    if params.extends is not None:
-        mode = _needed(modes, Conditioning.CONTINUATION)
-        parent = read_frames(params.extends.clip_path)
-        overlap = min(mode.overlap(params.frames), len(parent))
-        segment = call(plain, mode, _pictures(parent[-overlap:]), None)
-        return None if segment is None else _with(segment, join(parent, segment.frames, overlap))
-    mode = _needed(modes, Conditioning.LOOP)
-    if params.picture is not None:
-        picture = load_picture(params.picture.path, params.width, params.height)
-        clip = call(plain, mode, [picture], picture)
-        return None if clip is None else _with(clip, close_loop(clip.frames))
-    first = call(plain, None, [], None)
-    if first is None:
-        return None
-    overlap = mode.overlap(params.frames)
-    end = Image.fromarray(first.frames[0])
-    bridge = call(plain, mode, _pictures(first.frames[-overlap:]), end)
-    return None if bridge is None else _with(first, close_loop(join(first.frames, bridge.frames, overlap)))
+    plain = replace(params, conditioning=TEXT_ONLY)
+    match params.conditioning:
+        case Continuation(parent=extension, loop=True):  # an extension of a loop loops too
+            mode = _needed(modes, ConditioningKind.LOOP)
+            parent = read_frames(extension.clip_path)
+            overlap = min(mode.overlap(params.frames), len(parent))
+            end = Image.fromarray(parent[0])  # the new end leads back into the first frame
+            looped = call(plain, mode, _pictures(parent[-overlap:]), end)
+            return None if looped is None else _with(looped, close_loop(join(parent, looped.frames, overlap)))
+        case Continuation(parent=extension):
+            mode = _needed(modes, ConditioningKind.CONTINUATION)
+            parent = read_frames(extension.clip_path)
+            overlap = min(mode.overlap(params.frames), len(parent))
+            segment = call(plain, mode, _pictures(parent[-overlap:]), None)
+            return None if segment is None else _with(segment, join(parent, segment.frames, overlap))
+        case Loop(picture=Picture() as on):
+            mode = _needed(modes, ConditioningKind.LOOP)
+            picture = load_picture(on.path, params.width, params.height)
+            clip = call(plain, mode, [picture], picture)
+            return None if clip is None else _with(clip, close_loop(clip.frames))
+        case Loop():
+            mode = _needed(modes, ConditioningKind.LOOP)
+            first = call(plain, None, [], None)
+            if first is None:
+                return None
+            overlap = mode.overlap(params.frames)
+            end = Image.fromarray(first.frames[0])
+            bridge = call(plain, mode, _pictures(first.frames[-overlap:]), end)
+            return (
+                None
+                if bridge is None
+                else _with(first, close_loop(join(first.frames, bridge.frames, overlap)))
+            )
+    raise CannotRender(f"{params.conditioning.kind} is neither a continuation nor a loop")
 
 
 def _with(clip: RenderedClip, frames: np.ndarray) -> RenderedClip:

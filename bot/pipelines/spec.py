@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.domain import Conditioning
+from bot.domain import ConditioningKind
 
 # What a T5-encoder pipeline loads, folder by folder: some repos (LTX-Video) also keep
 # multi-gigabyte single-file checkpoints at their root that diffusers never reads.
@@ -90,21 +90,21 @@ class Modes:
     continuation: Mode | None = None
     loop: Mode | None = None  # conditions the first and the last frame
 
-    def mode(self, conditioning: Conditioning) -> Mode | None:
-        """The mode for `conditioning` (None: text, which is the loaded pipeline as it is)."""
+    def mode(self, kind: ConditioningKind) -> Mode | None:
+        """The mode for `kind` (None: text, which is the loaded pipeline as it is)."""
         return {
-            Conditioning.NONE: None,
-            Conditioning.PICTURE: self.picture,
-            Conditioning.CONTINUATION: self.continuation,
-            Conditioning.LOOP: self.loop,
-        }[conditioning]
+            ConditioningKind.NONE: None,
+            ConditioningKind.PICTURE: self.picture,
+            ConditioningKind.CONTINUATION: self.continuation,
+            ConditioningKind.LOOP: self.loop,
+        }[kind]
 
-    def takes(self, conditioning: Conditioning) -> bool:
-        return self.text if conditioning is Conditioning.NONE else self.mode(conditioning) is not None
+    def takes(self, kind: ConditioningKind) -> bool:
+        return self.text if kind is ConditioningKind.NONE else self.mode(kind) is not None
 
     @property
-    def declared(self) -> tuple[Conditioning, ...]:
-        return tuple(c for c in Conditioning if self.takes(c))
+    def declared(self) -> tuple[ConditioningKind, ...]:
+        return tuple(c for c in ConditioningKind if self.takes(c))
 
 
 TEXT_ONLY = Modes()

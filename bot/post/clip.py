@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from bot.domain import Clip, PostKind, PostStep, RenderParams
+from bot.domain import Clip, PostKind, PostStep, RenderParams, conditioning
 from bot.encode import clip_tags, encode_mp4
 from bot.pipelines.clip import RenderedClip
 from bot.pipelines.frames import read_clip
@@ -110,7 +110,8 @@ def sign_post(
     """Sign `made.clip` in place: the parent clip as its `parentOf` ingredient, the step as an edit
     (here, and at the bot for a clip a remote worker made)."""
     clip = made.clip
-    facts = replace(params, frames=clip.frames, fps=clip.fps, post=None, extends=None)
+    cond = conditioning(params.picture, loop=params.loop)  # the parent clip is the ingredient below
+    facts = replace(params, frames=clip.frames, fps=clip.fps, post=None, conditioning=cond)
     facts = replace(facts, width=clip.width, height=clip.height)
     root = params.extends.root_id if params.extends else step.parent_id
     record = replace(

@@ -18,7 +18,7 @@ from typing import Any, Self
 
 from PIL import Image
 
-from bot.domain import Conditioning, RenderParams
+from bot.domain import ConditioningKind, RenderParams
 from bot.pipelines.audio import soundtracks_from
 from bot.pipelines.clip import RenderedClip, frames_as_uint8
 from bot.pipelines.extend import CannotRender, render_continued
@@ -58,12 +58,12 @@ from bot.settings.sections import MAX_BATCH_CUDA, MEMORY_MODES, RenderConfig, Vi
 log = logging.getLogger(__name__)
 
 
-def batch_shape(params: RenderParams) -> tuple[int, int, int, int, float, int, Conditioning]:
+def batch_shape(params: RenderParams) -> tuple[int, int, int, int, float, int, ConditioningKind]:
     """What must match for clips to share one pipeline call (prompts, negatives and seeds may differ;
     pictures too, where the family's picture mode takes one per clip; other modes render a batch
     one clip a call)."""
     p = params
-    return (p.frames, p.width, p.height, p.steps, p.guidance, p.fps, p.conditioning)
+    return (p.frames, p.width, p.height, p.steps, p.guidance, p.fps, p.conditioning.kind)
 
 
 class Renderer:
@@ -476,14 +476,14 @@ class Renderer:
         """`batch` in its conditioning's mode, as the family's file declares it: one call for the
         batch where the mode takes a picture per clip, else one call (or, for a continuation or a
         loop, the few calls `bot.pipelines.extend` makes) per clip."""
-        conditioning = batch[0].conditioning
+        kind = batch[0].conditioning.kind
         modes = self.preset.modes
-        if not modes.takes(conditioning):
-            raise CannotRender(f"{self.name} does not take {conditioning} conditioning")
-        mode = modes.mode(conditioning)
+        if not modes.takes(kind):
+            raise CannotRender(f"{self.name} does not take {kind} conditioning")
+        mode = modes.mode(kind)
         if mode is None:
             return self._call(batch, report, stops, None, [])
-        if conditioning is Conditioning.PICTURE and (mode.per_clip or len(batch) == 1):
+        if kind is ConditioningKind.PICTURE and (mode.per_clip or len(batch) == 1):
             pictures = [load_picture(p.picture.path, p.width, p.height) for p in batch if p.picture]
             return self._call(batch, report, stops, mode, pictures)
         clips: list[RenderedClip | None] = []
@@ -492,7 +492,7 @@ class Renderer:
                 clips.append(None)
                 continue
             one_report = functools.partial(_report_as, report, index)
-            if conditioning is Conditioning.PICTURE:
+            if kind is ConditioningKind.PICTURE:
                 clips += self._render_mode([params], one_report, [stops[index]])
             else:
                 clips.append(self._render_continued(params, one_report, stops[index]))

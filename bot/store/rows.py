@@ -13,6 +13,7 @@ from dataclasses import fields
 from typing import Any
 
 from bot.domain import (
+    CONDITIONING_COLUMNS,
     Challenge,
     ChallengeStatus,
     ChatRef,
@@ -50,10 +51,10 @@ def _column_type(hint: Any) -> type:
 
 def _job_columns() -> dict[str, type]:
     job_hints = typing.get_type_hints(Job)
-    params_hints = typing.get_type_hints(RenderParams)
+    params_hints = typing.get_type_hints(RenderParams) | CONDITIONING_COLUMNS  # its three columns
     columns: dict[str, type] = {"id": int, **_REF_COLUMNS}
     columns.update({f.name: _column_type(job_hints[f.name]) for f in fields(Job) if f.name not in _NESTED})
-    columns.update({f.name: _column_type(params_hints[f.name]) for f in fields(RenderParams)})
+    columns.update({name: _column_type(params_hints[name]) for name in RenderParams.data_names()})
     columns.update(_LEDGER_COLUMNS)
     return columns
 
@@ -87,7 +88,7 @@ def row_to_job(row: sqlite3.Row) -> Job:
         **values,
         user=UserRef(row["platform"], row["user_id"], row["user_name"] or "", row["locale"] or "en"),
         chat=ChatRef(row["platform"], row["chat_id"], bool(row["chat_is_group"]), row["chat_server"] or ""),
-        params=RenderParams.from_data({f.name: row[f.name] for f in fields(RenderParams)}),
+        params=RenderParams.from_data({name: row[name] for name in RenderParams.data_names()}),
     )
 
 
