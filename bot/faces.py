@@ -65,8 +65,10 @@ def _weights() -> bytes:
     return weights
 
 
+@functools.lru_cache(maxsize=16)
 def _anchors(width: int, height: int) -> np.ndarray:
-    """RetinaFace's prior boxes (cx, cy, w, h), relative to the input size."""
+    """RetinaFace's prior boxes (cx, cy, w, h), relative to the input size (read-only: cached per
+    size, and the detector sees a few sizes only)."""
     rows = []
     for stride, sizes in zip(_STRIDES, _SIZES, strict=True):
         nx, ny = math.ceil(width / stride), math.ceil(height / stride)
@@ -74,7 +76,9 @@ def _anchors(width: int, height: int) -> np.ndarray:
         centres = (np.column_stack((xx.ravel(), yy.ravel())) + 0.5) * stride / [width, height]
         extents = np.array(sizes)[:, None] / [width, height]
         rows.append(np.hstack((np.repeat(centres, len(sizes), axis=0), np.tile(extents, (nx * ny, 1)))))
-    return np.vstack(rows)
+    anchors = np.vstack(rows)
+    anchors.flags.writeable = False
+    return anchors
 
 
 def _nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> list[int]:
@@ -135,17 +139,21 @@ class FaceDetector:
     ) -> list[tuple[float, float, float, float, float]]:
         """(score, x, y, w, h) of each face, in the pixels of the picture scaled to `side`."""
         rgb = detector_input(picture, side)
-        pixels = np.asarray(rgb, dtype=np.float32)[..., ::-1] - _MEAN_BGR  # RGB → BGR, centred
+        pixels = np.asarray(rgb)
         height, width = pixels.shape[:2]
-        batch = np.ascontiguousarray(pixels.transpose(2, 0, 1)[None])
+        batch = np.empty((1, 3, height, width), dtype=np.float32)
+        for channel, (source, mean) in enumerate(zip((2, 1, 0), _MEAN_BGR, strict=True)):  # RGB → BGR
+            np.subtract(pixels[..., source], mean, out=batch[0, channel], dtype=np.float32)
         boxes, scores, _landmarks = self._session.run(None, {"input": batch})
-        boxes, scores = boxes[0].astype(np.float64), scores[0][:, 1]
-        anchors = _anchors(width, height)
+        scores = scores[0][:, 1]
+        candidates = np.flatnonzero(scores > threshold)  # decode only the boxes that may count
+        boxes, scores = boxes[0][candidates].astype(np.float64), scores[candidates]
+        anchors = _anchors(width, height)[candidates]
         centre = anchors[:, :2] + boxes[:, :2] * _VARIANCE[0] * anchors[:, 2:]
         extent = anchors[:, 2:] * np.exp(boxes[:, 2:] * _VARIANCE[1])
         xywh = np.hstack((centre - extent / 2, extent)) * [width, height, width, height]
         least = min(width, height) * MIN_FACE_FRACTION
-        keep = (scores > threshold) & (xywh[:, 2] >= least) & (xywh[:, 3] >= least)
+        keep = (xywh[:, 2] >= least) & (xywh[:, 3] >= least)
         xywh, scores = xywh[keep], scores[keep]
         return [
             (float(scores[i]), *(float(v) for v in xywh[i]))  # type: ignore[misc]

@@ -14,9 +14,13 @@ unset PYTHONDONTWRITEBYTECODE
 export MALLOC_ARENA_MAX=2
 args=()
 lanes=()
+# a module marked xdist_group stays on one worker (the redis lane's); the fast lane has none, so an
+# idle worker takes tests queued for the other (worksteal): no worker waits out the other's tail
+dist=loadgroup
 for arg in "$@"; do
     if [ "$arg" = --fast ]; then
         lanes=(-m "not process and not redis and not browser and not bench")
+        dist=worksteal
         echo "fast lane: leaving out the tests that start a videobot process, redis-server, Chromium or a benchmark"
         echo "           (pytest counts them as deselected; scripts/test.sh without --fast runs them, as CI does)"
     else
@@ -26,7 +30,6 @@ done
 parallel=()
 cores=$(nproc 2>/dev/null || echo 1)
 if [ "$cores" -gt 1 ]; then
-    # one worker per core, tests handed out one by one; a module marked xdist_group stays on one worker
-    parallel=(-n auto --dist loadgroup)
+    parallel=(-n auto --dist "$dist")  # one worker per core
 fi
 exec .venv/bin/python -m pytest -q "${parallel[@]}" "${lanes[@]}" "${args[@]}"

