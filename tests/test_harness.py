@@ -102,7 +102,9 @@ def test_a_second_user_of_the_cache_gets_pristine_weights_after_the_first_change
     for name, parameter in second.transformer.named_parameters():
         assert torch.equal(parameter, pristine[name]), name
     assert second.scheduler.config.get("shift") != 9.0
-    assert not second.transformer.blocks[0]._forward_hooks and not hasattr(second.transformer.blocks[0], "tag")
+    assert not second.transformer.blocks[0]._forward_hooks and not hasattr(
+        second.transformer.blocks[0], "tag"
+    )
     assert [type(m) for m in second.transformer.modules()] == [type(m) for m in first.transformer.modules()]
 
 

@@ -53,7 +53,8 @@ def _copy_pipeline(pipe: Any) -> Any:
     """A deep copy of a diffusers pipeline: shares nothing with `pipe` (`deepcopy`'s memo keeps
     tied weights tied)."""
     memo: dict[int, Any] = {}
-    made = type(pipe).__new__(type(pipe))
+    kind: Any = type(pipe)
+    made = kind.__new__(kind)
     memo[id(pipe)] = made
     made.__dict__.update({key: _copy(value, memo) for key, value in pipe.__dict__.items()})
     return made
@@ -73,7 +74,9 @@ def _copy(value: Any, memo: dict[int, Any]) -> Any:
         if type(attribute) in _EMPTY_KINDS and not attribute:
             made.__dict__[key] = type(attribute)()
         elif key == "_modules":
-            made.__dict__[key] = type(attribute)((name, _copy(child, memo)) for name, child in attribute.items())
+            made.__dict__[key] = type(attribute)(
+                (name, _copy(child, memo)) for name, child in attribute.items()
+            )
         else:
             made.__dict__[key] = copy.deepcopy(attribute, memo)
     return made
