@@ -5,7 +5,7 @@ biubug6/Pytorch_Retinaface's, MIT, trained on WIDER FACE).
 Nothing is downloaded at run time: the ONNX graph is a bytes literal in the package's
 `weights.py`, read here without importing the package (whose `__init__` wants OpenCV with
 its GUI libraries, which this bot does not need).  The picture is shrunk to `DETECT_SIDE`
-first, so a 40-megapixel photo costs what a small one does: about 10 ms a look on one CPU core;
+first, so a 40-megapixel photo costs what a small one does: about 8 ms a look on one CPU core;
 a smaller one is enlarged to it (a 64-px photo is what a model upsamples, and RetinaFace's
 smallest anchor is 16 px).
 On scikit-image's sample pictures it finds both real people (the astronaut, the
