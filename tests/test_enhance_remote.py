@@ -13,10 +13,11 @@ from typing import Any, cast
 
 import pytest
 from redis import asyncio as aioredis
+from saq.job import Status
 
 from bot.app import remote_writer
 from bot.dispatch.remote import WRITER_QUEUE, WorkerKeys, queue_name, registration, seal
-from bot.dispatch.rewrites import DRAFTED, Rewrites
+from bot.dispatch.rewrites import DRAFTED, RemoteWriter, Rewrites
 from bot.dispatch.saq_queue import VideobotQueue
 from bot.dispatch.worker import RedisWatch, VideobotWorker, writer_worker
 from bot.enhance import Kept, PromptWriter, WriterSlot
@@ -25,6 +26,7 @@ from bot.settings.bounds import ConfigError
 from bot.settings.root import Config
 from bot.settings.sections import WORKER_SECRET_ENV
 from tests.harness.config import MakeConfig
+from tests.harness.polling import eventually
 from tests.harness.saq import SECRET, RedisServer, StartWorker, write_saq_config
 
 pytestmark = pytest.mark.asyncio
@@ -102,6 +104,40 @@ async def test_a_worker_rewrites_the_prompt_and_redis_reads_neither_text(
     assert not slot.writer.loaded, "the bot loaded no model of its own"
     assert b"rewrite:" in seen, "the job's record was there to read"
     assert TYPED.encode() not in seen and b"ginger cat" not in seen
+
+
+async def test_a_rewrite_saqs_sweep_aborts_and_queues_again_is_still_waited_for(
+    make_config: MakeConfig, redis: RedisServer
+) -> None:
+    """SAQ's sweep race: a job a worker has just dequeued is swept as lost (ABORTED, "swept"), then
+    queued again; the bot waits for the second run instead of giving up on the first."""
+    config = remote_config(make_config, redis)
+    slot = remote_writer(config)
+    assert isinstance(slot, WriterSlot) and slot.remote is not None
+    remote = cast(RemoteWriter, getattr(slot.remote, "__self__"))  # noqa: B009  # the bound `write`'s writer
+    looks: list[Any] = []
+    look = remote.queue.job
+
+    async def counted(key: str) -> Any:
+        looks.append(record := await look(key))
+        return record
+
+    remote.queue.job = counted  # type: ignore[method-assign,assignment]
+    rewriting = asyncio.create_task(slot.rewrite("telegram:1", TYPED, "wan"))
+    await eventually(lambda: bool(looks) and looks[-1] is not None)
+    queue = VideobotQueue.at(redis.url, WRITER_QUEUE)
+    try:
+        job = looks[-1]
+        await queue.finish(job, Status.ABORTED, error=queue.swept_error_message)  # as the sweep does
+        seen = len(looks)
+        await eventually(lambda: len(looks) > seen + 1)  # the bot has looked at the swept job
+        assert not rewriting.done(), "a swept job is not the end of the rewrite"
+        await queue.retry(job, error=queue.swept_error_message)  # … and queues it again
+        async with worker_serving(config):
+            rewrite = await rewriting
+    finally:
+        await queue.disconnect()
+    assert (rewrite.text, rewrite.kept) == (REWRITE, None)
 
 
 async def test_a_draft_sealed_without_the_secret_is_not_taken(

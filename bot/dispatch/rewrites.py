@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from saq.job import TERMINAL_STATUSES, Status
+from saq.job import Job as SaqJob
 
 from bot.dispatch.remote import REWRITE_FUNCTION, WRITER_QUEUE, Untrusted, WorkerKeys, seal, unseal
 from bot.dispatch.saq_queue import REDIS_ERRORS, VideobotQueue
@@ -51,9 +52,7 @@ class RemoteWriter:
         if job is None:
             raise RuntimeError("the rewrite could not be queued")
         try:
-            while (
-                record := await self.queue.job(key)
-            ) is not None and record.status not in TERMINAL_STATUSES:
+            while (record := await self.queue.job(key)) is not None and not self._settled(record):
                 await asyncio.sleep(self.poll_s)
         except asyncio.CancelledError:  # the slot's time limit: no worker should start it now
             with contextlib.suppress(*REDIS_ERRORS):
@@ -69,6 +68,13 @@ class RemoteWriter:
         if not isinstance(text, str) or not isinstance(tokens, int) or not isinstance(seconds, int | float):
             raise Untrusted("a draft without its text, tokens and seconds")
         return Draft(text, tokens, float(seconds))
+
+    def _settled(self, record: SaqJob) -> bool:
+        """SAQ is done with the job.  Its sweep can take a job a worker has only just dequeued (still
+        "queued" in the active list) for lost, abort it and queue it again: a swept job is waited on
+        like a queued one, within the slot's time limit."""
+        swept = record.status == Status.ABORTED and record.error == self.queue.swept_error_message
+        return record.status in TERMINAL_STATUSES and not swept
 
 
 class Rewrites:
