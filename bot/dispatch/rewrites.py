@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 MAX_PROMPT_CHARS = 4000  # a prompt to rewrite, as a worker takes it (the bot's are far shorter)
 ASKED, DRAFTED = "rewrite", "draft"  # what a sealed text is for: the prompt out, the draft back
+ASKS = 3  # a rewrite SAQ's sweep took for lost is asked for again, this many times in all
 
 
 class RemoteWriter:
@@ -43,21 +44,11 @@ class RemoteWriter:
         self.poll_s = poll_s
 
     async def write(self, prompt: str, family: str, seed: int | None) -> Draft:
-        key = f"rewrite:{uuid.uuid4().hex}"
-        sealed = seal(self.keys, ASKED, key, {"prompt": prompt, "family": family, "seed": seed})
-        # SAQ's own limit on the job, past the slot's: a worker stops a rewrite nobody waits for
-        job = await self.queue.enqueue(
-            REWRITE_FUNCTION, key=key, sealed=sealed, timeout=int(self.timeout_s) + 5, ttl=600, retries=1
-        )
-        if job is None:
-            raise RuntimeError("the rewrite could not be queued")
-        try:
-            while (record := await self.queue.job(key)) is not None and not self._settled(record):
-                await asyncio.sleep(self.poll_s)
-        except asyncio.CancelledError:  # the slot's time limit: no worker should start it now
-            with contextlib.suppress(*REDIS_ERRORS):
-                await self.queue.abort(job, "the bot stopped waiting")
-            raise
+        for _ in range(ASKS):
+            key, record = await self._ask(prompt, family, seed)
+            if not self._swept(record):
+                break
+            log.info("a worker's rewrite was swept as lost by SAQ; asking again")
         if record is None:
             raise RuntimeError("the rewrite's record is gone from Redis")
         if record.status != Status.COMPLETE:
@@ -69,12 +60,36 @@ class RemoteWriter:
             raise Untrusted("a draft without its text, tokens and seconds")
         return Draft(text, tokens, float(seconds))
 
-    def _settled(self, record: SaqJob) -> bool:
-        """SAQ is done with the job.  Its sweep can take a job a worker has only just dequeued (still
-        "queued" in the active list) for lost, abort it and queue it again: a swept job is waited on
-        like a queued one, within the slot's time limit."""
-        swept = record.status == Status.ABORTED and record.error == self.queue.swept_error_message
-        return record.status in TERMINAL_STATUSES and not swept
+    async def _ask(self, prompt: str, family: str, seed: int | None) -> tuple[str, SaqJob | None]:
+        """One rewrite job, queued and waited for until SAQ is done with it (None: its record is gone)."""
+        key = f"rewrite:{uuid.uuid4().hex}"
+        sealed = seal(self.keys, ASKED, key, {"prompt": prompt, "family": family, "seed": seed})
+        # SAQ's own limit on the job, past the slot's: a worker stops a rewrite nobody waits for
+        job = await self.queue.enqueue(
+            REWRITE_FUNCTION, key=key, sealed=sealed, timeout=int(self.timeout_s) + 5, ttl=600, retries=0
+        )
+        if job is None:
+            raise RuntimeError("the rewrite could not be queued")
+        try:
+            while (
+                record := await self.queue.job(key)
+            ) is not None and record.status not in TERMINAL_STATUSES:
+                await asyncio.sleep(self.poll_s)
+        except asyncio.CancelledError:  # the slot's time limit: no worker should start it now
+            with contextlib.suppress(*REDIS_ERRORS):
+                await self.queue.abort(job, "the bot stopped waiting")
+            raise
+        return key, record
+
+    def _swept(self, record: SaqJob | None) -> bool:
+        """SAQ's sweep took the job for lost.  It can do that to a job a worker has only just
+        dequeued (still "queued" in the active list): the job is asked for again, under a new key,
+        within the slot's time limit."""
+        return (
+            record is not None
+            and record.status == Status.ABORTED
+            and record.error == self.queue.swept_error_message
+        )
 
 
 class Rewrites:
