@@ -55,7 +55,7 @@ MODEL_SIZES = [(64, 64), (512, 512), (768, 512), (832, 480)]
 
 @pytest.fixture(scope="module")
 def detector() -> FaceDetector:
-    return FaceDetector()
+    return FaceDetector.shared()
 
 
 @pytest.mark.parametrize("edit", list(FACE_EDITS))
@@ -267,7 +267,7 @@ def test_a_worker_renders_only_the_picture_the_bot_checked(tmp_path: Path) -> No
     from bot.core.pictures import PictureGate
     from bot.pictures import PictureInspector, picture_intact
 
-    gate = PictureGate(PictureInspector(20_000_000, FaceDetector()), tmp_path / "pictures")
+    gate = PictureGate(PictureInspector(20_000_000, FaceDetector.shared()), tmp_path / "pictures")
     data = coffee_jpeg()
     kept = gate.keep(data, gate.inspect(data, [(64, 64)])).picture
     assert picture_intact(kept)

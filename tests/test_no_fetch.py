@@ -125,7 +125,7 @@ def test_a_picture_naming_a_remote_manifest_is_checked_without_a_connection(
 
     assert answered_in_time(lambda: check_picture(data, f"image/{kind}", own_anchors=anchors)) is None
     inspect = PictureInspector(
-        20_000_000, FaceDetector(), lambda d, m: check_picture(d, m, own_anchors=anchors)
+        20_000_000, FaceDetector.shared(), lambda d, m: check_picture(d, m, own_anchors=anchors)
     )
     facts = answered_in_time(lambda: inspect(data))
     assert facts.faces == 0 and facts.picture.credentials == ""  # nothing embedded: no credentials

@@ -276,7 +276,7 @@ NO_FACES = ["coffee", "chelsea", "cat", "rocket", "coins", "moon", "horse", "clo
 
 @pytest.fixture(scope="module")
 def detector() -> FaceDetector:
-    return FaceDetector()
+    return FaceDetector.shared()
 
 
 @pytest.mark.parametrize("name", [*FACES, *NO_FACES])
@@ -304,7 +304,7 @@ def test_the_bots_own_signed_still_passes_the_face_gate_and_a_look_alike_does_no
     theirs = ensure_local_identity(tmp_path / "theirs")
     anchors = trust_anchors(mine.chain_pem.decode())
     inspect = PictureInspector(
-        20_000_000, FaceDetector(), lambda data, mime: check_picture(data, mime, own_anchors=anchors)
+        20_000_000, FaceDetector.shared(), lambda data, mime: check_picture(data, mime, own_anchors=anchors)
     )
     face = encode(photo("astronaut"), "PNG")
 

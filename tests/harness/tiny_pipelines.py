@@ -21,6 +21,7 @@ from collections import OrderedDict
 from typing import Any
 
 import pytest
+import torch
 
 import bot.pipelines.tiny as tiny
 from tests.harness.lanes import check_lane
@@ -61,8 +62,6 @@ def _copy_pipeline(pipe: Any) -> Any:
 
 
 def _copy(value: Any, memo: dict[int, Any]) -> Any:
-    import torch
-
     if id(value) in memo:
         return memo[id(value)]
     if not isinstance(value, torch.nn.Module) or hasattr(value, "__deepcopy__"):
