@@ -16,6 +16,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from tests.fakes.discord_api import FakeDiscord, button_row
+from tests.harness.discord import GUILD_READY_S
 
 pytestmark = pytest.mark.asyncio
 
@@ -60,7 +61,7 @@ class CancelButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"ca
 
 class FakeBot(commands.Bot):
     def __init__(self) -> None:
-        super().__init__(command_prefix="!", intents=discord.Intents(guilds=True), guild_ready_timeout=0.05)
+        super().__init__(command_prefix="!", intents=discord.Intents(guilds=True), guild_ready_timeout=GUILD_READY_S)
         self.errors: list[app_commands.AppCommandError] = []
         self.error_seen = asyncio.Event()
 

@@ -89,6 +89,11 @@ class GatedRenderer(Renderer):
         self.released.set()
 
 
+# discord.py fires on_ready this long after the last GUILD_CREATE (its default is 2 s); the fake
+# sends every guild in the frames right after READY, so 20 ms is plenty and each start waits less
+GUILD_READY_S = 0.02
+
+
 class _Bot(VideoBotClient):
     async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
         return None  # discord.py sleeps 5 s before every re-IDENTIFY
@@ -124,7 +129,7 @@ class World:
             self.gate = renderer
             self.service = build_service(self.config, renderer=renderer, clock=self.core_clock)
         self.stack = contextlib.AsyncExitStack()
-        self.bot = _Bot(self.service, clock=self.clock, guild_ready_timeout=0.05, **bot_options)
+        self.bot = _Bot(self.service, clock=self.clock, guild_ready_timeout=GUILD_READY_S, **bot_options)
         self.service.add_outbox("discord", self.bot.outbox)
         connection = asyncio.create_task(self.bot.start(self.fake.token))
 
