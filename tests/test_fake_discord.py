@@ -61,7 +61,9 @@ class CancelButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"ca
 
 class FakeBot(commands.Bot):
     def __init__(self) -> None:
-        super().__init__(command_prefix="!", intents=discord.Intents(guilds=True), guild_ready_timeout=GUILD_READY_S)
+        super().__init__(
+            command_prefix="!", intents=discord.Intents(guilds=True), guild_ready_timeout=GUILD_READY_S
+        )
         self.errors: list[app_commands.AppCommandError] = []
         self.error_seen = asyncio.Event()
 
