@@ -67,18 +67,18 @@ def fake_hub_cache(root: Path, repo: str, file: Path) -> Path:
 
 def test_a_lora_made_with_peft_changes_the_tiny_models_clip_and_is_named_with_its_hash(lora: Path) -> None:
     plain = Renderer("tiny-wan", tuning=COLD).render(PARAMS).frames
-    styled_renderer = Renderer("tiny-wan", loras=(LoraSpec(str(lora.parent), 1.0),))
+    styled_renderer = Renderer("tiny-wan", loras=(LoraSpec(str(lora.parent), 1.0),), tuning=COLD)
     styled = styled_renderer.render(PARAMS).frames
     assert np.abs(styled.astype(int) - plain.astype(int)).max() > 10, "the LoRA changes the clip"
     (ref,) = styled_renderer.lora_refs
     assert (ref.name, ref.sha256, ref.scale) == (lora.parent.name, sha256(lora), 1.0)
-    again = Renderer("tiny-wan", loras=(LoraSpec(str(lora), 1.0),)).render(PARAMS).frames
+    again = Renderer("tiny-wan", loras=(LoraSpec(str(lora), 1.0),), tuning=COLD).render(PARAMS).frames
     assert np.array_equal(again, styled), "a file loads as its folder does"
 
 
 def test_a_lora_at_scale_zero_leaves_the_model_as_it_was(lora: Path) -> None:
     plain = Renderer("tiny-wan", tuning=COLD).render(PARAMS).frames
-    off = Renderer("tiny-wan", loras=(LoraSpec(str(lora), 0.0),)).render(PARAMS).frames
+    off = Renderer("tiny-wan", loras=(LoraSpec(str(lora), 0.0),), tuning=COLD).render(PARAMS).frames
     assert np.abs(off.astype(int) - plain.astype(int)).max() <= 1
 
 
@@ -93,7 +93,7 @@ def test_a_hub_lora_is_found_in_the_local_cache(
     spec = LoraSpec("someone/watercolour", 1.0, weight_name="watercolour.safetensors")
     assert lora_file(spec).read_bytes() == lora.read_bytes()
     from_cache = Renderer("tiny-wan", loras=(spec,), tuning=COLD).render(PARAMS).frames
-    from_folder = Renderer("tiny-wan", loras=(LoraSpec(str(lora)),)).render(PARAMS).frames
+    from_folder = Renderer("tiny-wan", loras=(LoraSpec(str(lora)),), tuning=COLD).render(PARAMS).frames
     assert np.array_equal(from_cache, from_folder)
 
 
@@ -164,7 +164,7 @@ def test_a_two_expert_models_lora_goes_into_the_experts_it_names(
     lora: Path, expert: str, changed: tuple[bool, bool]
 ) -> None:
     plain = build_tiny("tiny-wan-a14b")
-    styled = Renderer("tiny-wan-a14b", loras=(LoraSpec(str(lora), 1.0, expert=expert),))
+    styled = Renderer("tiny-wan-a14b", loras=(LoraSpec(str(lora), 1.0, expert=expert),), tuning=COLD)
     styled.load()
     for name, differs in zip(("transformer", "transformer_2"), changed, strict=True):
         before = getattr(plain, name).blocks[0].attn1.to_q.weight
@@ -174,7 +174,7 @@ def test_a_two_expert_models_lora_goes_into_the_experts_it_names(
 
 def test_an_expert_lora_on_a_one_expert_model_is_refused_in_one_sentence(lora: Path) -> None:
     with pytest.raises(ModelMissing, match='expert = "low" needs a model with two experts'):
-        Renderer("tiny-wan", loras=(LoraSpec(str(lora), 1.0, expert="low"),)).load()
+        Renderer("tiny-wan", loras=(LoraSpec(str(lora), 1.0, expert="low"),), tuning=COLD).load()
     with pytest.raises(ConfigError, match="expert 'middle' must be one of both, high, low"):
         parse_config({"models": {"w": {"id": "tiny-wan", "loras": [{"path": str(lora), "expert": "middle"}]}}},
                      "config.toml", {})  # fmt: skip

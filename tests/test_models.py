@@ -38,6 +38,7 @@ from bot.settings.loading import parse_config
 from bot.settings.root import Config
 from bot.settings.sections import RenderConfig
 from tests.harness.clock import ManualClock
+from tests.harness.config import COLD_RENDER
 from tests.harness.console import ChildProcesses
 from tests.harness.core import ALICE, BOB, CAROL, COLD, GROUP, MakeBot
 from tests.harness.polling import eventually
@@ -62,6 +63,7 @@ def models_config(
         "queue": {"progress_interval_s": 0.0, "group_progress_interval_s": 0.0},
         "quota": {"per_minute": 1000.0, "burst": 1000, "daily": 100, "max_queued": 10},
         "admin": {"owners": [CAROL.key]},
+        "render": COLD_RENDER,
         **sections,
     }
     return parse_config(raw, "test-models.toml", env or {})
@@ -368,7 +370,7 @@ async def test_the_worker_stays_on_the_loaded_model_but_bounds_the_wait(
     make_bot: MakeBot, tmp_path: Path, renders: None
 ) -> None:
     clock = ManualClock(1_000.0)
-    config = models_config(tmp_path, render={"max_model_wait_s": 30.0})
+    config = models_config(tmp_path, render={**COLD_RENDER, "max_model_wait_s": 30.0})
     bot = await make_bot(config=config, worker=False, clock=clock)
     first = await bot.video("a cat")  # ms, first in line
     wan = await bot.video("a dog --model wan", user=BOB)

@@ -17,6 +17,7 @@ from bot.pictures import PictureInspector
 from bot.pipelines.image import fit_picture
 from bot.settings.loading import parse_config
 from bot.settings.root import Config
+from tests.harness.config import COLD_RENDER
 from tests.harness.console import ChildProcesses
 from tests.harness.core import ALICE, CAROL, CHAT, CoreBot, MakeBot
 from tests.harness.pictures import (
@@ -40,6 +41,7 @@ def pictures_config(tmp_path: Path, **sections: Any) -> Config:
         "quota": {"per_minute": 1000.0, "burst": 1000, "daily": 100, "max_queued": 10},
         "admin": {"owners": [CAROL.key]},
         "video": {"picture_every_s": 0},
+        "render": dict(COLD_RENDER),
     }
     for name, values in sections.items():
         raw.setdefault(name, {}).update(values)

@@ -16,6 +16,7 @@ from bot.domain import ButtonAction, JobStatus, PostKind
 from bot.post.hd import import_spandrel
 from bot.settings.loading import parse_config
 from bot.settings.root import Config
+from tests.harness.config import COLD_RENDER
 from tests.harness.core import ALICE, BOB, GROUP, CoreBot, MakeBot
 from tests.harness.media import decode
 from tests.harness.polling import eventually
@@ -31,6 +32,7 @@ def post_config(tmp_path: Path, **post: Any) -> Config:
         "queue": {"progress_interval_s": 0.0, "group_progress_interval_s": 0.0},
         "quota": {"per_minute": 1000.0, "burst": 1000, "daily": 100, "max_queued": 10},
         "post": {"rife_repo": "", "upscaler_repo": "", "ltx_upsampler": "", **post},
+        "render": COLD_RENDER,
     }
     return parse_config(raw, "test-post.toml", {})
 

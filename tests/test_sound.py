@@ -23,7 +23,7 @@ from bot.settings.sections import VideoConfig
 from tests.fakes.telegram_api import FakeTelegram
 from tests.harness.config import MakeConfig, tiny_settings
 from tests.harness.console import ChildProcesses
-from tests.harness.core import MakeBot
+from tests.harness.core import COLD, MakeBot
 from tests.harness.telegram import start_bot
 
 REPO = Path(__file__).resolve().parent.parent
@@ -91,7 +91,7 @@ def test_demo_with_tiny_ltx2_writes_a_signed_mp4_whose_video_and_aac_sound_decod
 
 
 def test_the_tiny_ltx2_renderer_returns_frames_that_carry_a_clip_long_soundtrack(renders: None) -> None:
-    rendered = Renderer("tiny-ltx2").render(PARAMS)
+    rendered = Renderer("tiny-ltx2", tuning=COLD).render(PARAMS)
     sound, clip = rendered.soundtrack, rendered.frames
     assert clip.shape == (9, 64, 64, 3) and clip.dtype == np.uint8 and rendered.fps == PARAMS.fps
     assert sound is not None and sound.channels == 2
@@ -99,7 +99,7 @@ def test_the_tiny_ltx2_renderer_returns_frames_that_carry_a_clip_long_soundtrack
 
 
 def test_a_model_configured_with_audio_false_renders_silent_clips(renders: None) -> None:
-    assert Renderer("tiny-ltx2", audio=False).render(PARAMS).soundtrack is None
+    assert Renderer("tiny-ltx2", audio=False, tuning=COLD).render(PARAMS).soundtrack is None
 
 
 def test_silent_params_drop_the_soundtrack_and_the_manifest_does_not_claim_sound(tmp_path: Path) -> None:
@@ -168,7 +168,7 @@ async def test_a_silent_job_is_delivered_without_sound_and_stored_as_silent(
     make_bot: MakeBot, make_config: MakeConfig, renders: None
 ) -> None:
     frames = {"default_frames": 9, "min_frames": 9, "max_frames": 17}
-    renderer = Renderer("tiny-ltx2")
+    renderer = Renderer("tiny-ltx2", tuning=COLD)
     renderer.load()
     bot = await make_bot(config=make_config(model={"id": "tiny-ltx2"}, video=frames), renderer=renderer)
     loud = await bot.video("drums in the rain --seed 4")

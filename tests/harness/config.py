@@ -15,6 +15,8 @@ from bot.settings.root import Config
 
 MakeConfig = Callable[..., Config]
 
+# The warm-up render spares a real GPU's first user the start-up; tests of it turn it on.
+COLD_RENDER: dict[str, Any] = {"warmup_steps": 0}
 TINY_SETTINGS: dict[str, Any] = {
     "model": {"id": "tiny"},
     "video": {
@@ -29,8 +31,7 @@ TINY_SETTINGS: dict[str, Any] = {
     },
     # A failed upload is tried again at once: tests count the tries, not the waits between them.
     "queue": {"progress_interval_s": 0.0, "group_progress_interval_s": 0.0, "delivery_backoff_s": 0.0},
-    # The warm-up render spares a real GPU's first user the start-up; tests of it turn it on.
-    "render": {"warmup_steps": 0},
+    "render": COLD_RENDER,
     # Vote-count edits are throttled to one per entry every few seconds; tests need not wait that long.
     "challenges": {"vote_label_interval_s": 0.05},
     # Generous: tests about the rate limit set their own.
