@@ -22,7 +22,7 @@ from bot.render import OutOfMemory, Renderer, apply_step_cache
 from bot.settings.bounds import ConfigError
 from bot.settings.loading import parse_config
 from bot.settings.sections import RenderConfig, VideoConfig
-from tests.harness.config import MakeConfig
+from tests.harness.config import SMALL, MakeConfig
 from tests.harness.core import ALICE, BOB, CAROL, PLATFORM, MakeBot
 from tests.harness.media import decode
 from tests.harness.polling import eventually
@@ -36,7 +36,9 @@ FP_TOLERANCE = 2  # uint8 levels: a batched matmul may round differently from a 
 
 def params(name: str, prompt: str, seed: int, negative: str = "", steps: int = 3) -> RenderParams:
     preset = TINY_PRESETS[name]
-    return RenderParams(prompt, negative, seed, preset.frames, steps, preset.guidance, 64, 64, preset.fps)
+    return RenderParams(
+        prompt, negative, seed, preset.frames, steps, preset.guidance, SMALL, SMALL, preset.fps
+    )
 
 
 def tiny_job(job_id: int, job_params: RenderParams) -> RenderJob:
@@ -122,7 +124,7 @@ def test_out_of_memory_alone_retries_once_in_the_next_lower_memory_mode() -> Non
 
     denoiser(renderer).register_forward_pre_hook(fails_unless_sliced)
     clip = renderer.render(params("tiny", "a cat", 1)).frames
-    assert clip.shape == (8, 64, 64, 3)
+    assert clip.shape == (8, SMALL, SMALL, 3)
     assert renderer.memory == "balanced" and vae.use_slicing and vae.use_tiling
 
 
@@ -182,7 +184,7 @@ def test_cache_set_for_modelscope_renders_uncached() -> None:
         .render(params("tiny", "a", 1))
         .frames
     )
-    assert clip.shape == (8, 64, 64, 3)
+    assert clip.shape == (8, SMALL, SMALL, 3)
 
 
 def test_loading_warms_the_model_and_says_how_long_it_took() -> None:

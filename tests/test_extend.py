@@ -16,7 +16,7 @@ from bot.encode import read_clip
 from bot.pipelines.extend import close_loop, join
 from bot.settings.loading import parse_config
 from bot.settings.root import Config
-from tests.harness.config import COLD_RENDER
+from tests.harness.config import COLD_RENDER, SMALL
 from tests.harness.core import ALICE, CAROL, CoreBot, MakeBot
 from tests.harness.media import decode
 from tests.harness.polling import eventually
@@ -32,7 +32,7 @@ def extend_config(tmp_path: Path, **video: Any) -> Config:
         "queue": {"progress_interval_s": 0.0, "group_progress_interval_s": 0.0},
         "quota": {"per_minute": 1000.0, "burst": 1000, "daily": 100, "max_queued": 10},
         "admin": {"owners": [CAROL.key]},
-        "video": video,
+        "video": {"width": SMALL, "height": SMALL, **video},
         "render": COLD_RENDER,
     }
     return parse_config(raw, "test-extend.toml", {})

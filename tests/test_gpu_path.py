@@ -24,6 +24,7 @@ from bot.rendering.tuning import is_out_of_memory
 from bot.settings.bounds import ConfigError
 from bot.settings.loading import parse_config
 from bot.settings.sections import RenderConfig
+from tests.harness.config import SMALL
 from tests.harness.core import MakeBot
 
 pytestmark = pytest.mark.usefixtures("renders")  # every test here renders with diffusers
@@ -31,7 +32,9 @@ pytestmark = pytest.mark.usefixtures("renders")  # every test here renders with 
 
 def params(name: str, seed: int, *, frames: int = 0, steps: int = 4, prompt: str = "a cat") -> RenderParams:
     preset = TINY_PRESETS[name]
-    return RenderParams(prompt, "", seed, frames or preset.frames, steps, preset.guidance, 64, 64, preset.fps)
+    return RenderParams(
+        prompt, "", seed, frames or preset.frames, steps, preset.guidance, SMALL, SMALL, preset.fps
+    )
 
 
 def denoiser(renderer: Renderer) -> torch.nn.Module:

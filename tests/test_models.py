@@ -38,7 +38,7 @@ from bot.settings.loading import parse_config
 from bot.settings.root import Config
 from bot.settings.sections import RenderConfig
 from tests.harness.clock import ManualClock
-from tests.harness.config import COLD_RENDER
+from tests.harness.config import COLD_RENDER, SMALL
 from tests.harness.console import ChildProcesses
 from tests.harness.core import ALICE, BOB, CAROL, COLD, GROUP, MakeBot
 from tests.harness.polling import eventually
@@ -77,7 +77,7 @@ def read_mp4(path: str) -> tuple[int, float, dict[str, str]]:
 
 
 def params(frames: int, steps: int = 4, seed: int = 5) -> RenderParams:
-    return RenderParams("a cat surfing", "", seed, frames, steps, 5.0, 64, 64, 8)
+    return RenderParams("a cat surfing", "", seed, frames, steps, 5.0, SMALL, SMALL, 8)
 
 
 # every family renders through the bot ----------------------------------------------------------
@@ -129,7 +129,7 @@ def test_cancel_stops_between_steps_skips_the_vae_decode_and_leaves_the_pipeline
     after = renderer.render(params(frames)).frames
     fresh = Renderer(tiny, tuning=COLD).render(params(frames)).frames
     assert decodes, "the next clip is decoded"
-    assert after.shape == (frames, 64, 64, 3) and np.array_equal(after, fresh)
+    assert after.shape == (frames, SMALL, SMALL, 3) and np.array_equal(after, fresh)
 
 
 @pytest.mark.asyncio
@@ -172,7 +172,7 @@ def test_a_modelscope_folder_with_only_fp16_files_loads_the_fp16_variant(
     assert type(renderer.pipe).__name__ == "TextToVideoSDPipeline"
     assert renderer.pipe.videobot_variant == "fp16"
     shown = renderer.render(params(8, steps=2)).frames
-    assert shown.shape == (8, 64, 64, 3) and np.array_equal(
+    assert shown.shape == (8, SMALL, SMALL, 3) and np.array_equal(
         shown, Renderer("tiny", tuning=COLD).render(params(8, steps=2)).frames
     )
 
@@ -205,7 +205,7 @@ def test_the_pipeline_class_comes_from_model_index_json(tmp_path: Path, renders:
     guessed = Renderer(str(ltx), tuning=RenderConfig(warmup_steps=0))
     guessed.load()
     assert type(guessed.pipe).__name__ == "LTXPipeline" and guessed.preset.family.name == "ltx"
-    assert guessed.render(params(9, steps=1)).frames.shape == (9, 64, 64, 3)
+    assert guessed.render(params(9, steps=1)).frames.shape == (9, SMALL, SMALL, 3)
 
     configured = models_config(tmp_path, {"x": {"path": str(ltx), "family": "wan"}}).model_settings["x"]
     with pytest.raises(UnsupportedModel, match=r"LTXPipeline .*configured as wan"):
@@ -562,4 +562,4 @@ def test_a_hub_id_loads_from_the_hugging_face_cache_offline(
     assert (
         type(renderer.pipe).__name__ == "TextToVideoSDPipeline" and renderer.pipe.videobot_variant == "fp16"
     )
-    assert renderer.render(params(8, steps=1)).frames.shape == (8, 64, 64, 3)
+    assert renderer.render(params(8, steps=1)).frames.shape == (8, SMALL, SMALL, 3)

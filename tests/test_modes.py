@@ -34,6 +34,7 @@ from bot.render import Renderer
 from bot.rendering.loading import component_dtypes
 from bot.settings.loading import parse_config
 from bot.settings.sections import RenderConfig, VideoConfig
+from tests.harness.config import SMALL
 from tests.harness.core import MakeBot
 
 pytestmark = pytest.mark.usefixtures("renders")  # every test here renders with diffusers
@@ -81,7 +82,7 @@ def picture_at(tmp_path: Path, colour: str = "orange") -> Picture:
 
 
 def base(preset: Preset, seed: int = 1) -> RenderParams:
-    return RenderParams("a fox", "", seed, preset.frames, 2, preset.guidance, 64, 64, preset.fps)
+    return RenderParams("a fox", "", seed, preset.frames, 2, preset.guidance, SMALL, SMALL, preset.fps)
 
 
 def requests(name: str, renderer: Renderer, tmp_path: Path) -> dict[ConditioningKind, list[RenderParams]]:
@@ -281,5 +282,5 @@ def test_a_remote_extension_is_checked_against_its_joined_length() -> None:
         base(TINY_PRESETS["tiny-ltx"]), conditioning=Continuation(Extension(1, "/clips/1.mp4", 9, 1))
     )
     job = RenderJob(2, "ltx", params, TINY_PRESETS["tiny-ltx"].identity("ltx", "tiny-ltx"))
-    assert clip_misfits(Clip("x.mp4", 1000, 64, 64, 17, 8), job) is None
-    assert clip_misfits(Clip("x.mp4", 1000, 64, 64, 25, 8), job) == "25 frames where the job makes at most 17"
+    assert clip_misfits(Clip("x.mp4", 1000, SMALL, SMALL, 17, 8), job) is None
+    assert clip_misfits(Clip("x.mp4", 1000, SMALL, SMALL, 25, 8), job) == "25 frames where the job makes at most 17"

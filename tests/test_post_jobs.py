@@ -16,7 +16,7 @@ from bot.domain import ButtonAction, JobStatus, PostKind
 from bot.post.hd import import_spandrel
 from bot.settings.loading import parse_config
 from bot.settings.root import Config
-from tests.harness.config import COLD_RENDER
+from tests.harness.config import COLD_RENDER, SMALL
 from tests.harness.core import ALICE, BOB, GROUP, CoreBot, MakeBot
 from tests.harness.media import decode
 from tests.harness.polling import eventually
@@ -33,6 +33,7 @@ def post_config(tmp_path: Path, **post: Any) -> Config:
         "quota": {"per_minute": 1000.0, "burst": 1000, "daily": 100, "max_queued": 10},
         "post": {"rife_repo": "", "upscaler_repo": "", "ltx_upsampler": "", **post},
         "render": COLD_RENDER,
+        "video": {"width": SMALL, "height": SMALL},
     }
     return parse_config(raw, "test-post.toml", {})
 
