@@ -283,4 +283,7 @@ def test_a_remote_extension_is_checked_against_its_joined_length() -> None:
     )
     job = RenderJob(2, "ltx", params, TINY_PRESETS["tiny-ltx"].identity("ltx", "tiny-ltx"))
     assert clip_misfits(Clip("x.mp4", 1000, SMALL, SMALL, 17, 8), job) is None
-    assert clip_misfits(Clip("x.mp4", 1000, SMALL, SMALL, 25, 8), job) == "25 frames where the job makes at most 17"
+    assert (
+        clip_misfits(Clip("x.mp4", 1000, SMALL, SMALL, 25, 8), job)
+        == "25 frames where the job makes at most 17"
+    )
