@@ -19,12 +19,12 @@ from bot.render import ModelMissing, Renderer
 from bot.settings.bounds import ConfigError
 from bot.settings.loading import parse_config
 from bot.settings.root import Config
-from tests.harness.config import tiny_settings
+from tests.harness.config import SMALL, tiny_settings
 from tests.harness.core import COLD, MakeBot
 
 pytestmark = pytest.mark.usefixtures("renders")  # every test here renders with diffusers
 
-PARAMS = RenderParams("a cat in watercolour", "", 3, 9, 2, 1.0, 64, 64, 8)
+PARAMS = RenderParams("a cat in watercolour", "", 3, 9, 2, 1.0, SMALL, SMALL, 8)
 
 
 def make_lora(folder: Path, seed: int = 1) -> Path:
@@ -116,7 +116,7 @@ def test_a_lora_not_on_disk_says_the_exact_download_line(
 def styled_config(tmp_path: Path, lora: Path, **extra: Any) -> Config:
     raw = tiny_settings(tmp_path / "data")
     raw.pop("model")
-    raw["video"].update(default_frames=9, min_frames=5)
+    raw["video"].update(default_frames=9, min_frames=5, width=SMALL, height=SMALL)
     raw["models"] = {"styled": {"id": "tiny-wan", "loras": [{"path": str(lora), "scale": 0.8}], **extra}}
     return parse_config(raw, "t.toml", {})
 

@@ -17,7 +17,7 @@ from bot.pictures import PictureInspector
 from bot.pipelines.image import fit_picture
 from bot.settings.loading import parse_config
 from bot.settings.root import Config
-from tests.harness.config import COLD_RENDER
+from tests.harness.config import COLD_RENDER, SMALL
 from tests.harness.console import ChildProcesses
 from tests.harness.core import ALICE, CAROL, CHAT, CoreBot, MakeBot
 from tests.harness.pictures import (
@@ -40,7 +40,7 @@ def pictures_config(tmp_path: Path, **sections: Any) -> Config:
         "queue": {"progress_interval_s": 0.0, "group_progress_interval_s": 0.0},
         "quota": {"per_minute": 1000.0, "burst": 1000, "daily": 100, "max_queued": 10},
         "admin": {"owners": [CAROL.key]},
-        "video": {"picture_every_s": 0},
+        "video": {"picture_every_s": 0, "width": SMALL, "height": SMALL},
         "render": dict(COLD_RENDER),
     }
     for name, values in sections.items():

@@ -13,6 +13,7 @@ import pytest
 from bot.domain import RenderParams
 from bot.pipelines.tiny import build_tiny_pipeline
 from bot.render import ModelMissing, RenderCancelled, Renderer, cpu_render_threads
+from tests.harness.config import SMALL
 from tests.harness.core import COLD
 
 pytestmark = pytest.mark.usefixtures("renders")  # every test here renders with diffusers
@@ -26,8 +27,8 @@ def params(seed: int = 7, *, frames: int = 8, steps: int = 3, prompt: str = "a c
         frames=frames,
         steps=steps,
         guidance=9.0,
-        width=64,
-        height=64,
+        width=SMALL,
+        height=SMALL,
         fps=8,
     )
 
@@ -44,7 +45,7 @@ def test_same_seed_gives_identical_frames_and_another_seed_does_not(renderer: Re
     again = renderer.render(params(seed=7)).frames
     other = renderer.render(params(seed=8)).frames
 
-    assert first.shape == (8, 64, 64, 3)
+    assert first.shape == (8, SMALL, SMALL, 3)
     assert first.dtype == np.uint8
     assert np.array_equal(first, again)
     assert not np.array_equal(first, other)
@@ -52,7 +53,7 @@ def test_same_seed_gives_identical_frames_and_another_seed_does_not(renderer: Re
 
 
 def test_frame_count_follows_the_request(renderer: Renderer) -> None:
-    assert renderer.render(params(frames=4, steps=1)).frames.shape == (4, 64, 64, 3)
+    assert renderer.render(params(frames=4, steps=1)).frames.shape == (4, SMALL, SMALL, 3)
 
 
 def test_progress_is_reported_for_every_step(renderer: Renderer) -> None:

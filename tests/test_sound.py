@@ -21,13 +21,13 @@ from bot.render import Renderer
 from bot.settings.loading import parse_config
 from bot.settings.sections import VideoConfig
 from tests.fakes.telegram_api import FakeTelegram
-from tests.harness.config import MakeConfig, tiny_settings
+from tests.harness.config import SMALL, MakeConfig, tiny_settings
 from tests.harness.console import ChildProcesses
 from tests.harness.core import COLD, MakeBot
 from tests.harness.telegram import start_bot
 
 REPO = Path(__file__).resolve().parent.parent
-PARAMS = RenderParams("drums in the rain", "", 7, 9, 2, 1.0, 64, 64, 8)
+PARAMS = RenderParams("drums in the rain", "", 7, 9, 2, 1.0, SMALL, SMALL, 8)
 
 
 def streams(path: Path) -> dict[str, tuple[str, float, int]]:
@@ -93,7 +93,7 @@ def test_demo_with_tiny_ltx2_writes_a_signed_mp4_whose_video_and_aac_sound_decod
 def test_the_tiny_ltx2_renderer_returns_frames_that_carry_a_clip_long_soundtrack(renders: None) -> None:
     rendered = Renderer("tiny-ltx2", tuning=COLD).render(PARAMS)
     sound, clip = rendered.soundtrack, rendered.frames
-    assert clip.shape == (9, 64, 64, 3) and clip.dtype == np.uint8 and rendered.fps == PARAMS.fps
+    assert clip.shape == (9, SMALL, SMALL, 3) and clip.dtype == np.uint8 and rendered.fps == PARAMS.fps
     assert sound is not None and sound.channels == 2
     assert abs(sound.seconds - 9 / 8) < 0.1, "the vocoder's samples last as long as the frames"
 
