@@ -153,31 +153,27 @@ def _starts(length: int, side: int) -> list[int]:
 
 
 def count_faces_seen(count_faces: FaceCounter, picture: Image.Image, sizes: Sequence[Size]) -> int:
-    """Faces in the first view that shows any (0 when none does: every view was looked at).  A
-    view whose pixels an earlier look at the same or a lower bar already passed is not looked at
-    again: a plain background's tiles, a collage's repeats (the detector's answer is the same)."""
+    """Faces in the first view that shows any (0 when none does: every view was looked at; of the
+    closer looks, a view with the pixels of one already looked at only once: a plain background's
+    tiles, a collage's repeats)."""
     if max(picture.size) > FINE_SIDE:  # the views are looked at smaller than this anyway
         picture = picture.convert("RGB")
         picture.thumbnail((FINE_SIDE, FINE_SIDE), Image.Resampling.BILINEAR)
-    passed: dict[bytes, int] = {}  # a view's pixels (as the detector sees them) → the lowest bar passed
-
-    def look(view: Image.Image, *, derived: bool = False, closer: bool = False) -> int:
-        small = detector_input(view)
-        pixels = hashlib.blake2b(small.tobytes(), digest_size=16)
-        pixels.update(f"{small.size}".encode())
-        key, bar = pixels.digest(), 2 if closer else 1 if derived else 0  # stricter scores, higher bars
-        if passed.get(key, 3) <= bar:  # no box cleared a lower threshold: none clears this one
-            return 0
-        found = count_faces(small, derived=derived, closer=closer)
-        passed[key] = min(bar, passed.get(key, bar))
-        return found
-
     for view, derived in detector_views(picture, sizes):
-        if found := look(view, derived=derived):
+        if found := count_faces(view, derived=derived):
             return found
     if max(picture.size) > FINE_ABOVE and (found := count_faces(picture, fine=True)):
         return found
-    return next((found for view in closer_views(picture, sizes) if (found := look(view, closer=True))), 0)
+    looked: set[bytes] = set()
+    for view in closer_views(picture, sizes):
+        small = detector_input(view)
+        pixels = hashlib.blake2b(small.tobytes(), digest_size=16)
+        pixels.update(repr(small.size).encode())
+        if pixels.digest() not in looked:
+            looked.add(pixels.digest())
+            if found := count_faces(small, closer=True):
+                return found
+    return 0
 
 
 def picture_intact(picture: Picture) -> bool:
