@@ -173,6 +173,25 @@ def test_a_big_face_free_picture_costs_a_bounded_number_of_looks() -> None:
         assert len(looks) <= 35, (width, height, len(looks))
 
 
+def test_a_closer_look_at_pixels_already_looked_at_is_not_taken_again() -> None:
+    closer_looks: list[bytes] = []
+
+    def no_faces(
+        picture: Image.Image, *, derived: bool = False, fine: bool = False, closer: bool = False
+    ) -> int:
+        if closer:
+            closer_looks.append(picture.tobytes())
+        return 0
+
+    plain = Image.new("RGB", (4096, 4096), (128, 128, 128))
+    assert count_faces_seen(no_faces, plain, [(832, 480)]) == 0
+    assert len(closer_looks) == len(set(closer_looks)) == 2  # the crop with a margin; one grey tile of 25
+    closer_looks.clear()
+    noise = Image.effect_noise((4096, 4096), 64).convert("RGB")
+    assert count_faces_seen(no_faces, noise, [(832, 480)]) == 0
+    assert len(closer_looks) == len(set(closer_looks)) > 20  # every tile differs: each is looked at
+
+
 @pytest.mark.asyncio
 async def test_edited_face_photos_are_refused_in_a_chat_and_other_pictures_animated(
     make_bot: MakeBot, tmp_path: Path
