@@ -294,7 +294,7 @@ async def test_a_slow_answer_is_deferred_in_time_then_filled_in(
     queued = fake.slash("video", {"prompt": "second"}, user_id=OWNER)
     await queued.callback()
     # Cancelling edits the job's status message first; Discord makes that edit wait.
-    fake.inject_429("PATCH", f"/{queued.token}/messages/@original", retry_after=0.5)
+    fake.inject_429("PATCH", f"/{queued.token}/messages/@original", retry_after=0.25)
     cancel = fake.slash("cancel", {"job": 2}, user_id=OWNER)
     deferred = await cancel.callback()
     assert deferred.json == {"type": 5, "data": {"flags": EPHEMERAL}}

@@ -183,11 +183,11 @@ def test_a_closer_look_at_pixels_already_looked_at_is_not_taken_again() -> None:
             closer_looks.append(picture.tobytes())
         return 0
 
-    plain = Image.new("RGB", (4096, 4096), (128, 128, 128))
+    plain = Image.new("RGB", (1024, 1024), (128, 128, 128))
     assert count_faces_seen(no_faces, plain, [(832, 480)]) == 0
     assert len(closer_looks) == len(set(closer_looks)) == 2  # the crop with a margin; one grey tile of 25
     closer_looks.clear()
-    noise = Image.effect_noise((4096, 4096), 64).convert("RGB")
+    noise = Image.effect_noise((1024, 1024), 64).convert("RGB")
     assert count_faces_seen(no_faces, noise, [(832, 480)]) == 0
     assert len(closer_looks) == len(set(closer_looks)) > 20  # every tile differs: each is looked at
 
