@@ -15,7 +15,7 @@ from bot.domain import ButtonAction, Job, JobStatus
 from bot.faces import FaceDetector
 from bot.pictures import count_faces_seen
 from tests.harness.core import ALICE, CAROL, CHAT, GROUP, CoreBot, MakeBot
-from tests.harness.pictures import astronaut_jpeg, coffee_jpeg, encode, photo, upload
+from tests.harness.pictures import RememberedLooks, astronaut_jpeg, coffee_jpeg, encode, photo, upload
 from tests.harness.polling import eventually
 from tests.test_pictures import animate, jobs_in_store, pictures_config
 
@@ -54,19 +54,19 @@ MODEL_SIZES = [(64, 64), (512, 512), (768, 512), (832, 480)]
 
 
 @pytest.fixture(scope="module")
-def detector() -> FaceDetector:
-    return FaceDetector.shared()
+def detector() -> RememberedLooks:
+    return RememberedLooks(FaceDetector.shared())
 
 
 @pytest.mark.parametrize("edit", list(FACE_EDITS))
-def test_the_detector_sees_what_the_model_is_given(detector: FaceDetector, edit: str) -> None:
+def test_the_detector_sees_what_the_model_is_given(detector: RememberedLooks, edit: str) -> None:
     edited = FACE_EDITS[edit](photo("astronaut"))
     for size in MODEL_SIZES:
         assert count_faces_seen(detector, edited, [size]) >= 1, (edit, size)
 
 
 @pytest.mark.parametrize("name", NO_FACE_PHOTOS)
-def test_pictures_without_people_still_pass_every_view(detector: FaceDetector, name: str) -> None:
+def test_pictures_without_people_still_pass_every_view(detector: RememberedLooks, name: str) -> None:
     # Known limit: a wall clock shrunk to 64 px and enlarged again reads as a face (0.9); tiny
     # pictures fail closed.
     edits = {"as sent": lambda p: p, **FACE_EDITS}
@@ -77,7 +77,9 @@ def test_pictures_without_people_still_pass_every_view(detector: FaceDetector, n
         assert count_faces_seen(detector, edit(photo(name)), MODEL_SIZES) == 0, edit_name
 
 
-def cut_by_its_edge(picture: Image.Image, edge: str, missing: float, detector: FaceDetector) -> Image.Image:
+def cut_by_its_edge(
+    picture: Image.Image, edge: str, missing: float, detector: RememberedLooks
+) -> Image.Image:
     """`picture` cut so that `missing` of its face lies beyond `edge` of what is sent."""
     (_, x, y, w, h), scale = detector.faces(picture)[0], max(picture.size) / 320
     x, y, w, h = x * scale, y * scale, w * scale, h * scale
@@ -91,7 +93,7 @@ def cut_by_its_edge(picture: Image.Image, edge: str, missing: float, detector: F
 
 
 @pytest.mark.parametrize("name", ["astronaut", "camera"])
-def test_a_face_a_third_cut_by_the_pictures_own_edge_is_seen(detector: FaceDetector, name: str) -> None:
+def test_a_face_a_third_cut_by_the_pictures_own_edge_is_seen(detector: RememberedLooks, name: str) -> None:
     # Known limit (docs/pictures.md): with about half of it missing, some faces pass
     for edge in ("left", "top", "right", "bottom"):
         edited = cut_by_its_edge(photo(name), edge, 1 / 3, detector)
@@ -138,7 +140,7 @@ CLOSER_EDITS = {
 
 @pytest.mark.parametrize("edit", list(CLOSER_EDITS))
 def test_the_closer_looks_see_a_face_cut_by_the_crop_or_small_in_a_large_field(
-    detector: FaceDetector, edit: str
+    detector: RememberedLooks, edit: str
 ) -> None:
     edited = CLOSER_EDITS[edit]()
     for size in MODEL_SIZES:
@@ -146,7 +148,7 @@ def test_the_closer_looks_see_a_face_cut_by_the_crop_or_small_in_a_large_field(
 
 
 @pytest.mark.parametrize("name", ["coffee", "brick", "grass", "gravel", "rocket", "retina"])
-def test_pictures_without_people_pass_the_closer_looks(detector: FaceDetector, name: str) -> None:
+def test_pictures_without_people_pass_the_closer_looks(detector: RememberedLooks, name: str) -> None:
     # gravel enlarged scored 0.83 in a tile, a retina scan 0.85 in a crop with a margin: both
     # under the closer looks' 0.9.  Known limits, from before the closer looks: a collage of retina
     # scans, and the cat enlarged 4× (its face, in the finer look), read as faces: they fail closed
