@@ -169,8 +169,8 @@ def count_faces_seen(count_faces: FaceCounter, picture: Image.Image, sizes: Sequ
         small = detector_input(view)
         pixels = hashlib.blake2b(small.tobytes(), digest_size=16)
         pixels.update(repr(small.size).encode())
-        if pixels.digest() not in looked:
-            looked.add(pixels.digest())
+        if (key := pixels.digest()) not in looked:
+            looked.add(key)
             if found := count_faces(small, closer=True):
                 return found
     return 0

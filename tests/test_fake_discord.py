@@ -15,8 +15,7 @@ import yarl
 from discord import app_commands
 from discord.ext import commands
 
-from tests.fakes.discord_api import FakeDiscord, button_row
-from tests.harness.discord import GUILD_READY_S
+from tests.fakes.discord_api import GUILD_READY_S, FakeDiscord, button_row
 
 pytestmark = pytest.mark.asyncio
 

@@ -43,6 +43,9 @@ API_PREFIX = "/api/v10"
 ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024
 EPHEMERAL = 1 << 6
 LOADING = 1 << 7
+# discord.py fires on_ready this long after the last GUILD_CREATE (its default is 2 s); this fake
+# sends every guild in the frames right after READY, so a client of it need wait only 20 ms
+GUILD_READY_S = 0.02
 _DISCORD_EPOCH_MS = 1_420_070_400_000
 _ALL_PERMISSIONS = (1 << 51) - 1
 

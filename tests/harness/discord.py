@@ -27,7 +27,7 @@ from bot.domain import Job, RenderParams
 from bot.pipelines.tiny import TINY_MODEL_ID
 from bot.render import BatchStep, Renderer
 from bot.settings.root import Config
-from tests.fakes.discord_api import EPHEMERAL, FakeDiscord, RestCall
+from tests.fakes.discord_api import EPHEMERAL, GUILD_READY_S, FakeDiscord, RestCall
 from tests.harness.clock import ManualClock
 from tests.harness.config import MakeConfig
 from tests.harness.core import COLD
@@ -87,11 +87,6 @@ class GatedRenderer(Renderer):
     def release(self) -> None:
         self.holding.clear()
         self.released.set()
-
-
-# discord.py fires on_ready this long after the last GUILD_CREATE (its default is 2 s); the fake
-# sends every guild in the frames right after READY, so 20 ms is plenty and each start waits less
-GUILD_READY_S = 0.02
 
 
 class _Bot(VideoBotClient):
