@@ -25,6 +25,7 @@ import pytest
 import torch
 
 import bot.pipelines.tiny as tiny
+import bot.rendering.tuning as tuning
 from tests.harness.lanes import check_lane
 
 _build = tiny.build_tiny
@@ -45,7 +46,8 @@ def tiny_pipeline(name: str, seed: int = 0, layers: int = 1, dtype: Any = None) 
             _built[key] = pipe
             stats["built"] += 1
             # the cache lives as long as the session: out of the cyclic collector, it is not walked
-            # again by every full collection (the renderer makes one on each unload: 70 → 50 ms)
+            # again by every full collection (the renderer makes one on each unload: 70 → 50 ms).
+            # What else is alive (or cyclic garbage) now is frozen too: see `pytest_runtest_teardown`
             gc.freeze()
         stats["copied"] += 1
         return _copy_pipeline(_built[key])
@@ -92,3 +94,13 @@ def cached_build_tiny(name: str, seed: int = 0, layers: int = 1) -> Any:
 
 def pytest_configure(config: pytest.Config) -> None:
     tiny.build_tiny = cached_build_tiny
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown() -> None:
+    """A test's prompt writers are no longer asked to give way once it ends.
+
+    The registry holds them weakly, but a writer in a reference cycle lives until the collector
+    runs, or for good if a cache build froze it (`gc.freeze`): another test's out-of-memory render
+    then saw it give way and retried, where the test expected none (once, in CI)."""
+    tuning._GIVERS.clear()  # the bot keeps no other handle to unregister with: one service a process
