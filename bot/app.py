@@ -7,8 +7,10 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
 import random
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TextIO
@@ -240,14 +242,49 @@ async def running_worker(service: VideoService) -> AsyncIterator[asyncio.Task[No
     try:
         yield worker
     finally:
-        service.stop()
-        if not worker.done():
-            try:
-                await asyncio.wait_for(worker, timeout=STOP_WORKER_S)
-            except TimeoutError:
-                worker.cancel()  # a step longer than that: the job is recovered at the next start
+        await stop_worker(service, worker)
         await service.drain(timeout=STOP_SENDS_S)
         service.store.close()
+        service.rooms.executors.shutdown()  # idle threads end; a busy one: `leave_busy_threads`
+
+
+async def stop_worker(service: VideoService, worker: asyncio.Task[None]) -> None:
+    """Stop dispatching and give the running step STOP_WORKER_S to end (its job goes back in
+    line); a longer one (a model still loading, a long step) is cancelled, its thread left to
+    finish alone and its job recovered at the next start.  Once stopped, a second call returns at
+    once: the stop's budget is spent once."""
+    service.stop()
+    if not worker.done():
+        await asyncio.wait({worker}, timeout=STOP_WORKER_S)
+    if not worker.done():
+        worker.cancel()
+        await asyncio.wait({worker}, timeout=1.0)  # it lands at the worker's next await
+
+
+def leave_busy_threads(status: int, grace_s: float = 1.0) -> int:
+    """`status`, once the stopped bot's threads have ended, or at once after `grace_s`.
+
+    A model load or a render step cannot be interrupted, and Python joins every pool's threads
+    before it exits: a 30 s load would hold a stopped bot past a container runtime's SIGKILL
+    (10 s).  A thread still busy is left behind and the process ends now; the store is closed and
+    the thread's job goes back in line at the next start, as after a kill."""
+    deadline = time.monotonic() + grace_s
+    for thread in _other_threads():
+        thread.join(max(0.0, deadline - time.monotonic()))
+    busy = [thread.name for thread in _other_threads() if thread.is_alive()]
+    if busy:
+        log.warning("stopping: not waiting for %s (a model load or a render step)", ", ".join(busy))
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    return status
+
+
+def _other_threads() -> list[threading.Thread]:
+    """The threads Python would wait for at exit."""
+    main = threading.main_thread()
+    return [t for t in threading.enumerate() if t is not main and not t.daemon and t.is_alive()]
 
 
 @contextlib.asynccontextmanager
@@ -301,9 +338,7 @@ async def run_bot(config: Config) -> int:
             print(f"videobot: {task.get_name()} stopped: {why}", file=sys.stderr)
         # The worker stops first (the running job goes back to the queue), then the chats; all of
         # it within STOP_WITHIN_S whatever is waiting (container runtimes kill at 10 s).
-        service.stop()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(asyncio.shield(worker), timeout=STOP_WORKER_S)
+        await stop_worker(service, worker)
         await service.drain(timeout=STOP_SENDS_S)
         platforms_stop.set()
         _, late = await asyncio.wait(tasks, timeout=STOP_PLATFORMS_S) if tasks else (set(), set())
@@ -312,5 +347,8 @@ async def run_bot(config: Config) -> int:
             task.cancel()
         if late:
             await asyncio.wait(late, timeout=1.0)
+        for task in late:  # what a cancelled platform raised while closing: said once, here
+            if task.done() and not task.cancelled() and (error := task.exception()) is not None:
+                log.info("stopping: %s closed with %s", task.get_name(), redact(repr(error), config.secrets))
         waiter.cancel()
     return status

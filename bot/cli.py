@@ -488,7 +488,7 @@ def _main(argv: list[str] | None) -> int:
             from bot.dispatch.worker import run_worker
 
             return asyncio.run(run_worker(config))
-        from bot.app import StartupError, enabled_platforms, run_bot
+        from bot.app import StartupError, enabled_platforms, leave_busy_threads, run_bot
 
         if args.command == "console":
             from bot.console_adapter import console_config
@@ -515,7 +515,7 @@ def _main(argv: list[str] | None) -> int:
             )
             return 2
         try:
-            return asyncio.run(run_bot(config))
+            return leave_busy_threads(asyncio.run(run_bot(config)))
         except StartupError as error:
             print(f"videobot: {error}", file=sys.stderr)
             return 2

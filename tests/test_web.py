@@ -912,3 +912,24 @@ async def test_a_stop_under_load_ends_within_ten_seconds(
             _, stderr = process.communicate()
             raise AssertionError("the bot did not stop within 10 s of SIGTERM") from None
     assert process.returncode == 0, stderr.decode()[-2000:]
+
+
+async def test_a_stopped_bot_leaves_a_thread_it_cannot_interrupt_behind(
+    child_processes: ChildProcesses,
+) -> None:
+    """A model load (tens of seconds on real weights) cannot be interrupted, and Python joins every
+    pool's threads before it exits: once `videobot run` has stopped, it does not wait for one."""
+    script = (
+        "import threading\n"
+        "from concurrent.futures import ThreadPoolExecutor\n"
+        "from bot.app import leave_busy_threads\n"
+        "pool = ThreadPoolExecutor(1, 'render')\n"
+        "pool.submit(threading.Event().wait)\n"  # a load that never ends
+        "pool.shutdown(wait=False)\n"
+        "raise SystemExit(leave_busy_threads(3, grace_s=0.1))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    child = await child_processes.spawn(sys.executable, "-c", script, env=env, stderr=subprocess.PIPE)
+    _, stderr = await asyncio.wait_for(child.communicate(), timeout=60)
+    assert child.returncode == 3, stderr.decode()[-2000:]
+    assert "stopping: not waiting for render_0 (a model load or a render step)" in stderr.decode()
