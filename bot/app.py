@@ -273,7 +273,7 @@ def leave_busy_threads(status: int, grace_s: float = 1.0) -> int:
         thread.join(max(0.0, deadline - time.monotonic()))
     busy = [thread.name for thread in _other_threads() if thread.is_alive()]
     if busy:
-        log.warning("stopping: not waiting for %s (a model load or a render step)", ", ".join(busy))
+        log.info("stopping: not waiting for %s (a model load or a render step)", ", ".join(busy))
         logging.shutdown()
         sys.stdout.flush()
         sys.stderr.flush()

@@ -920,9 +920,10 @@ async def test_a_stopped_bot_leaves_a_thread_it_cannot_interrupt_behind(
     """A model load (tens of seconds on real weights) cannot be interrupted, and Python joins every
     pool's threads before it exits: once `videobot run` has stopped, it does not wait for one."""
     script = (
-        "import threading\n"
+        "import logging, threading\n"
         "from concurrent.futures import ThreadPoolExecutor\n"
         "from bot.app import leave_busy_threads\n"
+        "logging.basicConfig(level=logging.INFO)\n"
         "pool = ThreadPoolExecutor(1, 'render')\n"
         "pool.submit(threading.Event().wait)\n"  # a load that never ends
         "pool.shutdown(wait=False)\n"
