@@ -51,7 +51,8 @@ class StartupError(Exception):
 STOP_WORKER_S = 3.0
 STOP_SENDS_S = 1.0
 STOP_PLATFORMS_S = 2.0
-STOP_WITHIN_S = STOP_WORKER_S + STOP_SENDS_S + STOP_PLATFORMS_S + 1.0  # and 1 s of closing
+STOP_CLOSING_S = 1.0  # each: a cancelled worker's, a cancelled platform's last await; threads ending
+STOP_WITHIN_S = STOP_WORKER_S + STOP_SENDS_S + STOP_PLATFORMS_S + 3 * STOP_CLOSING_S
 
 PlatformRunner = Callable[[VideoService, asyncio.Event], Coroutine[Any, Any, None]]
 
@@ -258,10 +259,10 @@ async def stop_worker(service: VideoService, worker: asyncio.Task[None]) -> None
         await asyncio.wait({worker}, timeout=STOP_WORKER_S)
     if not worker.done():
         worker.cancel()
-        await asyncio.wait({worker}, timeout=1.0)  # it lands at the worker's next await
+        await asyncio.wait({worker}, timeout=STOP_CLOSING_S)  # it lands at the worker's next await
 
 
-def leave_busy_threads(status: int, grace_s: float = 1.0) -> int:
+def leave_busy_threads(status: int, grace_s: float = STOP_CLOSING_S) -> int:
     """`status`, once the stopped bot's threads have ended, or at once after `grace_s`.
 
     A model load or a render step cannot be interrupted, and Python joins every pool's threads
@@ -346,7 +347,7 @@ async def run_bot(config: Config) -> int:
             log.warning("stopping: %s did not stop in time; cancelled", task.get_name())
             task.cancel()
         if late:
-            await asyncio.wait(late, timeout=1.0)
+            await asyncio.wait(late, timeout=STOP_CLOSING_S)
         for task in late:  # what a cancelled platform raised while closing: said once, here
             if task.done() and not task.cancelled() and (error := task.exception()) is not None:
                 log.info("stopping: %s closed with %s", task.get_name(), redact(repr(error), config.secrets))

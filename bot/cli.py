@@ -484,11 +484,13 @@ def _main(argv: list[str] | None) -> int:
             except PullError as error:
                 print(f"videobot: {error}", file=sys.stderr)
                 return 2
+        from bot.app import StartupError, enabled_platforms, leave_busy_threads, run_bot
+
         if args.command == "worker":
             from bot.dispatch.worker import run_worker
 
-            return asyncio.run(run_worker(config))
-        from bot.app import StartupError, enabled_platforms, leave_busy_threads, run_bot
+            # a render it was stopped in goes to another worker, as after a kill: not waited for
+            return leave_busy_threads(asyncio.run(run_worker(config)))
 
         if args.command == "console":
             from bot.console_adapter import console_config
