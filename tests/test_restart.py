@@ -11,7 +11,7 @@ from bot.encode import read_clip
 from bot.store import DB_FILE
 from tests.harness.console import CLIP_READY, Child, write_config
 
-STEPS = 300  # slow enough to be killed mid-render (the tiny model does ~30 steps a second)
+STEPS = 100  # slow enough to be killed mid-render: ~3 s on the tiny model (the kill follows in ms)
 
 
 def job_row(db: Path, job_id: int = 1) -> sqlite3.Row:
