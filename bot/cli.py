@@ -437,6 +437,29 @@ async def _console(config: Config, *, web: bool = False) -> None:
         await run_console(service, web=site is not None)
 
 
+def _run(config: Config) -> int:
+    """`videobot run`: the bot until SIGINT/SIGTERM, then out at once (`leave_busy_threads`)."""
+    from bot.app import StartupError, enabled_platforms, leave_busy_threads, run_bot
+
+    if not enabled_platforms(config) and not config.web.enabled:
+        from bot.settings.platforms import PLATFORMS
+
+        switches = " or ".join(f"[{p.name}] enabled = true" for p in PLATFORMS)
+        tokens = " / ".join(p.env for p in PLATFORMS)
+        print(
+            f"videobot: nothing to run in {config.source}: no chat platform and no web side; set "
+            f"{switches} (with {tokens} in the environment) or [web] enabled = true, or try "
+            "`videobot console`.",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        return leave_busy_threads(asyncio.run(run_bot(config)))
+    except StartupError as error:
+        print(f"videobot: {error}", file=sys.stderr)
+        return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         return _main(argv)
@@ -484,7 +507,7 @@ def _main(argv: list[str] | None) -> int:
             except PullError as error:
                 print(f"videobot: {error}", file=sys.stderr)
                 return 2
-        from bot.app import StartupError, enabled_platforms, leave_busy_threads, run_bot
+        from bot.app import StartupError, leave_busy_threads
 
         if args.command == "worker":
             from bot.dispatch.worker import run_worker
@@ -504,23 +527,7 @@ def _main(argv: list[str] | None) -> int:
                 return 2
             return 0
 
-        if not enabled_platforms(config) and not config.web.enabled:
-            from bot.settings.platforms import PLATFORMS
-
-            switches = " or ".join(f"[{p.name}] enabled = true" for p in PLATFORMS)
-            tokens = " / ".join(p.env for p in PLATFORMS)
-            print(
-                f"videobot: nothing to run in {config.source}: no chat platform and no web side; set "
-                f"{switches} (with {tokens} in the environment) or [web] enabled = true, or try "
-                "`videobot console`.",
-                file=sys.stderr,
-            )
-            return 2
-        try:
-            return leave_busy_threads(asyncio.run(run_bot(config)))
-        except StartupError as error:
-            print(f"videobot: {error}", file=sys.stderr)
-            return 2
+        return _run(config)
     except StoreError as error:
         print(f"videobot: {error}", file=sys.stderr)
         return 2

@@ -25,7 +25,7 @@ from bot.settings.root import Config
 from bot.settings.sections import RenderConfig
 from bot.store import Store
 from tests.harness.clock import ManualClock
-from tests.harness.config import MakeConfig
+from tests.harness.config import COLD_RENDER, MakeConfig
 from tests.harness.lanes import in_lane, starts
 from tests.harness.outbox import RecordingOutbox
 from tests.harness.polling import eventually
@@ -123,8 +123,7 @@ class CoreBot:
 
 MakeBot = Callable[..., Awaitable[CoreBot]]
 
-# The warm-up render spares a real GPU's first user the start-up; a test that is not about it skips it.
-COLD = RenderConfig(warmup_steps=0)
+COLD = RenderConfig(**COLD_RENDER)  # a renderer's `[render]` for a test that is not about the warm-up
 
 
 def stub_for(config: Config) -> StubBackend:
