@@ -440,7 +440,11 @@ async def test_healthz_turns_503_naming_a_core_task_that_died_and_shows_no_probl
     assert "core task 'render backend' died" in caplog.text
 
 
-async def test_metrics_move_after_a_job_and_live_in_their_own_registry(make_web: MakeWeb) -> None:
+async def test_metrics_move_after_a_job_and_live_in_their_own_registry(
+    make_web: MakeWeb, renders: None
+) -> None:
+    """A real render: the stub's prepared MP4 is not signed, and the signing counter is the
+    process's, so without one this test passed only after another test had signed a clip."""
     site = await make_web(quota={"daily": 1}, outbox=RecordingOutbox(fail_videos=1))
     before = await (await site.client.get("/metrics")).text()
     assert metric(before, "videobot_renders_total", model="tiny", outcome="rendered") == 0
